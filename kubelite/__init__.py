@@ -1,0 +1,1 @@
+"""The `kubelite` entry point: every daemon, plus `up`/`down`/`status` for a local cluster."""

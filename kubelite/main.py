@@ -1,0 +1,48 @@
+"""`kubelite <component> [flags]`: one binary for every daemon, like hyperkube/k3s.
+
+Each component package exposes `main(argv: list[str] | None) -> int` in its
+`main` module; this dispatcher imports only the one that was asked for, so a
+kubelet does not pay for importing the apiserver.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMPONENTS: dict[str, tuple[str, str]] = {
+    "kvstore": ("kvstore.main", "Raft-backed key-value store speaking the etcd v3 API"),
+    "apiserver": ("apiserver.main", "resource API server (gRPC) over the kvstore"),
+    "scheduler": ("scheduler.main", "binds pending pods to nodes"),
+    "controller-manager": ("controllers.main", "ReplicaSet, Deployment and garbage-collector controllers"),
+    "kubelet": ("kubelet.main", "node agent: registers a node and runs its pods"),
+    "up": ("kubelite.cluster", "start a local cluster as separate processes"),
+    "down": ("kubelite.cluster", "stop the local cluster and clean up"),
+    "status": ("kubelite.cluster", "show the local cluster's processes and health"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: kubelite <command> [flags]", "", "commands:"]
+    lines += [f"  {name:<20} {text}" for name, (_, text) in COMPONENTS.items()]
+    lines += ["", "Run `kubelite <command> --help` for the command's flags."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0 if args else 2
+    command, rest = args[0], args[1:]
+    if command not in COMPONENTS:
+        print(f"kubelite: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMPONENTS[command][0])
+    if module.__name__ == "kubelite.cluster":
+        return int(module.main(command, rest))
+    return int(module.main(rest))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
