@@ -1,0 +1,51 @@
+"""`kubelite up` planning and the process helpers `down` relies on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from kubelite.localcluster import RunningProcess, load_state, plan_cluster, save_state
+from kubelite.procs import is_same_process_alive, process_start_ticks, stop_process
+
+
+def test_plan_starts_storage_first_and_gives_each_node_its_own_address(tmp_path: Path) -> None:
+    plan = plan_cluster(tmp_path, nodes=3, port_offset=100)
+    names = [c.name for c in plan.components]
+    assert names[:4] == ["kvstore", "apiserver", "scheduler", "controller-manager"]
+    assert names[4:] == ["kubelet-node-1", "kubelet-node-2", "kubelet-node-3"]
+    assert plan.server == "127.0.0.1:6543"
+    kubelet_listens = [c.argv[c.argv.index("--listen") + 1] for c in plan.components[4:]]
+    assert len(set(kubelet_listens)) == 3, "kubelets must not share an address"
+    health = [c.health for c in plan.components]
+    assert len(set(health)) == len(health)
+    api = plan.components[1]
+    assert api.argv[api.argv.index("--etcd-servers") + 1] == "127.0.0.1:2479"
+
+
+def test_state_round_trips(tmp_path: Path) -> None:
+    procs = [RunningProcess("kvstore", 123, 456, "127.0.0.1:2381")]
+    save_state(tmp_path, "127.0.0.1:6443", procs)
+    assert load_state(tmp_path) == ("127.0.0.1:6443", procs)
+
+
+async def test_stop_process_terminates_and_never_signals_a_reused_pid() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    ticks = process_start_ticks(proc.pid)
+    assert ticks is not None and is_same_process_alive(proc.pid, ticks)
+    # A wrong start time means "some other process now owns this pid": leave it alone.
+    assert await stop_process(proc.pid, ticks + 1, 1.0) is False
+    assert proc.poll() is None
+    assert await stop_process(proc.pid, ticks, 5.0) is False  # exits on SIGTERM, no SIGKILL needed
+    assert not is_same_process_alive(proc.pid, ticks)
+
+
+async def test_stop_process_kills_what_ignores_sigterm() -> None:
+    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True, stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    ticks = process_start_ticks(proc.pid)
+    assert ticks is not None
+    assert await stop_process(proc.pid, ticks, 0.3) is True
+    assert not is_same_process_alive(proc.pid, ticks)
