@@ -1,0 +1,399 @@
+"""Async etcd v3 client (grpc.aio over the `pb.etcd` stubs) for the apiserver.
+
+Why our own and not a library: the apiserver needs exactly five operations —
+range, create-if-absent, compare-and-swap update, (conditional) delete and a
+prefix watch with progress notifications — and it must behave the same against
+kubelite's kvstore and a real etcd 3.4, with fail-over between endpoints. Every
+write is a Txn guarded by a revision compare, which is what makes the API's
+optimistic concurrency (resourceVersion) exact.
+
+Errors come out as `api.errors` types: an unreachable store is
+ServiceUnavailable, a compacted revision is Expired, a deadline is Timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal
+
+import grpc
+import grpc.aio
+
+from api.errors import ApiError
+from apiserver import errors
+from pb.etcd import kv_pb2, rpc_pb2
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+
+# Fast reconnects: the kvstore may be killed and restarted; gRPC's default
+# back-off grows to two minutes, which would keep the apiserver blind for long.
+CHANNEL_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1_000),
+]
+_EOF: Any = grpc.aio.EOF  # type: ignore[attr-defined]  # missing from grpc-stubs
+
+_KV_METHODS: dict[str, tuple[Any, Any]] = {
+    "Range": (rpc_pb2.RangeRequest, rpc_pb2.RangeResponse),
+    "Txn": (rpc_pb2.TxnRequest, rpc_pb2.TxnResponse),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class KeyValue:
+    key: str
+    value: bytes
+    create_revision: int
+    mod_revision: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class RangeResult:
+    kvs: list[KeyValue]
+    revision: int  # the store revision the read reflects
+    more: bool
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class TxnResult:
+    """Outcome of a guarded write: on failure `kv` is the key's current value (None if absent)."""
+
+    succeeded: bool
+    revision: int
+    kv: KeyValue | None
+
+
+@dataclass(frozen=True, slots=True)
+class WatchedEvent:
+    type: Literal["PUT", "DELETE"]
+    kv: KeyValue
+
+
+@dataclass(frozen=True, slots=True)
+class WatchBatch:
+    """One watch response: events in revision order, or a progress notification.
+
+    `revision` is the highest revision this batch proves the watcher has seen:
+    the last event's mod_revision, or for a progress notification the store
+    revision in the header.
+    """
+
+    events: list[WatchedEvent]
+    revision: int
+    progress: bool
+
+
+class Compacted(Exception):
+    """The watch's start revision was compacted away; the caller must relist."""
+
+    def __init__(self, compact_revision: int) -> None:
+        super().__init__(f"required revision has been compacted (compact revision {compact_revision})")
+        self.compact_revision = compact_revision
+
+
+def prefix_end(prefix: bytes) -> bytes:
+    """The etcd range_end that selects every key starting with `prefix`."""
+    end = bytearray(prefix)
+    for i in range(len(end) - 1, -1, -1):
+        if end[i] < 0xFF:
+            end[i] += 1
+            return bytes(end[: i + 1])
+    return b"\x00"
+
+
+def _kv(pb: kv_pb2.KeyValue) -> KeyValue:
+    return KeyValue(
+        key=pb.key.decode("utf-8", "replace"),
+        value=pb.value,
+        create_revision=pb.create_revision,
+        mod_revision=pb.mod_revision,
+        version=pb.version,
+    )
+
+
+def map_rpc_error(err: grpc.aio.AioRpcError, endpoint: str) -> ApiError:
+    """Translate a failed etcd call into the API error a client should see."""
+    code = err.code()
+    details = err.details() or ""
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return errors.unavailable(f"storage unavailable at {endpoint}: {details}".rstrip(": "))
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return errors.timeout(f"storage at {endpoint} did not answer in time")
+    if code == grpc.StatusCode.OUT_OF_RANGE or "compacted" in details:
+        return errors.expired(f"too old resource version: {details}")
+    if code == grpc.StatusCode.CANCELLED:
+        return errors.unavailable(f"storage call to {endpoint} was cancelled")
+    return errors.internal(f"storage error from {endpoint}: {code.name if code else 'UNKNOWN'}: {details}")
+
+
+class _Endpoint:
+    """A lazily created channel and stubs for one etcd endpoint."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self._channel: grpc.aio.Channel | None = None
+        self.kv: dict[str, Any] = {}
+        self.watch: Any = None
+
+    def open(self) -> _Endpoint:
+        if self._channel is None:
+            self._channel = grpc.aio.insecure_channel(self.target, options=CHANNEL_OPTIONS)
+            ch = self._channel
+            self.kv = {
+                name: ch.unary_unary(
+                    f"/etcdserverpb.KV/{name}", request_serializer=req.SerializeToString,
+                    response_deserializer=resp.FromString,
+                )
+                for name, (req, resp) in _KV_METHODS.items()
+            }
+            self.watch = ch.stream_stream(
+                "/etcdserverpb.Watch/Watch", request_serializer=rpc_pb2.WatchRequest.SerializeToString,
+                response_deserializer=rpc_pb2.WatchResponse.FromString,
+            )
+        return self
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            channel, self._channel = self._channel, None
+            await channel.close(None)
+
+
+class EtcdClient:
+    """Talks to one of several etcd endpoints, moving to the next on UNAVAILABLE."""
+
+    def __init__(self, endpoints: list[str], *, timeout: float = 10.0) -> None:
+        if not endpoints:
+            raise ValueError("at least one etcd endpoint is required")
+        self._endpoints = [_Endpoint(e) for e in endpoints]
+        self._current = 0
+        self.timeout = timeout
+        self.last_error: str | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return self._endpoints[self._current].target
+
+    def _endpoint(self) -> _Endpoint:
+        return self._endpoints[self._current].open()
+
+    def rotate(self) -> None:
+        """Move to the next endpoint (after the current one failed)."""
+        self._current = (self._current + 1) % len(self._endpoints)
+
+    async def close(self) -> None:
+        for ep in self._endpoints:
+            await ep.close()
+
+    async def _kv_call(self, method: str, request: Any) -> Any:
+        """Call a KV method, trying each endpoint once if the current one is unavailable."""
+        last: grpc.aio.AioRpcError | None = None
+        for _ in range(len(self._endpoints)):
+            ep = self._endpoint()
+            try:
+                response = await ep.kv[method](request, timeout=self.timeout)
+            except grpc.aio.AioRpcError as err:
+                if err.code() == grpc.StatusCode.UNAVAILABLE:
+                    last = err
+                    self.last_error = f"{ep.target}: {err.details()}"
+                    self.rotate()
+                    continue
+                raise map_rpc_error(err, ep.target) from None
+            self.last_error = None
+            return response
+        assert last is not None
+        raise map_rpc_error(last, ",".join(e.target for e in self._endpoints)) from None
+
+    async def get(self, key: str) -> tuple[KeyValue | None, int]:
+        """The key's current value (None if absent) and the store revision."""
+        resp: rpc_pb2.RangeResponse = await self._kv_call("Range", rpc_pb2.RangeRequest(key=key.encode()))
+        kv = _kv(resp.kvs[0]) if resp.kvs else None
+        return kv, resp.header.revision
+
+    async def range(
+        self,
+        start: str,
+        end: bytes,
+        *,
+        revision: int = 0,
+        limit: int = 0,
+        count_only: bool = False,
+        keys_only: bool = False,
+        min_mod_revision: int = 0,
+    ) -> RangeResult:
+        """Keys in [start, end) at `revision` (0 = latest), sorted by key.
+
+        `count` is the number of keys in the range before the min_mod_revision filter.
+        """
+        req = rpc_pb2.RangeRequest(
+            key=start.encode(), range_end=end, revision=revision, limit=limit, count_only=count_only,
+            keys_only=keys_only, min_mod_revision=min_mod_revision,
+        )
+        resp: rpc_pb2.RangeResponse = await self._kv_call("Range", req)
+        return RangeResult([_kv(kv) for kv in resp.kvs], resp.header.revision, resp.more, resp.count)
+
+    async def range_prefix(self, prefix: str, *, revision: int = 0, limit: int = 0) -> RangeResult:
+        return await self.range(prefix, prefix_end(prefix.encode()), revision=revision, limit=limit)
+
+    async def current_revision(self) -> int:
+        """The store's current revision, with a read that carries no data.
+
+        Why a Range on an empty key range and not Maintenance.Status: a Range
+        is served by every etcd member linearizably, so its header revision
+        covers every write acknowledged before this call began.
+        """
+        resp: rpc_pb2.RangeResponse = await self._kv_call(
+            "Range", rpc_pb2.RangeRequest(key=b"\x00", count_only=True)
+        )
+        return int(resp.header.revision)
+
+    async def _txn(self, key: str, compare: rpc_pb2.Compare, success: rpc_pb2.RequestOp) -> TxnResult:
+        req = rpc_pb2.TxnRequest(
+            compare=[compare],
+            success=[success],
+            failure=[rpc_pb2.RequestOp(request_range=rpc_pb2.RangeRequest(key=key.encode()))],
+        )
+        resp: rpc_pb2.TxnResponse = await self._kv_call("Txn", req)
+        if resp.succeeded:
+            return TxnResult(True, resp.header.revision, None)
+        current: KeyValue | None = None
+        if resp.responses and resp.responses[0].response_range.kvs:
+            current = _kv(resp.responses[0].response_range.kvs[0])
+        return TxnResult(False, resp.header.revision, current)
+
+    async def create(self, key: str, value: bytes) -> TxnResult:
+        """Put `key` only if it does not exist (create_revision == 0)."""
+        compare = rpc_pb2.Compare(
+            key=key.encode(), target=rpc_pb2.Compare.CREATE, result=rpc_pb2.Compare.EQUAL, create_revision=0
+        )
+        put = rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=key.encode(), value=value))
+        return await self._txn(key, compare, put)
+
+    async def update(self, key: str, value: bytes, mod_revision: int) -> TxnResult:
+        """Put `key` only if it was last modified at `mod_revision` (compare-and-swap)."""
+        compare = rpc_pb2.Compare(
+            key=key.encode(), target=rpc_pb2.Compare.MOD, result=rpc_pb2.Compare.EQUAL, mod_revision=mod_revision
+        )
+        put = rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=key.encode(), value=value))
+        return await self._txn(key, compare, put)
+
+    async def delete(self, key: str, mod_revision: int | None = None) -> TxnResult:
+        """Delete `key`; when `mod_revision` is given only if it is unchanged since then.
+
+        Without a revision the compare is "key exists" (create_revision > 0) so a
+        missing key reports failure with kv=None instead of a silent no-op.
+        """
+        if mod_revision is None:
+            compare = rpc_pb2.Compare(
+                key=key.encode(), target=rpc_pb2.Compare.CREATE, result=rpc_pb2.Compare.GREATER, create_revision=0
+            )
+        else:
+            compare = rpc_pb2.Compare(
+                key=key.encode(), target=rpc_pb2.Compare.MOD, result=rpc_pb2.Compare.EQUAL, mod_revision=mod_revision
+            )
+        op = rpc_pb2.RequestOp(request_delete_range=rpc_pb2.DeleteRangeRequest(key=key.encode()))
+        return await self._txn(key, compare, op)
+
+    def watch(self, prefix: str, start_revision: int) -> EtcdWatch:
+        """A watch of every key under `prefix` from `start_revision` (use as `async with`)."""
+        return EtcdWatch(self, prefix, start_revision)
+
+
+class EtcdWatch:
+    """One etcd watch on its own bidirectional stream.
+
+    Why one stream per watch: a progress request is answered per stream, so a
+    progress notification then proves exactly this watch is up to date.
+    Iterating yields `WatchBatch`es; it raises `Compacted` when the start
+    revision is gone and ServiceUnavailable when the stream breaks.
+    """
+
+    def __init__(self, client: EtcdClient, prefix: str, start_revision: int) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._start = start_revision
+        self._call: Any = None
+        self._target = ""
+        self._write_lock = asyncio.Lock()
+
+    async def __aenter__(self) -> EtcdWatch:
+        ep = self._client._endpoint()
+        self._target = ep.target
+        self._call = ep.watch()
+        key = self._prefix.encode()
+        create = rpc_pb2.WatchCreateRequest(
+            key=key, range_end=prefix_end(key), start_revision=self._start, progress_notify=True
+        )
+        try:
+            await self._write(rpc_pb2.WatchRequest(create_request=create))
+        except BaseException:
+            self._call.cancel()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._call is not None:
+            self._call.cancel()
+            self._call = None
+
+    async def _write(self, request: rpc_pb2.WatchRequest) -> None:
+        async with self._write_lock:
+            try:
+                await self._call.write(request)
+            except grpc.aio.AioRpcError as err:
+                if err.code() == grpc.StatusCode.UNAVAILABLE:
+                    self._client.rotate()
+                raise map_rpc_error(err, self._target) from None
+            except asyncio.InvalidStateError:
+                raise errors.unavailable(f"watch stream to {self._target} is closed") from None
+
+    async def request_progress(self) -> None:
+        """Ask the store for a progress notification on this stream (best effort)."""
+        if self._call is None:
+            return
+        try:
+            await self._write(rpc_pb2.WatchRequest(progress_request=rpc_pb2.WatchProgressRequest()))
+        except ApiError as err:
+            log.debug("progress request failed: %s", err)
+
+    def __aiter__(self) -> EtcdWatch:
+        return self
+
+    async def __anext__(self) -> WatchBatch:
+        while True:
+            if self._call is None:
+                raise StopAsyncIteration
+            try:
+                resp = await self._call.read()
+            except grpc.aio.AioRpcError as err:
+                if err.code() == grpc.StatusCode.UNAVAILABLE:
+                    self._client.rotate()
+                raise map_rpc_error(err, self._target) from None
+            if resp is _EOF:
+                raise errors.unavailable(f"watch stream to {self._target} ended")
+            assert isinstance(resp, rpc_pb2.WatchResponse)
+            if resp.canceled:
+                if resp.compact_revision > 0:
+                    raise Compacted(resp.compact_revision)
+                raise errors.unavailable(f"watch cancelled by storage: {resp.cancel_reason or 'no reason given'}")
+            if resp.compact_revision > 0:
+                raise Compacted(resp.compact_revision)
+            if resp.created and not resp.events:
+                continue
+            if not resp.events:
+                return WatchBatch([], resp.header.revision, True)
+            events = [
+                WatchedEvent("DELETE" if ev.type == kv_pb2.Event.DELETE else "PUT", _kv(ev.kv)) for ev in resp.events
+            ]
+            return WatchBatch(events, max(e.kv.mod_revision for e in events), False)

@@ -1,0 +1,123 @@
+"""Pod logs, proxied to the kubelet of the pod's node.
+
+Why proxied and not read by the client from the node: clients only know the
+apiserver. The apiserver resolves pod -> node -> the node's InternalIP and
+kubelet port (from the Node's status), fills in the pod's uid so the kubelet
+needs no lookup, and relays the kubelet's `kubelite.v1.Kubelet/Logs` stream.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import grpc.aio
+
+from api import registry
+from api.core import Node
+from api.errors import ApiError
+from api.pods import Pod
+from apiserver import errors
+from pb.kubelite import api_pb2
+
+if TYPE_CHECKING:
+    from apiserver.service import ResourceService
+
+log = logging.getLogger(__name__)
+
+STATUS_METADATA_KEY = "kubelite-status-bin"
+
+
+class KubeletLogs:
+    def __init__(self, service: ResourceService) -> None:
+        self._service = service
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close(None)
+        self._channels.clear()
+
+    def _method(self, target: str) -> Any:
+        channel = self._channels.get(target)
+        if channel is None:
+            channel = grpc.aio.insecure_channel(target, options=[
+                ("grpc.initial_reconnect_backoff_ms", 100),
+                ("grpc.max_reconnect_backoff_ms", 1_000),
+            ])
+            self._channels[target] = channel
+        return channel.unary_stream(
+            "/kubelite.v1.Kubelet/Logs",
+            request_serializer=api_pb2.LogsRequest.SerializeToString,
+            response_deserializer=api_pb2.LogChunk.FromString,
+        )
+
+    async def _resolve(self, request: api_pb2.LogsRequest) -> tuple[str, api_pb2.LogsRequest]:
+        """(kubelet target, request to send) for a pod's logs, or a clear error."""
+        ns = request.namespace or "default"
+        if not request.name:
+            raise errors.bad_request("pod name may not be empty")
+        current = await self._service.read(registry.lookup("pods"), ns, request.name)
+        if current is None:
+            raise errors.not_found("pods", request.name)
+        pod = Pod.from_dict(current.obj)
+        names = [c.name for c in pod.spec.containers]
+        container = request.container
+        if not container:
+            if len(names) != 1:
+                raise errors.bad_request(
+                    f"a container name must be specified for pod {request.name}, choose one of: [{' '.join(names)}]"
+                )
+            container = names[0]
+        elif container not in names and container not in [c.name for c in pod.spec.init_containers]:
+            raise errors.bad_request(f'container {container} is not valid for pod {request.name}')
+        node_name = pod.spec.node_name
+        if not node_name:
+            raise errors.bad_request(f'pod "{request.name}" is not scheduled to a node yet: no logs to show')
+        node_obj = await self._service.read(registry.lookup("nodes"), "", node_name)
+        if node_obj is None:
+            raise errors.unavailable(f'node "{node_name}" of pod "{request.name}" is not registered')
+        node = Node.from_dict(node_obj.obj)
+        ip, port = node.internal_ip(), node.kubelet_port()
+        if not ip or not port:
+            raise errors.unavailable(
+                f'node "{node_name}" has no kubelet address (needs status.addresses[type=InternalIP] and '
+                "status.daemonEndpoints.kubeletEndpoint.Port)"
+            )
+        forward = api_pb2.LogsRequest()
+        forward.CopyFrom(request)
+        forward.namespace = ns
+        forward.container = container
+        forward.pod_uid = pod.metadata.uid or ""
+        return f"{ip}:{port}", forward
+
+    async def stream(self, request: api_pb2.LogsRequest) -> AsyncIterator[api_pb2.LogChunk]:
+        target, forward = await self._resolve(request)
+        call = self._method(target)(forward)
+        try:
+            async for chunk in call:
+                yield chunk
+        except grpc.aio.AioRpcError as err:
+            raise _kubelet_error(err, target) from None
+        finally:
+            call.cancel()
+
+
+def _kubelet_error(err: grpc.aio.AioRpcError, target: str) -> ApiError:
+    metadata: Any = err.trailing_metadata()
+    for key, value in metadata or ():
+        if key == STATUS_METADATA_KEY:
+            try:
+                raw = value if isinstance(value, bytes) else value.encode()
+                return ApiError.from_status(json.loads(raw))
+            except ValueError:
+                break
+    code = err.code()
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return errors.unavailable(f"kubelet at {target} is unreachable: {err.details()}")
+    if code == grpc.StatusCode.NOT_FOUND:
+        return errors.not_found_message(err.details() or "not found")
+    return errors.internal(f"kubelet at {target} failed: {code.name if code else 'UNKNOWN'}: {err.details()}")

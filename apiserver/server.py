@@ -1,0 +1,162 @@
+"""ApiServer: the apiserver as an object — etcd client, watch caches, gRPC server.
+
+Why an in-process object: the `kubelite apiserver` daemon, the integration
+fixture and the benchmarks all need the same thing started the same way, and
+tests need `port`/`endpoint`/`service` without a subprocess.
+
+Readiness means: the store answered recently, every watch cache has synced, and
+the system namespaces exist. The server keeps serving while the store is down
+(requests fail with ServiceUnavailable) and catches up when it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from api.errors import ApiError
+from apiserver.etcd import EtcdClient
+from apiserver.grpc_servicer import ResourcesServicer
+from apiserver.service import ResourceService
+from daemon.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+SERVER_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_send_message_length", 256 * 1024 * 1024),
+    ("grpc.so_reuseport", 0),
+    # Clients keep idle watches open for long; accept their keepalive pings.
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+]
+
+
+def normalize_endpoint(endpoint: str) -> str:
+    """Accept "host:port" or "http://host:port" (etcd's own flag style)."""
+    for scheme in ("http://", "https://"):
+        if endpoint.startswith(scheme):
+            endpoint = endpoint[len(scheme):]
+    return endpoint.rstrip("/")
+
+
+class ApiServer:
+    """Serves `kubelite.v1.Resources` on `listen` backed by the etcd endpoints."""
+
+    def __init__(
+        self,
+        etcd_endpoints: list[str],
+        listen: str = "127.0.0.1:0",
+        *,
+        metrics: Metrics | None = None,
+        consistency_timeout: float = 3.0,
+        bookmark_interval: float = 5.0,
+        history: int = 10_000,
+    ) -> None:
+        self.listen = listen
+        self.metrics = metrics or Metrics()
+        self.etcd = EtcdClient([normalize_endpoint(e) for e in etcd_endpoints])
+        self.service = ResourceService(
+            self.etcd, consistency_timeout=consistency_timeout, bookmark_interval=bookmark_interval, history=history
+        )
+        self.port = 0
+        self._host = listen.rpartition(":")[0] or "127.0.0.1"
+        self._server: grpc.aio.Server | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.bootstrapped = asyncio.Event()
+        self.etcd_ok = False
+        self._last_etcd_ok = 0.0
+        self.metrics.gauge("apiserver_watchers", lambda: float(self.service.watcher_count()),
+                           "open Watch streams across all resources")
+        self.metrics.gauge("apiserver_watch_caches_synced",
+                           lambda: float(sum(c.ready.is_set() for c in self.service.caches.values())),
+                           "watch caches that have synced with the store")
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self._host}:{self.port}"
+
+    def not_ready(self) -> str | None:
+        """None when ready, else why not (for /readyz)."""
+        if not self.etcd_ok:
+            return f"storage unreachable ({self.etcd.last_error or 'no answer yet'})"
+        if not self.service.synced():
+            waiting = sorted(r for r, c in self.service.caches.items() if not c.ready.is_set())
+            return f"watch caches not synced: {', '.join(waiting)}"
+        if not self.bootstrapped.is_set():
+            return "system namespaces not created yet"
+        return None
+
+    async def start(self, *, wait_ready: bool = True, timeout: float = 30.0) -> None:
+        """Start serving; with `wait_ready` also wait until ready (raises TimeoutError)."""
+        self.service.start()
+        self.service.admission.start()
+        server = grpc.aio.server(options=SERVER_OPTIONS)
+        server.add_generic_rpc_handlers((ResourcesServicer(self.service, self.metrics).generic_handler(),))
+        self.port = server.add_insecure_port(self.listen)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {self.listen}")
+        await server.start()
+        self._server = server
+        self._tasks = [
+            asyncio.create_task(self._bootstrap(), name="apiserver-bootstrap"),
+            asyncio.create_task(self._probe(), name="apiserver-etcd-probe"),
+        ]
+        log.info("apiserver listening", extra={"addr": self.endpoint, "etcd": self.etcd.endpoint})
+        if wait_ready:
+            await self.wait_ready(timeout)
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while (reason := self.not_ready()) is not None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"apiserver not ready after {timeout}s: {reason}")
+            await asyncio.sleep(0.02)
+
+    async def _bootstrap(self) -> None:
+        """Create the system namespaces once the store is reachable, retrying until it is."""
+        delay = 0.05
+        while True:
+            try:
+                await self.service.admission.ensure_system_namespaces()
+                self.bootstrapped.set()
+                return
+            except ApiError as exc:
+                log.info("waiting for storage to create system namespaces", extra={"error": str(exc)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    async def _probe(self) -> None:
+        """Keep `etcd_ok` current for readiness (any answer within the last few seconds counts)."""
+        while True:
+            try:
+                await asyncio.wait_for(self.etcd.current_revision(), 5.0)
+                self.etcd_ok = True
+                self._last_etcd_ok = time.monotonic()
+            except (ApiError, TimeoutError) as exc:
+                self.etcd_ok = False
+                log.debug("storage probe failed", extra={"error": str(exc)})
+            await asyncio.sleep(1.0 if self.etcd_ok else 0.1)
+
+    async def stop(self, grace: float = 2.0) -> None:
+        """Stop: end watches (clients resume elsewhere), drain in-flight calls, close the store client."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        self._tasks = []
+        await self.service.admission.stop()
+        await self.service.stop()
+        if self._server is not None:
+            await self._server.stop(grace)
+            self._server = None
+        await self.etcd.close()
+        log.info("apiserver stopped")

@@ -1,0 +1,32 @@
+"""The async client library every kubelite component uses to talk to the apiserver.
+
+Public surface (see ARCHITECTURE.md "Exact public surfaces")::
+
+    from client import ApiClient, ObjectList, WatchEvent, Informer, WorkQueue, QueueShutDown,
+        run_workers, EventRecorder, GrpcTransport, LocalTransport, Transport, ResourceHandler,
+        meta_namespace_key
+"""
+
+from client.api_client import ApiClient, ObjectList, WatchEvent
+from client.events import EventRecorder
+from client.informer import Informer, Store, meta_namespace_key, split_meta_namespace_key
+from client.transport import GrpcTransport, LocalTransport, ResourceHandler, Transport
+from client.workqueue import QueueShutDown, WorkQueue, run_workers
+
+__all__ = [
+    "ApiClient",
+    "EventRecorder",
+    "GrpcTransport",
+    "Informer",
+    "LocalTransport",
+    "ObjectList",
+    "QueueShutDown",
+    "ResourceHandler",
+    "Store",
+    "Transport",
+    "WatchEvent",
+    "WorkQueue",
+    "meta_namespace_key",
+    "run_workers",
+    "split_meta_namespace_key",
+]

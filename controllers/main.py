@@ -1,0 +1,85 @@
+"""`kubelite controller-manager --server H:P --listen-health H:P [--log-level L] [--workers N]
+[--controllers rs,deploy,gc]`.
+
+Why so thin: the controllers are in-process objects (`ControllerManager`) that
+tests drive directly; this adds flags, JSON logs, the health endpoint (ready
+once the informers listed) and a graceful SIGTERM. Reconnecting to a
+restarted apiserver is the informers' job; failed writes are retried by the
+work queues, so the daemon itself never gives up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from client import ApiClient
+from controllers.manager import ControllerManager, parse_controllers
+from daemon import HealthServer, Metrics, run_daemon, setup_logging
+
+log = logging.getLogger("controller-manager")
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host or "127.0.0.1", int(port)
+
+
+def _controllers(text: str) -> list[str]:
+    try:
+        return parse_controllers(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="kubelite controller-manager",
+                                description="Runs the ReplicaSet, Deployment and garbage-collector controllers.")
+    p.add_argument("--server", default="127.0.0.1:6443", help="apiserver address HOST:PORT")
+    p.add_argument("--listen-health", default="127.0.0.1:10257", type=_host_port,
+                   help="HOST:PORT for /healthz, /readyz and /metrics")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--workers", type=_positive, default=2, help="concurrent reconciles per controller")
+    p.add_argument("--controllers", type=_controllers, default=parse_controllers("rs,deploy,gc"),
+                   help="comma-separated controllers to run: rs, deploy, gc (default: all)")
+    return p.parse_args(argv)
+
+
+async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
+    client = ApiClient.connect(args.server)
+    metrics = Metrics()
+    host, port = args.listen_health
+    health = HealthServer(host, port, metrics)
+    manager = ControllerManager(client, args.controllers, workers=args.workers, metrics=metrics)
+    health.add_check("controllers", manager.ready_check)
+    await health.start()
+    log.info("controller-manager starting", extra={"server": args.server, "controllers": args.controllers})
+    starter = asyncio.create_task(manager.start(), name="start-controllers")
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({starter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if starter.done():
+            starter.result()  # surface a crash while starting
+            await stop.wait()
+    finally:
+        starter.cancel()
+        stopper.cancel()
+        await asyncio.gather(starter, stopper, return_exceptions=True)
+        await manager.stop()
+        await health.stop()
+        await client.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    setup_logging("controller-manager", args.log_level)
+    return run_daemon(lambda stop: serve(args, stop))

@@ -1,0 +1,115 @@
+"""Pure ReplicaSet decisions: how many pods to create, which to delete, what status to show.
+
+Why pure: "keep exactly spec.replicas active pods" has many corner cases
+(terminating pods, finished pods, unscheduled pods, minReadySeconds) and each
+one is a unit test here instead of a cluster scenario.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from api import ObjectMeta, Pod, ReplicaSet, ReplicaSetStatus
+from controllers.podutil import (
+    is_pod_active,
+    is_pod_available,
+    is_pod_ready,
+    make_controller_ref,
+    pods_to_delete,
+    ready_since,
+)
+
+RS_API_VERSION = "apps/v1"
+RS_KIND = "ReplicaSet"
+BURST_REPLICAS = 500
+"""At most this many creations or deletions per reconcile (as Kubernetes), so one
+huge scale-up cannot flood the apiserver before any of it is observed."""
+
+
+@dataclass
+class ReplicaPlan:
+    create: int = 0
+    delete: list[Pod] = field(default_factory=list)
+
+
+def desired(rs: ReplicaSet) -> int:
+    return 1 if rs.spec.replicas is None else rs.spec.replicas
+
+
+def plan_replicas(rs: ReplicaSet, active_pods: Sequence[Pod], burst: int = BURST_REPLICAS) -> ReplicaPlan:
+    """Create the shortfall or delete the surplus (worst-placed / least-ready / newest first)."""
+    diff = len(active_pods) - desired(rs)
+    if diff < 0:
+        return ReplicaPlan(create=min(-diff, burst))
+    if diff > 0:
+        return ReplicaPlan(delete=pods_to_delete(active_pods, min(diff, burst)))
+    return ReplicaPlan()
+
+
+def slow_start_batches(count: int, initial: int = 1) -> list[int]:
+    """Batch sizes 1, 2, 4, ... summing to `count`.
+
+    Why: if creations fail (quota, bad template, apiserver overloaded) the
+    first small batch fails fast instead of sending hundreds of doomed requests.
+    """
+    batches: list[int] = []
+    size = max(1, initial)
+    remaining = count
+    while remaining > 0:
+        step = min(size, remaining)
+        batches.append(step)
+        remaining -= step
+        size *= 2
+    return batches
+
+
+def pod_from_template(rs: ReplicaSet) -> Pod:
+    """A new pod for `rs`: the template's labels, annotations and spec, owned by the RS."""
+    template = rs.spec.template
+    meta = ObjectMeta(
+        generate_name=f"{rs.metadata.name}-",
+        namespace=rs.metadata.namespace,
+        labels=dict(template.metadata.labels),
+        annotations=dict(template.metadata.annotations),
+        owner_references=[make_controller_ref(rs, RS_API_VERSION, RS_KIND)],
+    )
+    return Pod(metadata=meta, spec=template.spec.copy_deep())
+
+
+def fully_labeled(pod: Pod, template_labels: dict[str, str]) -> bool:
+    return all(pod.metadata.labels.get(k) == v for k, v in template_labels.items())
+
+
+def compute_status(rs: ReplicaSet, owned_active: Sequence[Pod], now: datetime) -> ReplicaSetStatus:
+    """Status from the owned active pods; existing conditions are carried over."""
+    min_ready = rs.spec.min_ready_seconds or 0
+    template_labels = rs.spec.template.metadata.labels
+    return ReplicaSetStatus(
+        replicas=len(owned_active),
+        fully_labeled_replicas=sum(1 for p in owned_active if fully_labeled(p, template_labels)),
+        ready_replicas=sum(1 for p in owned_active if is_pod_ready(p)),
+        available_replicas=sum(1 for p in owned_active if is_pod_available(p, min_ready, now)),
+        observed_generation=rs.metadata.generation,
+        conditions=[c.copy_deep() for c in rs.status.conditions],
+    )
+
+
+def next_availability_check(rs: ReplicaSet, owned_active: Sequence[Pod], now: datetime) -> float | None:
+    """Seconds until a ready pod crosses minReadySeconds (then status must be rewritten), if any."""
+    min_ready = rs.spec.min_ready_seconds or 0
+    if min_ready <= 0:
+        return None
+    waits = []
+    for pod in owned_active:
+        if not is_pod_ready(pod) or is_pod_available(pod, min_ready, now):
+            continue
+        since = ready_since(pod)
+        if since is not None:
+            waits.append(max(0.0, min_ready - (now - since).total_seconds()))
+    return min(waits) + 0.1 if waits else None
+
+
+def active(pods: Sequence[Pod]) -> list[Pod]:
+    return [p for p in pods if is_pod_active(p)]

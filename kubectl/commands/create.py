@@ -1,0 +1,114 @@
+"""`kctl create -f | namespace NAME | configmap NAME --from-literal k=v | deployment NAME --image I`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from api.errors import StatusCause
+from kubectl.commands.apply import add_file_flags, create_from_files
+from kubectl.errors import CliError
+from kubectl.manifests import check_document
+from kubectl.output import print_objects, write
+from kubectl.resources import display_name, resolve_kind
+from kubectl.session import Obj, Session
+
+
+def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("create", parents=parents, help="create resources from files or from arguments",
+                       description="kctl create -f FILE | namespace NAME | configmap NAME --from-literal k=v "
+                                   "| secret generic NAME --from-literal k=v | deployment NAME --image IMAGE")
+    add_file_flags(p, "create", required=False)
+    p.add_argument("-o", "--output", default="", help="print the created object as json|yaml|name")
+    p.add_argument("--dry-run", choices=["none", "client", "server"], default="none",
+                   help="client: print the object without sending it")
+    p.set_defaults(func=run, kind_sub="")
+    kinds = p.add_subparsers(dest="kind_sub", metavar="KIND")
+    ns = kinds.add_parser("namespace", aliases=["ns"], parents=parents, help="create a namespace")
+    ns.add_argument("name")
+    cm = kinds.add_parser("configmap", aliases=["cm"], parents=parents, help="create a configmap")
+    cm.add_argument("name")
+    cm.add_argument("--from-literal", action="append", default=[], metavar="KEY=VALUE")
+    cm.add_argument("--from-file", action="append", default=[], metavar="[KEY=]FILE")
+    secret = kinds.add_parser("secret", parents=parents, help="create a secret: secret generic NAME ...")
+    secret.add_argument("secret_type", choices=["generic"])
+    secret.add_argument("name")
+    secret.add_argument("--from-literal", action="append", default=[], metavar="KEY=VALUE")
+    secret.add_argument("--from-file", action="append", default=[], metavar="[KEY=]FILE")
+    deploy = kinds.add_parser("deployment", aliases=["deploy"], parents=parents, help="create a deployment")
+    deploy.add_argument("name")
+    deploy.add_argument("--image", required=True)
+    deploy.add_argument("--replicas", type=int, default=1)
+    deploy.add_argument("--port", type=int, default=0)
+    for sp in (ns, cm, secret, deploy):
+        sp.add_argument("-o", "--output", default="", help="print the created object as json|yaml|name")
+        sp.add_argument("--dry-run", choices=["none", "client", "server"], default="none")
+        sp.set_defaults(func=run)
+
+
+def _data(literals: list[str], files: list[str]) -> dict[str, str]:
+    data: dict[str, str] = {}
+    for item in literals:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"invalid literal source {item!r}, expected key=value")
+        data[key] = value
+    for item in files:
+        key, sep, path = item.partition("=")
+        if not sep:
+            key, path = Path(item).name, item
+        try:
+            data[key] = Path(path).read_text()
+        except OSError as exc:
+            raise CliError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    return data
+
+
+def build(args: argparse.Namespace, namespace: str) -> Obj:
+    """The object a `create KIND NAME` command describes."""
+    kind = args.kind_sub
+    if kind in ("namespace", "ns"):
+        return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": args.name}}
+    if kind in ("configmap", "cm"):
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": args.name, "namespace": namespace},
+                "data": _data(args.from_literal, args.from_file)}
+    if kind == "secret":
+        import base64
+
+        raw = _data(args.from_literal, args.from_file)
+        encoded = {k: base64.b64encode(v.encode()).decode() for k, v in raw.items()}
+        return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": {"name": args.name, "namespace": namespace}, "data": encoded}
+    labels = {"app": args.name}
+    container: Obj = {"name": args.image.split("/")[-1].split(":")[0].split("@")[0], "image": args.image}
+    if args.port:
+        container["ports"] = [{"containerPort": args.port}]
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": args.name, "namespace": namespace, "labels": labels},
+            "spec": {"replicas": args.replicas, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}}}}
+
+
+async def run(session: Session, args: argparse.Namespace) -> int:
+    if not args.kind_sub:
+        if not args.filename:
+            raise CliError("must specify one of -f or a kind to create (namespace, configmap, secret, deployment)")
+        return await create_from_files(session, args)
+    body = build(args, session.namespace)
+    info, causes = check_document(body)
+    if info is None or causes:
+        raise CliError(str(causes[0]) if causes else "invalid object",
+                       [f"error: {StatusCause(c.field, c.message)}" for c in causes])
+    if args.dry_run == "client":
+        print_objects([body], args.output or "yaml", single=True)
+        return 0
+    if args.dry_run == "server":
+        created = await session.client.create_raw(info.resource, body, session.ns(info) or None, dry_run=True)
+    else:
+        created = await session.create(info, body)
+    if args.output in ("json", "yaml", "name"):
+        print_objects([created], args.output, single=True)
+    else:
+        write(f"{display_name(resolve_kind(info.kind), args.name)} created\n")
+    return 0

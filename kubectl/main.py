@@ -1,0 +1,137 @@
+"""`kctl`: entry point, global flags, and the one place errors become messages and exit codes.
+
+Why all error handling lives here: every command raises (`ApiError` from the
+server, `CliError` for user mistakes, `KeyboardInterrupt` on Ctrl-C) and this
+module turns each into kubectl's wording and exit status, so no path can leak a
+traceback to the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn
+
+from api.errors import ApiError
+from client import ApiClient
+from kubectl import __version__
+from kubectl.commands import apply, create, delete, describe, get, info, logs, scale
+from kubectl.config import ConfigError, config_path, load_config, resolve_namespace, resolve_server
+from kubectl.errors import CliError, ReportedFailure, format_api_error, is_unreachable, unreachable_message
+from kubectl.session import Session
+
+Command = Callable[[Session, argparse.Namespace], Awaitable[int]]
+DEFAULT_REQUEST_TIMEOUT = 30.0
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as `error: ...` + exit 1 (via CliError), like kubectl."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(message, [f"error: {message}", f"See '{self.prog} --help' for usage."])
+
+
+def _global_flags(suppress: bool) -> argparse.ArgumentParser:
+    """Flags accepted before or after the command (`kctl -n x get po` and `kctl get po -n x`)."""
+    default: Any = argparse.SUPPRESS if suppress else None
+    p = Parser(add_help=False)
+    p.add_argument("--server", "-s", default=default, help="apiserver HOST:PORT (else $KUBELITE_SERVER, "
+                   "the config file, 127.0.0.1:6443)")
+    p.add_argument("-n", "--namespace", default=default, help="namespace (default: default)")
+    p.add_argument("--request-timeout", type=_seconds, default=default,
+                   help="seconds to wait for each API call (e.g. 5, 5s, 1m; 0 = forever; default 30)")
+    return p
+
+
+def _seconds(text: str) -> float:
+    value = text.strip()
+    scale = 1.0
+    for suffix, factor in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
+        if value.endswith(suffix):
+            value, scale = value[: -len(suffix)], factor
+            break
+    try:
+        seconds = float(value) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}") from None
+    if seconds < 0:
+        raise argparse.ArgumentTypeError("durations cannot be negative")
+    return seconds
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="kctl", parents=[_global_flags(suppress=False)],
+                    description="kctl controls a kubelite cluster, like kubectl controls Kubernetes.")
+    parser.add_argument("--version", action="version", version=f"kctl v{__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    parents = [_global_flags(suppress=True)]
+    for module in (get, describe, apply, create, delete, logs, scale, info):
+        module.add_parser(sub, parents)
+    return parser
+
+
+async def _run(func: Command, args: argparse.Namespace, server: str, namespace: str) -> int:
+    timeout = DEFAULT_REQUEST_TIMEOUT if args.request_timeout is None else args.request_timeout
+    client = ApiClient.connect(server, timeout=timeout or None)  # 0 = no deadline, like kubectl
+    session = Session(client, server, namespace, explicit_namespace=bool(args.namespace))
+    try:
+        return await func(session, args)
+    finally:
+        await client.close()
+
+
+def _print(lines: list[str]) -> None:
+    for line in lines:
+        sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_list = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    server = "?"
+    args = argparse.Namespace(streaming=False)
+    try:
+        args = parser.parse_args(args_list, namespace=args)
+        func: Command | None = getattr(args, "func", None)
+        if func is None:
+            parser.print_help()
+            return 0 if not args_list else 1
+        config = load_config(config_path())
+        server = resolve_server(args.server, config=config)
+        namespace = resolve_namespace(args.namespace, config)
+        return asyncio.run(_run(func, args, server, namespace))
+    except CliError as err:
+        _print(err.lines)
+        return 1
+    except ConfigError as err:
+        _print([f"error: {err}"])
+        return 1
+    except ReportedFailure:
+        return 1
+    except ApiError as err:
+        _print([unreachable_message(server, err) if is_unreachable(err, server) else format_api_error(err)])
+        return 1
+    except KeyboardInterrupt:
+        return 0 if getattr(args, "streaming", False) else 130
+    except (BrokenPipeError, ConnectionResetError) as err:
+        if not isinstance(err, BrokenPipeError):
+            _print([f"error: connection to the apiserver at {server} was reset"])
+            return 1
+        # `kctl get pods | head`: the reader left; say nothing and do not flush into a closed pipe.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except Exception as err:  # a kctl bug: still one line for the user, the traceback on request
+        if os.environ.get("KCTL_DEBUG"):
+            raise
+        _print([f"error: kctl failed unexpectedly: {type(err).__name__}: {err} "
+                "(set KCTL_DEBUG=1 to see the traceback)"])
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""One kctl invocation's view of the cluster: the client, the server address, the namespace.
+
+Why a thin wrapper over `ApiClient`'s raw (dict) calls: kctl works on whatever
+JSON the server sends (it prints it back), takes kinds as `KindInfo`, and every
+command needs the same namespace rule (cluster-scoped kinds never carry one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any
+
+from api.registry import KindInfo
+from client import ApiClient
+
+Obj = dict[str, Any]
+
+
+@dataclass
+class Session:
+    client: ApiClient
+    server: str
+    namespace: str
+    explicit_namespace: bool = False
+
+    def ns(self, info: KindInfo, namespace: str | None = None) -> str:
+        """The namespace of one object of this kind ("" for cluster-scoped kinds)."""
+        if not info.namespaced:
+            return ""
+        return namespace or self.namespace
+
+    def scope(self, info: KindInfo, all_namespaces: bool) -> str | None:
+        """The namespace to list/watch in; None = all namespaces."""
+        if not info.namespaced or all_namespaces:
+            return None
+        return self.namespace
+
+    async def get(self, info: KindInfo, name: str, namespace: str | None = None) -> Obj:
+        obj = await self.client.get_raw(info.resource, name, self.ns(info, namespace))
+        return with_type(info, obj)
+
+    async def list(self, info: KindInfo, namespace: str | None, label_selector: str = "",
+                   field_selector: str = "") -> tuple[list[Obj], str]:
+        """All matching objects (following `continue` tokens) and the list's resourceVersion."""
+        items: list[Obj] = []
+        token = ""
+        while True:
+            answer = await self.client.list_raw(info.resource, namespace, label_selector, field_selector,
+                                                limit=0, continue_=token)
+            items.extend(with_type(info, o) for o in answer.get("items", []) if isinstance(o, dict))
+            meta = answer.get("metadata") or {}
+            token = str(meta.get("continue") or "")
+            if not token:
+                return items, str(meta.get("resourceVersion") or "")
+
+    async def create(self, info: KindInfo, body: Obj) -> Obj:
+        namespace = self.ns(info, (body.get("metadata") or {}).get("namespace"))
+        return with_type(info, await self.client.create_raw(info.resource, body, namespace or None))
+
+    async def update(self, info: KindInfo, body: Obj) -> Obj:
+        namespace = self.ns(info, (body.get("metadata") or {}).get("namespace"))
+        return with_type(info, await self.client.update_raw(info.resource, body, namespace or None))
+
+    async def delete(self, info: KindInfo, name: str, namespace: str | None = None, *,
+                     grace_period_seconds: int | None = None, propagation_policy: str | None = None) -> Obj | None:
+        return await self.client.delete_raw(info.resource, name, self.ns(info, namespace) or None,
+                                            grace_period_seconds=grace_period_seconds,
+                                            propagation_policy=propagation_policy)
+
+    async def watch(self, info: KindInfo, namespace: str | None, resource_version: str,
+                    label_selector: str = "", field_selector: str = "") -> AsyncIterator[tuple[str, Obj]]:
+        events = self.client.watch_raw(info.resource, namespace, resource_version, label_selector, field_selector)
+        async with aclosing(events) as stream:
+            async for ev in stream:
+                if ev.type == "BOOKMARK":
+                    continue
+                yield ev.type, with_type(info, ev.object)
+
+
+def with_type(info: KindInfo, obj: Obj) -> Obj:
+    """Objects in lists may lack apiVersion/kind; printed output always has them (first)."""
+    if obj.get("apiVersion") and obj.get("kind"):
+        return obj
+    return {"apiVersion": info.api_version, "kind": info.kind,
+            **{k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}}

@@ -1,0 +1,276 @@
+"""The node's presence in the API: its Node object, status conditions and Lease.
+
+Why separate from the pods: the scheduler and `kubelite up` only need to know
+that the node exists, what it offers and that it is alive; that must keep
+working (and recover after an apiserver restart) whatever the pods do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import platform
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from api import Lease, LeaseSpec, Node, ObjectMeta, OwnerReference, now, now_micro
+from api.core import (
+    DaemonEndpoint,
+    NodeAddress,
+    NodeCondition,
+    NodeDaemonEndpoints,
+    NodeStatus,
+    NodeSystemInfo,
+)
+from api.errors import AlreadyExists, Conflict, NotFound
+from client import ApiClient
+
+log = logging.getLogger(__name__)
+
+KUBELET_VERSION = "v0.1.0-kubelite"
+LEASE_NAMESPACE = "kube-node-lease"
+LEASE_DURATION_SECONDS = 40
+ANNOTATION_RUNTIME = "kubelite.io/container-runtime"
+ANNOTATION_ISOLATION = "kubelite.io/isolation"
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    name: str
+    ip: str
+    kubelet_port: int
+    runtime_name: str
+    runtime_version: str
+    isolated: bool
+    capacity_cpu: str | None = None  # overrides os.cpu_count()
+    capacity_memory: str | None = None  # overrides /proc/meminfo MemTotal
+
+
+def host_memory() -> str:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return f"{int(line.split()[1])}Ki"
+    except (OSError, ValueError, IndexError):
+        pass
+    return "0"
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return ""
+
+
+def _os_image() -> str:
+    for line in _read("/etc/os-release").splitlines():
+        if line.startswith("PRETTY_NAME="):
+            return line.partition("=")[2].strip('"')
+    return "Linux"
+
+
+def architecture() -> str:
+    machine = platform.machine()
+    return _ARCH.get(machine, machine)
+
+
+def build_node(cfg: NodeConfig) -> Node:
+    """The Node object as registered (metadata + spec; status is written separately)."""
+    annotations = {ANNOTATION_RUNTIME: cfg.runtime_name}
+    if not cfg.isolated:
+        annotations[ANNOTATION_ISOLATION] = "none"
+    return Node(
+        metadata=ObjectMeta(
+            name=cfg.name,
+            labels={
+                "kubernetes.io/hostname": cfg.name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": architecture(),
+            },
+            annotations=annotations,
+        )
+    )
+
+
+def _conditions(cfg: NodeConfig, old: list[NodeCondition], stamp: str) -> list[NodeCondition]:
+    ready_msg = "kubelet is posting ready status"
+    if not cfg.isolated:
+        ready_msg += f" ({cfg.runtime_name} runtime: containers are host processes, no isolation)"
+    wanted = [
+        ("Ready", "True", "KubeletReady", ready_msg),
+        ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+        ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+        ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+    ]
+    prev = {c.type: c for c in old}
+    out = []
+    for type_, status, reason, message in wanted:
+        p = prev.get(type_)
+        since = p.last_transition_time if p is not None and p.status == status and p.last_transition_time else stamp
+        out.append(NodeCondition(type=type_, status=status, reason=reason, message=message,
+                                 last_heartbeat_time=stamp, last_transition_time=since))
+    return out
+
+
+def node_status(cfg: NodeConfig, old: NodeStatus, stamp: str) -> NodeStatus:
+    cpu = cfg.capacity_cpu or str(os.cpu_count() or 1)
+    memory = cfg.capacity_memory or host_memory()
+    capacity = {"cpu": cpu, "memory": memory, "pods": "110"}
+    status = old.model_copy(deep=True)
+    status.capacity = dict(capacity)
+    status.allocatable = dict(capacity)
+    status.phase = None
+    status.conditions = _conditions(cfg, old.conditions, stamp)
+    status.addresses = [NodeAddress(type="InternalIP", address=cfg.ip), NodeAddress(type="Hostname", address=cfg.name)]
+    status.daemon_endpoints = NodeDaemonEndpoints(kubelet_endpoint=DaemonEndpoint(port=cfg.kubelet_port))
+    status.node_info = NodeSystemInfo(
+        machine_id=_read("/etc/machine-id"),
+        system_uuid=_read("/sys/class/dmi/id/product_uuid"),
+        boot_id=_read("/proc/sys/kernel/random/boot_id"),
+        kernel_version=platform.release(),
+        os_image=_os_image(),
+        container_runtime_version=f"{cfg.runtime_name}://{cfg.runtime_version}",
+        kubelet_version=KUBELET_VERSION,
+        kube_proxy_version="",
+        operating_system="linux",
+        architecture=architecture(),
+    )
+    return status
+
+
+def _without_heartbeats(status: NodeStatus) -> dict[str, object]:
+    d = status.to_dict()
+    for c in d.get("conditions", []):
+        c.pop("lastHeartbeatTime", None)
+    return d
+
+
+class NodeAgent:
+    """Registers the node, keeps its status current and renews its Lease, forever."""
+
+    def __init__(
+        self,
+        client: ApiClient,
+        cfg: NodeConfig,
+        status_interval: float = 10.0,
+        report_interval: float = 60.0,
+        lease_interval: float = 5.0,
+    ) -> None:
+        self.client = client
+        self.cfg = cfg
+        self.status_interval = status_interval
+        self.report_interval = report_interval
+        self.lease_interval = lease_interval
+        self.registered = asyncio.Event()
+        self._node_uid = ""
+        self._lease: Lease | None = None
+        self._last_report = 0.0
+
+    async def run(self) -> None:
+        await asyncio.gather(self._status_loop(), self._lease_loop())
+
+    async def _status_loop(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                if not self.registered.is_set():
+                    await self.register()
+                else:
+                    await self.update_status()
+                delay = 0.2
+                await asyncio.sleep(self.status_interval)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # apiserver down or restarting: keep trying
+                log.warning("node status update failed: %s", exc, extra={"node": self.cfg.name})
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                delay = min(delay * 2, 5.0)
+
+    async def register(self) -> None:
+        """Create the Node, or adopt an existing one (labels/annotations merged), then write status."""
+        wanted = build_node(self.cfg)
+        try:
+            node = await self.client.create(wanted)
+            log.info("node registered", extra={"node": self.cfg.name})
+        except AlreadyExists:
+            node = await self.client.get(Node, self.cfg.name, "")
+            merged_labels = {**node.metadata.labels, **wanted.metadata.labels}
+            merged_ann = {**node.metadata.annotations, **wanted.metadata.annotations}
+            if merged_labels != node.metadata.labels or merged_ann != node.metadata.annotations:
+                node.metadata.labels, node.metadata.annotations = merged_labels, merged_ann
+                node = await self.client.update(node)
+            log.info("node already registered; updated", extra={"node": self.cfg.name})
+        self._node_uid = node.metadata.uid or ""
+        await self._write_status(node, force=True)
+        self.registered.set()
+
+    async def update_status(self) -> None:
+        try:
+            node = await self.client.get(Node, self.cfg.name, "")
+        except NotFound:
+            log.warning("node object vanished; registering again", extra={"node": self.cfg.name})
+            self.registered.clear()
+            await self.register()
+            return
+        self._node_uid = node.metadata.uid or ""
+        await self._write_status(node, force=False)
+
+    async def _write_status(self, node: Node, force: bool) -> None:
+        loop = asyncio.get_running_loop()
+        for _ in range(5):
+            new = node_status(self.cfg, node.status, now())
+            due = loop.time() - self._last_report >= self.report_interval
+            if not force and not due and _without_heartbeats(new) == _without_heartbeats(node.status):
+                return
+            node.status = new
+            try:
+                await self.client.update_status(node)
+                self._last_report = loop.time()
+                return
+            except Conflict:
+                node = await self.client.get(Node, self.cfg.name, "")
+
+    # -- lease --------------------------------------------------------------------
+
+    async def _lease_loop(self) -> None:
+        await self.registered.wait()
+        while True:
+            try:
+                await self.renew_lease()
+                await asyncio.sleep(self.lease_interval)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._lease = None
+                log.warning("lease renewal failed: %s", exc, extra={"node": self.cfg.name})
+                await asyncio.sleep(min(1.0, self.lease_interval))
+
+    async def renew_lease(self) -> None:
+        name = self.cfg.name
+        lease = self._lease
+        if lease is None:
+            try:
+                lease = await self.client.get(Lease, name, LEASE_NAMESPACE)
+            except NotFound:
+                stamp = now_micro()
+                owner = [OwnerReference(api_version="v1", kind="Node", name=name, uid=self._node_uid)]
+                self._lease = await self.client.create(Lease(
+                    metadata=ObjectMeta(name=name, namespace=LEASE_NAMESPACE,
+                                        owner_references=owner if self._node_uid else []),
+                    spec=LeaseSpec(holder_identity=name, lease_duration_seconds=LEASE_DURATION_SECONDS,
+                                   acquire_time=stamp, renew_time=stamp),
+                ))
+                return
+        lease.spec.holder_identity = name
+        lease.spec.lease_duration_seconds = LEASE_DURATION_SECONDS
+        lease.spec.renew_time = now_micro()
+        try:
+            self._lease = await self.client.update(lease)
+        except (Conflict, NotFound):
+            self._lease = None
+            raise
+

@@ -1,0 +1,178 @@
+"""The kubelet's own gRPC API (`kubelite.v1.Kubelet`): container logs.
+
+Why the kubelet serves logs itself: the log files live on the node; the
+apiserver proxies `Logs` here (to the Node's InternalIP and kubelet port),
+exactly like `kubectl logs` goes through the apiserver to the kubelet. Logs
+are read from the CRI files, so this works for every runtime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import grpc
+import grpc.aio
+
+from api.errors import ApiError, BadRequest, NotFound
+from kubelet import layout
+from kubelet.crilog import parse_line
+from pb.kubelite import api_pb2, api_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+FOLLOW_POLL_SECONDS = 0.1
+CHUNK = 64 * 1024
+STATUS_METADATA_KEY = "kubelite-status-bin"
+_GRPC_CODES = {404: grpc.StatusCode.NOT_FOUND, 400: grpc.StatusCode.INVALID_ARGUMENT}
+
+ActiveCheck = Callable[[Path], Awaitable[bool]]
+"""Is a running container still writing this log file? (`follow` stops when not.)"""
+
+
+def render(line: bytes, timestamps: bool) -> bytes:
+    entry = parse_line(line)
+    if entry is None:  # not CRI: pass through as it is
+        return line + b"\n"
+    return entry.render(timestamps)
+
+
+def tail_offset(f: BinaryIO, lines: int) -> int:
+    """The file offset where the last `lines` lines start."""
+    end = f.seek(0, os.SEEK_END)
+    if lines <= 0:
+        return end
+    pos, newlines = end, 0
+    # A final newline ends the last line; it does not start another one.
+    f.seek(max(end - 1, 0))
+    skip_last = f.read(1) == b"\n"
+    while pos > 0:
+        step = min(CHUNK, pos)
+        pos -= step
+        f.seek(pos)
+        block = f.read(step)
+        if skip_last and pos + step == end:
+            block = block[:-1]
+        idx = len(block)
+        while True:
+            idx = block.rfind(b"\n", 0, idx)
+            if idx < 0:
+                break
+            newlines += 1
+            if newlines == lines:
+                return pos + idx + 1
+    return 0
+
+
+async def stream_log(
+    path: Path, tail_lines: int | None, timestamps: bool, follow: bool, active: ActiveCheck
+) -> AsyncIterator[bytes]:
+    """The user-visible bytes of a CRI log file, optionally following it."""
+    with open(path, "rb") as f:
+        if tail_lines is not None:
+            f.seek(tail_offset(f, tail_lines))
+        pending = b""
+        finishing = False
+        while True:
+            chunk = f.read(CHUNK)
+            if chunk:
+                pending += chunk
+                lines = pending.split(b"\n")
+                pending = lines.pop()
+                out = b"".join(render(line, timestamps) for line in lines)
+                if out:
+                    yield out
+                continue
+            if not follow or finishing:
+                break
+            if not await active(path):
+                finishing = True  # read what was written up to the exit, then stop
+                continue
+            await asyncio.sleep(FOLLOW_POLL_SECONDS)
+        if pending:
+            yield render(pending, timestamps)
+
+
+def resolve_log(data_dir: Path, request: api_pb2.LogsRequest) -> Path:
+    """The CRI log file a Logs request refers to; ApiError with a clear message if none."""
+    ns, name = request.namespace or "default", request.name
+    pod_dir = layout.find_pod_log_dir(data_dir, ns, name, request.pod_uid)
+    if pod_dir is None:
+        raise NotFound(f'pod "{name}" in namespace "{ns}" has no containers on this node (not started yet?)')
+    containers = sorted(p.name for p in pod_dir.iterdir() if p.is_dir())
+    container = request.container
+    if not container:
+        if len(containers) != 1:
+            raise BadRequest(
+                f"a container name must be specified for pod {name}, choose one of: [{' '.join(containers)}]"
+            )
+        container = containers[0]
+    if container not in containers:
+        raise BadRequest(f"container {container} is not valid for pod {name}")
+    attempts = layout.log_attempts(pod_dir / container)
+    if request.previous:
+        if len(attempts) < 2:
+            raise BadRequest(f'previous terminated container "{container}" in pod "{name}" not found')
+        return pod_dir / container / f"{attempts[-2]}.log"
+    if not attempts:
+        raise BadRequest(f'container "{container}" in pod "{name}" is waiting to start')
+    return pod_dir / container / f"{attempts[-1]}.log"
+
+
+class KubeletService(api_pb2_grpc.KubeletServicer):
+    def __init__(self, data_dir: Path, active: ActiveCheck) -> None:
+        self.data_dir = data_dir
+        self.active = active
+
+    async def Logs(
+        self, request: api_pb2.LogsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[api_pb2.LogChunk]:
+        try:
+            path = resolve_log(self.data_dir, request)
+        except ApiError as err:
+            code = _GRPC_CODES.get(err.code, grpc.StatusCode.UNKNOWN)
+            await context.abort(
+                code, err.message, trailing_metadata=((STATUS_METADATA_KEY, json.dumps(err.to_status()).encode()),)
+            )
+            return
+        tail = request.tail_lines if request.HasField("tail_lines") else None
+        try:
+            async for data in stream_log(path, tail, request.timestamps, request.follow, self.active):
+                yield api_pb2.LogChunk(data=data)
+        except FileNotFoundError:
+            return  # the pod was removed while we were reading
+
+
+class KubeletServer:
+    """grpc.aio server for `kubelite.v1.Kubelet` on `listen` ("IP:PORT", port 0 = any)."""
+
+    def __init__(self, listen: str, data_dir: Path, active: ActiveCheck) -> None:
+        self.listen = listen
+        self.service = KubeletService(data_dir, active)
+        self.port = 0
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self) -> None:
+        server = grpc.aio.server()
+        api_pb2_grpc.add_KubeletServicer_to_server(self.service, server)  # type: ignore[no-untyped-call]
+        try:
+            port = server.add_insecure_port(self.listen)
+        except RuntimeError:  # grpc reports bind failures this way
+            port = 0
+        if port == 0:
+            await server.stop(None)
+            raise OSError(f"cannot listen on {self.listen} (address in use or not on this host?)")
+        await server.start()
+        self._server = server
+        self.port = port
+        log.info("kubelet API listening", extra={"addr": self.listen, "port": port})
+
+    async def stop(self, grace: float = 1.0) -> None:
+        if self._server is not None:
+            await self._server.stop(grace)
+            self._server = None

@@ -1,0 +1,276 @@
+"""etcd v3 gRPC services (KV, Watch, Lease, Cluster, Maintenance) over a KVNode.
+
+Why thin: validation that etcd does before proposing (so a bad request is never
+logged) and the mapping of KVError to a gRPC status live here; all state logic
+is in the node/store. Every handler turns any failure into a gRPC status: a bad
+request never crashes the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from kvstore import errors
+from kvstore.errors import KVError
+from kvstore.mvcc import MAX_LEASE_TTL, check_put, check_txn, is_read_only
+from kvstore.node import KVNode
+from pb.etcd import internal_pb2, rpc_pb2, rpc_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+VERSION = "3.4.0"
+"""The etcd API version this kvstore speaks (what etcdctl shows in endpoint status)."""
+
+Ctx = grpc.aio.ServicerContext[Any, Any]
+_Resp = TypeVar("_Resp")
+
+
+async def _guard(context: Ctx, call: Callable[[], Awaitable[_Resp]]) -> _Resp:
+    """Run a handler; KVError -> its status, anything unexpected -> INTERNAL (logged)."""
+    try:
+        return await call()
+    except KVError as exc:
+        await context.abort(exc.code, exc.message)
+    except (asyncio.CancelledError, grpc.aio.AbortError):
+        raise
+    except Exception as exc:
+        log.exception("request failed unexpectedly")
+        await context.abort(grpc.StatusCode.INTERNAL, f"etcdserver: internal error: {exc!r}")
+    raise AssertionError("unreachable")  # context.abort always raises
+
+
+def _internal(**kwargs: Any) -> internal_pb2.InternalRaftRequest:
+    return internal_pb2.InternalRaftRequest(**kwargs)
+
+
+class KVService(rpc_pb2_grpc.KVServicer):
+    def __init__(self, node: KVNode) -> None:
+        self._node = node
+
+    async def Range(self, request: rpc_pb2.RangeRequest, context: Ctx) -> rpc_pb2.RangeResponse:
+        async def call() -> rpc_pb2.RangeResponse:
+            resp = self._node.store.range(request)
+            self._node.fill_header(resp.header)
+            return resp
+        return await _guard(context, call)
+
+    async def Put(self, request: rpc_pb2.PutRequest, context: Ctx) -> rpc_pb2.PutResponse:
+        async def call() -> rpc_pb2.PutResponse:
+            check_put(request)
+            resp = await self._node.propose(_internal(put=request))
+            assert isinstance(resp, rpc_pb2.PutResponse)
+            self._node.fill_header(resp.header)
+            return resp
+        return await _guard(context, call)
+
+    async def DeleteRange(self, request: rpc_pb2.DeleteRangeRequest, context: Ctx) -> rpc_pb2.DeleteRangeResponse:
+        async def call() -> rpc_pb2.DeleteRangeResponse:
+            if not request.key:
+                raise errors.empty_key()
+            resp = await self._node.propose(_internal(delete_range=request))
+            assert isinstance(resp, rpc_pb2.DeleteRangeResponse)
+            self._node.fill_header(resp.header)
+            return resp
+        return await _guard(context, call)
+
+    async def Txn(self, request: rpc_pb2.TxnRequest, context: Ctx) -> rpc_pb2.TxnResponse:
+        async def call() -> rpc_pb2.TxnResponse:
+            check_txn(request)
+            if is_read_only(request):
+                resp = self._node.store.txn_read_only(request)
+            else:
+                proposed = await self._node.propose(_internal(txn=request))
+                assert isinstance(proposed, rpc_pb2.TxnResponse)
+                resp = proposed
+            self._node.fill_header(resp.header)
+            return resp
+        return await _guard(context, call)
+
+    async def Compact(self, request: rpc_pb2.CompactionRequest, context: Ctx) -> rpc_pb2.CompactionResponse:
+        async def call() -> rpc_pb2.CompactionResponse:
+            resp = await self._node.propose(_internal(compaction=request))
+            assert isinstance(resp, rpc_pb2.CompactionResponse)
+            self._node.fill_header(resp.header)
+            return resp
+        return await _guard(context, call)
+
+
+class WatchService(rpc_pb2_grpc.WatchServicer):
+    def __init__(self, node: KVNode) -> None:
+        self._node = node
+
+    async def Watch(
+        self, request_iterator: AsyncIterator[rpc_pb2.WatchRequest], context: Ctx,
+    ) -> AsyncIterator[rpc_pb2.WatchResponse]:
+        stream = self._node.hub.open_stream()
+
+        async def read_requests() -> None:
+            try:
+                async for req in request_iterator:
+                    kind = req.WhichOneof("request_union")
+                    if kind == "create_request":
+                        stream.create(req.create_request)
+                    elif kind == "cancel_request":
+                        stream.cancel(req.cancel_request.watch_id)
+                    elif kind == "progress_request":
+                        stream.request_progress()
+            except (grpc.aio.AioRpcError, asyncio.CancelledError):
+                stream.close()
+                raise
+            # A half-closed stream keeps delivering events, as etcd does.
+
+        reader = asyncio.create_task(read_requests())
+        try:
+            async for resp in stream.responses():
+                yield resp
+        finally:
+            stream.close()
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+
+
+class LeaseService(rpc_pb2_grpc.LeaseServicer):
+    def __init__(self, node: KVNode) -> None:
+        self._node = node
+
+    async def LeaseGrant(self, request: rpc_pb2.LeaseGrantRequest, context: Ctx) -> rpc_pb2.LeaseGrantResponse:
+        async def call() -> rpc_pb2.LeaseGrantResponse:
+            if request.TTL > MAX_LEASE_TTL:
+                raise errors.lease_ttl_too_large()
+            resp = await self._node.grant_lease(request.TTL, request.ID)
+            self._node.fill_header(resp.header)
+            return resp
+        return await _guard(context, call)
+
+    async def LeaseRevoke(self, request: rpc_pb2.LeaseRevokeRequest, context: Ctx) -> rpc_pb2.LeaseRevokeResponse:
+        async def call() -> rpc_pb2.LeaseRevokeResponse:
+            if request.ID not in self._node.store.leases:
+                raise errors.lease_not_found()
+            resp = await self._node.revoke_lease(request.ID)
+            self._node.fill_header(resp.header)
+            return resp
+        return await _guard(context, call)
+
+    async def LeaseKeepAlive(
+        self, request_iterator: AsyncIterator[rpc_pb2.LeaseKeepAliveRequest], context: Ctx,
+    ) -> AsyncIterator[rpc_pb2.LeaseKeepAliveResponse]:
+        async for req in request_iterator:
+            ttl = self._node.lessor.keep_alive(req.ID)
+            yield rpc_pb2.LeaseKeepAliveResponse(header=self._node.header(), ID=req.ID, TTL=ttl)
+
+    async def LeaseTimeToLive(
+        self, request: rpc_pb2.LeaseTimeToLiveRequest, context: Ctx,
+    ) -> rpc_pb2.LeaseTimeToLiveResponse:
+        async def call() -> rpc_pb2.LeaseTimeToLiveResponse:
+            try:
+                ttl, granted, keys = self._node.lessor.time_to_live(request.ID, request.keys)
+            except KVError:
+                return rpc_pb2.LeaseTimeToLiveResponse(header=self._node.header(), ID=request.ID, TTL=-1)
+            return rpc_pb2.LeaseTimeToLiveResponse(
+                header=self._node.header(), ID=request.ID, TTL=ttl, grantedTTL=granted, keys=keys,
+            )
+        return await _guard(context, call)
+
+    async def LeaseLeases(self, request: rpc_pb2.LeaseLeasesRequest, context: Ctx) -> rpc_pb2.LeaseLeasesResponse:
+        return rpc_pb2.LeaseLeasesResponse(
+            header=self._node.header(),
+            leases=[rpc_pb2.LeaseStatus(ID=i) for i in self._node.lessor.leases()],
+        )
+
+
+class ClusterService(rpc_pb2_grpc.ClusterServicer):
+    def __init__(self, node: KVNode, client_urls: Callable[[], list[str]]) -> None:
+        self._node = node
+        self._client_urls = client_urls
+
+    def _members(self) -> list[rpc_pb2.Member]:
+        ident = self._node.identity
+        return [rpc_pb2.Member(ID=ident.member_id, name=ident.name, clientURLs=self._client_urls())]
+
+    async def MemberList(self, request: rpc_pb2.MemberListRequest, context: Ctx) -> rpc_pb2.MemberListResponse:
+        return rpc_pb2.MemberListResponse(header=self._node.header(), members=self._members())
+
+    async def _unsupported(self, context: Ctx) -> None:
+        exc = errors.not_supported("membership change (single-member kvstore)")
+        await context.abort(exc.code, exc.message)
+
+    async def MemberAdd(self, request: rpc_pb2.MemberAddRequest, context: Ctx) -> rpc_pb2.MemberAddResponse:
+        await self._unsupported(context)
+        raise AssertionError("unreachable")
+
+    async def MemberRemove(self, request: rpc_pb2.MemberRemoveRequest, context: Ctx) -> rpc_pb2.MemberRemoveResponse:
+        await self._unsupported(context)
+        raise AssertionError("unreachable")
+
+    async def MemberUpdate(self, request: rpc_pb2.MemberUpdateRequest, context: Ctx) -> rpc_pb2.MemberUpdateResponse:
+        await self._unsupported(context)
+        raise AssertionError("unreachable")
+
+    async def MemberPromote(
+        self, request: rpc_pb2.MemberPromoteRequest, context: Ctx,
+    ) -> rpc_pb2.MemberPromoteResponse:
+        await self._unsupported(context)
+        raise AssertionError("unreachable")
+
+
+class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
+    def __init__(self, node: KVNode) -> None:
+        self._node = node
+
+    async def Status(self, request: rpc_pb2.StatusRequest, context: Ctx) -> rpc_pb2.StatusResponse:
+        node = self._node
+        size = await asyncio.to_thread(node.disk_bytes)
+        return rpc_pb2.StatusResponse(
+            header=node.header(), version=VERSION, dbSize=size, dbSizeInUse=size,
+            leader=node.identity.member_id, raftIndex=node.applied_index, raftTerm=node.term,
+            raftAppliedIndex=node.applied_index,
+        )
+
+    async def Alarm(self, request: rpc_pb2.AlarmRequest, context: Ctx) -> rpc_pb2.AlarmResponse:
+        return rpc_pb2.AlarmResponse(header=self._node.header())  # no alarms are ever raised
+
+    async def Defragment(self, request: rpc_pb2.DefragmentRequest, context: Ctx) -> rpc_pb2.DefragmentResponse:
+        return rpc_pb2.DefragmentResponse(header=self._node.header())  # nothing to defragment in memory
+
+    def _hash(self, revision: int) -> int:
+        store = self._node.store
+        req = rpc_pb2.RangeRequest(key=b"\0", range_end=b"\0", revision=revision)
+        crc = 0
+        for kv in store.range(req).kvs:
+            crc = zlib.crc32(kv.SerializeToString(), crc)
+        return crc
+
+    async def Hash(self, request: rpc_pb2.HashRequest, context: Ctx) -> rpc_pb2.HashResponse:
+        return await _guard(context, self._hash_response)
+
+    async def _hash_response(self) -> rpc_pb2.HashResponse:
+        return rpc_pb2.HashResponse(header=self._node.header(), hash=self._hash(0))
+
+    async def HashKV(self, request: rpc_pb2.HashKVRequest, context: Ctx) -> rpc_pb2.HashKVResponse:
+        async def call() -> rpc_pb2.HashKVResponse:
+            return rpc_pb2.HashKVResponse(
+                header=self._node.header(), hash=self._hash(request.revision),
+                compact_revision=self._node.store.compact_revision,
+            )
+        return await _guard(context, call)
+
+    async def MoveLeader(self, request: rpc_pb2.MoveLeaderRequest, context: Ctx) -> rpc_pb2.MoveLeaderResponse:
+        if request.targetID != self._node.identity.member_id:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "etcdserver: bad leader transferee")
+        return rpc_pb2.MoveLeaderResponse(header=self._node.header())
+
+
+def add_services(server: grpc.aio.Server, node: KVNode, client_urls: Callable[[], list[str]]) -> None:
+    rpc_pb2_grpc.add_KVServicer_to_server(KVService(node), server)  # type: ignore[no-untyped-call]
+    rpc_pb2_grpc.add_WatchServicer_to_server(WatchService(node), server)  # type: ignore[no-untyped-call]
+    rpc_pb2_grpc.add_LeaseServicer_to_server(LeaseService(node), server)  # type: ignore[no-untyped-call]
+    rpc_pb2_grpc.add_ClusterServicer_to_server(ClusterService(node, client_urls), server)  # type: ignore[no-untyped-call]
+    rpc_pb2_grpc.add_MaintenanceServicer_to_server(MaintenanceService(node), server)  # type: ignore[no-untyped-call]

@@ -1,0 +1,78 @@
+"""`kubelite scheduler --server H:P --listen-health H:P [--log-level L]`.
+
+Why so thin: the scheduler itself (scheduler.scheduler) is an in-process
+object that tests drive directly; this module only adds what a daemon needs --
+flags, JSON logs, the health endpoint (ready once the informers have listed),
+and a graceful stop on SIGTERM. Reconnecting to a restarted apiserver is the
+informers' job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import random
+
+from client import ApiClient
+from daemon import HealthServer, Metrics, run_daemon, setup_logging
+from scheduler.scheduler import Scheduler
+
+log = logging.getLogger("scheduler")
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host or "127.0.0.1", int(port)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="kubelite scheduler", description="Binds pending pods to nodes.")
+    p.add_argument("--server", default="127.0.0.1:6443", help="apiserver address HOST:PORT")
+    p.add_argument("--listen-health", default="127.0.0.1:10259", type=_host_port,
+                   help="HOST:PORT for /healthz, /readyz and /metrics")
+    p.add_argument("--log-level", default="info", type=str.lower, choices=["debug", "info", "warning", "error"])
+    p.add_argument("--scheduler-name", default="default-scheduler",
+                   help="schedule only pods whose spec.schedulerName is this")
+    p.add_argument("--percentage-of-nodes-to-score", type=int, default=0,
+                   help="share of nodes to find feasible before scoring; 0 = adaptive")
+    p.add_argument("--seed", type=int, default=None, help="seed for tie-breaking between equal nodes")
+    return p.parse_args(argv)
+
+
+async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
+    client = ApiClient.connect(args.server)
+    metrics = Metrics()
+    host, port = args.listen_health
+    health = HealthServer(host, port, metrics)
+    scheduler = Scheduler(client, scheduler_name=args.scheduler_name, metrics=metrics,
+                          rng=random.Random(args.seed),
+                          percentage_of_nodes_to_score=args.percentage_of_nodes_to_score)
+    health.add_check("informers-synced", scheduler.ready_check)
+    await health.start()
+    log.info("scheduler starting", extra={"server": args.server})
+    runner = asyncio.create_task(scheduler.run(), name="scheduler")
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if runner.done():
+            runner.result()  # surface a crash
+        await scheduler.stop()
+        try:
+            await asyncio.wait_for(runner, timeout=10.0)
+        except TimeoutError:
+            log.warning("scheduler did not stop in time; cancelled")
+    finally:
+        for task in (runner, stopper):
+            task.cancel()
+        await asyncio.gather(runner, stopper, return_exceptions=True)
+        await health.stop()
+        await client.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    setup_logging("scheduler", args.log_level)
+    return run_daemon(lambda stop: serve(args, stop))

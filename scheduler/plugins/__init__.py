@@ -1,0 +1,43 @@
+"""The built-in plugins, one small module each, and the default profile.
+
+Why a registry function instead of module-level instances: a profile holds the
+binder, which needs the API client; building it per scheduler keeps plugins free
+of globals and lets tests assemble any subset.
+"""
+
+from __future__ import annotations
+
+from client import ApiClient
+from scheduler.framework import Profile
+from scheduler.plugins.default_binder import DefaultBinder
+from scheduler.plugins.least_allocated import LeastAllocated
+from scheduler.plugins.node_name import NodeName
+from scheduler.plugins.node_ports import NodePorts
+from scheduler.plugins.node_ready import NodeReady
+from scheduler.plugins.node_resources_fit import NodeResourcesFit
+from scheduler.plugins.node_selector import NodeSelector
+from scheduler.plugins.node_unschedulable import NodeUnschedulable
+from scheduler.plugins.selector_spread import SelectorSpread
+from scheduler.plugins.taint_toleration import TaintToleration
+
+__all__ = [
+    "DefaultBinder", "LeastAllocated", "NodeName", "NodePorts", "NodeReady", "NodeResourcesFit",
+    "NodeSelector", "NodeUnschedulable", "SelectorSpread", "TaintToleration", "default_profile",
+]
+
+
+def default_profile(client: ApiClient | None, scheduler_name: str = "default-scheduler") -> Profile:
+    """Filters in kube-scheduler's order (cheap, decisive checks first), scores, the API binder.
+
+    Spreading weighs twice least-allocated, as topology spreading does in
+    kube-scheduler's default profile: replicas first go to different nodes,
+    then to the emptier ones.
+    """
+    fit, node_name, selector, ports = NodeResourcesFit(), NodeName(), NodeSelector(), NodePorts()
+    return Profile(
+        scheduler_name=scheduler_name,
+        pre_filter=[node_name, selector, ports, fit],
+        filter=[NodeUnschedulable(), NodeReady(), node_name, TaintToleration(), selector, ports, fit],
+        score=[(LeastAllocated(), 1), (SelectorSpread(), 2)],
+        bind=[DefaultBinder(client)] if client is not None else [],
+    )

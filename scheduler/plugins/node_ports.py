@@ -1,0 +1,42 @@
+"""Filter: the pod's hostPorts must be free on the node.
+
+Why hostIP matters: two pods may use the same port on different host IPs, but
+a wildcard (0.0.0.0) binding conflicts with every IP, as in Kubernetes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from api import Pod
+from scheduler.framework import SKIP, SUCCESS, ClusterEvent, CycleState, NodeInfo, Status
+from scheduler.resources import HostPort
+
+NAME = "NodePorts"
+REASON = "node(s) didn't have free ports for the requested pod ports"
+WILDCARD = "0.0.0.0"
+
+
+def ports_conflict(wanted: Iterable[HostPort], used: Iterable[HostPort]) -> bool:
+    used_list = list(used)
+    for ip, proto, port in wanted:
+        for uip, uproto, uport in used_list:
+            if port == uport and proto == uproto and (ip == uip or WILDCARD in (ip, uip)):
+                return True
+    return False
+
+
+class NodePorts:
+    name = NAME
+
+    def pre_filter(self, state: CycleState, pod: Pod) -> Status:
+        return SUCCESS if state.pod_info.host_ports else SKIP
+
+    def filter(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> Status:
+        wanted = state.pod_info.host_ports
+        if wanted and node_info.used_ports and ports_conflict(wanted, node_info.used_ports):
+            return Status.unschedulable(REASON, plugin=NAME)
+        return SUCCESS
+
+    def events_to_register(self) -> frozenset[ClusterEvent]:
+        return frozenset({ClusterEvent.NODE_ADD, ClusterEvent.ASSIGNED_POD_DELETE})

@@ -1,0 +1,26 @@
+"""Filter: only nodes whose kubelet reports Ready=True take pods.
+
+Why a filter (kube-scheduler relies on a not-ready taint added by the node
+lifecycle controller instead): kubelite has no such controller yet, and
+binding to a node whose kubelet is not running would strand the pod.
+"""
+
+from __future__ import annotations
+
+from api import Pod
+from scheduler.framework import SUCCESS, ClusterEvent, CycleState, NodeInfo, Status
+
+NAME = "NodeReady"
+REASON = "node(s) were not ready"
+
+
+class NodeReady:
+    name = NAME
+
+    def filter(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> Status:
+        if not node_info.facts.ready:
+            return Status.unschedulable(REASON, plugin=NAME)
+        return SUCCESS
+
+    def events_to_register(self) -> frozenset[ClusterEvent]:
+        return frozenset({ClusterEvent.NODE_ADD, ClusterEvent.NODE_CONDITION_CHANGE})

@@ -1,0 +1,52 @@
+"""The Node the kubelet registers: labels, capacity, addresses, conditions."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from api.core import NodeStatus
+from kubelet.node import NodeConfig, _without_heartbeats, build_node, node_status
+from kubelet.pod_workers import remove_orphan_dirs
+
+CFG = NodeConfig(name="node-1", ip="127.0.0.11", kubelet_port=10250, runtime_name="process",
+                 runtime_version="0.1.0", isolated=False)
+
+
+def test_node_object_says_who_it_is_and_that_it_has_no_isolation() -> None:
+    node = build_node(CFG)
+    assert node.metadata.labels == {"kubernetes.io/hostname": "node-1", "kubernetes.io/os": "linux",
+                                    "kubernetes.io/arch": node.metadata.labels["kubernetes.io/arch"]}
+    assert node.metadata.annotations["kubelite.io/container-runtime"] == "process"
+    assert node.metadata.annotations["kubelite.io/isolation"] == "none"
+
+
+def test_status_capacity_addresses_and_ready() -> None:
+    d = node_status(CFG, NodeStatus(), "2026-01-01T00:00:00Z").to_dict()
+    assert d["capacity"]["cpu"] == str(os.cpu_count()) and d["capacity"]["memory"].endswith("Ki")
+    assert d["allocatable"] == d["capacity"] and d["capacity"]["pods"] == "110"
+    assert d["addresses"] == [{"type": "InternalIP", "address": "127.0.0.11"}, {"type": "Hostname", "address": "node-1"}]
+    assert d["daemonEndpoints"] == {"kubeletEndpoint": {"Port": 10250}}
+    ready = next(c for c in d["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True" and ready["reason"] == "KubeletReady" and "no isolation" in ready["message"]
+    assert d["nodeInfo"]["containerRuntimeVersion"] == "process://0.1.0" and d["nodeInfo"]["operatingSystem"] == "linux"
+    override = NodeConfig(**{**CFG.__dict__, "capacity_cpu": "8", "capacity_memory": "16Gi"})
+    assert node_status(override, NodeStatus(), "t").capacity == {"cpu": "8", "memory": "16Gi", "pods": "110"}
+
+
+def test_only_heartbeats_change_between_reports() -> None:
+    first = node_status(CFG, NodeStatus(), "2026-01-01T00:00:00Z")
+    later = node_status(CFG, first, "2026-01-01T00:00:10Z")
+    assert first.to_dict() != later.to_dict()
+    assert _without_heartbeats(first) == _without_heartbeats(later)
+    assert all(c.last_transition_time == "2026-01-01T00:00:00Z" for c in later.conditions)
+
+
+def test_orphan_pod_dirs_are_removed(tmp_path: Path) -> None:
+    for parent in ("pods", "sandboxes"):
+        (tmp_path / parent / "default_web_uid-1" / "main").mkdir(parents=True)
+        (tmp_path / parent / "default_old_uid-2").mkdir(parents=True)
+    removed = remove_orphan_dirs(tmp_path, {"uid-1"})
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in removed) == [
+        "pods/default_old_uid-2", "sandboxes/default_old_uid-2"]
+    assert (tmp_path / "pods" / "default_web_uid-1" / "main").is_dir()
