@@ -153,6 +153,7 @@ class Informer(Generic[T]):
         self._deletes: list[DeleteHandler[T]] = []
         self._synced = asyncio.Event()
         self._running = False
+        self._progressed = False  # the current watch delivered an event
 
     def __repr__(self) -> str:
         return f"Informer({self.cls.__name__}, ns={self.namespace!r}, rv={self.resource_version!r})"
@@ -206,26 +207,30 @@ class Informer(Generic[T]):
         expired_streak = 0  # Expired answers since the last event: relist at once only the first time
         need_list = True
         while True:
+            self._progressed = False
+            expired = False
             try:
                 if need_list:
                     await self._relist()
                     need_list = False
-                if await self._watch():
-                    backoff, expired_streak = INITIAL_BACKOFF, 0
+                await self._watch()
                 # The server ended the stream cleanly (e.g. it is shutting
                 # down): resume from where we are, gently.
                 log.debug("%r: watch ended, resuming", self)
-                delay = backoff
             except Expired as exc:
                 log.info("%r: resourceVersion %s expired (%s); relisting", self, self.resource_version, exc)
-                need_list = True
-                expired_streak += 1
-                delay = 0.0 if expired_streak == 1 else backoff
+                need_list = expired = True
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("%r: list/watch failed: %s; retrying in %.1fs", self, exc, backoff)
-                delay = backoff
+                log.warning("%r: list/watch failed: %s; retrying in about %.1fs", self, exc, backoff)
+            if self._progressed:  # the stream delivered something: the connection is healthy
+                backoff, expired_streak = INITIAL_BACKOFF, 0
+            delay = backoff
+            if expired:
+                expired_streak += 1
+                if expired_streak == 1:
+                    delay = 0.0
             if delay > 0:
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 await asyncio.sleep(delay * random.uniform(0.8, 1.0))
@@ -238,9 +243,8 @@ class Informer(Generic[T]):
         self.resource_version = result.resource_version
         self._synced.set()
 
-    async def _watch(self) -> bool:
-        """Watch from self.resource_version until the stream ends; True if any event arrived."""
-        progressed = False
+    async def _watch(self) -> None:
+        """Watch from self.resource_version until the stream ends or fails."""
         events = self.client.watch(
             self.cls,
             self.namespace,
@@ -251,7 +255,7 @@ class Informer(Generic[T]):
         )
         async with aclosing(events) as stream:
             async for ev in stream:
-                progressed = True
+                self._progressed = True
                 obj = ev.object
                 if ev.type in ("ADDED", "MODIFIED"):
                     self._upsert(obj)
@@ -263,7 +267,6 @@ class Informer(Generic[T]):
                 rv = obj.metadata.resource_version
                 if rv:
                     self.resource_version = rv
-        return progressed
 
     # ------------------------------------------------------- store + handlers
 

@@ -82,6 +82,8 @@ async def run_kubelet(args: argparse.Namespace, stop: asyncio.Event) -> None:
         ),
     )
     health.add_check("kubelet", kubelet.not_ready)
+    health.metrics.gauge("kubelet_running_pods", lambda: float(len(kubelet.pods.workers)),
+                         "pods this kubelet is running or stopping")
     try:
         await health.start()
     except OSError as exc:

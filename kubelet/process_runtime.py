@@ -172,7 +172,8 @@ class ProcessRuntime:
             if not cwd.is_dir():
                 raise FileNotFoundError(f"working directory {str(cwd)!r} does not exist")
             c.log_path.parent.mkdir(parents=True, exist_ok=True)
-            argv = self._resolve(c.config.argv, env, cwd)
+            argv = c.config.argv
+            self._check_executable(argv[0], env, cwd)
             logfile = open(c.log_path, "ab")  # noqa: SIM115 -- owned by the sink, closed on exit
         except OSError as exc:
             self._fail_start(c, str(exc) if isinstance(exc, FileNotFoundError) else repr(exc))
@@ -217,18 +218,15 @@ class ProcessRuntime:
         env.update(c.config.env)
         return env
 
-    def _resolve(self, argv: list[str], env: dict[str, str], cwd: Path) -> list[str]:
-        """Find the executable on the container's PATH now, so a typo is a clear StartError
-        rather than the exit status of the `setpriv` wrapper."""
-        if "/" in argv[0]:
-            exe = cwd / argv[0]  # an absolute argv[0] stays as it is
+    def _check_executable(self, program: str, env: dict[str, str], cwd: Path) -> None:
+        """Look the executable up now (as exec will, on the container's PATH), so a typo
+        is a clear StartError rather than the exit status of the `setpriv` wrapper."""
+        if "/" in program:
+            exe = cwd / program  # an absolute path stays as it is
             if not (exe.is_file() and os.access(exe, os.X_OK)):
-                raise FileNotFoundError(f"executable {argv[0]!r} not found or not executable")
-            return argv
-        found = shutil.which(argv[0], path=env.get("PATH", DEFAULT_PATH))
-        if found is None:
-            raise FileNotFoundError(f"executable {argv[0]!r} not found in $PATH")
-        return [found, *argv[1:]]
+                raise FileNotFoundError(f"executable {program!r} not found or not executable")
+        elif shutil.which(program, path=env.get("PATH", DEFAULT_PATH)) is None:
+            raise FileNotFoundError(f"executable {program!r} not found in $PATH")
 
     def _fail_start(self, c: _Container, message: str) -> None:
         now = time.time()

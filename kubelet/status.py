@@ -98,10 +98,6 @@ def _init_counts(view: PodView) -> tuple[int, int]:
     return pending, failed
 
 
-def initialized(view: PodView) -> bool:
-    return all(c.terminated is not None and c.terminated.exit_code == 0 for c in view.init)
-
-
 def pod_phase(view: PodView) -> str:
     """Kubernetes' phase rules (kubelet getPhase), without sidecar containers."""
     pending_init, failed_init = _init_counts(view)

@@ -27,7 +27,7 @@ from google.protobuf.message import Message
 
 from kvstore import errors
 from kvstore.errors import KVError
-from kvstore.validate import check_put, check_txn, in_range
+from kvstore.validate import check_put, check_txn
 from pb.etcd import internal_pb2, kv_pb2, rpc_pb2
 
 MAX_LEASE_TTL = 9_000_000_000

@@ -22,7 +22,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from kvstore.mvcc import MVCCStore, in_range, to_kv
+from kvstore.mvcc import MVCCStore, to_kv
+from kvstore.validate import in_range
 from pb.etcd import kv_pb2, rpc_pb2
 
 MAX_EVENTS_PER_RESPONSE = 1000
