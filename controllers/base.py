@@ -13,15 +13,54 @@ import logging
 from abc import ABC, abstractmethod
 from typing import TypeVar
 
-from api import OwnerReference, Resource, object_key
-from api.errors import NotFound, ServiceUnavailable, Timeout
-from client import ApiClient, WorkQueue, run_workers
+from api import Deployment, OwnerReference, ReplicaSet, Resource, object_key
+from api.errors import BadRequest, NotFound, ServiceUnavailable, Timeout
+from api.selectors import LabelMatcher, label_matcher
+from client import ApiClient, Store, WorkQueue, run_workers
+from controllers.informers import NAMESPACE_INDEX
 from daemon import Metrics
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T", bound=Resource)
 R = TypeVar("R", bound=Resource)
+
+Workload = TypeVar("Workload", Deployment, ReplicaSet)
+
+
+def selector_of(owner: Deployment | ReplicaSet) -> LabelMatcher | None:
+    """The owner's selector; None (select nothing) when missing, empty or malformed.
+
+    An empty selector would claim every object of the namespace, so it is refused
+    even though validation should have caught it.
+    """
+    sel = owner.spec.selector
+    if sel is None or (not sel.match_labels and not sel.match_expressions):
+        return None
+    try:
+        return label_matcher(sel)
+    except BadRequest:
+        return None
+
+
+def controller_owner(obj: Resource, owners: Store[Workload], kind: str) -> Workload | None:
+    """The cached controller of `obj` (name and uid must both match), if it is of `kind`."""
+    ref = obj.metadata.controller_ref()
+    if ref is None or ref.kind != kind:
+        return None
+    owner = owners.get(f"{obj.metadata.namespace}/{ref.name}")
+    return owner if owner is not None and owner.metadata.uid == ref.uid else None
+
+
+def matching_owners(obj: Resource, owners: Store[Workload]) -> list[Workload]:
+    """Cached owners in `obj`'s namespace whose selector matches its labels (adoption candidates)."""
+    out = []
+    for owner in owners.by_index(NAMESPACE_INDEX, obj.metadata.namespace or ""):
+        matcher = selector_of(owner)
+        if matcher is not None and matcher.matches(obj.metadata.labels):
+            out.append(owner)
+    return out
+
 
 MAX_REQUEUE_DELAY = 30.0
 """Cap on a failing key's back-off: after an apiserver outage every key is

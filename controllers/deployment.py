@@ -18,10 +18,18 @@ import logging
 from collections.abc import Sequence
 
 from api import Deployment, LabelSelector, ObjectMeta, Pod, ReplicaSet, ReplicaSetSpec, object_key
-from api.errors import AlreadyExists, BadRequest, Conflict, NotFound
-from api.selectors import LabelMatcher, label_matcher
+from api.errors import AlreadyExists, Conflict, NotFound
+from api.selectors import LabelMatcher
 from client import ApiClient, EventRecorder
-from controllers.base import Controller, adopt, can_adopt, release
+from controllers.base import (
+    Controller,
+    adopt,
+    can_adopt,
+    controller_owner,
+    matching_owners,
+    release,
+    selector_of,
+)
 from controllers.claim import classify
 from controllers.deploystatus import (
     NEW_RS_AVAILABLE,
@@ -64,16 +72,6 @@ DEPLOY_API_VERSION = "apps/v1"
 DEPLOY_KIND = "Deployment"
 
 
-def selector_of(d: Deployment) -> LabelMatcher | None:
-    """None when the selector is missing, empty (would select everything) or malformed."""
-    sel = d.spec.selector
-    if sel is None or (not sel.match_labels and not sel.match_expressions):
-        return None
-    try:
-        return label_matcher(sel)
-    except BadRequest:
-        return None
-
 
 class DeploymentController(Controller):
     name = "deployment"
@@ -99,19 +97,10 @@ class DeploymentController(Controller):
     # ------------------------------------------------------------------ handlers (enqueue only)
 
     def _owner_of(self, rs: ReplicaSet) -> Deployment | None:
-        ref = rs.metadata.controller_ref()
-        if ref is None or ref.kind != DEPLOY_KIND:
-            return None
-        d = self.d_informer.store.get(f"{rs.metadata.namespace}/{ref.name}")
-        return d if d is not None and d.metadata.uid == ref.uid else None
+        return controller_owner(rs, self.d_informer.store, DEPLOY_KIND)
 
     def _matching_deployments(self, rs: ReplicaSet) -> list[Deployment]:
-        out = []
-        for d in self.d_informer.store.by_index(NAMESPACE_INDEX, rs.metadata.namespace or ""):
-            matcher = selector_of(d)
-            if matcher is not None and matcher.matches(rs.metadata.labels):
-                out.append(d)
-        return out
+        return matching_owners(rs, self.d_informer.store)
 
     def _rs_added(self, rs: ReplicaSet) -> None:
         if rs.metadata.controller_ref() is not None:

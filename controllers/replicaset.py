@@ -13,10 +13,17 @@ import asyncio
 import logging
 
 from api import Pod, ReplicaSet, object_key
-from api.errors import BadRequest, Conflict, NotFound
-from api.selectors import LabelMatcher, label_matcher
+from api.errors import Conflict, NotFound
 from client import ApiClient, EventRecorder
-from controllers.base import Controller, adopt, can_adopt, release
+from controllers.base import (
+    Controller,
+    adopt,
+    can_adopt,
+    controller_owner,
+    matching_owners,
+    release,
+    selector_of,
+)
 from controllers.claim import classify
 from controllers.expectations import ControllerExpectations
 from controllers.informers import NAMESPACE_INDEX, InformerFactory
@@ -35,20 +42,6 @@ from daemon import Metrics
 
 log = logging.getLogger(__name__)
 
-
-def selector_of(rs: ReplicaSet) -> LabelMatcher | None:
-    """The RS's selector; None (select nothing) when missing, empty or malformed.
-
-    An empty selector would claim every pod of the namespace, so it is refused
-    even though validation should have caught it.
-    """
-    sel = rs.spec.selector
-    if sel is None or (not sel.match_labels and not sel.match_expressions):
-        return None
-    try:
-        return label_matcher(sel)
-    except BadRequest:
-        return None
 
 
 class ReplicaSetController(Controller):
@@ -87,19 +80,10 @@ class ReplicaSetController(Controller):
 
     def _owner_of(self, pod: Pod) -> ReplicaSet | None:
         """The cached RS that controls `pod` (name and uid must both match)."""
-        ref = pod.metadata.controller_ref()
-        if ref is None or ref.kind != RS_KIND:
-            return None
-        rs = self.rs_informer.store.get(f"{pod.metadata.namespace}/{ref.name}")
-        return rs if rs is not None and rs.metadata.uid == ref.uid else None
+        return controller_owner(pod, self.rs_informer.store, RS_KIND)
 
     def _matching_replica_sets(self, pod: Pod) -> list[ReplicaSet]:
-        out = []
-        for rs in self.rs_informer.store.by_index(NAMESPACE_INDEX, pod.metadata.namespace or ""):
-            matcher = selector_of(rs)
-            if matcher is not None and matcher.matches(pod.metadata.labels):
-                out.append(rs)
-        return out
+        return matching_owners(pod, self.rs_informer.store)
 
     def _pod_added(self, pod: Pod) -> None:
         if pod.metadata.deletion_timestamp is not None:

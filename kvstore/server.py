@@ -92,6 +92,7 @@ class KVStore:
         except RuntimeError:  # grpc reports a taken/invalid address this way
             port = 0
         if port == 0:
+            await server.stop(None)
             await self.node.close()
             raise OSError(f"kvstore: cannot listen on {self.listen_client}")
         self._port = port

@@ -34,22 +34,29 @@ class ControlPlane:
 
 @asynccontextmanager
 async def running_control_plane(tmp_path: Path, **apiserver_options: float) -> AsyncIterator[ControlPlane]:
-    """Start kvstore + apiserver (ready, system namespaces created); stop both on exit."""
+    """Start kvstore + apiserver (ready, system namespaces created); stop everything on exit.
+
+    Tests may replace `plane.kvstore` / `plane.apiserver` (restarts); whatever
+    is current at exit is what gets stopped.
+    """
     kv = KVStore(tmp_path / "kvstore", listen_client="127.0.0.1:0", name="kv-1")
     await kv.start()
-    api: ApiServer | None = None
-    client: ApiClient | None = None
     try:
         api = ApiServer([kv.endpoint], "127.0.0.1:0", **apiserver_options)  # type: ignore[arg-type]
-        await api.start()
-        client = ApiClient.connect(api.endpoint)
-        plane = ControlPlane(kv, api, api.endpoint, client)
         try:
-            yield plane
-        finally:
+            await api.start()
+        except BaseException:
+            await api.stop()
+            raise
+    except BaseException:
+        await kv.stop()
+        raise
+    plane = ControlPlane(kv, api, api.endpoint, ApiClient.connect(api.endpoint))
+    try:
+        yield plane
+    finally:
+        try:
             await plane.client.close()
             await plane.apiserver.stop()
-    finally:
-        if api is not None and client is None:
-            await api.stop()
-        await kv.stop()
+        finally:
+            await plane.kvstore.stop()

@@ -176,3 +176,7 @@ async def test_many_watchers_each_get_every_event(control_plane: ControlPlane) -
             await w.close()
         for cl in clients:
             await cl.close()
+    deadline = asyncio.get_running_loop().time() + 10
+    while control_plane.apiserver.service.watcher_count():
+        assert asyncio.get_running_loop().time() < deadline, "closed watches were not cleaned up"
+        await asyncio.sleep(0.02)

@@ -52,7 +52,7 @@ class Reader:
             for r in self.responses if watch_id is None or r.watch_id == watch_id for e in r.events
         ]
 
-    async def until(self, cond: Callable[[], object], timeout: float = 2.0) -> None:
+    async def until(self, cond: Callable[[], object], timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout):
             while not cond():
                 self._changed.clear()
