@@ -144,7 +144,7 @@ class ApiServer:
             await asyncio.sleep(1.0 if self.etcd_ok else 0.1)
 
     async def stop(self, grace: float = 2.0) -> None:
-        """Stop: end watches (clients resume elsewhere), drain in-flight calls, close the store client."""
+        """Stop: refuse new calls, end open watches (clients resume elsewhere), drain, close the store client."""
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -153,10 +153,15 @@ class ApiServer:
             except asyncio.CancelledError:
                 pass
         self._tasks = []
+        stopping: asyncio.Task[None] | None = None
+        if self._server is not None:
+            # grpc stops accepting new calls at once; ending the watches below lets in-flight ones finish.
+            stopping = asyncio.create_task(self._server.stop(grace))
+            await asyncio.sleep(0)
         await self.service.admission.stop()
         await self.service.stop()
-        if self._server is not None:
-            await self._server.stop(grace)
+        if stopping is not None:
+            await stopping
             self._server = None
         await self.etcd.close()
         log.info("apiserver stopped")

@@ -184,8 +184,10 @@ class ResourceService:
             items, rv, next_key = await self._list_from_store(info, selection, prefix, start, token.revision, limit)
         else:
             cache = self.caches[info.resource]
-            if await cache.wait_fresh(self.consistency_timeout):
-                items, rv, next_key = cache.list_objects(selection, limit)
+            fresh_rv = await cache.wait_fresh(self.consistency_timeout)
+            if fresh_rv is not None:
+                rv = fresh_rv
+                items, next_key = cache.list_objects(selection, limit)
             else:
                 log.info("watch cache not fresh; listing from storage", extra={"resource": info.resource})
                 items, rv, next_key = await self._list_from_store(info, selection, prefix, prefix, 0, limit)

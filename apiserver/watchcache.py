@@ -227,7 +227,7 @@ class WatchCache:
             self._watchers.clear()
             self._node_watchers.clear()
         self.ready.set()
-        self._resolve_waiters()
+        self._notify_changed()
 
     # ---- applying store events ----------------------------------------------------------------
 
@@ -250,7 +250,7 @@ class WatchCache:
                     del self._by_node[c.node_name]
 
     def apply(self, batch: WatchBatch) -> None:
-        """Apply one batch of store events (or a progress notification) and fan it out."""
+        """Apply one batch of store events and fan it out; progress notifications are ignored."""
         for ev in batch.events:
             rv = ev.kv.mod_revision
             prev = self.store.get(ev.kv.key)
@@ -277,7 +277,7 @@ class WatchCache:
         if batch.progress:
             return  # see wait_fresh: progress notifications are not trusted to cover all events
         self.revision = max(self.revision, batch.revision)
-        self._resolve_waiters()
+        self._notify_changed()
 
     def _record(self, ev: CacheEvent) -> None:
         if self._history.maxlen is not None and len(self._history) == self._history.maxlen:
@@ -300,11 +300,11 @@ class WatchCache:
 
     # ---- consistency ---------------------------------------------------------------------------
 
-    def _resolve_waiters(self) -> None:
+    def _notify_changed(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    async def wait_fresh(self, timeout: float) -> bool:
+    async def wait_fresh(self, timeout: float) -> int | None:
         """Wait until the cache reflects every write acknowledged before this call.
 
         Target = the store's current revision. The cache is fresh when it has
@@ -315,11 +315,12 @@ class WatchCache:
         Why not progress notifications: etcd 3.4 may send one before the
         events it covers, which would make a list miss a write.
 
-        Returns False (the caller then reads the store) if the cache is not
-        synced or does not catch up within `timeout` seconds.
+        Returns the revision the cache's contents are known to match (the
+        List's resourceVersion), or None — the caller then reads the store —
+        if the cache is not synced or does not catch up within `timeout` seconds.
         """
         if not self.ready.is_set():
-            return False
+            return None
         target = await self._etcd.current_revision()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -331,17 +332,17 @@ class WatchCache:
                 self.prefix, end, revision=target, keys_only=True, min_mod_revision=applied + 1
             )
             if self.revision == applied and not found.kvs and found.count == len(self.store):
-                return True
+                return target
             if self.revision != applied:
                 continue
             remaining = deadline - loop.time()
             if remaining <= 0:
-                return False
+                return None
             try:
                 await asyncio.wait_for(changed.wait(), min(remaining, 0.2))
             except TimeoutError:
                 pass
-        return True
+        return self.revision
 
     # ---- reads ---------------------------------------------------------------------------------
 
@@ -358,8 +359,8 @@ class WatchCache:
             return selection.namespace, self._by_ns.get(selection.namespace, {})
         return "", self.store
 
-    def list_objects(self, selection: Selection, limit: int = 0) -> tuple[list[CachedObject], int, str | None]:
-        """(matching objects sorted by key, cache revision, key to continue from or None)."""
+    def list_objects(self, selection: Selection, limit: int = 0) -> tuple[list[CachedObject], str | None]:
+        """(matching objects sorted by key, key to continue from or None)."""
         sort_id, source = self._candidates(selection)
         if source is self.store or source is self._by_ns.get(sort_id):
             keys = self._sorted.get(sort_id)
@@ -374,9 +375,9 @@ class WatchCache:
             if not match(c):
                 continue
             if limit and len(items) == limit:
-                return items, self.revision, keys[i]
+                return items, keys[i]
             items.append(c)
-        return items, self.revision, None
+        return items, None
 
     def count(self, namespace: str) -> int:
         return len(self._by_ns.get(namespace, {}))

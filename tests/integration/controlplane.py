@@ -31,6 +31,13 @@ class ControlPlane:
         self.apiserver = ApiServer([self.kvstore.endpoint], self.server)
         await self.apiserver.start()
 
+    async def restart_kvstore(self) -> None:
+        """Stop the kvstore and start it again on the same port and data dir (the apiserver reconnects)."""
+        port, data_dir, name = self.kvstore.client_port, self.kvstore.data_dir, self.kvstore.name
+        await self.kvstore.stop()
+        self.kvstore = KVStore(data_dir, listen_client=f"127.0.0.1:{port}", name=name)
+        await self.kvstore.start()
+
 
 @asynccontextmanager
 async def running_control_plane(tmp_path: Path, **apiserver_options: float) -> AsyncIterator[ControlPlane]:

@@ -13,7 +13,6 @@ import pytest
 from api import Container, ObjectMeta, Pod, PodSpec
 from api.errors import Expired
 from client import ApiClient, WatchEvent
-from kvstore.server import KVStore
 from tests.integration.controlplane import ControlPlane, running_control_plane
 
 
@@ -142,10 +141,7 @@ async def test_survives_kvstore_restart(tmp_path: Path) -> None:
         w = Collector(c.watch(Pod, namespace="default"))
         try:
             await w.wait_for(1)
-            port = plane.kvstore.client_port
-            await plane.kvstore.stop()
-            plane.kvstore = KVStore(tmp_path / "kvstore", listen_client=f"127.0.0.1:{port}", name="kv-1")
-            await plane.kvstore.start()
+            await plane.restart_kvstore()
             deadline = asyncio.get_running_loop().time() + 20
             while True:
                 try:

@@ -69,8 +69,8 @@ def test_apply_builds_store_indexes_and_events() -> None:
     assert cache.revision == rv
     assert cache.get("/registry/pods/default/a") is not None
     assert cache.get("/registry/pods/default/a").rv == rv  # type: ignore[union-attr]
-    items, list_rv, more = cache.list_objects(Selection.parse("", "", "spec.nodeName=n2"))
-    assert [i.name for i in items] == ["a"] and list_rv == rv and more is None
+    items, more = cache.list_objects(Selection.parse("", "", "spec.nodeName=n2"))
+    assert [i.name for i in items] == ["a"] and more is None
     assert cache.list_objects(Selection.parse("", "", "spec.nodeName=n1"))[0] == []
     assert [i.name for i in cache.list_objects(Selection.parse("other"))[0]] == ["b"]
     feed.delete("default", "a")
@@ -82,10 +82,10 @@ def test_list_is_sorted_and_paginates() -> None:
     cache, feed = make_cache()
     for name in ["c", "a", "e", "b", "d"]:
         feed.put(pod(name))
-    items, _, next_key = cache.list_objects(Selection.parse("default"), limit=2)
+    items, next_key = cache.list_objects(Selection.parse("default"), limit=2)
     assert [i.name for i in items] == ["a", "b"]
     assert next_key == "/registry/pods/default/c"
-    items, _, next_key = cache.list_objects(Selection.parse("default"), limit=5)
+    items, next_key = cache.list_objects(Selection.parse("default"), limit=5)
     assert [i.name for i in items] == ["a", "b", "c", "d", "e"] and next_key is None
 
 
