@@ -21,14 +21,13 @@ import grpc.aio
 from google.protobuf.message import Message
 
 from api.errors import ApiError
-from client.transport import ResourceHandler
+from client.transport import STATUS_METADATA_KEY, STREAM_METHODS, UNARY_METHODS, ResourceHandler
 from daemon.metrics import Metrics
 from pb.kubelite import api_pb2
 
 log = logging.getLogger(__name__)
 
 SERVICE = "kubelite.v1.Resources"
-STATUS_METADATA_KEY = "kubelite-status-bin"
 
 CODES: dict[str, grpc.StatusCode] = {
     "NotFound": grpc.StatusCode.NOT_FOUND,
@@ -44,19 +43,6 @@ CODES: dict[str, grpc.StatusCode] = {
     "InternalError": grpc.StatusCode.INTERNAL,
 }
 
-UNARY: dict[str, tuple[type[Message], type[Message]]] = {
-    "Create": (api_pb2.CreateRequest, api_pb2.Object),
-    "Get": (api_pb2.GetRequest, api_pb2.Object),
-    "List": (api_pb2.ListRequest, api_pb2.ListResponse),
-    "Update": (api_pb2.UpdateRequest, api_pb2.Object),
-    "UpdateStatus": (api_pb2.UpdateRequest, api_pb2.Object),
-    "Delete": (api_pb2.DeleteRequest, api_pb2.Object),
-    "Bind": (api_pb2.BindRequest, api_pb2.Object),
-}
-STREAMS: dict[str, tuple[type[Message], type[Message]]] = {
-    "Watch": (api_pb2.WatchRequest, api_pb2.WatchEvent),
-    "Logs": (api_pb2.LogsRequest, api_pb2.LogChunk),
-}
 
 
 def grpc_code(err: ApiError) -> grpc.StatusCode:
@@ -143,11 +129,11 @@ class ResourcesServicer:
 
     def generic_handler(self) -> grpc.GenericRpcHandler[Any, Any]:
         handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
-        for name, (req, resp) in UNARY.items():
+        for name, (req, resp) in UNARY_METHODS.items():
             handlers[name] = grpc.unary_unary_rpc_method_handler(
                 self._unary(name), request_deserializer=req.FromString, response_serializer=resp.SerializeToString
             )
-        for name, (req, resp) in STREAMS.items():
+        for name, (req, resp) in STREAM_METHODS.items():
             handlers[name] = grpc.unary_stream_rpc_method_handler(
                 self._stream(name), request_deserializer=req.FromString, response_serializer=resp.SerializeToString
             )

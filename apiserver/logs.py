@@ -21,6 +21,7 @@ from api.core import Node
 from api.errors import ApiError
 from api.pods import Pod
 from apiserver import errors
+from client.transport import STATUS_METADATA_KEY
 from pb.kubelite import api_pb2
 
 if TYPE_CHECKING:
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STATUS_METADATA_KEY = "kubelite-status-bin"
 
 
 class KubeletLogs:
