@@ -16,16 +16,10 @@ import logging
 
 from client import ApiClient
 from controllers.manager import ControllerManager, parse_controllers
-from daemon import HealthServer, Metrics, run_daemon, setup_logging
+from daemon import HealthServer, Metrics, host_port, run_daemon, setup_logging
 
 log = logging.getLogger("controller-manager")
 
-
-def _host_port(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
-    return host or "127.0.0.1", int(port)
 
 
 def _controllers(text: str) -> list[str]:
@@ -45,7 +39,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="kubelite controller-manager",
                                 description="Runs the ReplicaSet, Deployment and garbage-collector controllers.")
     p.add_argument("--server", default="127.0.0.1:6443", help="apiserver address HOST:PORT")
-    p.add_argument("--listen-health", default="127.0.0.1:10257", type=_host_port,
+    p.add_argument("--listen-health", default="127.0.0.1:10257", type=host_port,
                    help="HOST:PORT for /healthz, /readyz and /metrics")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--workers", type=_positive, default=2, help="concurrent reconciles per controller")

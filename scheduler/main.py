@@ -15,23 +15,17 @@ import logging
 import random
 
 from client import ApiClient
-from daemon import HealthServer, Metrics, run_daemon, setup_logging
+from daemon import HealthServer, Metrics, host_port, run_daemon, setup_logging
 from scheduler.scheduler import Scheduler
 
 log = logging.getLogger("scheduler")
 
 
-def _host_port(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
-    return host or "127.0.0.1", int(port)
-
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="kubelite scheduler", description="Binds pending pods to nodes.")
     p.add_argument("--server", default="127.0.0.1:6443", help="apiserver address HOST:PORT")
-    p.add_argument("--listen-health", default="127.0.0.1:10259", type=_host_port,
+    p.add_argument("--listen-health", default="127.0.0.1:10259", type=host_port,
                    help="HOST:PORT for /healthz, /readyz and /metrics")
     p.add_argument("--log-level", default="info", type=str.lower, choices=["debug", "info", "warning", "error"])
     p.add_argument("--scheduler-name", default="default-scheduler",
