@@ -292,6 +292,39 @@ def endpoints_text(ep: Obj, limit: int = 3) -> str:
     return shown + (f" + {len(addresses) - limit} more..." if len(addresses) > limit else "")
 
 
+def _daemonset_row(ds: Obj, now: datetime) -> list[str]:
+    st = as_dict(ds.get("status"))
+    selector = as_dict(dig(ds, "spec", "template", "spec", "nodeSelector"))
+    return [str(num(st.get(k))) for k in ("desiredNumberScheduled", "currentNumberScheduled", "numberReady",
+                                          "updatedNumberScheduled", "numberAvailable")] + [
+        ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or NONE, _created(ds, now)]
+
+
+def _statefulset_row(sts: Obj, now: datetime) -> list[str]:
+    spec_replicas = dig(sts, "spec", "replicas")
+    desired = num(spec_replicas) if spec_replicas is not None else 1
+    return [f"{num(dig(sts, 'status', 'readyReplicas'))}/{desired}", _created(sts, now)]
+
+
+def _job_row(job: Obj, now: datetime) -> list[str]:
+    st = as_dict(job.get("status"))
+    completions = dig(job, "spec", "completions")
+    target = str(num(completions)) if completions is not None else "1"
+    status = "Running"
+    for cond in as_list(st.get("conditions")):
+        if as_dict(cond).get("status") == "True" and as_dict(cond).get("type") in ("Complete", "Failed"):
+            status = str(as_dict(cond).get("type"))
+    start, end = parse_time(st.get("startTime")), parse_time(st.get("completionTime"))
+    duration = human_duration(((end or now) - start).total_seconds()) if start else ""
+    return [status, f"{num(st.get('succeeded'))}/{target}", duration, _created(job, now)]
+
+
+def _cronjob_row(cj: Obj, now: datetime) -> list[str]:
+    last = dig(cj, "status", "lastScheduleTime")
+    return [str(dig(cj, "spec", "schedule") or ""), str(bool(dig(cj, "spec", "suspend"))),
+            str(len(as_list(dig(cj, "status", "active")))), age(last, now) if last else NONE, _created(cj, now)]
+
+
 def node_status(node: Obj) -> str:
     ready = _condition(as_dict(node.get("status")), "Ready")
     text = {"True": "Ready", "False": "NotReady"}.get(ready, "Unknown")
@@ -368,6 +401,13 @@ TABLES: dict[str, TableSpec] = {
                             ["CONTAINERS", "IMAGES", "SELECTOR"], _workload_wide),
     "ReplicaSet": TableSpec(["DESIRED", "CURRENT", "READY", "AGE"], _rs_row,
                             ["CONTAINERS", "IMAGES", "SELECTOR"], _workload_wide),
+    "DaemonSet": TableSpec(["DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR", "AGE"],
+                           _daemonset_row, ["CONTAINERS", "IMAGES", "SELECTOR"], _workload_wide),
+    "StatefulSet": TableSpec(["READY", "AGE"], _statefulset_row, ["CONTAINERS", "IMAGES"],
+                             lambda o, n: list(template_containers(o))),
+    "Job": TableSpec(["STATUS", "COMPLETIONS", "DURATION", "AGE"], _job_row, ["CONTAINERS", "IMAGES", "SELECTOR"],
+                     _workload_wide),
+    "CronJob": TableSpec(["SCHEDULE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"], _cronjob_row, [], None),
     "Service": TableSpec(["TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"], _service_row,
                          ["SELECTOR"], _service_wide),
     "Endpoints": TableSpec(["ENDPOINTS", "AGE"], lambda o, n: [endpoints_text(o), _created(o, n)], []),

@@ -7,11 +7,12 @@ command needs the same namespace rule (cluster-scoped kinds never carry one).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
+from api.errors import Conflict
 from api.registry import KindInfo
 from client import ApiClient
 
@@ -62,6 +63,23 @@ class Session:
     async def update(self, info: KindInfo, body: Obj) -> Obj:
         namespace = self.ns(info, (body.get("metadata") or {}).get("namespace"))
         return with_type(info, await self.client.update_raw(info.resource, body, namespace or None))
+
+    async def edit(self, info: KindInfo, name: str, change: Callable[[Obj], bool], attempts: int = 10) -> bool:
+        """Read-modify-write with optimistic concurrency: re-read and re-apply `change` on Conflict.
+
+        `change` edits the object in place and returns False when there is nothing to
+        write (the object already says what the user asked for).
+        """
+        for _ in range(attempts):
+            obj = await self.get(info, name)
+            if not change(obj):
+                return False
+            try:
+                await self.update(info, obj)
+                return True
+            except Conflict:
+                continue
+        raise Conflict(f"{info.resource} {name!r} kept changing; gave up after {attempts} attempts")
 
     async def delete(self, info: KindInfo, name: str, namespace: str | None = None, *,
                      grace_period_seconds: int | None = None, propagation_policy: str | None = None) -> Obj | None:

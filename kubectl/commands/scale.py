@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from api.errors import ApiError, Conflict
+from api.errors import ApiError
 from api.registry import KindInfo
 from kubectl.errors import CliError, ReportedFailure, report
 from kubectl.output import write
 from kubectl.resources import display_name, parse_targets
-from kubectl.session import Session
+from kubectl.session import Obj, Session
 
 SCALABLE = ("Deployment", "ReplicaSet", "StatefulSet")
-MAX_ATTEMPTS = 10
 
 
 def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -27,22 +26,16 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 
 async def scale_one(session: Session, info: KindInfo, name: str, replicas: int, current: int) -> None:
-    last: ApiError | None = None
-    for _ in range(MAX_ATTEMPTS):
-        obj = await session.get(info, name)
+    def change(obj: Obj) -> bool:
         spec = obj.setdefault("spec", {})
         if current >= 0 and spec.get("replicas", 1) != current:
             raise CliError(f"Expected replicas to be {current}, was {spec.get('replicas', 1)}")
         if spec.get("replicas") == replicas:
-            return
+            return False
         spec["replicas"] = replicas
-        try:
-            await session.update(info, obj)
-            return
-        except Conflict as err:
-            last = err
-    assert last is not None
-    raise last
+        return True
+
+    await session.edit(info, name, change)
 
 
 async def run(session: Session, args: argparse.Namespace) -> int:

@@ -110,3 +110,23 @@ def test_render_aligns_columns_with_three_spaces() -> None:
     text, widths = render(["NAME", "AGE"], [["a-long-name", "5s"]])
     assert text.splitlines() == ["NAME          AGE", "a-long-name   5s"]
     assert widths == [11, 3]
+
+
+def test_workload_kinds_have_kubectl_columns() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    created = {"creationTimestamp": "2025-12-31T23:58:00Z"}
+    ds = {"metadata": {"name": "agent", **created}, "spec": {"template": {"spec": {"nodeSelector": {"os": "linux"}}}},
+          "status": {"desiredNumberScheduled": 3, "currentNumberScheduled": 3, "numberReady": 2,
+                     "updatedNumberScheduled": 3, "numberAvailable": 2}}
+    header, rows = table_for("DaemonSet", [ds], now=now)
+    assert header == ["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR", "AGE"]
+    assert rows == [["agent", "3", "3", "2", "3", "2", "os=linux", "2m"]]
+    sts = {"metadata": {"name": "web", **created}, "spec": {"replicas": 3}, "status": {"readyReplicas": 1}}
+    assert table_for("StatefulSet", [sts], now=now)[1] == [["web", "1/3", "2m"]]
+    job = {"metadata": {"name": "pi", **created}, "spec": {"completions": 4},
+           "status": {"succeeded": 4, "startTime": "2025-12-31T23:58:00Z", "completionTime": "2025-12-31T23:58:30Z",
+                      "conditions": [{"type": "Complete", "status": "True"}]}}
+    assert table_for("Job", [job], now=now)[1] == [["pi", "Complete", "4/4", "30s", "2m"]]
+    cj = {"metadata": {"name": "tick", **created}, "spec": {"schedule": "*/5 * * * *"},
+          "status": {"active": [{"name": "tick-1"}], "lastScheduleTime": "2025-12-31T23:59:00Z"}}
+    assert table_for("CronJob", [cj], now=now)[1] == [["tick", "*/5 * * * *", "False", "1", "60s", "2m"]]
