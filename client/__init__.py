@@ -10,10 +10,22 @@ Public surface (see ARCHITECTURE.md "Exact public surfaces")::
 from client.api_client import ApiClient, ObjectList, WatchEvent
 from client.events import EventRecorder
 from client.informer import Informer, Store, meta_namespace_key, split_meta_namespace_key
+from client.leaderelection import (
+    LeaderElectionConfig,
+    LeaderElector,
+    election_ready,
+    elector_from_flags,
+    run_elected,
+)
 from client.transport import GrpcTransport, LocalTransport, ResourceHandler, Transport
 from client.workqueue import QueueShutDown, WorkQueue, run_workers
 
 __all__ = [
+    "LeaderElectionConfig",
+    "LeaderElector",
+    "election_ready",
+    "elector_from_flags",
+    "run_elected",
     "ApiClient",
     "EventRecorder",
     "GrpcTransport",

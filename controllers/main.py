@@ -14,9 +14,9 @@ import argparse
 import asyncio
 import logging
 
-from client import ApiClient
+from client import ApiClient, election_ready, elector_from_flags, run_elected
 from controllers.manager import ControllerManager, parse_controllers
-from daemon import HealthServer, Metrics, host_port, run_daemon, setup_logging
+from daemon import HealthServer, Metrics, add_leader_election_flags, host_port, run_daemon, setup_logging
 
 log = logging.getLogger("controller-manager")
 
@@ -43,8 +43,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="HOST:PORT for /healthz, /readyz and /metrics")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--workers", type=_positive, default=2, help="concurrent reconciles per controller")
-    p.add_argument("--controllers", type=_controllers, default=parse_controllers("rs,deploy,gc"),
-                   help="comma-separated controllers to run: rs, deploy, gc (default: all)")
+    p.add_argument("--controllers", type=_controllers, default=parse_controllers("*"),
+                   help="comma-separated controllers to run, e.g. rs,deploy,gc,ipam (default: all)")
+    add_leader_election_flags(p, "kube-controller-manager")
     return p.parse_args(argv)
 
 
@@ -53,22 +54,30 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
     metrics = Metrics()
     host, port = args.listen_health
     health = HealthServer(host, port, metrics)
-    manager = ControllerManager(client, args.controllers, workers=args.workers, metrics=metrics)
-    health.add_check("controllers", manager.ready_check)
+    elector = elector_from_flags(client, args)
+    current: list[ControllerManager] = []
+
+    def ready() -> str | None:
+        """A standby is ready (waiting is its job); a leader once its informers listed."""
+        return election_ready(elector, current[-1].ready_check if current else None)
+
+    async def lead() -> None:
+        """Fresh controllers per term of leadership, so no stale expectations survive a hand-over."""
+        manager = ControllerManager(client, args.controllers, workers=args.workers, metrics=metrics)
+        current[:] = [manager]
+        try:
+            await manager.start()
+            await asyncio.Event().wait()  # act until leadership ends (cancellation)
+        finally:
+            await manager.stop()
+
+    health.add_check("controllers", ready)
     await health.start()
-    log.info("controller-manager starting", extra={"server": args.server, "controllers": args.controllers})
-    starter = asyncio.create_task(manager.start(), name="start-controllers")
-    stopper = asyncio.create_task(stop.wait())
+    log.info("controller-manager starting", extra={"server": args.server, "controllers": args.controllers,
+                                                   "leader_elect": elector is not None})
     try:
-        await asyncio.wait({starter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        if starter.done():
-            starter.result()  # surface a crash while starting
-            await stop.wait()
+        await run_elected(elector, lead, stop)
     finally:
-        starter.cancel()
-        stopper.cancel()
-        await asyncio.gather(starter, stopper, return_exceptions=True)
-        await manager.stop()
         await health.stop()
         await client.close()
 

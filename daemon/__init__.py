@@ -3,13 +3,14 @@ HTTP endpoint, and a SIGTERM-aware lifecycle.
 
 Public surface::
 
-    from daemon import setup_logging, HealthServer, Metrics, run_daemon, host_port
+    from daemon import setup_logging, HealthServer, Metrics, run_daemon, host_port,
+    add_leader_election_flags
 """
 
-from daemon.flags import host_port
+from daemon.flags import add_leader_election_flags, host_port
 from daemon.health import HealthServer
 from daemon.lifecycle import run_daemon
 from daemon.logs import setup_logging
 from daemon.metrics import Metrics
 
-__all__ = ["HealthServer", "Metrics", "host_port", "run_daemon", "setup_logging"]
+__all__ = ["HealthServer", "add_leader_election_flags", "Metrics", "host_port", "run_daemon", "setup_logging"]

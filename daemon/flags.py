@@ -15,3 +15,27 @@ def host_port(text: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
     return host or "127.0.0.1", int(port)
+
+
+def _seconds(text: str) -> float:
+    value = text.strip().removesuffix("s")
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds like 15 or 15s, got {text!r}") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return seconds
+
+
+def add_leader_election_flags(p: argparse.ArgumentParser, lease_name: str) -> None:
+    """The kube-scheduler / kube-controller-manager leader-election flags, same names and defaults."""
+    p.add_argument("--leader-elect", default=True, action=argparse.BooleanOptionalAction,
+                   help="act only while holding the leader Lease (run several instances for availability)")
+    p.add_argument("--leader-elect-resource-name", default=lease_name, help="name of the Lease in kube-system")
+    p.add_argument("--leader-elect-lease-duration", type=_seconds, default=15.0,
+                   help="seconds a standby waits after the leader's last renewal before taking over")
+    p.add_argument("--leader-elect-renew-deadline", type=_seconds, default=10.0,
+                   help="seconds the leader keeps trying to renew before it stops acting")
+    p.add_argument("--leader-elect-retry-period", type=_seconds, default=2.0,
+                   help="seconds between acquire/renew attempts")

@@ -14,8 +14,8 @@ import asyncio
 import logging
 import random
 
-from client import ApiClient
-from daemon import HealthServer, Metrics, host_port, run_daemon, setup_logging
+from client import ApiClient, election_ready, elector_from_flags, run_elected
+from daemon import HealthServer, Metrics, add_leader_election_flags, host_port, run_daemon, setup_logging
 from scheduler.scheduler import Scheduler
 
 log = logging.getLogger("scheduler")
@@ -33,6 +33,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--percentage-of-nodes-to-score", type=int, default=0,
                    help="share of nodes to find feasible before scoring; 0 = adaptive")
     p.add_argument("--seed", type=int, default=None, help="seed for tie-breaking between equal nodes")
+    add_leader_election_flags(p, "kube-scheduler")
     return p.parse_args(argv)
 
 
@@ -41,27 +42,27 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
     metrics = Metrics()
     host, port = args.listen_health
     health = HealthServer(host, port, metrics)
-    scheduler = Scheduler(client, scheduler_name=args.scheduler_name, metrics=metrics,
-                          rng=random.Random(args.seed),
-                          percentage_of_nodes_to_score=args.percentage_of_nodes_to_score)
-    health.add_check("informers-synced", scheduler.ready_check)
+    elector = elector_from_flags(client, args)
+    current: list[Scheduler] = []
+
+    def ready() -> str | None:
+        """A standby is ready (it is doing its job: waiting); a leader once its informers synced."""
+        return election_ready(elector, current[-1].ready_check if current else None)
+
+    async def lead() -> None:
+        """A fresh scheduler per term of leadership: no state carried over from a previous one."""
+        scheduler = Scheduler(client, scheduler_name=args.scheduler_name, metrics=metrics,
+                              rng=random.Random(args.seed),
+                              percentage_of_nodes_to_score=args.percentage_of_nodes_to_score)
+        current[:] = [scheduler]
+        await scheduler.run()
+
+    health.add_check("informers-synced", ready)
     await health.start()
-    log.info("scheduler starting", extra={"server": args.server})
-    runner = asyncio.create_task(scheduler.run(), name="scheduler")
-    stopper = asyncio.create_task(stop.wait())
+    log.info("scheduler starting", extra={"server": args.server, "leader_elect": elector is not None})
     try:
-        await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        if runner.done():
-            runner.result()  # surface a crash
-        await scheduler.stop()
-        try:
-            await asyncio.wait_for(runner, timeout=10.0)
-        except TimeoutError:
-            log.warning("scheduler did not stop in time; cancelled")
+        await run_elected(elector, lead, stop)
     finally:
-        for task in (runner, stopper):
-            task.cancel()
-        await asyncio.gather(runner, stopper, return_exceptions=True)
         await health.stop()
         await client.close()
 

@@ -98,7 +98,7 @@ async def test_not_ready_without_apiserver_and_sigterm_still_stops() -> None:
 
         assert await wait_for(answering, "/healthz", timeout=30) == 200
         status, body = await http_get(port, "/readyz")
-        assert status == 503 and "informers not synced" in body
+        assert status == 503 and "apiserver not reachable" in body
     finally:
         code, _ = await stop(proc)
     assert code == 0
