@@ -7,10 +7,11 @@ Public surface::
     add_leader_election_flags
 """
 
-from daemon.flags import add_leader_election_flags, host_port
+from daemon.flags import add_leader_election_flags, host_port, positive_seconds
 from daemon.health import HealthServer
 from daemon.lifecycle import run_daemon
 from daemon.logs import setup_logging
 from daemon.metrics import Metrics
 
-__all__ = ["HealthServer", "add_leader_election_flags", "Metrics", "host_port", "run_daemon", "setup_logging"]
+__all__ = ["HealthServer", "add_leader_election_flags", "Metrics", "host_port",
+    "positive_seconds", "run_daemon", "setup_logging"]

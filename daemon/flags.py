@@ -17,7 +17,8 @@ def host_port(text: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
-def _seconds(text: str) -> float:
+def positive_seconds(text: str) -> float:
+    """argparse type for a duration in seconds (`15` or `15s`), > 0."""
     value = text.strip().removesuffix("s")
     try:
         seconds = float(value)
@@ -33,9 +34,9 @@ def add_leader_election_flags(p: argparse.ArgumentParser, lease_name: str) -> No
     p.add_argument("--leader-elect", default=True, action=argparse.BooleanOptionalAction,
                    help="act only while holding the leader Lease (run several instances for availability)")
     p.add_argument("--leader-elect-resource-name", default=lease_name, help="name of the Lease in kube-system")
-    p.add_argument("--leader-elect-lease-duration", type=_seconds, default=15.0,
+    p.add_argument("--leader-elect-lease-duration", type=positive_seconds, default=15.0,
                    help="seconds a standby waits after the leader's last renewal before taking over")
-    p.add_argument("--leader-elect-renew-deadline", type=_seconds, default=10.0,
+    p.add_argument("--leader-elect-renew-deadline", type=positive_seconds, default=10.0,
                    help="seconds the leader keeps trying to renew before it stops acting")
-    p.add_argument("--leader-elect-retry-period", type=_seconds, default=2.0,
+    p.add_argument("--leader-elect-retry-period", type=positive_seconds, default=2.0,
                    help="seconds between acquire/renew attempts")

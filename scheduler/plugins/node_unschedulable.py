@@ -8,8 +8,8 @@ cordon is honoured the same way here.
 from __future__ import annotations
 
 from api import Pod, Taint
+from api.taints import tolerates
 from scheduler.framework import SUCCESS, ClusterEvent, CycleState, NodeInfo, Status
-from scheduler.plugins.taint_toleration import tolerates
 
 NAME = "NodeUnschedulable"
 REASON = "node(s) were unschedulable"

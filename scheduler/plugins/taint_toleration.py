@@ -7,33 +7,11 @@ PreferNoSchedule is only a preference and does not filter.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from api import Pod, Taint, Toleration
+from api import Pod
+from api.taints import untolerated
 from scheduler.framework import SUCCESS, ClusterEvent, CycleState, NodeInfo, Status
 
 NAME = "TaintToleration"
-FILTERED_EFFECTS = ("NoSchedule", "NoExecute")
-
-
-def tolerates(toleration: Toleration, taint: Taint) -> bool:
-    """Kubernetes' matching: effect and key must match when given; Exists ignores the value."""
-    if toleration.effect and toleration.effect != taint.effect:
-        return False
-    if toleration.key and toleration.key != taint.key:
-        return False
-    if toleration.operator == "Exists":
-        return True
-    if not toleration.key:
-        return False  # an empty key only makes sense with Exists
-    return (toleration.value or "") == (taint.value or "")
-
-
-def untolerated(taints: Iterable[Taint], tolerations: list[Toleration]) -> Taint | None:
-    for taint in taints:
-        if taint.effect in FILTERED_EFFECTS and not any(tolerates(t, taint) for t in tolerations):
-            return taint
-    return None
 
 
 class TaintToleration:
