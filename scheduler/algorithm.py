@@ -67,6 +67,7 @@ class Algorithm:
     def schedule(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> ScheduleResult:
         """Decide where `pod` goes. Raises SchedulingError if a plugin errors."""
         total = len(nodes)
+        state.nodes = nodes
         pre = self.profile.run_pre_filter(state, pod)
         if pre.code is Code.ERROR:
             raise SchedulingError(pre)

@@ -69,10 +69,13 @@ class CycleState:
     leak state into each other; PreFilter writes, Filter/Score read.
     """
 
-    __slots__ = ("_data", "pod_info", "skip_filter_plugins")
+    __slots__ = ("_data", "nodes", "pod_info", "skip_filter_plugins")
 
-    def __init__(self, pod_info: PodInfo) -> None:
+    def __init__(self, pod_info: PodInfo, nodes: Sequence[NodeInfo] = ()) -> None:
         self.pod_info = pod_info
+        # The cycle's snapshot of every node: PreFilter plugins that count pods per
+        # topology domain (pod affinity, topology spread) read it once per cycle.
+        self.nodes: Sequence[NodeInfo] = nodes
         self._data: dict[str, Any] = {}
         # Filters whose PreFilter said SKIP (nothing to check for this pod, e.g. no
         # nodeSelector): not run at all this cycle, which matters at 1000 nodes.
@@ -113,7 +116,8 @@ class NodeInfo:
     """
 
     __slots__ = ("name", "node", "facts", "pods", "requested_cpu", "requested_memory",
-                 "non_zero_cpu", "non_zero_memory", "used_ports", "owner_counts", "generation")
+                 "non_zero_cpu", "non_zero_memory", "used_ports", "owner_counts", "generation",
+                 "pods_with_affinity")
 
     def __init__(self, name: str, node: Node | None = None) -> None:
         self.name = name
@@ -126,6 +130,9 @@ class NodeInfo:
         self.non_zero_memory = 0
         self.used_ports: Counter[HostPort] = Counter()
         self.owner_counts: Counter[str] = Counter()  # controller uid -> pods of it here
+        # Pods here that declare pod (anti-)affinity: the only ones whose terms an incoming
+        # pod must be checked against, so that check never scans every pod of the cluster.
+        self.pods_with_affinity: dict[str, PodInfo] = {}
         self.generation = 0
         if node is not None:
             self.set_node(node)
@@ -151,6 +158,9 @@ class NodeInfo:
         self.used_ports.update(info.host_ports)
         if info.owner_uid:
             self.owner_counts[info.owner_uid] += 1
+        affinity = info.pod.spec.affinity
+        if affinity is not None and (affinity.pod_affinity or affinity.pod_anti_affinity):
+            self.pods_with_affinity[info.uid] = info
         self.generation += 1
 
     def remove_pod(self, uid: str) -> PodInfo | None:
@@ -161,6 +171,7 @@ class NodeInfo:
         self.requested_memory -= info.requests.memory
         self.non_zero_cpu -= info.non_zero.cpu
         self.non_zero_memory -= info.non_zero.memory
+        self.pods_with_affinity.pop(uid, None)
         self.used_ports.subtract(info.host_ports)
         for port in info.host_ports:
             if self.used_ports[port] <= 0:

@@ -10,19 +10,23 @@ from __future__ import annotations
 from client import ApiClient
 from scheduler.framework import Profile
 from scheduler.plugins.default_binder import DefaultBinder
+from scheduler.plugins.inter_pod_affinity import InterPodAffinity
 from scheduler.plugins.least_allocated import LeastAllocated
+from scheduler.plugins.node_affinity import NodeAffinity
 from scheduler.plugins.node_name import NodeName
 from scheduler.plugins.node_ports import NodePorts
 from scheduler.plugins.node_ready import NodeReady
 from scheduler.plugins.node_resources_fit import NodeResourcesFit
 from scheduler.plugins.node_selector import NodeSelector
 from scheduler.plugins.node_unschedulable import NodeUnschedulable
+from scheduler.plugins.pod_topology_spread import PodTopologySpread
 from scheduler.plugins.selector_spread import SelectorSpread
 from scheduler.plugins.taint_toleration import TaintToleration
 
 __all__ = [
-    "DefaultBinder", "LeastAllocated", "NodeName", "NodePorts", "NodeReady", "NodeResourcesFit",
-    "NodeSelector", "NodeUnschedulable", "SelectorSpread", "TaintToleration", "default_profile",
+    "DefaultBinder", "InterPodAffinity", "LeastAllocated", "NodeAffinity", "NodeName", "NodePorts", "NodeReady",
+    "NodeResourcesFit", "NodeSelector", "NodeUnschedulable", "PodTopologySpread", "SelectorSpread",
+    "TaintToleration", "default_profile",
 ]
 
 
@@ -34,10 +38,13 @@ def default_profile(client: ApiClient | None, scheduler_name: str = "default-sch
     then to the emptier ones.
     """
     fit, node_name, selector, ports = NodeResourcesFit(), NodeName(), NodeSelector(), NodePorts()
+    affinity, taints, pod_affinity, spread = NodeAffinity(), TaintToleration(), InterPodAffinity(), PodTopologySpread()
     return Profile(
         scheduler_name=scheduler_name,
-        pre_filter=[node_name, selector, ports, fit],
-        filter=[NodeUnschedulable(), NodeReady(), node_name, TaintToleration(), selector, ports, fit],
-        score=[(LeastAllocated(), 1), (SelectorSpread(), 2)],
+        pre_filter=[node_name, selector, affinity, ports, fit, pod_affinity, spread],
+        filter=[NodeUnschedulable(), NodeReady(), node_name, taints, selector, affinity, ports, fit,
+                pod_affinity, spread],
+        score=[(LeastAllocated(), 1), (SelectorSpread(), 2), (affinity, 2), (taints, 3), (pod_affinity, 2),
+               (spread, 2)],
         bind=[DefaultBinder(client)] if client is not None else [],
     )

@@ -8,8 +8,8 @@ PreferNoSchedule is only a preference and does not filter.
 from __future__ import annotations
 
 from api import Pod
-from api.taints import untolerated
-from scheduler.framework import SUCCESS, ClusterEvent, CycleState, NodeInfo, Status
+from api.taints import tolerates, untolerated
+from scheduler.framework import MAX_NODE_SCORE, SUCCESS, ClusterEvent, CycleState, NodeInfo, Status
 
 NAME = "TaintToleration"
 
@@ -29,3 +29,18 @@ class TaintToleration:
 
     def events_to_register(self) -> frozenset[ClusterEvent]:
         return frozenset({ClusterEvent.NODE_ADD, ClusterEvent.NODE_TAINT_CHANGE})
+
+    # PreferNoSchedule is a soft taint: it does not filter, it lowers the node's score.
+
+    def score(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> int:
+        """Raw: how many PreferNoSchedule taints of the node the pod does not tolerate."""
+        taints = node_info.node.spec.taints if node_info.node is not None else []
+        tolerations = [t for t in pod.spec.tolerations if t.effect in (None, "", "PreferNoSchedule")]
+        return sum(1 for taint in taints
+                   if taint.effect == "PreferNoSchedule" and not any(tolerates(t, taint) for t in tolerations))
+
+    def normalize_score(self, state: CycleState, pod: Pod, scores: list[int]) -> None:
+        """Fewest untolerated soft taints -> MAX_NODE_SCORE."""
+        worst = max(scores, default=0)
+        for i, s in enumerate(scores):
+            scores[i] = MAX_NODE_SCORE if worst == 0 else (worst - s) * MAX_NODE_SCORE // worst

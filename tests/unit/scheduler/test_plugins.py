@@ -146,13 +146,14 @@ def test_pre_filter_skips_filters_with_nothing_to_check() -> None:
     plain = make_pod("p", "1")
     state = CycleState(make_pod_info(plain))
     assert profile.run_pre_filter(state, plain).ok
-    assert state.skip_filter_plugins == {"NodeName", "NodeSelector", "NodePorts"}
+    assert state.skip_filter_plugins == {"NodeName", "NodeSelector", "NodePorts", "NodeAffinity",
+                                         "InterPodAffinity", "PodTopologySpread"}
     assert [p.name for p in profile.active_filters(state)] == [
         "NodeUnschedulable", "NodeReady", "TaintToleration", "NodeResourcesFit"]
     picky = make_pod("q", node_selector={"a": "b"}, host_port=80)
     state = CycleState(make_pod_info(picky))
     profile.run_pre_filter(state, picky)
-    assert state.skip_filter_plugins == {"NodeName"}
+    assert state.skip_filter_plugins == {"NodeName", "NodeAffinity", "InterPodAffinity", "PodTopologySpread"}
 
 
 def test_taint_toleration() -> None:
