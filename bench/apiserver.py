@@ -9,40 +9,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from harness import start_control_plane, stop_all
 
-from api import Container, ObjectMeta, Pod, PodSpec  # noqa: E402
-from client import ApiClient  # noqa: E402
-from kubelite.procs import http_get_status  # noqa: E402
-from pb.kubelite import api_pb2  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "kubelite.main", *argv], stdout=out, stderr=subprocess.STDOUT)
-
-
-async def wait_ready(health: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if await http_get_status(health, "/readyz") == 200:
-            return
-        await asyncio.sleep(0.1)
-    raise SystemExit(f"daemon at {health} did not become ready")
+from api import Container, ObjectMeta, Pod, PodSpec
+from client import ApiClient
+from pb.kubelite import api_pb2
 
 
 def make_pod(i: int) -> Pod:
@@ -92,15 +68,10 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        kv, kvh, api, apih = (free_port() for _ in range(4))
-        procs = [start(["kvstore", "--data-dir", f"{tmp}/kv", "--listen-client", f"127.0.0.1:{kv}",
-                        "--listen-health", f"127.0.0.1:{kvh}"], Path(tmp) / "kv.log")]
+        procs: list = []
         try:
-            await wait_ready(f"127.0.0.1:{kvh}")
-            procs.append(start(["apiserver", "--etcd-servers", f"127.0.0.1:{kv}", "--listen", f"127.0.0.1:{api}",
-                                "--listen-health", f"127.0.0.1:{apih}"], Path(tmp) / "api.log"))
-            await wait_ready(f"127.0.0.1:{apih}")
-            client = ApiClient.connect(f"127.0.0.1:{api}")
+            server = await start_control_plane(Path(tmp), procs)
+            client = ApiClient.connect(server)
             elapsed, lat = await create_many(client, 0, args.pods, args.concurrency)
             lat.sort()
             print(f"create {args.pods} pods, {args.concurrency} in flight: {args.pods / elapsed:,.0f} creates/s, "
@@ -117,10 +88,7 @@ async def main() -> None:
                   f"{n_big / max(n_small, 1):.1f}x the objects")
             await client.close()
         finally:
-            for p in procs:
-                p.terminate()
-            for p in procs:
-                p.wait(timeout=30)
+            stop_all(procs)
 
 
 if __name__ == "__main__":
