@@ -117,6 +117,9 @@ class Algorithm:
     def _score(self, state: CycleState, pod: Pod, feasible: list[NodeInfo]) -> list[int]:
         totals = [0] * len(feasible)
         for plugin, weight in self.profile.score:
+            pre_score = getattr(plugin, "pre_score", None)
+            if pre_score is not None and not pre_score(state, pod, feasible):
+                continue  # the plugin would score every node alike for this pod: skip the pass
             batch = getattr(plugin, "score_nodes", None)
             scores: list[int] = (batch(state, pod, feasible) if batch is not None
                                  else [plugin.score(state, pod, n) for n in feasible])

@@ -233,6 +233,14 @@ class BatchScorePlugin(ScorePlugin, Protocol):
 
 
 @runtime_checkable
+class PreScorePlugin(ScorePlugin, Protocol):
+    def pre_score(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> bool:
+        """False when this pod gives the plugin nothing to prefer (every node would score
+        the same), so the whole scoring pass is skipped -- kube-scheduler's PreScore Skip."""
+        ...
+
+
+@runtime_checkable
 class NormalizeScorePlugin(ScorePlugin, Protocol):
     def normalize_score(self, state: CycleState, pod: Pod, scores: list[int]) -> None:
         """Rescale `scores` (one per feasible node, same order) in place to 0..MAX_NODE_SCORE."""

@@ -96,7 +96,7 @@ class InterPodAffinity:
     def pre_filter(self, state: CycleState, pod: Pod) -> Status:
         required, anti = _terms(pod)
         st = _State()
-        for n in state.nodes:
+        for n in [n for n in state.nodes if n.pods_with_affinity]:
             for info in n.pods_with_affinity.values():
                 for term in _terms(info.pod)[1]:
                     if term_selects(term, info.pod, pod):
@@ -136,6 +136,12 @@ class InterPodAffinity:
                           ClusterEvent.NODE_ADD, ClusterEvent.NODE_LABEL_CHANGE})
 
     # --- scoring: preferred terms -------------------------------------------------
+
+    def pre_score(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> bool:
+        aff = pod.spec.affinity
+        return bool(aff and (
+            (aff.pod_affinity and aff.pod_affinity.preferred_during_scheduling_ignored_during_execution)
+            or (aff.pod_anti_affinity and aff.pod_anti_affinity.preferred_during_scheduling_ignored_during_execution)))
 
     def score(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> int:
         return self.score_nodes(state, pod, [node_info])[0]

@@ -42,6 +42,10 @@ class NodeAffinity:
     def events_to_register(self) -> frozenset[ClusterEvent]:
         return frozenset({ClusterEvent.NODE_ADD, ClusterEvent.NODE_LABEL_CHANGE})
 
+    def pre_score(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> bool:
+        affinity = pod.spec.affinity.node_affinity if pod.spec.affinity else None
+        return bool(affinity and affinity.preferred_during_scheduling_ignored_during_execution)
+
     def score(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> int:
         return preferred_affinity_score(pod.spec, node_info.node) if node_info.node is not None else 0
 

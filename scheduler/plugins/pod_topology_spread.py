@@ -96,6 +96,9 @@ class PodTopologySpread:
         return frozenset({ClusterEvent.ASSIGNED_POD_ADD, ClusterEvent.ASSIGNED_POD_DELETE,
                           ClusterEvent.NODE_ADD, ClusterEvent.NODE_LABEL_CHANGE})
 
+    def pre_score(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> bool:
+        return any(c.when_unsatisfiable == "ScheduleAnyway" for c in pod.spec.topology_spread_constraints)
+
     def score(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> int:
         return self.score_nodes(state, pod, [node_info])[0]
 

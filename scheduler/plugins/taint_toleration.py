@@ -7,6 +7,8 @@ PreferNoSchedule is only a preference and does not filter.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from api import Pod
 from api.taints import tolerates, untolerated
 from scheduler.framework import MAX_NODE_SCORE, SUCCESS, ClusterEvent, CycleState, NodeInfo, Status
@@ -32,12 +34,19 @@ class TaintToleration:
 
     # PreferNoSchedule is a soft taint: it does not filter, it lowers the node's score.
 
+    def pre_score(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> bool:
+        return any(n.node is not None and n.node.spec.taints for n in nodes)
+
     def score(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> int:
         """Raw: how many PreferNoSchedule taints of the node the pod does not tolerate."""
         taints = node_info.node.spec.taints if node_info.node is not None else []
         tolerations = [t for t in pod.spec.tolerations if t.effect in (None, "", "PreferNoSchedule")]
         return sum(1 for taint in taints
                    if taint.effect == "PreferNoSchedule" and not any(tolerates(t, taint) for t in tolerations))
+
+    def score_nodes(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> list[int]:
+        """Untainted nodes (the common case) cost one attribute check each."""
+        return [self.score(state, pod, n) if n.node is not None and n.node.spec.taints else 0 for n in nodes]
 
     def normalize_score(self, state: CycleState, pod: Pod, scores: list[int]) -> None:
         """Fewest untolerated soft taints -> MAX_NODE_SCORE."""
