@@ -286,6 +286,38 @@ class EtcdClient:
         put = rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=key.encode(), value=value))
         return await self._txn(key, compare, put)
 
+    async def commit(
+        self, key: str, value: bytes | None, mod_revision: int | None, claims: dict[str, bytes], releases: list[str]
+    ) -> tuple[bool, int, set[str]]:
+        """One transaction: write (or delete, value None) `key` -- created when `mod_revision` is
+        None, else compare-and-swap -- together with claim keys that must not exist yet and
+        release keys to delete. Returns (succeeded, revision, keys among `key`+claims that exist)
+        so a caller can tell "object exists / changed" from "a claim is taken"."""
+        k = key.encode()
+        if mod_revision is None:
+            compares = [rpc_pb2.Compare(key=k, target=rpc_pb2.Compare.CREATE, result=rpc_pb2.Compare.EQUAL,
+                                        create_revision=0)]
+        else:
+            compares = [rpc_pb2.Compare(key=k, target=rpc_pb2.Compare.MOD, result=rpc_pb2.Compare.EQUAL,
+                                        mod_revision=mod_revision)]
+        compares += [rpc_pb2.Compare(key=c.encode(), target=rpc_pb2.Compare.CREATE, result=rpc_pb2.Compare.EQUAL,
+                                     create_revision=0) for c in claims]
+        if value is None:
+            ops = [rpc_pb2.RequestOp(request_delete_range=rpc_pb2.DeleteRangeRequest(key=k))]
+        else:
+            ops = [rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=k, value=value))]
+        ops += [rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=c.encode(), value=v)) for c, v in claims.items()]
+        ops += [rpc_pb2.RequestOp(request_delete_range=rpc_pb2.DeleteRangeRequest(key=r.encode())) for r in releases]
+        checked = [key, *claims]
+        failure = [rpc_pb2.RequestOp(request_range=rpc_pb2.RangeRequest(key=c.encode(), count_only=True))
+                   for c in checked]
+        req = rpc_pb2.TxnRequest(compare=compares, success=ops, failure=failure)
+        resp: rpc_pb2.TxnResponse = await self._kv_call("Txn", req)
+        if resp.succeeded:
+            return True, resp.header.revision, set()
+        existing = {c for c, r in zip(checked, resp.responses, strict=False) if r.response_range.count > 0}
+        return False, resp.header.revision, existing
+
     async def delete(self, key: str, mod_revision: int | None = None) -> TxnResult:
         """Delete `key`; when `mod_revision` is given only if it is unchanged since then.
 

@@ -34,7 +34,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--listen", default="127.0.0.1:6443", help="HOST:PORT for the gRPC API")
     parser.add_argument("--listen-health", default="127.0.0.1:6080", help="HOST:PORT for /healthz /readyz /metrics")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--default-not-ready-toleration-seconds", type=int, default=30,
+                        help="seconds a pod without its own toleration stays on a NotReady node before eviction")
+    parser.add_argument("--default-unreachable-toleration-seconds", type=int, default=30,
+                        help="seconds a pod without its own toleration stays on an unreachable node before eviction")
     args = parser.parse_args(argv)
+    if args.default_not_ready_toleration_seconds < 0 or args.default_unreachable_toleration_seconds < 0:
+        parser.error("toleration seconds must be >= 0")
     args.etcd_endpoints = [e.strip() for e in args.etcd_servers.split(",") if e.strip()]
     if not args.etcd_endpoints:
         parser.error("--etcd-servers needs at least one endpoint")
@@ -52,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
 
     async def run(stop: asyncio.Event) -> None:
         metrics = Metrics()
-        server = ApiServer(args.etcd_endpoints, args.listen, metrics=metrics)
+        server = ApiServer(args.etcd_endpoints, args.listen, metrics=metrics,
+                           default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
+                           default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds)
         health = HealthServer(args.health[0], args.health[1], metrics)
         health.add_check("apiserver", server.not_ready)
         await server.start(wait_ready=False)

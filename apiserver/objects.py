@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from api import defaults, registry, validation
+from api import Toleration, defaults, registry, validation
 from api.errors import StatusCause
 from api.meta import Resource, now
 from api.registry import KindInfo
@@ -102,6 +102,26 @@ def prepare_create(info: KindInfo, obj: Resource) -> None:
         obj.status.phase = "Active"  # type: ignore[attr-defined]
     elif info.kind == "Pod":
         obj.status.phase = "Pending"  # type: ignore[attr-defined]
+
+
+NOT_READY_TAINT = "node.kubernetes.io/not-ready"
+UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
+
+
+def add_default_tolerations(pod: Resource, not_ready_seconds: int, unreachable_seconds: int) -> None:
+    """Kubernetes' DefaultTolerationSeconds admission: a pod that says nothing about failed nodes
+    tolerates them for a while (so a short network blip evicts nothing), then is evicted."""
+    spec = getattr(pod, "spec", None)
+    if spec is None or not hasattr(spec, "tolerations"):
+        return
+    for key, seconds in ((NOT_READY_TAINT, not_ready_seconds), (UNREACHABLE_TAINT, unreachable_seconds)):
+        covered = any(
+            (t.operator == "Exists" and not t.key) or (t.key == key and t.effect in (None, "", "NoExecute"))
+            for t in spec.tolerations
+        )
+        if not covered:
+            spec.tolerations.append(Toleration(key=key, operator="Exists", effect="NoExecute",
+                                               toleration_seconds=seconds))
 
 
 def _spec_content(d: dict[str, Any]) -> dict[str, Any]:

@@ -57,12 +57,16 @@ class ApiServer:
         consistency_timeout: float = 3.0,
         bookmark_interval: float = 5.0,
         history: int = 10_000,
+        default_not_ready_toleration_seconds: int = 30,
+        default_unreachable_toleration_seconds: int = 30,
     ) -> None:
         self.listen = listen
         self.metrics = metrics or Metrics()
         self.etcd = EtcdClient([normalize_endpoint(e) for e in etcd_endpoints])
         self.service = ResourceService(
-            self.etcd, consistency_timeout=consistency_timeout, bookmark_interval=bookmark_interval, history=history
+            self.etcd, consistency_timeout=consistency_timeout, bookmark_interval=bookmark_interval, history=history,
+            default_not_ready_toleration_seconds=default_not_ready_toleration_seconds,
+            default_unreachable_toleration_seconds=default_unreachable_toleration_seconds,
         )
         self.port = 0
         self._host = listen.rpartition(":")[0] or "127.0.0.1"

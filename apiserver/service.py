@@ -18,7 +18,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from api import registry
+from api import Service, registry
 from api.errors import Expired, StatusCause
 from api.meta import Resource
 from api.registry import KindInfo
@@ -27,6 +27,7 @@ from apiserver.admission import NamespaceAdmission
 from apiserver.etcd import EtcdClient, prefix_end
 from apiserver.logs import KubeletLogs
 from apiserver.selection import Selection
+from apiserver.servicewrites import ServiceWriter
 from apiserver.storage import ContinueToken, StoredObject
 from apiserver.watchcache import WatchCache
 from pb.kubelite import api_pb2
@@ -49,8 +50,12 @@ class ResourceService:
         history: int = 10_000,
         watcher_buffer: int = 10_000,
         bookmark_interval: float = 5.0,
+        default_not_ready_toleration_seconds: int = 30,
+        default_unreachable_toleration_seconds: int = 30,
     ) -> None:
         self.etcd = etcd
+        self.default_toleration_seconds = (default_not_ready_toleration_seconds,
+                                           default_unreachable_toleration_seconds)
         self.consistency_timeout = consistency_timeout
         self.caches: dict[str, WatchCache] = {
             info.resource: WatchCache(
@@ -61,6 +66,7 @@ class ResourceService:
         }
         self.admission = NamespaceAdmission(self)
         self.kubelet_logs = KubeletLogs(self)
+        self.services = ServiceWriter(etcd)
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -138,21 +144,29 @@ class ResourceService:
         if generated:
             meta.name = objects.generate_name(meta.generate_name or "")
         objects.prepare_create(info, obj)
+        if info.kind == "Pod":
+            objects.add_default_tolerations(obj, *self.default_toleration_seconds)
         objects.check_valid(info, obj)
         if not meta.name:
             raise errors.invalid(info.kind, None, [StatusCause.required("metadata.name", "name or generateName is required")])
         self._name(meta.name)
         if info.namespaced:
             await self.admission.check_create(ns)
+        plan = self.services.plan(obj, None) if isinstance(obj, Service) else None
         for _ in range(GENERATE_NAME_ATTEMPTS):
             name = meta.name or ""
             data = obj.to_dict()
             if request.dry_run:
                 return self._respond(data)
             key = storage.object_key(info.resource, ns, name)
-            result = await self.etcd.create(key, storage.encode_value(data))
-            if result.succeeded:
-                return self._respond(data, result.revision)
+            if isinstance(obj, Service) and plan is not None:
+                revision = await self.services.create(key, obj, plan)
+                if revision is not None:
+                    return self._respond(obj.to_dict(), revision)
+            else:
+                result = await self.etcd.create(key, storage.encode_value(data))
+                if result.succeeded:
+                    return self._respond(data, result.revision)
             if not generated:
                 break
             meta.name = objects.generate_name(meta.generate_name or "")
@@ -259,6 +273,7 @@ class ResourceService:
                 raise errors.not_found(info.resource, name)
             if precondition_rv is not None and current.rv != precondition_rv:
                 raise errors.conflict(info.resource, name)
+            old_obj = self._model(info, current)
             new = mutate(self._model(info, current))
             if new is None:
                 return api_pb2.Object(json=current.raw)
@@ -268,6 +283,16 @@ class ResourceService:
                 return api_pb2.Object(json=current.raw)
             if dry_run:
                 return self._respond(data, current.rv)
+            if isinstance(new, Service) and isinstance(old_obj, Service):
+                if objects.ready_to_remove(new):
+                    done, revision = await self.services.delete(key, old_obj, current.rv), current.rv
+                else:
+                    done, revision = await self.services.update(key, new, old_obj, current.rv)
+                    data = new.to_dict()
+                if done:
+                    return self._respond(data, revision)
+                current = None
+                continue
             if info.kind != "Namespace" and objects.ready_to_remove(new):  # namespaces go via admission cleanup
                 result = await self.etcd.delete(key, current.rv)
             else:
@@ -352,6 +377,10 @@ class ResourceService:
                     if not objects.mark_deleting(obj, grace, policy):
                         return api_pb2.Object(json=current.raw)
                     remove = objects.ready_to_remove(obj)
+            if remove and isinstance(obj, Service):
+                if await self.services.delete(key, obj, current.rv):
+                    return api_pb2.Object(json=current.raw)
+                continue
             if remove:
                 result = await self.etcd.delete(key, current.rv)
                 if result.succeeded:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from api import Lease
+from api import Deployment, Lease
 from client import ApiClient, LeaderElectionConfig, LeaderElector
 from tests.integration.controllers.helpers import count_is, deployment, wait_for
 from tests.integration.controllers.test_daemon import free_port, http_get, start, stop
@@ -120,10 +120,10 @@ async def test_two_controller_managers_one_acts_killed_leader_hands_over(control
 
         await wait_for(new_holder, "the standby to take the lease", timeout=15)
         assert time.monotonic() - killed_at < 3 + 2  # lease duration + one retry round of slack
-        d = deployment("le", 3)
-        current = await client.get(type(d), "le")
-        current.spec.replicas = 3
-        await client.update(current)
+        def scale(d: Deployment) -> None:
+            d.spec.replicas = 3
+
+        await client.update_with_retry(Deployment, "le", "default", scale)
         await wait_for(lambda: count_is(client, "le", 3), "the new leader acts", timeout=15)
     finally:
         for proc in procs:
