@@ -11,7 +11,8 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-OURS = {"api", "client", "pb", "daemon", "kvstore", "apiserver", "scheduler", "controllers", "kubelet", "kubectl", "kubelite"}
+OURS = {"api", "client", "pb", "daemon", "kvstore", "apiserver", "scheduler", "controllers", "kubelet", "kubectl", "kubelite",
+        "proxy", "clusterdns"}
 ALLOWED: dict[str, set[str]] = {
     "pb": {"pb"},
     "api": {"api"},
@@ -22,6 +23,8 @@ ALLOWED: dict[str, set[str]] = {
     "scheduler": {"scheduler", "client", "api", "pb", "daemon"},
     "controllers": {"controllers", "client", "api", "pb", "daemon"},
     "kubelet": {"kubelet", "client", "api", "pb", "daemon"},
+    "proxy": {"proxy", "client", "api", "pb", "daemon"},
+    "clusterdns": {"clusterdns", "client", "api", "pb", "daemon"},
     "kubectl": {"kubectl", "client", "api", "pb"},
     "kubelite": OURS,
 }
