@@ -17,11 +17,13 @@ from api.apps import (
     Deployment,
     DeploymentStrategy,
     Job,
+    JobSpec,
     ReplicaSet,
     RollingUpdateDaemonSet,
     RollingUpdateDeployment,
     StatefulSet,
 )
+from api.batch import CronJob, default_cron_job
 from api.container import Container, Probe
 from api.core import Namespace, Secret, Service
 from api.meta import Resource
@@ -174,7 +176,11 @@ def _stateful_set(obj: StatefulSet) -> None:
 
 
 def _job(obj: Job) -> None:
-    spec = obj.spec
+    default_job_spec(obj.spec)
+
+
+def default_job_spec(spec: JobSpec) -> None:
+    """Job defaults; shared by Jobs and CronJobs' jobTemplate."""
     if spec.completions is None and spec.parallelism is None:
         spec.completions = 1
     if spec.parallelism is None:
@@ -186,6 +192,11 @@ def _job(obj: Job) -> None:
     if spec.suspend is None:
         spec.suspend = False
     default_pod_template(spec.template)
+
+
+def _cron_job(obj: CronJob) -> None:
+    default_cron_job(obj)
+    default_job_spec(obj.spec.job_template.spec)
 
 
 def _service(obj: Service) -> None:
@@ -222,6 +233,7 @@ def _secret(obj: Secret) -> None:
 _DEFAULTERS: dict[type[Resource], Callable[..., None]] = {
     Pod: _pod, Deployment: _deployment, ReplicaSet: _replica_set, DaemonSet: _daemon_set,
     StatefulSet: _stateful_set, Job: _job, Service: _service, Namespace: _namespace, Secret: _secret,
+    CronJob: _cron_job,
 }
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.apps import DaemonSet, Deployment, Job, ReplicaSet, StatefulSet
+from api.batch import CronJob
 from api.core import ConfigMap, Endpoints, Event, Lease, Namespace, Node, Secret, Service
 from api.errors import REQUIRED, BadRequest, Invalid, NotFound, StatusCause
 from api.meta import Resource
@@ -69,6 +70,7 @@ _KINDS: tuple[KindInfo, ...] = (
     _info(DaemonSet, "daemonsets", True, "ds"),
     _info(StatefulSet, "statefulsets", True, "sts"),
     _info(Job, "jobs", True),
+    _info(CronJob, "cronjobs", True, "cj"),
 )
 
 

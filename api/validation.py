@@ -13,8 +13,9 @@ import binascii
 from collections.abc import Callable
 from typing import Any
 
-from api.apps import DaemonSet, Deployment, Job, ReplicaSet, StatefulSet
+from api.apps import DaemonSet, Deployment, Job, JobSpec, ReplicaSet, StatefulSet
 from api.base import IntOrString
+from api.batch import CronJob, validate_cron_job
 from api.core import ConfigMap, Event, Lease, Namespace, Node, Secret, Service
 from api.errors import BadRequest, StatusCause
 from api.meta import LabelSelector, ObjectMeta, Resource
@@ -26,7 +27,7 @@ from api.names import (
     ip_error,
     is_percent,
 )
-from api.pods import Pod, PodSpec, PodTemplateSpec
+from api.pods import EmptyDirVolumeSource, Pod, PodSpec, PodTemplateSpec, Volume
 from api.podvalidation import (
     PROTOCOLS,
     TAINT_EFFECTS,
@@ -190,19 +191,59 @@ def _daemon_set(obj: DaemonSet, out: Causes) -> None:
 
 
 def _stateful_set(obj: StatefulSet, out: Causes) -> None:
-    _validate_replicated(obj.spec.replicas, obj.spec.selector, obj.spec.template, "statefulset", out)
+    spec = obj.spec
+    # Each volumeClaimTemplate becomes a pod volume of its name: the template may mount it.
+    template = spec.template.model_copy(deep=True)
+    for i, claim in enumerate(spec.volume_claim_templates):
+        meta = claim.get("metadata")
+        name = meta.get("name") if isinstance(meta, dict) else None
+        if not isinstance(name, str) or not name:
+            out.append(StatusCause.required(f"spec.volumeClaimTemplates[{i}].metadata.name"))
+            continue
+        err = dns1123_subdomain_error(name)
+        if err:
+            out.append(StatusCause.invalid(f"spec.volumeClaimTemplates[{i}].metadata.name", name, err))
+        if all(v.name != name for v in template.spec.volumes):
+            template.spec.volumes.append(Volume(name=name, empty_dir=EmptyDirVolumeSource()))
+    _validate_replicated(spec.replicas, spec.selector, template, "statefulset", out)
+    if spec.pod_management_policy not in (None, "OrderedReady", "Parallel"):
+        out.append(StatusCause.not_supported("spec.podManagementPolicy", spec.pod_management_policy,
+                                             ("OrderedReady", "Parallel")))
+    strategy = spec.update_strategy or {}
+    kind = strategy.get("type")
+    if kind not in (None, "RollingUpdate", "OnDelete"):
+        out.append(StatusCause.not_supported("spec.updateStrategy.type", kind, ("OnDelete", "RollingUpdate")))
+    rolling = strategy.get("rollingUpdate")
+    if isinstance(rolling, dict):
+        partition = rolling.get("partition")
+        if partition is not None and (not isinstance(partition, int) or isinstance(partition, bool) or partition < 0):
+            out.append(StatusCause.invalid("spec.updateStrategy.rollingUpdate.partition", partition,
+                                           "must be greater than or equal to 0"))
+    _gt_eq_zero(spec.min_ready_seconds, "spec.minReadySeconds", out)
 
 
 def _job(obj: Job, out: Causes) -> None:
-    spec = obj.spec
+    _job_spec(obj.spec, "spec", out)
+
+
+def _job_spec(spec: JobSpec, path: str, out: Causes) -> None:
+    """Job rules; shared by Jobs and CronJobs' jobTemplate (`path` is "spec" or "spec.jobTemplate.spec")."""
     for field, value in (("parallelism", spec.parallelism), ("completions", spec.completions),
                          ("backoffLimit", spec.backoff_limit)):
-        _gt_eq_zero(value, f"spec.{field}", out)
-    validate_selector(spec.selector, "spec.selector", out, required=False)
+        _gt_eq_zero(value, f"{path}.{field}", out)
+    if spec.active_deadline_seconds is not None and spec.active_deadline_seconds <= 0:
+        out.append(StatusCause.invalid(f"{path}.activeDeadlineSeconds", spec.active_deadline_seconds,
+                                       "must be greater than 0"))
+    validate_selector(spec.selector, f"{path}.selector", out, required=False)
     policy = spec.template.spec.restart_policy
     if policy is None:
-        out.append(StatusCause.required("spec.template.spec.restartPolicy", 'valid values: "OnFailure", "Never"'))
-    _validate_template(spec.template, spec.selector, "spec.template", out, ("OnFailure", "Never"))
+        out.append(StatusCause.required(f"{path}.template.spec.restartPolicy", 'valid values: "OnFailure", "Never"'))
+    _validate_template(spec.template, spec.selector, f"{path}.template", out, ("OnFailure", "Never"))
+
+
+def _cron_job(obj: CronJob, out: Causes) -> None:
+    validate_cron_job(obj, out)
+    _job_spec(obj.spec.job_template.spec, "spec.jobTemplate.spec", out)
 
 
 def _pod(obj: Pod, out: Causes) -> None:
@@ -316,7 +357,7 @@ def _event(obj: Event, out: Causes) -> None:
 _VALIDATORS: dict[type[Resource], Callable[[Any, Causes], None]] = {
     Pod: _pod, Deployment: _deployment, ReplicaSet: _replica_set, DaemonSet: _daemon_set,
     StatefulSet: _stateful_set, Job: _job, Service: _service, Node: _node, ConfigMap: _config_map,
-    Secret: _secret, Lease: _lease, Event: _event,
+    Secret: _secret, Lease: _lease, Event: _event, CronJob: _cron_job,
 }
 
 

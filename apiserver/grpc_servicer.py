@@ -21,7 +21,7 @@ import grpc.aio
 from google.protobuf.message import Message
 
 from api.errors import ApiError
-from client.transport import STATUS_METADATA_KEY, STREAM_METHODS, UNARY_METHODS, ResourceHandler
+from client.transport import BIDI_METHODS, STATUS_METADATA_KEY, STREAM_METHODS, UNARY_METHODS, ResourceHandler
 from daemon.metrics import Metrics
 from pb.kubelite import api_pb2
 
@@ -58,7 +58,8 @@ def _internal(method: str, exc: BaseException) -> ApiError:
 
 
 def _resource(request: Message) -> str:
-    return str(getattr(request, "resource", "") or ("pods" if isinstance(request, api_pb2.BindRequest | api_pb2.LogsRequest) else ""))
+    pod_scoped = api_pb2.BindRequest | api_pb2.LogsRequest | api_pb2.ExecRequest
+    return str(getattr(request, "resource", "") or ("pods" if isinstance(request, pod_scoped) else ""))
 
 
 class ResourcesServicer:
@@ -127,6 +128,36 @@ class ResourcesServicer:
 
         return handle
 
+    def _bidi(
+        self, method: str
+    ) -> Callable[[AsyncIterator[Message], grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Message]]:
+        fn: Callable[[AsyncIterator[Message]], AsyncIterator[Message]] = getattr(self._handler, method)
+
+        async def handle(
+            requests: AsyncIterator[Message], context: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Message]:
+            code = "OK"
+            try:
+                async with contextlib.aclosing(fn(requests)) as source:  # type: ignore[type-var]
+                    async for message in source:
+                        yield message
+            except ApiError as err:
+                code = err.reason
+                context.set_trailing_metadata(status_metadata(err))
+                context.set_code(grpc_code(err))
+                context.set_details(err.message)
+            except Exception as exc:
+                code = "InternalError"
+                log.exception("stream failed", extra={"method": method})
+                failure = _internal(method, exc)
+                context.set_trailing_metadata(status_metadata(failure))
+                context.set_code(grpc.StatusCode.INTERNAL)
+                context.set_details(failure.message)
+            finally:
+                self._count(method, "pods", code)
+
+        return handle
+
     def generic_handler(self) -> grpc.GenericRpcHandler[Any, Any]:
         handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
         for name, (req, resp) in UNARY_METHODS.items():
@@ -136,5 +167,9 @@ class ResourcesServicer:
         for name, (req, resp) in STREAM_METHODS.items():
             handlers[name] = grpc.unary_stream_rpc_method_handler(
                 self._stream(name), request_deserializer=req.FromString, response_serializer=resp.SerializeToString
+            )
+        for name, (req, resp) in BIDI_METHODS.items():
+            handlers[name] = grpc.stream_stream_rpc_method_handler(
+                self._bidi(name), request_deserializer=req.FromString, response_serializer=resp.SerializeToString
             )
         return grpc.method_handlers_generic_handler(SERVICE, handlers)

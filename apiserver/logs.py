@@ -1,9 +1,10 @@
-"""Pod logs, proxied to the kubelet of the pod's node.
+"""Pod logs and exec, proxied to the kubelet of the pod's node.
 
 Why proxied and not read by the client from the node: clients only know the
 apiserver. The apiserver resolves pod -> node -> the node's InternalIP and
 kubelet port (from the Node's status), fills in the pod's uid so the kubelet
-needs no lookup, and relays the kubelet's `kubelite.v1.Kubelet/Logs` stream.
+needs no lookup, and relays the kubelet's `kubelite.v1.Kubelet/Logs` stream
+(and, both ways, its `Exec` stream).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class KubeletLogs:
             await channel.close(None)
         self._channels.clear()
 
-    def _method(self, target: str) -> Any:
+    def _channel(self, target: str) -> grpc.aio.Channel:
         channel = self._channels.get(target)
         if channel is None:
             channel = grpc.aio.insecure_channel(target, options=[
@@ -49,7 +50,10 @@ class KubeletLogs:
                 ("grpc.max_reconnect_backoff_ms", 1_000),
             ])
             self._channels[target] = channel
-        return channel.unary_stream(
+        return channel
+
+    def _method(self, target: str) -> Any:
+        return self._channel(target).unary_stream(
             "/kubelite.v1.Kubelet/Logs",
             request_serializer=api_pb2.LogsRequest.SerializeToString,
             response_deserializer=api_pb2.LogChunk.FromString,
@@ -57,29 +61,39 @@ class KubeletLogs:
 
     async def _resolve(self, request: api_pb2.LogsRequest) -> tuple[str, api_pb2.LogsRequest]:
         """(kubelet target, request to send) for a pod's logs, or a clear error."""
-        ns = request.namespace or "default"
-        if not request.name:
+        pod, container, target = await self._locate(request.namespace, request.name, request.container, "logs")
+        forward = api_pb2.LogsRequest()
+        forward.CopyFrom(request)
+        forward.namespace = pod.metadata.namespace or "default"
+        forward.container = container
+        forward.pod_uid = pod.metadata.uid or ""
+        return target, forward
+
+    async def _locate(self, namespace: str, name: str, container: str, what: str) -> tuple[Pod, str, str]:
+        """(pod, container name, kubelet target) for a request about one container."""
+        ns = namespace or "default"
+        if not name:
             raise errors.bad_request("pod name may not be empty")
-        current = await self._service.read(registry.lookup("pods"), ns, request.name)
+        current = await self._service.read(registry.lookup("pods"), ns, name)
         if current is None:
-            raise errors.not_found("pods", request.name)
+            raise errors.not_found("pods", name)
         pod = Pod.from_dict(current.obj)
+        pod.metadata.namespace = ns
         names = [c.name for c in pod.spec.containers]
-        container = request.container
         if not container:
             if len(names) != 1:
                 raise errors.bad_request(
-                    f"a container name must be specified for pod {request.name}, choose one of: [{' '.join(names)}]"
+                    f"a container name must be specified for pod {name}, choose one of: [{' '.join(names)}]"
                 )
             container = names[0]
         elif container not in names and container not in [c.name for c in pod.spec.init_containers]:
-            raise errors.bad_request(f'container {container} is not valid for pod {request.name}')
+            raise errors.bad_request(f'container {container} is not valid for pod {name}')
         node_name = pod.spec.node_name
         if not node_name:
-            raise errors.bad_request(f'pod "{request.name}" is not scheduled to a node yet: no logs to show')
+            raise errors.bad_request(f'pod "{name}" is not scheduled to a node yet: no {what} to show')
         node_obj = await self._service.read(registry.lookup("nodes"), "", node_name)
         if node_obj is None:
-            raise errors.unavailable(f'node "{node_name}" of pod "{request.name}" is not registered')
+            raise errors.unavailable(f'node "{node_name}" of pod "{name}" is not registered')
         node = Node.from_dict(node_obj.obj)
         ip, port = node.internal_ip(), node.kubelet_port()
         if not ip or not port:
@@ -87,12 +101,7 @@ class KubeletLogs:
                 f'node "{node_name}" has no kubelet address (needs status.addresses[type=InternalIP] and '
                 "status.daemonEndpoints.kubeletEndpoint.Port)"
             )
-        forward = api_pb2.LogsRequest()
-        forward.CopyFrom(request)
-        forward.namespace = ns
-        forward.container = container
-        forward.pod_uid = pod.metadata.uid or ""
-        return f"{ip}:{port}", forward
+        return pod, container, f"{ip}:{port}"
 
     async def stream(self, request: api_pb2.LogsRequest) -> AsyncIterator[api_pb2.LogChunk]:
         target, forward = await self._resolve(request)
@@ -100,6 +109,41 @@ class KubeletLogs:
         try:
             async for chunk in call:
                 yield chunk
+        except grpc.aio.AioRpcError as err:
+            raise _kubelet_error(err, target) from None
+        finally:
+            call.cancel()
+
+
+    async def exec(self, requests: AsyncIterator[api_pb2.ExecRequest]) -> AsyncIterator[api_pb2.ExecResponse]:
+        """Relay an Exec call: the first request names pod, container and command; the
+        rest (stdin) is forwarded as it arrives, the kubelet's output comes back."""
+        first = await anext(aiter(requests), None)
+        if first is None or not first.HasField("start"):
+            raise errors.bad_request("exec: the first message must carry `start` (pod, container, command)")
+        start = first.start
+        if not list(start.command):
+            raise errors.bad_request("exec: a command is required")
+        pod, container, target = await self._locate(start.namespace, start.name, start.container, "exec")
+        forward = api_pb2.ExecRequest()
+        forward.CopyFrom(first)
+        forward.start.namespace = pod.metadata.namespace or "default"
+        forward.start.container = container
+        forward.start.pod_uid = pod.metadata.uid or ""
+
+        async def upstream() -> AsyncIterator[api_pb2.ExecRequest]:
+            yield forward
+            async for request in requests:
+                yield request
+
+        call = self._channel(target).stream_stream(
+            "/kubelite.v1.Kubelet/Exec",
+            request_serializer=api_pb2.ExecRequest.SerializeToString,
+            response_deserializer=api_pb2.ExecResponse.FromString,
+        )(upstream())
+        try:
+            async for response in call:
+                yield response
         except grpc.aio.AioRpcError as err:
             raise _kubelet_error(err, target) from None
         finally:

@@ -418,3 +418,6 @@ class ResourceService:
 
     def Logs(self, request: api_pb2.LogsRequest) -> AsyncIterator[api_pb2.LogChunk]:
         return self.kubelet_logs.stream(request)
+
+    def Exec(self, requests: AsyncIterator[api_pb2.ExecRequest]) -> AsyncIterator[api_pb2.ExecResponse]:
+        return self.kubelet_logs.exec(requests)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
@@ -383,6 +383,49 @@ class ApiClient:
                 if not isinstance(chunk, api_pb2.LogChunk):
                     raise InternalError(f"Logs sent {type(chunk).__name__}")
                 yield chunk.data
+
+    async def exec(
+        self,
+        namespace: str,
+        name: str,
+        command: Sequence[str],
+        *,
+        on_output: Callable[[int, bytes], None],
+        container: str = "",
+        tty: bool = False,
+        stdin: AsyncIterable[bytes] | None = None,
+    ) -> int:
+        """Run `command` in a pod's container (proxied by the apiserver to the kubelet).
+
+        Output chunks go to `on_output(fd, data)` (1 = stdout, 2 = stderr) as they come;
+        `stdin` (if given) is sent as it is produced and closed when it ends. Returns
+        the command's exit code.
+        """
+        start = api_pb2.ExecStart(namespace=namespace or DEFAULT_NAMESPACE, name=name, container=container,
+                                  command=command, tty=tty, stdin=stdin is not None)
+
+        async def requests() -> AsyncIterator[Message]:
+            yield api_pb2.ExecRequest(start=start)
+            if stdin is not None:
+                async for chunk in stdin:
+                    if chunk:
+                        yield api_pb2.ExecRequest(stdin=chunk)
+                yield api_pb2.ExecRequest(close_stdin=True)
+
+        code: int | None = None
+        async with closing_stream(self.transport.bidi("Exec", requests())) as stream:
+            async for response in stream:
+                if not isinstance(response, api_pb2.ExecResponse):
+                    raise InternalError(f"Exec sent {type(response).__name__}")
+                if response.stdout:
+                    on_output(1, response.stdout)
+                if response.stderr:
+                    on_output(2, response.stderr)
+                if response.exited:
+                    code = response.exit_code
+        if code is None:
+            raise InternalError(f"exec in pod {name!r}: the stream ended without an exit code")
+        return code
 
     # ------------------------------------------------------------- conveniences
 

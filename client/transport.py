@@ -49,6 +49,10 @@ STREAM_METHODS: dict[str, tuple[type[Message], type[Message]]] = {
     "Watch": (api_pb2.WatchRequest, api_pb2.WatchEvent),
     "Logs": (api_pb2.LogsRequest, api_pb2.LogChunk),
 }
+# Bidirectional streams: the request side is an async iterator too.
+BIDI_METHODS: dict[str, tuple[type[Message], type[Message]]] = {
+    "Exec": (api_pb2.ExecRequest, api_pb2.ExecResponse),
+}
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
@@ -97,13 +101,16 @@ class ResourceHandler(Protocol):
     async def Bind(self, request: api_pb2.BindRequest) -> api_pb2.Object: ...
     def Watch(self, request: api_pb2.WatchRequest) -> AsyncIterator[api_pb2.WatchEvent]: ...
     def Logs(self, request: api_pb2.LogsRequest) -> AsyncIterator[api_pb2.LogChunk]: ...
+    def Exec(self, requests: AsyncIterator[api_pb2.ExecRequest]) -> AsyncIterator[api_pb2.ExecResponse]: ...
 
 
 class Transport(Protocol):
-    """The wire seam: `unary("Get", GetRequest)` / `stream("Watch", WatchRequest)`."""
+    """The wire seam: `unary("Get", GetRequest)` / `stream("Watch", WatchRequest)` /
+    `bidi("Exec", requests)`."""
 
     async def unary(self, method: str, request: Message) -> Message: ...
     def stream(self, method: str, request: Message) -> AsyncIterator[Message]: ...
+    def bidi(self, method: str, requests: AsyncIterator[Message]) -> AsyncIterator[Message]: ...
     async def close(self) -> None: ...
 
 
@@ -177,6 +184,7 @@ class GrpcTransport:
         self._channel: grpc.aio.Channel | None = None
         self._unary: dict[str, Any] = {}
         self._streams: dict[str, Any] = {}
+        self._bidi: dict[str, Any] = {}
         self._active: set[Any] = set()  # open stream calls, cancelled on close()
         self._closed = False
 
@@ -191,6 +199,10 @@ class GrpcTransport:
                 )
             for name, (req, resp) in STREAM_METHODS.items():
                 self._streams[name] = self._channel.unary_stream(
+                    f"/{SERVICE}/{name}", request_serializer=req.SerializeToString, response_deserializer=resp.FromString
+                )
+            for name, (req, resp) in BIDI_METHODS.items():
+                self._bidi[name] = self._channel.stream_stream(
                     f"/{SERVICE}/{name}", request_serializer=req.SerializeToString, response_deserializer=resp.FromString
                 )
         return self._channel
@@ -224,6 +236,27 @@ class GrpcTransport:
         except KeyError:
             raise ValueError(f"unknown stream method {method!r}") from None
         call = multi(request)
+        self._active.add(call)
+        try:
+            async for message in call:
+                yield message
+        except grpc.aio.AioRpcError as err:
+            raise error_from_rpc(err, self.target, method) from None
+        except asyncio.CancelledError:
+            self._raise_if_closed_under_us()
+            raise
+        finally:
+            self._active.discard(call)
+            call.cancel()
+
+    async def bidi(self, method: str, requests: AsyncIterator[Message]) -> AsyncGenerator[Message, None]:
+        """A bidirectional call: `requests` is consumed by gRPC as the call goes on."""
+        self._get_channel()
+        try:
+            multi = self._bidi[method]
+        except KeyError:
+            raise ValueError(f"unknown bidi method {method!r}") from None
+        call = multi(requests)
         self._active.add(call)
         try:
             async for message in call:
@@ -314,6 +347,28 @@ class LocalTransport:
             raise ValueError(f"unknown stream method {method!r}")
         fn: Callable[[Message], AsyncIterator[Message]] = getattr(self.handler, method)
         source = fn(_copy(request))
+        try:
+            async for message in source:
+                yield _copy(message)
+        except ApiError:
+            raise
+        except Exception as exc:
+            log.exception("handler %s failed", method)
+            raise _error("InternalError", 500, f"{method}: {exc}") from exc
+        finally:
+            await aclose_iterator(source)
+
+    async def bidi(self, method: str, requests: AsyncIterator[Message]) -> AsyncGenerator[Message, None]:
+        self._check_open()
+        if method not in BIDI_METHODS:
+            raise ValueError(f"unknown bidi method {method!r}")
+        fn: Callable[[AsyncIterator[Message]], AsyncIterator[Message]] = getattr(self.handler, method)
+
+        async def copied() -> AsyncIterator[Message]:
+            async for request in requests:
+                yield _copy(request)
+
+        source = fn(copied())
         try:
             async for message in source:
                 yield _copy(message)

@@ -16,7 +16,15 @@ import logging
 
 from client import ApiClient, election_ready, elector_from_flags, run_elected
 from controllers.manager import ControllerManager, parse_controllers
-from daemon import HealthServer, Metrics, add_leader_election_flags, host_port, run_daemon, setup_logging
+from daemon import (
+    HealthServer,
+    Metrics,
+    add_leader_election_flags,
+    host_port,
+    positive_seconds,
+    run_daemon,
+    setup_logging,
+)
 
 log = logging.getLogger("controller-manager")
 
@@ -45,6 +53,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=_positive, default=2, help="concurrent reconciles per controller")
     p.add_argument("--controllers", type=_controllers, default=parse_controllers("*"),
                    help="comma-separated controllers to run, e.g. rs,deploy,gc,ipam (default: all)")
+    p.add_argument("--node-monitor-grace-period", type=positive_seconds, default=40.0,
+                   help="seconds without a node heartbeat before the node is Unknown and tainted unreachable")
+    p.add_argument("--node-monitor-period", type=positive_seconds, default=5.0,
+                   help="seconds between checks of every node's heartbeat")
     add_leader_election_flags(p, "kube-controller-manager")
     return p.parse_args(argv)
 
@@ -63,7 +75,9 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
 
     async def lead() -> None:
         """Fresh controllers per term of leadership, so no stale expectations survive a hand-over."""
-        manager = ControllerManager(client, args.controllers, workers=args.workers, metrics=metrics)
+        manager = ControllerManager(client, args.controllers, workers=args.workers, metrics=metrics,
+                                    node_monitor_grace_period=args.node_monitor_grace_period,
+                                    node_monitor_period=args.node_monitor_period)
         current[:] = [manager]
         try:
             await manager.start()

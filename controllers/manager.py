@@ -17,10 +17,18 @@ from collections.abc import Iterable
 
 from client import ApiClient, EventRecorder
 from controllers.base import Controller
+from controllers.cronjob import CronJobController
+from controllers.daemonset import DaemonSetController
 from controllers.deployment import DeploymentController
+from controllers.endpoints import EndpointsController
 from controllers.garbagecollector import GarbageCollector
 from controllers.informers import InformerFactory
+from controllers.job import JobController
+from controllers.namespace import NamespaceController
+from controllers.nodeipam import NodeIpamController
+from controllers.nodelifecycle import NodeLifecycleController
 from controllers.replicaset import ReplicaSetController
+from controllers.statefulset import StatefulSetController
 from daemon import Metrics
 
 log = logging.getLogger(__name__)
@@ -29,8 +37,17 @@ ALIASES = {
     "rs": "replicaset", "replicaset": "replicaset", "replicasets": "replicaset",
     "deploy": "deployment", "deployment": "deployment", "deployments": "deployment",
     "gc": "garbagecollector", "garbagecollector": "garbagecollector", "garbage-collector": "garbagecollector",
+    "ipam": "nodeipam", "nodeipam": "nodeipam", "node-ipam": "nodeipam",
+    "endpoints": "endpoints", "ep": "endpoints",
+    "nodelifecycle": "nodelifecycle", "node-lifecycle": "nodelifecycle", "lifecycle": "nodelifecycle",
+    "ds": "daemonset", "daemonset": "daemonset", "daemonsets": "daemonset",
+    "sts": "statefulset", "statefulset": "statefulset", "statefulsets": "statefulset",
+    "job": "job", "jobs": "job",
+    "cj": "cronjob", "cronjob": "cronjob", "cronjobs": "cronjob",
+    "ns": "namespace", "namespace": "namespace", "namespaces": "namespace",
 }
-ALL_CONTROLLERS = ("replicaset", "deployment", "garbagecollector")
+ALL_CONTROLLERS = ("replicaset", "deployment", "garbagecollector", "nodeipam", "nodelifecycle", "endpoints",
+                   "daemonset", "statefulset", "job", "cronjob", "namespace")
 
 
 def parse_controllers(text: str) -> list[str]:
@@ -43,7 +60,7 @@ def parse_controllers(text: str) -> list[str]:
             return list(ALL_CONTROLLERS)
         name = ALIASES.get(part)
         if name is None:
-            raise ValueError(f"unknown controller {part!r} (known: rs, deploy, gc)")
+            raise ValueError(f"unknown controller {part!r} (known: rs, deploy, gc, ipam, nodelifecycle, endpoints, ds, sts, job, cj, ns)")
         if name not in out:
             out.append(name)
     return out
@@ -57,6 +74,8 @@ class ControllerManager:
         workers: int = 2,
         metrics: Metrics | None = None,
         resync_seconds: float = 0,
+        node_monitor_grace_period: float = 40.0,
+        node_monitor_period: float = 5.0,
     ) -> None:
         self.client = client
         self.metrics = metrics or Metrics()
@@ -70,6 +89,21 @@ class ControllerManager:
             self.controllers.append(DeploymentController(client, self.factory, self.recorder, workers, self.metrics))
         if "garbagecollector" in names:
             self.controllers.append(GarbageCollector(client, self.factory, workers=workers, metrics=self.metrics))
+        if "nodeipam" in names:
+            self.controllers.append(NodeIpamController(client, self.factory, self.recorder, metrics=self.metrics))
+        if "endpoints" in names:
+            self.controllers.append(EndpointsController(client, self.factory, workers, self.metrics))
+        if "nodelifecycle" in names:
+            self.controllers.append(NodeLifecycleController(
+                client, self.factory, self.recorder, metrics=self.metrics,
+                grace_period=node_monitor_grace_period, monitor_period=node_monitor_period))
+        workloads = (("daemonset", DaemonSetController), ("statefulset", StatefulSetController),
+                     ("job", JobController), ("cronjob", CronJobController))
+        for name, cls in workloads:
+            if name in names:
+                self.controllers.append(cls(client, self.factory, self.recorder, workers, self.metrics))
+        if "namespace" in names:
+            self.controllers.append(NamespaceController(client, self.factory, workers, self.metrics))
         self._started = False
 
     def get(self, name: str) -> Controller:

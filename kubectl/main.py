@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 from api.errors import ApiError
 from client import ApiClient
 from kubectl import __version__
-from kubectl.commands import apply, create, delete, describe, get, info, logs, nodes, rollout, scale
+from kubectl.commands import apply, create, delete, describe, exec, get, info, logs, nodes, rollout, scale
 from kubectl.config import ConfigError, config_path, load_config, resolve_namespace, resolve_server
 from kubectl.errors import CliError, ReportedFailure, format_api_error, is_unreachable, unreachable_message
 from kubectl.session import Session
@@ -68,7 +68,7 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"kctl v{__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     parents = [_global_flags(suppress=True)]
-    for module in (get, describe, apply, create, delete, logs, scale, rollout, nodes, info):
+    for module in (get, describe, apply, create, delete, logs, exec, scale, rollout, nodes, info):
         module.add_parser(sub, parents)
     return parser
 

@@ -15,7 +15,9 @@ from pathlib import Path
 
 from api import Pod
 from client import ApiClient, EventRecorder, Informer
+from kubelet.image_pulls import ImageService
 from kubelet.node import NodeAgent, NodeConfig
+from kubelet.pod_config import cluster_dns
 from kubelet.pod_workers import SHUTDOWN_GRACE_CAP, PodWorkers
 from kubelet.runtime import ContainerState, Runtime
 from kubelet.server import KubeletServer
@@ -35,20 +37,25 @@ class KubeletConfig:
     node_status_seconds: float = 10.0
     lease_seconds: float = 5.0
     shutdown_grace_cap: float = SHUTDOWN_GRACE_CAP
+    cluster_dns: tuple[str, ...] = ()  # cluster DNS server IPs written into pods' resolv.conf
+    cluster_domain: str = "cluster.local"
 
 
 class Kubelet:
-    def __init__(self, client: ApiClient, runtime: Runtime, cfg: KubeletConfig) -> None:
+    def __init__(
+        self, client: ApiClient, runtime: Runtime, cfg: KubeletConfig, images: ImageService | None = None
+    ) -> None:
         self.client = client
         self.runtime = runtime
         self.cfg = cfg
-        self.server = KubeletServer(cfg.listen, cfg.data_dir, self._log_active)
         self.recorder = EventRecorder(client, "kubelet", host=cfg.node_name)
         self.informer: Informer[Pod] = Informer(client, Pod, field_selector=f"spec.nodeName={cfg.node_name}")
         self.pods = PodWorkers(
             client, runtime, cfg.node_name, cfg.node_ip, cfg.data_dir, recorder=self.recorder,
-            resync_seconds=cfg.resync_seconds,
+            resync_seconds=cfg.resync_seconds, images=images,
+            dns=cluster_dns(list(cfg.cluster_dns), cfg.cluster_domain),
         )
+        self.server = KubeletServer(cfg.listen, cfg.data_dir, self._log_active, exec_backend=self.pods)
         self.pods.attach(self.informer)
         self.node: NodeAgent | None = None
         self._tasks: list[asyncio.Task[None]] = []

@@ -1,11 +1,15 @@
 """`kubelite kubelet`: the node agent daemon.
 
     kubelite kubelet --server H:P --node-name N --node-ip IP --listen IP:P
-                     --listen-health IP:P --data-dir D --runtime process
+                     --listen-health IP:P --data-dir D [--runtime auto|runc|process]
+                     [--default-registry HOST:PORT] [--cni-plugin-dir DIR]
                      [--capacity-cpu N] [--capacity-memory Q] [--log-level L]
 
-SIGTERM stops every container first (process-runtime containers must not
-outlive the kubelet), then the servers; the exit code is 0.
+Runtime: `auto` picks `runc` where it works (root, runc, conmon, cgroup v1
+memory controller) and otherwise the `process` runtime, saying why. SIGTERM
+stops the process runtime's containers (they cannot outlive the kubelet) but
+leaves runc containers running under conmon for the next kubelet to re-adopt;
+then the servers stop; the exit code is 0.
 """
 
 from __future__ import annotations
@@ -20,12 +24,17 @@ from pathlib import Path
 from api.quantity import cpu_millis, memory_bytes
 from client import ApiClient
 from daemon import HealthServer, run_daemon, setup_logging
+from kubelet import runc
 from kubelet.agent import Kubelet, KubeletConfig
+from kubelet.cni import CniNetwork
+from kubelet.images import ImageStore
 from kubelet.process_runtime import ProcessRuntime
+from kubelet.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-RUNTIMES = ("process", "runc")
+RUNTIMES = ("auto", "runc", "process")
+CNI_PLUGIN_DIR = "/usr/lib/cni"
 
 
 class StartupError(Exception):
@@ -58,29 +67,83 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", required=True, type=_hostport, help="Kubelet gRPC API IP:PORT (logs)")
     p.add_argument("--listen-health", required=True, type=_hostport, help="/healthz /readyz /metrics IP:PORT")
     p.add_argument("--data-dir", required=True, type=Path, help="logs and working directories of pods")
-    p.add_argument("--runtime", choices=RUNTIMES, default="process",
-                   help="container runtime (only `process` is available in this version)")
+    p.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                   help="container runtime: runc (isolated containers; needs root, runc, conmon), process "
+                        "(host processes, no isolation), auto (runc where it works)")
+    p.add_argument("--default-registry", metavar="HOST:PORT", default=None,
+                   help="registry for image names without one (e.g. busybox -> HOST:PORT/library/busybox)")
+    p.add_argument("--cni-plugin-dir", default=CNI_PLUGIN_DIR,
+                   help="CNI plugin binaries for pod networking (runc runtime)")
     p.add_argument("--capacity-cpu", type=_quantity("cpu"), help="override the CPU capacity (default: cores)")
     p.add_argument("--capacity-memory", type=_quantity("memory"),
                    help="override the memory capacity (default: MemTotal)")
+    p.add_argument("--cluster-dns", default="", metavar="IP[,IP]",
+                   help="cluster DNS server(s) for pods' resolv.conf (dnsPolicy ClusterFirst)")
+    p.add_argument("--cluster-domain", default="cluster.local", help="the cluster's DNS domain")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
 
+def select_runtime(requested: str, unavailable: str | None) -> tuple[str, str | None]:
+    """(runtime to use, message for the operator). `unavailable` is why runc cannot run
+    here (None: it can). Asking for runc where it cannot run is an error (message, no runtime)."""
+    if requested == "process":
+        return "process", None
+    if unavailable is None:
+        return "runc", None
+    if requested == "runc":
+        return "", f"the runc runtime cannot run here: {unavailable}; use --runtime process or auto"
+    return "process", (f"runc runtime unavailable ({unavailable}): using the process runtime; "
+                       "containers run as host processes without isolation")
+
+
+def _build(args: argparse.Namespace, runtime_name: str) -> Kubelet:
+    """Runtime, image store and pod network for the chosen runtime, assembled into a Kubelet."""
+    data_dir: Path = args.data_dir.resolve()
+    listen_host, listen_port = args.listen
+    cfg = KubeletConfig(
+        node_name=args.node_name, node_ip=args.node_ip, listen=f"{listen_host}:{listen_port}",
+        data_dir=data_dir, capacity_cpu=args.capacity_cpu, capacity_memory=args.capacity_memory,
+        cluster_dns=tuple(ip.strip() for ip in args.cluster_dns.split(",") if ip.strip()),
+        cluster_domain=args.cluster_domain,
+    )
+    client = ApiClient.connect(args.server)
+    if runtime_name == "process":
+        return Kubelet(client, ProcessRuntime(host_ip=args.node_ip), cfg)
+    store_kw = {"default_registry": args.default_registry} if args.default_registry else {}
+    images = ImageStore(data_dir / "images", **store_kw)
+    holder: list[Kubelet] = []
+
+    async def pod_cidr() -> str:
+        """The node's podCIDR, known once the node-IPAM controller assigned it (pods, hence
+        CNI ADDs, only come after `Kubelet.start` created the node agent)."""
+        node = holder[0].node if holder else None
+        if node is None:
+            raise RuntimeError("the node agent is not running yet")
+        return await node.wait_pod_cidr()
+
+    network: CniNetwork | None = None
+    if (Path(args.cni_plugin_dir) / "bridge").exists():
+        network = CniNetwork(pod_cidr, plugin_dir=args.cni_plugin_dir, state_dir=data_dir / "cni")
+    else:
+        log.warning("no CNI bridge plugin in %s: pods get only a loopback interface", args.cni_plugin_dir)
+
+    async def resolve(ref: str) -> runc.ImageLike:
+        return await images.ensure(ref, "IfNotPresent", None, None)
+
+    runtime: Runtime = runc.RuncRuntime(
+        data_dir / "runc", resolve, network, node_ip=args.node_ip, cgroup_parent=f"kubelite/{args.node_name}",
+    )
+    kubelet = Kubelet(client, runtime, cfg, images=images)
+    holder.append(kubelet)
+    return kubelet
+
+
 async def run_kubelet(args: argparse.Namespace, stop: asyncio.Event) -> None:
     health_host, health_port = args.listen_health
-    listen_host, listen_port = args.listen
     health = HealthServer(health_host, health_port)
-    client = ApiClient.connect(args.server)
-    kubelet = Kubelet(
-        client,
-        ProcessRuntime(),
-        KubeletConfig(
-            node_name=args.node_name, node_ip=args.node_ip, listen=f"{listen_host}:{listen_port}",
-            data_dir=args.data_dir.resolve(), capacity_cpu=args.capacity_cpu,
-            capacity_memory=args.capacity_memory,
-        ),
-    )
+    kubelet = _build(args, args.runtime_name)
+    client = kubelet.client
     health.add_check("kubelet", kubelet.not_ready)
     health.metrics.gauge("kubelet_running_pods", lambda: float(len(kubelet.pods.workers)),
                          "pods this kubelet is running or stopping")
@@ -104,14 +167,14 @@ async def run_kubelet(args: argparse.Namespace, stop: asyncio.Event) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    if args.runtime != "process":
-        print(
-            f"kubelite kubelet: the {args.runtime!r} runtime is not available yet in this version; "
-            "use --runtime process (containers run as host processes, without isolation)",
-            file=sys.stderr,
-        )
+    name, message = select_runtime(args.runtime, None if args.runtime == "process" else runc.available())
+    if not name:
+        print(f"kubelite kubelet: {message}", file=sys.stderr)
         return 2
+    args.runtime_name = name
     setup_logging("kubelet", args.log_level)
+    if message:
+        log.warning(message)
     try:
         return run_daemon(lambda stop: run_kubelet(args, stop))
     except StartupError as exc:

@@ -26,6 +26,7 @@ from api.core import (
 )
 from api.errors import AlreadyExists, Conflict, NotFound
 from client import ApiClient
+from kubelet.routes import RouteSync
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,13 @@ class NodeConfig:
     isolated: bool
     capacity_cpu: str | None = None  # overrides os.cpu_count()
     capacity_memory: str | None = None  # overrides /proc/meminfo MemTotal
+    # Pods get IPs from the node's podCIDR (CNI): the node is not Ready until it has one, and
+    # it keeps routes to the other nodes' podCIDRs. None: the isolated (runc) runtime has one.
+    pod_network: bool | None = None
+
+    @property
+    def has_pod_network(self) -> bool:
+        return self.isolated if self.pod_network is None else self.pod_network
 
 
 def host_memory() -> str:
@@ -96,12 +104,17 @@ def build_node(cfg: NodeConfig) -> Node:
     )
 
 
-def _conditions(cfg: NodeConfig, old: list[NodeCondition], stamp: str) -> list[NodeCondition]:
+def _conditions(cfg: NodeConfig, old: list[NodeCondition], stamp: str, pod_cidr: str | None) -> list[NodeCondition]:
     ready_msg = "kubelet is posting ready status"
     if not cfg.isolated:
         ready_msg += f" ({cfg.runtime_name} runtime: containers are host processes, no isolation)"
+    ready = ("Ready", "True", "KubeletReady", ready_msg)
+    if cfg.has_pod_network and not pod_cidr:
+        ready = ("Ready", "False", "KubeletNotReady",
+                 "container runtime network not ready: waiting for the node-IPAM controller "
+                 "to assign spec.podCIDR")
     wanted = [
-        ("Ready", "True", "KubeletReady", ready_msg),
+        ready,
         ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
         ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
         ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
@@ -116,7 +129,7 @@ def _conditions(cfg: NodeConfig, old: list[NodeCondition], stamp: str) -> list[N
     return out
 
 
-def node_status(cfg: NodeConfig, old: NodeStatus, stamp: str) -> NodeStatus:
+def node_status(cfg: NodeConfig, old: NodeStatus, stamp: str, pod_cidr: str | None = None) -> NodeStatus:
     cpu = cfg.capacity_cpu or str(os.cpu_count() or 1)
     memory = cfg.capacity_memory or host_memory()
     capacity = {"cpu": cpu, "memory": memory, "pods": "110"}
@@ -124,7 +137,7 @@ def node_status(cfg: NodeConfig, old: NodeStatus, stamp: str) -> NodeStatus:
     status.capacity = dict(capacity)
     status.allocatable = dict(capacity)
     status.phase = None
-    status.conditions = _conditions(cfg, old.conditions, stamp)
+    status.conditions = _conditions(cfg, old.conditions, stamp, pod_cidr)
     status.addresses = [NodeAddress(type="InternalIP", address=cfg.ip), NodeAddress(type="Hostname", address=cfg.name)]
     status.daemon_endpoints = NodeDaemonEndpoints(kubelet_endpoint=DaemonEndpoint(port=cfg.kubelet_port))
     status.node_info = NodeSystemInfo(
@@ -166,12 +179,69 @@ class NodeAgent:
         self.report_interval = report_interval
         self.lease_interval = lease_interval
         self.registered = asyncio.Event()
+        self.pod_cidr: str | None = None
+        self._pod_cidr_known = asyncio.Event()
+        # host-gw routes to the other nodes' pods, for nodes whose pods are on a pod network
+        self.routes = RouteSync(client, cfg.name, cfg.ip) if cfg.has_pod_network else None
         self._node_uid = ""
         self._lease: Lease | None = None
         self._last_report = 0.0
 
     async def run(self) -> None:
-        await asyncio.gather(self._status_loop(), self._lease_loop())
+        loops = [self._status_loop(), self._lease_loop(), self._pod_cidr_loop()]
+        if self.routes is not None:
+            loops.append(self.routes.run())
+        await asyncio.gather(*loops)
+
+    # -- podCIDR ------------------------------------------------------------------
+
+    async def wait_pod_cidr(self) -> str:
+        """The node's podCIDR, waiting (as long as it takes) until the node-IPAM controller set it.
+
+        Networked pods are only created after this returns: a pod IP needs the range.
+        """
+        await self._pod_cidr_known.wait()
+        assert self.pod_cidr is not None
+        return self.pod_cidr
+
+    def _learn_pod_cidr(self, node: Node) -> bool:
+        """Take spec.podCIDR from the Node; True the first time it is seen."""
+        cidr = node.spec.pod_cidr or (node.spec.pod_cidrs[0] if node.spec.pod_cidrs else None)
+        if not cidr or cidr == self.pod_cidr:
+            return False
+        if self.pod_cidr is not None:
+            # spec.podCIDR is immutable; a different one means the Node was re-created.
+            log.warning("node podCIDR changed; keeping the first one until the kubelet restarts",
+                        extra={"node": self.cfg.name, "podCIDR": self.pod_cidr, "new": cidr})
+            return False
+        self.pod_cidr = cidr
+        self._pod_cidr_known.set()
+        log.info("node podCIDR assigned", extra={"node": self.cfg.name, "podCIDR": cidr})
+        return True
+
+    async def _pod_cidr_loop(self) -> None:
+        """Poll our Node quickly until it has a podCIDR (assigned moments after registration),
+        then report the node Ready at once instead of at the next status interval."""
+        delay = 0.1
+        while not self._pod_cidr_known.is_set():
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 2.0)
+            if not self.registered.is_set():
+                continue
+            try:
+                node = await self.client.get(Node, self.cfg.name, "")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("reading the node for its podCIDR failed: %s", exc, extra={"node": self.cfg.name})
+                continue
+            if self._learn_pod_cidr(node) and self.cfg.has_pod_network:
+                try:
+                    await self._write_status(node, force=True)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("node status update failed: %s", exc, extra={"node": self.cfg.name})
 
     async def _status_loop(self) -> None:
         delay = 0.2
@@ -205,6 +275,7 @@ class NodeAgent:
                 node = await self.client.update(node)
             log.info("node already registered; updated", extra={"node": self.cfg.name})
         self._node_uid = node.metadata.uid or ""
+        self._learn_pod_cidr(node)
         await self._write_status(node, force=True)
         self.registered.set()
 
@@ -217,12 +288,13 @@ class NodeAgent:
             await self.register()
             return
         self._node_uid = node.metadata.uid or ""
+        self._learn_pod_cidr(node)
         await self._write_status(node, force=False)
 
     async def _write_status(self, node: Node, force: bool) -> None:
         loop = asyncio.get_running_loop()
         for _ in range(5):
-            new = node_status(self.cfg, node.status, now())
+            new = node_status(self.cfg, node.status, now(), self.pod_cidr)
             due = loop.time() - self._last_report >= self.report_interval
             if not force and not due and _without_heartbeats(new) == _without_heartbeats(node.status):
                 return

@@ -5,6 +5,11 @@ periodic housekeeping all arrive here and must reach the right worker (by pod
 uid: a pod deleted and recreated under the same name is a different pod with
 its own worker). Housekeeping also compares the informer's cache with the
 workers, so a missed event can only delay, never lose, a start or a stop.
+
+The manager also owns what pods share: informers on ConfigMaps and Secrets
+(their changes wake the pods that use them, which re-project their volumes),
+the image puller, the sandboxes a previous kubelet left to adopt, and the
+lookup of a running container for `exec`.
 """
 
 from __future__ import annotations
@@ -14,12 +19,16 @@ import contextlib
 import logging
 import shutil
 from pathlib import Path
+from typing import TypeVar
 
-from api import Pod
+from api import ConfigMap, Pod, Resource, Secret
+from api.errors import ApiError, BadRequest, NotFound
 from client import ApiClient, Informer
 from kubelet.backoff import BackOff
+from kubelet.image_pulls import ImagePuller, ImageService
+from kubelet.pod_config import DnsHook, default_dns
 from kubelet.pod_worker import PodWorker, ReadinessHook, Recorder, WorkerContext
-from kubelet.runtime import ContainerStatus, Runtime
+from kubelet.runtime import ContainerStatus, ExecSession, Runtime, RuntimeFailure
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +39,7 @@ def remove_orphan_dirs(data_dir: Path, keep_uids: set[str]) -> list[Path]:
     """Delete pod log/work directories of pods that no longer exist (e.g. deleted
     while this kubelet was down). Returns what was removed."""
     removed = []
-    for parent in (data_dir / "pods", data_dir / "sandboxes"):
+    for parent in (data_dir / "pods", data_dir / "sandboxes", data_dir / "volumes"):
         try:
             entries = list(parent.iterdir())
         except OSError:
@@ -47,6 +56,33 @@ FINISHED_MEMORY = 4096
 INFLIGHT_WAIT = 2.0
 ORPHAN_SCAN_SECONDS = 60.0
 
+_O = TypeVar("_O", ConfigMap, Secret)
+
+
+class InformerObjects:
+    """ConfigMaps/Secrets from the kubelet's informer caches; a cache miss asks the
+    apiserver (an object created just before its pod may not be cached yet)."""
+
+    def __init__(self, client: ApiClient, config_maps: Informer[ConfigMap], secrets: Informer[Secret]) -> None:
+        self.client = client
+        self.config_maps = config_maps
+        self.secrets = secrets
+
+    async def _get(self, informer: Informer[_O], cls: type[_O], namespace: str, name: str) -> _O | None:
+        found = informer.store.get(f"{namespace}/{name}")
+        if found is not None:
+            return found
+        try:
+            return await self.client.get(cls, name, namespace)
+        except NotFound:
+            return None
+
+    async def config_map(self, namespace: str, name: str) -> ConfigMap | None:
+        return await self._get(self.config_maps, ConfigMap, namespace, name)
+
+    async def secret(self, namespace: str, name: str) -> Secret | None:
+        return await self._get(self.secrets, Secret, namespace, name)
+
 
 class PodWorkers:
     def __init__(
@@ -60,11 +96,24 @@ class PodWorkers:
         readiness: ReadinessHook | None = None,
         resync_seconds: float = 1.0,
         backoff: BackOff | None = None,
+        images: ImageService | None = None,
+        pull_backoff: BackOff | None = None,
+        dns: DnsHook = default_dns,
     ) -> None:
         self.node_name = node_name
+        self.config_maps: Informer[ConfigMap] = Informer(client, ConfigMap)
+        self.secrets: Informer[Secret] = Informer(client, Secret)
+        for informer in (self.config_maps, self.secrets):
+            informer.add_handlers(
+                on_add=self._object_changed,
+                on_update=lambda _old, new: self._object_changed(new),
+                on_delete=self._object_changed,
+            )
         self.ctx = WorkerContext(
             client=client, runtime=runtime, node_name=node_name, node_ip=node_ip, data_dir=data_dir,
             backoff=backoff or BackOff(), recorder=recorder, readiness=readiness, resync_seconds=resync_seconds,
+            objects=InformerObjects(client, self.config_maps, self.secrets),
+            images=ImagePuller(images, pull_backoff), dns=dns,
         )
         self.workers: dict[str, PodWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -100,6 +149,12 @@ class PodWorkers:
             if worker.sandbox_id == status.sandbox_id:
                 worker.wake()
 
+    def _object_changed(self, obj: Resource) -> None:
+        kind, ns, name = obj.kind, obj.metadata.namespace or "default", obj.metadata.name or ""
+        for worker in self.workers.values():
+            if worker.uses_object(kind, ns, name):
+                worker.refs_changed()
+
     def attach(self, informer: Informer[Pod]) -> None:
         informer.add_handlers(
             on_add=self.pod_updated,
@@ -125,16 +180,92 @@ class PodWorkers:
         now and then remove pod directories nobody owns any more."""
         loop = asyncio.get_running_loop()
         next_scan = 0.0
-        while True:
-            await asyncio.sleep(self.ctx.resync_seconds)
-            if not informer.has_synced:
+        tasks = [asyncio.create_task(i.run(), name=f"{i!r}") for i in (self.config_maps, self.secrets)]
+        try:
+            await self.load_adopted()
+            orphans_checked = False
+            while True:
+                await asyncio.sleep(self.ctx.resync_seconds)
+                if not informer.has_synced:
+                    continue
+                pods = informer.store.list()
+                self.reconcile(pods)
+                if not orphans_checked:
+                    orphans_checked = True
+                    await self.remove_unclaimed_sandboxes({p.metadata.uid or "" for p in pods})
+                if loop.time() >= next_scan:
+                    next_scan = loop.time() + ORPHAN_SCAN_SECONDS
+                    keep = {p.metadata.uid or "" for p in pods} | set(self.workers)
+                    await asyncio.to_thread(remove_orphan_dirs, self.ctx.data_dir, keep)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def load_adopted(self) -> None:
+        """Remember the sandboxes a previous kubelet left running (runc), for their pods'
+        workers to adopt instead of starting the containers again."""
+        try:
+            sandboxes = await self.ctx.runtime.list_pod_sandboxes()
+        except RuntimeFailure as exc:
+            log.warning("cannot list pod sandboxes to re-adopt: %s", exc)
+            sandboxes = []
+        known = {w.sandbox_id for w in self.workers.values()}
+        for sandbox in sandboxes:
+            if sandbox.uid and sandbox.id not in known:
+                self.ctx.adopted[sandbox.uid] = sandbox
+        if self.ctx.adopted:
+            log.info("found pod sandboxes to re-adopt", extra={"sandboxes": len(self.ctx.adopted)})
+        self.ctx.adoption_loaded.set()
+
+    async def remove_unclaimed_sandboxes(self, pod_uids: set[str]) -> None:
+        """Sandboxes of pods deleted while no kubelet ran: stop and remove them."""
+        for uid, sandbox in list(self.ctx.adopted.items()):
+            if uid in pod_uids or uid in self.workers:
                 continue
-            pods = informer.store.list()
-            self.reconcile(pods)
-            if loop.time() >= next_scan:
-                next_scan = loop.time() + ORPHAN_SCAN_SECONDS
-                keep = {p.metadata.uid or "" for p in pods} | set(self.workers)
-                await asyncio.to_thread(remove_orphan_dirs, self.ctx.data_dir, keep)
+            del self.ctx.adopted[uid]
+            log.info("removing the sandbox of a pod that no longer exists", extra={"uid": uid, "id": sandbox.id})
+            try:
+                await self.ctx.runtime.stop_pod_sandbox(sandbox.id, 0.0)
+                await self.ctx.runtime.remove_pod_sandbox(sandbox.id)
+            except RuntimeFailure as exc:
+                log.warning("removing sandbox %s failed: %s", sandbox.id, exc)
+
+    # -- exec -----------------------------------------------------------------------
+
+    def find_worker(self, namespace: str, name: str, uid: str = "") -> PodWorker | None:
+        if uid:
+            return self.workers.get(uid)
+        matches = [w for w in self.workers.values()
+                   if w.pod.metadata.name == name and (w.pod.metadata.namespace or "default") == namespace]
+        return matches[-1] if matches else None
+
+    async def open_exec(
+        self, namespace: str, name: str, uid: str, container: str, command: list[str], tty: bool
+    ) -> ExecSession:
+        """Start `command` in a running container of a pod on this node (kctl exec)."""
+        worker = self.find_worker(namespace, name, uid)
+        if worker is None:
+            raise NotFound(f'pod "{name}" in namespace "{namespace}" is not running on this node')
+        names = [c.name for c in [*worker.pod.spec.init_containers, *worker.pod.spec.containers]]
+        if not container:
+            main = [c.name for c in worker.pod.spec.containers]
+            if len(main) != 1:
+                raise BadRequest(f"a container name must be specified for pod {name}, choose one of: "
+                                 f"[{' '.join(main)}]")
+            container = main[0]
+        if container not in names:
+            raise BadRequest(f"container {container} is not valid for pod {name}")
+        cid = worker.container_id(container)
+        if cid is None:
+            raise BadRequest(f'container "{container}" in pod "{name}" is not running')
+        try:
+            return await self.ctx.runtime.exec_stream(cid, command, tty)
+        except RuntimeFailure as exc:
+            raise BadRequest(f"exec in container {container!r} of pod {name!r} failed: {exc}") from None
+        except OSError as exc:
+            raise ApiError.from_status({"reason": "InternalError", "code": 500,
+                                        "message": f"exec failed: {exc}"}) from None
 
     def reconcile(self, pods: list[Pod]) -> None:
         present = {p.metadata.uid for p in pods if p.spec.node_name == self.node_name}
@@ -149,7 +280,10 @@ class PodWorkers:
 
     async def shutdown(self, cap: float = SHUTDOWN_GRACE_CAP) -> None:
         """Stop every pod's containers (in parallel, each within its grace period up to
-        `cap`), then make sure the runtime has nothing left running."""
+        `cap`), then make sure the runtime has nothing left running.
+
+        A runtime whose containers outlive the kubelet (runc, `isolated`) keeps them
+        running: the next kubelet adopts them."""
         self._stopping = True
         workers = list(self.workers.values())
         log.info("stopping all pods before exit", extra={"pods": len(workers)})
@@ -166,7 +300,10 @@ class PodWorkers:
 
         async def stop(worker: PodWorker) -> None:
             with contextlib.suppress(Exception):
-                await worker.stop_containers(min(worker.grace_seconds(), cap))
+                if self.ctx.runtime.isolated:
+                    await worker.detach()
+                else:
+                    await worker.stop_containers(min(worker.grace_seconds(), cap))
 
         await asyncio.gather(*(stop(w) for w in workers))
         await self.ctx.runtime.shutdown(0.0)

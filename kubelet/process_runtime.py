@@ -27,14 +27,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kubelet.crilog import LogSink, open_pipe, pump
+from kubelet.exec_session import ProcessExecSession, exit_code_of
 from kubelet.runtime import (
     ContainerConfig,
     ContainerNotFound,
     ContainerState,
     ContainerStatus,
     CreateContainerError,
+    ExecError,
+    ExecResult,
+    ExecSession,
     ExitListener,
     PodSandboxConfig,
+    SandboxStatus,
     StartContainerError,
 )
 
@@ -49,6 +54,7 @@ class _Sandbox:
     id: str
     config: PodSandboxConfig
     containers: list[str] = field(default_factory=list)
+    ready: bool = True
 
 
 @dataclass
@@ -61,11 +67,6 @@ class _Container:
     proc: asyncio.subprocess.Process | None = None
     exited: asyncio.Event = field(default_factory=asyncio.Event)
     waiter: asyncio.Task[None] | None = None
-
-
-def exit_code_of(returncode: int) -> int:
-    """Kubernetes reports death by signal n as exit code 128+n."""
-    return 128 - returncode if returncode < 0 else returncode
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
@@ -83,9 +84,11 @@ class ProcessRuntime:
     version = "0.1.0"
     isolated = False
 
-    def __init__(self, inherit_env: tuple[str, ...] = ("KUBELITE_CLUSTER_DIR",)) -> None:
+    def __init__(self, inherit_env: tuple[str, ...] = ("KUBELITE_CLUSTER_DIR",), host_ip: str = "127.0.0.1") -> None:
         # inherit_env: host variables every container gets (the local cluster's marker
         # lets `kubelite down` prove no container process was left behind).
+        # host_ip: every pod shares the node's network, so its pod IP is the node IP.
+        self.host_ip = host_ip
         self._inherit = {k: os.environ[k] for k in inherit_env if k in os.environ}
         self._sandboxes: dict[str, _Sandbox] = {}
         self._containers: dict[str, _Container] = {}
@@ -119,11 +122,13 @@ class ProcessRuntime:
             config.log_directory.mkdir(parents=True, exist_ok=True)
             config.work_directory.mkdir(parents=True, exist_ok=True)
             self._sandboxes[sandbox_id] = _Sandbox(sandbox_id, config)
+        self._sandboxes[sandbox_id].ready = True
         return sandbox_id
 
     async def stop_pod_sandbox(self, sandbox_id: str, timeout: float = 0.0) -> None:
         sandbox = self._sandboxes.get(sandbox_id)
         if sandbox is not None:
+            sandbox.ready = False
             await asyncio.gather(*(self.stop_container(cid, timeout) for cid in list(sandbox.containers)))
 
     async def remove_pod_sandbox(self, sandbox_id: str) -> None:
@@ -137,13 +142,31 @@ class ProcessRuntime:
         for path in (sandbox.config.log_directory, sandbox.config.work_directory):
             await asyncio.to_thread(shutil.rmtree, path, True)
 
+    async def pod_sandbox_status(self, sandbox_id: str) -> SandboxStatus:
+        sandbox = self._sandboxes.get(sandbox_id)
+        if sandbox is None:
+            raise ContainerNotFound(f"pod sandbox {sandbox_id} not found")
+        return self._sandbox_status(sandbox)
+
+    async def list_pod_sandboxes(self) -> list[SandboxStatus]:
+        """Only this kubelet's sandboxes: host-process containers never outlive it."""
+        return [self._sandbox_status(s) for s in self._sandboxes.values()]
+
+    def _sandbox_status(self, sandbox: _Sandbox) -> SandboxStatus:
+        cfg = sandbox.config
+        return SandboxStatus(
+            id=sandbox.id, ip=self.host_ip, netns_path="", ready=sandbox.ready, name=cfg.name,
+            namespace=cfg.namespace, uid=cfg.uid,
+        )
+
     # -- containers ------------------------------------------------------------
 
     async def create_container(self, sandbox_id: str, config: ContainerConfig) -> str:
         sandbox = self._sandboxes.get(sandbox_id)
         if sandbox is None:
             raise ContainerNotFound(f"pod sandbox {sandbox_id} not found")
-        if not config.argv or not config.argv[0]:
+        argv = [*config.command, *config.args]
+        if not argv or not argv[0]:
             raise CreateContainerError(
                 f"container {config.name!r} has no command: the process runtime has no image "
                 "entrypoint, so set `command` (or `args`)"
@@ -172,7 +195,7 @@ class ProcessRuntime:
             if not cwd.is_dir():
                 raise FileNotFoundError(f"working directory {str(cwd)!r} does not exist")
             c.log_path.parent.mkdir(parents=True, exist_ok=True)
-            argv = c.config.argv
+            argv = [*c.config.command, *c.config.args]
             self._check_executable(argv[0], env, cwd)
             logfile = open(c.log_path, "ab")  # noqa: SIM115 -- owned by the sink, closed on exit
         except OSError as exc:
@@ -304,6 +327,30 @@ class ProcessRuntime:
 
     def container_log_path(self, container_id: str) -> Path:
         return self._get(container_id).log_path
+
+    # -- exec ------------------------------------------------------------------
+
+    async def exec_sync(self, container_id: str, cmd: list[str], timeout: float) -> ExecResult:
+        session = await self._spawn_exec(container_id, cmd, tty=False)
+        return await session.collect(timeout)
+
+    async def exec_stream(self, container_id: str, cmd: list[str], tty: bool) -> ExecSession:
+        return await self._spawn_exec(container_id, cmd, tty)
+
+    async def _spawn_exec(self, container_id: str, cmd: list[str], tty: bool) -> ProcessExecSession:
+        """The command runs as a host process with the container's env and working dir."""
+        c = self._get(container_id)
+        if c.status.state is not ContainerState.RUNNING:
+            raise ExecError(f"container {c.config.name!r} is not running")
+        if not cmd:
+            raise ExecError("no command to exec")
+        env = self._environment(c)
+        cwd = c.sandbox.config.work_directory / c.config.working_dir
+        try:
+            self._check_executable(cmd[0], env, cwd)
+            return await ProcessExecSession.spawn([*self._pdeathsig, *cmd], env=env, cwd=str(cwd), tty=tty)
+        except OSError as exc:
+            raise ExecError(f"cannot exec {cmd[0]!r}: {exc.strerror or exc}") from exc
 
     def _get(self, container_id: str) -> _Container:
         c = self._containers.get(container_id)

@@ -3,15 +3,17 @@
 Why an interface: the kubelet's pod logic (ordering, restarts, back-off,
 termination, status) must not care whether a container is a bare host process
 (`process` runtime, no isolation) or an OCI bundle run by runc. Like CRI, the
-kubelet resolves everything Kubernetes-specific (argv, env, downward API,
-working directory, log file) into plain `ContainerConfig` values, and the
-runtime only reports facts back as `ContainerStatus`.
+kubelet resolves everything Kubernetes-specific (env, downward API, volumes,
+resources, log file) into plain `ContainerConfig` values, and the runtime only
+reports facts back as `ContainerStatus`. The one thing left to the runtime is
+merging `command`/`args` with the image's ENTRYPOINT/CMD, because only the
+runtime knows the image config.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -39,10 +41,41 @@ class ContainerNotFound(RuntimeFailure):
     reason = "NotFound"
 
 
+class SandboxError(RuntimeFailure):
+    """The pod sandbox (network namespace, pod network) could not be set up."""
+
+    reason = "CreatePodSandboxError"
+
+
+class ExecError(RuntimeFailure):
+    """An exec could not be started (container not running, runtime failure)."""
+
+    reason = "ExecError"
+
+
 class ContainerState(enum.StrEnum):
     CREATED = "created"
     RUNNING = "running"
     EXITED = "exited"
+
+
+@dataclass(frozen=True)
+class DnsConfig:
+    """The pod's resolv.conf (CRI DNSConfig)."""
+
+    servers: list[str] = field(default_factory=list)
+    searches: list[str] = field(default_factory=list)
+    options: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PortMapping:
+    """A `hostPort` of one of the pod's containers (CRI PortMapping)."""
+
+    container_port: int
+    host_port: int
+    protocol: str = "TCP"  # "TCP" | "UDP" | "SCTP"
+    host_ip: str = ""
 
 
 @dataclass(frozen=True)
@@ -53,21 +86,61 @@ class PodSandboxConfig:
     namespace: str
     uid: str
     log_directory: Path  # container logs go under here (CRI: log_directory)
-    work_directory: Path  # default working directory for the pod's containers
+    work_directory: Path  # default working directory for the pod's containers (process runtime)
     hostname: str = ""
+    dns: DnsConfig | None = None  # None: the node's own resolv.conf
+    port_mappings: list[PortMapping] = field(default_factory=list)
+    host_network: bool = False  # share the node's network namespace (no CNI)
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host path (volume directory, file) bind-mounted into the container."""
+
+    host_path: str
+    container_path: str
+    readonly: bool = False
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Resolved `resources` of a container (limits are what cgroups enforce)."""
+
+    cpu_millis_limit: int | None = None
+    memory_limit_bytes: int | None = None
+    cpu_millis_request: int = 0  # -> cpu.shares
+
+
+@dataclass(frozen=True)
+class Security:
+    """The part of `securityContext` the runtime enforces."""
+
+    run_as_user: int | None = None  # None: the image's USER (else root)
+    run_as_group: int | None = None
+    read_only_root_fs: bool = False
+    privileged: bool = False
 
 
 @dataclass(frozen=True)
 class ContainerConfig:
-    """A container fully resolved by the kubelet: no Kubernetes semantics left."""
+    """A container resolved by the kubelet: only the image merge is left to the runtime.
+
+    `command` overrides the image ENTRYPOINT and `args` the image CMD, exactly as
+    in the pod spec (already `$(VAR)`-expanded); the process runtime has no image
+    and runs `command + args` (an error when both are empty).
+    """
 
     name: str
     image: str
-    argv: list[str]
+    command: list[str] = field(default_factory=list)
+    args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
-    working_dir: str = ""  # "" -> the sandbox's work directory
+    working_dir: str = ""  # "" -> the image's WorkingDir (runc) / the sandbox's work directory (process)
     log_path: str = ""  # relative to the sandbox log directory, e.g. "main/0.log"
     attempt: int = 0  # restart count this container instance starts with
+    mounts: list[Mount] = field(default_factory=list)
+    resources: Resources = field(default_factory=Resources)
+    security: Security = field(default_factory=Security)
 
 
 @dataclass(frozen=True)
@@ -86,9 +159,47 @@ class ContainerStatus:
     created_at: float = 0.0
     started_at: float | None = None
     finished_at: float | None = None
-    reason: str = ""  # e.g. "Completed", "Error", "StartError"
+    reason: str = ""  # "Completed", "Error", "StartError", "OOMKilled" (exit 137 by the kernel OOM killer)
     message: str = ""
     log_path: Path | None = None  # absolute path of the CRI log file
+
+
+@dataclass(frozen=True)
+class SandboxStatus:
+    """A pod sandbox as the runtime sees it (also what re-adoption lists)."""
+
+    id: str
+    ip: str  # the pod IP ("" when it has none yet); the node IP with host_network
+    netns_path: str  # "" when the sandbox shares the host network (or has no netns)
+    ready: bool  # False once stopped
+    name: str = ""
+    namespace: str = ""
+    uid: str = ""
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+
+
+class ExecSession(Protocol):
+    """A streaming exec (kctl exec): stdin in, (fd, bytes) chunks out, an exit code."""
+
+    async def write_stdin(self, data: bytes) -> None: ...
+
+    async def close_stdin(self) -> None: ...
+
+    def output(self) -> AsyncIterator[tuple[int, bytes]]:
+        """(1, stdout bytes) / (2, stderr bytes) chunks until both streams end (tty: only fd 1)."""
+        ...
+
+    async def wait(self) -> int:
+        """The exit code (128+n when killed by signal n)."""
+        ...
+
+    async def kill(self) -> None: ...
 
 
 ExitListener = Callable[[ContainerStatus], None]
@@ -103,10 +214,12 @@ class Runtime(Protocol):
     isolated: bool  # False: containers share the host (process runtime)
 
     async def start(self) -> None:
-        """Prepare the runtime (state dirs, clean leftovers of a previous kubelet)."""
+        """Prepare the runtime: state dirs, and re-adopt (runc) or clean up (process)
+        what a previous kubelet left behind."""
 
     async def shutdown(self, timeout: float) -> None:
-        """Stop every container (graceful with `timeout`); nothing is left running."""
+        """Stop watching containers. The process runtime stops them all (they cannot outlive
+        the kubelet); the runc runtime leaves them running for the next kubelet to re-adopt."""
 
     def add_exit_listener(self, listener: ExitListener) -> None: ...
 
@@ -115,6 +228,10 @@ class Runtime(Protocol):
     async def stop_pod_sandbox(self, sandbox_id: str, timeout: float = 0.0) -> None: ...
 
     async def remove_pod_sandbox(self, sandbox_id: str) -> None: ...
+
+    async def pod_sandbox_status(self, sandbox_id: str) -> SandboxStatus: ...
+
+    async def list_pod_sandboxes(self) -> list[SandboxStatus]: ...
 
     async def create_container(self, sandbox_id: str, config: ContainerConfig) -> str: ...
 
@@ -129,3 +246,9 @@ class Runtime(Protocol):
     async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]: ...
 
     def container_log_path(self, container_id: str) -> Path: ...
+
+    async def exec_sync(self, container_id: str, cmd: list[str], timeout: float) -> ExecResult:
+        """Run `cmd` in the container; on timeout kill it and raise TimeoutError."""
+        ...
+
+    async def exec_stream(self, container_id: str, cmd: list[str], tty: bool) -> ExecSession: ...

@@ -1,20 +1,23 @@
-"""The kubelet's own gRPC API (`kubelite.v1.Kubelet`): container logs.
+"""The kubelet's own gRPC API (`kubelite.v1.Kubelet`): container logs and exec.
 
 Why the kubelet serves logs itself: the log files live on the node; the
 apiserver proxies `Logs` here (to the Node's InternalIP and kubelet port),
 exactly like `kubectl logs` goes through the apiserver to the kubelet. Logs
-are read from the CRI files, so this works for every runtime.
+are read from the CRI files, so this works for every runtime. `Exec` is a
+bidirectional stream: the first request says what to run, the following ones
+carry stdin; output chunks flow back, then one message with the exit code.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import grpc
 import grpc.aio
@@ -22,6 +25,7 @@ import grpc.aio
 from api.errors import ApiError, BadRequest, NotFound
 from kubelet import layout
 from kubelet.crilog import parse_line
+from kubelet.runtime import ExecSession
 from pb.kubelite import api_pb2, api_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -29,10 +33,21 @@ log = logging.getLogger(__name__)
 FOLLOW_POLL_SECONDS = 0.1
 CHUNK = 64 * 1024
 STATUS_METADATA_KEY = "kubelite-status-bin"
-_GRPC_CODES = {404: grpc.StatusCode.NOT_FOUND, 400: grpc.StatusCode.INVALID_ARGUMENT}
+_GRPC_CODES = {
+    404: grpc.StatusCode.NOT_FOUND, 400: grpc.StatusCode.INVALID_ARGUMENT, 409: grpc.StatusCode.ABORTED,
+    500: grpc.StatusCode.INTERNAL, 503: grpc.StatusCode.UNAVAILABLE,
+}
 
 ActiveCheck = Callable[[Path], Awaitable[bool]]
 """Is a running container still writing this log file? (`follow` stops when not.)"""
+
+
+class ExecBackend(Protocol):
+    """Finds the running container and starts the command (PodWorkers.open_exec)."""
+
+    async def open_exec(
+        self, namespace: str, name: str, uid: str, container: str, command: list[str], tty: bool
+    ) -> ExecSession: ...
 
 
 def render(line: bytes, timestamps: bool) -> bytes:
@@ -124,10 +139,72 @@ def resolve_log(data_dir: Path, request: api_pb2.LogsRequest) -> Path:
     return pod_dir / container / f"{attempts[-1]}.log"
 
 
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], err: ApiError) -> None:
+    code = _GRPC_CODES.get(err.code, grpc.StatusCode.UNKNOWN)
+    await context.abort(
+        code, err.message, trailing_metadata=((STATUS_METADATA_KEY, json.dumps(err.to_status()).encode()),)
+    )
+
+
+async def _pump_stdin(requests: AsyncIterator[api_pb2.ExecRequest], session: ExecSession) -> None:
+    """Client stdin -> the command; the end of the client's stream closes the command's stdin."""
+    try:
+        async for request in requests:
+            if request.stdin:
+                await session.write_stdin(request.stdin)
+            if request.close_stdin:
+                break
+    finally:
+        await session.close_stdin()
+
+
 class KubeletService(api_pb2_grpc.KubeletServicer):
-    def __init__(self, data_dir: Path, active: ActiveCheck) -> None:
+    def __init__(self, data_dir: Path, active: ActiveCheck, exec_backend: ExecBackend | None = None) -> None:
         self.data_dir = data_dir
         self.active = active
+        self.exec_backend = exec_backend
+
+    async def Exec(
+        self, request_iterator: AsyncIterator[api_pb2.ExecRequest], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[api_pb2.ExecResponse]:
+        first = await anext(aiter(request_iterator), None)
+        if first is None or not first.HasField("start") or not list(first.start.command):
+            await _abort(context, BadRequest("exec: the first message must carry `start` with a command"))
+            return
+        if self.exec_backend is None:
+            await _abort(context, BadRequest("exec is not supported by this kubelet"))
+            return
+        start = first.start
+        try:
+            session = await self.exec_backend.open_exec(
+                start.namespace or "default", start.name, start.pod_uid, start.container, list(start.command),
+                start.tty,
+            )
+        except ApiError as err:
+            await _abort(context, err)
+            return
+        log.info("exec", extra={"pod": f"{start.namespace}/{start.name}", "container": start.container,
+                                "command": list(start.command)[:1]})
+        if start.stdin:
+            stdin: asyncio.Task[None] | None = asyncio.create_task(_pump_stdin(request_iterator, session))
+        else:
+            stdin = None
+            await session.close_stdin()
+        finished = False
+        try:
+            async for fd, data in session.output():
+                yield api_pb2.ExecResponse(stderr=data) if fd == 2 else api_pb2.ExecResponse(stdout=data)
+            code = await session.wait()
+            finished = True
+            yield api_pb2.ExecResponse(exited=True, exit_code=code)
+        finally:
+            if stdin is not None:
+                stdin.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await stdin
+            if not finished:
+                with contextlib.suppress(Exception):
+                    await session.kill()
 
     async def Logs(
         self, request: api_pb2.LogsRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -135,10 +212,7 @@ class KubeletService(api_pb2_grpc.KubeletServicer):
         try:
             path = resolve_log(self.data_dir, request)
         except ApiError as err:
-            code = _GRPC_CODES.get(err.code, grpc.StatusCode.UNKNOWN)
-            await context.abort(
-                code, err.message, trailing_metadata=((STATUS_METADATA_KEY, json.dumps(err.to_status()).encode()),)
-            )
+            await _abort(context, err)
             return
         tail = request.tail_lines if request.HasField("tail_lines") else None
         try:
@@ -151,9 +225,11 @@ class KubeletService(api_pb2_grpc.KubeletServicer):
 class KubeletServer:
     """grpc.aio server for `kubelite.v1.Kubelet` on `listen` ("IP:PORT", port 0 = any)."""
 
-    def __init__(self, listen: str, data_dir: Path, active: ActiveCheck) -> None:
+    def __init__(
+        self, listen: str, data_dir: Path, active: ActiveCheck, exec_backend: ExecBackend | None = None
+    ) -> None:
         self.listen = listen
-        self.service = KubeletService(data_dir, active)
+        self.service = KubeletService(data_dir, active, exec_backend)
         self.port = 0
         self._server: grpc.aio.Server | None = None
 

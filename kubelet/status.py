@@ -51,7 +51,8 @@ class ContainerView:
     waiting_message: str = ""
     last_terminated: Terminated | None = None
     container_id: str = ""
-    ready: bool = False
+    ready: bool = False  # readiness probe (or none) passed
+    started: bool | None = None  # startup probe (or none) passed; None: same as running
 
     @property
     def running(self) -> bool:
@@ -73,7 +74,8 @@ class ContainerView:
         return p.ContainerStatus(
             name=self.name, state=state, last_state=last, ready=self.ready and self.running,
             restart_count=self.restart_count, image=self.image, image_id=self.image,
-            container_id=self.container_id or None, started=self.running,
+            container_id=self.container_id or None,
+            started=self.running and (self.started is None or self.started),
         )
 
 
@@ -141,8 +143,11 @@ def _condition(
     )
 
 
-def compute_pod_status(pod: Pod, view: PodView, node_ip: str, now: str) -> PodStatus:
+def compute_pod_status(pod: Pod, view: PodView, node_ip: str, now: str, pod_ip: str = "") -> PodStatus:
     """The status the kubelet wants the API to show for `pod`, given `view`.
+
+    `pod_ip` is the sandbox's IP ("" before there is one: the old value stays,
+    and a pod that never had one shows the node IP, as host-network pods do).
 
     Fields the kubelet does not own (other conditions, nominatedNodeName, qosClass)
     are carried over; a terminal phase never goes back.
@@ -168,8 +173,9 @@ def compute_pod_status(pod: Pod, view: PodView, node_ip: str, now: str) -> PodSt
     status.conditions = conditions
     status.host_ip = node_ip
     status.host_ips = [p.HostIP(ip=node_ip)]
-    status.pod_ip = node_ip
-    status.pod_ips = [p.PodIP(ip=node_ip)]
+    ip = pod_ip or old.pod_ip or node_ip
+    status.pod_ip = ip
+    status.pod_ips = [p.PodIP(ip=ip)]
     status.start_time = old.start_time or now
     status.init_container_statuses = [c.to_model() for c in view.init]
     status.container_statuses = [c.to_model() for c in view.containers]

@@ -2,9 +2,11 @@
 
 `up` starts the daemons in dependency order (kvstore → apiserver → scheduler,
 controller-manager, kubelets), waits for each one's `/readyz` and for every node
-to report Ready, then writes the client config so `kctl` just works. `down`
-stops them in reverse order (kubelets first, so they stop their pods) and checks
-that nothing is left running.
+to report Ready, then writes the client config so `kctl` just works. With the
+runc runtime each node is a network namespace on a host bridge (`netns.py`)
+and images come from a local registry. `down` stops the daemons in reverse
+order, removes every container, mount, namespace, bridge and rule the cluster
+made (`cleanup.py`), even after a crash, and checks that nothing is left.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from kubelite import cleanup, netns
 from kubelite.localcluster import (
     ClusterPlan,
     Component,
     RunningProcess,
     default_config_path,
     default_data_dir,
+    load_extra,
     load_state,
     plan_cluster,
     save_state,
@@ -50,7 +54,13 @@ def _parser(command: str) -> argparse.ArgumentParser:
     if command == "up":
         p.add_argument("--nodes", type=int, default=2, help="number of nodes (kubelets) to run")
         p.add_argument("--port-offset", type=int, default=0, help="added to every default port")
-        p.add_argument("--runtime", default="process", choices=["process"], help="container runtime")
+        p.add_argument("--runtime", default="auto", choices=["auto", "runc", "process"],
+                       help="container runtime; auto: runc when running as root with runc and conmon "
+                            "installed, else process (host processes, no isolation)")
+        p.add_argument("--kv-members", type=int, default=3, choices=[1, 3, 5],
+                       help="kvstore members (one Raft cluster); 1 for a single unreplicated member")
+        p.add_argument("--net-id", type=int, default=0,
+                       help="runc nodes: bridge kl-br<ID> and subnet 10.88.<ID>.0/24 (to run a second cluster)")
         p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the cluster")
         p.add_argument("--config-out", type=Path, default=None, help="where to write kctl's config")
         p.add_argument("-q", "--quiet", action="store_true")
@@ -67,7 +77,11 @@ def main(command: str, argv: list[str]) -> int:
         if command == "up":
             if args.nodes < 1:
                 raise UpError("--nodes must be at least 1")
-            plan = plan_cluster(data_dir, args.nodes, args.port_offset, args.runtime)
+            runtime, note = resolve_runtime(args.runtime)
+            if note and not args.quiet:
+                print(note, flush=True)
+            plan = plan_cluster(data_dir, args.nodes, args.port_offset, runtime, net_id=args.net_id,
+                                registry=runtime == "runc", kv_members=args.kv_members)
             return asyncio.run(_up(plan, args.timeout, args.config_out or default_config_path(), args.quiet))
         if command == "down":
             return asyncio.run(_down(data_dir, args.grace, args.purge))
@@ -78,6 +92,21 @@ def main(command: str, argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("interrupted; run `kubelite down` to stop what was started", file=sys.stderr)
         return 130
+
+
+def resolve_runtime(requested: str) -> tuple[str, str]:
+    """`auto` -> runc where it can work; returns (runtime, a note for the user or "")."""
+    missing = [tool for tool in ("runc", "conmon") if shutil.which(tool) is None] + netns.missing_tools()
+    reasons = (["not running as root"] if os.geteuid() != 0 else []) + [f"{m} not found" for m in missing]
+    if requested == "process":
+        return "process", ""
+    if not reasons:
+        return "runc", ""
+    if requested == "runc":
+        raise UpError("the runc runtime needs " + ", ".join(reasons).replace("not found", "installed")
+                      + " (Debian packages: runc conmon iproute2 iptables util-linux)")
+    return "process", ("Using the process runtime (" + "; ".join(reasons) + "): containers run as host "
+                       "processes without isolation or pod networking.")
 
 
 def _alive(processes: list[RunningProcess]) -> list[RunningProcess]:
@@ -91,25 +120,49 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool) 
 
     if state_file(plan.data_dir).exists():
         _, old = load_state(plan.data_dir)
-        if _alive(old):
-            raise UpError(f"a cluster is already running from {plan.data_dir}; run `kubelite down` first")
+        if _alive(old) or load_extra(plan.data_dir).get("network"):
+            raise UpError(f"a cluster is already running from {plan.data_dir} (or was not cleaned up); "
+                          "run `kubelite down` first")
+    if plan.network is not None:
+        taken = netns.in_use(plan.network)
+        if taken:
+            raise UpError(f"{', '.join(taken)} already exist(s), probably another kubelite cluster: "
+                          f"stop it with `kubelite down --data-dir ...` or pick another --net-id")
     (plan.data_dir / "logs").mkdir(parents=True, exist_ok=True)
     started: list[RunningProcess] = []
     deadline = time.monotonic() + timeout
-    say(f"Starting kubelite ({plan.nodes} node(s), data in {plan.data_dir})")
+    say(f"Starting kubelite ({plan.nodes} node(s), {plan.runtime} runtime, data in {plan.data_dir})")
+    # Recorded before anything exists, so `down` can clean up after a crash at any point.
+    save_state(plan.data_dir, plan.server, started, runtime=plan.runtime,
+               network=plan.network.to_dict() if plan.network is not None else None)
     try:
+        if plan.network is not None:
+            try:
+                netns.create_network(plan.network)
+            except netns.NetworkError as exc:
+                raise UpError(f"cannot set up the node network: {exc}") from None
+            save_state(plan.data_dir, plan.server, started, network=plan.network.to_dict())
+            say(f"  network                  bridge {plan.network.bridge} {plan.network.host_ip}/24, "
+                f"nodes {', '.join(n.netns for n in plan.network.nodes)}")
+        if plan.registry:
+            reg = await _start_registry(plan, say)
+            if reg is not None:
+                started.append(reg)
+                save_state(plan.data_dir, plan.server, started)
         stages = [plan.components[:1], plan.components[1:2], plan.components[2:]]
         for stage in stages:
             for comp in stage:
-                started.append(_start(plan, comp))
+                started.append(start_component(plan, comp))
             save_state(plan.data_dir, plan.server, started)
             await asyncio.gather(*(_wait_ready(plan, c, started, deadline, say) for c in stage))
         await _wait_nodes_ready(plan, deadline, say)
     except BaseException:
         say("startup failed; stopping what was started")
-        for proc in reversed(started):
-            await stop_process(proc.pid, proc.start_ticks, 10.0)
-        state_file(plan.data_dir).unlink(missing_ok=True)
+        problems = await _teardown(plan.data_dir, started, 10.0, say)
+        if problems:
+            say("could not remove everything (run `kubelite down` again):\n  " + "\n  ".join(problems))
+        else:
+            state_file(plan.data_dir).unlink(missing_ok=True)
         raise
     config_out.parent.mkdir(parents=True, exist_ok=True)
     config_out.write_text(f"server: {plan.server}\n")
@@ -126,9 +179,30 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool) 
     return 0
 
 
-def _start(plan: ClusterPlan, comp: Component) -> RunningProcess:
-    env = dict(os.environ, KUBELITE_CLUSTER_DIR=str(plan.data_dir))
-    popen = spawn_daemon(comp.argv, plan.data_dir / "logs" / comp.log_name, env)
+async def _start_registry(plan: ClusterPlan, say: Say) -> RunningProcess | None:
+    """The cluster's image registry (docker-registry), seeded with the project-built busybox.
+
+    None when an already running registry was reused (it is not ours to stop).
+    """
+    from kubelite import registry
+
+    t0 = time.monotonic()
+    try:
+        reg = await registry.ensure_registry(plan.data_dir, plan.registry)
+    except registry.RegistryStartError as exc:
+        raise UpError(f"cannot start the image registry: {exc}") from None
+    how = "reused" if reg.reused else "ready"
+    say(f"  {'registry':<24} {how} at {plan.registry} ({time.monotonic() - t0:.1f}s)")
+    if reg.pid is None or reg.start_ticks is None:
+        return None
+    return RunningProcess("registry", reg.pid, reg.start_ticks, reg.address)
+
+
+def start_component(plan: ClusterPlan, comp: Component) -> RunningProcess:
+    """Spawn one daemon (inside its node's network namespace, if any) and record its identity."""
+    env = dict(os.environ, **{cleanup.CLUSTER_ENV: str(plan.data_dir)})
+    prefix = ["nsenter", f"--net={comp.netns}", "--"] if comp.netns else None
+    popen = spawn_daemon(comp.argv, plan.data_dir / "logs" / comp.log_name, env, prefix)
     ticks = process_start_ticks(popen.pid)
     if ticks is None:
         raise UpError(f"{comp.name} exited immediately; see {plan.data_dir / 'logs' / comp.log_name}")
@@ -196,13 +270,9 @@ async def _down(data_dir: Path, grace: float, purge: bool) -> int:
             shutil.rmtree(data_dir, ignore_errors=True)
         return 0
     _, processes = load_state(data_dir)
-    # Kubelets first (they stop their pods), then the control plane, storage last.
-    for proc in reversed(processes):
-        killed = await stop_process(proc.pid, proc.start_ticks, grace)
-        print(f"  {proc.name:<24} {'killed' if killed else 'stopped'}")
-    left = _alive(processes)
-    if left:
-        print("error: still running: " + ", ".join(f"{p.name} (pid {p.pid})" for p in left), file=sys.stderr)
+    problems = await _teardown(data_dir, processes, grace, print)
+    if problems:
+        print("error: not everything could be removed:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 1
     state_file(data_dir).unlink(missing_ok=True)
     if purge:
@@ -211,17 +281,52 @@ async def _down(data_dir: Path, grace: float, purge: bool) -> int:
     return 0
 
 
+async def _teardown(data_dir: Path, processes: list[RunningProcess], grace: float, say: Say) -> list[str]:
+    """Stop the daemons and remove everything the cluster made; returns what is still left."""
+    # Kubelets first (no new containers), then the containers themselves (runc ones
+    # outlive their kubelet by design), then the control plane, storage last.
+    kubelets = [p for p in processes if p.name.startswith("kubelet-")]
+    others = [p for p in processes if not p.name.startswith("kubelet-")]
+    for proc in reversed(kubelets):
+        killed = await stop_process(proc.pid, proc.start_ticks, grace)
+        say(f"  {proc.name:<24} {'killed' if killed else 'stopped'}")
+    removed = await asyncio.to_thread(cleanup.remove_runc_containers, data_dir)
+    if removed:
+        say(f"  {'containers':<24} {len(removed)} removed")
+    for proc in reversed(others):
+        killed = await stop_process(proc.pid, proc.start_ticks, grace)
+        say(f"  {proc.name:<24} {'killed' if killed else 'stopped'}")
+    problems = [f"still running: {p.name} (pid {p.pid})" for p in _alive(processes)]
+    strays = cleanup.kill_cluster_processes(data_dir)
+    if strays:
+        say(f"  {'stray processes':<24} {len(strays)} killed")
+    problems += [f"mount left: {m}" for m in await asyncio.to_thread(cleanup.unmount_all, data_dir)]
+    problems += [f"runc container left: {c}" for c in cleanup.remaining_runc_containers(data_dir)]
+    nodes = sorted(p.name.removeprefix("kubelet-") for p in kubelets)
+    busy = await asyncio.to_thread(cleanup.remove_cgroups, nodes)
+    if busy:
+        say(f"  {'cgroups':<24} {len(busy)} still in use (another cluster's node?), left alone")
+    network = load_extra(data_dir).get("network")
+    if network:
+        state = netns.NetworkState.from_dict(network)
+        problems += await asyncio.to_thread(netns.delete_network, state)
+        say(f"  {'network':<24} {state.bridge} and {len(state.nodes)} node namespace(s) removed")
+    return problems
+
+
 async def _status(data_dir: Path) -> int:
     if not state_file(data_dir).exists():
         print(f"no cluster in {data_dir}")
         return 1
     server, processes = load_state(data_dir)
-    print(f"apiserver: {server}")
+    extra = load_extra(data_dir)
+    print(f"apiserver: {server}   runtime: {extra.get('runtime', 'process')}")
     print(f"{'COMPONENT':<26}{'PID':<9}{'PROCESS':<10}HEALTH")
     healthy = True
     for proc in processes:
         alive = is_same_process_alive(proc.pid, proc.start_ticks)
-        code = await http_get_status(proc.health, "/readyz") if alive else None
+        path = "/v2/" if proc.name == "registry" else "/readyz"
+        code = await http_get_status(proc.health, path) if alive else None
         health = "ready" if code == 200 else ("not ready" if code else "unreachable")
         healthy = healthy and alive and code == 200
         print(f"{proc.name:<26}{proc.pid:<9}{'running' if alive else 'exited':<10}{health}")

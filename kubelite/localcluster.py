@@ -11,6 +11,9 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
+
+from kubelite.netns import NetworkState, plan_network
 
 
 def default_data_dir() -> Path:
@@ -31,6 +34,7 @@ class Component:
     name: str
     argv: list[str]
     health: str  # host:port of its /readyz endpoint
+    netns: str | None = None  # path of the node network namespace it runs in (None: the host's)
 
     @property
     def log_name(self) -> str:
@@ -46,10 +50,24 @@ class ClusterPlan:
     port_offset: int = 0
     runtime: str = "process"
     components: list[Component] = field(default_factory=list)
+    # Nodes as network namespaces on a host bridge (runc runtime); None: nodes share the host
+    # network on loopback addresses (process runtime).
+    network: NetworkState | None = None
+    registry: str = ""  # HOST:PORT of the cluster's image registry ("" when none)
+
+    @property
+    def control_host(self) -> str:
+        """Where the apiserver listens: the bridge address when nodes live in namespaces
+        (they cannot reach the host's loopback), else loopback."""
+        return self.network.host_ip if self.network is not None else "127.0.0.1"
 
     @property
     def server(self) -> str:
-        return f"127.0.0.1:{6443 + self.port_offset}"
+        return f"{self.control_host}:{6443 + self.port_offset}"
+
+    @property
+    def registry_listen(self) -> str:
+        return f"{self.control_host}:{5000 + self.port_offset}"
 
     @property
     def node_names(self) -> list[str]:
@@ -61,19 +79,57 @@ def node_ip(index: int) -> str:
     return f"127.0.0.{10 + index}"
 
 
-def plan_cluster(data_dir: Path, nodes: int, port_offset: int = 0, runtime: str = "process") -> ClusterPlan:
-    """Build the component list in start order (storage first, nodes last)."""
+def kvstore_components(data_dir: Path, members: int, port_offset: int) -> tuple[list[Component], str]:
+    """The kvstore members and the apiserver's --etcd-servers value.
+
+    One member keeps the historic layout (`kvstore`, data in `<data>/kvstore`, ports
+    2379/2381). Several members form one Raft cluster: member i (from 1) uses client
+    port 2379+10(i-1), peer port +1, health port +2, and data in `<data>/kvstore-i`.
+    """
     o = port_offset
-    kv = f"127.0.0.1:{2379 + o}"
-    plan = ClusterPlan(data_dir=data_dir, nodes=nodes, port_offset=o, runtime=runtime)
-    server = plan.server
-    plan.components = [
-        Component(
+    if members == 1:
+        kv = f"127.0.0.1:{2379 + o}"
+        return [Component(
             "kvstore",
             ["kvstore", "--name", "kv-1", "--data-dir", str(data_dir / "kvstore"),
              "--listen-client", kv, "--listen-health", f"127.0.0.1:{2381 + o}"],
             f"127.0.0.1:{2381 + o}",
-        ),
+        )], kv
+    base = {i: 2379 + o + 10 * (i - 1) for i in range(1, members + 1)}
+    initial = ",".join(f"kv-{i}=http://127.0.0.1:{b + 1}" for i, b in base.items())
+    comps = [
+        Component(
+            f"kvstore-{i}",
+            ["kvstore", "--name", f"kv-{i}", "--data-dir", str(data_dir / f"kvstore-{i}"),
+             "--listen-client", f"127.0.0.1:{b}", "--listen-peer", f"127.0.0.1:{b + 1}",
+             "--listen-health", f"127.0.0.1:{b + 2}", "--initial-cluster", initial],
+            f"127.0.0.1:{b + 2}",
+        )
+        for i, b in base.items()
+    ]
+    return comps, ",".join(f"127.0.0.1:{b}" for b in base.values())
+
+
+def plan_cluster(
+    data_dir: Path, nodes: int, port_offset: int = 0, runtime: str = "process", net_id: int = 0,
+    registry: bool = False, kv_members: int = 1,
+) -> ClusterPlan:
+    """Build the component list in start order (storage first, nodes last).
+
+    The runc runtime gets real node networking (one namespace per node, `net_id`
+    picks the bridge and subnet); the process runtime cannot isolate anything,
+    so its nodes are loopback addresses on the host.
+    """
+    o = port_offset
+    kv_comps, kv = kvstore_components(data_dir, kv_members, o)
+    plan = ClusterPlan(data_dir=data_dir, nodes=nodes, port_offset=o, runtime=runtime)
+    if runtime == "runc":
+        plan.network = plan_network(net_id, plan.node_names)
+    if registry:
+        plan.registry = plan.registry_listen
+    server = plan.server
+    plan.components = [
+        *kv_comps,
         Component(
             "apiserver",
             ["apiserver", "--etcd-servers", kv, "--listen", server,
@@ -92,16 +148,14 @@ def plan_cluster(data_dir: Path, nodes: int, port_offset: int = 0, runtime: str 
         ),
     ]
     for i, name in enumerate(plan.node_names, start=1):
-        ip = node_ip(i)
-        plan.components.append(
-            Component(
-                f"kubelet-{name}",
-                ["kubelet", "--server", server, "--node-name", name, "--node-ip", ip,
-                 "--listen", f"{ip}:{10250 + o}", "--listen-health", f"{ip}:{10248 + o}",
-                 "--data-dir", str(data_dir / "nodes" / name), "--runtime", runtime],
-                f"{ip}:{10248 + o}",
-            )
-        )
+        ip = node_ip(i) if plan.network is None else plan.network.node(name).ip
+        argv = ["kubelet", "--server", server, "--node-name", name, "--node-ip", ip,
+                "--listen", f"{ip}:{10250 + o}", "--listen-health", f"{ip}:{10248 + o}",
+                "--data-dir", str(data_dir / "nodes" / name), "--runtime", runtime]
+        if plan.registry:
+            argv += ["--default-registry", plan.registry]
+        netns = plan.network.netns_path(name) if plan.network is not None else None
+        plan.components.append(Component(f"kubelet-{name}", argv, f"{ip}:{10248 + o}", netns))
     return plan
 
 
@@ -119,12 +173,29 @@ def state_file(data_dir: Path) -> Path:
     return data_dir / "cluster.json"
 
 
-def save_state(data_dir: Path, server: str, processes: list[RunningProcess]) -> None:
-    """Write atomically so a crash mid-`up` never leaves a half-written state file."""
+def save_state(data_dir: Path, server: str, processes: list[RunningProcess], **extra: Any) -> None:
+    """Write atomically so a crash mid-`up` never leaves a half-written state file.
+
+    Keys other than server/processes (network, runtime, ...) are kept from the
+    existing file unless given in `extra`, so restarting one daemon never drops
+    what `down` must clean up.
+    """
     path = state_file(data_dir)
+    data = load_extra(data_dir)
+    data.update(extra)
+    data.update({"server": server, "processes": [asdict(p) for p in processes]})
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"server": server, "processes": [asdict(p) for p in processes]}, indent=2))
+    tmp.write_text(json.dumps(data, indent=2))
     os.replace(tmp, path)
+
+
+def load_extra(data_dir: Path) -> dict[str, Any]:
+    """The whole state file as a dict ({} when there is none or it is unreadable)."""
+    try:
+        data = json.loads(state_file(data_dir).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def load_state(data_dir: Path) -> tuple[str, list[RunningProcess]]:

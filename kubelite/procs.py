@@ -37,12 +37,18 @@ def is_same_process_alive(pid: int, start_ticks: int) -> bool:
     return state[state.rfind(")") + 2] != "Z"
 
 
-def spawn_daemon(argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start `kubelite <argv>` detached in its own session, output appended to `log_path`."""
+def spawn_daemon(
+    argv: list[str], log_path: Path, env: dict[str, str] | None = None, prefix: list[str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start `kubelite <argv>` detached in its own session, output appended to `log_path`.
+
+    `prefix` wraps the command (e.g. `nsenter --net=...` for a node); it must exec,
+    not fork, so the pid is the daemon's own.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "kubelite.main", *argv],
+            [*(prefix or []), sys.executable, "-m", "kubelite.main", *argv],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, env=env, close_fds=True,
         )

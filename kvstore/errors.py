@@ -89,3 +89,46 @@ def storage_failed(detail: str) -> KVError:
 
 def not_supported(what: str) -> KVError:
     return KVError(grpc.StatusCode.UNIMPLEMENTED, f"etcdserver: {what} is not supported by this kvstore yet")
+
+
+def no_leader() -> KVError:
+    return KVError(grpc.StatusCode.UNAVAILABLE, "etcdserver: no leader")
+
+
+def timeout() -> KVError:
+    """Indeterminate: the request may still be applied (the client must not assume either way)."""
+    return KVError(grpc.StatusCode.UNAVAILABLE, "etcdserver: request timed out")
+
+
+def leader_changed() -> KVError:
+    return KVError(grpc.StatusCode.UNAVAILABLE, "etcdserver: leader changed")
+
+
+def member_removed() -> KVError:
+    return KVError(grpc.StatusCode.FAILED_PRECONDITION,
+                   "etcdserver: the member has been permanently removed from the cluster")
+
+
+def member_not_found() -> KVError:
+    return KVError(grpc.StatusCode.NOT_FOUND, "etcdserver: member not found")
+
+
+def peer_url_exists() -> KVError:
+    return KVError(grpc.StatusCode.FAILED_PRECONDITION, "etcdserver: Peer URLs already exists")
+
+
+def learner_not_supported() -> KVError:
+    return KVError(grpc.StatusCode.UNIMPLEMENTED, "etcdserver: learner members are not supported by this kvstore")
+
+
+def not_leader() -> KVError:
+    return KVError(grpc.StatusCode.FAILED_PRECONDITION, "etcdserver: not leader")
+
+
+def bad_leader_transferee() -> KVError:
+    return KVError(grpc.StatusCode.FAILED_PRECONDITION, "etcdserver: bad leader transferee")
+
+
+def conf_change_pending() -> KVError:
+    return KVError(grpc.StatusCode.UNAVAILABLE,
+                   "etcdserver: unhealthy cluster (a membership change is already in progress)")

@@ -11,10 +11,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import sys
 from pathlib import Path
 
 from daemon import HealthServer, run_daemon, setup_logging
+from kvstore.membership import DEFAULT_TOKEN, parse_initial_cluster
+from kvstore.peer import url_target
 from kvstore.server import KVStore, split_host_port
+from kvstore.transport import PeerUnavailable
 from kvstore.wal import WalCorruptError
 
 log = logging.getLogger(__name__)
@@ -42,7 +47,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", required=True, type=Path, help="WAL, snapshots and member identity")
     p.add_argument("--listen-client", default="127.0.0.1:2379", help="etcd v3 gRPC address HOST:PORT")
     p.add_argument("--listen-health", default="127.0.0.1:2381", help="/healthz /readyz /metrics HOST:PORT")
+    p.add_argument("--listen-peer", default=None,
+                   help="Raft peer gRPC address HOST:PORT (default: the port of this member in --initial-cluster)")
+    p.add_argument("--initial-cluster", default=None,
+                   help="NAME=http://HOST:PORT,... every member's peer URL (omit for a single member)")
+    p.add_argument("--initial-cluster-state", default="new", choices=["new", "existing"],
+                   help="new: bootstrap with --initial-cluster; existing: join a running cluster "
+                        "(after `etcdctl member add`)")
+    p.add_argument("--initial-cluster-token", default=DEFAULT_TOKEN, help="distinguishes clusters (member ids)")
     p.add_argument("--snapshot-count", type=int, default=10_000, help="applied entries between snapshots")
+    p.add_argument("--snapshot-catchup-entries", type=int, default=5_000,
+                   help="log entries kept after a snapshot for slow followers (older ones need a snapshot)")
+    p.add_argument("--heartbeat-interval", type=int, default=100, help="Raft tick in ms (heartbeat period)")
+    p.add_argument("--election-timeout", type=int, default=1000, help="Raft election timeout in ms")
     p.add_argument(
         "--auto-compaction-retention", default="1h", type=parse_retention,
         help="keep this much MVCC history, compact older (etcd periodic mode: N hours, or 30s/5m/1h; 0 = off)",
@@ -57,8 +74,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         health_host, health_port = split_host_port(args.listen_health)
         split_host_port(args.listen_client)
+        listen_peer = args.listen_peer
+        if args.initial_cluster:
+            members = parse_initial_cluster(args.initial_cluster)
+            mine = [u for n, u in members if n == args.name]
+            if not mine:
+                raise ValueError(f"--name {args.name!r} is not in --initial-cluster")
+            if listen_peer is None:
+                listen_peer = url_target(mine[0])
+        if listen_peer is not None:
+            split_host_port(listen_peer)
+        if args.heartbeat_interval <= 0 or args.election_timeout < 2 * args.heartbeat_interval:
+            raise ValueError("--election-timeout must be at least twice --heartbeat-interval")
     except ValueError as exc:
-        log.error("bad address", extra={"error": str(exc)})
+        log.error("bad flags: %s", exc)
         return 2
     exit_code = 0
 
@@ -66,7 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         nonlocal exit_code
         kv = KVStore(
             args.data_dir, args.listen_client, args.name, snapshot_entries=args.snapshot_count,
-            auto_compaction_retention=args.auto_compaction_retention,
+            snapshot_catchup_entries=args.snapshot_catchup_entries,
+            auto_compaction_retention=args.auto_compaction_retention, listen_peer=listen_peer,
+            initial_cluster=args.initial_cluster, initial_cluster_state=args.initial_cluster_state,
+            cluster_token=args.initial_cluster_token, tick_interval=args.heartbeat_interval / 1000,
+            election_ticks=max(2, args.election_timeout // args.heartbeat_interval),
         )
         health = HealthServer(health_host, health_port)
         health.add_check("kvstore", lambda: None if kv.ready else "replaying WAL / not serving yet")
@@ -76,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         metrics.gauge("kvstore_wal_fsyncs", lambda: float(kv.node.wal_stats[0]), "WAL group commits since start")
         metrics.gauge("kvstore_wal_entries", lambda: float(kv.node.wal_stats[1]), "WAL entries written since start")
         metrics.gauge("kvstore_watchers", lambda: float(kv.node.hub.watcher_count), "open watchers")
+        metrics.gauge("kvstore_raft_term", lambda: float(kv.node.term), "current Raft term")
+        metrics.gauge("kvstore_is_leader", lambda: float(kv.node.is_leader), "1 on the Raft leader")
+        metrics.gauge("kvstore_has_leader", lambda: float(kv.node.leader != 0), "1 when a leader is known")
         await health.start()
         try:
             await kv.start()
@@ -84,16 +120,25 @@ def main(argv: list[str] | None = None) -> int:
             exit_code = 1
             await health.stop()
             return
-        except OSError as exc:
+        except (OSError, ValueError, PeerUnavailable) as exc:
             log.critical("cannot start kvstore: %s", exc)
             exit_code = 1
             await health.stop()
             return
         try:
-            await stop.wait()
+            removed = asyncio.create_task(kv.node.removed.wait())
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait([removed, stopping], return_when=asyncio.FIRST_COMPLETED)
+            removed.cancel()
+            stopping.cancel()
+            if kv.node.removed.is_set():
+                log.warning("this member was removed from the cluster; shutting down")
         finally:
             await kv.stop()
             await health.stop()
 
+    # The WAL fsync and gRPC's poller run in threads; with the default 5 ms GIL
+    # switch interval every hand-back to the event loop can wait that long.
+    sys.setswitchinterval(float(os.environ.get("KVSTORE_SWITCH_INTERVAL", "0.0005")))
     rc = run_daemon(run)
     return exit_code or rc

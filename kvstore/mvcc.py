@@ -107,8 +107,15 @@ class MVCCStore:
         A request that fails leaves the keyspace untouched; the entry still counts as
         applied (its index is recorded), exactly as on every other replica.
         """
+        return self.apply_request(index, term, internal_pb2.InternalRaftRequest.FromString(data))
+
+    def skip(self, index: int, term: int) -> None:
+        """Count a log entry that does not touch the key space (no-op, membership) as applied."""
         self.index, self.term = index, term
-        req = internal_pb2.InternalRaftRequest.FromString(data)
+
+    def apply_request(self, index: int, term: int, req: internal_pb2.InternalRaftRequest) -> Message:
+        """`apply` for an already decoded request (the node decodes batched entries once)."""
+        self.index, self.term = index, term
         kind = req.WhichOneof("request")
         if kind == "put":
             return self._apply_write(lambda tx: self._put(tx, req.put))

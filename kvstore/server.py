@@ -7,6 +7,11 @@ wraps the very same object, so both paths exercise identical code::
     kv = KVStore(data_dir, listen_client="127.0.0.1:0", name="kv-1")
     await kv.start(); kv.client_port; kv.endpoint  # "127.0.0.1:PORT"
     await kv.stop()
+
+A member of a replicated cluster also listens on a peer port for Raft traffic::
+
+    KVStore(d, "127.0.0.1:2379", "kv-1", listen_peer="127.0.0.1:2380",
+            initial_cluster="kv-1=http://127.0.0.1:2380,kv-2=http://127.0.0.1:2480,...")
 """
 
 from __future__ import annotations
@@ -18,8 +23,11 @@ from pathlib import Path
 import grpc
 
 from kvstore.leases import Clock
+from kvstore.membership import DEFAULT_TOKEN, parse_initial_cluster
 from kvstore.node import MAX_REQUEST_BYTES, KVNode
+from kvstore.peer import SERVER_OPTIONS, GrpcTransport, add_peer_service
 from kvstore.service import add_services
+from kvstore.transport import Transport
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +41,20 @@ def split_host_port(addr: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
+def _bind(server: grpc.aio.Server, host: str, port: int) -> int:
+    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        return server.add_insecure_port(bind)
+    except RuntimeError:  # grpc reports a taken/invalid address this way
+        return 0
+
+
+def _connectable(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
 class KVStore:
-    """One kvstore member: WAL-backed MVCC store + etcd v3 gRPC server."""
+    """One kvstore member: Raft-replicated MVCC store + etcd v3 gRPC server (+ peer server)."""
 
     def __init__(
         self,
@@ -42,30 +62,52 @@ class KVStore:
         listen_client: str = "127.0.0.1:0",
         name: str = "kv-1",
         *,
+        listen_peer: str | None = None,
+        initial_cluster: str | None = None,
+        initial_cluster_state: str = "new",
+        cluster_token: str = DEFAULT_TOKEN,
+        transport: Transport | None = None,
         snapshot_entries: int = 10_000,
+        snapshot_catchup_entries: int = 5_000,
         progress_interval: float = 10.0,
         auto_compaction_retention: float = 0.0,
+        tick_interval: float = 0.1,
+        election_ticks: int = 10,
         clock: Clock = time.monotonic,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.listen_client = listen_client
+        self.listen_peer = listen_peer
         self.name = name
         self._host, self._port = split_host_port(listen_client)
+        self._peer_host, self._peer_port = split_host_port(listen_peer) if listen_peer else ("", 0)
+        members = parse_initial_cluster(initial_cluster) if initial_cluster else None
+        if transport is None and listen_peer is not None:
+            transport = GrpcTransport()
+        self._grpc_transport = transport if isinstance(transport, GrpcTransport) else None
         self.node = KVNode(
-            self.data_dir, name, snapshot_entries=snapshot_entries,
-            progress_interval=progress_interval, clock=clock,
-            auto_compaction_retention=auto_compaction_retention,
+            self.data_dir, name, snapshot_entries=snapshot_entries, snapshot_catchup_entries=snapshot_catchup_entries,
+            progress_interval=progress_interval, clock=clock, auto_compaction_retention=auto_compaction_retention,
+            initial_cluster=members, initial_cluster_state=initial_cluster_state, cluster_token=cluster_token,
+            transport=transport, tick_interval=tick_interval, election_ticks=election_ticks,
         )
+        if members is not None:
+            mine = [u for n, u in members if n == name]
+            self.node.peer_url = mine[0] if mine else ""
         self._server: grpc.aio.Server | None = None
+        self._peer_server: grpc.aio.Server | None = None
 
     @property
     def client_port(self) -> int:
         return self._port
 
     @property
+    def peer_port(self) -> int:
+        return self._peer_port
+
+    @property
     def endpoint(self) -> str:
-        host = "127.0.0.1" if self._host in ("0.0.0.0", "::", "") else self._host
-        return f"{host}:{self._port}"
+        return f"{_connectable(self._host)}:{self._port}"
 
     @property
     def ready(self) -> bool:
@@ -76,8 +118,7 @@ class KVStore:
         return [f"http://{self.endpoint}"]
 
     async def start(self) -> None:
-        """Replay the log, then listen. Raises WalCorruptError on damaged acknowledged data."""
-        await self.node.open()
+        """Listen, replay the log, serve. Raises WalCorruptError on damaged acknowledged data."""
         server = grpc.aio.server(options=[
             ("grpc.max_receive_message_length", MAX_REQUEST_BYTES + _GRPC_OVERHEAD),
             ("grpc.max_send_message_length", 2**31 - 1),
@@ -85,26 +126,51 @@ class KVStore:
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 5000),
         ])
-        add_services(server, self.node, self.client_urls)
-        bind = f"[{self._host}]:{self._port}" if ":" in self._host else f"{self._host}:{self._port}"
-        try:
-            port = server.add_insecure_port(bind)
-        except RuntimeError:  # grpc reports a taken/invalid address this way
-            port = 0
+        add_services(server, self.node)
+        port = _bind(server, self._host, self._port)
         if port == 0:
             await server.stop(None)
-            await self.node.close()
             raise OSError(f"kvstore: cannot listen on {self.listen_client}")
         self._port = port
+        peer_server: grpc.aio.Server | None = None
+        if self.listen_peer is not None:
+            peer_server = grpc.aio.server(options=SERVER_OPTIONS)
+            add_peer_service(peer_server, self.node, lambda: self.node.identity.cluster_id)
+            pport = _bind(peer_server, self._peer_host, self._peer_port)
+            if pport == 0:
+                await server.stop(None)
+                await peer_server.stop(None)
+                raise OSError(f"kvstore: cannot listen on peer address {self.listen_peer}")
+            self._peer_port = pport
+            if not self.node.peer_url:
+                self.node.peer_url = f"http://{_connectable(self._peer_host)}:{pport}"
+        self.node.client_urls = self.client_urls()
+        try:
+            if peer_server is not None:
+                await peer_server.start()  # peers may need us before our own replay finishes
+            await self.node.open()
+        except BaseException:
+            await server.stop(None)
+            if peer_server is not None:
+                await peer_server.stop(None)
+            await self.node.close()
+            raise
         await server.start()
         self._server = server
-        log.info("kvstore serving", extra={"endpoint": self.endpoint, "member": self.name})
+        self._peer_server = peer_server
+        log.info("kvstore serving", extra={
+            "endpoint": self.endpoint, "member": self.name, "member_id": f"{self.node.identity.member_id:x}",
+            "peer": self.node.peer_url,
+        })
 
     async def stop(self, grace: float = 1.0) -> None:
-        """Stop accepting requests, end watch streams, flush the WAL, close."""
+        """Stop accepting requests, end watch streams, stop Raft, close the WAL."""
         server, self._server = self._server, None
+        peer_server, self._peer_server = self._peer_server, None
         self.node.hub.close_all()
         if server is not None:
             await server.stop(grace)
         await self.node.close()
+        if peer_server is not None:
+            await peer_server.stop(0.2)
         log.info("kvstore stopped", extra={"member": self.name})

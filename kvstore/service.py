@@ -57,6 +57,8 @@ class KVService(rpc_pb2_grpc.KVServicer):
 
     async def Range(self, request: rpc_pb2.RangeRequest, context: Ctx) -> rpc_pb2.RangeResponse:
         async def call() -> rpc_pb2.RangeResponse:
+            if not request.serializable:
+                await self._node.linearizable_read()
             resp = self._node.store.range(request)
             self._node.fill_header(resp.header)
             return resp
@@ -85,6 +87,7 @@ class KVService(rpc_pb2_grpc.KVServicer):
         async def call() -> rpc_pb2.TxnResponse:
             check_txn(request)
             if is_read_only(request):
+                await self._node.linearizable_read()
                 resp = self._node.store.txn_read_only(request)
             else:
                 proposed = await self._node.propose(_internal(txn=request))
@@ -153,8 +156,6 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
 
     async def LeaseRevoke(self, request: rpc_pb2.LeaseRevokeRequest, context: Ctx) -> rpc_pb2.LeaseRevokeResponse:
         async def call() -> rpc_pb2.LeaseRevokeResponse:
-            if request.ID not in self._node.store.leases:
-                raise errors.lease_not_found()
             resp = await self._node.revoke_lease(request.ID)
             self._node.fill_header(resp.header)
             return resp
@@ -164,20 +165,17 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
         self, request_iterator: AsyncIterator[rpc_pb2.LeaseKeepAliveRequest], context: Ctx,
     ) -> AsyncIterator[rpc_pb2.LeaseKeepAliveResponse]:
         async for req in request_iterator:
-            ttl = self._node.lessor.keep_alive(req.ID)
+            try:
+                ttl = await self._node.keep_alive(req.ID)
+            except KVError as exc:
+                await context.abort(exc.code, exc.message)
             yield rpc_pb2.LeaseKeepAliveResponse(header=self._node.header(), ID=req.ID, TTL=ttl)
 
     async def LeaseTimeToLive(
         self, request: rpc_pb2.LeaseTimeToLiveRequest, context: Ctx,
     ) -> rpc_pb2.LeaseTimeToLiveResponse:
         async def call() -> rpc_pb2.LeaseTimeToLiveResponse:
-            try:
-                ttl, granted, keys = self._node.lessor.time_to_live(request.ID, request.keys)
-            except KVError:
-                return rpc_pb2.LeaseTimeToLiveResponse(header=self._node.header(), ID=request.ID, TTL=-1)
-            return rpc_pb2.LeaseTimeToLiveResponse(
-                header=self._node.header(), ID=request.ID, TTL=ttl, grantedTTL=granted, keys=keys,
-            )
+            return await self._node.time_to_live(request.ID, request.keys)
         return await _guard(context, call)
 
     async def LeaseLeases(self, request: rpc_pb2.LeaseLeasesRequest, context: Ctx) -> rpc_pb2.LeaseLeasesResponse:
@@ -188,37 +186,45 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
 
 
 class ClusterService(rpc_pb2_grpc.ClusterServicer):
-    def __init__(self, node: KVNode, client_urls: Callable[[], list[str]]) -> None:
+    """Membership: list from the replicated member table; add/remove one member at a time via Raft."""
+
+    def __init__(self, node: KVNode) -> None:
         self._node = node
-        self._client_urls = client_urls
 
     def _members(self) -> list[rpc_pb2.Member]:
-        ident = self._node.identity
-        return [rpc_pb2.Member(ID=ident.member_id, name=ident.name, clientURLs=self._client_urls())]
+        return self._node.membership.sorted()
 
     async def MemberList(self, request: rpc_pb2.MemberListRequest, context: Ctx) -> rpc_pb2.MemberListResponse:
-        return rpc_pb2.MemberListResponse(header=self._node.header(), members=self._members())
-
-    async def _unsupported(self, context: Ctx) -> None:
-        exc = errors.not_supported("membership change (single-member kvstore)")
-        await context.abort(exc.code, exc.message)
+        async def call() -> rpc_pb2.MemberListResponse:
+            if request.linearizable:
+                await self._node.linearizable_read()
+            return rpc_pb2.MemberListResponse(header=self._node.header(), members=self._members())
+        return await _guard(context, call)
 
     async def MemberAdd(self, request: rpc_pb2.MemberAddRequest, context: Ctx) -> rpc_pb2.MemberAddResponse:
-        await self._unsupported(context)
-        raise AssertionError("unreachable")
+        async def call() -> rpc_pb2.MemberAddResponse:
+            member = await self._node.member_add(list(request.peerURLs), request.isLearner)
+            return rpc_pb2.MemberAddResponse(header=self._node.header(), member=member, members=self._members())
+        return await _guard(context, call)
 
     async def MemberRemove(self, request: rpc_pb2.MemberRemoveRequest, context: Ctx) -> rpc_pb2.MemberRemoveResponse:
-        await self._unsupported(context)
-        raise AssertionError("unreachable")
+        async def call() -> rpc_pb2.MemberRemoveResponse:
+            await self._node.member_remove(request.ID)
+            return rpc_pb2.MemberRemoveResponse(header=self._node.header(), members=self._members())
+        return await _guard(context, call)
+
+    async def _unsupported(self, context: Ctx, what: str) -> None:
+        exc = errors.not_supported(what)
+        await context.abort(exc.code, exc.message)
 
     async def MemberUpdate(self, request: rpc_pb2.MemberUpdateRequest, context: Ctx) -> rpc_pb2.MemberUpdateResponse:
-        await self._unsupported(context)
+        await self._unsupported(context, "member update")
         raise AssertionError("unreachable")
 
     async def MemberPromote(
         self, request: rpc_pb2.MemberPromoteRequest, context: Ctx,
     ) -> rpc_pb2.MemberPromoteResponse:
-        await self._unsupported(context)
+        await self._unsupported(context, "learner promotion")
         raise AssertionError("unreachable")
 
 
@@ -231,8 +237,8 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
         size = await asyncio.to_thread(node.disk_bytes)
         return rpc_pb2.StatusResponse(
             header=node.header(), version=VERSION, dbSize=size, dbSizeInUse=size,
-            leader=node.identity.member_id, raftIndex=node.applied_index, raftTerm=node.term,
-            raftAppliedIndex=node.applied_index,
+            leader=node.leader, raftIndex=node.commit_index, raftTerm=node.term,
+            raftAppliedIndex=node.applied_index, errors=[] if node.leader else [errors.no_leader().message],
         )
 
     async def Alarm(self, request: rpc_pb2.AlarmRequest, context: Ctx) -> rpc_pb2.AlarmResponse:
@@ -264,14 +270,26 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
         return await _guard(context, call)
 
     async def MoveLeader(self, request: rpc_pb2.MoveLeaderRequest, context: Ctx) -> rpc_pb2.MoveLeaderResponse:
-        if request.targetID != self._node.identity.member_id:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "etcdserver: bad leader transferee")
-        return rpc_pb2.MoveLeaderResponse(header=self._node.header())
+        async def call() -> rpc_pb2.MoveLeaderResponse:
+            node = self._node
+            if not node.is_leader:
+                raise errors.not_leader()
+            if request.targetID not in node.membership.members:
+                raise errors.bad_leader_transferee()
+            if request.targetID != node.identity.member_id:
+                node.transfer_leadership(request.targetID)
+                deadline = asyncio.get_running_loop().time() + node.request_timeout
+                while node.leader != request.targetID:
+                    if asyncio.get_running_loop().time() > deadline:
+                        raise errors.timeout()
+                    await asyncio.sleep(0.05)
+            return rpc_pb2.MoveLeaderResponse(header=node.header())
+        return await _guard(context, call)
 
 
-def add_services(server: grpc.aio.Server, node: KVNode, client_urls: Callable[[], list[str]]) -> None:
+def add_services(server: grpc.aio.Server, node: KVNode) -> None:
     rpc_pb2_grpc.add_KVServicer_to_server(KVService(node), server)  # type: ignore[no-untyped-call]
     rpc_pb2_grpc.add_WatchServicer_to_server(WatchService(node), server)  # type: ignore[no-untyped-call]
     rpc_pb2_grpc.add_LeaseServicer_to_server(LeaseService(node), server)  # type: ignore[no-untyped-call]
-    rpc_pb2_grpc.add_ClusterServicer_to_server(ClusterService(node, client_urls), server)  # type: ignore[no-untyped-call]
+    rpc_pb2_grpc.add_ClusterServicer_to_server(ClusterService(node), server)  # type: ignore[no-untyped-call]
     rpc_pb2_grpc.add_MaintenanceServicer_to_server(MaintenanceService(node), server)  # type: ignore[no-untyped-call]

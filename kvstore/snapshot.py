@@ -29,9 +29,13 @@ def _name(index: int) -> str:
 
 def save(directory: Path, snap: internal_pb2.KVStoreSnapshot) -> Path:
     """Write `snap` durably and atomically; remove older snapshots. Blocking."""
+    return save_bytes(directory, snap.index, snap.SerializeToString())
+
+
+def save_bytes(directory: Path, index: int, payload: bytes) -> Path:
+    """Write a serialized KVStoreSnapshot at `index` (as received from a leader). Blocking."""
     directory.mkdir(parents=True, exist_ok=True)
-    payload = snap.SerializeToString()
-    final = directory / _name(snap.index)
+    final = directory / _name(index)
     tmp = final.with_suffix(".tmp")
     with tmp.open("wb") as fh:
         fh.write(_MAGIC + _HEAD.pack(len(payload), zlib.crc32(payload)) + payload)
@@ -47,6 +51,12 @@ def save(directory: Path, snap: internal_pb2.KVStoreSnapshot) -> Path:
 
 def load_latest(directory: Path) -> internal_pb2.KVStoreSnapshot | None:
     """The newest snapshot, or None. A damaged newest snapshot is refused (it was fsync'd)."""
+    payload = load_latest_bytes(directory)
+    return internal_pb2.KVStoreSnapshot.FromString(payload) if payload is not None else None
+
+
+def load_latest_bytes(directory: Path) -> bytes | None:
+    """The newest snapshot's serialized KVStoreSnapshot (checksum verified), or None."""
     if not directory.is_dir():
         return None
     for tmp in directory.glob("*.tmp"):
@@ -63,7 +73,7 @@ def load_latest(directory: Path) -> internal_pb2.KVStoreSnapshot | None:
     payload = data[head:head + length]
     if len(payload) != length or zlib.crc32(payload) != crc:
         raise WalCorruptError(f"snapshot {path} is corrupt (checksum mismatch); refusing to start")
-    return internal_pb2.KVStoreSnapshot.FromString(payload)
+    return payload
 
 
 def disk_bytes(directory: Path) -> int:

@@ -1,8 +1,9 @@
-"""Write-ahead log: the durable, ordered record of every state change.
+"""Write-ahead log: the durable, ordered record of Raft's log and hard state.
 
-Why: a write is acknowledged only once its entry is on disk (fdatasync), so a
-crash (SIGKILL, power loss) can lose nothing that a client was told succeeded;
-the MVCC state is rebuilt by loading the newest snapshot and re-applying the
+Why: a member may only answer a vote, acknowledge an append or report a write
+as committed once the entry (and term/vote/commit) is on disk (fdatasync), so a
+crash (SIGKILL, power loss) loses nothing a peer or client was told; the MVCC
+state is rebuilt by loading the newest snapshot and re-applying the committed
 entries after it.
 
 Layout: `<dir>/<seq:016x>-<first_index:016x>.wal` segments, each a sequence of
@@ -11,34 +12,42 @@ records::
     u32 length | u32 crc32(payload) | u32 crc32(first 8 header bytes) | payload
     payload = u8 type | u64 index | u64 term | data
 
+Types: ENTRY (normal log entry), CONF_ENTRY (membership change entry),
+HARD_STATE (index = commit, term = term, data = u64 vote) and SNAPSHOT (a
+snapshot at (index, term) was installed: the log before it is discarded).
+
 The header CRC lets recovery tell a record cut short by a crash (a torn tail,
 which is truncated: it was never acknowledged) from damage to acknowledged data
 (refused with `WalCorruptError`, the daemon exits non-zero instead of silently
 serving a store with holes). An entry whose index is <= the previous one
-replaces the log from that index on (what Raft's log truncation needs).
+replaces the log from that index on (Raft's log truncation).
 
-Group commit: `GroupCommitter` gathers the entries proposed while the previous
-fdatasync was running and writes them with one write + one fdatasync, so many
-concurrent requests share the cost of a disk flush.
+A segment's name holds the index the log will continue at when it was created
+(last written index + 1), so every entry of an older segment is below the next
+segment's first index; `purge` relies on that to drop segments a snapshot covers.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import struct
 import zlib
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
+
+from kvstore.raft.types import Entry, EntryType, HardState
 
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct("<III")
 _PAYLOAD_HEAD = struct.Struct("<BQQ")
+_VOTE = struct.Struct("<Q")
 ENTRY = 1
-_MAX_RECORD = 16 * 1024 * 1024
+CONF_ENTRY = 2
+HARD_STATE = 3
+SNAPSHOT = 4
+_MAX_RECORD = 64 * 1024 * 1024
 MAX_BATCH_BYTES = 8 * 1024 * 1024
 
 
@@ -46,17 +55,31 @@ class WalCorruptError(Exception):
     """Acknowledged log data is damaged: refuse to start rather than lose writes silently."""
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    index: int
-    term: int
-    data: bytes
+def _record(kind: int, index: int, term: int, data: bytes) -> bytes:
+    payload = _PAYLOAD_HEAD.pack(kind, index, term) + data
+    head = struct.pack("<II", len(payload), zlib.crc32(payload))
+    return head + struct.pack("<I", zlib.crc32(head)) + payload
 
 
 def encode(entry: Entry) -> bytes:
-    payload = _PAYLOAD_HEAD.pack(ENTRY, entry.index, entry.term) + entry.data
-    head = struct.pack("<II", len(payload), zlib.crc32(payload))
-    return head + struct.pack("<I", zlib.crc32(head)) + payload
+    kind = CONF_ENTRY if entry.type == EntryType.CONF_CHANGE else ENTRY
+    return _record(kind, entry.index, entry.term, entry.data)
+
+
+def encode_hard_state(hs: HardState) -> bytes:
+    return _record(HARD_STATE, hs.commit, hs.term, _VOTE.pack(hs.vote))
+
+
+def encode_snapshot(index: int, term: int) -> bytes:
+    return _record(SNAPSHOT, index, term, b"")
+
+
+class Replay(NamedTuple):
+    """What recovery found: entries after the loaded snapshot, the last hard state, the last snapshot mark."""
+
+    entries: list[Entry]
+    hard_state: HardState | None
+    snapshot: tuple[int, int] | None
 
 
 def fsync_dir(path: Path) -> None:
@@ -109,21 +132,24 @@ def _valid_record_after(data: bytes, start: int) -> bool:
     return False
 
 
-def _scan(path: Path, data: bytes, is_last: bool) -> tuple[list[Entry], int]:
-    """Parse a segment; return its entries and the length of its valid prefix.
+_Rec = tuple[int, int, int, bytes]  # kind, index, term, data
+
+
+def _scan(path: Path, data: bytes, is_last: bool) -> tuple[list[_Rec], int]:
+    """Parse a segment; return its records and the length of its valid prefix.
 
     A bad record is a torn tail (a crash during the last, never acknowledged
     write) only in the last segment, only within one batch of the end, and only
     if no intact record follows it; anything else is corruption.
     """
-    entries: list[Entry] = []
+    records: list[_Rec] = []
     off, size = 0, len(data)
+    head, phead = _HEADER.size, _PAYLOAD_HEAD.size
     while off < size:
         problem, total = _record_at(data, off)
         if not problem:
-            kind, index, term = _PAYLOAD_HEAD.unpack_from(data, off + _HEADER.size)
-            if kind == ENTRY:
-                entries.append(Entry(index, term, data[off + _HEADER.size + _PAYLOAD_HEAD.size: off + total]))
+            kind, index, term = _PAYLOAD_HEAD.unpack_from(data, off + head)
+            records.append((kind, index, term, data[off + head + phead: off + total]))
             off += total
             continue
         near_end = size - off <= MAX_BATCH_BYTES + _MAX_RECORD
@@ -132,12 +158,12 @@ def _scan(path: Path, data: bytes, is_last: bool) -> tuple[list[Entry], int]:
         )
         if is_last and torn:
             log.warning("truncating torn WAL tail", extra={"file": str(path), "offset": off, "reason": problem})
-            return entries, off
+            return records, off
         raise WalCorruptError(
             f"WAL segment {path} is corrupt at byte {off} ({problem}) and intact records follow it; "
             "refusing to start because acknowledged writes would be lost"
         )
-    return entries, off
+    return records, off
 
 
 class Wal:
@@ -148,52 +174,63 @@ class Wal:
         self._seq = seq
         self._fd = fd
         self.segment_bytes = size
+        self.last_index = 0
+        """Index of the last entry written (the next segment is named after it)."""
 
     @classmethod
-    def open(cls, directory: Path, after_index: int) -> tuple[Wal, list[Entry]]:
-        """Open (or create) the log; return it and the entries with index > after_index.
+    def open(cls, directory: Path, after_index: int) -> tuple[Wal, Replay]:
+        """Open (or create) the log; return it and what it holds after `after_index`.
 
-        Repairs a torn tail in place; raises WalCorruptError for damage elsewhere or
-        for a gap between the snapshot and the first retained entry.
+        `after_index` is the index of the snapshot the caller loaded. Repairs a
+        torn tail in place; raises WalCorruptError for damage elsewhere or for a
+        hole between that snapshot and the first retained entry.
         """
         directory.mkdir(parents=True, exist_ok=True)
         for tmp in directory.glob("*.tmp"):
             tmp.unlink()
-        segments = sorted((p, n) for p in directory.iterdir() if (n := _parse_name(p.name)) is not None)
-        segments.sort(key=lambda item: item[1][0])
+        segments = sorted((n, p) for p in directory.iterdir() if (n := _parse_name(p.name)) is not None)
         entries: list[Entry] = []
-        last_index = after_index
-        have_first = False
-        for i, (path, (_seq, first)) in enumerate(segments):
-            is_last = i == len(segments) - 1
+        hard_state: HardState | None = None
+        snap: tuple[int, int] | None = None
+        last: int | None = None  # index of the log's last entry so far (None: not known yet)
+        for i, ((_seq, _first), path) in enumerate(segments):
             data = path.read_bytes()
-            found, valid = _scan(path, data, is_last)
+            found, valid = _scan(path, data, i == len(segments) - 1)
             if valid < len(data):
                 with path.open("r+b") as fh:
                     fh.truncate(valid)
                     os.fsync(fh.fileno())
-            if found and found[0].index != first:
-                raise WalCorruptError(f"WAL segment {path} starts at index {found[0].index}, name says {first}")
-            for entry in found:
-                if entry.index > last_index + 1 and (have_first or entry.index > after_index + 1):
-                    raise WalCorruptError(
-                        f"WAL gap in {path}: entry {entry.index} follows {last_index}; acknowledged entries missing"
-                    )
-                have_first = True
-                if entry.index <= after_index:
-                    last_index = max(last_index, entry.index)
-                    continue
-                while entries and entries[-1].index >= entry.index:
-                    entries.pop()  # overwritten by a later record (log truncation)
-                entries.append(entry)
-                last_index = entry.index
+            for kind, index, term, body in found:
+                if kind == HARD_STATE:
+                    hard_state = HardState(term, _VOTE.unpack(body)[0] if len(body) == 8 else 0, index)
+                elif kind == SNAPSHOT:
+                    snap = (index, term)
+                    entries.clear()
+                    last = index
+                elif kind in (ENTRY, CONF_ENTRY):
+                    if last is not None and index > last + 1:
+                        raise WalCorruptError(
+                            f"WAL gap in {path}: entry {index} follows {last}; acknowledged entries missing"
+                        )
+                    while entries and entries[-1].index >= index:
+                        entries.pop()  # overwritten by a later record (log truncation)
+                    etype = EntryType.CONF_CHANGE if kind == CONF_ENTRY else EntryType.NORMAL
+                    entries.append(Entry(term, index, etype, body))
+                    last = index
+        kept = [e for e in entries if e.index > after_index]
+        if kept and kept[0].index != after_index + 1:
+            raise WalCorruptError(
+                f"WAL gap: the log resumes at entry {kept[0].index} but the snapshot ends at {after_index}; "
+                "acknowledged entries missing"
+            )
         if segments:
-            path, (seq, _first) = segments[-1]
+            (seq, _first), path = segments[-1]
             fd = os.open(path, os.O_WRONLY | os.O_APPEND)
             wal = cls(directory, seq, fd, os.fstat(fd).st_size)
         else:
             wal = cls._create(directory, 0, after_index + 1)
-        return wal, entries
+        wal.last_index = max(last or 0, after_index)
+        return wal, Replay(kept, hard_state, snap)
 
     @classmethod
     def _create(cls, directory: Path, seq: int, first_index: int) -> Wal:
@@ -203,20 +240,37 @@ class Wal:
         fsync_dir(directory)
         return cls(directory, seq, fd, 0)
 
-    def write(self, blob: bytes) -> None:
-        """Append encoded records and make them durable before returning."""
+    def write(self, blob: bytes, sync: bool = True) -> None:
+        """Append encoded records; with `sync`, make them durable before returning."""
         view = memoryview(blob)
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
-        os.fdatasync(self._fd)
+        if sync:
+            os.fdatasync(self._fd)
         self.segment_bytes += len(blob)
 
-    def rotate(self, next_index: int) -> None:
-        """Continue in a fresh segment whose first entry will be `next_index`."""
-        new = Wal._create(self.dir, self._seq + 1, next_index)
+    def save(self, hard_state: HardState | None, entries: list[Entry], sync: bool) -> None:
+        """Persist one Ready's entries and hard state with one write (+ one fdatasync)."""
+        parts = [encode(e) for e in entries]
+        if hard_state is not None:
+            parts.append(encode_hard_state(hard_state))
+        if parts:
+            self.write(b"".join(parts), sync)
+        if entries:
+            self.last_index = entries[-1].index
+
+    def mark_snapshot(self, index: int, term: int, hard_state: HardState) -> None:
+        """Record that the log now starts after a snapshot at (index, term). Durable on return."""
+        self.write(encode_snapshot(index, term) + encode_hard_state(hard_state))
+        self.last_index = index
+
+    def rotate(self, hard_state: HardState) -> None:
+        """Continue in a fresh segment (named after the next index), starting with the hard state."""
+        new = Wal._create(self.dir, self._seq + 1, self.last_index + 1)
         os.close(self._fd)
         self._fd, self._seq, self.segment_bytes = new._fd, new._seq, 0
+        self.write(encode_hard_state(hard_state))
 
     def purge(self, upto_index: int) -> int:
         """Delete segments holding only entries <= upto_index (covered by a snapshot)."""
@@ -237,94 +291,3 @@ class Wal:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-
-
-Batch = list[tuple[Entry, "asyncio.Future[object]"]]
-
-
-class GroupCommitter:
-    """Batches concurrently proposed entries into one write + fdatasync.
-
-    `on_durable(batch)` runs on the event loop right after each batch is durable,
-    in log order, and must resolve the batch's futures (it applies the entries).
-    `after_batch()` may then do housekeeping (snapshots) before the next batch.
-    If the disk fails, every waiting and later future fails: nothing more is
-    acknowledged, because the log's tail is unknown.
-    """
-
-    def __init__(
-        self,
-        wal: Wal,
-        on_durable: Callable[[Batch], None],
-        after_batch: Callable[[], Awaitable[None]] | None = None,
-        max_batch_bytes: int = MAX_BATCH_BYTES,
-    ) -> None:
-        self.wal = wal
-        self._on_durable = on_durable
-        self._after_batch = after_batch
-        self._max_batch_bytes = max_batch_bytes
-        self._pending: Batch = []
-        self._wake = asyncio.Event()
-        self._closing = False
-        self.failure: BaseException | None = None
-        self.batches = 0
-        self.entries = 0
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="wal-group-commit")
-
-    def submit(self, entry: Entry) -> asyncio.Future[object]:
-        fut: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        if self.failure is not None or self._closing:
-            fut.set_exception(self.failure or RuntimeError("WAL is closed"))
-            return fut
-        self._pending.append((entry, fut))
-        self._wake.set()
-        return fut
-
-    def _take(self) -> tuple[Batch, bytes]:
-        size, n = 0, 0
-        parts: list[bytes] = []
-        for entry, _fut in self._pending:
-            if n and size + len(entry.data) > self._max_batch_bytes:
-                break
-            rec = encode(entry)
-            parts.append(rec)
-            size += len(rec)
-            n += 1
-        batch, self._pending = self._pending[:n], self._pending[n:]
-        return batch, b"".join(parts)
-
-    async def _run(self) -> None:
-        while True:
-            if not self._pending:
-                if self._closing:
-                    return
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            batch, blob = self._take()
-            try:
-                await asyncio.to_thread(self.wal.write, blob)
-            except OSError as exc:
-                log.critical("WAL write failed; refusing further writes", extra={"error": repr(exc)})
-                self.failure = exc
-                for _entry, fut in batch + self._pending:
-                    if not fut.done():
-                        fut.set_exception(exc)
-                self._pending = []
-                return
-            self.batches += 1
-            self.entries += len(batch)
-            self._on_durable(batch)
-            if self._after_batch is not None:
-                await self._after_batch()
-
-    async def close(self) -> None:
-        """Flush what is pending, then stop."""
-        self._closing = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None

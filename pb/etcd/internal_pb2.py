@@ -26,7 +26,7 @@ from pb.etcd import kv_pb2 as pb_dot_etcd_dot_kv__pb2
 from pb.etcd import rpc_pb2 as pb_dot_etcd_dot_rpc__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16pb/etcd/internal.proto\x12\x0c\x65tcdserverpb\x1a\x10pb/etcd/kv.proto\x1a\x11pb/etcd/rpc.proto\"\xe1\x02\n\x13InternalRaftRequest\x12\n\n\x02ID\x18\x01 \x01(\x04\x12\'\n\x03put\x18\x04 \x01(\x0b\x32\x18.etcdserverpb.PutRequestH\x00\x12\x38\n\x0c\x64\x65lete_range\x18\x05 \x01(\x0b\x32 .etcdserverpb.DeleteRangeRequestH\x00\x12\'\n\x03txn\x18\x06 \x01(\x0b\x32\x18.etcdserverpb.TxnRequestH\x00\x12\x35\n\ncompaction\x18\x07 \x01(\x0b\x32\x1f.etcdserverpb.CompactionRequestH\x00\x12\x36\n\x0blease_grant\x18\x08 \x01(\x0b\x32\x1f.etcdserverpb.LeaseGrantRequestH\x00\x12\x38\n\x0clease_revoke\x18\t \x01(\x0b\x32 .etcdserverpb.LeaseRevokeRequestH\x00\x42\t\n\x07request\"(\n\rSnapshotLease\x12\n\n\x02ID\x18\x01 \x01(\x03\x12\x0b\n\x03TTL\x18\x02 \x01(\x03\"\xca\x01\n\x0fKVStoreSnapshot\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04term\x18\x02 \x01(\x04\x12\x10\n\x08revision\x18\x03 \x01(\x03\x12\x18\n\x10\x63ompact_revision\x18\x04 \x01(\x03\x12\x1e\n\x04\x62\x61se\x18\x05 \x03(\x0b\x32\x10.mvccpb.KeyValue\x12!\n\x07\x63hanges\x18\x06 \x03(\x0b\x32\x10.mvccpb.KeyValue\x12+\n\x06leases\x18\x07 \x03(\x0b\x32\x1b.etcdserverpb.SnapshotLeaseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16pb/etcd/internal.proto\x12\x0c\x65tcdserverpb\x1a\x10pb/etcd/kv.proto\x1a\x11pb/etcd/rpc.proto\"\xc6\x03\n\x13InternalRaftRequest\x12\n\n\x02ID\x18\x01 \x01(\x04\x12\'\n\x03put\x18\x04 \x01(\x0b\x32\x18.etcdserverpb.PutRequestH\x00\x12\x38\n\x0c\x64\x65lete_range\x18\x05 \x01(\x0b\x32 .etcdserverpb.DeleteRangeRequestH\x00\x12\'\n\x03txn\x18\x06 \x01(\x0b\x32\x18.etcdserverpb.TxnRequestH\x00\x12\x35\n\ncompaction\x18\x07 \x01(\x0b\x32\x1f.etcdserverpb.CompactionRequestH\x00\x12\x36\n\x0blease_grant\x18\x08 \x01(\x0b\x32\x1f.etcdserverpb.LeaseGrantRequestH\x00\x12\x38\n\x0clease_revoke\x18\t \x01(\x0b\x32 .etcdserverpb.LeaseRevokeRequestH\x00\x12\x31\n\x11member_attributes\x18( \x01(\x0b\x32\x14.etcdserverpb.MemberH\x00\x12\x30\n\x05\x62\x61tch\x18\x32 \x03(\x0b\x32!.etcdserverpb.InternalRaftRequestB\t\n\x07request\"(\n\rSnapshotLease\x12\n\n\x02ID\x18\x01 \x01(\x03\x12\x0b\n\x03TTL\x18\x02 \x01(\x03\"\x81\x02\n\x0fKVStoreSnapshot\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04term\x18\x02 \x01(\x04\x12\x10\n\x08revision\x18\x03 \x01(\x03\x12\x18\n\x10\x63ompact_revision\x18\x04 \x01(\x03\x12\x1e\n\x04\x62\x61se\x18\x05 \x03(\x0b\x32\x10.mvccpb.KeyValue\x12!\n\x07\x63hanges\x18\x06 \x03(\x0b\x32\x10.mvccpb.KeyValue\x12+\n\x06leases\x18\x07 \x03(\x0b\x32\x1b.etcdserverpb.SnapshotLease\x12%\n\x07members\x18\x08 \x03(\x0b\x32\x14.etcdserverpb.Member\x12\x0e\n\x06voters\x18\t \x03(\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,9 +34,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pb.etcd.internal_pb2', _glo
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_INTERNALRAFTREQUEST']._serialized_start=78
-  _globals['_INTERNALRAFTREQUEST']._serialized_end=431
-  _globals['_SNAPSHOTLEASE']._serialized_start=433
-  _globals['_SNAPSHOTLEASE']._serialized_end=473
-  _globals['_KVSTORESNAPSHOT']._serialized_start=476
-  _globals['_KVSTORESNAPSHOT']._serialized_end=678
+  _globals['_INTERNALRAFTREQUEST']._serialized_end=532
+  _globals['_SNAPSHOTLEASE']._serialized_start=534
+  _globals['_SNAPSHOTLEASE']._serialized_end=574
+  _globals['_KVSTORESNAPSHOT']._serialized_start=577
+  _globals['_KVSTORESNAPSHOT']._serialized_end=834
 # @@protoc_insertion_point(module_scope)

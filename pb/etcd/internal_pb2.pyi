@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class InternalRaftRequest(_message.Message):
-    __slots__ = ("ID", "put", "delete_range", "txn", "compaction", "lease_grant", "lease_revoke")
+    __slots__ = ("ID", "put", "delete_range", "txn", "compaction", "lease_grant", "lease_revoke", "member_attributes", "batch")
     ID_FIELD_NUMBER: _ClassVar[int]
     PUT_FIELD_NUMBER: _ClassVar[int]
     DELETE_RANGE_FIELD_NUMBER: _ClassVar[int]
@@ -17,6 +17,8 @@ class InternalRaftRequest(_message.Message):
     COMPACTION_FIELD_NUMBER: _ClassVar[int]
     LEASE_GRANT_FIELD_NUMBER: _ClassVar[int]
     LEASE_REVOKE_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     ID: int
     put: _rpc_pb2.PutRequest
     delete_range: _rpc_pb2.DeleteRangeRequest
@@ -24,7 +26,9 @@ class InternalRaftRequest(_message.Message):
     compaction: _rpc_pb2.CompactionRequest
     lease_grant: _rpc_pb2.LeaseGrantRequest
     lease_revoke: _rpc_pb2.LeaseRevokeRequest
-    def __init__(self, ID: _Optional[int] = ..., put: _Optional[_Union[_rpc_pb2.PutRequest, _Mapping]] = ..., delete_range: _Optional[_Union[_rpc_pb2.DeleteRangeRequest, _Mapping]] = ..., txn: _Optional[_Union[_rpc_pb2.TxnRequest, _Mapping]] = ..., compaction: _Optional[_Union[_rpc_pb2.CompactionRequest, _Mapping]] = ..., lease_grant: _Optional[_Union[_rpc_pb2.LeaseGrantRequest, _Mapping]] = ..., lease_revoke: _Optional[_Union[_rpc_pb2.LeaseRevokeRequest, _Mapping]] = ...) -> None: ...
+    member_attributes: _rpc_pb2.Member
+    batch: _containers.RepeatedCompositeFieldContainer[InternalRaftRequest]
+    def __init__(self, ID: _Optional[int] = ..., put: _Optional[_Union[_rpc_pb2.PutRequest, _Mapping]] = ..., delete_range: _Optional[_Union[_rpc_pb2.DeleteRangeRequest, _Mapping]] = ..., txn: _Optional[_Union[_rpc_pb2.TxnRequest, _Mapping]] = ..., compaction: _Optional[_Union[_rpc_pb2.CompactionRequest, _Mapping]] = ..., lease_grant: _Optional[_Union[_rpc_pb2.LeaseGrantRequest, _Mapping]] = ..., lease_revoke: _Optional[_Union[_rpc_pb2.LeaseRevokeRequest, _Mapping]] = ..., member_attributes: _Optional[_Union[_rpc_pb2.Member, _Mapping]] = ..., batch: _Optional[_Iterable[_Union[InternalRaftRequest, _Mapping]]] = ...) -> None: ...
 
 class SnapshotLease(_message.Message):
     __slots__ = ("ID", "TTL")
@@ -35,7 +39,7 @@ class SnapshotLease(_message.Message):
     def __init__(self, ID: _Optional[int] = ..., TTL: _Optional[int] = ...) -> None: ...
 
 class KVStoreSnapshot(_message.Message):
-    __slots__ = ("index", "term", "revision", "compact_revision", "base", "changes", "leases")
+    __slots__ = ("index", "term", "revision", "compact_revision", "base", "changes", "leases", "members", "voters")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     TERM_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
@@ -43,6 +47,8 @@ class KVStoreSnapshot(_message.Message):
     BASE_FIELD_NUMBER: _ClassVar[int]
     CHANGES_FIELD_NUMBER: _ClassVar[int]
     LEASES_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    VOTERS_FIELD_NUMBER: _ClassVar[int]
     index: int
     term: int
     revision: int
@@ -50,4 +56,6 @@ class KVStoreSnapshot(_message.Message):
     base: _containers.RepeatedCompositeFieldContainer[_kv_pb2.KeyValue]
     changes: _containers.RepeatedCompositeFieldContainer[_kv_pb2.KeyValue]
     leases: _containers.RepeatedCompositeFieldContainer[SnapshotLease]
-    def __init__(self, index: _Optional[int] = ..., term: _Optional[int] = ..., revision: _Optional[int] = ..., compact_revision: _Optional[int] = ..., base: _Optional[_Iterable[_Union[_kv_pb2.KeyValue, _Mapping]]] = ..., changes: _Optional[_Iterable[_Union[_kv_pb2.KeyValue, _Mapping]]] = ..., leases: _Optional[_Iterable[_Union[SnapshotLease, _Mapping]]] = ...) -> None: ...
+    members: _containers.RepeatedCompositeFieldContainer[_rpc_pb2.Member]
+    voters: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, index: _Optional[int] = ..., term: _Optional[int] = ..., revision: _Optional[int] = ..., compact_revision: _Optional[int] = ..., base: _Optional[_Iterable[_Union[_kv_pb2.KeyValue, _Mapping]]] = ..., changes: _Optional[_Iterable[_Union[_kv_pb2.KeyValue, _Mapping]]] = ..., leases: _Optional[_Iterable[_Union[SnapshotLease, _Mapping]]] = ..., members: _Optional[_Iterable[_Union[_rpc_pb2.Member, _Mapping]]] = ..., voters: _Optional[_Iterable[int]] = ...) -> None: ...

@@ -79,6 +79,11 @@ class ResourcesStub:
                 request_serializer=pb_dot_kubelite_dot_api__pb2.LogsRequest.SerializeToString,
                 response_deserializer=pb_dot_kubelite_dot_api__pb2.LogChunk.FromString,
                 _registered_method=True)
+        self.Exec = channel.stream_stream(
+                '/kubelite.v1.Resources/Exec',
+                request_serializer=pb_dot_kubelite_dot_api__pb2.ExecRequest.SerializeToString,
+                response_deserializer=pb_dot_kubelite_dot_api__pb2.ExecResponse.FromString,
+                _registered_method=True)
 
 
 class ResourcesServicer:
@@ -145,6 +150,14 @@ class ResourcesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Exec(self, request_iterator, context):
+        """Exec runs a command in a running container, proxied to the kubelet of the
+        pod's node. The first request carries `start`; later ones stdin chunks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ResourcesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -192,6 +205,11 @@ def add_ResourcesServicer_to_server(servicer, server):
                     servicer.Logs,
                     request_deserializer=pb_dot_kubelite_dot_api__pb2.LogsRequest.FromString,
                     response_serializer=pb_dot_kubelite_dot_api__pb2.LogChunk.SerializeToString,
+            ),
+            'Exec': grpc.stream_stream_rpc_method_handler(
+                    servicer.Exec,
+                    request_deserializer=pb_dot_kubelite_dot_api__pb2.ExecRequest.FromString,
+                    response_serializer=pb_dot_kubelite_dot_api__pb2.ExecResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -447,6 +465,33 @@ class Resources:
             metadata,
             _registered_method=True)
 
+    @staticmethod
+    def Exec(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/kubelite.v1.Resources/Exec',
+            pb_dot_kubelite_dot_api__pb2.ExecRequest.SerializeToString,
+            pb_dot_kubelite_dot_api__pb2.ExecResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
 
 class KubeletStub:
     """Served by every kubelet on its API port; the apiserver proxies to it.
@@ -463,6 +508,11 @@ class KubeletStub:
                 request_serializer=pb_dot_kubelite_dot_api__pb2.LogsRequest.SerializeToString,
                 response_deserializer=pb_dot_kubelite_dot_api__pb2.LogChunk.FromString,
                 _registered_method=True)
+        self.Exec = channel.stream_stream(
+                '/kubelite.v1.Kubelet/Exec',
+                request_serializer=pb_dot_kubelite_dot_api__pb2.ExecRequest.SerializeToString,
+                response_deserializer=pb_dot_kubelite_dot_api__pb2.ExecResponse.FromString,
+                _registered_method=True)
 
 
 class KubeletServicer:
@@ -475,6 +525,12 @@ class KubeletServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Exec(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_KubeletServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -482,6 +538,11 @@ def add_KubeletServicer_to_server(servicer, server):
                     servicer.Logs,
                     request_deserializer=pb_dot_kubelite_dot_api__pb2.LogsRequest.FromString,
                     response_serializer=pb_dot_kubelite_dot_api__pb2.LogChunk.SerializeToString,
+            ),
+            'Exec': grpc.stream_stream_rpc_method_handler(
+                    servicer.Exec,
+                    request_deserializer=pb_dot_kubelite_dot_api__pb2.ExecRequest.FromString,
+                    response_serializer=pb_dot_kubelite_dot_api__pb2.ExecResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -512,6 +573,33 @@ class Kubelet:
             '/kubelite.v1.Kubelet/Logs',
             pb_dot_kubelite_dot_api__pb2.LogsRequest.SerializeToString,
             pb_dot_kubelite_dot_api__pb2.LogChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Exec(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/kubelite.v1.Kubelet/Exec',
+            pb_dot_kubelite_dot_api__pb2.ExecRequest.SerializeToString,
+            pb_dot_kubelite_dot_api__pb2.ExecResponse.FromString,
             options,
             channel_credentials,
             insecure,

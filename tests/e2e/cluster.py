@@ -1,14 +1,16 @@
 """Helpers for end-to-end tests on a whole local cluster (`kubelite up`) of real processes.
 
-Each test module gets its own cluster in a temporary data directory, on ports
-shifted by a random offset so runs never collide with a user's cluster or with
-each other; teardown runs `kubelite down` and fails the run if anything the
-cluster started is still alive.
+Each cluster lives in a temporary data directory, on ports shifted by a random
+offset (and, for runc clusters, its own bridge and node namespaces) so runs
+never collide with a user's cluster or with each other; teardown runs
+`kubelite down` and fails the run if anything the cluster started is left.
 """
 
 from __future__ import annotations
 
 import os
+import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,8 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from kubelite import cleanup, netns
+from kubelite.cluster import start_component
 from kubelite.localcluster import load_state, plan_cluster, save_state
-from kubelite.procs import is_same_process_alive, process_start_ticks, spawn_daemon
+from kubelite.procs import is_same_process_alive
 
 T = TypeVar("T")
 
@@ -55,13 +59,24 @@ def processes_with_env(marker: str) -> list[int]:
 class LocalCluster:
     """Handle on a running `kubelite up` cluster."""
 
-    def __init__(self, data_dir: Path, nodes: int, port_offset: int) -> None:
+    def __init__(self, data_dir: Path, nodes: int, port_offset: int, runtime: str = "process",
+                 net_id: int = 0, kv_members: int = 3) -> None:
         self.data_dir = data_dir
         self.nodes = nodes
         self.port_offset = port_offset
-        self.plan = plan_cluster(data_dir, nodes, port_offset)
+        self.runtime = runtime
+        self.net_id = net_id
+        self.kv_members = kv_members
+        self.plan = plan_cluster(data_dir, nodes, port_offset, runtime, net_id=net_id, registry=runtime == "runc",
+                                 kv_members=kv_members)
         self.server = self.plan.server
         self.env = dict(os.environ, KUBELITE_SERVER=self.server, KUBELITE_CONFIG=str(data_dir / "config"))
+
+    def up_args(self) -> list[str]:
+        return ["up", "--nodes", str(self.nodes), "--data-dir", str(self.data_dir), "--port-offset",
+                str(self.port_offset), "--runtime", self.runtime, "--net-id", str(self.net_id),
+                "--kv-members", str(self.kv_members),
+                "--config-out", str(self.data_dir / "config")]
 
     def kubelite(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -91,13 +106,12 @@ class LocalCluster:
     def restart_component(self, name: str) -> None:
         """Start a daemon again with the same flags and record it so `down` stops it."""
         comp = next(c for c in self.plan.components if c.name == name)
-        popen = spawn_daemon(comp.argv, self.data_dir / "logs" / comp.log_name,
-                             dict(os.environ, KUBELITE_CLUSTER_DIR=str(self.data_dir)))
+        started = start_component(self.plan, comp)
         server, procs = load_state(self.data_dir)
         for proc in procs:
             if proc.name == name:
-                proc.pid = popen.pid
-                proc.start_ticks = process_start_ticks(popen.pid) or 0
+                proc.pid = started.pid
+                proc.start_ticks = started.start_ticks
         save_state(self.data_dir, server, procs)
 
 
@@ -107,3 +121,37 @@ def _reap(pid: int) -> bool:
     except ChildProcessError:
         pass
     return False
+
+
+def leftovers(c: LocalCluster) -> list[str]:
+    """Everything of this cluster still present on the host (empty after a clean `down`)."""
+    found = [f"process {pid}" for pid in processes_with_env(f"KUBELITE_CLUSTER_DIR={c.data_dir}")]
+    found += [f"mount {m}" for m in cleanup.mounts_under(c.data_dir)]
+    found += [f"runc container {x}" for x in cleanup.remaining_runc_containers(c.data_dir)]
+    net = c.plan.network
+    if net is not None:
+        found += [f"netns {n.netns}" for n in net.nodes if netns.netns_exists(n.netns)]
+        if subprocess.run(["ip", "link", "show", net.bridge], capture_output=True).returncode == 0:
+            found.append(f"bridge {net.bridge}")
+        found += [f"iptables: {r}" for r in netns.leftover_rules(net.comment)]
+    return found
+
+
+def runc_unavailable() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root"
+    missing = [t for t in ("runc", "conmon", "docker-registry") if shutil.which(t) is None]
+    missing += netns.missing_tools()
+    if not Path("/usr/lib/cni/bridge").exists():
+        missing.append("/usr/lib/cni (containernetworking-plugins)")
+    return f"missing: {', '.join(missing)}" if missing else None
+
+
+def free_net_id() -> int:
+    """A bridge/subnet id no other cluster on this host uses (kl-br<ID>, 10.88.<ID>.0/24)."""
+    rng = random.Random()
+    for _ in range(50):
+        candidate = rng.randrange(100, 250)
+        if subprocess.run(["ip", "link", "show", f"kl-br{candidate}"], capture_output=True).returncode != 0:
+            return candidate
+    raise RuntimeError("no free kl-br<N> bridge id")

@@ -185,9 +185,11 @@ def test_delete_deployment_removes_replicasets_pods_and_processes(cluster: Local
 def test_control_plane_survives_kill_9(cluster: LocalCluster) -> None:
     apply(cluster, deployment_yaml("durable", 2))
     before = {p["metadata"]["name"] for p in wait_running(cluster, "durable", 2)}
-    for name in ("apiserver", "kvstore"):
+    kv_members = [c.name for c in cluster.plan.components if c.name.startswith("kvstore")]
+    for name in ("apiserver", *kv_members):
         cluster.kill_component(name)
-    cluster.restart_component("kvstore")
+    for name in kv_members:
+        cluster.restart_component(name)
     cluster.restart_component("apiserver")
     after = wait_for(lambda: (r := cluster.kctl("get", "pods", "-l", "app=durable", "-o", "json")).returncode == 0
                      and {p["metadata"]["name"] for p in json.loads(r.stdout)["items"]}, 60,

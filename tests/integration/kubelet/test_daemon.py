@@ -4,6 +4,7 @@ and SIGTERM stops it with exit 0 leaving no container process behind."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
 import sys
@@ -115,12 +116,13 @@ async def test_kubelet_daemon_lifecycle(control_plane: Any, tmp_path: Path) -> N
             await proc.wait()
 
 
-async def test_runc_runtime_is_refused_clearly(tmp_path: Path) -> None:
+async def test_runc_runtime_is_refused_clearly_where_it_cannot_run(tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": str(tmp_path / "no-tools-here")}  # no runc, conmon, unshare
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "kubelite.main", "kubelet", "--server", "127.0.0.1:1", "--node-name", "n",
         "--node-ip", NODE_IP, "--listen", f"{NODE_IP}:0", "--listen-health", f"{NODE_IP}:0",
         "--data-dir", str(tmp_path), "--runtime", "runc",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
     )
     _, stderr = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 2 and b"not available yet" in stderr and b"Traceback" not in stderr
+    assert proc.returncode == 2 and b"runc runtime cannot run here" in stderr and b"Traceback" not in stderr

@@ -231,7 +231,11 @@ async def test_init_container_runs_to_completion_first(control_plane: Any, kubel
     pod, _ = await wait_running(client, "withinit")
     init_status = pod.status.init_container_statuses[0]
     assert init_status.state.terminated is not None and init_status.state.terminated.reason == "Completed"
-    assert "prepared" in await read_logs(client, "withinit", container="main")
+
+    async def main_read_the_file() -> bool:
+        return "prepared" in await read_logs(client, "withinit", container="main")
+
+    await eventually(main_read_the_file, "main's log to show the init container's file")
 
 
 async def test_crashing_container_backs_off(control_plane: Any, kubelet: Kubelet) -> None:

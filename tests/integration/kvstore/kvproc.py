@@ -6,13 +6,19 @@ so tests never race other processes for a port.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import grpc
+
+from pb.etcd import rpc_pb2, rpc_pb2_grpc
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -27,6 +33,7 @@ class KVProcess:
         self.health = ""
 
     def start(self, wait: bool = True) -> KVProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
         self._offset = self.log_path.stat().st_size
         self.proc = subprocess.Popen(
@@ -61,7 +68,7 @@ class KVProcess:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise AssertionError(f"kvstore exited {self.proc.returncode}: {self.log_path.read_text()[-2000:]}")
-            time.sleep(0.02)
+            time.sleep(0.02)  # polling the log for the line, not synchronising on time
         raise AssertionError(f"kvstore not serving after {timeout}s: {self.log_path.read_text()[-2000:]}")
 
     def kill(self) -> None:
@@ -87,3 +94,65 @@ class KVProcess:
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class KVCluster:
+    """N `kubelite kvstore` processes forming one Raft cluster on loopback."""
+
+    def __init__(self, root: Path, size: int = 3, *extra: str) -> None:
+        self.root = root
+        self.names = [f"kv-{i}" for i in range(1, size + 1)]
+        self.peer_urls = {n: f"http://127.0.0.1:{free_port()}" for n in self.names}
+        self.extra = list(extra)
+        self.members: dict[str, KVProcess] = {}
+        initial = self.initial_cluster()
+        for n in self.names:
+            self.members[n] = KVProcess(root / n, root / f"{n}.log", "--name", n, "--initial-cluster", initial,
+                                        *self.extra)
+
+    def initial_cluster(self) -> str:
+        return ",".join(f"{n}={u}" for n, u in self.peer_urls.items())
+
+    def start(self) -> KVCluster:
+        for m in self.members.values():
+            m.start(wait=False)
+        for m in self.members.values():
+            m.wait_serving()
+        return self
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [m.endpoint for m in self.members.values() if m.proc is not None and m.proc.poll() is None]
+
+    async def status(self, name: str, timeout: float = 2.0) -> rpc_pb2.StatusResponse | None:
+        async with grpc.aio.insecure_channel(self.members[name].endpoint) as ch:
+            try:
+                return await rpc_pb2_grpc.MaintenanceStub(ch).Status(rpc_pb2.StatusRequest(), timeout=timeout)
+            except grpc.aio.AioRpcError:
+                return None
+
+    async def leader(self, timeout: float = 10.0, exclude: str = "") -> str:
+        """Name of the member every live member agrees leads (polls until one does)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            live = [n for n, m in self.members.items()
+                    if n != exclude and m.proc is not None and m.proc.poll() is None]
+            sts = {n: await self.status(n) for n in live}
+            ids = {st.leader for st in sts.values() if st is not None}
+            if len(ids) == 1 and None not in sts.values() and 0 not in ids:
+                (lead,) = ids
+                for n, st in sts.items():
+                    if st is not None and st.header.member_id == lead:
+                        return n
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no agreed leader within {timeout}s")
+
+    def cleanup(self) -> None:
+        for m in self.members.values():
+            m.cleanup()

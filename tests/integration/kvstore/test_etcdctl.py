@@ -1,4 +1,5 @@
-"""Conformance with the real etcd client: `etcdctl` 3.4 (ETCDCTL_API=3) against kubelite's kvstore."""
+"""Conformance with the real etcd client: `etcdctl` 3.4 (ETCDCTL_API=3) against a 3-member kubelite kvstore
+(three real processes replicating through Raft; etcdctl is given every endpoint, as users do)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.kvstore.kvproc import KVProcess
+from tests.integration.kvstore.kvproc import KVCluster, KVProcess, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -42,14 +43,20 @@ class Ctl:
 
 
 @pytest.fixture(scope="module")
-def ctl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ctl]:
-    tmp = tmp_path_factory.mktemp("etcdctl")
-    proc = KVProcess(tmp / "data", tmp / "kvstore.log").start()
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KVCluster]:
+    c = KVCluster(tmp_path_factory.mktemp("etcdctl"), 3)
     try:
-        yield Ctl(proc.endpoint)
-        assert proc.terminate() == 0
+        yield c.start()
+        for m in c.members.values():
+            if m.proc is not None and m.proc.poll() is None:
+                assert m.terminate() == 0
     finally:
-        proc.cleanup()
+        c.cleanup()
+
+
+@pytest.fixture(scope="module")
+def ctl(cluster: KVCluster) -> Ctl:
+    return Ctl(",".join(cluster.endpoints))
 
 
 def revision(ctl: Ctl) -> int:
@@ -151,18 +158,63 @@ def test_leases(ctl: Ctl) -> None:
     assert res.returncode != 0 and "requested lease not found" in res.stderr
 
 
-def test_member_and_endpoint(ctl: Ctl) -> None:
-    (member,) = ctl.out("member", "list")
-    fields = [f.strip() for f in member.split(",")]
-    assert fields[1:3] == ["started", "kv-1"] and fields[4] == f"http://{ctl.endpoint}"
+def test_member_list_and_endpoint_status(ctl: Ctl, cluster: KVCluster) -> None:
+    lines = ctl.out("member", "list")
+    assert len(lines) == 3
+    rows = sorted(([f.strip() for f in line.split(",")] for line in lines), key=lambda r: r[2])
+    assert [r[1:4] for r in rows] == [["started", n, cluster.peer_urls[n]] for n in cluster.names]
+    assert sorted(r[4] for r in rows) == sorted(f"http://{e}" for e in cluster.endpoints)
     status = ctl.json("endpoint", "status")
-    assert isinstance(status, list)
-    st = status[0]["Status"]
-    assert st["version"].startswith("3.4") and st["leader"] == st["header"]["member_id"]
-    assert st["raftIndex"] > 0 and st["dbSize"] > 0
+    assert isinstance(status, list) and len(status) == 3
+    sts = [s["Status"] for s in status]
+    leaders = {st["leader"] for st in sts}
+    assert len(leaders) == 1 and leaders <= {st["header"]["member_id"] for st in sts}
+    assert len({st["raftTerm"] for st in sts}) == 1 and sts[0]["raftTerm"] > 0
+    assert all(st["version"].startswith("3.4") and st["raftIndex"] > 0 and st["dbSize"] > 0 for st in sts)
+    assert len({st["header"]["cluster_id"] for st in sts}) == 1
     res = ctl.run("endpoint", "health")
-    assert "is healthy" in res.stdout + res.stderr
-    assert "not supported" in ctl.run("member", "remove", "1", ok=False).stderr
+    assert (res.stdout + res.stderr).count("is healthy") == 3
+    assert "not supported" in ctl.run("member", "update", "1", "--peer-urls=http://127.0.0.1:1", ok=False).stderr
+
+
+def test_member_add_join_and_remove(ctl: Ctl, cluster: KVCluster) -> None:
+    ctl.run("put", "/before-join", "1")
+    url = f"http://127.0.0.1:{free_port()}"
+    out = ctl.out("member", "add", "kv-4", f"--peer-urls={url}")
+    assert out[0].startswith("Member ") and "added to cluster" in out[0]
+    env = dict(line.split("=", 1) for line in out if line.startswith("ETCD_"))
+    assert env["ETCD_NAME"] == '"kv-4"' and env["ETCD_INITIAL_CLUSTER_STATE"] == '"existing"'
+    initial = env["ETCD_INITIAL_CLUSTER"].strip('"')
+    assert f"kv-4={url}" in initial
+    assert any(", unstarted, " in line for line in ctl.out("member", "list"))
+    tmp = cluster.root / "kv-4"
+    joiner = KVProcess(tmp, cluster.root / "kv-4.log", "--name", "kv-4", "--initial-cluster", initial,
+                       "--initial-cluster-state", "existing")
+    try:
+        joiner.start()
+        solo = Ctl(joiner.endpoint)
+        deadline = time.monotonic() + 20
+        while solo.run("get", "/before-join", "--print-value-only", ok=False).stdout.strip() != "1":
+            assert time.monotonic() < deadline, "the new member never caught up"
+            time.sleep(0.1)
+        rows = [[f.strip() for f in line.split(",")] for line in ctl.out("member", "list")]
+        assert len(rows) == 4 and all(r[1] == "started" for r in rows)
+        new_id = next(r[0] for r in rows if r[2] == "kv-4")
+        assert solo.out("put", "/via-kv-4", "x") == ["OK"]
+        assert ctl.out("member", "remove", new_id)[0] == f"Member {new_id} removed from cluster {_cluster_id(ctl)}"
+        assert joiner.wait_exit(20) == 0  # a removed member shuts itself down
+        assert len(ctl.out("member", "list")) == 3
+        assert ctl.out("get", "/via-kv-4", "--print-value-only") == ["x"]
+        res = ctl.run("member", "remove", new_id, ok=False)
+        assert res.returncode != 0 and "member not found" in res.stderr
+    finally:
+        joiner.cleanup()
+
+
+def _cluster_id(ctl: Ctl) -> str:
+    header = ctl.json("get", "x")["header"]
+    assert isinstance(header, dict)
+    return f"{int(header['cluster_id']):x}"
 
 
 def test_compaction(ctl: Ctl) -> None:

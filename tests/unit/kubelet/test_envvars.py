@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from api import Container, Pod
-from kubelet.envvars import ConfigError, container_argv, container_env, expand
+from kubelet.envvars import ConfigError, RefData, container_argv, container_env, expand, referenced_objects
 
 
 def lookup(name: str) -> str | None:
@@ -66,6 +66,67 @@ def test_unsupported_sources_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="spec.bogus"):
         container_env(p, p.spec.containers[0], "1.2.3.4")
     p = pod({"name": "c", "image": "i",
-             "env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k"}}}]})
-    with pytest.raises(ConfigError, match="configMapKeyRef"):
+             "env": [{"name": "X", "valueFrom": {"resourceFieldRef": {"resource": "limits.gpu"}}}]})
+    with pytest.raises(ConfigError, match="limits.gpu"):
         container_env(p, p.spec.containers[0], "1.2.3.4")
+
+
+REFS = RefData(
+    config_maps={"cm": {"color": b"blue", "size": b"L", "bad key": b"x"}},
+    secrets={"sec": {"password": b"s3cret"}},
+)
+
+
+def test_config_map_and_secret_keys_and_env_from() -> None:
+    p = pod({"name": "c", "image": "i",
+             "envFrom": [{"configMapRef": {"name": "cm"}}, {"secretRef": {"name": "sec"}, "prefix": "S_"}],
+             "env": [{"name": "COLOR", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "color"}}},
+                     {"name": "PW", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "password"}}},
+                     {"name": "SIZE", "value": "override"},
+                     {"name": "OPT", "valueFrom": {"configMapKeyRef": {"name": "nope", "key": "k",
+                                                                         "optional": True}}},
+                     {"name": "MSG", "value": "$(COLOR)-$(S_password)"}]})
+    env = container_env(p, p.spec.containers[0], "1.2.3.4", REFS)
+    assert env["color"] == "blue" and env["S_password"] == "s3cret" and "bad key" not in env
+    assert env["COLOR"] == "blue" and env["PW"] == "s3cret" and env["SIZE"] == "override"
+    assert "OPT" not in env
+    assert env["MSG"] == "blue-s3cret"
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ([{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "missing"}}}],
+     "couldn't find key missing in ConfigMap prod/cm"),
+    ([{"name": "X", "valueFrom": {"secretKeyRef": {"name": "gone", "key": "k"}}}], 'secret "gone" not found'),
+    ([{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "gone", "key": "k"}}}], 'configmap "gone" not found'),
+])
+def test_missing_references_are_config_errors(env: list[dict[str, object]], message: str) -> None:
+    p = pod({"name": "c", "image": "i", "env": env})
+    with pytest.raises(ConfigError, match=message):
+        container_env(p, p.spec.containers[0], "1.2.3.4", REFS)
+    q = pod({"name": "c", "image": "i", "envFrom": [{"configMapRef": {"name": "gone"}}]})
+    with pytest.raises(ConfigError, match='configmap "gone" not found'):
+        container_env(q, q.spec.containers[0], "1.2.3.4", REFS)
+
+
+def test_resource_field_refs_and_pod_ip() -> None:
+    p = pod({"name": "c", "image": "i",
+             "resources": {"limits": {"cpu": "1500m", "memory": "64Mi"}, "requests": {"cpu": "250m"}},
+             "env": [{"name": "CPU", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}},
+                     {"name": "MEM", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory",
+                                                                        "divisor": "1Mi"}}},
+                     {"name": "REQ", "valueFrom": {"resourceFieldRef": {"resource": "requests.cpu",
+                                                                        "divisor": "1m"}}},
+                     {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]})
+    env = container_env(p, p.spec.containers[0], "1.2.3.4", pod_ip="10.244.1.7")
+    assert (env["CPU"], env["MEM"], env["REQ"], env["IP"]) == ("2", "64", "250", "10.244.1.7")
+
+
+def test_referenced_objects() -> None:
+    p = Pod.from_dict({
+        "metadata": {"name": "p", "namespace": "ns"},
+        "spec": {"containers": [{"name": "c", "envFrom": [{"secretRef": {"name": "s1"}}],
+                                 "env": [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "c1", "key": "k"}}}]}],
+                 "volumes": [{"name": "v", "configMap": {"name": "c2"}}, {"name": "w", "secret": {"secretName": "s2"}},
+                             {"name": "e", "emptyDir": {}}]},
+    })
+    assert referenced_objects(p) == ({"c1", "c2"}, {"s1", "s2"})

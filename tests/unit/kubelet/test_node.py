@@ -50,3 +50,15 @@ def test_orphan_pod_dirs_are_removed(tmp_path: Path) -> None:
     assert sorted(p.relative_to(tmp_path).as_posix() for p in removed) == [
         "pods/default_old_uid-2", "sandboxes/default_old_uid-2"]
     assert (tmp_path / "pods" / "default_web_uid-1" / "main").is_dir()
+
+
+def test_networked_node_is_not_ready_until_it_has_a_pod_cidr() -> None:
+    cfg = NodeConfig(**{**CFG.__dict__, "runtime_name": "runc", "isolated": True})
+    waiting = node_status(cfg, NodeStatus(), "t")
+    ready = next(c for c in waiting.conditions if c.type == "Ready")
+    assert ready.status == "False" and "spec.podCIDR" in (ready.message or "")
+    assigned = node_status(cfg, waiting, "t2", pod_cidr="10.244.1.0/24")
+    ready = next(c for c in assigned.conditions if c.type == "Ready")
+    assert ready.status == "True" and ready.last_transition_time == "t2"
+    # Nodes without a pod network (process runtime) never wait for one.
+    assert next(c for c in node_status(CFG, NodeStatus(), "t").conditions if c.type == "Ready").status == "True"

@@ -52,7 +52,7 @@ async def sandbox(rt: ProcessRuntime, tmp_path: Path) -> str:
 
 
 async def run(rt: ProcessRuntime, sid: str, script: str, **kw: object) -> str:
-    config = ContainerConfig(name="c", image="busybox", argv=["sh", "-c", script], log_path="c/0.log", **kw)  # type: ignore[arg-type]
+    config = ContainerConfig(name="c", image="busybox", command=["sh", "-c", script], log_path="c/0.log", **kw)  # type: ignore[arg-type]
     cid = await rt.create_container(sid, config)
     await rt.start_container(cid)
     return cid
@@ -140,13 +140,13 @@ async def test_env_cwd_and_hostname(runtime: ProcessRuntime, tmp_path: Path) -> 
 async def test_empty_command_is_a_create_error(runtime: ProcessRuntime, tmp_path: Path) -> None:
     sid = await sandbox(runtime, tmp_path)
     with pytest.raises(CreateContainerError, match="no command"):
-        await runtime.create_container(sid, ContainerConfig(name="c", image="x", argv=[], log_path="c/0.log"))
+        await runtime.create_container(sid, ContainerConfig(name="c", image="x", command=[], log_path="c/0.log"))
 
 
 async def test_missing_executable_is_a_start_error(runtime: ProcessRuntime, tmp_path: Path) -> None:
     sid = await sandbox(runtime, tmp_path)
     cid = await runtime.create_container(
-        sid, ContainerConfig(name="c", image="x", argv=["no-such-binary-xyz"], log_path="c/0.log")
+        sid, ContainerConfig(name="c", image="x", command=["no-such-binary-xyz"], log_path="c/0.log")
     )
     with pytest.raises(StartContainerError, match="no-such-binary-xyz"):
         await runtime.start_container(cid)
@@ -162,3 +162,53 @@ async def test_remove_sandbox_kills_and_cleans_up(runtime: ProcessRuntime, tmp_p
     assert not alive(pid)
     assert await runtime.list_containers() == []
     assert not (tmp_path / "logs").exists() and not (tmp_path / "work").exists()
+
+
+async def test_command_and_args_are_joined(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    sid = await sandbox(runtime, tmp_path)
+    config = ContainerConfig(name="c", image="x", command=["sh", "-c"], args=["echo joined-$0", "zero"],
+                             log_path="c/0.log")
+    cid = await runtime.create_container(sid, config)
+    await runtime.start_container(cid)
+    await wait_exit(runtime, cid)
+    assert "joined-zero" in (tmp_path / "logs" / "c" / "0.log").read_text()
+
+
+async def test_exec_sync_output_exit_code_env_and_timeout(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    sid = await sandbox(runtime, tmp_path)
+    cid = await run(runtime, sid, "sleep 30", env={"GREETING": "hello"})
+    result = await runtime.exec_sync(cid, ["sh", "-c", "echo $GREETING; echo oops >&2; exit 4"], 10)
+    assert (result.exit_code, result.stdout, result.stderr) == (4, b"hello\n", b"oops\n")
+    with pytest.raises(TimeoutError):
+        await runtime.exec_sync(cid, ["sleep", "30"], 0.2)
+
+
+async def test_exec_stream_relays_stdin(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    sid = await sandbox(runtime, tmp_path)
+    cid = await run(runtime, sid, "sleep 30")
+    session = await runtime.exec_stream(cid, ["sh", "-c", "read x; echo got-$x; exit 2"], tty=False)
+    await session.write_stdin(b"abc\n")
+    out = b"".join([chunk async for fd, chunk in session.output() if fd == 1])
+    assert out == b"got-abc\n" and await session.wait() == 2
+
+
+async def test_exec_stream_with_tty(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    sid = await sandbox(runtime, tmp_path)
+    cid = await run(runtime, sid, "sleep 30")
+    session = await runtime.exec_stream(cid, ["sh", "-c", "test -t 0 && echo is-a-tty"], tty=True)
+    out = b"".join([chunk async for _, chunk in session.output()])
+    assert b"is-a-tty" in out and await session.wait() == 0
+
+
+async def test_sandbox_status_reports_host_ip(tmp_path: Path) -> None:
+    rt = ProcessRuntime(host_ip="10.88.0.11")
+    await rt.start()
+    try:
+        sid = await sandbox(rt, tmp_path)
+        status = await rt.pod_sandbox_status(sid)
+        assert (status.ip, status.ready, status.name, status.uid) == ("10.88.0.11", True, "p", "uid-1")
+        assert [s.id for s in await rt.list_pod_sandboxes()] == [sid]
+        await rt.stop_pod_sandbox(sid)
+        assert not (await rt.pod_sandbox_status(sid)).ready
+    finally:
+        await rt.shutdown(0)

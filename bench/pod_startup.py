@@ -1,0 +1,205 @@
+"""Pod start latency on a real 3-node runc cluster, next to the floor of a bare `runc run`.
+
+Run (root, runc, conmon, CNI plugins, docker-registry): `python bench/pod_startup.py [--pods 100]`.
+
+1. `kubelite up --nodes 3 --runtime runc` in a temporary directory (own ports,
+   own bridge), then one warm-up pod per node so every node has pulled and
+   unpacked the local busybox image (a pull is not pod start).
+2. Creates `--pods` busybox pods (`sleep 3600`) at once through the API and
+   watches them: create -> Running (all containers running, as the kubelet
+   reports it) per pod; prints p50/p90/p99/max.
+3. The floor, measured in the same run: a bare `runc run` of a copy of one of
+   those pods' own bundles (same rootfs, spec and pod namespaces; no
+   conmon, no CNI, no kubelet), `--floor-runs` times.
+
+Prints figures and ratios; asserts nothing. `kubelite down` at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from api import Container, ObjectMeta, Pod, PodSpec  # noqa: E402
+from client import ApiClient  # noqa: E402
+
+
+def kubelite(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kubelite.main", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def make_pod(name: str, node: str | None = None) -> Pod:
+    spec = PodSpec(containers=[Container(name="main", image="busybox", command=["sleep", "3600"])],
+                   termination_grace_period_seconds=1)
+    if node:
+        spec.node_selector = {"kubernetes.io/hostname": node}
+    return Pod(metadata=ObjectMeta(name=name, namespace="default", labels={"app": "bench"}), spec=spec)
+
+
+def is_running(pod: Pod) -> bool:
+    statuses = pod.status.container_statuses
+    return pod.status.phase == "Running" and bool(statuses) and all(s.state.running is not None for s in statuses)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+async def run_pods(client: ApiClient, names: list[str], nodes: list[str | None], timeout: float) -> dict[str, float]:
+    """Create the pods concurrently; seconds from each create call to the watch showing it Running."""
+    listing = await client.list(Pod, "default", label_selector="app=bench")
+    started: dict[str, float] = {}
+    done: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
+
+    async def watch() -> None:
+        async for ev in client.watch(Pod, "default", resource_version=listing.resource_version,
+                                     label_selector="app=bench"):
+            name = ev.object.metadata.name or ""
+            if name in started and name not in done and is_running(ev.object):
+                done[name] = loop.time() - started[name]
+                if len(done) == len(names):
+                    return
+
+    watcher = asyncio.create_task(watch())
+
+    async def create(name: str, node: str | None) -> None:
+        started[name] = loop.time()
+        await client.create(make_pod(name, node))
+
+    await asyncio.gather(*(create(n, node) for n, node in zip(names, nodes, strict=True)))
+    try:
+        await asyncio.wait_for(watcher, timeout)
+    except TimeoutError:
+        print(f"  timed out: {len(names) - len(done)} of {len(names)} pods not Running after {timeout:.0f}s")
+    return done
+
+
+def find_bundle(data_dir: Path) -> Path | None:
+    """A running container's bundle dir (config.json + mounted rootfs) under the nodes' state."""
+    for config in sorted((data_dir / "nodes").glob("*/**/containers/*/config.json")):
+        if (config.parent / "rootfs" / "bin").exists():
+            return config.parent
+    return None
+
+
+def floor_bundle(source: Path, work: Path) -> Path:
+    """Copy of `source`'s spec run bare: same rootfs and namespaces (it joins the pod's network,
+    IPC and UTS namespaces like the pod's containers do), `true` as the process, no cgroup parent."""
+    spec: dict[str, Any] = json.loads((source / "config.json").read_text())
+    spec["root"] = {"path": str(source / "rootfs"), "readonly": True}
+    spec["process"]["args"] = ["/bin/true"]
+    spec["process"]["terminal"] = False
+    linux = spec.setdefault("linux", {})
+    linux["namespaces"] = [ns for ns in linux.get("namespaces", []) if ns.get("type") != "user"]
+    linux.pop("cgroupsPath", None)
+    spec.pop("hooks", None)
+    # Mounts of pod volumes and /etc files point at the pod's dirs: keep only the kernel filesystems.
+    spec["mounts"] = [m for m in spec.get("mounts", []) if m.get("type") in ("proc", "tmpfs", "devpts",
+                                                                              "mqueue", "sysfs", "cgroup")]
+    bundle = work / "floor-bundle"
+    bundle.mkdir(parents=True, exist_ok=True)
+    (bundle / "config.json").write_text(json.dumps(spec))
+    return bundle
+
+
+def measure_floor(bundle: Path, runs: int) -> list[float]:
+    root = bundle.parent / "runc-root"
+    times: list[float] = []
+    for i in range(runs):
+        cid = f"floor-{os.getpid()}-{i}"
+        t0 = time.perf_counter()
+        proc = subprocess.run(["runc", "--root", str(root), "run", "--bundle", str(bundle), cid],
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        times.append(time.perf_counter() - t0)
+        if proc.returncode != 0:
+            subprocess.run(["runc", "--root", str(root), "delete", "--force", cid], capture_output=True)
+            raise RuntimeError(f"bare runc run failed: {proc.stderr.strip()}")
+    return times
+
+
+async def bench(args: argparse.Namespace, data_dir: Path) -> None:
+    offset = random.Random().randrange(10_000, 50_000, 10)
+    net_id = random.Random().randrange(100, 250)
+    t0 = time.monotonic()
+    up = kubelite("up", "--nodes", "3", "--runtime", "runc", "--data-dir", str(data_dir), "--port-offset",
+                  str(offset), "--net-id", str(net_id), "--config-out", str(data_dir / "config"), "-q")
+    if up.returncode != 0:
+        raise SystemExit(f"kubelite up failed:\n{up.stdout}\n{up.stderr}")
+    server = f"10.88.{net_id}.1:{6443 + offset}"
+    print(f"cluster up in {time.monotonic() - t0:.1f}s (server {server})")
+    client = ApiClient.connect(server)
+    try:
+        nodes = ["node-1", "node-2", "node-3"]
+        warm = await run_pods(client, [f"warm-{n}" for n in nodes], list(nodes), 180)
+        print("warm-up (includes image pull): " + ", ".join(f"{n} {warm.get(f'warm-{n}', float('nan')):.2f}s"
+                                                             for n in nodes))
+        names = [f"bench-{i:04d}" for i in range(args.pods)]
+        t1 = time.monotonic()
+        lat = await run_pods(client, names, [None] * len(names), args.timeout)
+        wall = time.monotonic() - t1
+        bundle_src = find_bundle(data_dir)
+        floor: list[float] = []
+        if bundle_src is not None and shutil.which("runc"):
+            floor = await asyncio.to_thread(measure_floor, floor_bundle(bundle_src, data_dir), args.floor_runs)
+        per_node: dict[str, int] = {}
+        for pod in (await client.list(Pod, "default", label_selector="app=bench")).items:
+            if (pod.metadata.name or "").startswith("bench-"):
+                per_node[pod.spec.node_name or "?"] = per_node.get(pod.spec.node_name or "?", 0) + 1
+    finally:
+        await client.close()
+
+    print(f"\n{len(lat)}/{args.pods} pods Running in {wall:.1f}s ({len(lat) / wall:.1f} pods/s); "
+          f"spread: {dict(sorted(per_node.items()))}")
+    if lat:
+        values = list(lat.values())
+        print(f"create -> Running   p50 {pct(values, .5) * 1000:7.0f} ms   p90 {pct(values, .9) * 1000:7.0f} ms"
+              f"   p99 {pct(values, .99) * 1000:7.0f} ms   max {max(values) * 1000:7.0f} ms")
+    if floor:
+        med = statistics.median(floor)
+        print(f"bare runc run floor p50 {med * 1000:7.1f} ms   p99 {pct(floor, .99) * 1000:7.1f} ms"
+              f"   ({len(floor)} runs, same rootfs, spec and pod namespaces; no conmon/CNI/kubelet)")
+        if lat:
+            print(f"ratio pod p50 / floor p50: {pct(list(lat.values()), .5) / med:.1f}x; "
+                  f"pods are started concurrently on 2 cores, the floor one at a time")
+    else:
+        print("floor: no bundle found to measure")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--pods", type=int, default=100)
+    p.add_argument("--floor-runs", type=int, default=20)
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for all pods")
+    p.add_argument("--keep", action="store_true", help="leave the cluster running (prints its data dir)")
+    args = p.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("pod_startup needs root (runc runtime)")
+    data_dir = Path(tempfile.mkdtemp(prefix="klbench-"))
+    try:
+        asyncio.run(bench(args, data_dir))
+    finally:
+        if args.keep:
+            print(f"cluster left running: kubelite down --data-dir {data_dir}")
+        else:
+            down = kubelite("down", "--data-dir", str(data_dir), "--purge")
+            print(down.stdout.strip().splitlines()[-1] if down.stdout.strip() else down.stderr)
+
+
+if __name__ == "__main__":
+    main()

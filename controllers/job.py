@@ -1,0 +1,98 @@
+"""The Job controller: runs pods until `completions` succeed, or gives up.
+
+Handlers only enqueue keys (pod events map to the owning Job). `reconcile`
+reads the Job's pods from the cache, asks `controllers.jobplan.decide` what to
+do (create, delete, which conditions), performs it under expectations, and
+writes status only when it changed. Time-based rules (activeDeadlineSeconds,
+retry back-off) requeue the key for the moment they fall due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from api import Job, Pod, object_key
+from api.selectors import LabelMatcher
+from client import ApiClient, EventRecorder
+from controllers.informers import InformerFactory
+from controllers.jobplan import (
+    BACKOFF_BASE_SECONDS,
+    BACKOFF_MAX_SECONDS,
+    JOB_API_VERSION,
+    JOB_KIND,
+    decide,
+    new_pod,
+)
+from controllers.podowner import Clock, PodOwnerController, raise_first, selector_matcher
+from controllers.podutil import utcnow
+from controllers.rsplan import slow_start_batches
+from daemon import Metrics
+
+log = logging.getLogger(__name__)
+
+
+class JobController(PodOwnerController[Job]):
+    name = "job"
+    kind = JOB_KIND
+    api_version = JOB_API_VERSION
+
+    def __init__(
+        self,
+        client: ApiClient,
+        factory: InformerFactory,
+        recorder: EventRecorder | None = None,
+        workers: int = 2,
+        metrics: Metrics | None = None,
+        clock: Clock = utcnow,
+        backoff_base: float = BACKOFF_BASE_SECONDS,
+        backoff_max: float = BACKOFF_MAX_SECONDS,
+    ) -> None:
+        super().__init__(client, factory, Job, recorder, workers, metrics, clock)
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+
+    def selector(self, owner: Job) -> LabelMatcher | None:
+        """Only a user-given selector adopts orphans; by default a Job owns just the pods it made."""
+        return selector_matcher(owner.spec.selector)
+
+    async def reconcile(self, key: str) -> None:
+        job = self.owner_informer.store.get(key)
+        if job is None:
+            self.expectations.delete(key)
+            return
+        pods = await self.claim_pods(job)
+        decision = decide(job, pods, self.clock(), self.backoff_base, self.backoff_max)
+        error: Exception | None = None
+        if job.metadata.deletion_timestamp is None and self.expectations.satisfied(key):
+            try:
+                await self._act(job, key, decision.create, decision.delete)
+            except Exception as exc:  # still write status below, then retry
+                error = exc
+        elif decision.create or decision.delete:
+            decision.requeue_after = None  # the pending expectations' events will requeue us
+        for type_, reason, message in decision.events:  # emitted when a condition first appears
+            self.recorder.event(job, type_, reason, message)
+        await self.write_status(job, job.status, decision.status)
+        if error is not None:
+            raise error
+        if decision.requeue_after is not None:
+            self.queue.add_after(key, decision.requeue_after)
+
+    async def _act(self, job: Job, key: str, create: int, delete: list[Pod]) -> None:
+        if delete:
+            self.expectations.expect_deletions(key, [object_key(p) for p in delete])
+            raise_first(await asyncio.gather(*(self.delete_pod(job, key, p) for p in delete),
+                                             return_exceptions=True))
+        if create:
+            self.expectations.expect_creations(key, create)
+            remaining = create
+            for batch in slow_start_batches(create):
+                results = await asyncio.gather(*(self.create_pod(job, key, new_pod(job)) for _ in range(batch)),
+                                               return_exceptions=True)
+                remaining -= batch
+                if any(isinstance(r, BaseException) for r in results):
+                    self.expectations.lower_creations(key, remaining)
+                    raise_first(results)
+            log.info("created job pods", extra={"job": key, "count": create})
+

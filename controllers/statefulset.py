@@ -1,0 +1,107 @@
+"""The StatefulSet controller: pods with stable names, ordered start/stop, per-ordinal storage.
+
+Handlers only enqueue keys. `reconcile` claims the set's pods, asks
+`controllers.statefulplan.plan` for the next step (create ordinals, delete
+failed/condemned/outdated pods), performs it under expectations, and writes
+status only when it changed. Pods are created with their final names, so the
+apiserver itself refuses a second pod for an ordinal; an AlreadyExists answer
+just means the cache is behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from api import Pod, StatefulSet, object_key
+from api.errors import AlreadyExists
+from api.selectors import LabelMatcher
+from client import ApiClient, EventRecorder
+from controllers.informers import InformerFactory
+from controllers.podowner import Clock, PodOwnerController, raise_first, selector_matcher
+from controllers.podutil import utcnow
+from controllers.statefulplan import (
+    DEFAULT_VOLUME_ROOT,
+    STS_API_VERSION,
+    STS_KIND,
+    compute_status,
+    is_terminating,
+    new_pod,
+    plan,
+    pod_revision,
+    revision_for,
+    revision_name,
+)
+from daemon import Metrics
+
+log = logging.getLogger(__name__)
+
+
+class StatefulSetController(PodOwnerController[StatefulSet]):
+    name = "statefulset"
+    kind = STS_KIND
+    api_version = STS_API_VERSION
+
+    def __init__(
+        self,
+        client: ApiClient,
+        factory: InformerFactory,
+        recorder: EventRecorder | None = None,
+        workers: int = 2,
+        metrics: Metrics | None = None,
+        clock: Clock = utcnow,
+        volume_root: str = DEFAULT_VOLUME_ROOT,
+    ) -> None:
+        super().__init__(client, factory, StatefulSet, recorder, workers, metrics, clock)
+        self.volume_root = volume_root
+
+    def selector(self, owner: StatefulSet) -> LabelMatcher | None:
+        return selector_matcher(owner.spec.selector)
+
+    async def reconcile(self, key: str) -> None:
+        sts = self.owner_informer.store.get(key)
+        if sts is None:
+            self.expectations.delete(key)
+            return
+        pods = await self.claim_pods(sts)
+        update_revision = revision_name(sts)
+        current_revision = sts.status.current_revision or update_revision
+        error: Exception | None = None
+        if sts.metadata.deletion_timestamp is None and self.expectations.satisfied(key):
+            try:
+                await self._manage(sts, key, pods, current_revision, update_revision)
+            except Exception as exc:  # still write status below, then retry
+                error = exc
+        status = compute_status(sts, pods, current_revision, update_revision, self.clock())
+        await self.write_status(sts, sts.status, status)
+        if error is not None:
+            raise error
+
+    async def _manage(self, sts: StatefulSet, key: str, pods: list[Pod], current_revision: str,
+                      update_revision: str) -> None:
+        step = plan(sts, pods, update_revision)
+        if step.waiting_for:
+            log.debug("statefulset waiting", extra={"statefulset": key, "for": step.waiting_for})
+        if step.delete:
+            self.expectations.expect_deletions(key, [object_key(p) for p in step.delete])
+            results = await asyncio.gather(*(self.delete_pod(sts, key, p) for p in step.delete),
+                                           return_exceptions=True)
+            raise_first(results)
+        if step.create:
+            old_source = next((p for p in pods if pod_revision(p) == current_revision and not is_terminating(p)),
+                              None)
+            self.expectations.expect_creations(key, len(step.create))
+            creations = []
+            for ordinal in step.create:
+                revision = revision_for(sts, ordinal, current_revision, update_revision)
+                source = old_source if revision != update_revision else None
+                if revision != update_revision and source is None:
+                    revision = update_revision  # no sibling left to copy the old template from
+                creations.append(self._create(sts, key, new_pod(sts, ordinal, revision, self.volume_root, source)))
+            raise_first(await asyncio.gather(*creations, return_exceptions=True))
+
+    async def _create(self, sts: StatefulSet, key: str, pod: Pod) -> None:
+        try:
+            await self.create_pod(sts, key, pod)
+        except AlreadyExists:
+            pass  # our cache is behind (or the predecessor still terminates): the next event requeues

@@ -1,0 +1,184 @@
+"""Routes to the other nodes' pods (host-gw), kept in step with the Nodes in the API.
+
+Why the kubelet does it: each node's pods live behind its own bridge in its
+own /24; a packet for a pod on another node must be sent to that node's IP,
+which then forwards it onto its bridge. No overlay, no encapsulation: one
+route per other node, `<podCIDR> via <InternalIP>`, in the network namespace
+the kubelet runs in (the node). Plus one route covering the Service ClusterIP
+range, so that a connection from the node to a ClusterIP finds a route before
+the proxy's DNAT rewrites it.
+
+Only routes this module made are ever touched: they carry their own routing
+protocol number (`proto 212`), so a resync can list them, add what is
+missing and delete what no longer matches a Node, without disturbing other
+routes of the node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from api import Node
+from client import ApiClient, Informer
+
+log = logging.getLogger(__name__)
+
+ROUTE_PROTO = "212"
+SERVICE_CIDR = "10.96.0.0/12"
+
+IpRunner = Callable[[list[str]], Awaitable[tuple[int, str, str]]]
+"""Runs `ip ARGS...`; returns (exit code, stdout, stderr). Injected by tests."""
+
+
+async def run_ip(args: list[str]) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        "ip", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    return proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+@dataclass(frozen=True)
+class Route:
+    dst: str
+    via: str = ""  # "" -> on-link through `dev`
+    dev: str = ""
+
+    def args(self) -> list[str]:
+        out = [self.dst]
+        if self.via:
+            out += ["via", self.via]
+        if self.dev:
+            out += ["dev", self.dev]
+        return out
+
+
+def _internal_ip(node: Node) -> str | None:
+    for addr in node.status.addresses:
+        if addr.type == "InternalIP" and addr.address:
+            return addr.address
+    return None
+
+
+def desired_routes(nodes: list[Node], self_name: str, service_route: Route | None) -> dict[str, Route]:
+    """dst -> route for every other node with a podCIDR and an InternalIP, plus the Service range."""
+    out: dict[str, Route] = {}
+    if service_route is not None:
+        out[service_route.dst] = service_route
+    own_ips = {_internal_ip(n) for n in nodes if n.metadata.name == self_name} - {None}
+    for node in sorted(nodes, key=lambda n: n.metadata.name or ""):
+        if node.metadata.name == self_name or node.metadata.deletion_timestamp:
+            continue
+        via = _internal_ip(node)
+        cidrs = node.spec.pod_cidrs or ([node.spec.pod_cidr] if node.spec.pod_cidr else [])
+        if not via or via in own_ips:
+            continue
+        for cidr in cidrs:
+            try:
+                net = ipaddress.ip_network(cidr, strict=True)
+            except ValueError:
+                log.warning("ignoring a bad podCIDR", extra={"node": node.metadata.name, "podCIDR": cidr})
+                continue
+            if net.version == 4:
+                out[str(net)] = Route(str(net), via=via)
+    return out
+
+
+class RouteSync:
+    """Watches Nodes and keeps this node's routes to the others' podCIDRs (and the Service range)."""
+
+    def __init__(
+        self,
+        client: ApiClient,
+        node_name: str,
+        node_ip: str,
+        service_cidr: str = SERVICE_CIDR,
+        resync_seconds: float = 30.0,
+        ip: IpRunner = run_ip,
+    ) -> None:
+        self.node_name = node_name
+        self.node_ip = node_ip
+        self.service_cidr = service_cidr
+        self.resync_seconds = resync_seconds
+        self.ip = ip
+        self.informer: Informer[Node] = Informer(client, Node)
+        self.informer.add_handlers(lambda _n: self._dirty.set(), lambda _o, _n: self._dirty.set(),
+                                   lambda _n: self._dirty.set())
+        self._dirty = asyncio.Event()
+        self.synced = asyncio.Event()  # set after the first successful sync (tests, readiness)
+
+    async def run(self) -> None:
+        """Until cancelled: sync after every Node change, and every `resync_seconds` anyway."""
+        task = asyncio.create_task(self.informer.run(), name="route-node-informer")
+        try:
+            await self.informer.wait_synced()
+            while True:
+                self._dirty.clear()
+                try:
+                    await self.sync()
+                    self.synced.set()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("route sync failed: %s", exc, extra={"node": self.node_name})
+                    await asyncio.sleep(1.0)
+                    self._dirty.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._dirty.wait(), self.resync_seconds)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _node_device(self) -> str:
+        """The interface that holds the node IP (where the Service range route points)."""
+        code, out, err = await self.ip(["-j", "-4", "addr", "show"])
+        if code != 0:
+            raise RuntimeError(f"ip addr show failed: {err.strip()}")
+        for link in json.loads(out or "[]"):
+            for addr in link.get("addr_info", []):
+                if addr.get("local") == self.node_ip:
+                    return str(link.get("ifname", ""))
+        raise RuntimeError(f"no interface holds the node IP {self.node_ip}")
+
+    async def current_routes(self) -> dict[str, Route]:
+        code, out, err = await self.ip(["-j", "-4", "route", "show", "proto", ROUTE_PROTO])
+        if code != 0:
+            raise RuntimeError(f"ip route show failed: {err.strip()}")
+        routes: dict[str, Route] = {}
+        for r in json.loads(out or "[]"):
+            dst = str(r.get("dst", ""))
+            if dst and "/" not in dst and dst != "default":
+                dst += "/32"
+            routes[dst] = Route(dst, via=str(r.get("gateway", "")), dev=str(r.get("dev", "")))
+        return routes
+
+    async def sync(self) -> None:
+        dev = await self._node_device()
+        service = Route(self.service_cidr, dev=dev) if self.service_cidr else None
+        want = desired_routes(self.informer.store.list(), self.node_name, service)
+        have = await self.current_routes()
+        for dst, route in want.items():
+            old = have.get(dst)
+            if old is not None and old.via == route.via and (not route.dev or old.dev == route.dev):
+                continue
+            code, _, err = await self.ip(["route", "replace", *route.args(), "proto", ROUTE_PROTO])
+            if code != 0:
+                raise RuntimeError(f"ip route replace {' '.join(route.args())} failed: {err.strip()}")
+            log.info("route added", extra={"node": self.node_name, "dst": dst, "via": route.via or route.dev})
+        for dst in have.keys() - want.keys():
+            code, _, err = await self.ip(["route", "del", dst, "proto", ROUTE_PROTO])
+            if code != 0 and "No such process" not in err:
+                raise RuntimeError(f"ip route del {dst} failed: {err.strip()}")
+            log.info("route removed", extra={"node": self.node_name, "dst": dst})
+
+    async def cleanup(self) -> None:
+        """Remove every route this module made (a node leaving the cluster)."""
+        for dst in (await self.current_routes()):
+            await self.ip(["route", "del", dst, "proto", ROUTE_PROTO])

@@ -1,0 +1,188 @@
+"""What `kubelite down` removes besides the daemons: containers, mounts, stray processes.
+
+Why it does not rely on the kubelets: with the runc runtime containers are
+meant to outlive their kubelet (a restart re-adopts them), and after a crash
+there may be no kubelet at all. So `down` finds what the cluster left from
+the outside -- runc state under each node's data directory, mounts under the
+cluster's data directory, processes that carry the cluster's marker in their
+environment -- and removes it, then checks that nothing is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+CLUSTER_ENV = "KUBELITE_CLUSTER_DIR"
+
+
+@dataclass(frozen=True)
+class RuncContainer:
+    root: Path
+    id: str
+    pid: int
+    status: str
+
+
+def runc_roots(data_dir: Path, max_depth: int = 4) -> list[Path]:
+    """Directories under the nodes' data dirs that hold runc state (`<root>/<id>/state.json`)."""
+    nodes = data_dir / "nodes"
+    roots: set[Path] = set()
+    if not nodes.is_dir():
+        return []
+    base_depth = len(nodes.parts)
+    for dirpath, dirnames, filenames in os.walk(nodes):
+        here = Path(dirpath)
+        depth = len(here.parts) - base_depth
+        if "state.json" in filenames and depth >= 2:
+            roots.add(here.parent)
+            dirnames[:] = []
+            continue
+        # Do not descend into container root filesystems or pod volumes.
+        dirnames[:] = [d for d in dirnames if d not in ("rootfs", "merged", "upper", "layers", "blobs")]
+        if depth >= max_depth:
+            dirnames[:] = []
+    return sorted(roots)
+
+
+def runc_list(root: Path) -> list[RuncContainer]:
+    if shutil.which("runc") is None:
+        return []
+    try:
+        proc = subprocess.run(["runc", "--root", str(root), "list", "-f", "json"],
+                              capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    if proc.returncode != 0:
+        return []
+    try:
+        items = json.loads(proc.stdout or "null") or []
+    except ValueError:
+        return []
+    return [RuncContainer(root, str(i.get("id", "")), int(i.get("pid", 0) or 0), str(i.get("status", "")))
+            for i in items if i.get("id")]
+
+
+def remove_runc_containers(data_dir: Path) -> list[str]:
+    """Kill and delete every runc container under the cluster's node dirs; returns their ids."""
+    removed: list[str] = []
+    for root in runc_roots(data_dir):
+        for c in runc_list(root):
+            base = ["runc", "--root", str(root)]
+            if c.status in ("running", "paused", "created"):
+                subprocess.run([*base, "kill", c.id, "KILL"], capture_output=True, timeout=30)
+            subprocess.run([*base, "delete", "--force", c.id], capture_output=True, timeout=30)
+            removed.append(c.id)
+    return removed
+
+
+def remaining_runc_containers(data_dir: Path) -> list[str]:
+    return [f"{c.id} ({c.status})" for root in runc_roots(data_dir) for c in runc_list(root)]
+
+
+def _unescape(path: str) -> str:
+    """mountinfo escapes space, tab, newline and backslash as octal."""
+    out, i = [], 0
+    while i < len(path):
+        if path[i] == "\\" and i + 3 < len(path) and path[i + 1 : i + 4].isdigit():
+            out.append(chr(int(path[i + 1 : i + 4], 8)))
+            i += 4
+        else:
+            out.append(path[i])
+            i += 1
+    return "".join(out)
+
+
+def mounts_under(directory: Path) -> list[str]:
+    """Mount points at or below `directory` in this mount namespace, deepest first."""
+    prefix = str(directory.resolve())
+    found: list[str] = []
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 5:
+            continue
+        target = _unescape(fields[4])
+        if target == prefix or target.startswith(prefix + "/"):
+            found.append(target)
+    return sorted(set(found), key=lambda p: (-p.count("/"), p))
+
+
+def unmount_all(directory: Path) -> list[str]:
+    """Lazily unmount everything under `directory`; returns what could not be unmounted."""
+    for _ in range(5):
+        targets = mounts_under(directory)
+        if not targets:
+            return []
+        for target in targets:
+            subprocess.run(["umount", "-l", target], capture_output=True, timeout=30)
+    return mounts_under(directory)
+
+
+def processes_with_env(marker: str) -> list[int]:
+    """Pids of live processes whose environment contains `marker` (e.g. KUBELITE_CLUSTER_DIR=...)."""
+    found = []
+    needle = marker.encode() + b"\0"
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes() + b"\0":
+                stat = (entry / "stat").read_text()
+                if stat[stat.rfind(")") + 2] != "Z":
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def kill_cluster_processes(data_dir: Path) -> list[int]:
+    """SIGKILL whatever still runs with the cluster's marker (conmon monitors, stray daemons)."""
+    pids = processes_with_env(f"{CLUSTER_ENV}={data_dir}")
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return pids
+
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def remove_cgroups(node_names: list[str], parent: str = "kubelite") -> list[str]:
+    """rmdir the nodes' (now empty) cgroup parents `<controller>/kubelite/<node>/...`.
+
+    `runc delete` leaves parent directories behind. Only empty directories can be
+    removed, so a cgroup still in use (another cluster with a node of the same
+    name) is never disturbed; returns the directories that could not be removed.
+    """
+    left: list[str] = []
+    if not CGROUP_ROOT.is_dir():
+        return left
+    for controller in CGROUP_ROOT.iterdir():
+        base = controller / parent
+        for node in node_names:
+            top = base / node
+            if not top.is_dir():
+                continue
+            dirs = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
+            for d in [*dirs, top]:
+                try:
+                    d.rmdir()
+                except OSError:
+                    left.append(str(d))
+        try:
+            base.rmdir()  # only when no other cluster uses it
+        except OSError:
+            pass
+    return left
