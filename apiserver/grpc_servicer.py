@@ -106,25 +106,8 @@ class ResourcesServicer:
         fn: Callable[[Message], AsyncIterator[Message]] = getattr(self._handler, method)
 
         async def handle(request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Message]:
-            code = "OK"
-            try:
-                async with contextlib.aclosing(fn(request)) as source:  # type: ignore[type-var]
-                    async for message in source:
-                        yield message
-            except ApiError as err:
-                code = err.reason
-                context.set_trailing_metadata(status_metadata(err))
-                context.set_code(grpc_code(err))
-                context.set_details(err.message)
-            except Exception as exc:
-                code = "InternalError"
-                log.exception("stream failed", extra={"method": method, "resource": _resource(request)})
-                failure = _internal(method, exc)
-                context.set_trailing_metadata(status_metadata(failure))
-                context.set_code(grpc.StatusCode.INTERNAL)
-                context.set_details(failure.message)
-            finally:
-                self._count(method, _resource(request), code)
+            async for message in self._relay(fn(request), context, method, _resource(request)):
+                yield message
 
         return handle
 
@@ -136,27 +119,33 @@ class ResourcesServicer:
         async def handle(
             requests: AsyncIterator[Message], context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Message]:
-            code = "OK"
-            try:
-                async with contextlib.aclosing(fn(requests)) as source:  # type: ignore[type-var]
-                    async for message in source:
-                        yield message
-            except ApiError as err:
-                code = err.reason
-                context.set_trailing_metadata(status_metadata(err))
-                context.set_code(grpc_code(err))
-                context.set_details(err.message)
-            except Exception as exc:
-                code = "InternalError"
-                log.exception("stream failed", extra={"method": method})
-                failure = _internal(method, exc)
-                context.set_trailing_metadata(status_metadata(failure))
-                context.set_code(grpc.StatusCode.INTERNAL)
-                context.set_details(failure.message)
-            finally:
-                self._count(method, "pods", code)
+            async for message in self._relay(fn(requests), context, method, "pods"):
+                yield message
 
         return handle
+
+    async def _relay(self, source: AsyncIterator[Message], context: grpc.aio.ServicerContext[Any, Any],
+                     method: str, resource: str) -> AsyncIterator[Message]:
+        """Stream `source` out; ApiErrors become gRPC status + Status metadata, anything else Internal."""
+        code = "OK"
+        try:
+            async with contextlib.aclosing(source) as messages:  # type: ignore[type-var]
+                async for message in messages:
+                    yield message
+        except ApiError as err:
+            code = err.reason
+            context.set_trailing_metadata(status_metadata(err))
+            context.set_code(grpc_code(err))
+            context.set_details(err.message)
+        except Exception as exc:
+            code = "InternalError"
+            log.exception("stream failed", extra={"method": method, "resource": resource})
+            failure = _internal(method, exc)
+            context.set_trailing_metadata(status_metadata(failure))
+            context.set_code(grpc.StatusCode.INTERNAL)
+            context.set_details(failure.message)
+        finally:
+            self._count(method, resource, code)
 
     def generic_handler(self) -> grpc.GenericRpcHandler[Any, Any]:
         handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}

@@ -235,19 +235,8 @@ class GrpcTransport:
             multi = self._streams[method]
         except KeyError:
             raise ValueError(f"unknown stream method {method!r}") from None
-        call = multi(request)
-        self._active.add(call)
-        try:
-            async for message in call:
-                yield message
-        except grpc.aio.AioRpcError as err:
-            raise error_from_rpc(err, self.target, method) from None
-        except asyncio.CancelledError:
-            self._raise_if_closed_under_us()
-            raise
-        finally:
-            self._active.discard(call)
-            call.cancel()
+        async for message in self._relay(multi(request), method):
+            yield message
 
     async def bidi(self, method: str, requests: AsyncIterator[Message]) -> AsyncGenerator[Message, None]:
         """A bidirectional call: `requests` is consumed by gRPC as the call goes on."""
@@ -256,7 +245,11 @@ class GrpcTransport:
             multi = self._bidi[method]
         except KeyError:
             raise ValueError(f"unknown bidi method {method!r}") from None
-        call = multi(requests)
+        async for message in self._relay(multi(requests), method):
+            yield message
+
+    async def _relay(self, call: Any, method: str) -> AsyncGenerator[Message, None]:
+        """Yield a streaming call's messages with errors mapped; the call is cancelled on exit."""
         self._active.add(call)
         try:
             async for message in call:
