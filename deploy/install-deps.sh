@@ -10,7 +10,7 @@ PY=${PYTHON:-python3}
 # image's source (busybox-static), the local registry (docker-registry), and real
 # etcd 3.4 server+client for conformance checks and the kvstore benchmark.
 APT_PACKAGES=(etcd-client etcd-server runc conmon containernetworking-plugins iptables iproute2
-  busybox-static docker-registry skopeo apache2-utils openssl procps)
+  busybox-static docker-registry skopeo apache2-utils openssl procps util-linux)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   missing=()
   for pkg in "${APT_PACKAGES[@]}"; do

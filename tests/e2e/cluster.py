@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from kubelite import cleanup, netns
+from kubelite import addons, cleanup, netns
 from kubelite.cluster import start_component
 from kubelite.localcluster import load_state, plan_cluster, save_state
 from kubelite.procs import is_same_process_alive
@@ -60,7 +60,7 @@ class LocalCluster:
     """Handle on a running `kubelite up` cluster."""
 
     def __init__(self, data_dir: Path, nodes: int, port_offset: int, runtime: str = "process",
-                 net_id: int = 0, kv_members: int = 3) -> None:
+                 net_id: int = 0, kv_members: int = 3, tuning: addons.Tuning | None = None) -> None:
         self.data_dir = data_dir
         self.nodes = nodes
         self.port_offset = port_offset
@@ -69,6 +69,8 @@ class LocalCluster:
         self.kv_members = kv_members
         self.plan = plan_cluster(data_dir, nodes, port_offset, runtime, net_id=net_id, registry=runtime == "runc",
                                  kv_members=kv_members)
+        self.tuning = tuning or addons.Tuning()
+        addons.add_to_plan(self.plan, self.tuning)  # as `kubelite up` does: proxies, DNS, tuned flags
         self.server = self.plan.server
         self.env = dict(os.environ, KUBELITE_SERVER=self.server, KUBELITE_CONFIG=str(data_dir / "config"))
 
@@ -76,7 +78,7 @@ class LocalCluster:
         return ["up", "--nodes", str(self.nodes), "--data-dir", str(self.data_dir), "--port-offset",
                 str(self.port_offset), "--runtime", self.runtime, "--net-id", str(self.net_id),
                 "--kv-members", str(self.kv_members),
-                "--config-out", str(self.data_dir / "config")]
+                "--config-out", str(self.data_dir / "config"), *self.tuning.up_flags()]
 
     def kubelite(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.request
 from typing import Any
 
 import pytest
@@ -57,6 +58,18 @@ spec:
 ---
 apiVersion: v1
 kind: Pod
+metadata: {name: hostport}
+spec:
+  nodeSelector: {kubernetes.io/hostname: node-2}
+  containers:
+  - name: httpd
+    image: busybox
+    command: ["sh", "-c", "mkdir -p /www && echo hello-via-hostport > /www/index.html && exec httpd -f -p 80 -h /www"]
+    ports:
+    - {containerPort: 80, hostPort: 18080}
+---
+apiVersion: v1
+kind: Pod
 metadata: {name: hog}
 spec:
   restartPolicy: Never
@@ -81,18 +94,6 @@ spec:
       initialDelaySeconds: 1
       periodSeconds: 1
       failureThreshold: 2
----
-apiVersion: v1
-kind: Pod
-metadata: {name: slow}
-spec:
-  containers:
-  - name: main
-    image: busybox
-    command: ["sh", "-c", "sleep 6; touch /tmp/ready; sleep 3600"]
-    readinessProbe:
-      exec: {command: ["cat", "/tmp/ready"]}
-      periodSeconds: 1
 ---
 apiVersion: v1
 kind: ConfigMap
@@ -224,12 +225,29 @@ spec:
     image: busybox
     command: ["sh", "-c", "for i in $(seq 1 15); do timeout 3 wget -q -O - http://{ip}:8080/ && exit 0; sleep 1; done; exit 1"]
 """
+    t0 = time.monotonic()
     workloads.kctl_ok("apply", "-f", "-", input=manifest)
     wait_for(lambda: phase(workloads, "fetch1") in ("Succeeded", "Failed"), 90, "fetch1 to finish")
+    print(f"fetch1 done after {time.monotonic() - t0:.1f}s: {describe_status(workloads, 'fetch1')}")
     client = pod(workloads, "fetch1")
     assert client["spec"]["nodeName"] == "node-1"
     assert client["status"]["phase"] == "Succeeded", describe_status(workloads, "fetch1")
     assert "hello-from-node-3" in workloads.kctl_ok("logs", "fetch1")
+
+
+def test_host_port_reaches_the_pod_through_the_node_ip(workloads: LocalCluster) -> None:
+    p = running(workloads, "hostport")
+    assert p["spec"]["nodeName"] == "node-2"
+    assert workloads.plan.network is not None
+    node_ip = workloads.plan.network.node("node-2").ip
+
+    def fetch() -> str | None:
+        try:
+            with urllib.request.urlopen(f"http://{node_ip}:18080/", timeout=3) as resp:
+                return str(resp.read().decode())
+        except OSError:
+            return None
+    assert "hello-via-hostport" in wait_for(fetch, 30, f"http://{node_ip}:18080/ to answer")
 
 
 def test_memory_hog_is_oom_killed(workloads: LocalCluster) -> None:
@@ -252,9 +270,21 @@ def test_failing_liveness_probe_restarts_the_container(workloads: LocalCluster) 
 def test_readiness_probe_gates_ready(workloads: LocalCluster) -> None:
     def ready(p: dict[str, Any]) -> str:
         return next((c["status"] for c in p.get("status", {}).get("conditions", []) if c["type"] == "Ready"), "")
-    p = running(workloads, "slow")
-    if ready(p) != "True":  # seen before the file exists: not Ready while running
-        assert container_status(p).get("ready") is not True
+    workloads.kctl_ok("apply", "-f", "-", input="""
+apiVersion: v1
+kind: Pod
+metadata: {name: slow}
+spec:
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "sleep 8; touch /tmp/ready; sleep 3600"]
+    readinessProbe:
+      exec: {command: ["cat", "/tmp/ready"]}
+      periodSeconds: 1
+""")
+    p = running(workloads, "slow", timeout=30)
+    assert ready(p) == "False" and container_status(p).get("ready") is False, "running but not ready yet"
     wait_for(lambda: ready(pod(workloads, "slow")) == "True", 60, "slow to become Ready")
     assert container_status(pod(workloads, "slow"))["ready"] is True
 
