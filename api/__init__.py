@@ -31,6 +31,7 @@ from api.apps import (
     StatefulSetStatus,
 )
 from api.base import IntOrString, KubeModel, Quantity, k8s_alias
+from api.batch import CronJob, CronJobSpec, CronJobStatus, JobTemplateSpec
 from api.container import (
     AppArmorProfile,
     Capabilities,
@@ -154,6 +155,7 @@ from api.pods import (
 )
 
 __all__ = [
+    "CronJob", "CronJobSpec", "CronJobStatus", "JobTemplateSpec",
     "Affinity", "AppArmorProfile", "Capabilities", "ClientIPConfig", "Condition", "ConfigMap",
     "ConfigMapEnvSource", "ConfigMapKeySelector", "ConfigMapVolumeSource", "Container", "ContainerImage",
     "ContainerPort", "ContainerResizePolicy", "ContainerState", "ContainerStateRunning",

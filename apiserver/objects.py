@@ -22,7 +22,7 @@ from apiserver import errors
 
 # Kinds whose status a client may not set on create (controllers and kubelets own it).
 _RESET_STATUS_ON_CREATE = {
-    "Pod", "Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Job", "Service", "Namespace",
+    "Pod", "Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Job", "CronJob", "Service", "Namespace",
 }
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' generateName alphabet: no vowels, no 0/1/3
 DEFAULT_POD_GRACE_SECONDS = 30

@@ -110,9 +110,9 @@ def job_from_template(cj: CronJob, scheduled: datetime) -> Job:
 
 
 def job_ref(job: Job) -> ObjectReference:
+    """No resourceVersion: the active list must not change (and be rewritten) on every Job update."""
     return ObjectReference(kind="Job", namespace=job.metadata.namespace, name=job.metadata.name,
-                           uid=job.metadata.uid, api_version="batch/v1",
-                           resource_version=job.metadata.resource_version)
+                           uid=job.metadata.uid, api_version="batch/v1")
 
 
 def _started(job: Job) -> datetime:

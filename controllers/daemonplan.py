@@ -23,14 +23,13 @@ from api import (
     DaemonSet,
     DaemonSetStatus,
     Node,
-    NodeSelectorRequirement,
-    NodeSelectorTerm,
     ObjectMeta,
     Pod,
     PodSpec,
     Taint,
     Toleration,
 )
+from api.nodeaffinity import required_affinity_matches
 from api.taints import tolerates
 from controllers.deployutil import compute_template_hash, scaled_value
 from controllers.podutil import creation_time, is_pod_available, is_pod_ready, make_controller_ref
@@ -64,45 +63,9 @@ def daemon_tolerations(spec: PodSpec) -> list[Toleration]:
     return out
 
 
-def _requirement_matches(req: NodeSelectorRequirement, value: str | None) -> bool:
-    op = req.operator
-    if op == "In":
-        return value is not None and value in req.values
-    if op == "NotIn":
-        return value is None or value not in req.values
-    if op == "Exists":
-        return value is not None
-    if op == "DoesNotExist":
-        return value is None
-    if op in ("Gt", "Lt") and value is not None and len(req.values) == 1:
-        try:
-            have, want = int(value), int(req.values[0])
-        except ValueError:
-            return False
-        return have > want if op == "Gt" else have < want
-    return False
-
-
-def _term_matches(term: NodeSelectorTerm, node: Node) -> bool:
-    if not term.match_expressions and not term.match_fields:
-        return False  # an empty term selects nothing (Kubernetes)
-    labels = node.metadata.labels
-    if not all(_requirement_matches(r, labels.get(r.key)) for r in term.match_expressions):
-        return False
-    fields = {"metadata.name": node.metadata.name}
-    return all(_requirement_matches(r, fields.get(r.key)) for r in term.match_fields)
-
-
 def node_matches(spec: PodSpec, node: Node) -> bool:
-    """nodeSelector and required node affinity (terms OR'ed) match the node."""
-    labels = node.metadata.labels
-    if any(labels.get(k) != v for k, v in spec.node_selector.items()):
-        return False
-    affinity = spec.affinity.node_affinity if spec.affinity else None
-    required = affinity.required_during_scheduling_ignored_during_execution if affinity else None
-    if required is not None and not any(_term_matches(t, node) for t in required.node_selector_terms):
-        return False
-    return True
+    """nodeSelector and required node affinity (terms OR'ed) match the node -- the scheduler's rule."""
+    return required_affinity_matches(spec, node)
 
 
 @dataclass(frozen=True)

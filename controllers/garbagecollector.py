@@ -24,7 +24,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import api.registry
-from api import Deployment, Pod, ReplicaSet, Resource
+from api import DaemonSet, Deployment, Job, Pod, ReplicaSet, Resource, StatefulSet
+from api.batch import CronJob
 from api.errors import Conflict, NotFound
 from client import ApiClient, Informer
 from controllers.base import Controller
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 
 ORPHAN_FINALIZER = "orphan"
 FOREGROUND_FINALIZER = "foregroundDeletion"
-DEFAULT_KINDS: tuple[type[Resource], ...] = (Deployment, ReplicaSet, Pod)
+DEFAULT_KINDS: tuple[type[Resource], ...] = (Deployment, ReplicaSet, DaemonSet, StatefulSet, Job, CronJob, Pod)
 ABSENT_CACHE_SIZE = 4096
 
 

@@ -6,7 +6,7 @@ clock here, and the controller only carries the result out.
 
 Rules (Kubernetes' NonIndexed Jobs):
 * active pods wanted = min(parallelism, completions - succeeded); without
-  `completions`, `parallelism` pods until one succeeds, then none.
+  `completions`, `parallelism` pods until one succeeds, then no new ones.
 * Complete (condition `Complete`, `completionTime`) when succeeded reaches
   completions (or, without completions, a pod succeeded and none is active);
   leftover active pods are deleted.
@@ -213,7 +213,8 @@ def decide(job: Job, pods: Sequence[Pod], now: datetime, backoff_base: float = B
     # --- parallelism ---
     parallelism = 1 if spec.parallelism is None else spec.parallelism
     if completions is None:
-        want = 0 if succeeded > 0 else parallelism
+        # After a first success nothing new starts, and the running workers are left to finish.
+        want = len(counts.active) if succeeded > 0 else parallelism
     else:
         want = max(0, min(parallelism, completions - succeeded))
     active = len(counts.active)
@@ -229,6 +230,7 @@ def decide(job: Job, pods: Sequence[Pod], now: datetime, backoff_base: float = B
             out.create = want - active
     elif want < active:
         out.delete = pods_to_delete(counts.active, active - want)
+    status.active = active + out.create - len(out.delete)  # what there will be (as Kubernetes reports)
     if deadline is not None:
         remaining = (deadline - now).total_seconds() + 0.1
         out.requeue_after = remaining if out.requeue_after is None else min(out.requeue_after, remaining)

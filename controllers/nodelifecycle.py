@@ -125,6 +125,7 @@ class NodeLifecycleController(Controller):
 
     def _on_node_delete(self, node: Node) -> None:
         self._heartbeats.pop(node.metadata.name or "", None)
+        self.enqueue(node)  # its pods are orphaned: collected in reconcile
 
     def _on_lease(self, lease: Lease) -> None:
         if lease.metadata.namespace == LEASE_NAMESPACE:
@@ -168,6 +169,7 @@ class NodeLifecycleController(Controller):
     async def reconcile(self, key: str) -> None:
         node = self.nodes.store.get(key)
         if node is None:
+            await self._collect_orphaned_pods(key)
             return
         silent_for = self._clock() - self._last_heartbeat(key)
         ready = ready_status(node)
@@ -178,6 +180,18 @@ class NodeLifecycleController(Controller):
         if taints is not None:
             node = await self._set_taints(key, ready) or node
         await self._evict(node)
+
+    async def _collect_orphaned_pods(self, node_name: str) -> None:
+        """Pods bound to a Node that no longer exists have no kubelet to finish them: delete them
+        at once (Kubernetes' pod GC), so their controllers' replacements are not blocked."""
+        for pod in self.pods.store.by_index(POD_NODE_INDEX, node_name):
+            try:
+                await self.client.delete(Pod, pod.metadata.name or "", pod.metadata.namespace or "default",
+                                         grace_period_seconds=0, precondition_uid=pod.metadata.uid)
+            except NotFound:
+                continue
+            log.info("deleted pod of a removed node", extra={"pod": f"{pod.metadata.namespace}/{pod.metadata.name}",
+                                                             "node": node_name})
 
     async def _mark_unknown(self, name: str) -> Node | None:
         try:

@@ -310,7 +310,7 @@ def _job_row(job: Obj, now: datetime) -> list[str]:
     st = as_dict(job.get("status"))
     completions = dig(job, "spec", "completions")
     target = str(num(completions)) if completions is not None else "1"
-    status = "Running"
+    status = "Suspended" if dig(job, "spec", "suspend") else "Running"
     for cond in as_list(st.get("conditions")):
         if as_dict(cond).get("status") == "True" and as_dict(cond).get("type") in ("Complete", "Failed"):
             status = str(as_dict(cond).get("type"))
@@ -321,7 +321,8 @@ def _job_row(job: Obj, now: datetime) -> list[str]:
 
 def _cronjob_row(cj: Obj, now: datetime) -> list[str]:
     last = dig(cj, "status", "lastScheduleTime")
-    return [str(dig(cj, "spec", "schedule") or ""), str(bool(dig(cj, "spec", "suspend"))),
+    return [str(dig(cj, "spec", "schedule") or ""), str(dig(cj, "spec", "timeZone") or NONE),
+            str(bool(dig(cj, "spec", "suspend"))),
             str(len(as_list(dig(cj, "status", "active")))), age(last, now) if last else NONE, _created(cj, now)]
 
 
@@ -407,7 +408,7 @@ TABLES: dict[str, TableSpec] = {
                              lambda o, n: list(template_containers(o))),
     "Job": TableSpec(["STATUS", "COMPLETIONS", "DURATION", "AGE"], _job_row, ["CONTAINERS", "IMAGES", "SELECTOR"],
                      _workload_wide),
-    "CronJob": TableSpec(["SCHEDULE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"], _cronjob_row, [], None),
+    "CronJob": TableSpec(["SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"], _cronjob_row, [], None),
     "Service": TableSpec(["TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"], _service_row,
                          ["SELECTOR"], _service_wide),
     "Endpoints": TableSpec(["ENDPOINTS", "AGE"], lambda o, n: [endpoints_text(o), _created(o, n)], []),

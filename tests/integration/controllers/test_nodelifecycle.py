@@ -129,3 +129,19 @@ async def test_lost_node_is_tainted_and_pods_evicted_after_their_tolerations(set
 async def _seen(ctrl: NodeLifecycleController, node: str, record: str) -> bool | None:
     seen = ctrl._heartbeats.get(node)
     return True if seen and seen[0] == record else None
+
+
+async def test_pods_of_a_deleted_node_are_removed(setup: Any) -> None:
+    client, _ctrl, _mono, _wall = setup
+    await ready_node(client, "gone")
+    await client.create(pod("stranded", "gone"))
+    await client.delete(Node, "gone", "")
+
+    async def removed() -> bool | None:
+        try:
+            await client.get(Pod, "stranded")
+        except NotFound:
+            return True
+        return None
+
+    await wait_for(removed, "the pod of a deleted node to be removed (not left Terminating)")

@@ -129,4 +129,4 @@ def test_workload_kinds_have_kubectl_columns() -> None:
     assert table_for("Job", [job], now=now)[1] == [["pi", "Complete", "4/4", "30s", "2m"]]
     cj = {"metadata": {"name": "tick", **created}, "spec": {"schedule": "*/5 * * * *"},
           "status": {"active": [{"name": "tick-1"}], "lastScheduleTime": "2025-12-31T23:59:00Z"}}
-    assert table_for("CronJob", [cj], now=now)[1] == [["tick", "*/5 * * * *", "False", "1", "60s", "2m"]]
+    assert table_for("CronJob", [cj], now=now)[1] == [["tick", "*/5 * * * *", "<none>", "False", "1", "60s", "2m"]]
