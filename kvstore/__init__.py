@@ -1,8 +1,12 @@
-"""kvstore: an MVCC key-value store with a WAL, speaking etcd's v3 gRPC API.
+"""kvstore: a Raft-replicated MVCC key-value store speaking etcd's v3 gRPC API.
 
-Modules, bottom-up: `validate` (request checks), `mvcc` (the deterministic state machine), `wal` + `snapshot`
-(durability), `leases` (lease expiry clock), `watch` (watch streams over the
-change history), `node` (propose -> log -> apply pipeline; where Raft plugs in),
-`service` (gRPC servicers), `server` (`KVStore`, the in-process API), `main`
-(`kubelite kvstore`). Imports only `pb` and `daemon`.
+Modules, bottom-up: `validate` (request checks), `mvcc` (the deterministic state
+machine), `raft/` (the pure Raft core), `wal` + `snapshot` (durability),
+`membership` (ids, member table), `recovery` (start-up from disk), `transport`
+(peer interface, wire codec, in-memory network) + `peer` (gRPC peer transport),
+`leases` (lease expiry clock), `watch` (watch streams over the change history),
+`node` (the Raft loop: persist -> send -> apply) + `housekeeping` (leases,
+compaction, snapshots, membership requests), `service` (etcd gRPC servicers),
+`server` (`KVStore`, the in-process API), `main` (`kubelite kvstore`).
+Imports only `pb` and `daemon`.
 """

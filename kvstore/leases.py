@@ -63,6 +63,10 @@ class Lessor:
         """The lease was revoked (by a client or by expiry)."""
         self._deadline.pop(lease_id, None)
         self._revoking.discard(lease_id)
+        if len(self._heap) > 2 * len(self._deadline) + 64:
+            # Followers never pop expired entries; drop superseded ones so the heap stays bounded.
+            self._heap = [(d, i) for d, i in self._heap if self._deadline.get(i) == d]
+            heapq.heapify(self._heap)
 
     def keep_alive(self, lease_id: int) -> int:
         """Renew; returns the TTL, or 0 when the lease is gone (etcd answers TTL 0 then)."""

@@ -42,7 +42,7 @@ def parse_retention(text: str) -> float:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="kubelite kvstore", description="Key-value store speaking the etcd v3 API.")
+    p = argparse.ArgumentParser(prog="kubelite kvstore", description="Raft-replicated key-value store speaking the etcd v3 API.")
     p.add_argument("--name", default="kv-1", help="member name (default kv-1)")
     p.add_argument("--data-dir", required=True, type=Path, help="WAL, snapshots and member identity")
     p.add_argument("--listen-client", default="127.0.0.1:2379", help="etcd v3 gRPC address HOST:PORT")
@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="new: bootstrap with --initial-cluster; existing: join a running cluster "
                         "(after `etcdctl member add`)")
     p.add_argument("--initial-cluster-token", default=DEFAULT_TOKEN, help="distinguishes clusters (member ids)")
-    p.add_argument("--snapshot-count", type=int, default=10_000, help="applied entries between snapshots")
+    p.add_argument("--snapshot-count", type=int, default=10_000, help="applied requests between snapshots (bounds WAL size and restart time)")
     p.add_argument("--snapshot-catchup-entries", type=int, default=5_000,
                    help="log entries kept after a snapshot for slow followers (older ones need a snapshot)")
     p.add_argument("--heartbeat-interval", type=int, default=100, help="Raft tick in ms (heartbeat period)")
@@ -112,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         metrics.gauge("kvstore_raft_term", lambda: float(kv.node.term), "current Raft term")
         metrics.gauge("kvstore_is_leader", lambda: float(kv.node.is_leader), "1 on the Raft leader")
         metrics.gauge("kvstore_has_leader", lambda: float(kv.node.leader != 0), "1 when a leader is known")
+        metrics.gauge("kvstore_raft_loop_turns", lambda: float(kv.node.stats["turns"]), "Raft loop turns since start")
+        metrics.gauge("kvstore_raft_messages_sent", lambda: float(kv.node.stats["msgs"]), "Raft messages sent")
+        metrics.gauge("kvstore_proposals", lambda: float(kv.node.stats["proposed"]), "requests proposed here")
         await health.start()
         try:
             await kv.start()

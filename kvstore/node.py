@@ -15,9 +15,14 @@ entries after it; Raft is told `applied = snapshot index`, so each entry is
 applied once per process life. Proposers are answered by request id when
 *their* entry is applied, on whichever member proposed it.
 
+Reads: Range is linearizable by default — one ReadIndex round per loop turn
+serves every read queued in it, and each waits until this member applied up to
+the read index; `serializable` reads skip that and read local state.
+
 Disk layout under `data_dir`: `member/wal/*.wal`, `member/snap/*.snap`,
-`member/meta.json` (ids, fixed at first start). Leases, compaction and status
-helpers are in `kvstore.housekeeping` (mixed in here).
+`member/meta.json` (ids, fixed at first start); start-up is `kvstore.recovery`.
+Leases, compaction, snapshots and membership requests are in
+`kvstore.housekeeping` (mixed in here).
 """
 
 from __future__ import annotations
@@ -42,14 +47,8 @@ from kvstore.membership import (
     DEFAULT_TOKEN,
     Identity,
     Membership,
-    Meta,
-    load_meta,
-    new_single_member,
-    new_static_cluster,
-    save_meta,
 )
 from kvstore.mvcc import MVCCStore
-from kvstore.peer import fetch_members
 from kvstore.raft import (
     ConfChange,
     Config,
@@ -64,8 +63,8 @@ from kvstore.raft import (
     RawNode,
     Ready,
     Snapshot,
-    SnapshotMeta,
 )
+from kvstore.recovery import load_or_create_meta, recover
 from kvstore.transport import InMemoryNetwork, Transport
 from kvstore.wal import Wal
 from kvstore.watch import WatchHub
@@ -152,6 +151,7 @@ class KVNode(Housekeeping):
         self._read_seq = 0
         self._tick_count = 0
         self._blocked = False
+        self._campaign = False
         self._replay_target = 0
         self._since_snapshot = 0
         """Requests applied since the last snapshot (the --snapshot-count trigger)."""
@@ -171,89 +171,32 @@ class KVNode(Housekeeping):
         self.snapshots_taken = 0
         self.wal_syncs = 0
         self.stats: dict[str, int] = {"turns": 0, "readies": 0, "msgs": 0, "entries": 0, "committed": 0,
-                                      "inbox": 0, "proposed": 0}
+                                      "inbox": 0, "proposed": 0, "read_retries": 0}
         self.wal_entries = 0
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def _load_meta(self) -> Meta:
-        meta = load_meta(self.member_dir)
-        if meta is not None:
-            return meta
-        if self.initial_cluster is None:
-            meta = new_single_member(self.name, self.peer_url)
-        elif self.initial_cluster_state == "existing":
-            mine = [u for n, u in self.initial_cluster if n == self.name]
-            others = [u for n, u in self.initial_cluster if n != self.name]
-            if not mine:
-                raise ValueError(f"--name {self.name!r} is not in --initial-cluster")
-            resp = await fetch_members(others)
-            me = next((m for m in resp.members if set(m.peerURLs) & set(mine)), None)
-            if me is None:
-                raise ValueError(f"peer URL {mine[0]} is not a member of the running cluster; "
-                                 "run `etcdctl member add` first")
-            meta = Meta(Identity(self.name, me.ID, resp.cluster_id), list(resp.members), joined=True)
-        else:
-            meta = new_static_cluster(self.name, self.initial_cluster, self.cluster_token)
-        await asyncio.to_thread(save_meta, self.member_dir, meta)
-        return meta
-
     async def open(self) -> None:
         """Load identity, snapshot and WAL; rebuild Raft's storage; start the loop."""
-        meta = await self._load_meta()
+        meta = await load_or_create_meta(
+            self.member_dir, self.name, self.initial_cluster, self.initial_cluster_state, self.cluster_token,
+            self.peer_url)
         self.identity = meta.identity
         self.name = meta.identity.name or self.name
         me = self.identity.member_id
         self._id_prefix = (me & 0xFFFF) << 48 | secrets.randbits(16) << 32
-        payload = await asyncio.to_thread(snapshot.load_latest_bytes, self.member_dir / "snap")
-        membership = Membership()
-        for m in meta.bootstrap:
-            membership.add(m)
-        storage = MemoryStorage()
-        voters: tuple[int, ...] = ()
-        if payload is not None:
-            snap_pb = internal_pb2.KVStoreSnapshot.FromString(payload)
-            store = MVCCStore.from_snapshot(snap_pb)
-            if snap_pb.members:
-                membership = Membership()
-                for m in snap_pb.members:
-                    membership.add(m)
-            voters = tuple(sorted(snap_pb.voters)) or tuple(sorted(membership.members))
-            storage.apply_snapshot(Snapshot(SnapshotMeta(snap_pb.index, snap_pb.term, ConfState(voters)), payload))
-        else:
-            store = MVCCStore()
-        self._snap_index = store.index
-        wal, replay = await asyncio.to_thread(Wal.open, self.member_dir / "wal", store.index)
-        self._wal = wal
-        storage.append(replay.entries)
-        last = storage.last_index()
-        hs = replay.hard_state
-        if hs is None and (replay.entries or payload is not None):
-            # A log written before Raft (single member): everything in it was committed.
-            hs = HardState(max([e.term for e in replay.entries] + [store.term, 1]), 0, last)
-            if not voters:
-                voters = (me,)
-                storage = MemoryStorage()
-                storage.apply_snapshot(Snapshot(SnapshotMeta(store.index, store.term, ConfState(voters)), b""))
-                storage.append(replay.entries)
-        if hs is not None:
-            hs = HardState(hs.term, hs.vote, min(max(hs.commit, store.index), last))
-            storage.set_hard_state(hs)
-            self._hs = hs
-        self._storage = storage
-        fresh = payload is None and not replay.entries and replay.hard_state is None
-        peers = sorted(m.ID for m in meta.bootstrap) if fresh and not meta.joined else None
+        rec = await recover(self.member_dir, meta)
+        store, storage = rec.store, rec.storage
+        self._wal, self._storage, self._hs, self._snap_index = rec.wal, storage, rec.hard_state, store.index
         self._raw = RawNode(Config(
             id=me, storage=storage, election_tick=self.election_ticks, heartbeat_tick=1,
             applied=store.index, rng=random.Random(secrets.randbits(64)),
-        ), peers)
+        ), rec.peers)
         self._conf = ConfState(self._raw.status().voters)
         self.term = self._hs.term
-        self._install(store, membership)
+        self._install(store, rec.membership)
         self.transport.start(me, self.identity.cluster_id, self)
         self.transport.set_peers(self._peer_urls())
-        if self._conf.voters == (me,):
-            self._raw.campaign()  # alone: no reason to wait for an election timeout
         self._loop_task = asyncio.create_task(self._run(), name="raft-loop")
         self._tasks = [
             asyncio.create_task(self._ticker(), name="raft-ticker"),
@@ -265,10 +208,17 @@ class KVNode(Housekeeping):
         # Serve only once everything committed before the crash/stop is applied again.
         self._replay_target = self._hs.commit
         if self.store.index < self._replay_target:
-            await self._replayed.wait()
+            replayed = asyncio.create_task(self._replayed.wait())
+            await asyncio.wait([replayed, self._loop_task], return_when=asyncio.FIRST_COMPLETED)
+            replayed.cancel()
+            if self.failure is not None:
+                raise self.failure
+        if self._conf.voters == (me,):
+            self._campaign = True  # alone: no reason to wait for an election timeout
+            self._wake.set()
         self.ready = True
         log.info("kvstore replayed", extra={
-            "snapshot_index": self._snap_index, "wal_entries": len(replay.entries), "commit": self._hs.commit,
+            "snapshot_index": self._snap_index, "wal_entries": rec.wal_entries, "commit": self._hs.commit,
             "term": self._hs.term, "member_id": f"{me:x}", "cluster_id": f"{self.identity.cluster_id:x}",
             "voters": [f"{v:x}" for v in self._conf.voters],
         })
@@ -349,11 +299,12 @@ class KVNode(Housekeeping):
         assert raw is not None
         try:
             while True:
-                if not (self._inbox or (self._proposals and not self._blocked) or self._reads_new or self._ticks
-                        or self._conf_proposals or self._unreachable or self._snap_status):
+                if not self._has_work():
                     self._wake.clear()
                     await self._wake.wait()
                     await asyncio.sleep(0)  # let messages/proposals that arrived together join this turn
+                    if not self._has_work():
+                        continue
                 self._feed(raw)
                 self.stats["turns"] += 1
                 while raw.has_ready():
@@ -367,13 +318,23 @@ class KVNode(Housekeeping):
                 await self._maybe_snapshot()
         except asyncio.CancelledError:
             raise
-        except BaseException as exc:
+        except Exception as exc:
             log.critical("raft loop failed; refusing further requests", exc_info=True)
             self.failure = exc
+            self.ready = False
             self._fail_all(errors.storage_failed(repr(exc)))
+
+    def _has_work(self) -> bool:
+        return bool(self._campaign or self._inbox or (self._proposals and not self._blocked) or self._ticks
+                    or (self._reads_new and not self._reads_sent)
+                    or self._conf_proposals or self._unreachable or self._snap_status)
 
     def _feed(self, raw: RawNode) -> None:
         """Hand everything queued since the last turn to Raft."""
+        if self._campaign:
+            self._campaign = False
+            if not self.is_leader:
+                raw.campaign()
         ticks, self._ticks = self._ticks, 0
         if ticks:
             self._blocked = False
@@ -405,7 +366,9 @@ class KVNode(Housekeeping):
                 fut = self._conf_waiters.pop(cc.node_id, None)
                 if fut is not None and not fut.done():
                     fut.set_exception(errors.conf_change_pending() if self.leader else errors.no_leader())
-        if self._reads_new:
+        if self._reads_new and not self._reads_sent:
+            # One ReadIndex round at a time: reads arriving meanwhile share the next one,
+            # so under load it costs one heartbeat round trip per batch, not per turn.
             self._send_read(raw, self._reads_new)
             self._reads_new = []
 
@@ -443,6 +406,7 @@ class KVNode(Housekeeping):
         for ctx, (sent, waiters) in list(self._reads_sent.items()):
             if self._tick_count - sent >= READ_RETRY_TICKS:
                 del self._reads_sent[ctx]
+                self.stats["read_retries"] += 1
                 live = [f for f in waiters if not f.done()]
                 if live:
                     self._send_read(raw, live)
@@ -594,6 +558,8 @@ class KVNode(Housekeeping):
             self.membership.remove(cc.node_id)
         self.store.skip(e.index, e.term)
         self.transport.set_peers(self._peer_urls())
+        if self._conf.voters == (self.identity.member_id,):
+            self._campaign = True  # the only voter: lead now instead of after an election timeout
         log.info("membership changed", extra={
             "change": cc.type, "member": f"{cc.node_id:x}", "voters": [f"{v:x}" for v in self._conf.voters]})
         fut = self._conf_waiters.pop(cc.node_id, None)

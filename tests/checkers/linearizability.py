@@ -24,6 +24,8 @@ History format (one `Op` per client request, in any order):
   definitely failed without effect should simply not be recorded.
 
 Values must be hashable and comparable with == (str or bytes in practice).
+`dump_history` / `load_history` keep a history as JSON lines (str values) so a failing
+integration run can be saved and re-checked: `python -m tests.checkers.linearizability F`.
 
 Algorithm: every op touches one key, so the history is linearizable iff each key's
 sub-history is (P-compositionality, Herlihy & Wing). Each sub-history is checked with
@@ -36,9 +38,12 @@ Indeterminate gets have no effect and are dropped up front.
 
 from __future__ import annotations
 
+import json
+import sys
 from collections import defaultdict
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Literal
 
 Kind = Literal["put", "get", "delete", "cas"]
@@ -273,3 +278,27 @@ def check(history: Iterable[Op], initial: dict[Hashable, Hashable] | None = None
         elif not ok:
             result.violations.append(KeyViolation(key, ops, reason))
     return result
+
+
+def dump_history(ops: Iterable[Op], path: Path) -> None:
+    """Write one JSON object per op (values must be JSON-serialisable, e.g. str)."""
+    with path.open("w") as f:
+        for op in ops:
+            f.write(json.dumps(asdict(op)) + "\n")
+
+
+def load_history(path: Path) -> list[Op]:
+    return [Op(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m tests.checkers.linearizability HISTORY.jsonl", file=sys.stderr)
+        return 2
+    result = check(load_history(Path(argv[0])))
+    print(result.describe())
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

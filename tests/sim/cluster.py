@@ -30,7 +30,7 @@ class Scenario:
     members: int = 3
     steps: int = 300
     membership: bool = False
-    clients: int = 3
+    clients: int = 4
     keys: int = 3
     fault_rate: float = 0.05
     """Probability per step that one fault (or repair) is injected."""
@@ -103,7 +103,7 @@ class Cluster:
         self.params = NodeParams(snapshot_every=self.rng.choice([0, 10, 25, 60]),
                                  catch_up_entries=self.rng.choice([0, 3, 10]),
                                  max_inflight_msgs=self.rng.choice([1, 4, 64]),
-                                 max_size_per_msg=self.rng.choice([256, 4096, 1 << 20]),
+                                 max_size_per_msg=self.rng.choice([1, 256, 4096, 1 << 20]),
                                  max_committed_size_per_ready=self.rng.choice([0, 0, 100, 2000]),
                                  check_quorum=self.rng.random() < 0.85,
                                  pre_vote=self.rng.random() < 0.85,
@@ -192,6 +192,8 @@ class Cluster:
         for _ in range(50):
             busy = False
             for n in list(self.nodes.values()):
+                if n.slow_until > self.step and self.step % 4:
+                    continue
                 while n.handle_ready(self._send):
                     busy = True
             self._flush_reports()

@@ -23,7 +23,7 @@ from tests.sim.statemachine import encode_request
 _MENU: list[tuple[str, float]] = [
     ("crash", 2.0), ("restart", 3.0), ("partition", 1.5), ("asymmetric", 1.0), ("isolate_leader", 1.0),
     ("heal", 2.0), ("net", 1.5), ("skew", 0.5), ("transfer", 0.5), ("campaign", 0.3), ("bounce", 1.0),
-    ("pause", 1.0),
+    ("pause", 1.0), ("slow_disk", 0.7), ("crash_leader", 1.0),
 ]
 _KINDS = [k for k, _ in _MENU]
 _WEIGHTS = [w for _, w in _MENU]
@@ -45,6 +45,13 @@ def inject(c: Cluster) -> None:
         c.result.crashes += 1
         c.result.lost_writes += lost
         c.log(f"crash member {n.id} (lost {lost} unsynced writes)")
+    elif kind == "crash_leader":
+        lead = c.leader()
+        if lead is not None:
+            lost = lead.crash(rng)
+            c.result.crashes += 1
+            c.result.lost_writes += lost
+            c.log(f"crash leader {lead.id} (lost {lost} unsynced writes)")
     elif kind == "bounce" and alive:
         # kill -9 and an immediate restart, preferring a member that just voted in the
         # newest term: what it forgets is exactly what a wrong fsync policy would lose
@@ -63,6 +70,10 @@ def inject(c: Cluster) -> None:
         n = lead if lead is not None and rng.random() < 0.6 else rng.choice(alive)
         n.paused_until = c.step + rng.randint(5, 40)
         c.log(f"pause member {n.id} until step {n.paused_until}")
+    elif kind == "slow_disk" and alive:
+        n = rng.choice(alive)
+        n.slow_until = c.step + rng.randint(10, 60)
+        c.log(f"member {n.id} has a slow disk until step {n.slow_until}")
     elif kind == "restart":
         down = [n for n in members if n.raw is None]
         if down:

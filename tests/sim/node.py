@@ -65,10 +65,11 @@ class SimNode:
         self.waiters: dict[int, Reply] = {}
         self.reads: dict[bytes, tuple[str, Reply]] = {}
         self.ready_reads: list[tuple[int, bytes]] = []
-        self.conf_changes_applied: list[tuple[int, ConfChange]] = []
         self.paused_until = 0
         """A stop-the-world pause (GC, swapped out): no ticks, no Ready handling, inbox held."""
         self.inbox: list[Message] = []
+        self.slow_until = 0
+        """A slow disk: Readys are handled only every few steps, so inputs pile up in between."""
 
     @property
     def alive(self) -> bool:
@@ -186,15 +187,15 @@ class SimNode:
         self.last_snap = snap.meta.index
 
     def _apply(self, e: Entry, commit: int, term: int) -> None:
-        if e.index <= self.sm.applied:
-            return  # already contained in a restored snapshot
+        if e.index != self.sm.applied + 1:
+            self.checker.fail(f"member {self.id} was handed committed entry {e.index} to apply, but its "
+                              f"state machine is at {self.sm.applied} (entries re-delivered or skipped)")
         result = self.sm.apply(e)
         self.checker.on_apply(self.id, e, self.sm.chain, commit, term)
         if e.type == EntryType.CONF_CHANGE:
             cc = ConfChange.decode(e.data)
             assert self.raw is not None
             self.conf = self.raw.apply_conf_change(cc)
-            self.conf_changes_applied.append((e.index, cc))
             if cc.type == "remove" and cc.node_id == self.id:
                 self.removed = True
             return

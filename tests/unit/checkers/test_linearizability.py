@@ -6,10 +6,11 @@ import itertools
 import random
 import time
 from collections.abc import Hashable
+from pathlib import Path
 
 import pytest
 
-from tests.checkers.linearizability import Op, check, check_key
+from tests.checkers.linearizability import Op, check, check_key, dump_history, load_history, main
 
 
 def op(kind: str, t0: int, t1: int | None, key: str = "k", value: Hashable = None,
@@ -100,6 +101,18 @@ def test_keys_are_checked_independently() -> None:
     res = check(h)
     assert not res.ok
     assert [v.key for v in res.violations] == ["y"]
+
+
+def test_history_round_trips_through_json_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    h = [op("put", 0, 1, value="a", client=1), op("put", 2, None, value="b"),
+         op("cas", 3, 4, expected=None, value="c", output=False), op("get", 5, 6, output="b")]
+    path = tmp_path / "history.jsonl"
+    dump_history(h, path)
+    assert load_history(path) == h
+    assert main([str(path)]) == 0
+    dump_history(h + [op("get", 7, 8, output="a")], path)
+    assert main([str(path)]) == 1
+    assert "NOT linearizable on key 'k'" in capsys.readouterr().out
 
 
 def test_initial_state_is_honoured() -> None:

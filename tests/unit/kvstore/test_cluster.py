@@ -261,3 +261,42 @@ async def _ignore(aw: Awaitable[object]) -> None:
         await aw
     except KVError:
         pass
+
+
+async def test_leadership_transfer(cluster: Cluster) -> None:
+    leader = await cluster.wait_leader()
+    target = cluster.followers()[0]
+    await leader.propose(put(b"before-transfer"))
+    await until(lambda: target.store.revision == leader.store.revision, what="target caught up")
+    leader.transfer_leadership(target.identity.member_id)
+    await until(lambda: target.is_leader, what="the transferee leads")
+    assert (await cluster.wait_leader()) is target
+    r = await leader.propose(put(b"after-transfer"))  # the old leader now forwards
+    assert isinstance(r, rpc_pb2.PutResponse)
+
+
+async def test_serializable_read_needs_no_leader(cluster: Cluster) -> None:
+    leader = await cluster.wait_leader()
+    await leader.propose(put(b"local"))
+    follower = cluster.followers()[0]
+    await until(lambda: follower.store.range(rpc_pb2.RangeRequest(key=b"local")).count == 1, what="replication")
+    for n in cluster.nodes.values():
+        if n is not follower:
+            cluster.net.down.add(n.identity.member_id)
+    # the isolated follower still serves its local (possibly stale) state without a round trip
+    assert follower.store.range(rpc_pb2.RangeRequest(key=b"local", serializable=True)).count == 1
+    follower.request_timeout = 0.3
+    with pytest.raises(KVError):
+        await follower.linearizable_read()
+    cluster.net.down.clear()
+
+
+async def test_removing_the_leader_hands_over(cluster: Cluster) -> None:
+    leader = await cluster.wait_leader()
+    await leader.member_remove(leader.identity.member_id)
+    await until(lambda: leader.removed.is_set(), what="the old leader applies its own removal")
+    await cluster.stop(leader.name)
+    new = await cluster.wait_leader()
+    assert len(new.membership.members) == 2 and leader.identity.member_id not in new.membership.members
+    r = await cluster.followers()[0].propose(put(b"after-leader-removed"))
+    assert isinstance(r, rpc_pb2.PutResponse)

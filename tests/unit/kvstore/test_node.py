@@ -77,3 +77,28 @@ def test_parse_retention() -> None:
     assert parse_retention("0") == 0
     with pytest.raises(argparse.ArgumentTypeError):
         parse_retention("soon")
+
+
+async def test_a_pre_raft_data_dir_is_adopted(tmp_path: Path) -> None:
+    """A single-member store written before Raft (entries, no hard state) keeps its data."""
+    import json
+
+    from kvstore.raft import Entry, EntryType
+    from kvstore.wal import Wal, encode
+
+    member = tmp_path / "member"
+    member.mkdir()
+    (member / "meta.json").write_text(json.dumps({"name": "kv-1", "member_id": 77, "cluster_id": 99}))
+    wal, _ = Wal.open(member / "wal", 0)
+    wal.write(b"".join(encode(Entry(1, i, EntryType.NORMAL, put(b"old%d" % i).SerializeToString()))
+                       for i in range(1, 6)))
+    wal.close()
+    node = KVNode(tmp_path)
+    await node.open()
+    try:
+        assert node.identity.member_id == 77 and node.identity.cluster_id == 99
+        assert node.store.range(rpc_pb2.RangeRequest(key=b"old", range_end=b"old\xff")).count == 5
+        resp = await node.propose(put(b"new"))
+        assert isinstance(resp, rpc_pb2.PutResponse) and resp.header.revision == 7
+    finally:
+        await node.close()
