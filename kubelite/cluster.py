@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from kubelite import cleanup, netns
+from kubelite import addons, cleanup, netns
 from kubelite.localcluster import (
     ClusterPlan,
     Component,
@@ -63,6 +63,7 @@ def _parser(command: str) -> argparse.ArgumentParser:
                        help="runc nodes: bridge kl-br<ID> and subnet 10.88.<ID>.0/24 (to run a second cluster)")
         p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the cluster")
         p.add_argument("--config-out", type=Path, default=None, help="where to write kctl's config")
+        addons.add_up_flags(p)
         p.add_argument("-q", "--quiet", action="store_true")
     if command == "down":
         p.add_argument("--purge", action="store_true", help="also delete the data directory")
@@ -82,6 +83,7 @@ def main(command: str, argv: list[str]) -> int:
                 print(note, flush=True)
             plan = plan_cluster(data_dir, args.nodes, args.port_offset, runtime, net_id=args.net_id,
                                 registry=runtime == "runc", kv_members=args.kv_members)
+            addons.add_to_plan(plan, addons.tuning_from_args(args))
             return asyncio.run(_up(plan, args.timeout, args.config_out or default_config_path(), args.quiet))
         if command == "down":
             return asyncio.run(_down(data_dir, args.grace, args.purge))
@@ -149,12 +151,18 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool) 
             if reg is not None:
                 started.append(reg)
                 save_state(plan.data_dir, plan.server, started)
-        stages = [plan.components[:1], plan.components[1:2], plan.components[2:]]
+        kv = sum(c.name.startswith("kvstore") for c in plan.components)  # all members at once: they need a quorum
+        stages = [plan.components[:kv], plan.components[kv:kv + 1], plan.components[kv + 1:]]
         for stage in stages:
             for comp in stage:
                 started.append(start_component(plan, comp))
             save_state(plan.data_dir, plan.server, started)
             await asyncio.gather(*(_wait_ready(plan, c, started, deadline, say) for c in stage))
+        if plan.network is not None:
+            try:
+                await addons.install_dns_service(plan.server, plan.network, max(5.0, deadline - time.monotonic()))
+            except addons.AddonError as exc:
+                raise UpError(str(exc)) from None
         await _wait_nodes_ready(plan, deadline, say)
     except BaseException:
         say("startup failed; stopping what was started")
@@ -309,6 +317,7 @@ async def _teardown(data_dir: Path, processes: list[RunningProcess], grace: floa
     network = load_extra(data_dir).get("network")
     if network:
         state = netns.NetworkState.from_dict(network)
+        problems += await asyncio.to_thread(addons.cleanup_proxy_rules, state)
         problems += await asyncio.to_thread(netns.delete_network, state)
         say(f"  {'network':<24} {state.bridge} and {len(state.nodes)} node namespace(s) removed")
     return problems

@@ -16,6 +16,7 @@ COMPONENTS: dict[str, tuple[str, str]] = {
     "scheduler": ("scheduler.main", "binds pending pods to nodes"),
     "controller-manager": ("controllers.main", "ReplicaSet, Deployment and garbage-collector controllers"),
     "kubelet": ("kubelet.main", "node agent: registers a node and runs its pods"),
+    "proxy": ("proxy.main", "Service proxy: iptables NAT rules for Services and Endpoints, like kube-proxy"),
     "dns": ("clusterdns.main", "cluster DNS: <service>.<namespace>.svc.cluster.local from a watch cache"),
     "image": ("kubelite.image", "load images (OCI layout or docker-save tar) into the cluster registry"),
     "up": ("kubelite.cluster", "start a local cluster as separate processes"),

@@ -1,0 +1,215 @@
+"""Cluster add-ons of a local runc cluster: a Service proxy on every node and the cluster DNS.
+
+Why here and not in `localcluster.py`: the plan there is "which daemons make a
+cluster"; this module adds what makes Services work, the way a kubeadm cluster
+gets kube-proxy (a DaemonSet) and CoreDNS (a Deployment behind the fixed
+`kube-dns` Service) on top of the control plane.
+
+- `kubelite proxy` runs in every node's network namespace beside the kubelet,
+  so each node programs its own iptables NAT rules.
+- `kubelite dns` runs once, on the host, on the bridge address (port 53). Pods
+  reach it exactly as in Kubernetes: their resolv.conf names the fixed
+  ClusterIP 10.96.0.10, and the Service `kube-system/kube-dns` (no selector)
+  with a hand-written Endpoints object pointing at the host address makes the
+  proxy DNAT that ClusterIP to the DNS daemon. The CNI masquerade rule (pod ->
+  outside the cluster CIDR) lets the host answer without routes to the pods.
+- `down` removes each node's proxy rules with `kubelite proxy --cleanup` in
+  that node's namespace (deleting the namespace would drop them too, but the
+  cleanup is the proxy's own contract and keeps working if a node survives).
+
+The process runtime has no node namespaces: a proxy there would rewrite the
+host's own iptables, so it gets no add-ons.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from kubelite.localcluster import ClusterPlan, Component
+from kubelite.netns import NetworkState
+
+
+class AddonError(Exception):
+    """An add-on could not be installed; the message says which and why."""
+
+
+DNS_SERVICE_IP = "10.96.0.10"
+DNS_PORT = 53
+DNS_NAMESPACE = "kube-system"
+DNS_SERVICE = "kube-dns"
+CLUSTER_DOMAIN = "cluster.local"
+CLUSTER_CIDR = "10.244.0.0/16"
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Timing knobs of the control plane, passed through `kubelite up` (None: the daemon's default).
+
+    Why: the node-failure e2e needs seconds, not Kubernetes' 40 s grace and 300 s
+    toleration defaults.
+    """
+
+    node_monitor_grace_period: float | None = None
+    node_monitor_period: float | None = None
+    not_ready_toleration_seconds: int | None = None
+    unreachable_toleration_seconds: int | None = None
+
+    def flags_for(self, component: str) -> list[str]:
+        """Extra flags for one component (by its plan name)."""
+        out: list[str] = []
+        if component == "controller-manager":
+            if self.node_monitor_grace_period is not None:
+                out += ["--node-monitor-grace-period", f"{self.node_monitor_grace_period:g}"]
+            if self.node_monitor_period is not None:
+                out += ["--node-monitor-period", f"{self.node_monitor_period:g}"]
+        elif component == "apiserver":
+            if self.not_ready_toleration_seconds is not None:
+                out += ["--default-not-ready-toleration-seconds", str(self.not_ready_toleration_seconds)]
+            if self.unreachable_toleration_seconds is not None:
+                out += ["--default-unreachable-toleration-seconds", str(self.unreachable_toleration_seconds)]
+        return out
+
+    def up_flags(self) -> list[str]:
+        """The `kubelite up` flags that reproduce this tuning (for tests driving the CLI)."""
+        out: list[str] = []
+        for name, value in vars(self).items():
+            if value is not None:
+                out += ["--" + name.replace("_", "-"), f"{value:g}" if isinstance(value, float) else str(value)]
+        return out
+
+
+def add_up_flags(p: argparse.ArgumentParser) -> None:
+    """`kubelite up` flags for the control-plane timings (names as in `Tuning`, like Kubernetes' flags)."""
+    p.add_argument("--node-monitor-grace-period", type=float, default=None, metavar="SECONDS",
+                   help="controller-manager: a node whose Lease is this old turns Ready=Unknown (default 40)")
+    p.add_argument("--node-monitor-period", type=float, default=None, metavar="SECONDS",
+                   help="controller-manager: how often node health is checked (default 5)")
+    p.add_argument("--not-ready-toleration-seconds", type=int, default=None, metavar="SECONDS",
+                   help="apiserver: default toleration of pods for node.kubernetes.io/not-ready (default 30)")
+    p.add_argument("--unreachable-toleration-seconds", type=int, default=None, metavar="SECONDS",
+                   help="apiserver: default toleration of pods for node.kubernetes.io/unreachable (default 30)")
+
+
+def tuning_from_args(args: argparse.Namespace) -> Tuning:
+    return Tuning(
+        node_monitor_grace_period=args.node_monitor_grace_period, node_monitor_period=args.node_monitor_period,
+        not_ready_toleration_seconds=args.not_ready_toleration_seconds,
+        unreachable_toleration_seconds=args.unreachable_toleration_seconds,
+    )
+
+
+def proxy_health(node_ip: str, port_offset: int) -> str:
+    return f"{node_ip}:{10256 + port_offset}"
+
+
+def dns_listen(network: NetworkState) -> str:
+    return f"{network.host_ip}:{DNS_PORT}"
+
+
+def dns_health(port_offset: int) -> str:
+    """Ends in 4: no other local-cluster port (x0, x1, x3, x7, x8, x9) can meet it under another offset."""
+    return f"127.0.0.1:{10054 + port_offset}"
+
+
+def add_to_plan(plan: ClusterPlan, tuning: Tuning | None = None) -> None:
+    """Apply `tuning` to the control plane and, for node namespaces, add the proxies and the DNS.
+
+    Replaces `plan.components` (start order kept; the proxies and the DNS go
+    last, with the kubelets, once the apiserver is up) and points every kubelet
+    at the cluster DNS.
+    """
+    tuning = tuning or Tuning()
+    comps: list[Component] = []
+    for comp in plan.components:
+        extra = tuning.flags_for(comp.name)
+        if extra:
+            comp = replace(comp, argv=[*comp.argv, *extra])
+        if plan.network is not None and comp.name.startswith("kubelet-"):
+            comp = replace(comp, argv=[*comp.argv, "--cluster-dns", DNS_SERVICE_IP,
+                                       "--cluster-domain", CLUSTER_DOMAIN])
+        comps.append(comp)
+    network = plan.network
+    if network is not None:
+        o = plan.port_offset
+        for node in network.nodes:
+            health = proxy_health(node.ip, o)
+            comps.append(Component(
+                f"proxy-{node.name}",
+                ["proxy", "--server", plan.server, "--node-name", node.name, "--node-ip", node.ip,
+                 "--listen-health", health, "--cluster-cidr", CLUSTER_CIDR],
+                health, network.netns_path(node.name),
+            ))
+        comps.append(Component(
+            "dns",
+            ["dns", "--server", plan.server, "--listen", dns_listen(network),
+             "--listen-health", dns_health(o), "--domain", CLUSTER_DOMAIN],
+            dns_health(o),
+        ))
+    plan.components = comps
+
+
+def dns_objects(network: NetworkState) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The `kube-dns` Service (fixed ClusterIP, no selector) and its Endpoints (the host daemon)."""
+    meta = {"name": DNS_SERVICE, "namespace": DNS_NAMESPACE,
+            "labels": {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"}}
+    ports = [("dns", "UDP"), ("dns-tcp", "TCP")]
+    service = {
+        "apiVersion": "v1", "kind": "Service", "metadata": meta,
+        "spec": {"clusterIP": DNS_SERVICE_IP, "type": "ClusterIP",
+                 "ports": [{"name": n, "port": DNS_PORT, "protocol": p, "targetPort": DNS_PORT} for n, p in ports]},
+    }
+    endpoints = {
+        "apiVersion": "v1", "kind": "Endpoints", "metadata": dict(meta),
+        "subsets": [{"addresses": [{"ip": network.host_ip}],
+                     "ports": [{"name": n, "port": DNS_PORT, "protocol": p} for n, p in ports]}],
+    }
+    return service, endpoints
+
+
+async def install_dns_service(server: str, network: NetworkState, timeout: float = 30.0) -> None:
+    """Create (or keep) `kube-system/kube-dns` and its Endpoints; retried until the apiserver answers."""
+    from api.errors import AlreadyExists, ApiError
+    from client import ApiClient
+
+    service, endpoints = dns_objects(network)
+    deadline = time.monotonic() + timeout
+    client = ApiClient.connect(server)
+    try:
+        for resource, obj in (("services", service), ("endpoints", endpoints)):
+            while True:
+                try:
+                    await client.create_raw(resource, obj, DNS_NAMESPACE)
+                    break
+                except AlreadyExists:
+                    break
+                except ApiError as exc:
+                    if time.monotonic() > deadline:
+                        raise AddonError(f"cannot create {resource} {DNS_NAMESPACE}/{DNS_SERVICE}: {exc}") from None
+                    await asyncio.sleep(0.2)
+    finally:
+        await client.close()
+
+
+def cleanup_proxy_rules(network: NetworkState, timeout: float = 30.0) -> list[str]:
+    """`kubelite proxy --cleanup` in every node namespace that still exists; returns problems."""
+    from kubelite.netns import netns_exists, node_exec_prefix
+
+    problems: list[str] = []
+    for node in network.nodes:
+        if not netns_exists(node.netns):
+            continue
+        argv = [*node_exec_prefix(network, node.name), sys.executable, "-m", "kubelite.main", "proxy", "--cleanup"]
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            problems.append(f"proxy cleanup on {node.name}: {exc}")
+            continue
+        if proc.returncode != 0:
+            problems.append(f"proxy cleanup on {node.name}: {(proc.stderr or proc.stdout).strip()[-300:]}")
+    return problems
