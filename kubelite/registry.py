@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -193,12 +194,26 @@ async def seed_busybox(address: str, busybox: Path = Path("/bin/busybox"), tag: 
 
 async def ensure_registry(data_dir: Path, listen: str = DEFAULT_LISTEN, seed: bool = True,
                           timeout: float = 15.0) -> LocalRegistry:
-    """What `kubelite up` calls: a registry answering at `listen`, holding busybox:latest."""
+    """What `kubelite up` calls: a registry answering at `listen`, holding busybox (latest and its version)."""
     directory = registry_dir(data_dir)
     reg = await start_registry(directory, listen, timeout=timeout)
     if reg.reused:
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "registry.json").write_text(json.dumps(asdict(reg)))
     if seed:
-        await seed_busybox(reg.address)
+        for tag in ("latest", *busybox_version_tags()):
+            await seed_busybox(reg.address, tag=tag)
     return reg
+
+
+def busybox_version_tags(busybox: Path = Path("/bin/busybox")) -> list[str]:
+    """`1.35` and `1.35.0` for Debian's busybox 1.35.0, so manifests pinning the version pull too."""
+    try:
+        banner = subprocess.run([str(busybox)], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    match = re.search(r"BusyBox v(\d+)\.(\d+)\.(\d+)", banner)
+    if match is None:
+        return []
+    major, minor, patch = match.groups()
+    return [f"{major}.{minor}", f"{major}.{minor}.{patch}"]
