@@ -18,10 +18,9 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from api.errors import NotFound
-from kubectl.commands.logs import pick_container
+from kubectl.commands.logs import pick_container, resolve_pod
 from kubectl.errors import CliError
 from kubectl.printers import dig
-from kubectl.resources import resolve_kind
 from kubectl.session import Session
 
 READ_CHUNK = 32 * 1024
@@ -114,9 +113,10 @@ async def run(session: Session, args: argparse.Namespace) -> int:
         raise CliError("you must specify at least one command for the container (kctl exec POD -- COMMAND)")
     args.streaming = True
     try:
-        pod = await session.get(resolve_kind("pod"), args.target)
+        pod = await resolve_pod(session, args.target)  # a pod, or the best pod of deploy/NAME, sts/NAME...
     except NotFound:
         raise NotFound(f'pods "{args.target}" not found', name=args.target, kind="pods") from None
+    pod_name = str(dig(pod, "metadata", "name"))
     phase = dig(pod, "status", "phase")
     if phase in ("Succeeded", "Failed"):
         raise CliError(f"cannot exec into a container in a completed pod; current phase is {phase}")
@@ -127,6 +127,6 @@ async def run(session: Session, args: argparse.Namespace) -> int:
         tty = False
     with _raw_terminal(tty):
         return await session.client.exec(
-            str(dig(pod, "metadata", "namespace") or session.namespace), args.target, command,
+            str(dig(pod, "metadata", "namespace") or session.namespace), pod_name, command,
             container=container, tty=tty, stdin=_stdin_chunks() if args.stdin else None, on_output=_write,
         )
