@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 from api import Deployment, Pod, ReplicaSet
 from api.errors import Conflict, NotFound
 from client import ApiClient
+from tests.polling import eventually
 
 T = TypeVar("T")
 
@@ -20,17 +21,9 @@ TEMPLATE: dict[str, Any] = {
 }
 
 
-async def wait_for(probe: Callable[[], Awaitable[T | None]], what: str, timeout: float = 15.0) -> T:
-    """Poll `probe` until it returns something truthy; fail with `what` after `timeout`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last: T | None = None
-    while loop.time() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+wait_for = eventually  # the name the controller tests use
 
 
 def template(**changes: Any) -> dict[str, Any]:

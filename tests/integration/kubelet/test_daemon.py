@@ -9,7 +9,6 @@ import signal
 import socket
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +17,7 @@ import pytest
 from api import Node, Pod
 from client import ApiClient
 from kubelite.procs import http_get_status
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -32,19 +32,6 @@ def free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], what: str, timeout: float = 30.0) -> T:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last: T | None = None
-    while loop.time() < deadline:
-        try:
-            last = await probe()
-        except Exception:  # the apiserver may be restarting
-            last = None
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}")
 
 
 def marked_pids() -> list[int]:

@@ -13,7 +13,7 @@ import asyncio
 import os
 import signal
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +27,7 @@ from client import ApiClient
 from kubelet.agent import Kubelet, KubeletConfig
 from kubelet.process_runtime import ProcessRuntime
 from pb.kubelite import api_pb2, api_pb2_grpc
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -36,16 +37,6 @@ NODE_IP = "127.0.0.11"
 MARKER = f"kubelet-it-{uuid.uuid4().hex[:8]}"
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], what: str, timeout: float = 20.0) -> T:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last: T | None = None
-    while loop.time() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}")
 
 
 def marked_processes() -> list[int]:

@@ -18,7 +18,7 @@ import os
 import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,6 +32,7 @@ from kubelet.agent import Kubelet, KubeletConfig
 from kubelet.backoff import BackOff
 from kubelet.images.errors import ImagePullError
 from kubelet.process_runtime import ProcessRuntime
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -41,16 +42,6 @@ NODE_IP = "127.0.0.12"
 MARKER = f"kubelet-lc-{uuid.uuid4().hex[:8]}"
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], what: str, timeout: float = 20.0) -> T:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last: T | None = None
-    while loop.time() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}")
 
 
 def marked_processes() -> list[int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -19,22 +19,13 @@ import pytest
 from api import Event, Node, Pod
 from client import ApiClient
 from scheduler.scheduler import Scheduler
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
 T = TypeVar("T")
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], what: str, timeout: float = 15.0) -> T:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last: T | None = None
-    while loop.time() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}")
 
 
 async def ready_node(client: ApiClient, name: str, cpu: str, memory: str = "4Gi") -> Node:

@@ -5,7 +5,6 @@ re-adopts it without restarting it; deleting the pod leaves nothing behind."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
@@ -16,6 +15,7 @@ from client import ApiClient
 from kubelet.agent import Kubelet, KubeletConfig
 from kubelet.runc import RuncRuntime
 from tests.integration.kubelet.runc.conftest import REASON, Env
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(REASON is not None, reason=f"runc runtime unavailable: {REASON}")]
@@ -25,16 +25,6 @@ NODE = "runc-node"
 NODE_IP = "127.0.0.13"
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], what: str, timeout: float = 30.0) -> T:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last: T | None = None
-    while loop.time() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}")
 
 
 async def start_kubelet(server: str, env: Env) -> tuple[Kubelet, ApiClient]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,6 +24,7 @@ from api.errors import NotFound
 from client import ApiClient
 from kubelet.agent import Kubelet, KubeletConfig
 from kubelet.runtime import Runtime
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -32,16 +33,6 @@ NODE = f"node-runc-{uuid.uuid4().hex[:6]}"
 NODE_IP = "127.0.0.13"
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], what: str, timeout: float = 30.0) -> T:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last: T | None = None
-    while loop.time() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}")
 
 
 @asynccontextmanager
