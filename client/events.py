@@ -5,9 +5,11 @@ handlers; an apiserver hiccup must never fail or slow the work being
 described. Why aggregation: a crash-looping container or an unschedulable pod
 reports the same thing over and over; like Kubernetes we keep one Event per
 (object, type, reason, message) and bump its `count` and `lastTimestamp`
-instead of creating thousands of objects. A per-object token bucket limits how
-often we write at all; increments that arrive while a write is pending are
-folded into it.
+instead of creating thousands of objects. A token bucket per aggregated Event
+(object, type, reason, message -- the key Kubernetes' spam filter uses) limits
+how often one repeating Event is rewritten, so a pod stuck in back-off cannot
+starve its later, different Events (Pulled, Started); increments that arrive
+while a write is pending are folded into it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from client.api_client import ApiClient
 log = logging.getLogger("client.events")
 
 _AggKey = tuple[str, str, str, str, str, str, str]  # kind, ns, name, uid, type, reason, message
-_ObjKey = tuple[str, str, str]
 
 
 @dataclass
@@ -87,7 +88,7 @@ class EventRecorder:
         self._rate = rate_per_second
         self._max_records = max_records
         self._records: OrderedDict[_AggKey, _Record] = OrderedDict()
-        self._buckets: OrderedDict[_ObjKey, _Bucket] = OrderedDict()
+        self._buckets: OrderedDict[_AggKey, _Bucket] = OrderedDict()
         self._backlog: deque[_AggKey] = deque()
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
@@ -137,19 +138,19 @@ class EventRecorder:
                 self._records.popitem(last=False)
         if rec.queued:
             return  # the pending write will carry the new count
-        if not self._allow((kind, obj_ns, meta.name or "")):
+        if not self._allow(key):
             self.dropped += 1
             return
         self._enqueue(key, rec)
 
-    def _allow(self, obj_key: _ObjKey) -> bool:
-        bucket = self._buckets.get(obj_key)
+    def _allow(self, key: _AggKey) -> bool:
+        bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[obj_key] = _Bucket(self._burst, self._rate)
+            bucket = self._buckets[key] = _Bucket(self._burst, self._rate)
             while len(self._buckets) > self._max_records:
                 self._buckets.popitem(last=False)
         else:
-            self._buckets.move_to_end(obj_key)
+            self._buckets.move_to_end(key)
         return bucket.take()
 
     def _enqueue(self, key: _AggKey, rec: _Record) -> None:

@@ -68,15 +68,19 @@ async def test_events_about_cluster_scoped_objects_go_to_default(env: tuple[Fake
     assert ev["involvedObject"] == {"kind": "Node", "name": "node-1", "apiVersion": "v1"}
 
 
-async def test_rate_limit_per_object(env: tuple[FakeApiServer, ApiClient]) -> None:
+async def test_a_repeating_event_is_rate_limited_without_starving_other_events(
+        env: tuple[FakeApiServer, ApiClient]) -> None:
     server, client = env
-    rec = EventRecorder(client, "scheduler", burst=2, rate_per_second=0.0)
-    for i in range(5):
-        rec.event(web_pod(), "Normal", f"Reason{i}", "m")
+    rec = EventRecorder(client, "kubelet", burst=2, rate_per_second=0.0)
+    for _ in range(5):
+        rec.event(web_pod(), "Normal", "BackOff", "Back-off pulling image")
+        await rec.flush()  # each repeat finds no write pending, so each needs a token
+    rec.event(web_pod(), "Normal", "Pulled", "Successfully pulled image")  # its own bucket
     other = Pod(metadata=ObjectMeta(name="other", namespace="prod"))
-    rec.event(other, "Normal", "Reason", "m")  # its own bucket
+    rec.event(other, "Normal", "BackOff", "Back-off pulling image")  # and another object's
     await rec.close()
-    assert len(server.stored("events")) == 3
+    stored = {(e["involvedObject"]["name"], e["reason"]): e["count"] for e in server.stored("events")}
+    assert stored == {("web-1", "BackOff"): 2, ("web-1", "Pulled"): 1, ("other", "BackOff"): 1}
     assert rec.dropped == 3
 
 
