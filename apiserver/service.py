@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from api import Service, registry
-from api.errors import Expired, StatusCause
+from api.errors import ApiError, Expired, StatusCause
 from api.meta import Resource
 from api.registry import KindInfo
 from apiserver import errors, objects, storage
@@ -264,23 +264,37 @@ class ResourceService:
         with no finalizers and no grace left is removed instead of written.
         """
         key = storage.object_key(info.resource, namespace, name)
-        cached = self.caches[info.resource].get(key)
-        current = cached if cached is not None and cached.rv == precondition_rv else None
+        # Start from the watch cache, like Kubernetes' cachedExistingObject: the write's
+        # compare-and-swap on its revision catches a stale copy, and a verdict drawn from a
+        # copy that may be stale (an error, "nothing to change") is re-checked on a fresh read.
+        # That saves a storage read on every bind and status update.
+        current = self.caches[info.resource].get(key)
+        if current is not None and precondition_rv is not None and current.rv != precondition_rv:
+            current = None
+        fresh = False
         for _ in range(MAX_UPDATE_ATTEMPTS):
             if current is None:
-                current = await self.read(info, namespace, name)
+                current, fresh = await self.read(info, namespace, name), True
             if current is None:
                 raise errors.not_found(info.resource, name)
             if precondition_rv is not None and current.rv != precondition_rv:
                 raise errors.conflict(info.resource, name)
             old_obj = self._model(info, current)
-            new = mutate(self._model(info, current))
-            if new is None:
-                return api_pb2.Object(json=current.raw)
-            new.metadata.resource_version = None
-            data = new.to_dict()
-            if objects.same_content(data, current.obj):
-                return api_pb2.Object(json=current.raw)
+            try:
+                new = mutate(self._model(info, current))
+            except ApiError:
+                if fresh:
+                    raise
+                current = None
+                continue
+            if new is not None:
+                new.metadata.resource_version = None
+                data = new.to_dict()
+            if new is None or objects.same_content(data, current.obj):
+                if fresh:
+                    return api_pb2.Object(json=current.raw)
+                current = None
+                continue
             if dry_run:
                 return self._respond(data, current.rv)
             if isinstance(new, Service) and isinstance(old_obj, Service):
@@ -303,7 +317,7 @@ class ResourceService:
                 raise errors.not_found(info.resource, name)
             if precondition_rv is not None:
                 raise errors.conflict(info.resource, name)
-            current = storage.from_kv(info.resource, result.kv)
+            current, fresh = storage.from_kv(info.resource, result.kv), True
         raise errors.conflict(info.resource, name, "too many concurrent updates; try again")
 
     def _update_target(self, request: api_pb2.UpdateRequest) -> tuple[KindInfo, str, str, Resource, int | None]:

@@ -2,10 +2,17 @@
 kvstore, apiserver and scheduler processes.
 
 Hollow nodes (like kubemark's) are Node objects registered Ready with
-capacity but no kubelet; pods are created with 64 requests in flight while a
-watch records when each one is bound. Prints pods/s (first create to last
-bind) and create-acknowledged -> bound latency p50/p99, and the share of pods
-per node so a placement bias would show.
+capacity but no kubelet. Two phases on the same cluster:
+
+1. streaming: pods are created with 64 requests in flight while the
+   scheduler runs and a watch records when each one is bound. Prints pods/s
+   (first create to last bind), create-acknowledged -> bound latency p50/p99,
+   and the share of pods per node so a placement bias would show. Creation
+   and scheduling share the machine's cores here.
+2. backlog: the scheduler is stopped, another `--pods` pods are created, then
+   a fresh scheduler starts (lists them all) and the time from its start to
+   the last bind gives the scheduler's own throughput -- its decisions, binds
+   and Scheduled events through the real apiserver -- without the creates.
 
 Run: `python bench/scheduler.py [--nodes 1000] [--pods 10000] [--concurrency 64]`.
 Prints figures; asserts nothing.
@@ -38,9 +45,9 @@ NODE_STATUS = {"capacity": {"cpu": "32", "memory": "128Gi", "pods": "110"},
                "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}
 
 
-def bench_pod(i: int) -> dict[str, Any]:
+def bench_pod(prefix: str, i: int) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": f"sched-{i:06d}", "namespace": "default", "labels": {"app": "sched-bench"}},
+            "metadata": {"name": f"{prefix}{i:06d}", "namespace": "default", "labels": {"app": "sched-bench"}},
             "spec": {"containers": [{"name": "main", "image": "busybox", "command": ["sleep", "3600"],
                                      "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]}}
 
@@ -67,11 +74,119 @@ async def register_nodes(client: ApiClient, n: int, concurrency: int) -> None:
     await in_flight(n, concurrency, one)
 
 
+class BindWatch:
+    """Records when each pod (by name, with `prefix`) is first seen bound, from a pods watch."""
+
+    def __init__(self, client: ApiClient, prefix: str, expected: int) -> None:
+        self.client, self.prefix, self.expected = client, prefix, expected
+        self.bound: dict[str, float] = {}
+        self.per_node: Counter[str] = Counter()
+        self.done = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        listed = await self.client.list_raw("pods", "default")
+        rv = str((listed.get("metadata") or {}).get("resourceVersion") or "")
+        self._task = asyncio.create_task(self._run(rv))
+
+    async def _run(self, rv: str) -> None:
+        async for ev in self.client.watch_raw("pods", "default", rv):
+            obj = ev.object
+            node = (obj.get("spec") or {}).get("nodeName")
+            name = obj.get("metadata", {}).get("name", "")
+            if node and name.startswith(self.prefix) and name not in self.bound:
+                self.bound[name] = time.perf_counter()
+                self.per_node[node] += 1
+                if len(self.bound) >= self.expected:
+                    self.done.set()
+                    return
+
+    async def wait(self, timeout: float = 600) -> None:
+        try:
+            await asyncio.wait_for(self.done.wait(), timeout=timeout)
+        except TimeoutError:
+            print(f"only {len(self.bound)} of {self.expected} pods bound within {timeout:.0f}s")
+        if self._task is not None:
+            self._task.cancel()
+
+
+def start_scheduler(server: str, tmp: Path, procs: list[Any], name: str) -> str:
+    """A scheduler process (appended to `procs`); returns its health address."""
+    health = f"127.0.0.1:{free_port()}"
+    procs.append(start(["scheduler", "--server", server, "--listen-health", health, "--no-leader-elect",
+                        "--log-level", "warning"], tmp / f"{name}.log"))
+    return health
+
+
+async def create_pods(client: ApiClient, prefix: str, count: int, concurrency: int) -> tuple[dict[str, float], float]:
+    created: dict[str, float] = {}
+
+    async def create(i: int) -> None:
+        pod = await client.create_raw("pods", bench_pod(prefix, i))
+        created[pod["metadata"]["name"]] = time.perf_counter()
+
+    t0 = time.perf_counter()
+    await in_flight(count, concurrency, create)
+    return created, time.perf_counter() - t0
+
+
+async def streaming(client: ApiClient, server: str, tmp: Path, procs: list[Any], args: argparse.Namespace) -> Any:
+    """Returns the scheduler process it started."""
+    await wait_ready(start_scheduler(server, tmp, procs, "scheduler-1"))
+    scheduler = procs[-1]
+    watch = BindWatch(client, "stream-", args.pods)
+    await watch.start()
+    start_t = time.perf_counter()
+    created, create_s = await create_pods(client, "stream-", args.pods, args.concurrency)
+    await watch.wait()
+    bound = watch.bound
+    total_s = max(bound.values(), default=start_t) - start_t
+    latencies = sorted(bound[n] - created[n] for n in bound if n in created)
+    print(f"[streaming] created {args.pods} pods in {create_s:.1f}s ({args.pods / create_s:,.0f} creates/s, "
+          f"{args.concurrency} in flight) while scheduling")
+    print(f"[streaming] scheduled {len(bound)} pods onto {args.nodes} nodes in {total_s:.1f}s: "
+          f"{len(bound) / total_s:,.0f} pods/s end to end "
+          f"({(len(bound) / total_s) / (args.pods / create_s):.2f}x the creation rate)")
+    if latencies:
+        print(f"[streaming] create-acknowledged -> bound: p50 {statistics.median(latencies) * 1000:.0f} ms, "
+              f"p99 {latencies[int(len(latencies) * 0.99) - 1] * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms")
+    counts = sorted(watch.per_node.values())
+    if counts:
+        print(f"[streaming] pods per node: min {counts[0]}, median {counts[len(counts) // 2]}, max {counts[-1]} "
+              f"(ideal {args.pods / args.nodes:.1f}); nodes used {len(counts)}/{args.nodes}")
+    return scheduler
+
+
+async def backlog(client: ApiClient, server: str, tmp: Path, procs: list[Any], args: argparse.Namespace,
+                  running: Any | None) -> None:
+    if running is not None:  # the streaming phase's scheduler
+        stop_all([running])
+        procs.remove(running)
+    _, create_s = await create_pods(client, "backlog-", args.pods, args.concurrency)
+    print(f"[backlog] {args.pods} pending pods created in {create_s:.1f}s with no scheduler running")
+    watch = BindWatch(client, "backlog-", args.pods)
+    await watch.start()
+    start_t = time.perf_counter()
+    health = start_scheduler(server, tmp, procs, "scheduler-2")
+    await wait_ready(health, timeout=120)
+    ready_s = time.perf_counter() - start_t
+    await watch.wait()
+    bound = watch.bound
+    first = min(bound.values(), default=start_t)
+    last = max(bound.values(), default=start_t)
+    print(f"[backlog] scheduler process start -> ready (listed {args.pods} pods, {args.nodes} nodes) "
+          f"{ready_s:.1f}s")
+    print(f"[backlog] bound {len(bound)} pods in {last - first:.1f}s from the first bind: "
+          f"{len(bound) / max(last - first, 1e-9):,.0f} pods/s scheduler throughput "
+          f"({len(bound) / (last - start_t):,.0f} pods/s including process start)")
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nodes", type=int, default=1000)
-    ap.add_argument("--pods", type=int, default=10000)
+    ap.add_argument("--pods", type=int, default=10000, help="pods per phase")
     ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--phase", choices=["both", "streaming", "backlog"], default="both")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="schedbench-") as tmp:
         procs: list[Any] = []
@@ -81,61 +196,11 @@ async def main() -> None:
             t0 = time.perf_counter()
             await register_nodes(client, args.nodes, args.concurrency)
             print(f"registered {args.nodes} hollow nodes in {time.perf_counter() - t0:.1f}s")
-            health = f"127.0.0.1:{free_port()}"
-            procs.append(start(["scheduler", "--server", server, "--listen-health", health, "--no-leader-elect",
-                                "--log-level", "warning"], Path(tmp) / "scheduler.log"))
-            await wait_ready(health)
-
-            created: dict[str, float] = {}
-            bound: dict[str, float] = {}
-            per_node: Counter[str] = Counter()
-            all_bound = asyncio.Event()
-            listed = await client.list_raw("pods", "default")
-            rv = str((listed.get("metadata") or {}).get("resourceVersion") or "")
-
-            async def watch() -> None:
-                async for ev in client.watch_raw("pods", "default", rv):
-                    obj = ev.object
-                    node = (obj.get("spec") or {}).get("nodeName")
-                    name = obj.get("metadata", {}).get("name", "")
-                    if node and name not in bound:
-                        bound[name] = time.perf_counter()
-                        per_node[node] += 1
-                        if len(bound) >= args.pods:
-                            all_bound.set()
-                            return
-
-            watcher = asyncio.create_task(watch())
-
-            async def create(i: int) -> None:
-                pod = await client.create_raw("pods", bench_pod(i))
-                created[pod["metadata"]["name"]] = time.perf_counter()
-
-            start_t = time.perf_counter()
-            await in_flight(args.pods, args.concurrency, create)
-            create_s = time.perf_counter() - start_t
-            try:
-                await asyncio.wait_for(all_bound.wait(), timeout=600)
-            except TimeoutError:
-                print(f"only {len(bound)} of {args.pods} pods bound within 10 minutes")
-            watcher.cancel()
-            end_t = max(bound.values(), default=start_t)
-            latencies = sorted(bound[n] - created[n] for n in bound if n in created)
-            total_s = end_t - start_t
-            print(f"created {args.pods} pods in {create_s:.1f}s ({args.pods / create_s:,.0f} creates/s, "
-                  f"{args.concurrency} in flight)")
-            print(f"scheduled {len(bound)} pods onto {args.nodes} nodes in {total_s:.1f}s: "
-                  f"{len(bound) / total_s:,.0f} pods/s end to end")
-            if latencies:
-                print(f"create-acknowledged -> bound: p50 {statistics.median(latencies) * 1000:.0f} ms, "
-                      f"p99 {latencies[int(len(latencies) * 0.99) - 1] * 1000:.0f} ms, "
-                      f"max {latencies[-1] * 1000:.0f} ms")
-            counts = sorted(per_node.values())
-            if counts:
-                print(f"pods per node: min {counts[0]}, median {counts[len(counts) // 2]}, max {counts[-1]} "
-                      f"(ideal {args.pods / args.nodes:.1f}); nodes used {len(counts)}/{args.nodes}")
-            print(f"scheduling rate vs creation rate: {(len(bound) / total_s) / (args.pods / create_s):.2f}x "
-                  "(1.0 = the scheduler kept up with the apiserver)")
+            running = None
+            if args.phase in ("both", "streaming"):
+                running = await streaming(client, server, Path(tmp), procs, args)
+            if args.phase in ("both", "backlog"):
+                await backlog(client, server, Path(tmp), procs, args, running)
             await client.close()
         finally:
             stop_all(procs)

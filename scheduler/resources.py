@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from api import Container, Node, Pod
+from api import Container, Node, Pod, Taint
 from api.quantity import cpu_millis, memory_bytes
 
 log = logging.getLogger(__name__)
@@ -164,6 +164,8 @@ class NodeFacts:
     pods: int
     ready: bool
     unschedulable: bool
+    taints: tuple[Taint, ...] = ()
+    """Read in every filter pass: a plain tuple, not a walk through the pydantic model."""
 
 
 def node_facts(node: Node) -> NodeFacts:
@@ -178,4 +180,5 @@ def node_facts(node: Node) -> NodeFacts:
         pods=pods,
         ready=ready,
         unschedulable=bool(node.spec.unschedulable),
+        taints=tuple(node.spec.taints),
     )

@@ -20,10 +20,10 @@ class TaintToleration:
     name = NAME
 
     def filter(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> Status:
-        node = node_info.node
-        if node is None or not node.spec.taints:
+        taints = node_info.facts.taints
+        if not taints:
             return SUCCESS
-        taint = untolerated(node.spec.taints, pod.spec.tolerations)
+        taint = untolerated(taints, pod.spec.tolerations)
         if taint is None:
             return SUCCESS
         return Status.unschedulable(f"node(s) had untolerated taint {{{taint.key}: {taint.value or ''}}}",
@@ -35,18 +35,18 @@ class TaintToleration:
     # PreferNoSchedule is a soft taint: it does not filter, it lowers the node's score.
 
     def pre_score(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> bool:
-        return any(n.node is not None and n.node.spec.taints for n in nodes)
+        return any(n.facts.taints for n in nodes)
 
     def score(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> int:
         """Raw: how many PreferNoSchedule taints of the node the pod does not tolerate."""
-        taints = node_info.node.spec.taints if node_info.node is not None else []
+        taints = node_info.facts.taints
         tolerations = [t for t in pod.spec.tolerations if t.effect in (None, "", "PreferNoSchedule")]
         return sum(1 for taint in taints
                    if taint.effect == "PreferNoSchedule" and not any(tolerates(t, taint) for t in tolerations))
 
     def score_nodes(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> list[int]:
         """Untainted nodes (the common case) cost one attribute check each."""
-        return [self.score(state, pod, n) if n.node is not None and n.node.spec.taints else 0 for n in nodes]
+        return [self.score(state, pod, n) if n.facts.taints else 0 for n in nodes]
 
     def normalize_score(self, state: CycleState, pod: Pod, scores: list[int]) -> None:
         """Fewest untolerated soft taints -> MAX_NODE_SCORE."""

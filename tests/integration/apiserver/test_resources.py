@@ -31,9 +31,11 @@ from api import (
     ServiceSpec,
 )
 from api.errors import AlreadyExists, BadRequest, Conflict, Forbidden, Invalid, NotFound
+from apiserver import storage
 from client import ApiClient
 from pb.kubelite import api_pb2
 from tests.integration.controlplane import ControlPlane
+from tests.polling import eventually
 
 
 def make_pod(name: str, labels: dict[str, str] | None = None, namespace: str = "default", **spec: object) -> Pod:
@@ -267,6 +269,25 @@ async def test_bind_sets_node_and_condition_and_conflicts(control_plane: Control
     other = await c.create(make_pod("uid-check"))
     with pytest.raises(Conflict):
         await c.bind("default", "uid-check", "node-1", pod_uid="not-" + (other.metadata.uid or ""))
+
+
+async def test_updates_from_a_stale_watch_cache_copy_are_caught(control_plane: ControlPlane,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bind starts from the watch cache's copy; a stale copy must never win or mislead."""
+    c = control_plane.client
+    cache = control_plane.apiserver.service.caches["pods"]
+    key = storage.object_key("pods", "default", "stale")
+    await c.create(make_pod("stale"))
+    stale = await eventually(lambda: asyncio.sleep(0, cache.get(key)), "the cache to hold the pod")
+    relabelled = await c.get(Pod, "stale")
+    relabelled.metadata.labels = {"tier": "web"}
+    await c.update(relabelled)
+    monkeypatch.setattr(cache, "get", lambda k: stale if k == key else None)  # the cache lags from here on
+    bound = await c.bind("default", "stale", "node-1")
+    assert bound.spec.node_name == "node-1" and bound.metadata.labels == {"tier": "web"}  # not lost
+    with pytest.raises(Conflict, match="already assigned"):  # the stale copy says unbound: re-checked
+        await c.bind("default", "stale", "node-2")
+    assert (await c.get(Pod, "stale")).spec.node_name == "node-1"
 
 
 async def test_graceful_delete_of_bound_pod(control_plane: ControlPlane) -> None:

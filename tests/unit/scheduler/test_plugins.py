@@ -161,6 +161,7 @@ def test_taint_toleration() -> None:
     assert tainted.node is not None
     tainted.node.spec.taints = [Taint(key="dedicated", value="db", effect="NoSchedule"),
                                 Taint(key="soft", effect="PreferNoSchedule")]
+    tainted.set_node(tainted.node)  # what a node update does: facts are re-read
     status = run(TaintToleration(), make_pod("p"), tainted)
     assert status.reasons == ("node(s) had untolerated taint {dedicated: db}",)
 
