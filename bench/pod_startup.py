@@ -7,9 +7,11 @@ Run (root, runc, conmon, CNI plugins, docker-registry): `python bench/pod_startu
    unpacked the local busybox image (a pull is not pod start).
 2. `--sequential` pods one at a time on the otherwise idle cluster (the
    latency of one pod start), then `--pods` busybox pods (`sleep 3600`) at
-   once (a burst: throughput-bound on 2 cores). Each is timed from the create
-   call to the watch showing it Running (all containers running, as the
-   kubelet reports it); prints p50/p90/p99/max.
+   once (a burst: throughput-bound on 2 cores), then `--pods` more created at
+   a steady `--rate` (default 5 pods/s, below what the cluster sustains, as
+   the latency pods of Kubernetes' density tests are). Each is timed from the
+   create call to the watch showing it Running (all containers running, as
+   the kubelet reports it); prints p50/p90/p99/max.
 3. The floor, measured in the same run: a bare `runc run` of a copy of one of
    those pods' own bundles (same rootfs, spec and pod namespaces; no
    conmon, no CNI, no kubelet), `--floor-runs` times.
@@ -62,8 +64,10 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-async def run_pods(client: ApiClient, names: list[str], nodes: list[str | None], timeout: float) -> dict[str, float]:
-    """Create the pods concurrently; seconds from each create call to the watch showing it Running."""
+async def run_pods(client: ApiClient, names: list[str], nodes: list[str | None], timeout: float,
+                   interval: float = 0.0) -> dict[str, float]:
+    """Create the pods (all at once, or one every `interval` seconds); seconds from each create
+    call to the watch showing it Running."""
     listing = await client.list(Pod, "default", label_selector="app=bench")
     started: dict[str, float] = {}
     done: dict[str, float] = {}
@@ -84,7 +88,15 @@ async def run_pods(client: ApiClient, names: list[str], nodes: list[str | None],
         started[name] = loop.time()
         await client.create(make_pod(name, node))
 
-    await asyncio.gather(*(create(n, node) for n, node in zip(names, nodes, strict=True)))
+    if interval <= 0:
+        await asyncio.gather(*(create(n, node) for n, node in zip(names, nodes, strict=True)))
+    else:  # a steady rate: each create starts on its own tick, whatever the previous ones are doing
+        t0 = loop.time()
+        creates = []
+        for i, (n, node) in enumerate(zip(names, nodes, strict=True)):
+            await asyncio.sleep(max(0.0, t0 + i * interval - loop.time()))
+            creates.append(asyncio.create_task(create(n, node)))
+        await asyncio.gather(*creates)
     try:
         await asyncio.wait_for(watcher, timeout)
     except TimeoutError:
@@ -175,6 +187,12 @@ async def bench(args: argparse.Namespace, data_dir: Path) -> None:
         lat = await run_pods(client, names, [None] * len(names), args.timeout)
         wall = time.monotonic() - t1
         cpu1 = cpu_seconds(data_dir)
+        paced: dict[str, float] = {}
+        if args.rate > 0:
+            paced_names = [f"paced-{i:04d}" for i in range(args.pods)]
+            t2 = time.monotonic()
+            paced = await run_pods(client, paced_names, [None] * args.pods, args.timeout, 1.0 / args.rate)
+            paced_wall = time.monotonic() - t2
         bundle_src = find_bundle(data_dir)
         floor: list[float] = []
         if bundle_src is not None and shutil.which("runc"):
@@ -194,6 +212,12 @@ async def bench(args: argparse.Namespace, data_dir: Path) -> None:
           f"spread: {dict(sorted(per_node.items()))}")
     if lat:
         values = list(lat.values())
+        print(f"create -> Running   p50 {pct(values, .5) * 1000:7.0f} ms   p90 {pct(values, .9) * 1000:7.0f} ms"
+              f"   p99 {pct(values, .99) * 1000:7.0f} ms   max {max(values) * 1000:7.0f} ms")
+    if paced:
+        values = list(paced.values())
+        print(f"\nsteady rate: {len(paced)}/{args.pods} pods created at {args.rate:g} pods/s, all Running "
+              f"{paced_wall:.1f}s after the first create")
         print(f"create -> Running   p50 {pct(values, .5) * 1000:7.0f} ms   p90 {pct(values, .9) * 1000:7.0f} ms"
               f"   p99 {pct(values, .99) * 1000:7.0f} ms   max {max(values) * 1000:7.0f} ms")
     used = sorted(((cpu1.get(k, 0.0) - v, k) for k, v in cpu0.items()), reverse=True)
@@ -217,6 +241,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--pods", type=int, default=100)
     p.add_argument("--sequential", type=int, default=10, help="pods started one at a time first")
+    p.add_argument("--rate", type=float, default=5.0,
+                   help="then --pods more pods created at this steady rate (pods/s; 0 skips), "
+                        "like the latency pods of Kubernetes' density tests")
     p.add_argument("--floor-runs", type=int, default=20)
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for all pods")
     p.add_argument("--keep", action="store_true", help="leave the cluster running (prints its data dir)")
