@@ -12,7 +12,7 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
 
 from api.errors import ApiError
@@ -28,7 +28,24 @@ DEFAULT_REQUEST_TIMEOUT = 30.0
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors as `error: ...` + exit 1 (via CliError), like kubectl."""
+    """argparse that reports usage errors as `error: ...` + exit 1 (via CliError), like kubectl,
+    and lets flags sit between positional words (`kctl get svc -n kube-system kube-dns`)."""
+
+    _intermixing = False
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None,
+    ) -> tuple[argparse.Namespace, list[str]]:
+        # Plain argparse stops filling `KIND NAME...` at the first flag and rejects the words
+        # after it; the intermixed parse collects them, but it cannot drive sub-commands or a
+        # trailing `-- COMMAND`, so those parsers keep the plain parse.
+        if self._intermixing or any(a.nargs in (argparse.PARSER, argparse.REMAINDER) for a in self._actions):
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
 
     def error(self, message: str) -> NoReturn:
         raise CliError(message, [f"error: {message}", f"See '{self.prog} --help' for usage."])
