@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from api import Container, Pod, now
-from api import pods as p
+from api import Pod, now
 from api.errors import ApiError, Conflict, NotFound
 from client import ApiClient
 from kubelet import layout
 from kubelet.backoff import BackOff
+from kubelet.container_track import ContainerTrack, seed_from_status
 from kubelet.envvars import (
     ConfigError,
     RefData,
@@ -55,7 +55,6 @@ from kubelet.runtime import (
 )
 from kubelet.status import (
     TERMINAL_PHASES,
-    ContainerView,
     PodView,
     Terminated,
     compute_pod_status,
@@ -99,70 +98,6 @@ class WorkerContext:
         return self.objects or ClientObjects(self.client)
 
 
-@dataclass
-class _Track:
-    """The kubelet's memory of one container of the pod, across its restarts."""
-
-    spec: Container
-    init: bool
-    instances: int = 0  # instances started so far (restartCount = instances - 1)
-    container_id: str | None = None  # runtime id of the current instance
-    running_since: float | None = None
-    uri: str = ""
-    terminated: Terminated | None = None  # the current instance has ended
-    last_terminated: Terminated | None = None
-    waiting_reason: str = ""
-    waiting_message: str = ""
-    probes: ContainerProbes | None = None
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def restart_count(self) -> int:
-        return max(self.instances - 1, 0)
-
-    def view(self, ready: bool, default_waiting: str) -> ContainerView:
-        started = self.running_since is not None and (self.probes is None or self.probes.started)
-        return ContainerView(
-            name=self.name, image=self.spec.image or "", restart_count=self.restart_count,
-            running_since=self.running_since,
-            terminated=self.terminated if self.running_since is None else None,
-            waiting_reason=self.waiting_reason or default_waiting, waiting_message=self.waiting_message,
-            last_terminated=self.last_terminated, container_id=self.uri if self.running_since is not None or self.terminated else "",
-            ready=ready, started=started,
-        )
-
-
-def _terminated_from_api(state: p.ContainerState) -> Terminated | None:
-    t = state.terminated
-    if t is None:
-        return None
-    return Terminated(t.exit_code, t.reason or "", None, None, t.container_id or "", t.message or "")
-
-
-def _seed(track: _Track, old: p.ContainerStatus | None) -> None:
-    """Continue from the status a previous kubelet wrote (restart counts survive restarts).
-
-    A container the old status shows running died with that kubelet (the process
-    runtime cannot keep containers across kubelet restarts): it counts as exited.
-    """
-    if old is None:
-        return
-    track.last_terminated = _terminated_from_api(old.last_state)
-    if old.state.running is not None:
-        track.instances = old.restart_count + 1
-        track.terminated = Terminated(
-            137, "Error", None, None, old.container_id or "", "lost when the kubelet restarted"
-        )
-    elif old.state.terminated is not None:
-        track.instances = old.restart_count + 1
-        track.terminated = _terminated_from_api(old.state)
-    elif track.last_terminated is not None:
-        track.instances = old.restart_count + 1
-
-
 class PodWorker:
     """Drives one pod (identified by uid) until it is deleted and cleaned up."""
 
@@ -182,10 +117,10 @@ class PodWorker:
         self._kills: set[asyncio.Task[None]] = set()
         status = pod.status
         old = {s.name: s for s in [*status.init_container_statuses, *status.container_statuses]}
-        self.tracks: list[_Track] = []
+        self.tracks: list[ContainerTrack] = []
         for spec, init in [(c, True) for c in pod.spec.init_containers] + [(c, False) for c in pod.spec.containers]:
-            track = _Track(spec, init)
-            _seed(track, old.get(spec.name))
+            track = ContainerTrack(spec, init)
+            seed_from_status(track, old.get(spec.name))
             self.tracks.append(track)
 
     # -- inputs ------------------------------------------------------------------
@@ -398,7 +333,7 @@ class PodWorker:
                     continue
             await self._start_or_restart(t, refs)
 
-    async def _start_or_restart(self, t: _Track, refs: RefData) -> None:
+    async def _start_or_restart(self, t: ContainerTrack, refs: RefData) -> None:
         """Start `t`'s next instance unless it is backing off after a crash."""
         key = f"{self.uid}/{t.name}"
         now_s = time.time()
@@ -425,7 +360,7 @@ class PodWorker:
             self.ctx.backoff.record_restart(key, now_s)
         await self._start(t, refs)
 
-    async def _pull(self, t: _Track) -> str | None:
+    async def _pull(self, t: ContainerTrack) -> str | None:
         """The image reference for the runtime, or None while the image is not there."""
         try:
             return await self.ctx.images.pull(self.pod, t.spec, self.ctx.source().secret, self._event)
@@ -439,7 +374,7 @@ class PodWorker:
                 self._next_wake = retry if self._next_wake is None else min(self._next_wake, retry)
             return None
 
-    async def _start(self, t: _Track, refs: RefData) -> None:
+    async def _start(self, t: ContainerTrack, refs: RefData) -> None:
         assert self._sandbox_id is not None
         attempt = t.instances
         image = await self._pull(t)
@@ -478,7 +413,7 @@ class PodWorker:
             return "127.0.0.1"
         return self._pod_ip or self.ctx.node_ip
 
-    def _start_probes(self, t: _Track, cid: str, started_at: float) -> None:
+    def _start_probes(self, t: ContainerTrack, cid: str, started_at: float) -> None:
         spec = t.spec
         if t.init or (spec.liveness_probe is None and spec.readiness_probe is None and spec.startup_probe is None):
             return
@@ -489,7 +424,7 @@ class PodWorker:
         t.probes = probes
         probes.start()
 
-    def _probe_kill(self, t: _Track, cid: str, kind: str, message: str) -> None:
+    def _probe_kill(self, t: ContainerTrack, cid: str, kind: str, message: str) -> None:
         """Liveness/startup failure: kill the instance; the worker restarts it per restartPolicy."""
         probe = t.spec.liveness_probe if kind == "Liveness" else t.spec.startup_probe
         grace = probe.termination_grace_period_seconds if probe is not None else None
@@ -509,7 +444,7 @@ class PodWorker:
         self._kills.add(task)
         task.add_done_callback(self._kills.discard)
 
-    async def _stop_track_probes(self, t: _Track) -> None:
+    async def _stop_track_probes(self, t: ContainerTrack) -> None:
         probes, t.probes = t.probes, None
         if probes is not None:
             await probes.stop()
@@ -518,7 +453,7 @@ class PodWorker:
         for t in self.tracks:
             await self._stop_track_probes(t)
 
-    def _prune_logs(self, t: _Track, attempt: int) -> None:
+    def _prune_logs(self, t: ContainerTrack, attempt: int) -> None:
         """Keep the current and the previous log (like Kubernetes keeps one dead container)."""
         cdir = layout.pod_log_dir(self.ctx.data_dir, self.pod.metadata.namespace or "default",
                                   self.pod.metadata.name or "", self.uid) / t.name
@@ -535,7 +470,7 @@ class PodWorker:
             t.terminated is not None and t.terminated.exit_code == 0 for t in self.tracks if t.init
         )
 
-        def ready(t: _Track) -> bool:
+        def ready(t: ContainerTrack) -> bool:
             if t.running_since is None or (t.probes is not None and not t.probes.is_ready()):
                 return False
             return hook is None or hook(self.pod, t.name)

@@ -1,0 +1,79 @@
+"""What a pod worker remembers about each of its containers, across restarts.
+
+Why separate from the worker: this is the pure bookkeeping -- restart counts,
+the current and last termination, waiting reasons -- and how it is rebuilt
+from the status a previous kubelet wrote; the worker owns the actions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from api import Container
+from api import pods as p
+from kubelet.probes import ContainerProbes
+from kubelet.status import ContainerView, Terminated
+
+
+@dataclass
+class ContainerTrack:
+    """The kubelet's memory of one container of the pod, across its restarts."""
+
+    spec: Container
+    init: bool
+    instances: int = 0  # instances started so far (restartCount = instances - 1)
+    container_id: str | None = None  # runtime id of the current instance
+    running_since: float | None = None
+    uri: str = ""
+    terminated: Terminated | None = None  # the current instance has ended
+    last_terminated: Terminated | None = None
+    waiting_reason: str = ""
+    waiting_message: str = ""
+    probes: ContainerProbes | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def restart_count(self) -> int:
+        return max(self.instances - 1, 0)
+
+    def view(self, ready: bool, default_waiting: str) -> ContainerView:
+        started = self.running_since is not None and (self.probes is None or self.probes.started)
+        return ContainerView(
+            name=self.name, image=self.spec.image or "", restart_count=self.restart_count,
+            running_since=self.running_since,
+            terminated=self.terminated if self.running_since is None else None,
+            waiting_reason=self.waiting_reason or default_waiting, waiting_message=self.waiting_message,
+            last_terminated=self.last_terminated, container_id=self.uri if self.running_since is not None or self.terminated else "",
+            ready=ready, started=started,
+        )
+
+
+def terminated_from_api(state: p.ContainerState) -> Terminated | None:
+    t = state.terminated
+    if t is None:
+        return None
+    return Terminated(t.exit_code, t.reason or "", None, None, t.container_id or "", t.message or "")
+
+
+def seed_from_status(track: ContainerTrack, old: p.ContainerStatus | None) -> None:
+    """Continue from the status a previous kubelet wrote (restart counts survive restarts).
+
+    A container the old status shows running died with that kubelet (the process
+    runtime cannot keep containers across kubelet restarts): it counts as exited.
+    """
+    if old is None:
+        return
+    track.last_terminated = terminated_from_api(old.last_state)
+    if old.state.running is not None:
+        track.instances = old.restart_count + 1
+        track.terminated = Terminated(
+            137, "Error", None, None, old.container_id or "", "lost when the kubelet restarted"
+        )
+    elif old.state.terminated is not None:
+        track.instances = old.restart_count + 1
+        track.terminated = terminated_from_api(old.state)
+    elif track.last_terminated is not None:
+        track.instances = old.restart_count + 1
