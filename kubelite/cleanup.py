@@ -18,6 +18,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubelite.procs import live_pids_with
+
 CLUSTER_ENV = "KUBELITE_CLUSTER_DIR"
 
 
@@ -129,20 +131,7 @@ def unmount_all(directory: Path) -> list[str]:
 
 def processes_with_env(marker: str) -> list[int]:
     """Pids of live processes whose environment contains `marker` (e.g. KUBELITE_CLUSTER_DIR=...)."""
-    found = []
-    needle = marker.encode() + b"\0"
-    me = os.getpid()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == me:
-            continue
-        try:
-            if needle in (entry / "environ").read_bytes() + b"\0":
-                stat = (entry / "stat").read_text()
-                if stat[stat.rfind(")") + 2] != "Z":
-                    found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
+    return live_pids_with(marker, "environ")
 
 
 def kill_cluster_processes(data_dir: Path) -> list[int]:

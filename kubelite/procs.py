@@ -26,15 +26,41 @@ def process_start_ticks(pid: int) -> int | None:
     return int(fields[19])
 
 
-def is_same_process_alive(pid: int, start_ticks: int) -> bool:
-    ticks = process_start_ticks(pid)
-    if ticks is None or ticks != start_ticks:
-        return False
+def is_alive(pid: int) -> bool:
+    """The process exists and is not a zombie (exited, not yet reaped)."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
     return state[state.rfind(")") + 2] != "Z"
+
+
+def is_same_process_alive(pid: int, start_ticks: int) -> bool:
+    ticks = process_start_ticks(pid)
+    if ticks is None or ticks != start_ticks:
+        return False
+    return is_alive(pid)
+
+
+def live_pids_with(marker: str, source: str = "cmdline") -> list[int]:
+    """Pids of live processes other than this one whose /proc/PID/`source` holds `marker`.
+
+    In `cmdline` anywhere; in `environ` it must end a variable, so that the marker
+    `KUBELITE_CLUSTER_DIR=/tmp/a` does not also find the processes of `/tmp/ab`.
+    """
+    needle = marker.encode() + (b"\0" if source == "environ" else b"")
+    me = os.getpid()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            data = (entry / source).read_bytes() + b"\0"
+        except OSError:
+            continue
+        if needle in data and is_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
 
 
 def spawn_daemon(

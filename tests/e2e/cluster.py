@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from kubelite import addons, cleanup, netns
+from kubelite.cleanup import processes_with_env
 from kubelite.cluster import start_component
 from kubelite.localcluster import load_state, plan_cluster, save_state
 from kubelite.procs import is_same_process_alive
@@ -39,21 +40,6 @@ def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval:
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
 
 
-def processes_with_env(marker: str) -> list[int]:
-    """Pids of live processes whose environment contains `marker` (e.g. the cluster dir)."""
-    found = []
-    needle = marker.encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if needle in (entry / "environ").read_bytes():
-                stat = (entry / "stat").read_text()
-                if stat[stat.rfind(")") + 2] != "Z":
-                    found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
 
 
 class LocalCluster:

@@ -16,7 +16,7 @@ import pytest
 
 from api import Node, Pod
 from client import ApiClient
-from kubelite.procs import http_get_status
+from kubelite.procs import http_get_status, live_pids_with
 from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
@@ -35,17 +35,7 @@ def free_port(host: str) -> int:
 
 
 def marked_pids() -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if MARKER.encode() in (entry / "cmdline").read_bytes():
-                    stat = (entry / "stat").read_text()
-                    if stat[stat.rfind(")") + 2] != "Z":
-                        found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
+    return live_pids_with(MARKER)
 
 
 def pod(name: str) -> Pod:

@@ -26,6 +26,7 @@ from api.errors import NotFound
 from client import ApiClient
 from kubelet.agent import Kubelet, KubeletConfig
 from kubelet.process_runtime import ProcessRuntime
+from kubelite.procs import live_pids_with
 from pb.kubelite import api_pb2, api_pb2_grpc
 from tests.polling import eventually
 
@@ -40,19 +41,7 @@ MARKER = f"kubelet-it-{uuid.uuid4().hex[:8]}"
 
 
 def marked_processes() -> list[int]:
-    """Live (non-zombie) processes whose command line carries this run's marker."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if MARKER.encode() in (entry / "cmdline").read_bytes():
-                stat = (entry / "stat").read_text()
-                if stat[stat.rfind(")") + 2] != "Z":
-                    found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
+    return live_pids_with(MARKER)
 
 
 def alive(pid: int) -> bool:

@@ -32,6 +32,7 @@ from kubelet.agent import Kubelet, KubeletConfig
 from kubelet.backoff import BackOff
 from kubelet.images.errors import ImagePullError
 from kubelet.process_runtime import ProcessRuntime
+from kubelite.procs import live_pids_with
 from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
@@ -45,18 +46,7 @@ MARKER = f"kubelet-lc-{uuid.uuid4().hex[:8]}"
 
 
 def marked_processes() -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if MARKER.encode() in (entry / "cmdline").read_bytes():
-                stat = (entry / "stat").read_text()
-                if stat[stat.rfind(")") + 2] != "Z":
-                    found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
+    return live_pids_with(MARKER)
 
 
 class FakeImages:

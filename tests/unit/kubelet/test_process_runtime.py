@@ -19,6 +19,7 @@ from kubelet.runtime import (
     PodSandboxConfig,
     StartContainerError,
 )
+from kubelite.procs import is_alive
 
 
 async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -29,12 +30,6 @@ async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2] != "Z"
 
 
 @pytest.fixture
@@ -109,7 +104,7 @@ async def test_stop_escalates_to_sigkill_when_term_is_trapped(runtime: ProcessRu
     assert time.monotonic() - t0 >= 0.45
     final = await runtime.container_status(cid)
     assert final.state is ContainerState.EXITED and final.exit_code == 137
-    assert not alive(status.pid)
+    assert not is_alive(status.pid)
     assert b"got-term" in logfile.read_bytes()
 
 
@@ -126,7 +121,7 @@ async def test_leftover_group_members_die_with_the_main_process(runtime: Process
     cid = await run(runtime, await sandbox(runtime, tmp_path), f"sleep 30 & echo $! > {pidfile}; sleep 0.1; exit 0")
     await wait_exit(runtime, cid)
     child = int(pidfile.read_text())
-    await until(lambda: not alive(child))
+    await until(lambda: not is_alive(child))
 
 
 async def test_env_cwd_and_hostname(runtime: ProcessRuntime, tmp_path: Path) -> None:
@@ -159,7 +154,7 @@ async def test_remove_sandbox_kills_and_cleans_up(runtime: ProcessRuntime, tmp_p
     cid = await run(runtime, sid, "sleep 30")
     pid = (await runtime.container_status(cid)).pid
     await runtime.remove_pod_sandbox(sid)
-    assert not alive(pid)
+    assert not is_alive(pid)
     assert await runtime.list_containers() == []
     assert not (tmp_path / "logs").exists() and not (tmp_path / "work").exists()
 
