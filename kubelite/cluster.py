@@ -1,4 +1,4 @@
-"""`kubelite up | down | status`: a whole cluster as separate processes on this machine.
+"""`kubelite up | add-node | down | status`: a whole cluster as separate processes on this machine.
 
 `up` starts the daemons in dependency order (kvstore → apiserver → scheduler,
 controller-manager, kubelets), waits for each one's `/readyz` and for every node
@@ -29,7 +29,6 @@ from kubelite.localcluster import (
     default_data_dir,
     load_extra,
     load_state,
-    plan_cluster,
     save_state,
     state_file,
 )
@@ -40,6 +39,7 @@ from kubelite.procs import (
     spawn_daemon,
     stop_process,
 )
+from kubelite.settings import ClusterSettings
 
 Say = Callable[[str], None]
 
@@ -65,6 +65,8 @@ def _parser(command: str) -> argparse.ArgumentParser:
         p.add_argument("--config-out", type=Path, default=None, help="where to write kctl's config")
         addons.add_up_flags(p)
         p.add_argument("-q", "--quiet", action="store_true")
+    if command == "add-node":
+        p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the node to be Ready")
     if command == "down":
         p.add_argument("--purge", action="store_true", help="also delete the data directory")
         p.add_argument("--grace", type=float, default=30.0, help="seconds each daemon gets to stop")
@@ -81,10 +83,13 @@ def main(command: str, argv: list[str]) -> int:
             runtime, note = resolve_runtime(args.runtime)
             if note and not args.quiet:
                 print(note, flush=True)
-            plan = plan_cluster(data_dir, args.nodes, args.port_offset, runtime, net_id=args.net_id,
-                                registry=runtime == "runc", kv_members=args.kv_members)
-            addons.add_to_plan(plan, addons.tuning_from_args(args))
-            return asyncio.run(_up(plan, args.timeout, args.config_out or default_config_path(), args.quiet))
+            settings = ClusterSettings(nodes=args.nodes, port_offset=args.port_offset, runtime=runtime,
+                                       net_id=args.net_id, kv_members=args.kv_members,
+                                       tuning=addons.tuning_from_args(args))
+            return asyncio.run(_up(settings.plan(data_dir), args.timeout, args.config_out or default_config_path(),
+                                   args.quiet, settings))
+        if command == "add-node":
+            return asyncio.run(_add_node(data_dir, args.timeout))
         if command == "down":
             return asyncio.run(_down(data_dir, args.grace, args.purge))
         return asyncio.run(_status(data_dir))
@@ -115,7 +120,7 @@ def _alive(processes: list[RunningProcess]) -> list[RunningProcess]:
     return [p for p in processes if is_same_process_alive(p.pid, p.start_ticks)]
 
 
-async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool) -> int:
+async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool, settings: ClusterSettings) -> int:
     def say(msg: str) -> None:
         if not quiet:
             print(msg, flush=True)
@@ -136,7 +141,7 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool) 
     say(f"Starting kubelite ({plan.nodes} node(s), {plan.runtime} runtime, data in {plan.data_dir})")
     # Recorded before anything exists, so `down` can clean up after a crash at any point.
     save_state(plan.data_dir, plan.server, started, runtime=plan.runtime,
-               network=plan.network.to_dict() if plan.network is not None else None)
+               network=plan.network.to_dict() if plan.network is not None else None, settings=settings.to_dict())
     try:
         if plan.network is not None:
             try:
@@ -204,6 +209,48 @@ async def _start_registry(plan: ClusterPlan, say: Say) -> RunningProcess | None:
     if reg.pid is None or reg.start_ticks is None:
         return None
     return RunningProcess("registry", reg.pid, reg.start_ticks, reg.address)
+
+
+async def _add_node(data_dir: Path, timeout: float) -> int:
+    """Join one more node to the running local cluster, made exactly as `up` would have made it.
+
+    The cluster is re-planned with one node more from the settings `up` recorded; only the
+    new node's pieces are created: its namespace on the bridge (runc), its kubelet and its
+    proxy. Each is recorded in the state file as soon as it exists, so `down` removes it
+    even if this command fails half-way. The other kubelets learn the new node (and route
+    to its pods) from the API like any node that registers.
+    """
+    if not state_file(data_dir).exists():
+        raise UpError(f"no cluster is running from {data_dir}; start one with `kubelite up`")
+    server, procs = load_state(data_dir)
+    if not _alive(procs):
+        raise UpError(f"the cluster in {data_dir} is not running; start it with `kubelite up`")
+    recorded = load_extra(data_dir).get("settings")
+    if not isinstance(recorded, dict):
+        raise UpError(f"the cluster in {data_dir} was started by an older kubelite; restart it to add nodes")
+    settings = ClusterSettings.from_dict(recorded)
+    settings.nodes += 1
+    plan = settings.plan(data_dir)
+    name = plan.node_names[-1]
+    deadline = time.monotonic() + timeout
+    print(f"Adding {name} to the cluster at {server}", flush=True)
+    if plan.network is not None:
+        save_state(data_dir, server, procs, network=plan.network.to_dict())  # before it exists: see above
+        try:
+            netns.create_network(plan.network)
+        except netns.NetworkError as exc:
+            raise UpError(f"cannot set up the network of {name}: {exc}") from None
+        finally:  # with the host rules it (re)asserted, which `down` removes
+            save_state(data_dir, server, procs, network=plan.network.to_dict())
+    for comp in plan.components:
+        if comp.name in (f"kubelet-{name}", f"proxy-{name}"):
+            procs.append(start_component(plan, comp))
+            save_state(data_dir, server, procs)
+            await _wait_ready(plan, comp, procs, deadline, lambda msg: print(msg, flush=True))
+    save_state(data_dir, server, procs, settings=settings.to_dict())
+    await _wait_nodes_ready(plan, deadline, lambda msg: print(msg, flush=True))
+    print(f"{name} is Ready", flush=True)
+    return 0
 
 
 def start_component(plan: ClusterPlan, comp: Component) -> RunningProcess:

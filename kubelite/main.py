@@ -20,6 +20,7 @@ COMPONENTS: dict[str, tuple[str, str]] = {
     "dns": ("clusterdns.main", "cluster DNS: <service>.<namespace>.svc.cluster.local from a watch cache"),
     "image": ("kubelite.image", "load images (OCI layout or docker-save tar) into the cluster registry"),
     "up": ("kubelite.cluster", "start a local cluster as separate processes"),
+    "add-node": ("kubelite.cluster", "join one more node to the running local cluster"),
     "down": ("kubelite.cluster", "stop the local cluster and clean up"),
     "status": ("kubelite.cluster", "show the local cluster's processes and health"),
 }

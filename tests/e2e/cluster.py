@@ -22,8 +22,9 @@ from typing import TypeVar
 from kubelite import addons, cleanup, netns
 from kubelite.cleanup import processes_with_env
 from kubelite.cluster import start_component
-from kubelite.localcluster import load_state, plan_cluster, save_state
+from kubelite.localcluster import load_state, save_state
 from kubelite.procs import is_same_process_alive
+from kubelite.settings import ClusterSettings
 
 T = TypeVar("T")
 
@@ -53,12 +54,24 @@ class LocalCluster:
         self.runtime = runtime
         self.net_id = net_id
         self.kv_members = kv_members
-        self.plan = plan_cluster(data_dir, nodes, port_offset, runtime, net_id=net_id, registry=runtime == "runc",
-                                 kv_members=kv_members)
         self.tuning = tuning or addons.Tuning()
-        addons.add_to_plan(self.plan, self.tuning)  # as `kubelite up` does: proxies, DNS, tuned flags
+        self.plan = self.settings().plan(data_dir)  # as `kubelite up` plans it: proxies, DNS, tuned flags
         self.server = self.plan.server
         self.env = dict(os.environ, KUBELITE_SERVER=self.server, KUBELITE_CONFIG=str(data_dir / "config"))
+
+    def settings(self) -> ClusterSettings:
+        return ClusterSettings(nodes=self.nodes, port_offset=self.port_offset, runtime=self.runtime,
+                               net_id=self.net_id, kv_members=self.kv_members, tuning=self.tuning)
+
+    def add_node(self) -> str:
+        """`kubelite add-node`; returns the new node's name."""
+        name = f"node-{self.nodes + 1}"
+        added = self.kubelite("add-node", "--data-dir", str(self.data_dir), timeout=120)
+        assert added.returncode == 0, f"kubelite add-node failed:\n{added.stdout}\n{added.stderr}"
+        assert f"{name} is Ready" in added.stdout, added.stdout
+        self.nodes += 1
+        self.plan = self.settings().plan(self.data_dir)
+        return name
 
     def up_args(self) -> list[str]:
         return ["up", "--nodes", str(self.nodes), "--data-dir", str(self.data_dir), "--port-offset",

@@ -23,10 +23,8 @@ from typing import Any
 
 import pytest
 
-from kubelite import cleanup, netns
-from kubelite.addons import Tuning, add_to_plan
-from kubelite.cluster import start_component
-from kubelite.localcluster import load_state, plan_cluster, save_state
+from kubelite import cleanup
+from kubelite.addons import Tuning
 from tests.e2e.cluster import LocalCluster, free_net_id, runc_unavailable, wait_for
 from tests.e2e.conftest import bring_up, tear_down
 from tests.e2e.svchelpers import (
@@ -324,30 +322,6 @@ spec:
     assert re.search(r"^flaky\s+Complete\s+2/2\s", healing.kctl_ok("get", "jobs"), re.M)
 
 
-def add_node(c: LocalCluster, name: str) -> None:
-    """Join one more node to the running cluster, exactly as `kubelite up` would have made it.
-
-    kubelite has no `join` for local clusters yet: this creates the node's
-    namespace on the bridge and starts its kubelet and proxy, recording both
-    (and the bigger network) in cluster.json so `kubelite down` removes them.
-    """
-    n = c.nodes + 1
-    assert f"node-{n}" == name
-    plan = plan_cluster(c.data_dir, n, c.port_offset, c.runtime, net_id=c.net_id, registry=True,
-                        kv_members=c.kv_members)
-    add_to_plan(plan, c.tuning)
-    assert plan.network is not None
-    server, procs = load_state(c.data_dir)
-    save_state(c.data_dir, server, procs, network=plan.network.to_dict())
-    netns.create_network(plan.network)
-    save_state(c.data_dir, server, procs, network=plan.network.to_dict())
-    for comp in plan.components:
-        if comp.name in (f"kubelet-{name}", f"proxy-{name}"):
-            procs.append(start_component(plan, comp))
-            save_state(c.data_dir, server, procs)
-    c.plan, c.nodes = plan, n
-
-
 def test_daemonset_covers_a_node_added_later(healing: LocalCluster) -> None:
     apply(healing, """
 apiVersion: apps/v1
@@ -364,7 +338,7 @@ spec:
     pods = wait_ready(healing, "app=agent", 3, timeout=90)
     assert sorted(p["spec"]["nodeName"] for p in pods) == ["node-1", "node-2", "node-3"]
     t0 = time.monotonic()
-    add_node(healing, "node-4")
+    assert healing.add_node() == "node-4"
     pods = wait_ready(healing, "app=agent", 4, timeout=120)
     print(f"node-4 joined and runs its DaemonSet pod after {time.monotonic() - t0:.1f}s")
     assert sorted(p["spec"]["nodeName"] for p in pods) == ["node-1", "node-2", "node-3", "node-4"]
