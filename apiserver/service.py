@@ -279,7 +279,6 @@ class ResourceService:
                 raise errors.not_found(info.resource, name)
             if precondition_rv is not None and current.rv != precondition_rv:
                 raise errors.conflict(info.resource, name)
-            old_obj = self._model(info, current)
             try:
                 new = mutate(self._model(info, current))
             except ApiError:
@@ -297,7 +296,9 @@ class ResourceService:
                 continue
             if dry_run:
                 return self._respond(data, current.rv)
-            if isinstance(new, Service) and isinstance(old_obj, Service):
+            if isinstance(new, Service):  # its IP and port claims change in the same Txn
+                old_obj = self._model(info, current)
+                assert isinstance(old_obj, Service)
                 if objects.ready_to_remove(new):
                     done, revision = await self.services.delete(key, old_obj, current.rv), current.rv
                 else:

@@ -30,24 +30,6 @@ log = logging.getLogger("client.events")
 _AggKey = tuple[str, str, str, str, str, str, str]  # kind, ns, name, uid, type, reason, message
 
 
-@dataclass
-class _Record:
-    """What we know about one aggregated Event, written or not yet."""
-
-    namespace: str
-    name: str
-    ref: ObjectReference
-    type: str
-    reason: str
-    message: str
-    count: int = 1
-    first_timestamp: str = field(default_factory=now)
-    last_timestamp: str = field(default_factory=now)
-    stored: Event | None = None  # the Event as last written (for its resourceVersion)
-    queued: bool = False
-    written_count: int = 0
-
-
 class _Bucket:
     """Token bucket: `burst` writes at once, then `rate` per second."""
 
@@ -65,6 +47,25 @@ class _Bucket:
             self.tokens -= 1
             return True
         return False
+
+
+@dataclass
+class _Record:
+    """What we know about one aggregated Event, written or not yet."""
+
+    namespace: str
+    name: str
+    ref: ObjectReference
+    type: str
+    reason: str
+    message: str
+    count: int = 1
+    first_timestamp: str = field(default_factory=now)
+    last_timestamp: str = field(default_factory=now)
+    stored: Event | None = None  # the Event as last written (for its resourceVersion)
+    queued: bool = False
+    written_count: int = 0
+    bucket: _Bucket | None = None  # its rate limit (see the module doc), made on first use
 
 
 class EventRecorder:
@@ -88,7 +89,6 @@ class EventRecorder:
         self._rate = rate_per_second
         self._max_records = max_records
         self._records: OrderedDict[_AggKey, _Record] = OrderedDict()
-        self._buckets: OrderedDict[_AggKey, _Bucket] = OrderedDict()
         self._backlog: deque[_AggKey] = deque()
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
@@ -138,20 +138,12 @@ class EventRecorder:
                 self._records.popitem(last=False)
         if rec.queued:
             return  # the pending write will carry the new count
-        if not self._allow(key):
+        if rec.bucket is None:
+            rec.bucket = _Bucket(self._burst, self._rate)
+        if not rec.bucket.take():
             self.dropped += 1
             return
         self._enqueue(key, rec)
-
-    def _allow(self, key: _AggKey) -> bool:
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = _Bucket(self._burst, self._rate)
-            while len(self._buckets) > self._max_records:
-                self._buckets.popitem(last=False)
-        else:
-            self._buckets.move_to_end(key)
-        return bucket.take()
 
     def _enqueue(self, key: _AggKey, rec: _Record) -> None:
         try:

@@ -233,7 +233,11 @@ async def _add_node(data_dir: Path, timeout: float) -> int:
     plan = settings.plan(data_dir)
     name = plan.node_names[-1]
     deadline = time.monotonic() + timeout
-    print(f"Adding {name} to the cluster at {server}", flush=True)
+
+    def say(msg: str) -> None:
+        print(msg, flush=True)
+
+    say(f"Adding {name} to the cluster at {server}")
     if plan.network is not None:
         save_state(data_dir, server, procs, network=plan.network.to_dict())  # before it exists: see above
         try:
@@ -246,10 +250,10 @@ async def _add_node(data_dir: Path, timeout: float) -> int:
         if comp.name in (f"kubelet-{name}", f"proxy-{name}"):
             procs.append(start_component(plan, comp))
             save_state(data_dir, server, procs)
-            await _wait_ready(plan, comp, procs, deadline, lambda msg: print(msg, flush=True))
+            await _wait_ready(plan, comp, procs, deadline, say)
     save_state(data_dir, server, procs, settings=settings.to_dict())
-    await _wait_nodes_ready(plan, deadline, lambda msg: print(msg, flush=True))
-    print(f"{name} is Ready", flush=True)
+    await _wait_nodes_ready(plan, deadline, say)
+    say(f"{name} is Ready")
     return 0
 
 

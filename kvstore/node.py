@@ -120,9 +120,9 @@ class KVNode(Housekeeping):
         self.election_ticks = election_ticks
         self.request_timeout = request_timeout
         self.batch_window = batch_window
-        """Under load a turn starts at most this often: fewer, bigger turns cost far less CPU
-        per request (each turn pays a thread hop for the fsync and a stream write per peer)
-        and add at most this much latency; an idle member never waits."""
+        """Under load the loop waits this long before a turn: fewer, bigger turns cost far less
+        CPU per request (each turn pays a thread hop for the fsync and a stream write per peer)
+        and add at most this much latency; a lightly loaded member never waits."""
         self._applied_last_turn = 0
         self.identity = Identity(name, 0, 0)
         self.term = 0
