@@ -69,8 +69,12 @@ async def test_daemon_becomes_ready_binds_and_stops_on_sigterm(control_plane: An
     )
     try:
         await wait_for(lambda: _is(readyz(port), 200), "/readyz to answer 200")
-        status, body = await http_get(port, "/metrics")
-        assert status == 200 and "scheduler_pending_pods" in body
+
+        async def leading_metrics() -> bool:  # a standby is ready too; the gauges come with the lease
+            status, body = await http_get(port, "/metrics")
+            return status == 200 and "scheduler_pending_pods" in body
+
+        await wait_for(leading_metrics, "/metrics to show the leading scheduler's queue")
 
         await client.create(Pod.from_dict({
             "metadata": {"name": "web"},
