@@ -11,7 +11,10 @@ model, and its rules are easy to get subtly wrong, so they live together:
   state (commit is clamped into [snapshot index, last entry]: a torn tail may
   have lost entries that were never acknowledged);
 * a log written before Raft existed (single member, no hard state) is treated
-  as fully committed by a one-voter configuration.
+  as fully committed by a one-voter configuration;
+* a founder of a multi-member cluster with no hard state on disk crashed inside
+  its first save, before it could have told anyone anything: it bootstraps again
+  (etcd does the same when it finds no WAL), never replays the torn entries.
 """
 
 from __future__ import annotations
@@ -95,10 +98,17 @@ async def recover(member_dir: Path, meta: Meta) -> Recovered:
     else:
         store = MVCCStore()
     wal, replay = await asyncio.to_thread(Wal.open, member_dir / "wal", store.index)
+    hs = replay.hard_state
+    founder = not meta.joined
+    if founder and payload is None and hs is None and len(meta.bootstrap) > 1:
+        # A founder of a multi-member cluster whose first save was cut short: that save
+        # carries the hard state and is synced before any message leaves, so this member
+        # told nobody anything. Start over from the bootstrap; replaying the torn entries
+        # instead could make it act on a configuration the cluster never had (issue 11).
+        replay = replay._replace(entries=[])
     storage.append(replay.entries)
     last = storage.last_index()
-    hs = replay.hard_state
-    if hs is None and (replay.entries or payload is not None):
+    if hs is None and founder and (replay.entries or payload is not None):
         # A log written before Raft (single member): everything in it was committed.
         hs = HardState(max([e.term for e in replay.entries] + [store.term, 1]), 0, last)
         if not voters:
@@ -109,6 +119,6 @@ async def recover(member_dir: Path, meta: Meta) -> Recovered:
     if hs is not None:
         hs = HardState(hs.term, hs.vote, min(max(hs.commit, store.index), last))
         storage.set_hard_state(hs)
-    fresh = payload is None and not replay.entries and replay.hard_state is None
-    peers = sorted(m.ID for m in meta.bootstrap) if fresh and not meta.joined else None
+    fresh = payload is None and not replay.entries and hs is None
+    peers = sorted(m.ID for m in meta.bootstrap) if fresh and founder else None
     return Recovered(store, membership, storage, hs or HardState(), wal, len(replay.entries), peers)

@@ -347,8 +347,14 @@ class Raft:
             if (self.check_quorum or self.pre_vote) and m.type in (_M.HEARTBEAT, _M.APP):
                 # A stale leader (e.g. back from a partition) learns our term and steps down.
                 self.send(Message(_M.APP_RESP, to=m.frm, frm=self.id, term=self.term))
-            elif m.type == _M.PRE_VOTE:
-                self.send(Message(_M.PRE_VOTE_RESP, to=m.frm, frm=self.id, term=self.term, reject=True))
+            elif m.type in (_M.PRE_VOTE, _M.VOTE):
+                # Refuse with our term (Raft §5.1) instead of ignoring: a candidate we do not
+                # answer never learns the term it must exceed. A member that missed the
+                # changes which made it a voter of the candidate's configuration campaigns
+                # only among its stale voters, so without this reply the two of them keep
+                # bumping their terms apart forever (seed 3002450).
+                resp = _M.PRE_VOTE_RESP if m.type == _M.PRE_VOTE else _M.VOTE_RESP
+                self.send(Message(resp, to=m.frm, frm=self.id, term=self.term, reject=True))
             return
 
         t = m.type
@@ -429,7 +435,13 @@ class Raft:
         ents = list(m.entries)
         for i, e in enumerate(ents):
             if e.type == EntryType.CONF_CHANGE:
-                if self.pending_conf_index > self.log.applied:
+                if membership.is_bootstrap(e):
+                    # Only bootstrap() writes the first configuration; proposed later it would
+                    # replace the voters wholesale, which single-step changes must never do.
+                    if m.frm == self.id and len(ents) == 1:
+                        raise ProposalDropped("a bootstrap configuration cannot be proposed")
+                    ents[i] = Entry(0, 0)
+                elif self.pending_conf_index > self.log.applied:
                     if m.frm == self.id and len(ents) == 1:
                         raise ProposalDropped("a configuration change is already pending")
                     ents[i] = Entry(0, 0)  # neutralise it; keep the rest of the batch

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 
 def apply_conf_change(r: Raft, cc: ConfChange) -> ConfState:
     voters = set(r.voters)
-    if cc.type == "add":
+    if cc.type == "bootstrap":
+        voters = set(cc.initial_voters())
+    elif cc.type == "add":
         voters.add(cc.node_id)
     else:
         voters.discard(cc.node_id)
@@ -55,16 +57,19 @@ def _leader_leave(r: Raft) -> None:
 
 
 def bootstrap(r: Raft, peers: list[int]) -> None:
-    """A brand-new cluster: the initial members become committed conf-change
-    entries at term 1, so every member starts from the same log."""
+    """A brand-new cluster: the initial configuration becomes one committed
+    conf-change entry at (index 1, term 1), so every member starts from the same log.
+
+    One entry, not one per member: whoever holds index 1 holds the whole first
+    configuration, and whoever lacks it holds none, so no member can ever act on a
+    partial one (see `ConfChange.initial`)."""
     if r.log.last_index() != 0:
         raise RaftError("bootstrap on a non-empty log")
     r.become_follower(1, NONE)
-    ids = sorted(set(peers))
-    ents = [Entry(1, i + 1, EntryType.CONF_CHANGE, ConfChange("add", p).encode()) for i, p in enumerate(ids)]
-    r.log.append(ents)
-    r.log.committed = len(ents)
-    r.set_voters(tuple(ids))
+    cc = ConfChange.initial(peers)
+    r.log.append([Entry(1, 1, EntryType.CONF_CHANGE, cc.encode())])
+    r.log.committed = 1
+    r.set_voters(cc.initial_voters())
 
 
 def set_voters(r: Raft, voters: tuple[int, ...]) -> None:
@@ -81,6 +86,14 @@ def set_voters(r: Raft, voters: tuple[int, ...]) -> None:
                 pr.match = last
         new[v] = pr
     r.prs = new
+
+
+def is_bootstrap(e: Entry) -> bool:
+    """A CONF_CHANGE entry carrying a whole first configuration (undecodable counts as not)."""
+    try:
+        return ConfChange.decode(e.data).type == "bootstrap"
+    except ValueError:
+        return False
 
 
 def has_unapplied_conf_change(log: RaftLog) -> bool:

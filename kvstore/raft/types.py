@@ -70,32 +70,58 @@ class Entry:
     data: bytes = b""
 
 
-ConfChangeType = Literal["add", "remove"]
+ConfChangeType = Literal["add", "remove", "bootstrap"]
 
 _CC_HEAD = struct.Struct(">BQ")
+_VOTER = struct.Struct(">Q")
+_CC_KINDS: tuple[ConfChangeType, ...] = ("add", "remove", "bootstrap")
+"""Wire codes of the change types: their index in this tuple (0 and 1 predate bootstrap)."""
 
 
 @dataclass(frozen=True, slots=True)
 class ConfChange:
-    """Add or remove one voter. `context` is opaque to Raft (the node layer puts
-    the member's name/peer URL there)."""
+    """Add or remove one voter, or ("bootstrap") install a new cluster's whole first
+    configuration at once. `context` is opaque to Raft for add/remove (the node layer
+    puts the member's name/peer URL there); for bootstrap it holds the voter ids.
+
+    Why bootstrap is one entry and not one "add" per member: a member that replays (or
+    receives) only a prefix of per-member adds would hold a configuration the cluster
+    never had, e.g. {1} alone, win an election by itself and commit a second entry at
+    an index already committed (issue 11). One entry is applied whole or not at all.
+    """
 
     type: ConfChangeType
     node_id: int
     context: bytes = b""
 
+    @staticmethod
+    def initial(voters: list[int]) -> ConfChange:
+        """The bootstrap change that makes `voters` the first configuration."""
+        ids = sorted(set(voters))
+        return ConfChange("bootstrap", 0, b"".join(_VOTER.pack(v) for v in ids))
+
+    def initial_voters(self) -> tuple[int, ...]:
+        """The voters a bootstrap change installs (empty for add/remove)."""
+        if self.type != "bootstrap":
+            return ()
+        data = self.context
+        return tuple(_VOTER.unpack_from(data, i)[0] for i in range(0, len(data) - len(data) % 8, 8))
+
     def encode(self) -> bytes:
         """Bytes stored as the data of a CONF_CHANGE entry: type byte, u64 id, context."""
-        return _CC_HEAD.pack(0 if self.type == "add" else 1, self.node_id) + self.context
+        return _CC_HEAD.pack(_CC_KINDS.index(self.type), self.node_id) + self.context
 
     @staticmethod
     def decode(data: bytes) -> ConfChange:
         if len(data) < _CC_HEAD.size:
             raise ValueError("conf change too short")
         kind, node_id = _CC_HEAD.unpack_from(data)
-        if kind not in (0, 1):
+        if kind >= len(_CC_KINDS):
             raise ValueError(f"unknown conf change type {kind}")
-        return ConfChange("add" if kind == 0 else "remove", node_id, bytes(data[_CC_HEAD.size:]))
+        context = bytes(data[_CC_HEAD.size:])
+        if _CC_KINDS[kind] == "bootstrap" and (not context or len(context) % _VOTER.size):
+            raise ValueError("bootstrap conf change without a whole voter list")
+        return ConfChange(_CC_KINDS[kind], node_id, context)
 
 
 @dataclass(frozen=True, slots=True)

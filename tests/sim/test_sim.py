@@ -9,7 +9,8 @@ after every step, convergence after healing, and linearizability of what clients
 A failing seed prints `python -m tests.sim.run --seed N ...` that replays it exactly.
 
 Seeds per scenario can be scaled with KUBELITE_SIM_SCALE (e.g. 0.1 for a quick look,
-10 for a soak); the default totals 2,000 seeds.
+10 for a soak); the default totals 2,000 seeds, taken from a range that moves with each
+commit (`tests.sim.seeds`), plus the fixed regression seeds that once failed.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from kvstore.raft.types import Entry, HardState
 from tests.sim.cluster import RunResult, Scenario, failure_report, run_seed
 from tests.sim.disk import Disk
 from tests.sim.run import _run, main
+from tests.sim.seeds import REGRESSIONS, moving_first
 
 _SCALE = float(os.environ.get("KUBELITE_SIM_SCALE", "1"))
 _JOBS = max(1, min(2, os.cpu_count() or 1))
@@ -36,8 +38,8 @@ SCENARIOS = {
 }
 
 
-def _run_seeds(sc: Scenario, n: int) -> list[RunResult]:
-    work = [(seed, sc) for seed in range(n)]
+def _run_seeds(sc: Scenario, seeds: range) -> list[RunResult]:
+    work = [(seed, sc) for seed in seeds]
     if _JOBS == 1:
         return [_run(w) for w in work]
     # spawn, not fork: the pytest process may hold grpc threads from other tests
@@ -51,7 +53,8 @@ def _run_seeds(sc: Scenario, n: int) -> list[RunResult]:
 def test_seeds_keep_raft_safe_and_linearizable(name: str) -> None:
     sc, n = SCENARIOS[name]
     n = max(1, int(n * _SCALE))
-    results = _run_seeds(sc, n)
+    first, _source = moving_first()
+    results = _run_seeds(sc, range(first, first + n))
     bad = [r for r in results if not r.ok]
     assert not bad, "\n\n".join(failure_report(r, events=15) for r in bad[:3]) + "\n\nreplay:\n" + \
         "\n".join(r.replay for r in bad)
@@ -64,6 +67,12 @@ def test_seeds_keep_raft_safe_and_linearizable(name: str) -> None:
         assert total["lost_writes"] > 0, total
         if sc.membership:
             assert total["conf_changes"] > n, total
+
+
+@pytest.mark.parametrize("seed,sc", REGRESSIONS, ids=[str(s) for s, _ in REGRESSIONS])
+def test_regression_seed(seed: int, sc: Scenario) -> None:
+    res = run_seed(seed, sc)
+    assert res.ok, failure_report(res)
 
 
 def test_one_seed_is_one_exact_run() -> None:
