@@ -571,7 +571,10 @@ class KVNode(Housekeeping):
             self.store.skip(e.index, e.term)
             return
         self._conf = raw.apply_conf_change(cc)
-        if cc.type == "add":
+        if cc.type == "bootstrap":
+            for voter in cc.initial_voters():  # names and URLs came with the member table
+                self.membership.add(rpc_pb2.Member(ID=voter))
+        elif cc.type == "add":
             member = rpc_pb2.Member.FromString(cc.context) if cc.context else rpc_pb2.Member(ID=cc.node_id)
             member.ID = cc.node_id
             self.membership.add(member)
