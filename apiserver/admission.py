@@ -14,11 +14,11 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from api import registry
-from api.errors import ApiError, NotFound
 from apiserver import errors, storage
 from apiserver.etcd import prefix_end
-from pb.kubelite import api_pb2
+from kubelite.api import registry
+from kubelite.api.errors import ApiError, NotFound
+from kubelite.pb.kubelite import api_pb2
 
 if TYPE_CHECKING:
     from apiserver.service import ResourceService

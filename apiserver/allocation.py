@@ -16,7 +16,7 @@ import ipaddress
 import random
 from dataclasses import dataclass, field
 
-from api import Service
+from kubelite.api import Service
 
 CLUSTER_IP_RANGE = "10.96.0.0/12"
 NODE_PORT_RANGE = (30000, 32767)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from api.errors import (
+from kubelite.api.errors import (
     AlreadyExists,
     BadRequest,
     Conflict,

@@ -22,9 +22,9 @@ from typing import Any, Literal
 import grpc
 import grpc.aio
 
-from api.errors import ApiError
 from apiserver import errors
-from pb.etcd import kv_pb2, rpc_pb2
+from kubelite.api.errors import ApiError
+from kubelite.pb.etcd import kv_pb2, rpc_pb2
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,16 @@ import grpc
 import grpc.aio
 from google.protobuf.message import Message
 
-from api.errors import ApiError
-from client.transport import BIDI_METHODS, STATUS_METADATA_KEY, STREAM_METHODS, UNARY_METHODS, ResourceHandler
-from daemon.metrics import Metrics
-from pb.kubelite import api_pb2
+from kubelite.api.errors import ApiError
+from kubelite.client.transport import (
+    BIDI_METHODS,
+    STATUS_METADATA_KEY,
+    STREAM_METHODS,
+    UNARY_METHODS,
+    ResourceHandler,
+)
+from kubelite.daemon.metrics import Metrics
+from kubelite.pb.kubelite import api_pb2
 
 log = logging.getLogger(__name__)
 

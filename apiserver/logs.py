@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import grpc.aio
 
-from api import registry
-from api.core import Node
-from api.errors import ApiError
-from api.pods import Pod
 from apiserver import errors
-from client.transport import STATUS_METADATA_KEY
-from pb.kubelite import api_pb2
+from kubelite.api import registry
+from kubelite.api.core import Node
+from kubelite.api.errors import ApiError
+from kubelite.api.pods import Pod
+from kubelite.client.transport import STATUS_METADATA_KEY
+from kubelite.pb.kubelite import api_pb2
 
 if TYPE_CHECKING:
     from apiserver.service import ResourceService

@@ -15,7 +15,7 @@ import asyncio
 import logging
 
 from apiserver.server import ApiServer
-from daemon import HealthServer, Metrics, run_daemon, setup_logging
+from kubelite.daemon import HealthServer, Metrics, run_daemon, setup_logging
 
 log = logging.getLogger("apiserver")
 

@@ -14,11 +14,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from api import Toleration, defaults, registry, validation
-from api.errors import StatusCause
-from api.meta import Resource, now
-from api.registry import KindInfo
 from apiserver import errors
+from kubelite.api import Toleration, defaults, registry, validation
+from kubelite.api.errors import StatusCause
+from kubelite.api.meta import Resource, now
+from kubelite.api.registry import KindInfo
 
 # Kinds whose status a client may not set on create (controllers and kubelets own it).
 _RESET_STATUS_ON_CREATE = {
@@ -253,7 +253,7 @@ def validate_propagation(policy: str) -> str:
 
 def bind(pod: Resource, node_name: str, pod_uid: str) -> None:
     """Set spec.nodeName and the PodScheduled=True condition; Conflict if bound elsewhere."""
-    from api.pods import PodCondition
+    from kubelite.api.pods import PodCondition
 
     meta = pod.metadata
     name = meta.name or ""

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from api import selectors
-from api.errors import ApiError
 from apiserver import errors
+from kubelite.api import selectors
+from kubelite.api.errors import ApiError
 
 if TYPE_CHECKING:
     from apiserver.storage import StoredObject as CachedObject

@@ -19,11 +19,11 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from api.errors import ApiError
 from apiserver.etcd import EtcdClient
 from apiserver.grpc_servicer import ResourcesServicer
 from apiserver.service import ResourceService
-from daemon.metrics import Metrics
+from kubelite.api.errors import ApiError
+from kubelite.daemon.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,6 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from api import Service, registry
-from api.errors import ApiError, Expired, StatusCause
-from api.meta import Resource
-from api.registry import KindInfo
 from apiserver import errors, objects, storage
 from apiserver.admission import NamespaceAdmission
 from apiserver.etcd import EtcdClient, prefix_end
@@ -30,7 +26,11 @@ from apiserver.selection import Selection
 from apiserver.servicewrites import ServiceWriter
 from apiserver.storage import ContinueToken, StoredObject
 from apiserver.watchcache import WatchCache
-from pb.kubelite import api_pb2
+from kubelite.api import Service, registry
+from kubelite.api.errors import ApiError, Expired, StatusCause
+from kubelite.api.meta import Resource
+from kubelite.api.registry import KindInfo
+from kubelite.pb.kubelite import api_pb2
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ asked for an IP/port someone owns (Invalid, like Kubernetes).
 
 from __future__ import annotations
 
-from api import Service
-from api.errors import StatusCause
 from apiserver import errors, storage
 from apiserver.allocation import AllocationError, Plan, ServiceAllocator, owned_keys
 from apiserver.etcd import EtcdClient
+from kubelite.api import Service
+from kubelite.api.errors import StatusCause
 
 MAX_PICKS = 16
 

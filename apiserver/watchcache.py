@@ -29,10 +29,10 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
-from api.errors import ApiError
 from apiserver import errors, storage
 from apiserver.etcd import Compacted, EtcdClient, WatchBatch, prefix_end
 from apiserver.selection import Selection
+from kubelite.api.errors import ApiError
 
 log = logging.getLogger(__name__)
 

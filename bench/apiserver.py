@@ -16,9 +16,9 @@ from pathlib import Path
 
 from harness import start_control_plane, stop_all
 
-from api import Container, ObjectMeta, Pod, PodSpec
-from client import ApiClient
-from pb.kubelite import api_pb2
+from kubelite.api import Container, ObjectMeta, Pod, PodSpec
+from kubelite.client import ApiClient
+from kubelite.pb.kubelite import api_pb2
 
 
 def make_pod(i: int) -> Pod:

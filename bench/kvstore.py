@@ -30,7 +30,7 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pb.etcd import rpc_pb2, rpc_pb2_grpc  # noqa: E402
+from kubelite.pb.etcd import rpc_pb2, rpc_pb2_grpc  # noqa: E402
 
 CONCURRENCY = (1, 16, 64)
 VALUE = b"v" * 256

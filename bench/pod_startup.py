@@ -37,8 +37,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api import Container, ObjectMeta, Pod, PodSpec  # noqa: E402
-from client import ApiClient  # noqa: E402
+from kubelite.api import Container, ObjectMeta, Pod, PodSpec  # noqa: E402
+from kubelite.client import ApiClient  # noqa: E402
 
 
 def kubelite(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -39,10 +39,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from proxy.iptables import Iptables  # noqa: E402
-from proxy.model import Endpoint, ServicePort  # noqa: E402
-from proxy.rules import RulesBuilder, RulesConfig, RuleSet  # noqa: E402
-from proxy.syncer import RuleSyncer  # noqa: E402
+from kubelite.proxy.iptables import Iptables  # noqa: E402
+from kubelite.proxy.model import Endpoint, ServicePort  # noqa: E402
+from kubelite.proxy.rules import RulesBuilder, RulesConfig, RuleSet  # noqa: E402
+from kubelite.proxy.syncer import RuleSyncer  # noqa: E402
 
 Ports = list[tuple[ServicePort, list[Endpoint]]]
 
@@ -169,9 +169,9 @@ async def metric(prefix: list[str], name: str) -> float | None:
 
 
 async def run_daemon_mode(services: int, endpoints: int) -> None:
-    from api import Endpoints, Service
     from bench.harness import start_control_plane, stop_all
-    from client import ApiClient
+    from kubelite.api import Endpoints, Service
+    from kubelite.client import ApiClient
 
     tag = f"kpxbench{os.getpid()}"
     tmp = Path(tempfile.mkdtemp(prefix=tag))
@@ -201,7 +201,7 @@ async def run_daemon_mode(services: int, endpoints: int) -> None:
         t0 = time.perf_counter()
         with open(tmp / "proxy.log", "wb") as log:
             proxy = await asyncio.create_subprocess_exec(
-                *prefix, sys.executable, "-m", "proxy.main", "--server", f"unix:{tmp / 'api.sock'}",
+                *prefix, sys.executable, "-m", "kubelite.proxy.main", "--server", f"unix:{tmp / 'api.sock'}",
                 "--node-name", "bench", "--listen-health", "127.0.0.1:10256", stderr=log,
                 cwd=Path(__file__).resolve().parent.parent)
         while True:

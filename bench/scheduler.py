@@ -31,7 +31,7 @@ from typing import Any
 
 from harness import free_port, start, start_control_plane, stop_all, wait_ready
 
-from client import ApiClient
+from kubelite.client import ApiClient
 
 
 def hollow_node(i: int) -> dict[str, Any]:

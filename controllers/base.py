@@ -13,12 +13,12 @@ import logging
 from abc import ABC, abstractmethod
 from typing import TypeVar
 
-from api import Deployment, OwnerReference, ReplicaSet, Resource, object_key
-from api.errors import BadRequest, NotFound, ServiceUnavailable, Timeout
-from api.selectors import LabelMatcher, label_matcher
-from client import ApiClient, Store, WorkQueue, run_workers
 from controllers.informers import NAMESPACE_INDEX
-from daemon import Metrics
+from kubelite.api import Deployment, OwnerReference, ReplicaSet, Resource, object_key
+from kubelite.api.errors import BadRequest, NotFound, ServiceUnavailable, Timeout
+from kubelite.api.selectors import LabelMatcher, label_matcher
+from kubelite.client import ApiClient, Store, WorkQueue, run_workers
+from kubelite.daemon import Metrics
 
 log = logging.getLogger(__name__)
 

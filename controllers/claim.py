@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from api import Resource
+from kubelite.api import Resource
 
 T = TypeVar("T", bound=Resource)
 

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import logging
 
-from api import Job, object_key
-from api.batch import CronJob
-from api.errors import AlreadyExists, NotFound
-from client import ApiClient, EventRecorder, Informer
 from controllers.base import Controller
 from controllers.cronplan import CRONJOB_KIND, decide, job_ref
 from controllers.informers import OWNER_UID_INDEX, InformerFactory
 from controllers.podowner import Clock, controlled_by
 from controllers.podutil import utcnow
-from daemon import Metrics
+from kubelite.api import Job, object_key
+from kubelite.api.batch import CronJob
+from kubelite.api.errors import AlreadyExists, NotFound
+from kubelite.client import ApiClient, EventRecorder, Informer
+from kubelite.daemon import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from api import Job, ObjectMeta, ObjectReference
-from api.batch import CronJob, CronJobStatus
-from api.cron import CronError, Schedule, parse_schedule
 from controllers.jobplan import COMPLETE, FAILED
 from controllers.podutil import creation_time, make_controller_ref, parse_time
+from kubelite.api import Job, ObjectMeta, ObjectReference
+from kubelite.api.batch import CronJob, CronJobStatus
+from kubelite.api.cron import CronError, Schedule, parse_schedule
 
 CRONJOB_KIND = "CronJob"
 CRONJOB_API_VERSION = "batch/v1"

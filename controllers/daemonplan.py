@@ -19,7 +19,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from api import (
+from controllers.deployutil import compute_template_hash, scaled_value
+from controllers.podutil import creation_time, is_pod_available, is_pod_ready, make_controller_ref
+from kubelite.api import (
     DaemonSet,
     DaemonSetStatus,
     Node,
@@ -29,10 +31,8 @@ from api import (
     Taint,
     Toleration,
 )
-from api.nodeaffinity import required_affinity_matches
-from api.taints import tolerates
-from controllers.deployutil import compute_template_hash, scaled_value
-from controllers.podutil import creation_time, is_pod_available, is_pod_ready, make_controller_ref
+from kubelite.api.nodeaffinity import required_affinity_matches
+from kubelite.api.taints import tolerates
 
 DS_KIND = "DaemonSet"
 DS_API_VERSION = "apps/v1"

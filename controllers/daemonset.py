@@ -19,9 +19,6 @@ import asyncio
 import logging
 from datetime import datetime
 
-from api import DaemonSet, Node, Pod, object_key
-from api.selectors import LabelMatcher
-from client import ApiClient, EventRecorder, Informer
 from controllers.daemonplan import (
     DS_API_VERSION,
     DS_KIND,
@@ -35,7 +32,10 @@ from controllers.daemonplan import (
 from controllers.informers import InformerFactory
 from controllers.podowner import Clock, PodOwnerController, raise_first, selector_matcher
 from controllers.podutil import is_pod_available, is_pod_ready, ready_since, utcnow
-from daemon import Metrics
+from kubelite.api import DaemonSet, Node, Pod, object_key
+from kubelite.api.selectors import LabelMatcher
+from kubelite.client import ApiClient, EventRecorder, Informer
+from kubelite.daemon import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from api import Deployment, LabelSelector, ObjectMeta, Pod, ReplicaSet, ReplicaSetSpec, object_key
-from api.errors import AlreadyExists, Conflict, NotFound
-from api.selectors import LabelMatcher
-from client import ApiClient, EventRecorder
 from controllers.base import (
     Controller,
     adopt,
@@ -64,7 +60,11 @@ from controllers.rollout import (
     recreate_scale_down,
     replica_sets_to_clean,
 )
-from daemon import Metrics
+from kubelite.api import Deployment, LabelSelector, ObjectMeta, Pod, ReplicaSet, ReplicaSetSpec, object_key
+from kubelite.api.errors import AlreadyExists, Conflict, NotFound
+from kubelite.api.selectors import LabelMatcher
+from kubelite.client import ApiClient, EventRecorder
+from kubelite.daemon import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from api import Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet
 from controllers.deployutil import desired_replicas, max_unavailable, sum_spec_replicas, sum_status
 from controllers.podutil import parse_time
+from kubelite.api import Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet
 
 AVAILABLE = "Available"
 PROGRESSING = "Progressing"

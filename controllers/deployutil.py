@@ -15,8 +15,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from api import Deployment, PodTemplateSpec, ReplicaSet
 from controllers.podutil import creation_time
+from kubelite.api import Deployment, PodTemplateSpec, ReplicaSet
 
 POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import logging
 
-from api import (
+from controllers.base import Controller
+from controllers.informers import NAMESPACE_INDEX, InformerFactory
+from kubelite.api import (
     EndpointAddress,
     EndpointPort,
     Endpoints,
@@ -27,12 +29,10 @@ from api import (
     Pod,
     Service,
 )
-from api.errors import AlreadyExists, NotFound
-from api.selectors import selector_from_labels
-from client import ApiClient, Informer
-from controllers.base import Controller
-from controllers.informers import NAMESPACE_INDEX, InformerFactory
-from daemon import Metrics
+from kubelite.api.errors import AlreadyExists, NotFound
+from kubelite.api.selectors import selector_from_labels
+from kubelite.client import ApiClient, Informer
+from kubelite.daemon import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -23,14 +23,14 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-import api.registry
-from api import DaemonSet, Deployment, Job, Pod, ReplicaSet, Resource, StatefulSet
-from api.batch import CronJob
-from api.errors import Conflict, NotFound
-from client import ApiClient, Informer
+import kubelite.api.registry
 from controllers.base import Controller
 from controllers.informers import OWNER_UID_INDEX, InformerFactory
-from daemon import Metrics
+from kubelite.api import DaemonSet, Deployment, Job, Pod, ReplicaSet, Resource, StatefulSet
+from kubelite.api.batch import CronJob
+from kubelite.api.errors import Conflict, NotFound
+from kubelite.client import ApiClient, Informer
+from kubelite.daemon import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class GarbageCollector(Controller):
         self.informers: dict[str, Informer[Any]] = {}
         self._absent: OrderedDict[str, None] = OrderedDict()
         for cls in kinds:
-            kind = api.registry.for_model(cls).kind
+            kind = kubelite.api.registry.for_model(cls).kind
             inf = factory.informer(cls)
             self.informers[kind] = inf
             self._register(kind, inf)
@@ -112,7 +112,7 @@ class GarbageCollector(Controller):
 
     @staticmethod
     def _namespaced(kind: str) -> bool:
-        info = api.registry.find(kind)
+        info = kubelite.api.registry.find(kind)
         return info is None or info.namespaced
 
     # ------------------------------------------------------------------ reconcile
@@ -136,7 +136,7 @@ class GarbageCollector(Controller):
         """True/False after checking; None if the owner's kind is unknown (then never delete)."""
         if ref_uid in self._absent:
             return False
-        info = api.registry.find(ref_kind)
+        info = kubelite.api.registry.find(ref_kind)
         if info is None:
             log.warning("owner of unknown kind", extra={"kind": ref_kind, "object": ref_name})
             return None
@@ -166,7 +166,7 @@ class GarbageCollector(Controller):
             dangling.append(ref.uid)
         if not dangling:
             return
-        info = api.registry.for_model(type(obj))
+        info = kubelite.api.registry.for_model(type(obj))
         if len(dangling) == len(obj.metadata.owner_references):
             log.info("deleting object whose owners are gone",
                      extra={"kind": kind, "namespace": ns, "object": obj.metadata.name})
@@ -214,7 +214,7 @@ class GarbageCollector(Controller):
         """Delete a dependent of a foreground-deleting owner; in foreground too if it has dependents."""
         uid = dep.metadata.uid or ""
         has_dependents = any(inf.store.index_keys(OWNER_UID_INDEX, uid) for inf in self.informers.values())
-        info = api.registry.for_model(type(dep))
+        info = kubelite.api.registry.for_model(type(dep))
         try:
             await self.client.delete_raw(info.resource, dep.metadata.name or "", dep.metadata.namespace or None,
                                          propagation_policy="Foreground" if has_dependents else "Background",

@@ -14,8 +14,8 @@ import contextlib
 import logging
 from typing import Any, TypeVar, cast
 
-from api import Resource
-from client import ApiClient, Informer
+from kubelite.api import Resource
+from kubelite.client import ApiClient, Informer
 
 log = logging.getLogger(__name__)
 

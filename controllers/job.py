@@ -12,9 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from api import Job, Pod, object_key
-from api.selectors import LabelMatcher
-from client import ApiClient, EventRecorder
 from controllers.informers import InformerFactory
 from controllers.jobplan import (
     BACKOFF_BASE_SECONDS,
@@ -27,7 +24,10 @@ from controllers.jobplan import (
 from controllers.podowner import Clock, PodOwnerController, raise_first, selector_matcher
 from controllers.podutil import utcnow
 from controllers.rsplan import slow_start_batches
-from daemon import Metrics
+from kubelite.api import Job, Pod, object_key
+from kubelite.api.selectors import LabelMatcher
+from kubelite.client import ApiClient, EventRecorder
+from kubelite.daemon import Metrics
 
 log = logging.getLogger(__name__)
 

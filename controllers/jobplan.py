@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from api import Job, JobCondition, JobStatus, ObjectMeta, Pod
 from controllers.podutil import creation_time, is_pod_ready, make_controller_ref, parse_time, pods_to_delete
+from kubelite.api import Job, JobCondition, JobStatus, ObjectMeta, Pod
 
 JOB_KIND = "Job"
 JOB_API_VERSION = "batch/v1"

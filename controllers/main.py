@@ -14,9 +14,9 @@ import argparse
 import asyncio
 import logging
 
-from client import ApiClient, election_ready, elector_from_flags, run_elected
 from controllers.manager import ControllerManager, parse_controllers
-from daemon import (
+from kubelite.client import ApiClient, election_ready, elector_from_flags, run_elected
+from kubelite.daemon import (
     HealthServer,
     Metrics,
     add_leader_election_flags,

@@ -15,7 +15,6 @@ import asyncio
 import logging
 from collections.abc import Iterable
 
-from client import ApiClient, EventRecorder
 from controllers.base import Controller
 from controllers.cronjob import CronJobController
 from controllers.daemonset import DaemonSetController
@@ -29,7 +28,8 @@ from controllers.nodeipam import NodeIpamController
 from controllers.nodelifecycle import NodeLifecycleController
 from controllers.replicaset import ReplicaSetController
 from controllers.statefulset import StatefulSetController
-from daemon import Metrics
+from kubelite.client import ApiClient, EventRecorder
+from kubelite.daemon import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import logging
 
-from api import Namespace, NamespaceCondition, now, registry
-from api.errors import Conflict, NotFound
-from client import ApiClient, Informer
 from controllers.base import Controller
 from controllers.informers import InformerFactory
-from daemon import Metrics
+from kubelite.api import Namespace, NamespaceCondition, now, registry
+from kubelite.api.errors import Conflict, NotFound
+from kubelite.client import ApiClient, Informer
+from kubelite.daemon import Metrics
 
 log = logging.getLogger(__name__)
 

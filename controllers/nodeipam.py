@@ -15,12 +15,12 @@ from __future__ import annotations
 import ipaddress
 import logging
 
-from api import Node
-from api.errors import Conflict, NotFound
-from client import ApiClient, EventRecorder, Informer
 from controllers.base import Controller
 from controllers.informers import InformerFactory
-from daemon import Metrics
+from kubelite.api import Node
+from kubelite.api.errors import Conflict, NotFound
+from kubelite.client import ApiClient, EventRecorder, Informer
+from kubelite.daemon import Metrics
 
 log = logging.getLogger(__name__)
 

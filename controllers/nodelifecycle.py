@@ -25,13 +25,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from api import Lease, Node, Pod, Taint
-from api.errors import Conflict, NotFound
-from api.taints import NOT_READY, UNREACHABLE, toleration_seconds
-from client import ApiClient, EventRecorder, Informer
 from controllers.base import Controller
 from controllers.informers import InformerFactory
-from daemon import Metrics
+from kubelite.api import Lease, Node, Pod, Taint
+from kubelite.api.errors import Conflict, NotFound
+from kubelite.api.taints import NOT_READY, UNREACHABLE, toleration_seconds
+from kubelite.client import ApiClient, EventRecorder, Informer
+from kubelite.daemon import Metrics
 
 log = logging.getLogger(__name__)
 

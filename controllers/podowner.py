@@ -14,16 +14,16 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from api import KubeModel, LabelSelector, Pod, Resource, object_key
-from api.errors import AlreadyExists, BadRequest, Conflict, NotFound
-from api.selectors import LabelMatcher, label_matcher
-from client import ApiClient, EventRecorder, Informer, Store
 from controllers.base import Controller, adopt, can_adopt, release
 from controllers.claim import classify
 from controllers.expectations import ControllerExpectations
 from controllers.informers import NAMESPACE_INDEX, OWNER_UID_INDEX, InformerFactory
 from controllers.podutil import make_controller_ref, utcnow
-from daemon import Metrics
+from kubelite.api import KubeModel, LabelSelector, Pod, Resource, object_key
+from kubelite.api.errors import AlreadyExists, BadRequest, Conflict, NotFound
+from kubelite.api.selectors import LabelMatcher, label_matcher
+from kubelite.client import ApiClient, EventRecorder, Informer, Store
+from kubelite.daemon import Metrics
 
 log = logging.getLogger(__name__)
 

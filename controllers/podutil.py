@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from api import ObjectMeta, OwnerReference, Pod, Resource
+from kubelite.api import ObjectMeta, OwnerReference, Pod, Resource
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -12,9 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from api import Pod, ReplicaSet, object_key
-from api.errors import Conflict, NotFound
-from client import ApiClient, EventRecorder
 from controllers.base import (
     Controller,
     adopt,
@@ -38,7 +35,10 @@ from controllers.rsplan import (
     pod_from_template,
     slow_start_batches,
 )
-from daemon import Metrics
+from kubelite.api import Pod, ReplicaSet, object_key
+from kubelite.api.errors import Conflict, NotFound
+from kubelite.client import ApiClient, EventRecorder
+from kubelite.daemon import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from api import Deployment, ReplicaSet
 from controllers.deployutil import (
     DESIRED_REPLICAS_ANNOTATION,
     MAX_REPLICAS_ANNOTATION,
@@ -34,6 +33,7 @@ from controllers.deployutil import (
     sum_status,
 )
 from controllers.podutil import creation_time
+from kubelite.api import Deployment, ReplicaSet
 
 Targets = dict[str, int]
 """ReplicaSet name -> replicas it should have."""

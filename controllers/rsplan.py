@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from api import ObjectMeta, Pod, ReplicaSet, ReplicaSetStatus
 from controllers.podutil import (
     is_pod_active,
     is_pod_available,
@@ -20,6 +19,7 @@ from controllers.podutil import (
     pods_to_delete,
     ready_since,
 )
+from kubelite.api import ObjectMeta, Pod, ReplicaSet, ReplicaSetStatus
 
 RS_API_VERSION = "apps/v1"
 RS_KIND = "ReplicaSet"

@@ -28,7 +28,9 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
-from api import (
+from controllers.deployutil import compute_template_hash
+from controllers.podutil import is_pod_available, is_pod_ready, make_controller_ref
+from kubelite.api import (
     HostPathVolumeSource,
     ObjectMeta,
     Pod,
@@ -37,8 +39,6 @@ from api import (
     StatefulSetStatus,
     Volume,
 )
-from controllers.deployutil import compute_template_hash
-from controllers.podutil import is_pod_available, is_pod_ready, make_controller_ref
 
 STS_KIND = "StatefulSet"
 STS_API_VERSION = "apps/v1"

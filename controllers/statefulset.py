@@ -13,10 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from api import Pod, StatefulSet, object_key
-from api.errors import AlreadyExists
-from api.selectors import LabelMatcher
-from client import ApiClient, EventRecorder
 from controllers.informers import InformerFactory
 from controllers.podowner import Clock, PodOwnerController, raise_first, selector_matcher
 from controllers.podutil import utcnow
@@ -32,7 +28,11 @@ from controllers.statefulplan import (
     revision_for,
     revision_name,
 )
-from daemon import Metrics
+from kubelite.api import Pod, StatefulSet, object_key
+from kubelite.api.errors import AlreadyExists
+from kubelite.api.selectors import LabelMatcher
+from kubelite.client import ApiClient, EventRecorder
+from kubelite.daemon import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -8,5 +8,5 @@ PY=${PYTHON:-python3}
 deploy/install-deps.sh
 "$PY" tools/genproto.py --check
 "$PY" -m ruff check .
-"$PY" -m mypy api client daemon kvstore apiserver scheduler controllers kubelet kubectl kubelite clusterdns proxy
+"$PY" -m mypy kvstore apiserver scheduler controllers kubelet kubectl kubelite
 "$PY" -m pytest -q -p no:cacheprovider --durations=15 tests "$@"

@@ -21,10 +21,10 @@ import json
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from api.errors import AlreadyExists, ApiError, Conflict, NotFound
-from api.quantity import parse_quantity
 from kubectl.manifests import Manifest
 from kubectl.session import Session
+from kubelite.api.errors import AlreadyExists, ApiError, Conflict, NotFound
+from kubelite.api.quantity import parse_quantity
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 # List element keys that identify "the same" element across versions (Kubernetes' patch merge keys).

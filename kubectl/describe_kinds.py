@@ -12,7 +12,6 @@ import binascii
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from api.errors import ApiError
 from kubectl.describe import (
     Writer,
     annotation_lines,
@@ -38,6 +37,7 @@ from kubectl.printers import (
 )
 from kubectl.resources import resolve_kind
 from kubectl.session import Obj, Session
+from kubelite.api.errors import ApiError
 
 Describer = Callable[[Session, Obj, Writer], Awaitable[None]]
 

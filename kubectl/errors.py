@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from api.errors import ApiError, ServiceUnavailable, Timeout
+from kubelite.api.errors import ApiError, ServiceUnavailable, Timeout
 
 
 class CliError(Exception):

@@ -15,13 +15,13 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
 
-from api.errors import ApiError
-from client import ApiClient
 from kubectl import __version__
 from kubectl.commands import apply, create, delete, describe, exec, get, info, logs, nodes, rollout, scale
 from kubectl.config import ConfigError, config_path, load_config, resolve_namespace, resolve_server
 from kubectl.errors import CliError, ReportedFailure, format_api_error, is_unreachable, unreachable_message
 from kubectl.session import Session
+from kubelite.api.errors import ApiError
+from kubelite.client import ApiClient
 
 Command = Callable[[Session, argparse.Namespace], Awaitable[int]]
 DEFAULT_REQUEST_TIMEOUT = 30.0

@@ -19,12 +19,12 @@ from typing import Any, TextIO
 
 import yaml
 
-import api.defaults
-import api.registry
-import api.validation
-from api.errors import ApiError, StatusCause
-from api.registry import KindInfo
+import kubelite.api.defaults
+import kubelite.api.registry
+import kubelite.api.validation
 from kubectl.errors import CliError
+from kubelite.api.errors import ApiError, StatusCause
+from kubelite.api.registry import KindInfo
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 # Fields the server owns: a manifest saved with `kctl get -o yaml` must apply cleanly.
@@ -172,12 +172,12 @@ def check_document(data: dict[str, Any], *, require_name: bool = True) -> tuple[
     if require_name and not (meta or {}).get("name"):
         causes.append(StatusCause.required("metadata.name", "name is required"))
     try:
-        obj = api.registry.decode(copy.deepcopy(data))
+        obj = kubelite.api.registry.decode(copy.deepcopy(data))
     except ApiError as err:
         return None, causes + _causes_of(err)
-    info = api.registry.for_model(type(obj))
-    api.defaults.apply_defaults(obj)
-    causes.extend(c for c in api.validation.validate(obj)
+    info = kubelite.api.registry.for_model(type(obj))
+    kubelite.api.defaults.apply_defaults(obj)
+    causes.extend(c for c in kubelite.api.validation.validate(obj)
                   if not (c.field == "metadata.name" and any(x.field == "metadata.name" for x in causes)))
     return info, causes
 

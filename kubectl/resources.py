@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import api.registry
-from api.registry import KindInfo
+import kubelite.api.registry
 from kubectl.errors import CliError
+from kubelite.api.registry import KindInfo
 
 # `kctl get all`: the everyday workload kinds, like kubectl's "all" category.
 ALL_CATEGORY = ["pods", "services", "deployments", "replicasets"]
@@ -19,7 +19,7 @@ ALL_CATEGORY = ["pods", "services", "deployments", "replicasets"]
 
 def resolve_kind(text: str) -> KindInfo:
     """KindInfo for a kind, plural, singular, short name or `resource.group`; CliError if unknown."""
-    info = api.registry.find(text)
+    info = kubelite.api.registry.find(text)
     if info is None:
         raise CliError(f'the server doesn\'t have a resource type "{text}"')
     return info

@@ -12,9 +12,9 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
-from api.errors import Conflict
-from api.registry import KindInfo
-from client import ApiClient
+from kubelite.api.errors import Conflict
+from kubelite.api.registry import KindInfo
+from kubelite.client import ApiClient
 
 Obj = dict[str, Any]
 

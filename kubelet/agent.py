@@ -13,14 +13,14 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from api import Pod
-from client import ApiClient, EventRecorder, Informer
 from kubelet.image_pulls import ImageService
 from kubelet.node import NodeAgent, NodeConfig
 from kubelet.pod_config import cluster_dns
 from kubelet.pod_workers import SHUTDOWN_GRACE_CAP, PodWorkers
 from kubelet.runtime import ContainerState, Runtime
 from kubelet.server import KubeletServer
+from kubelite.api import Pod
+from kubelite.client import ApiClient, EventRecorder, Informer
 
 log = logging.getLogger(__name__)
 

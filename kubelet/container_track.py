@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from api import Container
-from api import pods as p
 from kubelet.probes import ContainerProbes
 from kubelet.status import ContainerView, Terminated
+from kubelite.api import Container
+from kubelite.api import pods as p
 
 
 @dataclass

@@ -18,9 +18,9 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from api import ConfigMap, Container, Pod, Secret
-from api.container import EnvVarSource
-from api.quantity import cpu_millis, memory_bytes, parse_quantity
+from kubelite.api import ConfigMap, Container, Pod, Secret
+from kubelite.api.container import EnvVarSource
+from kubelite.api.quantity import cpu_millis, memory_bytes, parse_quantity
 
 
 class ConfigError(Exception):

@@ -13,13 +13,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from api import Container, Pod, Secret
-from api.defaults import image_pull_policy_for
 from kubelet.backoff import BackOff
 from kubelet.envvars import secret_data
 from kubelet.images.auth import InvalidDockerConfig, RegistryAuth, auth_from_dockerconfigjson
 from kubelet.images.errors import ImagePullError
 from kubelet.images.reference import DOCKER_HUB, InvalidReference, parse_reference
+from kubelite.api import Container, Pod, Secret
+from kubelite.api.defaults import image_pull_policy_for
 
 log = logging.getLogger(__name__)
 

@@ -21,15 +21,15 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from api.quantity import cpu_millis, memory_bytes
-from client import ApiClient
-from daemon import HealthServer, run_daemon, setup_logging
 from kubelet import runc
 from kubelet.agent import Kubelet, KubeletConfig
 from kubelet.cni import CniNetwork
 from kubelet.images import ImageStore
 from kubelet.process_runtime import ProcessRuntime
 from kubelet.runtime import Runtime
+from kubelite.api.quantity import cpu_millis, memory_bytes
+from kubelite.client import ApiClient
+from kubelite.daemon import HealthServer, run_daemon, setup_logging
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,9 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from api import Lease, LeaseSpec, Node, ObjectMeta, OwnerReference, now, now_micro
-from api.core import (
+from kubelet.routes import RouteSync
+from kubelite.api import Lease, LeaseSpec, Node, ObjectMeta, OwnerReference, now, now_micro
+from kubelite.api.core import (
     DaemonEndpoint,
     NodeAddress,
     NodeCondition,
@@ -24,9 +25,8 @@ from api.core import (
     NodeStatus,
     NodeSystemInfo,
 )
-from api.errors import AlreadyExists, Conflict, NotFound
-from client import ApiClient
-from kubelet.routes import RouteSync
+from kubelite.api.errors import AlreadyExists, Conflict, NotFound
+from kubelite.client import ApiClient
 
 log = logging.getLogger(__name__)
 

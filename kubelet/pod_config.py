@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from api import Container, Pod
-from api.quantity import cpu_millis, memory_bytes
 from kubelet import layout
 from kubelet.envvars import ConfigError
 from kubelet.runtime import (
@@ -24,6 +22,8 @@ from kubelet.runtime import (
     Resources,
     Security,
 )
+from kubelite.api import Container, Pod
+from kubelite.api.quantity import cpu_millis, memory_bytes
 
 DnsHook = Callable[[Pod], DnsConfig | None]
 """The pod's resolv.conf; None = the node's own. Cluster DNS plugs in here later."""

@@ -26,9 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from api import Pod, now
-from api.errors import ApiError, Conflict, NotFound
-from client import ApiClient
 from kubelet import layout
 from kubelet.backoff import BackOff
 from kubelet.container_track import ContainerTrack, seed_from_status
@@ -61,6 +58,9 @@ from kubelet.status import (
     status_changed,
 )
 from kubelet.volumes import container_mounts, refresh_projections, setup_volumes, teardown_volumes
+from kubelite.api import Pod, now
+from kubelite.api.errors import ApiError, Conflict, NotFound
+from kubelite.client import ApiClient
 
 log = logging.getLogger(__name__)
 

@@ -21,14 +21,14 @@ import shutil
 from pathlib import Path
 from typing import TypeVar
 
-from api import ConfigMap, Pod, Resource, Secret
-from api.errors import ApiError, BadRequest, NotFound
-from client import ApiClient, Informer
 from kubelet.backoff import BackOff
 from kubelet.image_pulls import ImagePuller, ImageService
 from kubelet.pod_config import DnsHook, default_dns
 from kubelet.pod_worker import PodWorker, ReadinessHook, Recorder, WorkerContext
 from kubelet.runtime import ContainerStatus, ExecSession, Runtime, RuntimeFailure
+from kubelite.api import ConfigMap, Pod, Resource, Secret
+from kubelite.api.errors import ApiError, BadRequest, NotFound
+from kubelite.client import ApiClient, Informer
 
 log = logging.getLogger(__name__)
 

@@ -24,10 +24,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from api import Container
-from api.base import IntOrString
-from api.container import Probe
 from kubelet.runtime import Runtime, RuntimeFailure
+from kubelite.api import Container
+from kubelite.api.base import IntOrString
+from kubelite.api.container import Probe
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 from typing import Protocol
 
-from api import ConfigMap, Pod, Secret
-from api.errors import NotFound
-from client import ApiClient
 from kubelet.envvars import RefData, config_map_data, referenced_objects, secret_data
+from kubelite.api import ConfigMap, Pod, Secret
+from kubelite.api.errors import NotFound
+from kubelite.client import ApiClient
 
 
 class ObjectSource(Protocol):

@@ -24,8 +24,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from api import Node
-from client import ApiClient, Informer
+from kubelite.api import Node
+from kubelite.client import ApiClient, Informer
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,11 @@ from typing import Any, BinaryIO, Protocol
 import grpc
 import grpc.aio
 
-from api.errors import ApiError, BadRequest, NotFound
 from kubelet import layout
 from kubelet.crilog import parse_line
 from kubelet.runtime import ExecSession
-from pb.kubelite import api_pb2, api_pb2_grpc
+from kubelite.api.errors import ApiError, BadRequest, NotFound
+from kubelite.pb.kubelite import api_pb2, api_pb2_grpc
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from api import Pod, PodCondition, PodStatus
-from api import pods as p
+from kubelite.api import Pod, PodCondition, PodStatus
+from kubelite.api import pods as p
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
 

@@ -28,11 +28,11 @@ import time
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
-from api import Container, Pod
-from api.pods import KeyToPath, Volume
 from kubelet import layout
 from kubelet.envvars import ConfigError, RefData
 from kubelet.runtime import Mount
+from kubelite.api import Container, Pod
+from kubelite.api.pods import KeyToPath, Volume
 
 DATA_LINK = "..data"
 DEFAULT_MODE = 0o644

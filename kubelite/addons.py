@@ -174,8 +174,8 @@ def dns_objects(network: NetworkState) -> tuple[dict[str, Any], dict[str, Any]]:
 
 async def install_dns_service(server: str, network: NetworkState, timeout: float = 30.0) -> None:
     """Create (or keep) `kube-system/kube-dns` and its Endpoints; retried until the apiserver answers."""
-    from api.errors import AlreadyExists, ApiError
-    from client import ApiClient
+    from kubelite.api.errors import AlreadyExists, ApiError
+    from kubelite.client import ApiClient
 
     service, endpoints = dns_objects(network)
     deadline = time.monotonic() + timeout

@@ -284,9 +284,9 @@ async def _wait_ready(
 
 
 async def _wait_nodes_ready(plan: ClusterPlan, deadline: float, say: Say) -> None:
-    from api import Node
-    from api.errors import ApiError
-    from client import ApiClient
+    from kubelite.api import Node
+    from kubelite.api.errors import ApiError
+    from kubelite.client import ApiClient
 
     client = ApiClient.connect(plan.server)
     last_report = ""

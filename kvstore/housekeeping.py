@@ -21,6 +21,8 @@ from pathlib import Path
 
 from google.protobuf.message import Message as PbMessage
 
+from kubelite.pb.etcd import internal_pb2, rpc_pb2
+from kubelite.pb.kubelite import raftpb_pb2
 from kvstore import errors, snapshot
 from kvstore.errors import KVError
 from kvstore.leases import Clock, Lessor
@@ -29,8 +31,6 @@ from kvstore.mvcc import MVCCStore
 from kvstore.raft import ConfChange, ConfState, HardState, MemoryStorage
 from kvstore.transport import PeerUnavailable, Transport
 from kvstore.wal import Wal
-from pb.etcd import internal_pb2, rpc_pb2
-from pb.kubelite import raftpb_pb2
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from daemon import HealthServer, run_daemon, setup_logging
+from kubelite.daemon import HealthServer, run_daemon, setup_logging
 from kvstore.membership import DEFAULT_TOKEN, parse_initial_cluster
 from kvstore.peer import url_target
 from kvstore.server import KVStore, split_host_port

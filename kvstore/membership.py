@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pb.etcd import rpc_pb2
+from kubelite.pb.etcd import rpc_pb2
 
 DEFAULT_TOKEN = "kubelite-cluster"
 

@@ -25,10 +25,10 @@ from typing import NamedTuple, TypeVar
 
 from google.protobuf.message import Message
 
+from kubelite.pb.etcd import internal_pb2, kv_pb2, rpc_pb2
 from kvstore import errors
 from kvstore.errors import KVError
 from kvstore.validate import check_put, check_txn
-from pb.etcd import internal_pb2, kv_pb2, rpc_pb2
 
 MAX_LEASE_TTL = 9_000_000_000
 """etcd's MaxLeaseTTL (seconds); larger grants fail with `too large lease TTL`."""

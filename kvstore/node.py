@@ -39,6 +39,7 @@ from pathlib import Path
 import grpc
 from google.protobuf.message import Message as PbMessage
 
+from kubelite.pb.etcd import internal_pb2, rpc_pb2
 from kvstore import errors, snapshot
 from kvstore.errors import KVError
 from kvstore.housekeeping import Housekeeping
@@ -68,7 +69,6 @@ from kvstore.recovery import load_or_create_meta, recover
 from kvstore.transport import InMemoryNetwork, Transport
 from kvstore.wal import Wal
 from kvstore.watch import WatchHub
-from pb.etcd import internal_pb2, rpc_pb2
 
 log = logging.getLogger(__name__)
 

@@ -22,10 +22,10 @@ from urllib.parse import urlsplit
 
 import grpc
 
+from kubelite.pb.etcd import rpc_pb2
+from kubelite.pb.kubelite import raftpb_pb2, raftpb_pb2_grpc
 from kvstore.raft.types import Message, MsgType
 from kvstore.transport import PeerUnavailable, TransportHandler, batch_to_pb, message_from_pb
-from pb.etcd import rpc_pb2
-from pb.kubelite import raftpb_pb2, raftpb_pb2_grpc
 
 log = logging.getLogger(__name__)
 

@@ -23,6 +23,7 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubelite.pb.etcd import internal_pb2
 from kvstore import snapshot
 from kvstore.membership import (
     Identity,
@@ -37,7 +38,6 @@ from kvstore.mvcc import MVCCStore
 from kvstore.peer import fetch_members
 from kvstore.raft import ConfState, HardState, MemoryStorage, Snapshot, SnapshotMeta
 from kvstore.wal import Wal
-from pb.etcd import internal_pb2
 
 
 async def load_or_create_meta(

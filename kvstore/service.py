@@ -17,12 +17,12 @@ from typing import Any, TypeVar
 
 import grpc
 
+from kubelite.pb.etcd import internal_pb2, rpc_pb2, rpc_pb2_grpc
 from kvstore import errors
 from kvstore.errors import KVError
 from kvstore.mvcc import MAX_LEASE_TTL
 from kvstore.node import KVNode
 from kvstore.validate import check_put, check_txn, is_read_only
-from pb.etcd import internal_pb2, rpc_pb2, rpc_pb2_grpc
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import struct
 import zlib
 from pathlib import Path
 
+from kubelite.pb.etcd import internal_pb2
 from kvstore.wal import WalCorruptError, fsync_dir
-from pb.etcd import internal_pb2
 
 _MAGIC = b"KLSNAP1\n"
 _HEAD = struct.Struct("<QI")

@@ -16,9 +16,9 @@ import asyncio
 from collections.abc import Sequence
 from typing import Protocol
 
+from kubelite.pb.etcd import rpc_pb2
+from kubelite.pb.kubelite import raftpb_pb2
 from kvstore.raft.types import ConfState, Entry, EntryType, Message, MsgType, Snapshot, SnapshotMeta
-from pb.etcd import rpc_pb2
-from pb.kubelite import raftpb_pb2
 
 
 class TransportHandler(Protocol):

@@ -7,8 +7,8 @@ machine repeats them so replaying a log written by any proposer stays safe.
 
 from __future__ import annotations
 
+from kubelite.pb.etcd import rpc_pb2
 from kvstore import errors
-from pb.etcd import rpc_pb2
 
 MAX_TXN_OPS = 128
 """etcd's default --max-txn-ops."""

@@ -22,9 +22,9 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from kubelite.pb.etcd import kv_pb2, rpc_pb2
 from kvstore.mvcc import MVCCStore, to_kv
 from kvstore.validate import in_range
-from pb.etcd import kv_pb2, rpc_pb2
 
 MAX_EVENTS_PER_RESPONSE = 1000
 MAX_BYTES_PER_RESPONSE = 1024 * 1024

@@ -16,7 +16,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from api import Pod
+from kubelite.api import Pod
 from scheduler.diagnosis import Diagnosis
 from scheduler.framework import SUCCESS, Code, CycleState, NodeInfo, Profile, Status
 

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from api import Node, Pod
+from kubelite.api import Node, Pod
 from scheduler.framework import NodeInfo
 from scheduler.resources import PodInfo, make_pod_info, pod_uid_key
 

@@ -14,9 +14,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from api import Pod, PodCondition, now
-from api.errors import ApiError, Conflict, NotFound
-from client import ApiClient
+from kubelite.api import Pod, PodCondition, now
+from kubelite.api.errors import ApiError, Conflict, NotFound
+from kubelite.client import ApiClient
 from scheduler.resources import pod_key
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from api import Node, Pod
+from kubelite.api import Node, Pod
 from scheduler.cache import SchedulerCache
 from scheduler.framework import ClusterEvent
 from scheduler.queue import SchedulingQueue

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from api import Node, Pod
+from kubelite.api import Node, Pod
 from scheduler.resources import HostPort, NodeFacts, PodInfo, node_facts
 
 MAX_NODE_SCORE = 100

@@ -14,8 +14,15 @@ import asyncio
 import logging
 import random
 
-from client import ApiClient, election_ready, elector_from_flags, run_elected
-from daemon import HealthServer, Metrics, add_leader_election_flags, host_port, run_daemon, setup_logging
+from kubelite.client import ApiClient, election_ready, elector_from_flags, run_elected
+from kubelite.daemon import (
+    HealthServer,
+    Metrics,
+    add_leader_election_flags,
+    host_port,
+    run_daemon,
+    setup_logging,
+)
 from scheduler.scheduler import Scheduler
 
 log = logging.getLogger("scheduler")

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from api import Pod
+from kubelite.api import Pod
 from scheduler.framework import ClusterEvent
 from scheduler.resources import PodInfo, make_pod_info, pod_key
 

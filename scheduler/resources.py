@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from api import Container, Node, Pod, Taint
-from api.quantity import cpu_millis, memory_bytes
+from kubelite.api import Container, Node, Pod, Taint
+from kubelite.api.quantity import cpu_millis, memory_bytes
 
 log = logging.getLogger(__name__)
 

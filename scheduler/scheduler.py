@@ -25,9 +25,9 @@ import random
 from collections.abc import Awaitable, Coroutine
 from typing import Any
 
-from api import Node, Pod
-from client import ApiClient, EventRecorder, Informer
-from daemon import Metrics
+from kubelite.api import Node, Pod
+from kubelite.client import ApiClient, EventRecorder, Informer
+from kubelite.daemon import Metrics
 from scheduler.algorithm import Algorithm, SchedulingError
 from scheduler.cache import SchedulerCache
 from scheduler.conditions import ConditionWriter, unschedulable_condition

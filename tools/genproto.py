@@ -1,9 +1,9 @@
-"""Generate the Python gRPC stubs in ``pb/`` from the sources in ``proto/``.
+"""Generate the Python gRPC stubs in ``kubelite/pb/`` from the sources in ``proto/``.
 
 One command for everyone (developers and CI)::
 
-    python tools/genproto.py          # regenerate pb/
-    python tools/genproto.py --check  # exit 1 if pb/ is stale
+    python tools/genproto.py          # regenerate kubelite/pb/
+    python tools/genproto.py --check  # exit 1 if kubelite/pb/ is stale
 
 The generated files are committed so that ``pip install -e .`` needs no protoc;
 ``--check`` keeps them honest.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "proto"
-OUT_PACKAGE = "pb"
+OUT_PACKAGE = "kubelite/pb"
 
 
 def _proto_files() -> list[Path]:
@@ -63,13 +63,13 @@ def main() -> int:
             if stale:
                 print("generated stubs are stale; run: python tools/genproto.py", file=sys.stderr)
                 for name in stale:
-                    print(f"  pb/{name}", file=sys.stderr)
+                    print(f"  {OUT_PACKAGE}/{name}", file=sys.stderr)
                 return 1
-            print("pb/ is up to date")
+            print(f"{OUT_PACKAGE}/ is up to date")
             return 0
         shutil.rmtree(ROOT / OUT_PACKAGE, ignore_errors=True)
         shutil.copytree(out / OUT_PACKAGE, ROOT / OUT_PACKAGE)
-        print(f"generated {len(fresh)} files in pb/")
+        print(f"generated {len(fresh)} files in {OUT_PACKAGE}/")
     return 0
 
 

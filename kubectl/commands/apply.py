@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from api.errors import ApiError, NotFound
 from kubectl.apply import annotate, apply_one, needs_update
 from kubectl.errors import ReportedFailure, report
 from kubectl.manifests import Manifest, load_manifests, namespaces_first
 from kubectl.output import print_objects, write
 from kubectl.resources import display_name
 from kubectl.session import Session
+from kubelite.api.errors import ApiError, NotFound
 
 
 def add_file_flags(p: argparse.ArgumentParser, verb: str, required: bool = True) -> None:

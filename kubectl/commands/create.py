@@ -6,13 +6,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from api.errors import StatusCause
 from kubectl.commands.apply import add_file_flags, create_from_files
 from kubectl.errors import CliError
 from kubectl.manifests import check_document
 from kubectl.output import print_objects, write
 from kubectl.resources import display_name, resolve_kind
 from kubectl.session import Obj, Session
+from kubelite.api.errors import StatusCause
 
 
 def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:

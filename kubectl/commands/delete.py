@@ -7,8 +7,6 @@ import asyncio
 import time
 from typing import Any
 
-from api.errors import ApiError, NotFound
-from api.registry import KindInfo
 from kubectl.commands.apply import add_file_flags
 from kubectl.errors import CliError, ReportedFailure, format_api_error, report
 from kubectl.manifests import load_manifests
@@ -16,6 +14,8 @@ from kubectl.output import warn, write
 from kubectl.printers import dig
 from kubectl.resources import display_name, parse_targets, quoted_name
 from kubectl.session import Obj, Session
+from kubelite.api.errors import ApiError, NotFound
+from kubelite.api.registry import KindInfo
 
 CASCADE = {"background": "Background", "foreground": "Foreground", "orphan": "Orphan",
            "true": "Background", "false": "Orphan"}

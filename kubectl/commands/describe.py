@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from api.errors import ApiError, NotFound
-from api.registry import KindInfo
 from kubectl.describe import Writer, describe_events, sort_events
 from kubectl.describe_kinds import DESCRIBERS, describe_generic
 from kubectl.errors import ReportedFailure, format_api_error
@@ -14,6 +12,8 @@ from kubectl.output import warn, write
 from kubectl.printers import as_dict, dig
 from kubectl.resources import parse_targets, resolve_kind
 from kubectl.session import Obj, Session
+from kubelite.api.errors import ApiError, NotFound
+from kubelite.api.registry import KindInfo
 
 
 def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:

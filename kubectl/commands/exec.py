@@ -17,11 +17,11 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from api.errors import NotFound
 from kubectl.commands.logs import pick_container, resolve_pod
 from kubectl.errors import CliError
 from kubectl.printers import dig
 from kubectl.session import Session
+from kubelite.api.errors import NotFound
 
 READ_CHUNK = 32 * 1024
 

@@ -6,13 +6,13 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from api.errors import ApiError, Expired, NotFound
-from api.registry import KindInfo
 from kubectl import printers
 from kubectl.errors import CliError, format_api_error
 from kubectl.output import FORMATS, print_objects, to_json, to_yaml, warn, write
 from kubectl.resources import Target, kind_label, parse_targets
 from kubectl.session import Obj, Session
+from kubelite.api.errors import ApiError, Expired, NotFound
+from kubelite.api.registry import KindInfo
 
 
 def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:

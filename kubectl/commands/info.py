@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import api.registry
+import kubelite.api.registry
 from kubectl import __version__, printers
 from kubectl.output import to_json, to_yaml, write
 from kubectl.session import Session
@@ -28,7 +28,7 @@ async def run_version(session: Session, args: argparse.Namespace) -> int:
     info: dict[str, Any] = {"clientVersion": {"gitVersion": f"v{__version__}", "program": "kctl"}}
     if not args.client:
         # Reaching the server proves it answers (the API has no version call yet).
-        namespaces, _ = await session.list(api.registry.lookup("namespaces"), None)
+        namespaces, _ = await session.list(kubelite.api.registry.lookup("namespaces"), None)
         info["serverVersion"] = {"server": session.server, "namespaces": len(namespaces)}
     if args.output == "json":
         write(to_json(info) + "\n")
@@ -42,7 +42,7 @@ async def run_version(session: Session, args: argparse.Namespace) -> int:
 
 
 async def run_api_resources(session: Session, args: argparse.Namespace) -> int:
-    kinds = [k for k in api.registry.all_kinds() if args.namespaced is None or k.namespaced == args.namespaced]
+    kinds = [k for k in kubelite.api.registry.all_kinds() if args.namespaced is None or k.namespaced == args.namespaced]
     kinds.sort(key=lambda k: (k.group, k.resource))
     if args.output == "name":
         write("".join(f"{k.qualified_resource}\n" for k in kinds))

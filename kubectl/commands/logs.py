@@ -7,12 +7,12 @@ import sys
 from contextlib import aclosing
 from typing import Any
 
-from api.errors import NotFound
 from kubectl.errors import CliError
 from kubectl.output import warn
 from kubectl.printers import as_dict, as_list, dig, parse_time, pod_status, selector_text
 from kubectl.resources import resolve_kind
 from kubectl.session import Obj, Session
+from kubelite.api.errors import NotFound
 
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 

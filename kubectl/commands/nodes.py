@@ -16,11 +16,11 @@ import asyncio
 import time
 from typing import Any
 
-from api.errors import NotFound
-from api.registry import lookup
 from kubectl.errors import CliError
 from kubectl.output import write
 from kubectl.session import Obj, Session
+from kubelite.api.errors import NotFound
+from kubelite.api.registry import lookup
 
 
 def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:

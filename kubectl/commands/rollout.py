@@ -16,12 +16,12 @@ import copy
 import time
 from typing import Any
 
-from api import now
-from api.registry import KindInfo, lookup
 from kubectl.errors import CliError
 from kubectl.output import to_yaml, write
 from kubectl.resources import display_name, parse_single
 from kubectl.session import Obj, Session
+from kubelite.api import now
+from kubelite.api.registry import KindInfo, lookup
 
 REVISION = "deployment.kubernetes.io/revision"
 CHANGE_CAUSE = "kubernetes.io/change-cause"

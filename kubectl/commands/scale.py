@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from api.errors import ApiError
-from api.registry import KindInfo
 from kubectl.errors import CliError, ReportedFailure, report
 from kubectl.output import write
 from kubectl.resources import display_name, parse_targets
 from kubectl.session import Obj, Session
+from kubelite.api.errors import ApiError
+from kubelite.api.registry import KindInfo
 
 SCALABLE = ("Deployment", "ReplicaSet", "StatefulSet")
 

@@ -7,7 +7,7 @@ of globals and lets tests assemble any subset.
 
 from __future__ import annotations
 
-from client import ApiClient
+from kubelite.client import ApiClient
 from scheduler.framework import Profile
 from scheduler.plugins.default_binder import DefaultBinder
 from scheduler.plugins.inter_pod_affinity import InterPodAffinity

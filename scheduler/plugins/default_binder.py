@@ -7,9 +7,9 @@ its predecessor.
 
 from __future__ import annotations
 
-from api import Pod
-from api.errors import ApiError
-from client import ApiClient
+from kubelite.api import Pod
+from kubelite.api.errors import ApiError
+from kubelite.client import ApiClient
 from scheduler.framework import SUCCESS, CycleState, Status
 
 NAME = "DefaultBinder"

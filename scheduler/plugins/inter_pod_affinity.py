@@ -20,10 +20,10 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from api import Pod
-from api.errors import BadRequest
-from api.pods import PodAffinityTerm
-from api.selectors import label_matcher
+from kubelite.api import Pod
+from kubelite.api.errors import BadRequest
+from kubelite.api.pods import PodAffinityTerm
+from kubelite.api.selectors import label_matcher
 from scheduler.framework import (
     MAX_NODE_SCORE,
     SKIP,

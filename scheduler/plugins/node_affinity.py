@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from api import Pod
-from api.nodeaffinity import preferred_affinity_score, term_matches
+from kubelite.api import Pod
+from kubelite.api.nodeaffinity import preferred_affinity_score, term_matches
 from scheduler.framework import MAX_NODE_SCORE, SKIP, SUCCESS, ClusterEvent, CycleState, NodeInfo, Status
 from scheduler.plugins.node_selector import REASON
 

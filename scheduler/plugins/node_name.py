@@ -7,7 +7,7 @@ callers (a future preemption or a simulator), which must respect the pin.
 
 from __future__ import annotations
 
-from api import Pod
+from kubelite.api import Pod
 from scheduler.framework import SKIP, SUCCESS, ClusterEvent, CycleState, NodeInfo, Status
 
 NAME = "NodeName"

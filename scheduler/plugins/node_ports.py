@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from api import Pod
+from kubelite.api import Pod
 from scheduler.framework import SKIP, SUCCESS, ClusterEvent, CycleState, NodeInfo, Status
 from scheduler.resources import HostPort
 

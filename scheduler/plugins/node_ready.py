@@ -7,7 +7,7 @@ binding to a node whose kubelet is not running would strand the pod.
 
 from __future__ import annotations
 
-from api import Pod
+from kubelite.api import Pod
 from scheduler.framework import SUCCESS, ClusterEvent, CycleState, NodeInfo, Status
 
 NAME = "NodeReady"

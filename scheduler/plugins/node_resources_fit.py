@@ -7,7 +7,7 @@ as kube-scheduler does ("2 Insufficient cpu, 2 Insufficient memory").
 
 from __future__ import annotations
 
-from api import Pod
+from kubelite.api import Pod
 from scheduler.framework import SUCCESS, ClusterEvent, CycleState, NodeInfo, Status
 
 NAME = "NodeResourcesFit"

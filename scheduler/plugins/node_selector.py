@@ -6,7 +6,7 @@ FailedScheduling events for it; node affinity will share the same reason.
 
 from __future__ import annotations
 
-from api import Pod
+from kubelite.api import Pod
 from scheduler.framework import SKIP, SUCCESS, ClusterEvent, CycleState, NodeInfo, Status
 
 NAME = "NodeSelector"

@@ -7,8 +7,8 @@ cordon is honoured the same way here.
 
 from __future__ import annotations
 
-from api import Pod, Taint
-from api.taints import tolerates
+from kubelite.api import Pod, Taint
+from kubelite.api.taints import tolerates
 from scheduler.framework import SUCCESS, ClusterEvent, CycleState, NodeInfo, Status
 
 NAME = "NodeUnschedulable"

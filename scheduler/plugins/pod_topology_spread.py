@@ -15,11 +15,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from api import Pod
-from api.errors import BadRequest
-from api.nodeaffinity import required_affinity_matches
-from api.pods import TopologySpreadConstraint
-from api.selectors import LabelMatcher, label_matcher
+from kubelite.api import Pod
+from kubelite.api.errors import BadRequest
+from kubelite.api.nodeaffinity import required_affinity_matches
+from kubelite.api.pods import TopologySpreadConstraint
+from kubelite.api.selectors import LabelMatcher, label_matcher
 from scheduler.framework import MAX_NODE_SCORE, SKIP, SUCCESS, ClusterEvent, CycleState, NodeInfo, Status
 
 NAME = "PodTopologySpread"

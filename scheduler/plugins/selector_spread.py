@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from api import Pod
+from kubelite.api import Pod
 from scheduler.framework import MAX_NODE_SCORE, CycleState, NodeInfo
 
 NAME = "SelectorSpread"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from api import Pod
-from api.taints import tolerates, untolerated
+from kubelite.api import Pod
+from kubelite.api.taints import tolerates, untolerated
 from scheduler.framework import MAX_NODE_SCORE, SUCCESS, ClusterEvent, CycleState, NodeInfo, Status
 
 NAME = "TaintToleration"

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from client import ApiClient
 from kubelite import cleanup
+from kubelite.client import ApiClient
 from tests.e2e.cluster import LocalCluster, wait_for
 
 T = TypeVar("T")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from apiserver.server import ApiServer
-from client import ApiClient
+from kubelite.client import ApiClient
 from kvstore.server import KVStore
 
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 import hashlib
 import struct
 
+from kubelite.pb.etcd import internal_pb2, rpc_pb2
 from kvstore.errors import KVError
 from kvstore.mvcc import MVCCStore
 from kvstore.raft.types import Entry, EntryType
-from pb.etcd import internal_pb2, rpc_pb2
 
 _Cmp = rpc_pb2.Compare
 ZERO_CHAIN = bytes(8)

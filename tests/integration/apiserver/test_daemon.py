@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from api import ConfigMap, ObjectMeta
-from client import ApiClient
+from kubelite.api import ConfigMap, ObjectMeta
+from kubelite.client import ApiClient
 from kubelite.procs import http_get_status
 from kvstore.server import KVStore
 

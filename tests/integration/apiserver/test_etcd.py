@@ -10,10 +10,10 @@ from pathlib import Path
 import grpc.aio
 import pytest
 
-from api.errors import Expired, ServiceUnavailable
 from apiserver.etcd import Compacted, EtcdClient, WatchBatch
+from kubelite.api.errors import Expired, ServiceUnavailable
+from kubelite.pb.etcd import rpc_pb2, rpc_pb2_grpc
 from kvstore.server import KVStore
-from pb.etcd import rpc_pb2, rpc_pb2_grpc
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import grpc
 import grpc.aio
 import pytest
 
-from api import (
+from kubelite.api import (
     Container,
     DaemonEndpoint,
     Node,
@@ -20,8 +20,8 @@ from api import (
     Pod,
     PodSpec,
 )
-from api.errors import BadRequest, ServiceUnavailable
-from pb.kubelite import api_pb2
+from kubelite.api.errors import BadRequest, ServiceUnavailable
+from kubelite.pb.kubelite import api_pb2
 from tests.integration.controlplane import ControlPlane
 
 

@@ -7,7 +7,8 @@ import asyncio
 
 import pytest
 
-from api import (
+from apiserver import storage
+from kubelite.api import (
     ConfigMap,
     Container,
     Deployment,
@@ -30,10 +31,9 @@ from api import (
     ServicePort,
     ServiceSpec,
 )
-from api.errors import AlreadyExists, BadRequest, Conflict, Forbidden, Invalid, NotFound
-from apiserver import storage
-from client import ApiClient
-from pb.kubelite import api_pb2
+from kubelite.api.errors import AlreadyExists, BadRequest, Conflict, Forbidden, Invalid, NotFound
+from kubelite.client import ApiClient
+from kubelite.pb.kubelite import api_pb2
 from tests.integration.controlplane import ControlPlane
 from tests.polling import eventually
 

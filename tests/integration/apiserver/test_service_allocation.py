@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from api import Service
-from api.errors import Invalid
-from client import ApiClient
+from kubelite.api import Service
+from kubelite.api.errors import Invalid
+from kubelite.client import ApiClient
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from api import Container, ObjectMeta, Pod, PodSpec
-from api.errors import Expired
-from client import ApiClient, WatchEvent
+from kubelite.api import Container, ObjectMeta, Pod, PodSpec
+from kubelite.api.errors import Expired
+from kubelite.client import ApiClient, WatchEvent
 from tests.integration.controlplane import ControlPlane, running_control_plane
 
 

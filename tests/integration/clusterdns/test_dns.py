@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from api import Endpoints, Service
-from client import ApiClient
-from clusterdns.server import ClusterDns
+from kubelite.api import Endpoints, Service
+from kubelite.client import ApiClient
+from kubelite.clusterdns.server import ClusterDns
 from tests.integration.controllers.helpers import wait_for
 
 pytestmark = pytest.mark.integration

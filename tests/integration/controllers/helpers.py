@@ -8,9 +8,9 @@ import copy
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
-from api import Deployment, Pod, ReplicaSet
-from api.errors import Conflict, NotFound
-from client import ApiClient
+from kubelite.api import Deployment, Pod, ReplicaSet
+from kubelite.api.errors import Conflict, NotFound
+from kubelite.client import ApiClient
 from tests.polling import eventually
 
 T = TypeVar("T")

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from api import Pod
-from client import ApiClient
+from kubelite.api import Pod
+from kubelite.client import ApiClient
 from tests.integration.controllers.helpers import count_is, deployment, pods_of, wait_for
 
 pytestmark = pytest.mark.integration

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from api import Deployment, Pod, ReplicaSet
-from client import ApiClient
 from controllers.deployutil import POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, compute_template_hash
 from controllers.manager import ControllerManager
+from kubelite.api import Deployment, Pod, ReplicaSet
+from kubelite.client import ApiClient
 from tests.integration.controllers.helpers import (
     count_is,
     deployment,

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from api import Endpoints, Node, Pod, Service
-from api.errors import NotFound
-from client import ApiClient
 from controllers.endpoints import EndpointsController
 from controllers.informers import InformerFactory
+from kubelite.api import Endpoints, Node, Pod, Service
+from kubelite.api.errors import NotFound
+from kubelite.client import ApiClient
 from tests.integration.controllers.helpers import wait_for
 
 pytestmark = pytest.mark.integration

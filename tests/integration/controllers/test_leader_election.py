@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from api import Deployment, Lease
-from client import ApiClient, LeaderElectionConfig, LeaderElector
+from kubelite.api import Deployment, Lease
+from kubelite.client import ApiClient, LeaderElectionConfig, LeaderElector
 from tests.integration.controllers.helpers import count_is, deployment, wait_for
 from tests.integration.controllers.test_daemon import free_port, http_get, start, stop
 

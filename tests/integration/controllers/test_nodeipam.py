@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from api import Node, ObjectMeta
-from api.core import NodeSpec
-from client import ApiClient
 from controllers.manager import ControllerManager
+from kubelite.api import Node, ObjectMeta
+from kubelite.api.core import NodeSpec
+from kubelite.client import ApiClient
 from tests.integration.controllers.helpers import wait_for
 
 pytestmark = pytest.mark.integration

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from api import Lease, LeaseSpec, Node, ObjectMeta, Pod, now_micro
-from api.errors import NotFound
-from client import ApiClient
 from controllers.informers import InformerFactory
 from controllers.nodelifecycle import NodeLifecycleController, ready_status
+from kubelite.api import Lease, LeaseSpec, Node, ObjectMeta, Pod, now_micro
+from kubelite.api.errors import NotFound
+from kubelite.client import ApiClient
 from tests.integration.controllers.helpers import wait_for
 
 pytestmark = pytest.mark.integration

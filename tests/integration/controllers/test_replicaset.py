@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from api import ConfigMap, Pod, ReplicaSet
-from api.errors import NotFound
-from client import ApiClient
 from controllers.manager import ControllerManager
+from kubelite.api import ConfigMap, Pod, ReplicaSet
+from kubelite.api.errors import NotFound
+from kubelite.client import ApiClient
 from tests.integration.controllers.helpers import (
     count_is,
     mark_ready,

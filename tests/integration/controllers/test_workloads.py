@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from api import ConfigMap, DaemonSet, Job, Namespace, Node, Pod, StatefulSet
-from api.batch import CronJob
-from api.errors import Conflict, NotFound
-from client import ApiClient
 from controllers.cronjob import CronJobController
 from controllers.job import JobController
 from controllers.manager import ControllerManager
 from controllers.statefulset import StatefulSetController
+from kubelite.api import ConfigMap, DaemonSet, Job, Namespace, Node, Pod, StatefulSet
+from kubelite.api.batch import CronJob
+from kubelite.api.errors import Conflict, NotFound
+from kubelite.client import ApiClient
 from tests.integration.controllers.helpers import fake_kubelet, live, pods_of, wait_for
 
 pytestmark = pytest.mark.integration

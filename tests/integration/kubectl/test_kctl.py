@@ -21,8 +21,8 @@ from unittest import mock
 
 import pytest
 
-from api import now
 from kubectl.main import main
+from kubelite.api import now
 from tests.integration.controlplane import ControlPlane
 
 pytestmark = pytest.mark.integration

@@ -12,10 +12,10 @@ from unittest import mock
 
 import pytest
 
-from api import Deployment, Node, Pod
 from controllers.deployutil import REVISION_ANNOTATION
 from controllers.manager import ControllerManager
 from kubectl.main import main
+from kubelite.api import Deployment, Node, Pod
 from tests.integration.controllers.helpers import count_is, deployment, fake_kubelet, pods_of, wait_for
 
 pytestmark = pytest.mark.integration

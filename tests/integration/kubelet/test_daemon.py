@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from api import Node, Pod
-from client import ApiClient
+from kubelite.api import Node, Pod
+from kubelite.client import ApiClient
 from kubelite.procs import http_get_status, live_pids_with
 from tests.polling import eventually
 

@@ -21,13 +21,13 @@ from typing import Any, TypeVar
 import grpc.aio
 import pytest
 
-from api import Lease, Node, Pod
-from api.errors import NotFound
-from client import ApiClient
 from kubelet.agent import Kubelet, KubeletConfig
 from kubelet.process_runtime import ProcessRuntime
+from kubelite.api import Lease, Node, Pod
+from kubelite.api.errors import NotFound
+from kubelite.client import ApiClient
+from kubelite.pb.kubelite import api_pb2, api_pb2_grpc
 from kubelite.procs import live_pids_with
-from pb.kubelite import api_pb2, api_pb2_grpc
 from tests.polling import eventually
 
 pytestmark = pytest.mark.integration

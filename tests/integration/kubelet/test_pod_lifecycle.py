@@ -25,13 +25,13 @@ from typing import Any, TypeVar
 
 import pytest
 
-from api import ConfigMap, Event, Pod, Secret
-from api.errors import ApiError, NotFound
-from client import ApiClient
 from kubelet.agent import Kubelet, KubeletConfig
 from kubelet.backoff import BackOff
 from kubelet.images.errors import ImagePullError
 from kubelet.process_runtime import ProcessRuntime
+from kubelite.api import ConfigMap, Event, Pod, Secret
+from kubelite.api.errors import ApiError, NotFound
+from kubelite.client import ApiClient
 from kubelite.procs import live_pids_with
 from tests.polling import eventually
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import grpc
 
-from pb.etcd import rpc_pb2, rpc_pb2_grpc
+from kubelite.pb.etcd import rpc_pb2, rpc_pb2_grpc
 
 REPO = Path(__file__).resolve().parents[3]
 

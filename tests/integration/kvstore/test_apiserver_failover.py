@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from api.errors import ApiError
 from apiserver.etcd import EtcdClient
+from kubelite.api.errors import ApiError
 from tests.integration.kvstore.kvproc import KVCluster
 
 pytestmark = pytest.mark.integration

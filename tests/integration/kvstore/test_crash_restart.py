@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from pb.etcd import rpc_pb2, rpc_pb2_grpc
+from kubelite.pb.etcd import rpc_pb2, rpc_pb2_grpc
 from tests.integration.kvstore.kvproc import KVProcess
 
 pytestmark = pytest.mark.integration

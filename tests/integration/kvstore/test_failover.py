@@ -16,7 +16,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from pb.etcd import rpc_pb2, rpc_pb2_grpc
+from kubelite.pb.etcd import rpc_pb2, rpc_pb2_grpc
 from tests.checkers.linearizability import Op, check
 from tests.integration.kvstore.kvproc import KVCluster
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import grpc
 import pytest
 
+from kubelite.pb.etcd import kv_pb2, rpc_pb2, rpc_pb2_grpc
 from kvstore.server import KVStore
-from pb.etcd import kv_pb2, rpc_pb2, rpc_pb2_grpc
 
 pytestmark = pytest.mark.integration
 

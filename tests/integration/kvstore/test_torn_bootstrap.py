@@ -21,8 +21,8 @@ from pathlib import Path
 import grpc
 import pytest
 
+from kubelite.pb.etcd import rpc_pb2, rpc_pb2_grpc
 from kvstore.membership import DEFAULT_TOKEN, new_static_cluster, parse_initial_cluster
-from pb.etcd import rpc_pb2, rpc_pb2_grpc
 from tests.integration.kvstore.kvproc import KVCluster
 
 pytestmark = pytest.mark.integration

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from api import Endpoints, Service
-from client import ApiClient
+from kubelite.api import Endpoints, Service
+from kubelite.client import ApiClient
 from tests.integration.proxy.netlab import NODE_IP, ROOT, ApiForwarder, Lab, missing_requirements, wait_until
 
 REASON = missing_requirements()
@@ -45,7 +45,7 @@ class ProxyProcess:
     async def start(self) -> None:
         with open(self.log, "ab") as err:
             self.proc = await asyncio.create_subprocess_exec(
-                "ip", "netns", "exec", self.lab.node, sys.executable, "-m", "proxy.main", "--server", self.server,
+                "ip", "netns", "exec", self.lab.node, sys.executable, "-m", "kubelite.proxy.main", "--server", self.server,
                 "--node-name", "node-1", "--node-ip", NODE_IP, "--listen-health", f"127.0.0.1:{HEALTH_PORT}",
                 "--sync-period", "30s", "--min-sync-period", "0",
                 cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -110,7 +110,7 @@ _WATCHDOGS: list[asyncio.TimerHandle] = []
 
 async def cleanup(lab: Lab) -> tuple[int, str]:
     rc, _, err = await lab.run(lab.node, sys.executable, "-c",
-                               f"import sys; sys.path.insert(0, {str(ROOT)!r}); from proxy.main import main; "
+                               f"import sys; sys.path.insert(0, {str(ROOT)!r}); from kubelite.proxy.main import main; "
                                "raise SystemExit(main(['--cleanup']))")
     return rc, err
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from api import Endpoints, Service
-from client import ApiClient
-from daemon import Metrics
-from proxy.model import Endpoint, service_ports
-from proxy.proxier import Proxier, ProxyConfig
-from proxy.rules import Jump, sep_chain, svc_chain
+from kubelite.api import Endpoints, Service
+from kubelite.client import ApiClient
+from kubelite.daemon import Metrics
+from kubelite.proxy.model import Endpoint, service_ports
+from kubelite.proxy.proxier import Proxier, ProxyConfig
+from kubelite.proxy.rules import Jump, sep_chain, svc_chain
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from api import Node, Pod
-from client import ApiClient
+from kubelite.api import Node, Pod
+from kubelite.client import ApiClient
 
 pytestmark = pytest.mark.integration
 

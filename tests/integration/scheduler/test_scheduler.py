@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from api import Event, Node, Pod
-from client import ApiClient
+from kubelite.api import Event, Node, Pod
+from kubelite.client import ApiClient
 from scheduler.scheduler import Scheduler
 from tests.polling import eventually
 

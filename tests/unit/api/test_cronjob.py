@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from api import StatefulSet, defaults, registry, validation
-from api.batch import CronJob
-from api.cron import CronError, parse_schedule, schedule_error
+from kubelite.api import StatefulSet, defaults, registry, validation
+from kubelite.api.batch import CronJob
+from kubelite.api.cron import CronError, parse_schedule, schedule_error
 
 
 def at(*args: int) -> datetime:

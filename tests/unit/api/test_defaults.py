@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from api import ConfigMap, Deployment, Namespace, Pod, ReplicaSet, Secret, Service, registry
-from api.defaults import apply_defaults, image_pull_policy_for
+from kubelite.api import ConfigMap, Deployment, Namespace, Pod, ReplicaSet, Secret, Service, registry
+from kubelite.api.defaults import apply_defaults, image_pull_policy_for
 
 POD = {
     "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-import api
-from api import (
+import kubelite.api as api
+from kubelite.api import (
     Container,
     ContainerStatus,
     Deployment,
@@ -22,7 +22,7 @@ from api import (
     Service,
     registry,
 )
-from api.errors import Invalid
+from kubelite.api.errors import Invalid
 
 MANIFESTS = Path(__file__).parent / "manifests"
 

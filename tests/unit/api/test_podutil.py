@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from api import Container, Node, NodeCondition, Pod, PodCondition
-from api.meta import now
-from api.podutil import (
+from kubelite.api import Container, Node, NodeCondition, Pod, PodCondition
+from kubelite.api.meta import now
+from kubelite.api.podutil import (
     get_condition,
     pod_is_active,
     pod_is_available,

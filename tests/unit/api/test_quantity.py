@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from api.quantity import (
+from kubelite.api.quantity import (
     cpu_millis,
     format_cpu_millis,
     format_memory,

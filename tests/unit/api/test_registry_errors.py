@@ -6,8 +6,19 @@ import json
 
 import pytest
 
-from api import ConfigMap, Deployment, Endpoints, Lease, Namespace, Node, Pod, ReplicaSet, Service, registry
-from api.errors import (
+from kubelite.api import (
+    ConfigMap,
+    Deployment,
+    Endpoints,
+    Lease,
+    Namespace,
+    Node,
+    Pod,
+    ReplicaSet,
+    Service,
+    registry,
+)
+from kubelite.api.errors import (
     AlreadyExists,
     ApiError,
     BadRequest,

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from api import LabelSelector, LabelSelectorRequirement
-from api.errors import BadRequest
-from api.selectors import label_matcher, parse_field_selector, parse_label_selector, selector_from_labels
+from kubelite.api import LabelSelector, LabelSelectorRequirement
+from kubelite.api.errors import BadRequest
+from kubelite.api.selectors import (
+    label_matcher,
+    parse_field_selector,
+    parse_label_selector,
+    selector_from_labels,
+)
 
 WEB = {"app": "web", "tier": "frontend", "env": "prod"}
 DB = {"app": "db", "tier": "backend"}

@@ -8,10 +8,10 @@ from typing import Any
 
 import yaml
 
-from api import ConfigMap, Deployment, Namespace, Node, Pod, ReplicaSet, Secret, Service, registry
-from api.defaults import apply_defaults
-from api.errors import StatusCause
-from api.validation import validate, validate_update
+from kubelite.api import ConfigMap, Deployment, Namespace, Node, Pod, ReplicaSet, Secret, Service, registry
+from kubelite.api.defaults import apply_defaults
+from kubelite.api.errors import StatusCause
+from kubelite.api.validation import validate, validate_update
 
 MANIFESTS = Path(__file__).parent / "manifests"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from api import Container, ObjectMeta, Pod, PodSpec, registry
-from api.errors import Conflict
 from apiserver import objects
 from apiserver.selection import _pinned_node
+from kubelite.api import Container, ObjectMeta, Pod, PodSpec, registry
+from kubelite.api.errors import Conflict
 
 PODS = registry.lookup("pods")
 CONFIGMAPS = registry.lookup("configmaps")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from api.errors import BadRequest
 from apiserver import storage
 from apiserver.etcd import KeyValue, prefix_end
+from kubelite.api.errors import BadRequest
 
 
 def test_key_layout() -> None:

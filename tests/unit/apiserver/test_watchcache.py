@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from api.errors import Expired
 from apiserver import storage
 from apiserver.etcd import EtcdClient, KeyValue, WatchBatch, WatchedEvent
 from apiserver.selection import Selection
 from apiserver.watchcache import WatchCache, Watcher
+from kubelite.api.errors import Expired
 
 
 def pod(name: str, ns: str = "default", labels: dict[str, str] | None = None, node: str = "") -> dict[str, Any]:

@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.errors import AlreadyExists, Conflict, Expired, NotFound, ServiceUnavailable
-from pb.kubelite import api_pb2
+from kubelite.api.errors import AlreadyExists, Conflict, Expired, NotFound, ServiceUnavailable
+from kubelite.pb.kubelite import api_pb2
 
 
 @dataclass

@@ -9,10 +9,10 @@ from contextlib import aclosing
 import pytest
 from google.protobuf.message import Message
 
-from api import ConfigMap, Namespace, Node, ObjectMeta, Pod
-from api.errors import Conflict, InternalError, NotFound
-from client import ApiClient, LocalTransport, WatchEvent
-from pb.kubelite import api_pb2
+from kubelite.api import ConfigMap, Namespace, Node, ObjectMeta, Pod
+from kubelite.api.errors import Conflict, InternalError, NotFound
+from kubelite.client import ApiClient, LocalTransport, WatchEvent
+from kubelite.pb.kubelite import api_pb2
 from tests.unit.client.fake_apiserver import FakeApiServer
 
 

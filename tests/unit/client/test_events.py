@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from api import Event, Node, ObjectMeta, Pod
-from api.errors import ServiceUnavailable
-from client import ApiClient, EventRecorder, LocalTransport
-from pb.kubelite import api_pb2
+from kubelite.api import Event, Node, ObjectMeta, Pod
+from kubelite.api.errors import ServiceUnavailable
+from kubelite.client import ApiClient, EventRecorder, LocalTransport
+from kubelite.pb.kubelite import api_pb2
 from tests.unit.client.fake_apiserver import FakeApiServer
 
 

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from api.errors import BadRequest
-from client import ApiClient, LocalTransport
-from pb.kubelite import api_pb2
+from kubelite.api.errors import BadRequest
+from kubelite.client import ApiClient, LocalTransport
+from kubelite.pb.kubelite import api_pb2
 
 
 class EchoExec:

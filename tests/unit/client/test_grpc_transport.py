@@ -16,8 +16,8 @@ import grpc
 import grpc.aio
 import pytest
 
-from api import ObjectMeta, Pod
-from api.errors import (
+from kubelite.api import ObjectMeta, Pod
+from kubelite.api.errors import (
     AlreadyExists,
     ApiError,
     BadRequest,
@@ -31,8 +31,8 @@ from api.errors import (
     StatusCause,
     Timeout,
 )
-from client import ApiClient, GrpcTransport, Informer
-from pb.kubelite import api_pb2, api_pb2_grpc
+from kubelite.client import ApiClient, GrpcTransport, Informer
+from kubelite.pb.kubelite import api_pb2, api_pb2_grpc
 from tests.unit.client.fake_apiserver import FakeApiServer
 
 CODES = {

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from api import ObjectMeta, Pod
-from client import ApiClient, Informer, LocalTransport, meta_namespace_key
+from kubelite.api import ObjectMeta, Pod
+from kubelite.client import ApiClient, Informer, LocalTransport, meta_namespace_key
 from tests.unit.client.fake_apiserver import FakeApiServer
 
 
@@ -222,7 +222,7 @@ async def test_resync_replays_cached_objects_as_updates(env: tuple[FakeApiServer
 
 
 def test_meta_namespace_key() -> None:
-    from api import Node
+    from kubelite.api import Node
 
     assert meta_namespace_key(pod("a", ns="ns1")) == "ns1/a"
     assert meta_namespace_key(Node(metadata=ObjectMeta(name="n1"))) == "n1"

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import pytest
 
-from api.errors import Conflict
-from client import QueueShutDown, WorkQueue, run_workers
+from kubelite.api.errors import Conflict
+from kubelite.client import QueueShutDown, WorkQueue, run_workers
 
 
 async def eventually(cond: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import struct
 
-from api import Endpoints, Service
-from clusterdns.records import resolve
-from clusterdns.wire import TYPE_A, TYPE_SRV, FormatError, Record, build_response, encode_name, parse_query
+from kubelite.api import Endpoints, Service
+from kubelite.clusterdns.records import resolve
+from kubelite.clusterdns.wire import (
+    TYPE_A,
+    TYPE_SRV,
+    FormatError,
+    Record,
+    build_response,
+    encode_name,
+    parse_query,
+)
 
 SVC = {
     ("default", "web"): Service.from_dict({"metadata": {"name": "web", "namespace": "default"}, "spec": {

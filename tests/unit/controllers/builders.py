@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from api import Deployment, Pod, ReplicaSet
+from kubelite.api import Deployment, Pod, ReplicaSet
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

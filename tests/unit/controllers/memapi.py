@@ -17,12 +17,12 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from api import Pod, PodCondition, Resource, registry
-from api.errors import AlreadyExists, Conflict, NotFound
-from api.selectors import parse_label_selector
-from client import ApiClient, EventRecorder, LocalTransport, ResourceHandler
 from controllers.informers import InformerFactory
-from pb.kubelite import api_pb2
+from kubelite.api import Pod, PodCondition, Resource, registry
+from kubelite.api.errors import AlreadyExists, Conflict, NotFound
+from kubelite.api.selectors import parse_label_selector
+from kubelite.client import ApiClient, EventRecorder, LocalTransport, ResourceHandler
+from kubelite.pb.kubelite import api_pb2
 
 T = TypeVar("T", bound=Resource)
 Key = tuple[str, str, str]

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from api import Job, JobCondition
-from api.batch import CronJob
 from controllers.cronjob import CronJobController
 from controllers.cronplan import SCHEDULED_TIMESTAMP_ANNOTATION
 from controllers.informers import InformerFactory
+from kubelite.api import Job, JobCondition
+from kubelite.api.batch import CronJob
 from tests.unit.controllers.memapi import FakeClock, MemoryApi, RecordingRecorder
 
 T0 = datetime(2026, 1, 1, 10, 0, 30, tzinfo=UTC)  # created half a minute past 10:00

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from api import DaemonSet, Node, Pod, Taint
-from api.errors import Conflict
 from controllers.daemonplan import REVISION_LABEL, revision_hash
 from controllers.daemonset import DaemonSetController
 from controllers.informers import InformerFactory
+from kubelite.api import DaemonSet, Node, Pod, Taint
+from kubelite.api.errors import Conflict
 from tests.unit.controllers.memapi import FakeClock, MemoryApi, RecordingRecorder, set_phase
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from api import PodTemplateSpec
 from controllers.deployutil import (
     POD_TEMPLATE_HASH_LABEL,
     compute_template_hash,
@@ -21,6 +20,7 @@ from controllers.deployutil import (
     resolve_fenceposts,
     scaled_value,
 )
+from kubelite.api import PodTemplateSpec
 from tests.unit.controllers.builders import TEMPLATE, deployment, replica_set
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -37,7 +37,7 @@ def test_hash_is_short_dns_safe_and_deterministic() -> None:
 
 
 def test_hash_is_stable_across_processes() -> None:
-    code = ("from api import PodTemplateSpec; from controllers.deployutil import compute_template_hash;"
+    code = ("from kubelite.api import PodTemplateSpec; from controllers.deployutil import compute_template_hash;"
             "from tests.unit.controllers.builders import TEMPLATE;"
             "print(compute_template_hash(PodTemplateSpec.from_dict(TEMPLATE)))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,

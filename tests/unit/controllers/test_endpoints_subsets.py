@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from api import Pod, Service
 from controllers.endpoints import desired_subsets
+from kubelite.api import Pod, Service
 
 
 def pod(name: str, ip: str | None, ready: bool = True, port: int = 8080, **spec: Any) -> Pod:

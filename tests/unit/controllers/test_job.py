@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from api import Job, Pod
 from controllers.informers import InformerFactory
 from controllers.job import JobController
 from controllers.jobplan import backoff_delay
+from kubelite.api import Job, Pod
 from tests.unit.controllers.memapi import FakeClock, MemoryApi, RecordingRecorder, set_phase
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

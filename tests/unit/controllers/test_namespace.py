@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from api import ConfigMap, Namespace, Pod
 from controllers.informers import InformerFactory
 from controllers.namespace import NAMESPACE_FINALIZER, NamespaceController
+from kubelite.api import ConfigMap, Namespace, Pod
 from tests.unit.controllers.memapi import FakeClock, MemoryApi
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from api import Taint, Toleration
-from api.taints import NOT_READY, UNREACHABLE, toleration_seconds
 from controllers.nodelifecycle import reconcile_taints
+from kubelite.api import Taint, Toleration
+from kubelite.api.taints import NOT_READY, UNREACHABLE, toleration_seconds
 
 UNREACH_NE = Taint(key=UNREACHABLE, effect="NoExecute", time_added="2026-01-01T00:00:00Z")
 

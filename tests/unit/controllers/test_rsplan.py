@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from api import LabelSelector
-from api.selectors import label_matcher
 from controllers.claim import classify
 from controllers.podutil import is_pod_active, is_pod_available, pods_to_delete
 from controllers.rsplan import (
@@ -16,6 +14,8 @@ from controllers.rsplan import (
     pod_from_template,
     slow_start_batches,
 )
+from kubelite.api import LabelSelector
+from kubelite.api.selectors import label_matcher
 from tests.unit.controllers.builders import T0, pod, replica_set
 
 

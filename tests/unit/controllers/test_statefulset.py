@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from api import Pod, StatefulSet
 from controllers.informers import InformerFactory
 from controllers.statefulplan import POD_NAME_LABEL, REVISION_LABEL, revision_name
 from controllers.statefulset import StatefulSetController
+from kubelite.api import Pod, StatefulSet
 from tests.unit.controllers.memapi import FakeClock, MemoryApi, RecordingRecorder, set_phase
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

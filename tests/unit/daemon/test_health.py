@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daemon import HealthServer
+from kubelite.daemon import HealthServer
 from kubelite.procs import http_get_status
 
 

@@ -88,8 +88,8 @@ def test_api_resources_lists_short_names(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_api_error_wording() -> None:
-    from api.errors import Invalid, NotFound, ServiceUnavailable, StatusCause, Timeout
     from kubectl.errors import format_api_error, is_unreachable, unreachable_message
+    from kubelite.api.errors import Invalid, NotFound, ServiceUnavailable, StatusCause, Timeout
 
     assert format_api_error(NotFound('deployments.apps "x" not found')) == \
         'Error from server (NotFound): deployments.apps "x" not found'

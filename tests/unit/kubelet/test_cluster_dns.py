@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from api import Pod
 from kubelet.pod_config import cluster_dns
+from kubelite.api import Pod
 
 
 def pod(**spec: Any) -> Pod:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from api import Container, Pod
 from kubelet.envvars import ConfigError, RefData, container_argv, container_env, expand, referenced_objects
+from kubelite.api import Container, Pod
 
 
 def lookup(name: str) -> str | None:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from api.errors import BadRequest, NotFound
 from kubelet import layout
 from kubelet.crilog import format_entry
 from kubelet.server import resolve_log, stream_log
-from pb.kubelite import api_pb2
+from kubelite.api.errors import BadRequest, NotFound
+from kubelite.pb.kubelite import api_pb2
 
 
 def write(path: Path, *lines: tuple[str, bytes, bool]) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from api.core import NodeStatus
 from kubelet.node import NodeConfig, _without_heartbeats, build_node, node_status
 from kubelet.pod_workers import remove_orphan_dirs
+from kubelite.api.core import NodeStatus
 
 CFG = NodeConfig(name="node-1", ip="127.0.0.11", kubelet_port=10250, runtime_name="process",
                  runtime_version="0.1.0", isolated=False)

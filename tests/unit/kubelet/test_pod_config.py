@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from api import Pod
 from kubelet.envvars import ConfigError
 from kubelet.pod_config import resources, sandbox_config, security
 from kubelet.runtime import DnsConfig, PortMapping, Resources, Security
+from kubelite.api import Pod
 
 
 def make_pod(spec: dict[str, object]) -> Pod:

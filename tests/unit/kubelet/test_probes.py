@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from api import Container
 from kubelet.probes import ContainerProbes, http_get, run_probe, tcp_socket
 from kubelet.runtime import ExecResult
+from kubelite.api import Container
 
 
 async def eventually(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:

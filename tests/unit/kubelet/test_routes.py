@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
-from api import Node
-from client import ApiClient
 from kubelet.routes import Route, RouteSync, desired_routes
+from kubelite.api import Node
+from kubelite.client import ApiClient
 
 
 def node(name: str, ip: str | None, cidr: str | None) -> Node:

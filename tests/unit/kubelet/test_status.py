@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from api import Pod
 from kubelet.status import ContainerView, PodView, Terminated, compute_pod_status, pod_phase, status_changed
+from kubelite.api import Pod
 
 NOW = "2026-01-01T00:00:10Z"
 

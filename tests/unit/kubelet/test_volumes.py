@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from api import Pod
 from kubelet.envvars import ConfigError, RefData
 from kubelet.volumes import (
     container_mounts,
@@ -20,6 +19,7 @@ from kubelet.volumes import (
     setup_volumes,
     teardown_volumes,
 )
+from kubelite.api import Pod
 
 
 def make_pod(volumes: list[dict[str, Any]], mounts: list[dict[str, Any]] | None = None) -> Pod:

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from kubelite.pb.etcd import internal_pb2, rpc_pb2
 from kvstore import errors
 from kvstore.errors import KVError
 from kvstore.node import KVNode
 from kvstore.raft import ConfChange
 from kvstore.transport import InMemoryNetwork
-from pb.etcd import internal_pb2, rpc_pb2
 
 TICK = 0.01
 NAMES = ["kv-1", "kv-2", "kv-3"]

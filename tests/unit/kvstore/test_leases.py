@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from kubelite.pb.etcd import internal_pb2, rpc_pb2
 from kvstore.errors import KVError
 from kvstore.leases import Lessor
 from kvstore.mvcc import MVCCStore
-from pb.etcd import internal_pb2, rpc_pb2
 
 
 class FakeClock:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from kubelite.pb.etcd import rpc_pb2
+from kubelite.pb.kubelite import raftpb_pb2
 from kvstore.main import main as kvstore_main
 from kvstore.membership import (
     Membership,
@@ -18,8 +20,6 @@ from kvstore.membership import (
 from kvstore.peer import url_target
 from kvstore.raft import ConfState, Entry, EntryType, Message, MsgType, Snapshot, SnapshotMeta
 from kvstore.transport import batch_to_pb, message_from_pb
-from pb.etcd import rpc_pb2
-from pb.kubelite import raftpb_pb2
 
 INITIAL = "kv-1=http://127.0.0.1:2380,kv-2=http://127.0.0.1:2390,kv-3=http://127.0.0.1:2400"
 

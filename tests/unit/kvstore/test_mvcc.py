@@ -6,10 +6,10 @@ import grpc
 import pytest
 from google.protobuf.message import Message
 
+from kubelite.pb.etcd import internal_pb2, rpc_pb2
 from kvstore import errors
 from kvstore.errors import KVError
 from kvstore.mvcc import MVCCStore
-from pb.etcd import internal_pb2, rpc_pb2
 
 Cmp = rpc_pb2.Compare
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from kubelite.pb.etcd import internal_pb2, rpc_pb2
 from kvstore import errors
 from kvstore.errors import KVError
 from kvstore.main import parse_retention
 from kvstore.node import KVNode
-from pb.etcd import internal_pb2, rpc_pb2
 
 
 def put(key: bytes, value: bytes = b"v") -> internal_pb2.InternalRaftRequest:

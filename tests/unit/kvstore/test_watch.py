@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from kubelite.pb.etcd import internal_pb2, kv_pb2, rpc_pb2
 from kvstore.mvcc import MVCCStore
 from kvstore.watch import WatchHub, WatchStream
-from pb.etcd import internal_pb2, kv_pb2, rpc_pb2
 
 
 class Fixture:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from proxy.model import Endpoint, ServicePort
-from proxy.plan import chains_in_save, plan_cleanup, plan_sync, render
-from proxy.rules import FILTER, NAT, RulesConfig, RuleSet, build_rules, sep_chain, svc_chain
+from kubelite.proxy.model import Endpoint, ServicePort
+from kubelite.proxy.plan import chains_in_save, plan_cleanup, plan_sync, render
+from kubelite.proxy.rules import FILTER, NAT, RulesConfig, RuleSet, build_rules, sep_chain, svc_chain
 
 CFG = RulesConfig()
 

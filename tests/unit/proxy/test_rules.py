@@ -6,9 +6,9 @@ import base64
 import hashlib
 from typing import Any
 
-from api import Endpoints, Service
-from proxy.model import Endpoint, ServicePort, ready_endpoints, service_ports
-from proxy.rules import (
+from kubelite.api import Endpoints, Service
+from kubelite.proxy.model import Endpoint, ServicePort, ready_endpoints, service_ports
+from kubelite.proxy.rules import (
     FILTER,
     JUMPS,
     NAT,

@@ -9,12 +9,12 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from proxy.iptables import IptablesError
-from proxy.main import duration, parse_args
-from proxy.model import Endpoint, ServicePort
-from proxy.rules import JUMPS, NAT, Jump, RulesConfig, build_rules, sep_chain
-from proxy.syncer import RuleSyncer
-from proxy.syncrunner import SyncRunner
+from kubelite.proxy.iptables import IptablesError
+from kubelite.proxy.main import duration, parse_args
+from kubelite.proxy.model import Endpoint, ServicePort
+from kubelite.proxy.rules import JUMPS, NAT, Jump, RulesConfig, build_rules, sep_chain
+from kubelite.proxy.syncer import RuleSyncer
+from kubelite.proxy.syncrunner import SyncRunner
 
 
 async def until(cond: Callable[[], bool], what: str, timeout: float = 5.0) -> None:

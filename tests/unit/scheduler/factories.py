@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from api import Node, Pod
+from kubelite.api import Node, Pod
 
 _uids = itertools.count(1)
 

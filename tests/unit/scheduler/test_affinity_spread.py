@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from api import Pod, Taint
+from kubelite.api import Pod, Taint
 from scheduler.algorithm import Algorithm
 from scheduler.cache import SchedulerCache
 from scheduler.framework import CycleState

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api import Pod, Taint
+from kubelite.api import Pod, Taint
 from scheduler.framework import CycleState, NodeInfo, Status
 from scheduler.plugins import (
     LeastAllocated,

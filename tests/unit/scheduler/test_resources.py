@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api import Node
+from kubelite.api import Node
 from scheduler.resources import (
     DEFAULT_MAX_PODS,
     DEFAULT_MEMORY_REQUEST,

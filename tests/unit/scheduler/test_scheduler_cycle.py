@@ -9,9 +9,9 @@ import asyncio
 import random
 from typing import Any, cast
 
-from api import Event, Pod
-from api.errors import Conflict
-from client import ApiClient
+from kubelite.api import Event, Pod
+from kubelite.api.errors import Conflict
+from kubelite.client import ApiClient
 from scheduler.scheduler import Scheduler
 from tests.unit.scheduler.factories import assigned, make_node, make_pod
 

@@ -9,11 +9,11 @@ from typing import Any, TypeVar
 
 import pytest
 
-from api import Pod
-from api.errors import NotFound
-from client import ApiClient
 from kubelet.agent import Kubelet, KubeletConfig
 from kubelet.runc import RuncRuntime
+from kubelite.api import Pod
+from kubelite.api.errors import NotFound
+from kubelite.client import ApiClient
 from tests.integration.kubelet.runc.conftest import REASON, Env
 from tests.polling import eventually
 

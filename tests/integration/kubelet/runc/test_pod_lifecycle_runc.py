@@ -19,11 +19,11 @@ from typing import Any, TypeVar
 
 import pytest
 
-from api import ConfigMap, Pod
-from api.errors import NotFound
-from client import ApiClient
 from kubelet.agent import Kubelet, KubeletConfig
 from kubelet.runtime import Runtime
+from kubelite.api import ConfigMap, Pod
+from kubelite.api.errors import NotFound
+from kubelite.client import ApiClient
 from tests.polling import eventually
 
 pytestmark = pytest.mark.integration

@@ -1,0 +1,306 @@
+"""The base of every model: Kubernetes JSON names, clean dumps, errors with JSON paths.
+
+Why a custom base: Kubernetes JSON names are not plain camelCase (`podIP`,
+`containerID`, `hostPID`), `kctl get -o yaml` must not show empty noise, and a
+typo in a manifest must come back as `spec.template.spec.containers[0].imagee:
+Unsupported field`, not a pydantic traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from dataclasses import dataclass
+from functools import cache
+from typing import Annotated, Any, Self, Union, get_args, get_origin
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
+
+from kubelite.api.errors import (
+    INVALID,
+    REQUIRED,
+    TYPE_INVALID,
+    UNKNOWN_FIELD,
+    Invalid,
+    StatusCause,
+    describe_causes,
+    format_value,
+)
+
+# Words Kubernetes spells in capitals inside JSON names (but never as the first word).
+_SPECIAL_WORDS = {
+    "ip": "IP", "ips": "IPs", "cidr": "CIDR", "cidrs": "CIDRs", "id": "ID", "pid": "PID", "ipc": "IPC",
+    "uuid": "UUID", "url": "URL", "uid": "UID", "tls": "TLS", "fqdn": "FQDN",
+}
+
+
+def k8s_alias(name: str) -> str:
+    """snake_case attribute -> Kubernetes JSON name (`pod_ip` -> `podIP`, `api_version` -> `apiVersion`)."""
+    first, *rest = name.split("_")
+    return first + "".join(_SPECIAL_WORDS.get(w, w[:1].upper() + w[1:]) for w in rest)
+
+
+def _coerce_quantity(v: Any) -> Any:
+    """YAML `cpu: 1` or `memory: 1.5` arrive as numbers; quantities are strings in the model."""
+    if isinstance(v, bool):
+        return v  # let str validation reject it with a clear message
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() else repr(v)
+    return v
+
+
+Quantity = Annotated[str, BeforeValidator(_coerce_quantity)]
+"""A resource quantity kept as its string form ("500m", "128Mi"); parse with api.quantity."""
+
+IntOrString = int | str
+"""Kubernetes intstr: a port number or name, a count or a percentage."""
+
+
+class KubeModel(BaseModel):
+    """Base of all models: camelCase JSON aliases, unknown fields rejected."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", alias_generator=k8s_alias)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_nulls(cls, data: Any) -> Any:
+        """`field: null` means "unset" in Kubernetes JSON (`creationTimestamp: null`, an empty
+        YAML `args:`); treat it so, instead of failing on collections that are never None."""
+        if isinstance(data, dict) and any(v is None for v in data.values()):
+            return {k: v for k, v in data.items() if v is not None}
+        return data
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict by alias; omits None, empty collections and empty always-present structs.
+
+        Optional sub-objects that are set are kept even when empty (`emptyDir: {}`
+        and `running: {}` mean something); zero numbers and False are kept too.
+        """
+        return _dump(self)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> Self:
+        """Parse Kubernetes JSON; raises api.errors.Invalid with one cause per bad field."""
+        try:
+            return cls.model_validate(d)
+        except ValidationError as exc:
+            causes = causes_from_validation_error(cls, exc)
+            kind_field = cls.model_fields.get("kind")
+            kind = kind_field.default if kind_field is not None else None
+            if not isinstance(kind, str) or not kind:
+                raise Invalid(describe_causes(f"{cls.__name__} is invalid", causes), causes) from None
+            meta = d.get("metadata") if isinstance(d, dict) else None
+            name = meta.get("name") if isinstance(meta, dict) else None
+            raise Invalid.for_object(kind, name if isinstance(name, str) else None, causes) from None
+
+    def copy_deep(self) -> Self:
+        """An independent deep copy (controllers mutate copies, never cached objects)."""
+        return self.model_copy(deep=True)
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """How one JSON key of a model is pruned: drop-if-empty, and the model inside (if any)."""
+
+    prunable: bool
+    child: type[KubeModel] | None
+    container: str  # "one", "list", "dict" or "" (scalar / loosely typed)
+
+
+def _slot_for(annotation: Any, prunable: bool) -> _Slot:
+    tp = _unwrap(annotation)
+    origin = get_origin(tp)
+    if origin is list:
+        inner, container = _unwrap(get_args(tp)[0]), "list"
+    elif origin is dict:
+        inner, container = _unwrap(get_args(tp)[1]), "dict"
+    else:
+        inner, container = tp, "one"
+    if isinstance(inner, type) and issubclass(inner, KubeModel):
+        return _Slot(prunable, inner, container)
+    return _Slot(prunable, None, "")
+
+
+@cache
+def _slots(cls: type[KubeModel]) -> dict[str, _Slot]:
+    """Per JSON key: always-present fields (default_factory) are dropped when they dump empty;
+    optional sub-objects that are set are kept even if empty (`emptyDir: {}`)."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    return {
+        (f.alias or name): _slot_for(hints.get(name, f.annotation), f.default_factory is not None)
+        for name, f in cls.model_fields.items()
+    }
+
+
+def _prune(cls: type[KubeModel], d: dict[str, Any]) -> dict[str, Any]:
+    slots = _slots(cls)
+    for key in list(d):
+        slot = slots.get(key)
+        if slot is None:
+            continue
+        value = d[key]
+        child = slot.child
+        if child is not None:
+            if slot.container == "one":
+                _prune(child, value)
+            elif slot.container == "list":
+                for item in value:
+                    _prune(child, item)
+            else:
+                for item in value.values():
+                    _prune(child, item)
+        if slot.prunable and not value and isinstance(value, (dict, list)):
+            del d[key]
+    return d
+
+
+def _dump(model: KubeModel) -> dict[str, Any]:
+    # pydantic's (compiled) dump does the heavy lifting; the prune pass only visits present keys.
+    return _prune(type(model), model.model_dump(by_alias=True, exclude_none=True))
+
+
+# --- turning pydantic errors into Kubernetes field causes -------------------------
+
+
+def _unwrap(tp: Any) -> Any:
+    """Strip Annotated[...] and `| None` so the walker sees the real shape."""
+    while True:
+        origin = get_origin(tp)
+        if origin is Annotated:
+            tp = get_args(tp)[0]
+        elif origin in (Union, types.UnionType):
+            members = [a for a in get_args(tp) if a is not type(None)]
+            if len(members) != 1:
+                return tp
+            tp = members[0]
+        else:
+            return tp
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+@cache
+def _fields_by_json_name(cls: type[BaseModel]) -> dict[str, tuple[str, Any]]:
+    """JSON name (and attribute name) -> (JSON name, annotation) for path rendering."""
+    out: dict[str, tuple[str, Any]] = {}
+    hints = typing.get_type_hints(cls, include_extras=True)
+    for name, field in cls.model_fields.items():
+        alias = field.alias or name
+        entry = (alias, hints.get(name, field.annotation))
+        out[alias] = entry
+        out.setdefault(name, entry)
+    return out
+
+
+def _describe(tp: Any) -> str:
+    tp = _unwrap(tp)
+    origin = get_origin(tp)
+    if tp is int:
+        return "integer"
+    if tp is str:
+        return "string"
+    if tp is bool:
+        return "boolean"
+    if tp is float:
+        return "number"
+    if origin in (Union, types.UnionType):
+        names = [_describe(a) for a in get_args(tp) if a is not type(None)]
+        return " or ".join(names)
+    if origin is dict:
+        key, val = get_args(tp)
+        if _unwrap(val) is str:
+            return "a map of string to string"
+        return "a map"
+    if origin is list:
+        return "a list"
+    if _is_model(tp):
+        return "a map"
+    return "a valid value"
+
+
+def _kind_of(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"number {value}"
+    if isinstance(value, str):
+        return f"string {format_value(value)}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a map"
+    return type(value).__name__
+
+
+def _walk(cls: type[BaseModel], loc: tuple[int | str, ...]) -> tuple[str, Any, Any]:
+    """Render a pydantic `loc` as a JSON path; also return the expected type and parent type."""
+    path = ""
+    tp: Any = cls
+    parent: Any = None
+    for part in loc:
+        cur = _unwrap(tp)
+        origin = get_origin(cur)
+        if _is_model(cur):
+            entry = _fields_by_json_name(cur).get(str(part))
+            parent = cur
+            if entry is None:
+                path += f".{part}" if path else str(part)
+                tp = None
+                continue
+            path += f".{entry[0]}" if path else entry[0]
+            tp = entry[1]
+        elif origin is list and isinstance(part, int):
+            path += f"[{part}]"
+            parent, tp = cur, get_args(cur)[0]
+        elif origin is dict:
+            path += f"[{part}]"
+            parent, tp = cur, get_args(cur)[1]
+        elif origin in (Union, types.UnionType):
+            break  # the rest of the loc names union members ("int", "str"), not fields
+        else:
+            path += f".{part}" if path else str(part)
+            tp = None
+    return path, tp, parent
+
+
+def _cause_for(cls: type[BaseModel], err: Any) -> StatusCause:
+    loc = tuple(err.get("loc", ()))
+    kind = err.get("type", "")
+    field, tp, parent = _walk(cls, loc)
+    if kind == "extra_forbidden":
+        message = "Unsupported field"
+        if _is_model(parent) and loc:
+            names = sorted({v[0] for v in _fields_by_json_name(parent).values()})
+            close = difflib.get_close_matches(str(loc[-1]), names, n=1)
+            if close:
+                message += f' (did you mean "{close[0]}"?)'
+        return StatusCause(field, message, UNKNOWN_FIELD)
+    if kind == "missing":
+        return StatusCause(field, "Required value", REQUIRED)
+    if kind.endswith("_type") or kind.endswith("_parsing") or kind in ("model_attributes_type", "int_from_float"):
+        expected = _describe(tp) if tp is not None else "a valid value"
+        return StatusCause(field, f"expected {expected}, got {_kind_of(err.get('input'))}", TYPE_INVALID)
+    if kind in ("value_error", "assertion_error"):
+        ctx = err.get("ctx") or {}
+        return StatusCause(field, str(ctx.get("error", err.get("msg", ""))), INVALID)
+    return StatusCause(field, f"Invalid value: {format_value(err.get('input'))}: {err.get('msg', '')}")
+
+
+def causes_from_validation_error(cls: type[BaseModel], exc: ValidationError) -> list[StatusCause]:
+    """One StatusCause per bad field; union members failing together become one cause."""
+    causes: list[StatusCause] = []
+    seen: set[str] = set()
+    for err in exc.errors(include_url=False):
+        cause = _cause_for(cls, err)
+        if cause.field in seen and cause.reason == TYPE_INVALID:
+            continue
+        seen.add(cause.field)
+        causes.append(cause)
+    return causes

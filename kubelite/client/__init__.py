@@ -1,0 +1,44 @@
+"""The async client library every kubelite component uses to talk to the apiserver.
+
+Public surface (see ARCHITECTURE.md "Exact public surfaces")::
+
+    from kubelite.client import ApiClient, ObjectList, WatchEvent, Informer, WorkQueue, QueueShutDown,
+        run_workers, EventRecorder, GrpcTransport, LocalTransport, Transport, ResourceHandler,
+        meta_namespace_key
+"""
+
+from kubelite.client.api_client import ApiClient, ObjectList, WatchEvent
+from kubelite.client.events import EventRecorder
+from kubelite.client.informer import Informer, Store, meta_namespace_key, split_meta_namespace_key
+from kubelite.client.leaderelection import (
+    LeaderElectionConfig,
+    LeaderElector,
+    election_ready,
+    elector_from_flags,
+    run_elected,
+)
+from kubelite.client.transport import GrpcTransport, LocalTransport, ResourceHandler, Transport
+from kubelite.client.workqueue import QueueShutDown, WorkQueue, run_workers
+
+__all__ = [
+    "LeaderElectionConfig",
+    "LeaderElector",
+    "election_ready",
+    "elector_from_flags",
+    "run_elected",
+    "ApiClient",
+    "EventRecorder",
+    "GrpcTransport",
+    "Informer",
+    "LocalTransport",
+    "ObjectList",
+    "QueueShutDown",
+    "ResourceHandler",
+    "Store",
+    "Transport",
+    "WatchEvent",
+    "WorkQueue",
+    "meta_namespace_key",
+    "run_workers",
+    "split_meta_namespace_key",
+]

@@ -1,0 +1,460 @@
+"""`ApiClient`: typed access to the apiserver's resources.
+
+Why typed by model class: controllers and the scheduler work with `Pod`,
+`Deployment`, ... models, so decoding, the resource plural and the namespace
+rules live here once instead of in every caller. `kctl` handles arbitrary kinds
+read from YAML, so every operation also has a `*_raw` twin working on plain
+dicts with the resource named by plural, kind or alias (`kubelite.api.registry.lookup`).
+
+Namespace rules (the same for typed and raw calls): a namespaced kind with no
+namespace uses "default"; a cluster-scoped kind always sends ""; `list` and
+`watch` with `namespace=None` mean all namespaces.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
+
+from google.protobuf.message import Message
+
+import kubelite.api.registry
+from kubelite.api import ObjectMeta, Pod, Resource
+from kubelite.api.errors import ApiError, Conflict, InternalError
+from kubelite.client.transport import GrpcTransport, Transport, closing_stream
+from kubelite.pb.kubelite import api_pb2
+
+log = logging.getLogger("client")
+
+T = TypeVar("T", bound=Resource)
+ObjT = TypeVar("ObjT")  # the object of a WatchEvent: a model, or a dict for watch_raw
+
+DEFAULT_NAMESPACE = "default"
+
+
+@dataclass(frozen=True)
+class ObjectList(Generic[T]):
+    """One List answer: the items and the resourceVersion to watch from."""
+
+    items: list[T]
+    resource_version: str
+    continue_: str = ""
+
+
+@dataclass(frozen=True)
+class WatchEvent(Generic[ObjT]):
+    """ADDED / MODIFIED / DELETED carry the object; BOOKMARK carries only
+    `metadata.resourceVersion` (the other fields are defaults)."""
+
+    type: str
+    object: ObjT
+
+
+def _decode_json(data: bytes, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except ValueError as exc:
+        raise InternalError(f"apiserver sent undecodable JSON for {what}: {exc}") from None
+    if not isinstance(value, dict):
+        raise InternalError(f"apiserver sent a non-object for {what}")
+    return value
+
+
+def _encode(d: dict[str, Any]) -> bytes:
+    return json.dumps(d, separators=(",", ":")).encode()
+
+
+def _namespace_for(info: kubelite.api.registry.KindInfo, namespace: str | None) -> str:
+    """The namespace to send for one named object of this kind."""
+    if not info.namespaced:
+        return ""
+    return namespace or DEFAULT_NAMESPACE
+
+
+def _scope_for(info: kubelite.api.registry.KindInfo, namespace: str | None) -> str:
+    """The namespace to send for a List/Watch: None or "" = all namespaces."""
+    if not info.namespaced:
+        return ""
+    return namespace or ""
+
+
+class ApiClient:
+    """Async client of `kubelite.v1.Resources`; errors are `api.errors` exceptions."""
+
+    def __init__(self, transport: Transport):
+        self.transport = transport
+
+    @classmethod
+    def connect(cls, target: str, *, timeout: float | None = 30.0) -> ApiClient:
+        """A client over gRPC to `target` ("HOST:PORT"); connects lazily."""
+        return cls(GrpcTransport(target, timeout=timeout))
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+    async def __aenter__(self) -> ApiClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ----------------------------------------------------------------- plumbing
+
+    async def _call(self, method: str, request: Message, response_type: type[Any]) -> Any:
+        response = await self.transport.unary(method, request)
+        if not isinstance(response, response_type):
+            raise InternalError(f"{method} answered {type(response).__name__}, expected {response_type.__name__}")
+        return response
+
+    async def _object_call(self, method: str, request: Message) -> dict[str, Any] | None:
+        response: api_pb2.Object = await self._call(method, request, api_pb2.Object)
+        if not response.json:
+            return None
+        return _decode_json(response.json, method)
+
+    async def _required_object_call(self, method: str, request: Message) -> dict[str, Any]:
+        d = await self._object_call(method, request)
+        if d is None:
+            raise InternalError(f"{method} answered without an object")
+        return d
+
+    @staticmethod
+    def _model(cls: type[T], d: dict[str, Any]) -> T:
+        return cls.from_dict(d)
+
+    # --------------------------------------------------------------- raw (dicts)
+
+    @staticmethod
+    def resolve(resource: str) -> kubelite.api.registry.KindInfo:
+        """KindInfo for a plural, kind, alias or "deployment.apps"."""
+        return kubelite.api.registry.lookup(resource)
+
+    async def create_raw(
+        self, resource: str, obj: dict[str, Any], namespace: str | None = None, *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        info = self.resolve(resource)
+        body = dict(obj)
+        meta = dict(body.get("metadata") or {})
+        ns = _namespace_for(info, namespace or meta.get("namespace"))
+        if info.namespaced:
+            meta["namespace"] = ns
+        body["metadata"] = meta
+        request = api_pb2.CreateRequest(resource=info.resource, namespace=ns, json=_encode(body), dry_run=dry_run)
+        return await self._required_object_call("Create", request)
+
+    async def get_raw(self, resource: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+        info = self.resolve(resource)
+        request = api_pb2.GetRequest(resource=info.resource, namespace=_namespace_for(info, namespace), name=name)
+        return await self._required_object_call("Get", request)
+
+    async def list_raw(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        label_selector: str = "",
+        field_selector: str = "",
+        limit: int = 0,
+        continue_: str = "",
+    ) -> dict[str, Any]:
+        """A Kubernetes-shaped list: {"kind": "PodList", "metadata": {...}, "items": [...]}."""
+        info = self.resolve(resource)
+        response = await self._list(info, namespace, label_selector, field_selector, limit, continue_)
+        meta: dict[str, Any] = {"resourceVersion": response.resource_version}
+        if getattr(response, "continue"):
+            meta["continue"] = getattr(response, "continue")
+        return {
+            "apiVersion": info.api_version,
+            "kind": f"{info.kind}List",
+            "metadata": meta,
+            "items": [_decode_json(item, "List") for item in response.items],
+        }
+
+    async def _list(
+        self,
+        info: kubelite.api.registry.KindInfo,
+        namespace: str | None,
+        label_selector: str,
+        field_selector: str,
+        limit: int,
+        continue_: str,
+    ) -> api_pb2.ListResponse:
+        request = api_pb2.ListRequest(
+            resource=info.resource,
+            namespace=_scope_for(info, namespace),
+            label_selector=label_selector,
+            field_selector=field_selector,
+            limit=limit,
+        )
+        setattr(request, "continue", continue_)  # `continue` is a Python keyword
+        response: api_pb2.ListResponse = await self._call("List", request, api_pb2.ListResponse)
+        return response
+
+    async def update_raw(
+        self, resource: str, obj: dict[str, Any], namespace: str | None = None, *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        return await self._update_raw("Update", resource, obj, namespace, dry_run)
+
+    async def update_status_raw(self, resource: str, obj: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+        return await self._update_raw("UpdateStatus", resource, obj, namespace, False)
+
+    async def _update_raw(
+        self, method: str, resource: str, obj: dict[str, Any], namespace: str | None, dry_run: bool
+    ) -> dict[str, Any]:
+        info = self.resolve(resource)
+        meta = dict(obj.get("metadata") or {})
+        name = meta.get("name") or ""
+        if not name:
+            raise ValueError(f"{method} of a {info.kind} needs metadata.name")
+        ns = _namespace_for(info, namespace or meta.get("namespace"))
+        if info.namespaced:
+            meta["namespace"] = ns
+        body = {**obj, "metadata": meta}
+        request = api_pb2.UpdateRequest(resource=info.resource, namespace=ns, name=name, json=_encode(body), dry_run=dry_run)
+        return await self._required_object_call(method, request)
+
+    async def delete_raw(
+        self,
+        resource: str,
+        name: str,
+        namespace: str | None = None,
+        grace_period_seconds: int | None = None,
+        propagation_policy: str | None = None,
+        precondition_uid: str | None = None,
+        precondition_resource_version: str | None = None,
+    ) -> dict[str, Any] | None:
+        """The object as removed, or as it now is when deletion is graceful."""
+        info = self.resolve(resource)
+        request = api_pb2.DeleteRequest(
+            resource=info.resource,
+            namespace=_namespace_for(info, namespace),
+            name=name,
+            propagation_policy=propagation_policy or "",
+            precondition_uid=precondition_uid or "",
+            precondition_resource_version=precondition_resource_version or "",
+        )
+        if grace_period_seconds is not None:
+            request.grace_period_seconds = grace_period_seconds
+        return await self._object_call("Delete", request)
+
+    async def watch_raw(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        resource_version: str = "",
+        label_selector: str = "",
+        field_selector: str = "",
+        *,
+        allow_bookmarks: bool = False,
+    ) -> AsyncGenerator[WatchEvent[dict[str, Any]], None]:
+        """Events as dicts; raises `api.errors.Expired` when resource_version is too old."""
+        info = self.resolve(resource)
+        request = api_pb2.WatchRequest(
+            resource=info.resource,
+            namespace=_scope_for(info, namespace),
+            resource_version=resource_version,
+            label_selector=label_selector,
+            field_selector=field_selector,
+            allow_bookmarks=allow_bookmarks,
+        )
+        async with closing_stream(self.transport.stream("Watch", request)) as stream:
+            async for message in stream:
+                if not isinstance(message, api_pb2.WatchEvent):
+                    raise InternalError(f"Watch sent {type(message).__name__}")
+                yield WatchEvent(message.type, _decode_json(message.object, "Watch") if message.object else {})
+
+    # ------------------------------------------------------------------- typed
+
+    async def create(self, obj: T, *, dry_run: bool = False) -> T:
+        """Create `obj`; namespace from obj.metadata.namespace (default "default")."""
+        info = kubelite.api.registry.for_model(type(obj))
+        d = await self.create_raw(info.resource, obj.to_dict(), obj.metadata.namespace, dry_run=dry_run)
+        return self._model(type(obj), d)
+
+    async def get(self, cls: type[T], name: str, namespace: str = DEFAULT_NAMESPACE) -> T:
+        info = kubelite.api.registry.for_model(cls)
+        return self._model(cls, await self.get_raw(info.resource, name, namespace))
+
+    async def list(
+        self,
+        cls: type[T],
+        namespace: str | None = None,
+        label_selector: str = "",
+        field_selector: str = "",
+        limit: int = 0,
+        continue_: str = "",
+    ) -> ObjectList[T]:
+        info = kubelite.api.registry.for_model(cls)
+        response = await self._list(info, namespace, label_selector, field_selector, limit, continue_)
+        items = [self._model(cls, _decode_json(item, "List")) for item in response.items]
+        return ObjectList(items, response.resource_version, getattr(response, "continue"))
+
+    async def update(self, obj: T, *, dry_run: bool = False) -> T:
+        """Replace spec+metadata; Conflict if metadata.resource_version is stale."""
+        info = kubelite.api.registry.for_model(type(obj))
+        d = await self.update_raw(info.resource, obj.to_dict(), obj.metadata.namespace, dry_run=dry_run)
+        return self._model(type(obj), d)
+
+    async def update_status(self, obj: T) -> T:
+        """Replace status only; same compare-and-swap rule as update()."""
+        info = kubelite.api.registry.for_model(type(obj))
+        d = await self.update_status_raw(info.resource, obj.to_dict(), obj.metadata.namespace)
+        return self._model(type(obj), d)
+
+    async def delete(
+        self,
+        cls: type[T],
+        name: str,
+        namespace: str = DEFAULT_NAMESPACE,
+        grace_period_seconds: int | None = None,
+        propagation_policy: str | None = None,
+        precondition_uid: str | None = None,
+    ) -> T | None:
+        info = kubelite.api.registry.for_model(cls)
+        d = await self.delete_raw(
+            info.resource, name, namespace, grace_period_seconds, propagation_policy, precondition_uid
+        )
+        return None if d is None else self._model(cls, d)
+
+    async def watch(
+        self,
+        cls: type[T],
+        namespace: str | None = None,
+        resource_version: str = "",
+        label_selector: str = "",
+        field_selector: str = "",
+        *,
+        allow_bookmarks: bool = False,
+    ) -> AsyncGenerator[WatchEvent[T], None]:
+        """Typed events; raises `api.errors.Expired` when resource_version is too old.
+
+        Close the iterator (`contextlib.aclosing`) or cancel its reader to end
+        the underlying stream promptly.
+        """
+        info = kubelite.api.registry.for_model(cls)
+        events = self.watch_raw(
+            info.resource, namespace, resource_version, label_selector, field_selector, allow_bookmarks=allow_bookmarks
+        )
+        async with aclosing(events) as stream:
+            async for ev in stream:
+                if ev.type == "BOOKMARK":
+                    rv = str((ev.object.get("metadata") or {}).get("resourceVersion") or "")
+                    bookmark = cast(
+                        T,
+                        cls.model_construct(
+                            api_version=info.api_version, kind=info.kind, metadata=ObjectMeta(resource_version=rv)
+                        ),
+                    )
+                    yield WatchEvent(ev.type, bookmark)
+                else:
+                    yield WatchEvent(ev.type, self._model(cls, ev.object))
+
+    async def bind(self, namespace: str, name: str, node_name: str, pod_uid: str = "") -> Pod:
+        """Set spec.nodeName of an unbound pod (Conflict if bound elsewhere)."""
+        request = api_pb2.BindRequest(namespace=namespace, name=name, node_name=node_name, pod_uid=pod_uid)
+        return self._model(Pod, await self._required_object_call("Bind", request))
+
+    async def logs(
+        self,
+        namespace: str,
+        name: str,
+        container: str = "",
+        follow: bool = False,
+        tail_lines: int | None = None,
+        previous: bool = False,
+        timestamps: bool = False,
+    ) -> AsyncGenerator[bytes, None]:
+        """Raw log bytes of a pod's container, proxied by the apiserver to the kubelet."""
+        request = api_pb2.LogsRequest(
+            namespace=namespace or DEFAULT_NAMESPACE,
+            name=name,
+            container=container,
+            follow=follow,
+            previous=previous,
+            timestamps=timestamps,
+        )
+        if tail_lines is not None:
+            request.tail_lines = tail_lines
+        async with closing_stream(self.transport.stream("Logs", request)) as stream:
+            async for chunk in stream:
+                if not isinstance(chunk, api_pb2.LogChunk):
+                    raise InternalError(f"Logs sent {type(chunk).__name__}")
+                yield chunk.data
+
+    async def exec(
+        self,
+        namespace: str,
+        name: str,
+        command: Sequence[str],
+        *,
+        on_output: Callable[[int, bytes], None],
+        container: str = "",
+        tty: bool = False,
+        stdin: AsyncIterable[bytes] | None = None,
+    ) -> int:
+        """Run `command` in a pod's container (proxied by the apiserver to the kubelet).
+
+        Output chunks go to `on_output(fd, data)` (1 = stdout, 2 = stderr) as they come;
+        `stdin` (if given) is sent as it is produced and closed when it ends. Returns
+        the command's exit code.
+        """
+        start = api_pb2.ExecStart(namespace=namespace or DEFAULT_NAMESPACE, name=name, container=container,
+                                  command=command, tty=tty, stdin=stdin is not None)
+
+        async def requests() -> AsyncIterator[Message]:
+            yield api_pb2.ExecRequest(start=start)
+            if stdin is not None:
+                async for chunk in stdin:
+                    if chunk:
+                        yield api_pb2.ExecRequest(stdin=chunk)
+                yield api_pb2.ExecRequest(close_stdin=True)
+
+        code: int | None = None
+        async with closing_stream(self.transport.bidi("Exec", requests())) as stream:
+            async for response in stream:
+                if not isinstance(response, api_pb2.ExecResponse):
+                    raise InternalError(f"Exec sent {type(response).__name__}")
+                if response.stdout:
+                    on_output(1, response.stdout)
+                if response.stderr:
+                    on_output(2, response.stderr)
+                if response.exited:
+                    code = response.exit_code
+        if code is None:
+            raise InternalError(f"exec in pod {name!r}: the stream ended without an exit code")
+        return code
+
+    # ------------------------------------------------------------- conveniences
+
+    async def update_with_retry(
+        self,
+        cls: type[T],
+        name: str,
+        namespace: str,
+        mutate: Callable[[T], bool | None],
+        *,
+        status: bool = False,
+        attempts: int = 10,
+    ) -> T:
+        """Read-modify-write that survives concurrent writers.
+
+        GETs the object, calls `mutate(obj)` (edit in place; return False to
+        skip the write when nothing changed), then Update (or UpdateStatus with
+        status=True). On Conflict the object is fetched again and `mutate`
+        reapplied, up to `attempts` times; other errors propagate.
+        """
+        last: ApiError | None = None
+        for _ in range(max(1, attempts)):
+            obj = await self.get(cls, name, namespace)
+            if mutate(obj) is False:
+                return obj
+            try:
+                return await (self.update_status(obj) if status else self.update(obj))
+            except Conflict as exc:
+                last = exc
+                log.debug("conflict updating %s %s/%s, retrying", cls.__name__, namespace, name)
+        assert last is not None
+        raise last

@@ -1,0 +1,178 @@
+"""A work queue of object keys for level-triggered controllers.
+
+Why this shape (dirty + processing sets): informer handlers may enqueue the
+same key many times while a worker is busy with it; the controller only needs
+to reconcile the latest state once more afterwards. So a key waiting in the
+queue is stored once (dedupe), a key is never handed to two workers at once,
+and a key re-added while being processed is handed out again after `done()`.
+Failures are retried with per-key exponential back-off so a broken object
+cannot spin a worker, and `forget()` resets the back-off after a success.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from kubelite.api.errors import Conflict
+
+log = logging.getLogger("client.workqueue")
+
+
+class QueueShutDown(Exception):
+    """Raised by `WorkQueue.get()` once the queue is shut down."""
+
+
+class WorkQueue:
+    """Async FIFO of string keys with dedupe, delayed and rate-limited adds.
+
+    Must be used from one event loop (the one running when delayed adds are
+    scheduled); all methods except `get()` are synchronous and never block, so
+    informer handlers can call `add()` directly.
+    """
+
+    def __init__(self, name: str, base_delay: float = 0.005, max_delay: float = 60.0):
+        self.name = name
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self._queue: deque[str] = deque()
+        self._dirty: set[str] = set()
+        self._processing: set[str] = set()
+        self._failures: dict[str, int] = {}
+        self._waiting: dict[str, tuple[float, asyncio.TimerHandle]] = {}  # key -> (due, timer)
+        self._getters: list[asyncio.Future[None]] = []
+        self._shutdown = False
+
+    def __len__(self) -> int:
+        """Keys ready to be handed out (not counting delayed or in-process ones)."""
+        return len(self._queue)
+
+    @property
+    def shutting_down(self) -> bool:
+        return self._shutdown
+
+    def add(self, key: str) -> None:
+        """Queue `key` unless it is already waiting; ignored after shutdown."""
+        if self._shutdown or key in self._dirty:
+            return
+        self._dirty.add(key)
+        if key in self._processing:
+            return  # handed out again by done()
+        self._queue.append(key)
+        self._wake()
+
+    def add_after(self, key: str, seconds: float) -> None:
+        """Queue `key` after `seconds`; an earlier pending deadline for it wins."""
+        if self._shutdown:
+            return
+        if seconds <= 0:
+            self.add(key)
+            return
+        loop = asyncio.get_running_loop()
+        due = loop.time() + seconds
+        pending = self._waiting.get(key)
+        if pending is not None:
+            if pending[0] <= due:
+                return
+            pending[1].cancel()
+        self._waiting[key] = (due, loop.call_at(due, self._fire, key))
+
+    def _fire(self, key: str) -> None:
+        self._waiting.pop(key, None)
+        self.add(key)
+
+    def add_rate_limited(self, key: str) -> float:
+        """Queue `key` after its exponential back-off; returns the delay used.
+
+        The n-th consecutive failure waits base_delay * 2**(n-1), capped at
+        max_delay, until `forget(key)`.
+        """
+        failures = self._failures.get(key, 0)
+        self._failures[key] = failures + 1
+        delay = min(self.base_delay * 2.0 ** min(failures, 64), self.max_delay)
+        self.add_after(key, delay)
+        return delay
+
+    def num_requeues(self, key: str) -> int:
+        return self._failures.get(key, 0)
+
+    def forget(self, key: str) -> None:
+        """Reset the back-off of `key` (after a successful reconcile)."""
+        self._failures.pop(key, None)
+
+    async def get(self) -> str:
+        """Wait for a key and mark it processing; raises QueueShutDown after shutdown()."""
+        while True:
+            if self._shutdown:
+                raise QueueShutDown(self.name)
+            if self._queue:
+                key = self._queue.popleft()
+                self._dirty.discard(key)
+                self._processing.add(key)
+                return key
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._getters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._getters:
+                    self._getters.remove(waiter)
+
+    def done(self, key: str) -> None:
+        """Finish processing `key`; if it was re-added meanwhile, queue it again."""
+        self._processing.discard(key)
+        if key in self._dirty and not self._shutdown:
+            self._queue.append(key)
+            self._wake()
+
+    def shutdown(self) -> None:
+        """Stop handing out keys: pending and future get() raise QueueShutDown."""
+        self._shutdown = True
+        for _, timer in self._waiting.values():
+            timer.cancel()
+        self._waiting.clear()
+        self._wake()
+
+    def _wake(self) -> None:
+        # Wake every getter: each re-checks the queue, so a getter cancelled
+        # right after being woken can never strand a key.
+        getters, self._getters = self._getters, []
+        for waiter in getters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+async def run_workers(queue: WorkQueue, reconcile: Callable[[str], Awaitable[None]], workers: int = 2) -> None:
+    """Run `workers` loops of get -> reconcile -> done until the queue shuts down.
+
+    Success forgets the key's back-off; an exception is logged and the key is
+    requeued rate-limited (Conflicts are routine under concurrency and logged
+    quietly). Cancelling this coroutine cancels the workers.
+    """
+
+    async def worker() -> None:
+        while True:
+            try:
+                key = await queue.get()
+            except QueueShutDown:
+                return
+            try:
+                await reconcile(key)
+            except asyncio.CancelledError:
+                raise
+            except Conflict as exc:
+                log.debug("%s: conflict reconciling %s, requeued: %s", queue.name, key, exc)
+                queue.add_rate_limited(key)
+            except Exception:
+                delay = queue.add_rate_limited(key)
+                log.exception("%s: reconciling %s failed; retry in %.3fs", queue.name, key, delay)
+            else:
+                queue.forget(key)
+            finally:
+                queue.done(key)
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(max(1, workers)):
+            group.create_task(worker())
