@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from apiserver import errors
 from kubelite.api import Toleration, defaults, registry, validation
 from kubelite.api.errors import StatusCause
-from kubelite.api.meta import Resource, now
+from kubelite.api.meta import Resource
 from kubelite.api.registry import KindInfo
+from kubelite.api.timeutil import format_time, now, utcnow
 
 # Kinds whose status a client may not set on create (controllers and kubelets own it).
 _RESET_STATUS_ON_CREATE = {
@@ -206,7 +207,7 @@ def deletion_grace(info: KindInfo, obj: Resource, requested: int | None) -> int:
 
 
 def deletion_time(grace: int) -> str:
-    return (datetime.now(UTC) + timedelta(seconds=grace)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(utcnow() + timedelta(seconds=grace))
 
 
 def mark_deleting(obj: Resource, grace: int, policy: str) -> bool:

@@ -15,10 +15,10 @@ from controllers.base import Controller
 from controllers.cronplan import CRONJOB_KIND, decide, job_ref
 from controllers.informers import OWNER_UID_INDEX, InformerFactory
 from controllers.podowner import Clock, controlled_by
-from controllers.podutil import utcnow
 from kubelite.api import Job, object_key
 from kubelite.api.batch import CronJob
 from kubelite.api.errors import AlreadyExists, NotFound
+from kubelite.api.timeutil import utcnow
 from kubelite.client import ApiClient, EventRecorder, Informer
 from kubelite.daemon import Metrics
 

@@ -24,10 +24,12 @@ from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from controllers.jobplan import COMPLETE, FAILED
-from controllers.podutil import creation_time, make_controller_ref, parse_time
+from controllers.podutil import make_controller_ref
 from kubelite.api import Job, ObjectMeta, ObjectReference
 from kubelite.api.batch import CronJob, CronJobStatus
 from kubelite.api.cron import CronError, Schedule, parse_schedule
+from kubelite.api.podutil import creation_time
+from kubelite.api.timeutil import format_time, parse_time_or_none
 
 CRONJOB_KIND = "CronJob"
 CRONJOB_API_VERSION = "batch/v1"
@@ -35,10 +37,6 @@ SCHEDULED_TIMESTAMP_ANNOTATION = "batch.kubernetes.io/cronjob-scheduled-timestam
 CRONJOB_NAME_LABEL = "batch.kubernetes.io/cronjob-name"
 MAX_MISSED = 100
 _WINDOWS = (timedelta(hours=1), timedelta(days=1), timedelta(days=32), timedelta(days=367), timedelta(days=1900))
-
-
-def _fmt(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def job_name(cj: CronJob, scheduled: datetime) -> str:
@@ -97,7 +95,7 @@ def job_from_template(cj: CronJob, scheduled: datetime) -> Job:
     template = cj.spec.job_template
     labels = dict(template.metadata.labels)
     annotations = dict(template.metadata.annotations)
-    annotations[SCHEDULED_TIMESTAMP_ANNOTATION] = _fmt(scheduled)
+    annotations[SCHEDULED_TIMESTAMP_ANNOTATION] = format_time(scheduled)
     labels.setdefault(CRONJOB_NAME_LABEL, cj.metadata.name or "")
     meta = ObjectMeta(
         name=job_name(cj, scheduled),
@@ -116,8 +114,8 @@ def job_ref(job: Job) -> ObjectReference:
 
 
 def _started(job: Job) -> datetime:
-    scheduled = parse_time(job.metadata.annotations.get(SCHEDULED_TIMESTAMP_ANNOTATION))
-    return scheduled or parse_time(job.status.start_time) or creation_time(job.metadata)
+    scheduled = parse_time_or_none(job.metadata.annotations.get(SCHEDULED_TIMESTAMP_ANNOTATION))
+    return scheduled or parse_time_or_none(job.status.start_time) or creation_time(job.metadata)
 
 
 @dataclass
@@ -153,9 +151,9 @@ def decide(cj: CronJob, jobs: Sequence[Job], now: datetime) -> CronDecision:
     )
     successes = [j.status.completion_time for j in jobs if finished_type(j) == COMPLETE and j.status.completion_time]
     if successes:
-        latest = max(successes, key=lambda t: parse_time(t) or now)
-        known = parse_time(status.last_successful_time)
-        if known is None or (parse_time(latest) or now) > known:
+        latest = max(successes, key=lambda t: parse_time_or_none(t) or now)
+        known = parse_time_or_none(status.last_successful_time)
+        if known is None or (parse_time_or_none(latest) or now) > known:
             status.last_successful_time = latest
     out = CronDecision(status=status, delete_history=history_to_delete(cj, jobs))
     if cj.spec.suspend or cj.metadata.deletion_timestamp is not None:
@@ -170,7 +168,7 @@ def decide(cj: CronJob, jobs: Sequence[Job], now: datetime) -> CronDecision:
     if following is not None:
         out.requeue_after = (following - now).total_seconds() + 0.1
 
-    earliest = parse_time(cj.status.last_schedule_time) or creation_time(cj.metadata)
+    earliest = parse_time_or_none(cj.status.last_schedule_time) or creation_time(cj.metadata)
     deadline = cj.spec.starting_deadline_seconds
     if deadline is not None:
         earliest = max(earliest, now - timedelta(seconds=deadline))
@@ -182,7 +180,7 @@ def decide(cj: CronJob, jobs: Sequence[Job], now: datetime) -> CronDecision:
                            f"too many missed start times: > {MAX_MISSED}; starting the most recent one"))
     name = job_name(cj, scheduled)
     if any(j.metadata.name == name for j in jobs):
-        status.last_schedule_time = _fmt(scheduled)  # already created (status write was lost)
+        status.last_schedule_time = format_time(scheduled)  # already created (status write was lost)
         return out
     policy = cj.spec.concurrency_policy or "Allow"
     if policy == "Forbid" and active:
@@ -194,5 +192,5 @@ def decide(cj: CronJob, jobs: Sequence[Job], now: datetime) -> CronDecision:
         out.delete_active = list(active)
         status.active = []
     out.create = job_from_template(cj, scheduled)
-    status.last_schedule_time = _fmt(scheduled)
+    status.last_schedule_time = format_time(scheduled)
     return out

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from controllers.deployutil import compute_template_hash, scaled_value
-from controllers.podutil import creation_time, is_pod_available, is_pod_ready, make_controller_ref
+from controllers.podutil import make_controller_ref
 from kubelite.api import (
     DaemonSet,
     DaemonSetStatus,
@@ -32,6 +32,7 @@ from kubelite.api import (
     Toleration,
 )
 from kubelite.api.nodeaffinity import required_affinity_matches
+from kubelite.api.podutil import creation_time, is_pod_available, is_pod_ready
 from kubelite.api.taints import tolerates
 
 DS_KIND = "DaemonSet"

@@ -31,9 +31,10 @@ from controllers.daemonplan import (
 )
 from controllers.informers import InformerFactory
 from controllers.podowner import Clock, PodOwnerController, raise_first, selector_matcher
-from controllers.podutil import is_pod_available, is_pod_ready, ready_since, utcnow
 from kubelite.api import DaemonSet, Node, Pod, object_key
+from kubelite.api.podutil import is_pod_available, is_pod_ready, ready_since
 from kubelite.api.selectors import LabelMatcher
+from kubelite.api.timeutil import utcnow
 from kubelite.client import ApiClient, EventRecorder, Informer
 from kubelite.daemon import Metrics
 

@@ -31,7 +31,6 @@ from controllers.deploystatus import (
     NEW_RS_AVAILABLE,
     PROGRESSING,
     deployment_complete,
-    get_condition,
     progress_deadline,
     rollout_status,
 )
@@ -50,7 +49,7 @@ from controllers.deployutil import (
     rs_replicas,
 )
 from controllers.informers import NAMESPACE_INDEX, InformerFactory
-from controllers.podutil import make_controller_ref, utcnow
+from controllers.podutil import make_controller_ref
 from controllers.rollout import (
     new_rs_replicas,
     old_pods_running,
@@ -62,7 +61,9 @@ from controllers.rollout import (
 )
 from kubelite.api import Deployment, LabelSelector, ObjectMeta, Pod, ReplicaSet, ReplicaSetSpec, object_key
 from kubelite.api.errors import AlreadyExists, Conflict, NotFound
+from kubelite.api.podutil import get_condition
 from kubelite.api.selectors import LabelMatcher
+from kubelite.api.timeutil import utcnow
 from kubelite.client import ApiClient, EventRecorder
 from kubelite.daemon import Metrics
 

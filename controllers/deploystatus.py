@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from controllers.deployutil import desired_replicas, max_unavailable, sum_spec_replicas, sum_status
-from controllers.podutil import parse_time
 from kubelite.api import Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet
+from kubelite.api.podutil import get_condition
+from kubelite.api.timeutil import format_time, parse_time_or_none
 
 AVAILABLE = "Available"
 PROGRESSING = "Progressing"
@@ -29,14 +30,6 @@ MIN_UNAVAILABLE = "MinimumReplicasUnavailable"
 DEFAULT_PROGRESS_DEADLINE_SECONDS = 600
 
 
-def _fmt(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def get_condition(status: DeploymentStatus, type_: str) -> DeploymentCondition | None:
-    return next((c for c in status.conditions if c.type == type_), None)
-
-
 def set_condition(
     status: DeploymentStatus, type_: str, cond_status: str, reason: str, message: str, now: datetime,
     *, touch: bool = False,
@@ -48,7 +41,7 @@ def set_condition(
     transition time is kept. Otherwise both times move to `now`.
     """
     current = get_condition(status, type_)
-    stamp = _fmt(now)
+    stamp = format_time(now)
     if current is not None and current.status == cond_status and current.reason == reason:
         if touch:
             current.last_update_time = stamp
@@ -116,7 +109,7 @@ def timed_out(d: Deployment, status: DeploymentStatus, now: datetime) -> bool:
     cond = get_condition(status, PROGRESSING)
     if deadline is None or cond is None or cond.reason in (NEW_RS_AVAILABLE, DEADLINE_EXCEEDED):
         return False
-    since = parse_time(cond.last_update_time)
+    since = parse_time_or_none(cond.last_update_time)
     return since is not None and now - since > timedelta(seconds=deadline)
 
 

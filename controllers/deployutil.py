@@ -15,8 +15,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from controllers.podutil import creation_time
 from kubelite.api import Deployment, PodTemplateSpec, ReplicaSet
+from kubelite.api.podutil import creation_time
 
 POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"

@@ -30,15 +30,12 @@ from kubelite.api import (
     Service,
 )
 from kubelite.api.errors import AlreadyExists, NotFound
+from kubelite.api.podutil import is_pod_ready, is_pod_terminal
 from kubelite.api.selectors import selector_from_labels
 from kubelite.client import ApiClient, Informer
 from kubelite.daemon import Metrics
 
 log = logging.getLogger(__name__)
-
-
-def pod_ready(pod: Pod) -> bool:
-    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions)
 
 
 def resolve_port(pod: Pod, target: int | str | None, port: int) -> int | None:
@@ -63,7 +60,7 @@ def desired_subsets(svc: Service, pods: list[Pod]) -> list[EndpointSubset]:
     for pod in sorted(pods, key=lambda p: p.metadata.name or ""):
         if not pod.status.pod_ip or pod.metadata.deletion_timestamp is not None:
             continue
-        if pod.status.phase in ("Succeeded", "Failed"):
+        if is_pod_terminal(pod):
             continue
         ports = []
         for sp in svc.spec.ports:
@@ -83,7 +80,7 @@ def desired_subsets(svc: Service, pods: list[Pod]) -> list[EndpointSubset]:
             hostname=pod.spec.hostname if pod.spec.subdomain == svc.metadata.name else None,
             target_ref=ObjectReference(kind="Pod", namespace=pod.metadata.namespace, name=pod.metadata.name,
                                        uid=pod.metadata.uid))
-        if publish_all or pod_ready(pod):
+        if publish_all or is_pod_ready(pod):
             subset.addresses.append(address)
         else:
             subset.not_ready_addresses.append(address)

@@ -22,10 +22,10 @@ from controllers.jobplan import (
     new_pod,
 )
 from controllers.podowner import Clock, PodOwnerController, raise_first, selector_matcher
-from controllers.podutil import utcnow
 from controllers.rsplan import slow_start_batches
 from kubelite.api import Job, Pod, object_key
 from kubelite.api.selectors import LabelMatcher
+from kubelite.api.timeutil import utcnow
 from kubelite.client import ApiClient, EventRecorder
 from kubelite.daemon import Metrics
 

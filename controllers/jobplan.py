@@ -27,8 +27,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from controllers.podutil import creation_time, is_pod_ready, make_controller_ref, parse_time, pods_to_delete
+from controllers.podutil import make_controller_ref, pods_to_delete
 from kubelite.api import Job, JobCondition, JobStatus, ObjectMeta, Pod
+from kubelite.api.podutil import condition_true, creation_time, has_condition, is_pod_ready, set_condition
+from kubelite.api.timeutil import format_time, parse_time_or_none
 
 JOB_KIND = "Job"
 JOB_API_VERSION = "batch/v1"
@@ -43,16 +45,8 @@ FAILED = "Failed"
 SUSPENDED = "Suspended"
 
 
-def _fmt(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def condition_true(job: Job, type_: str) -> bool:
-    return any(c.type == type_ and c.status == "True" for c in job.status.conditions)
-
-
 def is_finished(job: Job) -> bool:
-    return condition_true(job, COMPLETE) or condition_true(job, FAILED)
+    return condition_true(job.status, COMPLETE) or condition_true(job.status, FAILED)
 
 
 def new_pod(job: Job) -> Pod:
@@ -85,7 +79,7 @@ class PodCounts:
 
 
 def _finished_at(pod: Pod) -> datetime:
-    times = [parse_time(cs.state.terminated.finished_at) for cs in pod.status.container_statuses
+    times = [parse_time_or_none(cs.state.terminated.finished_at) for cs in pod.status.container_statuses
              if cs.state.terminated is not None]
     known = [t for t in times if t is not None]
     return max(known) if known else creation_time(pod.metadata)
@@ -120,18 +114,14 @@ class JobDecision:
 
 
 def _set_condition(status: JobStatus, type_: str, value: str, reason: str, message: str, now: datetime) -> bool:
-    for cond in status.conditions:
-        if cond.type == type_:
-            if (cond.status, cond.reason, cond.message) == (value, reason, message):
-                return False
-            if cond.status != value:
-                cond.last_transition_time = _fmt(now)
-            cond.status, cond.reason, cond.message = value, reason, message
-            cond.last_probe_time = _fmt(now)
-            return True
-    status.conditions.append(JobCondition(type=type_, status=value, reason=reason, message=message,
-                                          last_probe_time=_fmt(now), last_transition_time=_fmt(now)))
-    return True
+    """Like the Job controller: an unchanged condition is left alone (its probe time too), so an
+    idle Job does not rewrite its status every sync; a changed one is stamped with `now`."""
+    stamp = format_time(now)
+    wanted = JobCondition(type=type_, status=value, reason=reason, message=message,
+                          last_probe_time=stamp, last_transition_time=stamp)
+    if has_condition(status, wanted):
+        return False
+    return set_condition(status.conditions, wanted)
 
 
 def backoff_delay(failures: int, base: float, cap: float) -> float:
@@ -167,12 +157,12 @@ def decide(job: Job, pods: Sequence[Pod], now: datetime, backoff_base: float = B
         if _set_condition(status, SUSPENDED, "True", "JobSuspended", "Job suspended", now):
             out.events.append(("Normal", "Suspended", "Job suspended"))
         return out
-    if condition_true(job, SUSPENDED):
+    if condition_true(job.status, SUSPENDED):
         _set_condition(status, SUSPENDED, "False", "JobResumed", "Job resumed", now)
         out.events.append(("Normal", "Resumed", "Job resumed"))
-        status.start_time = _fmt(now)  # the deadline counts from the resume (Kubernetes)
+        status.start_time = format_time(now)  # the deadline counts from the resume (Kubernetes)
     if status.start_time is None:
-        status.start_time = _fmt(now)
+        status.start_time = format_time(now)
 
     # --- failure ---
     backoff_limit = DEFAULT_BACKOFF_LIMIT if spec.backoff_limit is None else spec.backoff_limit
@@ -184,7 +174,7 @@ def decide(job: Job, pods: Sequence[Pod], now: datetime, backoff_base: float = B
             counts.restarts >= backoff_limit if backoff_limit > 0 else counts.restarts > 0):
         failure = ("BackoffLimitExceeded", "Job has reached the specified backoff limit")
     deadline: datetime | None = None
-    started = parse_time(status.start_time)
+    started = parse_time_or_none(status.start_time)
     if spec.active_deadline_seconds is not None and started is not None:
         deadline = started + timedelta(seconds=spec.active_deadline_seconds)
         if failure is None and now >= deadline:
@@ -204,7 +194,7 @@ def decide(job: Job, pods: Sequence[Pod], now: datetime, backoff_base: float = B
     if complete:
         out.delete = list(counts.active)
         status.active = 0
-        status.completion_time = _fmt(now)
+        status.completion_time = format_time(now)
         _set_condition(status, COMPLETE, "True", "CompletionsReached", "Reached expected number of succeeded pods",
                        now)
         out.events.append(("Normal", "Completed", "Job completed"))

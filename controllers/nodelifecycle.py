@@ -23,13 +23,14 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from controllers.base import Controller
 from controllers.informers import InformerFactory
 from kubelite.api import Lease, Node, Pod, Taint
 from kubelite.api.errors import Conflict, NotFound
+from kubelite.api.podutil import condition_status, is_pod_active
 from kubelite.api.taints import NOT_READY, UNREACHABLE, toleration_seconds
+from kubelite.api.timeutil import format_unix, parse_time_or_none
 from kubelite.client import ApiClient, EventRecorder, Informer
 from kubelite.daemon import Metrics
 
@@ -45,23 +46,12 @@ def _pod_node(pod: Pod) -> list[str]:
 
 
 def _parse(ts: str | None) -> float | None:
-    if not ts:
-        return None
-    try:
-        return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def _stamp(wall: float) -> str:
-    return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    when = parse_time_or_none(ts)
+    return None if when is None else when.timestamp()
 
 
 def ready_status(node: Node) -> str | None:
-    for cond in node.status.conditions:
-        if cond.type == "Ready":
-            return cond.status
-    return None
+    return condition_status(node.status, "Ready")
 
 
 def wanted_taint_keys(ready: str | None) -> set[str]:
@@ -83,7 +73,7 @@ def reconcile_taints(current: list[Taint], ready: str | None, wall: float) -> li
     for key in sorted(keys):
         for effect in ("NoSchedule", "NoExecute"):
             if not any(t.key == key and t.effect == effect for t in kept):
-                kept.append(Taint(key=key, effect=effect, time_added=_stamp(wall)))
+                kept.append(Taint(key=key, effect=effect, time_added=format_unix(wall)))
     same = [(t.key, t.effect) for t in kept] == [(t.key, t.effect) for t in current]
     return None if same else kept
 
@@ -198,7 +188,7 @@ class NodeLifecycleController(Controller):
             node = await self.client.get(Node, name, "")
         except NotFound:
             return None
-        stamp = _stamp(self._wall())
+        stamp = format_unix(self._wall())
         for cond in node.status.conditions:
             if cond.status != "Unknown":
                 cond.status = "Unknown"
@@ -238,7 +228,7 @@ class NodeLifecycleController(Controller):
         since = min((_parse(t.time_added) or self._wall()) for t in no_execute)
         next_check: float | None = None
         for pod in self.pods.store.by_index(POD_NODE_INDEX, node.metadata.name or ""):
-            if pod.metadata.deletion_timestamp is not None or pod.status.phase in ("Succeeded", "Failed"):
+            if not is_pod_active(pod):
                 continue
             allowed = toleration_seconds(no_execute, pod.spec.tolerations)
             if allowed is None:

@@ -18,10 +18,11 @@ from controllers.base import Controller, adopt, can_adopt, release
 from controllers.claim import classify
 from controllers.expectations import ControllerExpectations
 from controllers.informers import NAMESPACE_INDEX, OWNER_UID_INDEX, InformerFactory
-from controllers.podutil import make_controller_ref, utcnow
+from controllers.podutil import make_controller_ref
 from kubelite.api import KubeModel, LabelSelector, Pod, Resource, object_key
 from kubelite.api.errors import AlreadyExists, BadRequest, Conflict, NotFound
 from kubelite.api.selectors import LabelMatcher, label_matcher
+from kubelite.api.timeutil import utcnow
 from kubelite.client import ApiClient, EventRecorder, Informer, Store
 from kubelite.daemon import Metrics
 

@@ -1,40 +1,18 @@
-"""Small facts about pods and owner references that every controller shares.
+"""Controller-only pod facts: owner references and which pod goes first on scale-down.
 
-Why one module: "is this pod active / ready / available", "who controls this
-object" and "which pod goes first when scaling down" must mean the same thing
-in the ReplicaSet controller, the Deployment controller and their tests.
-Everything here is pure (time is passed in).
+Why here and not in kubelite.api.podutil: these rules belong to the workload
+controllers (ReplicaSet, Job, DaemonSet...) alone. The pod facts they build
+on -- ready, available, active, when created -- live in kubelite.api.podutil,
+shared with the scheduler and kctl. Everything here is pure.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
-from kubelite.api import ObjectMeta, OwnerReference, Pod, Resource
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def parse_time(text: str | None) -> datetime | None:
-    """Parse an RFC 3339 timestamp ("2026-11-24T02:50:44Z", fractions allowed); None if unparsable."""
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def creation_time(meta: ObjectMeta) -> datetime:
-    return parse_time(meta.creation_timestamp) or _EPOCH
-
+from kubelite.api import OwnerReference, Pod, Resource
+from kubelite.api.podutil import creation_time, is_pod_ready, ready_since, restart_count
 
 # --- owner references -----------------------------------------------------------------------------
 
@@ -52,51 +30,7 @@ def make_controller_ref(owner: Resource, api_version: str, kind: str) -> OwnerRe
     )
 
 
-# --- pod state ---------------------------------------------------------------------------------
-
-
-def is_pod_terminal(pod: Pod) -> bool:
-    return pod.status.phase in ("Succeeded", "Failed")
-
-
-def is_pod_active(pod: Pod) -> bool:
-    """Counts towards replicas: not terminating and not finished."""
-    return pod.metadata.deletion_timestamp is None and not is_pod_terminal(pod)
-
-
-def _ready_condition_time(pod: Pod) -> tuple[bool, datetime | None]:
-    for cond in pod.status.conditions:
-        if cond.type == "Ready":
-            return cond.status == "True", parse_time(cond.last_transition_time)
-    return False, None
-
-
-def is_pod_ready(pod: Pod) -> bool:
-    """Ready condition is True (set by the kubelet from readiness probes)."""
-    return _ready_condition_time(pod)[0]
-
-
-def is_pod_available(pod: Pod, min_ready_seconds: int, now: datetime) -> bool:
-    """Ready for at least `min_ready_seconds` (Kubernetes' definition of available).
-
-    A Ready condition without a transition time counts as ready since forever,
-    so a kubelet that does not stamp times never blocks availability.
-    """
-    ready, since = _ready_condition_time(pod)
-    if not ready:
-        return False
-    if min_ready_seconds <= 0 or since is None:
-        return True
-    return (now - since).total_seconds() >= min_ready_seconds
-
-
-def ready_since(pod: Pod) -> datetime | None:
-    ready, since = _ready_condition_time(pod)
-    return since if ready else None
-
-
-def restart_count(pod: Pod) -> int:
-    return max((cs.restart_count or 0 for cs in pod.status.container_statuses), default=0)
+# --- scale-down ranking --------------------------------------------------------------------------
 
 
 _PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}

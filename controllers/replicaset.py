@@ -24,7 +24,7 @@ from controllers.base import (
 from controllers.claim import classify
 from controllers.expectations import ControllerExpectations
 from controllers.informers import NAMESPACE_INDEX, InformerFactory
-from controllers.podutil import is_pod_ready, make_controller_ref, utcnow
+from controllers.podutil import make_controller_ref
 from controllers.rsplan import (
     RS_API_VERSION,
     RS_KIND,
@@ -37,6 +37,8 @@ from controllers.rsplan import (
 )
 from kubelite.api import Pod, ReplicaSet, object_key
 from kubelite.api.errors import Conflict, NotFound
+from kubelite.api.podutil import is_pod_ready
+from kubelite.api.timeutil import utcnow
 from kubelite.client import ApiClient, EventRecorder
 from kubelite.daemon import Metrics
 

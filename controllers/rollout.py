@@ -32,8 +32,8 @@ from controllers.deployutil import (
     sum_spec_replicas,
     sum_status,
 )
-from controllers.podutil import creation_time
 from kubelite.api import Deployment, ReplicaSet
+from kubelite.api.podutil import creation_time
 
 Targets = dict[str, int]
 """ReplicaSet name -> replicas it should have."""

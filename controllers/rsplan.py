@@ -11,15 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from controllers.podutil import (
-    is_pod_active,
-    is_pod_available,
-    is_pod_ready,
-    make_controller_ref,
-    pods_to_delete,
-    ready_since,
-)
+from controllers.podutil import make_controller_ref, pods_to_delete
 from kubelite.api import ObjectMeta, Pod, ReplicaSet, ReplicaSetStatus
+from kubelite.api.podutil import is_pod_active, is_pod_available, is_pod_ready, ready_since
 
 RS_API_VERSION = "apps/v1"
 RS_KIND = "ReplicaSet"

@@ -29,7 +29,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from controllers.deployutil import compute_template_hash
-from controllers.podutil import is_pod_available, is_pod_ready, make_controller_ref
+from controllers.podutil import make_controller_ref
 from kubelite.api import (
     HostPathVolumeSource,
     ObjectMeta,
@@ -39,6 +39,7 @@ from kubelite.api import (
     StatefulSetStatus,
     Volume,
 )
+from kubelite.api.podutil import is_pod_available, is_pod_ready, is_pod_terminal
 
 STS_KIND = "StatefulSet"
 STS_API_VERSION = "apps/v1"
@@ -172,10 +173,6 @@ def is_healthy(pod: Pod) -> bool:
     return is_running_and_ready(pod) and not is_terminating(pod)
 
 
-def is_terminal(pod: Pod) -> bool:
-    return pod.status.phase in ("Failed", "Succeeded")
-
-
 # --- plan -----------------------------------------------------------------------------------------
 
 
@@ -218,7 +215,7 @@ def plan(sts: StatefulSet, pods: Sequence[Pod], update_revision: str) -> Statefu
                 out.waiting_for = f"ordinal {ordinal} to be created"
                 return out
             continue
-        if is_terminal(pod) and not is_terminating(pod):
+        if is_pod_terminal(pod) and not is_terminating(pod):
             out.delete.append(pod)  # recreated once it is gone
             if ordered:
                 out.waiting_for = f"failed pod {pod.metadata.name} to be replaced"

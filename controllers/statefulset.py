@@ -15,7 +15,6 @@ import logging
 
 from controllers.informers import InformerFactory
 from controllers.podowner import Clock, PodOwnerController, raise_first, selector_matcher
-from controllers.podutil import utcnow
 from controllers.statefulplan import (
     DEFAULT_VOLUME_ROOT,
     STS_API_VERSION,
@@ -31,6 +30,7 @@ from controllers.statefulplan import (
 from kubelite.api import Pod, StatefulSet, object_key
 from kubelite.api.errors import AlreadyExists
 from kubelite.api.selectors import LabelMatcher
+from kubelite.api.timeutil import utcnow
 from kubelite.client import ApiClient, EventRecorder
 from kubelite.daemon import Metrics
 

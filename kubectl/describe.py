@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from kubectl.printers import NONE, as_dict, as_list, dig, event_time, human_duration, parse_time
+from kubectl.printers import NONE, as_dict, as_list, dig, event_time, human_duration
+from kubelite.api.timeutil import parse_time_or_none
 
 Obj = dict[str, Any]
 
@@ -80,7 +81,7 @@ class Writer:
 
 def fmt_time(value: Any) -> str:
     """RFC 1123 with zone offset, like kubectl: `Mon, 24 Nov 2026 02:50:44 +0000`."""
-    when = parse_time(value)
+    when = parse_time_or_none(value)
     return when.strftime("%a, %d %b %Y %H:%M:%S %z") if when else NONE
 
 
@@ -260,7 +261,7 @@ def _event_age(ev: Obj, now: datetime) -> str:
         return "<unknown>"
     text = human_duration((now - last).total_seconds())
     count = ev.get("count")
-    first = parse_time(ev.get("firstTimestamp")) or parse_time(ev.get("eventTime"))
+    first = parse_time_or_none(ev.get("firstTimestamp")) or parse_time_or_none(ev.get("eventTime"))
     if isinstance(count, int) and count > 1 and first is not None:
         text += f" (x{count} over {human_duration((now - first).total_seconds())})"
     return text

@@ -12,22 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from kubelite.api.timeutil import parse_time_or_none
+
 Obj = dict[str, Any]
 NONE = "<none>"
 
 
 # ---- time ----------------------------------------------------------------------------------------
-
-def parse_time(value: Any) -> datetime | None:
-    """An RFC 3339 timestamp ("2026-11-24T02:50:44Z", with or without fraction) or None."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
 
 def human_duration(seconds: float) -> str:
     """Durations the way kubectl shows ages: 5s, 119s, 3m12s, 5h, 2d3h, 400d, 3y20d."""
@@ -61,7 +52,7 @@ def human_duration(seconds: float) -> str:
 
 def age(timestamp: Any, now: datetime | None = None) -> str:
     """Age of an object from a timestamp field; `<unknown>` when it has none."""
-    when = parse_time(timestamp)
+    when = parse_time_or_none(timestamp)
     if when is None:
         return "<unknown>"
     now = now or datetime.now(UTC)
@@ -195,7 +186,7 @@ def pod_restarts(pod: Obj, now: datetime | None = None) -> str:
     total, last = 0, None
     for cs in as_list(dig(pod, "status", "containerStatuses")):
         total += num(as_dict(cs).get("restartCount"))
-        finished = parse_time(dig(cs, "lastState", "terminated", "finishedAt"))
+        finished = parse_time_or_none(dig(cs, "lastState", "terminated", "finishedAt"))
         if finished and (last is None or finished > last):
             last = finished
     if total and last is not None:
@@ -314,7 +305,7 @@ def _job_row(job: Obj, now: datetime) -> list[str]:
     for cond in as_list(st.get("conditions")):
         if as_dict(cond).get("status") == "True" and as_dict(cond).get("type") in ("Complete", "Failed"):
             status = str(as_dict(cond).get("type"))
-    start, end = parse_time(st.get("startTime")), parse_time(st.get("completionTime"))
+    start, end = parse_time_or_none(st.get("startTime")), parse_time_or_none(st.get("completionTime"))
     duration = human_duration(((end or now) - start).total_seconds()) if start else ""
     return [status, f"{num(st.get('succeeded'))}/{target}", duration, _created(job, now)]
 
@@ -370,10 +361,10 @@ def _data_count(obj: Obj) -> int:
 def event_time(ev: Obj) -> datetime | None:
     """When an Event last happened: lastTimestamp, eventTime, firstTimestamp, creation, in that order."""
     for key in ("lastTimestamp", "eventTime", "firstTimestamp"):
-        when = parse_time(ev.get(key))
+        when = parse_time_or_none(ev.get(key))
         if when:
             return when
-    return parse_time(dig(ev, "metadata", "creationTimestamp"))
+    return parse_time_or_none(dig(ev, "metadata", "creationTimestamp"))
 
 
 def _event_row(ev: Obj, now: datetime) -> list[str]:

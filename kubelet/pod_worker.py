@@ -51,7 +51,6 @@ from kubelet.runtime import (
     StartContainerError,
 )
 from kubelet.status import (
-    TERMINAL_PHASES,
     PodView,
     Terminated,
     compute_pod_status,
@@ -60,6 +59,7 @@ from kubelet.status import (
 from kubelet.volumes import container_mounts, refresh_projections, setup_volumes, teardown_volumes
 from kubelite.api import Pod, now
 from kubelite.api.errors import ApiError, Conflict, NotFound
+from kubelite.api.podutil import TERMINAL_PHASES
 from kubelite.client import ApiClient
 
 log = logging.getLogger(__name__)

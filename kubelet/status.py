@@ -9,16 +9,15 @@ snapshots into `ContainerView`s and writes the result only when it changed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from kubelite.api import Pod, PodCondition, PodStatus
 from kubelite.api import pods as p
-
-TERMINAL_PHASES = ("Succeeded", "Failed")
+from kubelite.api.podutil import TERMINAL_PHASES
+from kubelite.api.timeutil import format_unix
 
 
 def rfc3339(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if ts is None else format_unix(ts)
 
 
 @dataclass(frozen=True)

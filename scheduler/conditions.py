@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from kubelite.api import Pod, PodCondition, now
 from kubelite.api.errors import ApiError, Conflict, NotFound
+from kubelite.api.podutil import has_condition, set_condition
 from kubelite.client import ApiClient
 from scheduler.resources import pod_key
 
@@ -28,32 +29,6 @@ UNSCHEDULABLE = "Unschedulable"
 def unschedulable_condition(message: str) -> PodCondition:
     return PodCondition(type=POD_SCHEDULED, status="False", reason=UNSCHEDULABLE, message=message,
                         last_transition_time=now())
-
-
-def has_condition(pod: Pod, wanted: PodCondition) -> bool:
-    """Does the pod already carry this condition (ignoring timestamps)?"""
-    for c in pod.status.conditions:
-        if c.type == wanted.type:
-            return c.status == wanted.status and c.reason == wanted.reason and c.message == wanted.message
-    return False
-
-
-def set_condition(pod: Pod, wanted: PodCondition) -> bool:
-    """Put `wanted` into the pod's conditions in place; False if already there.
-
-    The transition time is kept when only the message changes, as Kubernetes does.
-    """
-    if has_condition(pod, wanted):
-        return False
-    conditions = pod.status.conditions
-    for i, c in enumerate(conditions):
-        if c.type == wanted.type:
-            if c.status == wanted.status and c.last_transition_time:
-                wanted = wanted.model_copy(update={"last_transition_time": c.last_transition_time})
-            conditions[i] = wanted
-            return True
-    conditions.append(wanted)
-    return True
 
 
 class ConditionWriter:
@@ -70,7 +45,7 @@ class ConditionWriter:
 
     def request(self, pod: Pod, condition: PodCondition) -> None:
         """Ask for `condition` on `pod` (the latest cached version). Never blocks."""
-        if has_condition(pod, condition):
+        if has_condition(pod.status, condition):
             return
         key = pod_key(pod)
         self._desired[key] = (pod, condition)
@@ -97,8 +72,10 @@ class ConditionWriter:
         for attempt in range(5):
             if obj.spec.node_name or obj.metadata.deletion_timestamp or not self._still_pending(obj):
                 return  # scheduled or going away meanwhile: the condition would be stale
-            if not set_condition(obj, condition):
+            if has_condition(obj.status, condition):
                 return
+            # A copy: the shared setter keeps the transition time when only the message changed.
+            set_condition(obj.status.conditions, condition.copy_deep())
             try:
                 await self.client.update_status(obj)
                 self.writes += 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from kubelite.api import Node, Pod
+from kubelite.api.podutil import is_pod_terminal
 from scheduler.cache import SchedulerCache
 from scheduler.framework import ClusterEvent
 from scheduler.queue import SchedulingQueue
@@ -19,16 +20,10 @@ from scheduler.resources import node_facts
 log = logging.getLogger(__name__)
 
 DEFAULT_SCHEDULER_NAME = "default-scheduler"
-TERMINAL_PHASES = ("Succeeded", "Failed")
 
 
 def is_assigned(pod: Pod) -> bool:
     return bool(pod.spec.node_name)
-
-
-def is_terminal(pod: Pod) -> bool:
-    """Finished pods no longer hold their requests, as in kube-scheduler."""
-    return pod.status.phase in TERMINAL_PHASES
 
 
 def node_change_events(old: Node, new: Node) -> list[ClusterEvent]:
@@ -63,14 +58,14 @@ class EventHandlers:
     def wants_scheduling(self, pod: Pod) -> bool:
         """Pending, ours, not going away, not finished."""
         return (not is_assigned(pod) and self.responsible_for(pod)
-                and not pod.metadata.deletion_timestamp and not is_terminal(pod))
+                and not pod.metadata.deletion_timestamp and not is_pod_terminal(pod))
 
     # --- pods -----------------------------------------------------------------
 
     def on_pod_add(self, pod: Pod) -> None:
         if is_assigned(pod):
             self.queue.delete(pod)
-            if is_terminal(pod):
+            if is_pod_terminal(pod):
                 self.cache.remove_pod(pod)  # in case we had assumed it
             else:
                 self.cache.add_pod(pod)
@@ -82,7 +77,7 @@ class EventHandlers:
         if is_assigned(new):
             if not is_assigned(old):
                 self.queue.delete(new)  # bound (by us: confirms the assumption)
-            if is_terminal(new):
+            if is_pod_terminal(new):
                 if self.cache.remove_pod(new):
                     self.queue.move_all_to_active(ClusterEvent.ASSIGNED_POD_DELETE)
                 return

@@ -3,40 +3,36 @@
 Why a module of its own: quantities are strings in the API models ("500m",
 "128Mi"); parsing them inside the filter loop would cost a parse per pod per
 node per cycle. The cache parses every pod and node exactly once, when the
-informer delivers it, and the plugins only compare integers.
+informer delivers it, and the plugins only compare integers. The rules
+themselves (effective requests, scoring defaults) are kubelite.api.podutil's,
+shared with the kubelet and kctl; this module only caches their results.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubelite.api import Container, Node, Pod, Taint
+from kubelite.api import Node, Pod, Taint
+from kubelite.api.podutil import (
+    DEFAULT_MEMORY_REQUEST,
+    DEFAULT_MILLI_CPU_REQUEST,
+    Requests,
+    condition_true,
+    pod_requests,
+    read_quantity,
+)
 from kubelite.api.quantity import cpu_millis, memory_bytes
 
-log = logging.getLogger(__name__)
-
-# Like kube-scheduler: a container without requests still counts for *scoring*
-# (not for fitting) as if it asked for this much, so that "free" pods do not all
-# pile onto one node.
-DEFAULT_MILLI_CPU_REQUEST = 100
-DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024
+__all__ = ["DEFAULT_MAX_PODS", "DEFAULT_MEMORY_REQUEST", "DEFAULT_MILLI_CPU_REQUEST", "HostPort", "NodeFacts",
+           "PodInfo", "Requests", "make_pod_info", "node_facts", "pod_host_ports", "pod_key", "pod_uid_key"]
 
 # The kubelet's default --max-pods, used when a node does not publish "pods".
 DEFAULT_MAX_PODS = 110
 
 HostPort = tuple[str, str, int]
 """(hostIP or "0.0.0.0", protocol, hostPort) a pod occupies on its node."""
-
-
-@dataclass(frozen=True, slots=True)
-class Requests:
-    """Requested cpu (millicores) and memory (bytes) of a pod."""
-
-    cpu: int = 0
-    memory: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,60 +72,6 @@ def pod_uid_key(pod: Pod) -> str:
     return pod.metadata.uid or pod_key(pod)
 
 
-def _quantity(values: Mapping[str, Any] | None, name: str, parse: Any) -> int:
-    if not values or name not in values:
-        return 0
-    raw = values[name]
-    try:
-        return int(parse(str(raw)))
-    except Exception:  # validation should have caught it; never crash the scheduler on it
-        log.warning("ignoring unparsable quantity", extra={"resource": name, "value": str(raw)})
-        return 0
-
-
-def _container_requests(container: Container, non_zero: bool) -> Requests:
-    requests = container.resources.requests
-    cpu = _quantity(requests, "cpu", cpu_millis)
-    memory = _quantity(requests, "memory", memory_bytes)
-    if non_zero:
-        if "cpu" not in requests:
-            cpu = DEFAULT_MILLI_CPU_REQUEST
-        if "memory" not in requests:
-            memory = DEFAULT_MEMORY_REQUEST
-    return Requests(cpu, memory)
-
-
-def _pod_requests(containers: Iterable[Container], init_containers: Iterable[Container],
-                  overhead: Mapping[str, Any] | None, non_zero: bool) -> Requests:
-    """Kubernetes' effective pod request.
-
-    Init containers run one at a time before the app containers, so each needs
-    its own request plus the sidecars (init containers with restartPolicy
-    Always) started before it; sidecars keep running next to the app
-    containers. The pod needs the maximum of those phases, plus overhead.
-    """
-    cpu = memory = 0
-    for c in containers:
-        r = _container_requests(c, non_zero)
-        cpu += r.cpu
-        memory += r.memory
-    side_cpu = side_memory = 0
-    init_cpu = init_memory = 0
-    for c in init_containers:
-        r = _container_requests(c, non_zero)
-        if c.restart_policy == "Always":
-            side_cpu += r.cpu
-            side_memory += r.memory
-            init_cpu = max(init_cpu, side_cpu)
-            init_memory = max(init_memory, side_memory)
-        else:
-            init_cpu = max(init_cpu, side_cpu + r.cpu)
-            init_memory = max(init_memory, side_memory + r.memory)
-    cpu = max(cpu + side_cpu, init_cpu) + _quantity(overhead, "cpu", cpu_millis)
-    memory = max(memory + side_memory, init_memory) + _quantity(overhead, "memory", memory_bytes)
-    return Requests(cpu, memory)
-
-
 def pod_host_ports(pod: Pod) -> tuple[HostPort, ...]:
     """Host ports of all app containers (init containers have exited before others start)."""
     ports: list[HostPort] = []
@@ -142,14 +84,12 @@ def pod_host_ports(pod: Pod) -> tuple[HostPort, ...]:
 
 def make_pod_info(pod: Pod) -> PodInfo:
     """Parse a pod's requests and ports once (see PodInfo)."""
-    spec = pod.spec
-    overhead = spec.overhead
     return PodInfo(
         pod=pod,
         key=pod_key(pod),
         uid=pod_uid_key(pod),
-        requests=_pod_requests(spec.containers, spec.init_containers, overhead, non_zero=False),
-        non_zero=_pod_requests(spec.containers, spec.init_containers, overhead, non_zero=True),
+        requests=pod_requests(pod, lenient=True),
+        non_zero=pod_requests(pod, non_zero=True, lenient=True),
         host_ports=pod_host_ports(pod),
         owner_uid=next((r.uid for r in pod.metadata.owner_references if r.controller), ""),
     )
@@ -172,13 +112,12 @@ def node_facts(node: Node) -> NodeFacts:
     """Allocatable (falling back to capacity, as the API defaults it) and Ready/unschedulable."""
     status = node.status
     alloc: Mapping[str, Any] = status.allocatable or status.capacity or {}
-    pods = _quantity(alloc, "pods", lambda s: int(str(s))) if "pods" in alloc else DEFAULT_MAX_PODS
-    ready = any(c.type == "Ready" and c.status == "True" for c in status.conditions)
+    pods = read_quantity(alloc, "pods", int, lenient=True) if "pods" in alloc else DEFAULT_MAX_PODS
     return NodeFacts(
-        cpu=_quantity(alloc, "cpu", cpu_millis),
-        memory=_quantity(alloc, "memory", memory_bytes),
+        cpu=read_quantity(alloc, "cpu", cpu_millis, lenient=True),
+        memory=read_quantity(alloc, "memory", memory_bytes, lenient=True),
         pods=pods,
-        ready=ready,
+        ready=condition_true(status, "Ready"),
         unschedulable=bool(node.spec.unschedulable),
         taints=tuple(node.spec.taints),
     )

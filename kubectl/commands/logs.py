@@ -9,10 +9,11 @@ from typing import Any
 
 from kubectl.errors import CliError
 from kubectl.output import warn
-from kubectl.printers import as_dict, as_list, dig, parse_time, pod_status, selector_text
+from kubectl.printers import as_dict, as_list, dig, pod_status, selector_text
 from kubectl.resources import resolve_kind
 from kubectl.session import Obj, Session
 from kubelite.api.errors import NotFound
+from kubelite.api.timeutil import parse_time_or_none
 
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 
@@ -36,7 +37,7 @@ def _pod_rank(pod: Obj) -> tuple[int, int, int, float]:
     statuses = as_list(dig(pod, "status", "containerStatuses"))
     ready = bool(statuses) and all(as_dict(s).get("ready") for s in statuses)
     bound = bool(dig(pod, "spec", "nodeName"))
-    created = parse_time(dig(pod, "metadata", "creationTimestamp"))
+    created = parse_time_or_none(dig(pod, "metadata", "creationTimestamp"))
     return (0 if running else 1, 0 if ready else 1, 0 if bound else 1, -(created.timestamp() if created else 0))
 
 

@@ -108,10 +108,7 @@ from kubelite.api.meta import (
     ObjectReference,
     OwnerReference,
     Resource,
-    now,
-    now_micro,
     object_key,
-    parse_time,
 )
 from kubelite.api.pods import (
     Affinity,
@@ -153,6 +150,7 @@ from kubelite.api.pods import (
     Volume,
     WeightedPodAffinityTerm,
 )
+from kubelite.api.timeutil import now, now_micro, parse_time
 
 __all__ = [
     "CronJob", "CronJobSpec", "CronJobStatus", "JobTemplateSpec",

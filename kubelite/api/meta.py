@@ -5,31 +5,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import Field, field_validator
 
 from kubelite.api.base import KubeModel
-
-
-def now() -> str:
-    """The current time as Kubernetes writes timestamps: RFC 3339, seconds, UTC ("...Z")."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def now_micro() -> str:
-    """RFC 3339 with microseconds (Lease acquireTime/renewTime, Event eventTime)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_time(value: str) -> datetime:
-    """Parse an RFC 3339 timestamp written by now()/now_micro() or by Kubernetes."""
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class OwnerReference(KubeModel):

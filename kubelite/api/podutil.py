@@ -1,21 +1,29 @@
-"""Small pod and condition helpers that several components need to agree on.
+"""The one home of pod and condition helpers that several components must agree on.
 
-Readiness, conditions and resource requests are computed here once so the
-scheduler, the controllers and kctl cannot disagree about what "ready" or
-"requests 600m" means.
+Why one module: readiness, availability, phases, condition bookkeeping and
+resource requests used to be rewritten in the scheduler and in several
+controllers, and the copies drifted (a Ready condition without a transition
+time was "available" in one and not in another). Each rule now exists once,
+with Kubernetes' semantics, and tests/unit/api/test_podutil.py pins them.
+Everything is pure; functions that need the time take `now` (or default to
+the current time).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol, TypeVar, overload
 
 from kubelite.api.container import Container
-from kubelite.api.meta import now, parse_time
+from kubelite.api.meta import ObjectMeta
 from kubelite.api.pods import Pod
 from kubelite.api.quantity import cpu_millis, memory_bytes
+from kubelite.api.timeutil import EPOCH, now, parse_time_or_none, utcnow
+
+log = logging.getLogger(__name__)
 
 # What the scheduler assumes for containers that request nothing (like kube-scheduler's
 # non-zero defaults for scoring only; fit checks use the real, possibly zero, requests).
@@ -53,91 +61,164 @@ def get_condition(status: HasConditions[C] | Sequence[C], type_: str) -> C | Non
 def set_condition(conditions: list[C], cond: C) -> bool:
     """Insert or replace the condition of cond.type; returns True when something meaningful changed.
 
-    lastTransitionTime moves only when status changes (kept from the old one
-    otherwise; set to now() if neither has it). Heartbeat/probe timestamps alone
-    do not count as a change.
+    Kubernetes' rule (meta.SetStatusCondition, podutil.UpdatePodCondition):
+    lastTransitionTime moves only when the status changes -- then it is the one
+    `cond` carries, else now(); with the same status the old one is kept (cond's
+    own, or now(), only if the old one had none). "Meaningful" is status, reason
+    or message: heartbeat/probe timestamps alone are stored but do not count, so
+    a caller does not write an object just because a heartbeat moved.
     """
     for i, old in enumerate(conditions):
         if old.type != cond.type:
             continue
         if old.status == cond.status:
-            cond.last_transition_time = cond.last_transition_time or old.last_transition_time or now()
-        elif cond.last_transition_time is None or cond.last_transition_time == old.last_transition_time:
+            cond.last_transition_time = old.last_transition_time or cond.last_transition_time or now()
+        elif not cond.last_transition_time:
             cond.last_transition_time = now()
         changed = (old.status, old.reason, old.message) != (cond.status, cond.reason, cond.message)
         conditions[i] = cond
         return changed
-    if cond.last_transition_time is None:
+    if not cond.last_transition_time:
         cond.last_transition_time = now()
     conditions.append(cond)
     return True
 
 
-def condition_true(status: HasConditions[C] | Sequence[C], type_: str) -> bool:
+def has_condition(status: HasConditions[C] | Sequence[C], wanted: ConditionLike) -> bool:
+    """Is `wanted` already there, ignoring timestamps (status, reason and message equal)?
+
+    Lets a writer skip an API call when its own last write is what it sees.
+    """
+    cond = get_condition(status, wanted.type)
+    return cond is not None and (cond.status, cond.reason, cond.message) == (wanted.status, wanted.reason,
+                                                                              wanted.message)
+
+
+def condition_status(status: HasConditions[C] | Sequence[C], type_: str) -> str | None:
+    """"True", "False", "Unknown", or None when the condition is absent."""
     cond = get_condition(status, type_)
-    return cond is not None and cond.status == "True"
+    return None if cond is None else cond.status
 
 
-def pod_is_ready(pod: Pod) -> bool:
-    """Ready condition True (what Endpoints and Deployment availability count)."""
+def condition_true(status: HasConditions[C] | Sequence[C], type_: str) -> bool:
+    return condition_status(status, type_) == "True"
+
+
+def is_pod_ready(pod: Pod) -> bool:
+    """Ready condition True (k8s IsPodReady): what Endpoints, Jobs and Deployments count as ready."""
     return condition_true(pod.status, "Ready")
 
 
-def pod_is_available(pod: Pod, min_ready_seconds: int, at: float | None = None) -> bool:
-    """Ready for at least min_ready_seconds (Deployment availability); `at` is a UNIX time."""
+def ready_since(pod: Pod) -> datetime | None:
+    """When a ready pod became ready; None when not ready or the time is unknown/unparsable."""
     cond = get_condition(pod.status, "Ready")
     if cond is None or cond.status != "True":
+        return None
+    return parse_time_or_none(cond.last_transition_time)
+
+
+def is_pod_available(pod: Pod, min_ready_seconds: int, now: datetime | None = None) -> bool:
+    """Kubernetes' IsPodAvailable: ready, and ready for longer than minReadySeconds at `now`.
+
+    Exactly as upstream: with minReadySeconds 0 readiness is enough; otherwise
+    the Ready condition needs a transition time and lastTransitionTime +
+    minReadySeconds must lie strictly before `now`. A Ready condition without a
+    (parsable) transition time is therefore NOT available when minReadySeconds
+    > 0 -- nothing proves it has been ready long enough. `now` defaults to the
+    current time; planners pass their clock in.
+    """
+    if not is_pod_ready(pod):
         return False
     if min_ready_seconds <= 0:
         return True
-    if not cond.last_transition_time:
+    since = ready_since(pod)
+    if since is None:
         return False
-    since = parse_time(cond.last_transition_time).timestamp()
-    return (time.time() if at is None else at) - since >= min_ready_seconds
+    return since + timedelta(seconds=min_ready_seconds) < (utcnow() if now is None else now)
 
 
-def pod_is_terminal(pod: Pod) -> bool:
-    """Succeeded or Failed: never runs again, does not count as a replica."""
-    return pod.status.phase in ("Succeeded", "Failed")
+TERMINAL_PHASES = ("Succeeded", "Failed")
+"""Phases a pod never leaves: its containers will not run again."""
 
 
-def pod_is_active(pod: Pod) -> bool:
-    """Counts as a replica: not terminal and not being deleted."""
-    return not pod_is_terminal(pod) and pod.metadata.deletion_timestamp is None
+def is_pod_terminal(pod: Pod) -> bool:
+    """Succeeded or Failed (k8s IsPodTerminal): never runs again, does not count as a replica."""
+    return pod.status.phase in TERMINAL_PHASES
 
 
-@dataclass(frozen=True)
+def is_pod_active(pod: Pod) -> bool:
+    """Counts as a replica (k8s IsPodActive): not terminal and not being deleted."""
+    return not is_pod_terminal(pod) and pod.metadata.deletion_timestamp is None
+
+
+def creation_time(meta: ObjectMeta) -> datetime:
+    """metadata.creationTimestamp, or the epoch when unset/unparsable (oldest sorts first)."""
+    return parse_time_or_none(meta.creation_timestamp) or EPOCH
+
+
+def restart_count(pod: Pod) -> int:
+    """The most restarts of any app container (what ranks a flapping pod for deletion)."""
+    return max((cs.restart_count or 0 for cs in pod.status.container_statuses), default=0)
+
+
+@dataclass(frozen=True, slots=True)
 class Requests:
-    cpu_millis: int = 0
-    memory_bytes: int = 0
+    """Requested cpu (millicores) and memory (bytes): plain ints the scheduler adds up per node."""
+
+    cpu: int = 0
+    memory: int = 0
 
     def __add__(self, other: Requests) -> Requests:
-        return Requests(self.cpu_millis + other.cpu_millis, self.memory_bytes + other.memory_bytes)
+        return Requests(self.cpu + other.cpu, self.memory + other.memory)
 
     def max(self, other: Requests) -> Requests:
-        return Requests(max(self.cpu_millis, other.cpu_millis), max(self.memory_bytes, other.memory_bytes))
+        return Requests(max(self.cpu, other.cpu), max(self.memory, other.memory))
 
 
-def container_requests(c: Container, non_zero: bool = False) -> Requests:
+def read_quantity(values: Mapping[str, object] | None, name: str, parse: Callable[[str], int],
+                  lenient: bool = False) -> int:
+    """values[name] through `parse` (cpu_millis, memory_bytes...), 0 when absent.
+
+    `lenient` turns an unparsable value into 0 (logged) instead of ValueError:
+    the scheduler must not crash on a pod or node that validation let through.
+    """
+    if not values:
+        return 0
+    raw = values.get(name)
+    if raw is None:
+        return 0
+    try:
+        return parse(str(raw))
+    except ValueError:
+        if not lenient:
+            raise
+        log.warning("ignoring unparsable quantity", extra={"resource": name, "value": str(raw)})
+        return 0
+
+
+def container_requests(c: Container, non_zero: bool = False, lenient: bool = False) -> Requests:
     """One container's cpu/memory requests; `non_zero` substitutes scoring defaults for unset ones."""
     req = c.resources.requests
-    cpu = cpu_millis(req["cpu"]) if "cpu" in req else (DEFAULT_MILLI_CPU_REQUEST if non_zero else 0)
-    mem = memory_bytes(req["memory"]) if "memory" in req else (DEFAULT_MEMORY_REQUEST if non_zero else 0)
+    cpu = read_quantity(req, "cpu", cpu_millis, lenient) if "cpu" in req else (DEFAULT_MILLI_CPU_REQUEST if non_zero else 0)
+    mem = (read_quantity(req, "memory", memory_bytes, lenient) if "memory" in req
+           else (DEFAULT_MEMORY_REQUEST if non_zero else 0))
     return Requests(cpu, mem)
 
 
-def pod_requests(pod: Pod, non_zero: bool = False) -> Requests:
-    """Effective pod requests, Kubernetes' rule.
+def pod_requests(pod: Pod, non_zero: bool = False, lenient: bool = False) -> Requests:
+    """Effective pod requests, Kubernetes' rule (resourcehelper.PodRequests).
 
     Regular containers (and sidecar init containers, restartPolicy Always) run
     together, so they add up; ordinary init containers run one at a time before
     them, so each needs only its own request plus the sidecars started before it.
-    The pod needs the larger of the two, plus spec.overhead.
+    The pod needs the larger of the two, plus spec.overhead. `lenient` is for
+    the scheduler, which must never crash on a quantity validation let through:
+    such a value counts as 0.
     """
     sidecars = Requests()
     init_peak = Requests()
     for c in pod.spec.init_containers:
-        r = container_requests(c, non_zero)
+        r = container_requests(c, non_zero, lenient)
         if c.restart_policy == "Always":
             sidecars = sidecars + r
             init_peak = init_peak.max(sidecars)
@@ -145,11 +226,12 @@ def pod_requests(pod: Pod, non_zero: bool = False) -> Requests:
             init_peak = init_peak.max(sidecars + r)
     running = sidecars
     for c in pod.spec.containers:
-        running = running + container_requests(c, non_zero)
+        running = running + container_requests(c, non_zero, lenient)
     total = running.max(init_peak)
     overhead = pod.spec.overhead
     if overhead:
-        total = total + Requests(cpu_millis(overhead.get("cpu", "0")), memory_bytes(overhead.get("memory", "0")))
+        total = total + Requests(read_quantity(overhead, "cpu", cpu_millis, lenient),
+                                 read_quantity(overhead, "memory", memory_bytes, lenient))
     return total
 
 

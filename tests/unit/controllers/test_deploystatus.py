@@ -7,9 +7,9 @@ from datetime import timedelta
 from controllers.deploystatus import (
     calculate_status,
     deployment_complete,
-    get_condition,
     rollout_status,
 )
+from kubelite.api.podutil import get_condition
 from tests.unit.controllers.builders import T0, deployment, replica_set
 
 

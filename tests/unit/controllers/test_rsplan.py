@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from controllers.claim import classify
-from controllers.podutil import is_pod_active, is_pod_available, pods_to_delete
+from controllers.podutil import pods_to_delete
 from controllers.rsplan import (
     active,
     compute_status,
@@ -15,6 +15,7 @@ from controllers.rsplan import (
     slow_start_batches,
 )
 from kubelite.api import LabelSelector
+from kubelite.api.podutil import is_pod_active, is_pod_available
 from kubelite.api.selectors import label_matcher
 from tests.unit.controllers.builders import T0, pod, replica_set
 
