@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from controllers.deployutil import desired_replicas, max_unavailable, sum_spec_replicas, sum_status
 from kubelite.api import Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet
-from kubelite.api.podutil import get_condition
+from kubelite.api.podutil import get_condition, transition_time
 from kubelite.api.timeutil import format_time, parse_time_or_none
 
 AVAILABLE = "Available"
@@ -47,7 +47,7 @@ def set_condition(
             current.last_update_time = stamp
             current.message = message
         return
-    transition = current.last_transition_time if (current is not None and current.status == cond_status) else stamp
+    transition = transition_time(current, cond_status, stamp)
     new = DeploymentCondition(
         type=type_, status=cond_status, reason=reason, message=message,
         last_update_time=stamp, last_transition_time=transition,

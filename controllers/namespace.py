@@ -20,6 +20,7 @@ from controllers.base import Controller
 from controllers.informers import InformerFactory
 from kubelite.api import Namespace, NamespaceCondition, now, registry
 from kubelite.api.errors import Conflict, NotFound
+from kubelite.api.podutil import get_condition, transition_time
 from kubelite.client import ApiClient, Informer
 from kubelite.daemon import Metrics
 
@@ -106,9 +107,7 @@ class NamespaceController(Controller):
             reason="SomeResourcesRemain" if remaining else "ContentRemoved",
             message=f"Some resources are remaining: {message}" if remaining else "All content successfully removed",
         )
-        old = next((c for c in status.conditions if c.type == CONTENT_REMAINING), None)
-        same = old is not None and old.status == cond.status
-        cond.last_transition_time = old.last_transition_time if same and old is not None else now()
+        cond.last_transition_time = transition_time(get_condition(status, CONTENT_REMAINING), cond.status, now())
         status.conditions = [c for c in status.conditions if c.type != CONTENT_REMAINING] + [cond]
         if status.to_dict() == ns.status.to_dict():
             return

@@ -26,6 +26,7 @@ from kubelite.api.core import (
     NodeSystemInfo,
 )
 from kubelite.api.errors import AlreadyExists, Conflict, NotFound
+from kubelite.api.podutil import transition_time
 from kubelite.client import ApiClient
 
 log = logging.getLogger(__name__)
@@ -122,8 +123,7 @@ def _conditions(cfg: NodeConfig, old: list[NodeCondition], stamp: str, pod_cidr:
     prev = {c.type: c for c in old}
     out = []
     for type_, status, reason, message in wanted:
-        p = prev.get(type_)
-        since = p.last_transition_time if p is not None and p.status == status and p.last_transition_time else stamp
+        since = transition_time(prev.get(type_), status, stamp)
         out.append(NodeCondition(type=type_, status=status, reason=reason, message=message,
                                  last_heartbeat_time=stamp, last_transition_time=since))
     return out

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from kubelite.api import Pod, PodCondition, PodStatus
 from kubelite.api import pods as p
-from kubelite.api.podutil import TERMINAL_PHASES
+from kubelite.api.podutil import TERMINAL_PHASES, get_condition, transition_time
 from kubelite.api.timeutil import format_unix
 
 
@@ -133,11 +133,10 @@ def pod_phase(view: PodView) -> str:
 def _condition(
     old: list[PodCondition], type_: str, ok: bool, reason: str, message: str, now: str
 ) -> PodCondition:
-    prev = next((c for c in old if c.type == type_), None)
+    prev = get_condition(old, type_)
     status = "True" if ok else "False"
-    since = prev.last_transition_time if prev is not None and prev.status == status else now
     return PodCondition(
-        type=type_, status=status, last_transition_time=since,
+        type=type_, status=status, last_transition_time=transition_time(prev, status, now),
         reason=None if ok else reason, message=None if ok or not message else message,
     )
 

@@ -286,6 +286,7 @@ async def _wait_ready(
 async def _wait_nodes_ready(plan: ClusterPlan, deadline: float, say: Say) -> None:
     from kubelite.api import Node
     from kubelite.api.errors import ApiError
+    from kubelite.api.podutil import condition_true
     from kubelite.client import ApiClient
 
     client = ApiClient.connect(plan.server)
@@ -299,7 +300,7 @@ async def _wait_nodes_ready(plan: ClusterPlan, deadline: float, say: Say) -> Non
             ready = sorted(
                 n.metadata.name or ""
                 for n in nodes
-                if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions)
+                if condition_true(n.status, "Ready")
             )
             report = f"  nodes Ready: {len(ready)}/{plan.nodes}"
             if report != last_report:

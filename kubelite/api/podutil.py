@@ -58,6 +58,18 @@ def get_condition(status: HasConditions[C] | Sequence[C], type_: str) -> C | Non
     return next((c for c in conditions if c.type == type_), None)
 
 
+def transition_time(old: ConditionLike | None, status: str, stamp: str) -> str:
+    """The lastTransitionTime a condition with `status` gets when `old` was there before.
+
+    Kubernetes' one rule: the time moves only when the status changes. Same
+    status keeps the old time (`stamp` only if the old one had none); a new or
+    changed status gets `stamp`.
+    """
+    if old is not None and old.status == status and old.last_transition_time:
+        return old.last_transition_time
+    return stamp
+
+
 def set_condition(conditions: list[C], cond: C) -> bool:
     """Insert or replace the condition of cond.type; returns True when something meaningful changed.
 
@@ -71,10 +83,7 @@ def set_condition(conditions: list[C], cond: C) -> bool:
     for i, old in enumerate(conditions):
         if old.type != cond.type:
             continue
-        if old.status == cond.status:
-            cond.last_transition_time = old.last_transition_time or cond.last_transition_time or now()
-        elif not cond.last_transition_time:
-            cond.last_transition_time = now()
+        cond.last_transition_time = transition_time(old, cond.status, cond.last_transition_time or now())
         changed = (old.status, old.reason, old.message) != (cond.status, cond.reason, cond.message)
         conditions[i] = cond
         return changed

@@ -28,6 +28,7 @@ from kubelite.api.podutil import (
     read_quantity,
     ready_since,
     set_condition,
+    transition_time,
 )
 from kubelite.api.quantity import cpu_millis
 from kubelite.api.timeutil import (
@@ -184,6 +185,17 @@ def test_set_condition_moves_the_transition_time_only_with_the_status(
     assert len(conditions) == 1
     assert (conditions[0].status, conditions[0].reason, conditions[0].message) == new
     assert conditions[0].last_transition_time == transition
+
+
+@pytest.mark.parametrize(("old", "status", "expected"), [
+    (None, "True", at(9)),                  # new condition: the stamp
+    (("True", at(0)), "True", at(0)),       # same status: the old time stays
+    (("True", None), "True", at(9)),        # same status but never stamped: the stamp
+    (("True", at(0)), "False", at(9)),      # status moved: the stamp
+])
+def test_transition_time(old: tuple[str, str | None] | None, status: str, expected: str) -> None:
+    prev = None if old is None else PodCondition(type="Ready", status=old[0], last_transition_time=old[1])
+    assert transition_time(prev, status, at(9)) == expected
 
 
 def test_set_condition_stamps_now_when_no_time_is_known() -> None:
