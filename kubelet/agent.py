@@ -16,7 +16,7 @@ from pathlib import Path
 from kubelet.image_pulls import ImageService
 from kubelet.node import NodeAgent, NodeConfig
 from kubelet.pod_config import cluster_dns
-from kubelet.pod_workers import SHUTDOWN_GRACE_CAP, PodWorkers
+from kubelet.pod_dispatcher import SHUTDOWN_GRACE_CAP, PodDispatcher
 from kubelet.runtime import ContainerState, Runtime
 from kubelet.server import KubeletServer
 from kubelite.api import Pod
@@ -50,7 +50,7 @@ class Kubelet:
         self.cfg = cfg
         self.recorder = EventRecorder(client, "kubelet", host=cfg.node_name)
         self.informer: Informer[Pod] = Informer(client, Pod, field_selector=f"spec.nodeName={cfg.node_name}")
-        self.pods = PodWorkers(
+        self.pods = PodDispatcher(
             client, runtime, cfg.node_name, cfg.node_ip, cfg.data_dir, recorder=self.recorder,
             resync_seconds=cfg.resync_seconds, images=images,
             dns=cluster_dns(list(cfg.cluster_dns), cfg.cluster_domain),
@@ -77,9 +77,15 @@ class Kubelet:
             status_interval=self.cfg.node_status_seconds,
             lease_interval=self.cfg.lease_seconds,
         )
+        # Sandboxes to re-adopt are known before the first pod arrives, so no worker waits for them.
+        await self.pods.load_adopted()
+        # Every informer of the kubelet starts here, and nowhere else.
+        config_maps, secrets = self.pods.informers
         self._tasks = [
             asyncio.create_task(self.node.run(), name="node-agent"),
             asyncio.create_task(self.informer.run(), name="pod-informer"),
+            asyncio.create_task(config_maps.run(), name="configmap-informer"),
+            asyncio.create_task(secrets.run(), name="secret-informer"),
             asyncio.create_task(self.pods.housekeeping(self.informer), name="pod-housekeeping"),
         ]
 
@@ -99,7 +105,7 @@ class Kubelet:
     async def stop(self) -> None:
         """Stop every container (the process runtime's cannot outlive us), then the rest."""
         for task in self._tasks[1:]:
-            task.cancel()  # no new pod events or housekeeping while stopping
+            task.cancel()  # no new pod/object events or housekeeping while stopping
         await self.pods.shutdown(self.cfg.shutdown_grace_cap)
         for task in self._tasks:
             task.cancel()

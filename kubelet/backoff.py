@@ -48,6 +48,12 @@ class BackOff:
         entry = self._live(key, now)
         return entry.delay if entry else 0.0
 
+    def current(self, key: str, now: float) -> float | None:
+        """The back-off in force for `key`, None when none is recorded (or it expired):
+        what the pure planner (`pod_actions`) needs to decide without this object."""
+        entry = self._live(key, now)
+        return entry.delay if entry else None
+
     def record_restart(self, key: str, now: float) -> None:
         """Called when a restart happens: the next one waits twice as long."""
         entry = self._live(key, now)

@@ -2,7 +2,8 @@
 
 Why separate from the worker: this is the pure bookkeeping -- restart counts,
 the current and last termination, waiting reasons -- and how it is rebuilt
-from the status a previous kubelet wrote; the worker owns the actions.
+from the status a previous kubelet wrote; the planner (`pod_actions`) decides
+and the executor (`pod_executor`) acts.
 """
 
 from __future__ import annotations
@@ -13,6 +14,15 @@ from kubelet.probes import ContainerProbes
 from kubelet.status import ContainerView, Terminated
 from kubelite.api import Container
 from kubelite.api import pods as p
+
+
+@dataclass(frozen=True)
+class KillRequest:
+    """A liveness/startup probe failed on instance `container_id`; the next sync kills it."""
+
+    container_id: str
+    kind: str  # "Liveness" or "Startup"
+    message: str
 
 
 @dataclass
@@ -30,6 +40,16 @@ class ContainerTrack:
     waiting_reason: str = ""
     waiting_message: str = ""
     probes: ContainerProbes | None = None
+    kill_request: KillRequest | None = None  # a probe asked to kill this instance
+
+    @property
+    def pending_kill(self) -> str:
+        """The probe kind asking to kill the running instance, "" when none (a request
+        about an earlier instance is stale and ignored)."""
+        req = self.kill_request
+        if req is None or self.running_since is None or req.container_id != self.container_id:
+            return ""
+        return req.kind
 
     @property
     def name(self) -> str:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from kubelet.node import NodeConfig, _without_heartbeats, build_node, node_status
-from kubelet.pod_workers import remove_orphan_dirs
+from kubelet.pod_dispatcher import remove_orphan_dirs
 from kubelite.api.core import NodeStatus
 
 CFG = NodeConfig(name="node-1", ip="127.0.0.11", kubelet_port=10250, runtime_name="process",

@@ -1,15 +1,17 @@
 """All pod workers of a node: who runs, who is woken, and the clean shutdown.
 
-Why a manager around `PodWorker`: informer events, container exits and the
+Why a dispatcher around `PodWorker` (`pod_sync`): informer events, container exits and the
 periodic housekeeping all arrive here and must reach the right worker (by pod
 uid: a pod deleted and recreated under the same name is a different pod with
 its own worker). Housekeeping also compares the informer's cache with the
 workers, so a missed event can only delay, never lose, a start or a stop.
 
-The manager also owns what pods share: informers on ConfigMaps and Secrets
-(their changes wake the pods that use them, which re-project their volumes),
-the image puller, the sandboxes a previous kubelet left to adopt, and the
-lookup of a running container for `exec`.
+The dispatcher also owns what pods share: informers on ConfigMaps and Secrets
+(their changes wake the pods that use them, which re-project their volumes;
+the kubelet starts them with its pod informer, see `informers`), the image
+puller, the sandboxes a previous kubelet left to adopt (listed once at
+startup by `load_adopted`, before any pod arrives), and the lookup of a
+running container for `exec`.
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ import asyncio
 import contextlib
 import logging
 import shutil
+import time
 from pathlib import Path
-from typing import TypeVar
 
 from kubelet.backoff import BackOff
 from kubelet.image_pulls import ImagePuller, ImageService
 from kubelet.pod_config import DnsHook, default_dns
-from kubelet.pod_worker import PodWorker, ReadinessHook, Recorder, WorkerContext
+from kubelet.pod_context import Clock, ReadinessHook, Recorder, WorkerContext
+from kubelet.pod_sync import PodWorker
+from kubelet.refs import InformerObjects
 from kubelet.runtime import ContainerStatus, ExecSession, Runtime, RuntimeFailure
 from kubelite.api import ConfigMap, Pod, Resource, Secret
 from kubelite.api.errors import ApiError, BadRequest, NotFound
@@ -56,35 +60,9 @@ FINISHED_MEMORY = 4096
 INFLIGHT_WAIT = 2.0
 ORPHAN_SCAN_SECONDS = 60.0
 
-_O = TypeVar("_O", ConfigMap, Secret)
+class PodDispatcher:
+    """Routes every input to the worker of its pod (by uid) and owns what pods share."""
 
-
-class InformerObjects:
-    """ConfigMaps/Secrets from the kubelet's informer caches; a cache miss asks the
-    apiserver (an object created just before its pod may not be cached yet)."""
-
-    def __init__(self, client: ApiClient, config_maps: Informer[ConfigMap], secrets: Informer[Secret]) -> None:
-        self.client = client
-        self.config_maps = config_maps
-        self.secrets = secrets
-
-    async def _get(self, informer: Informer[_O], cls: type[_O], namespace: str, name: str) -> _O | None:
-        found = informer.store.get(f"{namespace}/{name}")
-        if found is not None:
-            return found
-        try:
-            return await self.client.get(cls, name, namespace)
-        except NotFound:
-            return None
-
-    async def config_map(self, namespace: str, name: str) -> ConfigMap | None:
-        return await self._get(self.config_maps, ConfigMap, namespace, name)
-
-    async def secret(self, namespace: str, name: str) -> Secret | None:
-        return await self._get(self.secrets, Secret, namespace, name)
-
-
-class PodWorkers:
     def __init__(
         self,
         client: ApiClient,
@@ -99,6 +77,7 @@ class PodWorkers:
         images: ImageService | None = None,
         pull_backoff: BackOff | None = None,
         dns: DnsHook = default_dns,
+        clock: Clock = time.time,
     ) -> None:
         self.node_name = node_name
         self.config_maps: Informer[ConfigMap] = Informer(client, ConfigMap)
@@ -113,7 +92,7 @@ class PodWorkers:
             client=client, runtime=runtime, node_name=node_name, node_ip=node_ip, data_dir=data_dir,
             backoff=backoff or BackOff(), recorder=recorder, readiness=readiness, resync_seconds=resync_seconds,
             objects=InformerObjects(client, self.config_maps, self.secrets),
-            images=ImagePuller(images, pull_backoff), dns=dns,
+            images=ImagePuller(images, pull_backoff), dns=dns, clock=clock,
         )
         self.workers: dict[str, PodWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -175,36 +154,36 @@ class PodWorkers:
 
     # -- housekeeping ---------------------------------------------------------------
 
+    @property
+    def informers(self) -> tuple[Informer[ConfigMap], Informer[Secret]]:
+        """The ConfigMap and Secret informers whose changes wake the pods using them;
+        the kubelet runs them with its pod informer (`Kubelet.start`)."""
+        return (self.config_maps, self.secrets)
+
     async def housekeeping(self, informer: Informer[Pod]) -> None:
         """Until cancelled: make the set of workers match the informer's pods, and
         now and then remove pod directories nobody owns any more."""
         loop = asyncio.get_running_loop()
         next_scan = 0.0
-        tasks = [asyncio.create_task(i.run(), name=f"{i!r}") for i in (self.config_maps, self.secrets)]
-        try:
-            await self.load_adopted()
-            orphans_checked = False
-            while True:
-                await asyncio.sleep(self.ctx.resync_seconds)
-                if not informer.has_synced:
-                    continue
-                pods = informer.store.list()
-                self.reconcile(pods)
-                if not orphans_checked:
-                    orphans_checked = True
-                    await self.remove_unclaimed_sandboxes({p.metadata.uid or "" for p in pods})
-                if loop.time() >= next_scan:
-                    next_scan = loop.time() + ORPHAN_SCAN_SECONDS
-                    keep = {p.metadata.uid or "" for p in pods} | set(self.workers)
-                    await asyncio.to_thread(remove_orphan_dirs, self.ctx.data_dir, keep)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        orphans_checked = False
+        while True:
+            await asyncio.sleep(self.ctx.resync_seconds)
+            if not informer.has_synced:
+                continue
+            pods = informer.store.list()
+            self.reconcile(pods)
+            if not orphans_checked:
+                orphans_checked = True
+                await self.remove_unclaimed_sandboxes({p.metadata.uid or "" for p in pods})
+            if loop.time() >= next_scan:
+                next_scan = loop.time() + ORPHAN_SCAN_SECONDS
+                keep = {p.metadata.uid or "" for p in pods} | set(self.workers)
+                await asyncio.to_thread(remove_orphan_dirs, self.ctx.data_dir, keep)
 
     async def load_adopted(self) -> None:
         """Remember the sandboxes a previous kubelet left running (runc), for their pods'
-        workers to adopt instead of starting the containers again."""
+        workers to adopt instead of starting the containers again. Called once at
+        startup, before the pod informer delivers pods, so no worker has to wait."""
         try:
             sandboxes = await self.ctx.runtime.list_pod_sandboxes()
         except RuntimeFailure as exc:
@@ -216,7 +195,6 @@ class PodWorkers:
                 self.ctx.adopted[sandbox.uid] = sandbox
         if self.ctx.adopted:
             log.info("found pod sandboxes to re-adopt", extra={"sandboxes": len(self.ctx.adopted)})
-        self.ctx.adoption_loaded.set()
 
     async def remove_unclaimed_sandboxes(self, pod_uids: set[str]) -> None:
         """Sandboxes of pods deleted while no kubelet ran: stop and remove them."""

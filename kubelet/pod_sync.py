@@ -1,0 +1,282 @@
+"""One pod's worker: the loop that makes the runtime match the pod spec, step by step.
+
+Why one serialised worker per pod: everything that happens to a pod (start,
+crash, restart, delete) must be decided in order with one view of its
+containers, while different pods proceed independently. The worker is woken
+by informer events, by its containers exiting, by its probes and by a ~1 s
+resync, and each `sync` is level-triggered: it looks at what is, asks the
+pure planner (`pod_actions`) what to do, has the executor (`pod_executor`)
+do it, and writes the pod status if it changed. What stays here is the
+sequence, the status write and graceful termination (which waits on the
+worker's own wake-ups for a force delete).
+
+Time comes from `WorkerContext.clock`, never from `time.time()` directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from kubelet.container_track import ContainerTrack
+from kubelet.envvars import referenced_objects
+from kubelet.pod_actions import (
+    CreateSandbox,
+    KeepFinished,
+    KillContainer,
+    KillPod,
+    PodFacts,
+    plan_containers,
+    plan_pod,
+)
+from kubelet.pod_context import WorkerContext
+from kubelet.pod_executor import PodExecutor
+from kubelet.refs import load_refs
+from kubelet.status import PodView, compute_pod_status, status_changed
+from kubelite.api import Pod, now
+from kubelite.api.errors import ApiError, Conflict, NotFound
+from kubelite.api.podutil import TERMINAL_PHASES
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GRACE_SECONDS = 30
+
+
+class PodWorker:
+    """Drives one pod (identified by uid) until it is deleted and cleaned up."""
+
+    def __init__(self, ctx: WorkerContext, pod: Pod) -> None:
+        self.ctx = ctx
+        self._pod = pod
+        self._uid = pod.metadata.uid or ""
+        self.gone = False  # removed from the API
+        self.stopping = False  # the kubelet is shutting down
+        self.finished = False
+        self._wake = asyncio.Event()
+        self.executor = PodExecutor(ctx, self, pod)
+
+    # -- inputs ------------------------------------------------------------------
+
+    @property
+    def pod(self) -> Pod:
+        return self._pod
+
+    @property
+    def uid(self) -> str:
+        return self._uid
+
+    @property
+    def tracks(self) -> list[ContainerTrack]:
+        return self.executor.tracks
+
+    @property
+    def sandbox_id(self) -> str | None:
+        return self.executor.sandbox_id
+
+    @property
+    def key(self) -> str:
+        return f"{self._pod.metadata.namespace or 'default'}/{self._pod.metadata.name}"
+
+    @property
+    def restart_policy(self) -> str:
+        return self._pod.spec.restart_policy or "Always"
+
+    def update(self, pod: Pod) -> None:
+        """A newer copy of the pod from the API (ignored if older than what we have)."""
+        if _rv(pod) >= _rv(self._pod):
+            self._pod = pod
+        self.wake()
+
+    def mark_gone(self, final: Pod | None = None) -> None:
+        if final is not None and _rv(final) >= _rv(self._pod):
+            self._pod = final
+        self.gone = True
+        self.wake()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def refs_changed(self) -> None:
+        """A ConfigMap or Secret the pod uses changed: re-project volumes soon."""
+        self.wake()
+
+    def uses_object(self, kind: str, namespace: str, name: str) -> bool:
+        if (self._pod.metadata.namespace or "default") != namespace:
+            return False
+        cms, secrets = referenced_objects(self._pod)
+        if kind == "Secret":
+            secrets |= {s.name for s in self._pod.spec.image_pull_secrets if s.name}
+        return name in (cms if kind == "ConfigMap" else secrets)
+
+    def event(self, type_: str, reason: str, message: str) -> None:
+        if self.ctx.recorder is not None:
+            self.ctx.recorder.event(self._pod, type_, reason, message)
+
+    # -- loop --------------------------------------------------------------------
+
+    async def run(self) -> None:
+        while not self.finished:
+            self._wake.clear()
+            self.executor.next_wake = None
+            try:
+                if self.stopping:
+                    return
+                await self.sync()
+            except asyncio.CancelledError:
+                raise
+            except ApiError as exc:  # apiserver unreachable or restarting: retry at next sync
+                log.warning("pod sync: API call failed: %s", exc, extra={"pod": self.key})
+            except Exception:
+                log.exception("pod sync failed", extra={"pod": self.key})
+            if self.finished:
+                return
+            delay = self.ctx.resync_seconds
+            next_wake = self.executor.next_wake
+            if next_wake is not None:
+                delay = max(0.05, min(delay, next_wake - self.ctx.clock()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    def facts(self) -> PodFacts:
+        pod = self._pod
+        return PodFacts(
+            restart_policy=self.restart_policy,
+            deleting=self.gone or bool(pod.metadata.deletion_timestamp),
+            phase_terminal=pod.status.phase in TERMINAL_PHASES,
+            sandbox_ready=self.executor.sandbox_id is not None,
+        )
+
+    async def sync(self) -> None:
+        """Plan the pod-level step on what we know, then (with a fresh runtime view) the
+        containers' actions: probe kills at once, starts once the refs and volumes are in."""
+        ex = self.executor
+        step = plan_pod(self.facts(), ex.observe(self.ctx.clock()))
+        if isinstance(step, KillPod):
+            await self.terminate()
+            return
+        if isinstance(step, KeepFinished):
+            await ex.stop_probes()
+            return  # a finished pod never runs again
+        if isinstance(step, CreateSandbox) and not await ex.ensure_sandbox():
+            await self.write_status()
+            return
+        await ex.refresh()
+        t_now = self.ctx.clock()
+        actions = plan_containers(self.restart_policy, ex.observe(t_now), t_now)
+        await ex.execute([a for a in actions if isinstance(a, KillContainer)], None, t_now)
+        refs = await load_refs(self._pod, self.ctx.source())
+        if await ex.prepare_volumes(refs):
+            await ex.execute([a for a in actions if not isinstance(a, KillContainer)], refs, t_now)
+        await self.write_status()
+
+    # -- status -------------------------------------------------------------------
+
+    def view(self) -> PodView:
+        hook = self.ctx.readiness
+        init_pending = not all(
+            t.terminated is not None and t.terminated.exit_code == 0 for t in self.tracks if t.init
+        )
+
+        def ready(t: ContainerTrack) -> bool:
+            if t.running_since is None or (t.probes is not None and not t.probes.is_ready()):
+                return False
+            return hook is None or hook(self._pod, t.name)
+
+        return PodView(
+            restart_policy=self.restart_policy,
+            init=[t.view(False, "PodInitializing") for t in self.tracks if t.init],
+            containers=[
+                t.view(ready(t), "PodInitializing" if init_pending else "ContainerCreating")
+                for t in self.tracks if not t.init
+            ],
+        )
+
+    async def write_status(self) -> None:
+        """UpdateStatus when the computed status differs; on Conflict refetch and retry."""
+        pod = self._pod
+        for _ in range(5):
+            new = compute_pod_status(pod, self.view(), self.ctx.node_ip, now(), pod_ip=self.executor.pod_ip)
+            if not status_changed(pod.status, new):
+                return
+            changed = pod.model_copy(deep=True)
+            changed.status = new
+            try:
+                self.update(await self.ctx.client.update_status(changed))
+                return
+            except Conflict:
+                try:
+                    pod = await self.ctx.client.get(Pod, pod.metadata.name or "", pod.metadata.namespace or "default")
+                except NotFound:
+                    return
+                if pod.metadata.uid != self._uid:
+                    return
+                self.update(pod)
+            except NotFound:
+                return
+
+    # -- termination ----------------------------------------------------------------
+
+    def grace_seconds(self) -> float:
+        meta, spec = self._pod.metadata, self._pod.spec
+        if meta.deletion_grace_period_seconds is not None:
+            return float(meta.deletion_grace_period_seconds)
+        if spec.termination_grace_period_seconds is not None:
+            return float(spec.termination_grace_period_seconds)
+        return float(DEFAULT_GRACE_SECONDS)
+
+    async def stop_containers(self, grace: float) -> None:
+        """SIGTERM every running container, SIGKILL after `grace` (or at once if the
+        pod is force-deleted meanwhile)."""
+        ex = self.executor
+        await ex.stop_probes()
+        if ex.sandbox_id is None:
+            return
+        running = ex.running_to_stop()
+        if running and grace > 0:
+            self.event("Normal", "Killing", f"Stopping container {', '.join(running)}")
+        sid = ex.sandbox_id
+        stop = asyncio.create_task(self.ctx.runtime.stop_pod_sandbox(sid, grace))
+        while not stop.done():
+            self._wake.clear()
+            waker = asyncio.create_task(self._wake.wait())
+            await asyncio.wait({stop, waker}, return_when=asyncio.FIRST_COMPLETED)
+            waker.cancel()
+            if not stop.done() and self.gone and (self._pod.metadata.deletion_grace_period_seconds or 0) == 0:
+                await self.ctx.runtime.stop_pod_sandbox(sid, 0.0)
+        await stop
+        await ex.refresh()
+
+    async def terminate(self) -> None:
+        """Graceful deletion: stop containers, final status, then remove the pod object."""
+        log.info("stopping pod", extra={"pod": self.key, "grace_seconds": self.grace_seconds(), "gone": self.gone})
+        await self.stop_containers(self.grace_seconds())
+        if not self.gone:
+            with contextlib.suppress(ApiError):
+                await self.write_status()
+            meta = self._pod.metadata
+            try:
+                await self.ctx.client.delete(
+                    Pod, meta.name or "", meta.namespace or "default", grace_period_seconds=0,
+                    precondition_uid=self._uid,
+                )
+            except (NotFound, Conflict):
+                pass  # already gone, or the name now belongs to a new pod
+            log.info("pod deleted", extra={"pod": self.key})
+        await self.executor.cleanup()
+        self.finished = True
+
+    async def detach(self) -> None:
+        """Kubelet shutdown with a runtime whose containers survive it: stop watching only."""
+        await self.executor.detach()
+
+    def container_id(self, name: str) -> str | None:
+        """The runtime id of the named container's running instance (exec)."""
+        return self.executor.container_id(name)
+
+
+def _rv(pod: Pod) -> int:
+    try:
+        return int(pod.metadata.resource_version or 0)
+    except ValueError:
+        return 0
