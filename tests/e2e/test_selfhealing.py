@@ -41,7 +41,7 @@ from tests.e2e.svchelpers import (
     wait_ready,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.requires_root("runc containers, network namespaces, cgroups")]
 
 STS_VOLUME_ROOT = Path("/var/lib/kubelite/volumes")  # controllers.statefulplan.DEFAULT_VOLUME_ROOT
 
