@@ -14,6 +14,12 @@ does not run its leftover tasks one last time to cancel them: a leftover task
 holding a grpc.aio call can crash grpc's C core when it runs at shutdown (seen
 once in CI as a segfault after every test had passed). They are reported on
 stderr and abandoned instead; any other `asyncio.run` keeps the normal cancel.
+
+`@pytest.mark.requires_root("why")` is the one way a test says it needs root.
+Not root: it is skipped, and the reason shows in the summary (`-rs` in addopts).
+With CI=true (CI runs as root with every tool of deploy/install-deps.sh) any skip
+of such a test, for root or for a missing tool, is a failure: a root test that
+silently stops running in CI is a test lost.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import asyncio
 import asyncio.runners
 import os
 import sys
+from collections.abc import Generator
+from typing import Any
 
 import pytest
 
@@ -40,6 +48,30 @@ def _cancel_or_abandon(loop: asyncio.AbstractEventLoop) -> None:
 
 
 asyncio.runners._cancel_all_tasks = _cancel_or_abandon  # type: ignore[attr-defined]
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("true", "1")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    marker = item.get_closest_marker("requires_root")
+    if marker is not None and os.geteuid() != 0:
+        why = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
+        pytest.skip(f"needs root: {why}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if (report.skipped and not hasattr(report, "wasxfail") and _in_ci()
+            and item.get_closest_marker("requires_root") is not None):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        report.outcome = "failed"
+        report.longrepr = f"requires_root test skipped with CI=true (CI runs as root with every tool): {reason}"
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -22,7 +22,7 @@ from kubelite import cleanup
 from kubelite.procs import http_get_status
 from tests.e2e.cluster import LocalCluster, leftovers, wait_for
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.requires_root("runc containers, network namespaces, cgroups")]
 
 WORKLOADS = """
 apiVersion: v1

@@ -41,24 +41,24 @@ from tests.e2e.svchelpers import (
     wait_ready,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.requires_root("runc containers, network namespaces, cgroups")]
 
 STS_VOLUME_ROOT = Path("/var/lib/kubelite/volumes")  # controllers.statefulplan.DEFAULT_VOLUME_ROOT
 
 
-def app_yaml(version: str) -> str:
+def app_yaml(version: str, name: str = "app", replicas: int = 6) -> str:
     return f"""
 apiVersion: apps/v1
 kind: Deployment
-metadata: {{name: app}}
+metadata: {{name: {name}}}
 spec:
-  replicas: 6
+  replicas: {replicas}
   strategy:
     type: RollingUpdate
     rollingUpdate: {{maxSurge: 1, maxUnavailable: 1}}
-  selector: {{matchLabels: {{app: app}}}}
+  selector: {{matchLabels: {{app: {name}}}}}
   template:
-    metadata: {{labels: {{app: app}}}}
+    metadata: {{labels: {{app: {name}}}}}
     spec:
       terminationGracePeriodSeconds: 5
       containers:
@@ -119,25 +119,28 @@ def versions(pods: list[dict[str, Any]]) -> set[str]:
         p["spec"]["containers"][0]["command"]))] if m}
 
 
-def rolled_out(c: LocalCluster, version: str) -> list[dict[str, Any]]:
-    """Six ready pods of `version` and a Deployment status that agrees."""
+def rolled_out(c: LocalCluster, version: str | None, name: str = "app", namespace: str = "default",
+               replicas: int = 6) -> list[dict[str, Any]]:
+    """`replicas` ready pods of `version` (None: of any one version) and a Deployment status that agrees."""
     def check(pods: list[dict[str, Any]]) -> bool:
-        st = get_json(c, "deploy", "app").get("status", {})
-        return versions(pods) == {version} and all(st.get(k) == 6 for k in ("updatedReplicas", "readyReplicas",
-                                                                               "availableReplicas", "replicas"))
-    return wait_ready(c, "app=app", 6, timeout=120, check=check)
+        st = get_json(c, "deploy", name, "-n", namespace).get("status", {})
+        seen = versions(pods)
+        return (seen == {version} if version else len(seen) == 1) and all(
+            st.get(k) == replicas for k in ("updatedReplicas", "readyReplicas", "availableReplicas", "replicas"))
+    return wait_ready(c, f"app={name}", replicas, timeout=120, namespace=namespace, check=check)
 
 
-def roll(c: LocalCluster, change: list[str], version: str) -> None:
+def roll(c: LocalCluster, change: list[str], version: str, name: str = "app", namespace: str = "default",
+         replicas: int = 6, url: str = APP_URL) -> None:
     """Run `change` (a kctl command) while a client loops requests and a sampler counts ready pods."""
     def ready_count(pods: list[dict[str, Any]]) -> int:
         return sum(1 for p in pods if live(p) and is_ready(p))
 
-    with Sampler(c, "pods", ready_count, selector="app=app", interval=0.2) as sampler, \
-            RequestLoop(c, "client", APP_URL) as loop:
+    with Sampler(c, "pods", ready_count, namespace=namespace, selector=f"app={name}", interval=0.2) as sampler, \
+            RequestLoop(c, "client", url) as loop:
         t0 = now()
         c.kctl_ok(*change)
-        rolled_out(c, version)
+        rolled_out(c, version, name, namespace, replicas)
         n = len(loop.result.answers)
         loop.wait_served(lambda r: len(r.answers) >= n + 20, 20, "requests after the rollout")
     during = [v for t, v in sampler.samples if t >= t0]
@@ -146,7 +149,7 @@ def roll(c: LocalCluster, change: list[str], version: str) -> None:
           f"{len(during)} samples, min ready {min(during)}; answers by version: "
           f"{ {v: sum(n for b, n in counts.items() if b.startswith(v + ':')) for v in ('v1', 'v2')} }")
     assert not loop.result.failures, f"{len(loop.result.failures)} requests failed during the rollout"
-    assert len(during) >= 10 and min(during) >= 6 - 1, f"fewer than replicas - maxUnavailable ready: {min(during)}"
+    assert len(during) >= 10 and min(during) >= replicas - 1, f"fewer than replicas - maxUnavailable ready: {min(during)}"
     tail = [b for _, b in loop.result.answers[-10:]]
     assert all(b.startswith(version + ":") for b in tail), tail
 
@@ -164,15 +167,32 @@ def test_rolling_update_under_load_fails_no_request(healing: LocalCluster) -> No
     assert re.search(r"^1\s", history, re.M) and re.search(r"^2\s", history, re.M), history
 
 
-def test_rollout_undo_returns_to_the_previous_template(healing: LocalCluster) -> None:
-    rolled_out(healing, "v2")
-    v1_rs = {rs["metadata"]["name"] for rs in items(healing, "rs", "-l", "app=app")
+def test_rollout_undo_returns_to_the_previous_template(healing: LocalCluster, scratch_namespace: str) -> None:
+    """Its own Deployment in its own namespace, rolled v1 -> v2 here, so it holds alone and in any order."""
+    ns, name, replicas = scratch_namespace, "undo", 3
+    service = f"""
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: {name}}}
+spec:
+  selector: {{app: {name}}}
+  ports: [{{port: 80, targetPort: 8080}}]
+"""
+    apply(healing, app_yaml("v1", name, replicas) + service, namespace=ns)
+    rolled_out(healing, "v1", name, ns, replicas)
+    apply(healing, app_yaml("v2", name, replicas), namespace=ns)
+    rolled_out(healing, "v2", name, ns, replicas)
+    v1_rs = {rs["metadata"]["name"] for rs in items(healing, "rs", "-n", ns, "-l", f"app={name}")
              if "echo v1:" in " ".join(rs["spec"]["template"]["spec"]["containers"][0]["command"])}
     assert len(v1_rs) == 1
-    roll(healing, ["rollout", "undo", "deploy/app"], "v1")
-    pods = rolled_out(healing, "v1")
+    roll(healing, ["rollout", "undo", f"deploy/{name}", "-n", ns], "v1", name, ns, replicas,
+         url=f"http://{name}.{ns}.svc.cluster.local/")
+    pods = rolled_out(healing, "v1", name, ns, replicas)
     assert {p["metadata"]["ownerReferences"][0]["name"] for p in pods} == v1_rs, "undo reuses the old ReplicaSet"
-    status = healing.kctl("rollout", "status", "deploy/app", timeout=30)
+    history = healing.kctl_ok("rollout", "history", f"deploy/{name}", "-n", ns)
+    assert re.search(r"^3\s", history, re.M) and not re.search(r"^1\s", history, re.M), history
+    status = healing.kctl("rollout", "status", f"deploy/{name}", "-n", ns, timeout=30)
     assert status.returncode == 0 and "successfully rolled out" in status.stdout, status.stdout + status.stderr
 
 
@@ -191,7 +211,7 @@ def stop_node(c: LocalCluster, node: str) -> int:
 
 
 def test_pods_of_a_failed_node_run_elsewhere_within_45s(healing: LocalCluster) -> None:
-    pods = rolled_out(healing, "v1")
+    pods = rolled_out(healing, None)  # whichever version the earlier tests (if any) left
     victims = {p["metadata"]["name"] for p in pods if p["spec"]["nodeName"] == "node-3"}
     assert victims, "the scheduler spreads 6 replicas over 3 nodes"
     t0 = time.monotonic()

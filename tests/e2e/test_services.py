@@ -34,7 +34,7 @@ from tests.e2e.svchelpers import (
     wait_ready,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.requires_root("runc containers, network namespaces, cgroups")]
 
 MANIFESTS = """
 apiVersion: apps/v1

@@ -14,6 +14,7 @@ from kubelite.api import Container, ObjectMeta, Pod, PodSpec
 from kubelite.api.errors import Expired
 from kubelite.client import ApiClient, WatchEvent
 from tests.integration.controlplane import ControlPlane, running_control_plane
+from tests.polling import eventually
 
 
 def make_pod(name: str, labels: dict[str, str] | None = None) -> Pod:
@@ -54,6 +55,14 @@ class Collector:
             await self._task
 
 
+async def registered(plane: ControlPlane, count: int) -> None:
+    """Wait until the apiserver holds `count` watchers: its watch cache snapshots and registers a
+    watcher in one step, so every write after this is seen by each of them as a change."""
+    async def probe() -> bool:
+        return plane.apiserver.service.watcher_count() >= count
+    await eventually(probe, f"{count} watchers registered in the apiserver", timeout=10)
+
+
 async def test_watch_sends_current_state_then_changes(control_plane: ControlPlane) -> None:
     c = control_plane.client
     await c.create(make_pod("before"))
@@ -91,10 +100,11 @@ async def test_watch_resumes_from_resource_version(control_plane: ControlPlane) 
 
 async def test_watch_with_selectors_sees_transitions(control_plane: ControlPlane) -> None:
     c = control_plane.client
+    before = control_plane.apiserver.service.watcher_count()
     by_label = Collector(c.watch(Pod, namespace="default", label_selector="app=web"))
     by_node = Collector(c.watch(Pod, field_selector="spec.nodeName=node-1"))
     try:
-        await asyncio.sleep(0)  # let both register before the first write
+        await registered(control_plane, before + 2)  # both see the writes below as changes
         await c.create(make_pod("other", {"app": "db"}))
         web = await c.create(make_pod("w", {"app": "web"}))
         web.metadata.labels["app"] = "db"
@@ -159,10 +169,11 @@ async def test_survives_kvstore_restart(tmp_path: Path) -> None:
 
 async def test_many_watchers_each_get_every_event(control_plane: ControlPlane) -> None:
     c = control_plane.client
+    before = control_plane.apiserver.service.watcher_count()
     clients = [ApiClient.connect(control_plane.server) for _ in range(3)]
     watchers = [Collector(cl.watch(Pod, namespace="default")) for cl in clients for _ in range(10)]
     try:
-        await asyncio.sleep(0.2)
+        await registered(control_plane, before + len(watchers))
         for i in range(5):
             await c.create(make_pod(f"fan-{i}"))
         for w in watchers:

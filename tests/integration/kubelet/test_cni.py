@@ -19,10 +19,11 @@ import pytest
 from kubelet.cni import CniError, CniNetwork
 
 PLUGINS = Path("/usr/lib/cni")
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not (PLUGINS / "bridge").exists() or shutil.which("nsenter") is None,
-    reason="needs root, nsenter and the CNI plugins in /usr/lib/cni",
-)
+pytestmark = [
+    pytest.mark.requires_root("bridges and veths in network namespaces"),
+    pytest.mark.skipif(not (PLUGINS / "bridge").exists() or shutil.which("nsenter") is None,
+                       reason="needs nsenter and the CNI plugins in /usr/lib/cni"),
+]
 
 
 def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -10,8 +10,8 @@ import pytest
 
 from kubelite import netns
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or netns.missing_tools() != [],
-                                reason="needs root, iproute2, iptables, nsenter")
+pytestmark = [pytest.mark.requires_root("network namespaces and iptables"),
+              pytest.mark.skipif(netns.missing_tools() != [], reason="needs iproute2, iptables, nsenter")]
 
 
 def run(*argv: str) -> subprocess.CompletedProcess[str]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -29,8 +28,7 @@ POD_GATEWAY = "10.244.1.1"
 
 
 def missing_requirements() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (network namespaces, iptables)"
+    """Tools the lab needs (root is asked for by the tests' `requires_root` marker)."""
     for tool in ("ip", "iptables-restore", "iptables-save", "busybox"):
         if shutil.which(tool) is None:
             return f"needs {tool}"

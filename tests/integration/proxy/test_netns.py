@@ -22,7 +22,8 @@ from kubelite.client import ApiClient
 from tests.integration.proxy.netlab import NODE_IP, ROOT, ApiForwarder, Lab, missing_requirements, wait_until
 
 REASON = missing_requirements()
-pytestmark = [pytest.mark.integration, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
+pytestmark = [pytest.mark.integration, pytest.mark.requires_root("network namespaces, iptables"),
+              pytest.mark.skipif(REASON is not None, reason=REASON or "")]
 HEALTH_PORT = 10256  # inside the node namespace, where nothing else listens
 
 

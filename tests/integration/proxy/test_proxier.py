@@ -20,6 +20,7 @@ from kubelite.daemon import Metrics
 from kubelite.proxy.model import Endpoint, service_ports
 from kubelite.proxy.proxier import Proxier, ProxyConfig
 from kubelite.proxy.rules import Jump, sep_chain, svc_chain
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -82,13 +83,26 @@ async def test_proxier_follows_services_and_endpoints(control_plane: Any) -> Non
         await asyncio.wait_for(task, 10)
 
 
-async def test_stop_before_the_apiserver_answers_writes_nothing_and_returns_promptly() -> None:
+async def test_stop_before_the_apiserver_answers_writes_nothing_and_returns_promptly(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     client = ApiClient.connect("127.0.0.1:1", timeout=2)  # nothing listens there
+    failed_lists: set[str] = set()
+    real_list = client.list
+
+    async def recording_list(cls: type[Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await real_list(cls, *args, **kwargs)
+        except Exception:
+            failed_lists.add(cls.__name__)
+            raise
+    monkeypatch.setattr(client, "list", recording_list)
     ipt = RecordingIptables()
     proxier = Proxier(client, ProxyConfig(node_name="n1"), ipt)  # type: ignore[arg-type]
     task = asyncio.create_task(proxier.run())
     try:
-        await asyncio.sleep(0.2)  # let the informers try (and fail) to list
+        async def both_failed() -> bool:  # the informers tried, and failed, to list
+            return failed_lists == {"Service", "Endpoints"}
+        await eventually(both_failed, "both informers' first list to fail", timeout=10)
         assert proxier.ready_check() is not None and not task.done()
         proxier.stop()
         await asyncio.wait_for(task, 5)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -17,24 +16,63 @@ from kubelite.proxy.syncer import RuleSyncer
 from kubelite.proxy.syncrunner import SyncRunner
 
 
-async def until(cond: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
+class FakeTimer:
+    def __init__(self, when: float, callback: Callable[[], object]) -> None:
+        self.when, self.callback, self.cancelled = when, callback, False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class FakeClock:
+    """Time that moves only when a test calls `advance`: SyncRunner's waits become exact, and
+    "nothing else happened for N seconds" is a fact about the clock, not about a real sleep."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.timers: list[FakeTimer] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def call_later(self, delay: float, callback: Callable[[], object], /) -> FakeTimer:
+        timer = FakeTimer(self.now + max(delay, 0.0), callback)
+        self.timers.append(timer)
+        return timer
+
+    async def advance(self, seconds: float) -> None:
+        """Move time forward, firing due timers in order and letting the runner react to each."""
+        target = self.now + seconds
+        while due := sorted((t for t in self.timers if not t.cancelled and t.when <= target), key=lambda t: t.when):
+            timer = due[0]
+            self.timers.remove(timer)
+            self.now = max(self.now, timer.when)
+            timer.callback()
+            await settle()
+        self.now = target
+        await settle()
+
+
+async def settle() -> None:
+    """Let every ready task run until all of them wait on the fake clock or a test's gate.
+
+    Nothing here does I/O or waits on real time, so a bounded number of loop turns is enough and
+    deterministic: a runner that would start an extra sync does so well within them."""
+    for _ in range(100):
+        await asyncio.sleep(0)
 
 
 class Recorder:
-    """A sync function that records its calls and can be told to fail or to block."""
+    """A sync function that records its calls (at fake times) and can be told to fail or to block."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
         self.calls: list[tuple[float, bool]] = []
         self.fail = 0
         self.gate: asyncio.Event | None = None
 
     async def __call__(self, periodic: bool) -> None:
-        self.calls.append((time.monotonic(), periodic))
+        self.calls.append((self.clock.time(), periodic))
         if self.gate is not None:
             await self.gate.wait()
         if self.fail:
@@ -52,66 +90,92 @@ async def running(runner: SyncRunner, body: Callable[[], Awaitable[None]]) -> No
 
 
 async def test_a_burst_of_requests_is_one_sync() -> None:
-    rec = Recorder()
-    runner = SyncRunner(rec, min_interval=0, max_interval=60)
+    clock = FakeClock()
+    rec = Recorder(clock)
+    runner = SyncRunner(rec, min_interval=0, max_interval=60, clock=clock)
 
     async def body() -> None:
         for _ in range(100):
             runner.request()
-        await until(lambda: len(rec.calls) == 1, "first sync")
+        await settle()
+        assert len(rec.calls) == 1
         # requests that arrive while a sync runs become exactly one more sync
         rec.gate = asyncio.Event()
         runner.request()
-        await until(lambda: len(rec.calls) == 2, "second sync started")
+        await settle()
+        assert len(rec.calls) == 2  # started, blocked on the gate
         for _ in range(50):
             runner.request()
         rec.gate.set()
-        await until(lambda: len(rec.calls) == 3, "the batched sync")
-        await asyncio.sleep(0.05)  # give a wrong implementation the chance to run extra syncs
+        await settle()
         assert len(rec.calls) == 3
+        await clock.advance(59.5)  # no request and the periodic sync not yet due: no sync at all
+        assert len(rec.calls) == 3
+        await clock.advance(0.5)
+        assert len(rec.calls) == 4
 
     await running(runner, body)
-    assert [p for _, p in rec.calls] == [False, False, False]
+    assert [p for _, p in rec.calls] == [False, False, False, True]
 
 
 async def test_min_interval_spaces_syncs() -> None:
-    rec = Recorder()
-    runner = SyncRunner(rec, min_interval=0.2, max_interval=60)
+    clock = FakeClock()
+    rec = Recorder(clock)
+    runner = SyncRunner(rec, min_interval=0.5, max_interval=60, clock=clock)
 
     async def body() -> None:
         runner.request()
-        await until(lambda: len(rec.calls) == 1, "first sync")
+        await settle()
+        assert len(rec.calls) == 1
         runner.request()
-        await until(lambda: len(rec.calls) == 2, "second sync")
+        await settle()
+        await clock.advance(0.25)
+        assert len(rec.calls) == 1, "a second sync inside min_interval"
+        await clock.advance(0.25)
+        assert len(rec.calls) == 2
 
     await running(runner, body)
-    assert rec.calls[1][0] - rec.calls[0][0] >= 0.19
+    assert rec.calls[1][0] - rec.calls[0][0] == 0.5
 
 
 async def test_periodic_sync_runs_without_requests_and_says_so() -> None:
-    rec = Recorder()
-    runner = SyncRunner(rec, min_interval=0, max_interval=0.1)
+    clock = FakeClock()
+    rec = Recorder(clock)
+    runner = SyncRunner(rec, min_interval=0, max_interval=1, clock=clock)
 
     async def body() -> None:
-        await until(lambda: len(rec.calls) >= 3, "periodic syncs")
+        await settle()
+        assert len(rec.calls) == 1  # the start-up sync
+        await clock.advance(0.5)
+        assert len(rec.calls) == 1
+        await clock.advance(0.5)
+        await clock.advance(1)
 
     await running(runner, body)
-    assert [periodic for _, periodic in rec.calls[:3]] == [False, True, True]  # the first one is the start-up sync
-    assert rec.calls[2][0] - rec.calls[1][0] >= 0.09
+    assert rec.calls == [(0.0, False), (1.0, True), (2.0, True)]
 
 
 async def test_failed_sync_is_retried_with_backoff() -> None:
-    rec = Recorder()
+    clock = FakeClock()
+    rec = Recorder(clock)
     rec.fail = 2
-    runner = SyncRunner(rec, min_interval=0, max_interval=60, retry_interval=0.05)
+    runner = SyncRunner(rec, min_interval=0, max_interval=60, retry_interval=0.25, clock=clock)
 
     async def body() -> None:
         runner.request()
-        await until(lambda: len(rec.calls) == 3, "two retries")
+        await settle()
+        await clock.advance(0.25)
+        assert len(rec.calls) == 2  # first retry after retry_interval
+        await clock.advance(0.25)
+        assert len(rec.calls) == 2  # the second waits twice as long
+        await clock.advance(0.25)
+        assert len(rec.calls) == 3
+        await clock.advance(59)  # succeeded: no more retries
+        assert len(rec.calls) == 3
 
     await running(runner, body)
     assert runner.failures == 2
-    assert rec.calls[2][0] - rec.calls[1][0] >= 0.09  # second retry waited twice as long
+    assert [t for t, _ in rec.calls] == [0.0, 0.25, 0.75]
 
 
 class FakeIptables:

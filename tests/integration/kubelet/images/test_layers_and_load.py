@@ -16,7 +16,7 @@ from tests.integration.kubelet.images.conftest import StartRegistry
 from tests.unit.kubelet.images.archives import docker_save_tar, small_image
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="overlay mounts and whiteout devices need root")
+@pytest.mark.requires_root("overlay mounts and whiteout devices need root")
 async def test_whiteouts_hide_lower_files_in_overlay(tmp_path: Path, registry_factory: StartRegistry) -> None:
     lower = build_layer([
         LayerEntry("a/", "dir", mode=0o755), LayerEntry("a/gone", "file", b"1"), LayerEntry("a/kept", "file", b"2"),

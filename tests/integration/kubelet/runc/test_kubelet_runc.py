@@ -18,6 +18,7 @@ from tests.integration.kubelet.runc.conftest import REASON, Env
 from tests.polling import eventually
 
 pytestmark = [pytest.mark.integration,
+              pytest.mark.requires_root("runc containers, overlay mounts, cgroups"),
               pytest.mark.skipif(REASON is not None, reason=f"runc runtime unavailable: {REASON}")]
 
 T = TypeVar("T")

@@ -34,7 +34,8 @@ from tests.integration.kubelet.runc.conftest import (
     runc_list,
 )
 
-pytestmark = pytest.mark.skipif(REASON is not None, reason=f"runc runtime unavailable: {REASON}")
+pytestmark = [pytest.mark.requires_root("runc containers, overlay mounts, cgroups"),
+              pytest.mark.skipif(REASON is not None, reason=f"runc runtime unavailable: {REASON}")]
 
 
 async def until(check: Callable[[], Awaitable[bool]], timeout: float = 15.0, what: str = "condition") -> None:

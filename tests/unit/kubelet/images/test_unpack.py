@@ -15,8 +15,7 @@ from kubelet.images.builder import LayerEntry, build_layer
 from kubelet.images.errors import LayerError
 from kubelet.images.unpack import OPAQUE_XATTR, unpack_layer
 
-ROOT = os.geteuid() == 0
-needs_root = pytest.mark.skipif(not ROOT, reason="whiteout devices and trusted.* xattrs need root")
+needs_root = pytest.mark.requires_root("whiteout devices and trusted.* xattrs need root")
 
 
 def write_layer(tmp_path: Path, entries: list[LayerEntry], compress: bool = True) -> tuple[Path, str]:
@@ -44,9 +43,19 @@ def test_files_dirs_links_and_metadata(tmp_path: Path) -> None:
     assert os.stat(dest / "bin/tool").st_ino == os.stat(dest / "bin/tool2").st_ino
     assert stat.S_IMODE(os.stat(dest / "ro").st_mode) == 0o555
     assert os.stat(dest / "etc/passwd").st_mtime == 0
-    if ROOT:
-        st = os.stat(dest / "bin/tool")
-        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (7, 8, 0o4755)
+
+
+@needs_root
+def test_owners_and_setuid_bits_are_kept(tmp_path: Path) -> None:
+    """Only root may chown to another user (and keep setuid across it)."""
+    blob, diff_id = write_layer(tmp_path, [
+        LayerEntry("bin/", "dir", mode=0o755),
+        LayerEntry("bin/tool", "file", b"#!/bin/sh\n", 0o4755, uid=7, gid=8),
+    ])
+    dest = tmp_path / "layer"
+    unpack_layer(blob, dest, diff_id)
+    st = os.stat(dest / "bin/tool")
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (7, 8, 0o4755)
 
 
 def test_plain_tar_layer(tmp_path: Path) -> None:
