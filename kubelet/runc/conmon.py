@@ -94,6 +94,9 @@ async def spawn(
                 *conmon_argv(conmon, runc, runc_root, cid, name, paths),
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=errlog,
                 pass_fds=(sync_w,), env=env, start_new_session=True,
+                # conmon also drops an `oom` marker into its working directory: keep it in the
+                # container's own directory, not wherever the kubelet was started.
+                cwd=paths.persist_dir,
             )
     except OSError as exc:
         os.close(sync_r)
