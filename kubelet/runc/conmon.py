@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 SYNC_TIMEOUT = 60.0
@@ -84,6 +84,9 @@ async def spawn(
     timeout: float = SYNC_TIMEOUT,
 ) -> int:
     """Start conmon (which runs `runc create`) and return the container's host pid."""
+    # Absolute paths: conmon runs in the container's directory (see below), not ours.
+    paths = replace(paths, **{f.name: Path(getattr(paths, f.name)).absolute() for f in fields(paths)})
+    runc_root = runc_root.absolute()
     for d in (paths.exit_dir, paths.persist_dir, paths.socket_dir, paths.log_path.parent):
         d.mkdir(parents=True, exist_ok=True)
     sync_r, sync_w = os.pipe()
