@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import logging
 
-from controllers.base import Controller
-from controllers.informers import InformerFactory
+from controllers.base import Controller, ControllerContext
 from kubelite.api import Namespace, NamespaceCondition, now, registry
 from kubelite.api.errors import Conflict, NotFound
-from kubelite.client import ApiClient, Informer
-from kubelite.daemon import Metrics
+from kubelite.client import Informer
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +34,14 @@ class NamespaceController(Controller):
 
     def __init__(
         self,
-        client: ApiClient,
-        factory: InformerFactory,
-        workers: int = 2,
-        metrics: Metrics | None = None,
+        ctx: ControllerContext,
+        *,
         recheck_seconds: float = RECHECK_SECONDS,
     ) -> None:
-        super().__init__(workers, metrics)
-        self.client = client
+        super().__init__(ctx)
         self.recheck_seconds = recheck_seconds
         self._passes: dict[str, int] = {}
-        self.ns_informer: Informer[Namespace] = factory.informer(Namespace)
+        self.ns_informer: Informer[Namespace] = ctx.factory.informer(Namespace)
         self.ns_informer.add_handlers(self._changed, lambda _old, new: self._changed(new), self._gone)
 
     def _changed(self, ns: Namespace) -> None:

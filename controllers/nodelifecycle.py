@@ -25,13 +25,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from controllers.base import Controller
-from controllers.informers import InformerFactory
+from controllers.base import Controller, ControllerContext
 from kubelite.api import Lease, Node, Pod, Taint
 from kubelite.api.errors import Conflict, NotFound
 from kubelite.api.taints import NOT_READY, UNREACHABLE, toleration_seconds
-from kubelite.client import ApiClient, EventRecorder, Informer
-from kubelite.daemon import Metrics
+from kubelite.client import Informer
 
 log = logging.getLogger(__name__)
 
@@ -92,30 +90,26 @@ class NodeLifecycleController(Controller):
     """Queue keys are node names; a monitor loop re-enqueues every node each `monitor_period`."""
 
     name = "nodelifecycle"
+    single_worker = True
 
     def __init__(
         self,
-        client: ApiClient,
-        factory: InformerFactory,
-        recorder: EventRecorder | None = None,
-        workers: int = 1,
-        metrics: Metrics | None = None,
+        ctx: ControllerContext,
         *,
         grace_period: float = 40.0,
         monitor_period: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(workers, metrics)
-        self.client = client
-        self.recorder = recorder
+        super().__init__(ctx)
+        self.recorder = ctx.recorder
         self.grace_period = grace_period
         self.monitor_period = monitor_period
         self._clock = clock
         self._wall = wall
-        self.nodes: Informer[Node] = factory.informer(Node)
-        self.leases: Informer[Lease] = factory.informer(Lease)
-        self.pods: Informer[Pod] = factory.informer(Pod)
+        self.nodes: Informer[Node] = ctx.factory.informer(Node)
+        self.leases: Informer[Lease] = ctx.factory.informer(Lease)
+        self.pods: Informer[Pod] = ctx.factory.informer(Pod)
         self.pods.add_index(POD_NODE_INDEX, _pod_node)
         self._heartbeats: dict[str, tuple[str, float]] = {}  # node -> (lease renewTime, seen at)
         self._monitor: asyncio.Task[None] | None = None
