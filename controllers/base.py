@@ -39,6 +39,8 @@ OwnerT = TypeVar("OwnerT", bound=Resource)
 
 Clock = Callable[[], datetime]
 
+BASE_REQUEUE_DELAY = 0.005
+"""A failing key's first retry: the work queue's default."""
 MAX_REQUEUE_DELAY = 30.0
 """Cap on a failing key's back-off: after an apiserver outage every key is
 retried within this bound even if it failed many times meanwhile."""
@@ -70,13 +72,14 @@ class Controller(ABC):
     name = "controller"
     single_worker = False
 
-    def __init__(self, ctx: ControllerContext) -> None:
+    def __init__(self, ctx: ControllerContext, base_delay: float = BASE_REQUEUE_DELAY,
+                 max_delay: float = MAX_REQUEUE_DELAY) -> None:
         self.ctx = ctx
         self.client = ctx.client
         self.clock = ctx.clock
         self.workers = 1 if self.single_worker else ctx.workers
         self.metrics = ctx.metrics
-        self.queue = WorkQueue(self.name, max_delay=MAX_REQUEUE_DELAY)
+        self.queue = WorkQueue(self.name, base_delay=base_delay, max_delay=max_delay)
         self._task: asyncio.Task[None] | None = None
 
     def own_recorder(self) -> EventRecorder:

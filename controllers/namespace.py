@@ -38,9 +38,9 @@ class NamespaceController(Controller):
         *,
         recheck_seconds: float = RECHECK_SECONDS,
     ) -> None:
-        super().__init__(ctx)
+        # Rechecks of a namespace whose content remains back off on the queue (1 s, 2 s, ... 10 s).
+        super().__init__(ctx, base_delay=recheck_seconds, max_delay=MAX_RECHECK_SECONDS)
         self.recheck_seconds = recheck_seconds
-        self._passes: dict[str, int] = {}
         self.ns_informer: Informer[Namespace] = ctx.factory.informer(Namespace)
         self.ns_informer.add_handlers(self._changed, lambda _old, new: self._changed(new), self._gone)
 
@@ -49,22 +49,18 @@ class NamespaceController(Controller):
             self.enqueue(ns)
 
     def _gone(self, ns: Namespace) -> None:
-        self._passes.pop(ns.metadata.name or "", None)
+        self.queue.forget(ns.metadata.name or "")
 
     async def reconcile(self, key: str) -> None:
         ns = self.ns_informer.store.get(key)
         if ns is None or ns.metadata.deletion_timestamp is None:
-            self._passes.pop(key, None)
             return
         name = ns.metadata.name or ""
         remaining = await self.delete_content(name)
         await self._write_status(ns, remaining)
         if remaining:
-            passes = self._passes.get(key, 0)
-            self._passes[key] = passes + 1
-            self.queue.add_after(key, min(self.recheck_seconds * 2 ** min(passes, 4), MAX_RECHECK_SECONDS))
+            self.queue.add_rate_limited(key)  # kept growing by run_workers; forgotten once a pass finds nothing
             return
-        self._passes.pop(key, None)
         if NAMESPACE_FINALIZER in ns.spec.finalizers:
             await self._finalize(ns)
 
