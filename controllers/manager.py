@@ -122,6 +122,14 @@ class ControllerManager:
         self._started = True
         log.info("controllers started", extra={"controllers": [c.name for c in self.controllers]})
 
+    async def run(self) -> None:
+        """Start, act until cancelled (leadership lost or shutdown), then stop: a `Leader` for `serve_elected`."""
+        try:
+            await self.start()
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop queues, finish in-flight reconciles, then stop informers and flush events."""
         await asyncio.gather(*(c.stop(timeout) for c in self.controllers))

@@ -11,21 +11,27 @@ from kubelite.client.api_client import ApiClient, ObjectList, WatchEvent
 from kubelite.client.events import EventRecorder
 from kubelite.client.informer import Informer, Store, meta_namespace_key, split_meta_namespace_key
 from kubelite.client.leaderelection import (
+    HealthChecks,
+    Leader,
     LeaderElectionConfig,
     LeaderElector,
     election_ready,
     elector_from_flags,
     run_elected,
+    serve_elected,
 )
 from kubelite.client.transport import GrpcTransport, LocalTransport, ResourceHandler, Transport
 from kubelite.client.workqueue import QueueShutDown, WorkQueue, run_workers
 
 __all__ = [
+    "HealthChecks",
+    "Leader",
     "LeaderElectionConfig",
     "LeaderElector",
     "election_ready",
     "elector_from_flags",
     "run_elected",
+    "serve_elected",
     "ApiClient",
     "EventRecorder",
     "GrpcTransport",
