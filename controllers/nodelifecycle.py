@@ -27,9 +27,9 @@ from datetime import UTC, datetime
 
 from controllers.base import Controller, ControllerContext
 from kubelite.api import Lease, Node, Pod, Taint
-from kubelite.api.errors import Conflict, NotFound
+from kubelite.api.errors import NotFound
 from kubelite.api.taints import NOT_READY, UNREACHABLE, toleration_seconds
-from kubelite.client import Informer
+from kubelite.client import Informer, retry_on_conflict
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ class NodeLifecycleController(Controller):
         return updated
 
     async def _set_taints(self, name: str, ready: str | None) -> Node | None:
-        for _ in range(5):
+        async def attempt() -> Node | None:
             try:
                 node = await self.client.get(Node, name, "")
             except NotFound:
@@ -215,14 +215,12 @@ class NodeLifecycleController(Controller):
             if taints is None:
                 return node
             node.spec.taints = taints
-            try:
-                updated = await self.client.update(node)
-            except Conflict:
-                continue
+            updated = await self.client.update(node)
             log.info("node taints updated", extra={"node": name, "ready": ready,
                                                     "taints": [f"{t.key}:{t.effect}" for t in taints]})
             return updated
-        raise Conflict(f"node {name} kept changing while its taints were updated")
+
+        return await retry_on_conflict(attempt, what=f"node {name} (taints)")
 
     async def _evict(self, node: Node) -> None:
         """Delete pods whose tolerations of the node's NoExecute taints have run out."""
