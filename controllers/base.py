@@ -65,8 +65,8 @@ class ControllerContext:
 class Controller(ABC):
     """A named queue of keys reconciled by `workers` concurrent workers.
 
-    `single_worker` controllers (they keep in-process allocation state that
-    two concurrent reconciles would race on) ignore the context's worker count.
+    `single_worker` controllers (node IPAM, node lifecycle: serial by design,
+    they always ran one worker) ignore the context's worker count.
     """
 
     name = "controller"

@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 from typing import Generic
 
 from controllers.base import (
-    Clock,
     Controller,
     ControllerContext,
     OwnerT,
@@ -28,7 +27,6 @@ from controllers.base import (
     controlled_by,
     matching_owners,
     raise_first,
-    selector_matcher,
 )
 from controllers.expectations import ControllerExpectations
 from controllers.informers import NAMESPACE_INDEX, OWNER_UID_INDEX
@@ -40,9 +38,6 @@ from kubelite.api.selectors import LabelMatcher
 from kubelite.client import Informer
 
 log = logging.getLogger(__name__)
-
-__all__ = ["Clock", "PodOwnerController", "controlled_by", "raise_first", "selector_matcher"]
-
 
 class PodOwnerController(Controller, Generic[OwnerT]):
     """Owner informer + pod informer + expectations; subclasses implement `reconcile`.
