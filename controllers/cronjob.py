@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import logging
 
-from controllers.base import Controller
+from controllers.base import Controller, ControllerContext, controlled_by
 from controllers.cronplan import CRONJOB_KIND, decide, job_ref
-from controllers.informers import OWNER_UID_INDEX, InformerFactory
-from controllers.podowner import Clock, controlled_by
+from controllers.informers import OWNER_UID_INDEX
 from kubelite.api import Job, object_key
 from kubelite.api.batch import CronJob
 from kubelite.api.errors import AlreadyExists, NotFound
-from kubelite.api.timeutil import utcnow
-from kubelite.client import ApiClient, EventRecorder, Informer
-from kubelite.daemon import Metrics
+from kubelite.client import Informer
 
 log = logging.getLogger(__name__)
 
@@ -28,21 +25,11 @@ log = logging.getLogger(__name__)
 class CronJobController(Controller):
     name = "cronjob"
 
-    def __init__(
-        self,
-        client: ApiClient,
-        factory: InformerFactory,
-        recorder: EventRecorder | None = None,
-        workers: int = 2,
-        metrics: Metrics | None = None,
-        clock: Clock = utcnow,
-    ) -> None:
-        super().__init__(workers, metrics)
-        self.client = client
-        self.clock = clock
-        self.recorder = recorder or EventRecorder(client, "cronjob-controller")
-        self.cron_informer: Informer[CronJob] = factory.informer(CronJob)
-        self.job_informer: Informer[Job] = factory.informer(Job)
+    def __init__(self, ctx: ControllerContext) -> None:
+        super().__init__(ctx)
+        self.recorder = self.own_recorder()
+        self.cron_informer: Informer[CronJob] = ctx.factory.informer(CronJob)
+        self.job_informer: Informer[Job] = ctx.factory.informer(Job)
         self.cron_informer.add_handlers(self.enqueue, lambda _old, new: self.enqueue(new), self.enqueue)
         self.job_informer.add_handlers(self._job_event, lambda _old, new: self._job_event(new), self._job_event)
 

@@ -19,6 +19,7 @@ import asyncio
 import logging
 from datetime import datetime
 
+from controllers.base import ControllerContext, raise_first, selector_matcher
 from controllers.daemonplan import (
     DS_API_VERSION,
     DS_KIND,
@@ -29,14 +30,11 @@ from controllers.daemonplan import (
     pods_by_node,
     revision_hash,
 )
-from controllers.informers import InformerFactory
-from controllers.podowner import Clock, PodOwnerController, raise_first, selector_matcher
-from kubelite.api import DaemonSet, Node, Pod, object_key
-from kubelite.api.podutil import is_pod_available, is_pod_ready, ready_since
+from controllers.podowner import PodOwnerController
+from kubelite.api import DaemonSet, Node, Pod
+from kubelite.api.podutil import is_pod_available, ready_since
 from kubelite.api.selectors import LabelMatcher
-from kubelite.api.timeutil import utcnow
-from kubelite.client import ApiClient, EventRecorder, Informer
-from kubelite.daemon import Metrics
+from kubelite.client import Informer
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +44,9 @@ class DaemonSetController(PodOwnerController[DaemonSet]):
     kind = DS_KIND
     api_version = DS_API_VERSION
 
-    def __init__(
-        self,
-        client: ApiClient,
-        factory: InformerFactory,
-        recorder: EventRecorder | None = None,
-        workers: int = 2,
-        metrics: Metrics | None = None,
-        clock: Clock = utcnow,
-    ) -> None:
-        super().__init__(client, factory, DaemonSet, recorder, workers, metrics, clock)
-        self.node_informer: Informer[Node] = factory.informer(Node)
+    def __init__(self, ctx: ControllerContext) -> None:
+        super().__init__(ctx, DaemonSet)
+        self.node_informer: Informer[Node] = ctx.factory.informer(Node)
         self.node_informer.add_handlers(self._node_added, self._node_updated, self._node_deleted)
 
     def selector(self, owner: DaemonSet) -> LabelMatcher | None:
@@ -85,10 +75,8 @@ class DaemonSetController(PodOwnerController[DaemonSet]):
     def _node_deleted(self, node: Node) -> None:
         self._enqueue_all()
 
-    def pod_changed(self, owner: DaemonSet, old: Pod, new: Pod) -> None:
-        min_ready = owner.spec.min_ready_seconds or 0
-        if min_ready > 0 and not is_pod_ready(old) and is_pod_ready(new):
-            self.queue.add_after(object_key(owner), min_ready + 0.1)
+    def min_ready_seconds(self, owner: DaemonSet) -> int:
+        return owner.spec.min_ready_seconds or 0
 
     # ------------------------------------------------------------------ reconcile
 
@@ -127,11 +115,7 @@ class DaemonSetController(PodOwnerController[DaemonSet]):
             self.recorder.event(ds, "Warning", "FailedDaemonPod",
                                 f"Found {plan.failed_deleted} failed daemon pod(s), will try to kill and recreate")
         if plan.delete:
-            self.expectations.expect_deletions(key, [object_key(p) for p in plan.delete])
-            deleted = await asyncio.gather(*(self.delete_pod(ds, key, p) for p in plan.delete),
-                                           return_exceptions=True)
-            log.info("deleted daemon pods", extra={"daemonset": key, "count": len(plan.delete)})
-            raise_first(deleted)
+            await self.delete_pods(ds, key, plan.delete)
         if plan.create:
             self.expectations.expect_creations(key, len(plan.create))
             results = await asyncio.gather(*(self.create_pod(ds, key, new_pod(ds, n, revision)) for n in plan.create),

@@ -19,14 +19,12 @@ from collections.abc import Sequence
 
 from controllers.base import (
     Controller,
-    adopt,
-    can_adopt,
-    controller_owner,
+    ControllerContext,
+    claim,
+    controlled_by,
     matching_owners,
-    release,
-    selector_of,
+    selector_matcher,
 )
-from controllers.claim import classify
 from controllers.deploystatus import (
     NEW_RS_AVAILABLE,
     PROGRESSING,
@@ -48,7 +46,7 @@ from controllers.deployutil import (
     revision_of,
     rs_replicas,
 )
-from controllers.informers import NAMESPACE_INDEX, InformerFactory
+from controllers.informers import NAMESPACE_INDEX
 from controllers.podutil import make_controller_ref
 from controllers.rollout import (
     new_rs_replicas,
@@ -63,9 +61,6 @@ from kubelite.api import Deployment, LabelSelector, ObjectMeta, Pod, ReplicaSet,
 from kubelite.api.errors import AlreadyExists, Conflict, NotFound
 from kubelite.api.podutil import get_condition
 from kubelite.api.selectors import LabelMatcher
-from kubelite.api.timeutil import utcnow
-from kubelite.client import ApiClient, EventRecorder
-from kubelite.daemon import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -77,20 +72,12 @@ DEPLOY_KIND = "Deployment"
 class DeploymentController(Controller):
     name = "deployment"
 
-    def __init__(
-        self,
-        client: ApiClient,
-        factory: InformerFactory,
-        recorder: EventRecorder | None = None,
-        workers: int = 2,
-        metrics: Metrics | None = None,
-    ) -> None:
-        super().__init__(workers, metrics)
-        self.client = client
-        self.recorder = recorder or EventRecorder(client, "deployment-controller")
-        self.d_informer = factory.informer(Deployment)
-        self.rs_informer = factory.informer(ReplicaSet)
-        self.pod_informer = factory.informer(Pod)
+    def __init__(self, ctx: ControllerContext) -> None:
+        super().__init__(ctx)
+        self.recorder = self.own_recorder()
+        self.d_informer = ctx.factory.informer(Deployment)
+        self.rs_informer = ctx.factory.informer(ReplicaSet)
+        self.pod_informer = ctx.factory.informer(Pod)
         self.d_informer.add_handlers(self.enqueue, lambda _old, new: self.enqueue(new), self.enqueue)
         self.rs_informer.add_handlers(self._rs_added, self._rs_updated, self._rs_deleted)
         self.pod_informer.add_handlers(on_delete=self._pod_deleted)
@@ -98,10 +85,10 @@ class DeploymentController(Controller):
     # ------------------------------------------------------------------ handlers (enqueue only)
 
     def _owner_of(self, rs: ReplicaSet) -> Deployment | None:
-        return controller_owner(rs, self.d_informer.store, DEPLOY_KIND)
+        return controlled_by(rs, self.d_informer.store, DEPLOY_KIND)
 
     def _matching_deployments(self, rs: ReplicaSet) -> list[Deployment]:
-        return matching_owners(rs, self.d_informer.store)
+        return matching_owners(rs, self.d_informer.store, lambda d: selector_matcher(d.spec.selector))
 
     def _rs_added(self, rs: ReplicaSet) -> None:
         if rs.metadata.controller_ref() is not None:
@@ -152,7 +139,7 @@ class DeploymentController(Controller):
         d = self.d_informer.store.get(key)
         if d is None:
             return
-        matcher = selector_of(d)
+        matcher = selector_matcher(d.spec.selector)
         if matcher is None:
             self.recorder.event(d, "Warning", "SelectingAll",
                                 "This deployment is selecting all pods. A non-empty selector is required.")
@@ -171,18 +158,7 @@ class DeploymentController(Controller):
 
     async def _claim_replica_sets(self, d: Deployment, matcher: LabelMatcher) -> list[ReplicaSet]:
         candidates = self.rs_informer.store.by_index(NAMESPACE_INDEX, d.metadata.namespace or "")
-        deleting = d.metadata.deletion_timestamp is not None
-        claims = classify(d.metadata.uid or "", deleting, matcher.matches, candidates)
-        owned = list(claims.owned)
-        if claims.adopt and await can_adopt(self.client, d):
-            ref = make_controller_ref(d, DEPLOY_API_VERSION, DEPLOY_KIND)
-            for rs in claims.adopt:
-                adopted = await adopt(self.client, rs, ref)
-                if adopted is not None:
-                    owned.append(adopted)
-        for rs in claims.release:
-            await release(self.client, rs, d.metadata.uid or "")
-        return owned
+        return await claim(self.client, d, DEPLOY_API_VERSION, DEPLOY_KIND, matcher, candidates)
 
     def _current_new(self, d: Deployment, rss: Sequence[ReplicaSet]) -> ReplicaSet | None:
         return find_new_replica_set(d, rss, compute_template_hash(d.spec.template, d.status.collision_count))
@@ -348,7 +324,7 @@ class DeploymentController(Controller):
 
     async def _finish(self, d: Deployment, old: list[ReplicaSet], new_rs: ReplicaSet) -> None:
         """Nothing left to resize: prune history once complete, then record status."""
-        status = rollout_status(d, [*old, new_rs], new_rs, utcnow())
+        status = rollout_status(d, [*old, new_rs], new_rs, self.clock())
         if deployment_complete(d, status):
             old = await self._cleanup(d, old)
         await self._sync_status(d, [*old, new_rs], new_rs)
@@ -368,7 +344,7 @@ class DeploymentController(Controller):
     async def _sync_status(self, d: Deployment, all_rss: list[ReplicaSet], new_rs: ReplicaSet | None) -> None:
         if d.metadata.deletion_timestamp is None:
             d = await self._with_revision(d, new_rs)
-        status = rollout_status(d, all_rss, new_rs, utcnow())
+        status = rollout_status(d, all_rss, new_rs, self.clock())
         if status.to_dict() != d.status.to_dict():
             updated = d.copy_deep()
             updated.status = status

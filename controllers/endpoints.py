@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import logging
 
-from controllers.base import Controller
-from controllers.informers import NAMESPACE_INDEX, InformerFactory
+from controllers.base import Controller, ControllerContext
+from controllers.informers import NAMESPACE_INDEX
 from kubelite.api import (
     EndpointAddress,
     EndpointPort,
@@ -32,8 +32,7 @@ from kubelite.api import (
 from kubelite.api.errors import AlreadyExists, NotFound
 from kubelite.api.podutil import is_pod_ready, is_pod_terminal
 from kubelite.api.selectors import selector_from_labels
-from kubelite.client import ApiClient, Informer
-from kubelite.daemon import Metrics
+from kubelite.client import Informer
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +89,11 @@ def desired_subsets(svc: Service, pods: list[Pod]) -> list[EndpointSubset]:
 class EndpointsController(Controller):
     name = "endpoints"
 
-    def __init__(self, client: ApiClient, factory: InformerFactory, workers: int = 2,
-                 metrics: Metrics | None = None) -> None:
-        super().__init__(workers, metrics)
-        self.client = client
-        self.services: Informer[Service] = factory.informer(Service)
-        self.pods: Informer[Pod] = factory.informer(Pod)
-        self.endpoints: Informer[Endpoints] = factory.informer(Endpoints)
+    def __init__(self, ctx: ControllerContext) -> None:
+        super().__init__(ctx)
+        self.services: Informer[Service] = ctx.factory.informer(Service)
+        self.pods: Informer[Pod] = ctx.factory.informer(Pod)
+        self.endpoints: Informer[Endpoints] = ctx.factory.informer(Endpoints)
         self.services.add_handlers(self.enqueue, lambda _old, new: self.enqueue(new), self.enqueue)
         self.pods.add_handlers(self._pod_changed, self._pod_updated, self._pod_changed)
         self.endpoints.add_handlers(None, lambda _old, new: self.enqueue(new), self.enqueue)

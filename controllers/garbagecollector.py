@@ -24,13 +24,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import kubelite.api.registry
-from controllers.base import Controller
-from controllers.informers import OWNER_UID_INDEX, InformerFactory
+from controllers.base import Controller, ControllerContext
+from controllers.informers import OWNER_UID_INDEX
 from kubelite.api import DaemonSet, Deployment, Job, Pod, ReplicaSet, Resource, StatefulSet
 from kubelite.api.batch import CronJob
 from kubelite.api.errors import Conflict, NotFound
-from kubelite.client import ApiClient, Informer
-from kubelite.daemon import Metrics
+from kubelite.client import Informer
 
 log = logging.getLogger(__name__)
 
@@ -47,19 +46,15 @@ class GarbageCollector(Controller):
 
     def __init__(
         self,
-        client: ApiClient,
-        factory: InformerFactory,
+        ctx: ControllerContext,
         kinds: Sequence[type[Resource]] = DEFAULT_KINDS,
-        workers: int = 2,
-        metrics: Metrics | None = None,
     ) -> None:
-        super().__init__(workers, metrics)
-        self.client = client
+        super().__init__(ctx)
         self.informers: dict[str, Informer[Any]] = {}
         self._absent: OrderedDict[str, None] = OrderedDict()
         for cls in kinds:
             kind = kubelite.api.registry.for_model(cls).kind
-            inf = factory.informer(cls)
+            inf = ctx.factory.informer(cls)
             self.informers[kind] = inf
             self._register(kind, inf)
 

@@ -9,10 +9,9 @@ retry back-off) requeue the key for the moment they fall due.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
-from controllers.informers import InformerFactory
+from controllers.base import ControllerContext, selector_matcher
 from controllers.jobplan import (
     BACKOFF_BASE_SECONDS,
     BACKOFF_MAX_SECONDS,
@@ -21,13 +20,9 @@ from controllers.jobplan import (
     decide,
     new_pod,
 )
-from controllers.podowner import Clock, PodOwnerController, raise_first, selector_matcher
-from controllers.rsplan import slow_start_batches
-from kubelite.api import Job, Pod, object_key
+from controllers.podowner import PodOwnerController
+from kubelite.api import Job, Pod
 from kubelite.api.selectors import LabelMatcher
-from kubelite.api.timeutil import utcnow
-from kubelite.client import ApiClient, EventRecorder
-from kubelite.daemon import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +34,12 @@ class JobController(PodOwnerController[Job]):
 
     def __init__(
         self,
-        client: ApiClient,
-        factory: InformerFactory,
-        recorder: EventRecorder | None = None,
-        workers: int = 2,
-        metrics: Metrics | None = None,
-        clock: Clock = utcnow,
+        ctx: ControllerContext,
+        *,
         backoff_base: float = BACKOFF_BASE_SECONDS,
         backoff_max: float = BACKOFF_MAX_SECONDS,
     ) -> None:
-        super().__init__(client, factory, Job, recorder, workers, metrics, clock)
+        super().__init__(ctx, Job)
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
 
@@ -81,18 +72,7 @@ class JobController(PodOwnerController[Job]):
 
     async def _act(self, job: Job, key: str, create: int, delete: list[Pod]) -> None:
         if delete:
-            self.expectations.expect_deletions(key, [object_key(p) for p in delete])
-            raise_first(await asyncio.gather(*(self.delete_pod(job, key, p) for p in delete),
-                                             return_exceptions=True))
+            await self.delete_pods(job, key, delete)
         if create:
-            self.expectations.expect_creations(key, create)
-            remaining = create
-            for batch in slow_start_batches(create):
-                results = await asyncio.gather(*(self.create_pod(job, key, new_pod(job)) for _ in range(batch)),
-                                               return_exceptions=True)
-                remaining -= batch
-                if any(isinstance(r, BaseException) for r in results):
-                    self.expectations.lower_creations(key, remaining)
-                    raise_first(results)
-            log.info("created job pods", extra={"job": key, "count": create})
+            await self.create_pods(job, key, create, lambda: new_pod(job))
 

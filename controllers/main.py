@@ -15,7 +15,7 @@ import asyncio
 import logging
 
 from controllers.manager import ControllerManager, parse_controllers
-from kubelite.client import ApiClient, election_ready, elector_from_flags, run_elected
+from kubelite.client import ApiClient, serve_elected
 from kubelite.daemon import (
     HealthServer,
     Metrics,
@@ -65,35 +65,15 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
     client = ApiClient.connect(args.server)
     metrics = Metrics()
     host, port = args.listen_health
-    health = HealthServer(host, port, metrics)
-    elector = elector_from_flags(client, args)
-    current: list[ControllerManager] = []
 
-    def ready() -> str | None:
-        """A standby is ready (waiting is its job); a leader once its informers listed."""
-        return election_ready(elector, current[-1].ready_check if current else None)
+    def build() -> ControllerManager:
+        return ControllerManager(client, args.controllers, workers=args.workers, metrics=metrics,
+                                 node_monitor_grace_period=args.node_monitor_grace_period,
+                                 node_monitor_period=args.node_monitor_period)
 
-    async def lead() -> None:
-        """Fresh controllers per term of leadership, so no stale expectations survive a hand-over."""
-        manager = ControllerManager(client, args.controllers, workers=args.workers, metrics=metrics,
-                                    node_monitor_grace_period=args.node_monitor_grace_period,
-                                    node_monitor_period=args.node_monitor_period)
-        current[:] = [manager]
-        try:
-            await manager.start()
-            await asyncio.Event().wait()  # act until leadership ends (cancellation)
-        finally:
-            await manager.stop()
-
-    health.add_check("controllers", ready)
-    await health.start()
     log.info("controller-manager starting", extra={"server": args.server, "controllers": args.controllers,
-                                                   "leader_elect": elector is not None})
-    try:
-        await run_elected(elector, lead, stop)
-    finally:
-        await health.stop()
-        await client.close()
+                                                   "leader_elect": bool(args.leader_elect)})
+    await serve_elected(client, args, stop, HealthServer(host, port, metrics), "controllers", build)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from controllers.base import Controller
+from controllers.base import Controller, ControllerContext
 from controllers.cronjob import CronJobController
 from controllers.daemonset import DaemonSetController
 from controllers.deployment import DeploymentController
@@ -81,29 +81,24 @@ class ControllerManager:
         self.metrics = metrics or Metrics()
         self.factory = InformerFactory(client, resync_seconds=resync_seconds)
         self.recorder = EventRecorder(client, "controller-manager")
-        self.controllers: list[Controller] = []
-        names = list(controllers)
-        if "replicaset" in names:
-            self.controllers.append(ReplicaSetController(client, self.factory, self.recorder, workers, self.metrics))
-        if "deployment" in names:
-            self.controllers.append(DeploymentController(client, self.factory, self.recorder, workers, self.metrics))
-        if "garbagecollector" in names:
-            self.controllers.append(GarbageCollector(client, self.factory, workers=workers, metrics=self.metrics))
-        if "nodeipam" in names:
-            self.controllers.append(NodeIpamController(client, self.factory, self.recorder, metrics=self.metrics))
-        if "endpoints" in names:
-            self.controllers.append(EndpointsController(client, self.factory, workers, self.metrics))
-        if "nodelifecycle" in names:
-            self.controllers.append(NodeLifecycleController(
-                client, self.factory, self.recorder, metrics=self.metrics,
-                grace_period=node_monitor_grace_period, monitor_period=node_monitor_period))
-        workloads = (("daemonset", DaemonSetController), ("statefulset", StatefulSetController),
-                     ("job", JobController), ("cronjob", CronJobController))
-        for name, cls in workloads:
-            if name in names:
-                self.controllers.append(cls(client, self.factory, self.recorder, workers, self.metrics))
-        if "namespace" in names:
-            self.controllers.append(NamespaceController(client, self.factory, workers, self.metrics))
+        ctx = ControllerContext(client, self.factory, self.recorder, workers, self.metrics)
+        names = set(controllers)
+        builders: dict[str, Callable[[], Controller]] = {
+            "replicaset": lambda: ReplicaSetController(ctx),
+            "deployment": lambda: DeploymentController(ctx),
+            "garbagecollector": lambda: GarbageCollector(ctx),
+            "nodeipam": lambda: NodeIpamController(ctx),
+            "endpoints": lambda: EndpointsController(ctx),
+            "nodelifecycle": lambda: NodeLifecycleController(
+                ctx, grace_period=node_monitor_grace_period, monitor_period=node_monitor_period),
+            "daemonset": lambda: DaemonSetController(ctx),
+            "statefulset": lambda: StatefulSetController(ctx),
+            "job": lambda: JobController(ctx),
+            "cronjob": lambda: CronJobController(ctx),
+            "namespace": lambda: NamespaceController(ctx),
+        }
+        # Built in this fixed order, whatever order the flag named them in.
+        self.controllers: list[Controller] = [build() for name, build in builders.items() if name in names]
         self._started = False
 
     def get(self, name: str) -> Controller:
@@ -126,6 +121,14 @@ class ControllerManager:
             controller.start()
         self._started = True
         log.info("controllers started", extra={"controllers": [c.name for c in self.controllers]})
+
+    async def run(self) -> None:
+        """Start, act until cancelled (leadership lost or shutdown), then stop: a `Leader` for `serve_elected`."""
+        try:
+            await self.start()
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop queues, finish in-flight reconciles, then stop informers and flush events."""

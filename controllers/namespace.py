@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import logging
 
-from controllers.base import Controller
-from controllers.informers import InformerFactory
+from controllers.base import Controller, ControllerContext
 from kubelite.api import Namespace, NamespaceCondition, now, registry
 from kubelite.api.errors import Conflict, NotFound
 from kubelite.api.podutil import get_condition, transition_time
-from kubelite.client import ApiClient, Informer
-from kubelite.daemon import Metrics
+from kubelite.client import Informer
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +35,14 @@ class NamespaceController(Controller):
 
     def __init__(
         self,
-        client: ApiClient,
-        factory: InformerFactory,
-        workers: int = 2,
-        metrics: Metrics | None = None,
+        ctx: ControllerContext,
+        *,
         recheck_seconds: float = RECHECK_SECONDS,
     ) -> None:
-        super().__init__(workers, metrics)
-        self.client = client
+        # Rechecks of a namespace whose content remains back off on the queue (1 s, 2 s, ... 10 s).
+        super().__init__(ctx, base_delay=recheck_seconds, max_delay=MAX_RECHECK_SECONDS)
         self.recheck_seconds = recheck_seconds
-        self._passes: dict[str, int] = {}
-        self.ns_informer: Informer[Namespace] = factory.informer(Namespace)
+        self.ns_informer: Informer[Namespace] = ctx.factory.informer(Namespace)
         self.ns_informer.add_handlers(self._changed, lambda _old, new: self._changed(new), self._gone)
 
     def _changed(self, ns: Namespace) -> None:
@@ -55,22 +50,18 @@ class NamespaceController(Controller):
             self.enqueue(ns)
 
     def _gone(self, ns: Namespace) -> None:
-        self._passes.pop(ns.metadata.name or "", None)
+        self.queue.forget(ns.metadata.name or "")
 
     async def reconcile(self, key: str) -> None:
         ns = self.ns_informer.store.get(key)
         if ns is None or ns.metadata.deletion_timestamp is None:
-            self._passes.pop(key, None)
             return
         name = ns.metadata.name or ""
         remaining = await self.delete_content(name)
         await self._write_status(ns, remaining)
         if remaining:
-            passes = self._passes.get(key, 0)
-            self._passes[key] = passes + 1
-            self.queue.add_after(key, min(self.recheck_seconds * 2 ** min(passes, 4), MAX_RECHECK_SECONDS))
+            self.queue.add_rate_limited(key)  # kept growing by run_workers; forgotten once a pass finds nothing
             return
-        self._passes.pop(key, None)
         if NAMESPACE_FINALIZER in ns.spec.finalizers:
             await self._finalize(ns)
 

@@ -15,12 +15,10 @@ from __future__ import annotations
 import ipaddress
 import logging
 
-from controllers.base import Controller
-from controllers.informers import InformerFactory
+from controllers.base import Controller, ControllerContext
 from kubelite.api import Node
 from kubelite.api.errors import Conflict, NotFound
-from kubelite.client import ApiClient, EventRecorder, Informer
-from kubelite.daemon import Metrics
+from kubelite.client import Informer
 
 log = logging.getLogger(__name__)
 
@@ -85,22 +83,19 @@ class NodeIpamController(Controller):
     """Queue keys are node names; reconcile assigns spec.podCIDR(s) to Nodes without one."""
 
     name = "nodeipam"
+    single_worker = True
 
     def __init__(
         self,
-        client: ApiClient,
-        factory: InformerFactory,
-        recorder: EventRecorder | None = None,
-        workers: int = 1,
-        metrics: Metrics | None = None,
+        ctx: ControllerContext,
+        *,
         cluster_cidr: str = DEFAULT_CLUSTER_CIDR,
         node_mask: int = DEFAULT_NODE_MASK,
     ) -> None:
-        super().__init__(workers, metrics)
-        self.client = client
-        self.recorder = recorder
+        super().__init__(ctx)
+        self.recorder = ctx.recorder
         self.allocator = CidrAllocator(cluster_cidr, node_mask)
-        self.nodes: Informer[Node] = factory.informer(Node)
+        self.nodes: Informer[Node] = ctx.factory.informer(Node)
         # node name -> CIDR reserved for it (includes writes still in flight)
         self._assigned: dict[str, str] = {}
         self.nodes.add_handlers(self._on_add, self._on_update, self._on_delete)

@@ -24,15 +24,13 @@ import logging
 import time
 from collections.abc import Callable
 
-from controllers.base import Controller
-from controllers.informers import InformerFactory
+from controllers.base import Controller, ControllerContext
 from kubelite.api import Lease, Node, Pod, Taint
-from kubelite.api.errors import Conflict, NotFound
+from kubelite.api.errors import NotFound
 from kubelite.api.podutil import condition_status, is_pod_active
 from kubelite.api.taints import NOT_READY, UNREACHABLE, toleration_seconds
 from kubelite.api.timeutil import format_unix, parse_time_or_none
-from kubelite.client import ApiClient, EventRecorder, Informer
-from kubelite.daemon import Metrics
+from kubelite.client import Informer, retry_on_conflict
 
 log = logging.getLogger(__name__)
 
@@ -82,30 +80,26 @@ class NodeLifecycleController(Controller):
     """Queue keys are node names; a monitor loop re-enqueues every node each `monitor_period`."""
 
     name = "nodelifecycle"
+    single_worker = True
 
     def __init__(
         self,
-        client: ApiClient,
-        factory: InformerFactory,
-        recorder: EventRecorder | None = None,
-        workers: int = 1,
-        metrics: Metrics | None = None,
+        ctx: ControllerContext,
         *,
         grace_period: float = 40.0,
         monitor_period: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(workers, metrics)
-        self.client = client
-        self.recorder = recorder
+        super().__init__(ctx)
+        self.recorder = ctx.recorder
         self.grace_period = grace_period
         self.monitor_period = monitor_period
         self._clock = clock
         self._wall = wall
-        self.nodes: Informer[Node] = factory.informer(Node)
-        self.leases: Informer[Lease] = factory.informer(Lease)
-        self.pods: Informer[Pod] = factory.informer(Pod)
+        self.nodes: Informer[Node] = ctx.factory.informer(Node)
+        self.leases: Informer[Lease] = ctx.factory.informer(Lease)
+        self.pods: Informer[Pod] = ctx.factory.informer(Pod)
         self.pods.add_index(POD_NODE_INDEX, _pod_node)
         self._heartbeats: dict[str, tuple[str, float]] = {}  # node -> (lease renewTime, seen at)
         self._monitor: asyncio.Task[None] | None = None
@@ -202,7 +196,7 @@ class NodeLifecycleController(Controller):
         return updated
 
     async def _set_taints(self, name: str, ready: str | None) -> Node | None:
-        for _ in range(5):
+        async def attempt() -> Node | None:
             try:
                 node = await self.client.get(Node, name, "")
             except NotFound:
@@ -211,14 +205,12 @@ class NodeLifecycleController(Controller):
             if taints is None:
                 return node
             node.spec.taints = taints
-            try:
-                updated = await self.client.update(node)
-            except Conflict:
-                continue
+            updated = await self.client.update(node)
             log.info("node taints updated", extra={"node": name, "ready": ready,
                                                     "taints": [f"{t.key}:{t.effect}" for t in taints]})
             return updated
-        raise Conflict(f"node {name} kept changing while its taints were updated")
+
+        return await retry_on_conflict(attempt, what=f"node {name} (taints)")
 
     async def _evict(self, node: Node) -> None:
         """Delete pods whose tolerations of the node's NoExecute taints have run out."""

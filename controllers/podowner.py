@@ -1,56 +1,43 @@
-"""What the DaemonSet, StatefulSet and Job controllers share: owning pods.
+"""What the ReplicaSet, DaemonSet, StatefulSet and Job controllers share: owning pods.
 
 Why a common base: each of them watches its own kind plus pods, maps every
 pod event to the owner that controls the pod (or, for an orphan, the owners
 whose selector matches it), tracks creations/deletions under expectations so
 a lagging cache never doubles an action, and writes pods with a controller
 ownerReference. Only `reconcile` (the decision) differs per kind.
+
+The pod handlers follow Kubernetes' ReplicaSet controller: an update of a
+terminating pod counts as its deletion (and, if its labels changed, as the
+deletion of the old labels' pod too); an orphan's update wakes matching owners
+only when its labels or controller changed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic
 
-from controllers.base import Controller, adopt, can_adopt, release
-from controllers.claim import classify
+from controllers.base import (
+    Controller,
+    ControllerContext,
+    OwnerT,
+    claim,
+    controlled_by,
+    matching_owners,
+    raise_first,
+)
 from controllers.expectations import ControllerExpectations
-from controllers.informers import NAMESPACE_INDEX, OWNER_UID_INDEX, InformerFactory
-from controllers.podutil import make_controller_ref
-from kubelite.api import KubeModel, LabelSelector, Pod, Resource, object_key
-from kubelite.api.errors import AlreadyExists, BadRequest, Conflict, NotFound
-from kubelite.api.selectors import LabelMatcher, label_matcher
-from kubelite.api.timeutil import utcnow
-from kubelite.client import ApiClient, EventRecorder, Informer, Store
-from kubelite.daemon import Metrics
+from controllers.informers import NAMESPACE_INDEX, OWNER_UID_INDEX
+from controllers.rsplan import slow_start_batches
+from kubelite.api import KubeModel, Pod, object_key
+from kubelite.api.errors import AlreadyExists, Conflict, NotFound
+from kubelite.api.podutil import is_pod_ready
+from kubelite.api.selectors import LabelMatcher
+from kubelite.client import Informer
 
 log = logging.getLogger(__name__)
-
-OwnerT = TypeVar("OwnerT", bound=Resource)
-
-Clock = Callable[[], datetime]
-
-
-def selector_matcher(sel: LabelSelector | None) -> LabelMatcher | None:
-    """The matcher of a workload selector; None (select nothing) when missing, empty or malformed."""
-    if sel is None or (not sel.match_labels and not sel.match_expressions):
-        return None
-    try:
-        return label_matcher(sel)
-    except BadRequest:
-        return None
-
-
-def controlled_by(obj: Resource, owners: Store[OwnerT], kind: str) -> OwnerT | None:
-    """The cached controller of `obj` of `kind` (name and uid must both match)."""
-    ref = obj.metadata.controller_ref()
-    if ref is None or ref.kind != kind:
-        return None
-    owner = owners.get(f"{obj.metadata.namespace}/{ref.name}")
-    return owner if owner is not None and owner.metadata.uid == ref.uid else None
-
 
 class PodOwnerController(Controller, Generic[OwnerT]):
     """Owner informer + pod informer + expectations; subclasses implement `reconcile`.
@@ -62,23 +49,12 @@ class PodOwnerController(Controller, Generic[OwnerT]):
     kind = "Owner"
     api_version = "apps/v1"
 
-    def __init__(
-        self,
-        client: ApiClient,
-        factory: InformerFactory,
-        owner_cls: type[OwnerT],
-        recorder: EventRecorder | None = None,
-        workers: int = 2,
-        metrics: Metrics | None = None,
-        clock: Clock = utcnow,
-    ) -> None:
-        super().__init__(workers, metrics)
-        self.client = client
-        self.clock = clock
-        self.recorder = recorder or EventRecorder(client, f"{self.name}-controller")
+    def __init__(self, ctx: ControllerContext, owner_cls: type[OwnerT]) -> None:
+        super().__init__(ctx)
+        self.recorder = self.own_recorder()
         self.expectations = ControllerExpectations()
-        self.owner_informer: Informer[OwnerT] = factory.informer(owner_cls)
-        self.pod_informer: Informer[Pod] = factory.informer(Pod)
+        self.owner_informer: Informer[OwnerT] = ctx.factory.informer(owner_cls)
+        self.pod_informer: Informer[Pod] = ctx.factory.informer(Pod)
         self.owner_informer.add_handlers(self._owner_added, self._owner_updated, self._owner_deleted)
         self.pod_informer.add_handlers(self._pod_added, self._pod_updated, self._pod_deleted)
 
@@ -88,8 +64,13 @@ class PodOwnerController(Controller, Generic[OwnerT]):
         """Which orphans `owner` may adopt; None adopts nothing (subclasses return their selector)."""
         return None
 
-    def pod_changed(self, owner: OwnerT, old: Pod, new: Pod) -> None:
-        """Hook for extra requeues on a pod update (e.g. after minReadySeconds)."""
+    def claimable(self, pod: Pod) -> bool:
+        """Whether `pod` takes part in claiming at all (a ReplicaSet ignores finished pods)."""
+        return True
+
+    def min_ready_seconds(self, owner: OwnerT) -> int:
+        """The owner's minReadySeconds: a pod turning ready requeues the owner once it becomes available."""
+        return 0
 
     # ------------------------------------------------------------------ handlers (enqueue only)
 
@@ -108,15 +89,11 @@ class PodOwnerController(Controller, Generic[OwnerT]):
         return controlled_by(pod, self.owner_informer.store, self.kind)
 
     def _matching_owners(self, pod: Pod) -> list[OwnerT]:
-        out = []
-        for owner in self.owner_informer.store.by_index(NAMESPACE_INDEX, pod.metadata.namespace or ""):
-            matcher = self.selector(owner)
-            if matcher is not None and matcher.matches(pod.metadata.labels):
-                out.append(owner)
-        return out
+        return matching_owners(pod, self.owner_informer.store, self.selector)
 
     def _pod_added(self, pod: Pod) -> None:
         if pod.metadata.deletion_timestamp is not None:
+            # Seen for the first time already terminating (e.g. after a restart): a deletion, not a creation.
             self._pod_deleted(pod)
             return
         if pod.metadata.controller_ref() is not None:
@@ -131,24 +108,31 @@ class PodOwnerController(Controller, Generic[OwnerT]):
 
     def _pod_updated(self, old: Pod, new: Pod) -> None:
         if old.metadata.resource_version == new.metadata.resource_version:
+            return  # periodic resync: nothing changed
+        labels_changed = old.metadata.labels != new.metadata.labels
+        if new.metadata.deletion_timestamp is not None:
+            self._pod_deleted(new)
+            if labels_changed:
+                self._pod_deleted(old)
             return
-        if new.metadata.deletion_timestamp is not None and old.metadata.deletion_timestamp is None:
-            owner = self.owner_of(new)
-            if owner is not None:
-                self.expectations.deletion_observed(object_key(owner), object_key(new))
         old_ref, new_ref = old.metadata.controller_ref(), new.metadata.controller_ref()
-        if old_ref != new_ref and old_ref is not None:
+        ref_changed = old_ref != new_ref
+        if ref_changed and old_ref is not None:
             previous = self.owner_of(old)
             if previous is not None:
                 self.enqueue(previous)
         if new_ref is not None:
             owner = self.owner_of(new)
-            if owner is not None:
-                self.enqueue(owner)
-                self.pod_changed(owner, old, new)
-            return
-        for owner in self._matching_owners(new):
+            if owner is None:
+                return
             self.enqueue(owner)
+            min_ready = self.min_ready_seconds(owner)
+            if min_ready > 0 and not is_pod_ready(old) and is_pod_ready(new):
+                self.queue.add_after(object_key(owner), min_ready + 0.1)
+            return
+        if labels_changed or ref_changed:
+            for owner in self._matching_owners(new):
+                self.enqueue(owner)
 
     def _pod_deleted(self, pod: Pod) -> None:
         owner = self.owner_of(pod)
@@ -161,25 +145,15 @@ class PodOwnerController(Controller, Generic[OwnerT]):
     # ------------------------------------------------------------------ shared reconcile steps
 
     async def claim_pods(self, owner: OwnerT) -> list[Pod]:
-        """The owner's pods (all phases, terminating included), after adopting/releasing by selector."""
+        """The owner's claimable pods (terminating included), after adopting/releasing by selector."""
         uid = owner.metadata.uid or ""
         matcher = self.selector(owner)
-        deleting = owner.metadata.deletion_timestamp is not None
         if matcher is None:
             return [p for p in self.pod_informer.store.by_index(OWNER_UID_INDEX, uid)
-                    if (ref := p.metadata.controller_ref()) is not None and ref.uid == uid]
-        candidates = self.pod_informer.store.by_index(NAMESPACE_INDEX, owner.metadata.namespace or "")
-        claims = classify(uid, deleting, matcher.matches, candidates)
-        owned = list(claims.owned)
-        if claims.adopt and await can_adopt(self.client, owner):
-            ref = make_controller_ref(owner, self.api_version, self.kind)
-            for pod in claims.adopt:
-                adopted = await adopt(self.client, pod, ref)
-                if adopted is not None:
-                    owned.append(adopted)
-        for pod in claims.release:
-            await release(self.client, pod, uid)
-        return owned
+                    if (ref := p.metadata.controller_ref()) is not None and ref.uid == uid and self.claimable(p)]
+        candidates = [p for p in self.pod_informer.store.by_index(NAMESPACE_INDEX, owner.metadata.namespace or "")
+                      if self.claimable(p)]
+        return await claim(self.client, owner, self.api_version, self.kind, matcher, candidates)
 
     async def create_pod(self, owner: OwnerT, key: str, pod: Pod) -> Pod | None:
         """Create one pod under an expectation already recorded; None (and lowered) if it failed."""
@@ -195,6 +169,25 @@ class PodOwnerController(Controller, Generic[OwnerT]):
         self.recorder.event(owner, "Normal", "SuccessfulCreate", f"Created pod: {created.metadata.name}")
         return created
 
+    async def create_pods(self, owner: OwnerT, key: str, count: int, make: Callable[[], Pod]) -> None:
+        """Create `count` pods from `make()` in slow-start batches 1, 2, 4, ...; stop at the first failing batch.
+
+        Why batches: if creations fail (quota, bad template, apiserver
+        overloaded) the first small batch fails fast instead of sending
+        hundreds of doomed requests. The skipped creations are taken off the
+        expectations, since the informer will never see them.
+        """
+        self.expectations.expect_creations(key, count)
+        remaining = count
+        for batch in slow_start_batches(count):
+            results = await asyncio.gather(*(self.create_pod(owner, key, make()) for _ in range(batch)),
+                                           return_exceptions=True)
+            remaining -= batch
+            if any(isinstance(r, BaseException) for r in results):
+                self.expectations.lower_creations(key, remaining)
+                raise_first(results)
+        log.info("created pods", extra={"kind": self.kind, "owner": key, "count": count})
+
     async def delete_pod(self, owner: OwnerT, key: str, pod: Pod) -> None:
         """Delete one pod under an expectation already recorded (uid precondition)."""
         try:
@@ -202,28 +195,30 @@ class PodOwnerController(Controller, Generic[OwnerT]):
                                      precondition_uid=pod.metadata.uid)
             self.recorder.event(owner, "Normal", "SuccessfulDelete", f"Deleted pod: {pod.metadata.name}")
         except (NotFound, Conflict):
+            # Already gone (or replaced by a namesake): no deletion event will come for it.
             self.expectations.deletion_observed(key, object_key(pod))
         except Exception:
             self.expectations.deletion_observed(key, object_key(pod))
             raise
 
-    async def write_status(self, owner: OwnerT, current: KubeModel, status: KubeModel) -> None:
-        """Write `status` only when it differs from the cached `current`; a vanished owner is fine.
+    async def delete_pods(self, owner: OwnerT, key: str, victims: Sequence[Pod]) -> None:
+        """Delete `victims` concurrently under expectations; raise the first failure after all were tried."""
+        self.expectations.expect_deletions(key, [object_key(p) for p in victims])
+        results = await asyncio.gather(*(self.delete_pod(owner, key, p) for p in victims), return_exceptions=True)
+        log.info("deleted pods", extra={"kind": self.kind, "owner": key, "count": len(victims)})
+        raise_first(results)
+
+    async def write_status(self, owner: OwnerT, current: KubeModel, status: KubeModel) -> bool:
+        """Write `status` only when it differs from the cached `current`; False when the owner vanished.
 
         A Conflict propagates: the queue retries after the cache caught up.
         """
         if status.to_dict() == current.to_dict():
-            return
+            return True
         updated = owner.copy_deep()
         updated.status = status  # type: ignore[attr-defined]
         try:
             await self.client.update_status(updated)
         except NotFound:
-            return
-
-
-def raise_first(results: Sequence[object]) -> None:
-    """Re-raise the first exception of an `asyncio.gather(..., return_exceptions=True)`."""
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
+            return False
+        return True

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from controllers.informers import InformerFactory
-from controllers.podowner import Clock, PodOwnerController, raise_first, selector_matcher
+from controllers.base import ControllerContext, raise_first, selector_matcher
+from controllers.podowner import PodOwnerController
 from controllers.statefulplan import (
     DEFAULT_VOLUME_ROOT,
     STS_API_VERSION,
@@ -27,12 +27,9 @@ from controllers.statefulplan import (
     revision_for,
     revision_name,
 )
-from kubelite.api import Pod, StatefulSet, object_key
+from kubelite.api import Pod, StatefulSet
 from kubelite.api.errors import AlreadyExists
 from kubelite.api.selectors import LabelMatcher
-from kubelite.api.timeutil import utcnow
-from kubelite.client import ApiClient, EventRecorder
-from kubelite.daemon import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +41,11 @@ class StatefulSetController(PodOwnerController[StatefulSet]):
 
     def __init__(
         self,
-        client: ApiClient,
-        factory: InformerFactory,
-        recorder: EventRecorder | None = None,
-        workers: int = 2,
-        metrics: Metrics | None = None,
-        clock: Clock = utcnow,
+        ctx: ControllerContext,
+        *,
         volume_root: str = DEFAULT_VOLUME_ROOT,
     ) -> None:
-        super().__init__(client, factory, StatefulSet, recorder, workers, metrics, clock)
+        super().__init__(ctx, StatefulSet)
         self.volume_root = volume_root
 
     def selector(self, owner: StatefulSet) -> LabelMatcher | None:
@@ -83,10 +76,7 @@ class StatefulSetController(PodOwnerController[StatefulSet]):
         if step.waiting_for:
             log.debug("statefulset waiting", extra={"statefulset": key, "for": step.waiting_for})
         if step.delete:
-            self.expectations.expect_deletions(key, [object_key(p) for p in step.delete])
-            results = await asyncio.gather(*(self.delete_pod(sts, key, p) for p in step.delete),
-                                           return_exceptions=True)
-            raise_first(results)
+            await self.delete_pods(sts, key, step.delete)
         if step.create:
             old_source = next((p for p in pods if pod_revision(p) == current_revision and not is_terminating(p)),
                               None)

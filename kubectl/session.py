@@ -12,9 +12,8 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
-from kubelite.api.errors import Conflict
 from kubelite.api.registry import KindInfo
-from kubelite.client import ApiClient
+from kubelite.client import ApiClient, retry_on_conflict
 
 Obj = dict[str, Any]
 
@@ -70,16 +69,14 @@ class Session:
         `change` edits the object in place and returns False when there is nothing to
         write (the object already says what the user asked for).
         """
-        for _ in range(attempts):
+        async def attempt() -> bool:
             obj = await self.get(info, name)
             if not change(obj):
                 return False
-            try:
-                await self.update(info, obj)
-                return True
-            except Conflict:
-                continue
-        raise Conflict(f"{info.resource} {name!r} kept changing; gave up after {attempts} attempts")
+            await self.update(info, obj)
+            return True
+
+        return await retry_on_conflict(attempt, attempts, what=f"{info.resource} {name!r}")
 
     async def delete(self, info: KindInfo, name: str, namespace: str | None = None, *,
                      grace_period_seconds: int | None = None, propagation_policy: str | None = None) -> Obj | None:

@@ -8,6 +8,7 @@ working (and recover after an apiserver restart) whatever the pods do.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import platform
@@ -27,7 +28,7 @@ from kubelite.api.core import (
 )
 from kubelite.api.errors import AlreadyExists, Conflict, NotFound
 from kubelite.api.podutil import transition_time
-from kubelite.client import ApiClient
+from kubelite.client import ApiClient, retry_on_conflict
 
 log = logging.getLogger(__name__)
 
@@ -293,18 +294,24 @@ class NodeAgent:
 
     async def _write_status(self, node: Node, force: bool) -> None:
         loop = asyncio.get_running_loop()
-        for _ in range(5):
-            new = node_status(self.cfg, node.status, now(), self.pod_cidr)
+        current = node
+
+        async def attempt() -> None:
+            nonlocal current
+            new = node_status(self.cfg, current.status, now(), self.pod_cidr)
             due = loop.time() - self._last_report >= self.report_interval
-            if not force and not due and _without_heartbeats(new) == _without_heartbeats(node.status):
+            if not force and not due and _without_heartbeats(new) == _without_heartbeats(current.status):
                 return
-            node.status = new
+            current.status = new
             try:
-                await self.client.update_status(node)
-                self._last_report = loop.time()
-                return
+                await self.client.update_status(current)
             except Conflict:
-                node = await self.client.get(Node, self.cfg.name, "")
+                current = await self.client.get(Node, self.cfg.name, "")
+                raise
+            self._last_report = loop.time()
+
+        with contextlib.suppress(Conflict):  # still contended: the next status pass writes again
+            await retry_on_conflict(attempt)
 
     # -- lease --------------------------------------------------------------------
 

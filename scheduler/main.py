@@ -14,7 +14,7 @@ import asyncio
 import logging
 import random
 
-from kubelite.client import ApiClient, election_ready, elector_from_flags, run_elected
+from kubelite.client import ApiClient, serve_elected
 from kubelite.daemon import (
     HealthServer,
     Metrics,
@@ -48,30 +48,14 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
     client = ApiClient.connect(args.server)
     metrics = Metrics()
     host, port = args.listen_health
-    health = HealthServer(host, port, metrics)
-    elector = elector_from_flags(client, args)
-    current: list[Scheduler] = []
 
-    def ready() -> str | None:
-        """A standby is ready (it is doing its job: waiting); a leader once its informers synced."""
-        return election_ready(elector, current[-1].ready_check if current else None)
+    def build() -> Scheduler:
+        return Scheduler(client, scheduler_name=args.scheduler_name, metrics=metrics,
+                         rng=random.Random(args.seed),
+                         percentage_of_nodes_to_score=args.percentage_of_nodes_to_score)
 
-    async def lead() -> None:
-        """A fresh scheduler per term of leadership: no state carried over from a previous one."""
-        scheduler = Scheduler(client, scheduler_name=args.scheduler_name, metrics=metrics,
-                              rng=random.Random(args.seed),
-                              percentage_of_nodes_to_score=args.percentage_of_nodes_to_score)
-        current[:] = [scheduler]
-        await scheduler.run()
-
-    health.add_check("informers-synced", ready)
-    await health.start()
-    log.info("scheduler starting", extra={"server": args.server, "leader_elect": elector is not None})
-    try:
-        await run_elected(elector, lead, stop)
-    finally:
-        await health.stop()
-        await client.close()
+    log.info("scheduler starting", extra={"server": args.server, "leader_elect": bool(args.leader_elect)})
+    await serve_elected(client, args, stop, HealthServer(host, port, metrics), "informers-synced", build)
 
 
 def main(argv: list[str] | None = None) -> int:

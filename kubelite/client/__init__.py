@@ -3,7 +3,7 @@
 Public surface (see ARCHITECTURE.md "Exact public surfaces")::
 
     from kubelite.client import ApiClient, ObjectList, WatchEvent, Informer, WorkQueue, QueueShutDown,
-        run_workers, EventRecorder, GrpcTransport, LocalTransport, Transport, ResourceHandler,
+        run_workers, retry_on_conflict, serve_elected, EventRecorder, GrpcTransport, LocalTransport, Transport, ResourceHandler,
         meta_namespace_key
 """
 
@@ -11,21 +11,28 @@ from kubelite.client.api_client import ApiClient, ObjectList, WatchEvent
 from kubelite.client.events import EventRecorder
 from kubelite.client.informer import Informer, Store, meta_namespace_key, split_meta_namespace_key
 from kubelite.client.leaderelection import (
+    HealthChecks,
+    Leader,
     LeaderElectionConfig,
     LeaderElector,
     election_ready,
     elector_from_flags,
     run_elected,
+    serve_elected,
 )
+from kubelite.client.retry import retry_on_conflict
 from kubelite.client.transport import GrpcTransport, LocalTransport, ResourceHandler, Transport
 from kubelite.client.workqueue import QueueShutDown, WorkQueue, run_workers
 
 __all__ = [
+    "HealthChecks",
+    "Leader",
     "LeaderElectionConfig",
     "LeaderElector",
     "election_ready",
     "elector_from_flags",
     "run_elected",
+    "serve_elected",
     "ApiClient",
     "EventRecorder",
     "GrpcTransport",
@@ -39,6 +46,7 @@ __all__ = [
     "WatchEvent",
     "WorkQueue",
     "meta_namespace_key",
+    "retry_on_conflict",
     "run_workers",
     "split_meta_namespace_key",
 ]

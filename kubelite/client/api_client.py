@@ -24,7 +24,8 @@ from google.protobuf.message import Message
 
 import kubelite.api.registry
 from kubelite.api import ObjectMeta, Pod, Resource
-from kubelite.api.errors import ApiError, Conflict, InternalError
+from kubelite.api.errors import InternalError
+from kubelite.client.retry import retry_on_conflict
 from kubelite.client.transport import GrpcTransport, Transport, closing_stream
 from kubelite.pb.kubelite import api_pb2
 
@@ -446,15 +447,10 @@ class ApiClient:
         status=True). On Conflict the object is fetched again and `mutate`
         reapplied, up to `attempts` times; other errors propagate.
         """
-        last: ApiError | None = None
-        for _ in range(max(1, attempts)):
+        async def attempt() -> T:
             obj = await self.get(cls, name, namespace)
             if mutate(obj) is False:
                 return obj
-            try:
-                return await (self.update_status(obj) if status else self.update(obj))
-            except Conflict as exc:
-                last = exc
-                log.debug("conflict updating %s %s/%s, retrying", cls.__name__, namespace, name)
-        assert last is not None
-        raise last
+            return await (self.update_status(obj) if status else self.update(obj))
+
+        return await retry_on_conflict(attempt, attempts)

@@ -9,6 +9,10 @@ Every write is compare-and-swap on resourceVersion, so two candidates cannot
 both win. A leader that cannot renew for `renew_deadline` stops acting before
 anyone else may take over (renew_deadline < lease_duration), and a leader that
 stops gracefully releases the Lease so the standby takes over at once.
+
+`serve_elected` is the whole leader-elected daemon loop (readiness, a fresh
+component per term, graceful shutdown) that the controller-manager and the
+scheduler share, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import socket
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from kubelite.api import Lease, LeaseSpec, ObjectMeta, now_micro
 from kubelite.api.errors import AlreadyExists, ApiError, Conflict, NotFound
@@ -218,3 +222,52 @@ async def run_elected(elector: LeaderElector | None, lead: Callable[[], Coroutin
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+class Leader(Protocol):
+    """What a leader-elected daemon runs while it leads: a fresh one per term."""
+
+    def ready_check(self) -> str | None:
+        """None when ready; otherwise why not (for /readyz)."""
+
+    async def run(self) -> None:
+        """Act until cancelled (leadership lost or shutdown), cleaning up in `finally`."""
+
+
+class HealthChecks(Protocol):
+    """The part of the daemon's health server this loop needs (`kubelite.daemon.HealthServer`)."""
+
+    def add_check(self, name: str, check: Callable[[], str | None]) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+async def serve_elected(client: ApiClient, args: argparse.Namespace, stop: asyncio.Event, health: HealthChecks,
+                        check_name: str, build: Callable[[], Leader]) -> None:
+    """Serve health, run `build()` while leader (election per `args`), until `stop`; then close `client`.
+
+    Why a fresh `build()` per term of leadership: no stale state (expectations,
+    assumed pods) survives a hand-over to another process and back. A standby
+    is ready (waiting is its job) as long as it reaches the apiserver; the
+    leader is as ready as its component.
+    """
+    elector = elector_from_flags(client, args)
+    current: list[Leader] = []
+
+    def ready() -> str | None:
+        return election_ready(elector, current[-1].ready_check if current else None)
+
+    async def lead() -> None:
+        leader = build()
+        current[:] = [leader]
+        await leader.run()
+
+    health.add_check(check_name, ready)
+    await health.start()
+    try:
+        await run_elected(elector, lead, stop)
+    finally:
+        await health.stop()
+        await client.close()

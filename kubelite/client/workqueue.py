@@ -7,16 +7,24 @@ queue is stored once (dedupe), a key is never handed to two workers at once,
 and a key re-added while being processed is handed out again after `done()`.
 Failures are retried with per-key exponential back-off so a broken object
 cannot spin a worker, and `forget()` resets the back-off after a success.
+This is the only back-off a controller has (as client-go's rate-limited
+queue): a second one on top would make the two disagree about when to retry.
+
+Delays are measured on an injectable monotonic clock (default
+`time.monotonic`), so tests can move a fake clock and call `poll()` instead of
+waiting in real time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from kubelite.api.errors import Conflict
+from kubelite.api.errors import Conflict, ServiceUnavailable, Timeout
 
 log = logging.getLogger("client.workqueue")
 
@@ -33,15 +41,19 @@ class WorkQueue:
     informer handlers can call `add()` directly.
     """
 
-    def __init__(self, name: str, base_delay: float = 0.005, max_delay: float = 60.0):
+    def __init__(self, name: str, base_delay: float = 0.005, max_delay: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic):
         self.name = name
         self.base_delay = base_delay
         self.max_delay = max_delay
+        self._clock = clock
         self._queue: deque[str] = deque()
         self._dirty: set[str] = set()
         self._processing: set[str] = set()
         self._failures: dict[str, int] = {}
-        self._waiting: dict[str, tuple[float, asyncio.TimerHandle]] = {}  # key -> (due, timer)
+        self._waiting: dict[str, float] = {}  # key -> due (on `clock`)
+        self._due: list[tuple[float, str]] = []  # heap of (due, key); stale entries are skipped
+        self._timer: asyncio.TimerHandle | None = None
         self._getters: list[asyncio.Future[None]] = []
         self._shutdown = False
 
@@ -70,18 +82,50 @@ class WorkQueue:
         if seconds <= 0:
             self.add(key)
             return
-        loop = asyncio.get_running_loop()
-        due = loop.time() + seconds
+        due = self._clock() + seconds
         pending = self._waiting.get(key)
-        if pending is not None:
-            if pending[0] <= due:
-                return
-            pending[1].cancel()
-        self._waiting[key] = (due, loop.call_at(due, self._fire, key))
+        if pending is not None and pending <= due:
+            return
+        self._waiting[key] = due
+        heapq.heappush(self._due, (due, key))
+        self._arm()
 
-    def _fire(self, key: str) -> None:
-        self._waiting.pop(key, None)
-        self.add(key)
+    def poll(self) -> int:
+        """Queue every delayed key whose time has come on the clock; returns how many.
+
+        Called by the timer (and by `get()`); a test with a fake clock calls it
+        after advancing the clock.
+        """
+        now = self._clock()
+        fired = 0
+        while self._due and self._due[0][0] <= now:
+            due, key = heapq.heappop(self._due)
+            if self._waiting.get(key) != due:
+                continue  # superseded by an earlier deadline
+            del self._waiting[key]
+            self.add(key)
+            fired += 1
+        self._arm()
+        return fired
+
+    def _arm(self) -> None:
+        """(Re)schedule the one timer for the earliest pending deadline, if a loop runs."""
+        while self._due and self._waiting.get(self._due[0][1]) != self._due[0][0]:
+            heapq.heappop(self._due)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._due or self._shutdown:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (a synchronous test): `poll()` does the work
+        self._timer = loop.call_later(max(0.0, self._due[0][0] - self._clock()), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.poll()
 
     def add_rate_limited(self, key: str) -> float:
         """Queue `key` after its exponential back-off; returns the delay used.
@@ -107,6 +151,8 @@ class WorkQueue:
         while True:
             if self._shutdown:
                 raise QueueShutDown(self.name)
+            if self._due:
+                self.poll()
             if self._queue:
                 key = self._queue.popleft()
                 self._dirty.discard(key)
@@ -130,9 +176,11 @@ class WorkQueue:
     def shutdown(self) -> None:
         """Stop handing out keys: pending and future get() raise QueueShutDown."""
         self._shutdown = True
-        for _, timer in self._waiting.values():
-            timer.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._waiting.clear()
+        self._due.clear()
         self._wake()
 
     def _wake(self) -> None:
@@ -147,9 +195,13 @@ class WorkQueue:
 async def run_workers(queue: WorkQueue, reconcile: Callable[[str], Awaitable[None]], workers: int = 2) -> None:
     """Run `workers` loops of get -> reconcile -> done until the queue shuts down.
 
-    Success forgets the key's back-off; an exception is logged and the key is
-    requeued rate-limited (Conflicts are routine under concurrency and logged
-    quietly). Cancelling this coroutine cancels the workers.
+    Success forgets the key's back-off -- unless the reconcile itself asked for
+    a rate-limited requeue (`add_rate_limited`: "not done yet, look again
+    later, each time a little later"), which keeps it growing; an exception is logged and the key is
+    requeued rate-limited. Conflicts are routine under concurrency and logged
+    quietly; an unavailable or timed-out apiserver (restarting, overloaded) is
+    expected too, so a warning without a traceback. Cancelling this coroutine
+    cancels the workers.
     """
 
     async def worker() -> None:
@@ -158,6 +210,7 @@ async def run_workers(queue: WorkQueue, reconcile: Callable[[str], Awaitable[Non
                 key = await queue.get()
             except QueueShutDown:
                 return
+            requeues = queue.num_requeues(key)
             try:
                 await reconcile(key)
             except asyncio.CancelledError:
@@ -165,11 +218,16 @@ async def run_workers(queue: WorkQueue, reconcile: Callable[[str], Awaitable[Non
             except Conflict as exc:
                 log.debug("%s: conflict reconciling %s, requeued: %s", queue.name, key, exc)
                 queue.add_rate_limited(key)
+            except (ServiceUnavailable, Timeout) as exc:
+                delay = queue.add_rate_limited(key)
+                log.warning("apiserver unavailable; will retry",
+                            extra={"queue": queue.name, "key": key, "retry_in": delay, "error": str(exc)})
             except Exception:
                 delay = queue.add_rate_limited(key)
                 log.exception("%s: reconciling %s failed; retry in %.3fs", queue.name, key, delay)
             else:
-                queue.forget(key)
+                if queue.num_requeues(key) <= requeues:
+                    queue.forget(key)
             finally:
                 queue.done(key)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from controllers.base import ControllerContext
 from controllers.endpoints import EndpointsController
 from controllers.informers import InformerFactory
 from kubelite.api import Endpoints, Node, Pod, Service
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def controller(control_plane: Any) -> AsyncIterator[EndpointsController]:
     factory = InformerFactory(control_plane.client)
-    ctrl = EndpointsController(control_plane.client, factory)
+    ctrl = EndpointsController(ControllerContext(control_plane.client, factory))
     factory.start()
     await factory.wait_synced()
     ctrl.start()

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from controllers.base import ControllerContext
 from controllers.informers import InformerFactory
 from controllers.nodelifecycle import NodeLifecycleController, ready_status
 from kubelite.api import Lease, LeaseSpec, Node, ObjectMeta, Pod, now_micro
@@ -34,7 +35,7 @@ async def setup(control_plane: Any) -> AsyncIterator[tuple[ApiClient, NodeLifecy
     client: ApiClient = control_plane.client
     mono, wall = Clock(1000.0), Clock(time.time())
     factory = InformerFactory(client)
-    ctrl = NodeLifecycleController(client, factory, grace_period=40, monitor_period=0.05, clock=mono, wall=wall)
+    ctrl = NodeLifecycleController(ControllerContext(client, factory), grace_period=40, monitor_period=0.05, clock=mono, wall=wall)
     factory.start()
     await factory.wait_synced()
     ctrl.start()

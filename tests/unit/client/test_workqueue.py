@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from kubelite.api.errors import Conflict
+from kubelite.api.errors import Conflict, ServiceUnavailable
 from kubelite.client import QueueShutDown, WorkQueue, run_workers
 
 
@@ -160,5 +160,94 @@ async def test_run_workers_never_reconcile_one_key_concurrently() -> None:
     await eventually(lambda: count.get("a") == 2, what="a reconciled once more")
     await eventually(lambda: not in_flight and len(q) == 0, what="idle")
     assert overlaps == [] and count == {"a": 2, "b": 1}
+    q.shutdown()
+    await asyncio.wait_for(runner, 5)
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_delays_follow_the_injected_clock_not_real_time() -> None:
+    clock = FakeClock()
+    q = WorkQueue("t", clock=clock)  # no event loop: poll() promotes due keys
+    q.add_after("a", 60)
+    q.add_after("b", 10)
+    q.add_after("a", 5)  # earlier deadline wins
+    q.add_after("b", 30)  # later one is ignored
+    assert q.poll() == 0 and len(q) == 0
+    clock.advance(4.9)
+    assert q.poll() == 0 and len(q) == 0
+    clock.advance(0.1)
+    assert q.poll() == 1 and len(q) == 1  # "a" at 5 s; its superseded 60 s deadline is dropped
+    clock.advance(5)
+    assert q.poll() == 1 and len(q) == 2  # "b" at 10 s
+    clock.advance(100)
+    assert q.poll() == 0 and len(q) == 2
+
+
+async def test_rate_limited_backoff_on_a_fake_clock() -> None:
+    clock = FakeClock()
+    q = WorkQueue("t", base_delay=1.0, max_delay=4.0, clock=clock)
+    assert [q.add_rate_limited("a") for _ in range(4)] == [1.0, 2.0, 4.0, 4.0]
+    assert q.poll() == 0
+    clock.advance(1.0)  # the earliest deadline (1 s) wins over the later ones
+    assert await asyncio.wait_for(q.get(), 1) == "a"
+    q.done("a")
+    clock.advance(10)
+    assert q.poll() == 0 and len(q) == 0  # one hand-out per key, however many delayed adds
+    q.add_after("b", 3)
+    q.shutdown()
+    clock.advance(3)
+    assert q.poll() == 0 and len(q) == 0  # shutdown drops delayed keys
+
+
+async def test_transient_apiserver_errors_use_the_queue_backoff() -> None:
+    q = WorkQueue("t", base_delay=0.001, max_delay=0.01)
+    attempts = 0
+    done = asyncio.Event()
+
+    async def reconcile(key: str) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts < 3:
+            raise ServiceUnavailable("apiserver restarting")
+        done.set()
+
+    runner = asyncio.create_task(run_workers(q, reconcile))
+    q.add("k")
+    await asyncio.wait_for(done.wait(), 5)
+    await eventually(lambda: q.num_requeues("k") == 0, what="forget after success")
+    assert attempts == 3
+    q.shutdown()
+    await asyncio.wait_for(runner, 5)
+
+
+async def test_a_reconcile_that_requeues_itself_rate_limited_keeps_its_backoff() -> None:
+    q = WorkQueue("t", base_delay=0.001, max_delay=0.01)
+    seen: list[int] = []
+    done = asyncio.Event()
+
+    async def reconcile(key: str) -> None:
+        seen.append(q.num_requeues(key))
+        if len(seen) < 3:
+            q.add_rate_limited(key)  # "not finished; look again later" without an error
+        else:
+            done.set()
+
+    runner = asyncio.create_task(run_workers(q, reconcile))
+    q.add("ns")
+    await asyncio.wait_for(done.wait(), 5)
+    await eventually(lambda: q.num_requeues("ns") == 0, what="forget once finished")
+    assert seen == [0, 1, 2]  # the back-off grew across the passes
     q.shutdown()
     await asyncio.wait_for(runner, 5)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from controllers.base import ControllerContext
 from controllers.cronjob import CronJobController
 from controllers.cronplan import SCHEDULED_TIMESTAMP_ANNOTATION
 from controllers.informers import InformerFactory
@@ -25,7 +26,8 @@ class Env:
         self.api = MemoryApi(self.clock)
         self.factory = InformerFactory(self.api.client)
         self.recorder = RecordingRecorder(self.api.client)
-        self.ctrl = CronJobController(self.api.client, self.factory, self.recorder, clock=self.clock)
+        self.ctrl = CronJobController(
+            ControllerContext(self.api.client, self.factory, self.recorder, clock=self.clock))
         self.api.attach(self.factory)
 
     def jobs(self) -> list[str]:

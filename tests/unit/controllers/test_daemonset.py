@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from controllers.base import ControllerContext
 from controllers.daemonplan import REVISION_LABEL, revision_hash
 from controllers.daemonset import DaemonSetController
 from controllers.informers import InformerFactory
@@ -26,7 +27,8 @@ class Env:
         self.api = MemoryApi(self.clock)
         self.factory = InformerFactory(self.api.client)
         self.recorder = RecordingRecorder(self.api.client)
-        self.ctrl = DaemonSetController(self.api.client, self.factory, self.recorder, clock=self.clock)
+        self.ctrl = DaemonSetController(
+            ControllerContext(self.api.client, self.factory, self.recorder, clock=self.clock))
         self.api.attach(self.factory)
 
     def pods(self) -> list[Pod]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from controllers.base import ControllerContext
 from controllers.informers import InformerFactory
 from controllers.job import JobController
 from controllers.jobplan import backoff_delay
@@ -24,7 +25,7 @@ class Env:
         self.api = MemoryApi(self.clock)
         self.factory = InformerFactory(self.api.client)
         self.recorder = RecordingRecorder(self.api.client)
-        self.ctrl = JobController(self.api.client, self.factory, self.recorder, clock=self.clock,
+        self.ctrl = JobController(ControllerContext(self.api.client, self.factory, self.recorder, clock=self.clock),
                                   backoff_base=10.0, backoff_max=60.0)
         self.api.attach(self.factory)
 

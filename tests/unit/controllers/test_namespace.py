@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from controllers.base import ControllerContext
 from controllers.informers import InformerFactory
 from controllers.namespace import NAMESPACE_FINALIZER, NamespaceController
 from kubelite.api import ConfigMap, Namespace, Pod
@@ -14,7 +15,7 @@ async def test_terminating_namespace_is_emptied_then_finalized() -> None:
     api = MemoryApi(FakeClock(datetime(2026, 1, 1, tzinfo=UTC)))
     api.graceful_pods = True
     factory = InformerFactory(api.client)
-    ctrl = NamespaceController(api.client, factory)
+    ctrl = NamespaceController(ControllerContext(api.client, factory))
     api.attach(factory)
     api.put(Namespace.from_dict({"metadata": {"name": "team"}, "spec": {"finalizers": [NAMESPACE_FINALIZER]},
                                  "status": {"phase": "Active"}}))

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from controllers.base import ControllerContext
 from controllers.informers import InformerFactory
 from controllers.statefulplan import POD_NAME_LABEL, REVISION_LABEL, revision_name
 from controllers.statefulset import StatefulSetController
@@ -24,8 +25,9 @@ class Env:
         self.api = MemoryApi(self.clock)
         self.api.graceful_pods = True
         self.factory = InformerFactory(self.api.client)
-        self.ctrl = StatefulSetController(self.api.client, self.factory, RecordingRecorder(self.api.client),
-                                          clock=self.clock, volume_root="/srv/vols")
+        self.ctrl = StatefulSetController(
+            ControllerContext(self.api.client, self.factory, RecordingRecorder(self.api.client), clock=self.clock),
+            volume_root="/srv/vols")
         self.api.attach(self.factory)
 
     def names(self, live_only: bool = True) -> list[str]:
