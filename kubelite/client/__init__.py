@@ -17,8 +17,9 @@ from kubelite.client.leaderelection import (
     elector_from_flags,
     run_elected,
 )
-from kubelite.client.transport import GrpcTransport, LocalTransport, ResourceHandler, Transport
+from kubelite.client.transport import GrpcTransport, LocalTransport, Transport
 from kubelite.client.workqueue import QueueShutDown, WorkQueue, run_workers
+from kubelite.wire import ResourceHandler
 
 __all__ = [
     "LeaderElectionConfig",
