@@ -59,21 +59,21 @@ class ServiceWriter:
                      ) -> tuple[int, dict[str, Any]] | None:
         """Store a new Service with its claims; (revision, content), or None when `key` already exists.
 
-        `data` is not used: a taken automatic pick is replaced, so the content is re-encoded.
+        `data` is `obj` encoded after `allocate`; a taken automatic pick is replaced and re-encoded.
         """
         svc = _service(obj)
         plan = plan if plan is not None else self.plan(svc, None)
         for _ in range(MAX_PICKS):
-            ok, rev, existing = await self.etcd.commit(key, storage.encode_value(svc.to_dict()), None,
-                                                       plan.claims, [])
+            ok, rev, existing = await self.etcd.commit(key, storage.encode_value(data), None, plan.claims, [])
             if ok:
-                return rev, svc.to_dict()
+                return rev, data
             if key in existing:
                 return None
             self._explain_taken(svc, plan, existing)
             self.allocator.repick(svc, existing)
             owner = f"{svc.metadata.namespace}/{svc.metadata.name}".encode()
             plan.claims = {k: owner for k in sorted(owned_keys(svc))}
+            data = svc.to_dict()
         raise ServiceUnavailable("could not find a free ClusterIP/NodePort; the ranges may be exhausted")
 
     async def update(self, key: str, new: Resource, data: dict[str, Any], current: StoredObject) -> Outcome:
@@ -84,11 +84,12 @@ class ServiceWriter:
         svc = _service(new)
         old = Service.from_dict(current.obj)
         plan = self.plan(svc, old)
-        ok, rev, existing = await self.etcd.commit(key, storage.encode_value(svc.to_dict()), current.rv,
+        data = svc.to_dict()  # the plan may have filled in the ClusterIP and NodePorts
+        ok, rev, existing = await self.etcd.commit(key, storage.encode_value(data), current.rv,
                                                    plan.claims, plan.releases)
         if not ok and key not in existing:
             self._explain_taken(svc, plan, existing - {key})
-        return Outcome(ok, rev, svc.to_dict() if ok else None)
+        return Outcome(ok, rev, data if ok else None)
 
     async def remove(self, key: str, current: StoredObject) -> Outcome:
         """Delete the Service and release its claims; reports the removed version's revision."""

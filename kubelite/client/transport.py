@@ -1,5 +1,5 @@
 """How an `ApiClient` reaches the apiserver: over gRPC in production, or by
-calling the apiserver's handler object directly in tests.
+calling a `ResourceHandler` (the wire contract in `kubelite.wire`) directly in tests.
 
 Why a transport seam: every component (controllers, scheduler, kubelet, kctl)
 is written against `ApiClient`; swapping the wire for an in-process call lets
