@@ -14,11 +14,10 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from apiserver import errors, storage
+from apiserver import storage
 from apiserver.etcd import prefix_end
 from kubelite.api import registry
-from kubelite.api.errors import ApiError, NotFound
-from kubelite.pb.kubelite import api_pb2
+from kubelite.api.errors import ApiError, Forbidden, NotFound
 
 if TYPE_CHECKING:
     from apiserver.service import ResourceService
@@ -47,14 +46,14 @@ class NamespaceAdmission:
         """Creating in a namespace needs it to exist and not be terminating."""
         ns = await self._namespace(namespace)
         if ns is None:
-            raise errors.not_found("namespaces", namespace)
+            raise NotFound.for_object("namespaces", namespace)
         meta = ns.get("metadata")
         status = ns.get("status")
         terminating = (isinstance(meta, dict) and meta.get("deletionTimestamp")) or (
             isinstance(status, dict) and status.get("phase") == "Terminating"
         )
         if terminating:
-            raise errors.forbidden(
+            raise Forbidden(
                 f"unable to create new content in namespace {namespace} because it is being terminated"
             )
 
@@ -74,7 +73,7 @@ class NamespaceAdmission:
         for name in SYSTEM_NAMESPACES:
             body = storage.dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
             try:
-                await self._service.Create(api_pb2.CreateRequest(resource="namespaces", json=body))
+                await self._service.create("namespaces", "", body)
                 log.info("created namespace", extra={"namespace": name})
             except ApiError as exc:
                 if exc.reason != "AlreadyExists":
@@ -118,9 +117,7 @@ class NamespaceAdmission:
                     if c.namespace != namespace or c.obj.get("metadata", {}).get("deletionTimestamp"):
                         continue
                     try:
-                        await self._service.Delete(
-                            api_pb2.DeleteRequest(resource=info.resource, namespace=namespace, name=c.name)
-                        )
+                        await self._service.delete(info.resource, namespace, c.name)
                     except NotFound:
                         pass
             if await self.namespace_empty(namespace):

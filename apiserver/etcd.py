@@ -22,8 +22,7 @@ from typing import Any, Literal
 import grpc
 import grpc.aio
 
-from apiserver import errors
-from kubelite.api.errors import ApiError
+from kubelite.api.errors import ApiError, Expired, InternalError, ServiceUnavailable, Timeout
 from kubelite.pb.etcd import kv_pb2, rpc_pb2
 
 log = logging.getLogger(__name__)
@@ -126,14 +125,14 @@ def map_rpc_error(err: grpc.aio.AioRpcError, endpoint: str) -> ApiError:
     code = err.code()
     details = err.details() or ""
     if code == grpc.StatusCode.UNAVAILABLE:
-        return errors.unavailable(f"storage unavailable at {endpoint}: {details}".rstrip(": "))
+        return ServiceUnavailable(f"storage unavailable at {endpoint}: {details}".rstrip(": "))
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return errors.timeout(f"storage at {endpoint} did not answer in time")
+        return Timeout(f"storage at {endpoint} did not answer in time")
     if code == grpc.StatusCode.OUT_OF_RANGE or "compacted" in details:
-        return errors.expired(f"too old resource version: {details}")
+        return Expired(f"too old resource version: {details}")
     if code == grpc.StatusCode.CANCELLED:
-        return errors.unavailable(f"storage call to {endpoint} was cancelled")
-    return errors.internal(f"storage error from {endpoint}: {code.name if code else 'UNKNOWN'}: {details}")
+        return ServiceUnavailable(f"storage call to {endpoint} was cancelled")
+    return InternalError(f"storage error from {endpoint}: {code.name if code else 'UNKNOWN'}: {details}")
 
 
 class _Endpoint:
@@ -388,7 +387,7 @@ class EtcdWatch:
                     self._client.rotate()
                 raise map_rpc_error(err, self._target) from None
             except asyncio.InvalidStateError:
-                raise errors.unavailable(f"watch stream to {self._target} is closed") from None
+                raise ServiceUnavailable(f"watch stream to {self._target} is closed") from None
 
     async def request_progress(self) -> None:
         """Ask the store for a progress notification on this stream (best effort)."""
@@ -413,12 +412,12 @@ class EtcdWatch:
                     self._client.rotate()
                 raise map_rpc_error(err, self._target) from None
             if resp is _EOF:
-                raise errors.unavailable(f"watch stream to {self._target} ended")
+                raise ServiceUnavailable(f"watch stream to {self._target} ended")
             assert isinstance(resp, rpc_pb2.WatchResponse)
             if resp.canceled:
                 if resp.compact_revision > 0:
                     raise Compacted(resp.compact_revision)
-                raise errors.unavailable(f"watch cancelled by storage: {resp.cancel_reason or 'no reason given'}")
+                raise ServiceUnavailable(f"watch cancelled by storage: {resp.cancel_reason or 'no reason given'}")
             if resp.compact_revision > 0:
                 raise Compacted(resp.compact_revision)
             if resp.created and not resp.events:

@@ -1,16 +1,19 @@
-"""The gRPC face of the apiserver: `kubelite.v1.Resources` over a ResourceHandler.
+"""The gRPC face of the apiserver: `kubelite.v1.Resources` over the typed core.
 
-Deliberately thin: decode is done by grpc, the work by the handler. This layer
-only turns outcomes into wire statuses — an ApiError becomes the gRPC code from
-the table in api.proto plus the Kubernetes Status JSON in the trailing metadata
-key `kubelite-status-bin` — and makes sure nothing a client sends can crash the
+Deliberately thin, in two parts. `ResourcesAdapter` turns each protobuf request
+into a call of `ResourceService` (typed arguments, JSON bytes) and the result
+back into a message -- and routes Logs/Exec to the kubelet proxy -- so it is the
+`ResourceHandler` of the wire contract and `LocalTransport` can drive it
+in-process. `ResourcesServicer` binds a handler to grpc.aio and only turns
+outcomes into wire statuses -- an ApiError becomes the gRPC code from the table
+in api.proto plus the Kubernetes Status JSON in the trailing metadata key
+`kubelite-status-bin` -- and makes sure nothing a client sends can crash the
 server: unexpected exceptions are logged and answered with INTERNAL.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,43 +23,89 @@ import grpc
 import grpc.aio
 from google.protobuf.message import Message
 
+from apiserver.logs import KubeletLogs
+from apiserver.options import DeleteOptions, ListOptions, WatchOptions
+from apiserver.service import ResourceService
 from kubelite.api.errors import ApiError
-from kubelite.client.transport import (
+from kubelite.daemon.metrics import Metrics
+from kubelite.pb.kubelite import api_pb2
+from kubelite.wire import (
     BIDI_METHODS,
-    STATUS_METADATA_KEY,
+    SERVICE,
     STREAM_METHODS,
     UNARY_METHODS,
     ResourceHandler,
+    grpc_code,
+    status_metadata,
 )
-from kubelite.daemon.metrics import Metrics
-from kubelite.pb.kubelite import api_pb2
 
 log = logging.getLogger(__name__)
 
-SERVICE = "kubelite.v1.Resources"
-
-CODES: dict[str, grpc.StatusCode] = {
-    "NotFound": grpc.StatusCode.NOT_FOUND,
-    "AlreadyExists": grpc.StatusCode.ALREADY_EXISTS,
-    "Conflict": grpc.StatusCode.ABORTED,
-    "Invalid": grpc.StatusCode.INVALID_ARGUMENT,
-    "BadRequest": grpc.StatusCode.INVALID_ARGUMENT,
-    "Expired": grpc.StatusCode.OUT_OF_RANGE,
-    "Gone": grpc.StatusCode.OUT_OF_RANGE,
-    "Forbidden": grpc.StatusCode.PERMISSION_DENIED,
-    "Timeout": grpc.StatusCode.DEADLINE_EXCEEDED,
-    "ServiceUnavailable": grpc.StatusCode.UNAVAILABLE,
-    "InternalError": grpc.StatusCode.INTERNAL,
-}
+__all__ = ["ResourcesAdapter", "ResourcesServicer", "grpc_code", "status_metadata"]
 
 
+class ResourcesAdapter:
+    """`ResourceHandler` (protobuf messages) over `ResourceService` (typed calls)."""
 
-def grpc_code(err: ApiError) -> grpc.StatusCode:
-    return CODES.get(err.reason, grpc.StatusCode.INTERNAL if err.code >= 500 else grpc.StatusCode.UNKNOWN)
+    def __init__(self, service: ResourceService) -> None:
+        self.service = service
+        self.kubelet_logs = KubeletLogs(service)
 
+    async def close(self) -> None:
+        await self.kubelet_logs.close()
 
-def status_metadata(err: ApiError) -> tuple[tuple[str, bytes], ...]:
-    return ((STATUS_METADATA_KEY, json.dumps(err.to_status()).encode()),)
+    async def Create(self, request: api_pb2.CreateRequest) -> api_pb2.Object:
+        return api_pb2.Object(json=await self.service.create(
+            request.resource, request.namespace, request.json, dry_run=request.dry_run))
+
+    async def Get(self, request: api_pb2.GetRequest) -> api_pb2.Object:
+        return api_pb2.Object(json=await self.service.get(request.resource, request.namespace, request.name))
+
+    async def List(self, request: api_pb2.ListRequest) -> api_pb2.ListResponse:
+        options = ListOptions(label_selector=request.label_selector, field_selector=request.field_selector,
+                              limit=request.limit, continue_token=getattr(request, "continue"))
+        result = await self.service.list(request.resource, request.namespace, options)
+        response = api_pb2.ListResponse(resource_version=result.resource_version)
+        response.items.extend(result.items)
+        if result.continue_token:
+            setattr(response, "continue", result.continue_token)
+        return response
+
+    async def Update(self, request: api_pb2.UpdateRequest) -> api_pb2.Object:
+        return api_pb2.Object(json=await self.service.update(
+            request.resource, request.namespace, request.name, request.json, dry_run=request.dry_run))
+
+    async def UpdateStatus(self, request: api_pb2.UpdateRequest) -> api_pb2.Object:
+        return api_pb2.Object(json=await self.service.update_status(
+            request.resource, request.namespace, request.name, request.json, dry_run=request.dry_run))
+
+    async def Delete(self, request: api_pb2.DeleteRequest) -> api_pb2.Object:
+        options = DeleteOptions(
+            grace_period_seconds=request.grace_period_seconds if request.HasField("grace_period_seconds") else None,
+            propagation_policy=request.propagation_policy,
+            precondition_uid=request.precondition_uid,
+            precondition_resource_version=request.precondition_resource_version,
+        )
+        return api_pb2.Object(json=await self.service.delete(
+            request.resource, request.namespace, request.name, options))
+
+    async def Bind(self, request: api_pb2.BindRequest) -> api_pb2.Object:
+        return api_pb2.Object(json=await self.service.bind(
+            request.namespace, request.name, request.node_name, request.pod_uid))
+
+    async def Watch(self, request: api_pb2.WatchRequest) -> AsyncIterator[api_pb2.WatchEvent]:
+        options = WatchOptions(label_selector=request.label_selector, field_selector=request.field_selector,
+                               resource_version=request.resource_version, allow_bookmarks=request.allow_bookmarks)
+        events = self.service.watch(request.resource, request.namespace, options)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield api_pb2.WatchEvent(type=event.type, object=event.object)
+
+    def Logs(self, request: api_pb2.LogsRequest) -> AsyncIterator[api_pb2.LogChunk]:
+        return self.kubelet_logs.stream(request)
+
+    def Exec(self, requests: AsyncIterator[api_pb2.ExecRequest]) -> AsyncIterator[api_pb2.ExecResponse]:
+        return self.kubelet_logs.exec(requests)
 
 
 def _internal(method: str, exc: BaseException) -> ApiError:

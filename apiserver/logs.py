@@ -17,13 +17,12 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import grpc.aio
 
-from apiserver import errors
 from kubelite.api import registry
 from kubelite.api.core import Node
-from kubelite.api.errors import ApiError
+from kubelite.api.errors import ApiError, BadRequest, InternalError, NotFound, ServiceUnavailable
 from kubelite.api.pods import Pod
-from kubelite.client.transport import STATUS_METADATA_KEY
 from kubelite.pb.kubelite import api_pb2
+from kubelite.wire import STATUS_METADATA_KEY
 
 if TYPE_CHECKING:
     from apiserver.service import ResourceService
@@ -73,31 +72,31 @@ class KubeletLogs:
         """(pod, container name, kubelet target) for a request about one container."""
         ns = namespace or "default"
         if not name:
-            raise errors.bad_request("pod name may not be empty")
+            raise BadRequest("pod name may not be empty")
         current = await self._service.read(registry.lookup("pods"), ns, name)
         if current is None:
-            raise errors.not_found("pods", name)
+            raise NotFound.for_object("pods", name)
         pod = Pod.from_dict(current.obj)
         pod.metadata.namespace = ns
         names = [c.name for c in pod.spec.containers]
         if not container:
             if len(names) != 1:
-                raise errors.bad_request(
+                raise BadRequest(
                     f"a container name must be specified for pod {name}, choose one of: [{' '.join(names)}]"
                 )
             container = names[0]
         elif container not in names and container not in [c.name for c in pod.spec.init_containers]:
-            raise errors.bad_request(f'container {container} is not valid for pod {name}')
+            raise BadRequest(f'container {container} is not valid for pod {name}')
         node_name = pod.spec.node_name
         if not node_name:
-            raise errors.bad_request(f'pod "{name}" is not scheduled to a node yet: no {what} to show')
+            raise BadRequest(f'pod "{name}" is not scheduled to a node yet: no {what} to show')
         node_obj = await self._service.read(registry.lookup("nodes"), "", node_name)
         if node_obj is None:
-            raise errors.unavailable(f'node "{node_name}" of pod "{name}" is not registered')
+            raise ServiceUnavailable(f'node "{node_name}" of pod "{name}" is not registered')
         node = Node.from_dict(node_obj.obj)
         ip, port = node.internal_ip(), node.kubelet_port()
         if not ip or not port:
-            raise errors.unavailable(
+            raise ServiceUnavailable(
                 f'node "{node_name}" has no kubelet address (needs status.addresses[type=InternalIP] and '
                 "status.daemonEndpoints.kubeletEndpoint.Port)"
             )
@@ -120,10 +119,10 @@ class KubeletLogs:
         rest (stdin) is forwarded as it arrives, the kubelet's output comes back."""
         first = await anext(aiter(requests), None)
         if first is None or not first.HasField("start"):
-            raise errors.bad_request("exec: the first message must carry `start` (pod, container, command)")
+            raise BadRequest("exec: the first message must carry `start` (pod, container, command)")
         start = first.start
         if not list(start.command):
-            raise errors.bad_request("exec: a command is required")
+            raise BadRequest("exec: a command is required")
         pod, container, target = await self._locate(start.namespace, start.name, start.container, "exec")
         forward = api_pb2.ExecRequest()
         forward.CopyFrom(first)
@@ -161,7 +160,7 @@ def _kubelet_error(err: grpc.aio.AioRpcError, target: str) -> ApiError:
                 break
     code = err.code()
     if code == grpc.StatusCode.UNAVAILABLE:
-        return errors.unavailable(f"kubelet at {target} is unreachable: {err.details()}")
+        return ServiceUnavailable(f"kubelet at {target} is unreachable: {err.details()}")
     if code == grpc.StatusCode.NOT_FOUND:
-        return errors.not_found_message(err.details() or "not found")
-    return errors.internal(f"kubelet at {target} failed: {code.name if code else 'UNKNOWN'}: {err.details()}")
+        return NotFound(err.details() or "not found")
+    return InternalError(f"kubelet at {target} failed: {code.name if code else 'UNKNOWN'}: {err.details()}")

@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from apiserver import errors
 from kubelite.api import selectors
-from kubelite.api.errors import ApiError
+from kubelite.api.errors import ApiError, BadRequest
 
 if TYPE_CHECKING:
     from apiserver.storage import StoredObject as CachedObject
@@ -40,7 +39,7 @@ class Selection:
         except ApiError:
             raise
         except ValueError as exc:
-            raise errors.bad_request(f"unable to parse selector: {exc}") from None
+            raise BadRequest(f"unable to parse selector: {exc}") from None
         return cls(namespace, labels, fields, _pinned_node(field_selector))
 
     def matches(self, c: CachedObject) -> bool:

@@ -20,7 +20,7 @@ import grpc
 import grpc.aio
 
 from apiserver.etcd import EtcdClient
-from apiserver.grpc_servicer import ResourcesServicer
+from apiserver.grpc_servicer import ResourcesAdapter, ResourcesServicer
 from apiserver.service import ResourceService
 from kubelite.api.errors import ApiError
 from kubelite.daemon.metrics import Metrics
@@ -68,6 +68,7 @@ class ApiServer:
             default_not_ready_toleration_seconds=default_not_ready_toleration_seconds,
             default_unreachable_toleration_seconds=default_unreachable_toleration_seconds,
         )
+        self.handler = ResourcesAdapter(self.service)
         self.port = 0
         self._host = listen.rpartition(":")[0] or "127.0.0.1"
         self._server: grpc.aio.Server | None = None
@@ -101,7 +102,7 @@ class ApiServer:
         self.service.start()
         self.service.admission.start()
         server = grpc.aio.server(options=SERVER_OPTIONS)
-        server.add_generic_rpc_handlers((ResourcesServicer(self.service, self.metrics).generic_handler(),))
+        server.add_generic_rpc_handlers((ResourcesServicer(self.handler, self.metrics).generic_handler(),))
         self.port = server.add_insecure_port(self.listen)
         if self.port == 0:
             raise OSError(f"cannot listen on {self.listen}")
@@ -164,6 +165,7 @@ class ApiServer:
             await asyncio.sleep(0)
         await self.service.admission.stop()
         await self.service.stop()
+        await self.handler.close()
         if stopping is not None:
             await stopping
             self._server = None

@@ -18,8 +18,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from apiserver import errors
 from apiserver.etcd import KeyValue
+from kubelite.api.errors import BadRequest
 
 REGISTRY = "/registry/"
 
@@ -119,7 +119,7 @@ def with_rv(obj: dict[str, Any], rv: int) -> dict[str, Any]:
 def parse_resource_version(text: str, what: str = "resourceVersion") -> int:
     """A resourceVersion as an int; anything but a non-negative decimal is a BadRequest."""
     if not text.isdigit():
-        raise errors.bad_request(f'invalid {what} "{text}": must be a non-negative integer')
+        raise BadRequest(f'invalid {what} "{text}": must be a non-negative integer')
     return int(text)
 
 
@@ -147,7 +147,7 @@ class ContinueToken:
             if start.startswith("/") or ".." in start.split("/"):
                 raise ValueError("bad start key")
         except (ValueError, KeyError, binascii.Error, UnicodeDecodeError) as exc:
-            raise errors.bad_request(f"continue key is not valid: {exc}") from None
+            raise BadRequest(f"continue key is not valid: {exc}") from None
         return cls(rv, start)
 
 

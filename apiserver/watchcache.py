@@ -29,10 +29,10 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
-from apiserver import errors, storage
+from apiserver import storage
 from apiserver.etcd import Compacted, EtcdClient, WatchBatch, prefix_end
 from apiserver.selection import Selection
-from kubelite.api.errors import ApiError
+from kubelite.api.errors import ApiError, Expired, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -415,7 +415,7 @@ class WatchCache:
         await in between, so no event can fall between them.
         """
         if not self.ready.is_set():
-            raise errors.unavailable(f"the watch cache of {self.resource} is not ready yet; retry")
+            raise ServiceUnavailable(f"the watch cache of {self.resource} is not ready yet; retry")
         w = Watcher(selection, 0, allow_bookmarks, self._watcher_buffer)
         if resource_version is None:
             _, source = self._candidates(selection)
@@ -425,7 +425,7 @@ class WatchCache:
             w.start_rv = w.last_rv = self.revision
         else:
             if resource_version < self.oldest_rv:
-                raise errors.expired(f"too old resource version: {resource_version} ({self.oldest_rv})")
+                raise Expired(f"too old resource version: {resource_version} ({self.oldest_rv})")
             w.start_rv = w.last_rv = resource_version
             rvs = [ev.rv for ev in self._history]
             for ev in list(self._history)[bisect.bisect_right(rvs, resource_version):]:

@@ -21,8 +21,9 @@ from kubelite.client.leaderelection import (
     serve_elected,
 )
 from kubelite.client.retry import retry_on_conflict
-from kubelite.client.transport import GrpcTransport, LocalTransport, ResourceHandler, Transport
+from kubelite.client.transport import GrpcTransport, LocalTransport, Transport
 from kubelite.client.workqueue import QueueShutDown, WorkQueue, run_workers
+from kubelite.wire import ResourceHandler
 
 __all__ = [
     "HealthChecks",

@@ -1,5 +1,5 @@
 """How an `ApiClient` reaches the apiserver: over gRPC in production, or by
-calling the apiserver's handler object directly in tests.
+calling a `ResourceHandler` (the wire contract in `kubelite.wire`) directly in tests.
 
 Why a transport seam: every component (controllers, scheduler, kubelet, kctl)
 is written against `ApiClient`; swapping the wire for an in-process call lets
@@ -27,34 +27,21 @@ from google.protobuf.message import Message
 
 from kubelite.api.errors import ApiError
 from kubelite.pb.kubelite import api_pb2
+from kubelite.wire import (
+    BIDI_METHODS,
+    MAX_MESSAGE_BYTES,
+    REASONS,
+    SERVICE,
+    STATUS_METADATA_KEY,
+    STREAM_METHODS,
+    UNARY_METHODS,
+    ResourceHandler,
+)
 
 log = logging.getLogger("client.transport")
 _M = TypeVar("_M", bound=Message)
 _T = TypeVar("_T")
 
-STATUS_METADATA_KEY = "kubelite-status-bin"
-SERVICE = "kubelite.v1.Resources"
-
-# method -> (request type, response type); the proto is the source of truth.
-UNARY_METHODS: dict[str, tuple[type[Message], type[Message]]] = {
-    "Create": (api_pb2.CreateRequest, api_pb2.Object),
-    "Get": (api_pb2.GetRequest, api_pb2.Object),
-    "List": (api_pb2.ListRequest, api_pb2.ListResponse),
-    "Update": (api_pb2.UpdateRequest, api_pb2.Object),
-    "UpdateStatus": (api_pb2.UpdateRequest, api_pb2.Object),
-    "Delete": (api_pb2.DeleteRequest, api_pb2.Object),
-    "Bind": (api_pb2.BindRequest, api_pb2.Object),
-}
-STREAM_METHODS: dict[str, tuple[type[Message], type[Message]]] = {
-    "Watch": (api_pb2.WatchRequest, api_pb2.WatchEvent),
-    "Logs": (api_pb2.LogsRequest, api_pb2.LogChunk),
-}
-# Bidirectional streams: the request side is an async iterator too.
-BIDI_METHODS: dict[str, tuple[type[Message], type[Message]]] = {
-    "Exec": (api_pb2.ExecRequest, api_pb2.ExecResponse),
-}
-
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 # Why these channel options: lists of thousands of objects exceed gRPC's 4 MiB
 # default; keepalive notices a silently dead peer under a long idle watch; and
@@ -85,25 +72,6 @@ SERVER_OPTIONS: list[tuple[str, Any]] = [
 ]
 
 
-class ResourceHandler(Protocol):
-    """What the apiserver's service object implements (one method per RPC).
-
-    Methods raise `api.errors.ApiError` subclasses; the gRPC servicer turns them
-    into statuses, `LocalTransport` hands them straight to the caller.
-    """
-
-    async def Create(self, request: api_pb2.CreateRequest) -> api_pb2.Object: ...
-    async def Get(self, request: api_pb2.GetRequest) -> api_pb2.Object: ...
-    async def List(self, request: api_pb2.ListRequest) -> api_pb2.ListResponse: ...
-    async def Update(self, request: api_pb2.UpdateRequest) -> api_pb2.Object: ...
-    async def UpdateStatus(self, request: api_pb2.UpdateRequest) -> api_pb2.Object: ...
-    async def Delete(self, request: api_pb2.DeleteRequest) -> api_pb2.Object: ...
-    async def Bind(self, request: api_pb2.BindRequest) -> api_pb2.Object: ...
-    def Watch(self, request: api_pb2.WatchRequest) -> AsyncIterator[api_pb2.WatchEvent]: ...
-    def Logs(self, request: api_pb2.LogsRequest) -> AsyncIterator[api_pb2.LogChunk]: ...
-    def Exec(self, requests: AsyncIterator[api_pb2.ExecRequest]) -> AsyncIterator[api_pb2.ExecResponse]: ...
-
-
 class Transport(Protocol):
     """The wire seam: `unary("Get", GetRequest)` / `stream("Watch", WatchRequest)` /
     `bidi("Exec", requests)`."""
@@ -118,22 +86,6 @@ def _error(reason: str, code: int, message: str) -> ApiError:
     return ApiError.from_status(
         {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code, "message": message}
     )
-
-
-# gRPC code -> (Status reason, HTTP code), the inverse of the table in api.proto.
-_CODE_TO_REASON: dict[grpc.StatusCode, tuple[str, int]] = {
-    grpc.StatusCode.NOT_FOUND: ("NotFound", 404),
-    grpc.StatusCode.ALREADY_EXISTS: ("AlreadyExists", 409),
-    grpc.StatusCode.ABORTED: ("Conflict", 409),
-    grpc.StatusCode.INVALID_ARGUMENT: ("BadRequest", 400),
-    grpc.StatusCode.OUT_OF_RANGE: ("Expired", 410),
-    grpc.StatusCode.PERMISSION_DENIED: ("Forbidden", 403),
-    grpc.StatusCode.UNAUTHENTICATED: ("Forbidden", 403),
-    grpc.StatusCode.DEADLINE_EXCEEDED: ("Timeout", 504),
-    grpc.StatusCode.UNAVAILABLE: ("ServiceUnavailable", 503),
-    grpc.StatusCode.RESOURCE_EXHAUSTED: ("ServiceUnavailable", 503),
-    grpc.StatusCode.CANCELLED: ("ServiceUnavailable", 503),
-}
 
 
 def error_from_rpc(err: grpc.aio.AioRpcError, target: str, method: str) -> ApiError:
@@ -162,7 +114,7 @@ def error_from_rpc(err: grpc.aio.AioRpcError, target: str, method: str) -> ApiEr
         return _error("Timeout", 504, f"{method} to apiserver at {target} timed out")
     if code == grpc.StatusCode.UNIMPLEMENTED:
         return _error("InternalError", 500, f"apiserver at {target} does not implement {method}: {details}")
-    reason, http = _CODE_TO_REASON.get(code, ("InternalError", 500))
+    reason, http = REASONS.get(code, ("InternalError", 500))
     name = code.name if code is not None else "UNKNOWN"
     return _error(reason, http, details or f"{method} failed with gRPC status {name}")
 

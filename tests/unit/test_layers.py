@@ -1,5 +1,6 @@
 """Layers only import downward (ARCHITECTURE.md): a daemon never imports another
-daemon, `kubelite.client` never imports a daemon, `kubelite.api` imports nothing of ours.
+daemon, `kubelite.client` never imports a daemon, `kubelite.api` imports nothing of ours, and the
+`kubelite.wire` contract sits below both the client and the apiserver.
 
 Why a test and not a convention: an upward import is how a small tree turns into
 a tangle; failing CI on the first one keeps the layering real.
@@ -11,24 +12,25 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-LIBS = {"kubelite.api", "kubelite.client", "kubelite.pb", "kubelite.daemon", "kubelite.proxy",
+LIBS = {"kubelite.api", "kubelite.client", "kubelite.pb", "kubelite.wire", "kubelite.daemon", "kubelite.proxy",
         "kubelite.clusterdns"}
 """Shared libraries and the node/cluster add-on daemons live inside the `kubelite` package."""
 OURS = LIBS | {"kvstore", "apiserver", "scheduler", "controllers", "kubelet", "kubectl", "kubelite"}
-_DAEMON_DEPS = {"kubelite.client", "kubelite.api", "kubelite.pb", "kubelite.daemon"}
+_DAEMON_DEPS = {"kubelite.client", "kubelite.api", "kubelite.pb", "kubelite.wire", "kubelite.daemon"}
 ALLOWED: dict[str, set[str]] = {
     "kubelite.pb": {"kubelite.pb"},
     "kubelite.api": {"kubelite.api"},
     "kubelite.daemon": {"kubelite.daemon"},
-    "kubelite.client": {"kubelite.client", "kubelite.api", "kubelite.pb"},
+    "kubelite.wire": {"kubelite.wire", "kubelite.api", "kubelite.pb"},
+    "kubelite.client": {"kubelite.client", "kubelite.wire", "kubelite.api", "kubelite.pb"},
     "kvstore": {"kvstore", "kubelite.pb", "kubelite.daemon"},
-    "apiserver": {"apiserver"} | _DAEMON_DEPS,
+    "apiserver": {"apiserver"} | _DAEMON_DEPS - {"kubelite.client"},  # the wire contract, not the client
     "scheduler": {"scheduler"} | _DAEMON_DEPS,
     "controllers": {"controllers"} | _DAEMON_DEPS,
     "kubelet": {"kubelet"} | _DAEMON_DEPS,
     "kubelite.proxy": {"kubelite.proxy"} | _DAEMON_DEPS,
     "kubelite.clusterdns": {"kubelite.clusterdns"} | _DAEMON_DEPS,
-    "kubectl": {"kubectl", "kubelite.client", "kubelite.api", "kubelite.pb"},
+    "kubectl": {"kubectl", "kubelite.client", "kubelite.wire", "kubelite.api", "kubelite.pb"},
     "kubelite": OURS,
 }
 

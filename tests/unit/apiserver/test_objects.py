@@ -1,4 +1,4 @@
-"""Per-kind write rules: grace periods, deletion marking, no-op detection, binding."""
+"""Write rules: grace periods (the pod strategy), deletion marking, no-op detection, binding."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import pytest
 
 from apiserver import objects
 from apiserver.selection import _pinned_node
+from apiserver.strategy import DEFAULT_POD_GRACE_SECONDS, Strategies
 from kubelite.api import Container, ObjectMeta, Pod, PodSpec, registry
 from kubelite.api.errors import Conflict
 
 PODS = registry.lookup("pods")
 CONFIGMAPS = registry.lookup("configmaps")
+STRATEGIES = Strategies()
 
 
 def pod(node: str = "", grace: int | None = None, phase: str = "Pending") -> Pod:
@@ -22,12 +24,12 @@ def pod(node: str = "", grace: int | None = None, phase: str = "Pending") -> Pod
 
 
 def test_grace_period_rules() -> None:
-    assert objects.deletion_grace(PODS, pod(), None) == 0, "unbound pods go at once"
-    assert objects.deletion_grace(PODS, pod("n1"), None) == objects.DEFAULT_POD_GRACE_SECONDS
-    assert objects.deletion_grace(PODS, pod("n1", grace=5), None) == 5
-    assert objects.deletion_grace(PODS, pod("n1", grace=5), 1) == 1
-    assert objects.deletion_grace(PODS, pod("n1", phase="Succeeded"), None) == 0
-    assert objects.deletion_grace(CONFIGMAPS, pod("n1"), 10) == 0
+    assert STRATEGIES.of(PODS).deletion_grace(pod(), None) == 0, "unbound pods go at once"
+    assert STRATEGIES.of(PODS).deletion_grace(pod("n1"), None) == DEFAULT_POD_GRACE_SECONDS
+    assert STRATEGIES.of(PODS).deletion_grace(pod("n1", grace=5), None) == 5
+    assert STRATEGIES.of(PODS).deletion_grace(pod("n1", grace=5), 1) == 1
+    assert STRATEGIES.of(PODS).deletion_grace(pod("n1", phase="Succeeded"), None) == 0
+    assert STRATEGIES.of(CONFIGMAPS).deletion_grace(pod("n1"), 10) == 0
 
 
 def test_mark_deleting_only_shortens() -> None:
@@ -59,13 +61,13 @@ def test_same_content_ignores_resource_version() -> None:
 
 def test_bind() -> None:
     p = pod()
-    objects.bind(p, "n1", "u1")
+    STRATEGIES.pods.bind(p, "n1", "u1")
     assert p.spec.node_name == "n1"
     assert [(c.type, c.status) for c in p.status.conditions] == [("PodScheduled", "True")]
     with pytest.raises(Conflict, match="already assigned"):
-        objects.bind(p, "n2", "")
+        STRATEGIES.pods.bind(p, "n2", "")
     with pytest.raises(Conflict):
-        objects.bind(pod(), "n1", "other-uid")
+        STRATEGIES.pods.bind(pod(), "n1", "other-uid")
 
 
 def test_pinned_node_for_the_index() -> None:

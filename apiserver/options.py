@@ -1,0 +1,50 @@
+"""The typed requests and results of the apiserver core (`ResourceService`).
+
+Why plain dataclasses: the core must not know how a request arrived. The gRPC
+adapter (and a REST adapter later) turn their wire messages into these and the
+results back; objects stay Kubernetes JSON bytes on both sides, so the core
+decodes a body once and a stored object is never re-encoded to be answered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class ListOptions:
+    label_selector: str = ""
+    field_selector: str = ""
+    limit: int = 0  # 0 = everything
+    continue_token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectList:
+    """A List answer: object JSONs, the revision they reflect, and the token of the next page ("" = last)."""
+
+    items: list[bytes] = field(default_factory=list)
+    resource_version: str = ""
+    continue_token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteOptions:
+    grace_period_seconds: int | None = None  # None = the kind's default
+    propagation_policy: str = ""
+    precondition_uid: str = ""
+    precondition_resource_version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WatchOptions:
+    label_selector: str = ""
+    field_selector: str = ""
+    resource_version: str = ""  # "" = from now (fresh), "0" = from the cache's state, else resume after it
+    allow_bookmarks: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    type: str  # ADDED, MODIFIED, DELETED, BOOKMARK, ERROR
+    object: bytes
