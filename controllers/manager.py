@@ -16,18 +16,18 @@ import logging
 from collections.abc import Callable, Iterable
 
 from controllers.base import Controller, ControllerContext
-from controllers.cronjob import CronJobController
-from controllers.daemonset import DaemonSetController
-from controllers.deployment import DeploymentController
-from controllers.endpoints import EndpointsController
-from controllers.garbagecollector import GarbageCollector
+from controllers.cronjob.controller import CronJobController
+from controllers.daemonset.controller import DaemonSetController
+from controllers.deployment.controller import DeploymentController
+from controllers.endpoints.controller import EndpointsController
+from controllers.garbagecollector.controller import GarbageCollector
 from controllers.informers import InformerFactory
-from controllers.job import JobController
-from controllers.namespace import NamespaceController
-from controllers.nodeipam import NodeIpamController
-from controllers.nodelifecycle import NodeLifecycleController
-from controllers.replicaset import ReplicaSetController
-from controllers.statefulset import StatefulSetController
+from controllers.job.controller import JobController
+from controllers.namespace.controller import NamespaceController
+from controllers.nodeipam.controller import NodeIpamController
+from controllers.nodelifecycle.controller import NodeLifecycleController
+from controllers.replicaset.controller import ReplicaSetController
+from controllers.statefulset.controller import StatefulSetController
 from kubelite.client import ApiClient, EventRecorder
 from kubelite.daemon import Metrics
 

@@ -30,7 +30,7 @@ from controllers.base import (
 )
 from controllers.expectations import ControllerExpectations
 from controllers.informers import NAMESPACE_INDEX, OWNER_UID_INDEX
-from controllers.rsplan import slow_start_batches
+from controllers.replicaset.plan import slow_start_batches
 from kubelite.api import KubeModel, Pod, object_key
 from kubelite.api.errors import AlreadyExists, Conflict, NotFound
 from kubelite.api.podutil import is_pod_ready

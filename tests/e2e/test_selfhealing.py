@@ -43,7 +43,7 @@ from tests.e2e.svchelpers import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.requires_root("runc containers, network namespaces, cgroups")]
 
-STS_VOLUME_ROOT = Path("/var/lib/kubelite/volumes")  # controllers.statefulplan.DEFAULT_VOLUME_ROOT
+STS_VOLUME_ROOT = Path("/var/lib/kubelite/volumes")  # controllers.statefulset.plan.DEFAULT_VOLUME_ROOT
 
 
 def app_yaml(version: str, name: str = "app", replicas: int = 6) -> str:

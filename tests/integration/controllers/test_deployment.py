@@ -7,7 +7,11 @@ from typing import Any
 
 import pytest
 
-from controllers.deployutil import POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, compute_template_hash
+from controllers.deployment.templatehash import (
+    POD_TEMPLATE_HASH_LABEL,
+    REVISION_ANNOTATION,
+    compute_template_hash,
+)
 from controllers.manager import ControllerManager
 from kubelite.api import Deployment, Pod, ReplicaSet
 from kubelite.client import ApiClient

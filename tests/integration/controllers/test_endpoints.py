@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from controllers.base import ControllerContext
-from controllers.endpoints import EndpointsController
+from controllers.endpoints.controller import EndpointsController
 from controllers.informers import InformerFactory
 from kubelite.api import Endpoints, Node, Pod, Service
 from kubelite.api.errors import NotFound

@@ -11,7 +11,7 @@ import pytest
 
 from controllers.base import ControllerContext
 from controllers.informers import InformerFactory
-from controllers.nodelifecycle import NodeLifecycleController, ready_status
+from controllers.nodelifecycle.controller import NodeLifecycleController, ready_status
 from kubelite.api import Lease, LeaseSpec, Node, ObjectMeta, Pod, now_micro
 from kubelite.api.errors import NotFound
 from kubelite.client import ApiClient

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from controllers.cronjob import CronJobController
-from controllers.job import JobController
+from controllers.cronjob.controller import CronJobController
+from controllers.job.controller import JobController
 from controllers.manager import ControllerManager
-from controllers.statefulset import StatefulSetController
+from controllers.statefulset.controller import StatefulSetController
 from kubelite.api import ConfigMap, DaemonSet, Job, Namespace, Node, Pod, StatefulSet
 from kubelite.api.batch import CronJob
 from kubelite.api.errors import Conflict, NotFound

@@ -12,7 +12,7 @@ from unittest import mock
 
 import pytest
 
-from controllers.deployutil import REVISION_ANNOTATION
+from controllers.deployment.templatehash import REVISION_ANNOTATION
 from controllers.manager import ControllerManager
 from kubectl.main import main
 from kubelite.api import Deployment, Node, Pod

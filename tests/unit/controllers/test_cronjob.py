@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from controllers.base import ControllerContext
-from controllers.cronjob import CronJobController
-from controllers.cronplan import SCHEDULED_TIMESTAMP_ANNOTATION
+from controllers.cronjob.controller import CronJobController
+from controllers.cronjob.plan import SCHEDULED_TIMESTAMP_ANNOTATION
 from controllers.informers import InformerFactory
 from kubelite.api import Job, JobCondition
 from kubelite.api.batch import CronJob

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from controllers.base import ControllerContext
-from controllers.daemonplan import REVISION_LABEL, revision_hash
-from controllers.daemonset import DaemonSetController
+from controllers.daemonset.controller import DaemonSetController
+from controllers.daemonset.plan import REVISION_LABEL, revision_hash
 from controllers.informers import InformerFactory
 from kubelite.api import DaemonSet, Node, Pod, Taint
 from kubelite.api.errors import Conflict

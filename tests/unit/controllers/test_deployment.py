@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from controllers.base import ControllerContext
-from controllers.deployment import DeploymentController
-from controllers.deployutil import POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION
+from controllers.deployment.controller import DeploymentController
+from controllers.deployment.templatehash import POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION
 from controllers.informers import InformerFactory
 from kubelite.api import Deployment, Pod, ReplicaSet
 from tests.unit.controllers.builders import T0, TEMPLATE, deployment, pod, replica_set

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from controllers.deploystatus import (
+from controllers.deployment.status import (
     calculate_status,
     deployment_complete,
     rollout_status,

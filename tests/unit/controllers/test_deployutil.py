@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from controllers.deployutil import (
+from controllers.deployment.templatehash import (
     POD_TEMPLATE_HASH_LABEL,
     compute_template_hash,
     find_new_replica_set,
@@ -37,7 +37,7 @@ def test_hash_is_short_dns_safe_and_deterministic() -> None:
 
 
 def test_hash_is_stable_across_processes() -> None:
-    code = ("from kubelite.api import PodTemplateSpec; from controllers.deployutil import compute_template_hash;"
+    code = ("from kubelite.api import PodTemplateSpec; from controllers.deployment.templatehash import compute_template_hash;"
             "from tests.unit.controllers.builders import TEMPLATE;"
             "print(compute_template_hash(PodTemplateSpec.from_dict(TEMPLATE)))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controllers.endpoints import desired_subsets
+from controllers.endpoints.controller import desired_subsets
 from kubelite.api import Pod, Service
 
 

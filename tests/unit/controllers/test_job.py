@@ -10,8 +10,8 @@ import pytest
 
 from controllers.base import ControllerContext
 from controllers.informers import InformerFactory
-from controllers.job import JobController
-from controllers.jobplan import backoff_delay
+from controllers.job.controller import JobController
+from controllers.job.plan import backoff_delay
 from kubelite.api import Job, Pod
 from tests.unit.controllers.memapi import FakeClock, MemoryApi, RecordingRecorder, set_phase
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from controllers.base import ControllerContext
 from controllers.informers import InformerFactory
-from controllers.namespace import NAMESPACE_FINALIZER, NamespaceController
+from controllers.namespace.controller import NAMESPACE_FINALIZER, NamespaceController
 from kubelite.api import ConfigMap, Namespace, Pod
 from tests.unit.controllers.memapi import FakeClock, MemoryApi
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controllers.nodeipam import CidrAllocator, CidrExhausted
+from controllers.nodeipam.controller import CidrAllocator, CidrExhausted
 
 
 def test_allocates_distinct_24s_skipping_the_first() -> None:

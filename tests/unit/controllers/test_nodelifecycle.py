@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controllers.nodelifecycle import reconcile_taints
+from controllers.nodelifecycle.controller import reconcile_taints
 from kubelite.api import Taint, Toleration
 from kubelite.api.taints import NOT_READY, UNREACHABLE, toleration_seconds
 

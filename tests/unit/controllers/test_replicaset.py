@@ -8,7 +8,7 @@ import pytest
 
 from controllers.base import ControllerContext
 from controllers.informers import InformerFactory
-from controllers.replicaset import ReplicaSetController
+from controllers.replicaset.controller import ReplicaSetController
 from kubelite.api import Pod, ReplicaSet
 from kubelite.api.errors import Conflict
 from tests.unit.controllers.builders import T0, pod, replica_set

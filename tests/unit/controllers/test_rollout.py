@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controllers.rollout import (
+from controllers.deployment.rollout import (
     find_active_or_latest,
     new_rs_replicas,
     old_pods_running,

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from controllers.claim import classify
 from controllers.podutil import pods_to_delete
-from controllers.rsplan import (
+from controllers.replicaset.plan import (
     active,
     compute_status,
     next_availability_check,

@@ -10,8 +10,8 @@ import pytest
 
 from controllers.base import ControllerContext
 from controllers.informers import InformerFactory
-from controllers.statefulplan import POD_NAME_LABEL, REVISION_LABEL, revision_name
-from controllers.statefulset import StatefulSetController
+from controllers.statefulset.controller import StatefulSetController
+from controllers.statefulset.plan import POD_NAME_LABEL, REVISION_LABEL, revision_name
 from kubelite.api import Pod, StatefulSet
 from tests.unit.controllers.memapi import FakeClock, MemoryApi, RecordingRecorder, set_phase
 

@@ -1,7 +1,7 @@
 """The Job controller: runs pods until `completions` succeed, or gives up.
 
 Handlers only enqueue keys (pod events map to the owning Job). `reconcile`
-reads the Job's pods from the cache, asks `controllers.jobplan.decide` what to
+reads the Job's pods from the cache, asks `controllers.job.plan.decide` what to
 do (create, delete, which conditions), performs it under expectations, and
 writes status only when it changed. Time-based rules (activeDeadlineSeconds,
 retry back-off) requeue the key for the moment they fall due.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from controllers.base import ControllerContext, selector_matcher
-from controllers.jobplan import (
+from controllers.job.plan import (
     BACKOFF_BASE_SECONDS,
     BACKOFF_MAX_SECONDS,
     JOB_API_VERSION,

@@ -3,7 +3,7 @@
 Handlers only enqueue keys: a DaemonSet event its own key, a pod event its
 owner's key, and a node change (added, removed, labels or taints changed)
 every DaemonSet's key, since any of them may now want or refuse that node.
-`reconcile` plans from the caches (`controllers.daemonplan`), creates and
+`reconcile` plans from the caches (`controllers.daemonset.plan`), creates and
 deletes under expectations, then replaces outdated pods within the rolling
 update budget, and writes status only when it changed.
 
@@ -20,7 +20,7 @@ import logging
 from datetime import datetime
 
 from controllers.base import ControllerContext, raise_first, selector_matcher
-from controllers.daemonplan import (
+from controllers.daemonset.plan import (
     DS_API_VERSION,
     DS_KIND,
     compute_status,

@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
-from controllers.deployutil import compute_template_hash
+from controllers.deployment.templatehash import compute_template_hash
 from controllers.podutil import make_controller_ref
 from kubelite.api import (
     HostPathVolumeSource,

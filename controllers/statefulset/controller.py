@@ -1,7 +1,7 @@
 """The StatefulSet controller: pods with stable names, ordered start/stop, per-ordinal storage.
 
 Handlers only enqueue keys. `reconcile` claims the set's pods, asks
-`controllers.statefulplan.plan` for the next step (create ordinals, delete
+`controllers.statefulset.plan.plan` for the next step (create ordinals, delete
 failed/condemned/outdated pods), performs it under expectations, and writes
 status only when it changed. Pods are created with their final names, so the
 apiserver itself refuses a second pod for an ordinal; an AlreadyExists answer
@@ -15,7 +15,7 @@ import logging
 
 from controllers.base import ControllerContext, raise_first, selector_matcher
 from controllers.podowner import PodOwnerController
-from controllers.statefulplan import (
+from controllers.statefulset.plan import (
     DEFAULT_VOLUME_ROOT,
     STS_API_VERSION,
     STS_KIND,

@@ -11,7 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from controllers.deployutil import desired_replicas, max_unavailable, sum_spec_replicas, sum_status
+from controllers.deployment.templatehash import (
+    desired_replicas,
+    max_unavailable,
+    sum_spec_replicas,
+    sum_status,
+)
 from kubelite.api import Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet
 from kubelite.api.podutil import get_condition, transition_time
 from kubelite.api.timeutil import format_time, parse_time_or_none

@@ -6,7 +6,7 @@ ReplicaSet whose selector matches it) and only enqueue keys. `reconcile`
 reads the caches, adopts/releases active pods, creates or deletes the
 difference under expectations (so a lagging cache never doubles a create or a
 delete), and writes status only when it changed. Which pods go first on a
-scale-down is `controllers.rsplan.plan_replicas`' decision.
+scale-down is `controllers.replicaset.plan.plan_replicas`' decision.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from controllers.base import (
     selector_matcher,
 )
 from controllers.podowner import PodOwnerController
-from controllers.rsplan import (
+from controllers.replicaset.plan import (
     RS_API_VERSION,
     RS_KIND,
     compute_status,

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from controllers.deployutil import compute_template_hash, scaled_value
+from controllers.deployment.templatehash import compute_template_hash, scaled_value
 from controllers.podutil import make_controller_ref
 from kubelite.api import (
     DaemonSet,

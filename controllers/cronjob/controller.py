@@ -1,7 +1,7 @@
 """The CronJob controller: creates a Job for each scheduled time.
 
 Handlers only enqueue keys (a Job event maps to the CronJob controlling it).
-`reconcile` asks `controllers.cronplan.decide` what is due, deletes Jobs
+`reconcile` asks `controllers.cronjob.plan.decide` what is due, deletes Jobs
 (Replace policy, history limits) with background propagation so the garbage
 collector removes their pods, creates the Job, writes status only when it
 changed, and requeues itself for the next scheduled time.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from controllers.base import Controller, ControllerContext, controlled_by
-from controllers.cronplan import CRONJOB_KIND, decide, job_ref
+from controllers.cronjob.plan import CRONJOB_KIND, decide, job_ref
 from controllers.informers import OWNER_UID_INDEX
 from kubelite.api import Job, object_key
 from kubelite.api.batch import CronJob

@@ -25,14 +25,23 @@ from controllers.base import (
     matching_owners,
     selector_matcher,
 )
-from controllers.deploystatus import (
+from controllers.deployment.rollout import (
+    new_rs_replicas,
+    old_pods_running,
+    proportional_scale,
+    reconcile_new_rs,
+    reconcile_old_rss,
+    recreate_scale_down,
+    replica_sets_to_clean,
+)
+from controllers.deployment.status import (
     NEW_RS_AVAILABLE,
     PROGRESSING,
     deployment_complete,
     progress_deadline,
     rollout_status,
 )
-from controllers.deployutil import (
+from controllers.deployment.templatehash import (
     POD_TEMPLATE_HASH_LABEL,
     REVISION_ANNOTATION,
     compute_template_hash,
@@ -48,15 +57,6 @@ from controllers.deployutil import (
 )
 from controllers.informers import NAMESPACE_INDEX
 from controllers.podutil import make_controller_ref
-from controllers.rollout import (
-    new_rs_replicas,
-    old_pods_running,
-    proportional_scale,
-    reconcile_new_rs,
-    reconcile_old_rss,
-    recreate_scale_down,
-    replica_sets_to_clean,
-)
 from kubelite.api import Deployment, LabelSelector, ObjectMeta, Pod, ReplicaSet, ReplicaSetSpec, object_key
 from kubelite.api.errors import AlreadyExists, Conflict, NotFound
 from kubelite.api.podutil import get_condition

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from controllers.jobplan import COMPLETE, FAILED
+from controllers.job.plan import COMPLETE, FAILED
 from controllers.podutil import make_controller_ref
 from kubelite.api import Job, ObjectMeta, ObjectReference
 from kubelite.api.batch import CronJob, CronJobStatus

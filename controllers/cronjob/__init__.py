@@ -1,0 +1,1 @@
+"""CronJob controller (controller) and its pure schedule plan (plan)."""

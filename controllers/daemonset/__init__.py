@@ -1,0 +1,1 @@
+"""DaemonSet controller (controller) and its pure per-node plan (plan)."""

@@ -1,0 +1,1 @@
+"""Endpoints controller: a Service's ready and not-ready pod addresses."""

@@ -1,0 +1,1 @@
+"""Garbage collector: deletes dependents whose owners are gone (ownerReferences)."""

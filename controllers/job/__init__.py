@@ -1,0 +1,1 @@
+"""Job controller (controller) and its pure completion/parallelism plan (plan)."""

@@ -1,0 +1,1 @@
+"""Namespace controller: deletes a terminating namespace's contents, then the namespace."""

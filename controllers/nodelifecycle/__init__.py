@@ -1,0 +1,1 @@
+"""Node lifecycle controller: node health, taints, and eviction of pods from failed nodes."""

@@ -1,0 +1,1 @@
+"""ReplicaSet controller (controller) and its pure scaling plan (plan)."""

@@ -1,0 +1,1 @@
+"""StatefulSet controller (controller) and its pure ordered-identity plan (plan)."""
