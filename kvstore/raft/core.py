@@ -23,8 +23,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from kvstore.raft import membership, quorum, readonly
+from kvstore.raft import election, membership, quorum, readonly
 from kvstore.raft.config import Config
+from kvstore.raft.election import TRANSFER_CTX
 from kvstore.raft.errors import Compacted, ProposalDropped, RaftError
 from kvstore.raft.log import RaftLog
 from kvstore.raft.progress import PROBE, REPLICATE, SNAPSHOT, Progress, expire_snapshots
@@ -42,9 +43,6 @@ from kvstore.raft.types import (
     Snapshot,
     SoftState,
 )
-
-TRANSFER_CTX = b"transfer"
-"""Context of a vote request sent because of TIMEOUT_NOW: voters skip the lease guard."""
 
 SNAPSHOT_TIMEOUT_ROUNDS = 5
 """Election timeouts without a report_snapshot before a pending snapshot counts as failed."""
@@ -283,41 +281,6 @@ class Raft:
             self.heartbeat_elapsed = 0
             self.step(Message(_M.BEAT, to=self.id, frm=self.id))
 
-    # ================================================================= elections
-    def hup(self, transfer: bool) -> None:
-        if self.role == "leader" or not self.promotable():
-            return
-        if membership.has_unapplied_conf_change(self.log):
-            return  # must not campaign under a configuration it has not applied yet
-        if self.pre_vote and not transfer:
-            self.campaign(pre=True, transfer=False)
-        else:
-            self.campaign(pre=False, transfer=transfer)
-
-    def campaign(self, pre: bool, transfer: bool) -> None:
-        if pre:
-            self.become_pre_candidate()
-            vote_type, term = _M.PRE_VOTE, self.term + 1
-        else:
-            self.become_candidate()
-            vote_type, term = _M.VOTE, self.term
-        if self._poll(self.id, True) == quorum.VoteResult.WON:
-            # A single-voter configuration wins at once.
-            if pre:
-                self.campaign(pre=False, transfer=transfer)
-            else:
-                self.become_leader()
-            return
-        ctx = TRANSFER_CTX if transfer else b""
-        li, lt = self.log.last_index(), self.log.last_term()
-        for v in self.voters:
-            if v != self.id:
-                self.send(Message(vote_type, to=v, frm=self.id, term=term, index=li, log_term=lt, context=ctx))
-
-    def _poll(self, node: int, granted: bool) -> quorum.VoteResult:
-        self.votes.setdefault(node, granted)
-        return quorum.vote_result(self.voters, self.votes)
-
     # ================================================================= step
     def step(self, m: Message) -> None:
         """Feed one message. Raises ProposalDropped for a PROP that cannot be accepted."""
@@ -359,18 +322,9 @@ class Raft:
 
         t = m.type
         if t == _M.HUP:
-            self.hup(transfer=False)
+            election.hup(self, transfer=False)
         elif t == _M.VOTE or t == _M.PRE_VOTE:
-            can_vote = (self.vote == m.frm or (self.vote == NONE and self.lead == NONE)
-                        or (t == _M.PRE_VOTE and m.term > self.term))
-            resp = _M.VOTE_RESP if t == _M.VOTE else _M.PRE_VOTE_RESP
-            if can_vote and self.log.is_up_to_date(m.index, m.log_term):
-                self.send(Message(resp, to=m.frm, frm=self.id, term=m.term))
-                if t == _M.VOTE:
-                    self.election_elapsed = 0
-                    self.vote = m.frm
-            else:
-                self.send(Message(resp, to=m.frm, frm=self.id, term=self.term, reject=True))
+            election.answer_vote(self, m)
         else:
             self._step_role(m)
 
@@ -534,10 +488,10 @@ class Raft:
             self.become_follower(m.term, m.frm)
             self._handle_snapshot(m)
         elif t == my_resp:
-            res = self._poll(m.frm, not m.reject)
+            res = election.poll(self, m.frm, not m.reject)
             if res == quorum.VoteResult.WON:
                 if self.role == "pre_candidate":
-                    self.campaign(pre=False, transfer=False)
+                    election.campaign(self, pre=False, transfer=False)
                 else:
                     self.become_leader()
                     self.bcast_append()
@@ -569,7 +523,7 @@ class Raft:
             if self.lead != NONE:
                 self.send(Message(_M.TRANSFER_LEADER, to=self.lead, frm=m.frm))
         elif t == _M.TIMEOUT_NOW:
-            self.hup(transfer=True)
+            election.hup(self, transfer=True)
         elif t == _M.READ_INDEX:
             if self.lead == NONE:
                 if m.frm == self.id:
