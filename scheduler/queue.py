@@ -198,16 +198,8 @@ class SchedulingQueue:
         while True:
             if self._closed:
                 raise QueueClosed
-            while self._active:
-                _, seq, key = heapq.heappop(self._active)
-                qpi = self._active_map.get(key)
-                if qpi is None or qpi.seq != seq:
-                    continue  # stale heap entry
-                del self._active_map[key]
-                self.scheduling_cycle += 1
-                qpi.cycle = self.scheduling_cycle
-                qpi.attempts += 1
-                self._in_flight[key] = qpi
+            qpi = self.pop_nowait()
+            if qpi is not None:
                 return qpi
             self._wakeup.clear()
             await self._wakeup.wait()
@@ -216,13 +208,14 @@ class SchedulingQueue:
         """Like `pop()` but None instead of waiting (for tests and batch draining)."""
         if self._closed:
             raise QueueClosed
-        if not self._active_map:
-            return None
-        while True:
+        while self._active:
             _, seq, key = heapq.heappop(self._active)
-            qpi = self._active_map.get(key)
-            if qpi is not None and qpi.seq == seq:
+            found = self._active_map.get(key)
+            if found is not None and found.seq == seq:
                 break
+        else:
+            return None  # only stale heap entries were left
+        qpi = found
         del self._active_map[key]
         self.scheduling_cycle += 1
         qpi.cycle = self.scheduling_cycle

@@ -82,24 +82,22 @@ class _Unpacker:
 
     def _check_parents(self, parts: list[str], name: str) -> None:
         """Refuse a path whose existing parents are not real directories (no following symlinks)."""
-        current = self.dest
-        for part in parts[:-1]:
-            current = current / part
-            try:
-                st = os.lstat(current)
-            except FileNotFoundError:
-                return
-            if not stat.S_ISDIR(st.st_mode):
-                raise LayerError(f"layer entry {name!r}: parent {part!r} is not a directory (symlink?)")
+        self._walk_parents(parts, name, create=False)
 
     def _parent(self, parts: list[str], name: str) -> Path:
         """Create missing parent directories; refuse parents that are not real directories."""
+        return self._walk_parents(parts, name, create=True)
+
+    def _walk_parents(self, parts: list[str], name: str, create: bool) -> Path:
+        """One walk for both: a symlinked parent would let a layer write outside `dest`."""
         current = self.dest
         for part in parts[:-1]:
             current = current / part
             try:
                 st = os.lstat(current)
             except FileNotFoundError:
+                if not create:
+                    return current
                 os.mkdir(current, 0o755)
                 continue
             if not stat.S_ISDIR(st.st_mode):
