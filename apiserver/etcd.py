@@ -7,6 +7,10 @@ kubelite's kvstore and a real etcd 3.4, with fail-over between endpoints. Every
 write is a Txn guarded by a revision compare, which is what makes the API's
 optimistic concurrency (resourceVersion) exact.
 
+Values pass through an optional `ValueTransformer` (encryption at rest,
+`apiserver.encryption`) on the way in and out, so every caller -- service,
+watch cache, writers -- sees plain objects and only this layer sees ciphertext.
+
 Errors come out as `api.errors` types: an unreachable store is
 ServiceUnavailable, a compacted revision is Expired, a deadline is Timeout.
 """
@@ -17,7 +21,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import grpc
 import grpc.aio
@@ -46,13 +50,32 @@ _KV_METHODS: dict[str, tuple[Any, Any]] = {
 }
 
 
+class ValueTransformer(Protocol):
+    """Turns object bytes into stored bytes and back; the storage key is part of the input (AAD)."""
+
+    def to_storage(self, key: str, value: bytes) -> bytes: ...
+
+    def from_storage(self, key: str, value: bytes) -> tuple[bytes, bool]:
+        """(plain value, stale: not stored the way it would be written now); ValueError if unreadable."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class KeyValue:
+    """A stored key with its value as the layers above see it (decrypted).
+
+    `stale`: the value is not stored under the current encryption key (rewrite it
+    to rotate). `error`: the value could not be decrypted; `value` is then empty
+    and `storage.from_kv` reports the error.
+    """
+
     key: str
     value: bytes
     create_revision: int
     mod_revision: int
     version: int
+    stale: bool = False
+    error: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,13 +133,22 @@ def prefix_end(prefix: bytes) -> bytes:
     return b"\x00"
 
 
-def _kv(pb: kv_pb2.KeyValue) -> KeyValue:
+def _kv(pb: kv_pb2.KeyValue, transformer: ValueTransformer | None = None) -> KeyValue:
+    key = pb.key.decode("utf-8", "replace")
+    value, stale, error = pb.value, False, ""
+    if value and transformer is not None:  # empty: keys-only reads, delete events
+        try:
+            value, stale = transformer.from_storage(key, value)
+        except ValueError as exc:
+            value, error = b"", str(exc)
     return KeyValue(
-        key=pb.key.decode("utf-8", "replace"),
-        value=pb.value,
+        key=key,
+        value=value,
         create_revision=pb.create_revision,
         mod_revision=pb.mod_revision,
         version=pb.version,
+        stale=stale,
+        error=error,
     )
 
 
@@ -170,9 +202,12 @@ class _Endpoint:
 class EtcdClient:
     """Talks to one of several etcd endpoints, moving to the next on UNAVAILABLE."""
 
-    def __init__(self, endpoints: list[str], *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, endpoints: list[str], *, timeout: float = 10.0, transformer: ValueTransformer | None = None
+    ) -> None:
         if not endpoints:
             raise ValueError("at least one etcd endpoint is required")
+        self.transformer = transformer
         self._endpoints = [_Endpoint(e) for e in endpoints]
         self._current = 0
         self.timeout = timeout
@@ -181,6 +216,15 @@ class EtcdClient:
     @property
     def endpoint(self) -> str:
         return self._endpoints[self._current].target
+
+    def _read(self, pb: kv_pb2.KeyValue) -> KeyValue:
+        return _kv(pb, self.transformer)
+
+    def _put(self, key: str, value: bytes) -> rpc_pb2.RequestOp:
+        """A put of `value` as stored (encrypted when the key's resource is configured)."""
+        if self.transformer is not None:
+            value = self.transformer.to_storage(key, value)
+        return rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=key.encode(), value=value))
 
     def _endpoint(self) -> _Endpoint:
         return self._endpoints[self._current].open()
@@ -215,7 +259,7 @@ class EtcdClient:
     async def get(self, key: str) -> tuple[KeyValue | None, int]:
         """The key's current value (None if absent) and the store revision."""
         resp: rpc_pb2.RangeResponse = await self._kv_call("Range", rpc_pb2.RangeRequest(key=key.encode()))
-        kv = _kv(resp.kvs[0]) if resp.kvs else None
+        kv = self._read(resp.kvs[0]) if resp.kvs else None
         return kv, resp.header.revision
 
     async def range(
@@ -238,7 +282,7 @@ class EtcdClient:
             keys_only=keys_only, min_mod_revision=min_mod_revision,
         )
         resp: rpc_pb2.RangeResponse = await self._kv_call("Range", req)
-        return RangeResult([_kv(kv) for kv in resp.kvs], resp.header.revision, resp.more, resp.count)
+        return RangeResult([self._read(kv) for kv in resp.kvs], resp.header.revision, resp.more, resp.count)
 
     async def range_prefix(self, prefix: str, *, revision: int = 0, limit: int = 0) -> RangeResult:
         return await self.range(prefix, prefix_end(prefix.encode()), revision=revision, limit=limit)
@@ -266,7 +310,7 @@ class EtcdClient:
             return TxnResult(True, resp.header.revision, None)
         current: KeyValue | None = None
         if resp.responses and resp.responses[0].response_range.kvs:
-            current = _kv(resp.responses[0].response_range.kvs[0])
+            current = self._read(resp.responses[0].response_range.kvs[0])
         return TxnResult(False, resp.header.revision, current)
 
     async def create(self, key: str, value: bytes) -> TxnResult:
@@ -274,7 +318,7 @@ class EtcdClient:
         compare = rpc_pb2.Compare(
             key=key.encode(), target=rpc_pb2.Compare.CREATE, result=rpc_pb2.Compare.EQUAL, create_revision=0
         )
-        put = rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=key.encode(), value=value))
+        put = self._put(key, value)
         return await self._txn(key, compare, put)
 
     async def update(self, key: str, value: bytes, mod_revision: int) -> TxnResult:
@@ -282,7 +326,7 @@ class EtcdClient:
         compare = rpc_pb2.Compare(
             key=key.encode(), target=rpc_pb2.Compare.MOD, result=rpc_pb2.Compare.EQUAL, mod_revision=mod_revision
         )
-        put = rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=key.encode(), value=value))
+        put = self._put(key, value)
         return await self._txn(key, compare, put)
 
     async def commit(
@@ -304,8 +348,8 @@ class EtcdClient:
         if value is None:
             ops = [rpc_pb2.RequestOp(request_delete_range=rpc_pb2.DeleteRangeRequest(key=k))]
         else:
-            ops = [rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=k, value=value))]
-        ops += [rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=c.encode(), value=v)) for c, v in claims.items()]
+            ops = [self._put(key, value)]
+        ops += [self._put(c, v) for c, v in claims.items()]
         ops += [rpc_pb2.RequestOp(request_delete_range=rpc_pb2.DeleteRangeRequest(key=r.encode())) for r in releases]
         checked = [key, *claims]
         failure = [rpc_pb2.RequestOp(request_range=rpc_pb2.RangeRequest(key=c.encode(), count_only=True))
@@ -425,6 +469,7 @@ class EtcdWatch:
             if not resp.events:
                 return WatchBatch([], resp.header.revision, True)
             events = [
-                WatchedEvent("DELETE" if ev.type == kv_pb2.Event.DELETE else "PUT", _kv(ev.kv)) for ev in resp.events
+                WatchedEvent("DELETE" if ev.type == kv_pb2.Event.DELETE else "PUT", self._client._read(ev.kv))
+                for ev in resp.events
             ]
             return WatchBatch(events, max(e.kv.mod_revision for e in events), False)

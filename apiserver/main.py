@@ -1,11 +1,14 @@
 """`kubelite apiserver`: the resource API daemon.
 
     kubelite apiserver --etcd-servers H:P[,H:P] --listen H:P --listen-health H:P [--log-level L]
+                       [--encryption-provider-config FILE]
 
 Serves `kubelite.v1.Resources` on --listen, `/healthz`, `/readyz` and
 `/metrics` on --listen-health; `/readyz` fails until the store is reachable,
 every watch cache has synced and the system namespaces exist. SIGTERM stops it
-gracefully.
+gracefully. With --encryption-provider-config (Kubernetes' EncryptionConfiguration,
+see `apiserver.encryption`) the configured resources are encrypted at rest; a
+bad file stops the daemon at once with the file and field in the message.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import asyncio
 import logging
 
+from apiserver.encryption import EncryptionConfigError, load_config
 from apiserver.server import ApiServer
 from kubelite.daemon import HealthServer, Metrics, run_daemon, setup_logging
 
@@ -38,6 +42,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds a pod without its own toleration stays on a NotReady node before eviction")
     parser.add_argument("--default-unreachable-toleration-seconds", type=int, default=30,
                         help="seconds a pod without its own toleration stays on an unreachable node before eviction")
+    parser.add_argument("--encryption-provider-config", default="", metavar="FILE",
+                        help="EncryptionConfiguration file: which resources are encrypted at rest, with which keys")
     args = parser.parse_args(argv)
     if args.default_not_ready_toleration_seconds < 0 or args.default_unreachable_toleration_seconds < 0:
         parser.error("toleration seconds must be >= 0")
@@ -49,6 +55,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.health = split_host_port(args.listen_health, "--listen-health")
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
+    args.encryption = None
+    if args.encryption_provider_config:
+        try:
+            args.encryption = load_config(args.encryption_provider_config)
+        except EncryptionConfigError as exc:
+            parser.error(f"--encryption-provider-config: {exc}")
     return args
 
 
@@ -60,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         metrics = Metrics()
         server = ApiServer(args.etcd_endpoints, args.listen, metrics=metrics,
                            default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
-                           default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds)
+                           default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,
+                           encryption=args.encryption)
         health = HealthServer(args.health[0], args.health[1], metrics)
         health.add_check("apiserver", server.not_ready)
         await server.start(wait_ready=False)

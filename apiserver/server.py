@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
+from apiserver.encryption import StorageTransformers, rewrite_stale
 from apiserver.etcd import EtcdClient
 from apiserver.grpc_servicer import ResourcesAdapter, ResourcesServicer
 from apiserver.service import ResourceService
@@ -59,10 +60,15 @@ class ApiServer:
         history: int = 10_000,
         default_not_ready_toleration_seconds: int = 30,
         default_unreachable_toleration_seconds: int = 30,
+        encryption: StorageTransformers | None = None,
     ) -> None:
         self.listen = listen
         self.metrics = metrics or Metrics()
-        self.etcd = EtcdClient([normalize_endpoint(e) for e in etcd_endpoints])
+        # Always a transformer, even without a config: reading a value that is encrypted
+        # anyway then fails with "encrypted with aesgcm key ..." rather than a JSON error.
+        self.encryption = encryption or StorageTransformers()
+        self.etcd = EtcdClient([normalize_endpoint(e) for e in etcd_endpoints], transformer=self.encryption)
+        self.reencrypted = asyncio.Event()  # set once stale values were rewritten (see encryption.rewrite)
         self.service = ResourceService(
             self.etcd, consistency_timeout=consistency_timeout, bookmark_interval=bookmark_interval, history=history,
             default_not_ready_toleration_seconds=default_not_ready_toleration_seconds,
@@ -111,6 +117,7 @@ class ApiServer:
         self._tasks = [
             asyncio.create_task(self._bootstrap(), name="apiserver-bootstrap"),
             asyncio.create_task(self._probe(), name="apiserver-etcd-probe"),
+            asyncio.create_task(self._reencrypt(), name="apiserver-reencrypt"),
         ]
         log.info("apiserver listening", extra={"addr": self.endpoint, "etcd": self.etcd.endpoint})
         if wait_ready:
@@ -135,6 +142,24 @@ class ApiServer:
                 log.info("waiting for storage to create system namespaces", extra={"error": str(exc)})
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+    async def _reencrypt(self) -> None:
+        """Rewrite values not stored under the current encryption key, retrying until the store answers."""
+        if self.encryption.chains:
+            log.info("encryption at rest", extra={"config": self.encryption.source,
+                                                  "resources": self.encryption.summary()})
+        delay = 0.05
+        while self.encryption.chains:
+            try:
+                result = await rewrite_stale(self.etcd, self.encryption.prefixes)
+            except ApiError as exc:
+                log.info("waiting for storage to re-encrypt stored values", extra={"error": str(exc)})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            log.info("re-encrypted stored values", extra={"result": str(result)})
+            break
+        self.reencrypted.set()
 
     async def _probe(self) -> None:
         """Keep `etcd_ok` current for readiness (any answer within the last few seconds counts)."""

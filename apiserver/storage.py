@@ -105,7 +105,10 @@ def stored(key: str, namespace: str, name: str, rv: int, obj: dict[str, Any]) ->
 
 
 def from_kv(resource: str, kv: KeyValue) -> StoredObject:
-    """Parse a stored value and stamp its resourceVersion; raises ValueError on garbage."""
+    """Parse a stored value and stamp its resourceVersion; raises ValueError on garbage
+    or on a value the storage layer could not decrypt."""
+    if kv.error:
+        raise ValueError(kv.error)
     obj = decode_value(kv.value, kv.mod_revision)
     ns, name = split_key(resource, kv.key)
     return stored(kv.key, ns, name, kv.mod_revision, obj)

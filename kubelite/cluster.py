@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from apiserver.encryption import ensure_config_file
 from kubelite import addons, cleanup, netns
 from kubelite.localcluster import (
     ClusterPlan,
@@ -27,6 +28,7 @@ from kubelite.localcluster import (
     RunningProcess,
     default_config_path,
     default_data_dir,
+    encryption_config_path,
     load_extra,
     load_state,
     save_state,
@@ -136,6 +138,9 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool, 
             raise UpError(f"{', '.join(taken)} already exist(s), probably another kubelite cluster: "
                           f"stop it with `kubelite down --data-dir ...` or pick another --net-id")
     (plan.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+    # Secrets are encrypted at rest; an existing key file is kept (it reads the stored Secrets).
+    if ensure_config_file(encryption_config_path(plan.data_dir)):
+        say(f"  encryption key           new AES-GCM key for Secrets in {encryption_config_path(plan.data_dir)}")
     started: list[RunningProcess] = []
     deadline = time.monotonic() + timeout
     say(f"Starting kubelite ({plan.nodes} node(s), {plan.runtime} runtime, data in {plan.data_dir})")

@@ -27,6 +27,11 @@ def default_config_path() -> Path:
     return Path.home() / ".kubelite" / "config"
 
 
+def encryption_config_path(data_dir: Path) -> Path:
+    """The apiserver's EncryptionConfiguration (`up` creates it with a random key, mode 0600)."""
+    return data_dir / "encryption-config.yaml"
+
+
 @dataclass(frozen=True)
 class Component:
     """One daemon process of the local cluster."""
@@ -133,7 +138,8 @@ def plan_cluster(
         Component(
             "apiserver",
             ["apiserver", "--etcd-servers", kv, "--listen", server,
-             "--listen-health", f"127.0.0.1:{6080 + o}"],
+             "--listen-health", f"127.0.0.1:{6080 + o}",
+             "--encryption-provider-config", str(encryption_config_path(data_dir))],
             f"127.0.0.1:{6080 + o}",
         ),
         Component(

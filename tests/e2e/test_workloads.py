@@ -6,9 +6,13 @@ against what a user can observe: objects in the API and processes on the host.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import shutil
 import signal
+import stat
+import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -204,3 +208,22 @@ def test_control_plane_survives_kill_9(cluster: LocalCluster) -> None:
     cluster.kctl_ok("scale", "deploy/durable", "--replicas=3")
     wait_running(cluster, "durable", 3, timeout=60)
     cluster.kctl_ok("delete", "deployment", "durable")
+
+
+def test_secrets_are_encrypted_at_rest_by_default(cluster: LocalCluster) -> None:
+    key_file = cluster.data_dir / "encryption-config.yaml"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600, "the key file is private to its owner"
+    value = base64.b64encode(f"s3cret-{MARKER}".encode()).decode()
+    manifest = f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ndata:\n  password: {value}\n"
+    assert "created" in cluster.kctl_ok("apply", "-f", "-", input=manifest)
+    assert get_json(cluster, "secret", "db")["data"] == {"password": value}
+    etcdctl = shutil.which("etcdctl")
+    if etcdctl is None:
+        pytest.skip("etcdctl is not installed")
+    api = next(c for c in cluster.plan.components if c.name == "apiserver")
+    endpoints = api.argv[api.argv.index("--etcd-servers") + 1]
+    raw = subprocess.run([etcdctl, "--endpoints", endpoints, "get", "/registry/secrets/default/db",
+                          "--print-value-only"], capture_output=True, env={**os.environ, "ETCDCTL_API": "3"},
+                         timeout=30, check=True).stdout
+    assert raw.startswith(b"k8s:enc:aesgcm:v1:key1:"), raw[:40]
+    assert value.encode() not in raw and MARKER.encode() not in raw

@@ -22,6 +22,7 @@ def test_plan_starts_storage_first_and_gives_each_node_its_own_address(tmp_path:
     assert len(set(health)) == len(health)
     api = plan.components[1]
     assert api.argv[api.argv.index("--etcd-servers") + 1] == "127.0.0.1:2479"
+    assert api.argv[api.argv.index("--encryption-provider-config") + 1] == str(tmp_path / "encryption-config.yaml")
 
 
 def test_state_round_trips(tmp_path: Path) -> None:
