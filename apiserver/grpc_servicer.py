@@ -23,10 +23,13 @@ import grpc
 import grpc.aio
 from google.protobuf.message import Message
 
+from apiserver.access import AccessControl, AccessOptions, current_user
+from apiserver.grpc_access import GrpcAccess
 from apiserver.logs import KubeletLogs
 from apiserver.options import DeleteOptions, ListOptions, WatchOptions
 from apiserver.service import ResourceService
 from kubelite.api.errors import ApiError
+from kubelite.api.rbac import REVIEW_RESOURCES
 from kubelite.daemon.metrics import Metrics
 from kubelite.pb.kubelite import api_pb2
 from kubelite.wire import (
@@ -47,14 +50,17 @@ __all__ = ["ResourcesAdapter", "ResourcesServicer", "grpc_code", "status_metadat
 class ResourcesAdapter:
     """`ResourceHandler` (protobuf messages) over `ResourceService` (typed calls)."""
 
-    def __init__(self, service: ResourceService) -> None:
+    def __init__(self, service: ResourceService, access: AccessControl | None = None) -> None:
         self.service = service
+        self.access = access or AccessControl.build(AccessOptions(), service.caches)
         self.kubelet_logs = KubeletLogs(service)
 
     async def close(self) -> None:
         await self.kubelet_logs.close()
 
     async def Create(self, request: api_pb2.CreateRequest) -> api_pb2.Object:
+        if request.resource in REVIEW_RESOURCES:  # answered about the caller, never stored
+            return api_pb2.Object(json=self.access.review(request.resource, request.json, current_user.get()))
         return api_pb2.Object(json=await self.service.create(
             request.resource, request.namespace, request.json, dry_run=request.dry_run))
 
@@ -120,9 +126,11 @@ def _resource(request: Message) -> str:
 class ResourcesServicer:
     """Adapts a ResourceHandler to grpc.aio, counting requests by verb, resource and code."""
 
-    def __init__(self, handler: ResourceHandler, metrics: Metrics | None = None) -> None:
+    def __init__(self, handler: ResourceHandler, metrics: Metrics | None = None,
+                 access: GrpcAccess | None = None) -> None:
         self._handler = handler
         self._metrics = metrics or Metrics()
+        self._access = access  # authentication + authorization of every call, before the handler
 
     def _count(self, verb: str, resource: str, code: str) -> None:
         self._metrics.inc("apiserver_requests_total", help_text="API requests by verb, resource and result code",
@@ -135,6 +143,8 @@ class ResourcesServicer:
             start = time.perf_counter()
             code = "OK"
             try:
+                if self._access is not None:
+                    self._access.admit(method, request, context)
                 return await fn(request)
             except ApiError as err:
                 code = err.reason
@@ -161,7 +171,9 @@ class ResourcesServicer:
         fn: Callable[[Message], AsyncIterator[Message]] = getattr(self._handler, method)
 
         async def handle(request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Message]:
-            async for message in self._relay(fn(request), context, method, _resource(request)):
+            source = fn(request) if self._access is None else self._access.admitted_stream(
+                method, request, context, fn)
+            async for message in self._relay(source, context, method, _resource(request)):
                 yield message
 
         return handle
@@ -174,6 +186,8 @@ class ResourcesServicer:
         async def handle(
             requests: AsyncIterator[Message], context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Message]:
+            if self._access is not None:
+                requests = self._access.admitted_requests(method, requests, context)
             async for message in self._relay(fn(requests), context, method, "pods"):
                 yield message
 

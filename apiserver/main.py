@@ -2,6 +2,7 @@
 
     kubelite apiserver --etcd-servers H:P[,H:P] --listen H:P --listen-health H:P [--log-level L]
                        [--encryption-provider-config FILE]
+                       [--authorization-mode AlwaysAllow|Node,RBAC] [--token-auth-file F] [--[no-]anonymous-auth]
 
 Serves `kubelite.v1.Resources` on --listen, `/healthz`, `/readyz` and
 `/metrics` on --listen-health; `/readyz` fails until the store is reachable,
@@ -17,6 +18,8 @@ import argparse
 import asyncio
 import logging
 
+from apiserver.access import AccessOptions
+from apiserver.authn import TokenFileError
 from apiserver.encryption import EncryptionConfigError, load_config
 from apiserver.server import ApiServer
 from kubelite.daemon import HealthServer, Metrics, run_daemon, setup_logging
@@ -44,7 +47,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds a pod without its own toleration stays on an unreachable node before eviction")
     parser.add_argument("--encryption-provider-config", default="", metavar="FILE",
                         help="EncryptionConfiguration file: which resources are encrypted at rest, with which keys")
+    parser.add_argument("--authorization-mode", default="AlwaysAllow",
+                        help="comma-separated authorizers asked in order: AlwaysAllow, AlwaysDeny, Node, RBAC")
+    parser.add_argument("--token-auth-file", default=None,
+                        help='CSV of static bearer tokens: token,user,uid[,"group1,group2"]')
+    parser.add_argument("--anonymous-auth", default=True, action=argparse.BooleanOptionalAction,
+                        help="serve requests without credentials as system:anonymous (default: on)")
     args = parser.parse_args(argv)
+    try:
+        args.access = AccessOptions.parse(args.authorization_mode, args.token_auth_file, args.anonymous_auth)
+    except ValueError as exc:
+        parser.error(f"--authorization-mode: {exc}")
     if args.default_not_ready_toleration_seconds < 0 or args.default_unreachable_toleration_seconds < 0:
         parser.error("toleration seconds must be >= 0")
     args.etcd_endpoints = [e.strip() for e in args.etcd_servers.split(",") if e.strip()]
@@ -73,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         server = ApiServer(args.etcd_endpoints, args.listen, metrics=metrics,
                            default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
                            default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,
-                           encryption=args.encryption)
+                           encryption=args.encryption,
+                           access=args.access)
         health = HealthServer(args.health[0], args.health[1], metrics)
         health.add_check("apiserver", server.not_ready)
         await server.start(wait_ready=False)
@@ -86,6 +100,6 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return run_daemon(run)
-    except OSError as exc:
+    except (OSError, TokenFileError) as exc:
         log.error("apiserver failed to start", extra={"error": str(exc)})
         return 1

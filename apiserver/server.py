@@ -12,6 +12,7 @@ the system namespaces exist. The server keeps serving while the store is down
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import Any
@@ -19,11 +20,15 @@ from typing import Any
 import grpc
 import grpc.aio
 
+from apiserver.access import AccessControl, AccessOptions
+from apiserver.authz.bootstrap import ensure_default_policy
 from apiserver.encryption import StorageTransformers, rewrite_stale
 from apiserver.etcd import EtcdClient
+from apiserver.grpc_access import GrpcAccess
 from apiserver.grpc_servicer import ResourcesAdapter, ResourcesServicer
 from apiserver.service import ResourceService
 from kubelite.api.errors import ApiError
+from kubelite.api.meta import Resource
 from kubelite.daemon.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -61,6 +66,7 @@ class ApiServer:
         default_not_ready_toleration_seconds: int = 30,
         default_unreachable_toleration_seconds: int = 30,
         encryption: StorageTransformers | None = None,
+        access: AccessOptions | None = None,
     ) -> None:
         self.listen = listen
         self.metrics = metrics or Metrics()
@@ -74,7 +80,8 @@ class ApiServer:
             default_not_ready_toleration_seconds=default_not_ready_toleration_seconds,
             default_unreachable_toleration_seconds=default_unreachable_toleration_seconds,
         )
-        self.handler = ResourcesAdapter(self.service)
+        self.access = AccessControl.build(access or AccessOptions(), self.service.caches)
+        self.handler = ResourcesAdapter(self.service, self.access)
         self.port = 0
         self._host = listen.rpartition(":")[0] or "127.0.0.1"
         self._server: grpc.aio.Server | None = None
@@ -108,7 +115,8 @@ class ApiServer:
         self.service.start()
         self.service.admission.start()
         server = grpc.aio.server(options=SERVER_OPTIONS)
-        server.add_generic_rpc_handlers((ResourcesServicer(self.handler, self.metrics).generic_handler(),))
+        servicer = ResourcesServicer(self.handler, self.metrics, GrpcAccess(self.access))
+        server.add_generic_rpc_handlers((servicer.generic_handler(),))
         self.port = server.add_insecure_port(self.listen)
         if self.port == 0:
             raise OSError(f"cannot listen on {self.listen}")
@@ -131,11 +139,14 @@ class ApiServer:
             await asyncio.sleep(0.02)
 
     async def _bootstrap(self) -> None:
-        """Create the system namespaces once the store is reachable, retrying until it is."""
+        """Create the system namespaces (and, with RBAC, the default roles) once the store is reachable,
+        retrying until it is."""
         delay = 0.05
         while True:
             try:
                 await self.service.admission.ensure_system_namespaces()
+                if self.access.options.rbac:
+                    await ensure_default_policy(self._create_system_object)
                 self.bootstrapped.set()
                 return
             except ApiError as exc:
@@ -160,6 +171,8 @@ class ApiServer:
             log.info("re-encrypted stored values", extra={"result": str(result)})
             break
         self.reencrypted.set()
+    async def _create_system_object(self, resource: str, obj: Resource) -> None:
+        await self.service.create(resource, obj.metadata.namespace or "", json.dumps(obj.to_dict()).encode())
 
     async def _probe(self) -> None:
         """Keep `etcd_ok` current for readiness (any answer within the last few seconds counts)."""

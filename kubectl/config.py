@@ -29,6 +29,7 @@ class ClientConfig:
 
     server: str | None = None
     namespace: str | None = None
+    token: str | None = None
 
 
 def config_path(env: Mapping[str, str] | None = None) -> Path:
@@ -58,9 +59,11 @@ def load_config(path: Path) -> ClientConfig:
         raise ConfigError(f"config file {path} must be a mapping like `server: 127.0.0.1:6443`")
     server = data.get("server")
     namespace = data.get("namespace")
+    token = data.get("token")
     return ClientConfig(
         server=str(server) if server else None,
         namespace=str(namespace) if namespace else None,
+        token=str(token) if token else None,
     )
 
 
@@ -88,6 +91,17 @@ def resolve_server(flag: str | None, env: Mapping[str, str] | None = None,
     if config.server:
         return normalize_server(config.server)
     return DEFAULT_SERVER
+
+
+def resolve_token(flag: str | None, env: Mapping[str, str] | None = None,
+                  config: ClientConfig | None = None) -> str:
+    """The bearer token: `--token`, then `$KUBELITE_TOKEN`, then the config file's `token:`, else none."""
+    env = os.environ if env is None else env
+    if flag:
+        return flag
+    if env.get("KUBELITE_TOKEN"):
+        return env["KUBELITE_TOKEN"]
+    return (config.token if config is not None else None) or ""
 
 
 def resolve_namespace(flag: str | None, config: ClientConfig | None = None) -> str:

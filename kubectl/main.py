@@ -16,8 +16,28 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
 
 from kubectl import __version__
-from kubectl.commands import apply, create, delete, describe, exec, get, info, logs, nodes, rollout, scale
-from kubectl.config import ConfigError, config_path, load_config, resolve_namespace, resolve_server
+from kubectl.commands import (
+    apply,
+    auth,
+    create,
+    delete,
+    describe,
+    exec,
+    get,
+    info,
+    logs,
+    nodes,
+    rollout,
+    scale,
+)
+from kubectl.config import (
+    ConfigError,
+    config_path,
+    load_config,
+    resolve_namespace,
+    resolve_server,
+    resolve_token,
+)
 from kubectl.errors import CliError, ReportedFailure, format_api_error, is_unreachable, unreachable_message
 from kubectl.session import Session
 from kubelite.api.errors import ApiError
@@ -60,6 +80,10 @@ def _global_flags(suppress: bool) -> argparse.ArgumentParser:
     p.add_argument("-n", "--namespace", default=default, help="namespace (default: default)")
     p.add_argument("--request-timeout", type=_seconds, default=default,
                    help="seconds to wait for each API call (e.g. 5, 5s, 1m; 0 = forever; default 30)")
+    p.add_argument("--token", default=default, help="bearer token (else $KUBELITE_TOKEN, the config file's token:)")
+    p.add_argument("--as", dest="as_user", default=default, help="act as this user (needs `impersonate` on users)")
+    p.add_argument("--as-group", dest="as_groups", action="append", default=argparse.SUPPRESS if suppress else [],
+                   help="act as a member of this group (repeatable; needs --as)")
     return p
 
 
@@ -85,14 +109,18 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"kctl v{__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     parents = [_global_flags(suppress=True)]
-    for module in (get, describe, apply, create, delete, logs, exec, scale, rollout, nodes, info):
+    for module in (get, describe, apply, create, delete, logs, exec, scale, rollout, nodes, info, auth):
         module.add_parser(sub, parents)
     return parser
 
 
-async def _run(func: Command, args: argparse.Namespace, server: str, namespace: str) -> int:
+async def _run(func: Command, args: argparse.Namespace, server: str, namespace: str, token: str = "") -> int:
     timeout = DEFAULT_REQUEST_TIMEOUT if args.request_timeout is None else args.request_timeout
-    client = ApiClient.connect(server, timeout=timeout or None)  # 0 = no deadline, like kubectl
+    if args.as_groups and not args.as_user:
+        raise CliError("--as-group requires --as", ["error: requesting groups or user-extra without a user "
+                                                   "(--as-group needs --as)"])
+    client = ApiClient.connect(server, timeout=timeout or None,  # 0 = no deadline, like kubectl
+                               token=token, impersonate_user=args.as_user or "", impersonate_groups=args.as_groups)
     session = Session(client, server, namespace, explicit_namespace=bool(args.namespace))
     try:
         return await func(session, args)
@@ -120,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(config_path())
         server = resolve_server(args.server, config=config)
         namespace = resolve_namespace(args.namespace, config)
-        return asyncio.run(_run(func, args, server, namespace))
+        token = resolve_token(args.token, config=config)
+        return asyncio.run(_run(func, args, server, namespace, token))
     except CliError as err:
         _print(err.lines)
         return 1

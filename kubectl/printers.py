@@ -383,6 +383,23 @@ def _lease_row(lease: Obj, now: datetime) -> list[str]:
     return [str(dig(lease, "spec", "holderIdentity") or NONE), _created(lease, now)]
 
 
+def _binding_row(binding: Obj, now: datetime) -> list[str]:
+    ref = binding.get("roleRef") or {}
+    return [f"{ref.get('kind', '')}/{ref.get('name', '')}", _created(binding, now)]
+
+
+def _binding_wide(binding: Obj, now: datetime) -> list[str]:
+    """USERS, GROUPS, SERVICEACCOUNTS (ns:name), like kubectl -o wide."""
+    subjects = [s for s in binding.get("subjects") or [] if isinstance(s, dict)]
+
+    def names(kind: str) -> str:
+        found = [(f"{s.get('namespace', '')}:{s.get('name', '')}" if kind == "ServiceAccount" else str(s.get("name")))
+                 for s in subjects if s.get("kind") == kind]
+        return ", ".join(found)
+
+    return [names("User"), names("Group"), names("ServiceAccount")]
+
+
 def _generic_row(obj: Obj, now: datetime) -> list[str]:
     return [_created(obj, now)]
 
@@ -412,6 +429,9 @@ TABLES: dict[str, TableSpec] = {
     "Secret": TableSpec(["TYPE", "DATA", "AGE"],
                         lambda o, n: [str(o.get("type") or "Opaque"), str(_data_count(o)), _created(o, n)], []),
     "Lease": TableSpec(["HOLDER", "AGE"], _lease_row, []),
+    "RoleBinding": TableSpec(["ROLE", "AGE"], _binding_row, ["USERS", "GROUPS", "SERVICEACCOUNTS"], _binding_wide),
+    "ClusterRoleBinding": TableSpec(["ROLE", "AGE"], _binding_row, ["USERS", "GROUPS", "SERVICEACCOUNTS"],
+                                    _binding_wide),
 }
 EVENT_COLUMNS = ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
 GENERIC = TableSpec(["AGE"], _generic_row, [])

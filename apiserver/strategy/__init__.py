@@ -18,6 +18,7 @@ from apiserver.strategy.core import (
     PodStrategy,
     ServiceStrategy,
 )
+from apiserver.strategy.rbac import RbacStrategy
 from apiserver.strategy.workloads import (
     CronJobStrategy,
     DaemonSetStrategy,
@@ -76,6 +77,7 @@ class Strategies:
             StatefulSetStrategy(lookup("statefulsets"), StatefulSet),
             JobStrategy(lookup("jobs"), Job),
             CronJobStrategy(lookup("cronjobs"), CronJob),
+            *(RbacStrategy(lookup(r)) for r in ("roles", "clusterroles", "rolebindings", "clusterrolebindings")),
         ]
         self._by_resource: dict[str, Strategy[Any]] = {s.info.resource: s for s in special}
         for info in registry.all_kinds():

@@ -269,6 +269,13 @@ class Forbidden(_Fixed):
     CODE = 403
 
 
+class Unauthorized(_Fixed):
+    """The request carried credentials that identify nobody (or none where anonymous access is off)."""
+
+    REASON = "Unauthorized"
+    CODE = 401
+
+
 class InternalError(_Fixed):
     REASON = "InternalError"
     CODE = 500
@@ -286,11 +293,11 @@ class Timeout(_Fixed):
 
 _BY_REASON: dict[str, type[_Fixed]] = {
     c.REASON: c
-    for c in (NotFound, AlreadyExists, Conflict, Invalid, Expired, BadRequest, Forbidden, InternalError,
-              ServiceUnavailable, Timeout)
+    for c in (NotFound, AlreadyExists, Conflict, Invalid, Expired, BadRequest, Forbidden, Unauthorized,
+              InternalError, ServiceUnavailable, Timeout)
 }
 _BY_REASON["Gone"] = Expired
 _BY_CODE: dict[int, type[_Fixed]] = {
-    404: NotFound, 409: Conflict, 422: Invalid, 410: Expired, 400: BadRequest, 403: Forbidden,
+    404: NotFound, 409: Conflict, 422: Invalid, 410: Expired, 400: BadRequest, 401: Unauthorized, 403: Forbidden,
     500: InternalError, 503: ServiceUnavailable, 504: Timeout,
 }

@@ -17,6 +17,7 @@ from kubelite.api.core import ConfigMap, Endpoints, Event, Lease, Namespace, Nod
 from kubelite.api.errors import REQUIRED, BadRequest, Invalid, NotFound, StatusCause
 from kubelite.api.meta import Resource
 from kubelite.api.pods import Pod
+from kubelite.api.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,10 @@ _KINDS: tuple[KindInfo, ...] = (
     _info(StatefulSet, "statefulsets", True, "sts"),
     _info(Job, "jobs", True),
     _info(CronJob, "cronjobs", True, "cj"),
+    _info(Role, "roles", True),
+    _info(ClusterRole, "clusterroles", False),
+    _info(RoleBinding, "rolebindings", True),
+    _info(ClusterRoleBinding, "clusterrolebindings", False),
 )
 
 

@@ -90,9 +90,15 @@ class ApiClient:
         self.transport = transport
 
     @classmethod
-    def connect(cls, target: str, *, timeout: float | None = 30.0) -> ApiClient:
-        """A client over gRPC to `target` ("HOST:PORT"); connects lazily."""
-        return cls(GrpcTransport(target, timeout=timeout))
+    def connect(cls, target: str, *, timeout: float | None = 30.0, token: str = "",
+                impersonate_user: str = "", impersonate_groups: Sequence[str] = ()) -> ApiClient:
+        """A client over gRPC to `target` ("HOST:PORT"); connects lazily. `token` is sent as
+        `authorization: Bearer <token>`; `impersonate_*` act as another user (needs `impersonate`)."""
+        metadata = [("authorization", f"Bearer {token}")] if token else []
+        if impersonate_user:
+            metadata.append(("impersonate-user", impersonate_user))
+        metadata.extend(("impersonate-group", g) for g in impersonate_groups)
+        return cls(GrpcTransport(target, timeout=timeout, metadata=metadata))
 
     async def close(self) -> None:
         await self.transport.close()
@@ -145,6 +151,12 @@ class ApiClient:
             meta["namespace"] = ns
         body["metadata"] = meta
         request = api_pb2.CreateRequest(resource=info.resource, namespace=ns, json=_encode(body), dry_run=dry_run)
+        return await self._required_object_call("Create", request)
+
+    async def create_review(self, resource: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create one of the unstored review kinds (`selfsubjectaccessreviews`, `selfsubjectreviews`):
+        the server answers it about the caller and keeps nothing."""
+        request = api_pb2.CreateRequest(resource=resource, json=_encode(obj))
         return await self._required_object_call("Create", request)
 
     async def get_raw(self, resource: str, name: str, namespace: str | None = None) -> dict[str, Any]:

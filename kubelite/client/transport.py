@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol, TypeVar, cast
 
@@ -129,9 +129,12 @@ class GrpcTransport:
     stops iterating (or on `close()`), so no call outlives its reader.
     """
 
-    def __init__(self, target: str, *, timeout: float | None = 30.0, options: dict[str, Any] | None = None):
+    def __init__(self, target: str, *, timeout: float | None = 30.0, options: dict[str, Any] | None = None,
+                 metadata: Sequence[tuple[str, str]] = ()):
         self.target = target
         self.timeout = timeout
+        # Sent with every call: credentials (`authorization: Bearer ...`) and impersonation headers.
+        self.metadata = tuple(metadata) or None
         self._options = list({**CHANNEL_OPTIONS, **(options or {})}.items())
         self._channel: grpc.aio.Channel | None = None
         self._unary: dict[str, Any] = {}
@@ -166,7 +169,7 @@ class GrpcTransport:
         except KeyError:
             raise ValueError(f"unknown unary method {method!r}") from None
         try:
-            response: Message = await call(request, timeout=self.timeout)
+            response: Message = await call(request, timeout=self.timeout, metadata=self.metadata)
         except grpc.aio.AioRpcError as err:
             raise error_from_rpc(err, self.target, method) from None
         except asyncio.CancelledError:
@@ -187,7 +190,7 @@ class GrpcTransport:
             multi = self._streams[method]
         except KeyError:
             raise ValueError(f"unknown stream method {method!r}") from None
-        async for message in self._relay(multi(request), method):
+        async for message in self._relay(multi(request, metadata=self.metadata), method):
             yield message
 
     async def bidi(self, method: str, requests: AsyncIterator[Message]) -> AsyncGenerator[Message, None]:
@@ -197,7 +200,7 @@ class GrpcTransport:
             multi = self._bidi[method]
         except KeyError:
             raise ValueError(f"unknown bidi method {method!r}") from None
-        async for message in self._relay(multi(requests), method):
+        async for message in self._relay(multi(requests, metadata=self.metadata), method):
             yield message
 
     async def _relay(self, call: Any, method: str) -> AsyncGenerator[Message, None]:

@@ -1,0 +1,175 @@
+"""Access control in front of the typed core: authenticate, impersonate, authorize -- and the self-reviews.
+
+Why one object: every adapter (gRPC today, HTTP later) hands this the same
+three things -- the request's `Credentials`, an optional impersonation, and
+the request `Attributes` -- and gets a `UserInfo` or an ApiError back, so the
+rules cannot differ between transports. `current_user` carries the decided
+user through the call (a context variable: each request runs in its own
+task), for handlers that answer about the caller (SelfSubjectReview).
+
+SelfSubjectAccessReview and SelfSubjectReview are answered here, not stored:
+they ask this object about the caller, exactly as Kubernetes answers them.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from apiserver.authn import Authentication, Credentials, TokenFileAuthenticator, UserInfo
+from apiserver.authn.user import (
+    ALL_AUTHENTICATED,
+    ANONYMOUS,
+    ANONYMOUS_USER,
+    service_account_groups,
+    split_service_account,
+)
+from apiserver.authz import Attributes, Authorizer, build_authorizer, forbidden, parse_modes
+from apiserver.authz.sources import CacheGraph, CachePolicy
+from apiserver.watchcache import WatchCache
+from kubelite.api.errors import BadRequest, Invalid, StatusCause
+from kubelite.api.rbac import (
+    SELF_SUBJECT_ACCESS_REVIEWS,
+    SELF_SUBJECT_REVIEWS,
+    SelfSubjectAccessReview,
+    SelfSubjectReview,
+    SubjectAccessReviewStatus,
+    UserInfoStatus,
+)
+
+log = logging.getLogger(__name__)
+
+current_user: contextvars.ContextVar[UserInfo | None] = contextvars.ContextVar("kubelite_user", default=None)
+
+REVIEW_GROUPS = {SELF_SUBJECT_ACCESS_REVIEWS: "authorization.k8s.io", SELF_SUBJECT_REVIEWS: "authentication.k8s.io"}
+
+
+@dataclass(frozen=True)
+class AccessOptions:
+    """The apiserver's --authorization-mode, --token-auth-file and --anonymous-auth."""
+
+    authorization_modes: tuple[str, ...] = ("AlwaysAllow",)
+    token_auth_file: str | None = None
+    anonymous_auth: bool = True
+
+    @classmethod
+    def parse(cls, modes: str = "AlwaysAllow", token_auth_file: str | None = None,
+              anonymous_auth: bool = True) -> AccessOptions:
+        return cls(parse_modes(modes), token_auth_file or None, anonymous_auth)
+
+    @property
+    def rbac(self) -> bool:
+        return "RBAC" in self.authorization_modes
+
+
+@dataclass(frozen=True)
+class Impersonation:
+    """`--as` / `--as-group` / `--as-uid`: act as another user, if allowed to impersonate it."""
+
+    user: str
+    groups: tuple[str, ...] = ()
+    uid: str = ""
+    extra: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+class AccessControl:
+    """Authentication + impersonation + authorization for every request, whatever its transport."""
+
+    def __init__(self, authentication: Authentication, authorizer: Authorizer, options: AccessOptions) -> None:
+        self.authentication = authentication
+        self.authorizer = authorizer
+        self.options = options
+
+    @classmethod
+    def build(cls, options: AccessOptions, caches: Mapping[str, WatchCache]) -> AccessControl:
+        """The access control an apiserver with `options` runs (reads its token file now)."""
+        tokens = [TokenFileAuthenticator.from_file(options.token_auth_file)] if options.token_auth_file else []
+        authentication = Authentication(tokens, anonymous=options.anonymous_auth)
+        authorizer = build_authorizer(options.authorization_modes, CachePolicy(caches), CacheGraph(caches))
+        return cls(authentication, authorizer, options)
+
+    # ---- per request -------------------------------------------------------------------------
+
+    def authenticate(self, credentials: Credentials, impersonation: Impersonation | None = None) -> UserInfo:
+        """The user the request acts as (Unauthorized, or Forbidden for a refused impersonation)."""
+        user = self.authentication.authenticate(credentials)
+        return self.impersonate(user, impersonation) if impersonation is not None else user
+
+    def impersonate(self, user: UserInfo, imp: Impersonation) -> UserInfo:
+        """Kubernetes' impersonation: `impersonate` on users (or serviceaccounts), groups, uids, userextras."""
+        sa = split_service_account(imp.user)
+        if sa is not None:
+            self.authorize(Attributes(user, "impersonate", "serviceaccounts", namespace=sa[0], name=sa[1]))
+        else:
+            self.authorize(Attributes(user, "impersonate", "users", name=imp.user))
+        for group in imp.groups:
+            self.authorize(Attributes(user, "impersonate", "groups", name=group))
+        if imp.uid:
+            self.authorize(Attributes(user, "impersonate", "uids", api_group="authentication.k8s.io", name=imp.uid))
+        for key, values in imp.extra.items():
+            for value in values:
+                self.authorize(Attributes(user, "impersonate", "userextras", api_group="authentication.k8s.io",
+                                          subresource=key, name=value))
+        groups = list(imp.groups)
+        if sa is not None:
+            groups.extend(g for g in service_account_groups(sa[0]) if g not in groups)
+        result = UserInfo(imp.user, tuple(groups), imp.uid, dict(imp.extra))
+        log.info("impersonating", extra={"user": user.name, "as": imp.user})
+        return result if imp.user == ANONYMOUS else result.with_group(ALL_AUTHENTICATED)
+
+    def allowed(self, attrs: Attributes) -> tuple[bool, str]:
+        verdict = self.authorizer.authorize(attrs)
+        return verdict.allowed, verdict.reason
+
+    def authorize(self, attrs: Attributes) -> None:
+        """Raise Kubernetes' Forbidden unless some authorizer allows `attrs`."""
+        verdict = self.authorizer.authorize(attrs)
+        if not verdict.allowed:
+            raise forbidden(attrs, verdict.reason)
+
+    # ---- self reviews ------------------------------------------------------------------------
+
+    def review(self, resource: str, body: bytes, user: UserInfo | None) -> bytes:
+        """Answer a create of a SelfSubjectAccessReview or SelfSubjectReview about `user`."""
+        user = user or ANONYMOUS_USER
+        try:
+            data = json.loads(body or b"{}")
+        except ValueError as exc:
+            raise BadRequest(f"request body is not valid JSON: {exc}") from None
+        if resource == SELF_SUBJECT_REVIEWS:
+            review = SelfSubjectReview.from_dict(data)
+            review.status.user_info = UserInfoStatus(
+                username=user.name, uid=user.uid or None, groups=list(user.groups),
+                extra={k: list(v) for k, v in user.extra.items()})
+            return json.dumps(review.to_dict()).encode()
+        access = SelfSubjectAccessReview.from_dict(data)
+        attrs = review_attributes(access, user)
+        allowed, reason = self.allowed(attrs)
+        access.status = SubjectAccessReviewStatus(allowed=allowed, reason=reason or None)
+        return json.dumps(access.to_dict()).encode()
+
+
+def review_attributes(review: SelfSubjectAccessReview, user: UserInfo) -> Attributes:
+    resource, non_resource = review.spec.resource_attributes, review.spec.non_resource_attributes
+    if (resource is None) == (non_resource is None):
+        raise Invalid.for_object("SelfSubjectAccessReview", None, [StatusCause.invalid(
+            "spec", review.spec.to_dict(), "exactly one of nonResourceAttributes or resourceAttributes must be specified")])
+    if resource is not None:
+        return Attributes(user, resource.verb, resource.resource, api_group=resource.group,
+                          subresource=resource.subresource, namespace=resource.namespace, name=resource.name)
+    assert non_resource is not None
+    return Attributes(user, non_resource.verb, path=non_resource.path)
+
+
+@contextmanager
+def acting_as(user: UserInfo) -> Iterator[None]:
+    """Run handlers as `user` (in-process callers and tests; the gRPC adapter sets it per request)."""
+    token = current_user.set(user)
+    try:
+        yield
+    finally:
+        current_user.reset(token)

@@ -1,0 +1,212 @@
+"""The default RBAC policy the apiserver creates at start when RBAC is on (Kubernetes' bootstrap policy).
+
+Why these roles: they are Kubernetes' names and shapes (so docs, manifests and
+habits carry over), trimmed to the kinds kubelite serves, and each control-
+plane role grants what that component's code actually calls:
+
+* scheduler: informers on pods and nodes, Bind, pod status (unschedulable
+  condition), events, its Lease `kube-system/kube-scheduler`;
+* controller-manager: every controller runs under this one identity (like
+  Kubernetes without --use-service-account-credentials); the namespace and
+  garbage collectors list, update and delete objects of every kind, the
+  workload controllers create pods, ReplicaSets, Jobs, Endpoints and events,
+  leader election uses Lease `kube-system/kube-controller-manager`;
+* kube-proxy and cluster DNS: list/watch Services and Endpoints (+ nodes, events);
+* kubelets are served by the Node authorizer (`system:node` exists for an
+  RBAC-only setup but, as in Kubernetes, is bound to nobody).
+
+Objects are created only when missing: an administrator's edits to them stick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+from kubelite.api.errors import AlreadyExists
+from kubelite.api.meta import LabelSelector, ObjectMeta, Resource
+from kubelite.api.rbac import (
+    RBAC_GROUP,
+    AggregationRule,
+    ClusterRole,
+    ClusterRoleBinding,
+    PolicyRule,
+    RoleRef,
+    Subject,
+)
+
+AUTOUPDATE = {"rbac.authorization.kubernetes.io/autoupdate": "true"}
+BOOTSTRAP_LABELS = {"kubernetes.io/bootstrapping": "rbac-defaults"}
+AGGREGATE_TO = "rbac.authorization.k8s.io/aggregate-to-{}"
+READ = ["get", "list", "watch"]
+WRITE = ["create", "delete", "deletecollection", "patch", "update"]
+ALL_WORKLOAD_GROUPS = ["", "apps", "batch"]
+
+
+def rule(verbs: Sequence[str], groups: Sequence[str], resources: Sequence[str],
+         names: Sequence[str] = ()) -> PolicyRule:
+    return PolicyRule(verbs=list(verbs), api_groups=list(groups), resources=list(resources),
+                      resource_names=list(names))
+
+
+def url_rule(verbs: Sequence[str], urls: Sequence[str]) -> PolicyRule:
+    return PolicyRule(verbs=list(verbs), non_resource_urls=list(urls))
+
+
+def cluster_role(name: str, rules: Sequence[PolicyRule], *, labels: dict[str, str] | None = None,
+                 aggregate: str = "") -> ClusterRole:
+    meta = ObjectMeta(name=name, labels={**BOOTSTRAP_LABELS, **(labels or {})}, annotations=dict(AUTOUPDATE))
+    aggregation = None
+    if aggregate:
+        selector = LabelSelector(match_labels={AGGREGATE_TO.format(aggregate): "true"})
+        aggregation = AggregationRule(cluster_role_selectors=[selector])
+    return ClusterRole(metadata=meta, rules=list(rules), aggregation_rule=aggregation)
+
+
+def binding(name: str, role: str, *subjects: tuple[str, str]) -> ClusterRoleBinding:
+    """A ClusterRoleBinding of ClusterRole `role` to (kind, name) subjects (User/Group)."""
+    meta = ObjectMeta(name=name, labels=dict(BOOTSTRAP_LABELS), annotations=dict(AUTOUPDATE))
+    return ClusterRoleBinding(
+        metadata=meta, role_ref=RoleRef(api_group=RBAC_GROUP, kind="ClusterRole", name=role),
+        subjects=[Subject(kind=kind, name=who, api_group=RBAC_GROUP) for kind, who in subjects],
+    )
+
+
+_VIEWABLE = ["pods", "pods/log", "pods/status", "services", "services/status", "endpoints", "configmaps",
+             "events", "persistentvolumeclaims", "persistentvolumeclaims/status", "serviceaccounts",
+             "replicationcontrollers", "replicationcontrollers/scale", "replicationcontrollers/status",
+             "resourcequotas", "resourcequotas/status", "limitranges", "bindings"]
+_APPS = ["deployments", "deployments/scale", "deployments/status", "replicasets", "replicasets/scale",
+         "replicasets/status", "daemonsets", "daemonsets/status", "statefulsets", "statefulsets/scale",
+         "statefulsets/status", "controllerrevisions"]
+_BATCH = ["jobs", "jobs/status", "cronjobs", "cronjobs/status"]
+_EDITABLE = ["pods", "pods/exec", "pods/attach", "pods/portforward", "pods/eviction", "services", "endpoints",
+             "configmaps", "secrets", "persistentvolumeclaims", "serviceaccounts", "replicationcontrollers",
+             "replicationcontrollers/scale"]
+
+
+def _user_facing() -> list[ClusterRole]:
+    """cluster-admin, admin, edit, view and the aggregated pieces admin/edit/view are made of."""
+    to = AGGREGATE_TO.format
+    return [
+        cluster_role("cluster-admin", [rule(["*"], ["*"], ["*"]), url_rule(["*"], ["*"])]),
+        cluster_role("admin", [], aggregate="admin"),
+        cluster_role("edit", [], aggregate="edit", labels={to("admin"): "true"}),
+        cluster_role("view", [], aggregate="view", labels={to("edit"): "true"}),
+        cluster_role("system:aggregate-to-admin", [
+            rule(READ + WRITE, [RBAC_GROUP], ["roles", "rolebindings"]),
+            rule(["create"], ["authorization.k8s.io"], ["localsubjectaccessreviews"]),
+        ], labels={to("admin"): "true"}),
+        cluster_role("system:aggregate-to-edit", [
+            rule(WRITE, [""], _EDITABLE),
+            rule(READ, [""], ["secrets", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy"]),
+            rule(["impersonate"], [""], ["serviceaccounts"]),
+            rule(WRITE, ["apps"], [r for r in _APPS if not r.endswith("/status")]),
+            rule(WRITE, ["batch"], ["jobs", "cronjobs"]),
+            rule(["create", "delete", "deletecollection", "patch", "update"], ["coordination.k8s.io"], ["leases"]),
+        ], labels={to("edit"): "true"}),
+        cluster_role("system:aggregate-to-view", [
+            rule(READ, [""], _VIEWABLE),
+            rule(READ, [""], ["namespaces", "namespaces/status"]),
+            rule(READ, ["apps"], _APPS),
+            rule(READ, ["batch"], _BATCH),
+            rule(READ, ["coordination.k8s.io"], ["leases"]),
+        ], labels={to("view"): "true"}),
+    ]
+
+
+def _discovery() -> list[ClusterRole]:
+    return [
+        cluster_role("system:basic-user", [
+            rule(["create"], ["authorization.k8s.io"], ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]),
+            rule(["create"], ["authentication.k8s.io"], ["selfsubjectreviews"]),
+        ]),
+        cluster_role("system:discovery", [url_rule(["get"], [
+            "/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz",
+            "/version", "/version/"])]),
+        cluster_role("system:public-info-viewer", [url_rule(["get"], [
+            "/healthz", "/livez", "/readyz", "/version", "/version/"])]),
+    ]
+
+
+def _components() -> list[ClusterRole]:
+    events = rule(["create", "get", "patch", "update"], ["", "events.k8s.io"], ["events"])
+    return [
+        cluster_role("system:kube-scheduler", [
+            events,
+            rule(["create"], ["coordination.k8s.io"], ["leases"]),
+            rule(["get", "update"], ["coordination.k8s.io"], ["leases"], ["kube-scheduler"]),
+            rule(READ, [""], ["nodes", "namespaces", "services", "persistentvolumeclaims", "persistentvolumes",
+                              "replicationcontrollers"]),
+            rule(["delete", "get", "list", "watch"], [""], ["pods"]),
+            rule(["create"], [""], ["bindings", "pods/binding"]),
+            rule(["patch", "update"], [""], ["pods/status"]),
+            rule(["list", "watch"], ["apps"], ["replicasets", "statefulsets"]),
+            rule(["create"], ["authorization.k8s.io"], ["subjectaccessreviews"]),
+            rule(["create"], ["authentication.k8s.io"], ["tokenreviews"]),
+        ]),
+        cluster_role("system:kube-controller-manager", [
+            events,
+            # garbage collector and namespace controller: every kind, every namespace
+            rule(READ + ["update", "patch", "delete", "deletecollection"], ["*"], ["*"]),
+            rule(["update", "patch"], ["*"], ["*/status", "*/finalize", "*/scale"]),
+            rule(["create"], ["", "apps", "batch"], ["pods", "endpoints", "replicasets", "jobs", "services",
+                                                    "namespaces", "secrets", "configmaps", "serviceaccounts"]),
+            rule(["create"], ["coordination.k8s.io"], ["leases"]),
+            rule(["create"], ["authorization.k8s.io"], ["subjectaccessreviews"]),
+            rule(["create"], ["authentication.k8s.io"], ["tokenreviews"]),
+        ]),
+        cluster_role("system:node-proxier", [
+            rule(["list", "watch"], [""], ["services", "endpoints"]),
+            rule(READ, [""], ["nodes"]),
+            rule(["list", "watch"], ["discovery.k8s.io"], ["endpointslices"]),
+            rule(["create", "patch", "update"], ["", "events.k8s.io"], ["events"]),
+        ]),
+        cluster_role("system:kube-dns", [rule(["list", "watch"], [""], ["services", "endpoints"])]),
+        cluster_role("system:node", [
+            rule(READ + ["create", "update", "patch", "delete"], [""], ["nodes"]),
+            rule(["patch", "update"], [""], ["nodes/status"]),
+            rule(READ + ["delete"], [""], ["pods"]),
+            rule(["patch", "update"], [""], ["pods/status"]),
+            rule(READ, [""], ["services", "endpoints"]),
+            rule(["get"], [""], ["secrets", "configmaps", "persistentvolumeclaims", "persistentvolumes"]),
+            events,
+            rule(["get", "create", "update", "patch", "delete"], ["coordination.k8s.io"], ["leases"]),
+        ]),
+    ]
+
+
+def default_cluster_roles() -> list[ClusterRole]:
+    return _user_facing() + _discovery() + _components()
+
+
+def default_cluster_role_bindings() -> list[ClusterRoleBinding]:
+    authenticated = ("Group", "system:authenticated")
+    return [
+        binding("cluster-admin", "cluster-admin", ("Group", "system:masters")),
+        binding("system:basic-user", "system:basic-user", authenticated),
+        binding("system:discovery", "system:discovery", authenticated),
+        binding("system:public-info-viewer", "system:public-info-viewer", authenticated,
+                ("Group", "system:unauthenticated")),
+        binding("system:kube-scheduler", "system:kube-scheduler", ("User", "system:kube-scheduler")),
+        binding("system:kube-controller-manager", "system:kube-controller-manager",
+                ("User", "system:kube-controller-manager")),
+        binding("system:node-proxier", "system:node-proxier", ("User", "system:kube-proxy")),
+        binding("system:kube-dns", "system:kube-dns", ("User", "system:kube-dns")),
+    ]
+
+
+def default_policy() -> list[Resource]:
+    return [*default_cluster_roles(), *default_cluster_role_bindings()]
+
+
+async def ensure_default_policy(create: Callable[[str, Resource], Awaitable[object]]) -> int:
+    """Create each default object that is missing via `create(resource, obj)`; how many were created."""
+    created = 0
+    for obj in default_policy():
+        resource = "clusterroles" if isinstance(obj, ClusterRole) else "clusterrolebindings"
+        try:
+            await create(resource, obj)
+            created += 1
+        except AlreadyExists:
+            pass
+    return created

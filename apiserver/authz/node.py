@@ -1,0 +1,184 @@
+"""The Node authorizer (with NodeRestriction's rules): what a kubelet's identity may do.
+
+Why a dedicated authorizer, as in Kubernetes: a node's rights depend on the
+cluster's state (which pods are bound to it, what they reference), which RBAC
+rules cannot express. A user `system:node:<name>` in group `system:nodes`:
+
+* reads (get, or list/watch pinned to one name) a Secret, ConfigMap or
+  PersistentVolumeClaim only when a pod bound to its node references it
+  (volumes, projected sources, env, envFrom, imagePullSecrets);
+* gets, lists and watches pods, services, endpoints and nodes;
+* creates, updates and deletes only its own Node (and its status);
+* gets, creates, updates and deletes only its own Lease in `kube-node-lease`;
+* updates the status of, and deletes, only pods bound to it (the kubelet's
+  final delete); it may not create pods (no mirror pods here);
+* creates, gets and updates events (kubelite's recorder re-reads an event to
+  aggregate repeats).
+Anything else gets "no opinion" with a reason, so RBAC may still allow it.
+Kubernetes splits the write rules into the NodeRestriction admission plugin;
+here the authorizer sees the created object's name (`Attributes.body_name`),
+so one place holds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
+
+from apiserver.authn.user import node_name_of
+from apiserver.authz.attributes import ALLOW, NO_OPINION, Attributes, Decision, Verdict
+
+NODE_LEASE_NAMESPACE = "kube-node-lease"
+COORDINATION = "coordination.k8s.io"
+GRAPH_KINDS = {"secrets": "secret", "configmaps": "configmap", "persistentvolumeclaims": "pvc"}
+READ_ONLY_KINDS = frozenset({"pods", "services", "endpoints", "nodes"})
+
+Obj = dict[str, Any]
+
+
+class NodeGraph(Protocol):
+    """Read access to the pods the decision depends on (the apiserver's pod watch cache)."""
+
+    def pod(self, namespace: str, name: str) -> Obj | None: ...
+    def pods_on_node(self, node: str) -> Iterable[Obj]: ...
+
+
+class StaticGraph:
+    """A `NodeGraph` over a fixed list of pod dicts (tests)."""
+
+    def __init__(self, pods: Iterable[Obj]) -> None:
+        self.pods = list(pods)
+
+    def pod(self, namespace: str, name: str) -> Obj | None:
+        for pod in self.pods:
+            meta = pod.get("metadata") or {}
+            if meta.get("namespace") == namespace and meta.get("name") == name:
+                return pod
+        return None
+
+    def pods_on_node(self, node: str) -> list[Obj]:
+        return [p for p in self.pods if (p.get("spec") or {}).get("nodeName") == node]
+
+
+def _dicts(value: Any) -> Iterator[Obj]:
+    if isinstance(value, list):
+        yield from (v for v in value if isinstance(v, dict))
+
+
+def _sub(obj: Any, key: str) -> Obj:
+    value = obj.get(key) if isinstance(obj, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def pod_references(pod: Obj) -> set[tuple[str, str]]:
+    """(kind, name) of every secret, configmap and pvc a pod uses, all in the pod's namespace."""
+    spec = _sub(pod, "spec")
+    refs: set[tuple[str, str]] = set()
+
+    def add(kind: str, name: Any) -> None:
+        if isinstance(name, str) and name:
+            refs.add((kind, name))
+
+    for secret in _dicts(spec.get("imagePullSecrets")):
+        add("secret", secret.get("name"))
+    for volume in _dicts(spec.get("volumes")):
+        add("secret", _sub(volume, "secret").get("secretName"))
+        add("configmap", _sub(volume, "configMap").get("name"))
+        add("pvc", _sub(volume, "persistentVolumeClaim").get("claimName"))
+        for source in _dicts(_sub(volume, "projected").get("sources")):
+            add("secret", _sub(source, "secret").get("name"))
+            add("configmap", _sub(source, "configMap").get("name"))
+    for key in ("initContainers", "containers", "ephemeralContainers"):
+        for container in _dicts(spec.get(key)):
+            for env in _dicts(container.get("env")):
+                value_from = _sub(env, "valueFrom")
+                add("secret", _sub(value_from, "secretKeyRef").get("name"))
+                add("configmap", _sub(value_from, "configMapKeyRef").get("name"))
+            for env_from in _dicts(container.get("envFrom")):
+                add("secret", _sub(env_from, "secretRef").get("name"))
+                add("configmap", _sub(env_from, "configMapRef").get("name"))
+    return refs
+
+
+def _deny(reason: str) -> Verdict:
+    return Verdict(Decision.NO_OPINION, reason)
+
+
+class NodeAuthorizer:
+    """Decides requests of node identities; everyone else gets "no opinion"."""
+
+    def __init__(self, graph: NodeGraph) -> None:
+        self.graph = graph
+
+    def authorize(self, attrs: Attributes) -> Verdict:
+        node = node_name_of(attrs.user)
+        if node is None:
+            return NO_OPINION
+        if not attrs.resource_request:
+            return _deny(f"node '{node}' may not access path \"{attrs.path}\"")
+        group, resource = attrs.api_group, attrs.resource
+        if group == "" and resource in GRAPH_KINDS:
+            return self._graph_read(node, attrs, GRAPH_KINDS[resource])
+        if group == "" and resource == "nodes":
+            return self._own_node(node, attrs)
+        if group == "" and resource == "pods":
+            return self._pods(node, attrs)
+        if group == COORDINATION and resource == "leases":
+            return self._lease(node, attrs)
+        if group == "" and resource == "events" and not attrs.subresource:
+            return ALLOW if attrs.verb in ("create", "get", "update", "patch") else _deny(
+                "nodes may only create and update events")
+        if group == "" and resource in READ_ONLY_KINDS and attrs.read_only and not attrs.subresource:
+            return ALLOW
+        return _deny(f"node '{node}' is not allowed to {attrs.verb} {resource}")
+
+    def _graph_read(self, node: str, attrs: Attributes, kind: str) -> Verdict:
+        if not attrs.read_only or attrs.subresource:
+            return _deny("can only read resources of this type")
+        if not attrs.name or not attrs.namespace:
+            return _deny("can only read individual resources of this type")
+        wanted = (kind, attrs.name)
+        for pod in self.graph.pods_on_node(node):
+            if (_sub(pod, "metadata").get("namespace") == attrs.namespace
+                    and wanted in pod_references(pod)):
+                return ALLOW
+        return _deny(f"no relationship found between node '{node}' and this object")
+
+    @staticmethod
+    def _own_node(node: str, attrs: Attributes) -> Verdict:
+        if attrs.read_only and not attrs.subresource:
+            return ALLOW
+        if attrs.subresource not in ("", "status"):
+            return _deny(f"nodes may not access nodes/{attrs.subresource}")
+        name = attrs.body_name if attrs.verb == "create" else attrs.name
+        if attrs.verb not in ("create", "update", "patch", "delete", "get"):
+            return _deny(f"node '{node}' may not {attrs.verb} nodes")
+        if name != node:
+            return _deny(f'node "{node}" is not allowed to modify node "{name}"')
+        return ALLOW
+
+    def _pods(self, node: str, attrs: Attributes) -> Verdict:
+        sub = attrs.subresource
+        if attrs.read_only and not sub:
+            return ALLOW
+        if (attrs.verb in ("update", "patch") and sub == "status") or (attrs.verb == "delete" and not sub):
+            pod = self.graph.pod(attrs.namespace, attrs.name) if attrs.name else None
+            if pod is None:
+                return _deny(f"no relationship found between node '{node}' and this object")
+            bound = _sub(pod, "spec").get("nodeName")
+            if bound != node:
+                return _deny(f"node \"{node}\" can only modify pods bound to itself, not to \"{bound or ''}\"")
+            return ALLOW
+        if attrs.verb == "create" and not sub:
+            return _deny("nodes may not create pods (mirror pods are not supported)")
+        return _deny(f"node '{node}' is not allowed to {attrs.verb} pods{'/' + sub if sub else ''}")
+
+    @staticmethod
+    def _lease(node: str, attrs: Attributes) -> Verdict:
+        if attrs.subresource or attrs.verb not in ("get", "create", "update", "patch", "delete"):
+            return _deny(f"node '{node}' may not {attrs.verb} leases")
+        name = attrs.body_name if attrs.verb == "create" else attrs.name
+        if attrs.namespace != NODE_LEASE_NAMESPACE or name != node:
+            return _deny(f"can only access node lease with the same name as the requesting node "
+                         f"in namespace {NODE_LEASE_NAMESPACE}")
+        return ALLOW

@@ -1,0 +1,179 @@
+"""The gRPC side of access control: credentials from the call, attributes from the request message.
+
+Why separate from `access`: only this module knows where gRPC puts things --
+the bearer token in the `authorization` metadata, impersonation in
+`impersonate-user` / `impersonate-group` / `impersonate-uid`, the verified
+client certificate in the TLS auth context (`x509_pem_cert`,
+`x509_common_name`) -- and how each `kubelite.v1.Resources` method maps onto
+Kubernetes' verbs and subresources (UpdateStatus = update pods/status, Bind =
+create pods/binding, Logs = get pods/log, Exec = create pods/exec). An HTTP
+adapter will do the same from URLs and headers and call the same
+`AccessControl`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import grpc.aio
+from google.protobuf.message import Message
+
+from apiserver.access import REVIEW_GROUPS, AccessControl, Impersonation, current_user
+from apiserver.authn import Credentials, UserInfo, parse_authorization
+from apiserver.authz import Attributes
+from kubelite.api import registry
+from kubelite.api.errors import ApiError, BadRequest
+from kubelite.api.selectors import parse_field_selector
+from kubelite.pb.kubelite import api_pb2
+
+AUTHORIZATION = "authorization"
+IMPERSONATE_USER = "impersonate-user"
+IMPERSONATE_GROUP = "impersonate-group"
+IMPERSONATE_UID = "impersonate-uid"
+IMPERSONATE_EXTRA = "impersonate-extra-"
+
+VERBS = {"Create": "create", "Get": "get", "List": "list", "Update": "update", "UpdateStatus": "update",
+         "Delete": "delete", "Watch": "watch"}
+
+
+def _metadata(context: grpc.aio.ServicerContext[Any, Any]) -> list[tuple[str, str]]:
+    pairs: Iterable[Any] = context.invocation_metadata() or ()
+    out: list[tuple[str, str]] = []
+    for item in pairs:
+        key, value = item[0], item[1]
+        if isinstance(value, bytes):
+            continue  # binary (-bin) metadata carries no credentials
+        out.append((str(key).lower(), str(value)))
+    return out
+
+
+def credentials(context: grpc.aio.ServicerContext[Any, Any]) -> Credentials:
+    """The bearer token and the TLS-verified client certificate of this call."""
+    token = ""
+    for key, value in _metadata(context):
+        if key == AUTHORIZATION:
+            token = parse_authorization(value)
+    auth: dict[str, Any] = {}
+    try:
+        auth = dict(context.auth_context() or {})
+    except (AttributeError, ValueError):
+        pass
+    pem = b"".join(auth.get("x509_pem_cert", ())[:1])
+    names = auth.get("x509_common_name", ())
+    common_name = names[0].decode() if names and isinstance(names[0], bytes) else ""
+    return Credentials(bearer_token=token, client_certificate_pem=pem, client_common_name=common_name)
+
+
+def impersonation(context: grpc.aio.ServicerContext[Any, Any]) -> Impersonation | None:
+    user, uid = "", ""
+    groups: list[str] = []
+    extra: dict[str, tuple[str, ...]] = {}
+    for key, value in _metadata(context):
+        if key == IMPERSONATE_USER:
+            user = value
+        elif key == IMPERSONATE_GROUP:
+            groups.append(value)
+        elif key == IMPERSONATE_UID:
+            uid = value
+        elif key.startswith(IMPERSONATE_EXTRA):
+            name = key[len(IMPERSONATE_EXTRA):]
+            extra[name] = (*extra.get(name, ()), value)
+    if not user:
+        if groups or uid or extra:
+            raise BadRequest("impersonating groups, uid or extras requires impersonating a user")
+        return None
+    return Impersonation(user, tuple(groups), uid, extra)
+
+
+def _pinned_name(field_selector: str) -> str:
+    """A list/watch with `metadata.name=X` is about the one object X (Kubernetes sets the name)."""
+    if "metadata.name" not in field_selector:
+        return ""
+    try:
+        return parse_field_selector(field_selector).exact("metadata.name") or ""
+    except (ApiError, ValueError):  # a bad selector is the core's BadRequest to give
+        return ""
+
+
+def _body_name(body: bytes) -> str:
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        return ""
+    meta = data.get("metadata") if isinstance(data, dict) else None
+    name = meta.get("name") if isinstance(meta, dict) else None
+    return name if isinstance(name, str) else ""
+
+
+def attributes(method: str, request: Message, user: UserInfo, *, body_name: bool = True) -> Attributes:
+    """Kubernetes' request attributes of one `kubelite.v1.Resources` call (`body_name`: also parse
+    a create's body for the object's name, which only the Node authorizer needs)."""
+    if isinstance(request, api_pb2.BindRequest):
+        return Attributes(user, "create", "pods", subresource="binding",
+                          namespace=request.namespace or "default", name=request.name)
+    if isinstance(request, api_pb2.LogsRequest):
+        return Attributes(user, "get", "pods", subresource="log", namespace=request.namespace or "default",
+                          name=request.name)
+    if isinstance(request, api_pb2.ExecRequest):
+        return Attributes(user, "create", "pods", subresource="exec", namespace=request.start.namespace or "default",
+                          name=request.start.name)
+    verb = VERBS[method]
+    resource = str(getattr(request, "resource", ""))
+    namespace = str(getattr(request, "namespace", ""))
+    name = str(getattr(request, "name", ""))
+    group = REVIEW_GROUPS.get(resource)
+    namespaced = False
+    if group is None:
+        info = registry.find(resource) if resource else None
+        group = info.group if info is not None else ""
+        if info is not None:
+            resource, namespaced = info.resource, info.namespaced  # aliases cannot dodge a rule
+    if namespaced and not namespace and verb not in ("list", "watch"):
+        namespace = "default"  # the core's default for one object
+    if not namespaced:
+        namespace = ""
+    if verb in ("list", "watch"):
+        name = _pinned_name(str(getattr(request, "field_selector", "")))
+    created = _body_name(request.json) if body_name and isinstance(request, api_pb2.CreateRequest) else ""
+    subresource = "status" if method == "UpdateStatus" else ""
+    return Attributes(user, verb, resource, api_group=group, subresource=subresource, namespace=namespace,
+                      name=name, body_name=created)
+
+
+class GrpcAccess:
+    """Admits one gRPC call: authenticate, authorize, and make the user the call's `current_user`."""
+
+    def __init__(self, control: AccessControl) -> None:
+        self.control = control
+        self._body_names = "Node" in control.options.authorization_modes
+
+    def admit(self, method: str, request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> UserInfo:
+        user = self.control.authenticate(credentials(context), impersonation(context))
+        self.control.authorize(attributes(method, request, user, body_name=self._body_names))
+        current_user.set(user)
+        return user
+
+    async def admitted_stream(self, method: str, request: Message, context: grpc.aio.ServicerContext[Any, Any],
+                              source: Any) -> AsyncIterator[Message]:
+        """`source(request)`'s messages, once the call is admitted (errors surface in the stream)."""
+        self.admit(method, request, context)
+        stream: AsyncIterator[Message] = source(request)
+        try:
+            async for message in stream:
+                yield message
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def admitted_requests(self, method: str, requests: AsyncIterator[Message],
+                                context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Message]:
+        """The requests of a bidi call; the first (which names the pod) is admitted before it passes."""
+        first = True
+        async for request in requests:
+            if first:
+                self.admit(method, request, context)
+                first = False
+            yield request
