@@ -25,6 +25,7 @@ from google.protobuf.message import Message
 
 from apiserver.logs import KubeletLogs
 from apiserver.options import DeleteOptions, ListOptions, WatchOptions
+from apiserver.peer import enter_call
 from apiserver.service import ResourceService
 from kubelite.api.errors import ApiError
 from kubelite.daemon.metrics import Metrics
@@ -47,9 +48,9 @@ __all__ = ["ResourcesAdapter", "ResourcesServicer", "grpc_code", "status_metadat
 class ResourcesAdapter:
     """`ResourceHandler` (protobuf messages) over `ResourceService` (typed calls)."""
 
-    def __init__(self, service: ResourceService) -> None:
+    def __init__(self, service: ResourceService, kubelet_credentials: grpc.ChannelCredentials | None = None) -> None:
         self.service = service
-        self.kubelet_logs = KubeletLogs(service)
+        self.kubelet_logs = KubeletLogs(service, kubelet_credentials)
 
     async def close(self) -> None:
         await self.kubelet_logs.close()
@@ -134,6 +135,7 @@ class ResourcesServicer:
         async def handle(request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> Message:
             start = time.perf_counter()
             code = "OK"
+            enter_call(context)
             try:
                 return await fn(request)
             except ApiError as err:
@@ -161,6 +163,7 @@ class ResourcesServicer:
         fn: Callable[[Message], AsyncIterator[Message]] = getattr(self._handler, method)
 
         async def handle(request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Message]:
+            enter_call(context)
             async for message in self._relay(fn(request), context, method, _resource(request)):
                 yield message
 
@@ -174,6 +177,7 @@ class ResourcesServicer:
         async def handle(
             requests: AsyncIterator[Message], context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Message]:
+            enter_call(context)
             async for message in self._relay(fn(requests), context, method, "pods"):
                 yield message
 

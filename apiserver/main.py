@@ -1,6 +1,12 @@
 """`kubelite apiserver`: the resource API daemon.
 
     kubelite apiserver --etcd-servers H:P[,H:P] --listen H:P --listen-health H:P [--log-level L]
+        [--tls-cert-file F --tls-private-key-file F [--client-ca-file CA]]
+        [--etcd-cafile CA --etcd-certfile F --etcd-keyfile F]
+        [--kubelet-certificate-authority CA --kubelet-client-certificate F --kubelet-client-key F]
+
+With --client-ca-file every client of --listen must present a certificate of
+that CA; its CN and O are the caller's user and groups (`apiserver.peer`).
 
 Serves `kubelite.v1.Resources` on --listen, `/healthz`, `/readyz` and
 `/metrics` on --listen-health; `/readyz` fails until the store is reachable,
@@ -16,6 +22,13 @@ import logging
 
 from apiserver.server import ApiServer
 from kubelite.daemon import HealthServer, Metrics, run_daemon, setup_logging
+from kubelite.daemon.tls import (
+    TLSConfigError,
+    add_serving_flags,
+    channel_credentials,
+    server_credentials,
+    serving_from_args,
+)
 
 log = logging.getLogger("apiserver")
 
@@ -38,7 +51,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds a pod without its own toleration stays on a NotReady node before eviction")
     parser.add_argument("--default-unreachable-toleration-seconds", type=int, default=30,
                         help="seconds a pod without its own toleration stays on an unreachable node before eviction")
+    add_serving_flags(parser, "the API")
+    parser.add_argument("--listen-without-client-cert", default=None, metavar="HOST:PORT",
+                        help="also serve TLS here without asking for client certificates (callers are anonymous "
+                             "at the TLS level; for bearer tokens)")
+    parser.add_argument("--etcd-cafile", default=None, help="talk TLS to the kvstore, trusting this CA")
+    parser.add_argument("--etcd-certfile", default=None, help="client certificate towards the kvstore")
+    parser.add_argument("--etcd-keyfile", default=None, help="the key of --etcd-certfile")
+    parser.add_argument("--kubelet-certificate-authority", default=None,
+                        help="talk TLS to kubelets, trusting this CA for their serving certificates")
+    parser.add_argument("--kubelet-client-certificate", default=None, help="client certificate towards kubelets")
+    parser.add_argument("--kubelet-client-key", default=None, help="the key of --kubelet-client-certificate")
     args = parser.parse_args(argv)
+    try:
+        tls_credentials(args)
+    except TLSConfigError as exc:
+        parser.error(str(exc))
     if args.default_not_ready_toleration_seconds < 0 or args.default_unreachable_toleration_seconds < 0:
         parser.error("toleration seconds must be >= 0")
     args.etcd_endpoints = [e.strip() for e in args.etcd_servers.split(",") if e.strip()]
@@ -52,6 +80,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def tls_credentials(args: argparse.Namespace) -> None:
+    """Turn the TLS flags into `args.credentials`, `args.open_credentials`, `args.etcd_credentials`
+    and `args.kubelet_credentials` (None each where plaintext was asked for)."""
+    args.credentials = serving_from_args(args)
+    args.open_credentials = None
+    if args.listen_without_client_cert:
+        if args.credentials is None:
+            raise TLSConfigError("--listen-without-client-cert needs --tls-cert-file and --tls-private-key-file")
+        args.open_credentials = server_credentials(args.tls_cert_file, args.tls_private_key_file)
+    args.etcd_credentials = (channel_credentials(args.etcd_cafile, args.etcd_certfile, args.etcd_keyfile)
+                             if args.etcd_cafile else None)
+    if args.etcd_credentials is None and (args.etcd_certfile or args.etcd_keyfile):
+        raise TLSConfigError("--etcd-certfile/--etcd-keyfile need --etcd-cafile")
+    ca = args.kubelet_certificate_authority
+    args.kubelet_credentials = (channel_credentials(ca, args.kubelet_client_certificate, args.kubelet_client_key)
+                                if ca else None)
+    if ca is None and (args.kubelet_client_certificate or args.kubelet_client_key):
+        raise TLSConfigError("--kubelet-client-certificate/--kubelet-client-key need --kubelet-certificate-authority")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging("apiserver", args.log_level)
@@ -60,7 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         metrics = Metrics()
         server = ApiServer(args.etcd_endpoints, args.listen, metrics=metrics,
                            default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
-                           default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds)
+                           default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,
+                           credentials=args.credentials, etcd_credentials=args.etcd_credentials,
+                           kubelet_credentials=args.kubelet_credentials,
+                           listen_without_client_cert=args.listen_without_client_cert,
+                           credentials_without_client_cert=args.open_credentials)
         health = HealthServer(args.health[0], args.health[1], metrics)
         health.add_check("apiserver", server.not_ready)
         await server.start(wait_ready=False)

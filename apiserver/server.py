@@ -24,6 +24,7 @@ from apiserver.grpc_servicer import ResourcesAdapter, ResourcesServicer
 from apiserver.service import ResourceService
 from kubelite.api.errors import ApiError
 from kubelite.daemon.metrics import Metrics
+from kubelite.daemon.tls import bind
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +60,30 @@ class ApiServer:
         history: int = 10_000,
         default_not_ready_toleration_seconds: int = 30,
         default_unreachable_toleration_seconds: int = 30,
+        credentials: grpc.ServerCredentials | None = None,
+        etcd_credentials: grpc.ChannelCredentials | None = None,
+        kubelet_credentials: grpc.ChannelCredentials | None = None,
+        listen_without_client_cert: str | None = None,
+        credentials_without_client_cert: grpc.ServerCredentials | None = None,
     ) -> None:
+        """`credentials`: TLS of `listen` (requiring client certificates when built with a client CA);
+        `etcd_credentials`/`kubelet_credentials`: TLS towards the store and the kubelets;
+        `listen_without_client_cert`: a second listener (TLS with `credentials_without_client_cert`)
+        for clients that authenticate otherwise (bearer tokens) -- grpc cannot make a client
+        certificate optional on one port."""
         self.listen = listen
+        self.credentials = credentials
+        self.listen_without_client_cert = listen_without_client_cert
+        self.credentials_without_client_cert = credentials_without_client_cert
+        self.port_without_client_cert = 0
         self.metrics = metrics or Metrics()
-        self.etcd = EtcdClient([normalize_endpoint(e) for e in etcd_endpoints])
+        self.etcd = EtcdClient([normalize_endpoint(e) for e in etcd_endpoints], credentials=etcd_credentials)
         self.service = ResourceService(
             self.etcd, consistency_timeout=consistency_timeout, bookmark_interval=bookmark_interval, history=history,
             default_not_ready_toleration_seconds=default_not_ready_toleration_seconds,
             default_unreachable_toleration_seconds=default_unreachable_toleration_seconds,
         )
-        self.handler = ResourcesAdapter(self.service)
+        self.handler = ResourcesAdapter(self.service, kubelet_credentials)
         self.port = 0
         self._host = listen.rpartition(":")[0] or "127.0.0.1"
         self._server: grpc.aio.Server | None = None
@@ -103,16 +118,22 @@ class ApiServer:
         self.service.admission.start()
         server = grpc.aio.server(options=SERVER_OPTIONS)
         server.add_generic_rpc_handlers((ResourcesServicer(self.handler, self.metrics).generic_handler(),))
-        self.port = server.add_insecure_port(self.listen)
+        self.port = bind(server, self.listen, self.credentials)
         if self.port == 0:
             raise OSError(f"cannot listen on {self.listen}")
+        if self.listen_without_client_cert:
+            self.port_without_client_cert = bind(server, self.listen_without_client_cert,
+                                                 self.credentials_without_client_cert)
+            if self.port_without_client_cert == 0:
+                raise OSError(f"cannot listen on {self.listen_without_client_cert}")
         await server.start()
         self._server = server
         self._tasks = [
             asyncio.create_task(self._bootstrap(), name="apiserver-bootstrap"),
             asyncio.create_task(self._probe(), name="apiserver-etcd-probe"),
         ]
-        log.info("apiserver listening", extra={"addr": self.endpoint, "etcd": self.etcd.endpoint})
+        log.info("apiserver listening", extra={"addr": self.endpoint, "etcd": self.etcd.endpoint,
+                                               "tls": self.credentials is not None})
         if wait_ready:
             await self.wait_ready(timeout)
 

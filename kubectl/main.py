@@ -15,13 +15,15 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
 
+import grpc
+
 from kubectl import __version__
 from kubectl.commands import apply, create, delete, describe, exec, get, info, logs, nodes, rollout, scale
 from kubectl.config import ConfigError, config_path, load_config, resolve_namespace, resolve_server
 from kubectl.errors import CliError, ReportedFailure, format_api_error, is_unreachable, unreachable_message
 from kubectl.session import Session
 from kubelite.api.errors import ApiError
-from kubelite.client import ApiClient
+from kubelite.client import ApiClient, ClientTLSError
 
 Command = Callable[[Session, argparse.Namespace], Awaitable[int]]
 DEFAULT_REQUEST_TIMEOUT = 30.0
@@ -90,9 +92,10 @@ def build_parser() -> Parser:
     return parser
 
 
-async def _run(func: Command, args: argparse.Namespace, server: str, namespace: str) -> int:
+async def _run(func: Command, args: argparse.Namespace, server: str, namespace: str,
+               credentials: grpc.ChannelCredentials | None = None) -> int:
     timeout = DEFAULT_REQUEST_TIMEOUT if args.request_timeout is None else args.request_timeout
-    client = ApiClient.connect(server, timeout=timeout or None)  # 0 = no deadline, like kubectl
+    client = ApiClient.connect(server, timeout=timeout or None, credentials=credentials)  # timeout 0: none
     session = Session(client, server, namespace, explicit_namespace=bool(args.namespace))
     try:
         return await func(session, args)
@@ -120,7 +123,12 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(config_path())
         server = resolve_server(args.server, config=config)
         namespace = resolve_namespace(args.namespace, config)
-        return asyncio.run(_run(func, args, server, namespace))
+        tls = config.tls()
+        try:
+            credentials = tls.credentials() if tls is not None else None
+        except ClientTLSError as exc:
+            raise ConfigError(f"{config_path()}: {exc}") from None
+        return asyncio.run(_run(func, args, server, namespace, credentials))
     except CliError as err:
         _print(err.lines)
         return 1

@@ -20,6 +20,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
+import grpc
 from google.protobuf.message import Message
 
 import kubelite.api.registry
@@ -90,9 +91,11 @@ class ApiClient:
         self.transport = transport
 
     @classmethod
-    def connect(cls, target: str, *, timeout: float | None = 30.0) -> ApiClient:
-        """A client over gRPC to `target` ("HOST:PORT"); connects lazily."""
-        return cls(GrpcTransport(target, timeout=timeout))
+    def connect(cls, target: str, *, timeout: float | None = 30.0,
+                credentials: grpc.ChannelCredentials | None = None) -> ApiClient:
+        """A client over gRPC to `target` ("HOST:PORT"); connects lazily; TLS with `credentials`
+        (see `kubelite.client.tls`)."""
+        return cls(GrpcTransport(target, timeout=timeout, credentials=credentials))
 
     async def close(self) -> None:
         await self.transport.close()

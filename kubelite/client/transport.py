@@ -129,8 +129,10 @@ class GrpcTransport:
     stops iterating (or on `close()`), so no call outlives its reader.
     """
 
-    def __init__(self, target: str, *, timeout: float | None = 30.0, options: dict[str, Any] | None = None):
+    def __init__(self, target: str, *, timeout: float | None = 30.0, options: dict[str, Any] | None = None,
+                 credentials: grpc.ChannelCredentials | None = None):
         self.target = target
+        self.credentials = credentials  # TLS (CA, and the client certificate = identity); None: plaintext
         self.timeout = timeout
         self._options = list({**CHANNEL_OPTIONS, **(options or {})}.items())
         self._channel: grpc.aio.Channel | None = None
@@ -144,7 +146,10 @@ class GrpcTransport:
         if self._closed:
             raise _error("ServiceUnavailable", 503, f"client for apiserver at {self.target} is closed")
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self.target, options=self._options)
+            if self.credentials is not None:
+                self._channel = grpc.aio.secure_channel(self.target, self.credentials, options=self._options)
+            else:
+                self._channel = grpc.aio.insecure_channel(self.target, options=self._options)
             for name, (req, resp) in UNARY_METHODS.items():
                 self._unary[name] = self._channel.unary_unary(
                     f"/{SERVICE}/{name}", request_serializer=req.SerializeToString, response_deserializer=resp.FromString
