@@ -18,13 +18,22 @@ from kubelite.localcluster import default_data_dir, pki_dir
 from kubelite.pki import cluster
 
 
+def _dirs(default: object) -> argparse.ArgumentParser:
+    """`--data-dir`/`--cert-dir`, accepted before or after the action."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--data-dir", type=Path, default=default, help="the cluster's data directory (PKI in pki/)")
+    p.add_argument("--cert-dir", type=Path, default=default, help="the PKI directory itself (default: DATA_DIR/pki)")
+    return p
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="kubelite certs", description="Check and renew the cluster's certificates.")
-    p.add_argument("--data-dir", type=Path, default=None, help="the cluster's data directory (its PKI is in pki/)")
-    p.add_argument("--cert-dir", type=Path, default=None, help="the PKI directory itself (default: DATA_DIR/pki)")
+    p = argparse.ArgumentParser(prog="kubelite certs", description="Check and renew the cluster's certificates.",
+                                parents=[_dirs(None)])
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    sub.add_parser("check-expiration", help="list every certificate with its expiry and signing CA")
-    renew = sub.add_parser("renew", help="re-issue certificates from their CA (same key, names and identity)")
+    sub.add_parser("check-expiration", parents=[_dirs(argparse.SUPPRESS)],
+                   help="list every certificate with its expiry and signing CA")
+    renew = sub.add_parser("renew", parents=[_dirs(argparse.SUPPRESS)],
+                           help="re-issue certificates from their CA (same key, names and identity)")
     renew.add_argument("which", metavar="all|NAME", help="`all` leaf certificates, or one by name (e.g. apiserver)")
     return p
 

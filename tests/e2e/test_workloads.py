@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -204,3 +205,42 @@ def test_control_plane_survives_kill_9(cluster: LocalCluster) -> None:
     cluster.kctl_ok("scale", "deploy/durable", "--replicas=3")
     wait_running(cluster, "durable", 3, timeout=60)
     cluster.kctl_ok("delete", "deployment", "durable")
+
+
+def test_every_link_is_mutual_tls(cluster: LocalCluster) -> None:
+    """`up` made a PKI and every daemon uses it: kctl (admin certificate from its config) reads
+    logs through the apiserver from the kubelet; a client without a certificate is refused; the
+    kvstore answers etcdctl only with a kvstore-CA certificate; `kubelite certs` sees it all."""
+    import shutil
+    import subprocess
+
+    from kubelite.pki import cluster as pki
+    from kubelite.pki.certs import cert_path, key_path
+
+    apply(cluster, deployment_yaml("secure", 1, greeting="tls"))
+    pod = wait_running(cluster, "secure", 1)[0]["metadata"]["name"]
+    wait_for(lambda: f"tls from {pod}" in cluster.kctl("logs", pod).stdout, 30, "logs over apiserver -> kubelet")
+    plain = subprocess.run([sys.executable, "-m", "kubectl.main", "--server", cluster.server, "get", "pods"],
+                           env={**cluster.env, "KUBELITE_CONFIG": "/nonexistent"}, capture_output=True, text=True,
+                           timeout=60)
+    assert plain.returncode != 0
+    certs = cluster.plan.pki_dir
+    check = cluster.kubelite("certs", "check-expiration", "--data-dir", str(cluster.data_dir))
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "kubelet-client-node-2" in check.stdout and "apiserver-etcd-client" in check.stdout
+    etcdctl = shutil.which("etcdctl")
+    if etcdctl is not None:
+        kv = next(c for c in cluster.plan.components if c.name.startswith("kvstore"))
+        endpoint = "https://" + kv.argv[kv.argv.index("--listen-client") + 1]
+        env = {**os.environ, "ETCDCTL_API": "3"}
+        ca = ["--cacert", str(cert_path(certs, pki.KVSTORE_CA))]
+        mine = ["--cert", str(cert_path(certs, "apiserver-etcd-client")),
+                "--key", str(key_path(certs, "apiserver-etcd-client"))]
+        ok = subprocess.run([etcdctl, "--endpoints", endpoint, *ca, *mine, "get", "/registry/namespaces/default",
+                             "--keys-only"], env=env, capture_output=True, text=True, timeout=30)
+        assert ok.stdout.strip() == "/registry/namespaces/default", ok.stderr
+        refused = subprocess.run([etcdctl, "--endpoints", endpoint, "--dial-timeout", "2s", "--command-timeout",
+                                  "3s", *ca, "get", "/registry/namespaces/default"], env=env, capture_output=True,
+                                 text=True, timeout=30)
+        assert refused.returncode != 0
+    cluster.kctl_ok("delete", "deployment", "secure")

@@ -144,7 +144,7 @@ def test_check_expiration_and_renew(pki_dir: Path) -> None:
 def test_certs_cli(pki_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["--cert-dir", str(pki_dir), "renew", "scheduler"]) == 0
     assert "certificate scheduler renewed" in capsys.readouterr().out
-    assert cli.main(["--cert-dir", str(pki_dir), "check-expiration"]) == 0
+    assert cli.main(["check-expiration", "--cert-dir", str(pki_dir)]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].split()[:2] == ["CERTIFICATE", "EXPIRES"]
     assert any(line.startswith("etcd/ca ") and "(CA)" in line for line in out.splitlines())
@@ -161,3 +161,22 @@ def test_client_config_round_trips_through_kctl(tmp_path: Path) -> None:
     assert cfg.server == "10.88.7.1:6443"
     tls = cfg.tls()
     assert tls is not None and tls.ca_file == str(d / "ca.crt") and tls.cert_file == str(d / "admin.crt")
+
+
+def test_a_planned_cluster_uses_tls_on_every_link(tmp_path: Path) -> None:
+    from kubelite.settings import ClusterSettings
+
+    plan = ClusterSettings(nodes=2, runtime="runc", kv_members=3).plan(tmp_path)
+    for comp in plan.components:
+        argv = comp.argv
+        if comp.name.startswith("kvstore"):
+            assert "--client-cert-auth" in argv and "--peer-client-cert-auth" in argv
+            assert "https://" in argv[argv.index("--initial-cluster") + 1]
+        elif comp.name == "apiserver":
+            assert {"--client-ca-file", "--etcd-certfile", "--kubelet-client-certificate"} <= set(argv)
+        else:
+            assert "--cacert" in argv and "--cert" in argv, comp.name
+        if comp.name.startswith("kubelet-"):
+            assert "--client-ca-file" in argv
+    specs = {s.name for s in plan.cert_specs()}
+    assert {"kubelet-node-1", "kubelet-client-node-2", "proxy", "dns", "admin"} <= specs
