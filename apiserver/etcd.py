@@ -170,15 +170,19 @@ def map_rpc_error(err: grpc.aio.AioRpcError, endpoint: str) -> ApiError:
 class _Endpoint:
     """A lazily created channel and stubs for one etcd endpoint."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, credentials: grpc.ChannelCredentials | None = None) -> None:
         self.target = target
+        self.credentials = credentials
         self._channel: grpc.aio.Channel | None = None
         self.kv: dict[str, Any] = {}
         self.watch: Any = None
 
     def open(self) -> _Endpoint:
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self.target, options=CHANNEL_OPTIONS)
+            if self.credentials is not None:
+                self._channel = grpc.aio.secure_channel(self.target, self.credentials, options=CHANNEL_OPTIONS)
+            else:
+                self._channel = grpc.aio.insecure_channel(self.target, options=CHANNEL_OPTIONS)
             ch = self._channel
             self.kv = {
                 name: ch.unary_unary(
@@ -203,12 +207,14 @@ class EtcdClient:
     """Talks to one of several etcd endpoints, moving to the next on UNAVAILABLE."""
 
     def __init__(
-        self, endpoints: list[str], *, timeout: float = 10.0, transformer: ValueTransformer | None = None
+        self, endpoints: list[str], *, timeout: float = 10.0, transformer: ValueTransformer | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
+        """`credentials`: TLS towards the store (its CA and our client certificate); None: plaintext."""
         if not endpoints:
             raise ValueError("at least one etcd endpoint is required")
         self.transformer = transformer
-        self._endpoints = [_Endpoint(e) for e in endpoints]
+        self._endpoints = [_Endpoint(e, credentials) for e in endpoints]
         self._current = 0
         self.timeout = timeout
         self.last_error: str | None = None

@@ -27,6 +27,7 @@ from apiserver.access import AccessControl, AccessOptions, current_user
 from apiserver.grpc_access import GrpcAccess
 from apiserver.logs import KubeletLogs
 from apiserver.options import DeleteOptions, ListOptions, WatchOptions
+from apiserver.peer import enter_call
 from apiserver.service import ResourceService
 from kubelite.api.errors import ApiError
 from kubelite.api.rbac import REVIEW_RESOURCES
@@ -50,10 +51,11 @@ __all__ = ["ResourcesAdapter", "ResourcesServicer", "grpc_code", "status_metadat
 class ResourcesAdapter:
     """`ResourceHandler` (protobuf messages) over `ResourceService` (typed calls)."""
 
-    def __init__(self, service: ResourceService, access: AccessControl | None = None) -> None:
+    def __init__(self, service: ResourceService, access: AccessControl | None = None,
+                 kubelet_credentials: grpc.ChannelCredentials | None = None) -> None:
         self.service = service
         self.access = access or AccessControl.build(AccessOptions(), service.caches)
-        self.kubelet_logs = KubeletLogs(service)
+        self.kubelet_logs = KubeletLogs(service, kubelet_credentials)
 
     async def close(self) -> None:
         await self.kubelet_logs.close()
@@ -142,6 +144,7 @@ class ResourcesServicer:
         async def handle(request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> Message:
             start = time.perf_counter()
             code = "OK"
+            enter_call(context)
             try:
                 if self._access is not None:
                     self._access.admit(method, request, context)
@@ -171,6 +174,7 @@ class ResourcesServicer:
         fn: Callable[[Message], AsyncIterator[Message]] = getattr(self._handler, method)
 
         async def handle(request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Message]:
+            enter_call(context)
             source = fn(request) if self._access is None else self._access.admitted_stream(
                 method, request, context, fn)
             async for message in self._relay(source, context, method, _resource(request)):
@@ -186,6 +190,7 @@ class ResourcesServicer:
         async def handle(
             requests: AsyncIterator[Message], context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Message]:
+            enter_call(context)
             if self._access is not None:
                 requests = self._access.admitted_requests(method, requests, context)
             async for message in self._relay(fn(requests), context, method, "pods"):

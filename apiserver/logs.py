@@ -32,8 +32,12 @@ log = logging.getLogger(__name__)
 
 
 class KubeletLogs:
-    def __init__(self, service: ResourceService) -> None:
+    """Relays Logs/Exec to kubelets; with `credentials`, over TLS as `apiserver-kubelet-client`
+    (the kubelet verifies that identity, the apiserver verifies the kubelet's serving certificate)."""
+
+    def __init__(self, service: ResourceService, credentials: grpc.ChannelCredentials | None = None) -> None:
         self._service = service
+        self._credentials = credentials
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     async def close(self) -> None:
@@ -44,10 +48,11 @@ class KubeletLogs:
     def _channel(self, target: str) -> grpc.aio.Channel:
         channel = self._channels.get(target)
         if channel is None:
-            channel = grpc.aio.insecure_channel(target, options=[
-                ("grpc.initial_reconnect_backoff_ms", 100),
-                ("grpc.max_reconnect_backoff_ms", 1_000),
-            ])
+            options = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 1_000)]
+            if self._credentials is not None:
+                channel = grpc.aio.secure_channel(target, self._credentials, options=options)
+            else:
+                channel = grpc.aio.insecure_channel(target, options=options)
             self._channels[target] = channel
         return channel
 

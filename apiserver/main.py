@@ -3,6 +3,12 @@
     kubelite apiserver --etcd-servers H:P[,H:P] --listen H:P --listen-health H:P [--log-level L]
                        [--encryption-provider-config FILE]
                        [--authorization-mode AlwaysAllow|Node,RBAC] [--token-auth-file F] [--[no-]anonymous-auth]
+        [--tls-cert-file F --tls-private-key-file F [--client-ca-file CA]]
+        [--etcd-cafile CA --etcd-certfile F --etcd-keyfile F]
+        [--kubelet-certificate-authority CA --kubelet-client-certificate F --kubelet-client-key F]
+
+With --client-ca-file every client of --listen must present a certificate of
+that CA; its CN and O are the caller's user and groups (`apiserver.peer`).
 
 Serves `kubelite.v1.Resources` on --listen, `/healthz`, `/readyz` and
 `/metrics` on --listen-health; `/readyz` fails until the store is reachable,
@@ -23,6 +29,13 @@ from apiserver.authn import TokenFileError
 from apiserver.encryption import EncryptionConfigError, load_config
 from apiserver.server import ApiServer
 from kubelite.daemon import HealthServer, Metrics, run_daemon, setup_logging
+from kubelite.daemon.tls import (
+    TLSConfigError,
+    add_serving_flags,
+    channel_credentials,
+    server_credentials,
+    serving_from_args,
+)
 
 log = logging.getLogger("apiserver")
 
@@ -53,7 +66,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help='CSV of static bearer tokens: token,user,uid[,"group1,group2"]')
     parser.add_argument("--anonymous-auth", default=True, action=argparse.BooleanOptionalAction,
                         help="serve requests without credentials as system:anonymous (default: on)")
+    add_serving_flags(parser, "the API")
+    parser.add_argument("--listen-without-client-cert", default=None, metavar="HOST:PORT",
+                        help="also serve TLS here without asking for client certificates (callers are anonymous "
+                             "at the TLS level; for bearer tokens)")
+    parser.add_argument("--etcd-cafile", default=None, help="talk TLS to the kvstore, trusting this CA")
+    parser.add_argument("--etcd-certfile", default=None, help="client certificate towards the kvstore")
+    parser.add_argument("--etcd-keyfile", default=None, help="the key of --etcd-certfile")
+    parser.add_argument("--kubelet-certificate-authority", default=None,
+                        help="talk TLS to kubelets, trusting this CA for their serving certificates")
+    parser.add_argument("--kubelet-client-certificate", default=None, help="client certificate towards kubelets")
+    parser.add_argument("--kubelet-client-key", default=None, help="the key of --kubelet-client-certificate")
     args = parser.parse_args(argv)
+    try:
+        tls_credentials(args)
+    except TLSConfigError as exc:
+        parser.error(str(exc))
     try:
         args.access = AccessOptions.parse(args.authorization_mode, args.token_auth_file, args.anonymous_auth)
     except ValueError as exc:
@@ -77,6 +105,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def tls_credentials(args: argparse.Namespace) -> None:
+    """Turn the TLS flags into `args.credentials`, `args.open_credentials`, `args.etcd_credentials`
+    and `args.kubelet_credentials` (None each where plaintext was asked for)."""
+    args.credentials = serving_from_args(args)
+    args.open_credentials = None
+    if args.listen_without_client_cert:
+        if args.credentials is None:
+            raise TLSConfigError("--listen-without-client-cert needs --tls-cert-file and --tls-private-key-file")
+        args.open_credentials = server_credentials(args.tls_cert_file, args.tls_private_key_file)
+    args.etcd_credentials = (channel_credentials(args.etcd_cafile, args.etcd_certfile, args.etcd_keyfile)
+                             if args.etcd_cafile else None)
+    if args.etcd_credentials is None and (args.etcd_certfile or args.etcd_keyfile):
+        raise TLSConfigError("--etcd-certfile/--etcd-keyfile need --etcd-cafile")
+    ca = args.kubelet_certificate_authority
+    args.kubelet_credentials = (channel_credentials(ca, args.kubelet_client_certificate, args.kubelet_client_key)
+                                if ca else None)
+    if ca is None and (args.kubelet_client_certificate or args.kubelet_client_key):
+        raise TLSConfigError("--kubelet-client-certificate/--kubelet-client-key need --kubelet-certificate-authority")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging("apiserver", args.log_level)
@@ -87,7 +135,11 @@ def main(argv: list[str] | None = None) -> int:
                            default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
                            default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,
                            encryption=args.encryption,
-                           access=args.access)
+                           access=args.access,
+                           credentials=args.credentials, etcd_credentials=args.etcd_credentials,
+                           kubelet_credentials=args.kubelet_credentials,
+                           listen_without_client_cert=args.listen_without_client_cert,
+                           credentials_without_client_cert=args.open_credentials)
         health = HealthServer(args.health[0], args.health[1], metrics)
         health.add_check("apiserver", server.not_ready)
         await server.start(wait_ready=False)

@@ -30,6 +30,7 @@ from apiserver.service import ResourceService
 from kubelite.api.errors import ApiError
 from kubelite.api.meta import Resource
 from kubelite.daemon.metrics import Metrics
+from kubelite.daemon.tls import bind
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +68,28 @@ class ApiServer:
         default_unreachable_toleration_seconds: int = 30,
         encryption: StorageTransformers | None = None,
         access: AccessOptions | None = None,
+        credentials: grpc.ServerCredentials | None = None,
+        etcd_credentials: grpc.ChannelCredentials | None = None,
+        kubelet_credentials: grpc.ChannelCredentials | None = None,
+        listen_without_client_cert: str | None = None,
+        credentials_without_client_cert: grpc.ServerCredentials | None = None,
     ) -> None:
+        """`credentials`: TLS of `listen` (requiring client certificates when built with a client CA);
+        `etcd_credentials`/`kubelet_credentials`: TLS towards the store and the kubelets;
+        `listen_without_client_cert`: a second listener (TLS with `credentials_without_client_cert`)
+        for clients that authenticate otherwise (bearer tokens) -- grpc cannot make a client
+        certificate optional on one port."""
         self.listen = listen
+        self.credentials = credentials
+        self.listen_without_client_cert = listen_without_client_cert
+        self.credentials_without_client_cert = credentials_without_client_cert
+        self.port_without_client_cert = 0
         self.metrics = metrics or Metrics()
         # Always a transformer, even without a config: reading a value that is encrypted
         # anyway then fails with "encrypted with aesgcm key ..." rather than a JSON error.
         self.encryption = encryption or StorageTransformers()
-        self.etcd = EtcdClient([normalize_endpoint(e) for e in etcd_endpoints], transformer=self.encryption)
+        self.etcd = EtcdClient([normalize_endpoint(e) for e in etcd_endpoints], transformer=self.encryption,
+                                 credentials=etcd_credentials)
         self.reencrypted = asyncio.Event()  # set once stale values were rewritten (see encryption.rewrite)
         self.service = ResourceService(
             self.etcd, consistency_timeout=consistency_timeout, bookmark_interval=bookmark_interval, history=history,
@@ -81,7 +97,7 @@ class ApiServer:
             default_unreachable_toleration_seconds=default_unreachable_toleration_seconds,
         )
         self.access = AccessControl.build(access or AccessOptions(), self.service.caches)
-        self.handler = ResourcesAdapter(self.service, self.access)
+        self.handler = ResourcesAdapter(self.service, self.access, kubelet_credentials)
         self.port = 0
         self._host = listen.rpartition(":")[0] or "127.0.0.1"
         self._server: grpc.aio.Server | None = None
@@ -117,9 +133,14 @@ class ApiServer:
         server = grpc.aio.server(options=SERVER_OPTIONS)
         servicer = ResourcesServicer(self.handler, self.metrics, GrpcAccess(self.access))
         server.add_generic_rpc_handlers((servicer.generic_handler(),))
-        self.port = server.add_insecure_port(self.listen)
+        self.port = bind(server, self.listen, self.credentials)
         if self.port == 0:
             raise OSError(f"cannot listen on {self.listen}")
+        if self.listen_without_client_cert:
+            self.port_without_client_cert = bind(server, self.listen_without_client_cert,
+                                                 self.credentials_without_client_cert)
+            if self.port_without_client_cert == 0:
+                raise OSError(f"cannot listen on {self.listen_without_client_cert}")
         await server.start()
         self._server = server
         self._tasks = [
@@ -127,7 +148,8 @@ class ApiServer:
             asyncio.create_task(self._probe(), name="apiserver-etcd-probe"),
             asyncio.create_task(self._reencrypt(), name="apiserver-reencrypt"),
         ]
-        log.info("apiserver listening", extra={"addr": self.endpoint, "etcd": self.etcd.endpoint})
+        log.info("apiserver listening", extra={"addr": self.endpoint, "etcd": self.etcd.endpoint,
+                                               "tls": self.credentials is not None})
         if wait_ready:
             await self.wait_ready(timeout)
 

@@ -15,7 +15,7 @@ import asyncio
 import logging
 
 from controllers.manager import ControllerManager, parse_controllers
-from kubelite.client import ApiClient, serve_elected
+from kubelite.client import ApiClient, add_client_flags, serve_elected, with_credentials
 from kubelite.daemon import (
     HealthServer,
     Metrics,
@@ -58,11 +58,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--node-monitor-period", type=positive_seconds, default=5.0,
                    help="seconds between checks of every node's heartbeat")
     add_leader_election_flags(p, "kube-controller-manager")
-    return p.parse_args(argv)
+    add_client_flags(p)
+    return with_credentials(p, argv)
 
 
 async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
-    client = ApiClient.connect(args.server)
+    client = ApiClient.connect(args.server, credentials=args.credentials)
     metrics = Metrics()
     host, port = args.listen_health
 

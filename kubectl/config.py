@@ -1,9 +1,23 @@
-"""Where kctl finds the apiserver (and the default namespace).
+"""Where kctl finds the apiserver, how it proves who it is, and the default namespace.
 
 Why an explicit resolution order: `kubelite up` writes a config file, tests and
 scripts export `$KUBELITE_SERVER`, and a user may point at another cluster with
 `--server`; the most specific source must win, always in the same order:
 flag, environment, config file, built-in default.
+
+The file is YAML. Keys at the top level apply to every context; a context
+(`contexts: {NAME: {...}}` selected by `current-context:`) overrides them, the
+way a kubeconfig ties a server to its CA and a user's client certificate::
+
+    current-context: kubelite
+    contexts:
+      kubelite:
+        server: 10.88.0.1:6443
+        certificate-authority: /var/lib/kubelite/pki/ca.crt     # TLS; trust this CA
+        client-certificate: /var/lib/kubelite/pki/admin.crt     # who kctl is
+        client-key: /var/lib/kubelite/pki/admin.key
+
+Relative file paths are relative to the config file's directory.
 """
 
 from __future__ import annotations
@@ -14,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from kubelite.client.tls import ClientTLS
 
 DEFAULT_SERVER = "127.0.0.1:6443"
 DEFAULT_NAMESPACE = "default"
@@ -30,6 +46,15 @@ class ClientConfig:
     server: str | None = None
     namespace: str | None = None
     token: str | None = None
+    certificate_authority: str | None = None
+    client_certificate: str | None = None
+    client_key: str | None = None
+
+    def tls(self) -> ClientTLS | None:
+        """TLS settings when the config names a CA (None: plaintext)."""
+        if not self.certificate_authority:
+            return None
+        return ClientTLS(self.certificate_authority, self.client_certificate, self.client_key)
 
 
 def config_path(env: Mapping[str, str] | None = None) -> Path:
@@ -57,13 +82,27 @@ def load_config(path: Path) -> ClientConfig:
         return ClientConfig()
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must be a mapping like `server: 127.0.0.1:6443`")
-    server = data.get("server")
-    namespace = data.get("namespace")
-    token = data.get("token")
+    merged = {k: v for k, v in data.items() if k not in ("contexts", "current-context")}
+    current = data.get("current-context")
+    if current:
+        contexts = data.get("contexts") or {}
+        context = contexts.get(current) if isinstance(contexts, dict) else None
+        if not isinstance(context, dict):
+            raise ConfigError(f"config file {path}: current-context {current!r} is not in `contexts`")
+        merged.update(context)
+
+    def value_of(key: str) -> str | None:
+        value = merged.get(key)
+        return str(value) if value else None
+
+    def file(key: str) -> str | None:
+        value = value_of(key)
+        return str(path.parent / Path(value).expanduser()) if value else None
+
     return ClientConfig(
-        server=str(server) if server else None,
-        namespace=str(namespace) if namespace else None,
-        token=str(token) if token else None,
+        server=value_of("server"), namespace=value_of("namespace"),
+        certificate_authority=file("certificate-authority"), client_certificate=file("client-certificate"),
+        client_key=file("client-key"), token=value_of("token"),
     )
 
 

@@ -15,6 +15,8 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
 
+import grpc
+
 from kubectl import __version__
 from kubectl.commands import (
     apply,
@@ -41,7 +43,7 @@ from kubectl.config import (
 from kubectl.errors import CliError, ReportedFailure, format_api_error, is_unreachable, unreachable_message
 from kubectl.session import Session
 from kubelite.api.errors import ApiError
-from kubelite.client import ApiClient
+from kubelite.client import ApiClient, ClientTLSError
 
 Command = Callable[[Session, argparse.Namespace], Awaitable[int]]
 DEFAULT_REQUEST_TIMEOUT = 30.0
@@ -114,13 +116,15 @@ def build_parser() -> Parser:
     return parser
 
 
-async def _run(func: Command, args: argparse.Namespace, server: str, namespace: str, token: str = "") -> int:
+async def _run(func: Command, args: argparse.Namespace, server: str, namespace: str, token: str = "",
+               credentials: grpc.ChannelCredentials | None = None) -> int:
     timeout = DEFAULT_REQUEST_TIMEOUT if args.request_timeout is None else args.request_timeout
     if args.as_groups and not args.as_user:
         raise CliError("--as-group requires --as", ["error: requesting groups or user-extra without a user "
                                                    "(--as-group needs --as)"])
     client = ApiClient.connect(server, timeout=timeout or None,  # 0 = no deadline, like kubectl
-                               token=token, impersonate_user=args.as_user or "", impersonate_groups=args.as_groups)
+                               token=token, impersonate_user=args.as_user or "", impersonate_groups=args.as_groups,
+                               credentials=credentials)
     session = Session(client, server, namespace, explicit_namespace=bool(args.namespace))
     try:
         return await func(session, args)
@@ -149,7 +153,12 @@ def main(argv: list[str] | None = None) -> int:
         server = resolve_server(args.server, config=config)
         namespace = resolve_namespace(args.namespace, config)
         token = resolve_token(args.token, config=config)
-        return asyncio.run(_run(func, args, server, namespace, token))
+        tls = config.tls()
+        try:
+            credentials = tls.credentials() if tls is not None else None
+        except ClientTLSError as exc:
+            raise ConfigError(f"{config_path()}: {exc}") from None
+        return asyncio.run(_run(func, args, server, namespace, token, credentials))
     except CliError as err:
         _print(err.lines)
         return 1

@@ -13,6 +13,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
+
 from kubelet.image_pulls import ImageService
 from kubelet.node import NodeAgent, NodeConfig
 from kubelet.pod_config import cluster_dns
@@ -39,6 +41,9 @@ class KubeletConfig:
     shutdown_grace_cap: float = SHUTDOWN_GRACE_CAP
     cluster_dns: tuple[str, ...] = ()  # cluster DNS server IPs written into pods' resolv.conf
     cluster_domain: str = "cluster.local"
+    # TLS of the kubelet API (None: plaintext) and who may call it (None: anyone who connects)
+    tls: grpc.ServerCredentials | None = None
+    api_users: frozenset[str] | None = None
 
 
 class Kubelet:
@@ -55,7 +60,8 @@ class Kubelet:
             resync_seconds=cfg.resync_seconds, images=images,
             dns=cluster_dns(list(cfg.cluster_dns), cfg.cluster_domain),
         )
-        self.server = KubeletServer(cfg.listen, cfg.data_dir, self._log_active, exec_backend=self.pods)
+        self.server = KubeletServer(cfg.listen, cfg.data_dir, self._log_active, exec_backend=self.pods,
+                                    credentials=cfg.tls, allowed_users=cfg.api_users)
         self.pods.attach(self.informer)
         self.node: NodeAgent | None = None
         self._tasks: list[asyncio.Task[None]] = []

@@ -4,6 +4,12 @@
                      --listen-health IP:P --data-dir D [--runtime auto|runc|process]
                      [--default-registry HOST:PORT] [--cni-plugin-dir DIR]
                      [--capacity-cpu N] [--capacity-memory Q] [--log-level L]
+                     [--tls-cert-file F --tls-private-key-file F [--client-ca-file CA]]
+                     [--cacert CA --cert F --key F]
+
+With --client-ca-file the Kubelet API requires client certificates of that CA
+and serves only the apiserver's `apiserver-kubelet-client` identity;
+--cacert/--cert/--key are this kubelet's TLS identity towards the apiserver.
 
 Runtime: `auto` picks `runc` where it works (root, runc, conmon, cgroup v1
 memory controller) and otherwise the `process` runtime, saying why. SIGTERM
@@ -27,9 +33,11 @@ from kubelet.cni import CniNetwork
 from kubelet.images import ImageStore
 from kubelet.process_runtime import ProcessRuntime
 from kubelet.runtime import Runtime
+from kubelet.server import API_USERS
 from kubelite.api.quantity import cpu_millis, memory_bytes
-from kubelite.client import ApiClient
+from kubelite.client import ApiClient, ClientTLSError, add_client_flags, credentials_from_args
 from kubelite.daemon import HealthServer, run_daemon, setup_logging
+from kubelite.daemon.tls import TLSConfigError, add_serving_flags, serving_from_args
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cluster DNS server(s) for pods' resolv.conf (dnsPolicy ClusterFirst)")
     p.add_argument("--cluster-domain", default="cluster.local", help="the cluster's DNS domain")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    add_serving_flags(p, "the Kubelet API (exec, logs)")
+    add_client_flags(p)
     return p
 
 
@@ -105,9 +115,10 @@ def _build(args: argparse.Namespace, runtime_name: str) -> Kubelet:
         node_name=args.node_name, node_ip=args.node_ip, listen=f"{listen_host}:{listen_port}",
         data_dir=data_dir, capacity_cpu=args.capacity_cpu, capacity_memory=args.capacity_memory,
         cluster_dns=tuple(ip.strip() for ip in args.cluster_dns.split(",") if ip.strip()),
-        cluster_domain=args.cluster_domain,
+        cluster_domain=args.cluster_domain, tls=args.tls,
+        api_users=API_USERS if args.client_ca_file else None,
     )
-    client = ApiClient.connect(args.server)
+    client = ApiClient.connect(args.server, credentials=args.credentials)
     if runtime_name == "process":
         return Kubelet(client, ProcessRuntime(host_ip=args.node_ip), cfg)
     store_kw = {"default_registry": args.default_registry} if args.default_registry else {}
@@ -166,7 +177,13 @@ async def run_kubelet(args: argparse.Namespace, stop: asyncio.Event) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        args.tls = serving_from_args(args)
+        args.credentials = credentials_from_args(args)
+    except (TLSConfigError, ClientTLSError) as exc:
+        parser.error(str(exc))
     name, message = select_runtime(args.runtime, None if args.runtime == "process" else runc.available())
     if not name:
         print(f"kubelite kubelet: {message}", file=sys.stderr)

@@ -25,7 +25,8 @@ import grpc.aio
 from kubelet import layout
 from kubelet.crilog import parse_line
 from kubelet.runtime import ExecSession
-from kubelite.api.errors import ApiError, BadRequest, NotFound
+from kubelite.api.errors import ApiError, BadRequest, Forbidden, NotFound
+from kubelite.daemon.tls import bind, peer_identity
 from kubelite.pb.kubelite import api_pb2, api_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -34,9 +35,13 @@ FOLLOW_POLL_SECONDS = 0.1
 CHUNK = 64 * 1024
 STATUS_METADATA_KEY = "kubelite-status-bin"
 _GRPC_CODES = {
-    404: grpc.StatusCode.NOT_FOUND, 400: grpc.StatusCode.INVALID_ARGUMENT, 409: grpc.StatusCode.ABORTED,
+    401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED, 404: grpc.StatusCode.NOT_FOUND, 400: grpc.StatusCode.INVALID_ARGUMENT, 409: grpc.StatusCode.ABORTED,
     500: grpc.StatusCode.INTERNAL, 503: grpc.StatusCode.UNAVAILABLE,
 }
+
+API_USERS = frozenset({"apiserver-kubelet-client"})
+"""Who may use this API when clients must present certificates: the apiserver's kubelet client
+(like the kubelet's authorization of `nodes/proxy`, `nodes/log`, `pods/exec`)."""
 
 ActiveCheck = Callable[[Path], Awaitable[bool]]
 """Is a running container still writing this log file? (`follow` stops when not.)"""
@@ -158,15 +163,39 @@ async def _pump_stdin(requests: AsyncIterator[api_pb2.ExecRequest], session: Exe
         await session.close_stdin()
 
 
+def unauthorized(message: str) -> ApiError:
+    return ApiError.from_status({"reason": "Unauthorized", "code": 401, "message": message})
+
+
 class KubeletService(api_pb2_grpc.KubeletServicer):
-    def __init__(self, data_dir: Path, active: ActiveCheck, exec_backend: ExecBackend | None = None) -> None:
+    """Logs and Exec; with `allowed_users`, only callers whose verified certificate CN is one of them."""
+
+    def __init__(self, data_dir: Path, active: ActiveCheck, exec_backend: ExecBackend | None = None,
+                 allowed_users: frozenset[str] | None = None) -> None:
         self.data_dir = data_dir
         self.active = active
         self.exec_backend = exec_backend
+        self.allowed_users = allowed_users
+
+    def refusal(self, context: grpc.aio.ServicerContext[Any, Any], what: str) -> ApiError | None:
+        """Why this caller may not `what` (None: it may). Exec runs commands in containers and
+        logs may hold secrets, so only the apiserver's identity is accepted."""
+        if self.allowed_users is None:
+            return None
+        who = peer_identity(context)
+        if who is None:
+            return unauthorized(f"{what}: a client certificate is required")
+        if who.user not in self.allowed_users:
+            return Forbidden(f'user "{who.user}" may not {what} on this kubelet')
+        return None
 
     async def Exec(
         self, request_iterator: AsyncIterator[api_pb2.ExecRequest], context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[api_pb2.ExecResponse]:
+        refused = self.refusal(context, "exec")
+        if refused is not None:
+            await _abort(context, refused)
+            return
         first = await anext(aiter(request_iterator), None)
         if first is None or not first.HasField("start") or not list(first.start.command):
             await _abort(context, BadRequest("exec: the first message must carry `start` with a command"))
@@ -209,6 +238,10 @@ class KubeletService(api_pb2_grpc.KubeletServicer):
     async def Logs(
         self, request: api_pb2.LogsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[api_pb2.LogChunk]:
+        refused = self.refusal(context, "read logs")
+        if refused is not None:
+            await _abort(context, refused)
+            return
         try:
             path = resolve_log(self.data_dir, request)
         except ApiError as err:
@@ -223,30 +256,34 @@ class KubeletService(api_pb2_grpc.KubeletServicer):
 
 
 class KubeletServer:
-    """grpc.aio server for `kubelite.v1.Kubelet` on `listen` ("IP:PORT", port 0 = any)."""
+    """grpc.aio server for `kubelite.v1.Kubelet` on `listen` ("IP:PORT", port 0 = any).
+
+    With `credentials` it serves TLS; credentials that require client certificates
+    (`--client-ca-file`) also restrict the API to `API_USERS`.
+    """
 
     def __init__(
-        self, listen: str, data_dir: Path, active: ActiveCheck, exec_backend: ExecBackend | None = None
+        self, listen: str, data_dir: Path, active: ActiveCheck, exec_backend: ExecBackend | None = None,
+        credentials: grpc.ServerCredentials | None = None, allowed_users: frozenset[str] | None = None,
     ) -> None:
         self.listen = listen
-        self.service = KubeletService(data_dir, active, exec_backend)
+        self.credentials = credentials
+        self.service = KubeletService(data_dir, active, exec_backend, allowed_users)
         self.port = 0
         self._server: grpc.aio.Server | None = None
 
     async def start(self) -> None:
         server = grpc.aio.server()
         api_pb2_grpc.add_KubeletServicer_to_server(self.service, server)  # type: ignore[no-untyped-call]
-        try:
-            port = server.add_insecure_port(self.listen)
-        except RuntimeError:  # grpc reports bind failures this way
-            port = 0
+        port = bind(server, self.listen, self.credentials)
         if port == 0:
             await server.stop(None)
             raise OSError(f"cannot listen on {self.listen} (address in use or not on this host?)")
         await server.start()
         self._server = server
         self.port = port
-        log.info("kubelet API listening", extra={"addr": self.listen, "port": port})
+        log.info("kubelet API listening", extra={"addr": self.listen, "port": port,
+                                                 "tls": self.credentials is not None})
 
     async def stop(self, grace: float = 1.0) -> None:
         if self._server is not None:

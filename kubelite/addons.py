@@ -31,8 +31,11 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+import grpc
+
 from kubelite.localcluster import ClusterPlan, Component
 from kubelite.netns import NetworkState
+from kubelite.pki import cluster as pki
 
 
 class AddonError(Exception):
@@ -142,13 +145,13 @@ def add_to_plan(plan: ClusterPlan, tuning: Tuning | None = None) -> None:
             comps.append(Component(
                 f"proxy-{node.name}",
                 ["proxy", "--server", plan.server, "--node-name", node.name, "--node-ip", node.ip,
-                 "--listen-health", health, "--cluster-cidr", CLUSTER_CIDR],
+                 "--listen-health", health, "--cluster-cidr", CLUSTER_CIDR, *pki.client_flags(plan.pki_dir, "proxy")],
                 health, network.netns_path(node.name),
             ))
         comps.append(Component(
             "dns",
             ["dns", "--server", plan.server, "--listen", dns_listen(network),
-             "--listen-health", dns_health(o), "--domain", CLUSTER_DOMAIN],
+             "--listen-health", dns_health(o), "--domain", CLUSTER_DOMAIN, *pki.client_flags(plan.pki_dir, "dns")],
             dns_health(o),
         ))
     plan.components = comps
@@ -172,14 +175,15 @@ def dns_objects(network: NetworkState) -> tuple[dict[str, Any], dict[str, Any]]:
     return service, endpoints
 
 
-async def install_dns_service(server: str, network: NetworkState, timeout: float = 30.0) -> None:
+async def install_dns_service(server: str, network: NetworkState, timeout: float = 30.0,
+                              credentials: grpc.ChannelCredentials | None = None) -> None:
     """Create (or keep) `kube-system/kube-dns` and its Endpoints; retried until the apiserver answers."""
     from kubelite.api.errors import AlreadyExists, ApiError
     from kubelite.client import ApiClient
 
     service, endpoints = dns_objects(network)
     deadline = time.monotonic() + timeout
-    client = ApiClient.connect(server)
+    client = ApiClient.connect(server, credentials=credentials)
     try:
         for resource, obj in (("services", service), ("endpoints", endpoints)):
             while True:

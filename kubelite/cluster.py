@@ -34,6 +34,7 @@ from kubelite.localcluster import (
     save_state,
     state_file,
 )
+from kubelite.pki import cluster as pki
 from kubelite.procs import (
     http_get_status,
     is_same_process_alive,
@@ -138,6 +139,7 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool, 
             raise UpError(f"{', '.join(taken)} already exist(s), probably another kubelite cluster: "
                           f"stop it with `kubelite down --data-dir ...` or pick another --net-id")
     (plan.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+    _ensure_pki(plan, say)
     # Secrets are encrypted at rest; an existing key file is kept (it reads the stored Secrets).
     if ensure_config_file(encryption_config_path(plan.data_dir)):
         say(f"  encryption key           new AES-GCM key for Secrets in {encryption_config_path(plan.data_dir)}")
@@ -170,7 +172,8 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool, 
             await asyncio.gather(*(_wait_ready(plan, c, started, deadline, say) for c in stage))
         if plan.network is not None:
             try:
-                await addons.install_dns_service(plan.server, plan.network, max(5.0, deadline - time.monotonic()))
+                await addons.install_dns_service(plan.server, plan.network, max(5.0, deadline - time.monotonic()),
+                                                 pki.admin_tls(plan.pki_dir).credentials())
             except addons.AddonError as exc:
                 raise UpError(str(exc)) from None
         await _wait_nodes_ready(plan, deadline, say)
@@ -183,7 +186,8 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool, 
             state_file(plan.data_dir).unlink(missing_ok=True)
         raise
     config_out.parent.mkdir(parents=True, exist_ok=True)
-    config_out.write_text(f"server: {plan.server}\n")
+    config_out.write_text(pki.client_config(plan.server, pki.admin_tls(plan.pki_dir)))
+    config_out.chmod(0o600)
     say(
         f"\nkubelite is up: apiserver at {plan.server}, nodes {', '.join(plan.node_names)}\n"
         f"kctl config written to {config_out}\n\n"
@@ -195,6 +199,15 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool, 
         + ("" if plan.data_dir == default_data_dir().resolve() else f" --data-dir {plan.data_dir}")
     )
     return 0
+
+
+def _ensure_pki(plan: ClusterPlan, say: Say) -> None:
+    """Create the cluster's certificates, or keep the valid ones of an earlier run (idempotent)."""
+    issued = pki.ensure(plan.pki_dir, plan.cert_specs())
+    if issued:
+        say(f"  {'certificates':<24} issued {len(issued)} in {plan.pki_dir}")
+    else:
+        say(f"  {'certificates':<24} reused from {plan.pki_dir}")
 
 
 async def _start_registry(plan: ClusterPlan, say: Say) -> RunningProcess | None:
@@ -241,6 +254,8 @@ async def _add_node(data_dir: Path, timeout: float) -> int:
 
     def say(msg: str) -> None:
         print(msg, flush=True)
+
+    _ensure_pki(plan, say)  # the new node's kubelet certificates (and the apiserver's SAN for its IP)
 
     say(f"Adding {name} to the cluster at {server}")
     if plan.network is not None:
@@ -294,7 +309,7 @@ async def _wait_nodes_ready(plan: ClusterPlan, deadline: float, say: Say) -> Non
     from kubelite.api.podutil import condition_true
     from kubelite.client import ApiClient
 
-    client = ApiClient.connect(plan.server)
+    client = ApiClient.connect(plan.server, credentials=pki.admin_tls(plan.pki_dir).credentials())
     last_report = ""
     try:
         while time.monotonic() < deadline:

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from kubelite.netns import NetworkState, plan_network
+from kubelite.pki import cluster as pki
+from kubelite.pki.certs import CertSpec
 
 
 def default_data_dir() -> Path:
@@ -78,6 +80,22 @@ class ClusterPlan:
     def node_names(self) -> list[str]:
         return [f"node-{i}" for i in range(1, self.nodes + 1)]
 
+    @property
+    def pki_dir(self) -> Path:
+        return pki_dir(self.data_dir)
+
+    def node_ip(self, name: str) -> str:
+        return node_ip(self.node_names.index(name) + 1) if self.network is None else self.network.node(name).ip
+
+    def cert_specs(self) -> list[CertSpec]:
+        """Every certificate this cluster's daemons use (see `kubelite.pki.cluster`)."""
+        return pki.cluster_specs([self.control_host], [(n, self.node_ip(n)) for n in self.node_names])
+
+
+def pki_dir(data_dir: Path) -> Path:
+    """Where `kubelite up` keeps the cluster's CAs, certificates and keys."""
+    return data_dir / "pki"
+
 
 def node_ip(index: int) -> str:
     """Each node gets its own loopback address so kubelets can share port numbers."""
@@ -92,22 +110,23 @@ def kvstore_components(data_dir: Path, members: int, port_offset: int) -> tuple[
     port 2379+10(i-1), peer port +1, health port +2, and data in `<data>/kvstore-i`.
     """
     o = port_offset
+    tls = pki.kvstore_flags(pki_dir(data_dir))
     if members == 1:
         kv = f"127.0.0.1:{2379 + o}"
         return [Component(
             "kvstore",
             ["kvstore", "--name", "kv-1", "--data-dir", str(data_dir / "kvstore"),
-             "--listen-client", kv, "--listen-health", f"127.0.0.1:{2381 + o}"],
+             "--listen-client", kv, "--listen-health", f"127.0.0.1:{2381 + o}", *tls],
             f"127.0.0.1:{2381 + o}",
         )], kv
     base = {i: 2379 + o + 10 * (i - 1) for i in range(1, members + 1)}
-    initial = ",".join(f"kv-{i}=http://127.0.0.1:{b + 1}" for i, b in base.items())
+    initial = ",".join(f"kv-{i}=https://127.0.0.1:{b + 1}" for i, b in base.items())
     comps = [
         Component(
             f"kvstore-{i}",
             ["kvstore", "--name", f"kv-{i}", "--data-dir", str(data_dir / f"kvstore-{i}"),
              "--listen-client", f"127.0.0.1:{b}", "--listen-peer", f"127.0.0.1:{b + 1}",
-             "--listen-health", f"127.0.0.1:{b + 2}", "--initial-cluster", initial],
+             "--listen-health", f"127.0.0.1:{b + 2}", "--initial-cluster", initial, *tls],
             f"127.0.0.1:{b + 2}",
         )
         for i, b in base.items()
@@ -123,7 +142,8 @@ def plan_cluster(
 
     The runc runtime gets real node networking (one namespace per node, `net_id`
     picks the bridge and subnet); the process runtime cannot isolate anything,
-    so its nodes are loopback addresses on the host.
+    so its nodes are loopback addresses on the host. Every link is TLS with
+    client certificates from the cluster's PKI (`<data>/pki`, made by `up`).
     """
     o = port_offset
     kv_comps, kv = kvstore_components(data_dir, kv_members, o)
@@ -133,23 +153,26 @@ def plan_cluster(
     if registry:
         plan.registry = plan.registry_listen
     server = plan.server
+    certs = plan.pki_dir
     plan.components = [
         *kv_comps,
         Component(
             "apiserver",
             ["apiserver", "--etcd-servers", kv, "--listen", server,
              "--listen-health", f"127.0.0.1:{6080 + o}",
-             "--encryption-provider-config", str(encryption_config_path(data_dir))],
+             "--encryption-provider-config", str(encryption_config_path(data_dir)), *pki.apiserver_flags(certs)],
             f"127.0.0.1:{6080 + o}",
         ),
         Component(
             "scheduler",
-            ["scheduler", "--server", server, "--listen-health", f"127.0.0.1:{10259 + o}"],
+            ["scheduler", "--server", server, "--listen-health", f"127.0.0.1:{10259 + o}",
+             *pki.client_flags(certs, "scheduler")],
             f"127.0.0.1:{10259 + o}",
         ),
         Component(
             "controller-manager",
-            ["controller-manager", "--server", server, "--listen-health", f"127.0.0.1:{10257 + o}"],
+            ["controller-manager", "--server", server, "--listen-health", f"127.0.0.1:{10257 + o}",
+             *pki.client_flags(certs, "controller-manager")],
             f"127.0.0.1:{10257 + o}",
         ),
     ]
@@ -157,7 +180,7 @@ def plan_cluster(
         ip = node_ip(i) if plan.network is None else plan.network.node(name).ip
         argv = ["kubelet", "--server", server, "--node-name", name, "--node-ip", ip,
                 "--listen", f"{ip}:{10250 + o}", "--listen-health", f"{ip}:{10248 + o}",
-                "--data-dir", str(data_dir / "nodes" / name), "--runtime", runtime]
+                "--data-dir", str(data_dir / "nodes" / name), "--runtime", runtime, *pki.kubelet_flags(certs, name)]
         if plan.registry:
             argv += ["--default-registry", plan.registry]
         netns = plan.network.netns_path(name) if plan.network is not None else None

@@ -13,9 +13,13 @@ import asyncio
 import logging
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
+
 from kubelite.daemon import HealthServer, run_daemon, setup_logging
+from kubelite.daemon.tls import TLSConfigError, channel_credentials, server_credentials
 from kvstore.membership import DEFAULT_TOKEN, parse_initial_cluster
 from kvstore.peer import url_target
 from kvstore.server import KVStore, split_host_port
@@ -65,7 +69,51 @@ def _parser() -> argparse.ArgumentParser:
         help="keep this much MVCC history, compact older (etcd periodic mode: N hours, or 30s/5m/1h; 0 = off)",
     )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    tls = p.add_argument_group("TLS (etcd's flags)")
+    tls.add_argument("--cert-file", default=None, help="serve the client port over TLS with this certificate")
+    tls.add_argument("--key-file", default=None, help="the key of --cert-file")
+    tls.add_argument("--trusted-ca-file", default=None, help="CA of acceptable client certificates")
+    tls.add_argument("--client-cert-auth", action="store_true",
+                     help="refuse clients without a certificate signed by --trusted-ca-file")
+    tls.add_argument("--peer-cert-file", default=None, help="TLS certificate of the peer port and towards peers")
+    tls.add_argument("--peer-key-file", default=None, help="the key of --peer-cert-file")
+    tls.add_argument("--peer-trusted-ca-file", default=None, help="CA of the other members' peer certificates")
+    tls.add_argument("--peer-client-cert-auth", action="store_true",
+                     help="refuse peers without a certificate signed by --peer-trusted-ca-file")
     return p
+
+
+@dataclass
+class KVStoreTLS:
+    """KVStore's credentials from etcd's TLS flags (None: plaintext there)."""
+
+    client_credentials: grpc.ServerCredentials | None = None
+    peer_server_credentials: grpc.ServerCredentials | None = None
+    peer_channel_credentials: grpc.ChannelCredentials | None = None
+
+
+def tls_from_args(args: argparse.Namespace) -> KVStoreTLS:
+    """Check etcd's TLS flags and load the files they name."""
+    out = KVStoreTLS()
+    if (args.cert_file is None) != (args.key_file is None):
+        raise TLSConfigError("--cert-file and --key-file go together")
+    if args.client_cert_auth and (args.trusted_ca_file is None or args.cert_file is None):
+        raise TLSConfigError("--client-cert-auth needs --trusted-ca-file, --cert-file and --key-file")
+    if args.cert_file is not None:
+        ca = args.trusted_ca_file if args.client_cert_auth else None
+        out.client_credentials = server_credentials(args.cert_file, args.key_file, ca)
+    if (args.peer_cert_file is None) != (args.peer_key_file is None):
+        raise TLSConfigError("--peer-cert-file and --peer-key-file go together")
+    if args.peer_cert_file is not None:
+        if args.peer_trusted_ca_file is None:
+            raise TLSConfigError("peer TLS needs --peer-trusted-ca-file (to verify the other members)")
+        ca = args.peer_trusted_ca_file if args.peer_client_cert_auth else None
+        out.peer_server_credentials = server_credentials(args.peer_cert_file, args.peer_key_file, ca)
+        out.peer_channel_credentials = channel_credentials(args.peer_trusted_ca_file, args.peer_cert_file,
+                                                              args.peer_key_file)
+    elif args.peer_client_cert_auth:
+        raise TLSConfigError("--peer-client-cert-auth needs --peer-cert-file and --peer-key-file")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             split_host_port(listen_peer)
         if args.heartbeat_interval <= 0 or args.election_timeout < 2 * args.heartbeat_interval:
             raise ValueError("--election-timeout must be at least twice --heartbeat-interval")
+        tls = tls_from_args(args)
     except ValueError as exc:
         log.error("bad flags: %s", exc)
         return 2
@@ -100,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             initial_cluster=args.initial_cluster, initial_cluster_state=args.initial_cluster_state,
             cluster_token=args.initial_cluster_token, tick_interval=args.heartbeat_interval / 1000,
             election_ticks=max(2, args.election_timeout // args.heartbeat_interval),
+            client_credentials=tls.client_credentials, peer_server_credentials=tls.peer_server_credentials,
+            peer_channel_credentials=tls.peer_channel_credentials,
         )
         health = HealthServer(health_host, health_port)
         health.add_check("kvstore", lambda: None if kv.ready else "replaying WAL / not serving yet")

@@ -53,6 +53,26 @@ SERVER_OPTIONS: list[tuple[str, Any]] = [
 ]
 
 
+_default_credentials: grpc.ChannelCredentials | None = None
+
+
+def set_default_peer_credentials(credentials: grpc.ChannelCredentials | None) -> None:
+    """The peer credentials `fetch_members` uses when not given any (set by the member at start).
+
+    Why process-wide: the member-table lookup of a joining member happens while
+    its state is recovered, before the member's transport exists; a daemon runs
+    exactly one member, so its peer identity is the process's.
+    """
+    global _default_credentials
+    _default_credentials = credentials
+
+
+def _channel(target: str, credentials: grpc.ChannelCredentials | None) -> grpc.aio.Channel:
+    if credentials is not None:
+        return grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
+    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+
+
 def url_target(url: str) -> str:
     """`http://host:port` -> `host:port` (what a gRPC channel dials)."""
     parts = urlsplit(url if "//" in url else f"http://{url}")
@@ -69,7 +89,7 @@ class _Peer:
         self.owner = owner
         self.id = peer_id
         self.url = url
-        self.channel = grpc.aio.insecure_channel(url_target(url), options=CHANNEL_OPTIONS)
+        self.channel = _channel(url_target(url), owner.credentials)
         self.stub = raftpb_pb2_grpc.PeerStub(self.channel)  # type: ignore[no-untyped-call]
         self.queue: list[Message] = []
         self.wake = asyncio.Event()
@@ -138,9 +158,14 @@ class _Peer:
 
 
 class GrpcTransport:
-    """The production transport (see module doc). Serve it with `add_peer_service`."""
+    """The production transport (see module doc). Serve it with `add_peer_service`.
 
-    def __init__(self) -> None:
+    With `credentials` every peer connection is TLS and shows this member's peer
+    certificate; the receiving member's server requires one of its peer CA.
+    """
+
+    def __init__(self, credentials: grpc.ChannelCredentials | None = None) -> None:
+        self.credentials = credentials
         self.member_id = 0
         self.cluster_id = 0
         self._handler: TransportHandler | None = None
@@ -248,12 +273,14 @@ def add_peer_service(server: grpc.aio.Server, handler: TransportHandler, cluster
     raftpb_pb2_grpc.add_PeerServicer_to_server(PeerService(handler, cluster_id), server)  # type: ignore[no-untyped-call]
 
 
-async def fetch_members(urls: list[str], timeout: float = 5.0) -> raftpb_pb2.MembersResponse:
+async def fetch_members(urls: list[str], timeout: float = 5.0,
+                        credentials: grpc.ChannelCredentials | None = None) -> raftpb_pb2.MembersResponse:
     """Ask the first answering member for the cluster's id and members (joining a running cluster)."""
     errors: list[str] = []
+    credentials = credentials or _default_credentials
     for url in urls:
         try:
-            async with grpc.aio.insecure_channel(url_target(url), options=CHANNEL_OPTIONS) as ch:
+            async with _channel(url_target(url), credentials) as ch:
                 stub = raftpb_pb2_grpc.PeerStub(ch)  # type: ignore[no-untyped-call]
                 resp: raftpb_pb2.MembersResponse = await stub.Members(raftpb_pb2.MembersRequest(), timeout=timeout)
                 return resp

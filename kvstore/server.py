@@ -22,10 +22,11 @@ from pathlib import Path
 
 import grpc
 
+from kubelite.daemon.tls import bind
 from kvstore.leases import Clock
 from kvstore.membership import DEFAULT_TOKEN, parse_initial_cluster
 from kvstore.node import MAX_REQUEST_BYTES, KVNode
-from kvstore.peer import SERVER_OPTIONS, GrpcTransport, add_peer_service
+from kvstore.peer import SERVER_OPTIONS, GrpcTransport, add_peer_service, set_default_peer_credentials
 from kvstore.service import add_services
 from kvstore.transport import Transport
 
@@ -41,12 +42,8 @@ def split_host_port(addr: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-def _bind(server: grpc.aio.Server, host: str, port: int) -> int:
-    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    try:
-        return server.add_insecure_port(bind)
-    except RuntimeError:  # grpc reports a taken/invalid address this way
-        return 0
+def _bind(server: grpc.aio.Server, host: str, port: int, credentials: grpc.ServerCredentials | None) -> int:
+    return bind(server, f"[{host}]:{port}" if ":" in host else f"{host}:{port}", credentials)
 
 
 def _connectable(host: str) -> str:
@@ -74,8 +71,16 @@ class KVStore:
         tick_interval: float = 0.1,
         election_ticks: int = 10,
         clock: Clock = time.monotonic,
+        client_credentials: grpc.ServerCredentials | None = None,
+        peer_server_credentials: grpc.ServerCredentials | None = None,
+        peer_channel_credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
+        """`client_credentials`: TLS of the client port (etcd's --cert-file/--key-file, and with
+        --client-cert-auth required client certificates); `peer_*`: TLS of the peer port and of
+        this member's connections to the others (mutual: each side shows a peer certificate)."""
         self.data_dir = Path(data_dir)
+        self.client_credentials = client_credentials
+        self.peer_server_credentials = peer_server_credentials
         self.listen_client = listen_client
         self.listen_peer = listen_peer
         self.name = name
@@ -83,7 +88,9 @@ class KVStore:
         self._peer_host, self._peer_port = split_host_port(listen_peer) if listen_peer else ("", 0)
         members = parse_initial_cluster(initial_cluster) if initial_cluster else None
         if transport is None and listen_peer is not None:
-            transport = GrpcTransport()
+            transport = GrpcTransport(peer_channel_credentials)
+        if peer_channel_credentials is not None:
+            set_default_peer_credentials(peer_channel_credentials)  # for joining: see `fetch_members`
         self._grpc_transport = transport if isinstance(transport, GrpcTransport) else None
         self.node = KVNode(
             self.data_dir, name, snapshot_entries=snapshot_entries, snapshot_catchup_entries=snapshot_catchup_entries,
@@ -115,7 +122,7 @@ class KVStore:
         return self._server is not None and self.node.ready
 
     def client_urls(self) -> list[str]:
-        return [f"http://{self.endpoint}"]
+        return [f"{'https' if self.client_credentials is not None else 'http'}://{self.endpoint}"]
 
     async def start(self) -> None:
         """Listen, replay the log, serve. Raises WalCorruptError on damaged acknowledged data."""
@@ -127,7 +134,7 @@ class KVStore:
             ("grpc.http2.min_ping_interval_without_data_ms", 5000),
         ])
         add_services(server, self.node)
-        port = _bind(server, self._host, self._port)
+        port = _bind(server, self._host, self._port, self.client_credentials)
         if port == 0:
             await server.stop(None)
             raise OSError(f"kvstore: cannot listen on {self.listen_client}")
@@ -136,14 +143,15 @@ class KVStore:
         if self.listen_peer is not None:
             peer_server = grpc.aio.server(options=SERVER_OPTIONS)
             add_peer_service(peer_server, self.node, lambda: self.node.identity.cluster_id)
-            pport = _bind(peer_server, self._peer_host, self._peer_port)
+            pport = _bind(peer_server, self._peer_host, self._peer_port, self.peer_server_credentials)
             if pport == 0:
                 await server.stop(None)
                 await peer_server.stop(None)
                 raise OSError(f"kvstore: cannot listen on peer address {self.listen_peer}")
             self._peer_port = pport
             if not self.node.peer_url:
-                self.node.peer_url = f"http://{_connectable(self._peer_host)}:{pport}"
+                scheme = "https" if self.peer_server_credentials is not None else "http"
+                self.node.peer_url = f"{scheme}://{_connectable(self._peer_host)}:{pport}"
         self.node.client_urls = self.client_urls()
         try:
             if peer_server is not None:

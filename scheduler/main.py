@@ -14,7 +14,7 @@ import asyncio
 import logging
 import random
 
-from kubelite.client import ApiClient, serve_elected
+from kubelite.client import ApiClient, add_client_flags, serve_elected, with_credentials
 from kubelite.daemon import (
     HealthServer,
     Metrics,
@@ -41,11 +41,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="share of nodes to find feasible before scoring; 0 = adaptive")
     p.add_argument("--seed", type=int, default=None, help="seed for tie-breaking between equal nodes")
     add_leader_election_flags(p, "kube-scheduler")
-    return p.parse_args(argv)
+    add_client_flags(p)
+    return with_credentials(p, argv)
 
 
 async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
-    client = ApiClient.connect(args.server)
+    client = ApiClient.connect(args.server, credentials=args.credentials)
     metrics = Metrics()
     host, port = args.listen_health
 

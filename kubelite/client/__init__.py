@@ -21,11 +21,23 @@ from kubelite.client.leaderelection import (
     serve_elected,
 )
 from kubelite.client.retry import retry_on_conflict
+from kubelite.client.tls import (
+    ClientTLS,
+    ClientTLSError,
+    add_client_flags,
+    credentials_from_args,
+    with_credentials,
+)
 from kubelite.client.transport import GrpcTransport, LocalTransport, Transport
 from kubelite.client.workqueue import QueueShutDown, WorkQueue, run_workers
 from kubelite.wire import ResourceHandler
 
 __all__ = [
+    "ClientTLS",
+    "ClientTLSError",
+    "add_client_flags",
+    "credentials_from_args",
+    "with_credentials",
     "HealthChecks",
     "Leader",
     "LeaderElectionConfig",

@@ -20,6 +20,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
+import grpc
 from google.protobuf.message import Message
 
 import kubelite.api.registry
@@ -91,14 +92,16 @@ class ApiClient:
 
     @classmethod
     def connect(cls, target: str, *, timeout: float | None = 30.0, token: str = "",
-                impersonate_user: str = "", impersonate_groups: Sequence[str] = ()) -> ApiClient:
-        """A client over gRPC to `target` ("HOST:PORT"); connects lazily. `token` is sent as
-        `authorization: Bearer <token>`; `impersonate_*` act as another user (needs `impersonate`)."""
+                impersonate_user: str = "", impersonate_groups: Sequence[str] = (),
+                credentials: grpc.ChannelCredentials | None = None) -> ApiClient:
+        """A client over gRPC to `target` ("HOST:PORT"); connects lazily; TLS with `credentials`
+        (see `kubelite.client.tls`). `token` is sent as `authorization: Bearer <token>`;
+        `impersonate_*` act as another user (needs `impersonate`)."""
         metadata = [("authorization", f"Bearer {token}")] if token else []
         if impersonate_user:
             metadata.append(("impersonate-user", impersonate_user))
         metadata.extend(("impersonate-group", g) for g in impersonate_groups)
-        return cls(GrpcTransport(target, timeout=timeout, metadata=metadata))
+        return cls(GrpcTransport(target, timeout=timeout, metadata=metadata, credentials=credentials))
 
     async def close(self) -> None:
         await self.transport.close()

@@ -130,8 +130,9 @@ class GrpcTransport:
     """
 
     def __init__(self, target: str, *, timeout: float | None = 30.0, options: dict[str, Any] | None = None,
-                 metadata: Sequence[tuple[str, str]] = ()):
+                 metadata: Sequence[tuple[str, str]] = (), credentials: grpc.ChannelCredentials | None = None):
         self.target = target
+        self.credentials = credentials  # TLS (CA, and the client certificate = identity); None: plaintext
         self.timeout = timeout
         # Sent with every call: credentials (`authorization: Bearer ...`) and impersonation headers.
         self.metadata = tuple(metadata) or None
@@ -147,7 +148,10 @@ class GrpcTransport:
         if self._closed:
             raise _error("ServiceUnavailable", 503, f"client for apiserver at {self.target} is closed")
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self.target, options=self._options)
+            if self.credentials is not None:
+                self._channel = grpc.aio.secure_channel(self.target, self.credentials, options=self._options)
+            else:
+                self._channel = grpc.aio.insecure_channel(self.target, options=self._options)
             for name, (req, resp) in UNARY_METHODS.items():
                 self._unary[name] = self._channel.unary_unary(
                     f"/{SERVICE}/{name}", request_serializer=req.SerializeToString, response_deserializer=resp.FromString

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import logging
 
-from kubelite.client import ApiClient
+from kubelite.client import ApiClient, add_client_flags, with_credentials
 from kubelite.clusterdns.server import ClusterDns
 from kubelite.daemon import HealthServer, Metrics, host_port, run_daemon, setup_logging
 
@@ -21,11 +21,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="HOST:PORT for /healthz, /readyz and /metrics")
     p.add_argument("--domain", default="cluster.local", help="the cluster domain")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    return p.parse_args(argv)
+    add_client_flags(p)
+    return with_credentials(p, argv)
 
 
 async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
-    client = ApiClient.connect(args.server)
+    client = ApiClient.connect(args.server, credentials=args.credentials)
     metrics = Metrics()
     host, port = args.listen
     dns = ClusterDns(client, host, port, domain=args.domain, metrics=metrics)

@@ -14,7 +14,7 @@ import logging
 import re
 import sys
 
-from kubelite.client import ApiClient
+from kubelite.client import ApiClient, add_client_flags, with_credentials
 from kubelite.daemon import HealthServer, Metrics, host_port, run_daemon, setup_logging
 from kubelite.proxy.iptables import Iptables, IptablesError
 from kubelite.proxy.plan import plan_cleanup
@@ -76,7 +76,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="how often every chain is rewritten even if unchanged; e.g. 1h")
     p.add_argument("--cleanup", action="store_true", help="remove every chain and jump the proxy owns, then exit")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    return p.parse_args(argv)
+    add_client_flags(p)
+    return with_credentials(p, argv)
 
 
 async def cleanup(iptables: Iptables) -> int:
@@ -89,7 +90,7 @@ async def cleanup(iptables: Iptables) -> int:
 
 
 async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
-    client = ApiClient.connect(args.server)
+    client = ApiClient.connect(args.server, credentials=args.credentials)
     metrics = Metrics()
     config = ProxyConfig(node_name=args.node_name, node_ip=args.node_ip, cluster_cidr=args.cluster_cidr or None,
                          sync_period=args.sync_period, min_sync_period=args.min_sync_period,

@@ -19,10 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import grpc
+
 from kubelite import addons, cleanup, netns
 from kubelite.cleanup import processes_with_env
 from kubelite.cluster import start_component
 from kubelite.localcluster import load_state, save_state
+from kubelite.pki import cluster as pki
 from kubelite.procs import is_same_process_alive
 from kubelite.settings import ClusterSettings
 
@@ -62,6 +65,10 @@ class LocalCluster:
     def settings(self) -> ClusterSettings:
         return ClusterSettings(nodes=self.nodes, port_offset=self.port_offset, runtime=self.runtime,
                                net_id=self.net_id, kv_members=self.kv_members, tuning=self.tuning)
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        """The admin's TLS credentials (`kubelite up` made the cluster's PKI under the data dir)."""
+        return pki.admin_tls(self.plan.pki_dir).credentials()
 
     def add_node(self) -> str:
         """`kubelite add-node`; returns the new node's name."""

@@ -212,7 +212,7 @@ class Sampler(Generic[T]):
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
     async def _run(self) -> None:
-        client = ApiClient.connect(self.c.server, timeout=5)
+        client = ApiClient.connect(self.c.server, timeout=5, credentials=self.c.credentials())
         try:
             while not self._stop.is_set():
                 try:

@@ -13,6 +13,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -210,6 +211,26 @@ def test_control_plane_survives_kill_9(cluster: LocalCluster) -> None:
     cluster.kctl_ok("delete", "deployment", "durable")
 
 
+def _etcdctl(cluster: LocalCluster, *args: str, client_cert: bool = True) -> subprocess.CompletedProcess[str]:
+    """The real etcdctl against the cluster's kvstore, over TLS with the kvstore CA (and, unless
+    `client_cert` is False, the apiserver's kvstore client certificate)."""
+    from kubelite.pki import cluster as pki
+    from kubelite.pki.certs import cert_path, key_path
+
+    etcdctl = shutil.which("etcdctl")
+    assert etcdctl is not None, "etcdctl is installed by deploy/install-deps.sh"
+    certs = cluster.plan.pki_dir
+    kv = next(c for c in cluster.plan.components if c.name.startswith("kvstore"))
+    endpoint = "https://" + kv.argv[kv.argv.index("--listen-client") + 1]
+    tls = ["--cacert", str(cert_path(certs, pki.KVSTORE_CA))]
+    if client_cert:
+        tls += ["--cert", str(cert_path(certs, "apiserver-etcd-client")),
+                "--key", str(key_path(certs, "apiserver-etcd-client"))]
+    return subprocess.run([etcdctl, "--endpoints", endpoint, "--dial-timeout", "2s", "--command-timeout", "3s",
+                           *tls, *args], env={**os.environ, "ETCDCTL_API": "3"}, capture_output=True,
+                          text=True, timeout=30)
+
+
 def test_secrets_are_encrypted_at_rest_by_default(cluster: LocalCluster) -> None:
     key_file = cluster.data_dir / "encryption-config.yaml"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600, "the key file is private to its owner"
@@ -217,13 +238,27 @@ def test_secrets_are_encrypted_at_rest_by_default(cluster: LocalCluster) -> None
     manifest = f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ndata:\n  password: {value}\n"
     assert "created" in cluster.kctl_ok("apply", "-f", "-", input=manifest)
     assert get_json(cluster, "secret", "db")["data"] == {"password": value}
-    etcdctl = shutil.which("etcdctl")
-    if etcdctl is None:
-        pytest.skip("etcdctl is not installed")
-    api = next(c for c in cluster.plan.components if c.name == "apiserver")
-    endpoints = api.argv[api.argv.index("--etcd-servers") + 1]
-    raw = subprocess.run([etcdctl, "--endpoints", endpoints, "get", "/registry/secrets/default/db",
-                          "--print-value-only"], capture_output=True, env={**os.environ, "ETCDCTL_API": "3"},
-                         timeout=30, check=True).stdout
-    assert raw.startswith(b"k8s:enc:aesgcm:v1:key1:"), raw[:40]
-    assert value.encode() not in raw and MARKER.encode() not in raw
+    raw = _etcdctl(cluster, "get", "/registry/secrets/default/db", "--print-value-only")
+    assert raw.returncode == 0, raw.stderr
+    assert raw.stdout.startswith("k8s:enc:aesgcm:v1:key1:"), raw.stdout[:40]
+    assert value not in raw.stdout and MARKER not in raw.stdout
+
+
+def test_every_link_is_mutual_tls(cluster: LocalCluster) -> None:
+    """`up` made a PKI and every daemon uses it: kctl (admin certificate from its config) reads
+    logs through the apiserver from the kubelet; a client without a certificate is refused; the
+    kvstore answers etcdctl only with a kvstore-CA certificate; `kubelite certs` sees it all."""
+    apply(cluster, deployment_yaml("secure", 1, greeting="tls"))
+    pod = wait_running(cluster, "secure", 1)[0]["metadata"]["name"]
+    wait_for(lambda: f"tls from {pod}" in cluster.kctl("logs", pod).stdout, 30, "logs over apiserver -> kubelet")
+    plain = subprocess.run([sys.executable, "-m", "kubectl.main", "--server", cluster.server, "get", "pods"],
+                           env={**cluster.env, "KUBELITE_CONFIG": "/nonexistent"}, capture_output=True, text=True,
+                           timeout=60)
+    assert plain.returncode != 0
+    check = cluster.kubelite("certs", "check-expiration", "--data-dir", str(cluster.data_dir))
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "kubelet-client-node-2" in check.stdout and "apiserver-etcd-client" in check.stdout
+    ok = _etcdctl(cluster, "get", "/registry/namespaces/default", "--keys-only")
+    assert ok.stdout.strip() == "/registry/namespaces/default", ok.stderr
+    assert _etcdctl(cluster, "get", "/registry/namespaces/default", client_cert=False).returncode != 0
+    cluster.kctl_ok("delete", "deployment", "secure")
