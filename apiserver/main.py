@@ -38,6 +38,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds a pod without its own toleration stays on a NotReady node before eviction")
     parser.add_argument("--default-unreachable-toleration-seconds", type=int, default=30,
                         help="seconds a pod without its own toleration stays on an unreachable node before eviction")
+    parser.add_argument("--pod-security-default", default="privileged",
+                        choices=["privileged", "baseline", "restricted"],
+                        help="Pod Security level enforced in namespaces without a "
+                             "pod-security.kubernetes.io/enforce label (kube-system is exempt)")
     args = parser.parse_args(argv)
     if args.default_not_ready_toleration_seconds < 0 or args.default_unreachable_toleration_seconds < 0:
         parser.error("toleration seconds must be >= 0")
@@ -60,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         metrics = Metrics()
         server = ApiServer(args.etcd_endpoints, args.listen, metrics=metrics,
                            default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
-                           default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds)
+                           default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,
+                           pod_security_default=args.pod_security_default)
         health = HealthServer(args.health[0], args.health[1], metrics)
         health.add_check("apiserver", server.not_ready)
         await server.start(wait_ready=False)

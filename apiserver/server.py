@@ -59,6 +59,7 @@ class ApiServer:
         history: int = 10_000,
         default_not_ready_toleration_seconds: int = 30,
         default_unreachable_toleration_seconds: int = 30,
+        pod_security_default: str = "privileged",
     ) -> None:
         self.listen = listen
         self.metrics = metrics or Metrics()
@@ -67,6 +68,7 @@ class ApiServer:
             self.etcd, consistency_timeout=consistency_timeout, bookmark_interval=bookmark_interval, history=history,
             default_not_ready_toleration_seconds=default_not_ready_toleration_seconds,
             default_unreachable_toleration_seconds=default_unreachable_toleration_seconds,
+            pod_security_default=pod_security_default,
         )
         self.handler = ResourcesAdapter(self.service)
         self.port = 0
