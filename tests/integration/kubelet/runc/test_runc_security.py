@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from kubelet.runtime import ContainerConfig, CreateContainerConfigError, Security
 from kubelet.runc.security import ALL_CAPS, DEFAULT_CAPS
+from kubelet.runtime import ContainerConfig, CreateContainerConfigError, Security
 from tests.integration.kubelet.runc.conftest import REASON, Env, FakeImage, FakeImageConfig
 from tests.integration.kubelet.runc.test_runc_runtime import run, sandbox, sh, until
 
