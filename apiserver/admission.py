@@ -42,6 +42,15 @@ class NamespaceAdmission:
         current = await self._service.read(registry.lookup("namespaces"), "", name)
         return current.obj if current is not None else None
 
+    async def labels(self, name: str) -> dict[str, str] | None:
+        """The namespace's labels (None if it does not exist): what Pod Security admission reads."""
+        ns = await self._namespace(name)
+        meta = ns.get("metadata") if ns is not None else None
+        if not isinstance(meta, dict):
+            return None
+        labels = meta.get("labels")
+        return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+
     async def check_create(self, namespace: str) -> None:
         """Creating in a namespace needs it to exist and not be terminating."""
         ns = await self._namespace(namespace)

@@ -77,6 +77,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="talk TLS to kubelets, trusting this CA for their serving certificates")
     parser.add_argument("--kubelet-client-certificate", default=None, help="client certificate towards kubelets")
     parser.add_argument("--kubelet-client-key", default=None, help="the key of --kubelet-client-certificate")
+    parser.add_argument("--pod-security-default", default="privileged",
+                        choices=["privileged", "baseline", "restricted"],
+                        help="Pod Security level enforced in namespaces without a "
+                             "pod-security.kubernetes.io/enforce label (kube-system is exempt)")
     args = parser.parse_args(argv)
     try:
         tls_credentials(args)
@@ -139,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
                            credentials=args.credentials, etcd_credentials=args.etcd_credentials,
                            kubelet_credentials=args.kubelet_credentials,
                            listen_without_client_cert=args.listen_without_client_cert,
-                           credentials_without_client_cert=args.open_credentials)
+                           credentials_without_client_cert=args.open_credentials,
+                           pod_security_default=args.pod_security_default)
         health = HealthServer(args.health[0], args.health[1], metrics)
         health.add_check("apiserver", server.not_ready)
         await server.start(wait_ready=False)

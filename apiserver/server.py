@@ -73,6 +73,7 @@ class ApiServer:
         kubelet_credentials: grpc.ChannelCredentials | None = None,
         listen_without_client_cert: str | None = None,
         credentials_without_client_cert: grpc.ServerCredentials | None = None,
+        pod_security_default: str = "privileged",
     ) -> None:
         """`credentials`: TLS of `listen` (requiring client certificates when built with a client CA);
         `etcd_credentials`/`kubelet_credentials`: TLS towards the store and the kubelets;
@@ -95,6 +96,7 @@ class ApiServer:
             self.etcd, consistency_timeout=consistency_timeout, bookmark_interval=bookmark_interval, history=history,
             default_not_ready_toleration_seconds=default_not_ready_toleration_seconds,
             default_unreachable_toleration_seconds=default_unreachable_toleration_seconds,
+            pod_security_default=pod_security_default,
         )
         self.access = AccessControl.build(access or AccessOptions(), self.service.caches)
         self.handler = ResourcesAdapter(self.service, self.access, kubelet_credentials)

@@ -24,12 +24,13 @@ from apiserver import objects, storage
 from apiserver.admission import NamespaceAdmission
 from apiserver.etcd import EtcdClient, prefix_end
 from apiserver.options import DeleteOptions, ListOptions, ObjectList, WatchEvent, WatchOptions
+from apiserver.podsecurity import PodSecurityAdmission
 from apiserver.selection import Selection
 from apiserver.storage import ContinueToken, StoredObject
 from apiserver.strategy import Deletion, Strategies, Strategy
 from apiserver.watchcache import WatchCache
 from apiserver.writes import ObjectWriter
-from kubelite.api import registry
+from kubelite.api import Pod, registry
 from kubelite.api.errors import (
     AlreadyExists,
     ApiError,
@@ -65,6 +66,7 @@ class ResourceService:
         bookmark_interval: float = 5.0,
         default_not_ready_toleration_seconds: int = 30,
         default_unreachable_toleration_seconds: int = 30,
+        pod_security_default: str = "privileged",
     ) -> None:
         self.etcd = etcd
         self.consistency_timeout = consistency_timeout
@@ -76,6 +78,7 @@ class ResourceService:
             for info in registry.all_kinds()
         }
         self.admission = NamespaceAdmission(self)
+        self.pod_security = PodSecurityAdmission(self.admission.labels, pod_security_default)
         self.strategies = Strategies(
             namespace_empty=self.admission.namespace_empty,
             not_ready_toleration_seconds=default_not_ready_toleration_seconds,
@@ -173,6 +176,8 @@ class ResourceService:
         self._name(meta.name)
         if info.namespaced:
             await self.admission.check_create(ns)
+        if isinstance(obj, Pod):
+            await self.pod_security.admit(ns, obj)
         plan = writer.allocate(obj)
         for _ in range(GENERATE_NAME_ATTEMPTS):
             name = meta.name or ""

@@ -88,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cluster-dns", default="", metavar="IP[,IP]",
                    help="cluster DNS server(s) for pods' resolv.conf (dnsPolicy ClusterFirst)")
     p.add_argument("--cluster-domain", default="cluster.local", help="the cluster's DNS domain")
+    p.add_argument("--pod-max-pids", type=int, default=1024,
+                   help="pids limit of each pod's containers (runc runtime; -1: unlimited), so a fork "
+                        "bomb stops at the limit instead of exhausting the node")
+    p.add_argument("--seccomp-dir", type=Path, default=None,
+                   help="where seccompProfile type Localhost profiles are read from (default: DATA_DIR/seccomp)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     add_serving_flags(p, "the Kubelet API (exec, logs)")
     add_client_flags(p)
@@ -144,6 +149,7 @@ def _build(args: argparse.Namespace, runtime_name: str) -> Kubelet:
 
     runtime: Runtime = runc.RuncRuntime(
         data_dir / "runc", resolve, network, node_ip=args.node_ip, cgroup_parent=f"kubelite/{args.node_name}",
+        pod_max_pids=max(0, args.pod_max_pids), seccomp_dir=(args.seccomp_dir or data_dir / "seccomp").resolve(),
     )
     kubelet = Kubelet(client, runtime, cfg, images=images)
     holder.append(kubelet)

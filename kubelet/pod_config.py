@@ -8,8 +8,10 @@ fields into CRI-shaped values; keeping them free of I/O keeps the worker about
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from kubelet import layout
 from kubelet.envvars import ConfigError
@@ -102,20 +104,42 @@ def resources(container: Container) -> Resources:
     return Resources(cpu_millis_limit=cpu_limit, memory_limit_bytes=mem_limit, cpu_millis_request=cpu_req)
 
 
+def pod_ref(pod: Pod) -> str:
+    """Kubernetes' format.Pod: `name_namespace(uid)`, as kubelet messages name a pod."""
+    m = pod.metadata
+    return f"{m.name or ''}_{m.namespace or 'default'}({m.uid or ''})"
+
+
 def security(pod: Pod, container: Container) -> Security:
-    """Container securityContext over the pod's (the container's value wins)."""
+    """The effective securityContext (Kubernetes' DetermineEffectiveSecurityContext): the
+    container's runAsUser/runAsGroup/runAsNonRoot/seccompProfile win over the pod's;
+    capabilities, privileged, readOnlyRootFilesystem and allowPrivilegeEscalation are
+    container-only; supplementalGroups and fsGroup (added to the groups, as the kubelet
+    does) are pod-only."""
     psc, csc = pod.spec.security_context, container.security_context
-    user = csc.run_as_user if csc is not None and csc.run_as_user is not None else (psc.run_as_user if psc else None)
-    group = (csc.run_as_group if csc is not None and csc.run_as_group is not None
-             else (psc.run_as_group if psc else None))
-    non_root = (csc.run_as_non_root if csc is not None and csc.run_as_non_root is not None
-                else (psc.run_as_non_root if psc else None))
+
+    def pick(name: str) -> Any:
+        value = getattr(csc, name) if csc is not None else None
+        return value if value is not None else (getattr(psc, name) if psc is not None else None)
+
+    user, group, non_root = pick("run_as_user"), pick("run_as_group"), pick("run_as_non_root")
     if non_root and user == 0:
-        raise ConfigError(f"container {container.name!r}: runAsNonRoot is set but runAsUser is 0 (root)")
+        raise ConfigError(f"container's runAsUser breaks non-root policy (pod: {json.dumps(pod_ref(pod))}, "
+                          f"container: {container.name})")
+    groups = list(psc.supplemental_groups) if psc is not None else []
+    if psc is not None and psc.fs_group is not None and psc.fs_group not in groups:
+        groups.append(psc.fs_group)
+    seccomp = pick("seccomp_profile")
+    caps = csc.capabilities if csc is not None else None
     return Security(
-        run_as_user=user, run_as_group=group,
+        run_as_user=user, run_as_group=group, run_as_non_root=bool(non_root), supplemental_groups=groups,
         read_only_root_fs=bool(csc.read_only_root_filesystem) if csc else False,
         privileged=bool(csc.privileged) if csc else False,
+        allow_privilege_escalation=csc.allow_privilege_escalation if csc else None,
+        cap_add=list(caps.add) if caps else [], cap_drop=list(caps.drop) if caps else [],
+        seccomp=seccomp.type if seccomp is not None else "RuntimeDefault",
+        seccomp_localhost=(seccomp.localhost_profile or "") if seccomp is not None else "",
+        host_pid=bool(pod.spec.host_pid), host_ipc=bool(pod.spec.host_ipc),
     )
 
 
@@ -127,4 +151,5 @@ def container_config(
         name=container.name, image=image, command=command, args=args, env=env,
         working_dir=container.working_dir or "", log_path=layout.container_log_name(container.name, attempt),
         attempt=attempt, mounts=mounts, resources=resources(container), security=security(pod, container),
+        pod_ref=pod_ref(pod),
     )

@@ -33,6 +33,7 @@ from kubelet.runtime import (
     ContainerNotFound,
     ContainerState,
     ContainerStatus,
+    CreateContainerConfigError,
     CreateContainerError,
     ExecError,
     ExecResult,
@@ -40,10 +41,25 @@ from kubelet.runtime import (
     ExitListener,
     PodSandboxConfig,
     SandboxStatus,
+    Security,
     StartContainerError,
 )
 
 log = logging.getLogger(__name__)
+
+
+def unenforceable(sec: Security) -> list[str]:
+    """securityContext fields a host process cannot honour: the container is refused rather
+    than run without them (the node's `kubelite.io/isolation: none` says the rest)."""
+    asked = [("runAsUser", sec.run_as_user is not None and sec.run_as_user != os.geteuid()),
+             ("runAsGroup", sec.run_as_group is not None and sec.run_as_group != os.getegid()),
+             ("runAsNonRoot", sec.run_as_non_root and os.geteuid() == 0),
+             ("supplementalGroups/fsGroup", bool(sec.supplemental_groups)),
+             ("readOnlyRootFilesystem", sec.read_only_root_fs),
+             ("allowPrivilegeEscalation", sec.allow_privilege_escalation is False),
+             ("capabilities", bool(sec.cap_add or sec.cap_drop)),
+             ("seccompProfile", sec.seccomp == "Localhost")]
+    return [name for name, wanted in asked if wanted]
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PUMP_DRAIN_SECONDS = 2.0
@@ -173,6 +189,11 @@ class ProcessRuntime:
             )
         if not config.log_path:
             raise CreateContainerError(f"container {config.name!r}: no log path")
+        refused = unenforceable(config.security)
+        if refused:
+            raise CreateContainerConfigError(
+                f"container {config.name!r}: the process runtime (no isolation) cannot enforce securityContext "
+                f"{', '.join(refused)}; run the pod on a node with the runc runtime")
         cid = secrets.token_hex(8)
         status = ContainerStatus(
             id=cid, sandbox_id=sandbox_id, name=config.name, image=config.image, attempt=config.attempt,

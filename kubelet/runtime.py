@@ -31,6 +31,13 @@ class CreateContainerError(RuntimeFailure):
     reason = "CreateContainerError"
 
 
+class CreateContainerConfigError(CreateContainerError):
+    """The container's configuration forbids starting it (e.g. runAsNonRoot with a root image);
+    the container waits with this reason, as in Kubernetes, until the pod is fixed."""
+
+    reason = "CreateContainerConfigError"
+
+
 class StartContainerError(RuntimeFailure):
     """Create worked but the process could not be started (e.g. executable not found)."""
 
@@ -113,12 +120,25 @@ class Resources:
 
 @dataclass(frozen=True)
 class Security:
-    """The part of `securityContext` the runtime enforces."""
+    """The effective `securityContext` of one container (its own values over the pod's).
+
+    Every field is enforced by the runc runtime (see kubelet/runc/security.py); fields
+    kubelite cannot enforce are rejected by API validation, so nothing here is advisory.
+    """
 
     run_as_user: int | None = None  # None: the image's USER (else root)
     run_as_group: int | None = None
+    run_as_non_root: bool = False
+    supplemental_groups: list[int] = field(default_factory=list)  # pod supplementalGroups (+ fsGroup)
     read_only_root_fs: bool = False
     privileged: bool = False
+    allow_privilege_escalation: bool | None = None  # None: allowed only if privileged or CAP_SYS_ADMIN
+    cap_add: list[str] = field(default_factory=list)  # Kubernetes names ("NET_ADMIN", "ALL")
+    cap_drop: list[str] = field(default_factory=list)
+    seccomp: str = "RuntimeDefault"  # "RuntimeDefault" | "Unconfined" | "Localhost"
+    seccomp_localhost: str = ""  # Localhost: profile path relative to the kubelet's seccomp dir
+    host_pid: bool = False  # the pod's hostPID: no PID namespace
+    host_ipc: bool = False  # the pod's hostIPC: the node's IPC namespace and /dev/shm
 
 
 @dataclass(frozen=True)
@@ -141,6 +161,7 @@ class ContainerConfig:
     mounts: list[Mount] = field(default_factory=list)
     resources: Resources = field(default_factory=Resources)
     security: Security = field(default_factory=Security)
+    pod_ref: str = ""  # "name_namespace(uid)", Kubernetes' format.Pod, for error messages
 
 
 @dataclass(frozen=True)

@@ -198,6 +198,7 @@ def setup_volumes(data_dir: Path, pod: Pod, refs: RefData) -> dict[str, Path]:
             if not target.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
                 target.chmod(0o777)  # any container user may write (as Kubernetes does)
+                set_ownership(target, fs_group(pod), writable=True)
             paths[vol.name] = target
             continue
         files = desired_files(vol, refs, ns)
@@ -205,7 +206,8 @@ def setup_volumes(data_dir: Path, pod: Pod, refs: RefData) -> dict[str, Path]:
             kinds = [k for k, v in vol.to_dict().items() if k != "name" and v is not None]
             raise ConfigError(f"volume {vol.name!r}: {', '.join(kinds) or 'unknown'} volumes are not supported "
                               "(supported: emptyDir, hostPath, configMap, secret)")
-        project(target, files)
+        if project(target, files):
+            set_ownership(target, fs_group(pod), writable=False)
         paths[vol.name] = target
     return paths
 
@@ -225,8 +227,34 @@ def refresh_projections(data_dir: Path, pod: Pod, refs: RefData) -> list[str]:
         except ConfigError:
             continue
         if files is not None and project(target, files):
+            set_ownership(target, fs_group(pod), writable=False)
             changed.append(vol.name)
     return changed
+
+
+def fs_group(pod: Pod) -> int | None:
+    sc = pod.spec.security_context
+    return sc.fs_group if sc is not None else None
+
+
+def set_ownership(target: Path, group: int | None, writable: bool) -> None:
+    """Kubernetes' SetVolumeOwnership for `fsGroup`: the volume's files belong to the group
+    (readable, writable too for emptyDir), and directories are setgid so files the
+    containers create there inherit the group. Symlinks (the projection's) are left alone."""
+    if group is None:
+        return
+    file_bits = 0o660 if writable else 0o440
+    for root, dirs, files in os.walk(target):
+        for name in [*dirs, *files]:
+            path = os.path.join(root, name)
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                continue
+            os.lchown(path, -1, group)
+            extra = file_bits | (0o2110 if stat.S_ISDIR(st.st_mode) else 0)
+            os.chmod(path, stat.S_IMODE(st.st_mode) | extra)
+    os.chown(target, -1, group)
+    os.chmod(target, stat.S_IMODE(os.stat(target).st_mode) | file_bits | 0o2110)
 
 
 def container_mounts(pod: Pod, container: Container, paths: Mapping[str, Path]) -> list[Mount]:

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from apiserver import objects
+from apiserver.podsecurity import namespace_label_causes
 from apiserver.servicewrites import ServiceWriter
 from apiserver.strategy.base import Deletion, StatusStrategy
 from apiserver.writes import ObjectWriter
@@ -21,7 +22,7 @@ from kubelite.api import (
     ServiceStatus,
     Toleration,
 )
-from kubelite.api.errors import Conflict
+from kubelite.api.errors import Conflict, Invalid
 from kubelite.api.meta import Resource
 from kubelite.api.registry import KindInfo
 from kubelite.api.timeutil import now
@@ -124,6 +125,13 @@ class NamespaceStrategy(StatusStrategy[Namespace, NamespaceStatus]):
 
     def initial_status(self) -> NamespaceStatus:
         return NamespaceStatus(phase="Active")
+
+    def validate(self, obj: Resource, old: Resource | None = None) -> None:
+        """Also refuse pod-security labels with an unknown level or version (they would fail closed)."""
+        super().validate(obj, old)
+        causes = namespace_label_causes(obj.metadata.labels)
+        if causes:
+            raise Invalid.for_object(self.info.kind, obj.metadata.name, causes)
 
     async def mark_for_deletion(self, obj: Resource, requested: int | None, policy: str) -> Deletion:
         ns = self.narrow(obj)

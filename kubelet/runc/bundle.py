@@ -13,7 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubelet.runc import security as secctx
+from kubelet.runc.security import ALL_CAPS, DEFAULT_CAPS
 from kubelet.runtime import Mount, Resources, Security
+
+__all__ = ["ALL_CAPS", "DEFAULT_CAPS", "ImageProcess", "SpecInputs", "UserError", "runtime_spec"]
 
 OCI_VERSION = "1.0.2"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -21,19 +25,6 @@ CPU_PERIOD_US = 100_000
 MIN_CPU_SHARES = 2
 MAX_CPU_SHARES = 262_144
 
-# What a container gets by default (Docker's/containerd's default set).
-DEFAULT_CAPS = [
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
-]
-ALL_CAPS = DEFAULT_CAPS + [
-    "CAP_DAC_READ_SEARCH", "CAP_LINUX_IMMUTABLE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_LEASE",
-    "CAP_AUDIT_CONTROL", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-]
 MASKED_PATHS = [
     "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
     "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
@@ -76,6 +67,9 @@ class SpecInputs:
     shm_path: str | None = None  # the pod's /dev/shm (shared with the IPC namespace)
     hostname: str = ""  # only used when the container gets a private UTS namespace
     terminal: bool = False
+    pids_limit: int = 0  # the pod's pids limit (kubelet --pod-max-pids); 0: none
+    seccomp_localhost: dict[str, Any] | None = None  # the loaded `Localhost` seccomp profile
+    host_devices: list[dict[str, Any]] = field(default_factory=list)  # privileged: OCI linux.devices
 
 
 def merge_argv(command: list[str], args: list[str], image: ImageProcess) -> list[str]:
@@ -115,7 +109,9 @@ def resolve_user(
 
     `runAsUser`/`runAsGroup` win over the image's USER (`name`, `uid`, `name:group`,
     `uid:gid`); names are looked up in the image's /etc/passwd and /etc/group; a
-    uid without a group takes its passwd entry's primary group, else 0.
+    uid without a group takes its passwd entry's primary group, else 0. The pod's
+    supplementalGroups (and fsGroup, which the kubelet adds to them) join the
+    groups the image's /etc/group gives the user.
     """
     users = _parse_db(passwd, 4)
     groups = _parse_db(group, 3)
@@ -150,7 +146,8 @@ def resolve_user(
     else:
         gid = 0
     extra = sorted(
-        {int(g[2]) for g in groups if name and g[2].isdigit() and len(g) > 3 and name in g[3].split(",")} - {gid}
+        ({int(g[2]) for g in groups if name and g[2].isdigit() and len(g) > 3 and name in g[3].split(",")}
+         | set(security.supplemental_groups)) - {gid}
     )
     return uid, gid, extra
 
@@ -162,7 +159,7 @@ def cpu_shares(request_millis: int) -> int:
     return max(MIN_CPU_SHARES, min(MAX_CPU_SHARES, request_millis * 1024 // 1000))
 
 
-def linux_resources(resources: Resources) -> dict[str, Any]:
+def linux_resources(resources: Resources, pids_limit: int = 0) -> dict[str, Any]:
     out: dict[str, Any] = {"devices": [{"allow": False, "access": "rwm"}]}
     cpu: dict[str, Any] = {"shares": cpu_shares(resources.cpu_millis_request)}
     if resources.cpu_millis_limit:
@@ -172,6 +169,8 @@ def linux_resources(resources: Resources) -> dict[str, Any]:
     if resources.memory_limit_bytes:
         # swap == limit: no swap on top of the limit, so the limit really means OOMKilled.
         out["memory"] = {"limit": resources.memory_limit_bytes, "swap": resources.memory_limit_bytes}
+    if pids_limit > 0:
+        out["pids"] = {"limit": pids_limit}
     return out
 
 
@@ -186,9 +185,12 @@ def _mounts(inputs: SpecInputs) -> list[dict[str, Any]]:
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
         {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": sys_opts},
         {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-         "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+         "options": ["nosuid", "noexec", "nodev", "relatime"] + ([] if inputs.security.privileged else ["ro"])},
     ]
-    if inputs.shm_path:
+    if inputs.security.host_ipc:
+        mounts.append({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm",
+                       "options": ["rbind", "nosuid", "noexec", "nodev"]})
+    elif inputs.shm_path:
         mounts.append({"destination": "/dev/shm", "type": "bind", "source": inputs.shm_path,
                        "options": ["rbind", "nosuid", "noexec", "nodev"]})
     else:
@@ -201,8 +203,9 @@ def _mounts(inputs: SpecInputs) -> list[dict[str, Any]]:
 
 
 def _namespaces(inputs: SpecInputs) -> list[dict[str, str]]:
-    out = [{"type": "pid"}, {"type": "mount"}]
-    out.append({"type": "ipc", "path": inputs.ipc_path} if inputs.ipc_path else {"type": "ipc"})
+    out = [{"type": "mount"}] if inputs.security.host_pid else [{"type": "pid"}, {"type": "mount"}]
+    if not inputs.security.host_ipc:
+        out.append({"type": "ipc", "path": inputs.ipc_path} if inputs.ipc_path else {"type": "ipc"})
     if inputs.uts_path:
         out.append({"type": "uts", "path": inputs.uts_path})
     elif inputs.hostname:
@@ -217,10 +220,8 @@ def runtime_spec(inputs: SpecInputs) -> dict[str, Any]:
     if not inputs.argv or not inputs.argv[0]:
         raise ValueError("no command: the pod sets neither command nor args and the image has no ENTRYPOINT/CMD")
     sec = inputs.security
-    caps = ALL_CAPS if sec.privileged else DEFAULT_CAPS
-    # A non-root user keeps only the bounding set (what it could regain via setuid binaries
-    # is further blocked by no_new_privileges).
-    active = list(caps) if inputs.uid == 0 else []
+    caps = secctx.capabilities(sec)  # SecurityConfigError (a ValueError) on a bad setting
+    seccomp = secctx.seccomp_section(sec, caps, inputs.seccomp_localhost)
     process: dict[str, Any] = {
         "terminal": inputs.terminal,
         "user": {"uid": inputs.uid, "gid": inputs.gid, **({"additionalGids": inputs.additional_gids}
@@ -228,14 +229,20 @@ def runtime_spec(inputs: SpecInputs) -> dict[str, Any]:
         "args": list(inputs.argv),
         "env": list(inputs.env),
         "cwd": inputs.cwd or "/",
-        "capabilities": {"bounding": list(caps), "effective": active, "permitted": active},
-        "noNewPrivileges": not sec.privileged,
+        "capabilities": secctx.process_capabilities(caps, inputs.uid),
+        "noNewPrivileges": secctx.no_new_privileges(sec, caps),
     }
     linux: dict[str, Any] = {
         "namespaces": _namespaces(inputs),
         "cgroupsPath": inputs.cgroups_path,
-        "resources": linux_resources(inputs.resources),
+        "resources": linux_resources(inputs.resources, inputs.pids_limit),
     }
+    if sec.privileged:  # every host device, as containerd does for privileged containers
+        linux["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
+        if inputs.host_devices:
+            linux["devices"] = [dict(d) for d in inputs.host_devices]
+    if seccomp is not None:
+        linux["seccomp"] = seccomp
     if not sec.privileged:
         linux["maskedPaths"] = list(MASKED_PATHS)
         linux["readonlyPaths"] = list(READONLY_PATHS)

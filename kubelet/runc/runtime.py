@@ -42,6 +42,7 @@ from typing import Any
 from kubelet.exec_session import ProcessExecSession, read_pid_file
 from kubelet.runc import bundle, conmon, overlay
 from kubelet.runc import sandbox as sb
+from kubelet.runc import security as secctx
 from kubelet.runc.cli import Runc, RuncError
 from kubelet.runc.records import (
     CGROUP_ROOT,
@@ -60,6 +61,7 @@ from kubelet.runtime import (
     ContainerNotFound,
     ContainerState,
     ContainerStatus,
+    CreateContainerConfigError,
     CreateContainerError,
     ExecError,
     ExecResult,
@@ -96,8 +98,12 @@ class RuncRuntime:
         conmon_bin: str = "conmon",
         cgroup_parent: str = "kubelite",
         poll_interval: float = 0.1,
+        pod_max_pids: int = 0,
+        seccomp_dir: Path | None = None,
     ) -> None:
         self.state_dir = state_dir
+        self.pod_max_pids = pod_max_pids  # OCI pids limit of every container; 0: unlimited
+        self.seccomp_dir = seccomp_dir or state_dir / "seccomp"  # `Localhost` seccomp profiles
         self.version = "unknown"
         self.node_ip = node_ip
         self._images = images
@@ -319,6 +325,13 @@ class RuncRuntime:
                 raise CreateContainerError(f"mount source {m.host_path!r} for {m.container_path!r} does not exist")
             if not m.container_path.startswith("/"):
                 raise CreateContainerError(f"mount path {m.container_path!r} must be absolute")
+        sec = config.security
+        try:
+            secctx.verify_non_root(sec, image.config.user, config.name, config.pod_ref)
+        except secctx.SecurityConfigError as exc:
+            raise CreateContainerConfigError(str(exc)) from exc
+        localhost = (secctx.load_localhost_profile(self.seccomp_dir, sec.seccomp_localhost)
+                     if sec.seccomp == "Localhost" and not sec.privileged else None)
         rootfs = c.dir / "rootfs"
         overlay.mount_overlay(list(image.layer_dirs), c.dir / "upper", c.dir / "work", rootfs)
         try:
@@ -345,6 +358,9 @@ class RuncRuntime:
             ipc_path=str(rec.ipc_path),
             uts_path=str(rec.uts_path) if rec.uts_path else None,
             shm_path=str(rec.shm_path),
+            pids_limit=self.pod_max_pids,
+            seccomp_localhost=localhost,
+            host_devices=secctx.host_devices() if sec.privileged else [],
         )
         (c.dir / "config.json").write_text(json.dumps(bundle.runtime_spec(inputs), indent=1))
         (c.dir / "persist").mkdir(exist_ok=True)

@@ -207,3 +207,14 @@ async def test_sandbox_status_reports_host_ip(tmp_path: Path) -> None:
         assert not (await rt.pod_sandbox_status(sid)).ready
     finally:
         await rt.shutdown(0)
+
+
+def test_security_the_process_runtime_cannot_enforce_is_named() -> None:
+    from kubelet.process_runtime import unenforceable
+    from kubelet.runtime import Security
+
+    assert unenforceable(Security()) == []
+    assert unenforceable(Security(seccomp="Unconfined", privileged=True)) == []
+    assert unenforceable(Security(run_as_user=os.geteuid() + 1, read_only_root_fs=True, cap_drop=["ALL"],
+                                  allow_privilege_escalation=False)) == [
+        "runAsUser", "readOnlyRootFilesystem", "allowPrivilegeEscalation", "capabilities"]

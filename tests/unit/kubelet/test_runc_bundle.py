@@ -122,7 +122,7 @@ def test_security_defaults_and_privileges() -> None:
     spec = runtime_spec(inputs(security=Security(read_only_root_fs=True)))
     assert spec["root"] == {"path": "rootfs", "readonly": True}
     assert spec["process"]["noNewPrivileges"] is True
-    assert spec["process"]["capabilities"]["bounding"] == DEFAULT_CAPS
+    assert spec["process"]["capabilities"]["bounding"] == list(DEFAULT_CAPS)
     assert "CAP_SYS_ADMIN" not in spec["process"]["capabilities"]["effective"]
     assert "/proc/kcore" in spec["linux"]["maskedPaths"] and "/proc/sys" in spec["linux"]["readonlyPaths"]
     non_root = runtime_spec(inputs(uid=1000, gid=1000, additional_gids=[10]))

@@ -118,3 +118,23 @@ def test_host_path_or_create(tmp_path: Path) -> None:
     assert paths == {"d": d, "f": f} and d.is_dir() and f.is_file()
     teardown_volumes(tmp_path / "data", pod)
     assert d.is_dir(), "hostPaths are never removed"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another group needs root")
+def test_fs_group_owns_volumes_and_dirs_are_setgid(tmp_path: Path) -> None:
+    refs = RefData(secrets={"sec": {"token": b"t0k"}})
+    pod = Pod.from_dict({
+        "metadata": {"name": "web", "namespace": "prod", "uid": "u-1"},
+        "spec": {"securityContext": {"fsGroup": 4321},
+                 "volumes": [{"name": "scratch", "emptyDir": {}},
+                             {"name": "creds", "secret": {"secretName": "sec", "defaultMode": 0o400}}],
+                 "containers": [{"name": "c", "image": "i"}]},
+    })
+    paths = setup_volumes(tmp_path, pod, refs)
+    scratch = paths["scratch"].stat()
+    assert scratch.st_gid == 4321 and scratch.st_mode & stat.S_ISGID and scratch.st_mode & 0o070 == 0o070
+    token = (paths["creds"] / "..data" / "token").stat()
+    assert token.st_gid == 4321 and stat.S_IMODE(token.st_mode) == 0o440  # group-readable for fsGroup
+    refs.secrets["sec"]["token"] = b"new"
+    assert refresh_projections(tmp_path, pod, refs) == ["creds"]
+    assert (paths["creds"] / "..data" / "token").stat().st_gid == 4321  # a new projection is owned too

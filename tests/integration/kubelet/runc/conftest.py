@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,8 +95,8 @@ class Env:
     async def resolve(self, ref: str) -> FakeImage:
         return self.images[ref]
 
-    async def runtime(self) -> RuncRuntime:
-        rt = RuncRuntime(self.state, self.resolve, cgroup_parent=self.cgroup_parent, poll_interval=0.05)
+    async def runtime(self, **kw: Any) -> RuncRuntime:
+        rt = RuncRuntime(self.state, self.resolve, cgroup_parent=self.cgroup_parent, poll_interval=0.05, **kw)
         await rt.start()
         self.runtimes.append(rt)
         return rt
