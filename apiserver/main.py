@@ -2,6 +2,8 @@
 
     kubelite apiserver --etcd-servers H:P[,H:P] --listen H:P --listen-health H:P [--log-level L]
                        [--encryption-provider-config FILE]
+                       [--http-listen H:P | --secure-port P [--bind-address A]]
+                       [--tls-cert-file F --tls-private-key-file F [--client-ca-file F]]
 
 Serves `kubelite.v1.Resources` on --listen, `/healthz`, `/readyz` and
 `/metrics` on --listen-health; `/readyz` fails until the store is reachable,
@@ -9,6 +11,10 @@ every watch cache has synced and the system namespaces exist. SIGTERM stops it
 gracefully. With --encryption-provider-config (Kubernetes' EncryptionConfiguration,
 see `apiserver.encryption`) the configured resources are encrypted at rest; a
 bad file stops the daemon at once with the file and field in the message.
+
+The Kubernetes HTTP API (what `kubectl` and client libraries speak) is served
+beside gRPC on --http-listen, or on --bind-address:--secure-port; it uses TLS when
+--tls-cert-file/--tls-private-key-file are given, and plain HTTP only on loopback.
 """
 
 from __future__ import annotations
@@ -16,8 +22,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import ssl
 
 from apiserver.encryption import EncryptionConfigError, load_config
+from apiserver.http import is_loopback, server_ssl_context
 from apiserver.server import ApiServer
 from kubelite.daemon import HealthServer, Metrics, run_daemon, setup_logging
 
@@ -44,6 +52,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds a pod without its own toleration stays on an unreachable node before eviction")
     parser.add_argument("--encryption-provider-config", default="", metavar="FILE",
                         help="EncryptionConfiguration file: which resources are encrypted at rest, with which keys")
+    parser.add_argument("--http-listen", default="", metavar="HOST:PORT",
+                        help="HOST:PORT for the Kubernetes HTTP API (plain HTTP only on loopback)")
+    parser.add_argument("--secure-port", type=int, default=None,
+                        help="port for the Kubernetes HTTPS API on --bind-address (needs the TLS files)")
+    parser.add_argument("--bind-address", default="0.0.0.0", help="address for --secure-port")
+    parser.add_argument("--tls-cert-file", default="", help="server certificate (PEM) for the HTTP API")
+    parser.add_argument("--tls-private-key-file", default="", help="server private key (PEM) for the HTTP API")
+    parser.add_argument("--client-ca-file", default="", help="CA bundle that signs client certificates")
     args = parser.parse_args(argv)
     if args.default_not_ready_toleration_seconds < 0 or args.default_unreachable_toleration_seconds < 0:
         parser.error("toleration seconds must be >= 0")
@@ -55,6 +71,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.health = split_host_port(args.listen_health, "--listen-health")
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
+    args.http_ssl = None
+    if args.secure_port is not None:
+        if args.http_listen:
+            parser.error("give either --http-listen or --secure-port, not both")
+        if not (args.tls_cert_file and args.tls_private_key_file):
+            parser.error("--secure-port needs --tls-cert-file and --tls-private-key-file")
+        args.http_listen = f"{args.bind_address}:{args.secure_port}"
+    if bool(args.tls_cert_file) != bool(args.tls_private_key_file):
+        parser.error("--tls-cert-file and --tls-private-key-file go together")
+    if args.http_listen:
+        try:
+            http_host, _ = split_host_port(args.http_listen, "--http-listen")
+        except argparse.ArgumentTypeError as exc:
+            parser.error(str(exc))
+        if args.tls_cert_file:
+            try:
+                args.http_ssl = server_ssl_context(args.tls_cert_file, args.tls_private_key_file,
+                                                   args.client_ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                parser.error(f"cannot load the TLS files: {exc}")
+        elif not is_loopback(http_host):
+            parser.error(f"plain HTTP is only allowed on loopback, not {http_host}; give --tls-cert-file "
+                         "and --tls-private-key-file")
     args.encryption = None
     if args.encryption_provider_config:
         try:
@@ -73,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         server = ApiServer(args.etcd_endpoints, args.listen, metrics=metrics,
                            default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
                            default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,
-                           encryption=args.encryption)
+                           encryption=args.encryption, http_listen=args.http_listen, http_ssl=args.http_ssl)
         health = HealthServer(args.health[0], args.health[1], metrics)
         health.add_check("apiserver", server.not_ready)
         await server.start(wait_ready=False)

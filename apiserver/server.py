@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from typing import Any
 
@@ -22,6 +23,7 @@ import grpc.aio
 from apiserver.encryption import StorageTransformers, rewrite_stale
 from apiserver.etcd import EtcdClient
 from apiserver.grpc_servicer import ResourcesAdapter, ResourcesServicer
+from apiserver.http import HttpApi
 from apiserver.service import ResourceService
 from kubelite.api.errors import ApiError
 from kubelite.daemon.metrics import Metrics
@@ -61,6 +63,8 @@ class ApiServer:
         default_not_ready_toleration_seconds: int = 30,
         default_unreachable_toleration_seconds: int = 30,
         encryption: StorageTransformers | None = None,
+        http_listen: str = "",
+        http_ssl: ssl.SSLContext | None = None,
     ) -> None:
         self.listen = listen
         self.metrics = metrics or Metrics()
@@ -75,6 +79,10 @@ class ApiServer:
             default_unreachable_toleration_seconds=default_unreachable_toleration_seconds,
         )
         self.handler = ResourcesAdapter(self.service)
+        # The Kubernetes HTTP API beside gRPC ("" = not served), same core.
+        self.http_listen = http_listen
+        self.http_ssl = http_ssl
+        self.http = HttpApi(self.service, not_ready=self.not_ready)
         self.port = 0
         self._host = listen.rpartition(":")[0] or "127.0.0.1"
         self._server: grpc.aio.Server | None = None
@@ -114,6 +122,9 @@ class ApiServer:
             raise OSError(f"cannot listen on {self.listen}")
         await server.start()
         self._server = server
+        if self.http_listen:
+            host, _, http_port = self.http_listen.rpartition(":")
+            await self.http.start(host or "127.0.0.1", int(http_port), self.http_ssl)
         self._tasks = [
             asyncio.create_task(self._bootstrap(), name="apiserver-bootstrap"),
             asyncio.create_task(self._probe(), name="apiserver-etcd-probe"),
@@ -183,6 +194,7 @@ class ApiServer:
             except asyncio.CancelledError:
                 pass
         self._tasks = []
+        await self.http.stop()
         stopping: asyncio.Task[None] | None = None
         if self._server is not None:
             # grpc stops accepting new calls at once; ending the watches below lets in-flight ones finish.
