@@ -36,6 +36,7 @@ from kubelite.api.registry import KindInfo
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024  # Kubernetes' --max-request-body-bytes default
+REQUEST_INFO = web.RequestKey("kubelite_request_info", RequestInfo)
 Authorizer = Callable[[web.Request, RequestInfo], Awaitable[None]]
 """Raises `api.errors.Forbidden` (or Unauthorized) to refuse a request; None allows everything."""
 
@@ -65,11 +66,10 @@ def is_loopback(host: str) -> bool:
 
 def request_attributes(request: web.Request) -> RequestInfo:
     """The request's attributes (see `routing.request_info`), computed once per request."""
-    cached = request.get("kubelite.request_info")
-    if isinstance(cached, RequestInfo):
-        return cached
+    if REQUEST_INFO in request:
+        return request[REQUEST_INFO]
     info = request_info(request.method, request.path, request.query)
-    request["kubelite.request_info"] = info
+    request[REQUEST_INFO] = info
     return info
 
 

@@ -109,13 +109,13 @@ class ResourceHandlers:
                 raise MethodNotAllowed(f"POST is not allowed on a named {kind.singular}")
             dry = parse_dry_run(request.query)
             created = await self.service.create(kind.resource, info.namespace,
-                                                object_body(body, request.content_type), dry_run=dry)
+                                                object_body(body, request.headers.get("Content-Type", "")), dry_run=dry)
             return json_response(created, 201)
         if info.verb == "update":
             dry = parse_dry_run(request.query)
             update = self.service.update_status if sub == "status" else self.service.update
             return json_response(await update(kind.resource, info.namespace, info.name,
-                                              object_body(body, request.content_type), dry_run=dry))
+                                              object_body(body, request.headers.get("Content-Type", "")), dry_run=dry))
         if info.verb == "patch":
             fn = patching.patch_function(request.headers.get("Content-Type", ""),
                                          self._patch_document(body))
@@ -173,7 +173,7 @@ class ResourceHandlers:
     def _delete_options(request: web.Request, body: bytes) -> DeleteOptions:
         data: dict[str, Any] = {}
         if body.strip():
-            parsed = decode_document(body, request.content_type, "DeleteOptions")
+            parsed = decode_document(body, request.headers.get("Content-Type", ""), "DeleteOptions")
             if parsed is not None and not isinstance(parsed, dict):
                 raise BadRequest("DeleteOptions must be a JSON object")
             data = parsed or {}
@@ -232,7 +232,7 @@ class ResourceHandlers:
             obj = json.loads(await self.service.get(kind.resource, info.namespace, info.name))
             return json_response(self.scale_of(obj))
         if info.verb == "update":
-            wanted = decode_document(body, request.content_type)
+            wanted = decode_document(body, request.headers.get("Content-Type", ""))
         elif info.verb == "patch":
             fn = patching.patch_function(request.headers.get("Content-Type", ""), self._patch_document(body))
             wanted = None
