@@ -309,3 +309,31 @@ async def test_real_kubectl(api: ApiServer, tmp_path: Path) -> None:
     assert 'Error from server (NotFound): deployments.apps "nope" not found' in missing
     assert 'deployment.apps "web" deleted' in await kubectl.run("delete", "deploy", "web")
     assert "No resources found" in await kubectl.run("get", "deploy", ok=False)
+
+
+# ---- TLS -------------------------------------------------------------------------------------
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+async def test_https_with_a_server_certificate(tmp_path: Path) -> None:
+    import ssl
+    import subprocess
+
+    from apiserver.http import server_ssl_context
+
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
+                    "-out", str(cert)], check=True, capture_output=True)
+    kv = KVProcess(tmp_path / "kv", tmp_path / "kv.log").start()
+    server = ApiServer([kv.endpoint], "127.0.0.1:0", http_listen="127.0.0.1:0",
+                       http_ssl=server_ssl_context(str(cert), str(key)))
+    try:
+        await server.start()
+        assert server.http.url.startswith("https://")
+        trust = ssl.create_default_context(cafile=str(cert))
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{server.http.url}/version", ssl=trust) as resp:
+                assert (await resp.json())["minor"] == "32"
+    finally:
+        await server.stop()
+        kv.terminate()
