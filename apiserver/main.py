@@ -3,9 +3,10 @@
     kubelite apiserver --etcd-servers H:P[,H:P] --listen H:P --listen-health H:P [--log-level L]
                        [--encryption-provider-config FILE]
                        [--authorization-mode AlwaysAllow|Node,RBAC] [--token-auth-file F] [--[no-]anonymous-auth]
-        [--tls-cert-file F --tls-private-key-file F [--client-ca-file CA]]
-        [--etcd-cafile CA --etcd-certfile F --etcd-keyfile F]
-        [--kubelet-certificate-authority CA --kubelet-client-certificate F --kubelet-client-key F]
+                       [--tls-cert-file F --tls-private-key-file F [--client-ca-file CA]]
+                       [--etcd-cafile CA --etcd-certfile F --etcd-keyfile F]
+                       [--kubelet-certificate-authority CA --kubelet-client-certificate F --kubelet-client-key F]
+                       [--http-listen H:P | --secure-port P [--bind-address A]]
 
 With --client-ca-file every client of --listen must present a certificate of
 that CA; its CN and O are the caller's user and groups (`apiserver.peer`).
@@ -16,6 +17,10 @@ every watch cache has synced and the system namespaces exist. SIGTERM stops it
 gracefully. With --encryption-provider-config (Kubernetes' EncryptionConfiguration,
 see `apiserver.encryption`) the configured resources are encrypted at rest; a
 bad file stops the daemon at once with the file and field in the message.
+
+The Kubernetes HTTP API (what `kubectl` and client libraries speak) is served
+beside gRPC on --http-listen, or on --bind-address:--secure-port; it uses TLS when
+--tls-cert-file/--tls-private-key-file are given, and plain HTTP only on loopback.
 """
 
 from __future__ import annotations
@@ -23,10 +28,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import ssl
 
 from apiserver.access import AccessOptions
 from apiserver.authn import TokenFileError
 from apiserver.encryption import EncryptionConfigError, load_config
+from apiserver.http import is_loopback, server_ssl_context
 from apiserver.server import ApiServer
 from kubelite.daemon import HealthServer, Metrics, run_daemon, setup_logging
 from kubelite.daemon.tls import (
@@ -81,6 +88,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         choices=["privileged", "baseline", "restricted"],
                         help="Pod Security level enforced in namespaces without a "
                              "pod-security.kubernetes.io/enforce label (kube-system is exempt)")
+    parser.add_argument("--http-listen", default="", metavar="HOST:PORT",
+                        help="HOST:PORT for the Kubernetes HTTP API (plain HTTP only on loopback)")
+    parser.add_argument("--secure-port", type=int, default=None,
+                        help="port for the Kubernetes HTTPS API on --bind-address (needs the TLS files)")
+    parser.add_argument("--bind-address", default="0.0.0.0", help="address for --secure-port")
     args = parser.parse_args(argv)
     try:
         tls_credentials(args)
@@ -100,6 +112,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.health = split_host_port(args.listen_health, "--listen-health")
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
+    args.http_ssl = None
+    if args.secure_port is not None:
+        if args.http_listen:
+            parser.error("give either --http-listen or --secure-port, not both")
+        if not (args.tls_cert_file and args.tls_private_key_file):
+            parser.error("--secure-port needs --tls-cert-file and --tls-private-key-file")
+        args.http_listen = f"{args.bind_address}:{args.secure_port}"
+    if bool(args.tls_cert_file) != bool(args.tls_private_key_file):
+        parser.error("--tls-cert-file and --tls-private-key-file go together")
+    if args.http_listen:
+        try:
+            http_host, _ = split_host_port(args.http_listen, "--http-listen")
+        except argparse.ArgumentTypeError as exc:
+            parser.error(str(exc))
+        if args.tls_cert_file:
+            try:
+                args.http_ssl = server_ssl_context(args.tls_cert_file, args.tls_private_key_file,
+                                                   args.client_ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                parser.error(f"cannot load the TLS files: {exc}")
+        elif not is_loopback(http_host):
+            parser.error(f"plain HTTP is only allowed on loopback, not {http_host}; give --tls-cert-file "
+                         "and --tls-private-key-file")
     args.encryption = None
     if args.encryption_provider_config:
         try:
@@ -144,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
                            kubelet_credentials=args.kubelet_credentials,
                            listen_without_client_cert=args.listen_without_client_cert,
                            credentials_without_client_cert=args.open_credentials,
-                           pod_security_default=args.pod_security_default)
+                           pod_security_default=args.pod_security_default,
+                           http_listen=args.http_listen, http_ssl=args.http_ssl)
         health = HealthServer(args.health[0], args.health[1], metrics)
         health.add_check("apiserver", server.not_ready)
         await server.start(wait_ready=False)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 import time
 from typing import Any
 
@@ -26,6 +27,7 @@ from apiserver.encryption import StorageTransformers, rewrite_stale
 from apiserver.etcd import EtcdClient
 from apiserver.grpc_access import GrpcAccess
 from apiserver.grpc_servicer import ResourcesAdapter, ResourcesServicer
+from apiserver.http import HttpApi
 from apiserver.service import ResourceService
 from kubelite.api.errors import ApiError
 from kubelite.api.meta import Resource
@@ -74,6 +76,8 @@ class ApiServer:
         listen_without_client_cert: str | None = None,
         credentials_without_client_cert: grpc.ServerCredentials | None = None,
         pod_security_default: str = "privileged",
+        http_listen: str = "",
+        http_ssl: ssl.SSLContext | None = None,
     ) -> None:
         """`credentials`: TLS of `listen` (requiring client certificates when built with a client CA);
         `etcd_credentials`/`kubelet_credentials`: TLS towards the store and the kubelets;
@@ -100,6 +104,10 @@ class ApiServer:
         )
         self.access = AccessControl.build(access or AccessOptions(), self.service.caches)
         self.handler = ResourcesAdapter(self.service, self.access, kubelet_credentials)
+        # The Kubernetes HTTP API beside gRPC ("" = not served), same core.
+        self.http_listen = http_listen
+        self.http_ssl = http_ssl
+        self.http = HttpApi(self.service, not_ready=self.not_ready)
         self.port = 0
         self._host = listen.rpartition(":")[0] or "127.0.0.1"
         self._server: grpc.aio.Server | None = None
@@ -145,6 +153,9 @@ class ApiServer:
                 raise OSError(f"cannot listen on {self.listen_without_client_cert}")
         await server.start()
         self._server = server
+        if self.http_listen:
+            host, _, http_port = self.http_listen.rpartition(":")
+            await self.http.start(host or "127.0.0.1", int(http_port), self.http_ssl)
         self._tasks = [
             asyncio.create_task(self._bootstrap(), name="apiserver-bootstrap"),
             asyncio.create_task(self._probe(), name="apiserver-etcd-probe"),
@@ -220,6 +231,7 @@ class ApiServer:
             except asyncio.CancelledError:
                 pass
         self._tasks = []
+        await self.http.stop()
         stopping: asyncio.Task[None] | None = None
         if self._server is not None:
             # grpc stops accepting new calls at once; ending the watches below lets in-flight ones finish.

@@ -1,0 +1,140 @@
+"""Discovery: `/version`, the legacy group/resource documents, and aggregated discovery (v2).
+
+Why all of it: kubectl resolves every resource name (`po`, `deploy`, `deployments.apps`)
+through discovery before its first real request, decides which verbs and
+subresources exist (`scale`, `status`) from it, and picks `kubectl get all`'s kinds
+by the `all` category. Everything is derived from the kind registry, so a kind
+added there is discoverable with no further change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from apiserver.http.routing import SCALABLE
+from kubelite.api import registry
+from kubelite.api.registry import KindInfo
+
+VERSION = {
+    "major": "1",
+    "minor": "32",  # a minor the kubectl version dispatcher ships: it picks its binary by this
+    "gitVersion": "v1.32.0-kubelite",
+    "gitCommit": "0000000000000000000000000000000000000000",
+    "gitTreeState": "clean",
+    "buildDate": "2025-01-01T00:00:00Z",
+    "goVersion": "go1.23.0",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+SUBRESOURCE_VERBS = ["get", "patch", "update"]
+ALL_CATEGORY = frozenset({"pods", "services", "deployments", "replicasets", "statefulsets", "daemonsets",
+                          "jobs", "cronjobs"})
+AGGREGATED_TYPE = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+
+HasStatus = Callable[[KindInfo], bool]
+
+
+def group_versions() -> dict[str, list[KindInfo]]:
+    """Kinds by group/version, core ("v1") first, groups in name order."""
+    out: dict[str, list[KindInfo]] = {}
+    for info in sorted(registry.all_kinds(), key=lambda i: (i.group != "", i.group, i.resource)):
+        out.setdefault(info.api_version, []).append(info)
+    return out
+
+
+def api_versions() -> dict[str, Any]:
+    return {"kind": "APIVersions", "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": ""}]}
+
+
+def _group(name: str, version: str) -> dict[str, Any]:
+    gv = {"groupVersion": f"{name}/{version}", "version": version}
+    return {"name": name, "versions": [gv], "preferredVersion": gv}
+
+
+def api_group_list() -> dict[str, Any]:
+    groups = [_group(*gv.split("/")) for gv in group_versions() if "/" in gv]
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+
+
+def api_group(name: str) -> dict[str, Any] | None:
+    for gv in group_versions():
+        group, _, version = gv.rpartition("/")
+        if group == name:
+            return {"kind": "APIGroup", "apiVersion": "v1", **_group(group, version)}
+    return None
+
+
+def _subresources(info: KindInfo, has_status: HasStatus) -> list[tuple[str, str, str, str]]:
+    """(subresource, group, version, kind) of each subresource `info` serves."""
+    subs = []
+    if has_status(info):
+        subs.append(("status", info.group, info.version, info.kind))
+    if info.resource in SCALABLE:
+        subs.append(("scale", "autoscaling", "v1", "Scale"))
+    return subs
+
+
+def resource_list(group_version: str, has_status: HasStatus) -> dict[str, Any] | None:
+    """APIResourceList of one group/version (`/api/v1`, `/apis/apps/v1`); None if it is not served."""
+    kinds = group_versions().get(group_version)
+    if kinds is None:
+        return None
+    resources: list[dict[str, Any]] = []
+    for info in kinds:
+        entry: dict[str, Any] = {"name": info.resource, "singularName": info.singular,
+                                 "namespaced": info.namespaced, "kind": info.kind, "verbs": VERBS}
+        if info.short_names:
+            entry["shortNames"] = list(info.short_names)
+        if info.resource in ALL_CATEGORY:
+            entry["categories"] = ["all"]
+        resources.append(entry)
+        for sub, group, version, kind in _subresources(info, has_status):
+            item: dict[str, Any] = {"name": f"{info.resource}/{sub}", "singularName": "",
+                                    "namespaced": info.namespaced, "kind": kind, "verbs": SUBRESOURCE_VERBS}
+            if group != info.group or version != info.version:
+                item["group"], item["version"] = group, version
+            resources.append(item)
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}
+
+
+def aggregated(core: bool, has_status: HasStatus) -> dict[str, Any]:
+    """`APIGroupDiscoveryList` for `/api` (core) or `/apis` (named groups): one request instead of N."""
+    items = []
+    for gv, kinds in group_versions().items():
+        group, _, version = gv.rpartition("/")
+        if core != (group == ""):
+            continue
+        resources = []
+        for info in kinds:
+            entry: dict[str, Any] = {
+                "resource": info.resource,
+                "responseKind": {"group": info.group, "version": version, "kind": info.kind},
+                "scope": "Namespaced" if info.namespaced else "Cluster",
+                "singularResource": info.singular,
+                "verbs": VERBS,
+            }
+            if info.short_names:
+                entry["shortNames"] = list(info.short_names)
+            if info.resource in ALL_CATEGORY:
+                entry["categories"] = ["all"]
+            subs = [{"subresource": sub, "responseKind": {"group": g, "version": v, "kind": k},
+                     "verbs": SUBRESOURCE_VERBS} for sub, g, v, k in _subresources(info, has_status)]
+            if subs:
+                entry["subresources"] = subs
+            resources.append(entry)
+        items.append({"metadata": {"name": group} if group else {},
+                      "versions": [{"version": version, "resources": resources, "freshness": "Current"}]})
+    return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {},
+            "items": items}
+
+
+def wants_aggregated(accept: str) -> bool:
+    """True when the client lists the v2 aggregated document among what it accepts."""
+    for choice in accept.split(","):
+        params = {p.strip() for p in choice.split(";")[1:]}
+        if {"g=apidiscovery.k8s.io", "v=v2", "as=APIGroupDiscoveryList"} <= params:
+            return True
+    return False

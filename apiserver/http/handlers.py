@@ -1,0 +1,258 @@
+"""The resource verbs over HTTP: get, list, create, update, patch, delete, deletecollection,
+and the `status` and `scale` subresources.
+
+Why thin: every verb is one call of the typed core (`ResourceService`), which owns
+validation, defaulting, optimistic concurrency and storage; this module only reads
+the query and body the Kubernetes way and shapes the answer (an object, a List, a
+Table). Objects stay JSON bytes from the store to the socket where nothing needs them
+decoded, so a List is assembled without re-encoding its items.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+from aiohttp import web
+from multidict import MultiMapping
+
+from apiserver.http import patch as patching
+from apiserver.http.errors import JSON, MethodNotAllowed, UnsupportedMediaType, bad_query, not_found_path
+from apiserver.http.routing import RequestInfo
+from apiserver.http.tables import check_include_object, table, wants_table
+from apiserver.http.watch import serve_watch
+from apiserver.options import DeleteOptions, ListOptions
+from apiserver.service import ResourceService
+from kubelite.api import columns
+from kubelite.api.errors import BadRequest, Conflict
+from kubelite.api.registry import KindInfo
+
+BODY_TYPES = ("application/json", "application/yaml", "")
+
+
+def parse_dry_run(query: MultiMapping[str], body_values: Any = None) -> bool:
+    """`dryRun=All` (query, or DeleteOptions.dryRun); any other value is rejected like Kubernetes."""
+    values = list(query.getall("dryRun", []))
+    if isinstance(body_values, list):
+        values += [str(v) for v in body_values]
+    for value in values:
+        if value != "All":
+            raise BadRequest(f'Invalid dry run value "{value}": supported values: "All"')
+    return bool(values)
+
+
+def _int_query(query: Mapping[str, str], name: str) -> int | None:
+    text = query.get(name, "")
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise bad_query(name, text, "must be an integer") from None
+
+
+def decode_document(raw: bytes, content_type: str, what: str = "body") -> Any:
+    """The request body as JSON data (YAML accepted like Kubernetes; protobuf is 415)."""
+    media = content_type.split(";")[0].strip().lower()
+    if media not in BODY_TYPES:
+        raise UnsupportedMediaType(
+            f'the body of the request was in an unknown format - accepted media types include: '
+            f'application/json, application/yaml (got "{media}")')
+    try:
+        if media == "application/yaml":
+            return yaml.safe_load(raw)
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise BadRequest(f"the {what} of the request is not valid {media or 'JSON'}: {exc}") from None
+
+
+def object_body(raw: bytes, content_type: str) -> bytes:
+    """A create/update body as JSON bytes for the core."""
+    if not raw:
+        raise BadRequest("the request body is empty: an object is required")
+    data = decode_document(raw, content_type)
+    if not isinstance(data, dict):
+        raise BadRequest(f"the request body must be a JSON object, got {type(data).__name__}")
+    return json.dumps(data).encode()
+
+
+def json_response(body: bytes | dict[str, Any], status: int = 200) -> web.Response:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return web.Response(status=status, body=raw, content_type=JSON)
+
+
+class ResourceHandlers:
+    """Serves one resource request, already parsed into `RequestInfo` and resolved to a kind."""
+
+    def __init__(self, service: ResourceService) -> None:
+        self.service = service
+
+    async def handle(self, request: web.Request, info: RequestInfo, kind: KindInfo, body: bytes) -> web.StreamResponse:
+        sub = info.subresource
+        if sub == "scale":
+            return await self._scale(request, info, kind, body)
+        if sub == "status" and info.verb not in ("get", "update", "patch"):
+            raise MethodNotAllowed(f"the server does not allow this method on {kind.resource}/status")
+        if info.verb == "get":
+            return self._object(request, kind, await self.service.get(kind.resource, info.namespace, info.name))
+        if info.verb == "list":
+            return await self._list(request, info, kind)
+        if info.verb == "watch":
+            as_table = wants_table(request.headers.get("Accept", ""))
+            include = check_include_object(request.query.get("includeObject", ""))
+            return await serve_watch(request, self.service, kind, info.namespace, as_table=as_table,
+                                     include_object=include)
+        if info.verb == "create":
+            if info.name:
+                raise MethodNotAllowed(f"POST is not allowed on a named {kind.singular}")
+            dry = parse_dry_run(request.query)
+            created = await self.service.create(kind.resource, info.namespace,
+                                                object_body(body, request.headers.get("Content-Type", "")), dry_run=dry)
+            return json_response(created, 201)
+        if info.verb == "update":
+            dry = parse_dry_run(request.query)
+            update = self.service.update_status if sub == "status" else self.service.update
+            return json_response(await update(kind.resource, info.namespace, info.name,
+                                              object_body(body, request.headers.get("Content-Type", "")), dry_run=dry))
+        if info.verb == "patch":
+            fn = patching.patch_function(request.headers.get("Content-Type", ""),
+                                         self._patch_document(body))
+            return json_response(await self.service.patch(
+                kind.resource, info.namespace, info.name, fn, status=sub == "status",
+                dry_run=parse_dry_run(request.query)))
+        if info.verb == "delete":
+            return json_response(await self.service.delete(
+                kind.resource, info.namespace, info.name, self._delete_options(request, body)))
+        if info.verb == "deletecollection":
+            return await self._delete_collection(request, info, kind, body)
+        raise not_found_path()
+
+    @staticmethod
+    def _patch_document(body: bytes) -> Any:
+        if not body:
+            raise BadRequest("the patch body is empty")
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"the patch is not valid JSON: {exc}") from None
+
+    def _object(self, request: web.Request, kind: KindInfo, raw: bytes) -> web.Response:
+        if not wants_table(request.headers.get("Accept", "")):
+            return json_response(raw)
+        obj = json.loads(raw)
+        include = check_include_object(request.query.get("includeObject", ""))
+        rv = str(obj.get("metadata", {}).get("resourceVersion", ""))
+        return json_response(table(kind.kind, [obj], include_object=include, resource_version=rv))
+
+    async def _list(self, request: web.Request, info: RequestInfo, kind: KindInfo) -> web.Response:
+        query = request.query
+        limit = _int_query(query, "limit") or 0
+        if query.get("resourceVersionMatch", "") not in ("", "NotOlderThan"):
+            raise BadRequest("resourceVersionMatch=Exact is not supported; lists are served from the "
+                             "current state (NotOlderThan)")
+        options = ListOptions(label_selector=query.get("labelSelector", ""),
+                              field_selector=query.get("fieldSelector", ""), limit=limit,
+                              continue_token=query.get("continue", ""))
+        result = await self.service.list(kind.resource, info.namespace, options)
+        if wants_table(request.headers.get("Accept", "")):
+            include = check_include_object(query.get("includeObject", ""))
+            objs = [json.loads(item) for item in result.items]
+            return json_response(table(kind.kind, objs, include_object=include,
+                                       resource_version=result.resource_version,
+                                       continue_token=result.continue_token))
+        meta: dict[str, Any] = {"resourceVersion": result.resource_version}
+        if result.continue_token:
+            meta["continue"] = result.continue_token
+        head = json.dumps({"kind": kind.list_kind, "apiVersion": kind.api_version, "metadata": meta})
+        raw = head[:-1].encode() + b',"items":[' + b",".join(result.items) + b"]}"
+        return json_response(raw)
+
+    @staticmethod
+    def _delete_options(request: web.Request, body: bytes) -> DeleteOptions:
+        data: dict[str, Any] = {}
+        if body.strip():
+            parsed = decode_document(body, request.headers.get("Content-Type", ""), "DeleteOptions")
+            if parsed is not None and not isinstance(parsed, dict):
+                raise BadRequest("DeleteOptions must be a JSON object")
+            data = parsed or {}
+        query = request.query
+        grace = data.get("gracePeriodSeconds")
+        if grace is None:
+            grace = _int_query(query, "gracePeriodSeconds")
+        if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool)):
+            raise BadRequest("gracePeriodSeconds must be an integer")
+        orphan = data.get("orphanDependents")
+        policy = data.get("propagationPolicy") or query.get("propagationPolicy", "")
+        if not policy and (orphan is True or query.get("orphanDependents") == "true"):
+            policy = "Orphan"
+        pre = data.get("preconditions") or {}
+        if not isinstance(pre, dict):
+            raise BadRequest("preconditions must be an object")
+        if parse_dry_run(query, data.get("dryRun")):
+            raise BadRequest("dryRun is not supported for delete yet")
+        return DeleteOptions(grace_period_seconds=grace, propagation_policy=str(policy),
+                             precondition_uid=str(pre.get("uid") or ""),
+                             precondition_resource_version=str(pre.get("resourceVersion") or ""))
+
+    async def _delete_collection(self, request: web.Request, info: RequestInfo, kind: KindInfo,
+                                 body: bytes) -> web.Response:
+        options = self._delete_options(request, body)
+        listed = await self.service.list(kind.resource, info.namespace, ListOptions(
+            label_selector=request.query.get("labelSelector", ""),
+            field_selector=request.query.get("fieldSelector", "")))
+        deleted = []
+        for raw in listed.items:
+            meta = json.loads(raw).get("metadata", {})
+            deleted.append(await self.service.delete(kind.resource, meta.get("namespace", ""), meta["name"],
+                                                     options))
+        head = json.dumps({"kind": kind.list_kind, "apiVersion": kind.api_version, "metadata": {}})
+        return json_response(head[:-1].encode() + b',"items":[' + b",".join(deleted) + b"]}")
+
+    # ---- scale -----------------------------------------------------------------------------
+
+    @staticmethod
+    def scale_of(obj: dict[str, Any]) -> dict[str, Any]:
+        """The `autoscaling/v1 Scale` view of a Deployment, ReplicaSet or StatefulSet."""
+        meta = obj.get("metadata", {})
+        spec_replicas = columns.dig(obj, "spec", "replicas")
+        return {
+            "kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                         if k in meta},
+            "spec": {"replicas": spec_replicas if spec_replicas is not None else 1},
+            "status": {"replicas": columns.num(columns.dig(obj, "status", "replicas")),
+                       "selector": "" if columns.dig(obj, "spec", "selector") is None
+                       else columns.selector_text(columns.dig(obj, "spec", "selector"))},
+        }
+
+    async def _scale(self, request: web.Request, info: RequestInfo, kind: KindInfo, body: bytes) -> web.Response:
+        if info.verb == "get":
+            obj = json.loads(await self.service.get(kind.resource, info.namespace, info.name))
+            return json_response(self.scale_of(obj))
+        if info.verb == "update":
+            wanted = decode_document(body, request.headers.get("Content-Type", ""))
+        elif info.verb == "patch":
+            fn = patching.patch_function(request.headers.get("Content-Type", ""), self._patch_document(body))
+            wanted = None
+        else:
+            raise MethodNotAllowed(f"the server does not allow this method on {kind.resource}/scale")
+
+        def apply(current: dict[str, Any]) -> dict[str, Any]:
+            scale = self.scale_of(current)
+            new_scale = wanted if wanted is not None else fn(scale)
+            if not isinstance(new_scale, dict):
+                raise BadRequest("a Scale must be a JSON object")
+            replicas = columns.dig(new_scale, "spec", "replicas")
+            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+                raise BadRequest(f"spec.replicas must be a non-negative integer, got {replicas!r}")
+            rv = columns.dig(new_scale, "metadata", "resourceVersion")
+            if rv and rv != columns.dig(current, "metadata", "resourceVersion"):
+                raise Conflict.for_object(kind.resource, info.name)
+            current.setdefault("spec", {})["replicas"] = replicas
+            return current
+
+        updated = await self.service.patch(kind.resource, info.namespace, info.name, apply,
+                                           dry_run=parse_dry_run(request.query))
+        return json_response(self.scale_of(json.loads(updated)))
