@@ -67,6 +67,7 @@ from kvstore.raft import (
     ReadState,
     Ready,
 )
+from kvstore.reads import ReadIndexQueue
 from kvstore.recovery import load_or_create_meta, recover
 from kvstore.snapshotter import SnapshotPolicy
 from kvstore.transport import InMemoryNetwork, Transport
@@ -79,7 +80,6 @@ MAX_REQUEST_BYTES = 1536 * 1024
 """etcd's default --max-request-bytes (1.5 MiB)."""
 MAX_ENTRY_BYTES = 1024 * 1024
 """Requests proposed together are packed into entries of at most this size."""
-READ_RETRY_TICKS = 5
 BUSY_REQUESTS = 24
 """From this many requests in flight on a member, its loop batches (see `batch_window`)."""
 
@@ -148,11 +148,8 @@ class KVNode:
         self._conf_proposals: list[ConfChange] = []
         self._waiters: dict[int, asyncio.Future[PbMessage]] = {}
         self._conf_waiters: dict[int, asyncio.Future[None]] = {}
-        self._reads_new: list[asyncio.Future[None]] = []
+        self._reads = ReadIndexQueue()
         self._deadlines: deque[tuple[float, asyncio.Future[PbMessage] | asyncio.Future[None]]] = deque()
-        self._reads_sent: dict[bytes, tuple[int, list[asyncio.Future[None]]]] = {}
-        self._reads_ready: list[tuple[int, list[asyncio.Future[None]]]] = []
-        self._read_seq = 0
         self._tick_count = 0
         self._blocked = False
         self._campaign = False
@@ -249,8 +246,7 @@ class KVNode:
 
     def _fail_all(self, exc: KVError) -> None:
         futs: list[asyncio.Future[PbMessage] | asyncio.Future[None]] = [
-            *self._waiters.values(), *self._conf_waiters.values(), *self._reads_new,
-            *(f for _, fs in self._reads_sent.values() for f in fs), *(f for _, fs in self._reads_ready for f in fs)]
+            *self._waiters.values(), *self._conf_waiters.values(), *self._reads.waiting()]
         for fut in futs:
             if not fut.done():
                 fut.set_exception(exc)
@@ -331,12 +327,12 @@ class KVNode:
         load -- many requests in flight here, or many applied in the last turn (a busy leader
         whose clients are on other members) -- else nothing, so that a lightly loaded member,
         where the wait would be most of a request's latency, never waits."""
-        load = max(len(self._waiters) + len(self._reads_new), self.core.applied_last_turn)
+        load = max(len(self._waiters) + len(self._reads.new), self.core.applied_last_turn)
         return self.batch_window if load >= BUSY_REQUESTS else 0.0
 
     def _has_work(self) -> bool:
         return bool(self._campaign or self._inbox or (self._proposals and not self._blocked) or self._ticks
-                    or (self._reads_new and not self._reads_sent)
+                    or self._reads.can_send()
                     or self._conf_proposals or self._unreachable or self._snap_status)
 
     def _feed(self, raw: RawNode) -> None:
@@ -351,8 +347,10 @@ class KVNode:
         for _ in range(min(ticks, self.election_ticks)):
             raw.tick()
             self._tick_count += 1
-        if ticks and self._reads_sent:
-            self._retry_reads(raw)
+        if ticks and self._reads.sent:
+            before = self._reads.retries
+            self._reads.retry(raw, self.identity.member_id, self._tick_count)
+            self.stats["read_retries"] += self._reads.retries - before
         inbox, self._inbox = self._inbox, []
         self.stats["inbox"] += len(inbox)
         for m in inbox:
@@ -376,11 +374,10 @@ class KVNode:
                 fut = self._conf_waiters.pop(cc.node_id, None)
                 if fut is not None and not fut.done():
                     fut.set_exception(errors.conf_change_pending() if self.leader else errors.no_leader())
-        if self._reads_new and not self._reads_sent:
+        if self._reads.can_send():
             # One ReadIndex round at a time: reads arriving meanwhile share the next one,
             # so under load it costs one heartbeat round trip per batch, not per turn.
-            self._send_read(raw, self._reads_new)
-            self._reads_new = []
+            self._reads.send_new(raw, self.identity.member_id, self._tick_count)
 
     def _propose_pending(self, raw: RawNode) -> None:
         pending = [r for r in self._proposals if r.ID in self._waiters]  # skip requests whose caller gave up
@@ -400,26 +397,6 @@ class KVNode:
                 self._blocked = True
                 return
             start = end
-
-    def _send_read(self, raw: RawNode, waiters: list[asyncio.Future[None]]) -> None:
-        """One ReadIndex round for every read queued in this turn (they share the heartbeat quorum)."""
-        self._read_seq += 1
-        ctx = self.identity.member_id.to_bytes(8, "big") + self._read_seq.to_bytes(8, "big")
-        try:
-            raw.read_index(ctx)
-        except ProposalDropped:
-            pass  # no leader yet: retried after READ_RETRY_TICKS
-        self._reads_sent[ctx] = (self._tick_count, waiters)
-
-    def _retry_reads(self, raw: RawNode) -> None:
-        """A ReadIndex request or its answer can be lost (leader change, dropped message): ask again."""
-        for ctx, (sent, waiters) in list(self._reads_sent.items()):
-            if self._tick_count - sent >= READ_RETRY_TICKS:
-                del self._reads_sent[ctx]
-                self.stats["read_retries"] += 1
-                live = [f for f in waiters if not f.done()]
-                if live:
-                    self._send_read(raw, live)
 
     async def _handle_ready(self, rd: Ready) -> None:
         """The core's Ready contract, with the disk writes off the event loop."""
@@ -476,24 +453,7 @@ class KVNode:
         self.hub.notify()
 
     def release_reads(self, read_states: Sequence[ReadState]) -> None:
-        for rs in read_states:
-            sent = self._reads_sent.pop(rs.request_ctx, None)
-            if sent is not None:
-                self._reads_ready.append((rs.index, sent[1]))
-        if self._reads_ready:
-            self._release_reads()
-
-    def _release_reads(self) -> None:
-        applied = self.store.index
-        keep: list[tuple[int, list[asyncio.Future[None]]]] = []
-        for index, waiters in self._reads_ready:
-            if index <= applied:
-                for f in waiters:
-                    if not f.done():
-                        f.set_result(None)
-            else:
-                keep.append((index, waiters))
-        self._reads_ready = keep
+        self._reads.answered(read_states, self.store.index)
 
     @property
     def is_leader(self) -> bool:
@@ -640,7 +600,7 @@ class KVNode:
         self._check_serving()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
-        self._reads_new.append(fut)
+        self._reads.new.append(fut)
         self._deadlines.append((loop.time() + self.request_timeout, fut))
         self._wake.set()
         await fut

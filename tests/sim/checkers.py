@@ -18,6 +18,7 @@ compared against as they happen:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from kvstore.raft.errors import Compacted, Unavailable
@@ -44,6 +45,7 @@ class SafetyChecker:
     applied: dict[int, tuple[int, bytes, bytes]] = field(default_factory=dict)  # index -> (term, data, chain)
     checks: int = 0
     _reported: dict[int, int] = field(default_factory=dict)  # member -> highest commit recorded
+    _snapshots: dict[tuple[int, bytes], bytes] = field(default_factory=dict)  # (index, data digest) -> chain
 
     def forget(self, node: int) -> None:
         """`node` restarted: its commit reports start over."""
@@ -128,6 +130,14 @@ class SafetyChecker:
             self.fail(f"state-machine safety: member {node} applied a different entry at index {e.index} "
                       f"(term {e.term} vs {seen[0]}, same data: {seen[1] == e.data}, "
                       f"same history: {seen[2] == chain})")
+
+    def on_snapshot(self, index: int, data: bytes, chain: bytes) -> None:
+        """A member took a snapshot of its state at `index`, whose applied history has digest `chain`."""
+        self._snapshots.setdefault((index, hashlib.blake2b(data, digest_size=16).digest()), chain)
+
+    def snapshot_chain(self, index: int, data: bytes) -> bytes | None:
+        """The applied-history digest of a snapshot some member took (None: nobody took it)."""
+        return self._snapshots.get((index, hashlib.blake2b(data, digest_size=16).digest()))
 
     def on_restore(self, node: int, index: int, chain: bytes) -> None:
         self.checks += 1

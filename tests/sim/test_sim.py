@@ -1,7 +1,7 @@
 """Deterministic simulation of the Raft core: thousands of seeded runs with faults.
 
-What the user gets from this: every run below drives real `kvstore.raft.RawNode`s (and the
-real MVCC apply path) through crashes that lose unsynced writes, restarts, lossy,
+What the user gets from this: every run below drives the kvstore's own member core
+(`kvstore.member_core.MemberCore`: RawNode, Ready handling, apply, snapshots) through crashes that lose unsynced writes, restarts, lossy,
 duplicating and reordering links, symmetric and asymmetric partitions, tick skew,
 leadership transfers and (in the membership scenarios) members being added and removed,
 and checks election safety, log matching, leader completeness and state-machine safety
@@ -21,8 +21,10 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
+from kubelite.pb.etcd import internal_pb2, rpc_pb2
+from kvstore.member_core import MemberCore
 from kvstore.raft.types import Entry, HardState
-from tests.sim.cluster import RunResult, Scenario, failure_report, run_seed
+from tests.sim.cluster import Cluster, RunResult, Scenario, failure_report, run_seed
 from tests.sim.disk import Disk
 from tests.sim.run import _run, main
 from tests.sim.seeds import REGRESSIONS, moving_first
@@ -97,6 +99,36 @@ def test_checkers_catch_a_broken_node_layer(bug: str, within: int) -> None:
                 assert "not linearizable" in res.error
             return
     raise AssertionError(f"bug {bug!r} went unnoticed for {within} seeds")
+
+
+def _answers_puts_without_applying_some(self: MemberCore, e: Entry, req: internal_pb2.InternalRaftRequest) -> None:
+    """A planted apply bug: every third put is answered as done but never reaches the store."""
+    if req.WhichOneof("request") == "put" and e.index % 3 == 0:
+        self.store.skip(e.index, e.term)
+        self.host.answer(req.ID, rpc_pb2.PutResponse())
+        return
+    _REAL_APPLY_ONE(self, e, req)
+
+
+_REAL_APPLY_ONE = MemberCore.apply_one
+
+
+def test_simulator_catches_a_bug_in_the_shipped_member_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The simulator runs kvstore's own member core: a bug patched into its apply path fails a seed."""
+    monkeypatch.setattr(MemberCore, "apply_one", _answers_puts_without_applying_some)
+    sc = Scenario(members=3)
+    for seed in range(20):
+        res = run_seed(seed, sc)
+        if not res.ok:
+            assert "not linearizable" in res.error, res.error
+            return
+    raise AssertionError("a member core that drops applied puts went unnoticed for 20 seeds")
+
+
+def test_simulated_members_run_the_shipped_member_core() -> None:
+    c = Cluster(5, Scenario(members=3, steps=50))
+    assert c.run().ok
+    assert all(type(n.core) is MemberCore for n in c.nodes.values())
 
 
 def test_replay_command_runs_the_seed(capsys: pytest.CaptureFixture[str]) -> None:
