@@ -103,6 +103,9 @@ class CoreObserver:
 
     def on_apply(self, entry: Entry, commit: int, term: int) -> None: ...
 
+    def on_request(self, entry: Entry, req: internal_pb2.InternalRaftRequest) -> None:
+        """`req` (one request of `entry`) was applied successfully."""
+
     def on_skip(self, entry: Entry, applied: int) -> None: ...
 
     def on_restore(self, index: int, data: bytes, applied_before: int) -> None: ...
@@ -286,6 +289,7 @@ class MemberCore:
             self.lessor.granted(req.lease_grant.ID)
         elif kind == "lease_revoke":
             self.lessor.forget(req.lease_revoke.ID)
+        self.observer.on_request(e, req)
         self.host.answer(req.ID, resp)
 
     def _apply_conf_change(self, e: Entry) -> None:

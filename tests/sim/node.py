@@ -85,8 +85,11 @@ class SimDisk:
 
 
 class SimNode:
-    def __init__(self, node_id: int, params: NodeParams, checker: SafetyChecker) -> None:
+    def __init__(self, node_id: int, params: NodeParams, checker: SafetyChecker,
+                 clock: Callable[[], float] = lambda: 0.0) -> None:
         self.id = node_id
+        self.clock = clock
+        """The lessor's clock: the simulation step."""
         self.params = params
         self.checker = checker
         self.disk = Disk()
@@ -154,7 +157,7 @@ class SimNode:
         self.was_leader_term = 0
         every = self.params.snapshot_every
         policy = SnapshotPolicy(entries=every or NEVER, bytes=NEVER, catchup_entries=self.params.catch_up_entries)
-        core = MemberCore(self.id, self, Lessor(store, clock=lambda: 0.0), policy, observer=self.sm)
+        core = MemberCore(self.id, self, Lessor(store, clock=self.clock), policy, observer=self.sm)
         cfg = Config(
             id=self.id, storage=storage, election_tick=self.params.election_tick,
             heartbeat_tick=self.params.heartbeat_tick, applied=snap.meta.index,

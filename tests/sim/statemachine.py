@@ -124,6 +124,13 @@ class AppliedState(CoreObserver):
         self.chain = chain_next(self.chain, entry)
         self.checker.on_apply(self.node, entry, self.chain, commit, term)
 
+    def on_request(self, entry: Entry, req: internal_pb2.InternalRaftRequest) -> None:
+        kind = req.WhichOneof("request")
+        if kind == "lease_grant":
+            self.checker.on_lease_granted(req.lease_grant.ID, req.lease_grant.TTL)
+        elif kind == "lease_revoke":
+            self.checker.on_lease_revoked(req.ID)
+
     def on_skip(self, entry: Entry, applied: int) -> None:
         self.checker.fail(f"member {self.node} was handed committed entry {entry.index} to apply, but its "
                           f"state machine is at {applied} (entries re-delivered)")
