@@ -48,6 +48,7 @@ from kvstore.raft import (
     HardState,
     MemoryStorage,
     Message,
+    ProposalDropped,
     RawNode,
     Ready,
     Snapshot,
@@ -56,6 +57,9 @@ from kvstore.raft.types import ReadState
 from kvstore.snapshotter import SnapshotPolicy
 
 log = logging.getLogger(__name__)
+
+MAX_ENTRY_BYTES = 1024 * 1024
+"""Requests proposed together are packed into entries of at most this size."""
 
 
 class LogDisk(Protocol):
@@ -170,6 +174,28 @@ class MemberCore:
     @property
     def is_leader(self) -> bool:
         return self.role == "leader"
+
+    # ------------------------------------------------------------------ proposing
+
+    def propose_requests(self, pending: Sequence[internal_pb2.InternalRaftRequest]) -> int:
+        """Pack requests into log entries (`InternalRaftRequest.batch`, at most MAX_ENTRY_BYTES
+        each) and propose them; returns how many were proposed -- the rest were refused
+        (ProposalDropped: no leader yet) and may be retried on the next tick / leader change."""
+        assert self.raw is not None
+        start = 0
+        while start < len(pending):
+            size, end = 0, start
+            while end < len(pending) and (end == start or size < MAX_ENTRY_BYTES):
+                size += pending[end].ByteSize()
+                end += 1
+            chunk = pending[start:end]
+            data = (chunk[0] if len(chunk) == 1 else internal_pb2.InternalRaftRequest(batch=chunk)).SerializeToString()
+            try:
+                self.raw.propose(data)
+            except ProposalDropped:
+                return start
+            start = end
+        return start
 
     # ------------------------------------------------------------------ the Ready contract
 

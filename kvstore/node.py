@@ -78,8 +78,6 @@ log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 1536 * 1024
 """etcd's default --max-request-bytes (1.5 MiB)."""
-MAX_ENTRY_BYTES = 1024 * 1024
-"""Requests proposed together are packed into entries of at most this size."""
 BUSY_REQUESTS = 24
 """From this many requests in flight on a member, its loop batches (see `batch_window`)."""
 
@@ -365,7 +363,7 @@ class KVNode:
             raw.report_snapshot(peer, failed)
         self._snap_status.clear()
         if self._proposals:
-            self._propose_pending(raw)
+            self._propose_pending()
         while self._conf_proposals:
             cc = self._conf_proposals.pop(0)
             try:
@@ -379,24 +377,13 @@ class KVNode:
             # so under load it costs one heartbeat round trip per batch, not per turn.
             self._reads.send_new(raw, self.identity.member_id, self._tick_count)
 
-    def _propose_pending(self, raw: RawNode) -> None:
+    def _propose_pending(self) -> None:
         pending = [r for r in self._proposals if r.ID in self._waiters]  # skip requests whose caller gave up
         self._proposals = []
-        start = 0
-        while start < len(pending):
-            size, end = 0, start
-            while end < len(pending) and (end == start or size < MAX_ENTRY_BYTES):
-                size += pending[end].ByteSize()
-                end += 1
-            chunk = pending[start:end]
-            data = (chunk[0] if len(chunk) == 1 else internal_pb2.InternalRaftRequest(batch=chunk)).SerializeToString()
-            try:
-                raw.propose(data)
-            except ProposalDropped:
-                self._proposals.extend(pending[start:])  # no leader yet: retry on the next tick / leader change
-                self._blocked = True
-                return
-            start = end
+        proposed = self.core.propose_requests(pending)
+        if proposed < len(pending):
+            self._proposals.extend(pending[proposed:])  # no leader yet: retry on the next tick / leader change
+            self._blocked = True
 
     async def _handle_ready(self, rd: Ready) -> None:
         """The core's Ready contract, with the disk writes off the event loop."""

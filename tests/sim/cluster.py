@@ -248,6 +248,8 @@ class Cluster:
             inject(self)
         for c in self.clients:
             c.act(self.step, self.pick_node)
+        for n in self.nodes.values():
+            n.flush()  # one turn of kvstore.node: this step's writes packed into batch entries
         self.leases.act(self)
         delivered, lost = self.net.due(self.step)
         for m in lost:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from google.protobuf.message import Message as PbMessage
 
+from kubelite.pb.etcd import internal_pb2
 from kvstore import snapshotter
 from kvstore.errors import KVError
 from kvstore.leases import Lessor
@@ -26,6 +27,7 @@ from kvstore.member_core import MemberCore
 from kvstore.membership import Membership
 from kvstore.mvcc import MVCCStore
 from kvstore.raft.config import Config
+from kvstore.raft.errors import ProposalDropped
 from kvstore.raft.node import RawNode
 from kvstore.raft.storage import MemoryStorage
 from kvstore.raft.types import ConfChange, ConfState, Entry, HardState, Message, ReadState, Snapshot
@@ -111,6 +113,8 @@ class SimNode:
         self.slow_until = 0
         """A slow disk: Readys are handled only every few steps, so inputs pile up in between."""
         self._send: Send = lambda m: None
+        self.queued: list[tuple[internal_pb2.InternalRaftRequest, Reply, Callable[[], None]]] = []
+        """Client writes of this step, proposed together by `flush`."""
 
     def _observer(self) -> AppliedState:
         return AppliedState(self.id, self.checker, lambda: self.store, self._seen_leading)
@@ -176,6 +180,7 @@ class SimNode:
         self.raw = None
         self.paused_until = 0
         self.inbox.clear()
+        self.queued.clear()
         self.waiters.clear()
         self.reads.clear()
         self.ready_reads.clear()
@@ -189,11 +194,31 @@ class SimNode:
                 raw.campaign()
 
     # ------------------------------------------------------------ client entry points
-    def propose(self, req_id: int, data: bytes, reply: Reply) -> None:
-        """Raises ProposalDropped when the proposal cannot even be accepted locally."""
-        assert self.raw is not None
-        self.raw.propose(data)
+    def propose(self, req_id: int, data: bytes, reply: Reply, refused: Callable[[], None] | None = None) -> None:
+        """Propose a write now (raises ProposalDropped when it cannot even be accepted locally),
+        or, given `refused`, queue it: `flush` proposes everything queued in one step the way
+        kvstore.node does (packed into batch entries) and calls `refused` for what was dropped."""
+        assert self.raw is not None and self.core is not None
+        req = internal_pb2.InternalRaftRequest.FromString(data)
+        if refused is not None:
+            self.queued.append((req, reply, refused))
+            return
+        if not self.core.propose_requests([req]):
+            raise ProposalDropped()
         self.waiters[req_id] = reply
+
+    def flush(self) -> None:
+        queued, self.queued = self.queued, []
+        if not queued or self.core is None or self.raw is None or self.paused_until:
+            for _, _, refused in queued:
+                refused()
+            return
+        proposed = self.core.propose_requests([req for req, _, _ in queued])
+        for i, (req, reply, refused) in enumerate(queued):
+            if i < proposed:
+                self.waiters[req.ID] = reply
+            else:
+                refused()
 
     def read(self, ctx: bytes, key: str, reply: Reply) -> None:
         assert self.raw is not None
