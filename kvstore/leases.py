@@ -34,6 +34,10 @@ class Lessor:
         self._heap: list[tuple[float, int]] = []
         self._revoking: set[int] = set()
 
+    @property
+    def store(self) -> MVCCStore:
+        return self._store
+
     def rebind(self, store: MVCCStore) -> None:
         """Follow a store that was replaced (snapshot restore) and refresh every lease."""
         self._store = store
@@ -93,14 +97,16 @@ class Lessor:
     def leases(self) -> list[int]:
         return sorted(self._store.leases)
 
-    def expired(self, limit: int = 1000) -> list[int]:
+    def expired(self, limit: int = 1000, now: float | None = None) -> list[int]:
         """Leases whose deadline passed and whose revoke has not been proposed yet.
 
         The caller proposes a revoke for each and calls `forget` once it is applied
         (or `retry` if the proposal failed). At most `limit` per call, like etcd's
         rate limit on revokes, so expiring a burst cannot starve client writes.
+        `now` (default: the injected clock) lets a driver without a clock decide.
         """
-        now = self._clock()
+        if now is None:
+            now = self._clock()
         out: list[int] = []
         while self._heap and self._heap[0][0] <= now and len(out) < limit:
             deadline, lease_id = heapq.heappop(self._heap)

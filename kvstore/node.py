@@ -21,8 +21,11 @@ the read index; `serializable` reads skip that and read local state.
 
 Disk layout under `data_dir`: `member/wal/*.wal`, `member/snap/*.snap`,
 `member/meta.json` (ids, fixed at first start); start-up is `kvstore.recovery`.
-Leases, compaction, snapshots and membership requests are in
-`kvstore.housekeeping` (mixed in here).
+What happens to a Ready, an entry or a snapshot is `kvstore.member_core`
+(shared with the simulator); this module is its async shell: tasks, queues,
+futures, the WAL off the event loop. Lease and membership requests are
+`kvstore.cluster_ops`; compaction and snapshot policy are `kvstore.compaction`
+and `kvstore.snapshotter`.
 """
 
 from __future__ import annotations
@@ -34,16 +37,20 @@ import random
 import secrets
 import time
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 
-import grpc
 from google.protobuf.message import Message as PbMessage
 
 from kubelite.pb.etcd import internal_pb2, rpc_pb2
+from kubelite.pb.kubelite import raftpb_pb2
 from kvstore import errors, snapshot
+from kvstore.cluster_ops import LeaseOps, MemberOps, auto_compact
+from kvstore.compaction import Compactor
 from kvstore.errors import KVError
-from kvstore.housekeeping import Housekeeping
 from kvstore.leases import Clock, Lessor
+from kvstore.logdisk import WalDisk
+from kvstore.member_core import MemberCore
 from kvstore.membership import (
     DEFAULT_TOKEN,
     Identity,
@@ -53,19 +60,16 @@ from kvstore.mvcc import MVCCStore
 from kvstore.raft import (
     ConfChange,
     Config,
-    ConfState,
-    Entry,
-    EntryType,
-    HardState,
-    MemoryStorage,
     Message,
     ProposalDropped,
     RaftError,
     RawNode,
+    ReadState,
     Ready,
-    Snapshot,
 )
+from kvstore.reads import ReadIndexQueue
 from kvstore.recovery import load_or_create_meta, recover
+from kvstore.snapshotter import SnapshotPolicy
 from kvstore.transport import InMemoryNetwork, Transport
 from kvstore.wal import Wal
 from kvstore.watch import WatchHub
@@ -74,14 +78,11 @@ log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 1536 * 1024
 """etcd's default --max-request-bytes (1.5 MiB)."""
-MAX_ENTRY_BYTES = 1024 * 1024
-"""Requests proposed together are packed into entries of at most this size."""
-READ_RETRY_TICKS = 5
 BUSY_REQUESTS = 24
 """From this many requests in flight on a member, its loop batches (see `batch_window`)."""
 
 
-class KVNode(Housekeeping):
+class KVNode:
     """One kvstore member (see module doc)."""
 
     def __init__(
@@ -123,28 +124,21 @@ class KVNode(Housekeeping):
         """Under load the loop waits this long before a turn: fewer, bigger turns cost far less
         CPU per request (each turn pays a thread hop for the fsync and a stream write per peer)
         and add at most this much latency; a lightly loaded member never waits."""
-        self._applied_last_turn = 0
         self.identity = Identity(name, 0, 0)
-        self.term = 0
-        self.leader = 0
-        self.commit_index = 0
-        self.store = MVCCStore()
-        self.membership = Membership()
-        self.lessor = Lessor(self.store, clock)
-        self.hub = WatchHub(self.store, self.header, progress_interval)
-        self.snapshot_entries = snapshot_entries
-        self.snapshot_bytes = snapshot_bytes
-        self.snapshot_catchup_entries = snapshot_catchup_entries
+        self._peers_live = False
+        self.hub = WatchHub(MVCCStore(), self.header, progress_interval)
+        self.core = MemberCore(0, self, Lessor(MVCCStore(), clock), SnapshotPolicy(
+            snapshot_entries, snapshot_bytes, snapshot_catchup_entries))
+        self.hub.store = self.core.store
+        self.leases = LeaseOps(self)
+        self.members = MemberOps(self)
         self.lease_check_interval = lease_check_interval
         self.auto_compaction_retention = auto_compaction_retention
+        self.compactor = Compactor(auto_compaction_retention)
         self._clock = clock
-        self._rev_samples: deque[tuple[float, int]] = deque()
         self._raw: RawNode | None = None
-        self._storage = MemoryStorage()
         self._wal: Wal | None = None
-        self._hs = HardState()
-        self._conf = ConfState(())
-        self._snap_index = 0
+        self._disk: WalDisk | None = None
         self._inbox: list[Message] = []
         self._unreachable: set[int] = set()
         self._snap_status: list[tuple[int, bool]] = []
@@ -152,19 +146,13 @@ class KVNode(Housekeeping):
         self._conf_proposals: list[ConfChange] = []
         self._waiters: dict[int, asyncio.Future[PbMessage]] = {}
         self._conf_waiters: dict[int, asyncio.Future[None]] = {}
-        self._reads_new: list[asyncio.Future[None]] = []
+        self._reads = ReadIndexQueue()
         self._deadlines: deque[tuple[float, asyncio.Future[PbMessage] | asyncio.Future[None]]] = deque()
-        self._reads_sent: dict[bytes, tuple[int, list[asyncio.Future[None]]]] = {}
-        self._reads_ready: list[tuple[int, list[asyncio.Future[None]]]] = []
-        self._read_seq = 0
         self._tick_count = 0
         self._blocked = False
         self._campaign = False
         self._replay_target = 0
-        self._since_snapshot = 0
-        """Requests applied since the last snapshot (the --snapshot-count trigger)."""
         self._replayed = asyncio.Event()
-        self.role = "follower"
         self._id_prefix = 0
         self._id_seq = 0
         self._ticks = 0
@@ -176,7 +164,6 @@ class KVNode(Housekeeping):
         self._closed = False
         self.failure: BaseException | None = None
         self.ready = False
-        self.snapshots_taken = 0
         self.wal_syncs = 0
         self.stats: dict[str, int] = {"turns": 0, "readies": 0, "msgs": 0, "entries": 0, "committed": 0,
                                       "inbox": 0, "proposed": 0, "read_retries": 0}
@@ -195,47 +182,44 @@ class KVNode(Housekeeping):
         self._id_prefix = (me & 0xFFFF) << 48 | secrets.randbits(16) << 32
         rec = await recover(self.member_dir, meta)
         store, storage = rec.store, rec.storage
-        self._wal, self._storage, self._hs, self._snap_index = rec.wal, storage, rec.hard_state, store.index
+        self._wal = rec.wal
+        self._disk = WalDisk(self.member_dir / "snap", rec.wal)
         self._raw = RawNode(Config(
             id=me, storage=storage, election_tick=self.election_ticks, heartbeat_tick=1,
             applied=store.index, rng=random.Random(secrets.randbits(64)),
         ), rec.peers)
-        self._conf = ConfState(self._raw.status().voters)
-        self.term = self._hs.term
-        self._install(store, rec.membership)
+        core = self.core
+        core.member_id = me
+        core.start(self._raw, storage, store, rec.membership, rec.hard_state)
         self.transport.start(me, self.identity.cluster_id, self)
+        self._peers_live = True
         self.transport.set_peers(self._peer_urls())
         self._loop_task = asyncio.create_task(self._run(), name="raft-loop")
         self._tasks = [
             asyncio.create_task(self._ticker(), name="raft-ticker"),
-            asyncio.create_task(self._expire_leases(), name="lease-expiry"),
-            asyncio.create_task(self._publish(), name="member-publish"),
+            asyncio.create_task(self.leases.expire_loop(self.lease_check_interval), name="lease-expiry"),
+            asyncio.create_task(self.members.publish(), name="member-publish"),
         ]
         if self.auto_compaction_retention > 0:
-            self._tasks.append(asyncio.create_task(self._auto_compact(), name="auto-compaction"))
+            self._tasks.append(asyncio.create_task(auto_compact(self), name="auto-compaction"))
         # Serve only once everything committed before the crash/stop is applied again.
-        self._replay_target = self._hs.commit
+        self._replay_target = core.hs.commit
         if self.store.index < self._replay_target:
             replayed = asyncio.create_task(self._replayed.wait())
             await asyncio.wait([replayed, self._loop_task], return_when=asyncio.FIRST_COMPLETED)
             replayed.cancel()
             if self.failure is not None:
                 raise self.failure
-        if self._conf.voters == (me,):
+        if core.campaign:
+            core.campaign = False
             self._campaign = True  # alone: no reason to wait for an election timeout
             self._wake.set()
         self.ready = True
         log.info("kvstore replayed", extra={
-            "snapshot_index": self._snap_index, "wal_entries": rec.wal_entries, "commit": self._hs.commit,
-            "term": self._hs.term, "member_id": f"{me:x}", "cluster_id": f"{self.identity.cluster_id:x}",
-            "voters": [f"{v:x}" for v in self._conf.voters],
+            "snapshot_index": core.policy.index, "wal_entries": rec.wal_entries, "commit": core.hs.commit,
+            "term": core.hs.term, "member_id": f"{me:x}", "cluster_id": f"{self.identity.cluster_id:x}",
+            "voters": [f"{v:x}" for v in core.conf.voters],
         })
-
-    def _install(self, store: MVCCStore, membership: Membership) -> None:
-        self.store = store
-        self.hub.store = store
-        self.lessor.rebind(store)
-        self.membership = membership
 
     def _peer_urls(self) -> dict[int, str]:
         return {i: u for i, u in self.membership.peer_urls().items() if i != self.identity.member_id}
@@ -260,8 +244,7 @@ class KVNode(Housekeeping):
 
     def _fail_all(self, exc: KVError) -> None:
         futs: list[asyncio.Future[PbMessage] | asyncio.Future[None]] = [
-            *self._waiters.values(), *self._conf_waiters.values(), *self._reads_new,
-            *(f for _, fs in self._reads_sent.values() for f in fs), *(f for _, fs in self._reads_ready for f in fs)]
+            *self._waiters.values(), *self._conf_waiters.values(), *self._reads.waiting()]
         for fut in futs:
             if not fut.done():
                 fut.set_exception(exc)
@@ -323,8 +306,11 @@ class KVNode(Housekeeping):
                     self.stats["msgs"] += len(rd.messages)
                     self.stats["entries"] += len(rd.entries)
                     self.stats["committed"] += len(rd.committed_entries)
-                    await self._handle_ready(raw, rd)
+                    await self._handle_ready(rd)
                     raw.advance(rd)
+                    if self.core.campaign:
+                        self.core.campaign = False
+                        self._campaign = True
                 await self._maybe_snapshot()
         except asyncio.CancelledError:
             raise
@@ -339,12 +325,12 @@ class KVNode(Housekeeping):
         load -- many requests in flight here, or many applied in the last turn (a busy leader
         whose clients are on other members) -- else nothing, so that a lightly loaded member,
         where the wait would be most of a request's latency, never waits."""
-        load = max(len(self._waiters) + len(self._reads_new), self._applied_last_turn)
+        load = max(len(self._waiters) + len(self._reads.new), self.core.applied_last_turn)
         return self.batch_window if load >= BUSY_REQUESTS else 0.0
 
     def _has_work(self) -> bool:
         return bool(self._campaign or self._inbox or (self._proposals and not self._blocked) or self._ticks
-                    or (self._reads_new and not self._reads_sent)
+                    or self._reads.can_send()
                     or self._conf_proposals or self._unreachable or self._snap_status)
 
     def _feed(self, raw: RawNode) -> None:
@@ -359,8 +345,10 @@ class KVNode(Housekeeping):
         for _ in range(min(ticks, self.election_ticks)):
             raw.tick()
             self._tick_count += 1
-        if ticks and self._reads_sent:
-            self._retry_reads(raw)
+        if ticks and self._reads.sent:
+            before = self._reads.retries
+            self._reads.retry(raw, self.identity.member_id, self._tick_count)
+            self.stats["read_retries"] += self._reads.retries - before
         inbox, self._inbox = self._inbox, []
         self.stats["inbox"] += len(inbox)
         for m in inbox:
@@ -375,7 +363,7 @@ class KVNode(Housekeeping):
             raw.report_snapshot(peer, failed)
         self._snap_status.clear()
         if self._proposals:
-            self._propose_pending(raw)
+            self._propose_pending()
         while self._conf_proposals:
             cc = self._conf_proposals.pop(0)
             try:
@@ -384,229 +372,179 @@ class KVNode(Housekeeping):
                 fut = self._conf_waiters.pop(cc.node_id, None)
                 if fut is not None and not fut.done():
                     fut.set_exception(errors.conf_change_pending() if self.leader else errors.no_leader())
-        if self._reads_new and not self._reads_sent:
+        if self._reads.can_send():
             # One ReadIndex round at a time: reads arriving meanwhile share the next one,
             # so under load it costs one heartbeat round trip per batch, not per turn.
-            self._send_read(raw, self._reads_new)
-            self._reads_new = []
+            self._reads.send_new(raw, self.identity.member_id, self._tick_count)
 
-    def _propose_pending(self, raw: RawNode) -> None:
+    def _propose_pending(self) -> None:
         pending = [r for r in self._proposals if r.ID in self._waiters]  # skip requests whose caller gave up
         self._proposals = []
-        start = 0
-        while start < len(pending):
-            size, end = 0, start
-            while end < len(pending) and (end == start or size < MAX_ENTRY_BYTES):
-                size += pending[end].ByteSize()
-                end += 1
-            chunk = pending[start:end]
-            data = (chunk[0] if len(chunk) == 1 else internal_pb2.InternalRaftRequest(batch=chunk)).SerializeToString()
-            try:
-                raw.propose(data)
-            except ProposalDropped:
-                self._proposals.extend(pending[start:])  # no leader yet: retry on the next tick / leader change
-                self._blocked = True
-                return
-            start = end
+        proposed = self.core.propose_requests(pending)
+        if proposed < len(pending):
+            self._proposals.extend(pending[proposed:])  # no leader yet: retry on the next tick / leader change
+            self._blocked = True
 
-    def _send_read(self, raw: RawNode, waiters: list[asyncio.Future[None]]) -> None:
-        """One ReadIndex round for every read queued in this turn (they share the heartbeat quorum)."""
-        self._read_seq += 1
-        ctx = self.identity.member_id.to_bytes(8, "big") + self._read_seq.to_bytes(8, "big")
-        try:
-            raw.read_index(ctx)
-        except ProposalDropped:
-            pass  # no leader yet: retried after READ_RETRY_TICKS
-        self._reads_sent[ctx] = (self._tick_count, waiters)
-
-    def _retry_reads(self, raw: RawNode) -> None:
-        """A ReadIndex request or its answer can be lost (leader change, dropped message): ask again."""
-        for ctx, (sent, waiters) in list(self._reads_sent.items()):
-            if self._tick_count - sent >= READ_RETRY_TICKS:
-                del self._reads_sent[ctx]
-                self.stats["read_retries"] += 1
-                live = [f for f in waiters if not f.done()]
-                if live:
-                    self._send_read(raw, live)
-
-    async def _handle_ready(self, raw: RawNode, rd: Ready) -> None:
+    async def _handle_ready(self, rd: Ready) -> None:
+        """The core's Ready contract, with the disk writes off the event loop."""
+        core = self.core
+        plan = core.begin(rd)
         if rd.soft_state is not None:
-            self._on_soft_state(rd.soft_state.leader, rd.soft_state.role)
-        wal = self._wal
-        assert wal is not None
-        committed = rd.committed_entries
-        if committed and rd.snapshot is None and rd.entries:
-            # Entries already committed *and* on our disk need not wait for this Ready's
-            # fsync: answering them now takes a whole disk flush off every write's latency.
-            durable = self._storage.last_index()
-            n = 0
-            while n < len(committed) and committed[n].index <= durable:
-                n += 1
-            if n:
-                self._apply(raw, committed[:n])
-                committed = committed[n:]
-                self._release_reads_from(rd)
-        if rd.snapshot is not None:
-            snap, hs = rd.snapshot, rd.hard_state or self._hs
-            await asyncio.to_thread(snapshot.save_bytes, self.member_dir / "snap", snap.meta.index, snap.data)
-            await asyncio.to_thread(wal.mark_snapshot, snap.meta.index, snap.meta.term, hs)
-            self._storage.apply_snapshot(snap)
-        if rd.entries or rd.hard_state is not None:
-            if rd.must_sync:
-                await asyncio.to_thread(wal.save, rd.hard_state, rd.entries, True)
+            self._blocked = False
+            if core.leader:
+                self._leader_known.set()
+            else:
+                self._leader_known.clear()
+        wal, disk = self._wal, self._disk
+        assert wal is not None and disk is not None
+        if plan.snapshot is not None:
+            await asyncio.to_thread(disk.save_snapshot, plan.snapshot, plan.hard_state or core.hs)
+        if plan.entries or plan.hard_state is not None:
+            if plan.sync:
+                await asyncio.to_thread(wal.save, plan.hard_state, plan.entries, True)
                 self.wal_syncs += 1
-                self.wal_entries += len(rd.entries)
+                self.wal_entries += len(plan.entries)
             else:
-                wal.save(rd.hard_state, rd.entries, False)
-            self._storage.append(rd.entries)
-            if rd.hard_state is not None:
-                self._storage.set_hard_state(rd.hard_state)
-        if rd.hard_state is not None:
-            self._hs = rd.hard_state
-            self.term = rd.hard_state.term
-            self.commit_index = rd.hard_state.commit
-        if rd.messages:
-            self.transport.send(rd.messages)
-        if rd.snapshot is not None:
-            self._restore(rd.snapshot)
-        if committed:
-            self._apply(raw, committed)
-        self._release_reads_from(rd)
+                wal.save(plan.hard_state, plan.entries, False)
+        core.end(rd, plan)
 
-    def _release_reads_from(self, rd: Ready) -> None:
-        for rs in rd.read_states:
-            sent = self._reads_sent.pop(rs.request_ctx, None)
-            if sent is not None:
-                self._reads_ready.append((rs.index, sent[1]))
-        if self._reads_ready:
-            self._release_reads()
+    # ------------------------------------------------------------------ CoreHost
 
-    def _release_reads(self) -> None:
-        applied = self.store.index
-        keep: list[tuple[int, list[asyncio.Future[None]]]] = []
-        for index, waiters in self._reads_ready:
-            if index <= applied:
-                for f in waiters:
-                    if not f.done():
-                        f.set_result(None)
-            else:
-                keep.append((index, waiters))
-        self._reads_ready = keep
+    def send(self, messages: list[Message]) -> None:
+        self.transport.send(messages)
 
-    def _on_soft_state(self, leader: int, role: str) -> None:
-        was_leader = self.is_leader
-        self.leader = leader
-        self.role = role
-        self._blocked = False
-        if leader:
-            self._leader_known.set()
+    def answer(self, req_id: int, result: PbMessage | KVError) -> None:
+        fut = self._waiters.pop(req_id, None)
+        if fut is None or fut.done():
+            return
+        if isinstance(result, KVError):
+            fut.set_exception(result)
         else:
-            self._leader_known.clear()
-        if self.is_leader and not was_leader:
-            self.lessor.refresh_all()  # a new leader gives every lease a full TTL (etcd: promote)
-        log.info("raft role", extra={"role": role, "leader": f"{leader:x}", "term": self.term})
+            fut.set_result(result)
 
-    @property
-    def is_leader(self) -> bool:
-        return self.role == "leader"
-
-    # ------------------------------------------------------------------ apply
-
-    def _apply(self, raw: RawNode, entries: list[Entry]) -> None:
-        store = self.store
-        applied = 0
-        for e in entries:
-            if e.index <= store.index:
-                continue  # already part of the snapshot the state was loaded from
-            if e.type == EntryType.CONF_CHANGE:
-                self._apply_conf_change(raw, e)
-            elif not e.data:
-                store.skip(e.index, e.term)  # a new leader's no-op
-            else:
-                req = internal_pb2.InternalRaftRequest.FromString(e.data)
-                batch = req.batch if req.batch else (req,)
-                for r in batch:
-                    self._apply_one(e, r)
-                self._since_snapshot += len(batch) - 1
-                applied += len(batch)
-            self._since_snapshot += 1
-        self._applied_last_turn = applied
-        self.commit_index = max(self.commit_index, store.index)
-        if store.index >= self._replay_target:
-            self._replayed.set()
-        self.hub.notify()
-
-    def _apply_one(self, e: Entry, req: internal_pb2.InternalRaftRequest) -> None:
-        fut = self._waiters.pop(req.ID, None)
-        kind = req.WhichOneof("request")
-        try:
-            if kind == "member_attributes":
-                attrs = req.member_attributes
-                self.membership.publish(attrs.ID, attrs.name, list(attrs.clientURLs))
-                self.store.skip(e.index, e.term)
-                resp: PbMessage = rpc_pb2.MemberListResponse()
-            else:
-                resp = self.store.apply_request(e.index, e.term, req)
-        except KVError as exc:
-            if fut is not None and not fut.done():
-                fut.set_exception(exc)
-            return
-        except Exception as exc:  # a bug: the store rolled the entry back; keep serving
-            log.exception("applying log entry failed", extra={"entry_index": e.index})
-            if fut is not None and not fut.done():
-                fut.set_exception(KVError(grpc.StatusCode.INTERNAL, f"etcdserver: apply failed: {exc!r}"))
-            return
-        if kind == "lease_grant":
-            self.lessor.granted(req.lease_grant.ID)
-        elif kind == "lease_revoke":
-            self.lessor.forget(req.lease_revoke.ID)
-        if fut is not None and not fut.done():
-            fut.set_result(resp)
-
-    def _apply_conf_change(self, raw: RawNode, e: Entry) -> None:
-        try:
-            cc = ConfChange.decode(e.data)
-        except ValueError:
-            log.error("undecodable membership entry", extra={"entry_index": e.index})
-            self.store.skip(e.index, e.term)
-            return
-        self._conf = raw.apply_conf_change(cc)
-        if cc.type == "bootstrap":
-            for voter in cc.initial_voters():  # names and URLs came with the member table
-                self.membership.add(rpc_pb2.Member(ID=voter))
-        elif cc.type == "add":
-            member = rpc_pb2.Member.FromString(cc.context) if cc.context else rpc_pb2.Member(ID=cc.node_id)
-            member.ID = cc.node_id
-            self.membership.add(member)
-        else:
-            self.membership.remove(cc.node_id)
-        self.store.skip(e.index, e.term)
-        self.transport.set_peers(self._peer_urls())
-        if self._conf.voters == (self.identity.member_id,):
-            self._campaign = True  # the only voter: lead now instead of after an election timeout
-        log.info("membership changed", extra={
-            "change": cc.type, "member": f"{cc.node_id:x}", "voters": [f"{v:x}" for v in self._conf.voters]})
+    def conf_applied(self, cc: ConfChange) -> None:
         fut = self._conf_waiters.pop(cc.node_id, None)
         if fut is not None and not fut.done():
             fut.set_result(None)
-        if cc.type == "remove" and cc.node_id == self.identity.member_id:
-            log.warning("this member was removed from the cluster")
+        if self.core.removed:
             self.removed.set()
 
-    def _restore(self, snap: Snapshot) -> None:
-        """Replace the state by a snapshot the leader sent (this member was too far behind)."""
-        snap_pb = internal_pb2.KVStoreSnapshot.FromString(snap.data)
-        store = MVCCStore.from_snapshot(snap_pb)
-        store.index, store.term = snap.meta.index, snap.meta.term
-        membership = Membership()
-        for m in snap_pb.members:
-            membership.add(m)
-        self._install(store, membership)
-        self._conf = snap.meta.conf_state
-        self._snap_index = snap.meta.index
-        self.transport.set_peers(self._peer_urls())
+    def state_changed(self) -> None:
+        self.hub.store = self.core.store
+        if self._peers_live:
+            self.transport.set_peers(self._peer_urls())
+
+    def applied(self) -> None:
+        if self.core.store.index >= self._replay_target:
+            self._replayed.set()
         self.hub.notify()
-        log.info("installed snapshot from leader", extra={"index": snap.meta.index, "revision": store.revision})
+
+    def release_reads(self, read_states: Sequence[ReadState]) -> None:
+        self._reads.answered(read_states, self.store.index)
+
+    @property
+    def is_leader(self) -> bool:
+        return self.core.is_leader
+
+    # ------------------------------------------------------------------ state (owned by the core)
+
+    @property
+    def store(self) -> MVCCStore:
+        return self.core.store
+
+    @property
+    def membership(self) -> Membership:
+        return self.core.membership
+
+    @property
+    def lessor(self) -> Lessor:
+        return self.core.lessor
+
+    @property
+    def term(self) -> int:
+        return self.core.term
+
+    @property
+    def leader(self) -> int:
+        return self.core.leader
+
+    @property
+    def role(self) -> str:
+        return self.core.role
+
+    @property
+    def commit_index(self) -> int:
+        return self.core.commit_index
+
+    @property
+    def applied_index(self) -> int:
+        return self.store.index
+
+    @property
+    def _snap_index(self) -> int:
+        """Index of the newest snapshot, taken here or installed from the leader."""
+        return self.core.policy.index
+
+    @property
+    def snapshots_taken(self) -> int:
+        return self.core.policy.taken
+
+    @property
+    def wal_stats(self) -> tuple[int, int]:
+        """(fsync'd WAL writes, entries) since start: entries/writes = group-commit factor."""
+        return self.wal_syncs, self.wal_entries
+
+    def disk_bytes(self) -> int:
+        wal_bytes = self._wal.disk_bytes() if self._wal is not None else 0
+        return wal_bytes + snapshot.disk_bytes(self.member_dir / "snap")
+
+    # ------------------------------------------------------------------ compaction and snapshots
+
+    def compaction_target(self) -> int:
+        """Record the current revision; return the revision that is now `retention` old (0: none)."""
+        return self.compactor.target(self._clock(), self.store.revision, self.store.compact_revision)
+
+    def snapshot_payload(self) -> internal_pb2.KVStoreSnapshot:
+        return self.core.snapshot_payload()
+
+    async def _maybe_snapshot(self) -> None:
+        assert self._disk is not None
+        if self.core.snapshot_due(self._disk.wal.segment_bytes):
+            await self._disk.take_snapshot(self.core)
+
+    async def take_snapshot(self) -> None:
+        """Snapshot the state now (see `WalDisk.take_snapshot`)."""
+        assert self._disk is not None
+        await self._disk.take_snapshot(self.core)
+
+    # ------------------------------------------------------------------ lease and member requests
+
+    async def grant_lease(self, ttl: int, lease_id: int) -> rpc_pb2.LeaseGrantResponse:
+        return await self.leases.grant(ttl, lease_id)
+
+    async def revoke_lease(self, lease_id: int) -> rpc_pb2.LeaseRevokeResponse:
+        return await self.leases.revoke(lease_id)
+
+    async def keep_alive(self, lease_id: int) -> int:
+        return await self.leases.keep_alive(lease_id)
+
+    async def time_to_live(self, lease_id: int, with_keys: bool) -> rpc_pb2.LeaseTimeToLiveResponse:
+        return await self.leases.time_to_live(lease_id, with_keys)
+
+    def leader_keep_alive(self, req: rpc_pb2.LeaseKeepAliveRequest) -> rpc_pb2.LeaseKeepAliveResponse:
+        return self.leases.leader_keep_alive(req)
+
+    def leader_time_to_live(self, req: rpc_pb2.LeaseTimeToLiveRequest) -> rpc_pb2.LeaseTimeToLiveResponse:
+        return self.leases.leader_time_to_live(req)
+
+    def members_response(self) -> raftpb_pb2.MembersResponse:
+        return self.members.members_response()
+
+    async def member_add(self, peer_urls: list[str], is_learner: bool) -> rpc_pb2.Member:
+        return await self.members.add(peer_urls, is_learner)
+
+    async def member_remove(self, member_id: int) -> None:
+        await self.members.remove(member_id)
 
     # ------------------------------------------------------------------ requests
 
@@ -649,7 +587,7 @@ class KVNode(Housekeeping):
         self._check_serving()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
-        self._reads_new.append(fut)
+        self._reads.new.append(fut)
         self._deadlines.append((loop.time() + self.request_timeout, fut))
         self._wake.set()
         await fut

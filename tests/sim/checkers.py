@@ -18,6 +18,7 @@ compared against as they happen:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from kvstore.raft.errors import Compacted, Unavailable
@@ -44,6 +45,9 @@ class SafetyChecker:
     applied: dict[int, tuple[int, bytes, bytes]] = field(default_factory=dict)  # index -> (term, data, chain)
     checks: int = 0
     _reported: dict[int, int] = field(default_factory=dict)  # member -> highest commit recorded
+    _snapshots: dict[tuple[int, bytes], bytes] = field(default_factory=dict)  # (index, data digest) -> chain
+    _granted: dict[int, tuple[int, int]] = field(default_factory=dict)  # lease -> (first applied at step, TTL)
+    _expiries: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # revoke req -> (lease, member, step)
 
     def forget(self, node: int) -> None:
         """`node` restarted: its commit reports start over."""
@@ -128,6 +132,39 @@ class SafetyChecker:
             self.fail(f"state-machine safety: member {node} applied a different entry at index {e.index} "
                       f"(term {e.term} vs {seen[0]}, same data: {seen[1] == e.data}, "
                       f"same history: {seen[2] == chain})")
+
+    # ------------------------------------------------------------ lease safety
+    def on_lease_granted(self, lease_id: int, ttl: int) -> None:
+        """Some member applied the grant now (steps are the lessors' clock)."""
+        self._granted.setdefault(lease_id, (self.step, ttl))
+
+    def on_expiry_proposed(self, req_id: int, lease_id: int, node: int) -> None:
+        self._expiries[req_id] = (lease_id, node, self.step)
+
+    def on_lease_revoked(self, req_id: int) -> None:
+        """A revoke was applied: if it came from expiry, the lease must have lived its TTL.
+
+        Every member's deadline for a lease starts no earlier than the first apply of its
+        grant (the grant, a snapshot holding it, or a promotion), so an expiry proposed
+        before `first apply + TTL` is a lease that died early, whoever proposed it.
+        """
+        expiry = self._expiries.pop(req_id, None)
+        if expiry is None:
+            return
+        lease_id, node, proposed = expiry
+        self.checks += 1
+        granted = self._granted.get(lease_id)
+        if granted is not None and proposed < granted[0] + granted[1]:
+            self.fail(f"lease safety: member {node} expired lease {lease_id:x} at step {proposed}, but its "
+                      f"grant (TTL {granted[1]}) was first applied at step {granted[0]}")
+
+    def on_snapshot(self, index: int, data: bytes, chain: bytes) -> None:
+        """A member took a snapshot of its state at `index`, whose applied history has digest `chain`."""
+        self._snapshots.setdefault((index, hashlib.blake2b(data, digest_size=16).digest()), chain)
+
+    def snapshot_chain(self, index: int, data: bytes) -> bytes | None:
+        """The applied-history digest of a snapshot some member took (None: nobody took it)."""
+        return self._snapshots.get((index, hashlib.blake2b(data, digest_size=16).digest()))
 
     def on_restore(self, node: int, index: int, chain: bytes) -> None:
         self.checks += 1

@@ -95,13 +95,19 @@ class Client:
                 node.read(req_id.to_bytes(8, "big"), key, lambda out: self._reply(p, out))
             else:
                 node.propose(req_id, encode_request(req_id, kind, key, value, expected),
-                             lambda out: self._reply(p, out))
+                             lambda out: self._reply(p, out), refused=lambda: self._refused(p, step))
         except ProposalDropped:
-            self.pending = None
-            self.stats["refused"] += 1
-            self.next_at = step + self.rng.randint(1, 4)
+            self._refused(p, step)
             return False
         return True
+
+    def _refused(self, p: _Pending, step: int) -> None:
+        """The member refused the request up front: it had no effect and is not recorded."""
+        if self.pending is not p:
+            return
+        self.pending = None
+        self.stats["refused"] += 1
+        self.next_at = step + self.rng.randint(1, 4)
 
     def _reply(self, p: _Pending, output: object) -> None:
         if p.done or self.pending is not p:

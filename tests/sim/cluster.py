@@ -4,9 +4,9 @@ Why one loop and one `random.Random`: a seed must replay exactly, so every decis
 message arrives when, which member crashes, what a client asks, each member's election
 timeouts) is drawn from `self.rng` or from generators seeded by it, in a fixed order.
 
-One step = faults, clients act, due messages are delivered, members tick (each at its own
-skewed rate), every member's Ready is handled until none is left, then the safety checkers
-look at every member. After the fault phase, `_converge` heals everything and demands that
+One step = faults, clients act, lease traffic and expiry (`leases.py`), due messages are
+delivered, members tick (each at its own skewed rate), every member's Ready is handled until
+none is left, then the safety checkers look at every member. After the fault phase, `_converge` heals everything and demands that
 the cluster elects a leader, commits a final write, and that every member applies the same
 log; the client history must then be linearizable.
 """
@@ -21,6 +21,7 @@ from kvstore.raft.types import Message, MsgType
 from tests.checkers.linearizability import Op, check
 from tests.sim.checkers import SafetyChecker, SafetyViolation
 from tests.sim.clients import Client
+from tests.sim.leases import LeaseWorkload
 from tests.sim.network import Network
 from tests.sim.node import NodeParams, SimNode
 
@@ -69,6 +70,8 @@ class RunResult:
     lost_writes: int = 0
     conf_changes: int = 0
     snapshots_sent: int = 0
+    leases_granted: int = 0
+    leases_expired: int = 0
     messages: int = 0
     events: list[str] = field(default_factory=list)
 
@@ -120,6 +123,7 @@ class Cluster:
         for cid in range(1, scenario.clients + 1):
             self.clients.append(Client(cid, random.Random(self.rng.getrandbits(64)), keys, timeout=40,
                                        now=self.now, history=self.history))
+        self.leases = LeaseWorkload(random.Random(self.rng.getrandbits(64)))
         ids = list(range(1, scenario.members + 1))
         for i in ids:
             node = self.add_node(i)
@@ -135,7 +139,7 @@ class Cluster:
         self.result.events.append(f"step {self.step}: {what}")
 
     def add_node(self, node_id: int) -> SimNode:
-        node = SimNode(node_id, self.params, self.checker)
+        node = SimNode(node_id, self.params, self.checker, clock=lambda: float(self.step))
         node.tick_rate = self.rng.uniform(0.8, 1.25)
         self.nodes[node_id] = node
         return node
@@ -244,6 +248,9 @@ class Cluster:
             inject(self)
         for c in self.clients:
             c.act(self.step, self.pick_node)
+        for n in self.nodes.values():
+            n.flush()  # one turn of kvstore.node: this step's writes packed into batch entries
+        self.leases.act(self)
         delivered, lost = self.net.due(self.step)
         for m in lost:
             if m.type == MsgType.SNAP:
@@ -290,6 +297,7 @@ class Cluster:
         res.completed = sum(1 for o in self.history if o.complete_ns is not None)
         res.indeterminate = res.ops - res.completed
         res.refused = sum(c.stats["refused"] for c in self.clients)
+        res.leases_granted, res.leases_expired = self.leases.granted, self.leases.expired
         return res
 
     def _check_history(self) -> None:

@@ -12,7 +12,7 @@ import heapq
 import random
 from dataclasses import dataclass
 
-from kvstore.raft.types import Message
+from kvstore.raft.types import Message, MsgType
 
 
 @dataclass
@@ -79,6 +79,10 @@ class Network:
             self.stats.dropped += 1
             return False
         copies = 2 if p.duplicate and self.rng.random() < p.duplicate else 1
+        if msg.type == MsgType.PROP:
+            # A forwarded proposal travels once: the peer transport is a stream that never
+            # resends, and the member core (like etcd) does not de-duplicate request ids.
+            copies = 1
         if copies == 2:
             self.stats.duplicated += 1
         for _ in range(copies):

@@ -1,29 +1,48 @@
-"""One simulated member: a RawNode driven by the Ready contract over a simulated disk.
+"""One simulated member: the shipped `kvstore.member_core.MemberCore` over a simulated disk.
 
-Why it follows the contract literally: the simulator must find the bugs the real node layer
-would hit, so each Ready is handled in etcd's order: persist snapshot + entries + hard state
-(fsync when `must_sync`), only then send messages, then apply committed entries (and serve
-ReadIndex reads once applied reaches their index), then `advance`. A crash throws away the
-RawNode, the state machine, every waiting request and the unsynced disk tail; a restart
-builds a fresh RawNode from the synced disk image only.
+Why the real core: the simulator must find the bugs the kvstore ships, so each Ready is handled
+by the same code as in `kvstore.node` (etcd's order: persist snapshot + entries + hard state,
+fsync when `must_sync`, only then send, then apply -- including the early apply of entries
+already durable -- and release ReadIndex reads, then `advance`; then maybe snapshot). This
+module is only the harness side: it plugs `tests.sim.disk` in as the core's `LogDisk`, answers
+simulated clients as the core's `CoreHost`, and lets the safety checkers observe the core. A
+crash throws away the core, every waiting request and the unsynced disk tail; a restart builds
+a fresh core from the synced disk image only.
 """
 
 from __future__ import annotations
 
+import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from google.protobuf.message import Message as PbMessage
+
+from kubelite.pb.etcd import internal_pb2
+from kvstore import snapshotter
+from kvstore.errors import KVError
+from kvstore.leases import Lessor
+from kvstore.member_core import MemberCore
+from kvstore.membership import Membership
+from kvstore.mvcc import MVCCStore
 from kvstore.raft.config import Config
+from kvstore.raft.errors import ProposalDropped
 from kvstore.raft.node import RawNode
 from kvstore.raft.storage import MemoryStorage
-from kvstore.raft.types import ConfChange, ConfState, Entry, EntryType, HardState, Message, Ready, Snapshot
+from kvstore.raft.types import ConfChange, ConfState, Entry, HardState, Message, ReadState, Snapshot
+from kvstore.snapshotter import SnapshotPolicy
 from tests.sim.checkers import SafetyChecker
 from tests.sim.disk import Disk
-from tests.sim.statemachine import KVStateMachine
+from tests.sim.statemachine import AppliedState, client_output
 
 Reply = Callable[[object], None]
 Send = Callable[[Message], None]
+NEVER = 1 << 62
+
+# Thousands of role changes and removals per run: the core's info/warning lines would only
+# cost time and bury a failure report (errors, like a failed apply, still show).
+logging.getLogger("kvstore.member_core").setLevel(logging.ERROR)
 
 
 @dataclass
@@ -45,22 +64,45 @@ class NodeParams:
     "forget_vote" (drop the persisted vote on restart)."""
 
 
+class SimDisk:
+    """The core's `LogDisk` over the simulated page cache (`tests.sim.disk.Disk`)."""
+
+    def __init__(self, disk: Disk, fsync: bool) -> None:
+        self.disk = disk
+        self.fsync = fsync
+
+    def save_snapshot(self, snap: Snapshot, hard_state: HardState) -> None:
+        self.disk.write_snapshot(snap, local=False)
+        self.disk.write_hard_state(hard_state)
+        if self.fsync:
+            self.disk.fsync()
+
+    def save(self, hard_state: HardState | None, entries: list[Entry], sync: bool) -> None:
+        if entries:
+            self.disk.write_entries(entries)
+        if hard_state is not None:
+            self.disk.write_hard_state(hard_state)
+        if sync and self.fsync:
+            self.disk.fsync()
+
+
 class SimNode:
-    def __init__(self, node_id: int, params: NodeParams, checker: SafetyChecker) -> None:
+    def __init__(self, node_id: int, params: NodeParams, checker: SafetyChecker,
+                 clock: Callable[[], float] = lambda: 0.0) -> None:
         self.id = node_id
+        self.clock = clock
+        """The lessor's clock: the simulation step."""
         self.params = params
         self.checker = checker
         self.disk = Disk()
         self.raw: RawNode | None = None
-        self.storage = MemoryStorage()
-        self.sm = KVStateMachine()
-        self.conf = ConfState(())
+        self.core: MemberCore | None = None
+        self.sm = self._observer()
         self.removed = False
         """Applied its own removal: stopped for good, like an etcd member that was removed."""
         self.incarnation = 0
         self.tick_rate = 1.0
         self.tick_acc = 0.0
-        self.last_snap = 0
         self.was_leader_term = 0
         self.waiters: dict[int, Reply] = {}
         self.reads: dict[bytes, tuple[str, Reply]] = {}
@@ -70,10 +112,33 @@ class SimNode:
         self.inbox: list[Message] = []
         self.slow_until = 0
         """A slow disk: Readys are handled only every few steps, so inputs pile up in between."""
+        self._send: Send = lambda m: None
+        self.queued: list[tuple[internal_pb2.InternalRaftRequest, Reply, Callable[[], None]]] = []
+        """Client writes of this step, proposed together by `flush`."""
+
+    def _observer(self) -> AppliedState:
+        return AppliedState(self.id, self.checker, lambda: self.store, self._seen_leading)
 
     @property
     def alive(self) -> bool:
         return self.raw is not None
+
+    @property
+    def store(self) -> MVCCStore:
+        return self.core.store if self.core is not None else MVCCStore()
+
+    @property
+    def storage(self) -> MemoryStorage:
+        return self.core.storage if self.core is not None else MemoryStorage()
+
+    @property
+    def conf(self) -> ConfState:
+        return self.core.conf if self.core is not None else ConfState(())
+
+    def _seen_leading(self, term: int, storage: MemoryStorage) -> None:
+        # seen the moment it happens, even if it steps down again within the step
+        self.checker.on_leader(self.id, term, storage, first_time=self.was_leader_term != term)
+        self.was_leader_term = term
 
     # ------------------------------------------------------------ lifecycle
     def start(self, rng: random.Random, peers: list[int] | None) -> None:
@@ -83,17 +148,22 @@ class SimNode:
         st = self.disk.synced
         if "forget_vote" in self.params.bugs:
             st.hard_state = HardState(st.hard_state.term, 0, st.hard_state.commit)
-        self.storage = st.to_storage()
+        storage = st.to_storage()
         snap = st.snapshot
-        self.sm = KVStateMachine.restore(snap.data, snap.meta.index)
-        self.checker.forget(self.id)
+        store, membership = MVCCStore(), Membership()
         if snap.meta.index:
-            self.checker.on_restore(self.id, snap.meta.index, self.sm.chain)
-        self.conf = snap.meta.conf_state
-        self.last_snap = snap.meta.index
+            store, loaded, _voters = snapshotter.load(snap.data)
+            store.index, store.term = snap.meta.index, snap.meta.term
+            membership = loaded or membership
+        self.checker.forget(self.id)
+        self.sm = self._observer()
+        self.sm.start_from(snap.meta.index, snap.data)
         self.was_leader_term = 0
+        every = self.params.snapshot_every
+        policy = SnapshotPolicy(entries=every or NEVER, bytes=NEVER, catchup_entries=self.params.catch_up_entries)
+        core = MemberCore(self.id, self, Lessor(store, clock=self.clock), policy, observer=self.sm)
         cfg = Config(
-            id=self.id, storage=self.storage, election_tick=self.params.election_tick,
+            id=self.id, storage=storage, election_tick=self.params.election_tick,
             heartbeat_tick=self.params.heartbeat_tick, applied=snap.meta.index,
             max_size_per_msg=self.params.max_size_per_msg, max_inflight_msgs=self.params.max_inflight_msgs,
             check_quorum=self.params.check_quorum, pre_vote=self.params.pre_vote,
@@ -101,23 +171,54 @@ class SimNode:
             rng=random.Random(rng.getrandbits(64)),
         )
         self.raw = RawNode(cfg, peers)
+        core.start(self.raw, storage, store, membership, st.hard_state)
+        self.core = core
+        self._campaign_if_alone()
 
     def crash(self, rng: random.Random) -> int:
         """Stop abruptly; returns the number of unsynced disk writes lost."""
         self.raw = None
         self.paused_until = 0
         self.inbox.clear()
+        self.queued.clear()
         self.waiters.clear()
         self.reads.clear()
         self.ready_reads.clear()
         return self.disk.crash(rng)
 
+    def _campaign_if_alone(self) -> None:
+        core, raw = self.core, self.raw
+        if core is not None and raw is not None and core.campaign:
+            core.campaign = False  # what kvstore.node does: the only voter leads at once
+            if raw.status().role != "leader":
+                raw.campaign()
+
     # ------------------------------------------------------------ client entry points
-    def propose(self, req_id: int, data: bytes, reply: Reply) -> None:
-        """Raises ProposalDropped when the proposal cannot even be accepted locally."""
-        assert self.raw is not None
-        self.raw.propose(data)
+    def propose(self, req_id: int, data: bytes, reply: Reply, refused: Callable[[], None] | None = None) -> None:
+        """Propose a write now (raises ProposalDropped when it cannot even be accepted locally),
+        or, given `refused`, queue it: `flush` proposes everything queued in one step the way
+        kvstore.node does (packed into batch entries) and calls `refused` for what was dropped."""
+        assert self.raw is not None and self.core is not None
+        req = internal_pb2.InternalRaftRequest.FromString(data)
+        if refused is not None:
+            self.queued.append((req, reply, refused))
+            return
+        if not self.core.propose_requests([req]):
+            raise ProposalDropped()
         self.waiters[req_id] = reply
+
+    def flush(self) -> None:
+        queued, self.queued = self.queued, []
+        if not queued or self.core is None or self.raw is None or self.paused_until:
+            for _, _, refused in queued:
+                refused()
+            return
+        proposed = self.core.propose_requests([req for req, _, _ in queued])
+        for i, (req, reply, refused) in enumerate(queued):
+            if i < proposed:
+                self.waiters[req.ID] = reply
+            else:
+                refused()
 
     def read(self, ctx: bytes, key: str, reply: Reply) -> None:
         assert self.raw is not None
@@ -130,85 +231,53 @@ class SimNode:
     # ------------------------------------------------------------ the Ready loop
     def handle_ready(self, send: Send) -> bool:
         """Handle one Ready if there is one; True when something was done."""
-        raw = self.raw
-        if raw is None or self.paused_until or not raw.has_ready():
+        raw, core = self.raw, self.core
+        if raw is None or core is None or self.paused_until or not raw.has_ready():
             return False
         rd = raw.ready()
-        self._persist(rd)
-        if rd.soft_state is not None and rd.soft_state.role == "leader":
-            # seen the moment it happens, even if it steps down again within the step
-            term = self.storage.hard_state().term
-            self.checker.on_leader(self.id, term, self.storage, first_time=self.was_leader_term != term)
-            self.was_leader_term = term
-        for m in rd.messages:
-            send(m)
-        for rs in rd.read_states:
-            if rs.request_ctx in self.reads:
-                self.ready_reads.append((rs.index, rs.request_ctx))
-        commit = self.storage.hard_state().commit
-        term = self.storage.hard_state().term
-        for e in rd.committed_entries:
-            if self.removed:
-                break  # nothing after our own removal concerns us; the cluster stops us this step
-            self._apply(e, commit, term)
-        self._serve_reads()
-        raw.advance(rd)
-        self._maybe_snapshot()
+        self._send = send
+        core.handle_ready(rd, SimDisk(self.disk, fsync="no_fsync" not in self.params.bugs))
+        core.advance(rd)
+        if core.removed:
+            self.removed = True
+        self._campaign_if_alone()
+        self._maybe_snapshot(core)
         return True
 
-    def _persist(self, rd: Ready) -> None:
-        disk, storage = self.disk, self.storage
-        sync = rd.must_sync
-        if rd.snapshot is not None and rd.snapshot.meta.index:
-            snap = rd.snapshot
-            disk.write_snapshot(snap, local=False)
-            storage.apply_snapshot(snap)
-            self._restore(snap)
-            sync = True
-        if rd.entries:
-            disk.write_entries(rd.entries)
-            storage.append(rd.entries)
-            self.checker.on_persist(self.id, rd.entries, storage)
-        if rd.hard_state is not None:
-            disk.write_hard_state(rd.hard_state)
-            storage.set_hard_state(rd.hard_state)
-        if sync and "no_fsync" not in self.params.bugs:
-            disk.fsync()
-        if rd.hard_state is not None:
-            self.checker.on_commit(self.id, rd.hard_state, storage)
-
-    def _restore(self, snap: Snapshot) -> None:
-        if snap.meta.index < self.sm.applied:
-            self.checker.fail(f"member {self.id} was handed snapshot {snap.meta.index} behind its "
-                              f"applied index {self.sm.applied}")
-        self.sm = KVStateMachine.restore(snap.data, snap.meta.index)
-        self.checker.on_restore(self.id, snap.meta.index, self.sm.chain)
-        self.conf = snap.meta.conf_state
-        self.last_snap = snap.meta.index
-
-    def _apply(self, e: Entry, commit: int, term: int) -> None:
-        if e.index != self.sm.applied + 1:
-            self.checker.fail(f"member {self.id} was handed committed entry {e.index} to apply, but its "
-                              f"state machine is at {self.sm.applied} (entries re-delivered or skipped)")
-        result = self.sm.apply(e)
-        self.checker.on_apply(self.id, e, self.sm.chain, commit, term)
-        if e.type == EntryType.CONF_CHANGE:
-            cc = ConfChange.decode(e.data)
-            assert self.raw is not None
-            self.conf = self.raw.apply_conf_change(cc)
-            if cc.type == "remove" and cc.node_id == self.id:
-                self.removed = True
+    def _maybe_snapshot(self, core: MemberCore) -> None:
+        if self.removed or not core.snapshot_due(0):
             return
-        if result is not None:
-            req_id, output = result
-            reply = self.waiters.pop(req_id, None)
-            if reply is not None:
-                reply(output)
+        index = core.store.index
+        core.snapshot_saved(index, core.snapshot_payload().SerializeToString())
+        self.disk.write_snapshot(core.storage.snapshot(), local=True)
+        self.disk.fsync()
 
-    def _serve_reads(self) -> None:
+    # ------------------------------------------------------------ CoreHost
+    def send(self, messages: list[Message]) -> None:
+        for m in messages:
+            self._send(m)
+
+    def answer(self, req_id: int, result: PbMessage | KVError) -> None:
+        reply = self.waiters.pop(req_id, None)
+        if reply is not None:
+            reply(client_output(result))
+
+    def conf_applied(self, cc: ConfChange) -> None:
+        pass
+
+    def state_changed(self) -> None:
+        pass
+
+    def applied(self) -> None:
+        pass
+
+    def release_reads(self, read_states: Sequence[ReadState]) -> None:
+        for rs in read_states:
+            if rs.request_ctx in self.reads:
+                self.ready_reads.append((rs.index, rs.request_ctx))
         if not self.ready_reads:
             return
-        applied = self.sm.applied
+        applied = self.store.index
         keep: list[tuple[int, bytes]] = []
         for index, ctx in self.ready_reads:
             if index > applied:
@@ -219,16 +288,3 @@ class SimNode:
                 key, reply = entry
                 reply(self.sm.get(key))
         self.ready_reads = keep
-
-    def _maybe_snapshot(self) -> None:
-        every = self.params.snapshot_every
-        applied = self.sm.applied
-        if not every or applied - self.last_snap < every or self.raw is None or self.removed:
-            return
-        snap = self.storage.create_snapshot(applied, self.conf, self.sm.snapshot_data())
-        self.disk.write_snapshot(snap, local=True)
-        self.disk.fsync()
-        self.last_snap = applied
-        compact_to = applied - self.params.catch_up_entries
-        if compact_to > self.storage.first_index():
-            self.storage.compact(compact_to)

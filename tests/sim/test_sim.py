@@ -1,12 +1,13 @@
-"""Deterministic simulation of the Raft core: thousands of seeded runs with faults.
+"""Deterministic simulation of the kvstore member: thousands of seeded runs with faults.
 
-What the user gets from this: every run below drives real `kvstore.raft.RawNode`s (and the
-real MVCC apply path) through crashes that lose unsynced writes, restarts, lossy,
-duplicating and reordering links, symmetric and asymmetric partitions, tick skew,
-leadership transfers and (in the membership scenarios) members being added and removed,
-and checks election safety, log matching, leader completeness and state-machine safety
-after every step, convergence after healing, and linearizability of what clients saw.
-A failing seed prints `python -m tests.sim.run --seed N ...` that replays it exactly.
+What the user gets from this: every run below drives the kvstore's own member core
+(`kvstore.member_core.MemberCore`: RawNode, Ready handling, apply, snapshots, lessor) through
+crashes that lose unsynced writes, restarts, lossy, duplicating and reordering links,
+symmetric and asymmetric partitions, tick skew, leadership transfers and (in the membership
+scenarios) members being added and removed, with lease traffic expired by the step clock,
+and checks election safety, log matching, leader completeness, state-machine safety and
+lease safety after every step, convergence after healing, and linearizability of what
+clients saw. A failing seed prints `python -m tests.sim.run --seed N ...` that replays it exactly.
 
 Seeds per scenario can be scaled with KUBELITE_SIM_SCALE (e.g. 0.1 for a quick look,
 10 for a soak); the default totals 2,000 seeds, taken from a range that moves with each
@@ -15,14 +16,18 @@ commit (`tests.sim.seeds`), plus the fixed regression seeds that once failed.
 
 from __future__ import annotations
 
+import heapq
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
+from kubelite.pb.etcd import internal_pb2, rpc_pb2
+from kvstore.leases import Lessor
+from kvstore.member_core import MemberCore
 from kvstore.raft.types import Entry, HardState
-from tests.sim.cluster import RunResult, Scenario, failure_report, run_seed
+from tests.sim.cluster import Cluster, RunResult, Scenario, failure_report, run_seed
 from tests.sim.disk import Disk
 from tests.sim.run import _run, main
 from tests.sim.seeds import REGRESSIONS, moving_first
@@ -60,11 +65,12 @@ def test_seeds_keep_raft_safe_and_linearizable(name: str) -> None:
         "\n".join(r.replay for r in bad)
     # The runs must really have exercised the faulty paths, not just a quiet cluster.
     total = {k: sum(getattr(r, k) for r in results)
-             for k in ("crashes", "indeterminate", "completed", "snapshots_sent", "conf_changes", "lost_writes")}
+             for k in ("crashes", "indeterminate", "completed", "snapshots_sent", "conf_changes", "lost_writes",
+                       "leases_expired")}
     assert total["completed"] > 20 * n, total
     if n >= 50:
         assert total["crashes"] > n and total["indeterminate"] > n and total["snapshots_sent"] > 0, total
-        assert total["lost_writes"] > 0, total
+        assert total["lost_writes"] > 0 and total["leases_expired"] > 0, total
         if sc.membership:
             assert total["conf_changes"] > n, total
 
@@ -97,6 +103,57 @@ def test_checkers_catch_a_broken_node_layer(bug: str, within: int) -> None:
                 assert "not linearizable" in res.error
             return
     raise AssertionError(f"bug {bug!r} went unnoticed for {within} seeds")
+
+
+def _answers_puts_without_applying_some(self: MemberCore, e: Entry, req: internal_pb2.InternalRaftRequest) -> None:
+    """A planted apply bug: every third put is answered as done but never reaches the store."""
+    if req.WhichOneof("request") == "put" and e.index % 3 == 0:
+        self.store.skip(e.index, e.term)
+        self.host.answer(req.ID, rpc_pb2.PutResponse())
+        return
+    _REAL_APPLY_ONE(self, e, req)
+
+
+_REAL_APPLY_ONE = MemberCore.apply_one
+
+
+def test_simulator_catches_a_bug_in_the_shipped_member_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The simulator runs kvstore's own member core: a bug patched into its apply path fails a seed."""
+    monkeypatch.setattr(MemberCore, "apply_one", _answers_puts_without_applying_some)
+    sc = Scenario(members=3)
+    for seed in range(20):
+        res = run_seed(seed, sc)
+        if not res.ok:
+            assert "not linearizable" in res.error, res.error
+            return
+    raise AssertionError("a member core that drops applied puts went unnoticed for 20 seeds")
+
+
+def _renews_for_half_the_ttl(self: Lessor, lease_id: int) -> int:
+    """A planted lease bug: deadlines are set half a TTL ahead, so leases expire early."""
+    ttl = self.store.leases[lease_id].ttl
+    deadline = self._clock() + ttl / 2
+    self._deadline[lease_id] = deadline
+    heapq.heappush(self._heap, (deadline, lease_id))
+    return ttl
+
+
+def test_simulator_catches_a_bug_in_the_shipped_lease_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lease expiry runs under the simulator too: leases dying before their TTL fail a seed."""
+    monkeypatch.setattr(Lessor, "_renew", _renews_for_half_the_ttl)
+    sc = Scenario(members=3)
+    for seed in range(20):
+        res = run_seed(seed, sc)
+        if not res.ok:
+            assert "lease safety" in res.error, res.error
+            return
+    raise AssertionError("leases expiring at half their TTL went unnoticed for 20 seeds")
+
+
+def test_simulated_members_run_the_shipped_member_core() -> None:
+    c = Cluster(5, Scenario(members=3, steps=50))
+    assert c.run().ok
+    assert all(type(n.core) is MemberCore for n in c.nodes.values())
 
 
 def test_replay_command_runs_the_seed(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,57 @@
+"""The member's disk: the WAL plus snapshot files, as `kvstore.member_core.LogDisk`.
+
+Why apart from the node: these are the blocking writes of the Ready contract
+and of a local snapshot; the node runs them in a worker thread so the event
+loop keeps serving, while the simulator plugs its own disk into the same core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from kvstore import snapshot
+from kvstore.member_core import MemberCore
+from kvstore.raft import Entry, HardState, Snapshot
+from kvstore.wal import Wal
+
+log = logging.getLogger(__name__)
+
+
+class WalDisk:
+    """`LogDisk` over the WAL and `member/snap` (blocking methods)."""
+
+    def __init__(self, snap_dir: Path, wal: Wal) -> None:
+        self.snap_dir = snap_dir
+        self.wal = wal
+
+    def save_snapshot(self, snap: Snapshot, hard_state: HardState) -> None:
+        snapshot.save_bytes(self.snap_dir, snap.meta.index, snap.data)
+        self.wal.mark_snapshot(snap.meta.index, snap.meta.term, hard_state)
+
+    def save(self, hard_state: HardState | None, entries: list[Entry], sync: bool) -> None:
+        self.wal.save(hard_state, entries, sync)
+
+    async def take_snapshot(self, core: MemberCore) -> None:
+        """Snapshot the state, hand it to Raft, start a WAL segment, drop what the snapshot covers.
+
+        Runs inside the node's loop task, so no entry is applied meanwhile and the
+        state read by the worker thread cannot change under it.
+        """
+        wal = self.wal
+        index = core.store.index
+        if index <= core.policy.index:
+            return
+        started = time.monotonic()
+        snap_pb = await asyncio.to_thread(core.snapshot_payload)
+        data = await asyncio.to_thread(snap_pb.SerializeToString)
+        await asyncio.to_thread(snapshot.save_bytes, self.snap_dir, index, data)
+        core.snapshot_saved(index, data)
+        await asyncio.to_thread(wal.rotate, core.hs)
+        removed = await asyncio.to_thread(wal.purge, index)
+        log.info("snapshot saved", extra={
+            "index": index, "revision": core.store.revision, "purged_segments": removed,
+            "seconds": round(time.monotonic() - started, 3),
+        })

@@ -1,0 +1,80 @@
+"""Linearizable reads: ReadIndex rounds shared by every read queued meanwhile.
+
+Why apart from the loop: the batching rules are their own small protocol -- one
+ReadIndex round at a time, reads arriving meanwhile share the next one (under load
+one heartbeat round trip per batch, not per turn); a round whose request or answer
+was lost is asked again after `RETRY_TICKS`; a read is released once the member
+applied up to its read index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Sequence
+
+from kvstore.raft import ProposalDropped, RawNode, ReadState
+
+RETRY_TICKS = 5
+
+
+class ReadIndexQueue:
+    """Futures of linearizable reads, from queued to sent to released."""
+
+    def __init__(self) -> None:
+        self.new: list[asyncio.Future[None]] = []
+        self.sent: dict[bytes, tuple[int, list[asyncio.Future[None]]]] = {}
+        self.ready: list[tuple[int, list[asyncio.Future[None]]]] = []
+        self.retries = 0
+        self._seq = 0
+
+    def waiting(self) -> Iterator[asyncio.Future[None]]:
+        yield from self.new
+        for _, fs in self.sent.values():
+            yield from fs
+        for _, fs in self.ready:
+            yield from fs
+
+    def can_send(self) -> bool:
+        return bool(self.new and not self.sent)
+
+    def send_new(self, raw: RawNode, member_id: int, tick: int) -> None:
+        """One ReadIndex round for every read queued since the last one."""
+        self._send(raw, member_id, tick, self.new)
+        self.new = []
+
+    def _send(self, raw: RawNode, member_id: int, tick: int, waiters: list[asyncio.Future[None]]) -> None:
+        self._seq += 1
+        ctx = member_id.to_bytes(8, "big") + self._seq.to_bytes(8, "big")
+        try:
+            raw.read_index(ctx)
+        except ProposalDropped:
+            pass  # no leader yet: retried after RETRY_TICKS
+        self.sent[ctx] = (tick, waiters)
+
+    def retry(self, raw: RawNode, member_id: int, tick: int) -> None:
+        """A ReadIndex request or its answer can be lost (leader change, dropped message): ask again."""
+        for ctx, (sent, waiters) in list(self.sent.items()):
+            if tick - sent >= RETRY_TICKS:
+                del self.sent[ctx]
+                self.retries += 1
+                live = [f for f in waiters if not f.done()]
+                if live:
+                    self._send(raw, member_id, tick, live)
+
+    def answered(self, read_states: Sequence[ReadState], applied: int) -> None:
+        """Match ReadIndex answers to their rounds; release what `applied` already covers."""
+        for rs in read_states:
+            sent = self.sent.pop(rs.request_ctx, None)
+            if sent is not None:
+                self.ready.append((rs.index, sent[1]))
+        if not self.ready:
+            return
+        keep: list[tuple[int, list[asyncio.Future[None]]]] = []
+        for index, waiters in self.ready:
+            if index <= applied:
+                for f in waiters:
+                    if not f.done():
+                        f.set_result(None)
+            else:
+                keep.append((index, waiters))
+        self.ready = keep
