@@ -26,6 +26,7 @@ from google.protobuf.message import Message
 from apiserver.logs import KubeletLogs
 from apiserver.options import DeleteOptions, ListOptions, WatchOptions
 from apiserver.service import ResourceService
+from apiserver.serviceaccount.admission import TOKEN_SUBRESOURCE
 from kubelite.api.errors import ApiError
 from kubelite.daemon.metrics import Metrics
 from kubelite.pb.kubelite import api_pb2
@@ -55,6 +56,8 @@ class ResourcesAdapter:
         await self.kubelet_logs.close()
 
     async def Create(self, request: api_pb2.CreateRequest) -> api_pb2.Object:
+        if request.resource == TOKEN_SUBRESOURCE:  # TokenRequest; the body's metadata.name names the SA
+            return api_pb2.Object(json=await self.service.create_token(request.namespace, "", request.json))
         return api_pb2.Object(json=await self.service.create(
             request.resource, request.namespace, request.json, dry_run=request.dry_run))
 

@@ -19,6 +19,7 @@ import logging
 
 from apiserver.encryption import EncryptionConfigError, load_config
 from apiserver.server import ApiServer
+from apiserver.serviceaccount import config as sa_config
 from kubelite.daemon import HealthServer, Metrics, run_daemon, setup_logging
 
 log = logging.getLogger("apiserver")
@@ -44,6 +45,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds a pod without its own toleration stays on an unreachable node before eviction")
     parser.add_argument("--encryption-provider-config", default="", metavar="FILE",
                         help="EncryptionConfiguration file: which resources are encrypted at rest, with which keys")
+    sa_config.add_flags(parser)
+    parser.add_argument("--disable-admission-plugins", default="", metavar="A,B",
+                        help="admission plugins to turn off (ServiceAccount)")
+    parser.add_argument("--advertise-address", default="", metavar="IP",
+                        help="IP published in the default/kubernetes Endpoints (default: the --listen host; "
+                             "'none' publishes no kubernetes Service)")
     args = parser.parse_args(argv)
     if args.default_not_ready_toleration_seconds < 0 or args.default_unreachable_toleration_seconds < 0:
         parser.error("toleration seconds must be >= 0")
@@ -55,6 +62,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.health = split_host_port(args.listen_health, "--listen-health")
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
+    disabled = {p.strip() for p in args.disable_admission_plugins.split(",") if p.strip()}
+    unknown = disabled - {"ServiceAccount"}
+    if unknown:
+        parser.error(f"--disable-admission-plugins: unknown plugin(s) {', '.join(sorted(unknown))}")
+    args.service_account_admission = "ServiceAccount" not in disabled
+    try:
+        args.service_accounts = sa_config.from_args(args)
+    except sa_config.KeyFileError as exc:
+        parser.error(f"service account keys: {exc}")
+    if args.advertise_address == "":
+        host = args.listen.rpartition(":")[0].strip("[]")
+        args.advertise_address = "" if host in ("", "0.0.0.0", "::") else host
+    elif args.advertise_address == "none":
+        args.advertise_address = ""
     args.encryption = None
     if args.encryption_provider_config:
         try:
@@ -73,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         server = ApiServer(args.etcd_endpoints, args.listen, metrics=metrics,
                            default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
                            default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,
-                           encryption=args.encryption)
+                           encryption=args.encryption, service_accounts=args.service_accounts,
+                           service_account_admission=args.service_account_admission,
+                           advertise_address=args.advertise_address)
         health = HealthServer(args.health[0], args.health[1], metrics)
         health.add_check("apiserver", server.not_ready)
         await server.start(wait_ready=False)

@@ -22,7 +22,9 @@ import grpc.aio
 from apiserver.encryption import StorageTransformers, rewrite_stale
 from apiserver.etcd import EtcdClient
 from apiserver.grpc_servicer import ResourcesAdapter, ResourcesServicer
+from apiserver.masterendpoints import MasterEndpointReconciler
 from apiserver.service import ResourceService
+from apiserver.serviceaccount.config import ServiceAccountConfig
 from kubelite.api.errors import ApiError
 from kubelite.daemon.metrics import Metrics
 
@@ -61,7 +63,13 @@ class ApiServer:
         default_not_ready_toleration_seconds: int = 30,
         default_unreachable_toleration_seconds: int = 30,
         encryption: StorageTransformers | None = None,
+        service_accounts: ServiceAccountConfig | None = None,
+        service_account_admission: bool = False,
+        advertise_address: str = "",
     ) -> None:
+        """`service_accounts`: token signing/validation keys (None: no TokenRequest); `service_account_admission`:
+        default and check pods' ServiceAccounts and mount their tokens (needs the ServiceAccount controller);
+        `advertise_address`: maintain `default/kubernetes` with this IP (empty: no such Service)."""
         self.listen = listen
         self.metrics = metrics or Metrics()
         # Always a transformer, even without a config: reading a value that is encrypted
@@ -73,7 +81,10 @@ class ApiServer:
             self.etcd, consistency_timeout=consistency_timeout, bookmark_interval=bookmark_interval, history=history,
             default_not_ready_toleration_seconds=default_not_ready_toleration_seconds,
             default_unreachable_toleration_seconds=default_unreachable_toleration_seconds,
+            service_accounts=service_accounts, service_account_admission=service_account_admission,
         )
+        self.advertise_address = advertise_address
+        self.master_endpoints: MasterEndpointReconciler | None = None
         self.handler = ResourcesAdapter(self.service)
         self.port = 0
         self._host = listen.rpartition(":")[0] or "127.0.0.1"
@@ -119,6 +130,9 @@ class ApiServer:
             asyncio.create_task(self._probe(), name="apiserver-etcd-probe"),
             asyncio.create_task(self._reencrypt(), name="apiserver-reencrypt"),
         ]
+        if self.advertise_address:
+            self.master_endpoints = MasterEndpointReconciler(self.service, self.advertise_address, self.port)
+            self._tasks.append(asyncio.create_task(self._master_endpoints(), name="apiserver-master-endpoints"))
         log.info("apiserver listening", extra={"addr": self.endpoint, "etcd": self.etcd.endpoint})
         if wait_ready:
             await self.wait_ready(timeout)
@@ -142,6 +156,12 @@ class ApiServer:
                 log.info("waiting for storage to create system namespaces", extra={"error": str(exc)})
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+    async def _master_endpoints(self) -> None:
+        """Keep `default/kubernetes` pointing here, once the system namespaces exist."""
+        await self.bootstrapped.wait()
+        assert self.master_endpoints is not None
+        await self.master_endpoints.run()
 
     async def _reencrypt(self) -> None:
         """Rewrite values not stored under the current encryption key, retrying until the store answers."""
@@ -175,6 +195,11 @@ class ApiServer:
 
     async def stop(self, grace: float = 2.0) -> None:
         """Stop: refuse new calls, end open watches (clients resume elsewhere), drain, close the store client."""
+        if self.master_endpoints is not None and self.etcd_ok:
+            try:
+                await asyncio.wait_for(self.master_endpoints.set_endpoint(False), 2.0)
+            except (ApiError, TimeoutError) as exc:
+                log.info("could not remove this apiserver from the kubernetes endpoints", extra={"error": str(exc)})
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

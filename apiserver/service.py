@@ -25,11 +25,13 @@ from apiserver.admission import NamespaceAdmission
 from apiserver.etcd import EtcdClient, prefix_end
 from apiserver.options import DeleteOptions, ListOptions, ObjectList, WatchEvent, WatchOptions
 from apiserver.selection import Selection
+from apiserver.serviceaccount.admission import ServiceAccounts
+from apiserver.serviceaccount.config import ServiceAccountConfig
 from apiserver.storage import ContinueToken, StoredObject
 from apiserver.strategy import Deletion, Strategies, Strategy
 from apiserver.watchcache import WatchCache
 from apiserver.writes import ObjectWriter
-from kubelite.api import registry
+from kubelite.api import Pod, registry
 from kubelite.api.errors import (
     AlreadyExists,
     ApiError,
@@ -65,6 +67,8 @@ class ResourceService:
         bookmark_interval: float = 5.0,
         default_not_ready_toleration_seconds: int = 30,
         default_unreachable_toleration_seconds: int = 30,
+        service_accounts: ServiceAccountConfig | None = None,
+        service_account_admission: bool = False,
     ) -> None:
         self.etcd = etcd
         self.consistency_timeout = consistency_timeout
@@ -76,6 +80,7 @@ class ResourceService:
             for info in registry.all_kinds()
         }
         self.admission = NamespaceAdmission(self)
+        self.service_accounts = ServiceAccounts(self, service_accounts, admission=service_account_admission)
         self.strategies = Strategies(
             namespace_empty=self.admission.namespace_empty,
             not_ready_toleration_seconds=default_not_ready_toleration_seconds,
@@ -173,6 +178,8 @@ class ResourceService:
         self._name(meta.name)
         if info.namespaced:
             await self.admission.check_create(ns)
+        if isinstance(obj, Pod) and await self.service_accounts.admit_pod(obj):
+            strategy.validate(obj)
         plan = writer.allocate(obj)
         for _ in range(GENERATE_NAME_ATTEMPTS):
             name = meta.name or ""
@@ -187,6 +194,10 @@ class ResourceService:
                 break
             meta.name = objects.generate_name(meta.generate_name or "")
         raise AlreadyExists.for_object(info.resource, meta.name or "")
+
+    async def create_token(self, namespace: str, name: str, body: bytes) -> bytes:
+        """The `serviceaccounts/token` subresource (TokenRequest): a signed token for ServiceAccount `name`."""
+        return await self.service_accounts.create_token(namespace, name, body)
 
     # ---- get / list ------------------------------------------------------------------------
 
