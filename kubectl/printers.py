@@ -412,6 +412,8 @@ TABLES: dict[str, TableSpec] = {
     "Secret": TableSpec(["TYPE", "DATA", "AGE"],
                         lambda o, n: [str(o.get("type") or "Opaque"), str(_data_count(o)), _created(o, n)], []),
     "Lease": TableSpec(["HOLDER", "AGE"], _lease_row, []),
+    "ServiceAccount": TableSpec(["SECRETS", "AGE"],
+                                lambda o, n: [str(len(as_list(o.get("secrets")))), _created(o, n)], []),
 }
 EVENT_COLUMNS = ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
 GENERIC = TableSpec(["AGE"], _generic_row, [])
