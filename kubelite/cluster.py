@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from apiserver.encryption import ensure_config_file
+from apiserver.serviceaccount.keys import generate_signing_key
 from kubelite import addons, cleanup, netns
 from kubelite.localcluster import (
     ClusterPlan,
@@ -32,6 +33,7 @@ from kubelite.localcluster import (
     load_extra,
     load_state,
     save_state,
+    service_account_key_path,
     state_file,
 )
 from kubelite.procs import (
@@ -141,6 +143,10 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool, 
     # Secrets are encrypted at rest; an existing key file is kept (it reads the stored Secrets).
     if ensure_config_file(encryption_config_path(plan.data_dir)):
         say(f"  encryption key           new AES-GCM key for Secrets in {encryption_config_path(plan.data_dir)}")
+    sa_key = service_account_key_path(plan.data_dir)
+    if not sa_key.exists():
+        say(f"  service account key      new RSA key for ServiceAccount tokens in {sa_key}")
+    generate_signing_key(sa_key, public_path=sa_key.with_suffix(".pub"))  # an existing key is kept
     started: list[RunningProcess] = []
     deadline = time.monotonic() + timeout
     say(f"Starting kubelite ({plan.nodes} node(s), {plan.runtime} runtime, data in {plan.data_dir})")
