@@ -180,6 +180,7 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool, 
             except addons.AddonError as exc:
                 raise UpError(str(exc)) from None
         await _wait_nodes_ready(plan, deadline, say)
+        await _wait_default_service_account(plan, deadline)
     except BaseException:
         say("startup failed; stopping what was started")
         problems = await _teardown(plan.data_dir, started, 10.0, say)
@@ -323,6 +324,27 @@ async def _wait_nodes_ready(plan: ClusterPlan, deadline: float, say: Say) -> Non
     finally:
         await client.close()
     raise UpError("nodes did not become Ready in time; see the kubelet logs in " + str(plan.data_dir / "logs"))
+
+
+async def _wait_default_service_account(plan: ClusterPlan, deadline: float) -> None:
+    """Pods are refused until their namespace's `default` ServiceAccount exists: wait for the
+    controller-manager to create it in `default`, so a pod applied right after `up` is admitted."""
+    from kubelite.api import ServiceAccount
+    from kubelite.api.errors import ApiError
+    from kubelite.client import ApiClient
+
+    client = ApiClient.connect(plan.server)
+    try:
+        while time.monotonic() < deadline:
+            try:
+                await client.get(ServiceAccount, "default", "default")
+                return
+            except ApiError:
+                await asyncio.sleep(0.2)
+    finally:
+        await client.close()
+    raise UpError("the default ServiceAccount was not created in time; see the controller-manager log in "
+                  + str(plan.data_dir / "logs"))
 
 
 def _log_tail(plan: ClusterPlan, comp: Component, lines: int = 15) -> str:
