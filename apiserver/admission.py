@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SYSTEM_NAMESPACES = ("default", "kube-system", "kube-node-lease")
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
 class NamespaceAdmission:
@@ -78,7 +78,7 @@ class NamespaceAdmission:
         return True
 
     async def ensure_system_namespaces(self) -> None:
-        """Create default, kube-system and kube-node-lease if missing (idempotent)."""
+        """Create default, kube-system, kube-public and kube-node-lease if missing (idempotent)."""
         for name in SYSTEM_NAMESPACES:
             body = storage.dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
             try:

@@ -29,6 +29,7 @@ from apiserver.logs import KubeletLogs
 from apiserver.options import DeleteOptions, ListOptions, WatchOptions
 from apiserver.peer import enter_call
 from apiserver.service import ResourceService
+from apiserver.serviceaccount.admission import TOKEN_SUBRESOURCE
 from kubelite.api.errors import ApiError
 from kubelite.api.rbac import REVIEW_RESOURCES
 from kubelite.daemon.metrics import Metrics
@@ -63,6 +64,8 @@ class ResourcesAdapter:
     async def Create(self, request: api_pb2.CreateRequest) -> api_pb2.Object:
         if request.resource in REVIEW_RESOURCES:  # answered about the caller, never stored
             return api_pb2.Object(json=self.access.review(request.resource, request.json, current_user.get()))
+        if request.resource == TOKEN_SUBRESOURCE:  # TokenRequest; the body's metadata.name names the SA
+            return api_pb2.Object(json=await self.service.create_token(request.namespace, "", request.json))
         return api_pb2.Object(json=await self.service.create(
             request.resource, request.namespace, request.json, dry_run=request.dry_run))
 

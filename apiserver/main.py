@@ -35,6 +35,7 @@ from apiserver.authn import TokenFileError
 from apiserver.encryption import EncryptionConfigError, load_config
 from apiserver.http import is_loopback, server_ssl_context
 from apiserver.server import ApiServer
+from apiserver.serviceaccount import config as sa_config
 from kubelite.daemon import HealthServer, Metrics, run_daemon, setup_logging
 from kubelite.daemon.tls import (
     TLSConfigError,
@@ -93,6 +94,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--secure-port", type=int, default=None,
                         help="port for the Kubernetes HTTPS API on --bind-address (needs the TLS files)")
     parser.add_argument("--bind-address", default="0.0.0.0", help="address for --secure-port")
+    sa_config.add_flags(parser)
+    parser.add_argument("--disable-admission-plugins", default="", metavar="A,B",
+                        help="admission plugins to turn off (ServiceAccount)")
+    parser.add_argument("--advertise-address", default="", metavar="IP",
+                        help="IP published in the default/kubernetes Endpoints (default: the --listen host; "
+                             "'none' publishes no kubernetes Service)")
     args = parser.parse_args(argv)
     try:
         tls_credentials(args)
@@ -135,6 +142,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         elif not is_loopback(http_host):
             parser.error(f"plain HTTP is only allowed on loopback, not {http_host}; give --tls-cert-file "
                          "and --tls-private-key-file")
+    disabled = {p.strip() for p in args.disable_admission_plugins.split(",") if p.strip()}
+    unknown = disabled - {"ServiceAccount"}
+    if unknown:
+        parser.error(f"--disable-admission-plugins: unknown plugin(s) {', '.join(sorted(unknown))}")
+    args.service_account_admission = "ServiceAccount" not in disabled
+    try:
+        args.service_accounts = sa_config.from_args(args)
+    except sa_config.KeyFileError as exc:
+        parser.error(f"service account keys: {exc}")
+    if args.advertise_address == "":
+        host = args.listen.rpartition(":")[0].strip("[]")
+        args.advertise_address = "" if host in ("", "0.0.0.0", "::") else host
+    elif args.advertise_address == "none":
+        args.advertise_address = ""
     args.encryption = None
     if args.encryption_provider_config:
         try:
@@ -180,7 +201,10 @@ def main(argv: list[str] | None = None) -> int:
                            listen_without_client_cert=args.listen_without_client_cert,
                            credentials_without_client_cert=args.open_credentials,
                            pod_security_default=args.pod_security_default,
-                           http_listen=args.http_listen, http_ssl=args.http_ssl)
+                           http_listen=args.http_listen, http_ssl=args.http_ssl,
+                           service_accounts=args.service_accounts,
+                           service_account_admission=args.service_account_admission,
+                           advertise_address=args.advertise_address)
         health = HealthServer(args.health[0], args.health[1], metrics)
         health.add_check("apiserver", server.not_ready)
         await server.start(wait_ready=False)

@@ -28,7 +28,9 @@ from apiserver.etcd import EtcdClient
 from apiserver.grpc_access import GrpcAccess
 from apiserver.grpc_servicer import ResourcesAdapter, ResourcesServicer
 from apiserver.http import HttpApi
+from apiserver.masterendpoints import MasterEndpointReconciler
 from apiserver.service import ResourceService
+from apiserver.serviceaccount.config import ServiceAccountConfig
 from kubelite.api.errors import ApiError
 from kubelite.api.meta import Resource
 from kubelite.daemon.metrics import Metrics
@@ -78,12 +80,18 @@ class ApiServer:
         pod_security_default: str = "privileged",
         http_listen: str = "",
         http_ssl: ssl.SSLContext | None = None,
+        service_accounts: ServiceAccountConfig | None = None,
+        service_account_admission: bool = False,
+        advertise_address: str = "",
     ) -> None:
         """`credentials`: TLS of `listen` (requiring client certificates when built with a client CA);
         `etcd_credentials`/`kubelet_credentials`: TLS towards the store and the kubelets;
         `listen_without_client_cert`: a second listener (TLS with `credentials_without_client_cert`)
         for clients that authenticate otherwise (bearer tokens) -- grpc cannot make a client
-        certificate optional on one port."""
+        certificate optional on one port. `service_accounts`: token signing/validation keys (None: no
+        TokenRequest); `service_account_admission`: default and check pods' ServiceAccounts and mount
+        their tokens (needs the ServiceAccount controller); `advertise_address`: maintain
+        `default/kubernetes` with this IP (empty: no such Service)."""
         self.listen = listen
         self.credentials = credentials
         self.listen_without_client_cert = listen_without_client_cert
@@ -101,7 +109,10 @@ class ApiServer:
             default_not_ready_toleration_seconds=default_not_ready_toleration_seconds,
             default_unreachable_toleration_seconds=default_unreachable_toleration_seconds,
             pod_security_default=pod_security_default,
+            service_accounts=service_accounts, service_account_admission=service_account_admission,
         )
+        self.advertise_address = advertise_address
+        self.master_endpoints: MasterEndpointReconciler | None = None
         self.access = AccessControl.build(access or AccessOptions(), self.service.caches)
         self.handler = ResourcesAdapter(self.service, self.access, kubelet_credentials)
         # The Kubernetes HTTP API beside gRPC ("" = not served), same core.
@@ -161,6 +172,9 @@ class ApiServer:
             asyncio.create_task(self._probe(), name="apiserver-etcd-probe"),
             asyncio.create_task(self._reencrypt(), name="apiserver-reencrypt"),
         ]
+        if self.advertise_address:
+            self.master_endpoints = MasterEndpointReconciler(self.service, self.advertise_address, self.port)
+            self._tasks.append(asyncio.create_task(self._master_endpoints(), name="apiserver-master-endpoints"))
         log.info("apiserver listening", extra={"addr": self.endpoint, "etcd": self.etcd.endpoint,
                                                "tls": self.credentials is not None})
         if wait_ready:
@@ -188,6 +202,12 @@ class ApiServer:
                 log.info("waiting for storage to create system namespaces", extra={"error": str(exc)})
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+    async def _master_endpoints(self) -> None:
+        """Keep `default/kubernetes` pointing here, once the system namespaces exist."""
+        await self.bootstrapped.wait()
+        assert self.master_endpoints is not None
+        await self.master_endpoints.run()
 
     async def _reencrypt(self) -> None:
         """Rewrite values not stored under the current encryption key, retrying until the store answers."""
@@ -223,6 +243,11 @@ class ApiServer:
 
     async def stop(self, grace: float = 2.0) -> None:
         """Stop: refuse new calls, end open watches (clients resume elsewhere), drain, close the store client."""
+        if self.master_endpoints is not None and self.etcd_ok:
+            try:
+                await asyncio.wait_for(self.master_endpoints.set_endpoint(False), 2.0)
+            except (ApiError, TimeoutError) as exc:
+                log.info("could not remove this apiserver from the kubernetes endpoints", extra={"error": str(exc)})
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -28,6 +28,8 @@ from apiserver.etcd import EtcdClient, prefix_end
 from apiserver.options import DeleteOptions, ListOptions, ObjectList, WatchEvent, WatchOptions
 from apiserver.podsecurity import PodSecurityAdmission
 from apiserver.selection import Selection
+from apiserver.serviceaccount.admission import ServiceAccounts
+from apiserver.serviceaccount.config import ServiceAccountConfig
 from apiserver.storage import ContinueToken, StoredObject
 from apiserver.strategy import Deletion, Strategies, Strategy
 from apiserver.watchcache import WatchCache
@@ -69,6 +71,8 @@ class ResourceService:
         default_not_ready_toleration_seconds: int = 30,
         default_unreachable_toleration_seconds: int = 30,
         pod_security_default: str = "privileged",
+        service_accounts: ServiceAccountConfig | None = None,
+        service_account_admission: bool = False,
     ) -> None:
         self.etcd = etcd
         self.consistency_timeout = consistency_timeout
@@ -81,6 +85,7 @@ class ResourceService:
         }
         self.admission = NamespaceAdmission(self)
         self.pod_security = PodSecurityAdmission(self.admission.labels, pod_security_default)
+        self.service_accounts = ServiceAccounts(self, service_accounts, admission=service_account_admission)
         self.strategies = Strategies(
             namespace_empty=self.admission.namespace_empty,
             not_ready_toleration_seconds=default_not_ready_toleration_seconds,
@@ -179,6 +184,8 @@ class ResourceService:
         if info.namespaced:
             await self.admission.check_create(ns)
         if isinstance(obj, Pod):
+            if await self.service_accounts.admit_pod(obj):
+                strategy.validate(obj)
             await self.pod_security.admit(ns, obj)
         plan = writer.allocate(obj)
         for _ in range(GENERATE_NAME_ATTEMPTS):
@@ -194,6 +201,10 @@ class ResourceService:
                 break
             meta.name = objects.generate_name(meta.generate_name or "")
         raise AlreadyExists.for_object(info.resource, meta.name or "")
+
+    async def create_token(self, namespace: str, name: str, body: bytes) -> bytes:
+        """The `serviceaccounts/token` subresource (TokenRequest): a signed token for ServiceAccount `name`."""
+        return await self.service_accounts.create_token(namespace, name, body)
 
     # ---- get / list ------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+from pathlib import Path
 
 from controllers.manager import ControllerManager, parse_controllers
 from kubelite.client import ApiClient, add_client_flags, serve_elected, with_credentials
@@ -57,9 +58,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="seconds without a node heartbeat before the node is Unknown and tainted unreachable")
     p.add_argument("--node-monitor-period", type=positive_seconds, default=5.0,
                    help="seconds between checks of every node's heartbeat")
+    p.add_argument("--root-ca-file", default="", metavar="FILE",
+                   help="cluster CA certificate (PEM) published as ConfigMap kube-root-ca.crt in every namespace")
     add_leader_election_flags(p, "kube-controller-manager")
     add_client_flags(p)
-    return with_credentials(p, argv)
+    args = with_credentials(p, argv)
+    args.root_ca = ""
+    if args.root_ca_file:
+        try:
+            args.root_ca = Path(args.root_ca_file).read_text()
+        except OSError as exc:
+            p.error(f"--root-ca-file: {exc.strerror or exc}")
+    return args
 
 
 async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
@@ -70,7 +80,7 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
     def build() -> ControllerManager:
         return ControllerManager(client, args.controllers, workers=args.workers, metrics=metrics,
                                  node_monitor_grace_period=args.node_monitor_grace_period,
-                                 node_monitor_period=args.node_monitor_period)
+                                 node_monitor_period=args.node_monitor_period, root_ca=args.root_ca)
 
     log.info("controller-manager starting", extra={"server": args.server, "controllers": args.controllers,
                                                    "leader_elect": bool(args.leader_elect)})

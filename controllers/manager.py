@@ -27,6 +27,8 @@ from controllers.namespace.controller import NamespaceController
 from controllers.nodeipam.controller import NodeIpamController
 from controllers.nodelifecycle.controller import NodeLifecycleController
 from controllers.replicaset.controller import ReplicaSetController
+from controllers.rootcacertpublisher.controller import RootCACertPublisher
+from controllers.serviceaccount.controller import ServiceAccountsController
 from controllers.statefulset.controller import StatefulSetController
 from kubelite.client import ApiClient, EventRecorder
 from kubelite.daemon import Metrics
@@ -45,9 +47,12 @@ ALIASES = {
     "job": "job", "jobs": "job",
     "cj": "cronjob", "cronjob": "cronjob", "cronjobs": "cronjob",
     "ns": "namespace", "namespace": "namespace", "namespaces": "namespace",
+    "sa": "serviceaccount", "serviceaccount": "serviceaccount", "serviceaccounts": "serviceaccount",
+    "root-ca-cert-publisher": "root-ca-cert-publisher", "rootca": "root-ca-cert-publisher",
 }
 ALL_CONTROLLERS = ("replicaset", "deployment", "garbagecollector", "nodeipam", "nodelifecycle", "endpoints",
-                   "daemonset", "statefulset", "job", "cronjob", "namespace")
+                   "daemonset", "statefulset", "job", "cronjob", "namespace", "serviceaccount",
+                   "root-ca-cert-publisher")
 
 
 def parse_controllers(text: str) -> list[str]:
@@ -60,7 +65,7 @@ def parse_controllers(text: str) -> list[str]:
             return list(ALL_CONTROLLERS)
         name = ALIASES.get(part)
         if name is None:
-            raise ValueError(f"unknown controller {part!r} (known: rs, deploy, gc, ipam, nodelifecycle, endpoints, ds, sts, job, cj, ns)")
+            raise ValueError(f"unknown controller {part!r} (known: rs, deploy, gc, ipam, nodelifecycle, endpoints, ds, sts, job, cj, ns, sa, root-ca-cert-publisher)")
         if name not in out:
             out.append(name)
     return out
@@ -76,7 +81,10 @@ class ControllerManager:
         resync_seconds: float = 0,
         node_monitor_grace_period: float = 40.0,
         node_monitor_period: float = 5.0,
+        root_ca: str = "",
     ) -> None:
+        """`root_ca`: the cluster CA (PEM) to publish as ConfigMap kube-root-ca.crt; empty: publish nothing
+        (the root-ca-cert-publisher is then skipped, as Kubernetes skips it without --root-ca-file)."""
         self.client = client
         self.metrics = metrics or Metrics()
         self.factory = InformerFactory(client, resync_seconds=resync_seconds)
@@ -96,7 +104,11 @@ class ControllerManager:
             "job": lambda: JobController(ctx),
             "cronjob": lambda: CronJobController(ctx),
             "namespace": lambda: NamespaceController(ctx),
+            "serviceaccount": lambda: ServiceAccountsController(ctx),
+            "root-ca-cert-publisher": lambda: RootCACertPublisher(ctx, root_ca),
         }
+        if not root_ca:
+            names.discard("root-ca-cert-publisher")
         # Built in this fixed order, whatever order the flag named them in.
         self.controllers: list[Controller] = [build() for name, build in builders.items() if name in names]
         self._started = False

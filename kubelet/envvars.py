@@ -100,10 +100,12 @@ def field_ref_value(pod: Pod, path: str, node_ip: str, pod_ip: str = "") -> str:
 @dataclass(frozen=True)
 class RefData:
     """The ConfigMaps and Secrets of the pod's namespace that it refers to, as
-    name -> key -> bytes. A name that is absent was not found."""
+    name -> key -> bytes. A name that is absent was not found. `tokens`: the pod's
+    ServiceAccount tokens for its projected volumes (`projected.token_key` -> token)."""
 
     config_maps: Mapping[str, Mapping[str, bytes]] = field(default_factory=dict)
     secrets: Mapping[str, Mapping[str, bytes]] = field(default_factory=dict)
+    tokens: Mapping[str, bytes] = field(default_factory=dict)
 
 
 def config_map_data(cm: ConfigMap) -> dict[str, bytes]:
@@ -128,7 +130,7 @@ def _b64(text: str) -> bytes:
 
 
 def referenced_objects(pod: Pod) -> tuple[set[str], set[str]]:
-    """(ConfigMap names, Secret names) the pod's env, envFrom and volumes use."""
+    """(ConfigMap names, Secret names) the pod's env, envFrom and volumes (projected ones too) use."""
     cms: set[str] = set()
     secrets: set[str] = set()
     for c in [*pod.spec.init_containers, *pod.spec.containers]:
@@ -148,6 +150,12 @@ def referenced_objects(pod: Pod) -> tuple[set[str], set[str]]:
             cms.add(vol.config_map.name)
         if vol.secret is not None and vol.secret.secret_name:
             secrets.add(vol.secret.secret_name)
+        sources = (vol.projected or {}).get("sources")
+        for src in sources if isinstance(sources, list) else []:
+            for kind, names in (("configMap", cms), ("secret", secrets)):
+                ref = src.get(kind) if isinstance(src, dict) else None
+                if isinstance(ref, dict) and isinstance(ref.get("name"), str) and ref["name"]:
+                    names.add(ref["name"])
     return cms, secrets
 
 

@@ -19,6 +19,7 @@ from kubelet.image_pulls import ImagePuller
 from kubelet.pod_config import DnsHook, default_dns
 from kubelet.refs import ClientObjects, ObjectSource
 from kubelet.runtime import Runtime, SandboxStatus
+from kubelet.tokens import TokenManager
 from kubelite.api import Pod
 from kubelite.client import ApiClient
 
@@ -52,6 +53,7 @@ class WorkerContext:
     dns: DnsHook = default_dns
     adopted: dict[str, SandboxStatus] = field(default_factory=dict)  # pod uid -> sandbox of a previous kubelet
     clock: Clock = time.time
+    tokens: TokenManager | None = None  # ServiceAccount tokens of projected volumes (None: none served)
 
     def source(self) -> ObjectSource:
         return self.objects or ClientObjects(self.client)

@@ -30,6 +30,7 @@ from kubelet.pod_context import Clock, ReadinessHook, Recorder, WorkerContext
 from kubelet.pod_sync import PodWorker
 from kubelet.refs import InformerObjects
 from kubelet.runtime import ContainerStatus, ExecSession, Runtime, RuntimeFailure
+from kubelet.tokens import TokenManager
 from kubelite.api import ConfigMap, Pod, Resource, Secret
 from kubelite.api.errors import ApiError, BadRequest, NotFound
 from kubelite.client import ApiClient, Informer
@@ -93,6 +94,7 @@ class PodDispatcher:
             backoff=backoff or BackOff(), recorder=recorder, readiness=readiness, resync_seconds=resync_seconds,
             objects=InformerObjects(client, self.config_maps, self.secrets),
             images=ImagePuller(images, pull_backoff), dns=dns, clock=clock,
+            tokens=TokenManager(client, clock),
         )
         self.workers: dict[str, PodWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}

@@ -395,6 +395,8 @@ class PodExecutor:
         await asyncio.to_thread(teardown_volumes, self.ctx.data_dir, self.host.pod)
         self.ctx.backoff.forget(f"{self.host.uid}/")
         self.ctx.images.forget(self.host.uid)
+        if self.ctx.tokens is not None:
+            self.ctx.tokens.forget(self.host.uid)
 
     def container_id(self, name: str) -> str | None:
         """The runtime id of the named container's running instance (exec)."""

@@ -165,7 +165,7 @@ class PodWorker:
         t_now = self.ctx.clock()
         actions = plan_containers(self.restart_policy, ex.observe(t_now), t_now)
         await ex.execute([a for a in actions if isinstance(a, KillContainer)], None, t_now)
-        refs = await load_refs(self._pod, self.ctx.source())
+        refs = await load_refs(self._pod, self.ctx.source(), self.ctx.tokens)
         if await ex.prepare_volumes(refs):
             await ex.execute([a for a in actions if not isinstance(a, KillContainer)], refs, t_now)
         await self.write_status()

@@ -11,6 +11,8 @@ import hashlib
 from typing import Protocol, TypeVar
 
 from kubelet.envvars import RefData, config_map_data, referenced_objects, secret_data
+from kubelet.projected import token_key, token_sources
+from kubelet.tokens import TokenManager
 from kubelite.api import ConfigMap, Pod, Secret
 from kubelite.api.errors import NotFound
 from kubelite.client import ApiClient, Informer
@@ -71,11 +73,19 @@ class InformerObjects:
         return await self._get(self.secrets, Secret, namespace, name)
 
 
-async def load_refs(pod: Pod, source: ObjectSource) -> RefData:
-    """The ConfigMaps/Secrets the pod uses, as they are now (absent = not found)."""
+async def load_refs(pod: Pod, source: ObjectSource, tokens: TokenManager | None = None) -> RefData:
+    """The ConfigMaps/Secrets the pod uses, as they are now (absent = not found), and (with a token
+    manager) the ServiceAccount tokens its projected volumes show. A token that cannot be had raises
+    the ApiError: the sync is retried, and the containers wait for their volume meanwhile."""
     cm_names, secret_names = referenced_objects(pod)
+    token_data: dict[str, bytes] = {}
+    if tokens is not None:
+        for src in token_sources(pod):
+            key = token_key(src.audience, src.expiration_seconds)
+            if key not in token_data:
+                token_data[key] = await tokens.token(pod, src.audience, src.expiration_seconds)
     if not cm_names and not secret_names:
-        return RefData()
+        return RefData(tokens=token_data)
     ns = pod.metadata.namespace or "default"
     cms = {}
     for name in sorted(cm_names):
@@ -87,11 +97,13 @@ async def load_refs(pod: Pod, source: ObjectSource) -> RefData:
         secret = await source.secret(ns, name)
         if secret is not None:
             secrets[name] = secret_data(secret)
-    return RefData(config_maps=cms, secrets=secrets)
+    return RefData(config_maps=cms, secrets=secrets, tokens=token_data)
 
 
 def refs_digest(refs: RefData) -> str:
     h = hashlib.sha256()
+    for key in sorted(refs.tokens):
+        h.update(b"token/" + key.encode() + b"\0" + refs.tokens[key] + b"\0")
     for kind, objs in (("cm", refs.config_maps), ("secret", refs.secrets)):
         for name in sorted(objs):
             h.update(f"{kind}/{name}\0".encode())

@@ -1,4 +1,4 @@
-"""Pod volumes on the node: emptyDir, hostPath, configMap and secret.
+"""Pod volumes on the node: emptyDir, hostPath, configMap, secret, projected and downwardAPI.
 
 Why projected files with a `..data` symlink (like Kubernetes' atomic writer):
 a ConfigMap or Secret volume must change while its containers run, and a
@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 
 from kubelet import layout
 from kubelet.envvars import ConfigError, RefData
+from kubelet.projected import downward_files, projected_files
 from kubelet.runtime import Mount
 from kubelite.api import Container, Pod
 from kubelite.api.pods import KeyToPath, Volume
@@ -129,8 +130,14 @@ def _select(
     return out
 
 
-def desired_files(volume: Volume, refs: RefData, ns: str) -> Files | None:
-    """The files a configMap/secret volume must show (None for other kinds)."""
+def desired_files(volume: Volume, refs: RefData, ns: str, pod: Pod) -> Files | None:
+    """The files a configMap/secret/projected/downwardAPI volume must show (None for other kinds)."""
+    if volume.projected is not None:
+        return projected_files(volume.projected, refs, pod)
+    if volume.downward_api is not None:
+        mode = volume.downward_api.get("defaultMode")
+        return downward_files(volume.downward_api.get("items") or [], pod,
+                              mode if isinstance(mode, int) else DEFAULT_MODE)
     if volume.config_map is not None:
         cm = volume.config_map
         return _select("ConfigMap", cm.name or "", refs.config_maps.get(cm.name or ""), cm.items,
@@ -201,11 +208,11 @@ def setup_volumes(data_dir: Path, pod: Pod, refs: RefData) -> dict[str, Path]:
                 set_ownership(target, fs_group(pod), writable=True)
             paths[vol.name] = target
             continue
-        files = desired_files(vol, refs, ns)
+        files = desired_files(vol, refs, ns, pod)
         if files is None:
             kinds = [k for k, v in vol.to_dict().items() if k != "name" and v is not None]
             raise ConfigError(f"volume {vol.name!r}: {', '.join(kinds) or 'unknown'} volumes are not supported "
-                              "(supported: emptyDir, hostPath, configMap, secret)")
+                              "(supported: emptyDir, hostPath, configMap, secret, projected, downwardAPI)")
         if project(target, files):
             set_ownership(target, fs_group(pod), writable=False)
         paths[vol.name] = target
@@ -213,7 +220,8 @@ def setup_volumes(data_dir: Path, pod: Pod, refs: RefData) -> dict[str, Path]:
 
 
 def refresh_projections(data_dir: Path, pod: Pod, refs: RefData) -> list[str]:
-    """Re-project configMap/secret volumes already set up; names of volumes that changed.
+    """Re-project configMap/secret/projected volumes already set up (a new token, an edited ConfigMap);
+    names of volumes that changed.
     Missing objects leave the old files in place (as Kubernetes does)."""
     ns = pod.metadata.namespace or "default"
     base = pod_volumes_dir(data_dir, pod)
@@ -223,7 +231,7 @@ def refresh_projections(data_dir: Path, pod: Pod, refs: RefData) -> list[str]:
         if not (target / DATA_LINK).exists():
             continue
         try:
-            files = desired_files(vol, refs, ns)
+            files = desired_files(vol, refs, ns, pod)
         except ConfigError:
             continue
         if files is not None and project(target, files):

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from apiserver.encryption import ensure_config_file
+from apiserver.serviceaccount.keys import generate_signing_key
 from kubelite import addons, cleanup, netns
 from kubelite.localcluster import (
     ClusterPlan,
@@ -32,6 +33,7 @@ from kubelite.localcluster import (
     load_extra,
     load_state,
     save_state,
+    service_account_key_path,
     state_file,
 )
 from kubelite.pki import cluster as pki
@@ -143,6 +145,10 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool, 
     # Secrets are encrypted at rest; an existing key file is kept (it reads the stored Secrets).
     if ensure_config_file(encryption_config_path(plan.data_dir)):
         say(f"  encryption key           new AES-GCM key for Secrets in {encryption_config_path(plan.data_dir)}")
+    sa_key = service_account_key_path(plan.data_dir)
+    if not sa_key.exists():
+        say(f"  service account key      new RSA key for ServiceAccount tokens in {sa_key}")
+    generate_signing_key(sa_key, public_path=sa_key.with_suffix(".pub"))  # an existing key is kept
     started: list[RunningProcess] = []
     deadline = time.monotonic() + timeout
     say(f"Starting kubelite ({plan.nodes} node(s), {plan.runtime} runtime, data in {plan.data_dir})")
@@ -177,6 +183,7 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool, 
             except addons.AddonError as exc:
                 raise UpError(str(exc)) from None
         await _wait_nodes_ready(plan, deadline, say)
+        await _wait_default_service_account(plan, deadline)
     except BaseException:
         say("startup failed; stopping what was started")
         problems = await _teardown(plan.data_dir, started, 10.0, say)
@@ -332,6 +339,27 @@ async def _wait_nodes_ready(plan: ClusterPlan, deadline: float, say: Say) -> Non
     finally:
         await client.close()
     raise UpError("nodes did not become Ready in time; see the kubelet logs in " + str(plan.data_dir / "logs"))
+
+
+async def _wait_default_service_account(plan: ClusterPlan, deadline: float) -> None:
+    """Pods are refused until their namespace's `default` ServiceAccount exists: wait for the
+    controller-manager to create it in `default`, so a pod applied right after `up` is admitted."""
+    from kubelite.api import ServiceAccount
+    from kubelite.api.errors import ApiError
+    from kubelite.client import ApiClient
+
+    client = ApiClient.connect(plan.server)
+    try:
+        while time.monotonic() < deadline:
+            try:
+                await client.get(ServiceAccount, "default", "default")
+                return
+            except ApiError:
+                await asyncio.sleep(0.2)
+    finally:
+        await client.close()
+    raise UpError("the default ServiceAccount was not created in time; see the controller-manager log in "
+                  + str(plan.data_dir / "logs"))
 
 
 def _log_tail(plan: ClusterPlan, comp: Component, lines: int = 15) -> str:

@@ -34,6 +34,12 @@ def encryption_config_path(data_dir: Path) -> Path:
     return data_dir / "encryption-config.yaml"
 
 
+def service_account_key_path(data_dir: Path) -> Path:
+    """The key that signs ServiceAccount tokens (`up` creates it, RSA-2048, mode 0600); its public half
+    sits next to it as `sa.pub` (what `--service-account-key-file` verifies with)."""
+    return data_dir / "pki" / "sa.key"
+
+
 @dataclass(frozen=True)
 class Component:
     """One daemon process of the local cluster."""
@@ -160,7 +166,10 @@ def plan_cluster(
             "apiserver",
             ["apiserver", "--etcd-servers", kv, "--listen", server,
              "--listen-health", f"127.0.0.1:{6080 + o}",
-             "--encryption-provider-config", str(encryption_config_path(data_dir)), *pki.apiserver_flags(certs)],
+             "--encryption-provider-config", str(encryption_config_path(data_dir)),
+             "--service-account-signing-key-file", str(service_account_key_path(data_dir)),
+             "--service-account-key-file", str(service_account_key_path(data_dir).with_suffix(".pub")),
+             *pki.apiserver_flags(certs)],
             f"127.0.0.1:{6080 + o}",
         ),
         Component(

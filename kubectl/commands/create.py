@@ -1,8 +1,9 @@
-"""`kctl create -f | namespace NAME | configmap NAME --from-literal k=v | deployment NAME --image I`."""
+"""`kctl create -f | namespace NAME | configmap NAME --from-literal k=v | deployment NAME --image I | serviceaccount NAME | token SA`."""
 
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ from kubelite.api.errors import StatusCause
 def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("create", parents=parents, help="create resources from files or from arguments",
                        description="kctl create -f FILE | namespace NAME | configmap NAME --from-literal k=v "
-                                   "| secret generic NAME --from-literal k=v | deployment NAME --image IMAGE")
+                                   "| secret generic NAME --from-literal k=v | deployment NAME --image IMAGE "
+                                   "| serviceaccount NAME | token SERVICEACCOUNT [--audience A] [--duration D]")
     add_file_flags(p, "create", required=False)
     p.add_argument("-o", "--output", default="", help="print the created object as json|yaml|name")
     p.add_argument("--dry-run", choices=["none", "client", "server"], default="none",
@@ -41,7 +43,20 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     deploy.add_argument("--image", required=True)
     deploy.add_argument("--replicas", type=int, default=1)
     deploy.add_argument("--port", type=int, default=0)
-    for sp in (ns, cm, secret, deploy):
+    sa = kinds.add_parser("serviceaccount", aliases=["sa"], parents=parents, help="create a service account")
+    sa.add_argument("name")
+    token = kinds.add_parser("token", parents=parents, help="request a token for a service account (TokenRequest)")
+    token.add_argument("name", metavar="SERVICEACCOUNT")
+    token.add_argument("--audience", action="append", default=[],
+                       help="intended audience of the token (repeatable; default: the apiserver's audiences)")
+    token.add_argument("--duration", default="", help="requested lifetime, e.g. 10m, 1h, 3600s (min 10m)")
+    token.add_argument("--bound-object-kind", default="", choices=["", "Pod"],
+                       help="kind of the object the token is bound to")
+    token.add_argument("--bound-object-name", default="", help="name of the object the token is bound to")
+    token.add_argument("--bound-object-uid", default="", help="uid of the object the token is bound to")
+    token.add_argument("-o", "--output", default="", help="print the TokenRequest as json|yaml")
+    token.set_defaults(func=run_token)
+    for sp in (ns, cm, secret, deploy, sa):
         sp.add_argument("-o", "--output", default="", help="print the created object as json|yaml|name")
         sp.add_argument("--dry-run", choices=["none", "client", "server"], default="none")
         sp.set_defaults(func=run)
@@ -80,6 +95,8 @@ def build(args: argparse.Namespace, namespace: str) -> Obj:
         encoded = {k: base64.b64encode(v.encode()).decode() for k, v in raw.items()}
         return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                 "metadata": {"name": args.name, "namespace": namespace}, "data": encoded}
+    if kind in ("serviceaccount", "sa"):
+        return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": args.name, "namespace": namespace}}
     labels = {"app": args.name}
     container: Obj = {"name": args.image.split("/")[-1].split(":")[0].split("@")[0], "image": args.image}
     if args.port:
@@ -111,4 +128,33 @@ async def run(session: Session, args: argparse.Namespace) -> int:
         print_objects([created], args.output, single=True)
     else:
         write(f"{display_name(resolve_kind(info.kind), args.name)} created\n")
+    return 0
+
+
+_UNITS = {"h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(text: str) -> int:
+    """Go-style duration ("1h30m", "10m", "600s") -> whole seconds, as `kubectl create token --duration`."""
+    match = re.fullmatch(r"((?:\d+(?:\.\d+)?[hms])+)", text.strip())
+    if not match:
+        raise CliError(f'invalid argument "{text}" for "--duration" flag: expected a duration like 10m or 1h')
+    total = sum(float(n) * _UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)([hms])", text))
+    return int(total)
+
+
+async def run_token(session: Session, args: argparse.Namespace) -> int:
+    """`kctl create token SA`: print a freshly signed token (or the whole TokenRequest with -o)."""
+    seconds = parse_duration(args.duration) if args.duration else None
+    bound = None
+    if args.bound_object_kind or args.bound_object_name:
+        if not (args.bound_object_kind and args.bound_object_name):
+            raise CliError("--bound-object-kind and --bound-object-name must be given together")
+        bound = (args.bound_object_name, args.bound_object_uid)
+    answer = await session.client.create_token(args.name, session.namespace, audiences=args.audience,
+                                               expiration_seconds=seconds, bound_pod=bound)
+    if args.output in ("json", "yaml"):
+        print_objects([answer.to_dict()], args.output, single=True)
+    else:
+        write(answer.status.token + "\n")
     return 0

@@ -30,6 +30,13 @@ from kubelite.api.apps import (
     StatefulSetSpec,
     StatefulSetStatus,
 )
+from kubelite.api.auth import (
+    BoundObjectReference,
+    ServiceAccount,
+    TokenRequest,
+    TokenRequestSpec,
+    TokenRequestStatus,
+)
 from kubelite.api.base import IntOrString, KubeModel, Quantity, k8s_alias
 from kubelite.api.batch import CronJob, CronJobSpec, CronJobStatus, JobTemplateSpec
 from kubelite.api.container import (
@@ -178,5 +185,6 @@ __all__ = [
     "SecretVolumeSource", "SecurityContext", "Service", "ServicePort", "ServiceSpec", "ServiceStatus",
     "SessionAffinityConfig", "SleepAction", "StatefulSet", "StatefulSetSpec", "StatefulSetStatus", "Sysctl",
     "TCPSocketAction", "Taint", "Toleration", "TopologySpreadConstraint", "Volume", "VolumeDevice",
-    "VolumeMount", "WeightedPodAffinityTerm", "k8s_alias", "now", "now_micro", "object_key", "parse_time",
+    "VolumeMount", "WeightedPodAffinityTerm",
+    "BoundObjectReference", "ServiceAccount", "TokenRequest", "TokenRequestSpec", "TokenRequestStatus", "k8s_alias", "now", "now_micro", "object_key", "parse_time",
 ]

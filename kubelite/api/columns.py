@@ -433,6 +433,8 @@ TABLES: dict[str, TableSpec] = {
     "Secret": TableSpec(["TYPE", "DATA", "AGE"],
                         lambda o, n: [str(o.get("type") or "Opaque"), str(_data_count(o)), _created(o, n)], []),
     "Lease": TableSpec(["HOLDER", "AGE"], _lease_row, []),
+    "ServiceAccount": TableSpec(["SECRETS", "AGE"],
+                                lambda o, n: [str(len(as_list(o.get("secrets")))), _created(o, n)], []),
     "RoleBinding": TableSpec(["ROLE", "AGE"], _binding_row, ["USERS", "GROUPS", "SERVICEACCOUNTS"], _binding_wide),
     "ClusterRoleBinding": TableSpec(["ROLE", "AGE"], _binding_row, ["USERS", "GROUPS", "SERVICEACCOUNTS"],
                                     _binding_wide),

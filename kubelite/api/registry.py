@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubelite.api.apps import DaemonSet, Deployment, Job, ReplicaSet, StatefulSet
+from kubelite.api.auth import ServiceAccount
 from kubelite.api.batch import CronJob
 from kubelite.api.core import ConfigMap, Endpoints, Event, Lease, Namespace, Node, Secret, Service
 from kubelite.api.errors import REQUIRED, BadRequest, Invalid, NotFound, StatusCause
@@ -66,6 +67,7 @@ _KINDS: tuple[KindInfo, ...] = (
     _info(Namespace, "namespaces", False, "ns"),
     _info(ConfigMap, "configmaps", True, "cm"),
     _info(Secret, "secrets", True),
+    _info(ServiceAccount, "serviceaccounts", True, "sa"),
     _info(Event, "events", True, "ev"),
     _info(Lease, "leases", True),
     _info(DaemonSet, "daemonsets", True, "ds"),

@@ -24,7 +24,7 @@ import grpc
 from google.protobuf.message import Message
 
 import kubelite.api.registry
-from kubelite.api import ObjectMeta, Pod, Resource
+from kubelite.api import BoundObjectReference, ObjectMeta, Pod, Resource, TokenRequest, TokenRequestSpec
 from kubelite.api.errors import InternalError
 from kubelite.client.retry import retry_on_conflict
 from kubelite.client.transport import GrpcTransport, Transport, closing_stream
@@ -372,6 +372,21 @@ class ApiClient:
         """Set spec.nodeName of an unbound pod (Conflict if bound elsewhere)."""
         request = api_pb2.BindRequest(namespace=namespace, name=name, node_name=node_name, pod_uid=pod_uid)
         return self._model(Pod, await self._required_object_call("Bind", request))
+
+    async def create_token(
+        self, name: str, namespace: str = DEFAULT_NAMESPACE, *, audiences: Sequence[str] = (),
+        expiration_seconds: int | None = None, bound_pod: tuple[str, str] | None = None,
+    ) -> TokenRequest:
+        """TokenRequest for ServiceAccount `namespace/name` (`create serviceaccounts/token`); the token is in
+        `.status.token`. `bound_pod` = (name, uid): the token dies with that pod."""
+        ref = None
+        if bound_pod is not None:
+            ref = BoundObjectReference(kind="Pod", api_version="v1", name=bound_pod[0], uid=bound_pod[1] or None)
+        body = TokenRequest(metadata=ObjectMeta(name=name, namespace=namespace), spec=TokenRequestSpec(
+            audiences=list(audiences), expiration_seconds=expiration_seconds, bound_object_ref=ref))
+        request = api_pb2.CreateRequest(resource="serviceaccounts/token", namespace=namespace,
+                                        json=_encode(body.to_dict()))
+        return TokenRequest.from_dict(await self._required_object_call("Create", request))
 
     async def logs(
         self,

@@ -187,7 +187,9 @@ class MemoryApi:
         if status:
             merged = {**current, "status": new.get("status", {})}
         else:
-            merged = {**new, "status": current.get("status", {})}
+            merged = {k: v for k, v in new.items() if k != "status"}
+            if "status" in current or "status" in new:  # kinds without status (ConfigMap) get none
+                merged["status"] = current.get("status", {})
             meta = dict(new["metadata"])
             for k in ("uid", "creationTimestamp", "deletionTimestamp", "generation"):
                 if k in current["metadata"]:

@@ -1,0 +1,1 @@
+"""ServiceAccounts in the apiserver: token signing and validation, TokenRequest, pod admission."""

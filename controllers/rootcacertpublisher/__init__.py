@@ -1,0 +1,1 @@
+"""root-ca-cert-publisher: the `kube-root-ca.crt` ConfigMap in every namespace."""

@@ -1,0 +1,1 @@
+"""ServiceAccount controller: a `default` ServiceAccount in every namespace."""
