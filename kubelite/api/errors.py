@@ -178,7 +178,13 @@ class _Fixed(ApiError):
         name: str | None = None,
         kind: str | None = None,
     ) -> None:
-        super().__init__(self.REASON, message or self.REASON, self.CODE, causes, name=name, kind=kind)
+        super().__init__(self.REASON, message or self.default_message(causes), self.CODE, causes, name=name,
+                         kind=kind)
+
+    @classmethod
+    def default_message(cls, causes: Sequence[StatusCause]) -> str:
+        """The message when none is given."""
+        return cls.REASON
 
 
 def _qualified(what: str) -> tuple[str, str]:
@@ -225,15 +231,9 @@ class Conflict(_Fixed, reason="Conflict", code=409):
 class Invalid(_Fixed, reason="Invalid", code=422):
     """Rejected object; `causes` name each bad field by JSON path."""
 
-    def __init__(
-        self,
-        message: str = "",
-        causes: Sequence[StatusCause] = (),
-        *,
-        name: str | None = None,
-        kind: str | None = None,
-    ) -> None:
-        super().__init__(message or describe_causes("object is invalid", causes), causes, name=name, kind=kind)
+    @classmethod
+    def default_message(cls, causes: Sequence[StatusCause]) -> str:
+        return describe_causes("object is invalid", causes)
 
     @classmethod
     def for_object(cls, kind: str, name: str | None, causes: Sequence[StatusCause]) -> Invalid:

@@ -296,34 +296,35 @@ class LocalTransport:
             raise _error("InternalError", 500, f"{method}: {exc}") from exc
         return _copy(response)
 
-    async def stream(self, method: str, request: Message) -> AsyncGenerator[Message, None]:
+    def stream(self, method: str, request: Message) -> AsyncGenerator[Message, None]:
+        def open_stream() -> AsyncIterator[Message]:
+            if method not in STREAM_METHODS:
+                raise ValueError(f"unknown stream method {method!r}")
+            fn: Callable[[Message], AsyncIterator[Message]] = getattr(self.handler, method)
+            return fn(_copy(request))
+
+        return self._relay(method, open_stream)
+
+    def bidi(self, method: str, requests: AsyncIterator[Message]) -> AsyncGenerator[Message, None]:
+        def open_stream() -> AsyncIterator[Message]:
+            if method not in BIDI_METHODS:
+                raise ValueError(f"unknown bidi method {method!r}")
+            fn: Callable[[AsyncIterator[Message]], AsyncIterator[Message]] = getattr(self.handler, method)
+
+            async def copied() -> AsyncIterator[Message]:
+                async for request in requests:
+                    yield _copy(request)
+
+            return fn(copied())
+
+        return self._relay(method, open_stream)
+
+    async def _relay(self, method: str, open_stream: Callable[[], AsyncIterator[Message]],
+                     ) -> AsyncGenerator[Message, None]:
+        """Copies of what a handler's stream yields (opened on first iteration, as a handler
+        call would be); its unexpected errors become InternalError."""
         self._check_open()
-        if method not in STREAM_METHODS:
-            raise ValueError(f"unknown stream method {method!r}")
-        fn: Callable[[Message], AsyncIterator[Message]] = getattr(self.handler, method)
-        source = fn(_copy(request))
-        try:
-            async for message in source:
-                yield _copy(message)
-        except ApiError:
-            raise
-        except Exception as exc:
-            log.exception("handler %s failed", method)
-            raise _error("InternalError", 500, f"{method}: {exc}") from exc
-        finally:
-            await aclose_iterator(source)
-
-    async def bidi(self, method: str, requests: AsyncIterator[Message]) -> AsyncGenerator[Message, None]:
-        self._check_open()
-        if method not in BIDI_METHODS:
-            raise ValueError(f"unknown bidi method {method!r}")
-        fn: Callable[[AsyncIterator[Message]], AsyncIterator[Message]] = getattr(self.handler, method)
-
-        async def copied() -> AsyncIterator[Message]:
-            async for request in requests:
-                yield _copy(request)
-
-        source = fn(copied())
+        source = open_stream()
         try:
             async for message in source:
                 yield _copy(message)
