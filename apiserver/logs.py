@@ -9,9 +9,10 @@ needs no lookup, and relays the kubelet's `kubelite.v1.Kubelet/Logs` stream
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -109,14 +110,9 @@ class KubeletLogs:
 
     async def stream(self, request: api_pb2.LogsRequest) -> AsyncIterator[api_pb2.LogChunk]:
         target, forward = await self._resolve(request)
-        call = self._method(target)(forward)
-        try:
-            async for chunk in call:
+        async with contextlib.aclosing(_relay(self._method(target)(forward), target)) as chunks:
+            async for chunk in chunks:
                 yield chunk
-        except grpc.aio.AioRpcError as err:
-            raise _kubelet_error(err, target) from None
-        finally:
-            call.cancel()
 
 
     async def exec(self, requests: AsyncIterator[api_pb2.ExecRequest]) -> AsyncIterator[api_pb2.ExecResponse]:
@@ -145,13 +141,20 @@ class KubeletLogs:
             request_serializer=api_pb2.ExecRequest.SerializeToString,
             response_deserializer=api_pb2.ExecResponse.FromString,
         )(upstream())
-        try:
-            async for response in call:
+        async with contextlib.aclosing(_relay(call, target)) as responses:
+            async for response in responses:
                 yield response
-        except grpc.aio.AioRpcError as err:
-            raise _kubelet_error(err, target) from None
-        finally:
-            call.cancel()
+
+
+async def _relay(call: Any, target: str) -> AsyncGenerator[Any, None]:
+    """Yield a kubelet call's responses; its gRPC errors become API errors; cancel it when done."""
+    try:
+        async for response in call:
+            yield response
+    except grpc.aio.AioRpcError as err:
+        raise _kubelet_error(err, target) from None
+    finally:
+        call.cancel()
 
 
 def _kubelet_error(err: grpc.aio.AioRpcError, target: str) -> ApiError:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import Generic
+from typing import Any, Generic, cast
 
 from controllers.base import (
     Controller,
@@ -31,7 +31,7 @@ from controllers.base import (
 from controllers.expectations import ControllerExpectations
 from controllers.informers import NAMESPACE_INDEX, OWNER_UID_INDEX
 from controllers.replicaset.plan import slow_start_batches
-from kubelite.api import KubeModel, Pod, object_key
+from kubelite.api import KubeModel, Pod, Resource, object_key
 from kubelite.api.errors import AlreadyExists, Conflict, NotFound
 from kubelite.api.podutil import is_pod_ready
 from kubelite.api.selectors import LabelMatcher
@@ -44,16 +44,26 @@ class PodOwnerController(Controller, Generic[OwnerT]):
 
     `selector(owner)` says which orphans an owner may adopt (None: adopt
     nothing, e.g. a Job without a selector owns only the pods it created).
+    A subclass names its kind once: `class XController(PodOwnerController[X], owner=X)`;
+    `kind` and `api_version` (of the ownerReferences it writes) come from the model.
     """
 
     kind = "Owner"
     api_version = "apps/v1"
+    owner_cls: type[Resource]
 
-    def __init__(self, ctx: ControllerContext, owner_cls: type[OwnerT]) -> None:
+    def __init_subclass__(cls, *, owner: type[Resource] | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if owner is not None:
+            cls.owner_cls = owner
+            cls.kind = owner.model_fields["kind"].default
+            cls.api_version = owner.model_fields["api_version"].default
+
+    def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)
         self.recorder = self.own_recorder()
         self.expectations = ControllerExpectations()
-        self.owner_informer: Informer[OwnerT] = ctx.factory.informer(owner_cls)
+        self.owner_informer: Informer[OwnerT] = ctx.factory.informer(cast(type[OwnerT], self.owner_cls))
         self.pod_informer: Informer[Pod] = ctx.factory.informer(Pod)
         self.owner_informer.add_handlers(self._owner_added, self._owner_updated, self._owner_deleted)
         self.pod_informer.add_handlers(self._pod_added, self._pod_updated, self._pod_deleted)

@@ -9,9 +9,9 @@ shared with the scheduler and kctl. Everything here is pure.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from kubelite.api import OwnerReference, Pod, Resource
+from kubelite.api import ObjectMeta, OwnerReference, Pod, PodTemplateSpec, Resource
 from kubelite.api.podutil import creation_time, is_pod_ready, ready_since, restart_count
 
 # --- owner references -----------------------------------------------------------------------------
@@ -28,6 +28,20 @@ def make_controller_ref(owner: Resource, api_version: str, kind: str) -> OwnerRe
         controller=True,
         block_owner_deletion=True,
     )
+
+
+def pod_from_template(owner: Resource, template: PodTemplateSpec, api_version: str, kind: str,
+                      labels: Mapping[str, str] | None = None) -> Pod:
+    """A new pod of `owner`: the template's labels (then `labels`), annotations and spec (a copy),
+    named `<owner>-<random suffix>` in the owner's namespace, with `owner` as its controller."""
+    meta = ObjectMeta(
+        generate_name=f"{owner.metadata.name}-",
+        namespace=owner.metadata.namespace,
+        labels={**template.metadata.labels, **(labels or {})},
+        annotations=dict(template.metadata.annotations),
+        owner_references=[make_controller_ref(owner, api_version, kind)],
+    )
+    return Pod(metadata=meta, spec=template.spec.copy_deep())
 
 
 # --- scale-down ranking --------------------------------------------------------------------------

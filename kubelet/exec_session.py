@@ -17,7 +17,7 @@ import signal
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
-from kubelet.runtime import ExecResult
+from kubelet.runtime import ContainerState, ContainerStatus, ExecError, ExecResult, ExecSession
 
 READ_CHUNK = 32 * 1024
 KILL_WAIT = 5.0
@@ -209,3 +209,26 @@ def read_pid_file(path: Path) -> int | None:
         return int(path.read_text().strip())
     except (OSError, ValueError):
         return None
+
+
+class SpawnedExec:
+    """`exec_sync` and `exec_stream` of a runtime whose exec is a child process of the
+    kubelet (a host process, or `runc exec`): the runtime only says how to spawn it."""
+
+    async def _spawn_exec(self, container_id: str, cmd: list[str], tty: bool) -> ProcessExecSession:
+        raise NotImplementedError
+
+    async def exec_sync(self, container_id: str, cmd: list[str], timeout: float) -> ExecResult:
+        session = await self._spawn_exec(container_id, cmd, tty=False)
+        return await session.collect(timeout)
+
+    async def exec_stream(self, container_id: str, cmd: list[str], tty: bool) -> ExecSession:
+        return await self._spawn_exec(container_id, cmd, tty)
+
+
+def check_exec(status: ContainerStatus, name: str, cmd: list[str]) -> None:
+    """Refuse an exec into a container that is not running, or with no command."""
+    if status.state is not ContainerState.RUNNING:
+        raise ExecError(f"container {name!r} is not running")
+    if not cmd:
+        raise ExecError("no command to exec")

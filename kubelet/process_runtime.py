@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kubelet.crilog import LogSink, open_pipe, pump
-from kubelet.exec_session import ProcessExecSession, exit_code_of
+from kubelet.exec_session import ProcessExecSession, SpawnedExec, check_exec, exit_code_of
 from kubelet.runtime import (
     ContainerConfig,
     ContainerNotFound,
@@ -36,13 +36,12 @@ from kubelet.runtime import (
     CreateContainerConfigError,
     CreateContainerError,
     ExecError,
-    ExecResult,
-    ExecSession,
     ExitListener,
     PodSandboxConfig,
     SandboxStatus,
     Security,
     StartContainerError,
+    notify_exit,
 )
 
 log = logging.getLogger(__name__)
@@ -93,7 +92,7 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
             os.kill(pid, sig)
 
 
-class ProcessRuntime:
+class ProcessRuntime(SpawnedExec):
     """CRI-shaped runtime whose containers are host processes (see module doc)."""
 
     name = "process"
@@ -306,11 +305,7 @@ class ProcessRuntime:
         )
         c.exited.set()
         log.info("container exited", extra={"container": c.config.name, "pid": proc.pid, "exit_code": code})
-        for listener in list(self._listeners):
-            try:
-                listener(c.status)
-            except Exception:  # a listener bug must not break reaping
-                log.exception("exit listener failed")
+        notify_exit(self._listeners, c.status)
 
     async def stop_container(self, container_id: str, timeout: float) -> None:
         """SIGTERM the container's process group, wait `timeout` s, then SIGKILL it."""
@@ -351,20 +346,10 @@ class ProcessRuntime:
 
     # -- exec ------------------------------------------------------------------
 
-    async def exec_sync(self, container_id: str, cmd: list[str], timeout: float) -> ExecResult:
-        session = await self._spawn_exec(container_id, cmd, tty=False)
-        return await session.collect(timeout)
-
-    async def exec_stream(self, container_id: str, cmd: list[str], tty: bool) -> ExecSession:
-        return await self._spawn_exec(container_id, cmd, tty)
-
     async def _spawn_exec(self, container_id: str, cmd: list[str], tty: bool) -> ProcessExecSession:
         """The command runs as a host process with the container's env and working dir."""
         c = self._get(container_id)
-        if c.status.state is not ContainerState.RUNNING:
-            raise ExecError(f"container {c.config.name!r} is not running")
-        if not cmd:
-            raise ExecError("no command to exec")
+        check_exec(c.status, c.config.name, cmd)
         env = self._environment(c)
         cwd = c.sandbox.config.work_directory / c.config.working_dir
         try:

@@ -13,10 +13,13 @@ runtime knows the image config.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+
+log = logging.getLogger(__name__)
 
 
 class RuntimeFailure(Exception):
@@ -225,6 +228,15 @@ class ExecSession(Protocol):
 
 ExitListener = Callable[[ContainerStatus], None]
 """Called (on the event loop) each time a container's process exits."""
+
+
+def notify_exit(listeners: Sequence[ExitListener], status: ContainerStatus) -> None:
+    """Tell every listener; a listener bug must not stop exit detection (or reaping)."""
+    for listener in list(listeners):
+        try:
+            listener(status)
+        except Exception:
+            log.exception("exit listener failed")
 
 
 class Runtime(Protocol):

@@ -23,7 +23,8 @@ Disk layout under `data_dir`: `member/wal/*.wal`, `member/snap/*.snap`,
 `member/meta.json` (ids, fixed at first start); start-up is `kvstore.recovery`.
 What happens to a Ready, an entry or a snapshot is `kvstore.member_core`
 (shared with the simulator); this module is its async shell: tasks, queues,
-futures, the WAL off the event loop. Lease and membership requests are
+futures, the WAL off the event loop. Queued proposals, their futures and deadlines
+are `kvstore.proposals`. Lease and membership requests are
 `kvstore.cluster_ops`; compaction and snapshot policy are `kvstore.compaction`
 and `kvstore.snapshotter`.
 """
@@ -36,7 +37,6 @@ import logging
 import random
 import secrets
 import time
-from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -57,11 +57,11 @@ from kvstore.membership import (
     Membership,
 )
 from kvstore.mvcc import MVCCStore
+from kvstore.proposals import ProposalQueue
 from kvstore.raft import (
     ConfChange,
     Config,
     Message,
-    ProposalDropped,
     RaftError,
     RawNode,
     ReadState,
@@ -142,19 +142,12 @@ class KVNode:
         self._inbox: list[Message] = []
         self._unreachable: set[int] = set()
         self._snap_status: list[tuple[int, bool]] = []
-        self._proposals: list[internal_pb2.InternalRaftRequest] = []
-        self._conf_proposals: list[ConfChange] = []
-        self._waiters: dict[int, asyncio.Future[PbMessage]] = {}
-        self._conf_waiters: dict[int, asyncio.Future[None]] = {}
+        self._queue = ProposalQueue()
         self._reads = ReadIndexQueue()
-        self._deadlines: deque[tuple[float, asyncio.Future[PbMessage] | asyncio.Future[None]]] = deque()
         self._tick_count = 0
-        self._blocked = False
         self._campaign = False
         self._replay_target = 0
         self._replayed = asyncio.Event()
-        self._id_prefix = 0
-        self._id_seq = 0
         self._ticks = 0
         self._wake = asyncio.Event()
         self._leader_known = asyncio.Event()
@@ -179,7 +172,7 @@ class KVNode:
         self.identity = meta.identity
         self.name = meta.identity.name or self.name
         me = self.identity.member_id
-        self._id_prefix = (me & 0xFFFF) << 48 | secrets.randbits(16) << 32
+        self._queue.set_member(me)
         rec = await recover(self.member_dir, meta)
         store, storage = rec.store, rec.storage
         self._wal = rec.wal
@@ -243,12 +236,10 @@ class KVNode:
             self._wal.close()
 
     def _fail_all(self, exc: KVError) -> None:
-        futs: list[asyncio.Future[PbMessage] | asyncio.Future[None]] = [
-            *self._waiters.values(), *self._conf_waiters.values(), *self._reads.waiting()]
-        for fut in futs:
+        self._queue.fail_all(exc)
+        for fut in self._reads.waiting():
             if not fut.done():
                 fut.set_exception(exc)
-        self._proposals.clear()
 
     # ------------------------------------------------------------------ transport handler
 
@@ -271,19 +262,7 @@ class KVNode:
             await asyncio.sleep(self.tick_interval)
             self._ticks += 1
             self._wake.set()
-            self._expire_requests()
-
-    def _expire_requests(self) -> None:
-        """Fail requests whose deadline passed (one deadline queue instead of a timer per request).
-
-        The error is indeterminate for writes: the entry may still commit later.
-        """
-        now = asyncio.get_running_loop().time()
-        deadlines = self._deadlines
-        while deadlines and deadlines[0][0] <= now:
-            fut = deadlines.popleft()[1]
-            if not fut.done():
-                fut.set_exception(errors.no_leader() if not self.leader else errors.timeout())
+            self._queue.expire(lambda: errors.no_leader() if not self.leader else errors.timeout())
 
     async def _run(self) -> None:
         raw = self._raw
@@ -325,13 +304,12 @@ class KVNode:
         load -- many requests in flight here, or many applied in the last turn (a busy leader
         whose clients are on other members) -- else nothing, so that a lightly loaded member,
         where the wait would be most of a request's latency, never waits."""
-        load = max(len(self._waiters) + len(self._reads.new), self.core.applied_last_turn)
+        load = max(len(self._queue.waiters) + len(self._reads.new), self.core.applied_last_turn)
         return self.batch_window if load >= BUSY_REQUESTS else 0.0
 
     def _has_work(self) -> bool:
-        return bool(self._campaign or self._inbox or (self._proposals and not self._blocked) or self._ticks
-                    or self._reads.can_send()
-                    or self._conf_proposals or self._unreachable or self._snap_status)
+        return bool(self._campaign or self._inbox or self._queue.has_work() or self._ticks
+                    or self._reads.can_send() or self._unreachable or self._snap_status)
 
     def _feed(self, raw: RawNode) -> None:
         """Hand everything queued since the last turn to Raft."""
@@ -341,7 +319,7 @@ class KVNode:
                 raw.campaign()
         ticks, self._ticks = self._ticks, 0
         if ticks:
-            self._blocked = False
+            self._queue.blocked = False
         for _ in range(min(ticks, self.election_ticks)):
             raw.tick()
             self._tick_count += 1
@@ -362,35 +340,20 @@ class KVNode:
         for peer, failed in self._snap_status:
             raw.report_snapshot(peer, failed)
         self._snap_status.clear()
-        if self._proposals:
-            self._propose_pending()
-        while self._conf_proposals:
-            cc = self._conf_proposals.pop(0)
-            try:
-                raw.propose_conf_change(cc)
-            except ProposalDropped:
-                fut = self._conf_waiters.pop(cc.node_id, None)
-                if fut is not None and not fut.done():
-                    fut.set_exception(errors.conf_change_pending() if self.leader else errors.no_leader())
+        if self._queue.requests:
+            self._queue.propose(self.core)
+        self._queue.propose_conf_changes(raw, self.leader)
         if self._reads.can_send():
             # One ReadIndex round at a time: reads arriving meanwhile share the next one,
             # so under load it costs one heartbeat round trip per batch, not per turn.
             self._reads.send_new(raw, self.identity.member_id, self._tick_count)
-
-    def _propose_pending(self) -> None:
-        pending = [r for r in self._proposals if r.ID in self._waiters]  # skip requests whose caller gave up
-        self._proposals = []
-        proposed = self.core.propose_requests(pending)
-        if proposed < len(pending):
-            self._proposals.extend(pending[proposed:])  # no leader yet: retry on the next tick / leader change
-            self._blocked = True
 
     async def _handle_ready(self, rd: Ready) -> None:
         """The core's Ready contract, with the disk writes off the event loop."""
         core = self.core
         plan = core.begin(rd)
         if rd.soft_state is not None:
-            self._blocked = False
+            self._queue.blocked = False
             if core.leader:
                 self._leader_known.set()
             else:
@@ -414,18 +377,10 @@ class KVNode:
         self.transport.send(messages)
 
     def answer(self, req_id: int, result: PbMessage | KVError) -> None:
-        fut = self._waiters.pop(req_id, None)
-        if fut is None or fut.done():
-            return
-        if isinstance(result, KVError):
-            fut.set_exception(result)
-        else:
-            fut.set_result(result)
+        self._queue.answer(req_id, result)
 
     def conf_applied(self, cc: ConfChange) -> None:
-        fut = self._conf_waiters.pop(cc.node_id, None)
-        if fut is not None and not fut.done():
-            fut.set_result(None)
+        self._queue.conf_applied(cc)
         if self.core.removed:
             self.removed.set()
 
@@ -556,10 +511,6 @@ class KVNode:
         if self.removed.is_set():
             raise errors.member_removed()
 
-    def _next_id(self) -> int:
-        self._id_seq = (self._id_seq + 1) & 0xFFFFFFFF
-        return self._id_prefix | self._id_seq
-
     async def propose(self, req: internal_pb2.InternalRaftRequest) -> PbMessage:
         """Replicate `req`, wait until this member applied it, return its response.
 
@@ -567,38 +518,29 @@ class KVNode:
         `timeout` (indeterminate: it may still be applied) or `stopped`.
         """
         self._check_serving()
-        req.ID = self._next_id()
+        req.ID = self._queue.next_id()
         if req.ByteSize() > MAX_REQUEST_BYTES:
             raise errors.request_too_large()
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[PbMessage] = loop.create_future()
-        self._waiters[req.ID] = fut
-        self._deadlines.append((loop.time() + self.request_timeout, fut))
-        self._proposals.append(req)
+        fut = self._queue.add(req, self.request_timeout)
         self.stats["proposed"] += 1
         self._wake.set()
         try:
-            return await fut  # failed by `_expire_requests` at the deadline
+            return await fut  # failed by `ProposalQueue.expire` at the deadline
         finally:
-            self._waiters.pop(req.ID, None)
+            self._queue.waiters.pop(req.ID, None)
 
     async def linearizable_read(self) -> None:
         """Wait until this member has applied everything committed before the call (ReadIndex)."""
         self._check_serving()
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._reads.new.append(fut)
-        self._deadlines.append((loop.time() + self.request_timeout, fut))
+        self._queue.add_deadline(fut, self.request_timeout)
         self._wake.set()
         await fut
 
     async def propose_conf_change(self, cc: ConfChange) -> None:
         self._check_serving()
-        if cc.node_id in self._conf_waiters:
-            raise errors.conf_change_pending()
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._conf_waiters[cc.node_id] = fut
-        self._conf_proposals.append(cc)
+        fut = self._queue.add_conf_change(cc)
         self._wake.set()
         try:
             async with asyncio.timeout(self.request_timeout):
@@ -606,7 +548,7 @@ class KVNode:
         except TimeoutError:
             raise (errors.no_leader() if not self.leader else errors.timeout()) from None
         finally:
-            self._conf_waiters.pop(cc.node_id, None)
+            self._queue.conf_waiters.pop(cc.node_id, None)
 
     async def wait_leader(self, timeout: float) -> bool:
         try:

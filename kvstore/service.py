@@ -31,6 +31,8 @@ VERSION = "3.4.0"
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 _Resp = TypeVar("_Resp")
+_Write = TypeVar("_Write", rpc_pb2.PutResponse, rpc_pb2.DeleteRangeResponse, rpc_pb2.TxnResponse,
+                 rpc_pb2.CompactionResponse)
 
 
 async def _guard(context: Ctx, call: Callable[[], Awaitable[_Resp]]) -> _Resp:
@@ -55,6 +57,13 @@ class KVService(rpc_pb2_grpc.KVServicer):
     def __init__(self, node: KVNode) -> None:
         self._node = node
 
+    async def _propose(self, response: type[_Write], **request: Any) -> _Write:
+        """Replicate one write and answer it with this member's header."""
+        resp = await self._node.propose(_internal(**request))
+        assert isinstance(resp, response)
+        self._node.fill_header(resp.header)
+        return resp
+
     async def Range(self, request: rpc_pb2.RangeRequest, context: Ctx) -> rpc_pb2.RangeResponse:
         async def call() -> rpc_pb2.RangeResponse:
             if not request.serializable:
@@ -67,20 +76,14 @@ class KVService(rpc_pb2_grpc.KVServicer):
     async def Put(self, request: rpc_pb2.PutRequest, context: Ctx) -> rpc_pb2.PutResponse:
         async def call() -> rpc_pb2.PutResponse:
             check_put(request)
-            resp = await self._node.propose(_internal(put=request))
-            assert isinstance(resp, rpc_pb2.PutResponse)
-            self._node.fill_header(resp.header)
-            return resp
+            return await self._propose(rpc_pb2.PutResponse, put=request)
         return await _guard(context, call)
 
     async def DeleteRange(self, request: rpc_pb2.DeleteRangeRequest, context: Ctx) -> rpc_pb2.DeleteRangeResponse:
         async def call() -> rpc_pb2.DeleteRangeResponse:
             if not request.key:
                 raise errors.empty_key()
-            resp = await self._node.propose(_internal(delete_range=request))
-            assert isinstance(resp, rpc_pb2.DeleteRangeResponse)
-            self._node.fill_header(resp.header)
-            return resp
+            return await self._propose(rpc_pb2.DeleteRangeResponse, delete_range=request)
         return await _guard(context, call)
 
     async def Txn(self, request: rpc_pb2.TxnRequest, context: Ctx) -> rpc_pb2.TxnResponse:
@@ -89,20 +92,14 @@ class KVService(rpc_pb2_grpc.KVServicer):
             if is_read_only(request):
                 await self._node.linearizable_read()
                 resp = self._node.store.txn_read_only(request)
-            else:
-                proposed = await self._node.propose(_internal(txn=request))
-                assert isinstance(proposed, rpc_pb2.TxnResponse)
-                resp = proposed
-            self._node.fill_header(resp.header)
-            return resp
+                self._node.fill_header(resp.header)
+                return resp
+            return await self._propose(rpc_pb2.TxnResponse, txn=request)
         return await _guard(context, call)
 
     async def Compact(self, request: rpc_pb2.CompactionRequest, context: Ctx) -> rpc_pb2.CompactionResponse:
         async def call() -> rpc_pb2.CompactionResponse:
-            resp = await self._node.propose(_internal(compaction=request))
-            assert isinstance(resp, rpc_pb2.CompactionResponse)
-            self._node.fill_header(resp.header)
-            return resp
+            return await self._propose(rpc_pb2.CompactionResponse, compaction=request)
         return await _guard(context, call)
 
 

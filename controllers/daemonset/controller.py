@@ -21,8 +21,6 @@ from datetime import datetime
 
 from controllers.base import ControllerContext, raise_first, selector_matcher
 from controllers.daemonset.plan import (
-    DS_API_VERSION,
-    DS_KIND,
     compute_status,
     new_pod,
     plan_nodes,
@@ -39,13 +37,11 @@ from kubelite.client import Informer
 log = logging.getLogger(__name__)
 
 
-class DaemonSetController(PodOwnerController[DaemonSet]):
+class DaemonSetController(PodOwnerController[DaemonSet], owner=DaemonSet):
     name = "daemonset"
-    kind = DS_KIND
-    api_version = DS_API_VERSION
 
     def __init__(self, ctx: ControllerContext) -> None:
-        super().__init__(ctx, DaemonSet)
+        super().__init__(ctx)
         self.node_informer: Informer[Node] = ctx.factory.informer(Node)
         self.node_informer.add_handlers(self._node_added, self._node_updated, self._node_deleted)
 

@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from controllers.deployment.templatehash import compute_template_hash, scaled_value
-from controllers.podutil import make_controller_ref
+from controllers.podutil import pod_from_template
 from kubelite.api import (
     DaemonSet,
     DaemonSetStatus,
     Node,
-    ObjectMeta,
     Pod,
     PodSpec,
     Taint,
@@ -100,20 +99,10 @@ def revision_hash(ds: DaemonSet) -> str:
 
 def new_pod(ds: DaemonSet, node_name: str, revision: str) -> Pod:
     """A daemon pod bound to `node_name` (no scheduler involved), owned by the DaemonSet."""
-    template = ds.spec.template
-    labels = dict(template.metadata.labels)
-    labels[REVISION_LABEL] = revision
-    spec = template.spec.copy_deep()
-    spec.node_name = node_name
-    spec.tolerations = daemon_tolerations(template.spec)
-    meta = ObjectMeta(
-        generate_name=f"{ds.metadata.name}-",
-        namespace=ds.metadata.namespace,
-        labels=labels,
-        annotations=dict(template.metadata.annotations),
-        owner_references=[make_controller_ref(ds, DS_API_VERSION, DS_KIND)],
-    )
-    return Pod(metadata=meta, spec=spec)
+    pod = pod_from_template(ds, ds.spec.template, DS_API_VERSION, DS_KIND, {REVISION_LABEL: revision})
+    pod.spec.node_name = node_name
+    pod.spec.tolerations = daemon_tolerations(ds.spec.template.spec)
+    return pod
 
 
 def is_updated(pod: Pod, revision: str) -> bool:

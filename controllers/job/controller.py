@@ -15,8 +15,6 @@ from controllers.base import ControllerContext, selector_matcher
 from controllers.job.plan import (
     BACKOFF_BASE_SECONDS,
     BACKOFF_MAX_SECONDS,
-    JOB_API_VERSION,
-    JOB_KIND,
     decide,
     new_pod,
 )
@@ -27,19 +25,12 @@ from kubelite.api.selectors import LabelMatcher
 log = logging.getLogger(__name__)
 
 
-class JobController(PodOwnerController[Job]):
+class JobController(PodOwnerController[Job], owner=Job):
     name = "job"
-    kind = JOB_KIND
-    api_version = JOB_API_VERSION
 
-    def __init__(
-        self,
-        ctx: ControllerContext,
-        *,
-        backoff_base: float = BACKOFF_BASE_SECONDS,
-        backoff_max: float = BACKOFF_MAX_SECONDS,
-    ) -> None:
-        super().__init__(ctx, Job)
+    def __init__(self, ctx: ControllerContext, *, backoff_base: float = BACKOFF_BASE_SECONDS,
+                 backoff_max: float = BACKOFF_MAX_SECONDS) -> None:
+        super().__init__(ctx)
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
 

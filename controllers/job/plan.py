@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from controllers.podutil import make_controller_ref, pods_to_delete
-from kubelite.api import Job, JobCondition, JobStatus, ObjectMeta, Pod
+from controllers.podutil import pod_from_template, pods_to_delete
+from kubelite.api import Job, JobCondition, JobStatus, Pod
 from kubelite.api.podutil import condition_true, creation_time, has_condition, is_pod_ready, set_condition
 from kubelite.api.timeutil import format_time, parse_time_or_none
 
@@ -51,20 +51,9 @@ def is_finished(job: Job) -> bool:
 
 def new_pod(job: Job) -> Pod:
     """A pod of the Job: the template plus job-name/controller-uid labels, owned by the Job."""
-    template = job.spec.template
-    labels = dict(template.metadata.labels)
-    for key in JOB_NAME_LABELS:
-        labels[key] = job.metadata.name or ""
-    for key in CONTROLLER_UID_LABELS:
-        labels[key] = job.metadata.uid or ""
-    meta = ObjectMeta(
-        generate_name=f"{job.metadata.name}-",
-        namespace=job.metadata.namespace,
-        labels=labels,
-        annotations=dict(template.metadata.annotations),
-        owner_references=[make_controller_ref(job, JOB_API_VERSION, JOB_KIND)],
-    )
-    return Pod(metadata=meta, spec=template.spec.copy_deep())
+    labels = {key: job.metadata.name or "" for key in JOB_NAME_LABELS}
+    labels.update({key: job.metadata.uid or "" for key in CONTROLLER_UID_LABELS})
+    return pod_from_template(job, job.spec.template, JOB_API_VERSION, JOB_KIND, labels)
 
 
 @dataclass

@@ -14,13 +14,10 @@ from __future__ import annotations
 import logging
 
 from controllers.base import (
-    ControllerContext,
     selector_matcher,
 )
 from controllers.podowner import PodOwnerController
 from controllers.replicaset.plan import (
-    RS_API_VERSION,
-    RS_KIND,
     compute_status,
     next_availability_check,
     plan_replicas,
@@ -33,13 +30,8 @@ from kubelite.api.selectors import LabelMatcher
 log = logging.getLogger(__name__)
 
 
-class ReplicaSetController(PodOwnerController[ReplicaSet]):
+class ReplicaSetController(PodOwnerController[ReplicaSet], owner=ReplicaSet):
     name = "replicaset"
-    kind = RS_KIND
-    api_version = RS_API_VERSION
-
-    def __init__(self, ctx: ControllerContext) -> None:
-        super().__init__(ctx, ReplicaSet)
 
     def selector(self, owner: ReplicaSet) -> LabelMatcher | None:
         return selector_matcher(owner.spec.selector)

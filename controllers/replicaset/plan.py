@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from controllers.podutil import make_controller_ref, pods_to_delete
-from kubelite.api import ObjectMeta, Pod, ReplicaSet, ReplicaSetStatus
+from controllers import podutil
+from controllers.podutil import pods_to_delete
+from kubelite.api import Pod, ReplicaSet, ReplicaSetStatus
 from kubelite.api.podutil import is_pod_active, is_pod_available, is_pod_ready, ready_since
 
 RS_API_VERSION = "apps/v1"
@@ -61,15 +62,7 @@ def slow_start_batches(count: int, initial: int = 1) -> list[int]:
 
 def pod_from_template(rs: ReplicaSet) -> Pod:
     """A new pod for `rs`: the template's labels, annotations and spec, owned by the RS."""
-    template = rs.spec.template
-    meta = ObjectMeta(
-        generate_name=f"{rs.metadata.name}-",
-        namespace=rs.metadata.namespace,
-        labels=dict(template.metadata.labels),
-        annotations=dict(template.metadata.annotations),
-        owner_references=[make_controller_ref(rs, RS_API_VERSION, RS_KIND)],
-    )
-    return Pod(metadata=meta, spec=template.spec.copy_deep())
+    return podutil.pod_from_template(rs, rs.spec.template, RS_API_VERSION, RS_KIND)
 
 
 def fully_labeled(pod: Pod, template_labels: dict[str, str]) -> bool:

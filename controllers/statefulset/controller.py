@@ -17,8 +17,6 @@ from controllers.base import ControllerContext, raise_first, selector_matcher
 from controllers.podowner import PodOwnerController
 from controllers.statefulset.plan import (
     DEFAULT_VOLUME_ROOT,
-    STS_API_VERSION,
-    STS_KIND,
     compute_status,
     is_terminating,
     new_pod,
@@ -34,18 +32,11 @@ from kubelite.api.selectors import LabelMatcher
 log = logging.getLogger(__name__)
 
 
-class StatefulSetController(PodOwnerController[StatefulSet]):
+class StatefulSetController(PodOwnerController[StatefulSet], owner=StatefulSet):
     name = "statefulset"
-    kind = STS_KIND
-    api_version = STS_API_VERSION
 
-    def __init__(
-        self,
-        ctx: ControllerContext,
-        *,
-        volume_root: str = DEFAULT_VOLUME_ROOT,
-    ) -> None:
-        super().__init__(ctx, StatefulSet)
+    def __init__(self, ctx: ControllerContext, *, volume_root: str = DEFAULT_VOLUME_ROOT) -> None:
+        super().__init__(ctx)
         self.volume_root = volume_root
 
     def selector(self, owner: StatefulSet) -> LabelMatcher | None:

@@ -12,9 +12,8 @@ Why it is built this way:
 * conmon, not the kubelet, is the container's parent, so containers outlive the
   kubelet: `start()` re-adopts every sandbox and container found in the state
   directory and in `runc list`, and `shutdown()` leaves them running;
-* exits are learnt by polling conmon's exit files (one cheap stat per running
-  container every `poll_interval`), which works the same for re-adopted
-  containers; conmon's `oom` file turns into reason `OOMKilled`.
+* exits are learnt by polling conmon's exit files (`exits.py`), which works
+  the same for re-adopted containers.
 
 State (one directory per kubelet, so several kubelets can share a machine):
 
@@ -39,11 +38,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from kubelet.exec_session import ProcessExecSession, read_pid_file
+from kubelet.exec_session import ProcessExecSession, SpawnedExec, check_exec, read_pid_file
 from kubelet.runc import bundle, conmon, overlay
 from kubelet.runc import sandbox as sb
 from kubelet.runc import security as secctx
 from kubelet.runc.cli import Runc, RuncError
+from kubelet.runc.exits import ExitWatcher
 from kubelet.runc.records import (
     CGROUP_ROOT,
     ContainerRecord,
@@ -64,8 +64,6 @@ from kubelet.runtime import (
     CreateContainerConfigError,
     CreateContainerError,
     ExecError,
-    ExecResult,
-    ExecSession,
     ExitListener,
     Mount,
     PodSandboxConfig,
@@ -78,10 +76,9 @@ from kubelet.runtime import (
 log = logging.getLogger(__name__)
 
 KILL_WAIT = 10.0  # after SIGKILL, how long before we stop waiting for conmon's exit file
-LIVENESS_EVERY = 20  # polls between checks that conmon itself is still alive
 
 
-class RuncRuntime:
+class RuncRuntime(SpawnedExec):
     """CRI-shaped runtime over runc + conmon (see module doc)."""
 
     name = "runc"
@@ -111,18 +108,12 @@ class RuncRuntime:
         self._runc = Runc(shutil.which(runc) or runc, state_dir / "runc")
         self._conmon = shutil.which(conmon_bin) or conmon_bin
         self.cgroup_parent = cgroup_parent.strip("/")
-        self._poll = poll_interval
         self._sandboxes: dict[str, sb.SandboxRecord] = {}
         self._containers: dict[str, ContainerRecord] = {}
-        self._listeners: list[ExitListener] = []
-        self._watcher: asyncio.Task[None] | None = None
+        self._exits = ExitWatcher(state_dir / "exits", self._containers, poll_interval)
         self._sandbox_locks: dict[str, asyncio.Lock] = {}
 
     # -- paths -----------------------------------------------------------------------
-
-    @property
-    def _exit_dir(self) -> Path:
-        return self.state_dir / "exits"
 
     def _cgroups_path(self, cid: str) -> str:
         return f"/{self.cgroup_parent}/{cid}"
@@ -130,7 +121,7 @@ class RuncRuntime:
     # -- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._watcher is not None:
+        if self._exits.running:
             return  # already started
         for d in ("runc", "sandboxes", "containers", "exits", "socks", "exec"):
             (self.state_dir / d).mkdir(parents=True, exist_ok=True)
@@ -140,15 +131,11 @@ class RuncRuntime:
         if code == 0 and out:
             self.version = out.split()[2].decode(errors="replace") if len(out.split()) > 2 else self.version
         await self._readopt()
-        self._watcher = asyncio.create_task(self._watch_exits(), name="runc-exit-watcher")
+        self._exits.start()
 
     async def shutdown(self, timeout: float) -> None:
         """Stop watching; containers keep running under conmon for the next kubelet."""
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-            self._watcher = None
+        await self._exits.stop()
 
     async def remove_all(self, timeout: float) -> None:
         """Stop and remove every sandbox and container (node teardown, tests)."""
@@ -165,7 +152,7 @@ class RuncRuntime:
             await self.remove_container(cid)
 
     def add_exit_listener(self, listener: ExitListener) -> None:
-        self._listeners.append(listener)
+        self._exits.listeners.append(listener)
 
     # -- sandboxes -------------------------------------------------------------------
 
@@ -372,7 +359,7 @@ class RuncRuntime:
         assert c.status.log_path is not None
         paths = conmon.ConmonPaths(
             bundle=c.dir, container_pidfile=c.dir / "ctr.pid", conmon_pidfile=c.dir / "conmon.pid",
-            log_path=c.status.log_path, exit_dir=self._exit_dir, persist_dir=c.dir / "persist",
+            log_path=c.status.log_path, exit_dir=self._exits.dir, persist_dir=c.dir / "persist",
             socket_dir=self.state_dir / "socks", conmon_log=c.dir / "conmon.log",
         )
         try:
@@ -411,7 +398,7 @@ class RuncRuntime:
         try:
             await asyncio.wait_for(c.exited.wait(), KILL_WAIT)
         except TimeoutError:
-            self._check_exit(c, force=not conmon_alive(c.dir))
+            self._exits.check(c, force=not conmon_alive(c.dir))
 
     async def remove_container(self, container_id: str) -> None:
         """Kill if needed, `runc delete`, unmount and delete the rootfs, remove cgroup dirs."""
@@ -431,7 +418,7 @@ class RuncRuntime:
             overlay.unmount(Path(mount))
         shutil.rmtree(c.dir, ignore_errors=True)
         with contextlib.suppress(OSError):
-            (self._exit_dir / c.id).unlink()
+            (self._exits.dir / c.id).unlink()
         shutil.rmtree(self.state_dir / "socks" / c.id, ignore_errors=True)
         self._remove_cgroups(c.id)
 
@@ -468,55 +455,6 @@ class RuncRuntime:
         if c is None:
             raise ContainerNotFound(f"container {container_id} not found")
         return c
-
-    # -- exits -----------------------------------------------------------------------
-
-    async def _watch_exits(self) -> None:
-        polls = 0
-        while True:
-            await asyncio.sleep(self._poll)
-            polls += 1
-            for c in list(self._containers.values()):
-                if c.status.state is not ContainerState.RUNNING:
-                    continue
-                try:
-                    self._check_exit(c, force=polls % LIVENESS_EVERY == 0 and not conmon_alive(c.dir))
-                except Exception:  # never let one bad container stop exit detection for all
-                    log.exception("checking container exit failed", extra={"id": c.id})
-
-    def _check_exit(self, c: ContainerRecord, force: bool = False) -> None:
-        """Pick up conmon's exit file; with `force` (conmon is gone) record an unknown exit."""
-        if c.status.state is not ContainerState.RUNNING:
-            return
-        exit_file = self._exit_dir / c.id
-        code = conmon.read_exit_code(exit_file)
-        if code is None and not force:
-            return
-        if code is None:
-            code = conmon.read_exit_code(exit_file)
-        try:
-            finished = exit_file.stat().st_mtime
-        except OSError:
-            finished = time.time()
-        oom = (c.dir / "persist" / "oom").exists()
-        if code is None:
-            code, reason, message = 137, "Error", "container monitor (conmon) died; exit code unknown"
-        elif oom:
-            reason, message = "OOMKilled", ""
-        else:
-            reason, message = ("Completed" if code == 0 else "Error"), ""
-        c.status = replace(c.status, state=ContainerState.EXITED, exit_code=code, reason=reason, message=message,
-                           finished_at=finished)
-        c.exited.set()
-        with contextlib.suppress(OSError):
-            c.save()
-        log.info("container exited", extra={"container": c.status.name, "id": c.id, "exit_code": code,
-                                            "reason": reason})
-        for listener in list(self._listeners):
-            try:
-                listener(c.status)
-            except Exception:  # a listener bug must not stop exit detection
-                log.exception("exit listener failed")
 
     # -- re-adoption -----------------------------------------------------------------
 
@@ -567,7 +505,7 @@ class RuncRuntime:
             c.status = replace(c.status, state=ContainerState.RUNNING, uri=f"runc://{c.id}",
                                pid=int((runc_view or {}).get("pid", 0) or 0))
             # Stopped with conmon still alive: conmon is about to write the exit file.
-            self._check_exit(c, force=state != "running" and not conmon_alive(c.dir))
+            self._exits.check(c, force=state != "running" and not conmon_alive(c.dir))
         if c.status.state is ContainerState.CREATED and not overlay.is_mountpoint(c.dir / "rootfs"):
             c.status = replace(c.status, state=ContainerState.EXITED, exit_code=128, reason="StartError",
                                message="rootfs lost while the kubelet was down")
@@ -575,19 +513,9 @@ class RuncRuntime:
 
     # -- exec ------------------------------------------------------------------------
 
-    async def exec_sync(self, container_id: str, cmd: list[str], timeout: float) -> ExecResult:
-        session = await self._spawn_exec(container_id, cmd, tty=False)
-        return await session.collect(timeout)
-
-    async def exec_stream(self, container_id: str, cmd: list[str], tty: bool) -> ExecSession:
-        return await self._spawn_exec(container_id, cmd, tty)
-
     async def _spawn_exec(self, container_id: str, cmd: list[str], tty: bool) -> ProcessExecSession:
         c = self._get(container_id)
-        if c.status.state is not ContainerState.RUNNING:
-            raise ExecError(f"container {c.status.name!r} is not running")
-        if not cmd:
-            raise ExecError("no command to exec")
+        check_exec(c.status, c.status.name, cmd)
         pid_file = self.state_dir / "exec" / f"{c.id}-{secrets.token_hex(6)}.pid"
 
         def kill_inside() -> None:

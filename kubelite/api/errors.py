@@ -158,8 +158,17 @@ class ApiError(Exception):
         return err
 
 
+_BY_REASON: dict[str, type[_Fixed]] = {}  # filled by `_Fixed.__init_subclass__`
+
+
 class _Fixed(ApiError):
-    """An error whose reason and code are fixed by its class."""
+    """An error whose reason and code are fixed by its class: `class X(_Fixed, reason=..., code=...)`."""
+
+    def __init_subclass__(cls, *, reason: str = "", code: int = 0, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if reason:  # a subclass of a subclass may keep its parent's
+            cls.REASON, cls.CODE = reason, code
+            _BY_REASON[reason] = cls
 
     def __init__(
         self,
@@ -169,7 +178,13 @@ class _Fixed(ApiError):
         name: str | None = None,
         kind: str | None = None,
     ) -> None:
-        super().__init__(self.REASON, message or self.REASON, self.CODE, causes, name=name, kind=kind)
+        super().__init__(self.REASON, message or self.default_message(causes), self.CODE, causes, name=name,
+                         kind=kind)
+
+    @classmethod
+    def default_message(cls, causes: Sequence[StatusCause]) -> str:
+        """The message when none is given."""
+        return cls.REASON
 
 
 def _qualified(what: str) -> tuple[str, str]:
@@ -183,9 +198,8 @@ def _qualified(what: str) -> tuple[str, str]:
     return qualified, info.resource
 
 
-class NotFound(_Fixed):
-    REASON = "NotFound"
-    CODE = 404
+class NotFound(_Fixed, reason="NotFound", code=404):
+    """No such object."""
 
     @classmethod
     def for_object(cls, what: str, name: str) -> NotFound:
@@ -194,9 +208,8 @@ class NotFound(_Fixed):
         return cls(f'{qualified} "{name}" not found', name=name, kind=resource)
 
 
-class AlreadyExists(_Fixed):
-    REASON = "AlreadyExists"
-    CODE = 409
+class AlreadyExists(_Fixed, reason="AlreadyExists", code=409):
+    """An object of that name exists already."""
 
     @classmethod
     def for_object(cls, what: str, name: str) -> AlreadyExists:
@@ -204,9 +217,8 @@ class AlreadyExists(_Fixed):
         return cls(f'{qualified} "{name}" already exists', name=name, kind=resource)
 
 
-class Conflict(_Fixed):
-    REASON = "Conflict"
-    CODE = 409
+class Conflict(_Fixed, reason="Conflict", code=409):
+    """The object changed since it was read, or the operation clashes with its state."""
 
     @classmethod
     def for_object(cls, what: str, name: str, detail: str = "") -> Conflict:
@@ -216,21 +228,12 @@ class Conflict(_Fixed):
         return cls(f'Operation cannot be fulfilled on {qualified} "{name}": {detail}', name=name, kind=resource)
 
 
-class Invalid(_Fixed):
+class Invalid(_Fixed, reason="Invalid", code=422):
     """Rejected object; `causes` name each bad field by JSON path."""
 
-    REASON = "Invalid"
-    CODE = 422
-
-    def __init__(
-        self,
-        message: str = "",
-        causes: Sequence[StatusCause] = (),
-        *,
-        name: str | None = None,
-        kind: str | None = None,
-    ) -> None:
-        super().__init__(message or describe_causes("object is invalid", causes), causes, name=name, kind=kind)
+    @classmethod
+    def default_message(cls, causes: Sequence[StatusCause]) -> str:
+        return describe_causes("object is invalid", causes)
 
     @classmethod
     def for_object(cls, kind: str, name: str | None, causes: Sequence[StatusCause]) -> Invalid:
@@ -252,50 +255,34 @@ def describe_causes(head: str, causes: Sequence[StatusCause]) -> str:
     return head + ":\n" + "\n".join(f"* {c}" for c in causes)
 
 
-class Expired(_Fixed):
+class Expired(_Fixed, reason="Expired", code=410):
     """A watch/list resourceVersion older than what the server still has: relist."""
 
-    REASON = "Expired"
-    CODE = 410
+
+class BadRequest(_Fixed, reason="BadRequest", code=400):
+    """The request itself is malformed."""
 
 
-class BadRequest(_Fixed):
-    REASON = "BadRequest"
-    CODE = 400
+class Forbidden(_Fixed, reason="Forbidden", code=403):
+    """The user may not do this (authorization or admission said no)."""
 
 
-class Forbidden(_Fixed):
-    REASON = "Forbidden"
-    CODE = 403
-
-
-class Unauthorized(_Fixed):
+class Unauthorized(_Fixed, reason="Unauthorized", code=401):
     """The request carried credentials that identify nobody (or none where anonymous access is off)."""
 
-    REASON = "Unauthorized"
-    CODE = 401
+
+class InternalError(_Fixed, reason="InternalError", code=500):
+    """The server failed; the request may be retried."""
 
 
-class InternalError(_Fixed):
-    REASON = "InternalError"
-    CODE = 500
+class ServiceUnavailable(_Fixed, reason="ServiceUnavailable", code=503):
+    """The server cannot serve now (starting, overloaded, storage down)."""
 
 
-class ServiceUnavailable(_Fixed):
-    REASON = "ServiceUnavailable"
-    CODE = 503
+class Timeout(_Fixed, reason="Timeout", code=504):
+    """The server gave up waiting (e.g. for storage); the outcome may be unknown."""
 
 
-class Timeout(_Fixed):
-    REASON = "Timeout"
-    CODE = 504
-
-
-_BY_REASON: dict[str, type[_Fixed]] = {
-    c.REASON: c
-    for c in (NotFound, AlreadyExists, Conflict, Invalid, Expired, BadRequest, Forbidden, Unauthorized,
-              InternalError, ServiceUnavailable, Timeout)
-}
 _BY_REASON["Gone"] = Expired
 _BY_CODE: dict[int, type[_Fixed]] = {
     404: NotFound, 409: Conflict, 422: Invalid, 410: Expired, 400: BadRequest, 401: Unauthorized, 403: Forbidden,

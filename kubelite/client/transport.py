@@ -17,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 import grpc
 import grpc.aio
@@ -41,6 +41,7 @@ from kubelite.wire import (
 log = logging.getLogger("client.transport")
 _M = TypeVar("_M", bound=Message)
 _T = TypeVar("_T")
+_Req = TypeVar("_Req", bound=Message)
 
 
 # Why these channel options: lists of thousands of objects exceed gRPC's 4 MiB
@@ -117,6 +118,27 @@ def error_from_rpc(err: grpc.aio.AioRpcError, target: str, method: str) -> ApiEr
     reason, http = REASONS.get(code, ("InternalError", 500))
     name = code.name if code is not None else "UNKNOWN"
     return _error(reason, http, details or f"{method} failed with gRPC status {name}")
+
+
+class _Unary(Generic[_Req, _M]):
+    """A handler-style method (`await transport.Get(request)`) named after the attribute it is
+    assigned to: the unary call of that name, its answer checked to be a `response`."""
+
+    def __init__(self, response: type[_M]) -> None:
+        self.response = response
+        self.method = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.method = name
+
+    def __get__(self, transport: GrpcTransport, owner: type | None = None) -> Callable[[_Req], Awaitable[_M]]:
+        async def call(request: _Req) -> _M:
+            message = await transport.unary(self.method, request)
+            if not isinstance(message, self.response):
+                raise TypeError(f"expected {self.response.__name__}, got {type(message).__name__}")
+            return message
+
+        return call
 
 
 class GrpcTransport:
@@ -234,32 +256,13 @@ class GrpcTransport:
 
     # The apiserver's handler methods, so a GrpcTransport can stand in for a
     # ResourceHandler (benchmarks and tools call `transport.List(...)`).
-    async def Create(self, request: api_pb2.CreateRequest) -> api_pb2.Object:
-        return _expect(await self.unary("Create", request), api_pb2.Object)
-
-    async def Get(self, request: api_pb2.GetRequest) -> api_pb2.Object:
-        return _expect(await self.unary("Get", request), api_pb2.Object)
-
-    async def List(self, request: api_pb2.ListRequest) -> api_pb2.ListResponse:
-        return _expect(await self.unary("List", request), api_pb2.ListResponse)
-
-    async def Update(self, request: api_pb2.UpdateRequest) -> api_pb2.Object:
-        return _expect(await self.unary("Update", request), api_pb2.Object)
-
-    async def UpdateStatus(self, request: api_pb2.UpdateRequest) -> api_pb2.Object:
-        return _expect(await self.unary("UpdateStatus", request), api_pb2.Object)
-
-    async def Delete(self, request: api_pb2.DeleteRequest) -> api_pb2.Object:
-        return _expect(await self.unary("Delete", request), api_pb2.Object)
-
-    async def Bind(self, request: api_pb2.BindRequest) -> api_pb2.Object:
-        return _expect(await self.unary("Bind", request), api_pb2.Object)
-
-
-def _expect(message: Message, cls: type[_M]) -> _M:
-    if not isinstance(message, cls):
-        raise TypeError(f"expected {cls.__name__}, got {type(message).__name__}")
-    return message
+    Create = _Unary[api_pb2.CreateRequest, api_pb2.Object](api_pb2.Object)
+    Get = _Unary[api_pb2.GetRequest, api_pb2.Object](api_pb2.Object)
+    List = _Unary[api_pb2.ListRequest, api_pb2.ListResponse](api_pb2.ListResponse)
+    Update = _Unary[api_pb2.UpdateRequest, api_pb2.Object](api_pb2.Object)
+    UpdateStatus = _Unary[api_pb2.UpdateRequest, api_pb2.Object](api_pb2.Object)
+    Delete = _Unary[api_pb2.DeleteRequest, api_pb2.Object](api_pb2.Object)
+    Bind = _Unary[api_pb2.BindRequest, api_pb2.Object](api_pb2.Object)
 
 
 class LocalTransport:
@@ -293,34 +296,35 @@ class LocalTransport:
             raise _error("InternalError", 500, f"{method}: {exc}") from exc
         return _copy(response)
 
-    async def stream(self, method: str, request: Message) -> AsyncGenerator[Message, None]:
+    def stream(self, method: str, request: Message) -> AsyncGenerator[Message, None]:
+        def open_stream() -> AsyncIterator[Message]:
+            if method not in STREAM_METHODS:
+                raise ValueError(f"unknown stream method {method!r}")
+            fn: Callable[[Message], AsyncIterator[Message]] = getattr(self.handler, method)
+            return fn(_copy(request))
+
+        return self._relay(method, open_stream)
+
+    def bidi(self, method: str, requests: AsyncIterator[Message]) -> AsyncGenerator[Message, None]:
+        def open_stream() -> AsyncIterator[Message]:
+            if method not in BIDI_METHODS:
+                raise ValueError(f"unknown bidi method {method!r}")
+            fn: Callable[[AsyncIterator[Message]], AsyncIterator[Message]] = getattr(self.handler, method)
+
+            async def copied() -> AsyncIterator[Message]:
+                async for request in requests:
+                    yield _copy(request)
+
+            return fn(copied())
+
+        return self._relay(method, open_stream)
+
+    async def _relay(self, method: str, open_stream: Callable[[], AsyncIterator[Message]],
+                     ) -> AsyncGenerator[Message, None]:
+        """Copies of what a handler's stream yields (opened on first iteration, as a handler
+        call would be); its unexpected errors become InternalError."""
         self._check_open()
-        if method not in STREAM_METHODS:
-            raise ValueError(f"unknown stream method {method!r}")
-        fn: Callable[[Message], AsyncIterator[Message]] = getattr(self.handler, method)
-        source = fn(_copy(request))
-        try:
-            async for message in source:
-                yield _copy(message)
-        except ApiError:
-            raise
-        except Exception as exc:
-            log.exception("handler %s failed", method)
-            raise _error("InternalError", 500, f"{method}: {exc}") from exc
-        finally:
-            await aclose_iterator(source)
-
-    async def bidi(self, method: str, requests: AsyncIterator[Message]) -> AsyncGenerator[Message, None]:
-        self._check_open()
-        if method not in BIDI_METHODS:
-            raise ValueError(f"unknown bidi method {method!r}")
-        fn: Callable[[AsyncIterator[Message]], AsyncIterator[Message]] = getattr(self.handler, method)
-
-        async def copied() -> AsyncIterator[Message]:
-            async for request in requests:
-                yield _copy(request)
-
-        source = fn(copied())
+        source = open_stream()
         try:
             async for message in source:
                 yield _copy(message)

@@ -8,23 +8,20 @@ callers (a future preemption or a simulator), which must respect the pin.
 from __future__ import annotations
 
 from kubelite.api import Pod
-from scheduler.framework import SKIP, SUCCESS, ClusterEvent, CycleState, NodeInfo, Status
+from scheduler.framework import ClusterEvent, CycleState, NodeInfo
+from scheduler.plugins.pod_filter import PodRequestFilter
 
 NAME = "NodeName"
 REASON = "node(s) didn't match the requested node name"
 
 
-class NodeName:
+class NodeName(PodRequestFilter):
     name = NAME
+    reason = REASON
+    events = frozenset({ClusterEvent.NODE_ADD})
 
-    def pre_filter(self, state: CycleState, pod: Pod) -> Status:
-        return SUCCESS if pod.spec.node_name else SKIP
+    def asks(self, state: CycleState, pod: Pod) -> bool:
+        return bool(pod.spec.node_name)
 
-    def filter(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> Status:
-        wanted = pod.spec.node_name
-        if wanted and wanted != node_info.name:
-            return Status.unschedulable(REASON, plugin=NAME)
-        return SUCCESS
-
-    def events_to_register(self) -> frozenset[ClusterEvent]:
-        return frozenset({ClusterEvent.NODE_ADD})
+    def fits(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> bool:
+        return pod.spec.node_name == node_info.name

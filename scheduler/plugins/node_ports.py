@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from kubelite.api import Pod
-from scheduler.framework import SKIP, SUCCESS, ClusterEvent, CycleState, NodeInfo, Status
+from scheduler.framework import ClusterEvent, CycleState, NodeInfo
+from scheduler.plugins.pod_filter import PodRequestFilter
 from scheduler.resources import HostPort
 
 NAME = "NodePorts"
@@ -26,17 +27,13 @@ def ports_conflict(wanted: Iterable[HostPort], used: Iterable[HostPort]) -> bool
     return False
 
 
-class NodePorts:
+class NodePorts(PodRequestFilter):
     name = NAME
+    reason = REASON
+    events = frozenset({ClusterEvent.NODE_ADD, ClusterEvent.ASSIGNED_POD_DELETE})
 
-    def pre_filter(self, state: CycleState, pod: Pod) -> Status:
-        return SUCCESS if state.pod_info.host_ports else SKIP
+    def asks(self, state: CycleState, pod: Pod) -> bool:
+        return bool(state.pod_info.host_ports)
 
-    def filter(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> Status:
-        wanted = state.pod_info.host_ports
-        if wanted and node_info.used_ports and ports_conflict(wanted, node_info.used_ports):
-            return Status.unschedulable(REASON, plugin=NAME)
-        return SUCCESS
-
-    def events_to_register(self) -> frozenset[ClusterEvent]:
-        return frozenset({ClusterEvent.NODE_ADD, ClusterEvent.ASSIGNED_POD_DELETE})
+    def fits(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> bool:
+        return not (node_info.used_ports and ports_conflict(state.pod_info.host_ports, node_info.used_ports))

@@ -7,27 +7,21 @@ FailedScheduling events for it; node affinity will share the same reason.
 from __future__ import annotations
 
 from kubelite.api import Pod
-from scheduler.framework import SKIP, SUCCESS, ClusterEvent, CycleState, NodeInfo, Status
+from scheduler.framework import ClusterEvent, CycleState, NodeInfo
+from scheduler.plugins.pod_filter import PodRequestFilter
 
 NAME = "NodeSelector"
 REASON = "node(s) didn't match Pod's node affinity/selector"
 
 
-class NodeSelector:
+class NodeSelector(PodRequestFilter):
     name = NAME
+    reason = REASON
+    events = frozenset({ClusterEvent.NODE_ADD, ClusterEvent.NODE_LABEL_CHANGE})
 
-    def pre_filter(self, state: CycleState, pod: Pod) -> Status:
-        return SUCCESS if pod.spec.node_selector else SKIP
+    def asks(self, state: CycleState, pod: Pod) -> bool:
+        return bool(pod.spec.node_selector)
 
-    def filter(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> Status:
-        selector = pod.spec.node_selector
-        if not selector:
-            return SUCCESS
+    def fits(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> bool:
         labels = node_info.node.metadata.labels if node_info.node is not None else {}
-        for key, value in selector.items():
-            if labels.get(key) != value:
-                return Status.unschedulable(REASON, plugin=NAME)
-        return SUCCESS
-
-    def events_to_register(self) -> frozenset[ClusterEvent]:
-        return frozenset({ClusterEvent.NODE_ADD, ClusterEvent.NODE_LABEL_CHANGE})
+        return all(labels.get(key) == value for key, value in pod.spec.node_selector.items())
