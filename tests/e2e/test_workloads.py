@@ -211,7 +211,7 @@ def test_control_plane_survives_kill_9(cluster: LocalCluster) -> None:
     cluster.kctl_ok("delete", "deployment", "durable")
 
 
-def _etcdctl(cluster: LocalCluster, *args: str, client_cert: bool = True) -> subprocess.CompletedProcess[str]:
+def _etcdctl(cluster: LocalCluster, *args: str, client_cert: bool = True) -> subprocess.CompletedProcess[bytes]:
     """The real etcdctl against the cluster's kvstore, over TLS with the kvstore CA (and, unless
     `client_cert` is False, the apiserver's kvstore client certificate)."""
     from kubelite.pki import cluster as pki
@@ -228,7 +228,7 @@ def _etcdctl(cluster: LocalCluster, *args: str, client_cert: bool = True) -> sub
                 "--key", str(key_path(certs, "apiserver-etcd-client"))]
     return subprocess.run([etcdctl, "--endpoints", endpoint, "--dial-timeout", "2s", "--command-timeout", "3s",
                            *tls, *args], env={**os.environ, "ETCDCTL_API": "3"}, capture_output=True,
-                          text=True, timeout=30)
+                          timeout=30)  # bytes: an encrypted value is no text
 
 
 def test_secrets_are_encrypted_at_rest_by_default(cluster: LocalCluster) -> None:
@@ -240,8 +240,8 @@ def test_secrets_are_encrypted_at_rest_by_default(cluster: LocalCluster) -> None
     assert get_json(cluster, "secret", "db")["data"] == {"password": value}
     raw = _etcdctl(cluster, "get", "/registry/secrets/default/db", "--print-value-only")
     assert raw.returncode == 0, raw.stderr
-    assert raw.stdout.startswith("k8s:enc:aesgcm:v1:key1:"), raw.stdout[:40]
-    assert value not in raw.stdout and MARKER not in raw.stdout
+    assert raw.stdout.startswith(b"k8s:enc:aesgcm:v1:key1:"), raw.stdout[:40]
+    assert value.encode() not in raw.stdout and MARKER.encode() not in raw.stdout
 
 
 def test_every_link_is_mutual_tls(cluster: LocalCluster) -> None:
@@ -259,6 +259,6 @@ def test_every_link_is_mutual_tls(cluster: LocalCluster) -> None:
     assert check.returncode == 0, check.stdout + check.stderr
     assert "kubelet-client-node-2" in check.stdout and "apiserver-etcd-client" in check.stdout
     ok = _etcdctl(cluster, "get", "/registry/namespaces/default", "--keys-only")
-    assert ok.stdout.strip() == "/registry/namespaces/default", ok.stderr
+    assert ok.stdout.strip() == b"/registry/namespaces/default", ok.stderr
     assert _etcdctl(cluster, "get", "/registry/namespaces/default", client_cert=False).returncode != 0
     cluster.kctl_ok("delete", "deployment", "secure")
