@@ -49,7 +49,7 @@ class ServiceAccountsController(Controller):
                 continue
             try:
                 await self.client.create(ServiceAccount(metadata=ObjectMeta(name=name, namespace=key)))
-                log.info("created service account", extra={"namespace": key, "name": name})
+                log.info("created service account", extra={"namespace": key, "serviceaccount": name})
             except AlreadyExists:
                 continue
             except (NotFound, Forbidden):

@@ -76,7 +76,7 @@ class ClusterDns:
                 rcode = RCODE_OK if ans.known else (RCODE_NXDOMAIN if ans.in_zone else RCODE_REFUSED)
                 records = ans.records
         except Exception:
-            log.exception("failed to answer", extra={"name": q.name})
+            log.exception("failed to answer", extra={"qname": q.name})
             rcode, records = RCODE_SERVFAIL, []
         self.metrics.inc("dns_queries_total", help_text="DNS queries by result",
                          rcode={0: "NOERROR", 3: "NXDOMAIN", 5: "REFUSED"}.get(rcode, str(rcode)))
