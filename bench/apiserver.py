@@ -1,7 +1,12 @@
 """Apiserver throughput: pod creates/s through the real kvstore + apiserver, and
-List latency as the object count grows to 10,000.
+List latency as the object count grows to 10,000; and what access control costs.
 
-Run: `python bench/apiserver.py [--pods 2000] [--total 10000] [--concurrency 64]`.
+Run: `python bench/apiserver.py [pods] [--pods 2000] [--total 10000] [--concurrency 64]`,
+or `python bench/apiserver.py access [--objects 2000] [--concurrency 32] [--rounds 2]`:
+ConfigMap creates/s and List latency against two apiservers on real kvstore
+processes, one plain (no TLS, AlwaysAllow) and one as `kubelite up` runs it (TLS
+with client certificates, authentication, `--authorization-mode Node,RBAC`, the
+user granted by a RoleBinding), with the secured/plain ratio (target >= 0.8x).
 Prints figures; asserts nothing (speed targets live here, not in tests).
 """
 
@@ -12,13 +17,18 @@ import asyncio
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness import start_control_plane, stop_all
 
-from kubelite.api import Container, ObjectMeta, Pod, PodSpec
+from kubelite.api import ConfigMap, Container, ObjectMeta, Pod, PodSpec
 from kubelite.client import ApiClient
+from kubelite.client.tls import ClientTLS
 from kubelite.pb.kubelite import api_pb2
+from kubelite.pki import certs
+
+BENCH_USER = "bench-user"
 
 
 def make_pod(i: int) -> Pod:
@@ -61,12 +71,7 @@ async def time_list(client: ApiClient, runs: int, selector: str = "") -> tuple[f
     return statistics.median(raw), statistics.median(typed), count
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--pods", type=int, default=2000)
-    parser.add_argument("--total", type=int, default=10000)
-    parser.add_argument("--concurrency", type=int, default=64)
-    args = parser.parse_args()
+async def bench_pods(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         procs: list = []
         try:
@@ -89,6 +94,137 @@ async def main() -> None:
             await client.close()
         finally:
             stop_all(procs)
+
+
+# ------------------------------------------------------------------ access control cost
+
+def mint_pki(pki: Path) -> tuple[list[str], ClientTLS, ClientTLS]:
+    """A CA, the apiserver's serving pair, an admin (system:masters) and the bench user.
+
+    Returns the apiserver's TLS flags and the two clients' settings. Why a
+    non-masters user: `system:masters` skips authorization, so only an ordinary
+    user's requests pay for the RBAC walk the comparison is about.
+    """
+    ca = certs.create_ca("bench-ca")
+    certs.save(pki, "ca", ca)
+    specs = [certs.CertSpec("apiserver", "ca", "kube-apiserver", ips=("127.0.0.1",), dns_names=("localhost",),
+                            server=True),
+             certs.CertSpec("admin", "ca", "bench-admin", organizations=("system:masters",), client=True),
+             certs.CertSpec("user", "ca", BENCH_USER, organizations=("bench-writers",), client=True)]
+    for spec in specs:
+        certs.save(pki, spec.name, certs.issue(spec, ca))
+    ca_file = str(certs.cert_path(pki, "ca"))
+
+    def tls(name: str) -> ClientTLS:
+        return ClientTLS(ca_file, str(certs.cert_path(pki, name)), str(certs.key_path(pki, name)))
+    flags = ["--tls-cert-file", str(certs.cert_path(pki, "apiserver")),
+             "--tls-private-key-file", str(certs.key_path(pki, "apiserver")), "--client-ca-file", ca_file,
+             "--authorization-mode", "Node,RBAC"]
+    return flags, tls("admin"), tls("user")
+
+
+async def grant(admin: ApiClient, namespace: str) -> None:
+    """What a cluster admin does for a team: a namespace, a ClusterRole, a RoleBinding to the user."""
+    await admin.create_raw("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    await admin.create_raw("rolebindings", {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "bench-configmaps", "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "bench-configmaps"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": BENCH_USER}],
+    }, namespace)
+
+
+@dataclass
+class Figures:
+    creates_per_s: float
+    p99_ms: float
+    list_ms: float
+    listed: int
+
+
+async def measure(client: ApiClient, namespace: str, n: int, concurrency: int) -> Figures:
+    """Create `n` ConfigMaps with `concurrency` in flight, then time List of the namespace (median of 5)."""
+    await client.list(ConfigMap, namespace=namespace, limit=1)  # connect (TLS handshake) outside the timing
+    latencies: list[float] = []
+    next_index = 0
+
+    async def worker() -> None:
+        nonlocal next_index
+        while next_index < n:
+            i = next_index
+            next_index += 1
+            t0 = time.perf_counter()
+            await client.create(ConfigMap(metadata=ObjectMeta(name=f"cm-{i:06d}", namespace=namespace),
+                                          data={"index": str(i), "payload": "x" * 200}))
+            latencies.append(time.perf_counter() - t0)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - t0
+    latencies.sort()
+    runs, listed = [], 0
+    for _ in range(5):
+        t1 = time.perf_counter()
+        listed = len((await client.list(ConfigMap, namespace=namespace)).items)
+        runs.append(time.perf_counter() - t1)
+    return Figures(n / elapsed, latencies[int(len(latencies) * 0.99)] * 1000, statistics.median(runs) * 1000, listed)
+
+
+async def bench_access(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        procs: list = []
+        try:
+            flags, admin_tls, user_tls = mint_pki(tmp / "pki")
+            plain_addr = await start_control_plane(tmp / "plain", procs)
+            secure_addr = await start_control_plane(tmp / "secure", procs, flags)
+            plain = ApiClient.connect(plain_addr)
+            admin = ApiClient.connect(secure_addr, credentials=admin_tls.credentials())
+            user = ApiClient.connect(secure_addr, credentials=user_tls.credentials())
+            await admin.create_raw("clusterroles", {
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": "bench-configmaps"},
+                "rules": [{"apiGroups": [""], "resources": ["configmaps"],
+                           "verbs": ["create", "get", "list", "watch", "update", "delete"]}]})
+            results: dict[str, list[Figures]] = {"plain": [], "secure": []}
+            # Rounds alternate so a noisy neighbour on a shared machine hits both sides alike.
+            for r in range(args.rounds):
+                for name, client, grantor in (("plain", plain, plain), ("secure", user, admin)):
+                    namespace = f"bench-{r}"
+                    await grant(grantor, namespace)
+                    fig = await measure(client, namespace, args.objects, args.concurrency)
+                    results[name].append(fig)
+                    print(f"round {r + 1} {name:6}: {fig.creates_per_s:7,.0f} creates/s (p99 {fig.p99_ms:6.1f} ms), "
+                          f"list {fig.listed} configmaps {fig.list_ms:6.1f} ms")
+            best = {k: max(v, key=lambda f: f.creates_per_s) for k, v in results.items()}
+            list_ms = {k: min(f.list_ms for f in v) for k, v in results.items()}
+            print(f"plain  (no TLS, AlwaysAllow)                : {best['plain'].creates_per_s:7,.0f} creates/s, "
+                  f"list {list_ms['plain']:6.1f} ms")
+            print(f"secure (TLS client certs, Node,RBAC as user): {best['secure'].creates_per_s:7,.0f} creates/s, "
+                  f"list {list_ms['secure']:6.1f} ms")
+            print(f"ratio secure/plain: creates {best['secure'].creates_per_s / best['plain'].creates_per_s:.2f}x, "
+                  f"list speed {list_ms['plain'] / list_ms['secure']:.2f}x (target >= 0.8x)")
+            for c in (plain, admin, user):
+                await c.close()
+        finally:
+            stop_all(procs)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", nargs="?", default="pods", choices=["pods", "access"])
+    parser.add_argument("--pods", type=int, default=2000)
+    parser.add_argument("--total", type=int, default=10000)
+    parser.add_argument("--concurrency", type=int, default=None, help="requests in flight (pods: 64, access: 32)")
+    parser.add_argument("--objects", type=int, default=2000, help="access: ConfigMaps created per side and round")
+    parser.add_argument("--rounds", type=int, default=2, help="access: alternating plain/secure rounds")
+    args = parser.parse_args()
+    if args.what == "access":
+        args.concurrency = args.concurrency or 32
+        await bench_access(args)
+    else:
+        args.concurrency = args.concurrency or 64
+        await bench_pods(args)
 
 
 if __name__ == "__main__":

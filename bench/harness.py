@@ -53,13 +53,15 @@ def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
             p.wait()
 
 
-async def start_control_plane(tmp: Path, procs: list[subprocess.Popen[bytes]]) -> str:
-    """A one-member kvstore and an apiserver; returns the apiserver address."""
+async def start_control_plane(tmp: Path, procs: list[subprocess.Popen[bytes]],
+                              apiserver_args: list[str] | None = None) -> str:
+    """A one-member kvstore and an apiserver (plus `apiserver_args`); returns the apiserver address."""
     kv, kvh, api, apih = (free_port() for _ in range(4))
+    tmp.mkdir(parents=True, exist_ok=True)
     procs.append(start(["kvstore", "--data-dir", f"{tmp}/kv", "--listen-client", f"127.0.0.1:{kv}",
                         "--listen-health", f"127.0.0.1:{kvh}"], tmp / "kv.log"))
     await wait_ready(f"127.0.0.1:{kvh}")
     procs.append(start(["apiserver", "--etcd-servers", f"127.0.0.1:{kv}", "--listen", f"127.0.0.1:{api}",
-                        "--listen-health", f"127.0.0.1:{apih}"], tmp / "api.log"))
+                        "--listen-health", f"127.0.0.1:{apih}", *(apiserver_args or [])], tmp / "api.log"))
     await wait_ready(f"127.0.0.1:{apih}")
     return f"127.0.0.1:{api}"

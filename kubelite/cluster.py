@@ -348,6 +348,7 @@ async def _wait_default_service_account(plan: ClusterPlan, deadline: float) -> N
     from kubelite.api.errors import ApiError
     from kubelite.client import ApiClient
 
+    # The admin's certificate, as for the node wait: the apiserver refuses clients without one.
     client = ApiClient.connect(plan.server, credentials=pki.admin_tls(plan.pki_dir).credentials())
     try:
         while time.monotonic() < deadline:
