@@ -94,9 +94,9 @@ class AccessControl:
 
     # ---- per request -------------------------------------------------------------------------
 
-    def authenticate(self, credentials: Credentials, impersonation: Impersonation | None = None) -> UserInfo:
+    async def authenticate(self, credentials: Credentials, impersonation: Impersonation | None = None) -> UserInfo:
         """The user the request acts as (Unauthorized, or Forbidden for a refused impersonation)."""
-        user = self.authentication.authenticate(credentials)
+        user = await self.authentication.authenticate(credentials)
         return self.impersonate(user, impersonation) if impersonation is not None else user
 
     def impersonate(self, user: UserInfo, imp: Impersonation) -> UserInfo:
