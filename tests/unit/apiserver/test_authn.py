@@ -242,3 +242,15 @@ USER = UserInfo("u")
 def test_grpc_attributes(method: str, request_: Any, expected: dict[str, str]) -> None:
     got = attributes(method, request_, USER)
     assert got == Attributes(USER, **expected)
+
+
+def test_grpc_attributes_of_a_token_request() -> None:
+    from apiserver.grpc_access import attributes
+    from kubelite.pb.kubelite import api_pb2
+
+    body = json.dumps({"metadata": {"name": "default"},
+                       "spec": {"boundObjectRef": {"kind": "Pod", "name": "web", "uid": "u"}}}).encode()
+    request = api_pb2.CreateRequest(resource="serviceaccounts/token", namespace="ns", json=body)
+    attrs = attributes("Create", request, UserInfo("system:node:n1", ("system:nodes",)))
+    assert (attrs.verb, attrs.resource, attrs.subresource, attrs.namespace, attrs.name, attrs.bound_pod) == (
+        "create", "serviceaccounts", "token", "ns", "default", "web")
