@@ -1,6 +1,6 @@
 """Access control in front of the typed core: authenticate, impersonate, authorize -- and the self-reviews.
 
-Why one object: every adapter (gRPC today, HTTP later) hands this the same
+Why one object: every adapter (gRPC and HTTP) hands this the same
 three things -- the request's `Credentials`, an optional impersonation, and
 the request `Attributes` -- and gets a `UserInfo` or an ApiError back, so the
 rules cannot differ between transports. `current_user` carries the decided

@@ -6,8 +6,8 @@ the bearer token in the `authorization` metadata, impersonation in
 client certificate in the TLS auth context (`x509_pem_cert`,
 `x509_common_name`) -- and how each `kubelite.v1.Resources` method maps onto
 Kubernetes' verbs and subresources (UpdateStatus = update pods/status, Bind =
-create pods/binding, Logs = get pods/log, Exec = create pods/exec). An HTTP
-adapter will do the same from URLs and headers and call the same
+create pods/binding, Logs = get pods/log, Exec = create pods/exec). The HTTP
+adapter (`apiserver/http/access.py`) does the same from URLs and headers with the same
 `AccessControl`.
 """
 

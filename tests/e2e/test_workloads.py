@@ -228,7 +228,7 @@ def _etcdctl(cluster: LocalCluster, *args: str, client_cert: bool = True) -> sub
                 "--key", str(key_path(certs, "apiserver-etcd-client"))]
     return subprocess.run([etcdctl, "--endpoints", endpoint, "--dial-timeout", "2s", "--command-timeout", "3s",
                            *tls, *args], env={**os.environ, "ETCDCTL_API": "3"}, capture_output=True,
-                          text=True, timeout=30)
+                          text=True, errors="replace", timeout=30)  # values are ciphertext: not UTF-8
 
 
 def test_secrets_are_encrypted_at_rest_by_default(cluster: LocalCluster) -> None:
