@@ -1,6 +1,6 @@
 """Access control in front of the typed core: authenticate, impersonate, authorize -- and the self-reviews.
 
-Why one object: every adapter (gRPC today, HTTP later) hands this the same
+Why one object: every adapter (gRPC and HTTP) hands this the same
 three things -- the request's `Credentials`, an optional impersonation, and
 the request `Attributes` -- and gets a `UserInfo` or an ApiError back, so the
 rules cannot differ between transports. `current_user` carries the decided
@@ -94,9 +94,9 @@ class AccessControl:
 
     # ---- per request -------------------------------------------------------------------------
 
-    def authenticate(self, credentials: Credentials, impersonation: Impersonation | None = None) -> UserInfo:
+    async def authenticate(self, credentials: Credentials, impersonation: Impersonation | None = None) -> UserInfo:
         """The user the request acts as (Unauthorized, or Forbidden for a refused impersonation)."""
-        user = self.authentication.authenticate(credentials)
+        user = await self.authentication.authenticate(credentials)
         return self.impersonate(user, impersonation) if impersonation is not None else user
 
     def impersonate(self, user: UserInfo, imp: Impersonation) -> UserInfo:

@@ -6,8 +6,8 @@ the bearer token in the `authorization` metadata, impersonation in
 client certificate in the TLS auth context (`x509_pem_cert`,
 `x509_common_name`) -- and how each `kubelite.v1.Resources` method maps onto
 Kubernetes' verbs and subresources (UpdateStatus = update pods/status, Bind =
-create pods/binding, Logs = get pods/log, Exec = create pods/exec). An HTTP
-adapter will do the same from URLs and headers and call the same
+create pods/binding, Logs = get pods/log, Exec = create pods/exec). The HTTP
+adapter (`apiserver/http/access.py`) does the same from URLs and headers with the same
 `AccessControl`.
 """
 
@@ -97,14 +97,31 @@ def _pinned_name(field_selector: str) -> str:
         return ""
 
 
-def _body_name(body: bytes) -> str:
+def _body(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body or b"{}")
     except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _field(data: dict[str, Any], *path: str) -> str:
+    value: Any = data
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, str) else ""
+
+
+def _body_name(body: bytes) -> str:
+    return _field(_body(body), "metadata", "name")
+
+
+def bound_pod_of(body: bytes) -> str:
+    """The Pod a TokenRequest body binds its token to ("" when none)."""
+    data = _body(body)
+    if _field(data, "spec", "boundObjectRef", "kind") != "Pod":
         return ""
-    meta = data.get("metadata") if isinstance(data, dict) else None
-    name = meta.get("name") if isinstance(meta, dict) else None
-    return name if isinstance(name, str) else ""
+    return _field(data, "spec", "boundObjectRef", "name")
 
 
 def attributes(method: str, request: Message, user: UserInfo, *, body_name: bool = True) -> Attributes:
@@ -120,7 +137,7 @@ def attributes(method: str, request: Message, user: UserInfo, *, body_name: bool
         return Attributes(user, "create", "pods", subresource="exec", namespace=request.start.namespace or "default",
                           name=request.start.name)
     verb = VERBS[method]
-    resource = str(getattr(request, "resource", ""))
+    resource, _, subresource = str(getattr(request, "resource", "")).partition("/")  # serviceaccounts/token
     namespace = str(getattr(request, "namespace", ""))
     name = str(getattr(request, "name", ""))
     group = REVIEW_GROUPS.get(resource)
@@ -136,10 +153,17 @@ def attributes(method: str, request: Message, user: UserInfo, *, body_name: bool
         namespace = ""
     if verb in ("list", "watch"):
         name = _pinned_name(str(getattr(request, "field_selector", "")))
-    created = _body_name(request.json) if body_name and isinstance(request, api_pb2.CreateRequest) else ""
-    subresource = "status" if method == "UpdateStatus" else ""
+    created = bound = ""
+    if isinstance(request, api_pb2.CreateRequest):
+        if subresource:  # a subresource create names its parent object in the body (TokenRequest)
+            name = _body_name(request.json)
+            bound = bound_pod_of(request.json) if body_name else ""
+        elif body_name:
+            created = _body_name(request.json)
+    if method == "UpdateStatus":
+        subresource = "status"
     return Attributes(user, verb, resource, api_group=group, subresource=subresource, namespace=namespace,
-                      name=name, body_name=created)
+                      name=name, body_name=created, bound_pod=bound)
 
 
 class GrpcAccess:
@@ -149,8 +173,8 @@ class GrpcAccess:
         self.control = control
         self._body_names = "Node" in control.options.authorization_modes
 
-    def admit(self, method: str, request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> UserInfo:
-        user = self.control.authenticate(credentials(context), impersonation(context))
+    async def admit(self, method: str, request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> UserInfo:
+        user = await self.control.authenticate(credentials(context), impersonation(context))
         self.control.authorize(attributes(method, request, user, body_name=self._body_names))
         current_user.set(user)
         return user
@@ -158,7 +182,7 @@ class GrpcAccess:
     async def admitted_stream(self, method: str, request: Message, context: grpc.aio.ServicerContext[Any, Any],
                               source: Any) -> AsyncIterator[Message]:
         """`source(request)`'s messages, once the call is admitted (errors surface in the stream)."""
-        self.admit(method, request, context)
+        await self.admit(method, request, context)
         stream: AsyncIterator[Message] = source(request)
         try:
             async for message in stream:
@@ -174,6 +198,6 @@ class GrpcAccess:
         first = True
         async for request in requests:
             if first:
-                self.admit(method, request, context)
+                await self.admit(method, request, context)
                 first = False
             yield request

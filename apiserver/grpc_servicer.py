@@ -150,7 +150,7 @@ class ResourcesServicer:
             enter_call(context)
             try:
                 if self._access is not None:
-                    self._access.admit(method, request, context)
+                    await self._access.admit(method, request, context)
                 return await fn(request)
             except ApiError as err:
                 code = err.reason

@@ -28,8 +28,10 @@ from apiserver.etcd import EtcdClient
 from apiserver.grpc_access import GrpcAccess
 from apiserver.grpc_servicer import ResourcesAdapter, ResourcesServicer
 from apiserver.http import HttpApi
+from apiserver.http.access import HttpAccess
 from apiserver.masterendpoints import MasterEndpointReconciler
 from apiserver.service import ResourceService
+from apiserver.serviceaccount.authenticator import ServiceAccountAuthenticator
 from apiserver.serviceaccount.config import ServiceAccountConfig
 from kubelite.api.errors import ApiError
 from kubelite.api.meta import Resource
@@ -114,11 +116,14 @@ class ApiServer:
         self.advertise_address = advertise_address
         self.master_endpoints: MasterEndpointReconciler | None = None
         self.access = AccessControl.build(access or AccessOptions(), self.service.caches)
+        validator = self.service.service_accounts.validator
+        if validator is not None:  # bearer tokens: the token file first, then ServiceAccount JWTs
+            self.access.authentication.add_token_authenticator(ServiceAccountAuthenticator(validator))
         self.handler = ResourcesAdapter(self.service, self.access, kubelet_credentials)
         # The Kubernetes HTTP API beside gRPC ("" = not served), same core.
         self.http_listen = http_listen
         self.http_ssl = http_ssl
-        self.http = HttpApi(self.service, not_ready=self.not_ready)
+        self.http = HttpApi(self.service, not_ready=self.not_ready, authorizer=HttpAccess(self.access))
         self.port = 0
         self._host = listen.rpartition(":")[0] or "127.0.0.1"
         self._server: grpc.aio.Server | None = None
@@ -173,7 +178,9 @@ class ApiServer:
             asyncio.create_task(self._reencrypt(), name="apiserver-reencrypt"),
         ]
         if self.advertise_address:
-            self.master_endpoints = MasterEndpointReconciler(self.service, self.advertise_address, self.port)
+            # Pods speak the Kubernetes HTTPS API: publish it when served, else the gRPC port.
+            port = self.http.port if self.http_listen and self.http_ssl is not None else self.port
+            self.master_endpoints = MasterEndpointReconciler(self.service, self.advertise_address, port)
             self._tasks.append(asyncio.create_task(self._master_endpoints(), name="apiserver-master-endpoints"))
         log.info("apiserver listening", extra={"addr": self.endpoint, "etcd": self.etcd.endpoint,
                                                "tls": self.credentials is not None})

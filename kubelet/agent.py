@@ -85,13 +85,11 @@ class Kubelet:
         )
         # Sandboxes to re-adopt are known before the first pod arrives, so no worker waits for them.
         await self.pods.load_adopted()
-        # Every informer of the kubelet starts here, and nowhere else.
-        config_maps, secrets = self.pods.informers
+        # Every informer of the kubelet starts here, and nowhere else (the per-object watches of
+        # ConfigMaps and Secrets start and stop with the pods using them, see `objectwatch`).
         self._tasks = [
             asyncio.create_task(self.node.run(), name="node-agent"),
             asyncio.create_task(self.informer.run(), name="pod-informer"),
-            asyncio.create_task(config_maps.run(), name="configmap-informer"),
-            asyncio.create_task(secrets.run(), name="secret-informer"),
             asyncio.create_task(self.pods.housekeeping(self.informer), name="pod-housekeeping"),
         ]
 
@@ -117,6 +115,7 @@ class Kubelet:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        await self.pods.objects.stop()
         await self.server.stop(0.5)
         with contextlib.suppress(Exception):
             await self.recorder.close(timeout=1.0)

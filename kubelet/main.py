@@ -88,9 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cluster-dns", default="", metavar="IP[,IP]",
                    help="cluster DNS server(s) for pods' resolv.conf (dnsPolicy ClusterFirst)")
     p.add_argument("--cluster-domain", default="cluster.local", help="the cluster's DNS domain")
-    p.add_argument("--pod-max-pids", type=int, default=1024,
+    p.add_argument("--pod-max-pids", type=int, default=4096,
                    help="pids limit of each pod's containers (runc runtime; -1: unlimited), so a fork "
-                        "bomb stops at the limit instead of exhausting the node")
+                        "bomb stops at the limit instead of exhausting the node. Kubernetes leaves it "
+                        "unlimited by default; 4096 stops a fork bomb and leaves room for a busy "
+                        "container whose PID 1 does not reap orphans (1024 was hit by such loops)")
     p.add_argument("--seccomp-dir", type=Path, default=None,
                    help="where seccompProfile type Localhost profiles are read from (default: DATA_DIR/seccomp)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])

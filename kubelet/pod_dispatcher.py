@@ -6,9 +6,9 @@ uid: a pod deleted and recreated under the same name is a different pod with
 its own worker). Housekeeping also compares the informer's cache with the
 workers, so a missed event can only delay, never lose, a start or a stop.
 
-The dispatcher also owns what pods share: informers on ConfigMaps and Secrets
-(their changes wake the pods that use them, which re-project their volumes;
-the kubelet starts them with its pod informer, see `informers`), the image
+The dispatcher also owns what pods share: a watch on each ConfigMap and Secret
+its pods use (`objectwatch`: per object, as the Node authorizer allows; their
+changes wake the pods that use them, which re-project their volumes), the image
 puller, the sandboxes a previous kubelet left to adopt (listed once at
 startup by `load_adopted`, before any pod arrives), and the lookup of a
 running container for `exec`.
@@ -25,13 +25,13 @@ from pathlib import Path
 
 from kubelet.backoff import BackOff
 from kubelet.image_pulls import ImagePuller, ImageService
+from kubelet.objectwatch import ObjectWatches
 from kubelet.pod_config import DnsHook, default_dns
 from kubelet.pod_context import Clock, ReadinessHook, Recorder, WorkerContext
 from kubelet.pod_sync import PodWorker
-from kubelet.refs import InformerObjects
 from kubelet.runtime import ContainerStatus, ExecSession, Runtime, RuntimeFailure
 from kubelet.tokens import TokenManager
-from kubelite.api import ConfigMap, Pod, Resource, Secret
+from kubelite.api import Pod, Resource
 from kubelite.api.errors import ApiError, BadRequest, NotFound
 from kubelite.client import ApiClient, Informer
 
@@ -81,18 +81,11 @@ class PodDispatcher:
         clock: Clock = time.time,
     ) -> None:
         self.node_name = node_name
-        self.config_maps: Informer[ConfigMap] = Informer(client, ConfigMap)
-        self.secrets: Informer[Secret] = Informer(client, Secret)
-        for informer in (self.config_maps, self.secrets):
-            informer.add_handlers(
-                on_add=self._object_changed,
-                on_update=lambda _old, new: self._object_changed(new),
-                on_delete=self._object_changed,
-            )
+        self.objects = ObjectWatches(client, self._object_changed)
         self.ctx = WorkerContext(
             client=client, runtime=runtime, node_name=node_name, node_ip=node_ip, data_dir=data_dir,
             backoff=backoff or BackOff(), recorder=recorder, readiness=readiness, resync_seconds=resync_seconds,
-            objects=InformerObjects(client, self.config_maps, self.secrets),
+            objects=self.objects,
             images=ImagePuller(images, pull_backoff), dns=dns, clock=clock,
             tokens=TokenManager(client, clock),
         )
@@ -110,10 +103,12 @@ class PodDispatcher:
             return
         worker = self.workers.get(uid)
         if worker is not None:
+            self.objects.register(pod)
             worker.update(pod)
             return
         if uid in self._finished:
             return  # a late event about a pod this node already finished and deleted
+        self.objects.register(pod)
         worker = PodWorker(self.ctx, pod)
         log.info("pod assigned to this node", extra={"pod": worker.key, "uid": uid})
         self.workers[uid] = worker
@@ -148,6 +143,7 @@ class PodDispatcher:
             await worker.run()
         finally:
             if worker.finished:
+                self.objects.unregister(worker.uid)
                 self.workers.pop(worker.uid, None)
                 self._tasks.pop(worker.uid, None)
                 self._finished[worker.uid] = None
@@ -155,12 +151,6 @@ class PodDispatcher:
                     del self._finished[next(iter(self._finished))]
 
     # -- housekeeping ---------------------------------------------------------------
-
-    @property
-    def informers(self) -> tuple[Informer[ConfigMap], Informer[Secret]]:
-        """The ConfigMap and Secret informers whose changes wake the pods using them;
-        the kubelet runs them with its pod informer (`Kubelet.start`)."""
-        return (self.config_maps, self.secrets)
 
     async def housekeeping(self, informer: Informer[Pod]) -> None:
         """Until cancelled: make the set of workers match the informer's pods, and

@@ -1,21 +1,21 @@
 """Where a pod's ConfigMaps and Secrets come from, and their content as `RefData`.
 
 Why a seam: the pod worker needs them on every sync (env, volumes, pull
-secrets) and must not hammer the apiserver; the kubelet hands it informer
-caches (`InformerObjects`), tests may hand it the plain client.
+secrets) and must not hammer the apiserver; the kubelet hands it its
+per-object watches (`objectwatch.ObjectWatches`), tests may hand it the plain client.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from kubelet.envvars import RefData, config_map_data, referenced_objects, secret_data
 from kubelet.projected import token_key, token_sources
 from kubelet.tokens import TokenManager
 from kubelite.api import ConfigMap, Pod, Secret
 from kubelite.api.errors import NotFound
-from kubelite.client import ApiClient, Informer
+from kubelite.client import ApiClient
 
 
 class ObjectSource(Protocol):
@@ -43,34 +43,6 @@ class ClientObjects:
             return await self.client.get(Secret, name, namespace)
         except NotFound:
             return None
-
-
-_O = TypeVar("_O", ConfigMap, Secret)
-
-
-class InformerObjects:
-    """ConfigMaps/Secrets from the kubelet's informer caches; a cache miss asks the
-    apiserver (an object created just before its pod may not be cached yet)."""
-
-    def __init__(self, client: ApiClient, config_maps: Informer[ConfigMap], secrets: Informer[Secret]) -> None:
-        self.client = client
-        self.config_maps = config_maps
-        self.secrets = secrets
-
-    async def _get(self, informer: Informer[_O], cls: type[_O], namespace: str, name: str) -> _O | None:
-        found = informer.store.get(f"{namespace}/{name}")
-        if found is not None:
-            return found
-        try:
-            return await self.client.get(cls, name, namespace)
-        except NotFound:
-            return None
-
-    async def config_map(self, namespace: str, name: str) -> ConfigMap | None:
-        return await self._get(self.config_maps, ConfigMap, namespace, name)
-
-    async def secret(self, namespace: str, name: str) -> Secret | None:
-        return await self._get(self.secrets, Secret, namespace, name)
 
 
 async def load_refs(pod: Pod, source: ObjectSource, tokens: TokenManager | None = None) -> RefData:

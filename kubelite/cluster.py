@@ -196,7 +196,8 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool, 
     config_out.write_text(pki.client_config(plan.server, pki.admin_tls(plan.pki_dir)))
     config_out.chmod(0o600)
     say(
-        f"\nkubelite is up: apiserver at {plan.server}, nodes {', '.join(plan.node_names)}\n"
+        f"\nkubelite is up: apiserver at {plan.server} (Kubernetes HTTPS API at {plan.https_server}), "
+        f"nodes {', '.join(plan.node_names)}\n"
         f"kctl config written to {config_out}\n\n"
         "Try:\n"
         "  kctl get nodes\n"

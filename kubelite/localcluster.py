@@ -79,6 +79,16 @@ class ClusterPlan:
         return f"{self.control_host}:{6443 + self.port_offset}"
 
     @property
+    def https_port(self) -> int:
+        """The Kubernetes HTTPS API (`--secure-port`): 6445+offset, beside gRPC on 6443+offset. Ends in 5,
+        which no other local-cluster port does, so clusters at offsets 10 apart never collide."""
+        return 6445 + self.port_offset
+
+    @property
+    def https_server(self) -> str:
+        return f"https://{self.control_host}:{self.https_port}"
+
+    @property
     def registry_listen(self) -> str:
         return f"{self.control_host}:{5000 + self.port_offset}"
 
@@ -149,7 +159,9 @@ def plan_cluster(
     The runc runtime gets real node networking (one namespace per node, `net_id`
     picks the bridge and subnet); the process runtime cannot isolate anything,
     so its nodes are loopback addresses on the host. Every link is TLS with
-    client certificates from the cluster's PKI (`<data>/pki`, made by `up`).
+    client certificates from the cluster's PKI (`<data>/pki`, made by `up`); the apiserver
+    authorizes with Node,RBAC and also serves the Kubernetes HTTPS API (`https_port`), which
+    `default/kubernetes` points pods at.
     """
     o = port_offset
     kv_comps, kv = kvstore_components(data_dir, kv_members, o)
@@ -169,6 +181,8 @@ def plan_cluster(
              "--encryption-provider-config", str(encryption_config_path(data_dir)),
              "--service-account-signing-key-file", str(service_account_key_path(data_dir)),
              "--service-account-key-file", str(service_account_key_path(data_dir).with_suffix(".pub")),
+             "--authorization-mode", "Node,RBAC",
+             "--secure-port", str(plan.https_port), "--bind-address", plan.control_host,
              *pki.apiserver_flags(certs)],
             f"127.0.0.1:{6080 + o}",
         ),
@@ -181,7 +195,7 @@ def plan_cluster(
         Component(
             "controller-manager",
             ["controller-manager", "--server", server, "--listen-health", f"127.0.0.1:{10257 + o}",
-             *pki.client_flags(certs, "controller-manager")],
+             "--root-ca-file", str(certs / f"{pki.CLUSTER_CA}.crt"), *pki.client_flags(certs, "controller-manager")],
             f"127.0.0.1:{10257 + o}",
         ),
     ]

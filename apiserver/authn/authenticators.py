@@ -7,15 +7,19 @@ that identifies nobody is a 401, never anonymous. Adapters extract the
 credentials from their transport (`Credentials`), so nothing here knows gRPC.
 
 Token sources are pluggable (`TokenAuthenticator`): the static token file is
-one, ServiceAccount JWTs will be another.
+one, ServiceAccount JWTs (`apiserver.serviceaccount.authenticator`) another.
+A source may answer synchronously (a dict lookup) or be a coroutine (the JWT
+validator reads the bound Pod and ServiceAccount), which is why the chain's
+`authenticate` is async.
 """
 
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -57,9 +61,10 @@ def parse_authorization(value: str) -> str:
 
 
 class TokenAuthenticator(Protocol):
-    """One source of bearer tokens: the user a token names, or None when the token is not its own."""
+    """One source of bearer tokens: the user a token names, or None when the token is not its own
+    (a coroutine may answer instead, for sources that must read the store)."""
 
-    def authenticate_token(self, token: str) -> UserInfo | None: ...
+    def authenticate_token(self, token: str) -> UserInfo | None | Awaitable[UserInfo | None]: ...
 
 
 class ServiceAccountTokenAuthenticator(TokenAuthenticator, Protocol):
@@ -158,7 +163,7 @@ class Authentication:
         """Plug in another token source (the ServiceAccount JWT authenticator)."""
         self.tokens.append(authenticator)
 
-    def authenticate(self, credentials: Credentials) -> UserInfo:
+    async def authenticate(self, credentials: Credentials) -> UserInfo:
         user: UserInfo | None = None
         if credentials.client_certificate_pem:
             try:
@@ -168,8 +173,9 @@ class Authentication:
         elif credentials.client_common_name:
             user = UserInfo(credentials.client_common_name)
         if user is None and credentials.bearer_token:
-            for source in self.tokens:
-                user = source.authenticate_token(credentials.bearer_token)
+            for source in self.tokens:  # in order: the token file first, then ServiceAccount JWTs
+                answer = source.authenticate_token(credentials.bearer_token)
+                user = await answer if inspect.isawaitable(answer) else answer
                 if user is not None:
                     break
             if user is None:

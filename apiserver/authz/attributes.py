@@ -36,7 +36,9 @@ class Attributes:
     watch is pinned to one object with `metadata.name=`), as in Kubernetes.
     `path` is set only for non-resource requests. `body_name` is the name of
     the object a create carries: only NodeRestriction reads it (RBAC, like
-    Kubernetes, never restricts create by name).
+    Kubernetes, never restricts create by name). `bound_pod` is the Pod a
+    TokenRequest (create `serviceaccounts/token`) binds its token to: the Node
+    authorizer lets a kubelet ask tokens only for its own pods.
     """
 
     user: UserInfo
@@ -48,6 +50,7 @@ class Attributes:
     name: str = ""
     path: str = ""
     body_name: str = ""
+    bound_pod: str = ""
 
     @property
     def resource_request(self) -> bool:

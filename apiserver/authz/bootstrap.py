@@ -12,6 +12,8 @@ plane role grants what that component's code actually calls:
   workload controllers create pods, ReplicaSets, Jobs, Endpoints and events,
   leader election uses Lease `kube-system/kube-controller-manager`;
 * kube-proxy and cluster DNS: list/watch Services and Endpoints (+ nodes, events);
+  `kubelite up`'s DNS runs as ServiceAccount `kube-system:coredns` (CoreDNS'
+  own `system:coredns` role: + pods and namespaces);
 * kubelets are served by the Node authorizer (`system:node` exists for an
   RBAC-only setup but, as in Kubernetes, is bound to nobody).
 
@@ -151,6 +153,8 @@ def _components() -> list[ClusterRole]:
             rule(["update", "patch"], ["*"], ["*/status", "*/finalize", "*/scale"]),
             rule(["create"], ["", "apps", "batch"], ["pods", "endpoints", "replicasets", "jobs", "services",
                                                     "namespaces", "secrets", "configmaps", "serviceaccounts"]),
+            rule(["create"], ["", "apps"], ["controllerrevisions", "persistentvolumeclaims", "events"]),
+            rule(["create"], [""], ["serviceaccounts/token"]),
             rule(["create"], ["coordination.k8s.io"], ["leases"]),
             rule(["create"], ["authorization.k8s.io"], ["subjectaccessreviews"]),
             rule(["create"], ["authentication.k8s.io"], ["tokenreviews"]),
@@ -162,6 +166,10 @@ def _components() -> list[ClusterRole]:
             rule(["create", "patch", "update"], ["", "events.k8s.io"], ["events"]),
         ]),
         cluster_role("system:kube-dns", [rule(["list", "watch"], [""], ["services", "endpoints"])]),
+        cluster_role("system:coredns", [
+            rule(["list", "watch"], [""], ["services", "endpoints", "pods", "namespaces"]),
+            rule(["list", "watch"], ["discovery.k8s.io"], ["endpointslices"]),
+        ]),
         cluster_role("system:node", [
             rule(READ + ["create", "update", "patch", "delete"], [""], ["nodes"]),
             rule(["patch", "update"], [""], ["nodes/status"]),
@@ -192,7 +200,14 @@ def default_cluster_role_bindings() -> list[ClusterRoleBinding]:
                 ("User", "system:kube-controller-manager")),
         binding("system:node-proxier", "system:node-proxier", ("User", "system:kube-proxy")),
         binding("system:kube-dns", "system:kube-dns", ("User", "system:kube-dns")),
+        _service_account_binding("system:coredns", "system:coredns", "kube-system", "coredns"),
     ]
+
+
+def _service_account_binding(name: str, role: str, namespace: str, account: str) -> ClusterRoleBinding:
+    crb = binding(name, role)
+    crb.subjects = [Subject(kind="ServiceAccount", name=account, namespace=namespace)]
+    return crb
 
 
 def default_policy() -> list[Resource]:

@@ -13,7 +13,9 @@ rules cannot express. A user `system:node:<name>` in group `system:nodes`:
 * updates the status of, and deletes, only pods bound to it (the kubelet's
   final delete); it may not create pods (no mirror pods here);
 * creates, gets and updates events (kubelite's recorder re-reads an event to
-  aggregate repeats).
+  aggregate repeats);
+* creates tokens (`serviceaccounts/token`) only bound to a pod on its node
+  that runs as that ServiceAccount (the projected token volumes it fills).
 Anything else gets "no opinion" with a reason, so RBAC may still allow it.
 Kubernetes splits the write rules into the NodeRestriction admission plugin;
 here the authorizer sees the created object's name (`Attributes.body_name`),
@@ -125,6 +127,8 @@ class NodeAuthorizer:
             return self._pods(node, attrs)
         if group == COORDINATION and resource == "leases":
             return self._lease(node, attrs)
+        if group == "" and resource == "serviceaccounts" and attrs.subresource == "token":
+            return self._token(node, attrs)
         if group == "" and resource == "events" and not attrs.subresource:
             return ALLOW if attrs.verb in ("create", "get", "update", "patch") else _deny(
                 "nodes may only create and update events")
@@ -172,6 +176,16 @@ class NodeAuthorizer:
         if attrs.verb == "create" and not sub:
             return _deny("nodes may not create pods (mirror pods are not supported)")
         return _deny(f"node '{node}' is not allowed to {attrs.verb} pods{'/' + sub if sub else ''}")
+
+    def _token(self, node: str, attrs: Attributes) -> Verdict:
+        if attrs.verb != "create":
+            return _deny(f"node '{node}' may only create serviceaccounts/token")
+        pod = self.graph.pod(attrs.namespace, attrs.bound_pod) if attrs.bound_pod else None
+        if pod is None or _sub(pod, "spec").get("nodeName") != node:
+            return _deny(f"node '{node}' may only request tokens bound to its own pods")
+        if (_sub(pod, "spec").get("serviceAccountName") or "default") != attrs.name:
+            return _deny(f"pod \"{attrs.bound_pod}\" does not run as service account \"{attrs.name}\"")
+        return ALLOW
 
     @staticmethod
     def _lease(node: str, attrs: Attributes) -> Verdict:

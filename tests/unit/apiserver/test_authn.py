@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 from typing import Any
@@ -99,25 +100,30 @@ def test_x509_common_name_is_user_and_organizations_are_groups() -> None:
 CHAIN = Authentication([TokenFileAuthenticator({"tok": UserInfo("alice", ("dev",))})])
 
 
+def auth(chain: Authentication | AccessControl, *args: Any) -> UserInfo:
+    """Run the (async) authentication of `chain` to completion."""
+    return asyncio.run(chain.authenticate(*args))
+
+
 def test_chain_adds_system_authenticated() -> None:
-    assert CHAIN.authenticate(Credentials(bearer_token="tok")).groups == ("dev", "system:authenticated")
-    cert = CHAIN.authenticate(Credentials(client_certificate_pem=make_cert("admin", ["system:masters"])))
+    assert auth(CHAIN, Credentials(bearer_token="tok")).groups == ("dev", "system:authenticated")
+    cert = auth(CHAIN, Credentials(client_certificate_pem=make_cert("admin", ["system:masters"])))
     assert cert == UserInfo("admin", ("system:masters", "system:authenticated"))
-    assert CHAIN.authenticate(Credentials(client_common_name="sched")).name == "sched"
+    assert auth(CHAIN, Credentials(client_common_name="sched")).name == "sched"
 
 
 def test_chain_certificate_wins_over_token() -> None:
     creds = Credentials(bearer_token="tok", client_certificate_pem=make_cert("bob", []))
-    assert CHAIN.authenticate(creds).name == "bob"
+    assert auth(CHAIN, creds).name == "bob"
 
 
 def test_chain_anonymous_and_bad_tokens() -> None:
-    anonymous = CHAIN.authenticate(Credentials())
+    anonymous = auth(CHAIN, Credentials())
     assert anonymous == UserInfo("system:anonymous", ("system:unauthenticated",))
     with pytest.raises(Unauthorized):
-        CHAIN.authenticate(Credentials(bearer_token="wrong"))  # never falls back to anonymous
+        auth(CHAIN, Credentials(bearer_token="wrong"))  # never falls back to anonymous
     with pytest.raises(Unauthorized):
-        Authentication([], anonymous=False).authenticate(Credentials())
+        auth(Authentication([], anonymous=False), Credentials())
 
 
 def test_service_account_hook_is_pluggable() -> None:
@@ -129,7 +135,23 @@ def test_service_account_hook_is_pluggable() -> None:
 
     chain = Authentication([TokenFileAuthenticator({})])
     chain.add_token_authenticator(Jwt())
-    assert chain.authenticate(Credentials(bearer_token="jwt")).name == "system:serviceaccount:ci:builder"
+    assert auth(chain, Credentials(bearer_token="jwt")).name == "system:serviceaccount:ci:builder"
+
+
+def test_async_sources_come_after_the_token_file_and_foreign_tokens_fall_through() -> None:
+    asked: list[str] = []
+
+    class Jwt:
+        async def authenticate_token(self, token: str) -> UserInfo | None:
+            asked.append(token)
+            return UserInfo("system:serviceaccount:ns:sa") if token == "a.b.c" else None
+
+    chain = Authentication([TokenFileAuthenticator({"tok": UserInfo("alice")})])
+    chain.add_token_authenticator(Jwt())
+    assert auth(chain, Credentials(bearer_token="tok")).name == "alice" and asked == []
+    assert auth(chain, Credentials(bearer_token="a.b.c")).name == "system:serviceaccount:ns:sa"
+    with pytest.raises(Unauthorized):
+        auth(chain, Credentials(bearer_token="x.y.z"))  # nobody's token: 401, never anonymous
 
 
 # ---- access control: impersonation, reviews, messages ---------------------------------------
@@ -161,10 +183,10 @@ def test_impersonation_needs_the_impersonate_verb() -> None:
     binding = ClusterRoleBinding(metadata=ObjectMeta(name="imp"), role_ref=RoleRef(kind="ClusterRole", name="imp"),
                                  subjects=[Subject(kind="User", name="alice")])
     control = access(impersonator, binding)
-    user = control.authenticate(Credentials(bearer_token="tok"), Impersonation("bob", ("qa",)))
+    user = auth(control, Credentials(bearer_token="tok"), Impersonation("bob", ("qa",)))
     assert user == UserInfo("bob", ("qa", "system:authenticated"))
     with pytest.raises(Forbidden, match='users "bob" is forbidden: User "alice" cannot impersonate'):
-        access().authenticate(Credentials(bearer_token="tok"), Impersonation("bob"))
+        auth(access(), Credentials(bearer_token="tok"), Impersonation("bob"))
 
 
 def test_self_reviews() -> None:
@@ -220,3 +242,15 @@ USER = UserInfo("u")
 def test_grpc_attributes(method: str, request_: Any, expected: dict[str, str]) -> None:
     got = attributes(method, request_, USER)
     assert got == Attributes(USER, **expected)
+
+
+def test_grpc_attributes_of_a_token_request() -> None:
+    from apiserver.grpc_access import attributes
+    from kubelite.pb.kubelite import api_pb2
+
+    body = json.dumps({"metadata": {"name": "default"},
+                       "spec": {"boundObjectRef": {"kind": "Pod", "name": "web", "uid": "u"}}}).encode()
+    request = api_pb2.CreateRequest(resource="serviceaccounts/token", namespace="ns", json=body)
+    attrs = attributes("Create", request, UserInfo("system:node:n1", ("system:nodes",)))
+    assert (attrs.verb, attrs.resource, attrs.subresource, attrs.namespace, attrs.name, attrs.bound_pod) == (
+        "create", "serviceaccounts", "token", "ns", "default", "web")

@@ -97,3 +97,15 @@ def test_only_node_identities_are_judged() -> None:
                                       name="tls")).reason == ""
     not_in_group = UserInfo("system:node:n1", ("system:authenticated",))
     assert not ask("get", "secrets", "default", "tls", user=not_in_group)
+
+
+def test_tokens_only_for_own_pods_and_their_service_account() -> None:
+    def token(sa: str, bound: str, namespace: str = "default") -> bool:
+        return AUTHZ.authorize(Attributes(N1, "create", "serviceaccounts", subresource="token", namespace=namespace,
+                                          name=sa, bound_pod=bound)).allowed
+
+    assert token("default", "web")  # web runs as the default ServiceAccount on n1
+    assert not token("builder", "web")  # not the pod's ServiceAccount
+    assert not token("default", "db")  # a pod on another node
+    assert not token("default", "")  # unbound tokens are not the kubelet's to ask
+    assert not token("default", "web", namespace="other")

@@ -1,0 +1,103 @@
+"""The HTTP side of access control: credentials from the TLS session and headers, attributes from the URL.
+
+Why a separate module (like `apiserver/grpc_access.py` for gRPC): only this
+code knows where an HTTP request carries who it is -- the client certificate
+the TLS layer verified (the server asks for one but does not require it, so
+pods with only a ServiceAccount token can connect), `Authorization: Bearer`,
+and Kubernetes' `Impersonate-User` / `Impersonate-Group` / `Impersonate-Uid` /
+`Impersonate-Extra-*` headers. The decision itself is the shared
+`AccessControl`'s, so HTTP and gRPC can never disagree; refusals are the same
+`Unauthorized` (401) and `Forbidden` (403) Status objects Kubernetes sends.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from apiserver.access import REVIEW_GROUPS, AccessControl, Impersonation, current_user
+from apiserver.authn import Credentials, UserInfo, parse_authorization
+from apiserver.authz import Attributes
+from apiserver.http.routing import RequestInfo
+from kubelite.api.errors import ApiError, BadRequest
+from kubelite.api.selectors import parse_field_selector
+
+IMPERSONATE_USER = "impersonate-user"
+IMPERSONATE_GROUP = "impersonate-group"
+IMPERSONATE_UID = "impersonate-uid"
+IMPERSONATE_EXTRA = "impersonate-extra-"
+HTTP_VERBS = {"get": "get", "head": "get", "post": "post", "put": "put", "patch": "patch", "delete": "delete"}
+
+
+def peer_certificate_pem(request: web.Request) -> bytes:
+    """The client certificate the TLS handshake verified against the client CA (b"" when none)."""
+    transport = request.transport
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    if not isinstance(ssl_object, ssl.SSLObject | ssl.SSLSocket):
+        return b""
+    der = ssl_object.getpeercert(binary_form=True)
+    return ssl.DER_cert_to_PEM_cert(der).encode() if der else b""
+
+
+def credentials(request: web.Request) -> Credentials:
+    token = parse_authorization(request.headers.get("Authorization", ""))
+    return Credentials(bearer_token=token, client_certificate_pem=peer_certificate_pem(request))
+
+
+def impersonation(headers: Mapping[str, str] | web.Request) -> Impersonation | None:
+    """Kubernetes' impersonation headers (repeated Impersonate-Group and Impersonate-Extra-* add values)."""
+    items = headers.headers.items() if isinstance(headers, web.Request) else headers.items()
+    user, uid = "", ""
+    groups: list[str] = []
+    extra: dict[str, tuple[str, ...]] = {}
+    for key, value in items:
+        key = key.lower()
+        if key == IMPERSONATE_USER:
+            user = value
+        elif key == IMPERSONATE_GROUP:
+            groups.append(value)
+        elif key == IMPERSONATE_UID:
+            uid = value
+        elif key.startswith(IMPERSONATE_EXTRA):
+            name = key[len(IMPERSONATE_EXTRA):]
+            extra[name] = (*extra.get(name, ()), value)
+    if not user:
+        if groups or uid or extra:
+            raise BadRequest("impersonating groups, uid or extras requires impersonating a user")
+        return None
+    return Impersonation(user, tuple(groups), uid, extra)
+
+
+def _pinned_name(field_selector: str) -> str:
+    if "metadata.name" not in field_selector:
+        return ""
+    try:
+        return parse_field_selector(field_selector).exact("metadata.name") or ""
+    except (ApiError, ValueError):  # a bad selector is the handler's BadRequest to give
+        return ""
+
+
+def attributes(info: RequestInfo, user: UserInfo, query: Mapping[str, str]) -> Attributes:
+    """Kubernetes' authorizer attributes of one HTTP request (from `routing.request_info`)."""
+    if not info.is_resource_request:
+        return Attributes(user, HTTP_VERBS.get(info.verb, info.verb), path=info.path.rstrip("/") or "/")
+    name = info.name
+    if info.verb in ("list", "watch"):
+        name = _pinned_name(query.get("fieldSelector", ""))
+    group = REVIEW_GROUPS.get(info.resource, info.api_group)
+    return Attributes(user, info.verb, info.resource, api_group=group, subresource=info.subresource,
+                      namespace=info.namespace, name=name)
+
+
+class HttpAccess:
+    """`HttpApi`'s authorizer hook: authenticate, authorize, and make the user the request's `current_user`."""
+
+    def __init__(self, control: AccessControl) -> None:
+        self.control = control
+
+    async def __call__(self, request: web.Request, info: RequestInfo) -> None:
+        user = await self.control.authenticate(credentials(request), impersonation(request))
+        self.control.authorize(attributes(info, user, request.query))
+        current_user.set(user)

@@ -1,0 +1,175 @@
+"""End to end on a runc cluster with `--authorization-mode Node,RBAC`: access control is real.
+
+* a pod's default ServiceAccount token (copied out of the pod), sent to the Kubernetes HTTPS API
+  through the `kubernetes` Service from the pod's node network namespace, is refused (403)
+  until a RoleBinding grants `view`, then lists the namespace's pods;
+* a kubelet's identity (node-1's client certificate) reads the Secret of its own pod but not
+  the Secret referenced only by a pod on another node, nor all Secrets;
+* a client without certificate or token is anonymous and refused; an unknown token is 401.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+
+from kubelite.api import Secret
+from kubelite.api.errors import Forbidden
+from kubelite.client import ApiClient
+from kubelite.client.tls import ClientTLS
+from kubelite.pki import cluster as pki
+from kubelite.pki.certs import cert_path, key_path
+from tests.e2e.cluster import LocalCluster, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.requires_root("runc containers, network namespaces, cgroups")]
+
+NS = "access"
+CALLER = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: caller, namespace: {NS}}}
+spec:
+  containers:
+  - name: main
+    image: busybox
+    command: ["sleep", "3600"]
+"""
+TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+# Run in a node's network namespace: the kubernetes Service (10.96.0.1:443) as a pod sees it, DNATed by
+# that node's proxy. (The project's busybox is static glibc, whose wget crashes resolving anything.)
+CALL_SERVICE = """
+import ssl, sys, urllib.error, urllib.request
+ctx = ssl.create_default_context()
+ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # like wget --no-check-certificate
+req = urllib.request.Request(sys.argv[2], headers={"Authorization": "Bearer " + sys.argv[1]})
+try:
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
+        print(resp.status, resp.read().decode())
+except urllib.error.HTTPError as err:
+    print(err.code, err.read().decode())
+"""
+VIEW = f"""
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: default-view, namespace: {NS}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}}
+subjects:
+- {{kind: ServiceAccount, name: default, namespace: {NS}}}
+"""
+
+
+def secret_pod(name: str, node: str, secret: str) -> str:
+    return f"""
+apiVersion: v1
+kind: Secret
+metadata: {{name: {secret}}}
+stringData: {{k: v}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  nodeName: {node}
+  containers:
+  - name: main
+    image: busybox
+    command: ["sleep", "3600"]
+    env:
+    - name: S
+      valueFrom: {{secretKeyRef: {{name: {secret}, key: k}}}}
+"""
+
+
+def https(c: LocalCluster, path: str, token: str = "", cert: str = "") -> tuple[int, dict[str, object]]:
+    context = ssl.create_default_context(cafile=str(cert_path(c.plan.pki_dir, pki.CLUSTER_CA)))
+    if cert:
+        context.load_cert_chain(str(cert_path(c.plan.pki_dir, cert)), str(key_path(c.plan.pki_dir, cert)))
+    request = urllib.request.Request(f"{c.plan.https_server}{path}")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=10) as resp:
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+def test_service_account_token_needs_a_rolebinding(runc_cluster: LocalCluster) -> None:
+    c = runc_cluster
+    eps = json.loads(c.kctl_ok("get", "endpoints", "kubernetes", "-o", "json"))
+    assert eps["subsets"][0]["ports"][0]["port"] == c.plan.https_port  # pods reach the HTTPS API
+    c.kctl_ok("create", "namespace", NS)
+    wait_for(lambda: c.kctl("get", "sa", "default", "-n", NS).returncode == 0, 60, "the default ServiceAccount")
+    c.kctl_ok("apply", "-f", "-", input=CALLER)
+    wait_for(lambda: "Running" in c.kctl("get", "pod", "caller", "-n", NS).stdout, 90, "the caller pod to run")
+
+    token = c.kctl_ok("exec", "-n", NS, "caller", "--", "cat", TOKEN_FILE).strip()
+    assert c.plan.network is not None
+    netns = c.plan.network.netns_path("node-1")
+    url = f"https://10.96.0.1:443/api/v1/namespaces/{NS}/pods"
+
+    def call() -> tuple[int, dict[str, object]]:
+        r = subprocess.run(["nsenter", f"--net={netns}", sys.executable, "-c", CALL_SERVICE, token, url],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        code, _, body = r.stdout.partition(" ")
+        return int(code), json.loads(body)
+
+    code, status = call()
+    assert code == 403 and status["reason"] == "Forbidden", status
+    assert f'User "system:serviceaccount:{NS}:default" cannot list resource "pods"' in str(status["message"])
+    c.kctl_ok("apply", "-f", "-", input=VIEW)
+
+    def listed() -> dict[str, object] | None:
+        code, body = call()
+        return body if code == 200 else None
+
+    pods = wait_for(listed, 30, "the pod list once `view` is bound")
+    assert pods["kind"] == "PodList"
+    assert [p["metadata"]["name"] for p in pods["items"]] == ["caller"]  # type: ignore[attr-defined]
+
+
+def test_kubelet_reads_only_its_own_pods_secrets(runc_cluster: LocalCluster) -> None:
+    c = runc_cluster
+    c.kctl_ok("apply", "-f", "-", input=secret_pod("mine", "node-1", "s-one"))
+    c.kctl_ok("apply", "-f", "-", input=secret_pod("theirs", "node-2", "s-two"))
+    tls = ClientTLS(str(cert_path(c.plan.pki_dir, pki.CLUSTER_CA)),
+                    str(cert_path(c.plan.pki_dir, pki.kubelet_client("node-1"))),
+                    str(key_path(c.plan.pki_dir, pki.kubelet_client("node-1"))))
+
+    async def check() -> None:
+        node = ApiClient.connect(c.server, credentials=tls.credentials())
+        try:
+            assert (await node.get(Secret, "s-one", "default")).metadata.name == "s-one"
+            with pytest.raises(Forbidden, match="no relationship found between node 'node-1'"):
+                await node.get(Secret, "s-two", "default")
+            with pytest.raises(Forbidden):
+                await node.list(Secret, "default")
+        finally:
+            await node.close()
+
+    asyncio.run(check())
+    # The same identity over HTTPS (client certificate on the secure port).
+    assert https(c, "/api/v1/namespaces/default/secrets/s-one", cert=pki.kubelet_client("node-1"))[0] == 200
+    assert https(c, "/api/v1/namespaces/default/secrets/s-two", cert=pki.kubelet_client("node-1"))[0] == 403
+    # Both pods run: each kubelet could read its own pod's Secret through its per-object watch.
+    for pod in ("mine", "theirs"):
+        wait_for(lambda pod=pod: "Running" in c.kctl("get", "pod", pod).stdout, 90, f"{pod} to run")  # type: ignore[misc]
+
+
+def test_anonymous_and_unknown_clients_are_refused(runc_cluster: LocalCluster) -> None:
+    c = runc_cluster
+    assert https(c, "/version")[0] == 200  # public info: anyone
+    code, status = https(c, "/api/v1/namespaces/default/pods")
+    assert code == 403 and status["reason"] == "Forbidden", status
+    assert 'User "system:anonymous"' in str(status["message"])
+    code, status = https(c, "/api/v1/namespaces/default/pods", token="not-a-token")
+    assert (code, status["reason"]) == (401, "Unauthorized")
+    assert https(c, "/api/v1/namespaces/default/pods", cert=pki.ADMIN)[0] == 200
