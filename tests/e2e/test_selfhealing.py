@@ -90,7 +90,7 @@ metadata: {name: client}
 spec:
   nodeSelector: {kubernetes.io/hostname: node-1}
   terminationGracePeriodSeconds: 1
-  containers: [{name: main, image: busybox, command: ["sleep", "36000"]}]
+  containers: [{name: main, image: busybox, command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done"]}]
 """
 
 APP_URL = "http://app/"
@@ -353,7 +353,7 @@ spec:
     metadata: {labels: {app: agent}}
     spec:
       terminationGracePeriodSeconds: 1
-      containers: [{name: main, image: busybox, command: ["sleep", "36000"]}]
+      containers: [{name: main, image: busybox, command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done"]}]
 """)
     pods = wait_ready(healing, "app=agent", 3, timeout=90)
     assert sorted(p["spec"]["nodeName"] for p in pods) == ["node-1", "node-2", "node-3"]

@@ -93,7 +93,7 @@ metadata: {name: client}
 spec:
   nodeSelector: {kubernetes.io/hostname: node-1}
   terminationGracePeriodSeconds: 1
-  containers: [{name: main, image: busybox, command: ["sleep", "36000"]}]
+  containers: [{name: main, image: busybox, command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done"]}]
 """
 
 FQDN_URL = "http://web.default.svc.cluster.local"

@@ -32,13 +32,17 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[ApiServer]:
     kv = KVProcess(tmp_path / "kv", tmp_path / "kv.log").start()
-    server = ApiServer([kv.endpoint], "127.0.0.1:0", http_listen="127.0.0.1:0")
+    # A short watch history, so a test can push an old resourceVersion out of it deterministically.
+    server = ApiServer([kv.endpoint], "127.0.0.1:0", http_listen="127.0.0.1:0", history=HISTORY)
     try:
         await server.start()
         yield server
     finally:
         await server.stop()
         kv.terminate()
+
+
+HISTORY = 32
 
 
 def python_client(url: str) -> k8s.ApiClient:
@@ -157,7 +161,11 @@ async def test_python_client_watch_live_replay_and_expired(api: ApiServer) -> No
             assert resp.status == 200
             lines = [json.loads(line) async for line in resp.content if line.strip()]
         assert [e["type"] for e in lines if e["type"] != "BOOKMARK"] == ["ADDED", "MODIFIED", "DELETED"]
-        async with session.get(url, params={"watch": "true", "resourceVersion": "1"}) as resp:
+        # Push the start of the history past `start_rv`: a watch from it is then too old.
+        await asyncio.to_thread(core.create_namespaced_config_map, "default", {**cm, "metadata": {"name": "churn"}})
+        for i in range(HISTORY + 4):
+            await asyncio.to_thread(core.patch_namespaced_config_map, "churn", "default", {"data": {"a": str(i)}})
+        async with session.get(url, params={"watch": "true", "resourceVersion": start_rv}) as resp:
             assert resp.status == 200
             expired = json.loads(await resp.content.readline())
         assert expired["type"] == "ERROR"

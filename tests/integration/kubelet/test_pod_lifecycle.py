@@ -328,7 +328,12 @@ async def test_image_pull_back_off_then_pull_secrets(control_plane: Any, tmp_pat
                 return s is not None and s.state.waiting is not None and s.state.waiting.reason == reason
             return check
 
-        pod = await wait_pod(client, "pull", waiting("ErrImagePull"), "ErrImagePull")
+        # ErrImagePull lasts only until the next sync turns it into ImagePullBackOff (a status
+        # write wakes the worker), so either proves the failed pull; the events below prove both.
+        def pull_failed(pod: Pod) -> bool:
+            return waiting("ErrImagePull")(pod) or waiting("ImagePullBackOff")(pod)
+
+        pod = await wait_pod(client, "pull", pull_failed, "ErrImagePull or ImagePullBackOff")
         assert "unreachable" in (main_status(pod).state.waiting.message or "")
         await wait_pod(client, "pull", waiting("ImagePullBackOff"), "ImagePullBackOff")
         images.up = True
