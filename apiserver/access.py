@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -31,7 +31,7 @@ from apiserver.authn.user import (
 from apiserver.authz import Attributes, Authorizer, build_authorizer, forbidden, parse_modes
 from apiserver.authz.sources import CacheGraph, CachePolicy
 from apiserver.watchcache import WatchCache
-from kubelite.api.errors import BadRequest, Invalid, StatusCause
+from kubelite.api.errors import ApiError, BadRequest, Invalid, StatusCause
 from kubelite.api.rbac import (
     SELF_SUBJECT_ACCESS_REVIEWS,
     SELF_SUBJECT_REVIEWS,
@@ -40,6 +40,7 @@ from kubelite.api.rbac import (
     SubjectAccessReviewStatus,
     UserInfoStatus,
 )
+from kubelite.api.selectors import parse_field_selector
 
 log = logging.getLogger(__name__)
 
@@ -173,3 +174,43 @@ def acting_as(user: UserInfo) -> Iterator[None]:
         yield
     finally:
         current_user.reset(token)
+
+
+IMPERSONATE_USER = "impersonate-user"
+IMPERSONATE_GROUP = "impersonate-group"
+IMPERSONATE_UID = "impersonate-uid"
+IMPERSONATE_EXTRA = "impersonate-extra-"
+
+
+def impersonation_from(pairs: Iterable[tuple[str, str]]) -> Impersonation | None:
+    """Kubernetes' impersonation headers -- gRPC metadata or HTTP headers, as (name, value)
+    pairs; repeated groups and extras add values. One parser for both adapters."""
+    user, uid = "", ""
+    groups: list[str] = []
+    extra: dict[str, tuple[str, ...]] = {}
+    for key, value in pairs:
+        key = key.lower()
+        if key == IMPERSONATE_USER:
+            user = value
+        elif key == IMPERSONATE_GROUP:
+            groups.append(value)
+        elif key == IMPERSONATE_UID:
+            uid = value
+        elif key.startswith(IMPERSONATE_EXTRA):
+            name = key[len(IMPERSONATE_EXTRA):]
+            extra[name] = (*extra.get(name, ()), value)
+    if not user:
+        if groups or uid or extra:
+            raise BadRequest("impersonating groups, uid or extras requires impersonating a user")
+        return None
+    return Impersonation(user, tuple(groups), uid, extra)
+
+
+def pinned_name(field_selector: str) -> str:
+    """A list/watch with `metadata.name=X` is about the one object X (Kubernetes sets the name)."""
+    if "metadata.name" not in field_selector:
+        return ""
+    try:
+        return parse_field_selector(field_selector).exact("metadata.name") or ""
+    except (ApiError, ValueError):  # a bad selector is the request handler's BadRequest to give
+        return ""

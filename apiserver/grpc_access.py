@@ -20,19 +20,20 @@ from typing import Any
 import grpc.aio
 from google.protobuf.message import Message
 
-from apiserver.access import REVIEW_GROUPS, AccessControl, Impersonation, current_user
+from apiserver.access import (
+    REVIEW_GROUPS,
+    AccessControl,
+    Impersonation,
+    current_user,
+    impersonation_from,
+    pinned_name,
+)
 from apiserver.authn import Credentials, UserInfo, parse_authorization
 from apiserver.authz import Attributes
 from kubelite.api import registry
-from kubelite.api.errors import ApiError, BadRequest
-from kubelite.api.selectors import parse_field_selector
 from kubelite.pb.kubelite import api_pb2
 
 AUTHORIZATION = "authorization"
-IMPERSONATE_USER = "impersonate-user"
-IMPERSONATE_GROUP = "impersonate-group"
-IMPERSONATE_UID = "impersonate-uid"
-IMPERSONATE_EXTRA = "impersonate-extra-"
 
 VERBS = {"Create": "create", "Get": "get", "List": "list", "Update": "update", "UpdateStatus": "update",
          "Delete": "delete", "Watch": "watch"}
@@ -67,34 +68,7 @@ def credentials(context: grpc.aio.ServicerContext[Any, Any]) -> Credentials:
 
 
 def impersonation(context: grpc.aio.ServicerContext[Any, Any]) -> Impersonation | None:
-    user, uid = "", ""
-    groups: list[str] = []
-    extra: dict[str, tuple[str, ...]] = {}
-    for key, value in _metadata(context):
-        if key == IMPERSONATE_USER:
-            user = value
-        elif key == IMPERSONATE_GROUP:
-            groups.append(value)
-        elif key == IMPERSONATE_UID:
-            uid = value
-        elif key.startswith(IMPERSONATE_EXTRA):
-            name = key[len(IMPERSONATE_EXTRA):]
-            extra[name] = (*extra.get(name, ()), value)
-    if not user:
-        if groups or uid or extra:
-            raise BadRequest("impersonating groups, uid or extras requires impersonating a user")
-        return None
-    return Impersonation(user, tuple(groups), uid, extra)
-
-
-def _pinned_name(field_selector: str) -> str:
-    """A list/watch with `metadata.name=X` is about the one object X (Kubernetes sets the name)."""
-    if "metadata.name" not in field_selector:
-        return ""
-    try:
-        return parse_field_selector(field_selector).exact("metadata.name") or ""
-    except (ApiError, ValueError):  # a bad selector is the core's BadRequest to give
-        return ""
+    return impersonation_from(_metadata(context))
 
 
 def _body(body: bytes) -> dict[str, Any]:
@@ -152,7 +126,7 @@ def attributes(method: str, request: Message, user: UserInfo, *, body_name: bool
     if not namespaced:
         namespace = ""
     if verb in ("list", "watch"):
-        name = _pinned_name(str(getattr(request, "field_selector", "")))
+        name = pinned_name(str(getattr(request, "field_selector", "")))
     created = bound = ""
     if isinstance(request, api_pb2.CreateRequest):
         if subresource:  # a subresource create names its parent object in the body (TokenRequest)

@@ -17,17 +17,18 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from apiserver.access import REVIEW_GROUPS, AccessControl, Impersonation, current_user
+from apiserver.access import (
+    REVIEW_GROUPS,
+    AccessControl,
+    Impersonation,
+    current_user,
+    impersonation_from,
+    pinned_name,
+)
 from apiserver.authn import Credentials, UserInfo, parse_authorization
 from apiserver.authz import Attributes
 from apiserver.http.routing import RequestInfo
-from kubelite.api.errors import ApiError, BadRequest
-from kubelite.api.selectors import parse_field_selector
 
-IMPERSONATE_USER = "impersonate-user"
-IMPERSONATE_GROUP = "impersonate-group"
-IMPERSONATE_UID = "impersonate-uid"
-IMPERSONATE_EXTRA = "impersonate-extra-"
 HTTP_VERBS = {"get": "get", "head": "get", "post": "post", "put": "put", "patch": "patch", "delete": "delete"}
 
 
@@ -49,34 +50,7 @@ def credentials(request: web.Request) -> Credentials:
 def impersonation(headers: Mapping[str, str] | web.Request) -> Impersonation | None:
     """Kubernetes' impersonation headers (repeated Impersonate-Group and Impersonate-Extra-* add values)."""
     items = headers.headers.items() if isinstance(headers, web.Request) else headers.items()
-    user, uid = "", ""
-    groups: list[str] = []
-    extra: dict[str, tuple[str, ...]] = {}
-    for key, value in items:
-        key = key.lower()
-        if key == IMPERSONATE_USER:
-            user = value
-        elif key == IMPERSONATE_GROUP:
-            groups.append(value)
-        elif key == IMPERSONATE_UID:
-            uid = value
-        elif key.startswith(IMPERSONATE_EXTRA):
-            name = key[len(IMPERSONATE_EXTRA):]
-            extra[name] = (*extra.get(name, ()), value)
-    if not user:
-        if groups or uid or extra:
-            raise BadRequest("impersonating groups, uid or extras requires impersonating a user")
-        return None
-    return Impersonation(user, tuple(groups), uid, extra)
-
-
-def _pinned_name(field_selector: str) -> str:
-    if "metadata.name" not in field_selector:
-        return ""
-    try:
-        return parse_field_selector(field_selector).exact("metadata.name") or ""
-    except (ApiError, ValueError):  # a bad selector is the handler's BadRequest to give
-        return ""
+    return impersonation_from(items)
 
 
 def attributes(info: RequestInfo, user: UserInfo, query: Mapping[str, str]) -> Attributes:
@@ -85,7 +59,7 @@ def attributes(info: RequestInfo, user: UserInfo, query: Mapping[str, str]) -> A
         return Attributes(user, HTTP_VERBS.get(info.verb, info.verb), path=info.path.rstrip("/") or "/")
     name = info.name
     if info.verb in ("list", "watch"):
-        name = _pinned_name(query.get("fieldSelector", ""))
+        name = pinned_name(query.get("fieldSelector", ""))
     group = REVIEW_GROUPS.get(info.resource, info.api_group)
     return Attributes(user, info.verb, info.resource, api_group=group, subresource=info.subresource,
                       namespace=info.namespace, name=name)
