@@ -17,6 +17,7 @@ import grpc
 
 from kubelet.image_pulls import ImageService
 from kubelet.node import NodeAgent, NodeConfig
+from kubelet.overlay.model import VxlanConfig
 from kubelet.pod_config import cluster_dns
 from kubelet.pod_dispatcher import SHUTDOWN_GRACE_CAP, PodDispatcher
 from kubelet.runtime import ContainerState, Runtime
@@ -44,6 +45,7 @@ class KubeletConfig:
     # TLS of the kubelet API (None: plaintext) and who may call it (None: anyone who connects)
     tls: grpc.ServerCredentials | None = None
     api_users: frozenset[str] | None = None
+    overlay: VxlanConfig | None = None  # the VXLAN pod network (None: host-gw routes)
 
 
 class Kubelet:
@@ -78,7 +80,7 @@ class Kubelet:
                 name=self.cfg.node_name, ip=self.cfg.node_ip, kubelet_port=self.server.port,
                 runtime_name=self.runtime.name, runtime_version=self.runtime.version,
                 isolated=self.runtime.isolated, capacity_cpu=self.cfg.capacity_cpu,
-                capacity_memory=self.cfg.capacity_memory,
+                capacity_memory=self.cfg.capacity_memory, overlay=self.cfg.overlay,
             ),
             status_interval=self.cfg.node_status_seconds,
             lease_interval=self.cfg.lease_seconds,

@@ -42,6 +42,8 @@ _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 PodCidrSource = Callable[[], Awaitable[str]]
 """Awaited on the first ADD: the node's podCIDR may only be known after registration."""
+MtuSource = Callable[[], Awaitable[int | None]]
+"""Awaited on the first ADD: the pod MTU an overlay needs (None: the plugin's default)."""
 
 
 class PortMappingLike(Protocol):
@@ -84,6 +86,7 @@ class CniNetwork:
         network_name: str = NETWORK_NAME,
         timeout: float = PLUGIN_TIMEOUT,
         node_netns: str | None = None,
+        mtu_source: MtuSource | None = None,
     ) -> None:
         self._cidr_source: PodCidrSource | None = None
         self._pod_cidr: str | None = None
@@ -100,6 +103,8 @@ class CniNetwork:
         # Where the node's networking lives; None = the kubelet's own network namespace.
         # Set only by tests (and tools) that drive a node namespace from outside.
         self._prefix = ["nsenter", f"--net={node_netns}", "--"] if node_netns else []
+        self._mtu_source = mtu_source
+        self.mtu: int | None = None  # of the pod veths and the bridge; known with the podCIDR
         self._host_ready = False
         self._setup_lock = asyncio.Lock()
 
@@ -121,6 +126,7 @@ class CniNetwork:
                     "isGateway": True,
                     "ipMasq": False,  # see the module docstring: masquerade only outside the cluster
                     "hairpinMode": True,
+                    **({"mtu": self.mtu} if self.mtu else {}),
                     "ipam": {
                         "type": "host-local",
                         "dataDir": str(self.state_dir / "ipam"),
@@ -143,6 +149,8 @@ class CniNetwork:
             if self._pod_cidr is None:
                 assert self._cidr_source is not None
                 self._pod_cidr = _check_cidr(await self._cidr_source(), "node podCIDR")
+            if self._mtu_source is not None and self.mtu is None:
+                self.mtu = await self._mtu_source()
             if not self._host_ready:
                 await self._prepare_node(self._pod_cidr)
                 self._host_ready = True

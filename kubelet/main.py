@@ -3,6 +3,7 @@
     kubelite kubelet --server H:P --node-name N --node-ip IP --listen IP:P
                      --listen-health IP:P --data-dir D [--runtime auto|runc|process]
                      [--default-registry HOST:PORT] [--cni-plugin-dir DIR]
+                     [--pod-network host-gw|vxlan [--net-id N] [--vxlan-port P]]
                      [--capacity-cpu N] [--capacity-memory Q] [--log-level L]
                      [--tls-cert-file F --tls-private-key-file F [--client-ca-file CA]]
                      [--cacert CA --cert F --key F]
@@ -31,6 +32,7 @@ from kubelet import runc
 from kubelet.agent import Kubelet, KubeletConfig
 from kubelet.cni import CniNetwork
 from kubelet.images import ImageStore
+from kubelet.overlay.model import BACKEND_HOST_GW, BACKEND_VXLAN, BACKENDS, DEFAULT_PORT, VxlanConfig
 from kubelet.process_runtime import ProcessRuntime
 from kubelet.runtime import Runtime
 from kubelet.server import API_USERS
@@ -82,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="registry for image names without one (e.g. busybox -> HOST:PORT/library/busybox)")
     p.add_argument("--cni-plugin-dir", default=CNI_PLUGIN_DIR,
                    help="CNI plugin binaries for pod networking (runc runtime)")
+    p.add_argument("--pod-network", choices=BACKENDS, default=BACKEND_HOST_GW,
+                   help="how pods reach other nodes' pods (runc runtime): host-gw routes via the node IPs "
+                        "(nodes on one L2 segment) or a VXLAN overlay (nodes only need routable IPs)")
+    p.add_argument("--net-id", type=int, default=0, choices=range(256), metavar="0..255",
+                   help="the cluster's network id: names the VTEP kl-vx<ID> and picks its VNI, so two "
+                        "clusters on one host never share an overlay")
+    p.add_argument("--vxlan-port", type=int, default=DEFAULT_PORT, help="UDP port of the VXLAN overlay")
     p.add_argument("--capacity-cpu", type=_quantity("cpu"), help="override the CPU capacity (default: cores)")
     p.add_argument("--capacity-memory", type=_quantity("memory"),
                    help="override the memory capacity (default: MemTotal)")
@@ -124,6 +133,7 @@ def _build(args: argparse.Namespace, runtime_name: str) -> Kubelet:
         cluster_dns=tuple(ip.strip() for ip in args.cluster_dns.split(",") if ip.strip()),
         cluster_domain=args.cluster_domain, tls=args.tls,
         api_users=API_USERS if args.client_ca_file else None,
+        overlay=VxlanConfig(args.net_id, args.vxlan_port) if args.pod_network == BACKEND_VXLAN else None,
     )
     client = ApiClient.connect(args.server, credentials=args.credentials)
     if runtime_name == "process":
@@ -140,9 +150,15 @@ def _build(args: argparse.Namespace, runtime_name: str) -> Kubelet:
             raise RuntimeError("the node agent is not running yet")
         return await node.wait_pod_cidr()
 
+    async def pod_mtu() -> int | None:
+        """The overlay's pod MTU (public MTU - 50); None for host-gw (the plugin's default)."""
+        node = holder[0].node if holder else None
+        return await node.overlay.pod_mtu() if node is not None and node.overlay is not None else None
+
     network: CniNetwork | None = None
     if (Path(args.cni_plugin_dir) / "bridge").exists():
-        network = CniNetwork(pod_cidr, plugin_dir=args.cni_plugin_dir, state_dir=data_dir / "cni")
+        network = CniNetwork(pod_cidr, plugin_dir=args.cni_plugin_dir, state_dir=data_dir / "cni",
+                             mtu_source=pod_mtu)
     else:
         log.warning("no CNI bridge plugin in %s: pods get only a loopback interface", args.cni_plugin_dir)
 

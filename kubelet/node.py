@@ -16,6 +16,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubelet.overlay.model import VxlanConfig
+from kubelet.overlay.sync import VxlanSync
 from kubelet.routes import RouteSync
 from kubelite.api import Lease, LeaseSpec, Node, ObjectMeta, OwnerReference, now, now_micro
 from kubelite.api.core import (
@@ -53,6 +55,8 @@ class NodeConfig:
     # Pods get IPs from the node's podCIDR (CNI): the node is not Ready until it has one, and
     # it keeps routes to the other nodes' podCIDRs. None: the isolated (runc) runtime has one.
     pod_network: bool | None = None
+    # The VXLAN overlay between the nodes' pods (None: host-gw routes, which need one L2 segment).
+    overlay: VxlanConfig | None = None
 
     @property
     def has_pod_network(self) -> bool:
@@ -88,9 +92,12 @@ def architecture() -> str:
     return _ARCH.get(machine, machine)
 
 
-def build_node(cfg: NodeConfig) -> Node:
-    """The Node object as registered (metadata + spec; status is written separately)."""
-    annotations = {ANNOTATION_RUNTIME: cfg.runtime_name}
+def build_node(cfg: NodeConfig, extra_annotations: dict[str, str] | None = None) -> Node:
+    """The Node object as registered (metadata + spec; status is written separately).
+
+    `extra_annotations`: what the pod network publishes (the VTEP's MAC and public IP).
+    """
+    annotations = {**(extra_annotations or {}), ANNOTATION_RUNTIME: cfg.runtime_name}
     if not cfg.isolated:
         annotations[ANNOTATION_ISOLATION] = "none"
     return Node(
@@ -182,8 +189,12 @@ class NodeAgent:
         self.registered = asyncio.Event()
         self.pod_cidr: str | None = None
         self._pod_cidr_known = asyncio.Event()
-        # host-gw routes to the other nodes' pods, for nodes whose pods are on a pod network
-        self.routes = RouteSync(client, cfg.name, cfg.ip) if cfg.has_pod_network else None
+        # Routes to the other nodes' pods, for nodes whose pods are on a pod network: host-gw routes,
+        # or the VXLAN overlay (then RouteSync keeps only the Service range route, and shares its Node informer).
+        self.routes = (RouteSync(client, cfg.name, cfg.ip, pod_routes=cfg.overlay is None)
+                       if cfg.has_pod_network else None)
+        self.overlay = (VxlanSync(self.routes.informer, cfg.name, cfg.ip, cfg.overlay, lambda: self.pod_cidr)
+                        if self.routes is not None and cfg.overlay is not None else None)
         self._node_uid = ""
         self._lease: Lease | None = None
         self._last_report = 0.0
@@ -192,6 +203,8 @@ class NodeAgent:
         loops = [self._status_loop(), self._lease_loop(), self._pod_cidr_loop()]
         if self.routes is not None:
             loops.append(self.routes.run())
+        if self.overlay is not None:
+            loops.append(self.overlay.run())
         await asyncio.gather(*loops)
 
     # -- podCIDR ------------------------------------------------------------------
@@ -263,7 +276,8 @@ class NodeAgent:
 
     async def register(self) -> None:
         """Create the Node, or adopt an existing one (labels/annotations merged), then write status."""
-        wanted = build_node(self.cfg)
+        # The VTEP exists before the Node does, so no peer ever sees a vxlan Node without its MAC.
+        wanted = build_node(self.cfg, await self.overlay.setup() if self.overlay is not None else None)
         try:
             node = await self.client.create(wanted)
             log.info("node registered", extra={"node": self.cfg.name})

@@ -23,6 +23,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from kubelite.api import Node
 from kubelite.client import ApiClient, Informer
@@ -66,11 +67,17 @@ def _internal_ip(node: Node) -> str | None:
     return None
 
 
-def desired_routes(nodes: list[Node], self_name: str, service_route: Route | None) -> dict[str, Route]:
-    """dst -> route for every other node with a podCIDR and an InternalIP, plus the Service range."""
+def desired_routes(nodes: list[Node], self_name: str, service_route: Route | None,
+                   pod_routes: bool = True) -> dict[str, Route]:
+    """dst -> route for every other node with a podCIDR and an InternalIP, plus the Service range.
+
+    Without `pod_routes` (the VXLAN overlay routes the pods, see `kubelet.overlay`) only the Service range.
+    """
     out: dict[str, Route] = {}
     if service_route is not None:
         out[service_route.dst] = service_route
+    if not pod_routes:
+        return out
     own_ips = {_internal_ip(n) for n in nodes if n.metadata.name == self_name} - {None}
     for node in sorted(nodes, key=lambda n: n.metadata.name or ""):
         if node.metadata.name == self_name or node.metadata.deletion_timestamp:
@@ -90,6 +97,29 @@ def desired_routes(nodes: list[Node], self_name: str, service_route: Route | Non
     return out
 
 
+async def sync_forever(sync: Callable[[], Awaitable[Any]], dirty: asyncio.Event, resync_seconds: float,
+                       what: str, synced: asyncio.Event | None = None) -> None:
+    """Until cancelled: run `sync` whenever `dirty` is set and every `resync_seconds` anyway.
+
+    A failed sync is logged and retried a second later; `synced` is set after the first success.
+    Shared by the node's network syncs (host-gw routes, the VXLAN overlay).
+    """
+    while True:
+        dirty.clear()
+        try:
+            await sync()
+            if synced is not None:
+                synced.set()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("%s sync failed: %s", what, exc, extra={"what": what})
+            await asyncio.sleep(1.0)
+            dirty.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(dirty.wait(), resync_seconds)
+
+
 class RouteSync:
     """Watches Nodes and keeps this node's routes to the others' podCIDRs (and the Service range)."""
 
@@ -101,8 +131,10 @@ class RouteSync:
         service_cidr: str = SERVICE_CIDR,
         resync_seconds: float = 30.0,
         ip: IpRunner = run_ip,
+        pod_routes: bool = True,
     ) -> None:
         self.node_name = node_name
+        self.pod_routes = pod_routes
         self.node_ip = node_ip
         self.service_cidr = service_cidr
         self.resync_seconds = resync_seconds
@@ -118,19 +150,7 @@ class RouteSync:
         task = asyncio.create_task(self.informer.run(), name="route-node-informer")
         try:
             await self.informer.wait_synced()
-            while True:
-                self._dirty.clear()
-                try:
-                    await self.sync()
-                    self.synced.set()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.warning("route sync failed: %s", exc, extra={"node": self.node_name})
-                    await asyncio.sleep(1.0)
-                    self._dirty.set()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._dirty.wait(), self.resync_seconds)
+            await sync_forever(self.sync, self._dirty, self.resync_seconds, "route", self.synced)
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -162,7 +182,7 @@ class RouteSync:
     async def sync(self) -> None:
         dev = await self._node_device()
         service = Route(self.service_cidr, dev=dev) if self.service_cidr else None
-        want = desired_routes(self.informer.store.list(), self.node_name, service)
+        want = desired_routes(self.informer.store.list(), self.node_name, service, self.pod_routes)
         have = await self.current_routes()
         for dst, route in want.items():
             old = have.get(dst)

@@ -22,6 +22,9 @@ from pathlib import Path
 
 from apiserver.encryption import ensure_config_file
 from apiserver.serviceaccount.keys import generate_signing_key
+from kubelet.overlay.model import VxlanConfig
+from kubelet.overlay.netlink import OverlayError
+from kubelet.overlay.sync import remove_vtep
 from kubelite import addons, cleanup, netns
 from kubelite.localcluster import (
     ClusterPlan,
@@ -66,6 +69,9 @@ def _parser(command: str) -> argparse.ArgumentParser:
                        help="kvstore members (one Raft cluster); 1 for a single unreplicated member")
         p.add_argument("--net-id", type=int, default=0,
                        help="runc nodes: bridge kl-br<ID> and subnet 10.88.<ID>.0/24 (to run a second cluster)")
+        p.add_argument("--pod-network", default="host-gw", choices=["host-gw", "vxlan"],
+                       help="runc nodes: host-gw routes on the one bridge (default here), or a VXLAN overlay "
+                            "(what nodes on different subnets need)")
         p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the cluster")
         p.add_argument("--config-out", type=Path, default=None, help="where to write kctl's config")
         addons.add_up_flags(p)
@@ -88,8 +94,12 @@ def main(command: str, argv: list[str]) -> int:
             runtime, note = resolve_runtime(args.runtime)
             if note and not args.quiet:
                 print(note, flush=True)
+            if args.pod_network != "host-gw" and runtime != "runc":
+                raise UpError(f"--pod-network {args.pod_network} needs the runc runtime (the {runtime} runtime "
+                              "has no pod network)")
             settings = ClusterSettings(nodes=args.nodes, port_offset=args.port_offset, runtime=runtime,
                                        net_id=args.net_id, kv_members=args.kv_members,
+                                       pod_network=args.pod_network,
                                        tuning=addons.tuning_from_args(args))
             return asyncio.run(_up(settings.plan(data_dir), args.timeout, args.config_out or default_config_path(),
                                    args.quiet, settings))
@@ -420,8 +430,26 @@ async def _teardown(data_dir: Path, processes: list[RunningProcess], grace: floa
     if network:
         state = netns.NetworkState.from_dict(network)
         problems += await asyncio.to_thread(addons.cleanup_proxy_rules, state)
+        problems += await remove_overlays(state)
         problems += await asyncio.to_thread(netns.delete_network, state)
         say(f"  {'network':<24} {state.bridge} and {len(state.nodes)} node namespace(s) removed")
+    return problems
+
+
+async def remove_overlays(state: netns.NetworkState) -> list[str]:
+    """Delete each node's VTEP of this cluster (`--pod-network vxlan`); returns problems.
+
+    Deleting a node's namespace would drop its VTEP too, but the overlay's own removal is
+    what a node that outlives its namespace (a joined machine) relies on, so `down` uses it.
+    """
+    problems: list[str] = []
+    for node in state.nodes:
+        if not netns.netns_exists(node.netns):
+            continue
+        try:
+            await remove_vtep(VxlanConfig(state.net_id), netns=node.netns)
+        except (OverlayError, OSError) as exc:
+            problems.append(f"VTEP of {node.name}: {exc}")
     return problems
 
 

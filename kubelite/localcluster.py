@@ -152,7 +152,7 @@ def kvstore_components(data_dir: Path, members: int, port_offset: int) -> tuple[
 
 def plan_cluster(
     data_dir: Path, nodes: int, port_offset: int = 0, runtime: str = "process", net_id: int = 0,
-    registry: bool = False, kv_members: int = 1,
+    registry: bool = False, kv_members: int = 1, pod_network: str = "host-gw",
 ) -> ClusterPlan:
     """Build the component list in start order (storage first, nodes last).
 
@@ -161,7 +161,8 @@ def plan_cluster(
     so its nodes are loopback addresses on the host. Every link is TLS with
     client certificates from the cluster's PKI (`<data>/pki`, made by `up`); the apiserver
     authorizes with Node,RBAC and also serves the Kubernetes HTTPS API (`https_port`), which
-    `default/kubernetes` points pods at.
+    `default/kubernetes` points pods at. `pod_network` (runc) is how the kubelets connect the
+    nodes' pods: host-gw routes on the shared bridge, or a VXLAN overlay named after `net_id`.
     """
     o = port_offset
     kv_comps, kv = kvstore_components(data_dir, kv_members, o)
@@ -206,6 +207,8 @@ def plan_cluster(
                 "--data-dir", str(data_dir / "nodes" / name), "--runtime", runtime, *pki.kubelet_flags(certs, name)]
         if plan.registry:
             argv += ["--default-registry", plan.registry]
+        if plan.network is not None:
+            argv += ["--pod-network", pod_network, "--net-id", str(net_id)]
         netns = plan.network.netns_path(name) if plan.network is not None else None
         plan.components.append(Component(f"kubelet-{name}", argv, f"{ip}:{10248 + o}", netns))
     return plan

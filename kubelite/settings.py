@@ -25,11 +25,13 @@ class ClusterSettings:
     runtime: str = "process"
     net_id: int = 0
     kv_members: int = 1
+    pod_network: str = "host-gw"  # runc nodes: host-gw routes or the vxlan overlay
     tuning: Tuning = field(default_factory=Tuning)
 
     def plan(self, data_dir: Path) -> ClusterPlan:
         plan = plan_cluster(data_dir, self.nodes, self.port_offset, self.runtime, net_id=self.net_id,
-                            registry=self.runtime == "runc", kv_members=self.kv_members)
+                            registry=self.runtime == "runc", kv_members=self.kv_members,
+                            pod_network=self.pod_network)
         add_to_plan(plan, self.tuning)
         return plan
 
