@@ -50,13 +50,15 @@ class LocalCluster:
     """Handle on a running `kubelite up` cluster."""
 
     def __init__(self, data_dir: Path, nodes: int, port_offset: int, runtime: str = "process",
-                 net_id: int = 0, kv_members: int = 3, tuning: addons.Tuning | None = None) -> None:
+                 net_id: int = 0, kv_members: int = 3, tuning: addons.Tuning | None = None,
+                 pod_network: str = "host-gw") -> None:
         self.data_dir = data_dir
         self.nodes = nodes
         self.port_offset = port_offset
         self.runtime = runtime
         self.net_id = net_id
         self.kv_members = kv_members
+        self.pod_network = pod_network
         self.tuning = tuning or addons.Tuning()
         self.plan = self.settings().plan(data_dir)  # as `kubelite up` plans it: proxies, DNS, tuned flags
         self.server = self.plan.server
@@ -64,7 +66,8 @@ class LocalCluster:
 
     def settings(self) -> ClusterSettings:
         return ClusterSettings(nodes=self.nodes, port_offset=self.port_offset, runtime=self.runtime,
-                               net_id=self.net_id, kv_members=self.kv_members, tuning=self.tuning)
+                               net_id=self.net_id, kv_members=self.kv_members, tuning=self.tuning,
+                               pod_network=self.pod_network)
 
     def credentials(self) -> grpc.ChannelCredentials:
         """The admin's TLS credentials (`kubelite up` made the cluster's PKI under the data dir)."""
@@ -83,7 +86,7 @@ class LocalCluster:
     def up_args(self) -> list[str]:
         return ["up", "--nodes", str(self.nodes), "--data-dir", str(self.data_dir), "--port-offset",
                 str(self.port_offset), "--runtime", self.runtime, "--net-id", str(self.net_id),
-                "--kv-members", str(self.kv_members),
+                "--kv-members", str(self.kv_members), "--pod-network", self.pod_network,
                 "--config-out", str(self.data_dir / "config"), *self.tuning.up_flags()]
 
     def kubelite(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
