@@ -102,12 +102,13 @@ def test_nodes_publish_their_vtep_and_route_pods_through_it(vx: LocalCluster, po
 def test_pods_reach_each_other_and_services_across_nodes(vx: LocalCluster, pods: dict[str, Any]) -> None:
     web_ip = pods["web"]["status"]["podIP"]
     assert pods["web"]["spec"]["nodeName"] != pods["client"]["spec"]["nodeName"]
-    out = pod_exec(vx, "client", 'wget -qO- -T 5 "http://$1:8080/"; wget -qO- -T 5 http://web/; '
-                   "wget -qO- -T 5 http://web.default.svc.cluster.local/", web_ip)
+    # (busybox `wget -T` segfaults: `timeout` bounds each request, as in svchelpers)
+    out = pod_exec(vx, "client", 'timeout 5 wget -qO- "http://$1:8080/"; timeout 5 wget -qO- http://web/; '
+                   "timeout 5 wget -qO- http://web.default.svc.cluster.local/", web_ip)
     assert out.split() == ["web-on-node-2"] * 3, out
     # Pods use the overlay's MTU (1500 - 50), so full-size segments fit the encapsulation both ways.
     mtu = pod_exec(vx, "client", "cat /sys/class/net/eth0/mtu")
     assert mtu.strip() == "1450"
-    size = pod_exec(vx, "client", "wget -qO- -T 20 http://web/big | wc -c")
+    size = pod_exec(vx, "client", "timeout 20 wget -qO- http://web/big | wc -c")
     assert size.strip() == "4000000"
     assert " 0% packet loss" in pod_exec(vx, "client", f"ping -c 2 -W 2 -s 1422 {web_ip}")  # 1422+28 = 1450
