@@ -159,3 +159,15 @@ async def test_sync_publishes_vtep_programs_peers_and_follows_changes() -> None:
     await sync.sync()
     assert kernel.state == OverlayState(addrs=frozenset({"10.244.1.0/32"}))
     assert await sync.cleanup() and kernel.vtep is None
+
+
+async def test_cni_config_carries_the_overlay_mtu(tmp_path: Any) -> None:
+    from kubelet.cni import CniNetwork
+
+    async def mtu() -> int | None:
+        return 1450
+
+    net = CniNetwork("10.244.1.0/24", state_dir=tmp_path, mtu_source=mtu)
+    assert "mtu" not in net.conflist("10.244.1.0/24")["plugins"][0]  # unknown until the first ADD prepares the node
+    net.mtu = await mtu()
+    assert net.conflist("10.244.1.0/24")["plugins"][0]["mtu"] == 1450

@@ -64,3 +64,25 @@ def test_runc_roots_are_found_under_node_dirs_but_not_inside_rootfs(tmp_path: Pa
 def test_mountinfo_paths_are_unescaped() -> None:
     assert cleanup._unescape(r"/a\040b/c\134d") == "/a b/c\\d"
     assert json.dumps(cleanup.mounts_under(Path("/definitely/not/mounted"))) == "[]"
+
+
+def test_pod_network_reaches_every_kubelet_and_add_node(tmp_path: Path) -> None:
+    from kubelite.settings import ClusterSettings
+
+    settings = ClusterSettings(nodes=2, runtime="runc", net_id=42, pod_network="vxlan")
+    recorded = ClusterSettings.from_dict(json.loads(json.dumps(settings.to_dict())))
+    recorded.nodes += 1  # `kubelite add-node` plans the new node with the cluster's pod network
+    for comp in recorded.plan(tmp_path).components:
+        if comp.name.startswith("kubelet-"):
+            argv = comp.argv
+            assert argv[argv.index("--pod-network") + 1] == "vxlan" and argv[argv.index("--net-id") + 1] == "42"
+    hostgw = plan_cluster(tmp_path, nodes=1, runtime="runc", net_id=3).components[-1].argv
+    assert hostgw[hostgw.index("--pod-network") + 1] == "host-gw"
+    assert "--pod-network" not in plan_cluster(tmp_path, nodes=1, runtime="process").components[-1].argv
+    old = {k: v for k, v in settings.to_dict().items() if k != "pod_network"}  # a state file from before
+    assert ClusterSettings.from_dict(old).pod_network == "host-gw"
+
+
+def test_vxlan_without_runc_is_refused_with_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cluster.main("up", ["--runtime", "process", "--pod-network", "vxlan", "--data-dir", "/nonexistent/x"])
+    assert code == 1 and "--pod-network vxlan needs the runc runtime" in capsys.readouterr().err
