@@ -58,6 +58,12 @@ def _hostport(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _net_id(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 255:
+        raise argparse.ArgumentTypeError(f"expected a network id 0..255, got {text!r}")
+    return int(text)
+
+
 def _quantity(check: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         try:
@@ -87,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pod-network", choices=BACKENDS, default=BACKEND_HOST_GW,
                    help="how pods reach other nodes' pods (runc runtime): host-gw routes via the node IPs "
                         "(nodes on one L2 segment) or a VXLAN overlay (nodes only need routable IPs)")
-    p.add_argument("--net-id", type=int, default=0, choices=range(256), metavar="0..255",
+    p.add_argument("--net-id", type=_net_id, default=0, metavar="0..255",
                    help="the cluster's network id: names the VTEP kl-vx<ID> and picks its VNI, so two "
                         "clusters on one host never share an overlay")
     p.add_argument("--vxlan-port", type=int, default=DEFAULT_PORT, help="UDP port of the VXLAN overlay")

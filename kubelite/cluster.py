@@ -23,7 +23,6 @@ from pathlib import Path
 from apiserver.encryption import ensure_config_file
 from apiserver.serviceaccount.keys import generate_signing_key
 from kubelet.overlay.model import VxlanConfig
-from kubelet.overlay.netlink import OverlayError
 from kubelet.overlay.sync import remove_vtep
 from kubelite import addons, cleanup, netns
 from kubelite.localcluster import (
@@ -426,11 +425,13 @@ async def _teardown(data_dir: Path, processes: list[RunningProcess], grace: floa
     busy = await asyncio.to_thread(cleanup.remove_cgroups, nodes)
     if busy:
         say(f"  {'cgroups':<24} {len(busy)} still in use (another cluster's node?), left alone")
-    network = load_extra(data_dir).get("network")
+    extra = load_extra(data_dir)
+    network = extra.get("network")
     if network:
         state = netns.NetworkState.from_dict(network)
         problems += await asyncio.to_thread(addons.cleanup_proxy_rules, state)
-        problems += await remove_overlays(state)
+        if (extra.get("settings") or {}).get("pod_network") == "vxlan":
+            problems += await remove_overlays(state)
         problems += await asyncio.to_thread(netns.delete_network, state)
         say(f"  {'network':<24} {state.bridge} and {len(state.nodes)} node namespace(s) removed")
     return problems
@@ -448,7 +449,7 @@ async def remove_overlays(state: netns.NetworkState) -> list[str]:
             continue
         try:
             await remove_vtep(VxlanConfig(state.net_id), netns=node.netns)
-        except (OverlayError, OSError) as exc:
+        except Exception as exc:  # netlink or namespace trouble: reported, the rest of `down` goes on
             problems.append(f"VTEP of {node.name}: {exc}")
     return problems
 

@@ -11,7 +11,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,20 +70,21 @@ def ping(rig: Rig, i: int, target: str, size: int = 56) -> bool:
     return proc.returncode == 0
 
 
-def nodes_json(rig: Rig) -> list[dict[str, Any]]:
+def nodes_json(rig: Rig, cidr: Callable[[int], str] = pod_cidr) -> list[dict[str, Any]]:
     return [{"metadata": {"name": m.name, "annotations": {
         ANNOTATION_BACKEND: "vxlan", ANNOTATION_VTEP_MAC: vtep_mac(m.address), ANNOTATION_PUBLIC_IP: m.address}},
-        "spec": {"podCIDR": pod_cidr(m.index)},
+        "spec": {"podCIDR": cidr(m.index)},
         "status": {"addresses": [{"type": "InternalIP", "address": m.address}]}} for m in rig.plan.machines]
 
 
-def run_agent(rig: Rig, i: int, nodes: list[dict[str, Any]]) -> dict[str, Any]:
+def run_agent(rig: Rig, i: int, nodes: list[dict[str, Any]], net_id: int = NET_ID,
+              cidr: Callable[[int], str] = pod_cidr) -> dict[str, Any]:
     m = rig.plan.machine(i)
     path = rig.plan.base / f"nodes-{i}.json"
     path.write_text(json.dumps(nodes))
     proc = rig.run(i, "env", f"PYTHONPATH={ROOT}", "python", "-m", "tests.rig.overlay_agent", "--node", m.name,
-                   "--public-ip", m.address, "--pod-cidr", pod_cidr(i), "--nodes", str(path),
-                   "--net-id", str(NET_ID), timeout=60)
+                   "--public-ip", m.address, "--pod-cidr", cidr(i), "--nodes", str(path),
+                   "--net-id", str(net_id), timeout=60)
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
@@ -136,6 +137,18 @@ def test_overlay_connects_pods_across_the_router_and_is_removed_cleanly(rig: Rig
     changes = run_agent(rig, 1, nodes[:2])["changes"]
     assert sorted(c.split()[1] for c in changes) == ["fdb", "neigh", "route"], changes
     assert not ping(rig, 1, pod_ip(3))
+    assert ping(rig, 1, pod_ip(2))
+    # A second cluster (another net id) on the same machines: its own VTEP beside ours on the same port;
+    # removing it leaves ours and its entries alone.
+    other_cidr: Callable[[int], str] = lambda i: f"10.245.{100 + i}.0/24"  # noqa: E731
+    other = f"kl-vx{NET_ID + 1}"
+    for i in (1, 2):
+        run_agent(rig, i, nodes_json(rig, other_cidr)[:2], NET_ID + 1, other_cidr)
+    assert f"{other_cidr(2)} via" in rig.run(1, "ip", "route", "show", "dev", other).stdout
+    rig.run(1, "env", f"PYTHONPATH={ROOT}", "python", "-m", "tests.rig.overlay_agent", "--cleanup",
+            "--net-id", str(NET_ID + 1), timeout=60)
+    assert other not in rig.run(1, "ip", "link").stdout
+    assert f"{pod_cidr(2)} via" in rig.run(1, "ip", "route", "show", "dev", f"kl-vx{NET_ID}").stdout
     assert ping(rig, 1, pod_ip(2))
     # Removal leaves nothing of the overlay on the machine.
     rig.run(1, "env", f"PYTHONPATH={ROOT}", "python", "-m", "tests.rig.overlay_agent", "--cleanup",
