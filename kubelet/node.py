@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubelet.overlay.model import VxlanConfig
+from kubelet.overlay.model import ANNOTATION_BACKEND, BACKEND_HOST_GW, VxlanConfig
 from kubelet.overlay.sync import VxlanSync
 from kubelet.routes import RouteSync
 from kubelite.api import Lease, LeaseSpec, Node, ObjectMeta, OwnerReference, now, now_micro
@@ -276,8 +276,13 @@ class NodeAgent:
 
     async def register(self) -> None:
         """Create the Node, or adopt an existing one (labels/annotations merged), then write status."""
-        # The VTEP exists before the Node does, so no peer ever sees a vxlan Node without its MAC.
-        wanted = build_node(self.cfg, await self.overlay.setup() if self.overlay is not None else None)
+        # The VTEP exists before the Node does, so no peer ever sees a vxlan Node without its MAC; a
+        # host-gw node says so, so that peers drop it from their overlay if it switched back.
+        if self.overlay is not None:
+            extra: dict[str, str] | None = await self.overlay.setup()
+        else:
+            extra = {ANNOTATION_BACKEND: BACKEND_HOST_GW} if self.cfg.has_pod_network else None
+        wanted = build_node(self.cfg, extra)
         try:
             node = await self.client.create(wanted)
             log.info("node registered", extra={"node": self.cfg.name})
