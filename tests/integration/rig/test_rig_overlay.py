@@ -21,7 +21,7 @@ from kubelet.overlay.model import ANNOTATION_BACKEND, ANNOTATION_PUBLIC_IP, ANNO
 from tests.rig.machines import Rig, in_use, leftovers, missing_tools
 from tests.rig.plan import DATA_DIR, MAX_RIG_ID, plan_rig
 
-pytestmark = [pytest.mark.requires_root("network and mount namespaces"),
+pytestmark = [pytest.mark.integration, pytest.mark.requires_root("network and mount namespaces"),
               pytest.mark.skipif(missing_tools() != [], reason="needs iproute2, util-linux, procps")]
 
 ROOT = Path(__file__).resolve().parents[3]
