@@ -21,9 +21,6 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pyroute2 import AsyncIPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
 from kubelet.overlay.plan import Change, OverlayState
 
 ROUTE_PROTO = 213  # host-gw routes use 212 (kubelet.routes); these are the overlay's
@@ -31,6 +28,12 @@ RTNH_F_ONLINK = 4
 NUD_PERMANENT = 0x80
 MAIN_TABLE = 254
 _GONE = (errno.ENOENT, errno.ESRCH, errno.EADDRNOTAVAIL, errno.ENODEV)
+
+
+def _netlink_error() -> type[Exception]:
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    return NetlinkError  # type: ignore[no-any-return]
 
 
 class OverlayError(Exception):
@@ -98,10 +101,14 @@ class Pyroute2Netlink:
     def __init__(self, netns: str | None = None) -> None:
         self.netns = netns
 
-    def _open(self) -> AsyncIPRoute:
+    def _open(self) -> Any:
+        # Imported here: pyroute2 takes ~0.5 s to import, which only nodes using the overlay should pay
+        # (every `kubelite` command and host-gw kubelet imports this module).
+        from pyroute2 import AsyncIPRoute
+
         return AsyncIPRoute(netns=self.netns) if self.netns else AsyncIPRoute()
 
-    async def _index(self, ip: AsyncIPRoute, name: str) -> int | None:
+    async def _index(self, ip: Any, name: str) -> int | None:
         found = await ip.link_lookup(ifname=name)
         return int(found[0]) if found else None
 
@@ -134,11 +141,11 @@ class Pyroute2Netlink:
                     await ip.link("set", index=index, address=spec.mac, mtu=spec.mtu)
                 await ip.link("set", index=index, state="up")
                 return created
-        except NetlinkError as exc:
+        except _netlink_error() as exc:
             raise OverlayError(f"cannot set up VTEP {spec.name} (VNI {spec.vni}, port {spec.port}): "
                                f"{exc.args[-1] if exc.args else exc}") from None
 
-    async def _matches(self, ip: AsyncIPRoute, index: int, spec: VtepSpec) -> bool:
+    async def _matches(self, ip: Any, index: int, spec: VtepSpec) -> bool:
         """Whether the existing device is a VXLAN with our VNI, port, local address and lower link."""
         link = (await _collect(ip.link("get", index=index)))[0]
         kind, data = _vxlan_data(link)
@@ -187,13 +194,13 @@ class Pyroute2Netlink:
             for change in changes:
                 try:
                     await self._apply_one(ip, index, change)
-                except NetlinkError as exc:
-                    if change.op == "del" and exc.code in _GONE:
+                except _netlink_error() as exc:
+                    if change.op == "del" and getattr(exc, "code", None) in _GONE:
                         continue
                     raise OverlayError(f"{change} on {device}: {exc.args[-1] if exc.args else exc}") from None
 
     @staticmethod
-    async def _apply_one(ip: AsyncIPRoute, index: int, change: Change) -> None:
+    async def _apply_one(ip: Any, index: int, change: Change) -> None:
         op = change.op
         if change.kind == "route":
             net = ipaddress.ip_network(change.key)
@@ -223,8 +230,8 @@ class Pyroute2Netlink:
                 return False
             try:
                 await ip.link("del", index=index)
-            except NetlinkError as exc:
-                if exc.code in _GONE:
+            except _netlink_error() as exc:
+                if getattr(exc, "code", None) in _GONE:
                     return False
                 raise OverlayError(f"cannot delete VTEP {device}: {exc.args[-1] if exc.args else exc}") from None
             return True
