@@ -19,6 +19,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from apiserver.http import patch as patching
+from apiserver.http import protobuf
 from apiserver.http.errors import JSON, MethodNotAllowed, UnsupportedMediaType, bad_query, not_found_path
 from apiserver.http.routing import RequestInfo
 from apiserver.http.tables import check_include_object, table, wants_table
@@ -54,12 +55,14 @@ def _int_query(query: Mapping[str, str], name: str) -> int | None:
 
 
 def decode_document(raw: bytes, content_type: str, what: str = "body") -> Any:
-    """The request body as JSON data (YAML accepted like Kubernetes; protobuf is 415)."""
+    """The request body as JSON data (YAML and Kubernetes protobuf accepted like Kubernetes)."""
     media = content_type.split(";")[0].strip().lower()
+    if media == protobuf.MEDIA_TYPE:
+        return protobuf.decode(raw)
     if media not in BODY_TYPES:
         raise UnsupportedMediaType(
             f'the body of the request was in an unknown format - accepted media types include: '
-            f'application/json, application/yaml (got "{media}")')
+            f'application/json, application/yaml, {protobuf.MEDIA_TYPE} (got "{media}")')
     try:
         if media == "application/yaml":
             return yaml.safe_load(raw)
