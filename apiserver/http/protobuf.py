@@ -163,8 +163,10 @@ def _zero(value: Any) -> bool:
 def message(data: int | bytes, name: str) -> dict[str, Any]:
     """The JSON form of one encoded message of the schema's type `name` (e.g. "apps.Deployment")."""
     schema = _schema()[1].get(name)
-    if schema is None or not isinstance(data, bytes):
+    if schema is None:
         raise BadRequest(f"protobuf message {name} is not supported by this server; send JSON")
+    if not isinstance(data, bytes):
+        raise BadRequest(f"a protobuf {name} must be a message (length-delimited), got a varint")
     out: dict[str, Any] = {}
     for number, wire, value in fields(data):
         spec = schema.get(number)

@@ -213,7 +213,7 @@ def test_create_generators_run_and_expose(kubectl: Kubectl) -> None:
     kubectl.ok("run", "solo", "--image=busybox", "--labels=a=x,tier=one", "--", "sleep", "3600")
     pod = kubectl.obj("pod", "solo")
     assert pod["metadata"]["labels"] == {"a": "x", "tier": "one"}
-    assert pod["spec"]["containers"][0]["command"] == ["sleep", "3600"]
+    assert pod["spec"]["containers"][0]["args"] == ["sleep", "3600"]  # `run -- CMD` sets args
     kubectl.ok("expose", "deployment", "gen", "--port=80", "--target-port=8080", "--name=gen-exposed")
     exposed = kubectl.obj("svc", "gen-exposed")
     assert exposed["spec"]["selector"] == {"app": "gen"} and exposed["spec"]["ports"][0]["targetPort"] == 8080
