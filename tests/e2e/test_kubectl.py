@@ -39,17 +39,18 @@ FOREIGN = {"apiVersion": "v1", "kind": "Config", "current-context": "elsewhere",
            "contexts": [{"name": "elsewhere", "context": {"cluster": "elsewhere", "user": "elsewhere"}}]}
 
 
-def web(replicas: int = 2, image: str = "busybox", app: str = "x") -> str:
-    """A Deployment whose pods stop at once (grace 1s), so rollouts and deletes are quick."""
+def web(name: str = "web", replicas: int = 2, image: str = "busybox", app: str = "") -> str:
+    """A Deployment (pods labelled run=NAME) whose pods stop at once (grace 1s), so rollouts and deletes
+    are quick."""
     return f"""
 apiVersion: apps/v1
 kind: Deployment
-metadata: {{name: web, labels: {{app: {app}}}}}
+metadata: {{name: {name}, labels: {{app: {app or name}}}}}
 spec:
   replicas: {replicas}
-  selector: {{matchLabels: {{run: web}}}}
+  selector: {{matchLabels: {{run: {name}}}}}
   template:
-    metadata: {{labels: {{run: web}}}}
+    metadata: {{labels: {{run: {name}}}}}
     spec:
       terminationGracePeriodSeconds: 1
       containers:
@@ -148,7 +149,7 @@ def test_kubeconfig_discovery_explain_and_auth(kubectl: Kubectl) -> None:
 
 def test_apply_kustomize_prune_and_diff(kubectl: Kubectl) -> None:
     manifest = kubectl.tmp / "web.yaml"
-    manifest.write_text(web(replicas=2) + "---\napiVersion: v1\nkind: ConfigMap\n"
+    manifest.write_text(web(replicas=2, app="x") + "---\napiVersion: v1\nkind: ConfigMap\n"
                         "metadata: {name: settings, labels: {app: x}}\ndata: {a: '1'}\n")
     out = kubectl.ok("apply", "-f", str(manifest))
     assert "deployment.apps/web created" in out and "configmap/settings created" in out
@@ -267,7 +268,7 @@ def test_get_output_formats_selectors_and_watch(kubectl: Kubectl) -> None:
 
 
 def test_label_annotate_patch_image_scale_and_edit(kubectl: Kubectl) -> None:
-    kubectl.ok("apply", "-f", "-", input=web(replicas=1).replace("name: web", "name: mut"))
+    kubectl.ok("apply", "-f", "-", input=web("mut", replicas=1))
     kubectl.ok("label", "deploy", "mut", "tier=fe")
     kubectl.ok("annotate", "deploy", "mut", "note=hello")
     kubectl.ok("patch", "deploy", "mut", "--type", "strategic", "-p",
@@ -278,7 +279,7 @@ def test_label_annotate_patch_image_scale_and_edit(kubectl: Kubectl) -> None:
     kubectl.ok("set", "image", "deploy/mut", "main=busybox:1.35")
     kubectl.ok("scale", "deploy", "mut", "--replicas=2")
     dep = kubectl.obj("deploy", "mut")
-    assert dep["metadata"]["labels"] == {"app": "x", "tier": "fe", "j": "z"}
+    assert dep["metadata"]["labels"] == {"app": "mut", "tier": "fe", "j": "z"}
     assert dep["metadata"]["annotations"]["note"] == "hello"
     container = dep["spec"]["template"]["spec"]["containers"][0]
     assert container["name"] == "main" and container["env"] == [{"name": "A", "value": "1"}]
@@ -300,7 +301,7 @@ def _template_images(kubectl: Kubectl) -> list[str]:
 
 
 def test_rollout_wait_describe_and_events(kubectl: Kubectl) -> None:
-    kubectl.ok("apply", "-f", "-", input=web(replicas=2).replace("name: web", "name: roll"))
+    kubectl.ok("apply", "-f", "-", input=web("roll", replicas=2))
     kubectl.ok("wait", "--for=condition=Available", "deploy/roll", "--timeout=90s")
     assert "successfully rolled out" in kubectl.ok("rollout", "status", "deploy/roll", "--timeout=90s")
     kubectl.ok("set", "image", "deploy/roll", "main=busybox:1.35")
@@ -335,7 +336,7 @@ def test_rollout_wait_describe_and_events(kubectl: Kubectl) -> None:
 
 
 def test_delete_cascades_grace_cordon_and_drain(kubectl: Kubectl) -> None:
-    kubectl.ok("apply", "-f", "-", input=web(replicas=1).replace("name: web", "name: orphan"))
+    kubectl.ok("apply", "-f", "-", input=web("orphan", replicas=1))
     wait_for(lambda: kubectl.names("rs", "-l", "run=orphan"), 30, "the orphan deployment's replica set")
     kubectl.ok("delete", "deploy", "orphan", "--cascade=orphan")
     rs = kubectl.obj("rs", "-l", "run=orphan")["items"]
@@ -344,7 +345,7 @@ def test_delete_cascades_grace_cordon_and_drain(kubectl: Kubectl) -> None:
     assert kubectl.gone("rs", "-l", "run=orphan")  # foreground: kubectl returned once it was gone
     wait_for(lambda: kubectl.gone("pods", "-l", "run=orphan"), 30, "the orphaned pods to go")
 
-    kubectl.ok("apply", "-f", "-", input=web(replicas=1).replace("name: web", "name: bg"))
+    kubectl.ok("apply", "-f", "-", input=web("bg", replicas=1))
     wait_for(lambda: kubectl.names("pods", "-l", "run=bg"), 30, "the bg pod")
     kubectl.ok("delete", "deploy", "bg", "--cascade=background")
     wait_for(lambda: kubectl.gone("rs,pods", "-l", "run=bg"), 60, "background deletion of the bg dependents")
@@ -355,7 +356,7 @@ def test_delete_cascades_grace_cordon_and_drain(kubectl: Kubectl) -> None:
     kubectl.ok("delete", "pod", "quick", "--grace-period=1")  # sleep ignores SIGTERM: the grace is what ends it
     assert time.monotonic() - started < 20 and kubectl.gone("pod", "quick")
 
-    kubectl.ok("apply", "-f", "-", input=web(replicas=2).replace("name: web", "name: drained"))
+    kubectl.ok("apply", "-f", "-", input=web("drained", replicas=2))
     kubectl.ok("wait", "--for=condition=Available", "deploy/drained", "--timeout=90s")
     kubectl.ok("cordon", "node-1")
     assert kubectl.obj("node", "node-1")["spec"]["unschedulable"] is True
