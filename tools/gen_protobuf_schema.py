@@ -37,6 +37,7 @@ ROOTS = {  # apiVersion/kind -> message
     "rbac.authorization.k8s.io/v1/Role": "rbac.Role", "rbac.authorization.k8s.io/v1/RoleBinding": "rbac.RoleBinding",
     "authorization.k8s.io/v1/SelfSubjectAccessReview": "authorization.SelfSubjectAccessReview",
     "authentication.k8s.io/v1/SelfSubjectReview": "authentication.SelfSubjectReview",
+    "authentication.k8s.io/v1/TokenRequest": "authentication.TokenRequest",
     "policy/v1/Eviction": "policy.Eviction", "meta.k8s.io/v1/DeleteOptions": "meta.DeleteOptions",
     "v1/DeleteOptions": "meta.DeleteOptions", "autoscaling/v1/Scale": "autoscaling.Scale",
 }

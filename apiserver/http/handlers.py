@@ -96,6 +96,14 @@ class ResourceHandlers:
         sub = info.subresource
         if sub == "scale":
             return await self._scale(request, info, kind, body)
+        if sub == "eviction":
+            return await self._evict(request, info, body)
+        if sub == "token":  # TokenRequest (`kubectl create token`): create-only, answered, never stored
+            if info.verb != "create":
+                raise MethodNotAllowed("serviceaccounts/token can only be created")
+            token = await self.service.create_token(info.namespace, info.name,
+                                                    object_body(body, request.headers.get("Content-Type", "")))
+            return json_response(token, 201)
         if sub == "status" and info.verb not in ("get", "update", "patch"):
             raise MethodNotAllowed(f"the server does not allow this method on {kind.resource}/status")
         if info.verb == "get":
@@ -173,13 +181,14 @@ class ResourceHandlers:
         return json_response(raw)
 
     @staticmethod
-    def _delete_options(request: web.Request, body: bytes) -> DeleteOptions:
-        data: dict[str, Any] = {}
-        if body.strip():
+    def _delete_options(request: web.Request, body: bytes, data: dict[str, Any] | None = None) -> DeleteOptions:
+        """From the body (or `data`, an Eviction's deleteOptions) and the query, like Kubernetes."""
+        if data is None and body.strip():
             parsed = decode_document(body, request.headers.get("Content-Type", ""), "DeleteOptions")
             if parsed is not None and not isinstance(parsed, dict):
                 raise BadRequest("DeleteOptions must be a JSON object")
-            data = parsed or {}
+            data = parsed
+        data = data or {}
         query = request.query
         grace = data.get("gracePeriodSeconds")
         if grace is None:
@@ -212,6 +221,24 @@ class ResourceHandlers:
                                                      options))
         head = json.dumps({"kind": kind.list_kind, "apiVersion": kind.api_version, "metadata": {}})
         return json_response(head[:-1].encode() + b',"items":[' + b",".join(deleted) + b"]}")
+
+    async def _evict(self, request: web.Request, info: RequestInfo, body: bytes) -> web.Response:
+        """`pods/eviction` (what `kubectl drain` posts): kubelite has no PodDisruptionBudgets, so every
+        eviction is allowed and is the pod's deletion with the Eviction's deleteOptions."""
+        if info.verb != "create":
+            raise MethodNotAllowed("pods/eviction can only be created")
+        eviction = decode_document(body, request.headers.get("Content-Type", ""), "Eviction") if body else {}
+        if not isinstance(eviction, dict):
+            raise BadRequest("an Eviction must be a JSON object")
+        named = columns.dig(eviction, "metadata", "name")
+        if named and named != info.name:
+            raise BadRequest(f"metadata.name of the Eviction ({named}) does not match the pod ({info.name})")
+        options = eviction.get("deleteOptions") or {}
+        if not isinstance(options, dict):
+            raise BadRequest("deleteOptions of the Eviction must be an object")
+        await self.service.delete("pods", info.namespace, info.name, self._delete_options(request, b"", options))
+        return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                              "code": 201}, 201)
 
     # ---- scale -----------------------------------------------------------------------------
 

@@ -145,6 +145,14 @@ def test_kubeconfig_discovery_explain_and_auth(kubectl: Kubectl) -> None:
     denied = kubectl.run("auth", "can-i", "create", "pods", f"--as={sa}")
     assert (denied.returncode, denied.stdout.strip()) == (1, "no")
     assert "kubernetes-admin" in kubectl.ok("auth", "whoami")
+    kubectl.ok("create", "serviceaccount", "robot")
+    token = kubectl.ok("create", "token", "robot", "--duration=10m").strip()  # serviceaccounts/token
+    as_robot = subprocess.run([str(KUBECTL), "--kubeconfig", os.devnull, "--server", c.plan.https_server,
+                               "--certificate-authority", str(c.plan.pki_dir / "ca.crt"), "--token", token,
+                               "--cache-dir", str(kubectl.tmp / "c3"), "auth", "whoami", "-o", "json"],
+                              capture_output=True, text=True, timeout=60)
+    assert as_robot.returncode == 0, as_robot.stderr
+    assert json.loads(as_robot.stdout)["status"]["userInfo"]["username"] == "system:serviceaccount:default:robot"
 
 
 def test_apply_kustomize_prune_and_diff(kubectl: Kubectl) -> None:
@@ -360,7 +368,9 @@ def test_delete_cascades_grace_cordon_and_drain(kubectl: Kubectl) -> None:
     kubectl.ok("wait", "--for=condition=Available", "deploy/drained", "--timeout=90s")
     kubectl.ok("cordon", "node-1")
     assert kubectl.obj("node", "node-1")["spec"]["unschedulable"] is True
-    kubectl.ok("drain", "node-1", "--ignore-daemonsets", "--delete-emptydir-data", "--force", "--timeout=90s")
+    drained = kubectl.ok("drain", "node-1", "--ignore-daemonsets", "--delete-emptydir-data", "--force",
+                         "--timeout=90s")
+    assert "evicted" in drained  # through pods/eviction, not plain deletes
     try:
         def moved() -> bool:
             pods = [p for p in kubectl.obj("pods", "-l", "run=drained")["items"]
