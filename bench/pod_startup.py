@@ -42,8 +42,10 @@ from kubelite.client import ApiClient  # noqa: E402
 
 
 def kubelite(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    # A throwaway KUBECONFIG: `up` merges its kubectl context there, not into the user's ~/.kube/config.
+    env = dict(os.environ, KUBECONFIG=f"/tmp/kubelite-bench-{os.getpid()}.kubeconfig")
     return subprocess.run([sys.executable, "-m", "kubelite.main", *args], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=env)
 
 
 def make_pod(name: str, node: str | None = None) -> Pod:

@@ -2,11 +2,13 @@
 
 `up` starts the daemons in dependency order (kvstore → apiserver → scheduler,
 controller-manager, kubelets), waits for each one's `/readyz` and for every node
-to report Ready, then writes the client config so `kctl` just works. With the
+to report Ready, then writes the client config so `kctl` just works, and merges a
+context into the user's kubeconfig for real `kubectl` (`kubeconfig.py`). With the
 runc runtime each node is a network namespace on a host bridge (`netns.py`)
 and images come from a local registry. `down` stops the daemons in reverse
 order, removes every container, mount, namespace, bridge and rule the cluster
-made (`cleanup.py`), even after a crash, and checks that nothing is left.
+made (`cleanup.py`), even after a crash, and checks that nothing is left, then takes
+its context out of the kubeconfig again.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from apiserver.encryption import ensure_config_file
 from apiserver.serviceaccount.keys import generate_signing_key
 from kubelet.overlay.model import VxlanConfig
 from kubelet.overlay.sync import remove_vtep
-from kubelite import addons, cleanup, netns
+from kubelite import addons, cleanup, kubeconfig, netns
 from kubelite.localcluster import (
     ClusterPlan,
     Component,
@@ -204,10 +206,11 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool, 
     config_out.parent.mkdir(parents=True, exist_ok=True)
     config_out.write_text(pki.client_config(plan.server, pki.admin_tls(plan.pki_dir)))
     config_out.chmod(0o600)
+    kube_note = _write_kubeconfig(plan, settings)
     say(
         f"\nkubelite is up: apiserver at {plan.server} (Kubernetes HTTPS API at {plan.https_server}), "
         f"nodes {', '.join(plan.node_names)}\n"
-        f"kctl config written to {config_out}\n\n"
+        f"kctl config written to {config_out}\n{kube_note}\n\n"
         "Try:\n"
         "  kctl get nodes\n"
         "  kctl apply -f examples/\n"
@@ -216,6 +219,35 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool, 
         + ("" if plan.data_dir == default_data_dir().resolve() else f" --data-dir {plan.data_dir}")
     )
     return 0
+
+
+def _write_kubeconfig(plan: ClusterPlan, settings: ClusterSettings) -> str:
+    """Merge this cluster's context into the user's kubeconfig (see `kubelite.kubeconfig`) and record
+    where, so `down` removes it again; returns a line for the user. A kubeconfig that cannot be
+    merged does not fail `up` (the cluster works): the line says why and how to get one anyway."""
+    path = kubeconfig.default_path()
+    name = kubeconfig.context_name(settings.port_offset)
+    try:
+        kubeconfig.write_merged(path, kubeconfig.admin_entry(name, plan.https_server, plan.pki_dir))
+    except (kubeconfig.KubeconfigError, OSError) as exc:
+        return f"warning: kubeconfig not written ({exc}); `kubelite kubeconfig` prints one"
+    _, procs = load_state(plan.data_dir)
+    save_state(plan.data_dir, plan.server, procs,
+               kubeconfig={"path": str(path), "context": name, "server": plan.https_server})
+    return f"kubectl context {name!r} written to {path}"
+
+
+def _remove_kubeconfig(data_dir: Path, say: Say) -> None:
+    """Undo `_write_kubeconfig`: only entries that still point at this cluster are removed."""
+    recorded = load_extra(data_dir).get("kubeconfig")
+    if not isinstance(recorded, dict):
+        return
+    path = Path(str(recorded.get("path")))
+    try:
+        if kubeconfig.remove_from(path, str(recorded.get("context")), str(recorded.get("server"))):
+            say(f"  {'kubeconfig':<24} context {recorded.get('context')!r} removed from {path}")
+    except (kubeconfig.KubeconfigError, OSError) as exc:
+        say(f"  {'kubeconfig':<24} left as is ({exc})")
 
 
 def _ensure_pki(plan: ClusterPlan, say: Say) -> None:
@@ -393,6 +425,7 @@ async def _down(data_dir: Path, grace: float, purge: bool) -> int:
     if problems:
         print("error: not everything could be removed:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 1
+    _remove_kubeconfig(data_dir, print)
     state_file(data_dir).unlink(missing_ok=True)
     if purge:
         shutil.rmtree(data_dir, ignore_errors=True)

@@ -25,8 +25,8 @@ from typing import Any
 from aiohttp import web
 
 from apiserver.http import discovery, openapi
-from apiserver.http.errors import RequestEntityTooLarge, not_found_path, status_response
-from apiserver.http.handlers import ResourceHandlers, json_response
+from apiserver.http.errors import MethodNotAllowed, RequestEntityTooLarge, not_found_path, status_response
+from apiserver.http.handlers import ResourceHandlers, decode_document, json_response
 from apiserver.http.routing import RequestInfo, request_info, resolve_kind
 from apiserver.service import ResourceService
 from apiserver.strategy import StatusStrategy
@@ -39,6 +39,10 @@ MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024  # Kubernetes' --max-request-body-bytes
 REQUEST_INFO = web.RequestKey("kubelite_request_info", RequestInfo)
 Authorizer = Callable[[web.Request, RequestInfo], Awaitable[None]]
 """Raises `api.errors.Forbidden` (or Unauthorized) to refuse a request; None allows everything."""
+Reviewer = Callable[[str, bytes], bytes]
+"""Answers a create of a self review (`selfsubjectaccessreviews`, `selfsubjectreviews`: JSON in, JSON
+out) about the request's user; `AccessControl.review` behind the same authorizer."""
+REVIEWS = {("authorization.k8s.io", "selfsubjectaccessreviews"), ("authentication.k8s.io", "selfsubjectreviews")}
 
 
 async def _allow_all(request: web.Request, info: RequestInfo) -> None:
@@ -77,8 +81,10 @@ class HttpApi:
     """Serves the Kubernetes REST API over `service`; `not_ready` answers /readyz (None = ready)."""
 
     def __init__(self, service: ResourceService, *, not_ready: Callable[[], str | None] = lambda: None,
-                 authorizer: Authorizer | None = None, max_body_bytes: int = MAX_REQUEST_BODY_BYTES) -> None:
+                 authorizer: Authorizer | None = None, max_body_bytes: int = MAX_REQUEST_BODY_BYTES,
+                 reviewer: Reviewer | None = None) -> None:
         self.service = service
+        self.reviewer = reviewer
         self.not_ready = not_ready
         self.authorizer = authorizer or _allow_all
         self.max_body_bytes = max_body_bytes
@@ -135,6 +141,8 @@ class HttpApi:
             await self.authorizer(request, info)
             if not info.is_resource_request:
                 return await self._nonresource(request, info)
+            if (info.api_group, info.resource) in REVIEWS and info.api_version == "v1" and self.reviewer:
+                return await self._review(request, info)
             kind = resolve_kind(info)
             body = await self._read_body(request)
             return await self.handlers.handle(request, info, kind, body)
@@ -149,6 +157,15 @@ class HttpApi:
         finally:
             if task is not None:
                 self._requests.discard(task)
+
+    async def _review(self, request: web.Request, info: RequestInfo) -> web.Response:
+        """`kubectl auth can-i` / `auth whoami`: create-only, answered, never stored."""
+        if info.verb != "create" or info.name or info.namespace:
+            raise MethodNotAllowed(f"{info.resource} can only be created (POST /apis/{info.group_version}/"
+                                   f"{info.resource})")
+        data = decode_document(await self._read_body(request), request.headers.get("Content-Type", ""))
+        assert self.reviewer is not None
+        return json_response(self.reviewer(info.resource, json.dumps(data).encode()), 201)
 
     async def _read_body(self, request: web.Request) -> bytes:
         if request.method in ("GET", "HEAD"):

@@ -19,6 +19,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from apiserver.http import patch as patching
+from apiserver.http import protobuf
 from apiserver.http.errors import JSON, MethodNotAllowed, UnsupportedMediaType, bad_query, not_found_path
 from apiserver.http.routing import RequestInfo
 from apiserver.http.tables import check_include_object, table, wants_table
@@ -54,12 +55,14 @@ def _int_query(query: Mapping[str, str], name: str) -> int | None:
 
 
 def decode_document(raw: bytes, content_type: str, what: str = "body") -> Any:
-    """The request body as JSON data (YAML accepted like Kubernetes; protobuf is 415)."""
+    """The request body as JSON data (YAML and Kubernetes protobuf accepted like Kubernetes)."""
     media = content_type.split(";")[0].strip().lower()
+    if media == protobuf.MEDIA_TYPE:
+        return protobuf.decode(raw)
     if media not in BODY_TYPES:
         raise UnsupportedMediaType(
             f'the body of the request was in an unknown format - accepted media types include: '
-            f'application/json, application/yaml (got "{media}")')
+            f'application/json, application/yaml, {protobuf.MEDIA_TYPE} (got "{media}")')
     try:
         if media == "application/yaml":
             return yaml.safe_load(raw)
@@ -93,6 +96,14 @@ class ResourceHandlers:
         sub = info.subresource
         if sub == "scale":
             return await self._scale(request, info, kind, body)
+        if sub == "eviction":
+            return await self._evict(request, info, body)
+        if sub == "token":  # TokenRequest (`kubectl create token`): create-only, answered, never stored
+            if info.verb != "create":
+                raise MethodNotAllowed("serviceaccounts/token can only be created")
+            token = await self.service.create_token(info.namespace, info.name,
+                                                    object_body(body, request.headers.get("Content-Type", "")))
+            return json_response(token, 201)
         if sub == "status" and info.verb not in ("get", "update", "patch"):
             raise MethodNotAllowed(f"the server does not allow this method on {kind.resource}/status")
         if info.verb == "get":
@@ -170,13 +181,14 @@ class ResourceHandlers:
         return json_response(raw)
 
     @staticmethod
-    def _delete_options(request: web.Request, body: bytes) -> DeleteOptions:
-        data: dict[str, Any] = {}
-        if body.strip():
+    def _delete_options(request: web.Request, body: bytes, data: dict[str, Any] | None = None) -> DeleteOptions:
+        """From the body (or `data`, an Eviction's deleteOptions) and the query, like Kubernetes."""
+        if data is None and body.strip():
             parsed = decode_document(body, request.headers.get("Content-Type", ""), "DeleteOptions")
             if parsed is not None and not isinstance(parsed, dict):
                 raise BadRequest("DeleteOptions must be a JSON object")
-            data = parsed or {}
+            data = parsed
+        data = data or {}
         query = request.query
         grace = data.get("gracePeriodSeconds")
         if grace is None:
@@ -209,6 +221,24 @@ class ResourceHandlers:
                                                      options))
         head = json.dumps({"kind": kind.list_kind, "apiVersion": kind.api_version, "metadata": {}})
         return json_response(head[:-1].encode() + b',"items":[' + b",".join(deleted) + b"]}")
+
+    async def _evict(self, request: web.Request, info: RequestInfo, body: bytes) -> web.Response:
+        """`pods/eviction` (what `kubectl drain` posts): kubelite has no PodDisruptionBudgets, so every
+        eviction is allowed and is the pod's deletion with the Eviction's deleteOptions."""
+        if info.verb != "create":
+            raise MethodNotAllowed("pods/eviction can only be created")
+        eviction = decode_document(body, request.headers.get("Content-Type", ""), "Eviction") if body else {}
+        if not isinstance(eviction, dict):
+            raise BadRequest("an Eviction must be a JSON object")
+        named = columns.dig(eviction, "metadata", "name")
+        if named and named != info.name:
+            raise BadRequest(f"metadata.name of the Eviction ({named}) does not match the pod ({info.name})")
+        options = eviction.get("deleteOptions") or {}
+        if not isinstance(options, dict):
+            raise BadRequest("deleteOptions of the Eviction must be an object")
+        await self.service.delete("pods", info.namespace, info.name, self._delete_options(request, b"", options))
+        return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                              "code": 201}, 201)
 
     # ---- scale -----------------------------------------------------------------------------
 

@@ -82,6 +82,39 @@ def _paths(info: KindInfo) -> dict[str, Any]:
     return {scope: collection, f"{scope}/{{name}}": item}
 
 
+def _tidy(schema: Any) -> Any:
+    """A pydantic JSON schema in the shape Kubernetes publishes, which `kubectl explain` reads:
+    optional fields are `anyOf [X, null]` in pydantic and just X (a `$ref` alone, or wrapped in
+    `allOf` beside other keywords) in Kubernetes -- explain shows an `anyOf` as an opaque <Object>
+    without its fields; `int | str` is `x-kubernetes-int-or-string`; pydantic's generated titles
+    and `default: null` say nothing and are dropped."""
+    if isinstance(schema, list):
+        return [_tidy(x) for x in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "title" or (key == "default" and value is None):
+            continue
+        if key in ("properties", "$defs"):  # maps of names to schemas: names are kept as they are
+            out[key] = {name: _tidy(sub) for name, sub in value.items()}
+        else:
+            out[key] = _tidy(value)
+    alternatives = out.pop("anyOf", None)
+    if alternatives is None:
+        return out
+    rest = [a for a in alternatives if a != {"type": "null"}]
+    if sorted(str(a.get("type")) for a in rest) == ["integer", "string"] and all(len(a) == 1 for a in rest):
+        rest = [{"x-kubernetes-int-or-string": True}]
+    if len(rest) != 1:
+        out["anyOf"] = rest
+    elif "$ref" in rest[0] and out:
+        out["allOf"] = rest
+    else:
+        out.update(rest[0])
+    return out
+
+
 def _schemas(kinds: list[KindInfo]) -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     for info in kinds:
@@ -89,7 +122,7 @@ def _schemas(kinds: list[KindInfo]) -> dict[str, Any]:
         schemas.update(doc.pop("$defs", {}))
         doc["x-kubernetes-group-version-kind"] = _gvk(info)
         schemas[info.model.__name__] = doc
-    return schemas
+    return {name: _tidy(schema) for name, schema in schemas.items()}
 
 
 def _key(group_version: str) -> str:

@@ -179,8 +179,8 @@ def proportional_scale(d: Deployment, new_rs: ReplicaSet | None, old_rss: Sequen
     active = active_replica_sets([*old_rss, new_rs])
     allowed = replicas + max_surge(d) if replicas > 0 else 0
     to_add = allowed - sum_spec_replicas(active)
-    if to_add == 0:
-        return {}
+    if to_add == 0:  # sizes already fit; the annotations must still learn the new count, or this
+        return {name_of(rs): rs_replicas(rs) for rs in active}  # stays a scale event forever
     # Larger RSes first; among equals the newer one gets scaled up first / the older one down first.
     if to_add > 0:
         ordered = sorted(active, key=lambda rs: (-rs_replicas(rs), -creation_time(rs.metadata).timestamp()))

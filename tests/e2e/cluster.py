@@ -62,7 +62,10 @@ class LocalCluster:
         self.tuning = tuning or addons.Tuning()
         self.plan = self.settings().plan(data_dir)  # as `kubelite up` plans it: proxies, DNS, tuned flags
         self.server = self.plan.server
-        self.env = dict(os.environ, KUBELITE_SERVER=self.server, KUBELITE_CONFIG=str(data_dir / "config"))
+        # KUBECONFIG: `up` merges its kubectl context there; never into the user's ~/.kube/config.
+        self.kubeconfig = data_dir / "kubeconfig"
+        self.env = dict(os.environ, KUBELITE_SERVER=self.server, KUBELITE_CONFIG=str(data_dir / "config"),
+                        KUBECONFIG=str(self.kubeconfig))
 
     def settings(self) -> ClusterSettings:
         return ClusterSettings(nodes=self.nodes, port_offset=self.port_offset, runtime=self.runtime,

@@ -185,7 +185,8 @@ async def test_bad_requests_get_kubernetes_statuses(api: ApiServer) -> None:
         ("GET", f"{pods}?limit=x", {}, 400, "BadRequest"),
         ("POST", pods, {"data": b"{not json", "headers": {"Content-Type": "application/json"}}, 400, "BadRequest"),
         ("POST", pods, {"data": b"x", "headers": {"Content-Type": "application/vnd.kubernetes.protobuf"}},
-         415, "UnsupportedMediaType"),
+         400, "BadRequest"),  # protobuf is read (kubectl's typed clients send it), but this is no envelope
+        ("POST", pods, {"data": b"x", "headers": {"Content-Type": "text/plain"}}, 415, "UnsupportedMediaType"),
         ("POST", pods, {"data": b"[1]", "headers": {"Content-Type": "application/json"}}, 400, "BadRequest"),
         ("POST", pods, {"json": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
                                  "spec": {"containers": [{"name": "c"}]}}}, 422, "Invalid"),
@@ -197,6 +198,10 @@ async def test_bad_requests_get_kubernetes_statuses(api: ApiServer) -> None:
         ("PATCH", f"{pods}/missing", {"data": b"{}", "headers": {"Content-Type": "text/plain"}},
          415, "UnsupportedMediaType"),
         ("PUT", f"{base}/api/v1/namespaces/default/configmaps/x/scale", {"json": {}}, 404, "NotFound"),
+        ("POST", f"{base}/api/v1/namespaces/default/configmaps/x/eviction", {"json": {}}, 404, "NotFound"),
+        ("POST", f"{base}/api/v1/namespaces/default/pods/x/token", {"json": {}}, 404, "NotFound"),
+        ("GET", f"{pods}/x/eviction", {}, 405, "MethodNotAllowed"),
+        ("POST", f"{pods}/missing/eviction", {"json": {}}, 404, "NotFound"),
     ]
     async with aiohttp.ClientSession() as session:
         for method, url, kwargs, code, reason in cases:
@@ -212,6 +217,15 @@ async def test_bad_requests_get_kubernetes_statuses(api: ApiServer) -> None:
         async with session.patch(f"{pods}/p", json=patch,
                                  headers={"Content-Type": "application/json-patch+json"}) as resp:
             assert (resp.status, (await resp.json())["reason"]) == (422, "Invalid")
+        # pods/eviction (kubectl drain): no PodDisruptionBudgets here, so the pod is deleted with the
+        # Eviction's deleteOptions.
+        eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "p"},
+                    "deleteOptions": {"gracePeriodSeconds": 0}}
+        async with session.post(f"{pods}/p/eviction", json=eviction) as resp:
+            assert (resp.status, (await resp.json())["status"]) == (201, "Success")
+        async with session.get(f"{pods}/p") as resp:
+            gone = resp.status == 404 or "deletionTimestamp" in (await resp.json())["metadata"]
+        assert gone
         async with session.get(f"{base}/readyz") as resp:
             assert resp.status == 200
 
@@ -235,6 +249,10 @@ async def test_table_output_and_discovery(api: ApiServer) -> None:
         assert resources["deployments"]["categories"] == ["all"]
         assert resources["deployments/scale"]["kind"] == "Scale"
         assert "deployments/status" in resources
+        async with session.get(f"{api.http.url}/api/v1") as resp:
+            core = {r["name"]: r for r in (await resp.json())["resources"]}
+        assert (core["pods/eviction"]["group"], core["pods/eviction"]["verbs"]) == ("policy", ["create"])
+        assert core["serviceaccounts/token"]["kind"] == "TokenRequest"
         aggregated = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
         async with session.get(f"{api.http.url}/apis", headers={"Accept": aggregated}) as resp:
             assert resp.headers["Content-Type"] == aggregated

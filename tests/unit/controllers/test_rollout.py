@@ -94,6 +94,15 @@ def test_scale_down_mid_rollout_is_proportional_and_never_negative() -> None:
     assert proportional_scale(d, new, [old]) == {"web-new": 0, "web-old": 0}
 
 
+def test_scale_event_that_fits_the_surge_still_rewrites_every_annotation() -> None:
+    # 3 -> 2 mid-rollout: 2 + surge 1 = the 3 pods there are, so no size changes, but the
+    # annotations must say 2 or the Deployment is a scale event forever and never rolls on.
+    d = deployment(2, status_replicas=3)
+    old = replica_set("web-old", 2, annotations=ann(3, 4), created=0)
+    new = replica_set("web-new", 1, annotations=ann(3, 4), created=10)
+    assert proportional_scale(d, new, [old]) == {"web-old": 2, "web-new": 1}
+
+
 def test_saturated_new_rs_zeroes_old_ones() -> None:
     d = deployment(3)
     new = replica_set("web-new", 3, annotations=ann(3, 4), created=10)
