@@ -237,6 +237,17 @@ class PodDispatcher:
             raise ApiError.from_status({"reason": "InternalError", "code": 500,
                                         "message": f"exec failed: {exc}"}) from None
 
+    async def pod_netns(self, namespace: str, name: str, uid: str) -> str:
+        """The network namespace of a running pod on this node, for port forwarding ("" = the host's)."""
+        worker = self.find_worker(namespace, name, uid)
+        sandbox = worker.sandbox_id if worker is not None else None
+        if worker is None or sandbox is None:
+            raise NotFound(f'pod "{name}" in namespace "{namespace}" is not running on this node')
+        try:
+            return (await self.ctx.runtime.pod_sandbox_status(sandbox)).netns_path
+        except RuntimeFailure as exc:
+            raise BadRequest(f"port-forward to pod {name!r}: its sandbox is gone: {exc}") from None
+
     def reconcile(self, pods: list[Pod]) -> None:
         present = {p.metadata.uid for p in pods if p.spec.node_name == self.node_name}
         for pod in pods:

@@ -215,6 +215,10 @@ class ExecSession(Protocol):
 
     async def close_stdin(self) -> None: ...
 
+    def resize(self, width: int, height: int) -> None:
+        """The client's terminal changed size (tty sessions; ignored otherwise)."""
+        ...
+
     def output(self) -> AsyncIterator[tuple[int, bytes]]:
         """(1, stdout bytes) / (2, stderr bytes) chunks until both streams end (tty: only fd 1)."""
         ...
