@@ -83,8 +83,8 @@ class ProcessExecSession:
                 os.close(slave)
             stdin_fd = os.dup(master)
             session = cls(proc, [(1, master)], stdin_fd, killer, on_exit)
-        session._tty_fd = stdin_fd
-        return session
+            session._tty_fd = stdin_fd
+            return session
         in_r, in_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
