@@ -23,7 +23,7 @@ import grpc
 import grpc.aio
 
 from kubelet import layout, portforward
-from kubelet.crilog import parse_line, rfc3339_nano
+from kubelet.crilog import parse_line, timestamp_ns
 from kubelet.portforward import PortForwardBackend
 from kubelet.runtime import ExecSession
 from kubelite.api.errors import ApiError, BadRequest, Forbidden, NotFound
@@ -58,27 +58,25 @@ class ExecBackend(Protocol):
     ) -> ExecSession: ...
 
 
-def render(line: bytes, timestamps: bool, since: bytes = b"") -> bytes:
-    """The user-visible bytes of one CRI line; b"" for an entry logged before `since` (a CRI
-    timestamp: fixed width, so byte order is time order)."""
+def render(line: bytes, timestamps: bool, since: int = 0) -> bytes:
+    """The user-visible bytes of one CRI line; b"" for an entry logged before `since` (ns)."""
     entry = parse_line(line)
     if entry is None:  # not CRI: pass through as it is
         return line + b"\n"
-    if since and entry.timestamp < since:
+    if since and (timestamp_ns(entry.timestamp) or 0) < since:
         return b""
     return entry.render(timestamps)
 
 
-def since_timestamp(request: api_pb2.LogsRequest) -> bytes:
-    """`since_time` as a CRI timestamp (b"": none); a bad value is a BadRequest naming the field."""
+def since_ns(request: api_pb2.LogsRequest) -> int:
+    """`since_time` in ns since the epoch (0: none); a bad value is a BadRequest naming the field."""
     if not request.since_time:
-        return b""
+        return 0
     try:
         when = parse_time(request.since_time)
     except ValueError:
         raise BadRequest(f'sinceTime: invalid RFC 3339 time "{request.since_time}"') from None
-    seconds = int(when.timestamp())
-    return rfc3339_nano(seconds * 1_000_000_000 + when.microsecond * 1000).encode()
+    return int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
 
 
 def tail_offset(f: BinaryIO, lines: int) -> int:
@@ -110,7 +108,7 @@ def tail_offset(f: BinaryIO, lines: int) -> int:
 
 async def stream_log(
     path: Path, tail_lines: int | None, timestamps: bool, follow: bool, active: ActiveCheck,
-    since: bytes = b"", limit_bytes: int = 0,
+    since: int = 0, limit_bytes: int = 0,
 ) -> AsyncIterator[bytes]:
     """The user-visible bytes of a CRI log file, optionally following it; only entries
     from `since` on, at most `limit_bytes` (0: no limit)."""
@@ -292,7 +290,7 @@ class KubeletService(api_pb2_grpc.KubeletServicer):
             return
         try:
             path = resolve_log(self.data_dir, request)
-            since = since_timestamp(request)
+            since = since_ns(request)
         except ApiError as err:
             await _abort(context, err)
             return

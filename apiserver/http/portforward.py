@@ -123,8 +123,8 @@ async def serve_portforward(request: web.Request, info: RequestInfo, logs: Kubel
     if request.method not in ("GET", "POST"):
         raise MethodNotAllowed(f"the server does not allow this method on pods/portforward: {request.method}")
     ports = parse_ports(request.query)
-    protocol = negotiate(request)
     target, start = await logs.prepare_port_forward(info.namespace, info.name)
+    protocol = negotiate(request)
     ws = web.WebSocketResponse(protocols=(protocol,), max_msg_size=MAX_MESSAGE)
     await ws.prepare(request)
     session = PortForwardSession(ws, logs, target, start, ports)

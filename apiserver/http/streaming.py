@@ -176,10 +176,10 @@ async def serve_exec(request: web.Request, info: RequestInfo, logs: KubeletLogs)
     if request.method not in ("GET", "POST"):
         raise MethodNotAllowed(f"the server does not allow this method on pods/exec: {request.method}")
     options = ExecOptions.parse(request.query)
-    protocol = negotiate(request)
     start = api_pb2.ExecStart(namespace=info.namespace, name=info.name, container=options.container,
                               command=list(options.command), tty=options.tty, stdin=options.stdin)
-    target, first = await logs.prepare_exec(start)
+    target, first = await logs.prepare_exec(start)  # first: a refusal here is what the user must see
+    protocol = negotiate(request)
     ws = web.WebSocketResponse(protocols=(protocol,), max_msg_size=MAX_MESSAGE, autoclose=True, autoping=True)
     await ws.prepare(request)
     stream = ExecStream(ws, protocol, options)
