@@ -7,9 +7,9 @@ data flows as `[channel][bytes]` both ways, and a failure is text on the error c
 Each port gets one TCP connection, opened by the kubelet of the pod's node inside the pod's
 network namespace (`kubelite.v1.Kubelet/PortForward`, the same mTLS link as exec).
 
-kubectl's own port-forward speaks SPDY (tunnelled in a WebSocket whose subprotocol is
-`SPDY/3.1+portforward.k8s.io`, or a plain SPDY upgrade): that protocol is not served, and
-such requests get a clear 400 naming what is.
+kubectl's own port-forward speaks SPDY tunnelled in a WebSocket (subprotocol
+`SPDY/3.1+portforward.k8s.io`): `apiserver.http.portforward_spdy` serves that. A plain SPDY
+upgrade (kubectl's fallback when the WebSocket fails) is not served: a clear 400.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from aiohttp import WSMsgType, web
 from multidict import MultiMapping
 
 from apiserver.http.errors import MethodNotAllowed
+from apiserver.http.portforward_spdy import TUNNEL_PROTOCOL, serve_tunnel
 from apiserver.http.routing import RequestInfo
 from apiserver.http.streaming import MAX_MESSAGE, offered_protocols
 from apiserver.logs import KubeletLogs
@@ -61,12 +62,12 @@ def negotiate(request: web.Request) -> str:
     if request.method != "GET" or request.headers.get("Upgrade", "").lower() != "websocket":
         raise BadRequest(f"pods/portforward needs a WebSocket upgrade with subprotocol {PROTOCOLS[0]}; got "
                          f"{request.method} with Upgrade: {request.headers.get('Upgrade', '') or 'none'} "
-                         "(SPDY, which kubectl port-forward speaks, is not served)")
+                         "(plain SPDY upgrades are not served)")
     for protocol in offered:
         if protocol in PROTOCOLS:
             return protocol
     raise BadRequest(f"unsupported WebSocket subprotocols {offered} for pods/portforward: this server speaks "
-                     f"{PROTOCOLS[0]} (SPDY, which kubectl port-forward tunnels, is not served)")
+                     f"{PROTOCOLS[0]} and {TUNNEL_PROTOCOL}")
 
 
 class PortForwardSession:
@@ -122,9 +123,11 @@ async def serve_portforward(request: web.Request, info: RequestInfo, logs: Kubel
     """pods/portforward: check pod and ports, upgrade, then relay one connection per port."""
     if request.method not in ("GET", "POST"):
         raise MethodNotAllowed(f"the server does not allow this method on pods/portforward: {request.method}")
-    ports = parse_ports(request.query)
     target, start = await logs.prepare_port_forward(info.namespace, info.name)
+    if TUNNEL_PROTOCOL in offered_protocols(request) and request.headers.get("Upgrade", "").lower() == "websocket":
+        return await serve_tunnel(request, logs, target, start)  # kubectl port-forward
     protocol = negotiate(request)
+    ports = parse_ports(request.query)
     ws = web.WebSocketResponse(protocols=(protocol,), max_msg_size=MAX_MESSAGE)
     await ws.prepare(request)
     session = PortForwardSession(ws, logs, target, start, ports)
