@@ -42,7 +42,7 @@ TALKER = {
 CRASHER = {
     "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "crasher"},
     "spec": {"terminationGracePeriodSeconds": 1, "containers": [
-        {"name": "c", "image": "busybox", "command": ["sh", "-c", "echo life-$(date +%s%N); sleep 1; exit 1"]}]},
+        {"name": "c", "image": "busybox", "command": ["sh", "-c", "echo life-$RANDOM$RANDOM; sleep 1; exit 1"]}]},
 }
 SHORT = {
     "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "short"},
@@ -225,7 +225,8 @@ def test_attach_is_refused_clearly(kubectl: Kubectl) -> None:
 
 
 def test_unauthorized_user_gets_403(kubectl: Kubectl) -> None:
-    kubectl.ok("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": READER_ONLY}))
+    for obj in READER_ONLY:
+        kubectl.ok("apply", "-f", "-", input=json.dumps(obj))
     refused = kubectl.run("--as", "alice", "exec", "talker", "-c", "main", "--", "true")
     assert refused.returncode != 0
     assert ('User "alice" cannot create resource "pods/exec" in API group "" in the namespace "default"'
