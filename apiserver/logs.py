@@ -180,11 +180,12 @@ class KubeletLogs:
             async for response in responses:
                 yield response
 
-    async def prepare_exec(self, start: api_pb2.ExecStart) -> tuple[str, api_pb2.ExecRequest]:
-        """(kubelet target, first request to send) for an exec, or a clear error about pod or container."""
-        if not list(start.command):
+    async def prepare_exec(self, start: api_pb2.ExecStart, what: str = "exec") -> tuple[str, api_pb2.ExecRequest]:
+        """(kubelet target, first request to send) for an exec (or, `what="attach"`, an attach without
+        command), or a clear error about pod or container."""
+        if what == "exec" and not list(start.command):
             raise BadRequest("exec: a command is required")
-        pod, container, target = await self._locate(start.namespace, start.name, start.container, "exec")
+        pod, container, target = await self._locate(start.namespace, start.name, start.container, what)
         forward = api_pb2.ExecRequest()
         forward.start.CopyFrom(start)
         forward.start.namespace = pod.metadata.namespace or "default"
@@ -192,9 +193,9 @@ class KubeletLogs:
         forward.start.pod_uid = pod.metadata.uid or ""
         return target, forward
 
-    async def exec_at(self, target: str, first: api_pb2.ExecRequest,
-                      requests: AsyncIterator[api_pb2.ExecRequest]) -> AsyncGenerator[api_pb2.ExecResponse, None]:
-        """The kubelet's Exec stream for a request made by `prepare_exec`; `requests` carry stdin."""
+    async def exec_at(self, target: str, first: api_pb2.ExecRequest, requests: AsyncIterator[api_pb2.ExecRequest],
+                      method: str = "Exec") -> AsyncGenerator[api_pb2.ExecResponse, None]:
+        """The kubelet's Exec (or Attach) stream for a request made by `prepare_exec`; `requests` carry stdin."""
 
         async def upstream() -> AsyncIterator[api_pb2.ExecRequest]:
             yield first
@@ -202,7 +203,7 @@ class KubeletLogs:
                 yield request
 
         call = self._channel(target).stream_stream(
-            "/kubelite.v1.Kubelet/Exec",
+            f"/kubelite.v1.Kubelet/{method}",
             request_serializer=api_pb2.ExecRequest.SerializeToString,
             response_deserializer=api_pb2.ExecResponse.FromString,
         )(upstream())

@@ -17,7 +17,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +228,13 @@ class ExecSession(Protocol):
         ...
 
     async def kill(self) -> None: ...
+
+
+@runtime_checkable
+class AttachableRuntime(Protocol):
+    """A runtime whose containers' stdio can be attached to (runc: conmon's attach socket)."""
+
+    def attach_socket(self, container_id: str) -> Path: ...
 
 
 ExitListener = Callable[[ContainerStatus], None]

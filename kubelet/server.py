@@ -23,6 +23,7 @@ import grpc
 import grpc.aio
 
 from kubelet import layout, portforward
+from kubelet.attach import AttachBackend, attach
 from kubelet.crilog import parse_line, timestamp_ns
 from kubelet.portforward import PortForwardBackend
 from kubelet.runtime import ExecSession
@@ -277,6 +278,24 @@ class KubeletService(api_pb2_grpc.KubeletServicer):
             return
         try:
             async for response in portforward.forward(self.exec_backend, first, request_iterator):
+                yield response
+        except ApiError as err:
+            await _abort(context, err)
+
+    async def Attach(
+        self, request_iterator: AsyncIterator[api_pb2.ExecRequest], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[api_pb2.ExecResponse]:
+        refused = self.refusal(context, "attach")
+        first = await anext(aiter(request_iterator), None) if refused is None else None
+        if refused is None and (first is None or not first.HasField("start")):
+            refused = BadRequest("attach: the first message must carry `start` (pod and container)")
+        if refused is None and not isinstance(self.exec_backend, AttachBackend):
+            refused = BadRequest("attach is not supported by this kubelet")
+        if refused is not None or first is None or not isinstance(self.exec_backend, AttachBackend):
+            await _abort(context, refused or BadRequest("attach: no request"))
+            return
+        try:
+            async for response in attach(self.exec_backend, first.start):
                 yield response
         except ApiError as err:
             await _abort(context, err)

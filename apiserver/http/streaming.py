@@ -1,4 +1,4 @@
-"""`pods/exec` (and `pods/attach`) over WebSocket, the channel protocols `v5.channel.k8s.io` / `v4.channel.k8s.io`.
+"""`pods/exec` and `pods/attach` over WebSocket, the channel protocols `v5.channel.k8s.io` / `v4.channel.k8s.io`.
 
 Why WebSocket only: kubectl 1.32 tries a WebSocket upgrade with `v5.channel.k8s.io` first and
 falls back to SPDY only when that upgrade fails, and the official Python client speaks
@@ -11,6 +11,8 @@ how `kubectl cp` ends the stdin of `tar`.
 The pod and container are checked before the upgrade, so those refusals are plain `Status`
 responses; the command runs through the same kubelet Exec relay as `kctl exec`
 (`apiserver.logs.KubeletLogs`); what fails after the upgrade goes to the error stream.
+Attach is the same conversation without a command: the kubelet streams the container's own
+output (its `Attach` call) until the container ends.
 """
 
 from __future__ import annotations
@@ -53,11 +55,14 @@ class ExecOptions:
     tty: bool = False
 
     @classmethod
-    def parse(cls, query: MultiMapping[str]) -> ExecOptions:
+    def parse(cls, query: MultiMapping[str], attach: bool = False) -> ExecOptions:
+        """`PodExecOptions`, or with `attach` `PodAttachOptions` (the same without a command)."""
         options = cls(command=tuple(query.getall("command", [])), container=query.get("container", ""),
                       stdin=query_bool(query, "stdin"), stdout=query_bool(query, "stdout"),
                       stderr=query_bool(query, "stderr"), tty=query_bool(query, "tty"))
-        if not options.command:
+        if attach and options.command:
+            raise BadRequest("PodAttachOptions: attach takes no command (use pods/exec to run one)")
+        if not options.command and not attach:
             raise BadRequest("PodExecOptions is invalid: command: Required value: you must specify a command "
                              "(query parameter `command`, repeated per argument)")
         if not (options.stdin or options.stdout or options.stderr):
@@ -124,7 +129,8 @@ def client_message(data: bytes, protocol: str) -> api_pb2.ExecRequest | None:
 class ExecStream:
     """One exec over one WebSocket: client messages -> kubelet, kubelet output -> client."""
 
-    def __init__(self, ws: web.WebSocketResponse, protocol: str, options: ExecOptions) -> None:
+    def __init__(self, ws: web.WebSocketResponse, protocol: str, options: ExecOptions, method: str = "Exec") -> None:
+        self.method = method
         self.ws = ws
         self.protocol = protocol
         self.options = options
@@ -155,7 +161,8 @@ class ExecStream:
     async def relay(self, logs: KubeletLogs, target: str, first: api_pb2.ExecRequest) -> None:
         status: dict[str, Any] | None = None
         try:
-            async with contextlib.aclosing(logs.exec_at(target, first, self.requests())) as responses:
+            responses = logs.exec_at(target, first, self.requests(), self.method)
+            async with contextlib.aclosing(responses):
                 async for response in responses:
                     if response.stdout and self.options.stdout:
                         await self.send(STDOUT, response.stdout)
@@ -173,16 +180,25 @@ class ExecStream:
 
 async def serve_exec(request: web.Request, info: RequestInfo, logs: KubeletLogs) -> web.StreamResponse:
     """pods/exec: check pod, container and options, upgrade to WebSocket, run the command."""
+    return await _serve(request, info, logs, "exec")
+
+
+async def serve_attach(request: web.Request, info: RequestInfo, logs: KubeletLogs) -> web.StreamResponse:
+    """pods/attach: like exec, but streams the container's own output (conmon's attach socket)."""
+    return await _serve(request, info, logs, "attach")
+
+
+async def _serve(request: web.Request, info: RequestInfo, logs: KubeletLogs, what: str) -> web.StreamResponse:
     if request.method not in ("GET", "POST"):
-        raise MethodNotAllowed(f"the server does not allow this method on pods/exec: {request.method}")
-    options = ExecOptions.parse(request.query)
+        raise MethodNotAllowed(f"the server does not allow this method on pods/{what}: {request.method}")
+    options = ExecOptions.parse(request.query, attach=what == "attach")
     start = api_pb2.ExecStart(namespace=info.namespace, name=info.name, container=options.container,
                               command=list(options.command), tty=options.tty, stdin=options.stdin)
-    target, first = await logs.prepare_exec(start)  # first: a refusal here is what the user must see
+    target, first = await logs.prepare_exec(start, what)  # first: a refusal here is what the user must see
     protocol = negotiate(request)
     ws = web.WebSocketResponse(protocols=(protocol,), max_msg_size=MAX_MESSAGE, autoclose=True, autoping=True)
     await ws.prepare(request)
-    stream = ExecStream(ws, protocol, options)
+    stream = ExecStream(ws, protocol, options, "Attach" if what == "attach" else "Exec")
     relay = asyncio.create_task(stream.relay(logs, target, first))
     reader = asyncio.create_task(stream.read_client(relay))
     try:
@@ -194,11 +210,5 @@ async def serve_exec(request: web.Request, info: RequestInfo, logs: KubeletLogs)
         if not relay.done():
             relay.cancel()
         await ws.close()
-    log.info("exec over websocket ended", extra={"pod": f"{info.namespace}/{info.name}", "protocol": protocol})
+    log.info(f"{what} over websocket ended", extra={"pod": f"{info.namespace}/{info.name}", "protocol": protocol})
     return ws
-
-
-async def serve_attach(request: web.Request, info: RequestInfo, logs: KubeletLogs) -> web.StreamResponse:
-    """pods/attach: refused clearly, since the kubelet keeps no attachable stdio of a container."""
-    raise BadRequest(f'pods/attach is not supported by kubelite: containers\' stdio is written to their logs, '
-                     f'not kept open for attaching; use `kubectl logs -f {info.name}` or `kubectl exec`')

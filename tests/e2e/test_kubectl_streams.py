@@ -218,10 +218,25 @@ def test_cp_both_ways(kubectl: Kubectl, tmp_path: Path) -> None:
     assert back.read_bytes() == local.read_bytes()
 
 
-def test_attach_is_refused_clearly(kubectl: Kubectl) -> None:
-    refused = kubectl.run("attach", "talker", "-c", "main", timeout=30)
-    assert refused.returncode != 0
-    assert "pods/attach is not supported by kubelite" in refused.stderr.decode()
+def test_attach_streams_output_from_now_until_the_container_ends(kubectl: Kubectl) -> None:
+    proc = subprocess.Popen(kubectl.argv("attach", "talker", "-c", "main"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=kubectl.env)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline().decode()
+        second = proc.stdout.readline().decode()
+        assert re.fullmatch(r"line \d+\n", first) and int(second.split()[1]) == int(first.split()[1]) + 1
+    finally:
+        proc.kill()
+        proc.wait()
+    ender = {**SHORT, "metadata": {"name": "ender"}}
+    kubectl.ok("apply", "-f", "-", input=json.dumps(ender))
+    kubectl.ok("wait", "--for=jsonpath={.status.phase}=Running", "pod/ender", "--timeout=120s")
+    attached = kubectl.run("attach", "ender", timeout=90)
+    assert attached.returncode == 0, attached.stderr
+    assert attached.stdout.decode().endswith("last\n")
+    refused = kubectl.run("attach", "-i", "talker", "-c", "main", timeout=30)
+    assert refused.returncode != 0 and "kubelite containers have neither" in refused.stderr.decode()
 
 
 def test_unauthorized_user_gets_403(kubectl: Kubectl) -> None:

@@ -518,6 +518,11 @@ class KubeletStub:
                 request_serializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.PortForwardRequest.SerializeToString,
                 response_deserializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.PortForwardResponse.FromString,
                 _registered_method=True)
+        self.Attach = channel.stream_stream(
+                '/kubelite.v1.Kubelet/Attach',
+                request_serializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecRequest.SerializeToString,
+                response_deserializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecResponse.FromString,
+                _registered_method=True)
 
 
 class KubeletServicer:
@@ -544,6 +549,14 @@ class KubeletServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Attach(self, request_iterator, context):
+        """A running container's own output (the first request's `start` names it, without a
+        command); output chunks, then `exited` when the container ends.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_KubeletServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -561,6 +574,11 @@ def add_KubeletServicer_to_server(servicer, server):
                     servicer.PortForward,
                     request_deserializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.PortForwardRequest.FromString,
                     response_serializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.PortForwardResponse.SerializeToString,
+            ),
+            'Attach': grpc.stream_stream_rpc_method_handler(
+                    servicer.Attach,
+                    request_deserializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecRequest.FromString,
+                    response_serializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -645,6 +663,33 @@ class Kubelet:
             '/kubelite.v1.Kubelet/PortForward',
             kubelite_dot_pb_dot_kubelite_dot_api__pb2.PortForwardRequest.SerializeToString,
             kubelite_dot_pb_dot_kubelite_dot_api__pb2.PortForwardResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Attach(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/kubelite.v1.Kubelet/Attach',
+            kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecRequest.SerializeToString,
+            kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -105,3 +105,10 @@ def test_spdy_frames_round_trip() -> None:
     assert spdy.decode_headers(inflate.decompress(reply[12:])) == {}
     with pytest.raises(spdy.SpdyError):
         spdy.Framer().feed(struct.pack(">HHI", 0x8002, spdy.PING, 4) + b"\x00\x00\x00\x01")
+
+
+def test_attach_options_take_no_command() -> None:
+    options = ExecOptions.parse(MultiDict([("stdout", "true"), ("container", "c")]), attach=True)
+    assert options.command == () and options.stdout
+    with pytest.raises(BadRequest, match="attach takes no command"):
+        ExecOptions.parse(MultiDict([("stdout", "true"), ("command", "ls")]), attach=True)
