@@ -210,5 +210,6 @@ async def _serve(request: web.Request, info: RequestInfo, logs: KubeletLogs, wha
         if not relay.done():
             relay.cancel()
         await ws.close()
-    log.info(f"{what} over websocket ended", extra={"pod": f"{info.namespace}/{info.name}", "protocol": protocol})
+    log.info("pod stream over websocket ended",
+             extra={"subresource": what, "pod": f"{info.namespace}/{info.name}", "protocol": protocol})
     return ws
