@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 import grpc.aio
+from google.protobuf.message import Message
 
 from kubelite.api import registry
 from kubelite.api.core import Node
@@ -124,24 +125,11 @@ class KubeletLogs:
         return target, api_pb2.PortForwardStart(namespace=pod.metadata.namespace or "default", name=name,
                                                 pod_uid=pod.metadata.uid or "")
 
-    async def port_forward(self, target: str, start: api_pb2.PortForwardStart,
-                           data: AsyncIterator[api_pb2.PortForwardRequest]
-                           ) -> AsyncGenerator[api_pb2.PortForwardResponse, None]:
+    def port_forward(self, target: str, start: api_pb2.PortForwardStart,
+                     data: AsyncIterator[api_pb2.PortForwardRequest]) -> AsyncGenerator[api_pb2.PortForwardResponse, None]:
         """One TCP connection to `start.port` in the pod, through its kubelet."""
-
-        async def upstream() -> AsyncIterator[api_pb2.PortForwardRequest]:
-            yield api_pb2.PortForwardRequest(start=start)
-            async for request in data:
-                yield request
-
-        call = self._channel(target).stream_stream(
-            "/kubelite.v1.Kubelet/PortForward",
-            request_serializer=api_pb2.PortForwardRequest.SerializeToString,
-            response_deserializer=api_pb2.PortForwardResponse.FromString,
-        )(upstream())
-        async with contextlib.aclosing(_relay(call, target)) as responses:
-            async for response in responses:
-                yield response
+        return self._bidi(target, "PortForward", api_pb2.PortForwardRequest(start=start), data,
+                          api_pb2.PortForwardResponse)
 
     async def stream(self, request: api_pb2.LogsRequest) -> AsyncIterator[api_pb2.LogChunk]:
         target, forward = await self._resolve(request)
@@ -193,19 +181,24 @@ class KubeletLogs:
         forward.start.pod_uid = pod.metadata.uid or ""
         return target, forward
 
-    async def exec_at(self, target: str, first: api_pb2.ExecRequest, requests: AsyncIterator[api_pb2.ExecRequest],
-                      method: str = "Exec") -> AsyncGenerator[api_pb2.ExecResponse, None]:
+    def exec_at(self, target: str, first: api_pb2.ExecRequest, requests: AsyncIterator[api_pb2.ExecRequest],
+                method: str = "Exec") -> AsyncGenerator[api_pb2.ExecResponse, None]:
         """The kubelet's Exec (or Attach) stream for a request made by `prepare_exec`; `requests` carry stdin."""
+        return self._bidi(target, method, first, requests, api_pb2.ExecResponse)
 
-        async def upstream() -> AsyncIterator[api_pb2.ExecRequest]:
+    async def _bidi(self, target: str, method: str, first: Message, rest: AsyncIterator[Any],
+                    response_type: type[Message]) -> AsyncGenerator[Any, None]:
+        """A bidirectional kubelet call: `first`, then `rest` as it comes; its responses until it ends."""
+
+        async def upstream() -> AsyncIterator[Any]:
             yield first
-            async for request in requests:
+            async for request in rest:
                 yield request
 
         call = self._channel(target).stream_stream(
             f"/kubelite.v1.Kubelet/{method}",
-            request_serializer=api_pb2.ExecRequest.SerializeToString,
-            response_deserializer=api_pb2.ExecResponse.FromString,
+            request_serializer=lambda message: message.SerializeToString(),
+            response_deserializer=response_type.FromString,
         )(upstream())
         async with contextlib.aclosing(_relay(call, target)) as responses:
             async for response in responses:

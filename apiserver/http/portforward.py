@@ -20,13 +20,13 @@ import logging
 import struct
 from collections.abc import AsyncIterator
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from multidict import MultiMapping
 
 from apiserver.http.errors import MethodNotAllowed
 from apiserver.http.portforward_spdy import TUNNEL_PROTOCOL, serve_tunnel
 from apiserver.http.routing import RequestInfo
-from apiserver.http.streaming import MAX_MESSAGE, offered_protocols
+from apiserver.http.streaming import MAX_MESSAGE, binary_messages, offered_protocols
 from apiserver.logs import KubeletLogs
 from kubelite.api.errors import ApiError, BadRequest
 from kubelite.pb.kubelite import api_pb2
@@ -105,12 +105,7 @@ class PortForwardSession:
 
     async def read_client(self) -> None:
         try:
-            async for msg in self.ws:
-                if msg.type != WSMsgType.BINARY:
-                    if msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
-                        break
-                    continue
-                data: bytes = msg.data
+            async for data in binary_messages(self.ws):
                 if not data or data[0] % 2 or data[0] // 2 >= len(self.ports) or len(data) == 1:
                     continue  # error channels carry nothing from the client
                 await self.inboxes[data[0] // 2].put(api_pb2.PortForwardRequest(data=data[1:]))

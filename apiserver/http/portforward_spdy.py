@@ -17,9 +17,10 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from apiserver.http import spdy
+from apiserver.http.streaming import binary_messages
 from apiserver.logs import KubeletLogs
 from kubelite.api.errors import ApiError
 from kubelite.pb.kubelite import api_pb2
@@ -63,12 +64,8 @@ class SpdyPortForward:
 
     async def serve(self) -> None:
         try:
-            async for msg in self.ws:
-                if msg.type != WSMsgType.BINARY:
-                    if msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
-                        break
-                    continue
-                for frame in self.framer.feed(msg.data):
+            async for data in binary_messages(self.ws):
+                for frame in self.framer.feed(data):
                     if not await self.handle(frame):
                         return
         except spdy.SpdyError as exc:

@@ -105,6 +105,15 @@ def failure_status(err: ApiError) -> dict[str, Any]:
     return {"metadata": {}, "status": "Failure", "message": err.message, "reason": err.reason, "code": err.code}
 
 
+async def binary_messages(ws: web.WebSocketResponse) -> AsyncIterator[bytes]:
+    """The client's binary messages until it closes (text and control messages carry nothing here)."""
+    async for msg in ws:
+        if msg.type == WSMsgType.BINARY:
+            yield bytes(msg.data)
+        elif msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
+            break
+
+
 def client_message(data: bytes, protocol: str) -> api_pb2.ExecRequest | None:
     """What a client's binary message asks of the command (None: nothing to forward)."""
     if not data:
@@ -143,13 +152,10 @@ class ExecStream:
     async def read_client(self, relay: asyncio.Task[None]) -> None:
         """Forward the client's stdin/resize/close; the client going away ends the exec."""
         try:
-            async for msg in self.ws:
-                if msg.type == WSMsgType.BINARY:
-                    forward = client_message(msg.data, self.protocol)
-                    if forward is not None:
-                        await self.inbox.put(forward)
-                elif msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
-                    break
+            async for data in binary_messages(self.ws):
+                forward = client_message(data, self.protocol)
+                if forward is not None:
+                    await self.inbox.put(forward)
         finally:
             await self.inbox.put(None)
             if not relay.done():
