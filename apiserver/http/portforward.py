@@ -89,7 +89,8 @@ class PortForwardSession:
 
     async def send(self, channel: int, data: bytes) -> None:
         if not self.ws.closed:
-            await self.ws.send_bytes(bytes([channel]) + data)
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self.ws.send_bytes(bytes([channel]) + data)
 
     async def connection(self, index: int) -> None:
         """Relay port `index`: pod bytes to its data channel, a failure to its error channel."""

@@ -162,7 +162,10 @@ class ExecStream:
                 relay.cancel()
 
     async def send(self, channel: int, data: bytes) -> None:
-        await self.ws.send_bytes(bytes([channel]) + data)
+        """One message to the client; dropped once it went away (its reader then ends the relay)."""
+        if not self.ws.closed:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self.ws.send_bytes(bytes([channel]) + data)
 
     async def relay(self, logs: KubeletLogs, target: str, first: api_pb2.ExecRequest) -> None:
         status: dict[str, Any] | None = None
