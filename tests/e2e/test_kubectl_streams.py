@@ -177,6 +177,20 @@ def test_exec_separates_streams_and_propagates_the_exit_code(kubectl: Kubectl) -
     assert "ok" in kubectl.ok("exec", "talker", "-c", "main", "--", "echo", "ok")  # the server survived
 
 
+def test_exec_ends_when_the_client_goes_away(kubectl: Kubectl) -> None:
+    proc = subprocess.Popen(kubectl.argv("exec", "talker", "-c", "main", "--", "sh", "-c", "echo up; exec sleep 4242"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=kubectl.env)
+    assert proc.stdout is not None and proc.stdout.readline() == b"up\n"
+
+    def sleeping() -> bool:
+        return "sleep 4242" in kubectl.ok("exec", "talker", "-c", "main", "--", "ps", "-o", "args")
+
+    assert sleeping()
+    proc.kill()
+    proc.wait()
+    wait_for(lambda: not sleeping(), 30, "the exec'd command to be killed after kubectl went away")
+
+
 def _drain(fd: int, until: bytes, timeout: float) -> bytes:
     out, deadline = b"", time.monotonic() + timeout
     while until not in out and time.monotonic() < deadline:
