@@ -124,7 +124,8 @@ class ApiServer:
         self.http_listen = http_listen
         self.http_ssl = http_ssl
         self.http = HttpApi(self.service, not_ready=self.not_ready, authorizer=HttpAccess(self.access),
-                            reviewer=lambda resource, body: self.access.review(resource, body, current_user.get()))
+                            reviewer=lambda resource, body: self.access.review(resource, body, current_user.get()),
+                            kubelet=self.handler.kubelet_logs)
         self.port = 0
         self._host = listen.rpartition(":")[0] or "127.0.0.1"
         self._server: grpc.aio.Server | None = None

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import BinaryIO
 
 # Lines longer than this are split into partial ("P") entries, as CRI runtimes do.
@@ -23,6 +25,23 @@ def rfc3339_nano(ns: int | None = None) -> str:
     ns = time.time_ns() if ns is None else ns
     sec, frac = divmod(ns, 1_000_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{frac:09d}Z"
+
+
+_TIMESTAMP = re.compile(rb"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
+
+
+def timestamp_ns(stamp: bytes) -> int | None:
+    """ns since the epoch of an entry's timestamp (UTC "...Z" as we write it, or with an offset
+    as conmon writes it); None if malformed."""
+    match = _TIMESTAMP.match(stamp)
+    if match is None:
+        return None
+    whole, fraction, zone = (g.decode() if g else "" for g in match.groups())
+    try:
+        when = datetime.fromisoformat(whole + ("+00:00" if zone == "Z" else zone))
+    except ValueError:
+        return None
+    return int(when.timestamp()) * 1_000_000_000 + int(fraction.ljust(9, "0"))
 
 
 def format_entry(stream: str, content: bytes, partial: bool, ns: int | None = None) -> bytes:

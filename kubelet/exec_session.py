@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
+import struct
+import termios
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
@@ -45,6 +48,7 @@ class ProcessExecSession:
         self._killer = killer
         self._on_exit = on_exit
         self._open_streams = len(readers)
+        self._tty_fd: int | None = None
         self._tasks = [asyncio.create_task(self._read(fd, stream)) for stream, fd in readers]
 
     @classmethod
@@ -78,7 +82,9 @@ class ProcessExecSession:
             finally:
                 os.close(slave)
             stdin_fd = os.dup(master)
-            return cls(proc, [(1, master)], stdin_fd, killer, on_exit)
+            session = cls(proc, [(1, master)], stdin_fd, killer, on_exit)
+            session._tty_fd = stdin_fd
+            return session
         in_r, in_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -126,6 +132,14 @@ class ProcessExecSession:
             await asyncio.to_thread(_write_all, fd, data)
         except OSError:  # the process stopped reading (exited): like a closed pipe
             await self.close_stdin()
+
+    def resize(self, width: int, height: int) -> None:
+        """Set the pty's size; the kernel tells the foreground process (`runc exec -t` passes it on)."""
+        fd = self._tty_fd
+        if fd is None or self._stdin_fd is None:
+            return
+        with contextlib.suppress(OSError):
+            fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
     async def close_stdin(self) -> None:
         fd, self._stdin_fd = self._stdin_fd, None

@@ -29,7 +29,7 @@ from kubelet.objectwatch import ObjectWatches
 from kubelet.pod_config import DnsHook, default_dns
 from kubelet.pod_context import Clock, ReadinessHook, Recorder, WorkerContext
 from kubelet.pod_sync import PodWorker
-from kubelet.runtime import ContainerStatus, ExecSession, Runtime, RuntimeFailure
+from kubelet.runtime import AttachableRuntime, ContainerStatus, ExecSession, Runtime, RuntimeFailure
 from kubelet.tokens import TokenManager
 from kubelite.api import Pod, Resource
 from kubelite.api.errors import ApiError, BadRequest, NotFound
@@ -210,10 +210,8 @@ class PodDispatcher:
                    if w.pod.metadata.name == name and (w.pod.metadata.namespace or "default") == namespace]
         return matches[-1] if matches else None
 
-    async def open_exec(
-        self, namespace: str, name: str, uid: str, container: str, command: list[str], tty: bool
-    ) -> ExecSession:
-        """Start `command` in a running container of a pod on this node (kctl exec)."""
+    def _running_container(self, namespace: str, name: str, uid: str, container: str) -> tuple[str, str]:
+        """(runtime container id, container name) of a running container of a pod on this node."""
         worker = self.find_worker(namespace, name, uid)
         if worker is None:
             raise NotFound(f'pod "{name}" in namespace "{namespace}" is not running on this node')
@@ -229,6 +227,13 @@ class PodDispatcher:
         cid = worker.container_id(container)
         if cid is None:
             raise BadRequest(f'container "{container}" in pod "{name}" is not running')
+        return cid, container
+
+    async def open_exec(
+        self, namespace: str, name: str, uid: str, container: str, command: list[str], tty: bool
+    ) -> ExecSession:
+        """Start `command` in a running container of a pod on this node (kctl exec)."""
+        cid, container = self._running_container(namespace, name, uid, container)
         try:
             return await self.ctx.runtime.exec_stream(cid, command, tty)
         except RuntimeFailure as exc:
@@ -236,6 +241,26 @@ class PodDispatcher:
         except OSError as exc:
             raise ApiError.from_status({"reason": "InternalError", "code": 500,
                                         "message": f"exec failed: {exc}"}) from None
+
+    async def attach_socket(self, namespace: str, name: str, uid: str, container: str) -> Path:
+        """Where a running container's stdio is served (conmon's attach socket; runc runtime only)."""
+        cid, container = self._running_container(namespace, name, uid, container)
+        runtime = self.ctx.runtime
+        if not isinstance(runtime, AttachableRuntime):
+            raise BadRequest(f"cannot attach to container {container!r}: the {type(runtime).__name__} keeps no "
+                             "attachable stdio (attach needs the runc runtime)")
+        return runtime.attach_socket(cid)
+
+    async def pod_netns(self, namespace: str, name: str, uid: str) -> str:
+        """The network namespace of a running pod on this node, for port forwarding ("" = the host's)."""
+        worker = self.find_worker(namespace, name, uid)
+        sandbox = worker.sandbox_id if worker is not None else None
+        if worker is None or sandbox is None:
+            raise NotFound(f'pod "{name}" in namespace "{namespace}" is not running on this node')
+        try:
+            return (await self.ctx.runtime.pod_sandbox_status(sandbox)).netns_path
+        except RuntimeFailure as exc:
+            raise BadRequest(f"port-forward to pod {name!r}: its sandbox is gone: {exc}") from None
 
     def reconcile(self, pods: list[Pod]) -> None:
         present = {p.metadata.uid for p in pods if p.spec.node_name == self.node_name}

@@ -17,7 +17,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +215,10 @@ class ExecSession(Protocol):
 
     async def close_stdin(self) -> None: ...
 
+    def resize(self, width: int, height: int) -> None:
+        """The client's terminal changed size (tty sessions; ignored otherwise)."""
+        ...
+
     def output(self) -> AsyncIterator[tuple[int, bytes]]:
         """(1, stdout bytes) / (2, stderr bytes) chunks until both streams end (tty: only fd 1)."""
         ...
@@ -224,6 +228,13 @@ class ExecSession(Protocol):
         ...
 
     async def kill(self) -> None: ...
+
+
+@runtime_checkable
+class AttachableRuntime(Protocol):
+    """A runtime whose containers' stdio can be attached to (runc: conmon's attach socket)."""
+
+    def attach_socket(self, container_id: str) -> Path: ...
 
 
 ExitListener = Callable[[ContainerStatus], None]

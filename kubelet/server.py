@@ -22,12 +22,16 @@ from typing import Any, BinaryIO, Protocol
 import grpc
 import grpc.aio
 
-from kubelet import layout
-from kubelet.crilog import parse_line
+from kubelet import layout, portforward
+from kubelet.attach import AttachBackend, attach
+from kubelet.crilog import parse_line, timestamp_ns
+from kubelet.portforward import PortForwardBackend
 from kubelet.runtime import ExecSession
 from kubelite.api.errors import ApiError, BadRequest, Forbidden, NotFound
+from kubelite.api.timeutil import parse_time
 from kubelite.daemon.tls import bind, peer_identity
 from kubelite.pb.kubelite import api_pb2, api_pb2_grpc
+from kubelite.wire import LOG_ACCEPTED_KEY
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +59,25 @@ class ExecBackend(Protocol):
     ) -> ExecSession: ...
 
 
-def render(line: bytes, timestamps: bool) -> bytes:
+def render(line: bytes, timestamps: bool, since: int = 0) -> bytes:
+    """The user-visible bytes of one CRI line; b"" for an entry logged before `since` (ns)."""
     entry = parse_line(line)
     if entry is None:  # not CRI: pass through as it is
         return line + b"\n"
+    if since and (timestamp_ns(entry.timestamp) or 0) < since:
+        return b""
     return entry.render(timestamps)
+
+
+def since_ns(request: api_pb2.LogsRequest) -> int:
+    """`since_time` in ns since the epoch (0: none); a bad value is a BadRequest naming the field."""
+    if not request.since_time:
+        return 0
+    try:
+        when = parse_time(request.since_time)
+    except ValueError:
+        raise BadRequest(f'sinceTime: invalid RFC 3339 time "{request.since_time}"') from None
+    return int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
 
 
 def tail_offset(f: BinaryIO, lines: int) -> int:
@@ -90,9 +108,12 @@ def tail_offset(f: BinaryIO, lines: int) -> int:
 
 
 async def stream_log(
-    path: Path, tail_lines: int | None, timestamps: bool, follow: bool, active: ActiveCheck
+    path: Path, tail_lines: int | None, timestamps: bool, follow: bool, active: ActiveCheck,
+    since: int = 0, limit_bytes: int = 0,
 ) -> AsyncIterator[bytes]:
-    """The user-visible bytes of a CRI log file, optionally following it."""
+    """The user-visible bytes of a CRI log file, optionally following it; only entries
+    from `since` on, at most `limit_bytes` (0: no limit)."""
+    left = limit_bytes or -1
     with open(path, "rb") as f:
         if tail_lines is not None:
             f.seek(tail_offset(f, tail_lines))
@@ -104,9 +125,13 @@ async def stream_log(
                 pending += chunk
                 lines = pending.split(b"\n")
                 pending = lines.pop()
-                out = b"".join(render(line, timestamps) for line in lines)
+                out = b"".join(render(line, timestamps, since) for line in lines)
+                if out and left >= 0:
+                    out, left = out[:left], left - len(out[:left])
                 if out:
                     yield out
+                if left == 0:
+                    return
                 continue
             if not follow or finishing:
                 break
@@ -115,7 +140,8 @@ async def stream_log(
                 continue
             await asyncio.sleep(FOLLOW_POLL_SECONDS)
         if pending:
-            yield render(pending, timestamps)
+            out = render(pending, timestamps, since)
+            yield out[:left] if left >= 0 else out
 
 
 def resolve_log(data_dir: Path, request: api_pb2.LogsRequest) -> Path:
@@ -155,6 +181,8 @@ async def _pump_stdin(requests: AsyncIterator[api_pb2.ExecRequest], session: Exe
     """Client stdin -> the command; the end of the client's stream closes the command's stdin."""
     try:
         async for request in requests:
+            if request.width and request.height:
+                session.resize(request.width, request.height)
             if request.stdin:
                 await session.write_stdin(request.stdin)
             if request.close_stdin:
@@ -235,6 +263,43 @@ class KubeletService(api_pb2_grpc.KubeletServicer):
                 with contextlib.suppress(Exception):
                     await session.kill()
 
+    async def PortForward(
+        self, request_iterator: AsyncIterator[api_pb2.PortForwardRequest],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[api_pb2.PortForwardResponse]:
+        refused = self.refusal(context, "forward ports")
+        if refused is None and not isinstance(self.exec_backend, PortForwardBackend):
+            refused = BadRequest("port forwarding is not supported by this kubelet")
+        first = await anext(aiter(request_iterator), None) if refused is None else None
+        if refused is None and (first is None or not first.HasField("start")):
+            refused = BadRequest("port-forward: the first message must carry `start` (pod and port)")
+        if refused is not None or first is None or not isinstance(self.exec_backend, PortForwardBackend):
+            await _abort(context, refused or BadRequest("port-forward: no request"))
+            return
+        try:
+            async for response in portforward.forward(self.exec_backend, first, request_iterator):
+                yield response
+        except ApiError as err:
+            await _abort(context, err)
+
+    async def Attach(
+        self, request_iterator: AsyncIterator[api_pb2.ExecRequest], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[api_pb2.ExecResponse]:
+        refused = self.refusal(context, "attach")
+        first = await anext(aiter(request_iterator), None) if refused is None else None
+        if refused is None and (first is None or not first.HasField("start")):
+            refused = BadRequest("attach: the first message must carry `start` (pod and container)")
+        if refused is None and not isinstance(self.exec_backend, AttachBackend):
+            refused = BadRequest("attach is not supported by this kubelet")
+        if refused is not None or first is None or not isinstance(self.exec_backend, AttachBackend):
+            await _abort(context, refused or BadRequest("attach: no request"))
+            return
+        try:
+            async for response in attach(self.exec_backend, first.start):
+                yield response
+        except ApiError as err:
+            await _abort(context, err)
+
     async def Logs(
         self, request: api_pb2.LogsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[api_pb2.LogChunk]:
@@ -244,12 +309,17 @@ class KubeletService(api_pb2_grpc.KubeletServicer):
             return
         try:
             path = resolve_log(self.data_dir, request)
+            since = since_ns(request)
         except ApiError as err:
             await _abort(context, err)
             return
+        # Tells the apiserver the request was accepted before any output exists (logs -f of a quiet
+        # container), so it can answer 200 now and refusals still become a Status.
+        await context.send_initial_metadata(((LOG_ACCEPTED_KEY, "1"),))
         tail = request.tail_lines if request.HasField("tail_lines") else None
         try:
-            async for data in stream_log(path, tail, request.timestamps, request.follow, self.active):
+            async for data in stream_log(path, tail, request.timestamps, request.follow, self.active, since,
+                                         request.limit_bytes):
                 yield api_pb2.LogChunk(data=data)
         except FileNotFoundError:
             return  # the pod was removed while we were reading

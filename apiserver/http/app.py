@@ -27,7 +27,9 @@ from aiohttp import web
 from apiserver.http import discovery, openapi
 from apiserver.http.errors import MethodNotAllowed, RequestEntityTooLarge, not_found_path, status_response
 from apiserver.http.handlers import ResourceHandlers, decode_document, json_response
+from apiserver.http.podstreams import is_pod_stream, serve_pod_stream
 from apiserver.http.routing import RequestInfo, request_info, resolve_kind
+from apiserver.logs import KubeletLogs
 from apiserver.service import ResourceService
 from apiserver.strategy import StatusStrategy
 from kubelite.api.errors import ApiError, InternalError
@@ -82,9 +84,10 @@ class HttpApi:
 
     def __init__(self, service: ResourceService, *, not_ready: Callable[[], str | None] = lambda: None,
                  authorizer: Authorizer | None = None, max_body_bytes: int = MAX_REQUEST_BODY_BYTES,
-                 reviewer: Reviewer | None = None) -> None:
+                 reviewer: Reviewer | None = None, kubelet: KubeletLogs | None = None) -> None:
         self.service = service
         self.reviewer = reviewer
+        self.kubelet = kubelet  # relays pods/log, exec, portforward (None: those paths 404)
         self.not_ready = not_ready
         self.authorizer = authorizer or _allow_all
         self.max_body_bytes = max_body_bytes
@@ -143,6 +146,8 @@ class HttpApi:
                 return await self._nonresource(request, info)
             if (info.api_group, info.resource) in REVIEWS and info.api_version == "v1" and self.reviewer:
                 return await self._review(request, info)
+            if is_pod_stream(info):
+                return await serve_pod_stream(request, info, self.kubelet)
             kind = resolve_kind(info)
             body = await self._read_body(request)
             return await self.handlers.handle(request, info, kind, body)

@@ -20,6 +20,9 @@ NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
 SUBRESOURCES = frozenset({"status", "scale", "token", "eviction"})
 SCALABLE = frozenset({"deployments", "replicasets", "statefulsets"})
 TRUE = frozenset({"1", "true", "True", "TRUE", "yes"})
+CONNECT_SUBRESOURCES = frozenset({"exec", "attach", "portforward"})
+"""Pod subresources that open a stream into a container: authorized as `create` whatever the method,
+because kubectl's WebSocket upgrade is a GET (Kubernetes checks `create` for those upgrades too)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +94,10 @@ def request_info(method: str, path: str, query: Mapping[str, str]) -> RequestInf
     resource = rest[0]
     name = rest[1] if len(rest) > 1 else ""
     subresource = rest[2] if len(rest) > 2 else ""
-    verb = "watch" if legacy_watch and method == "GET" else _resource_verb(method, name, query)
+    if resource == "pods" and subresource in CONNECT_SUBRESOURCES and method in ("GET", "POST"):
+        verb = "create"
+    else:
+        verb = "watch" if legacy_watch and method == "GET" else _resource_verb(method, name, query)
     return RequestInfo(path=path, verb=verb, is_resource_request=True, api_prefix=prefix, api_group=group,
                        api_version=version, resource=resource, subresource=subresource, namespace=namespace,
                        name=name)

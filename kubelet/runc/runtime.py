@@ -450,6 +450,10 @@ class RuncRuntime(SpawnedExec):
         assert path is not None
         return path
 
+    def attach_socket(self, container_id: str) -> Path:
+        """conmon's SOCK_SEQPACKET socket serving the container's stdout/stderr (`kubectl attach`)."""
+        return self._get(container_id).dir / "attach"
+
     def _get(self, container_id: str) -> ContainerRecord:
         c = self._containers.get(container_id)
         if c is None:

@@ -27,6 +27,8 @@ from kubelite.pb.kubelite import api_pb2
 SERVICE = "kubelite.v1.Resources"
 STATUS_METADATA_KEY = "kubelite-status-bin"
 """Trailing metadata key holding the failed call's Kubernetes `Status` JSON."""
+LOG_ACCEPTED_KEY = "kubelite-log-accepted"
+"""Initial metadata of a kubelet Logs call that found its log: output may follow much later."""
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 

@@ -513,6 +513,16 @@ class KubeletStub:
                 request_serializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecRequest.SerializeToString,
                 response_deserializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecResponse.FromString,
                 _registered_method=True)
+        self.PortForward = channel.stream_stream(
+                '/kubelite.v1.Kubelet/PortForward',
+                request_serializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.PortForwardRequest.SerializeToString,
+                response_deserializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.PortForwardResponse.FromString,
+                _registered_method=True)
+        self.Attach = channel.stream_stream(
+                '/kubelite.v1.Kubelet/Attach',
+                request_serializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecRequest.SerializeToString,
+                response_deserializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecResponse.FromString,
+                _registered_method=True)
 
 
 class KubeletServicer:
@@ -531,6 +541,22 @@ class KubeletServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PortForward(self, request_iterator, context):
+        """One TCP connection to a port inside the pod's network namespace: the first request
+        carries `start`, the rest bytes to send; responses carry the bytes received.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Attach(self, request_iterator, context):
+        """A running container's own output (the first request's `start` names it, without a
+        command); output chunks, then `exited` when the container ends.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_KubeletServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -541,6 +567,16 @@ def add_KubeletServicer_to_server(servicer, server):
             ),
             'Exec': grpc.stream_stream_rpc_method_handler(
                     servicer.Exec,
+                    request_deserializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecRequest.FromString,
+                    response_serializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecResponse.SerializeToString,
+            ),
+            'PortForward': grpc.stream_stream_rpc_method_handler(
+                    servicer.PortForward,
+                    request_deserializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.PortForwardRequest.FromString,
+                    response_serializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.PortForwardResponse.SerializeToString,
+            ),
+            'Attach': grpc.stream_stream_rpc_method_handler(
+                    servicer.Attach,
                     request_deserializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecRequest.FromString,
                     response_serializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecResponse.SerializeToString,
             ),
@@ -598,6 +634,60 @@ class Kubelet:
             request_iterator,
             target,
             '/kubelite.v1.Kubelet/Exec',
+            kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecRequest.SerializeToString,
+            kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PortForward(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/kubelite.v1.Kubelet/PortForward',
+            kubelite_dot_pb_dot_kubelite_dot_api__pb2.PortForwardRequest.SerializeToString,
+            kubelite_dot_pb_dot_kubelite_dot_api__pb2.PortForwardResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Attach(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/kubelite.v1.Kubelet/Attach',
             kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecRequest.SerializeToString,
             kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecResponse.FromString,
             options,

@@ -84,3 +84,31 @@ def test_resolve_current_previous_and_errors(tmp_path: Path) -> None:
         resolve_log(tmp_path, req())
     with pytest.raises(BadRequest, match="previous terminated container"):
         resolve_log(tmp_path, req(container="side", previous=True))
+
+
+async def test_since_and_limit_bytes(tmp_path: Path) -> None:
+    log = tmp_path / "0.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as f:
+        for second, text in ((1, b"old"), (5, b"mid"), (9, b"new")):
+            f.write(format_entry("stdout", text, False, ns=1_700_000_000_000_000_000 + second * 1_000_000_000))
+        # conmon writes local offsets: 1_700_000_010 s is 2023-11-14T22:13:30Z
+        f.write(b"2023-11-14T23:13:30.000000000+01:00 stdout F offset\n")
+
+    async def read(since: int = 0, limit: int = 0) -> bytes:
+        return b"".join([c async for c in stream_log(log, None, False, False, never, since, limit)])
+
+    assert await read() == b"old\nmid\nnew\noffset\n"
+    assert await read(since=1_700_000_005_000_000_000) == b"mid\nnew\noffset\n"
+    assert await read(since=1_700_000_009_500_000_000) == b"offset\n"
+    assert await read(limit=6) == b"old\nmi"
+    assert await read(since=1_700_000_005_000_000_000, limit=5) == b"mid\nn"
+
+
+def test_since_time_is_validated() -> None:
+    from kubelet.server import since_ns
+
+    assert since_ns(api_pb2.LogsRequest()) == 0
+    assert since_ns(api_pb2.LogsRequest(since_time="2023-11-14T22:13:25Z")) == 1_700_000_005_000_000_000
+    with pytest.raises(BadRequest, match="sinceTime"):
+        since_ns(api_pb2.LogsRequest(since_time="yesterday"))
