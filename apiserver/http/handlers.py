@@ -18,7 +18,9 @@ import yaml
 from aiohttp import web
 from multidict import MultiMapping
 
+from apiserver.apply.manager import writing_as
 from apiserver.http import patch as patching
+from apiserver.http.apply import check_write_query, request_manager, serve_apply
 from apiserver.http.errors import JSON, MethodNotAllowed, UnsupportedMediaType, bad_query, not_found_path
 from apiserver.http.routing import RequestInfo
 from apiserver.http.tables import check_include_object, table, wants_table
@@ -30,6 +32,11 @@ from kubelite.api.errors import BadRequest, Conflict
 from kubelite.api.registry import KindInfo
 
 BODY_TYPES = ("application/json", "application/yaml", "")
+WRITE_VERBS = frozenset({"create", "update", "patch"})
+
+
+def _media(request: web.Request) -> str:
+    return request.headers.get("Content-Type", "").split(";")[0].strip().lower()
 
 
 def parse_dry_run(query: MultiMapping[str], body_values: Any = None) -> bool:
@@ -90,6 +97,18 @@ class ResourceHandlers:
         self.service = service
 
     async def handle(self, request: web.Request, info: RequestInfo, kind: KindInfo, body: bytes) -> web.StreamResponse:
+        if info.verb not in WRITE_VERBS:
+            return await self._serve(request, info, kind, body)
+        apply = info.verb == "patch" and _media(request) == patching.APPLY_PATCH
+        check_write_query(request.query, apply=apply)
+        if apply:
+            raw, code = await serve_apply(self.service, request.query, info, kind, body,
+                                          dry_run=parse_dry_run(request.query))
+            return json_response(raw, code)
+        with writing_as(request_manager(request.query, request.headers, info)):
+            return await self._serve(request, info, kind, body)
+
+    async def _serve(self, request: web.Request, info: RequestInfo, kind: KindInfo, body: bytes) -> web.StreamResponse:
         sub = info.subresource
         if sub == "scale":
             return await self._scale(request, info, kind, body)
