@@ -459,7 +459,7 @@ class ResourceService:
             obj = self._model(info, current)
             objects.check_preconditions(info, obj, options.precondition_uid, options.precondition_resource_version)
             verdict = await strategy.mark_for_deletion(obj, options.grace_period_seconds, policy)
-            if verdict is Deletion.UNCHANGED:
+            if verdict is Deletion.UNCHANGED or (options.dry_run and verdict is Deletion.REMOVE):
                 return current.raw
             if verdict is Deletion.REMOVE:
                 if (await writer.remove(key, current)).ok:
@@ -467,6 +467,8 @@ class ResourceService:
                 continue
             obj.metadata.resource_version = None
             data = obj.to_dict()
+            if options.dry_run:
+                return self._respond(data, current.rv)
             result = await self.etcd.update(key, storage.encode_value(data), current.rv)
             if result.succeeded:
                 return self._respond(data, result.revision)

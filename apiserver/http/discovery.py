@@ -67,13 +67,15 @@ def api_group(name: str) -> dict[str, Any] | None:
     return None
 
 
-def _subresources(info: KindInfo, has_status: HasStatus) -> list[tuple[str, str, str, str]]:
-    """(subresource, group, version, kind) of each subresource `info` serves."""
+def _subresources(info: KindInfo, has_status: HasStatus) -> list[tuple[str, str, str, str, list[str]]]:
+    """(subresource, group, version, kind, verbs) of each subresource `info` serves."""
     subs = []
     if has_status(info):
-        subs.append(("status", info.group, info.version, info.kind))
+        subs.append(("status", info.group, info.version, info.kind, SUBRESOURCE_VERBS))
     if info.resource in SCALABLE:
-        subs.append(("scale", "autoscaling", "v1", "Scale"))
+        subs.append(("scale", "autoscaling", "v1", "Scale", SUBRESOURCE_VERBS))
+    if info.resource == "pods":
+        subs.append(("eviction", "policy", "v1", "Eviction", ["create"]))
     return subs
 
 
@@ -91,9 +93,9 @@ def resource_list(group_version: str, has_status: HasStatus) -> dict[str, Any] |
         if info.resource in ALL_CATEGORY:
             entry["categories"] = ["all"]
         resources.append(entry)
-        for sub, group, version, kind in _subresources(info, has_status):
+        for sub, group, version, kind, verbs in _subresources(info, has_status):
             item: dict[str, Any] = {"name": f"{info.resource}/{sub}", "singularName": "",
-                                    "namespaced": info.namespaced, "kind": kind, "verbs": SUBRESOURCE_VERBS}
+                                    "namespaced": info.namespaced, "kind": kind, "verbs": verbs}
             if group != info.group or version != info.version:
                 item["group"], item["version"] = group, version
             resources.append(item)
@@ -121,7 +123,7 @@ def aggregated(core: bool, has_status: HasStatus) -> dict[str, Any]:
             if info.resource in ALL_CATEGORY:
                 entry["categories"] = ["all"]
             subs = [{"subresource": sub, "responseKind": {"group": g, "version": v, "kind": k},
-                     "verbs": SUBRESOURCE_VERBS} for sub, g, v, k in _subresources(info, has_status)]
+                     "verbs": verbs} for sub, g, v, k, verbs in _subresources(info, has_status)]
             if subs:
                 entry["subresources"] = subs
             resources.append(entry)

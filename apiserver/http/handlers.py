@@ -22,6 +22,7 @@ from apiserver.apply.manager import writing_as
 from apiserver.http import patch as patching
 from apiserver.http.apply import check_write_query, request_manager, serve_apply
 from apiserver.http.errors import JSON, MethodNotAllowed, UnsupportedMediaType, bad_query, not_found_path
+from apiserver.http.eviction import evict
 from apiserver.http.routing import RequestInfo
 from apiserver.http.tables import check_include_object, table, wants_table
 from apiserver.http.watch import serve_watch
@@ -114,6 +115,11 @@ class ResourceHandlers:
             return await self._scale(request, info, kind, body)
         if sub == "status" and info.verb not in ("get", "update", "patch"):
             raise MethodNotAllowed(f"the server does not allow this method on {kind.resource}/status")
+        if sub == "eviction":
+            data = None if info.verb != "create" else \
+                decode_document(body, request.headers.get("Content-Type", ""), "Eviction")
+            return json_response(await evict(self.service, info, data,
+                                             lambda opts: self.delete_options(opts, request.query)), 201)
         if info.verb == "get":
             return self._object(request, kind, await self.service.get(kind.resource, info.namespace, info.name))
         if info.verb == "list":
@@ -136,8 +142,8 @@ class ResourceHandlers:
             return json_response(await update(kind.resource, info.namespace, info.name,
                                               object_body(body, request.headers.get("Content-Type", "")), dry_run=dry))
         if info.verb == "patch":
-            fn = patching.patch_function(request.headers.get("Content-Type", ""),
-                                         self._patch_document(body))
+            content_type = request.headers.get("Content-Type", "")
+            fn = patching.patch_function(content_type, self._patch_document(body, content_type))
             return json_response(await self.service.patch(
                 kind.resource, info.namespace, info.name, fn, status=sub == "status",
                 dry_run=parse_dry_run(request.query)))
@@ -149,7 +155,8 @@ class ResourceHandlers:
         raise not_found_path()
 
     @staticmethod
-    def _patch_document(body: bytes) -> Any:
+    def _patch_document(body: bytes, content_type: str) -> Any:
+        patching.patch_media(content_type)
         if not body:
             raise BadRequest("the patch body is empty")
         try:
@@ -196,7 +203,11 @@ class ResourceHandlers:
             if parsed is not None and not isinstance(parsed, dict):
                 raise BadRequest("DeleteOptions must be a JSON object")
             data = parsed or {}
-        query = request.query
+        return ResourceHandlers.delete_options(data, request.query)
+
+    @staticmethod
+    def delete_options(data: dict[str, Any], query: MultiMapping[str]) -> DeleteOptions:
+        """`DeleteOptions` from its JSON (a DELETE body, an Eviction's deleteOptions) and the query."""
         grace = data.get("gracePeriodSeconds")
         if grace is None:
             grace = _int_query(query, "gracePeriodSeconds")
@@ -209,11 +220,10 @@ class ResourceHandlers:
         pre = data.get("preconditions") or {}
         if not isinstance(pre, dict):
             raise BadRequest("preconditions must be an object")
-        if parse_dry_run(query, data.get("dryRun")):
-            raise BadRequest("dryRun is not supported for delete yet")
         return DeleteOptions(grace_period_seconds=grace, propagation_policy=str(policy),
                              precondition_uid=str(pre.get("uid") or ""),
-                             precondition_resource_version=str(pre.get("resourceVersion") or ""))
+                             precondition_resource_version=str(pre.get("resourceVersion") or ""),
+                             dry_run=parse_dry_run(query, data.get("dryRun")))
 
     async def _delete_collection(self, request: web.Request, info: RequestInfo, kind: KindInfo,
                                  body: bytes) -> web.Response:
@@ -253,7 +263,8 @@ class ResourceHandlers:
         if info.verb == "update":
             wanted = decode_document(body, request.headers.get("Content-Type", ""))
         elif info.verb == "patch":
-            fn = patching.patch_function(request.headers.get("Content-Type", ""), self._patch_document(body))
+            content_type = request.headers.get("Content-Type", "")
+            fn = patching.patch_function(content_type, self._patch_document(body, content_type))
             wanted = None
         else:
             raise MethodNotAllowed(f"the server does not allow this method on {kind.resource}/scale")

@@ -148,9 +148,20 @@ def _ordered(field: str, items: list[Any], order: list[Any]) -> list[Any]:
 
 # ---- dispatch ----------------------------------------------------------------------------------
 
+def patch_media(content_type: str) -> str:
+    """The patch type of a PATCH request; 415 for anything else, before the body is read
+    (a protobuf or XML body is refused for its type, not reported as malformed JSON)."""
+    media = content_type.split(";")[0].strip().lower()
+    if media not in (MERGE_PATCH, JSON_PATCH, STRATEGIC_PATCH, APPLY_PATCH):
+        raise UnsupportedMediaType(
+            f"the body of the request was in an unknown format - accepted media types include: "
+            f"{JSON_PATCH}, {MERGE_PATCH}, {APPLY_PATCH}, {STRATEGIC_PATCH}")
+    return media
+
+
 def patch_function(content_type: str, body: Any) -> PatchFn:
     """The function that applies a PATCH body of `content_type` to the current object."""
-    media = content_type.split(";")[0].strip().lower()
+    media = patch_media(content_type)
     if media == MERGE_PATCH:
         if not isinstance(body, dict):
             raise BadRequest("merge patch must be a JSON object")
@@ -161,9 +172,5 @@ def patch_function(content_type: str, body: Any) -> PatchFn:
         if not isinstance(body, dict):
             raise BadRequest("strategic merge patch must be a JSON object")
         return lambda current: strategic_merge(current, body)
-    if media == APPLY_PATCH:
-        raise UnsupportedMediaType("server-side apply (application/apply-patch+yaml) is served for objects "
-                                   "and their status, not for this subresource")
-    raise UnsupportedMediaType(
-        f"the body of the request was in an unknown format - accepted media types include: "
-        f"{JSON_PATCH}, {MERGE_PATCH}, {STRATEGIC_PATCH}")
+    raise UnsupportedMediaType("server-side apply (application/apply-patch+yaml) is served for objects "
+                               "and their status, not for this subresource")

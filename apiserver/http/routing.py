@@ -17,7 +17,7 @@ from kubelite.api import registry
 from kubelite.api.registry import KindInfo
 
 NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
-SUBRESOURCES = frozenset({"status", "scale"})
+SUBRESOURCES = frozenset({"status", "scale", "eviction"})
 SCALABLE = frozenset({"deployments", "replicasets", "statefulsets"})
 TRUE = frozenset({"1", "true", "True", "TRUE", "yes"})
 
@@ -104,7 +104,8 @@ def resolve_kind(info: RequestInfo) -> KindInfo:
             or kind.version != info.api_version:
         raise not_found_path()
     if info.subresource and (info.subresource not in SUBRESOURCES
-                             or (info.subresource == "scale" and kind.resource not in SCALABLE)):
+                             or (info.subresource == "scale" and kind.resource not in SCALABLE)
+                             or (info.subresource == "eviction" and kind.resource != "pods")):
         raise not_found_path()
     if kind.namespaced:
         if not info.namespace and info.verb not in ("list", "watch"):

@@ -120,3 +120,7 @@ async def test_real_kubectl_server_side_apply(api: ApiServer, tmp_path: Path) ->
     assert entries["kubectl Update scale"] == {"f:spec": {"f:replicas": {}}}
     assert "f:replicas" not in entries["other Apply "]["f:spec"]
     assert "f:replicas" not in entries["kubectl Apply "]["f:spec"]
+    # kubectl run (JSON) records its own manager for the created pod
+    await kubectl.run("run", "r", "--image=busybox")
+    created = json.loads(await kubectl.run("get", "pod", "r", "-o", "json", "--show-managed-fields"))
+    assert owners(created) == {"kubectl-run": "Update"}
