@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from apiserver.apply.merge import UPDATE, Entry, prune, read_entries, record_update, write_entries
+from apiserver.apply.merge import UPDATE, Entry, prune, raw_entries, record_update, write_entries
 from kubelite.api.errors import BadRequest
 from kubelite.api.timeutil import now
 
@@ -64,19 +64,18 @@ def stamp(api_version: str, old: dict[str, Any] | None, new: dict[str, Any]) -> 
     """Set `new`'s `metadata.managedFields` for the write replacing `old` (None: a create).
 
     Without a manager in context (a write made by the apiserver itself) the old ownership
-    is kept, limited to the fields that still exist.
+    is kept as it is.
     """
     writer = field_manager.get()
-    entries = read_entries(old)
     if writer is not None and writer.applied is not None:
-        entries = prune(writer.applied, new)
+        entries = write_entries(prune(writer.applied, new))
     elif writer is not None:
-        entries = record_update(old, new, entries, writer.name, api_version, now(), writer.subresource)
+        entries = record_update(old, new, writer.name, api_version, now(), writer.subresource)
     else:
-        entries = prune(entries, new)
+        entries = raw_entries(old)
     meta = new.setdefault("metadata", {})
     if entries:
-        meta["managedFields"] = write_entries(entries)
+        meta["managedFields"] = entries
     else:
         meta.pop("managedFields", None)
     return new

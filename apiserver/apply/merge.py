@@ -27,6 +27,7 @@ from typing import Any
 from apiserver.apply.fieldset import (
     Path,
     describe,
+    fields_tree,
     from_fields_v1,
     leaves,
     owned_paths,
@@ -58,27 +59,34 @@ class Entry:
         return (self.manager, self.operation, self.subresource) == (manager, operation, subresource)
 
 
+def raw_entries(obj: dict[str, Any] | None) -> list[dict[str, Any]]:
+    raw = ((obj or {}).get("metadata") or {}).get("managedFields") or []
+    return [item for item in raw if isinstance(item, dict)] if isinstance(raw, list) else []
+
+
+def _decode(item: dict[str, Any]) -> Entry | None:
+    if item.get("manager") is None:
+        return None
+    return Entry(str(item["manager"]), str(item.get("operation") or UPDATE), str(item.get("apiVersion") or ""),
+                 str(item.get("time") or ""), from_fields_v1(item.get("fieldsV1")), str(item.get("subresource") or ""))
+
+
+def _encode(e: Entry, tree: dict[str, Any] | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"manager": e.manager, "operation": e.operation, "apiVersion": e.api_version,
+                            "time": e.time, "fieldsType": "FieldsV1",
+                            "fieldsV1": to_fields_v1(e.fields) if tree is None else tree}
+    if e.subresource:
+        item["subresource"] = e.subresource
+    return item
+
+
 def read_entries(obj: dict[str, Any] | None) -> list[Entry]:
     """The entries of `obj`'s `metadata.managedFields` (missing or malformed parts own nothing)."""
-    raw = ((obj or {}).get("metadata") or {}).get("managedFields") or []
-    out = []
-    for item in raw if isinstance(raw, list) else []:
-        if isinstance(item, dict) and item.get("manager") is not None:
-            out.append(Entry(str(item["manager"]), str(item.get("operation") or UPDATE),
-                             str(item.get("apiVersion") or ""), str(item.get("time") or ""),
-                             from_fields_v1(item.get("fieldsV1")), str(item.get("subresource") or "")))
-    return out
+    return [e for e in map(_decode, raw_entries(obj)) if e is not None]
 
 
 def write_entries(entries: list[Entry]) -> list[dict[str, Any]]:
-    out = []
-    for e in entries:
-        item: dict[str, Any] = {"manager": e.manager, "operation": e.operation, "apiVersion": e.api_version,
-                                "time": e.time, "fieldsType": "FieldsV1", "fieldsV1": to_fields_v1(e.fields)}
-        if e.subresource:
-            item["subresource"] = e.subresource
-        out.append(item)
-    return out
+    return [_encode(e) for e in entries]
 
 
 def _own(entries: list[Entry], manager: str, operation: str, subresource: str, api_version: str,
@@ -104,20 +112,51 @@ def prune(entries: list[Entry], obj: dict[str, Any]) -> list[Entry]:
 
 # ---- Update ------------------------------------------------------------------------------------
 
-def record_update(old: dict[str, Any] | None, new: dict[str, Any], entries: list[Entry], manager: str,
-                  api_version: str, now: str, subresource: str = "") -> list[Entry]:
-    """Ownership after a non-apply write by `manager`: it takes every field it changed."""
-    before = leaves(scoped(old, subresource)) if old is not None else {}
+def record_update(old: dict[str, Any] | None, new: dict[str, Any], manager: str, api_version: str, now: str,
+                  subresource: str = "") -> list[dict[str, Any]]:
+    """`managedFields` after a non-apply write by `manager` of `old` into `new`: it takes every
+    field it changed; fields it removed are owned by nobody.
+
+    Why on the raw entries: this runs on every write (kubelets' status updates most of all),
+    so entries the write cannot touch -- none of their top-level fields changed -- are kept
+    as they are instead of being decoded and encoded again.
+    """
+    if old is None:  # a create: the writer owns everything it set
+        tree = fields_tree(scoped(new, subresource))
+        return [_encode(Entry(manager, UPDATE, api_version, now, subresource=subresource), tree)] if tree else []
+    entries = raw_entries(old)
+    before = leaves(scoped(old, subresource))
     after = leaves(scoped(new, subresource))
     changed = {p for p, v in after.items() if p not in before or not same_value(before[p], v)}
-    if changed:
-        for e in entries:
-            if not e.same_owner(manager, UPDATE, subresource):
-                e.fields -= changed
-        mine = _own(entries, manager, UPDATE, subresource, api_version, now)
-        mine.fields |= changed
-        mine.time, mine.api_version = now, api_version
-    return prune(entries, new)
+    removed = before.keys() - after.keys()
+    if not changed and not removed:
+        return entries
+    touched = changed | removed
+    tops = {p[0] for p in touched}
+    out: list[dict[str, Any]] = []
+    mine = False
+    for item in entries:
+        owned = item.get("fieldsV1")
+        own = (item.get("manager"), item.get("operation") or UPDATE, item.get("subresource") or "") == (
+            manager, UPDATE, subresource)
+        if not own and not (isinstance(owned, dict) and tops & owned.keys()):
+            out.append(item)
+            continue
+        entry = _decode(item)
+        if entry is None:
+            continue
+        if own:
+            mine = True
+            entry.fields = (entry.fields - removed) | changed
+            if changed:
+                entry.time, entry.api_version = now, api_version
+        else:
+            entry.fields -= touched
+        if entry.fields:
+            out.append(_encode(entry))
+    if not mine and changed:
+        out.append(_encode(Entry(manager, UPDATE, api_version, now, changed, subresource)))
+    return out
 
 
 # ---- Apply -------------------------------------------------------------------------------------

@@ -58,6 +58,9 @@ def test_fields_v1_round_trip_marks_owned_items_with_a_dot() -> None:
     assert tree["f:metadata"] == {"f:labels": {"f:app": {}}}
     assert from_fields_v1(tree) == paths
     assert from_fields_v1({"f:spec": "bogus", 7: {}}) == {("f:spec",)}
+    obj = deploy(args=["a"], ports=[{"containerPort": 80}])
+    obj["metadata"]["finalizers"] = ["x"]
+    assert fieldset.fields_tree(scoped(obj)) == to_fields_v1(set(leaves(scoped(obj))))
 
 
 def test_remove_path_deletes_fields_and_items() -> None:
@@ -144,8 +147,8 @@ def test_update_takes_changed_fields_without_conflict() -> None:
     live = _applied(None, deploy(replicas=1), "a")
     scaled = copy.deepcopy(live)
     scaled["spec"]["replicas"] = 4
-    entries = merge.record_update(live, scaled, merge.read_entries(live), "kubectl-scale", "apps/v1", LATER)
-    updated = with_entries(scaled, entries)
+    scaled["metadata"]["managedFields"] = merge.record_update(live, scaled, "kubectl-scale", "apps/v1", LATER)
+    updated = scaled
     assert owners(updated)[("kubectl-scale", "Update")] == {".spec.replicas"}
     assert ".spec.replicas" not in owners(updated)[("a", "Apply")]
     # a's next apply of its old value conflicts with the new owner
@@ -155,17 +158,25 @@ def test_update_takes_changed_fields_without_conflict() -> None:
 
 def test_update_with_no_change_records_nothing_and_removed_fields_are_disowned() -> None:
     live = _applied(None, deploy(), "a")
-    same = merge.record_update(live, copy.deepcopy(live), merge.read_entries(live), "x", "apps/v1", LATER)
-    assert [(e.manager, e.time) for e in same] == [("a", LATER)]
+    same = merge.record_update(live, copy.deepcopy(live), "x", "apps/v1", NOW)
+    assert same == live["metadata"]["managedFields"]  # untouched, not even re-encoded
     unlabelled = copy.deepcopy(live)
     del unlabelled["metadata"]["labels"]
-    entries = merge.record_update(live, unlabelled, merge.read_entries(live), "x", "apps/v1", LATER)
-    assert ".metadata.labels.app" not in {describe(p) for e in entries for p in e.fields}
+    unlabelled["metadata"]["managedFields"] = merge.record_update(live, unlabelled, "x", "apps/v1", NOW)
+    assert owners(unlabelled) == {("a", "Apply"): owners(live)[("a", "Apply")] - {".metadata.labels.app"}}
 
 
 def test_status_updates_own_only_status() -> None:
     old = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"nodeName": "n"}}
     new = {**old, "status": {"phase": "Running"}}
-    entries = merge.record_update(old, new, [], "kubelet", "v1", NOW, "status")
-    assert [(e.manager, e.subresource, {describe(p) for p in e.fields}) for e in entries] == [
+    new["metadata"] = {**old["metadata"], "managedFields": merge.record_update(old, new, "kubelet", "v1", NOW, "status")}
+    assert [(e.manager, e.subresource, {describe(p) for p in e.fields}) for e in merge.read_entries(new)] == [
         ("kubelet", "status", {".status.phase"})]
+    # a later status change leaves the spec owners' entries as they were
+    spec_owned = merge.record_update(None, old, "creator", "v1", NOW)
+    old["metadata"]["managedFields"] = spec_owned
+    newer = copy.deepcopy(old)
+    newer["status"] = {"phase": "Succeeded"}
+    after = merge.record_update(old, newer, "kubelet", "v1", LATER, "status")
+    assert after[0] is spec_owned[0]
+    assert (after[1]["manager"], after[1]["subresource"], after[1]["time"]) == ("kubelet", "status", LATER)
