@@ -107,7 +107,8 @@ def keep_system_metadata(old: Resource, new: Resource) -> None:
     n.generate_name = o.generate_name
     n.resource_version = None
     n.self_link = None
-    n.managed_fields = []
+    # managedFields stay as sent: a client may rewrite ownership (kubectl does when it moves an
+    # object from client-side to server-side apply); `apply.manager.stamp` decides what is stored.
 
 
 def ready_to_remove(obj: Resource) -> bool:

@@ -63,16 +63,21 @@ def from_user_agent(user_agent: str, fallback: str = "unknown") -> str:
 def stamp(api_version: str, old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
     """Set `new`'s `metadata.managedFields` for the write replacing `old` (None: a create).
 
-    Without a manager in context (a write made by the apiserver itself) the old ownership
-    is kept as it is.
+    Ownership starts from `old`'s, or from the `managedFields` the client sent when they differ
+    (`[{}]` clears them). Without a manager in context (a write made by the apiserver itself)
+    that is what is stored.
     """
     writer = field_manager.get()
+    base = raw_entries(old)
+    sent = raw_entries(new)
+    if ((new.get("metadata") or {}).get("managedFields") or sent) and sent != base:
+        base = sent  # the client rewrote ownership (like Kubernetes: non-empty and changed wins)
     if writer is not None and writer.applied is not None:
         entries = write_entries(prune(writer.applied, new))
     elif writer is not None:
-        entries = record_update(old, new, writer.name, api_version, now(), writer.subresource)
+        entries = record_update(old, new, writer.name, api_version, now(), writer.subresource, base)
     else:
-        entries = raw_entries(old)
+        entries = base
     meta = new.setdefault("metadata", {})
     if entries:
         meta["managedFields"] = entries

@@ -60,8 +60,9 @@ class Entry:
 
 
 def raw_entries(obj: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """`obj`'s managedFields items that name a manager (`[{}]` is how a client clears them all)."""
     raw = ((obj or {}).get("metadata") or {}).get("managedFields") or []
-    return [item for item in raw if isinstance(item, dict)] if isinstance(raw, list) else []
+    return [item for item in raw if isinstance(item, dict) and item.get("manager")] if isinstance(raw, list) else []
 
 
 def _decode(item: dict[str, Any]) -> Entry | None:
@@ -113,9 +114,10 @@ def prune(entries: list[Entry], obj: dict[str, Any]) -> list[Entry]:
 # ---- Update ------------------------------------------------------------------------------------
 
 def record_update(old: dict[str, Any] | None, new: dict[str, Any], manager: str, api_version: str, now: str,
-                  subresource: str = "") -> list[dict[str, Any]]:
+                  subresource: str = "", entries: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """`managedFields` after a non-apply write by `manager` of `old` into `new`: it takes every
-    field it changed; fields it removed are owned by nobody.
+    field it changed; fields it removed are owned by nobody. `entries` replaces `old`'s
+    own when the client rewrote them.
 
     Why on the raw entries: this runs on every write (kubelets' status updates most of all),
     so entries the write cannot touch -- none of their top-level fields changed -- are kept
@@ -124,7 +126,7 @@ def record_update(old: dict[str, Any] | None, new: dict[str, Any], manager: str,
     if old is None:  # a create: the writer owns everything it set
         tree = fields_tree(scoped(new, subresource))
         return [_encode(Entry(manager, UPDATE, api_version, now, subresource=subresource), tree)] if tree else []
-    entries = raw_entries(old)
+    entries = raw_entries(old) if entries is None else entries
     before = leaves(scoped(old, subresource))
     after = leaves(scoped(new, subresource))
     changed = {p for p, v in after.items() if p not in before or not same_value(before[p], v)}

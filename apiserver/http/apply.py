@@ -36,8 +36,9 @@ def request_manager(query: Mapping[str, str], headers: Mapping[str, str], info: 
     return WriteManager(check_manager(name), subresource=info.subresource)
 
 
-def check_write_query(query: Mapping[str, str], *, apply: bool) -> None:
-    """`force` only on apply; `fieldValidation` one of Kubernetes' values.
+def check_write_query(query: Mapping[str, str], verb: str, *, apply: bool) -> None:
+    """`force` only on apply (a PATCH option: other verbs have no such option and ignore it);
+    `fieldValidation` one of Kubernetes' values.
 
     Unknown fields are always refused (the models are strict), which is what `Strict` asks
     and what kubectl sends by default; `Warn` and `Ignore` get the same refusal rather than
@@ -47,7 +48,7 @@ def check_write_query(query: Mapping[str, str], *, apply: bool) -> None:
     if validation not in FIELD_VALIDATION:
         raise BadRequest(f'invalid fieldValidation value "{validation}": supported values: '
                          f'"Strict", "Warn", "Ignore"')
-    if "force" in query and not apply:
+    if "force" in query and verb == "patch" and not apply:
         raise BadRequest("force is only allowed for apply requests (application/apply-patch+yaml)")
 
 
@@ -78,7 +79,7 @@ def _config(body: bytes, kind: KindInfo, info: RequestInfo) -> dict[str, Any]:
 async def serve_apply(service: ResourceService, query: Mapping[str, str], info: RequestInfo, kind: KindInfo,
                       body: bytes, *, dry_run: bool) -> tuple[bytes, int]:
     """Apply `body` as manager `fieldManager`: (the object's JSON, 200 or 201 when created)."""
-    check_write_query(query, apply=True)
+    check_write_query(query, "patch", apply=True)
     name = query.get("fieldManager", "")
     if not name:
         raise BadRequest("PATCH requests with apply-patch+yaml content type must specify fieldManager "

@@ -101,7 +101,7 @@ class ResourceHandlers:
         if info.verb not in WRITE_VERBS:
             return await self._serve(request, info, kind, body)
         apply = info.verb == "patch" and _media(request) == patching.APPLY_PATCH
-        check_write_query(request.query, apply=apply)
+        check_write_query(request.query, info.verb, apply=apply)
         if apply:
             raw, code = await serve_apply(self.service, request.query, info, kind, body,
                                           dry_run=parse_dry_run(request.query))

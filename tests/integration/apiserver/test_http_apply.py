@@ -12,12 +12,15 @@ import pytest
 import yaml
 
 from apiserver.server import ApiServer
+from kubelite.api import ConfigMap, ObjectMeta
+from kubelite.client import ApiClient
 from tests.integration.apiserver.test_http_api import KUBECTL, Kubectl, api, deployment
 
 pytestmark = pytest.mark.integration
 __all__ = ["api"]  # the fixture, shared with test_http_api
 
 APPLY = {"Content-Type": "application/apply-patch+yaml"}
+MERGE = "application/merge-patch+json"
 
 
 def owners(obj: dict[str, object]) -> dict[str, str]:
@@ -80,12 +83,33 @@ async def test_apply_over_http_creates_merges_and_reports_conflicts(api: ApiServ
         async with session.patch(f"{url}?fieldManager=a&force=maybe&fieldValidation=Loose",
                                  data="{}", headers=APPLY) as resp:
             assert resp.status == 400
-        async with session.put(f"{url}?force=true", json=reapplied) as resp:
+        async with session.patch(f"{url}?force=true", json={}, headers={"Content-Type": MERGE}) as resp:
             assert resp.status == 400  # force is for apply only
         async with session.patch(f"{url}?fieldManager=a", data=b"kind: [", headers=APPLY) as resp:
             assert (resp.status, (await resp.json())["reason"]) == (400, "BadRequest")
         async with session.get(f"{api.http.url}/readyz") as resp:
             assert resp.status == 200
+
+
+async def test_grpc_writes_record_ownership_that_apply_respects(api: ApiServer) -> None:
+    async with ApiClient.connect(api.endpoint) as client:
+        await client.create(ConfigMap(metadata=ObjectMeta(name="shared", namespace="default"), data={"a": "1"}))
+        current = await client.get(ConfigMap, "shared", namespace="default")
+        current.data["b"] = "2"
+        await client.update(current)
+    url = f"{api.http.url}/api/v1/namespaces/default/configmaps/shared"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url) as resp:
+            obj = await resp.json()
+        (entry,) = obj["metadata"]["managedFields"]
+        assert (entry["operation"], entry["fieldsV1"]) == ("Update", {"f:data": {"f:a": {}, "f:b": {}}})
+        grpc_manager = entry["manager"]  # kubelite's clients send grpc-python's agent: the user names them
+        assert grpc_manager and not grpc_manager.startswith("grpc-"), grpc_manager
+        config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "shared"}, "data": {"a": "9"}}
+        async with session.patch(f"{url}?fieldManager=ssa", json=config, headers=APPLY) as resp:
+            status = await resp.json()
+        assert resp.status == 409, status
+        assert status["message"] == f'Apply failed with 1 conflict: conflict with "{grpc_manager}" using v1: .data.a'
 
 
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl (the Debian package) is not installed")
@@ -124,3 +148,14 @@ async def test_real_kubectl_server_side_apply(api: ApiServer, tmp_path: Path) ->
     await kubectl.run("run", "r", "--image=busybox")
     created = json.loads(await kubectl.run("get", "pod", "r", "-o", "json", "--show-managed-fields"))
     assert owners(created) == {"kubectl-run": "Update"}
+    # an object made by client-side apply moves to server-side apply: after its first server-side
+    # apply kubectl rewrites managedFields with a JSON patch (kubectl-client-side-apply -> kubectl
+    # Apply), so a changed re-apply then has no conflict
+    await kubectl.run("apply", "-f", "-", stdin=yaml.safe_dump(deployment("csa", 1)))
+    assert owners(json.loads(await kubectl.run("get", "deploy", "csa", "-o", "json", "--show-managed-fields"))) \
+        == {"kubectl-client-side-apply": "Update"}
+    await kubectl.run("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump(deployment("csa", 1)))
+    moved = json.loads(await kubectl.run("get", "deploy", "csa", "-o", "json", "--show-managed-fields"))
+    assert owners(moved) == {"kubectl": "Apply", "kubectl-last-applied": "Apply"}
+    await kubectl.run("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump(deployment("csa", 2)))
+    assert json.loads(await kubectl.run("get", "deploy", "csa", "-o", "json"))["spec"]["replicas"] == 2

@@ -180,3 +180,24 @@ def test_status_updates_own_only_status() -> None:
     after = merge.record_update(old, newer, "kubelet", "v1", LATER, "status")
     assert after[0] is spec_owned[0]
     assert (after[1]["manager"], after[1]["subresource"], after[1]["time"]) == ("kubelet", "status", LATER)
+
+
+def test_stamp_keeps_rewritten_or_cleared_ownership_and_records_the_writer() -> None:
+    from apiserver.apply.manager import WriteManager, stamp, writing_as
+
+    live = _applied(None, deploy(), "a")
+    with writing_as(WriteManager("b")):
+        untouched = stamp("apps/v1", live, copy.deepcopy(live))
+        assert untouched["metadata"]["managedFields"] == live["metadata"]["managedFields"]
+        rewritten = copy.deepcopy(live)
+        rewritten["metadata"]["managedFields"][0]["manager"] = "renamed"
+        assert set(owners(stamp("apps/v1", live, rewritten))) == {("renamed", "Apply")}
+        cleared = copy.deepcopy(live)
+        cleared["metadata"]["managedFields"] = [{}]
+        assert "managedFields" not in stamp("apps/v1", live, cleared)["metadata"]
+        scaled = copy.deepcopy(live)
+        scaled["spec"]["replicas"] = 3
+        assert set(owners(stamp("apps/v1", live, scaled))) == {("a", "Apply"), ("b", "Update")}
+    internal = copy.deepcopy(live)
+    internal["spec"]["replicas"] = 3
+    assert stamp("apps/v1", live, internal)["metadata"]["managedFields"] == live["metadata"]["managedFields"]
