@@ -18,13 +18,13 @@ import yaml
 
 from apiserver.apply import merge
 from apiserver.apply.manager import WriteManager, check_manager, from_user_agent, writing_as
+from apiserver.fieldvalidation import parse_mode
 from apiserver.http.routing import TRUE, RequestInfo
 from apiserver.service import ResourceService
 from kubelite.api.errors import AlreadyExists, BadRequest, NotFound
 from kubelite.api.registry import KindInfo
 from kubelite.api.timeutil import now
 
-FIELD_VALIDATION = ("", "Strict", "Warn", "Ignore")
 CREATE_ATTEMPTS = 3
 
 
@@ -38,16 +38,8 @@ def request_manager(query: Mapping[str, str], headers: Mapping[str, str], info: 
 
 def check_write_query(query: Mapping[str, str], verb: str, *, apply: bool) -> None:
     """`force` only on apply (a PATCH option: other verbs have no such option and ignore it);
-    `fieldValidation` one of Kubernetes' values.
-
-    Unknown fields are always refused (the models are strict), which is what `Strict` asks
-    and what kubectl sends by default; `Warn` and `Ignore` get the same refusal rather than
-    a silent drop, since kubelite cannot store a field it does not know.
-    """
-    validation = query.get("fieldValidation", "")
-    if validation not in FIELD_VALIDATION:
-        raise BadRequest(f'invalid fieldValidation value "{validation}": supported values: '
-                         f'"Strict", "Warn", "Ignore"')
+    `fieldValidation` one of Kubernetes' values (see `apiserver.fieldvalidation`)."""
+    parse_mode(query.get("fieldValidation", ""))
     if "force" in query and verb == "patch" and not apply:
         raise BadRequest("force is only allowed for apply requests (application/apply-patch+yaml)")
 

@@ -19,6 +19,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from apiserver.apply.manager import writing_as
+from apiserver.fieldvalidation import FieldPolicy, parse_mode, validating
 from apiserver.http import patch as patching
 from apiserver.http.apply import check_write_query, request_manager, serve_apply
 from apiserver.http.errors import JSON, MethodNotAllowed, UnsupportedMediaType, bad_query, not_found_path
@@ -102,12 +103,18 @@ class ResourceHandlers:
             return await self._serve(request, info, kind, body)
         apply = info.verb == "patch" and _media(request) == patching.APPLY_PATCH
         check_write_query(request.query, info.verb, apply=apply)
-        if apply:
-            raw, code = await serve_apply(self.service, request.query, info, kind, body,
-                                          dry_run=parse_dry_run(request.query))
-            return json_response(raw, code)
-        with writing_as(request_manager(request.query, request.headers, info)):
-            return await self._serve(request, info, kind, body)
+        response: web.StreamResponse
+        with validating(FieldPolicy(parse_mode(request.query.get("fieldValidation", "")))) as policy:
+            if apply:
+                raw, code = await serve_apply(self.service, request.query, info, kind, body,
+                                              dry_run=parse_dry_run(request.query))
+                response = json_response(raw, code)
+            else:
+                with writing_as(request_manager(request.query, request.headers, info)):
+                    response = await self._serve(request, info, kind, body)
+        for warning in policy.warnings():
+            response.headers.add("Warning", warning)
+        return response
 
     async def _serve(self, request: web.Request, info: RequestInfo, kind: KindInfo, body: bytes) -> web.StreamResponse:
         sub = info.subresource

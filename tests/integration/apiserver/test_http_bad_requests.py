@@ -134,6 +134,40 @@ async def test_versions_dry_runs_preconditions_collections_and_eviction(api: Api
         await _still_serving(session, base)
 
 
+async def test_field_validation_modes(api: ApiServer, tmp_path: Path) -> None:
+    cms = f"{api.http.url}/api/v1/namespaces/default/configmaps"
+
+    def cm(name: str) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "colour": "red"},
+                "data": {"a": "1"}}
+
+    async with aiohttp.ClientSession() as session:
+        for mode in ("", "Strict"):
+            async with session.post(f"{cms}?fieldValidation={mode}", json=cm("strict")) as resp:
+                status = await resp.json()
+            assert (resp.status, status["details"]["causes"][0]["field"]) == (422, "metadata.colour")
+        async with session.post(f"{cms}?fieldValidation=Warn", json=cm("warned")) as resp:
+            assert resp.status == 201
+            assert resp.headers.getall("Warning") == ['299 - "unknown field \\"metadata.colour\\""']
+            assert "colour" not in (await resp.json())["metadata"]
+        async with session.post(f"{cms}?fieldValidation=Ignore", json=cm("ignored")) as resp:
+            assert resp.status == 201 and "Warning" not in resp.headers
+        async with session.patch(f"{cms}/ignored?fieldValidation=Warn", json={"spec": {"x": 1}, "data": {"b": "2"}},
+                                 headers=MERGE) as resp:
+            assert resp.headers.getall("Warning") == ['299 - "unknown field \\"spec\\""']
+            assert (await resp.json())["data"] == {"a": "1", "b": "2"}
+        async with session.patch(f"{cms}/applied?fieldManager=m&fieldValidation=Ignore", json=cm("applied"),
+                                 headers={"Content-Type": "application/apply-patch+yaml"}) as resp:
+            assert resp.status == 201 and "colour" not in (await resp.json())["metadata"]
+    if KUBECTL is not None:
+        kubectl = Kubectl(api.http.url, tmp_path)
+        manifest = json.dumps(cm("via-kubectl"))
+        refused = await kubectl.run("create", "-f", "-", stdin=manifest, ok=False)
+        assert "metadata.colour: Unsupported field" in refused
+        warned = await kubectl.run("create", "--validate=warn", "-f", "-", stdin=manifest, ok=False)
+        assert 'Warning: unknown field "metadata.colour"' in warned and "configmap/via-kubectl created" in warned
+
+
 async def test_discovery_and_openapi_do_not_offer_protobuf(api: ApiServer) -> None:
     async with aiohttp.ClientSession() as session:
         texts = []
