@@ -238,9 +238,12 @@ def apply(live: dict[str, Any] | None, config: dict[str, Any], manager: str, *, 
     merged = merge(live, config)
     mine = _own(entries, manager, APPLY, subresource, api_version, now)
     others = set().union(*(e.fields for e in entries if e is not mine))
-    for path in sorted(mine.fields - applied.keys(), key=len, reverse=True):
-        if not any(o[:len(path)] == path for o in others):
-            remove_path(merged, path)
+    removed: list[Path] = []
+    for path in sorted(mine.fields - applied.keys(), key=len):  # an item before its fields
+        if any(path[:len(r)] == r for r in removed) or any(o[:len(path)] == path for o in others):
+            continue
+        remove_path(merged, path)
+        removed.append(path)
     if mine.fields != set(applied) or mine.api_version != api_version:
         mine.fields, mine.api_version, mine.time = set(applied), api_version, now
     return merged, [e for e in entries if e.fields]

@@ -91,6 +91,21 @@ async def test_apply_over_http_creates_merges_and_reports_conflicts(api: ApiServ
             assert resp.status == 200
 
 
+async def test_apply_to_the_status_subresource_owns_only_status(api: ApiServer) -> None:
+    url = f"{api.http.url}/apis/apps/v1/namespaces/default/deployments/st"
+    async with aiohttp.ClientSession() as session:
+        async with session.patch(f"{url}?fieldManager=user", json=deployment("st", 2), headers=APPLY) as resp:
+            assert resp.status == 201
+        status = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "st"},
+                  "spec": {"replicas": 9}, "status": {"observedGeneration": 1, "replicas": 2}}
+        async with session.patch(f"{url}/status?fieldManager=ctl", json=status, headers=APPLY) as resp:
+            obj = await resp.json()
+        assert resp.status == 200, obj
+        assert (obj["spec"]["replicas"], obj["status"]["replicas"]) == (2, 2)  # spec is not the status' to set
+        entries = {(e["manager"], e.get("subresource", "")): e["fieldsV1"] for e in obj["metadata"]["managedFields"]}
+        assert entries[("ctl", "status")] == {"f:status": {"f:observedGeneration": {}, "f:replicas": {}}}
+
+
 async def test_grpc_writes_record_ownership_that_apply_respects(api: ApiServer) -> None:
     async with ApiClient.connect(api.endpoint) as client:
         await client.create(ConfigMap(metadata=ObjectMeta(name="shared", namespace="default"), data={"a": "1"}))

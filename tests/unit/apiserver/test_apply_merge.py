@@ -201,3 +201,14 @@ def test_stamp_keeps_rewritten_or_cleared_ownership_and_records_the_writer() -> 
     internal = copy.deepcopy(live)
     internal["spec"]["replicas"] = 3
     assert stamp("apps/v1", live, internal)["metadata"]["managedFields"] == live["metadata"]["managedFields"]
+
+
+def test_reapply_without_a_list_item_removes_it_unless_another_manager_owns_it() -> None:
+    two = deploy()
+    two["spec"]["template"]["spec"]["containers"].append({"name": "side", "image": "busybox"})
+    live = _applied(None, two, "a")
+    one = _applied(live, deploy(), "a")
+    assert [c["name"] for c in one["spec"]["template"]["spec"]["containers"]] == ["main"]
+    shared = _applied(live, two, "b")
+    kept = _applied(shared, deploy(), "a")
+    assert [c["name"] for c in kept["spec"]["template"]["spec"]["containers"]] == ["main", "side"]
