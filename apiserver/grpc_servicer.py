@@ -24,6 +24,7 @@ import grpc.aio
 from google.protobuf.message import Message
 
 from apiserver.access import AccessControl, AccessOptions, current_user
+from apiserver.apply.manager import MAX_MANAGER_LENGTH, WriteManager, from_user_agent, writing_as
 from apiserver.grpc_access import GrpcAccess
 from apiserver.logs import KubeletLogs
 from apiserver.options import DeleteOptions, ListOptions, WatchOptions
@@ -119,6 +120,23 @@ class ResourcesAdapter:
         return self.kubelet_logs.exec(requests)
 
 
+# The gRPC writes, by the subresource their managedFields entry names.
+WRITE_SUBRESOURCES = {"Create": "", "Update": "", "UpdateStatus": "status", "Bind": "binding"}
+
+
+def grpc_manager(method: str, metadata: Any) -> WriteManager | None:
+    """The field manager of a gRPC write: the User-Agent's product like over HTTP, else -- for
+    the default `grpc-python/...` agent of kubelite's own components -- the authenticated user."""
+    if method not in WRITE_SUBRESOURCES:
+        return None
+    agent = next((str(v) for k, v in (metadata or ()) if k == "user-agent"), "")
+    name = from_user_agent(agent, "")
+    if not name or name.startswith("grpc-"):
+        user = current_user.get()
+        name = user.name if user is not None and user.name else "kubelite"
+    return WriteManager(name[:MAX_MANAGER_LENGTH], subresource=WRITE_SUBRESOURCES[method])
+
+
 def _internal(method: str, exc: BaseException) -> ApiError:
     return ApiError.from_status({"reason": "InternalError", "code": 500, "message": f"{method}: internal error: {exc}"})
 
@@ -151,7 +169,8 @@ class ResourcesServicer:
             try:
                 if self._access is not None:
                     await self._access.admit(method, request, context)
-                return await fn(request)
+                with writing_as(grpc_manager(method, context.invocation_metadata())):
+                    return await fn(request)
             except ApiError as err:
                 code = err.reason
                 await context.abort(grpc_code(err), err.message, trailing_metadata=status_metadata(err))

@@ -14,6 +14,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from apiserver.fieldvalidation import field_policy
 from kubelite.api import defaults, registry, validation
 from kubelite.api.errors import BadRequest, Conflict, Invalid, StatusCause
 from kubelite.api.meta import Resource
@@ -39,6 +40,9 @@ def decode_for(info: KindInfo, body: dict[str, Any]) -> Resource:
     """Decode `body` as `info`'s kind; the body's kind must match the request's resource."""
     body.setdefault("apiVersion", info.api_version)
     body.setdefault("kind", info.kind)
+    policy = field_policy.get()
+    if policy is not None:  # fieldValidation=Warn|Ignore: drop what the kind does not have
+        policy.drop_unknown(info, body)
     obj = registry.decode(body)
     got = registry.for_model(type(obj))
     if got is not info:
@@ -107,7 +111,8 @@ def keep_system_metadata(old: Resource, new: Resource) -> None:
     n.generate_name = o.generate_name
     n.resource_version = None
     n.self_link = None
-    n.managed_fields = []
+    # managedFields stay as sent: a client may rewrite ownership (kubectl does when it moves an
+    # object from client-side to server-side apply); `apply.manager.stamp` decides what is stored.
 
 
 def ready_to_remove(obj: Resource) -> bool:

@@ -34,6 +34,7 @@ class DeleteOptions:
     propagation_policy: str = ""
     precondition_uid: str = ""
     precondition_resource_version: str = ""
+    dry_run: bool = False  # dryRun=All: decide and answer as the delete would, store nothing
 
 
 @dataclass(frozen=True, slots=True)

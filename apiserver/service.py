@@ -24,6 +24,7 @@ from typing import Any
 
 from apiserver import objects, storage
 from apiserver.admission import NamespaceAdmission
+from apiserver.apply import manager as managed
 from apiserver.etcd import EtcdClient, prefix_end
 from apiserver.options import DeleteOptions, ListOptions, ObjectList, WatchEvent, WatchOptions
 from apiserver.podsecurity import PodSecurityAdmission
@@ -34,7 +35,7 @@ from apiserver.storage import ContinueToken, StoredObject
 from apiserver.strategy import Deletion, Strategies, Strategy
 from apiserver.watchcache import WatchCache
 from apiserver.writes import ObjectWriter
-from kubelite.api import Pod, registry
+from kubelite.api import ManagedFieldsEntry, Pod, registry
 from kubelite.api.errors import (
     AlreadyExists,
     ApiError,
@@ -158,6 +159,14 @@ class ResourceService:
         return info.model.from_dict(current.obj)
 
     @staticmethod
+    def _stamped(info: KindInfo, old: dict[str, Any] | None, obj: Resource) -> dict[str, Any]:
+        """`obj` as JSON with `managedFields` recorded for the request's field manager (`apply.manager`)."""
+        data = managed.stamp(info.api_version, old, obj.to_dict())
+        obj.metadata.managed_fields = [ManagedFieldsEntry.from_dict(e)
+                                       for e in data["metadata"].get("managedFields", [])]
+        return data
+
+    @staticmethod
     def _respond(obj: dict[str, Any], rv: int | None = None) -> bytes:
         if rv is not None:
             obj = storage.with_rv(obj, rv)
@@ -190,7 +199,7 @@ class ResourceService:
         plan = writer.allocate(obj)
         for _ in range(GENERATE_NAME_ATTEMPTS):
             name = meta.name or ""
-            data = obj.to_dict()
+            data = self._stamped(info, None, obj)
             if dry_run:
                 return self._respond(data)
             written = await writer.create(storage.object_key(info.resource, ns, name), obj, data, plan)
@@ -322,7 +331,7 @@ class ResourceService:
                 continue
             if new is not None:
                 new.metadata.resource_version = None
-                data = new.to_dict()
+                data = self._stamped(info, current.obj, new)
             if new is None or objects.same_content(data, current.obj):
                 if fresh:
                     return current.raw
@@ -450,7 +459,7 @@ class ResourceService:
             obj = self._model(info, current)
             objects.check_preconditions(info, obj, options.precondition_uid, options.precondition_resource_version)
             verdict = await strategy.mark_for_deletion(obj, options.grace_period_seconds, policy)
-            if verdict is Deletion.UNCHANGED:
+            if verdict is Deletion.UNCHANGED or (options.dry_run and verdict is Deletion.REMOVE):
                 return current.raw
             if verdict is Deletion.REMOVE:
                 if (await writer.remove(key, current)).ok:
@@ -458,6 +467,8 @@ class ResourceService:
                 continue
             obj.metadata.resource_version = None
             data = obj.to_dict()
+            if options.dry_run:
+                return self._respond(data, current.rv)
             result = await self.etcd.update(key, storage.encode_value(data), current.rv)
             if result.succeeded:
                 return self._respond(data, result.revision)

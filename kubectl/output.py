@@ -51,12 +51,22 @@ def name_of(obj: Obj) -> str:
     return display_name(info, str((obj.get("metadata") or {}).get("name", "")))
 
 
-def print_objects(objs: Sequence[Obj], fmt: str, single: bool) -> None:
+def without_managed_fields(obj: Obj) -> Obj:
+    """`obj` without `metadata.managedFields`: long, and hidden by default like kubectl does."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or "managedFields" not in meta:
+        return obj
+    return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+
+
+def print_objects(objs: Sequence[Obj], fmt: str, single: bool, show_managed_fields: bool = False) -> None:
     """Write objects as json/yaml/name; `single` prints one object as itself instead of a List."""
     if fmt == "name":
         for obj in objs:
             write(name_of(obj) + "\n")
         return
+    if not show_managed_fields:
+        objs = [without_managed_fields(o) for o in objs]
     data: Any = objs[0] if single and len(objs) == 1 else as_list_object(objs)
     write(to_json(data) + "\n" if fmt == "json" else to_yaml(data))
 

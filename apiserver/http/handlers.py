@@ -18,9 +18,13 @@ import yaml
 from aiohttp import web
 from multidict import MultiMapping
 
+from apiserver.apply.manager import writing_as
+from apiserver.fieldvalidation import FieldPolicy, parse_mode, validating
 from apiserver.http import patch as patching
 from apiserver.http import protobuf
+from apiserver.http.apply import check_write_query, request_manager, serve_apply
 from apiserver.http.errors import JSON, MethodNotAllowed, UnsupportedMediaType, bad_query, not_found_path
+from apiserver.http.eviction import evict
 from apiserver.http.routing import RequestInfo
 from apiserver.http.tables import check_include_object, table, wants_table
 from apiserver.http.watch import serve_watch
@@ -31,6 +35,11 @@ from kubelite.api.errors import BadRequest, Conflict
 from kubelite.api.registry import KindInfo
 
 BODY_TYPES = ("application/json", "application/yaml", "")
+WRITE_VERBS = frozenset({"create", "update", "patch"})
+
+
+def _media(request: web.Request) -> str:
+    return request.headers.get("Content-Type", "").split(";")[0].strip().lower()
 
 
 def parse_dry_run(query: MultiMapping[str], body_values: Any = None) -> bool:
@@ -93,11 +102,27 @@ class ResourceHandlers:
         self.service = service
 
     async def handle(self, request: web.Request, info: RequestInfo, kind: KindInfo, body: bytes) -> web.StreamResponse:
+        if info.verb not in WRITE_VERBS:
+            return await self._serve(request, info, kind, body)
+        apply = info.verb == "patch" and _media(request) == patching.APPLY_PATCH
+        check_write_query(request.query, info.verb, apply=apply)
+        response: web.StreamResponse
+        with validating(FieldPolicy(parse_mode(request.query.get("fieldValidation", "")))) as policy:
+            if apply:
+                raw, code = await serve_apply(self.service, request.query, info, kind, body,
+                                              dry_run=parse_dry_run(request.query))
+                response = json_response(raw, code)
+            else:
+                with writing_as(request_manager(request.query, request.headers, info)):
+                    response = await self._serve(request, info, kind, body)
+        for warning in policy.warnings():
+            response.headers.add("Warning", warning)
+        return response
+
+    async def _serve(self, request: web.Request, info: RequestInfo, kind: KindInfo, body: bytes) -> web.StreamResponse:
         sub = info.subresource
         if sub == "scale":
             return await self._scale(request, info, kind, body)
-        if sub == "eviction":
-            return await self._evict(request, info, body)
         if sub == "token":  # TokenRequest (`kubectl create token`): create-only, answered, never stored
             if info.verb != "create":
                 raise MethodNotAllowed("serviceaccounts/token can only be created")
@@ -106,6 +131,11 @@ class ResourceHandlers:
             return json_response(token, 201)
         if sub == "status" and info.verb not in ("get", "update", "patch"):
             raise MethodNotAllowed(f"the server does not allow this method on {kind.resource}/status")
+        if sub == "eviction":
+            data = None if info.verb != "create" else \
+                decode_document(body, request.headers.get("Content-Type", ""), "Eviction")
+            return json_response(await evict(self.service, info, data,
+                                             lambda opts: self.delete_options(opts, request.query)), 201)
         if info.verb == "get":
             return self._object(request, kind, await self.service.get(kind.resource, info.namespace, info.name))
         if info.verb == "list":
@@ -128,8 +158,8 @@ class ResourceHandlers:
             return json_response(await update(kind.resource, info.namespace, info.name,
                                               object_body(body, request.headers.get("Content-Type", "")), dry_run=dry))
         if info.verb == "patch":
-            fn = patching.patch_function(request.headers.get("Content-Type", ""),
-                                         self._patch_document(body))
+            content_type = request.headers.get("Content-Type", "")
+            fn = patching.patch_function(content_type, self._patch_document(body, content_type))
             return json_response(await self.service.patch(
                 kind.resource, info.namespace, info.name, fn, status=sub == "status",
                 dry_run=parse_dry_run(request.query)))
@@ -141,7 +171,8 @@ class ResourceHandlers:
         raise not_found_path()
 
     @staticmethod
-    def _patch_document(body: bytes) -> Any:
+    def _patch_document(body: bytes, content_type: str) -> Any:
+        patching.patch_media(content_type)
         if not body:
             raise BadRequest("the patch body is empty")
         try:
@@ -181,15 +212,19 @@ class ResourceHandlers:
         return json_response(raw)
 
     @staticmethod
-    def _delete_options(request: web.Request, body: bytes, data: dict[str, Any] | None = None) -> DeleteOptions:
-        """From the body (or `data`, an Eviction's deleteOptions) and the query, like Kubernetes."""
-        if data is None and body.strip():
+    def _delete_options(request: web.Request, body: bytes) -> DeleteOptions:
+        """From a DELETE's body and the query, like Kubernetes."""
+        data: dict[str, Any] = {}
+        if body.strip():
             parsed = decode_document(body, request.headers.get("Content-Type", ""), "DeleteOptions")
             if parsed is not None and not isinstance(parsed, dict):
                 raise BadRequest("DeleteOptions must be a JSON object")
-            data = parsed
-        data = data or {}
-        query = request.query
+            data = parsed or {}
+        return ResourceHandlers.delete_options(data, request.query)
+
+    @staticmethod
+    def delete_options(data: dict[str, Any], query: MultiMapping[str]) -> DeleteOptions:
+        """`DeleteOptions` from its JSON (a DELETE body, an Eviction's deleteOptions) and the query."""
         grace = data.get("gracePeriodSeconds")
         if grace is None:
             grace = _int_query(query, "gracePeriodSeconds")
@@ -202,11 +237,10 @@ class ResourceHandlers:
         pre = data.get("preconditions") or {}
         if not isinstance(pre, dict):
             raise BadRequest("preconditions must be an object")
-        if parse_dry_run(query, data.get("dryRun")):
-            raise BadRequest("dryRun is not supported for delete yet")
         return DeleteOptions(grace_period_seconds=grace, propagation_policy=str(policy),
                              precondition_uid=str(pre.get("uid") or ""),
-                             precondition_resource_version=str(pre.get("resourceVersion") or ""))
+                             precondition_resource_version=str(pre.get("resourceVersion") or ""),
+                             dry_run=parse_dry_run(query, data.get("dryRun")))
 
     async def _delete_collection(self, request: web.Request, info: RequestInfo, kind: KindInfo,
                                  body: bytes) -> web.Response:
@@ -221,24 +255,6 @@ class ResourceHandlers:
                                                      options))
         head = json.dumps({"kind": kind.list_kind, "apiVersion": kind.api_version, "metadata": {}})
         return json_response(head[:-1].encode() + b',"items":[' + b",".join(deleted) + b"]}")
-
-    async def _evict(self, request: web.Request, info: RequestInfo, body: bytes) -> web.Response:
-        """`pods/eviction` (what `kubectl drain` posts): kubelite has no PodDisruptionBudgets, so every
-        eviction is allowed and is the pod's deletion with the Eviction's deleteOptions."""
-        if info.verb != "create":
-            raise MethodNotAllowed("pods/eviction can only be created")
-        eviction = decode_document(body, request.headers.get("Content-Type", ""), "Eviction") if body else {}
-        if not isinstance(eviction, dict):
-            raise BadRequest("an Eviction must be a JSON object")
-        named = columns.dig(eviction, "metadata", "name")
-        if named and named != info.name:
-            raise BadRequest(f"metadata.name of the Eviction ({named}) does not match the pod ({info.name})")
-        options = eviction.get("deleteOptions") or {}
-        if not isinstance(options, dict):
-            raise BadRequest("deleteOptions of the Eviction must be an object")
-        await self.service.delete("pods", info.namespace, info.name, self._delete_options(request, b"", options))
-        return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                              "code": 201}, 201)
 
     # ---- scale -----------------------------------------------------------------------------
 
@@ -264,7 +280,8 @@ class ResourceHandlers:
         if info.verb == "update":
             wanted = decode_document(body, request.headers.get("Content-Type", ""))
         elif info.verb == "patch":
-            fn = patching.patch_function(request.headers.get("Content-Type", ""), self._patch_document(body))
+            content_type = request.headers.get("Content-Type", "")
+            fn = patching.patch_function(content_type, self._patch_document(body, content_type))
             wanted = None
         else:
             raise MethodNotAllowed(f"the server does not allow this method on {kind.resource}/scale")

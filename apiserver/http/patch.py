@@ -6,7 +6,8 @@ to merge patch. Its difference from a merge patch is that some lists merge by a 
 (`containers` by `name`, `volumeMounts` by `mountPath`, ...) instead of being replaced,
 plus the directives kubectl emits: `$patch: replace|delete|merge`, `$retainKeys`,
 `$setElementOrder/<list>` and `$deleteFromPrimitiveList/<list>`. Kubernetes reads the
-merge keys from Go struct tags; kubelite names them in one table, by field name.
+merge keys from Go struct tags; kubelite's table is `apiserver/apply/listtypes.py`, shared
+with server-side apply so both agree on which items are the same.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import jsonpatch
 import jsonpointer
 
+from apiserver.apply.listtypes import MERGED_SCALAR_LISTS, list_key
 from apiserver.http.errors import UnsupportedMediaType
 from kubelite.api.errors import BadRequest, Invalid
 
@@ -25,18 +27,6 @@ MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
-
-# Lists merged by a key (Kubernetes' patchMergeKey, with patchStrategy "merge"), by field name.
-MERGE_KEYS: dict[str, tuple[str, ...]] = {
-    "containers": ("name",), "initContainers": ("name",), "ephemeralContainers": ("name",),
-    "volumes": ("name",), "env": ("name",), "imagePullSecrets": ("name",),
-    "volumeMounts": ("mountPath",), "volumeDevices": ("devicePath",), "hostAliases": ("ip",),
-    "ownerReferences": ("uid",), "conditions": ("type",), "topologySpreadConstraints": ("topologyKey",),
-    "ports": ("containerPort", "port"),  # container ports by containerPort, Service ports by port
-    "addresses": ("type",),
-}
-# Lists of scalars merged as sets (patchStrategy "merge" without a key).
-MERGED_SCALAR_LISTS = frozenset({"finalizers"})
 
 PatchFn = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -68,14 +58,6 @@ def json_patch(target: dict[str, Any], operations: Any) -> Any:
 
 
 # ---- strategic merge patch ---------------------------------------------------------------------
-
-def _key_of(field: str, items: list[Any]) -> str | None:
-    """The merge key of list `field`, checked against the items (Service vs container ports)."""
-    for key in MERGE_KEYS.get(field, ()):
-        if any(isinstance(i, dict) and key in i for i in items):
-            return key
-    return None
-
 
 def _directive(value: Any) -> str:
     return str(value.get("$patch", "")) if isinstance(value, dict) else ""
@@ -133,7 +115,7 @@ def _merge_list(field: str, original: Any, patch: list[Any]) -> list[Any]:
         return [copy.deepcopy(i) for i in patch if _directive(i) != "replace"]
     if field in MERGED_SCALAR_LISTS:
         return current + [v for v in patch if v not in current]
-    key = _key_of(field, patch + current)
+    key = list_key(field, patch + current)
     if key is None:
         return [copy.deepcopy(i) for i in patch]
     out = list(current)
@@ -154,7 +136,7 @@ def _merge_list(field: str, original: Any, patch: list[Any]) -> list[Any]:
 
 def _ordered(field: str, items: list[Any], order: list[Any]) -> list[Any]:
     """`$setElementOrder`: the listed elements in that order, the server's others after them."""
-    key = _key_of(field, order + items)
+    key = list_key(field, order + items)
 
     def ident(v: Any) -> Any:
         return v.get(key) if key is not None and isinstance(v, dict) else v
@@ -166,9 +148,20 @@ def _ordered(field: str, items: list[Any], order: list[Any]) -> list[Any]:
 
 # ---- dispatch ----------------------------------------------------------------------------------
 
+def patch_media(content_type: str) -> str:
+    """The patch type of a PATCH request; 415 for anything else, before the body is read
+    (a protobuf or XML body is refused for its type, not reported as malformed JSON)."""
+    media = content_type.split(";")[0].strip().lower()
+    if media not in (MERGE_PATCH, JSON_PATCH, STRATEGIC_PATCH, APPLY_PATCH):
+        raise UnsupportedMediaType(
+            f"the body of the request was in an unknown format - accepted media types include: "
+            f"{JSON_PATCH}, {MERGE_PATCH}, {APPLY_PATCH}, {STRATEGIC_PATCH}")
+    return media
+
+
 def patch_function(content_type: str, body: Any) -> PatchFn:
     """The function that applies a PATCH body of `content_type` to the current object."""
-    media = content_type.split(";")[0].strip().lower()
+    media = patch_media(content_type)
     if media == MERGE_PATCH:
         if not isinstance(body, dict):
             raise BadRequest("merge patch must be a JSON object")
@@ -179,9 +172,5 @@ def patch_function(content_type: str, body: Any) -> PatchFn:
         if not isinstance(body, dict):
             raise BadRequest("strategic merge patch must be a JSON object")
         return lambda current: strategic_merge(current, body)
-    if media == APPLY_PATCH:
-        raise UnsupportedMediaType("server-side apply (application/apply-patch+yaml) is not supported yet; "
-                                   "use client-side kubectl apply")
-    raise UnsupportedMediaType(
-        f"the body of the request was in an unknown format - accepted media types include: "
-        f"{JSON_PATCH}, {MERGE_PATCH}, {STRATEGIC_PATCH}")
+    raise UnsupportedMediaType("server-side apply (application/apply-patch+yaml) is served for objects "
+                               "and their status, not for this subresource")

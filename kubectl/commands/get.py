@@ -8,7 +8,7 @@ from typing import Any
 
 from kubectl import printers
 from kubectl.errors import CliError, format_api_error
-from kubectl.output import FORMATS, print_objects, to_json, to_yaml, warn, write
+from kubectl.output import FORMATS, print_objects, to_json, to_yaml, warn, without_managed_fields, write
 from kubectl.resources import Target, kind_label, parse_targets
 from kubectl.session import Obj, Session
 from kubelite.api.errors import ApiError, Expired, NotFound
@@ -25,6 +25,8 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--field-selector", default="", help="field selector, e.g. status.phase=Running")
     p.add_argument("--no-headers", action="store_true", help="omit table headers")
     p.add_argument("--show-labels", action="store_true", help="add a LABELS column")
+    p.add_argument("--show-managed-fields", action="store_true",
+                   help="keep metadata.managedFields in -o json|yaml output")
     p.add_argument("--sort-by", default="", help="sort by a field path, e.g. .metadata.creationTimestamp")
     p.add_argument("-w", "--watch", action="store_true", help="after listing, watch for changes")
     p.add_argument("--watch-only", action="store_true", help="watch for changes without listing first")
@@ -111,7 +113,7 @@ async def run(session: Session, args: argparse.Namespace) -> int:
     if args.output in ("json", "yaml", "name"):
         single = len(targets) == 1 and len(targets[0].names) == 1
         if everything or not single:
-            print_objects(everything, args.output, single)
+            print_objects(everything, args.output, single, args.show_managed_fields)
     else:
         print_tables(results, args, multi_kind=len(targets) > 1)
         if not everything and not failed:
@@ -187,6 +189,7 @@ async def watch(session: Session, target: Target, args: argparse.Namespace) -> i
 
 
 def _print_one(obj: Obj, fmt: str) -> None:
+    obj = without_managed_fields(obj)
     if fmt == "json":
         write(to_json(obj) + "\n")
     elif fmt == "yaml":

@@ -24,7 +24,8 @@ class OwnerReference(KubeModel):
 
 
 class ManagedFieldsEntry(KubeModel):
-    """Accepted so manifests exported from a real cluster load; kubelite does not track them."""
+    """Which fields one manager owns (`fieldsV1`, a FieldsV1 tree), recorded by the apiserver on
+    every write (`apiserver/apply/`) and used by server-side apply to find conflicts."""
 
     manager: str | None = None
     operation: str | None = None
