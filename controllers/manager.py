@@ -16,6 +16,8 @@ import logging
 from collections.abc import Callable, Iterable
 
 from controllers.base import Controller, ControllerContext
+from controllers.bootstraptoken.cleaner import TokenCleaner
+from controllers.bootstraptoken.signer import BootstrapSigner
 from controllers.cronjob.controller import CronJobController
 from controllers.daemonset.controller import DaemonSetController
 from controllers.deployment.controller import DeploymentController
@@ -49,10 +51,11 @@ ALIASES = {
     "ns": "namespace", "namespace": "namespace", "namespaces": "namespace",
     "sa": "serviceaccount", "serviceaccount": "serviceaccount", "serviceaccounts": "serviceaccount",
     "root-ca-cert-publisher": "root-ca-cert-publisher", "rootca": "root-ca-cert-publisher",
+    "tokencleaner": "tokencleaner", "bootstrapsigner": "bootstrapsigner",
 }
 ALL_CONTROLLERS = ("replicaset", "deployment", "garbagecollector", "nodeipam", "nodelifecycle", "endpoints",
                    "daemonset", "statefulset", "job", "cronjob", "namespace", "serviceaccount",
-                   "root-ca-cert-publisher")
+                   "root-ca-cert-publisher", "tokencleaner", "bootstrapsigner")
 
 
 def parse_controllers(text: str) -> list[str]:
@@ -65,7 +68,7 @@ def parse_controllers(text: str) -> list[str]:
             return list(ALL_CONTROLLERS)
         name = ALIASES.get(part)
         if name is None:
-            raise ValueError(f"unknown controller {part!r} (known: rs, deploy, gc, ipam, nodelifecycle, endpoints, ds, sts, job, cj, ns, sa, root-ca-cert-publisher)")
+            raise ValueError(f"unknown controller {part!r} (known: rs, deploy, gc, ipam, nodelifecycle, endpoints, ds, sts, job, cj, ns, sa, root-ca-cert-publisher, tokencleaner, bootstrapsigner)")
         if name not in out:
             out.append(name)
     return out
@@ -106,6 +109,8 @@ class ControllerManager:
             "namespace": lambda: NamespaceController(ctx),
             "serviceaccount": lambda: ServiceAccountsController(ctx),
             "root-ca-cert-publisher": lambda: RootCACertPublisher(ctx, root_ca),
+            "tokencleaner": lambda: TokenCleaner(ctx),
+            "bootstrapsigner": lambda: BootstrapSigner(ctx),
         }
         if not root_ca:
             names.discard("root-ca-cert-publisher")

@@ -23,6 +23,7 @@ COMPONENTS: dict[str, tuple[str, str]] = {
     "add-node": ("kubelite.cluster", "join one more node to the running local cluster"),
     "down": ("kubelite.cluster", "stop the local cluster and clean up"),
     "status": ("kubelite.cluster", "show the local cluster's processes and health"),
+    "token": ("kubelite.bootstrap.tokencli", "create | list | delete: bootstrap tokens for joining nodes"),
     "certs": ("kubelite.pki.cli", "check-expiration | renew all|NAME: the cluster's certificates"),
 }
 
