@@ -181,7 +181,7 @@ def plan_cluster(
              "--encryption-provider-config", str(encryption_config_path(data_dir)),
              "--service-account-signing-key-file", str(service_account_key_path(data_dir)),
              "--service-account-key-file", str(service_account_key_path(data_dir).with_suffix(".pub")),
-             "--authorization-mode", "Node,RBAC",
+             "--authorization-mode", "Node,RBAC", "--enable-bootstrap-token-auth",
              "--secure-port", str(plan.https_port), "--bind-address", plan.control_host,
              *pki.apiserver_flags(certs)],
             f"127.0.0.1:{6080 + o}",

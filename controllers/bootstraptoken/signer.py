@@ -16,14 +16,13 @@ from controllers.base import Controller, ControllerContext
 from controllers.bootstraptoken.signerplan import signed_data
 from kubelite.api import ConfigMap, Secret
 from kubelite.api import bootstraptoken as bt
+from kubelite.api import clusterinfo
 from kubelite.api.errors import Conflict, NotFound
 from kubelite.client import Informer
 
 log = logging.getLogger(__name__)
 
-CLUSTER_INFO = "cluster-info"
-PUBLIC_NAMESPACE = "kube-public"
-KEY = f"{PUBLIC_NAMESPACE}/{CLUSTER_INFO}"
+KEY = f"{clusterinfo.NAMESPACE}/{clusterinfo.NAME}"
 
 
 class BootstrapSigner(Controller):
@@ -43,7 +42,7 @@ class BootstrapSigner(Controller):
             self.enqueue_key(KEY)
 
     def _config_map(self, cm: ConfigMap) -> None:
-        if cm.metadata.namespace == PUBLIC_NAMESPACE and cm.metadata.name == CLUSTER_INFO:
+        if cm.metadata.namespace == clusterinfo.NAMESPACE and cm.metadata.name == clusterinfo.NAME:
             self.enqueue_key(KEY)
 
     def tokens(self) -> list[bt.BootstrapToken]:

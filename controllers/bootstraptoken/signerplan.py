@@ -9,8 +9,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from kubelite.api import bootstraptoken as bt
-
-KUBECONFIG_KEY = "kubeconfig"
+from kubelite.api.clusterinfo import KUBECONFIG_KEY
 
 
 def signed_data(data: Mapping[str, str], tokens: Iterable[bt.BootstrapToken], now: datetime) -> dict[str, str]:

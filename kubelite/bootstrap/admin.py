@@ -12,6 +12,7 @@ from pathlib import Path
 from kubelite.client import ApiClient
 from kubelite.localcluster import load_state, pki_dir
 from kubelite.pki import cluster as pki
+from kubelite.pki.certs import cert_path
 
 
 class NoClusterError(RuntimeError):
@@ -24,6 +25,6 @@ def admin_client(data_dir: Path) -> ApiClient:
     except (OSError, ValueError, KeyError) as exc:
         raise NoClusterError(f"no cluster state in {data_dir} (start one with `kubelite up`): {exc}") from None
     certs = pki_dir(data_dir)
-    if not pki.cert_path(certs, pki.ADMIN).exists():
+    if not cert_path(certs, pki.ADMIN).exists():
         raise NoClusterError(f"no admin certificate in {certs}")
     return ApiClient.connect(server, credentials=pki.admin_tls(certs).credentials())

@@ -76,7 +76,7 @@ async def _run(args: argparse.Namespace) -> int:
             await client.create(bt.to_secret(token))
             print(token.token)
         elif args.action == "list":
-            secrets = await client.list(Secret, bt.NAMESPACE)
+            secrets = (await client.list(Secret, bt.NAMESPACE)).items
             print(list_table([t for s in secrets if (t := bt.from_secret(s)) is not None]))
         else:
             for given in args.tokens:
