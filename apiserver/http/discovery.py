@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from apiserver.http.routing import SCALABLE
+from apiserver.http.routing import APPROVABLE, SCALABLE
 from kubelite.api import registry
 from kubelite.api.registry import KindInfo
 
@@ -74,6 +74,8 @@ def _subresources(info: KindInfo, has_status: HasStatus) -> list[tuple[str, str,
         subs.append(("status", info.group, info.version, info.kind))
     if info.resource in SCALABLE:
         subs.append(("scale", "autoscaling", "v1", "Scale"))
+    if info.resource in APPROVABLE:
+        subs.append(("approval", info.group, info.version, info.kind))
     return subs
 
 

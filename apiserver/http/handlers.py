@@ -93,8 +93,8 @@ class ResourceHandlers:
         sub = info.subresource
         if sub == "scale":
             return await self._scale(request, info, kind, body)
-        if sub == "status" and info.verb not in ("get", "update", "patch"):
-            raise MethodNotAllowed(f"the server does not allow this method on {kind.resource}/status")
+        if sub in ("status", "approval") and info.verb not in ("get", "update", "patch"):
+            raise MethodNotAllowed(f"the server does not allow this method on {kind.resource}/{sub}")
         if info.verb == "get":
             return self._object(request, kind, await self.service.get(kind.resource, info.namespace, info.name))
         if info.verb == "list":
@@ -113,14 +113,16 @@ class ResourceHandlers:
             return json_response(created, 201)
         if info.verb == "update":
             dry = parse_dry_run(request.query)
-            update = self.service.update_status if sub == "status" else self.service.update
-            return json_response(await update(kind.resource, info.namespace, info.name,
-                                              object_body(body, request.headers.get("Content-Type", "")), dry_run=dry))
+            raw = object_body(body, request.headers.get("Content-Type", ""))
+            if sub:
+                return json_response(await self.service.update_status(
+                    kind.resource, info.namespace, info.name, raw, dry_run=dry, subresource=sub))
+            return json_response(await self.service.update(kind.resource, info.namespace, info.name, raw, dry_run=dry))
         if info.verb == "patch":
             fn = patching.patch_function(request.headers.get("Content-Type", ""),
                                          self._patch_document(body))
             return json_response(await self.service.patch(
-                kind.resource, info.namespace, info.name, fn, status=sub == "status",
+                kind.resource, info.namespace, info.name, fn, subresource=sub,
                 dry_run=parse_dry_run(request.query)))
         if info.verb == "delete":
             return json_response(await self.service.delete(

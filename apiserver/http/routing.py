@@ -17,8 +17,9 @@ from kubelite.api import registry
 from kubelite.api.registry import KindInfo
 
 NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
-SUBRESOURCES = frozenset({"status", "scale"})
+SUBRESOURCES = frozenset({"status", "scale", "approval"})
 SCALABLE = frozenset({"deployments", "replicasets", "statefulsets"})
+APPROVABLE = frozenset({"certificatesigningrequests"})
 TRUE = frozenset({"1", "true", "True", "TRUE", "yes"})
 
 
@@ -104,7 +105,8 @@ def resolve_kind(info: RequestInfo) -> KindInfo:
             or kind.version != info.api_version:
         raise not_found_path()
     if info.subresource and (info.subresource not in SUBRESOURCES
-                             or (info.subresource == "scale" and kind.resource not in SCALABLE)):
+                             or (info.subresource == "scale" and kind.resource not in SCALABLE)
+                             or (info.subresource == "approval" and kind.resource not in APPROVABLE)):
         raise not_found_path()
     if kind.namespaced:
         if not info.namespace and info.verb not in ("list", "watch"):
