@@ -195,7 +195,9 @@ def plan_cluster(
         Component(
             "controller-manager",
             ["controller-manager", "--server", server, "--listen-health", f"127.0.0.1:{10257 + o}",
-             "--root-ca-file", str(certs / f"{pki.CLUSTER_CA}.crt"), *pki.client_flags(certs, "controller-manager")],
+             "--root-ca-file", str(certs / f"{pki.CLUSTER_CA}.crt"), *pki.client_flags(certs, "controller-manager"),
+             "--cluster-signing-cert-file", str(certs / f"{pki.CLUSTER_CA}.crt"),
+             "--cluster-signing-key-file", str(certs / f"{pki.CLUSTER_CA}.key")],
             f"127.0.0.1:{10257 + o}",
         ),
     ]

@@ -31,9 +31,9 @@ from kubelite.api.certificates import (
 )
 from kubelite.api.errors import Invalid, StatusCause
 from kubelite.api.meta import Resource
+from kubelite.api.names import dns1123_subdomain_error
 from kubelite.api.registry import KindInfo
 from kubelite.api.timeutil import now
-from kubelite.api.names import dns1123_subdomain_error
 from kubelite.api.validation import validate_object_meta
 
 APPROVAL_TYPES = (APPROVED, DENIED)

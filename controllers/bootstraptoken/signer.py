@@ -14,9 +14,8 @@ import logging
 
 from controllers.base import Controller, ControllerContext
 from controllers.bootstraptoken.signerplan import signed_data
-from kubelite.api import ConfigMap, Secret
+from kubelite.api import ConfigMap, Secret, clusterinfo
 from kubelite.api import bootstraptoken as bt
-from kubelite.api import clusterinfo
 from kubelite.api.errors import Conflict, NotFound
 from kubelite.client import Informer
 
