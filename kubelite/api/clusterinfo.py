@@ -92,3 +92,33 @@ def anonymous_reader() -> tuple[Role, RoleBinding]:
                           role_ref=RoleRef(api_group=RBAC_GROUP, kind="Role", name=RBAC_NAME),
                           subjects=[Subject(kind="User", name=ANONYMOUS, api_group=RBAC_GROUP)])
     return role, binding
+
+
+BOOTSTRAP_USER = "tls-bootstrap-token-user"
+CLUSTER_NAME = "kubelite"
+
+
+def bootstrap_kubeconfig(info: ClusterInfo, token: str) -> str:
+    """The kubelet's `--bootstrap-kubeconfig` (what kubeadm join writes): the discovered cluster plus
+    the bootstrap token as the user, good only for filing the node's first CSR."""
+    cluster = yaml.safe_load(kubeconfig(info))["clusters"][0]["cluster"]
+    context = f"{BOOTSTRAP_USER}@{CLUSTER_NAME}"
+    data: dict[str, Any] = {
+        "apiVersion": "v1", "kind": "Config", "clusters": [{"name": CLUSTER_NAME, "cluster": cluster}],
+        "contexts": [{"name": context, "context": {"cluster": CLUSTER_NAME, "user": BOOTSTRAP_USER}}],
+        "current-context": context, "preferences": {},
+        "users": [{"name": BOOTSTRAP_USER, "user": {"token": token}}]}
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def parse_bootstrap_kubeconfig(text: str) -> tuple[ClusterInfo, str]:
+    """(cluster, bootstrap token) of a bootstrap kubeconfig; ClusterInfoError names what is missing."""
+    info = parse_kubeconfig(text)
+    data = yaml.safe_load(text)
+    users = data.get("users") if isinstance(data, dict) else None
+    token = ""
+    if isinstance(users, list) and users and isinstance(users[0], dict) and isinstance(users[0].get("user"), dict):
+        token = str(users[0]["user"].get("token", ""))
+    if not token:
+        raise ClusterInfoError("bootstrap kubeconfig: users[0].user.token is missing")
+    return info, token

@@ -15,18 +15,12 @@ import base64
 import datetime as dt
 import ssl
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from apiserver.access import AccessOptions
-from apiserver.http import server_ssl_context
-from apiserver.server import ApiServer
-from controllers.certificates.signplan import load_signing_ca
-from controllers.manager import ControllerManager
 from kubelite.api import ConfigMap, Secret
 from kubelite.api import bootstraptoken as bt
 from kubelite.api import clusterinfo as ci
@@ -36,63 +30,17 @@ from kubelite.api.meta import ObjectMeta
 from kubelite.api.timeutil import utcnow
 from kubelite.bootstrap.publish import publish_cluster_info
 from kubelite.client import ApiClient
-from kubelite.pki import cluster as pki
-from kubelite.pki.certs import cert_path, key_path, new_key
+from kubelite.pki.certs import cert_path, new_key
 from tests.integration.apiserver.test_http_access import call, client_ssl
-from tests.integration.kvstore.kvproc import KVProcess
+from tests.integration.bootstrapplane import TOKEN, Plane, create_token, running_plane
 from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
-TOKENS = ("admin-token,admin,u-admin,system:masters\n"
-          "cm-token,system:kube-controller-manager,u-cm\n")
-TOKEN = "abcdef.0123456789abcdef"
-
-
-@dataclass
-class Cluster:
-    server: ApiServer
-    certs: Path
-    admin: ApiClient
-    tmp: Path
-
-
 @pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    certs = tmp_path / "pki"
-    pki.ensure(certs, pki.cluster_specs([], []))
-    tokens = tmp_path / "tokens.csv"
-    tokens.write_text(TOKENS)
-    kv = KVProcess(tmp_path / "kv", tmp_path / "kv.log").start()
-    context = server_ssl_context(str(cert_path(certs, "apiserver")), str(key_path(certs, "apiserver")),
-                                 str(cert_path(certs, "ca")))
-    server = ApiServer([kv.endpoint], "127.0.0.1:0", http_listen="127.0.0.1:0", http_ssl=context,
-                       access=AccessOptions.parse("Node,RBAC", str(tokens), True, True))
-    manager: ControllerManager | None = None
-    admin = ApiClient.connect("127.0.0.1:1", token="admin-token")
-    try:
-        await server.start()
-        admin = ApiClient.connect(server.endpoint, token="admin-token")
-        ca = load_signing_ca(str(cert_path(certs, "ca")), str(key_path(certs, "ca")), dt.timedelta(days=365))
-        controller_client = ApiClient.connect(server.endpoint, token="cm-token")  # RBAC of the real role
-        manager = ControllerManager(controller_client, ["tokencleaner", "bootstrapsigner", "csrapproving",
-                                                        "csrsigning"], signing_ca=ca)
-        await manager.start()
-        yield Cluster(server, certs, admin, tmp_path)
-    finally:
-        if manager is not None:
-            await manager.stop()
-            await manager.client.close()
-        await admin.close()
-        await server.stop()
-        kv.terminate()
-
-
-async def create_token(admin: ApiClient, token: str = TOKEN, *, now: dt.datetime | None = None,
-                       ttl: dt.timedelta | None = dt.timedelta(hours=1)) -> bt.BootstrapToken:
-    created = bt.new_token(now or utcnow(), ttl, "test", token=token)
-    await admin.create(bt.to_secret(created))
-    return created
+async def cluster(tmp_path: Path) -> AsyncIterator[Plane]:
+    async with running_plane(tmp_path) as plane:
+        yield plane
 
 
 async def whoami(client: ApiClient) -> dict[str, Any]:
@@ -102,12 +50,12 @@ async def whoami(client: ApiClient) -> dict[str, Any]:
     return info
 
 
-async def test_bootstrap_token_authenticates_until_expired_or_deleted(cluster: Cluster) -> None:
+async def test_bootstrap_token_authenticates_until_expired_or_deleted(cluster: Plane) -> None:
     await create_token(cluster.admin)
     expired = "zzzzzz.0123456789abcdef"
     await create_token(cluster.admin, expired, now=utcnow() - dt.timedelta(hours=2))
-    joining = ApiClient.connect(cluster.server.endpoint, token=TOKEN)
-    late = ApiClient.connect(cluster.server.endpoint, token=expired)
+    joining = cluster.token_client(TOKEN)
+    late = cluster.token_client(expired)
     try:
         async def me() -> dict[str, Any] | None:
             try:
@@ -149,7 +97,7 @@ async def test_bootstrap_token_authenticates_until_expired_or_deleted(cluster: C
         await late.close()
 
 
-async def test_anonymous_reads_cluster_info_only_and_it_is_signed(cluster: Cluster) -> None:
+async def test_anonymous_reads_cluster_info_only_and_it_is_signed(cluster: Plane) -> None:
     ca_pem = cert_path(cluster.certs, "ca").read_bytes()
     await publish_cluster_info(cluster.admin, ci.ClusterInfo(cluster.server.http.url, ca_pem,
                                                             cluster.server.endpoint))
@@ -186,9 +134,9 @@ def csr_for(name: str, request: str) -> CertificateSigningRequest:
                  "usages": ["digital signature", "client auth"], "username": "admin", "groups": ["system:masters"]}})
 
 
-async def test_csr_from_bootstrap_token_is_approved_signed_and_authenticates_as_the_node(cluster: Cluster) -> None:
+async def test_csr_from_bootstrap_token_is_approved_signed_and_authenticates_as_the_node(cluster: Plane) -> None:
     await create_token(cluster.admin)
-    joining = ApiClient.connect(cluster.server.endpoint, token=TOKEN)
+    joining = cluster.token_client(TOKEN)
     key = new_key()
     try:
         async def filed() -> CertificateSigningRequest | None:
@@ -225,9 +173,9 @@ async def test_csr_from_bootstrap_token_is_approved_signed_and_authenticates_as_
         await joining.close()
 
 
-async def test_bootstrap_token_cannot_obtain_a_masters_certificate(cluster: Cluster) -> None:
+async def test_bootstrap_token_cannot_obtain_a_masters_certificate(cluster: Plane) -> None:
     await create_token(cluster.admin)
-    joining = ApiClient.connect(cluster.server.endpoint, token=TOKEN)
+    joining = cluster.token_client(TOKEN)
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import NameOID
