@@ -41,7 +41,7 @@ from kubelite.api.quantity import cpu_millis, memory_bytes
 from kubelite.client import ApiClient, ClientTLSError, add_client_flags, credentials_from_args
 from kubelite.client.transport import GrpcTransport
 from kubelite.daemon import HealthServer, run_daemon, setup_logging
-from kubelite.daemon.tls import TLSConfigError, add_serving_flags, serving_from_args
+from kubelite.daemon.tls import TLSConfigError, add_serving_flags, server_credentials, serving_from_args
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +180,10 @@ async def _bootstrap(args: argparse.Namespace) -> TlsBootstrap | None:
         raise StartupError(f"TLS bootstrap failed: {exc}") from None
     if not args.server:
         args.server = boot.cluster.grpc_server
+    if args.tls is None:  # no serving pair given: never serve the Kubelet API without client certificates
+        cert, key = boot.self_signed_serving(args.node_ip)
+        args.client_ca_file = str(files.ca)
+        args.tls = server_credentials(cert, key, files.ca)
     return boot
 
 

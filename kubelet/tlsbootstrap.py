@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ipaddress
 import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from kubelite.api import clusterinfo as ci
@@ -165,6 +166,33 @@ class TlsBootstrap:
                 raise BootstrapError(f"CSR {name} was not approved and signed within {self.timeout:.0f}s "
                                      "(is the controller-manager running csrapproving and csrsigning?)")
             await asyncio.sleep(self.poll)
+
+    def self_signed_serving(self, node_ip: str) -> tuple[Path, Path]:
+        """A self-signed serving pair for the Kubelet API when none was given (as Kubernetes' kubelet
+        makes one): the API still requires the cluster CA's apiserver client certificate, so it is
+        closed to everyone else, but the apiserver cannot verify this certificate -- serving
+        certificates through CSRs are not automated (see the report)."""
+        cert_file, key_file = self.cert_dir / "kubelet.crt", self.cert_dir / "kubelet.key"
+        try:
+            existing = x509.load_pem_x509_certificate(cert_file.read_bytes())
+            if existing.not_valid_after_utc > self.clock() + timedelta(days=30) and key_file.exists():
+                return cert_file, key_file
+        except (OSError, ValueError):
+            pass
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, f"{self.node}@kubelet")])
+        now = self.clock()
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+                .not_valid_after(now + timedelta(days=365))
+                .add_extension(x509.SubjectAlternativeName([x509.DNSName(self.node),
+                                                            x509.IPAddress(ipaddress.ip_address(node_ip))]),
+                               critical=False)
+                .sign(key, hashes.SHA256()))
+        _write(key_file, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()), 0o600)
+        _write(cert_file, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        return cert_file, key_file
 
     async def renew_forever(self, on_renewed: Callable[[CertFiles], None]) -> None:
         """Renew at RENEW_AT of each certificate's lifetime (as this node), retrying failures."""

@@ -20,6 +20,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import grpc
 import pytest
 from cryptography import x509
 
@@ -29,6 +30,8 @@ from kubelite.api import bootstraptoken as bt
 from kubelite.api import clusterinfo as ci
 from kubelite.api.certificates import CertificateSigningRequest
 from kubelite.api.timeutil import utcnow
+from kubelite.pb.kubelite import api_pb2, api_pb2_grpc
+from kubelite.pki.certs import cert_path, key_path
 from kubelite.procs import http_get_status
 from tests.integration.bootstrapplane import TOKEN, Plane, create_token, running_plane
 from tests.polling import eventually
@@ -58,13 +61,29 @@ def bootstrap_kubeconfig(plane: Plane) -> Path:
     return path
 
 
-async def start_kubelet(plane: Plane, data_dir: Path, health: str) -> asyncio.subprocess.Process:
+async def start_kubelet(plane: Plane, data_dir: Path, health: str, listen: str = "") -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "kubelite.main", "kubelet", "--bootstrap-kubeconfig", str(bootstrap_kubeconfig(plane)),
-        "--node-name", NODE, "--node-ip", NODE_IP, "--listen", f"{NODE_IP}:{free_port(NODE_IP)}",
+        "--node-name", NODE, "--node-ip", NODE_IP, "--listen", listen or f"{NODE_IP}:{free_port(NODE_IP)}",
         "--listen-health", health, "--data-dir", str(data_dir), "--runtime", "process",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def kubelet_exec(target: str, credentials: grpc.ChannelCredentials | None) -> grpc.StatusCode:
+    channel = (grpc.aio.secure_channel(target, credentials) if credentials is not None
+               else grpc.aio.insecure_channel(target))
+    async with channel:
+        stub = api_pb2_grpc.KubeletStub(channel)
+
+        async def requests() -> AsyncIterator[api_pb2.ExecRequest]:
+            yield api_pb2.ExecRequest(start=api_pb2.ExecStart(namespace="default", name="web", command=["id"]))
+
+        try:
+            _ = [r async for r in stub.Exec(requests(), timeout=5)]
+        except grpc.aio.AioRpcError as err:
+            return err.code()
+    return grpc.StatusCode.OK
 
 
 async def stop(proc: asyncio.subprocess.Process) -> bytes:
@@ -78,7 +97,8 @@ async def test_kubelet_bootstraps_its_identity_and_keeps_it(plane: Plane, tmp_pa
     await create_token(plane.admin)
     data_dir = tmp_path / "node"
     health = f"{NODE_IP}:{free_port(NODE_IP)}"
-    proc = await start_kubelet(plane, data_dir, health)
+    listen = f"{NODE_IP}:{free_port(NODE_IP)}"
+    proc = await start_kubelet(plane, data_dir, health, listen)
     try:
         async def ready() -> bool:
             if proc.returncode is not None:
@@ -92,6 +112,13 @@ async def test_kubelet_bootstraps_its_identity_and_keeps_it(plane: Plane, tmp_pa
         assert stat.S_IMODE((data_dir / "pki" / "kubelet-client.key").stat().st_mode) == 0o600
         csrs = (await plane.admin.list(CertificateSigningRequest)).items
         assert len(csrs) == 1 and csrs[0].spec.username == "system:bootstrap:abcdef" and csrs[0].approved
+        # its Kubelet API (exec!) admits only cluster-CA client certificates of the apiserver
+        serving = (data_dir / "pki" / "kubelet.crt").read_bytes()
+        assert await kubelet_exec(listen, None) == grpc.StatusCode.UNAVAILABLE
+        assert await kubelet_exec(listen, grpc.ssl_channel_credentials(serving)) == grpc.StatusCode.UNAVAILABLE
+        admin_tls = grpc.ssl_channel_credentials(serving, key_path(plane.certs, "admin").read_bytes(),
+                                                 cert_path(plane.certs, "admin").read_bytes())
+        assert await kubelet_exec(listen, admin_tls) == grpc.StatusCode.PERMISSION_DENIED
         stderr = await stop(proc)
         assert proc.returncode == 0 and b"Traceback" not in stderr, stderr.decode()[-3000:]
 
