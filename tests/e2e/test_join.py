@@ -74,6 +74,24 @@ def test_join_command_has_kubeadms_shape(control_plane: tuple[LocalCluster, list
     assert listed.returncode == 0 and args[args.index("--token") + 1] in listed.stdout, listed.stderr
 
 
+def test_token_create_list_delete(control_plane: tuple[LocalCluster, list[str]]) -> None:
+    c, _ = control_plane
+    data = ["--data-dir", str(c.data_dir)]
+    created = kubelite("token", "create", "--ttl", "2h", "--description", "for the lab", *data)
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    assert bt.TOKEN_RE.match(token)
+    row = next(x for x in kubelite("token", "list", *data).stdout.splitlines() if x.startswith(token))
+    assert "for the lab" in row and "authentication,signing" in row and re.search(r"\s1h\s", row), row
+    deleted = kubelite("token", "delete", token.partition(".")[0], *data)
+    assert deleted.returncode == 0 and "deleted" in deleted.stdout, deleted.stderr
+    assert token not in kubelite("token", "list", *data).stdout
+    again = kubelite("token", "delete", token.partition(".")[0], *data)
+    assert again.returncode == 1 and "not found" in again.stderr
+    bad = kubelite("token", "create", "--ttl", "soon", *data)
+    assert bad.returncode == 2 and "invalid duration" in bad.stderr and "Traceback" not in bad.stderr
+
+
 @pytest.mark.parametrize("case", ["wrong CA hash", "another cluster's token", "expired token"])
 def test_join_refuses_what_it_cannot_trust(control_plane: tuple[LocalCluster, list[str]], tmp_path: Path,
                                            case: str) -> None:

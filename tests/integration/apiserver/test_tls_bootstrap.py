@@ -205,3 +205,30 @@ async def test_bootstrap_token_cannot_obtain_a_masters_certificate(cluster: Plan
             await cluster.admin.update_approval(done)
     finally:
         await joining.close()
+
+
+async def test_approval_over_https_as_kubectl_certificate_approve_does(cluster: Plane) -> None:
+    """GET the CSR, append an Approved condition, PUT it to `/approval`; status and spec stay the server's."""
+    admin = client_ssl(cluster.certs, "admin")
+    base = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+    body = csr_for("by-hand", kubelet_client_request("x", new_key())).to_dict()
+    body["spec"]["signerName"] = "example.com/by-hand"  # no controller decides these
+    code, created = await call(cluster.server, admin, base, "POST", body=body)
+    assert code == 201, created
+    assert created["spec"]["username"] == "kubernetes-admin"
+    created["status"] = {"conditions": [{"type": "Approved", "status": "True", "reason": "KubectlApprove",
+                                         "message": "approved by hand"}],
+                         "certificate": "bm90IG1pbmU="}  # the approval subresource ignores the certificate
+    created["spec"]["usages"] = ["server auth"]  # and the spec
+    code, approved = await call(cluster.server, admin, f"{base}/by-hand/approval", "PUT", body=created)
+    assert code == 200, approved
+    assert [c["type"] for c in approved["status"]["conditions"]] == ["Approved"]
+    assert "certificate" not in approved["status"] and approved["spec"]["usages"] == ["digital signature",
+                                                                                     "client auth"]
+    # a decision stays: Approved may not be dropped
+    approved["status"]["conditions"] = []
+    code, status = await call(cluster.server, admin, f"{base}/by-hand/approval", "PUT", body=approved)
+    assert code == 422 and "may not remove" in status["message"]
+    code, _ = await call(cluster.server, admin, "/apis/certificates.k8s.io/v1/namespaces/default/"
+                         "certificatesigningrequests/by-hand/approval", "PUT", body=approved)
+    assert code == 404  # cluster-scoped
