@@ -160,7 +160,8 @@ def _components() -> list[ClusterRole]:
             rule(["create"], ["coordination.k8s.io"], ["leases"]),
             # csrapproving and csrsigning: decide and issue kubelet client certificates
             rule(["update", "patch"], [CERTIFICATES], ["certificatesigningrequests/approval"]),
-            rule(["approve", "sign"], [CERTIFICATES], ["signers"], ["kubernetes.io/kube-apiserver-client-kubelet"]),
+            rule(["approve", "sign"], [CERTIFICATES], ["signers"], ["kubernetes.io/kube-apiserver-client-kubelet",
+                                                                         "kubernetes.io/kubelet-serving"]),
             rule(["create"], ["authorization.k8s.io"], ["subjectaccessreviews"]),
             rule(["create"], ["authentication.k8s.io"], ["tokenreviews"]),
         ]),

@@ -1,8 +1,8 @@
 """csrsigning's decision and certificate for one CertificateSigningRequest (pure but for the CA key).
 
-Only approved, not yet issued, not failed requests of signer
-`kubernetes.io/kube-apiserver-client-kubelet` are this signer's; one that is
-not a well-formed kubelet client request is marked Failed rather than
+Only approved, not yet issued, not failed requests of signers
+`kubernetes.io/kube-apiserver-client-kubelet` and `kubernetes.io/kubelet-serving`
+are this signer's; one that is not a well-formed kubelet request is marked Failed rather than
 signed (an administrator may have approved it by mistake). The validity is
 the signer's `--cluster-signing-duration`, shortened by the request's
 `expirationSeconds`, and never past the CA.
@@ -18,8 +18,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from controllers.certificates.kubeletclient import kubelet_client_problem
-from kubelite.api.certificates import KUBELET_CLIENT_SIGNER, CertificateSigningRequest, decode_request
+from controllers.certificates.kubeletclient import kubelet_client_problem, kubelet_serving_request
+from kubelite.api.certificates import (
+    KUBELET_CLIENT_SIGNER,
+    KUBELET_SERVING_SIGNER,
+    CertificateSigningRequest,
+    decode_request,
+)
 from kubelite.api.x509sign import CAPrivateKey, leaf_certificate
 
 
@@ -37,11 +42,19 @@ class Outcome:
 
 
 def wants_signing(csr: CertificateSigningRequest) -> bool:
-    return csr.spec.signer_name == KUBELET_CLIENT_SIGNER and csr.approved and not csr.finished
+    return csr.spec.signer_name in (KUBELET_CLIENT_SIGNER, KUBELET_SERVING_SIGNER) and csr.approved \
+        and not csr.finished
 
 
 def sign(csr: CertificateSigningRequest, ca: SigningCA, now: dt.datetime) -> Outcome:
-    _, problem = kubelet_client_problem(csr)
+    serving = csr.spec.signer_name == KUBELET_SERVING_SIGNER
+    dns: list[str] = []
+    ips: list[str] = []
+    if serving:
+        found = kubelet_serving_request(csr)
+        problem, dns, ips = found.problem, found.dns_names, found.ips
+    else:
+        _, problem = kubelet_client_problem(csr)
     if problem:
         return Outcome(failure=problem)
     request = decode_request(csr.spec.request)
@@ -53,7 +66,7 @@ def sign(csr: CertificateSigningRequest, ca: SigningCA, now: dt.datetime) -> Out
         validity = min(validity, dt.timedelta(seconds=csr.spec.expiration_seconds))
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
     cert = leaf_certificate(request.subject, public_key, ca_cert, ca.key, now=now, validity=validity,
-                            client=True)
+                            client=not serving, server=serving, dns_names=dns, ips=ips)
     return Outcome(certificate=base64.b64encode(cert.public_bytes(serialization.Encoding.PEM)).decode())
 
 

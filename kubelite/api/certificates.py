@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -34,6 +35,7 @@ KEY_USAGES = ("signing", "digital signature", "content commitment", "key enciphe
               "server auth", "client auth", "code signing", "email protection", "s/mime", "ipsec end system",
               "ipsec tunnel", "ipsec user", "timestamping", "ocsp signing", "microsoft sgc", "netscape sgc")
 KUBELET_CLIENT_USAGES = frozenset({"client auth", "digital signature", "key encipherment"})
+KUBELET_SERVING_USAGES = frozenset({"server auth", "digital signature", "key encipherment"})
 MIN_EXPIRATION_SECONDS = 600
 NODES_GROUP = "system:nodes"
 NODE_PREFIX = "system:node:"
@@ -105,9 +107,25 @@ def subject_of(csr: x509.CertificateSigningRequest) -> tuple[str, list[str]]:
     return (str(cns[0].value) if cns else ""), [str(o.value) for o in orgs]
 
 
-def kubelet_client_request(node: str, key: ec.EllipticCurvePrivateKey) -> str:
-    """`spec.request` for node `node`'s client certificate: CN=system:node:<node>, O=system:nodes."""
+def kubelet_client_request(node: str, key: ec.EllipticCurvePrivateKey, ips: tuple[str, ...] = ()) -> str:
+    """`spec.request` for node `node`'s certificate: CN=system:node:<node>, O=system:nodes; with `ips`
+    (a serving certificate) also the node name and those addresses as subject alternative names."""
     name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, NODES_GROUP),
                       x509.NameAttribute(NameOID.COMMON_NAME, NODE_PREFIX + node)])
-    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+    builder = x509.CertificateSigningRequestBuilder().subject_name(name)
+    if ips:
+        alt = [x509.DNSName(node), *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips)]
+        builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False)
+    csr = builder.sign(key, hashes.SHA256())
     return base64.b64encode(csr.public_bytes(serialization.Encoding.PEM)).decode()
+
+
+def alternative_names(csr: x509.CertificateSigningRequest) -> tuple[list[str], list[str], bool]:
+    """(DNS names, IP addresses, whether any other kind -- email, URI -- is present) of a request."""
+    try:
+        alt = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return [], [], False
+    dns = [str(n) for n in alt.get_values_for_type(x509.DNSName)]
+    ips = [str(ip) for ip in alt.get_values_for_type(x509.IPAddress)]
+    return dns, ips, len(dns) + len(ips) != len(list(alt))

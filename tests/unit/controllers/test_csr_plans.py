@@ -116,3 +116,33 @@ def test_pending_or_issued_requests_are_not_signed() -> None:
     issued = approved(csr(node_request(), BOOTSTRAPPER))
     issued.status.certificate = "eA=="
     assert not wants_signing(issued)
+
+
+def serving(node: str, ips: tuple[str, ...], requester: tuple[str, list[str]] = NODE) -> CertificateSigningRequest:
+    return csr(kubelet_client_request(node, new_key(), ips), requester, signer="kubernetes.io/kubelet-serving",
+               usages=("digital signature", "server auth"))
+
+
+def addresses(name: str) -> set[str] | None:
+    return {"node-7": {"10.0.0.7"}}.get(name)
+
+
+def test_a_node_gets_a_serving_certificate_for_its_own_registered_addresses_only() -> None:
+    assert (d := decide(serving("node-7", ("10.0.0.7",)), addresses)) is not None and d.type == "Approved"
+    assert decide(serving("node-7", ("10.0.0.8",)), addresses) is None  # an address it does not report
+    assert decide(serving("node-7", ("10.0.0.7",)), lambda _n: None) is None  # not registered yet
+    assert decide(serving("node-8", ("10.0.0.7",)), addresses) is None  # another node's certificate
+    assert decide(serving("node-7", ("10.0.0.7",), BOOTSTRAPPER), addresses) is None  # tokens: client certs only
+    denied = decide(csr(request_for("system:node:node-7", ["system:nodes"], san=True), NODE,
+                        signer="kubernetes.io/kubelet-serving", usages=("server auth",)), addresses)
+    assert denied is not None and denied.type == "Denied" and "at least one IP address" in denied.message
+
+
+def test_signer_issues_a_serving_certificate_with_the_requested_names() -> None:
+    outcome = sign(approved(serving("node-7", ("10.0.0.7",))), signing_ca(), NOW)
+    cert = x509.load_pem_x509_certificate(base64.b64decode(outcome.certificate))
+    alt = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert alt.get_values_for_type(x509.DNSName) == ["node-7"]
+    assert [str(ip) for ip in alt.get_values_for_type(x509.IPAddress)] == ["10.0.0.7"]
+    assert list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
+        ExtendedKeyUsageOID.SERVER_AUTH]
