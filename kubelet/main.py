@@ -35,13 +35,15 @@ from kubelet.images import ImageStore
 from kubelet.process_runtime import ProcessRuntime
 from kubelet.runtime import Runtime
 from kubelet.server import API_USERS
+from kubelet.servingcert import ServingCertificate
 from kubelet.tlsbootstrap import BootstrapError, CertFiles, TlsBootstrap
+from kubelite.api import Node
 from kubelite.api.errors import ApiError
 from kubelite.api.quantity import cpu_millis, memory_bytes
 from kubelite.client import ApiClient, ClientTLSError, add_client_flags, credentials_from_args
 from kubelite.client.transport import GrpcTransport
 from kubelite.daemon import HealthServer, run_daemon, setup_logging
-from kubelite.daemon.tls import TLSConfigError, add_serving_flags, server_credentials, serving_from_args
+from kubelite.daemon.tls import TLSConfigError, add_serving_flags, serving_from_args
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +171,9 @@ def _build(args: argparse.Namespace, runtime_name: str) -> Kubelet:
 
 
 async def _bootstrap(args: argparse.Namespace) -> TlsBootstrap | None:
-    """With --bootstrap-kubeconfig: this node's client certificate (bootstrapped now if needed)."""
+    """With --bootstrap-kubeconfig: this node's client certificate (bootstrapped now if needed) and,
+    unless a serving pair was given, its Kubelet API serving certificate (`servingcert`)."""
+    args.serving = None
     if args.bootstrap_kubeconfig is None:
         return None
     try:
@@ -181,9 +185,9 @@ async def _bootstrap(args: argparse.Namespace) -> TlsBootstrap | None:
     if not args.server:
         args.server = boot.cluster.grpc_server
     if args.tls is None:  # no serving pair given: never serve the Kubelet API without client certificates
-        cert, key = boot.self_signed_serving(args.node_ip)
+        args.serving = ServingCertificate(boot, args.node_ip)
         args.client_ca_file = str(files.ca)
-        args.tls = server_credentials(cert, key, files.ca)
+        args.tls = args.serving.credentials()
     return boot
 
 
@@ -202,7 +206,18 @@ async def run_kubelet(args: argparse.Namespace, stop: asyncio.Event) -> None:
     if not args.server:
         raise StartupError("no apiserver: give --server (or a --bootstrap-kubeconfig naming the gRPC server)")
     kubelet = _build(args, args.runtime_name)
-    renewals = asyncio.create_task(boot.renew_forever(_rotate(kubelet.client))) if boot is not None else None
+    renewals: list[asyncio.Task[None]] = []
+    if boot is not None:
+        renewals.append(asyncio.create_task(boot.renew_forever(_rotate(kubelet.client))))
+    if args.serving is not None:
+        async def registered() -> bool:
+            try:
+                await kubelet.client.get(Node, args.node_name, "")
+                return True
+            except ApiError:
+                return False
+
+        renewals.append(asyncio.create_task(args.serving.keep_issued(registered)))
     client = kubelet.client
     health.add_check("kubelet", kubelet.not_ready)
     health.metrics.gauge("kubelet_running_pods", lambda: float(len(kubelet.pods.workers)),
@@ -220,10 +235,10 @@ async def run_kubelet(args: argparse.Namespace, stop: asyncio.Event) -> None:
         log.info("kubelet started", extra={"node": args.node_name, "server": args.server})
         await stop.wait()
     finally:
-        if renewals is not None:
-            renewals.cancel()
+        for task in renewals:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await renewals
+                await task
         await kubelet.stop()
         await client.close()
         await health.stop()

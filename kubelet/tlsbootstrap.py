@@ -19,21 +19,25 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import ipaddress
 import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from kubelite.api import clusterinfo as ci
-from kubelite.api.certificates import KUBELET_CLIENT_SIGNER, NODE_PREFIX, kubelet_client_request
+from kubelite.api.certificates import (
+    KUBELET_CLIENT_SIGNER,
+    KUBELET_SERVING_SIGNER,
+    NODE_PREFIX,
+    kubelet_client_request,
+)
 from kubelite.api.errors import ApiError
 from kubelite.api.timeutil import utcnow
 from kubelite.client.https import HttpsClient
@@ -45,6 +49,7 @@ CSR_PATH = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
 RENEW_AT = 0.7
 """Fraction of a certificate's lifetime after which it is renewed."""
 USAGES = ["digital signature", "client auth"]
+SERVING_USAGES = ["digital signature", "server auth"]
 
 
 class BootstrapError(RuntimeError):
@@ -81,7 +86,8 @@ def usable(cert: x509.Certificate, ca: x509.Certificate, node: str, now: datetim
     return True
 
 
-def _write(path: Path, data: bytes, mode: int) -> None:
+def write_file(path: Path, data: bytes, mode: int) -> None:
+    """Replace `path` atomically, created with `mode` (keys 0600)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "wb") as f:
@@ -121,7 +127,7 @@ class TlsBootstrap:
     async def ensure(self) -> CertFiles:
         """A usable certificate, bootstrapping one with the token when there is none."""
         self.cert_dir.mkdir(parents=True, exist_ok=True)
-        _write(self.files.ca, self.cluster.ca_pem, 0o644)
+        write_file(self.files.ca, self.cluster.ca_pem, 0o644)
         if self.current() is not None:
             log.info("using the stored client certificate", extra={"cert": str(self.files.cert)})
             return self.files
@@ -129,13 +135,18 @@ class TlsBootstrap:
         await self.request(HttpsClient(self.cluster.server, self.cluster.ca_pem, token=self.token))
         return self.files
 
-    async def request(self, client: HttpsClient) -> x509.Certificate:
-        """File a CSR as `client`'s identity, wait for the certificate, store it with its new key."""
+    async def request(self, client: HttpsClient, serving_ips: tuple[str, ...] = (),
+                      files: CertFiles | None = None) -> x509.Certificate:
+        """File a CSR as `client`'s identity, wait for the certificate, store it with its new key in
+        `files` (default: the client pair). With `serving_ips`: a serving certificate for those
+        addresses and the node name (signer kubelet-serving)."""
+        files = files or self.files
         key = ec.generate_private_key(ec.SECP256R1())
+        signer, usages = (KUBELET_SERVING_SIGNER, SERVING_USAGES) if serving_ips else (KUBELET_CLIENT_SIGNER, USAGES)
         body = {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
                 "metadata": {"generateName": "node-csr-"},
-                "spec": {"request": kubelet_client_request(self.node, key), "signerName": KUBELET_CLIENT_SIGNER,
-                         "usages": USAGES}}
+                "spec": {"request": kubelet_client_request(self.node, key, serving_ips), "signerName": signer,
+                         "usages": usages}}
         created = await client.post(CSR_PATH, body)
         name = str(created.get("metadata", {}).get("name", ""))
         log.info("filed certificate signing request", extra={"csr": name, "node": self.node})
@@ -144,10 +155,11 @@ class TlsBootstrap:
         if not usable(cert, self.ca, self.node, self.clock()):
             raise BootstrapError(f"CSR {name}: the issued certificate is not for {NODE_PREFIX}{self.node} "
                                  "or not signed by the cluster CA")
-        _write(self.files.key, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                 serialization.NoEncryption()), 0o600)
-        _write(self.files.cert, pem, 0o644)
-        log.info("stored new client certificate", extra={"csr": name, "expires": str(cert.not_valid_after_utc)})
+        write_file(files.key, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption()), 0o600)
+        write_file(files.cert, pem, 0o644)
+        log.info("stored new certificate", extra={"csr": name, "file": str(files.cert),
+                                                  "expires": str(cert.not_valid_after_utc)})
         return cert
 
     async def _wait_issued(self, client: HttpsClient, name: str) -> bytes:
@@ -166,33 +178,6 @@ class TlsBootstrap:
                 raise BootstrapError(f"CSR {name} was not approved and signed within {self.timeout:.0f}s "
                                      "(is the controller-manager running csrapproving and csrsigning?)")
             await asyncio.sleep(self.poll)
-
-    def self_signed_serving(self, node_ip: str) -> tuple[Path, Path]:
-        """A self-signed serving pair for the Kubelet API when none was given (as Kubernetes' kubelet
-        makes one): the API still requires the cluster CA's apiserver client certificate, so it is
-        closed to everyone else, but the apiserver cannot verify this certificate -- serving
-        certificates through CSRs are not automated (see the report)."""
-        cert_file, key_file = self.cert_dir / "kubelet.crt", self.cert_dir / "kubelet.key"
-        try:
-            existing = x509.load_pem_x509_certificate(cert_file.read_bytes())
-            if existing.not_valid_after_utc > self.clock() + timedelta(days=30) and key_file.exists():
-                return cert_file, key_file
-        except (OSError, ValueError):
-            pass
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, f"{self.node}@kubelet")])
-        now = self.clock()
-        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
-                .not_valid_after(now + timedelta(days=365))
-                .add_extension(x509.SubjectAlternativeName([x509.DNSName(self.node),
-                                                            x509.IPAddress(ipaddress.ip_address(node_ip))]),
-                               critical=False)
-                .sign(key, hashes.SHA256()))
-        _write(key_file, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()), 0o600)
-        _write(cert_file, cert.public_bytes(serialization.Encoding.PEM), 0o644)
-        return cert_file, key_file
 
     async def renew_forever(self, on_renewed: Callable[[CertFiles], None]) -> None:
         """Renew at RENEW_AT of each certificate's lifetime (as this node), retrying failures."""

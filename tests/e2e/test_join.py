@@ -131,10 +131,18 @@ def test_join_then_leave(control_plane: tuple[LocalCluster, list[str]], tmp_path
         csrs = json.loads(c.kctl_ok("get", "csr", "-o", "json"))["items"]
         assert any(CertificateSigningRequest.from_dict(x).approved
                    and (x["spec"].get("username") or "").startswith("system:bootstrap:") for x in csrs)
+        # logs through the apiserver: it reaches the joined kubelet over TLS verified with the cluster CA
+        # (the node's CA-issued serving certificate) as its kubelet client
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "on-joined", "namespace": "default"},
+               "spec": {"nodeName": "joined-1", "terminationGracePeriodSeconds": 1, "containers": [
+                   {"name": "main", "image": "busybox", "command": ["sh", "-c", "echo hello from joined; sleep 600"]}]}}
+        c.kctl_ok("apply", "-f", "-", input=json.dumps(pod))
+        wait_for(lambda: "hello from joined" in c.kctl("logs", "on-joined").stdout, 60, "logs of a pod on the joined node")
         left = kubelite("leave", "--data-dir", str(node_dir), timeout=180)
         assert left.returncode == 0, f"{left.stdout}\n{left.stderr}"
         assert "node joined-1 deleted" in left.stdout and not node_dir.exists()
 
+        assert c.kctl("get", "pod", "on-joined").returncode == 1  # drained
         gone = c.kctl("get", "node", "joined-1")
         assert gone.returncode == 1 and "NotFound" in gone.stderr, gone.stderr
     finally:

@@ -111,14 +111,29 @@ async def test_kubelet_bootstraps_its_identity_and_keeps_it(plane: Plane, tmp_pa
         assert cert.subject.rfc4514_string() == f"CN=system:node:{NODE},O=system:nodes"
         assert stat.S_IMODE((data_dir / "pki" / "kubelet-client.key").stat().st_mode) == 0o600
         csrs = (await plane.admin.list(CertificateSigningRequest)).items
-        assert len(csrs) == 1 and csrs[0].spec.username == "system:bootstrap:abcdef" and csrs[0].approved
+        client_csrs = [c for c in csrs if c.spec.signer_name == "kubernetes.io/kube-apiserver-client-kubelet"]
+        assert len(client_csrs) == 1 and client_csrs[0].spec.username == "system:bootstrap:abcdef"
+        assert client_csrs[0].approved
         # its Kubelet API (exec!) admits only cluster-CA client certificates of the apiserver
-        serving = (data_dir / "pki" / "kubelet.crt").read_bytes()
+        self_signed = (data_dir / "pki" / "kubelet.crt").read_bytes()
         assert await kubelet_exec(listen, None) == grpc.StatusCode.UNAVAILABLE
-        assert await kubelet_exec(listen, grpc.ssl_channel_credentials(serving)) == grpc.StatusCode.UNAVAILABLE
-        admin_tls = grpc.ssl_channel_credentials(serving, key_path(plane.certs, "admin").read_bytes(),
+        assert await kubelet_exec(listen, grpc.ssl_channel_credentials(self_signed)) == grpc.StatusCode.UNAVAILABLE
+        # once registered, the node gets a CA-issued serving certificate for its address and serves it
+        ca = Path(plane.ca_file).read_bytes()
+        admin_tls = grpc.ssl_channel_credentials(ca, key_path(plane.certs, "admin").read_bytes(),
                                                  cert_path(plane.certs, "admin").read_bytes())
-        assert await kubelet_exec(listen, admin_tls) == grpc.StatusCode.PERMISSION_DENIED
+
+        async def verified() -> bool:  # TLS verified against the cluster CA for NODE_IP; admin is not allowed
+            return await kubelet_exec(listen, admin_tls) == grpc.StatusCode.PERMISSION_DENIED
+
+        await eventually(verified, "the kubelet to serve a CA-issued certificate", timeout=30)
+        serving = x509.load_pem_x509_certificate((data_dir / "pki" / "kubelet-serving.crt").read_bytes())
+        assert [str(ip) for ip in serving.extensions.get_extension_for_class(
+            x509.SubjectAlternativeName).value.get_values_for_type(x509.IPAddress)] == [NODE_IP]
+        kubelet_tls = grpc.ssl_channel_credentials(ca, key_path(plane.certs, "apiserver-kubelet-client").read_bytes(),
+                                                   cert_path(plane.certs, "apiserver-kubelet-client").read_bytes())
+        assert await kubelet_exec(listen, kubelet_tls) not in (grpc.StatusCode.UNAVAILABLE,
+                                                               grpc.StatusCode.PERMISSION_DENIED)
         stderr = await stop(proc)
         assert proc.returncode == 0 and b"Traceback" not in stderr, stderr.decode()[-3000:]
 
@@ -126,7 +141,9 @@ async def test_kubelet_bootstraps_its_identity_and_keeps_it(plane: Plane, tmp_pa
         await plane.admin.delete(Secret, bt.secret_name("abcdef"), bt.NAMESPACE)
         proc = await start_kubelet(plane, data_dir, health)
         await eventually(ready, "the kubelet to restart on its stored certificate", timeout=60)
-        assert len((await plane.admin.list(CertificateSigningRequest)).items) == 1  # no new request
+        after = (await plane.admin.list(CertificateSigningRequest)).items
+        assert sorted(c.spec.signer_name for c in after) == ["kubernetes.io/kube-apiserver-client-kubelet",
+                                                             "kubernetes.io/kubelet-serving"]  # no new request
         stderr = await stop(proc)
         assert proc.returncode == 0, stderr.decode()[-3000:]
 
