@@ -24,15 +24,18 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from kubectl.commands.nodes import run as drain_nodes
+from kubectl.errors import CliError
+from kubectl.session import Session
 from kubelite import addons
-from kubelite.api import Node, Pod
+from kubelite.api import Node
 from kubelite.api import bootstraptoken as bt
 from kubelite.api import clusterinfo as ci
 from kubelite.api.errors import ApiError, NotFound
 from kubelite.bootstrap.discovery import DiscoveryError, discover
 from kubelite.client import ApiClient
 from kubelite.client.tls import ClientTLS
-from kubelite.cluster import UpError, _teardown, _wait_ready, start_component
+from kubelite.cluster import UpError, _teardown, _wait_ready, resolve_runtime, start_component
 from kubelite.localcluster import (
     ClusterPlan,
     RunningProcess,
@@ -81,8 +84,6 @@ def say(msg: str) -> None:
 
 
 async def join(args: argparse.Namespace) -> int:
-    from kubelite.cluster import resolve_runtime
-
     data_dir: Path = args.data_dir.resolve()
     if state_file(data_dir).exists():
         raise UpError(f"{data_dir} already holds a node; run `kubelite leave --data-dir {data_dir}` first")
@@ -135,27 +136,15 @@ def _node_client(data_dir: Path, server: str) -> ApiClient:
     return ApiClient.connect(server, credentials=tls.credentials())
 
 
-async def _drain(client: ApiClient, node: str, deadline: float) -> None:
-    """Cordon, then delete the node's pods (gracefully, their controllers recreate them elsewhere)."""
-    current = await client.get(Node, node, "")
-    if not current.spec.unschedulable:
-        current.spec.unschedulable = True
-        await client.update(current)
-    say(f"node {node} cordoned")
-    selector = f"spec.nodeName={node}"
-    for pod in (await client.list(Pod, None, field_selector=selector)).items:
-        try:
-            await client.delete(Pod, pod.metadata.name or "", pod.metadata.namespace or "default")
-        except NotFound:
-            pass
-    while time.monotonic() < deadline:
-        left = (await client.list(Pod, None, field_selector=selector)).items
-        if not left:
-            say(f"node {node} drained")
-            return
-        await asyncio.sleep(0.5)
-    raise UpError(f"pods still on {node} after the timeout: "
-                  f"{', '.join(f'{p.metadata.namespace}/{p.metadata.name}' for p in left)}")
+async def _drain(client: ApiClient, server: str, node: str, timeout: float) -> None:
+    """`kctl drain --ignore-daemonsets --force --delete-emptydir-data` of this node, as the node itself
+    (the Node authorizer lets it change its own Node and delete its own pods)."""
+    args = argparse.Namespace(nodes=[node], verb="drain", ignore_daemonsets=True, force=True,
+                              delete_emptydir_data=True, grace_period=-1, timeout=timeout)
+    try:
+        await drain_nodes(Session(client, server, "default"), args)
+    except CliError as exc:
+        raise UpError("\n".join([str(exc), *exc.lines[1:]])) from None
 
 
 async def leave(args: argparse.Namespace) -> int:
@@ -165,11 +154,10 @@ async def leave(args: argparse.Namespace) -> int:
     server, procs = load_state(data_dir)
     extra = load_extra(data_dir)
     node = str(extra.get("node", ""))
-    deadline = time.monotonic() + args.timeout
     client = _node_client(data_dir, server)
     try:
         try:
-            await _drain(client, node, deadline)
+            await _drain(client, server, node, args.timeout)
         except NotFound:
             say(f"node {node} is not registered; nothing to drain")
         problems = await _teardown(data_dir, procs, 30.0, say)

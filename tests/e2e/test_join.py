@@ -140,7 +140,8 @@ def test_join_then_leave(control_plane: tuple[LocalCluster, list[str]], tmp_path
         wait_for(lambda: "hello from joined" in c.kctl("logs", "on-joined").stdout, 60, "logs of a pod on the joined node")
         left = kubelite("leave", "--data-dir", str(node_dir), timeout=180)
         assert left.returncode == 0, f"{left.stdout}\n{left.stderr}"
-        assert "node joined-1 deleted" in left.stdout and not node_dir.exists()
+        assert "node/joined-1 drained" in left.stdout and "node joined-1 deleted" in left.stdout
+        assert not node_dir.exists()
 
         assert c.kctl("get", "pod", "on-joined").returncode == 1  # drained
         gone = c.kctl("get", "node", "joined-1")
