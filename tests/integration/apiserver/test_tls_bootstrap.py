@@ -11,16 +11,20 @@ never signed. The apiserver runs `--authorization-mode Node,RBAC
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
+import io
 import ssl
 from collections.abc import AsyncIterator
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from kubectl.main import main as kctl_main
 from kubelite.api import ConfigMap, Secret
 from kubelite.api import bootstraptoken as bt
 from kubelite.api import clusterinfo as ci
@@ -30,6 +34,7 @@ from kubelite.api.meta import ObjectMeta
 from kubelite.api.timeutil import utcnow
 from kubelite.bootstrap.publish import publish_cluster_info
 from kubelite.client import ApiClient
+from kubelite.pki import cluster as pki
 from kubelite.pki.certs import cert_path, new_key
 from tests.integration.apiserver.test_http_access import call, client_ssl
 from tests.integration.bootstrapplane import TOKEN, Plane, create_token, running_plane
@@ -232,3 +237,30 @@ async def test_approval_over_https_as_kubectl_certificate_approve_does(cluster: 
     code, _ = await call(cluster.server, admin, "/apis/certificates.k8s.io/v1/namespaces/default/"
                          "certificatesigningrequests/by-hand/approval", "PUT", body=approved)
     assert code == 404  # cluster-scoped
+
+
+def kctl(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = kctl_main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+async def test_kctl_certificate_approve_and_deny(cluster: Plane, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = cluster.tmp / "kctl-config"
+    config.write_text(pki.client_config(cluster.server.endpoint, pki.admin_tls(cluster.certs)))
+    monkeypatch.setenv("KUBELITE_CONFIG", str(config))
+    for name in ("one", "two"):
+        body = csr_for(name, kubelet_client_request("x", new_key()))
+        body.spec.signer_name = "example.com/by-hand"
+        await cluster.admin.create(body)
+    code, out, err = await asyncio.to_thread(kctl, "certificate", "approve", "one")
+    assert (code, out) == (0, "certificatesigningrequest.certificates.k8s.io/one approved\n"), err
+    code, out, err = await asyncio.to_thread(kctl, "certificate", "deny", "two")
+    assert code == 0 and "two denied" in out, err
+    code, _, err = await asyncio.to_thread(kctl, "certificate", "approve", "two")
+    assert code == 1 and "is already Denied" in err
+    one = await cluster.admin.get(CertificateSigningRequest, "one")
+    assert [(c.type, c.reason) for c in one.status.conditions] == [("Approved", "KubectlApprove")]
+    code, out, _ = await asyncio.to_thread(kctl, "get", "csr")
+    assert "Approved" in out and "Denied" in out and "kubernetes-admin" in out
