@@ -19,6 +19,7 @@ from controllers.base import Controller, ControllerContext
 from controllers.bootstraptoken.cleaner import TokenCleaner
 from controllers.bootstraptoken.signer import BootstrapSigner
 from controllers.certificates.approver import CSRApprovingController
+from controllers.certificates.cleaner import CSRCleaner
 from controllers.certificates.signer import CSRSigningController
 from controllers.certificates.signplan import SigningCA
 from controllers.cronjob.controller import CronJobController
@@ -55,12 +56,12 @@ ALIASES = {
     "sa": "serviceaccount", "serviceaccount": "serviceaccount", "serviceaccounts": "serviceaccount",
     "root-ca-cert-publisher": "root-ca-cert-publisher", "rootca": "root-ca-cert-publisher",
     "tokencleaner": "tokencleaner", "bootstrapsigner": "bootstrapsigner",
-    "csrapproving": "csrapproving", "csrsigning": "csrsigning",
+    "csrapproving": "csrapproving", "csrsigning": "csrsigning", "csrcleaner": "csrcleaner",
 }
 ALL_CONTROLLERS = ("replicaset", "deployment", "garbagecollector", "nodeipam", "nodelifecycle", "endpoints",
                    "daemonset", "statefulset", "job", "cronjob", "namespace", "serviceaccount",
                    "root-ca-cert-publisher", "tokencleaner", "bootstrapsigner",
-                   "csrapproving", "csrsigning")
+                   "csrapproving", "csrsigning", "csrcleaner")
 
 
 def _missing(name: str) -> Controller:
@@ -77,7 +78,7 @@ def parse_controllers(text: str) -> list[str]:
             return list(ALL_CONTROLLERS)
         name = ALIASES.get(part)
         if name is None:
-            raise ValueError(f"unknown controller {part!r} (known: rs, deploy, gc, ipam, nodelifecycle, endpoints, ds, sts, job, cj, ns, sa, root-ca-cert-publisher, tokencleaner, bootstrapsigner, csrapproving, csrsigning)")
+            raise ValueError(f"unknown controller {part!r} (known: rs, deploy, gc, ipam, nodelifecycle, endpoints, ds, sts, job, cj, ns, sa, root-ca-cert-publisher, tokencleaner, bootstrapsigner, csrapproving, csrsigning, csrcleaner)")
         if name not in out:
             out.append(name)
     return out
@@ -123,6 +124,7 @@ class ControllerManager:
             "bootstrapsigner": lambda: BootstrapSigner(ctx),
             "csrapproving": lambda: CSRApprovingController(ctx),
             "csrsigning": lambda: CSRSigningController(ctx, signing_ca) if signing_ca else _missing("csrsigning"),
+            "csrcleaner": lambda: CSRCleaner(ctx),
         }
         if not root_ca:
             names.discard("root-ca-cert-publisher")

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from controllers.certificates.approveplan import decide
+from controllers.certificates.cleanplan import expiry
 from controllers.certificates.signplan import SigningCA, sign, wants_signing
 from kubelite.api.certificates import (
     KUBELET_CLIENT_SIGNER,
@@ -146,3 +147,17 @@ def test_signer_issues_a_serving_certificate_with_the_requested_names() -> None:
     assert [str(ip) for ip in alt.get_values_for_type(x509.IPAddress)] == ["10.0.0.7"]
     assert list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
         ExtendedKeyUsageOID.SERVER_AUTH]
+
+
+def test_cleaner_deletes_decided_requests_after_an_hour_pending_after_a_day_issued_at_expiry() -> None:
+    pending = csr(node_request(), BOOTSTRAPPER)
+    pending.metadata.creation_timestamp = "2026-12-06T08:00:00Z"
+    assert expiry(pending) == NOW + dt.timedelta(hours=24)
+    denied = csr(node_request(), BOOTSTRAPPER)
+    denied.status.conditions.append(CertificateSigningRequestCondition(
+        type="Denied", last_update_time="2026-12-06T09:00:00Z"))
+    assert expiry(denied) == NOW + dt.timedelta(hours=2)
+    issued = approved(csr(node_request(), BOOTSTRAPPER))
+    issued.spec.expiration_seconds = 7200
+    issued.status.certificate = sign(issued, signing_ca(), NOW).certificate
+    assert expiry(issued) == NOW + dt.timedelta(hours=2)
