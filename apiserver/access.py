@@ -20,7 +20,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from apiserver.authn import Authentication, Credentials, TokenFileAuthenticator, UserInfo
+from apiserver.authn import Authentication, Credentials, TokenAuthenticator, TokenFileAuthenticator, UserInfo
+from apiserver.authn.bootstrap import BootstrapTokenAuthenticator
 from apiserver.authn.user import (
     ALL_AUTHENTICATED,
     ANONYMOUS,
@@ -51,16 +52,18 @@ REVIEW_GROUPS = {SELF_SUBJECT_ACCESS_REVIEWS: "authorization.k8s.io", SELF_SUBJE
 
 @dataclass(frozen=True)
 class AccessOptions:
-    """The apiserver's --authorization-mode, --token-auth-file and --anonymous-auth."""
+    """The apiserver's --authorization-mode, --token-auth-file, --anonymous-auth and
+    --enable-bootstrap-token-auth."""
 
     authorization_modes: tuple[str, ...] = ("AlwaysAllow",)
     token_auth_file: str | None = None
     anonymous_auth: bool = True
+    bootstrap_token_auth: bool = False
 
     @classmethod
     def parse(cls, modes: str = "AlwaysAllow", token_auth_file: str | None = None,
-              anonymous_auth: bool = True) -> AccessOptions:
-        return cls(parse_modes(modes), token_auth_file or None, anonymous_auth)
+              anonymous_auth: bool = True, bootstrap_token_auth: bool = False) -> AccessOptions:
+        return cls(parse_modes(modes), token_auth_file or None, anonymous_auth, bootstrap_token_auth)
 
     @property
     def rbac(self) -> bool:
@@ -88,7 +91,11 @@ class AccessControl:
     @classmethod
     def build(cls, options: AccessOptions, caches: Mapping[str, WatchCache]) -> AccessControl:
         """The access control an apiserver with `options` runs (reads its token file now)."""
-        tokens = [TokenFileAuthenticator.from_file(options.token_auth_file)] if options.token_auth_file else []
+        tokens: list[TokenAuthenticator] = []
+        if options.token_auth_file:
+            tokens.append(TokenFileAuthenticator.from_file(options.token_auth_file))
+        if options.bootstrap_token_auth:
+            tokens.append(BootstrapTokenAuthenticator(caches))
         authentication = Authentication(tokens, anonymous=options.anonymous_auth)
         authorizer = build_authorizer(options.authorization_modes, CachePolicy(caches), CacheGraph(caches))
         return cls(authentication, authorizer, options)

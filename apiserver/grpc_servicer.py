@@ -84,6 +84,11 @@ class ResourcesAdapter:
         return response
 
     async def Update(self, request: api_pb2.UpdateRequest) -> api_pb2.Object:
+        resource, _, subresource = request.resource.partition("/")
+        if subresource:  # an update subresource other than status (certificatesigningrequests/approval)
+            return api_pb2.Object(json=await self.service.update_status(
+                resource, request.namespace, request.name, request.json, dry_run=request.dry_run,
+                subresource=subresource))
         return api_pb2.Object(json=await self.service.update(
             request.resource, request.namespace, request.name, request.json, dry_run=request.dry_run))
 

@@ -74,6 +74,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help='CSV of static bearer tokens: token,user,uid[,"group1,group2"]')
     parser.add_argument("--anonymous-auth", default=True, action=argparse.BooleanOptionalAction,
                         help="serve requests without credentials as system:anonymous (default: on)")
+    parser.add_argument("--enable-bootstrap-token-auth", action="store_true",
+                        help="authenticate bootstrap tokens (Secrets kube-system/bootstrap-token-<id>) as "
+                             "system:bootstrap:<id> in system:bootstrappers, for joining nodes")
     add_serving_flags(parser, "the API")
     parser.add_argument("--listen-without-client-cert", default=None, metavar="HOST:PORT",
                         help="also serve TLS here without asking for client certificates (callers are anonymous "
@@ -106,7 +109,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     except TLSConfigError as exc:
         parser.error(str(exc))
     try:
-        args.access = AccessOptions.parse(args.authorization_mode, args.token_auth_file, args.anonymous_auth)
+        args.access = AccessOptions.parse(args.authorization_mode, args.token_auth_file, args.anonymous_auth,
+                                          args.enable_bootstrap_token_auth)
     except ValueError as exc:
         parser.error(f"--authorization-mode: {exc}")
     if args.default_not_ready_toleration_seconds < 0 or args.default_unreachable_toleration_seconds < 0:

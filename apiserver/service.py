@@ -385,13 +385,16 @@ class ResourceService:
         return await self.guaranteed_update(info, ns, name, rv, mutate, dry_run=dry_run)
 
     async def update_status(
-        self, resource: str, namespace: str, name: str, body: bytes, *, dry_run: bool = False
+        self, resource: str, namespace: str, name: str, body: bytes, *, dry_run: bool = False,
+        subresource: str = "status",
     ) -> bytes:
-        """Replace only the status from `body`; the stored object's JSON."""
+        """Replace only the status (or what another update subresource such as a CSR's `approval`
+        owns) from `body`; the stored object's JSON."""
         info, ns, name, new, rv = self._update_target(resource, namespace, name, body)
         strategy = self.strategies.of(info)
         return await self.guaranteed_update(
-            info, ns, name, rv, lambda old: strategy.prepare_for_status_update(old, new), dry_run=dry_run
+            info, ns, name, rv, lambda old: strategy.prepare_for_subresource_update(subresource, old, new),
+            dry_run=dry_run,
         )
 
     async def bind(self, namespace: str, name: str, node_name: str, pod_uid: str = "") -> bytes:
@@ -410,7 +413,7 @@ class ResourceService:
 
     async def patch(
         self, resource: str, namespace: str, name: str, apply: Callable[[dict[str, Any]], dict[str, Any]],
-        *, status: bool = False, dry_run: bool = False,
+        *, status: bool = False, dry_run: bool = False, subresource: str = "",
     ) -> bytes:
         """Store `apply(current object JSON)` as an update (or a status update); the stored object's JSON.
 
@@ -436,8 +439,8 @@ class ResourceService:
             wanted = new.metadata.resource_version
             if wanted and wanted != old.metadata.resource_version:
                 raise Conflict.for_object(info.resource, name)
-            if status:
-                return strategy.prepare_for_status_update(old, new)
+            if status or subresource:
+                return strategy.prepare_for_subresource_update(subresource or "status", old, new)
             strategy.prepare_for_update(old, new)
             return new
 

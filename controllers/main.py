@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
 from pathlib import Path
 
+from controllers.certificates.signplan import load_signing_ca
 from controllers.manager import ControllerManager, parse_controllers
+from kubelite.api.timeutil import parse_duration
 from kubelite.client import ApiClient, add_client_flags, serve_elected, with_credentials
 from kubelite.daemon import (
     HealthServer,
@@ -60,6 +63,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="seconds between checks of every node's heartbeat")
     p.add_argument("--root-ca-file", default="", metavar="FILE",
                    help="cluster CA certificate (PEM) published as ConfigMap kube-root-ca.crt in every namespace")
+    p.add_argument("--cluster-signing-cert-file", default="", metavar="FILE",
+                   help="CA certificate that signs approved kubelet client CSRs (with --cluster-signing-key-file)")
+    p.add_argument("--cluster-signing-key-file", default="", metavar="FILE", help="the key of that CA")
+    p.add_argument("--cluster-signing-duration", default="8760h",
+                   help="longest validity of a signed certificate, like 8760h (default: one year)")
     add_leader_election_flags(p, "kube-controller-manager")
     add_client_flags(p)
     args = with_credentials(p, argv)
@@ -69,6 +77,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             args.root_ca = Path(args.root_ca_file).read_text()
         except OSError as exc:
             p.error(f"--root-ca-file: {exc.strerror or exc}")
+    args.signing_ca = None
+    if bool(args.cluster_signing_cert_file) != bool(args.cluster_signing_key_file):
+        p.error("--cluster-signing-cert-file and --cluster-signing-key-file go together")
+    if args.cluster_signing_cert_file:
+        try:
+            duration = dt.timedelta(seconds=parse_duration(args.cluster_signing_duration))
+            args.signing_ca = load_signing_ca(args.cluster_signing_cert_file, args.cluster_signing_key_file,
+                                              duration)
+        except ValueError as exc:
+            p.error(f"--cluster-signing-*: {exc}")
     return args
 
 
@@ -80,7 +98,8 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
     def build() -> ControllerManager:
         return ControllerManager(client, args.controllers, workers=args.workers, metrics=metrics,
                                  node_monitor_grace_period=args.node_monitor_grace_period,
-                                 node_monitor_period=args.node_monitor_period, root_ca=args.root_ca)
+                                 node_monitor_period=args.node_monitor_period, root_ca=args.root_ca,
+                                 signing_ca=args.signing_ca)
 
     log.info("controller-manager starting", extra={"server": args.server, "controllers": args.controllers,
                                                    "leader_elect": bool(args.leader_elect)})

@@ -16,6 +16,12 @@ import logging
 from collections.abc import Callable, Iterable
 
 from controllers.base import Controller, ControllerContext
+from controllers.bootstraptoken.cleaner import TokenCleaner
+from controllers.bootstraptoken.signer import BootstrapSigner
+from controllers.certificates.approver import CSRApprovingController
+from controllers.certificates.cleaner import CSRCleaner
+from controllers.certificates.signer import CSRSigningController
+from controllers.certificates.signplan import SigningCA
 from controllers.cronjob.controller import CronJobController
 from controllers.daemonset.controller import DaemonSetController
 from controllers.deployment.controller import DeploymentController
@@ -49,10 +55,17 @@ ALIASES = {
     "ns": "namespace", "namespace": "namespace", "namespaces": "namespace",
     "sa": "serviceaccount", "serviceaccount": "serviceaccount", "serviceaccounts": "serviceaccount",
     "root-ca-cert-publisher": "root-ca-cert-publisher", "rootca": "root-ca-cert-publisher",
+    "tokencleaner": "tokencleaner", "bootstrapsigner": "bootstrapsigner",
+    "csrapproving": "csrapproving", "csrsigning": "csrsigning", "csrcleaner": "csrcleaner",
 }
 ALL_CONTROLLERS = ("replicaset", "deployment", "garbagecollector", "nodeipam", "nodelifecycle", "endpoints",
                    "daemonset", "statefulset", "job", "cronjob", "namespace", "serviceaccount",
-                   "root-ca-cert-publisher")
+                   "root-ca-cert-publisher", "tokencleaner", "bootstrapsigner",
+                   "csrapproving", "csrsigning", "csrcleaner")
+
+
+def _missing(name: str) -> Controller:
+    raise ValueError(f"controller {name} needs settings that were not given")
 
 
 def parse_controllers(text: str) -> list[str]:
@@ -65,7 +78,7 @@ def parse_controllers(text: str) -> list[str]:
             return list(ALL_CONTROLLERS)
         name = ALIASES.get(part)
         if name is None:
-            raise ValueError(f"unknown controller {part!r} (known: rs, deploy, gc, ipam, nodelifecycle, endpoints, ds, sts, job, cj, ns, sa, root-ca-cert-publisher)")
+            raise ValueError(f"unknown controller {part!r} (known: rs, deploy, gc, ipam, nodelifecycle, endpoints, ds, sts, job, cj, ns, sa, root-ca-cert-publisher, tokencleaner, bootstrapsigner, csrapproving, csrsigning, csrcleaner)")
         if name not in out:
             out.append(name)
     return out
@@ -82,6 +95,7 @@ class ControllerManager:
         node_monitor_grace_period: float = 40.0,
         node_monitor_period: float = 5.0,
         root_ca: str = "",
+        signing_ca: SigningCA | None = None,
     ) -> None:
         """`root_ca`: the cluster CA (PEM) to publish as ConfigMap kube-root-ca.crt; empty: publish nothing
         (the root-ca-cert-publisher is then skipped, as Kubernetes skips it without --root-ca-file)."""
@@ -106,9 +120,16 @@ class ControllerManager:
             "namespace": lambda: NamespaceController(ctx),
             "serviceaccount": lambda: ServiceAccountsController(ctx),
             "root-ca-cert-publisher": lambda: RootCACertPublisher(ctx, root_ca),
+            "tokencleaner": lambda: TokenCleaner(ctx),
+            "bootstrapsigner": lambda: BootstrapSigner(ctx),
+            "csrapproving": lambda: CSRApprovingController(ctx),
+            "csrsigning": lambda: CSRSigningController(ctx, signing_ca) if signing_ca else _missing("csrsigning"),
+            "csrcleaner": lambda: CSRCleaner(ctx),
         }
         if not root_ca:
             names.discard("root-ca-cert-publisher")
+        if signing_ca is None:  # `signing_ca`: the cluster CA that signs approved kubelet client CSRs
+            names.discard("csrsigning")
         # Built in this fixed order, whatever order the flag named them in.
         self.controllers: list[Controller] = [build() for name, build in builders.items() if name in names]
         self._started = False

@@ -21,6 +21,7 @@ from kubectl import __version__
 from kubectl.commands import (
     apply,
     auth,
+    certificate,
     create,
     delete,
     describe,
@@ -111,7 +112,7 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"kctl v{__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     parents = [_global_flags(suppress=True)]
-    for module in (get, describe, apply, create, delete, logs, exec, scale, rollout, nodes, info, auth):
+    for module in (get, describe, apply, create, delete, logs, exec, scale, rollout, nodes, info, auth, certificate):
         module.add_parser(sub, parents)
     return parser
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Callable
@@ -36,8 +37,13 @@ from kubelet.overlay.model import BACKEND_HOST_GW, BACKEND_VXLAN, BACKENDS, DEFA
 from kubelet.process_runtime import ProcessRuntime
 from kubelet.runtime import Runtime
 from kubelet.server import API_USERS
+from kubelet.servingcert import ServingCertificate
+from kubelet.tlsbootstrap import BootstrapError, CertFiles, TlsBootstrap
+from kubelite.api import Node
+from kubelite.api.errors import ApiError
 from kubelite.api.quantity import cpu_millis, memory_bytes
 from kubelite.client import ApiClient, ClientTLSError, add_client_flags, credentials_from_args
+from kubelite.client.transport import GrpcTransport
 from kubelite.daemon import HealthServer, run_daemon, setup_logging
 from kubelite.daemon.tls import TLSConfigError, add_serving_flags, serving_from_args
 
@@ -77,7 +83,8 @@ def _quantity(check: str) -> Callable[[str], str]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kubelite kubelet", description="node agent: registers a node and runs its pods")
-    p.add_argument("--server", required=True, help="apiserver HOST:PORT")
+    p.add_argument("--server", default="", help="apiserver HOST:PORT (default with --bootstrap-kubeconfig: the "
+                   "gRPC address it names)")
     p.add_argument("--node-name", required=True)
     p.add_argument("--node-ip", required=True, help="the node's InternalIP (e.g. 127.0.0.11)")
     p.add_argument("--listen", required=True, type=_hostport, help="Kubelet gRPC API IP:PORT (logs)")
@@ -113,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     add_serving_flags(p, "the Kubelet API (exec, logs)")
     add_client_flags(p)
+    p.add_argument("--bootstrap-kubeconfig", type=Path, default=None, metavar="FILE",
+                   help="TLS bootstrap: without a usable client certificate in --cert-dir, request one with the "
+                        "bootstrap token of this kubeconfig (a CSR), then renew it before it expires")
+    p.add_argument("--cert-dir", type=Path, default=None, metavar="DIR",
+                   help="where the bootstrapped client certificate and key are kept (default: DATA_DIR/pki)")
     return p
 
 
@@ -180,10 +192,54 @@ def _build(args: argparse.Namespace, runtime_name: str) -> Kubelet:
     return kubelet
 
 
+async def _bootstrap(args: argparse.Namespace) -> TlsBootstrap | None:
+    """With --bootstrap-kubeconfig: this node's client certificate (bootstrapped now if needed) and,
+    unless a serving pair was given, its Kubelet API serving certificate (`servingcert`)."""
+    args.serving = None
+    if args.bootstrap_kubeconfig is None:
+        return None
+    try:
+        boot = TlsBootstrap(args.node_name, args.cert_dir or args.data_dir.resolve() / "pki", args.bootstrap_kubeconfig)
+        files = await boot.ensure()
+        args.credentials = files.tls().credentials()
+    except (BootstrapError, ApiError, OSError) as exc:
+        raise StartupError(f"TLS bootstrap failed: {exc}") from None
+    if not args.server:
+        args.server = boot.cluster.grpc_server
+    if args.tls is None:  # no serving pair given: never serve the Kubelet API without client certificates
+        args.serving = ServingCertificate(boot, args.node_ip)
+        args.client_ca_file = str(files.ca)
+        args.tls = args.serving.credentials()
+    return boot
+
+
+def _rotate(client: ApiClient) -> Callable[[CertFiles], None]:
+    def rotated(files: CertFiles) -> None:
+        if isinstance(client.transport, GrpcTransport):
+            client.transport.rotate_credentials(files.tls().credentials())
+        log.info("switched to the renewed client certificate", extra={"cert": str(files.cert)})
+    return rotated
+
+
 async def run_kubelet(args: argparse.Namespace, stop: asyncio.Event) -> None:
     health_host, health_port = args.listen_health
     health = HealthServer(health_host, health_port)
+    boot = await _bootstrap(args)
+    if not args.server:
+        raise StartupError("no apiserver: give --server (or a --bootstrap-kubeconfig naming the gRPC server)")
     kubelet = _build(args, args.runtime_name)
+    renewals: list[asyncio.Task[None]] = []
+    if boot is not None:
+        renewals.append(asyncio.create_task(boot.renew_forever(_rotate(kubelet.client))))
+    if args.serving is not None:
+        async def registered() -> bool:
+            try:
+                await kubelet.client.get(Node, args.node_name, "")
+                return True
+            except ApiError:
+                return False
+
+        renewals.append(asyncio.create_task(args.serving.keep_issued(registered)))
     client = kubelet.client
     health.add_check("kubelet", kubelet.not_ready)
     health.metrics.gauge("kubelet_running_pods", lambda: float(len(kubelet.pods.workers)),
@@ -201,6 +257,10 @@ async def run_kubelet(args: argparse.Namespace, stop: asyncio.Event) -> None:
         log.info("kubelet started", extra={"node": args.node_name, "server": args.server})
         await stop.wait()
     finally:
+        for task in renewals:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await kubelet.stop()
         await client.close()
         await health.stop()
@@ -214,6 +274,10 @@ def main(argv: list[str] | None = None) -> int:
         args.credentials = credentials_from_args(args)
     except (TLSConfigError, ClientTLSError) as exc:
         parser.error(str(exc))
+    if args.bootstrap_kubeconfig is not None and (args.cert or args.key):
+        parser.error("give either --cert/--key or --bootstrap-kubeconfig (which obtains them)")
+    if args.bootstrap_kubeconfig is None and not args.server:
+        parser.error("--server is required (or --bootstrap-kubeconfig)")
     name, message = select_runtime(args.runtime, None if args.runtime == "process" else runc.available())
     if not name:
         print(f"kubelite kubelet: {message}", file=sys.stderr)

@@ -111,6 +111,16 @@ def proxy_health(node_ip: str, port_offset: int) -> str:
     return f"{node_ip}:{10256 + port_offset}"
 
 
+def proxy_component(node: str, ip: str, server: str, port_offset: int, identity: list[str],
+                    netns: str | None = None) -> Component:
+    """A node's Service proxy; `identity`: its --cacert/--cert/--key (`up`: system:kube-proxy; a joined
+    node: its own bootstrapped node certificate)."""
+    health = proxy_health(ip, port_offset)
+    return Component(f"proxy-{node}", ["proxy", "--server", server, "--node-name", node, "--node-ip", ip,
+                                       "--listen-health", health, "--cluster-cidr", CLUSTER_CIDR, *identity],
+                     health, netns)
+
+
 def dns_listen(network: NetworkState) -> str:
     return f"{network.host_ip}:{DNS_PORT}"
 
@@ -141,13 +151,8 @@ def add_to_plan(plan: ClusterPlan, tuning: Tuning | None = None) -> None:
     if network is not None:
         o = plan.port_offset
         for node in network.nodes:
-            health = proxy_health(node.ip, o)
-            comps.append(Component(
-                f"proxy-{node.name}",
-                ["proxy", "--server", plan.server, "--node-name", node.name, "--node-ip", node.ip,
-                 "--listen-health", health, "--cluster-cidr", CLUSTER_CIDR, *pki.client_flags(plan.pki_dir, "proxy")],
-                health, network.netns_path(node.name),
-            ))
+            comps.append(proxy_component(node.name, node.ip, plan.server, o, pki.client_flags(plan.pki_dir, "proxy"),
+                                         network.netns_path(node.name)))
         comps.append(Component(
             "dns",
             ["dns", "--server", plan.server, "--listen", dns_listen(network),

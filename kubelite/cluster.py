@@ -41,6 +41,7 @@ from kubelite.localcluster import (
     state_file,
 )
 from kubelite.pki import cluster as pki
+from kubelite.pki.certs import cert_path
 from kubelite.procs import (
     http_get_status,
     is_same_process_alive,
@@ -195,6 +196,7 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool, 
                 raise UpError(str(exc)) from None
         await _wait_nodes_ready(plan, deadline, say)
         await _wait_default_service_account(plan, deadline)
+        await _publish_cluster_info(plan)
     except BaseException:
         say("startup failed; stopping what was started")
         problems = await _teardown(plan.data_dir, started, 10.0, say)
@@ -403,6 +405,20 @@ async def _wait_default_service_account(plan: ClusterPlan, deadline: float) -> N
         await client.close()
     raise UpError("the default ServiceAccount was not created in time; see the controller-manager log in "
                   + str(plan.data_dir / "logs"))
+
+
+async def _publish_cluster_info(plan: ClusterPlan) -> None:
+    """kube-public/cluster-info for `kubelite join` discovery (signed by the controller-manager)."""
+    from kubelite.api.clusterinfo import ClusterInfo
+    from kubelite.bootstrap.publish import publish_cluster_info
+    from kubelite.client import ApiClient
+
+    ca = cert_path(plan.pki_dir, pki.CLUSTER_CA).read_bytes()
+    client = ApiClient.connect(plan.server, credentials=pki.admin_tls(plan.pki_dir).credentials())
+    try:
+        await publish_cluster_info(client, ClusterInfo(plan.https_server, ca, plan.server))
+    finally:
+        await client.close()
 
 
 def _log_tail(plan: ClusterPlan, comp: Component, lines: int = 15) -> str:

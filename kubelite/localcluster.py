@@ -67,11 +67,14 @@ class ClusterPlan:
     # network on loopback addresses (process runtime).
     network: NetworkState | None = None
     registry: str = ""  # HOST:PORT of the cluster's image registry ("" when none)
+    advertise_address: str = ""  # `kubelite init --advertise-address`: where other machines reach the apiserver
 
     @property
     def control_host(self) -> str:
-        """Where the apiserver listens: the bridge address when nodes live in namespaces
-        (they cannot reach the host's loopback), else loopback."""
+        """Where the apiserver listens: the advertised address (`init`), else the bridge address when
+        nodes live in namespaces (they cannot reach the host's loopback), else loopback."""
+        if self.advertise_address:
+            return self.advertise_address
         return self.network.host_ip if self.network is not None else "127.0.0.1"
 
     @property
@@ -152,7 +155,7 @@ def kvstore_components(data_dir: Path, members: int, port_offset: int) -> tuple[
 
 def plan_cluster(
     data_dir: Path, nodes: int, port_offset: int = 0, runtime: str = "process", net_id: int = 0,
-    registry: bool = False, kv_members: int = 1, pod_network: str = "host-gw",
+    registry: bool = False, kv_members: int = 1, pod_network: str = "host-gw", advertise_address: str = "",
 ) -> ClusterPlan:
     """Build the component list in start order (storage first, nodes last).
 
@@ -166,7 +169,8 @@ def plan_cluster(
     """
     o = port_offset
     kv_comps, kv = kvstore_components(data_dir, kv_members, o)
-    plan = ClusterPlan(data_dir=data_dir, nodes=nodes, port_offset=o, runtime=runtime)
+    plan = ClusterPlan(data_dir=data_dir, nodes=nodes, port_offset=o, runtime=runtime,
+                       advertise_address=advertise_address)
     if runtime == "runc":
         plan.network = plan_network(net_id, plan.node_names)
     if registry:
@@ -182,7 +186,7 @@ def plan_cluster(
              "--encryption-provider-config", str(encryption_config_path(data_dir)),
              "--service-account-signing-key-file", str(service_account_key_path(data_dir)),
              "--service-account-key-file", str(service_account_key_path(data_dir).with_suffix(".pub")),
-             "--authorization-mode", "Node,RBAC",
+             "--authorization-mode", "Node,RBAC", "--enable-bootstrap-token-auth",
              "--secure-port", str(plan.https_port), "--bind-address", plan.control_host,
              *pki.apiserver_flags(certs)],
             f"127.0.0.1:{6080 + o}",
@@ -196,22 +200,33 @@ def plan_cluster(
         Component(
             "controller-manager",
             ["controller-manager", "--server", server, "--listen-health", f"127.0.0.1:{10257 + o}",
-             "--root-ca-file", str(certs / f"{pki.CLUSTER_CA}.crt"), *pki.client_flags(certs, "controller-manager")],
+             "--root-ca-file", str(certs / f"{pki.CLUSTER_CA}.crt"), *pki.client_flags(certs, "controller-manager"),
+             "--cluster-signing-cert-file", str(certs / f"{pki.CLUSTER_CA}.crt"),
+             "--cluster-signing-key-file", str(certs / f"{pki.CLUSTER_CA}.key")],
             f"127.0.0.1:{10257 + o}",
         ),
     ]
     for i, name in enumerate(plan.node_names, start=1):
         ip = node_ip(i) if plan.network is None else plan.network.node(name).ip
-        argv = ["kubelet", "--server", server, "--node-name", name, "--node-ip", ip,
-                "--listen", f"{ip}:{10250 + o}", "--listen-health", f"{ip}:{10248 + o}",
-                "--data-dir", str(data_dir / "nodes" / name), "--runtime", runtime, *pki.kubelet_flags(certs, name)]
-        if plan.registry:
-            argv += ["--default-registry", plan.registry]
-        if plan.network is not None:
-            argv += ["--pod-network", pod_network, "--net-id", str(net_id)]
+        network = ["--pod-network", pod_network, "--net-id", str(net_id)] if plan.network is not None else []
         netns = plan.network.netns_path(name) if plan.network is not None else None
-        plan.components.append(Component(f"kubelet-{name}", argv, f"{ip}:{10248 + o}", netns))
+        plan.components.append(kubelet_component(name, ip, o, data_dir / "nodes" / name, runtime,
+                                                 ["--server", server, *pki.kubelet_flags(certs, name), *network],
+                                                 plan.registry, netns))
     return plan
+
+
+def kubelet_component(name: str, ip: str, port_offset: int, node_dir: Path, runtime: str, identity: list[str],
+                      registry: str = "", netns: str | None = None) -> Component:
+    """A node's kubelet: its API on `ip:10250+offset`, health on 10248+offset, state in `node_dir`;
+    `identity` says how it reaches and authenticates to the apiserver (`up`: --server and the PKI's
+    certificates; `join`: --bootstrap-kubeconfig)."""
+    o = port_offset
+    argv = ["kubelet", *identity, "--node-name", name, "--node-ip", ip, "--listen", f"{ip}:{10250 + o}",
+            "--listen-health", f"{ip}:{10248 + o}", "--data-dir", str(node_dir), "--runtime", runtime]
+    if registry:
+        argv += ["--default-registry", registry]
+    return Component(f"kubelet-{name}", argv, f"{ip}:{10248 + o}", netns)
 
 
 @dataclass

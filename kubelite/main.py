@@ -24,6 +24,10 @@ COMPONENTS: dict[str, tuple[str, str]] = {
     "down": ("kubelite.cluster", "stop the local cluster and clean up"),
     "status": ("kubelite.cluster", "show the local cluster's processes and health"),
     "kubeconfig": ("kubelite.kubeconfig", "print a kubeconfig for real kubectl (admin credentials)"),
+    "init": ("kubelite.bootstrap.initcli", "start a control plane that other machines join (prints the join command)"),
+    "join": ("kubelite.bootstrap.joincli", "join this machine to a cluster as a node (token + CA hash discovery)"),
+    "leave": ("kubelite.bootstrap.joincli", "drain and remove this joined node, stop its daemons, clean up"),
+    "token": ("kubelite.bootstrap.tokencli", "create | list | delete: bootstrap tokens for joining nodes"),
     "certs": ("kubelite.pki.cli", "check-expiration | renew all|NAME: the cluster's certificates"),
 }
 
@@ -45,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kubelite: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMPONENTS[command][0])
-    if module.__name__ == "kubelite.cluster":
+    if module.__name__ in ("kubelite.cluster", "kubelite.bootstrap.joincli"):
         return int(module.main(command, rest))
     return int(module.main(rest))
 

@@ -27,11 +27,12 @@ class ClusterSettings:
     kv_members: int = 1
     pod_network: str = "host-gw"  # runc nodes: host-gw routes or the vxlan overlay
     tuning: Tuning = field(default_factory=Tuning)
+    advertise_address: str = ""  # `kubelite init`: the address other machines reach the control plane at
 
     def plan(self, data_dir: Path) -> ClusterPlan:
         plan = plan_cluster(data_dir, self.nodes, self.port_offset, self.runtime, net_id=self.net_id,
                             registry=self.runtime == "runc", kv_members=self.kv_members,
-                            pod_network=self.pod_network)
+                            pod_network=self.pod_network, advertise_address=self.advertise_address)
         add_to_plan(plan, self.tuning)
         return plan
 

@@ -42,6 +42,8 @@ AGGREGATE_TO = "rbac.authorization.k8s.io/aggregate-to-{}"
 READ = ["get", "list", "watch"]
 WRITE = ["create", "delete", "deletecollection", "patch", "update"]
 ALL_WORKLOAD_GROUPS = ["", "apps", "batch"]
+CERTIFICATES = "certificates.k8s.io"
+BOOTSTRAPPERS = "system:bootstrappers"
 
 
 def rule(verbs: Sequence[str], groups: Sequence[str], resources: Sequence[str],
@@ -156,6 +158,10 @@ def _components() -> list[ClusterRole]:
             rule(["create"], ["", "apps"], ["controllerrevisions", "persistentvolumeclaims", "events"]),
             rule(["create"], [""], ["serviceaccounts/token"]),
             rule(["create"], ["coordination.k8s.io"], ["leases"]),
+            # csrapproving and csrsigning: decide and issue kubelet client certificates
+            rule(["update", "patch"], [CERTIFICATES], ["certificatesigningrequests/approval"]),
+            rule(["approve", "sign"], [CERTIFICATES], ["signers"], ["kubernetes.io/kube-apiserver-client-kubelet",
+                                                                         "kubernetes.io/kubelet-serving"]),
             rule(["create"], ["authorization.k8s.io"], ["subjectaccessreviews"]),
             rule(["create"], ["authentication.k8s.io"], ["tokenreviews"]),
         ]),
@@ -183,8 +189,23 @@ def _components() -> list[ClusterRole]:
     ]
 
 
+NODE_CLIENT = "system:certificates.k8s.io:certificatesigningrequests:nodeclient"
+SELF_NODE_CLIENT = "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient"
+
+
+def _tls_bootstrap() -> list[ClusterRole]:
+    """kubeadm's TLS bootstrap roles: joining nodes (`system:bootstrappers`) may file CSRs, and the
+    auto-approval grants a bootstrapper a node client certificate and a node the renewal of its own."""
+    csrs = "certificatesigningrequests"
+    return [
+        cluster_role("system:node-bootstrapper", [rule(["create", "get", "list", "watch"], [CERTIFICATES], [csrs])]),
+        cluster_role(NODE_CLIENT, [rule(["create"], [CERTIFICATES], [f"{csrs}/nodeclient"])]),
+        cluster_role(SELF_NODE_CLIENT, [rule(["create"], [CERTIFICATES], [f"{csrs}/selfnodeclient"])]),
+    ]
+
+
 def default_cluster_roles() -> list[ClusterRole]:
-    return _user_facing() + _discovery() + _components()
+    return _user_facing() + _discovery() + _components() + _tls_bootstrap()
 
 
 def default_cluster_role_bindings() -> list[ClusterRoleBinding]:
@@ -201,6 +222,9 @@ def default_cluster_role_bindings() -> list[ClusterRoleBinding]:
         binding("system:node-proxier", "system:node-proxier", ("User", "system:kube-proxy")),
         binding("system:kube-dns", "system:kube-dns", ("User", "system:kube-dns")),
         _service_account_binding("system:coredns", "system:coredns", "kube-system", "coredns"),
+        binding("kubeadm:kubelet-bootstrap", "system:node-bootstrapper", ("Group", BOOTSTRAPPERS)),
+        binding("kubeadm:node-autoapprove-bootstrap", NODE_CLIENT, ("Group", BOOTSTRAPPERS)),
+        binding("kubeadm:node-autoapprove-certificate-rotation", SELF_NODE_CLIENT, ("Group", "system:nodes")),
     ]
 
 

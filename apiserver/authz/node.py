@@ -14,6 +14,8 @@ rules cannot express. A user `system:node:<name>` in group `system:nodes`:
   final delete); it may not create pods (no mirror pods here);
 * creates, gets and updates events (kubelite's recorder re-reads an event to
   aggregate repeats);
+* creates, gets, lists and watches CertificateSigningRequests (renewing its
+  client certificate; what gets approved is the approver's decision);
 * creates tokens (`serviceaccounts/token`) only bound to a pod on its node
   that runs as that ServiceAccount (the projected token volumes it fills).
 Anything else gets "no opinion" with a reason, so RBAC may still allow it.
@@ -32,6 +34,7 @@ from apiserver.authz.attributes import ALLOW, NO_OPINION, Attributes, Decision, 
 
 NODE_LEASE_NAMESPACE = "kube-node-lease"
 COORDINATION = "coordination.k8s.io"
+CERTIFICATES = "certificates.k8s.io"
 GRAPH_KINDS = {"secrets": "secret", "configmaps": "configmap", "persistentvolumeclaims": "pvc"}
 READ_ONLY_KINDS = frozenset({"pods", "services", "endpoints", "nodes"})
 
@@ -134,6 +137,9 @@ class NodeAuthorizer:
                 "nodes may only create and update events")
         if group == "" and resource in READ_ONLY_KINDS and attrs.read_only and not attrs.subresource:
             return ALLOW
+        if group == CERTIFICATES and resource == "certificatesigningrequests" and not attrs.subresource \
+                and attrs.verb in ("create", "get", "list", "watch"):
+            return ALLOW  # renewing its own client certificate (the approver checks whose it is)
         return _deny(f"node '{node}' is not allowed to {attrs.verb} {resource}")
 
     def _graph_read(self, node: str, attrs: Attributes, kind: str) -> Verdict:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from apiserver.http.routing import SCALABLE
+from apiserver.http.routing import APPROVABLE, SCALABLE
 from kubelite.api import registry
 from kubelite.api.registry import KindInfo
 
@@ -78,6 +78,8 @@ def _subresources(info: KindInfo, has_status: HasStatus) -> list[tuple[str, str,
         subs.append(("eviction", "policy", "v1", "Eviction", ["create"]))
     if info.resource == "serviceaccounts":
         subs.append(("token", "authentication.k8s.io", "v1", "TokenRequest", ["create"]))
+    if info.resource in APPROVABLE:
+        subs.append(("approval", info.group, info.version, info.kind, SUBRESOURCE_VERBS))
     return subs
 
 

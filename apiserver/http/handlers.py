@@ -129,8 +129,8 @@ class ResourceHandlers:
             token = await self.service.create_token(info.namespace, info.name,
                                                     object_body(body, request.headers.get("Content-Type", "")))
             return json_response(token, 201)
-        if sub == "status" and info.verb not in ("get", "update", "patch"):
-            raise MethodNotAllowed(f"the server does not allow this method on {kind.resource}/status")
+        if sub in ("status", "approval") and info.verb not in ("get", "update", "patch"):
+            raise MethodNotAllowed(f"the server does not allow this method on {kind.resource}/{sub}")
         if sub == "eviction":
             data = None if info.verb != "create" else \
                 decode_document(body, request.headers.get("Content-Type", ""), "Eviction")
@@ -154,14 +154,16 @@ class ResourceHandlers:
             return json_response(created, 201)
         if info.verb == "update":
             dry = parse_dry_run(request.query)
-            update = self.service.update_status if sub == "status" else self.service.update
-            return json_response(await update(kind.resource, info.namespace, info.name,
-                                              object_body(body, request.headers.get("Content-Type", "")), dry_run=dry))
+            raw = object_body(body, request.headers.get("Content-Type", ""))
+            if sub:
+                return json_response(await self.service.update_status(
+                    kind.resource, info.namespace, info.name, raw, dry_run=dry, subresource=sub))
+            return json_response(await self.service.update(kind.resource, info.namespace, info.name, raw, dry_run=dry))
         if info.verb == "patch":
             content_type = request.headers.get("Content-Type", "")
             fn = patching.patch_function(content_type, self._patch_document(body, content_type))
             return json_response(await self.service.patch(
-                kind.resource, info.namespace, info.name, fn, status=sub == "status",
+                kind.resource, info.namespace, info.name, fn, subresource=sub,
                 dry_run=parse_dry_run(request.query)))
         if info.verb == "delete":
             return json_response(await self.service.delete(

@@ -17,8 +17,9 @@ from kubelite.api import registry
 from kubelite.api.registry import KindInfo
 
 NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
-SUBRESOURCES = frozenset({"status", "scale", "token", "eviction"})
+SUBRESOURCES = frozenset({"status", "scale", "token", "eviction", "approval"})
 SCALABLE = frozenset({"deployments", "replicasets", "statefulsets"})
+APPROVABLE = frozenset({"certificatesigningrequests"})
 TRUE = frozenset({"1", "true", "True", "TRUE", "yes"})
 CONNECT_SUBRESOURCES = frozenset({"exec", "attach", "portforward"})
 """Pod subresources that open a stream into a container: authorized as `create` whatever the method,
@@ -112,7 +113,8 @@ def resolve_kind(info: RequestInfo) -> KindInfo:
     if info.subresource and (info.subresource not in SUBRESOURCES
                              or (info.subresource == "scale" and kind.resource not in SCALABLE)
                              or (info.subresource == "token" and kind.resource != "serviceaccounts")
-                             or (info.subresource == "eviction" and kind.resource != "pods")):
+                             or (info.subresource == "eviction" and kind.resource != "pods")
+                             or (info.subresource == "approval" and kind.resource not in APPROVABLE)):
         raise not_found_path()
     if kind.namespaced:
         if not info.namespace and info.verb not in ("list", "watch"):

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from apiserver.strategy.base import Deletion, StatusStrategy, Strategy, plain
+from apiserver.strategy.certificates import CertificateSigningRequestStrategy
 from apiserver.strategy.core import (
     DEFAULT_POD_GRACE_SECONDS,
     NamespaceStrategy,
@@ -78,6 +79,7 @@ class Strategies:
             JobStrategy(lookup("jobs"), Job),
             CronJobStrategy(lookup("cronjobs"), CronJob),
             *(RbacStrategy(lookup(r)) for r in ("roles", "clusterroles", "rolebindings", "clusterrolebindings")),
+            CertificateSigningRequestStrategy(lookup("certificatesigningrequests")),
         ]
         self._by_resource: dict[str, Strategy[Any]] = {s.info.resource: s for s in special}
         for info in registry.all_kinds():

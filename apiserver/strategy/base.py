@@ -100,6 +100,13 @@ class Strategy(Generic[R]):
         """The stored object with only its status replaced by the request's."""
         raise BadRequest(f"{self.info.qualified_resource} have no status subresource")
 
+    def prepare_for_subresource_update(self, subresource: str, old: Resource, new: Resource) -> Resource:
+        """The stored object changed only where `subresource` (status, or a kind's own such as a CSR's
+        approval) may change it."""
+        if subresource == "status":
+            return self.prepare_for_status_update(old, new)
+        raise BadRequest(f"{self.info.qualified_resource} have no {subresource} subresource")
+
     # ---- delete ------------------------------------------------------------------------------
 
     def deletion_grace(self, obj: Resource, requested: int | None) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from kubectl.manifests import check_document
 from kubectl.output import print_objects, write
 from kubectl.resources import display_name, resolve_kind
 from kubectl.session import Obj, Session
+from kubelite.api import timeutil
 from kubelite.api.errors import StatusCause
 
 
@@ -131,16 +131,14 @@ async def run(session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
-_UNITS = {"h": 3600, "m": 60, "s": 1}
-
-
 def parse_duration(text: str) -> int:
     """Go-style duration ("1h30m", "10m", "600s") -> whole seconds, as `kubectl create token --duration`."""
-    match = re.fullmatch(r"((?:\d+(?:\.\d+)?[hms])+)", text.strip())
-    if not match:
-        raise CliError(f'invalid argument "{text}" for "--duration" flag: expected a duration like 10m or 1h')
-    total = sum(float(n) * _UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)([hms])", text))
-    return int(total)
+    try:
+        seconds = timeutil.parse_duration(text)
+    except ValueError:
+        raise CliError(f'invalid argument "{text}" for "--duration" flag: expected a duration like 10m or 1h') \
+            from None
+    return int(seconds)
 
 
 async def run_token(session: Session, args: argparse.Namespace) -> int:

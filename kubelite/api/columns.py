@@ -404,6 +404,24 @@ def _binding_wide(binding: Obj, now: datetime) -> list[str]:
     return [names("User"), names("Group"), names("ServiceAccount")]
 
 
+def csr_condition(csr: Obj) -> str:
+    """kubectl's CONDITION of a CSR: its Approved/Denied/Failed conditions, `Issued` once it has a
+    certificate, `Pending` when none of these."""
+    status = as_dict(csr.get("status"))
+    parts = [str(c.get("type")) for c in as_list(status.get("conditions"))
+             if isinstance(c, dict) and c.get("type") in ("Approved", "Denied", "Failed")]
+    if status.get("certificate"):
+        parts.append("Issued")
+    return ",".join(parts) or "Pending"
+
+
+def _csr_row(csr: Obj, now: datetime) -> list[str]:
+    seconds = dig(csr, "spec", "expirationSeconds")
+    duration = human_duration(seconds) if isinstance(seconds, int) else NONE
+    return [_created(csr, now), str(dig(csr, "spec", "signerName") or NONE), str(dig(csr, "spec", "username") or ""),
+            duration, csr_condition(csr)]
+
+
 def _generic_row(obj: Obj, now: datetime) -> list[str]:
     return [_created(obj, now)]
 
@@ -438,6 +456,8 @@ TABLES: dict[str, TableSpec] = {
     "RoleBinding": TableSpec(["ROLE", "AGE"], _binding_row, ["USERS", "GROUPS", "SERVICEACCOUNTS"], _binding_wide),
     "ClusterRoleBinding": TableSpec(["ROLE", "AGE"], _binding_row, ["USERS", "GROUPS", "SERVICEACCOUNTS"],
                                     _binding_wide),
+    "CertificateSigningRequest": TableSpec(["AGE", "SIGNERNAME", "REQUESTOR", "REQUESTEDDURATION", "CONDITION"],
+                                           _csr_row, []),
 }
 EVENT_COLUMNS = ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
 GENERIC = TableSpec(["AGE"], _generic_row, [])

@@ -14,6 +14,7 @@ from typing import Any
 from kubelite.api.apps import DaemonSet, Deployment, Job, ReplicaSet, StatefulSet
 from kubelite.api.auth import ServiceAccount
 from kubelite.api.batch import CronJob
+from kubelite.api.certificates import CertificateSigningRequest
 from kubelite.api.core import ConfigMap, Endpoints, Event, Lease, Namespace, Node, Secret, Service
 from kubelite.api.errors import REQUIRED, BadRequest, Invalid, NotFound, StatusCause
 from kubelite.api.meta import Resource
@@ -78,6 +79,7 @@ _KINDS: tuple[KindInfo, ...] = (
     _info(ClusterRole, "clusterroles", False),
     _info(RoleBinding, "rolebindings", True),
     _info(ClusterRoleBinding, "clusterrolebindings", False),
+    _info(CertificateSigningRequest, "certificatesigningrequests", False, "csr"),
 )
 
 

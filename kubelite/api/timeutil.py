@@ -9,6 +9,7 @@ wrote ourselves and one lenient one for values that may be absent or foreign.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -73,3 +74,17 @@ def parse_time_or_none(value: object) -> datetime | None:
         return parse_time(value)
     except ValueError:
         return None
+
+
+_UNITS = {"h": 3600, "m": 60, "s": 1}
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?[hms])+")
+
+
+def parse_duration(text: str) -> float:
+    """Go-style duration ("1h30m", "10m", "600s", "24h") -> seconds; "0" is zero; ValueError otherwise."""
+    text = text.strip()
+    if text == "0":
+        return 0.0
+    if not _DURATION.fullmatch(text):
+        raise ValueError(f"invalid duration {text!r}: expected a duration like 10m, 1h30m or 24h")
+    return sum(float(n) * _UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)([hms])", text))

@@ -217,8 +217,14 @@ class ApiClient:
     async def update_status_raw(self, resource: str, obj: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
         return await self._update_raw("UpdateStatus", resource, obj, namespace, False)
 
+    async def update_subresource_raw(self, resource: str, subresource: str, obj: dict[str, Any],
+                                     namespace: str | None = None) -> dict[str, Any]:
+        """PUT to an update subresource other than status (`certificatesigningrequests/approval`)."""
+        return await self._update_raw("Update", resource, obj, namespace, False, subresource)
+
     async def _update_raw(
-        self, method: str, resource: str, obj: dict[str, Any], namespace: str | None, dry_run: bool
+        self, method: str, resource: str, obj: dict[str, Any], namespace: str | None, dry_run: bool,
+        subresource: str = "",
     ) -> dict[str, Any]:
         info = self.resolve(resource)
         meta = dict(obj.get("metadata") or {})
@@ -229,7 +235,8 @@ class ApiClient:
         if info.namespaced:
             meta["namespace"] = ns
         body = {**obj, "metadata": meta}
-        request = api_pb2.UpdateRequest(resource=info.resource, namespace=ns, name=name, json=_encode(body), dry_run=dry_run)
+        target = f"{info.resource}/{subresource}" if subresource else info.resource
+        request = api_pb2.UpdateRequest(resource=target, namespace=ns, name=name, json=_encode(body), dry_run=dry_run)
         return await self._required_object_call(method, request)
 
     async def delete_raw(
@@ -318,6 +325,12 @@ class ApiClient:
         """Replace status only; same compare-and-swap rule as update()."""
         info = kubelite.api.registry.for_model(type(obj))
         d = await self.update_status_raw(info.resource, obj.to_dict(), obj.metadata.namespace)
+        return self._model(type(obj), d)
+
+    async def update_approval(self, obj: T) -> T:
+        """Replace the Approved/Denied conditions of a CertificateSigningRequest (its `approval` subresource)."""
+        info = kubelite.api.registry.for_model(type(obj))
+        d = await self.update_subresource_raw(info.resource, "approval", obj.to_dict(), obj.metadata.namespace)
         return self._model(type(obj), d)
 
     async def delete(

@@ -164,7 +164,19 @@ class GrpcTransport:
         self._streams: dict[str, Any] = {}
         self._bidi: dict[str, Any] = {}
         self._active: set[Any] = set()  # open stream calls, cancelled on close()
+        self._retired: list[grpc.aio.Channel] = []  # channels of earlier credentials, closed on close()
         self._closed = False
+
+    def rotate_credentials(self, credentials: grpc.ChannelCredentials) -> None:
+        """Use new TLS credentials (a renewed client certificate) for every call from now on.
+
+        Calls already running keep their connection (its TLS session stays valid) and end on their own;
+        the old channel is closed with the transport.
+        """
+        self.credentials = credentials
+        if self._channel is not None:
+            self._retired.append(self._channel)
+            self._channel = None
 
     def _get_channel(self) -> grpc.aio.Channel:
         if self._closed:
@@ -253,6 +265,9 @@ class GrpcTransport:
         if self._channel is not None:
             channel, self._channel = self._channel, None
             await channel.close(None)
+        retired, self._retired = self._retired, []
+        for old in retired:
+            await old.close(None)
 
     # The apiserver's handler methods, so a GrpcTransport can stand in for a
     # ResourceHandler (benchmarks and tools call `transport.List(...)`).

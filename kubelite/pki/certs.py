@@ -14,7 +14,6 @@ play (grpc's BoringSSL, Go's etcdctl) accepts them.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +24,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from kubelite.api.x509sign import BACKDATE, leaf_certificate
+
 PrivateKey = ec.EllipticCurvePrivateKey
 
 CA_VALIDITY = dt.timedelta(days=3650)  # like kubeadm: CAs for ten years, leaves for one
 LEAF_VALIDITY = dt.timedelta(days=365)
-_BACKDATE = dt.timedelta(minutes=5)  # tolerate small clock differences between processes
+_BACKDATE = BACKDATE
 
 
 def utcnow() -> dt.datetime:
@@ -107,27 +108,12 @@ def issue(spec: CertSpec, ca: KeyPair, *, now: dt.datetime | None = None,
     """A leaf certificate for `spec` signed by `ca`; never valid past the CA itself."""
     now = now or utcnow()
     key = key or new_key()
-    usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if spec.server else []) + (
-        [ExtendedKeyUsageOID.CLIENT_AUTH] if spec.client else [])
-    if not usages:
+    if not (spec.server or spec.client):
         raise ValueError(f"certificate {spec.name} is for neither server nor client auth")
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(spec.common_name, spec.organizations)).issuer_name(ca.cert.subject)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - _BACKDATE).not_valid_after(min(now + validity, ca.not_after))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=False, key_cert_sign=False,
-                                     crl_sign=False, content_commitment=False, data_encipherment=False,
-                                     key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
-    )
-    alt: list[x509.GeneralName] = [x509.DNSName(d) for d in spec.dns_names]
-    alt += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in spec.ips]
-    if alt:
-        builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False)
-    return KeyPair(builder.sign(ca.key, hashes.SHA256()), key)
+    cert = leaf_certificate(_name(spec.common_name, spec.organizations), key.public_key(), ca.cert, ca.key, now=now,
+                            validity=validity, server=spec.server, client=spec.client, dns_names=spec.dns_names,
+                            ips=spec.ips)
+    return KeyPair(cert, key)
 
 
 def sans(cert: x509.Certificate) -> tuple[set[str], set[str]]:

@@ -1,0 +1,1 @@
+"""Bootstrap-token controllers: the token cleaner and the cluster-info signer."""

@@ -1,0 +1,1 @@
+"""CertificateSigningRequest controllers: csrapproving (kubelet client auto-approval) and csrsigning."""

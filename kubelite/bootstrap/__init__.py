@@ -1,0 +1,1 @@
+"""kubeadm-style TLS bootstrap on the CLI side: `kubelite token`, cluster-info, `kubelite join` discovery."""
