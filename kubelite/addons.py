@@ -107,8 +107,9 @@ def tuning_from_args(args: argparse.Namespace) -> Tuning:
     )
 
 
-def proxy_health(node_ip: str, port_offset: int) -> str:
-    return f"{node_ip}:{10256 + port_offset}"
+def proxy_health(port_offset: int) -> str:
+    """Loopback of the node's network namespace the proxy runs in: plain HTTP stays off the network."""
+    return f"127.0.0.1:{10256 + port_offset}"
 
 
 def dns_listen(network: NetworkState) -> str:
@@ -141,7 +142,7 @@ def add_to_plan(plan: ClusterPlan, tuning: Tuning | None = None) -> None:
     if network is not None:
         o = plan.port_offset
         for node in network.nodes:
-            health = proxy_health(node.ip, o)
+            health = proxy_health(o)
             comps.append(Component(
                 f"proxy-{node.name}",
                 ["proxy", "--server", plan.server, "--node-name", node.name, "--node-ip", node.ip,

@@ -201,13 +201,16 @@ def plan_cluster(
     ]
     for i, name in enumerate(plan.node_names, start=1):
         ip = node_ip(i) if plan.network is None else plan.network.node(name).ip
+        # Plain health only on loopback: the node namespace's own (probed from there), or the node's
+        # 127.0.0.x address when nodes share the host's network.
+        health = f"{ip}:{10248 + o}" if plan.network is None else f"127.0.0.1:{10248 + o}"
         argv = ["kubelet", "--server", server, "--node-name", name, "--node-ip", ip,
-                "--listen", f"{ip}:{10250 + o}", "--listen-health", f"{ip}:{10248 + o}",
+                "--listen", f"{ip}:{10250 + o}", "--listen-health", health,
                 "--data-dir", str(data_dir / "nodes" / name), "--runtime", runtime, *pki.kubelet_flags(certs, name)]
         if plan.registry:
             argv += ["--default-registry", plan.registry]
         netns = plan.network.netns_path(name) if plan.network is not None else None
-        plan.components.append(Component(f"kubelet-{name}", argv, f"{ip}:{10248 + o}", netns))
+        plan.components.append(Component(f"kubelet-{name}", argv, health, netns))
     return plan
 
 
@@ -219,6 +222,7 @@ class RunningProcess:
     pid: int
     start_ticks: int
     health: str
+    netns: str | None = None  # the network namespace `health` is reached in (a node's loopback)
 
 
 def state_file(data_dir: Path) -> Path:

@@ -173,3 +173,30 @@ def test_anonymous_and_unknown_clients_are_refused(runc_cluster: LocalCluster) -
     code, status = https(c, "/api/v1/namespaces/default/pods", token="not-a-token")
     assert (code, status["reason"]) == (401, "Unauthorized")
     assert https(c, "/api/v1/namespaces/default/pods", cert=pki.ADMIN)[0] == 200
+
+
+# Plain listeners allowed off loopback, and why: the cluster DNS answers DNS (port 53) to every
+# pod; the image registry serves images over plain HTTP on the host bridge (kubelets pull from it).
+PLAIN_BY_DESIGN = {("dns", 53), ("registry", None)}
+
+
+def test_no_plain_listener_off_loopback(runc_cluster: LocalCluster) -> None:
+    """Issue 13: plain endpoints only on loopback -- every other listening port speaks TLS."""
+    from kubelite.localcluster import load_state
+    from kubelite.procs import is_same_process_alive
+    from tests.e2e.listeners import listeners, speaks_tls
+
+    _, processes = load_state(runc_cluster.data_dir)
+    found = [sock for p in processes if is_same_process_alive(p.pid, p.start_ticks)
+             for sock in listeners(p.name, p.pid)]
+    names = {sock.process for sock in found}
+    assert {"apiserver", "kvstore", "kubelet-node-1", "proxy-node-1", "scheduler"} <= names, names
+    exposed = [s for s in found if not s.loopback_only
+               and (s.process, s.port) not in PLAIN_BY_DESIGN and (s.process, None) not in PLAIN_BY_DESIGN]
+    assert any(s.process.startswith("kubelet-") for s in exposed), "the kubelet API should be reachable (TLS)"
+    plain = [s for s in exposed if not asyncio.run(speaks_tls(s))]
+    assert plain == [], f"plain (non-TLS) listeners reachable off loopback: {plain}"
+    # The health endpoints that are plain really are on loopback (the kubelet's and proxy's in their node).
+    for name in ("kubelet-node-1", "proxy-node-1", "apiserver", "scheduler", "controller-manager"):
+        loopback = [s for s in found if s.process == name and s.loopback_only]
+        assert loopback and not any(asyncio.run(speaks_tls(s)) for s in loopback), (name, loopback)

@@ -197,7 +197,8 @@ def test_fork_loops_in_two_containers_stop_at_the_pod_pids_limit_and_the_node_ca
     r = c.kctl("exec", neighbour, "--", "echo", "still-here")
     assert r.returncode == 0 and r.stdout.strip() == "still-here", r.stdout + r.stderr
 
-    c.kctl_ok("delete", "pod", bomb, "--grace-period", "0", "--force", timeout=120)
+    r = c.kctl("delete", "pod", bomb, "--grace-period", "0", "--force", timeout=120)
+    assert r.returncode == 0, r.stderr
     wait_for(lambda: not pod_cg.exists(), 120, f"the pod cgroup {pod_cg} to be removed with the pod")
 
 
