@@ -123,7 +123,8 @@ class ApiServer:
         # The Kubernetes HTTP API beside gRPC ("" = not served), same core.
         self.http_listen = http_listen
         self.http_ssl = http_ssl
-        self.http = HttpApi(self.service, not_ready=self.not_ready, authorizer=HttpAccess(self.access))
+        self.http = HttpApi(self.service, not_ready=self.not_ready, authorizer=HttpAccess(self.access),
+                            access=self.access)
         self.port = 0
         self._host = listen.rpartition(":")[0] or "127.0.0.1"
         self._server: grpc.aio.Server | None = None

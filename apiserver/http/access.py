@@ -21,13 +21,18 @@ from apiserver.access import (
     REVIEW_GROUPS,
     AccessControl,
     Impersonation,
+    bound_pod_of,
+    created_name,
     current_user,
     impersonation_from,
     pinned_name,
 )
 from apiserver.authn import Credentials, UserInfo, parse_authorization
 from apiserver.authz import Attributes
+from apiserver.http import accessapi
+from apiserver.http.body import read_body
 from apiserver.http.routing import RequestInfo
+from kubelite.api.errors import ApiError
 
 HTTP_VERBS = {"get": "get", "head": "get", "post": "post", "put": "put", "patch": "patch", "delete": "delete"}
 
@@ -53,16 +58,23 @@ def impersonation(headers: Mapping[str, str] | web.Request) -> Impersonation | N
     return impersonation_from(items)
 
 
-def attributes(info: RequestInfo, user: UserInfo, query: Mapping[str, str]) -> Attributes:
-    """Kubernetes' authorizer attributes of one HTTP request (from `routing.request_info`)."""
+def attributes(info: RequestInfo, user: UserInfo, query: Mapping[str, str], body: bytes = b"") -> Attributes:
+    """Kubernetes' authorizer attributes of one HTTP request (from `routing.request_info`); `body`:
+    a create's body, for the name of the object it makes (only the Node authorizer needs it)."""
     if not info.is_resource_request:
         return Attributes(user, HTTP_VERBS.get(info.verb, info.verb), path=info.path.rstrip("/") or "/")
     name = info.name
     if info.verb in ("list", "watch"):
         name = pinned_name(query.get("fieldSelector", ""))
     group = REVIEW_GROUPS.get(info.resource, info.api_group)
+    created = bound = ""
+    if info.verb == "create" and body:
+        if info.subresource:  # a TokenRequest: the pod its token is bound to
+            bound = bound_pod_of(body)
+        else:
+            created = created_name(body)
     return Attributes(user, info.verb, info.resource, api_group=group, subresource=info.subresource,
-                      namespace=info.namespace, name=name)
+                      namespace=info.namespace, name=name, body_name=created, bound_pod=bound)
 
 
 class HttpAccess:
@@ -70,8 +82,16 @@ class HttpAccess:
 
     def __init__(self, control: AccessControl) -> None:
         self.control = control
+        self._body_names = "Node" in control.options.authorization_modes
 
     async def __call__(self, request: web.Request, info: RequestInfo) -> None:
         user = await self.control.authenticate(credentials(request), impersonation(request))
-        self.control.authorize(attributes(info, user, request.query))
+        # Only once authenticated, and only when the Node authorizer decides by it, is a create's body read early.
+        body = await read_body(request) if self._body_names and info.verb == "create" else b""
+        if body and accessapi.serves(info):
+            try:
+                body = accessapi.json_body(body, request.headers.get("Content-Type", ""))
+            except ApiError:
+                body = b""  # the handler reports the bad body once the request is allowed
+        self.control.authorize(attributes(info, user, request.query, body))
         current_user.set(user)

@@ -24,8 +24,10 @@ from typing import Any
 
 from aiohttp import web
 
-from apiserver.http import discovery, openapi
-from apiserver.http.errors import RequestEntityTooLarge, not_found_path, status_response
+from apiserver.access import AccessControl, AccessOptions
+from apiserver.http import accessapi, discovery, openapi
+from apiserver.http.body import LIMIT, read_body
+from apiserver.http.errors import not_found_path, status_response
 from apiserver.http.handlers import ResourceHandlers, json_response
 from apiserver.http.routing import RequestInfo, request_info, resolve_kind
 from apiserver.service import ResourceService
@@ -35,7 +37,7 @@ from kubelite.api.registry import KindInfo
 
 log = logging.getLogger(__name__)
 
-MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024  # Kubernetes' --max-request-body-bytes default
+MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024  # Kubernetes' --max-request-body-bytes default (body.DEFAULT_LIMIT)
 REQUEST_INFO = web.RequestKey("kubelite_request_info", RequestInfo)
 Authorizer = Callable[[web.Request, RequestInfo], Awaitable[None]]
 """Raises `api.errors.Forbidden` (or Unauthorized) to refuse a request; None allows everything."""
@@ -77,8 +79,10 @@ class HttpApi:
     """Serves the Kubernetes REST API over `service`; `not_ready` answers /readyz (None = ready)."""
 
     def __init__(self, service: ResourceService, *, not_ready: Callable[[], str | None] = lambda: None,
-                 authorizer: Authorizer | None = None, max_body_bytes: int = MAX_REQUEST_BODY_BYTES) -> None:
+                 authorizer: Authorizer | None = None, max_body_bytes: int = MAX_REQUEST_BODY_BYTES,
+                 access: AccessControl | None = None) -> None:
         self.service = service
+        self.access = access or AccessControl.build(AccessOptions(), service.caches)  # answers the self reviews
         self.not_ready = not_ready
         self.authorizer = authorizer or _allow_all
         self.max_body_bytes = max_body_bytes
@@ -130,13 +134,16 @@ class HttpApi:
             self._requests.add(task)
         group = ""
         try:
+            request[LIMIT] = self.max_body_bytes
             info = request_attributes(request)
             group = info.api_group
             await self.authorizer(request, info)
             if not info.is_resource_request:
                 return await self._nonresource(request, info)
+            if accessapi.serves(info):
+                return await accessapi.handle(request, info, await read_body(request), self.service, self.access)
             kind = resolve_kind(info)
-            body = await self._read_body(request)
+            body = await read_body(request)
             return await self.handlers.handle(request, info, kind, body)
         except ApiError as err:
             return status_response(err, group)
@@ -149,20 +156,6 @@ class HttpApi:
         finally:
             if task is not None:
                 self._requests.discard(task)
-
-    async def _read_body(self, request: web.Request) -> bytes:
-        if request.method in ("GET", "HEAD"):
-            return b""
-        length = request.content_length
-        if length is not None and length > self.max_body_bytes:
-            raise RequestEntityTooLarge(f"Request entity too large: limit is {self.max_body_bytes}")
-        chunks, size = [], 0
-        async for chunk in request.content.iter_chunked(64 * 1024):
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise RequestEntityTooLarge(f"Request entity too large: limit is {self.max_body_bytes}")
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     async def _nonresource(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
         if request.method not in ("GET", "HEAD"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from apiserver.http import accessapi
 from apiserver.http.routing import SCALABLE
 from kubelite.api import registry
 from kubelite.api.registry import KindInfo
@@ -54,35 +55,51 @@ def _group(name: str, version: str) -> dict[str, Any]:
     return {"name": name, "versions": [gv], "preferredVersion": gv}
 
 
+def all_group_versions() -> list[str]:
+    """Every served group/version: the kind registry's, then the access API's (reviews)."""
+    stored = list(group_versions())
+    return stored + sorted(gv for gv in accessapi.DISCOVERY if gv not in stored)
+
+
 def api_group_list() -> dict[str, Any]:
-    groups = [_group(*gv.split("/")) for gv in group_versions() if "/" in gv]
+    groups = [_group(*gv.split("/")) for gv in all_group_versions() if "/" in gv]
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
 def api_group(name: str) -> dict[str, Any] | None:
-    for gv in group_versions():
+    for gv in all_group_versions():
         group, _, version = gv.rpartition("/")
         if group == name:
             return {"kind": "APIGroup", "apiVersion": "v1", **_group(group, version)}
     return None
 
 
-def _subresources(info: KindInfo, has_status: HasStatus) -> list[tuple[str, str, str, str]]:
-    """(subresource, group, version, kind) of each subresource `info` serves."""
+def _subresources(info: KindInfo, has_status: HasStatus) -> list[tuple[str, str, str, str, list[str]]]:
+    """(subresource, group, version, kind, verbs) of each subresource `info` serves."""
     subs = []
     if has_status(info):
-        subs.append(("status", info.group, info.version, info.kind))
+        subs.append(("status", info.group, info.version, info.kind, SUBRESOURCE_VERBS))
     if info.resource in SCALABLE:
-        subs.append(("scale", "autoscaling", "v1", "Scale"))
+        subs.append(("scale", "autoscaling", "v1", "Scale", SUBRESOURCE_VERBS))
+    parent, sub, group, version, kind = accessapi.TOKEN_SUBRESOURCE
+    if info.resource == parent and info.group == "":
+        subs.append((sub, group, version, kind, accessapi.CREATE_ONLY))
     return subs
+
+
+def _review_entries(group_version: str) -> list[dict[str, Any]]:
+    """The access API's cluster-scoped, create-only review resources of one group/version."""
+    return [{"name": resource, "singularName": "", "namespaced": False, "kind": kind, "verbs": accessapi.CREATE_ONLY}
+            for resource, kind in accessapi.DISCOVERY.get(group_version, [])]
 
 
 def resource_list(group_version: str, has_status: HasStatus) -> dict[str, Any] | None:
     """APIResourceList of one group/version (`/api/v1`, `/apis/apps/v1`); None if it is not served."""
     kinds = group_versions().get(group_version)
-    if kinds is None:
+    if kinds is None and group_version not in accessapi.DISCOVERY:
         return None
-    resources: list[dict[str, Any]] = []
+    resources: list[dict[str, Any]] = _review_entries(group_version)
+    kinds = kinds or []
     for info in kinds:
         entry: dict[str, Any] = {"name": info.resource, "singularName": info.singular,
                                  "namespaced": info.namespaced, "kind": info.kind, "verbs": VERBS}
@@ -91,9 +108,9 @@ def resource_list(group_version: str, has_status: HasStatus) -> dict[str, Any] |
         if info.resource in ALL_CATEGORY:
             entry["categories"] = ["all"]
         resources.append(entry)
-        for sub, group, version, kind in _subresources(info, has_status):
+        for sub, group, version, kind, verbs in _subresources(info, has_status):
             item: dict[str, Any] = {"name": f"{info.resource}/{sub}", "singularName": "",
-                                    "namespaced": info.namespaced, "kind": kind, "verbs": SUBRESOURCE_VERBS}
+                                    "namespaced": info.namespaced, "kind": kind, "verbs": verbs}
             if group != info.group or version != info.version:
                 item["group"], item["version"] = group, version
             resources.append(item)
@@ -103,12 +120,15 @@ def resource_list(group_version: str, has_status: HasStatus) -> dict[str, Any] |
 def aggregated(core: bool, has_status: HasStatus) -> dict[str, Any]:
     """`APIGroupDiscoveryList` for `/api` (core) or `/apis` (named groups): one request instead of N."""
     items = []
-    for gv, kinds in group_versions().items():
+    stored = group_versions()
+    for gv in all_group_versions():
         group, _, version = gv.rpartition("/")
         if core != (group == ""):
             continue
-        resources = []
-        for info in kinds:
+        resources: list[dict[str, Any]] = [
+            {"resource": e["name"], "responseKind": {"group": group, "version": version, "kind": e["kind"]},
+             "scope": "Cluster", "singularResource": "", "verbs": e["verbs"]} for e in _review_entries(gv)]
+        for info in stored.get(gv, []):
             entry: dict[str, Any] = {
                 "resource": info.resource,
                 "responseKind": {"group": info.group, "version": version, "kind": info.kind},
@@ -121,7 +141,7 @@ def aggregated(core: bool, has_status: HasStatus) -> dict[str, Any]:
             if info.resource in ALL_CATEGORY:
                 entry["categories"] = ["all"]
             subs = [{"subresource": sub, "responseKind": {"group": g, "version": v, "kind": k},
-                     "verbs": SUBRESOURCE_VERBS} for sub, g, v, k in _subresources(info, has_status)]
+                     "verbs": verbs} for sub, g, v, k, verbs in _subresources(info, has_status)]
             if subs:
                 entry["subresources"] = subs
             resources.append(entry)
