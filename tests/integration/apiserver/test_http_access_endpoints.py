@@ -122,7 +122,7 @@ async def test_kubectl_auth_whoami_can_i_and_create_token(api: tuple[ApiServer, 
     assert "selfsubjectaccessreviews.authorization.k8s.io" in rules, rules  # basic-user, cluster-wide
 
     # create token: a signed ServiceAccount token that authenticates as the account.
-    await admin.ok("apply", "-f", "-", stdin="{apiVersion: v1, kind: ServiceAccount, metadata: {name: robot}}")
+    await admin.ok("apply", "-f", "-", stdin="apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: robot}\n")
     token = (await admin.ok("create", "token", "robot", "--duration", "1h")).strip()
     assert token.count(".") == 2, token
     robot = Kubectl(url, certs, tmp_path / "robot", token=token)
@@ -132,7 +132,7 @@ async def test_kubectl_auth_whoami_can_i_and_create_token(api: tuple[ApiServer, 
     code, out = await alice.run("create", "token", "robot")  # view does not include serviceaccounts/token
     assert code != 0 and 'cannot create resource "serviceaccounts/token"' in out, out
     code, out = await admin.run("create", "token", "nobody")
-    assert code != 0 and "NotFound" in out or "not found" in out, out
+    assert code != 0 and ("NotFound" in out or "not found" in out), out
 
 
 async def test_discovery_lists_the_access_endpoints(api: tuple[ApiServer, Path]) -> None:
