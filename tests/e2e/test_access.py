@@ -1,8 +1,8 @@
 """End to end on a runc cluster with `--authorization-mode Node,RBAC`: access control is real.
 
-* a pod's default ServiceAccount token (copied out of the pod), sent to the Kubernetes HTTPS API
-  through the `kubernetes` Service from the pod's node network namespace, is refused (403)
-  until a RoleBinding grants `view`, then lists the namespace's pods;
+* a pod's default ServiceAccount token, sent by curl inside the pod to
+  https://kubernetes.default.svc (certificate verified against the pod's ca.crt), is refused
+  (403) until a RoleBinding grants `view`, then lists the namespace's pods;
 * a kubelet's identity (node-1's client certificate) reads the Secret of its own pod but not
   the Secret referenced only by a pod on another node, nor all Secrets;
 * a client without certificate or token is anonymous and refused; an unknown token is 401.
@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 
@@ -27,6 +25,7 @@ from kubelite.client.tls import ClientTLS
 from kubelite.pki import cluster as pki
 from kubelite.pki.certs import cert_path, key_path
 from tests.e2e.cluster import LocalCluster, wait_for
+from tests.e2e.curlimage import push_curl_image
 
 pytestmark = [pytest.mark.e2e, pytest.mark.requires_root("runc containers, network namespaces, cgroups")]
 
@@ -38,23 +37,14 @@ metadata: {{name: caller, namespace: {NS}}}
 spec:
   containers:
   - name: main
-    image: busybox
+    image: IMAGE
     command: ["sleep", "3600"]
 """
-TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
-# Run in a node's network namespace: the kubernetes Service (10.96.0.1:443) as a pod sees it, DNATed by
-# that node's proxy. (The project's busybox is static glibc, whose wget crashes resolving anything.)
-CALL_SERVICE = """
-import ssl, sys, urllib.error, urllib.request
-ctx = ssl.create_default_context()
-ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # like wget --no-check-certificate
-req = urllib.request.Request(sys.argv[2], headers={"Authorization": "Bearer " + sys.argv[1]})
-try:
-    with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
-        print(resp.status, resp.read().decode())
-except urllib.error.HTTPError as err:
-    print(err.code, err.read().decode())
-"""
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+# Inside the pod, with its own token and ca.crt: curl verifies the apiserver's certificate for the
+# DNS name kubernetes.default.svc (resolved by the cluster DNS, DNATed by the node's proxy).
+CURL = (f'curl -sS --max-time 10 --cacert {SA_DIR}/ca.crt -H "Authorization: Bearer $(cat {SA_DIR}/token)" '
+        f"-w '\\n%{{http_code}}' https://kubernetes.default.svc/api/v1/namespaces/{NS}/pods")
 VIEW = f"""
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
@@ -107,23 +97,23 @@ def test_service_account_token_needs_a_rolebinding(runc_cluster: LocalCluster) -
     assert eps["subsets"][0]["ports"][0]["port"] == c.plan.https_port  # pods reach the HTTPS API
     c.kctl_ok("create", "namespace", NS)
     wait_for(lambda: c.kctl("get", "sa", "default", "-n", NS).returncode == 0, 60, "the default ServiceAccount")
-    c.kctl_ok("apply", "-f", "-", input=CALLER)
+    assert c.plan.registry, "the runc cluster has no registry to push the curl image to"
+    c.kctl_ok("apply", "-f", "-", input=CALLER.replace("IMAGE", push_curl_image(c.plan.registry)))
     wait_for(lambda: "Running" in c.kctl("get", "pod", "caller", "-n", NS).stdout, 90, "the caller pod to run")
 
-    token = c.kctl_ok("exec", "-n", NS, "caller", "--", "cat", TOKEN_FILE).strip()
-    assert c.plan.network is not None
-    netns = c.plan.network.netns_path("node-1")
-    url = f"https://10.96.0.1:443/api/v1/namespaces/{NS}/pods"
-
     def call() -> tuple[int, dict[str, object]]:
-        r = subprocess.run(["nsenter", f"--net={netns}", sys.executable, "-c", CALL_SERVICE, token, url],
-                           capture_output=True, text=True, timeout=30)
-        assert r.returncode == 0, r.stderr
-        code, _, body = r.stdout.partition(" ")
+        r = c.kctl("exec", "-n", NS, "caller", "--", "sh", "-c", CURL, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr  # TLS verified: curl fails (exit 60) otherwise
+        body, _, code = r.stdout.rpartition("\n")
         return int(code), json.loads(body)
 
     code, status = call()
     assert code == 403 and status["reason"] == "Forbidden", status
+    # The verification is real: the same certificate for a name it was not issued to is refused.
+    wrong = c.kctl("exec", "-n", NS, "caller", "--", "sh", "-c",
+                   f"curl -sS --max-time 10 --cacert {SA_DIR}/ca.crt --resolve not-the-apiserver:443:10.96.0.1 "
+                   "https://not-the-apiserver/version", timeout=60)
+    assert wrong.returncode != 0 and "not-the-apiserver" in wrong.stdout + wrong.stderr, wrong
     assert f'User "system:serviceaccount:{NS}:default" cannot list resource "pods"' in str(status["message"])
     c.kctl_ok("apply", "-f", "-", input=VIEW)
 
