@@ -81,7 +81,7 @@ def _to_dict(msg: Message) -> dict[str, Any]:
     for field, value in msg.ListFields():
         if field.type == FieldDescriptor.TYPE_MESSAGE:
             out[field.name] = _to_dict(value)
-        elif field.is_repeated:
+        elif not isinstance(value, str | bytes | int):  # a repeated field's container
             out[field.name] = list(value)
         else:
             out[field.name] = value
