@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 
@@ -190,3 +192,13 @@ def test_no_plain_listener_off_loopback(runc_cluster: LocalCluster) -> None:
     for name in ("kubelet-node-1", "proxy-node-1", "apiserver", "scheduler", "controller-manager"):
         loopback = [s for s in found if s.process == name and s.loopback_only]
         assert loopback and not any(asyncio.run(speaks_tls(s)) for s in loopback), (name, loopback)
+
+
+def test_kubelite_status_reaches_the_health_endpoints_in_node_namespaces(runc_cluster: LocalCluster) -> None:
+    """Kubelet and proxy health listen on their node namespace's loopback; `kubelite status` still sees them."""
+    r = subprocess.run([sys.executable, "-m", "kubelite.main", "status", "--data-dir", str(runc_cluster.data_dir)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = {line.split()[0]: line for line in r.stdout.splitlines()[2:] if line.strip()}
+    for name in ("kubelet-node-1", "proxy-node-1", "kubelet-node-2"):
+        assert rows[name].split()[2:] == ["running", "ready"], r.stdout
