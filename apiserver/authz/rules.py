@@ -13,12 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from apiserver.authn import UserInfo
+from apiserver.authn.user import NODES_GROUP
 from apiserver.authz.attributes import AlwaysAllow, Authorizer, Privileged, Union
 from apiserver.authz.node import NodeAuthorizer
 from apiserver.authz.rbac import RbacAuthorizer
 from kubelite.api.rbac import NonResourceRule, ResourceRule
 
-NODES_GROUP = "system:nodes"
 NODE_UNLISTABLE = "node authorizer does not support user rule resolution"
 
 

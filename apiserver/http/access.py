@@ -28,6 +28,7 @@ from apiserver.access import (
     pinned_name,
 )
 from apiserver.authn import Credentials, UserInfo, parse_authorization
+from apiserver.authn.user import NODES_GROUP
 from apiserver.authz import Attributes
 from apiserver.http import accessapi
 from apiserver.http.body import read_body
@@ -86,8 +87,10 @@ class HttpAccess:
 
     async def __call__(self, request: web.Request, info: RequestInfo) -> None:
         user = await self.control.authenticate(credentials(request), impersonation(request))
-        # Only once authenticated, and only when the Node authorizer decides by it, is a create's body read early.
-        body = await read_body(request) if self._body_names and info.verb == "create" else b""
+        # A create's body is read before authorization only for a node's request, which the Node
+        # authorizer decides by the created object's name -- never for anyone else (e.g. anonymous).
+        early = self._body_names and info.verb == "create" and NODES_GROUP in user.groups
+        body = await read_body(request) if early else b""
         if body and accessapi.serves(info):
             try:
                 body = accessapi.json_body(body, request.headers.get("Content-Type", ""))
