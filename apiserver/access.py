@@ -19,6 +19,7 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from apiserver.authn import Authentication, Credentials, TokenAuthenticator, TokenFileAuthenticator, UserInfo
 from apiserver.authn.bootstrap import BootstrapTokenAuthenticator
@@ -30,15 +31,19 @@ from apiserver.authn.user import (
     split_service_account,
 )
 from apiserver.authz import Attributes, Authorizer, build_authorizer, forbidden, parse_modes
+from apiserver.authz.rules import rules_for
 from apiserver.authz.sources import CacheGraph, CachePolicy
 from apiserver.watchcache import WatchCache
 from kubelite.api.errors import ApiError, BadRequest, Invalid, StatusCause
 from kubelite.api.rbac import (
     SELF_SUBJECT_ACCESS_REVIEWS,
     SELF_SUBJECT_REVIEWS,
+    SELF_SUBJECT_RULES_REVIEWS,
     SelfSubjectAccessReview,
     SelfSubjectReview,
+    SelfSubjectRulesReview,
     SubjectAccessReviewStatus,
+    SubjectRulesReviewStatus,
     UserInfoStatus,
 )
 from kubelite.api.selectors import parse_field_selector
@@ -47,7 +52,8 @@ log = logging.getLogger(__name__)
 
 current_user: contextvars.ContextVar[UserInfo | None] = contextvars.ContextVar("kubelite_user", default=None)
 
-REVIEW_GROUPS = {SELF_SUBJECT_ACCESS_REVIEWS: "authorization.k8s.io", SELF_SUBJECT_REVIEWS: "authentication.k8s.io"}
+REVIEW_GROUPS = {SELF_SUBJECT_ACCESS_REVIEWS: "authorization.k8s.io", SELF_SUBJECT_RULES_REVIEWS: "authorization.k8s.io",
+                 SELF_SUBJECT_REVIEWS: "authentication.k8s.io"}
 
 
 @dataclass(frozen=True)
@@ -142,7 +148,7 @@ class AccessControl:
     # ---- self reviews ------------------------------------------------------------------------
 
     def review(self, resource: str, body: bytes, user: UserInfo | None) -> bytes:
-        """Answer a create of a SelfSubjectAccessReview or SelfSubjectReview about `user`."""
+        """Answer a create of a SelfSubjectAccessReview, SelfSubjectRulesReview or SelfSubjectReview about `user`."""
         user = user or ANONYMOUS_USER
         try:
             data = json.loads(body or b"{}")
@@ -154,6 +160,13 @@ class AccessControl:
                 username=user.name, uid=user.uid or None, groups=list(user.groups),
                 extra={k: list(v) for k, v in user.extra.items()})
             return json.dumps(review.to_dict()).encode()
+        if resource == SELF_SUBJECT_RULES_REVIEWS:
+            rules_review = SelfSubjectRulesReview.from_dict(data)
+            found = rules_for(self.authorizer, user, rules_review.spec.namespace)
+            rules_review.status = SubjectRulesReviewStatus(
+                resource_rules=found.resource_rules, non_resource_rules=found.non_resource_rules,
+                incomplete=found.incomplete, evaluation_error="; ".join(found.errors) or None)
+            return json.dumps(rules_review.to_dict()).encode()
         access = SelfSubjectAccessReview.from_dict(data)
         attrs = review_attributes(access, user)
         allowed, reason = self.allowed(attrs)
@@ -221,3 +234,31 @@ def pinned_name(field_selector: str) -> str:
         return parse_field_selector(field_selector).exact("metadata.name") or ""
     except (ApiError, ValueError):  # a bad selector is the request handler's BadRequest to give
         return ""
+
+
+def _body(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _field(data: dict[str, Any], *path: str) -> str:
+    value: Any = data
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, str) else ""
+
+
+def created_name(body: bytes) -> str:
+    """The name a create's JSON body gives its object ("" when none or unparsable: the handler reports it)."""
+    return _field(_body(body), "metadata", "name")
+
+
+def bound_pod_of(body: bytes) -> str:
+    """The Pod a TokenRequest body binds its token to ("" when none)."""
+    data = _body(body)
+    if _field(data, "spec", "boundObjectRef", "kind") != "Pod":
+        return ""
+    return _field(data, "spec", "boundObjectRef", "name")

@@ -13,7 +13,6 @@ adapter (`apiserver/http/access.py`) does the same from URLs and headers with th
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -24,6 +23,8 @@ from apiserver.access import (
     REVIEW_GROUPS,
     AccessControl,
     Impersonation,
+    bound_pod_of,
+    created_name,
     current_user,
     impersonation_from,
     pinned_name,
@@ -71,33 +72,6 @@ def impersonation(context: grpc.aio.ServicerContext[Any, Any]) -> Impersonation 
     return impersonation_from(_metadata(context))
 
 
-def _body(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body or b"{}")
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _field(data: dict[str, Any], *path: str) -> str:
-    value: Any = data
-    for key in path:
-        value = value.get(key) if isinstance(value, dict) else None
-    return value if isinstance(value, str) else ""
-
-
-def _body_name(body: bytes) -> str:
-    return _field(_body(body), "metadata", "name")
-
-
-def bound_pod_of(body: bytes) -> str:
-    """The Pod a TokenRequest body binds its token to ("" when none)."""
-    data = _body(body)
-    if _field(data, "spec", "boundObjectRef", "kind") != "Pod":
-        return ""
-    return _field(data, "spec", "boundObjectRef", "name")
-
-
 def attributes(method: str, request: Message, user: UserInfo, *, body_name: bool = True) -> Attributes:
     """Kubernetes' request attributes of one `kubelite.v1.Resources` call (`body_name`: also parse
     a create's body for the object's name, which only the Node authorizer needs)."""
@@ -130,10 +104,10 @@ def attributes(method: str, request: Message, user: UserInfo, *, body_name: bool
     created = bound = ""
     if isinstance(request, api_pb2.CreateRequest):
         if subresource:  # a subresource create names its parent object in the body (TokenRequest)
-            name = _body_name(request.json)
+            name = created_name(request.json)
             bound = bound_pod_of(request.json) if body_name else ""
         elif body_name:
-            created = _body_name(request.json)
+            created = created_name(request.json)
     if method == "UpdateStatus":
         subresource = "status"
     return Attributes(user, verb, resource, api_group=group, subresource=subresource, namespace=namespace,

@@ -21,7 +21,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from apiserver.access import AccessControl, AccessOptions, current_user
+from apiserver.access import AccessControl, AccessOptions
 from apiserver.authz.bootstrap import ensure_default_policy
 from apiserver.encryption import StorageTransformers, rewrite_stale
 from apiserver.etcd import EtcdClient
@@ -124,8 +124,7 @@ class ApiServer:
         self.http_listen = http_listen
         self.http_ssl = http_ssl
         self.http = HttpApi(self.service, not_ready=self.not_ready, authorizer=HttpAccess(self.access),
-                            reviewer=lambda resource, body: self.access.review(resource, body, current_user.get()),
-                            kubelet=self.handler.kubelet_logs)
+                            access=self.access, kubelet=self.handler.kubelet_logs)
         self.port = 0
         self._host = listen.rpartition(":")[0] or "127.0.0.1"
         self._server: grpc.aio.Server | None = None

@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cluster DNS server(s) for pods' resolv.conf (dnsPolicy ClusterFirst)")
     p.add_argument("--cluster-domain", default="cluster.local", help="the cluster's DNS domain")
     p.add_argument("--pod-max-pids", type=int, default=4096,
-                   help="pids limit of each pod's containers (runc runtime; -1: unlimited), so a fork "
+                   help="pids limit of each pod, all its containers together (runc runtime: pids.max of a pod "
+                        "cgroup that is its containers' parent; -1: unlimited), so a fork "
                         "bomb stops at the limit instead of exhausting the node. Kubernetes leaves it "
                         "unlimited by default; 4096 stops a fork bomb and leaves room for a busy "
                         "container whose PID 1 does not reap orphans (1024 was hit by such loops)")

@@ -107,15 +107,16 @@ def tuning_from_args(args: argparse.Namespace) -> Tuning:
     )
 
 
-def proxy_health(node_ip: str, port_offset: int) -> str:
-    return f"{node_ip}:{10256 + port_offset}"
+def proxy_health(port_offset: int) -> str:
+    """Loopback of the node's network namespace the proxy runs in: plain HTTP stays off the network."""
+    return f"127.0.0.1:{10256 + port_offset}"
 
 
 def proxy_component(node: str, ip: str, server: str, port_offset: int, identity: list[str],
                     netns: str | None = None) -> Component:
     """A node's Service proxy; `identity`: its --cacert/--cert/--key (`up`: system:kube-proxy; a joined
     node: its own bootstrapped node certificate)."""
-    health = proxy_health(ip, port_offset)
+    health = proxy_health(port_offset)
     return Component(f"proxy-{node}", ["proxy", "--server", server, "--node-name", node, "--node-ip", ip,
                                        "--listen-health", health, "--cluster-cidr", CLUSTER_CIDR, *identity],
                      health, netns)

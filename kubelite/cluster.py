@@ -336,7 +336,7 @@ def start_component(plan: ClusterPlan, comp: Component) -> RunningProcess:
     ticks = process_start_ticks(popen.pid)
     if ticks is None:
         raise UpError(f"{comp.name} exited immediately; see {plan.data_dir / 'logs' / comp.log_name}")
-    return RunningProcess(comp.name, popen.pid, ticks, comp.health)
+    return RunningProcess(comp.name, popen.pid, ticks, comp.health, comp.netns)
 
 
 async def _wait_ready(
@@ -347,7 +347,7 @@ async def _wait_ready(
     while time.monotonic() < deadline:
         if not is_same_process_alive(proc.pid, proc.start_ticks):
             raise UpError(f"{comp.name} exited during startup:\n{_log_tail(plan, comp)}")
-        if await http_get_status(comp.health, "/readyz") == 200:
+        if await http_get_status(comp.health, "/readyz", netns=comp.netns) == 200:
             say(f"  {comp.name:<24} ready ({time.monotonic() - t0:.1f}s)")
             return
         await asyncio.sleep(0.1)
@@ -515,7 +515,7 @@ async def _status(data_dir: Path) -> int:
     for proc in processes:
         alive = is_same_process_alive(proc.pid, proc.start_ticks)
         path = "/v2/" if proc.name == "registry" else "/readyz"
-        code = await http_get_status(proc.health, path) if alive else None
+        code = await http_get_status(proc.health, path, netns=proc.netns) if alive else None
         health = "ready" if code == 200 else ("not ready" if code else "unreachable")
         healthy = healthy and alive and code == 200
         print(f"{proc.name:<26}{proc.pid:<9}{'running' if alive else 'exited':<10}{health}")

@@ -222,11 +222,14 @@ def kubelet_component(name: str, ip: str, port_offset: int, node_dir: Path, runt
     `identity` says how it reaches and authenticates to the apiserver (`up`: --server and the PKI's
     certificates; `join`: --bootstrap-kubeconfig)."""
     o = port_offset
+    # Plain health only on loopback: the node namespace's own (probed from there), the machine's own
+    # for a joined node, or the node's 127.0.0.x address when nodes share the host's network.
+    health = f"{ip if ip.startswith('127.') else '127.0.0.1'}:{10248 + o}"
     argv = ["kubelet", *identity, "--node-name", name, "--node-ip", ip, "--listen", f"{ip}:{10250 + o}",
-            "--listen-health", f"{ip}:{10248 + o}", "--data-dir", str(node_dir), "--runtime", runtime]
+            "--listen-health", health, "--data-dir", str(node_dir), "--runtime", runtime]
     if registry:
         argv += ["--default-registry", registry]
-    return Component(f"kubelet-{name}", argv, f"{ip}:{10248 + o}", netns)
+    return Component(f"kubelet-{name}", argv, health, netns)
 
 
 @dataclass
@@ -237,6 +240,7 @@ class RunningProcess:
     pid: int
     start_ticks: int
     health: str
+    netns: str | None = None  # the network namespace `health` is reached in (a node's loopback)
 
 
 def state_file(data_dir: Path) -> Path:

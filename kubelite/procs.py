@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from kubelite import nsconnect
+
 
 def process_start_ticks(pid: int) -> int | None:
     """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
@@ -80,11 +82,17 @@ def spawn_daemon(
         )
 
 
-async def http_get_status(hostport: str, path: str, timeout: float = 2.0) -> int | None:
-    """Status code of `GET http://hostport/path`, or None when unreachable."""
+async def http_get_status(hostport: str, path: str, timeout: float = 2.0, netns: str | None = None) -> int | None:
+    """Status code of `GET http://hostport/path`, or None when unreachable.
+
+    `netns`: the path of the network namespace the endpoint listens in (a node's
+    loopback health endpoint), connected to from there (see `nsconnect`)."""
     host, _, port = hostport.rpartition(":")
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout)
+        if netns:
+            reader, writer = await nsconnect.open_connection(netns, host, int(port), timeout)
+        else:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout)
     except (OSError, TimeoutError):
         return None
     try:

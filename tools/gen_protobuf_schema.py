@@ -23,6 +23,7 @@ PACKAGES = {  # our package key -> (repo index, path)
     "meta": (1, "pkg/apis/meta/v1"), "core": (0, "core/v1"), "apps": (0, "apps/v1"), "batch": (0, "batch/v1"),
     "rbac": (0, "rbac/v1"), "authorization": (0, "authorization/v1"), "authentication": (0, "authentication/v1"),
     "policy": (0, "policy/v1"), "coordination": (0, "coordination/v1"), "autoscaling": (0, "autoscaling/v1"),
+    "certificates": (0, "certificates/v1"),
 }
 ROOTS = {  # apiVersion/kind -> message
     "v1/ConfigMap": "core.ConfigMap", "v1/Endpoints": "core.Endpoints", "v1/Event": "core.Event",
@@ -38,6 +39,8 @@ ROOTS = {  # apiVersion/kind -> message
     "authorization.k8s.io/v1/SelfSubjectAccessReview": "authorization.SelfSubjectAccessReview",
     "authentication.k8s.io/v1/SelfSubjectReview": "authentication.SelfSubjectReview",
     "authentication.k8s.io/v1/TokenRequest": "authentication.TokenRequest",
+    "authorization.k8s.io/v1/SelfSubjectRulesReview": "authorization.SelfSubjectRulesReview",
+    "certificates.k8s.io/v1/CertificateSigningRequest": "certificates.CertificateSigningRequest",
     "policy/v1/Eviction": "policy.Eviction", "meta.k8s.io/v1/DeleteOptions": "meta.DeleteOptions",
     "v1/DeleteOptions": "meta.DeleteOptions", "autoscaling/v1/Scale": "autoscaling.Scale",
 }
@@ -127,7 +130,7 @@ def main() -> None:
             pointer = go.startswith("*")
             kind, repeated, is_map = resolve(pkg, go.lstrip("*"))
             flags = []
-            if repeated or parts[2] == "rep" and not is_map:
+            if repeated:  # not the tag: Kubernetes tags one bool (SubjectRulesReviewStatus.incomplete) "rep"
                 flags.append("rep")
             if is_map:
                 flags.append("map")

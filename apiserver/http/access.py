@@ -21,13 +21,19 @@ from apiserver.access import (
     REVIEW_GROUPS,
     AccessControl,
     Impersonation,
+    bound_pod_of,
+    created_name,
     current_user,
     impersonation_from,
     pinned_name,
 )
 from apiserver.authn import Credentials, UserInfo, parse_authorization
+from apiserver.authn.user import NODES_GROUP
 from apiserver.authz import Attributes
+from apiserver.http.body import read_body
+from apiserver.http.handlers import object_body
 from apiserver.http.routing import RequestInfo
+from kubelite.api.errors import ApiError
 
 HTTP_VERBS = {"get": "get", "head": "get", "post": "post", "put": "put", "patch": "patch", "delete": "delete"}
 
@@ -53,16 +59,23 @@ def impersonation(headers: Mapping[str, str] | web.Request) -> Impersonation | N
     return impersonation_from(items)
 
 
-def attributes(info: RequestInfo, user: UserInfo, query: Mapping[str, str]) -> Attributes:
-    """Kubernetes' authorizer attributes of one HTTP request (from `routing.request_info`)."""
+def attributes(info: RequestInfo, user: UserInfo, query: Mapping[str, str], body: bytes = b"") -> Attributes:
+    """Kubernetes' authorizer attributes of one HTTP request (from `routing.request_info`); `body`:
+    a create's body, for the name of the object it makes (only the Node authorizer needs it)."""
     if not info.is_resource_request:
         return Attributes(user, HTTP_VERBS.get(info.verb, info.verb), path=info.path.rstrip("/") or "/")
     name = info.name
     if info.verb in ("list", "watch"):
         name = pinned_name(query.get("fieldSelector", ""))
     group = REVIEW_GROUPS.get(info.resource, info.api_group)
+    created = bound = ""
+    if info.verb == "create" and body:
+        if info.subresource:  # a TokenRequest: the pod its token is bound to
+            bound = bound_pod_of(body)
+        else:
+            created = created_name(body)
     return Attributes(user, info.verb, info.resource, api_group=group, subresource=info.subresource,
-                      namespace=info.namespace, name=name)
+                      namespace=info.namespace, name=name, body_name=created, bound_pod=bound)
 
 
 class HttpAccess:
@@ -70,8 +83,18 @@ class HttpAccess:
 
     def __init__(self, control: AccessControl) -> None:
         self.control = control
+        self._body_names = "Node" in control.options.authorization_modes
 
     async def __call__(self, request: web.Request, info: RequestInfo) -> None:
         user = await self.control.authenticate(credentials(request), impersonation(request))
-        self.control.authorize(attributes(info, user, request.query))
+        # A create's body is read before authorization only for a node's request, which the Node
+        # authorizer decides by the created object's name -- never for anyone else (e.g. anonymous).
+        early = self._body_names and info.verb == "create" and NODES_GROUP in user.groups
+        body = await read_body(request) if early else b""
+        if body:
+            try:  # as JSON, whatever the body's media type (kubectl's typed clients send protobuf)
+                body = object_body(body, request.headers.get("Content-Type", ""))
+            except ApiError:
+                body = b""  # the handler reports the bad body once the request is allowed
+        self.control.authorize(attributes(info, user, request.query, body))
         current_user.set(user)

@@ -24,9 +24,11 @@ from typing import Any
 
 from aiohttp import web
 
-from apiserver.http import discovery, openapi
-from apiserver.http.errors import MethodNotAllowed, RequestEntityTooLarge, not_found_path, status_response
-from apiserver.http.handlers import ResourceHandlers, decode_document, json_response
+from apiserver.access import AccessControl, AccessOptions
+from apiserver.http import accessapi, discovery, openapi
+from apiserver.http.body import LIMIT, read_body
+from apiserver.http.errors import not_found_path, status_response
+from apiserver.http.handlers import ResourceHandlers, json_response
 from apiserver.http.podstreams import is_pod_stream, serve_pod_stream
 from apiserver.http.routing import RequestInfo, request_info, resolve_kind
 from apiserver.logs import KubeletLogs
@@ -37,14 +39,10 @@ from kubelite.api.registry import KindInfo
 
 log = logging.getLogger(__name__)
 
-MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024  # Kubernetes' --max-request-body-bytes default
+MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024  # Kubernetes' --max-request-body-bytes default (body.DEFAULT_LIMIT)
 REQUEST_INFO = web.RequestKey("kubelite_request_info", RequestInfo)
 Authorizer = Callable[[web.Request, RequestInfo], Awaitable[None]]
 """Raises `api.errors.Forbidden` (or Unauthorized) to refuse a request; None allows everything."""
-Reviewer = Callable[[str, bytes], bytes]
-"""Answers a create of a self review (`selfsubjectaccessreviews`, `selfsubjectreviews`: JSON in, JSON
-out) about the request's user; `AccessControl.review` behind the same authorizer."""
-REVIEWS = {("authorization.k8s.io", "selfsubjectaccessreviews"), ("authentication.k8s.io", "selfsubjectreviews")}
 
 
 async def _allow_all(request: web.Request, info: RequestInfo) -> None:
@@ -84,9 +82,9 @@ class HttpApi:
 
     def __init__(self, service: ResourceService, *, not_ready: Callable[[], str | None] = lambda: None,
                  authorizer: Authorizer | None = None, max_body_bytes: int = MAX_REQUEST_BODY_BYTES,
-                 reviewer: Reviewer | None = None, kubelet: KubeletLogs | None = None) -> None:
+                 access: AccessControl | None = None, kubelet: KubeletLogs | None = None) -> None:
         self.service = service
-        self.reviewer = reviewer
+        self.access = access or AccessControl.build(AccessOptions(), service.caches)  # answers the self reviews
         self.kubelet = kubelet  # relays pods/log, exec, portforward (None: those paths 404)
         self.not_ready = not_ready
         self.authorizer = authorizer or _allow_all
@@ -104,7 +102,7 @@ class HttpApi:
         return f"{self.scheme}://{host}:{self.port}"
 
     def application(self) -> web.Application:
-        # The body limit is enforced by `_read_body` (to answer with a Status), not by aiohttp.
+        # The body limit is enforced by `body.read_body` (to answer with a Status), not by aiohttp.
         app = web.Application(client_max_size=self.max_body_bytes + 1)
         app.router.add_route("*", "/{tail:.*}", self.dispatch)
         return app
@@ -139,17 +137,18 @@ class HttpApi:
             self._requests.add(task)
         group = ""
         try:
+            request[LIMIT] = self.max_body_bytes
             info = request_attributes(request)
             group = info.api_group
             await self.authorizer(request, info)
             if not info.is_resource_request:
                 return await self._nonresource(request, info)
-            if (info.api_group, info.resource) in REVIEWS and info.api_version == "v1" and self.reviewer:
-                return await self._review(request, info)
+            if accessapi.serves(info):
+                return await accessapi.handle(request, info, await read_body(request), self.service, self.access)
             if is_pod_stream(info):
                 return await serve_pod_stream(request, info, self.kubelet)
             kind = resolve_kind(info)
-            body = await self._read_body(request)
+            body = await read_body(request)
             return await self.handlers.handle(request, info, kind, body)
         except ApiError as err:
             return status_response(err, group)
@@ -162,29 +161,6 @@ class HttpApi:
         finally:
             if task is not None:
                 self._requests.discard(task)
-
-    async def _review(self, request: web.Request, info: RequestInfo) -> web.Response:
-        """`kubectl auth can-i` / `auth whoami`: create-only, answered, never stored."""
-        if info.verb != "create" or info.name or info.namespace:
-            raise MethodNotAllowed(f"{info.resource} can only be created (POST /apis/{info.group_version}/"
-                                   f"{info.resource})")
-        data = decode_document(await self._read_body(request), request.headers.get("Content-Type", ""))
-        assert self.reviewer is not None
-        return json_response(self.reviewer(info.resource, json.dumps(data).encode()), 201)
-
-    async def _read_body(self, request: web.Request) -> bytes:
-        if request.method in ("GET", "HEAD"):
-            return b""
-        length = request.content_length
-        if length is not None and length > self.max_body_bytes:
-            raise RequestEntityTooLarge(f"Request entity too large: limit is {self.max_body_bytes}")
-        chunks, size = [], 0
-        async for chunk in request.content.iter_chunked(64 * 1024):
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise RequestEntityTooLarge(f"Request entity too large: limit is {self.max_body_bytes}")
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     async def _nonresource(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
         if request.method not in ("GET", "HEAD"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from apiserver.http import accessapi
 from apiserver.http.routing import APPROVABLE, SCALABLE
 from kubelite.api import registry
 from kubelite.api.registry import KindInfo
@@ -54,13 +55,19 @@ def _group(name: str, version: str) -> dict[str, Any]:
     return {"name": name, "versions": [gv], "preferredVersion": gv}
 
 
+def all_group_versions() -> list[str]:
+    """Every served group/version: the kind registry's, then the access API's (reviews)."""
+    stored = list(group_versions())
+    return stored + sorted(gv for gv in accessapi.DISCOVERY if gv not in stored)
+
+
 def api_group_list() -> dict[str, Any]:
-    groups = [_group(*gv.split("/")) for gv in group_versions() if "/" in gv]
+    groups = [_group(*gv.split("/")) for gv in all_group_versions() if "/" in gv]
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
 def api_group(name: str) -> dict[str, Any] | None:
-    for gv in group_versions():
+    for gv in all_group_versions():
         group, _, version = gv.rpartition("/")
         if group == name:
             return {"kind": "APIGroup", "apiVersion": "v1", **_group(group, version)}
@@ -76,19 +83,27 @@ def _subresources(info: KindInfo, has_status: HasStatus) -> list[tuple[str, str,
         subs.append(("scale", "autoscaling", "v1", "Scale", SUBRESOURCE_VERBS))
     if info.resource == "pods":  # `kubectl drain` evicts only when discovery lists this
         subs.append(("eviction", "policy", "v1", "Eviction", ["create"]))
-    if info.resource == "serviceaccounts":
-        subs.append(("token", "authentication.k8s.io", "v1", "TokenRequest", ["create"]))
     if info.resource in APPROVABLE:
         subs.append(("approval", info.group, info.version, info.kind, SUBRESOURCE_VERBS))
+    parent, sub, group, version, kind = accessapi.TOKEN_SUBRESOURCE
+    if info.resource == parent and info.group == "":
+        subs.append((sub, group, version, kind, accessapi.CREATE_ONLY))
     return subs
+
+
+def _review_entries(group_version: str) -> list[dict[str, Any]]:
+    """The access API's cluster-scoped, create-only review resources of one group/version."""
+    return [{"name": resource, "singularName": "", "namespaced": False, "kind": kind, "verbs": accessapi.CREATE_ONLY}
+            for resource, kind in accessapi.DISCOVERY.get(group_version, [])]
 
 
 def resource_list(group_version: str, has_status: HasStatus) -> dict[str, Any] | None:
     """APIResourceList of one group/version (`/api/v1`, `/apis/apps/v1`); None if it is not served."""
     kinds = group_versions().get(group_version)
-    if kinds is None:
+    if kinds is None and group_version not in accessapi.DISCOVERY:
         return None
-    resources: list[dict[str, Any]] = []
+    resources: list[dict[str, Any]] = _review_entries(group_version)
+    kinds = kinds or []
     for info in kinds:
         entry: dict[str, Any] = {"name": info.resource, "singularName": info.singular,
                                  "namespaced": info.namespaced, "kind": info.kind, "verbs": VERBS}
@@ -109,12 +124,15 @@ def resource_list(group_version: str, has_status: HasStatus) -> dict[str, Any] |
 def aggregated(core: bool, has_status: HasStatus) -> dict[str, Any]:
     """`APIGroupDiscoveryList` for `/api` (core) or `/apis` (named groups): one request instead of N."""
     items = []
-    for gv, kinds in group_versions().items():
+    stored = group_versions()
+    for gv in all_group_versions():
         group, _, version = gv.rpartition("/")
         if core != (group == ""):
             continue
-        resources = []
-        for info in kinds:
+        resources: list[dict[str, Any]] = [
+            {"resource": e["name"], "responseKind": {"group": group, "version": version, "kind": e["kind"]},
+             "scope": "Cluster", "singularResource": "", "verbs": e["verbs"]} for e in _review_entries(gv)]
+        for info in stored.get(gv, []):
             entry: dict[str, Any] = {
                 "resource": info.resource,
                 "responseKind": {"group": info.group, "version": version, "kind": info.kind},

@@ -123,12 +123,6 @@ class ResourceHandlers:
         sub = info.subresource
         if sub == "scale":
             return await self._scale(request, info, kind, body)
-        if sub == "token":  # TokenRequest (`kubectl create token`): create-only, answered, never stored
-            if info.verb != "create":
-                raise MethodNotAllowed("serviceaccounts/token can only be created")
-            token = await self.service.create_token(info.namespace, info.name,
-                                                    object_body(body, request.headers.get("Content-Type", "")))
-            return json_response(token, 201)
         if sub in ("status", "approval") and info.verb not in ("get", "update", "patch"):
             raise MethodNotAllowed(f"the server does not allow this method on {kind.resource}/{sub}")
         if sub == "eviction":

@@ -17,7 +17,7 @@ from kubelite.api import registry
 from kubelite.api.registry import KindInfo
 
 NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
-SUBRESOURCES = frozenset({"status", "scale", "token", "eviction", "approval"})
+SUBRESOURCES = frozenset({"status", "scale", "eviction", "approval"})
 SCALABLE = frozenset({"deployments", "replicasets", "statefulsets"})
 APPROVABLE = frozenset({"certificatesigningrequests"})
 TRUE = frozenset({"1", "true", "True", "TRUE", "yes"})
@@ -112,7 +112,6 @@ def resolve_kind(info: RequestInfo) -> KindInfo:
         raise not_found_path()
     if info.subresource and (info.subresource not in SUBRESOURCES
                              or (info.subresource == "scale" and kind.resource not in SCALABLE)
-                             or (info.subresource == "token" and kind.resource != "serviceaccounts")
                              or (info.subresource == "eviction" and kind.resource != "pods")
                              or (info.subresource == "approval" and kind.resource not in APPROVABLE)):
         raise not_found_path()

@@ -67,7 +67,6 @@ class SpecInputs:
     shm_path: str | None = None  # the pod's /dev/shm (shared with the IPC namespace)
     hostname: str = ""  # only used when the container gets a private UTS namespace
     terminal: bool = False
-    pids_limit: int = 0  # the pod's pids limit (kubelet --pod-max-pids); 0: none
     seccomp_localhost: dict[str, Any] | None = None  # the loaded `Localhost` seccomp profile
     host_devices: list[dict[str, Any]] = field(default_factory=list)  # privileged: OCI linux.devices
 
@@ -159,7 +158,8 @@ def cpu_shares(request_millis: int) -> int:
     return max(MIN_CPU_SHARES, min(MAX_CPU_SHARES, request_millis * 1024 // 1000))
 
 
-def linux_resources(resources: Resources, pids_limit: int = 0) -> dict[str, Any]:
+def linux_resources(resources: Resources) -> dict[str, Any]:
+    """The container's own limits; the pids limit is the pod's, on its parent cgroup (podcgroup.py)."""
     out: dict[str, Any] = {"devices": [{"allow": False, "access": "rwm"}]}
     cpu: dict[str, Any] = {"shares": cpu_shares(resources.cpu_millis_request)}
     if resources.cpu_millis_limit:
@@ -169,8 +169,6 @@ def linux_resources(resources: Resources, pids_limit: int = 0) -> dict[str, Any]
     if resources.memory_limit_bytes:
         # swap == limit: no swap on top of the limit, so the limit really means OOMKilled.
         out["memory"] = {"limit": resources.memory_limit_bytes, "swap": resources.memory_limit_bytes}
-    if pids_limit > 0:
-        out["pids"] = {"limit": pids_limit}
     return out
 
 
@@ -235,7 +233,7 @@ def runtime_spec(inputs: SpecInputs) -> dict[str, Any]:
     linux: dict[str, Any] = {
         "namespaces": _namespaces(inputs),
         "cgroupsPath": inputs.cgroups_path,
-        "resources": linux_resources(inputs.resources, inputs.pids_limit),
+        "resources": linux_resources(inputs.resources),
     }
     if sec.privileged:  # every host device, as containerd does for privileged containers
         linux["resources"]["devices"] = [{"allow": True, "access": "rwm"}]

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from kubelet.exec_session import ProcessExecSession, SpawnedExec, check_exec, read_pid_file
-from kubelet.runc import bundle, conmon, overlay
+from kubelet.runc import bundle, conmon, overlay, podcgroup
 from kubelet.runc import sandbox as sb
 from kubelet.runc import security as secctx
 from kubelet.runc.cli import Runc, RuncError
@@ -99,7 +99,7 @@ class RuncRuntime(SpawnedExec):
         seccomp_dir: Path | None = None,
     ) -> None:
         self.state_dir = state_dir
-        self.pod_max_pids = pod_max_pids  # OCI pids limit of every container; 0: unlimited
+        self.pod_max_pids = pod_max_pids  # pids.max of each pod's cgroup (podcgroup.py); 0: unlimited
         self.seccomp_dir = seccomp_dir or state_dir / "seccomp"  # `Localhost` seccomp profiles
         self.version = "unknown"
         self.node_ip = node_ip
@@ -115,8 +115,12 @@ class RuncRuntime(SpawnedExec):
 
     # -- paths -----------------------------------------------------------------------
 
-    def _cgroups_path(self, cid: str) -> str:
-        return f"/{self.cgroup_parent}/{cid}"
+    def pod_cgroup(self, sandbox_id: str) -> str:
+        """The sandbox's pod cgroup below each controller root (its containers' parent)."""
+        return podcgroup.pod_path(self.cgroup_parent, sandbox_id)
+
+    def _ensure_pod_cgroup(self, rec: sb.SandboxRecord) -> None:
+        podcgroup.ensure(self.cgroup_parent, rec.id, self.pod_max_pids)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -165,6 +169,7 @@ class RuncRuntime(SpawnedExec):
                 if rec.ready:
                     return rec.id
                 if overlay.is_mountpoint(rec.dir / "ipc"):  # stopped: bring its network back
+                    await asyncio.to_thread(self._ensure_pod_cgroup, rec)
                     await self._attach_network(rec)
                     sb.write_pod_files(rec)
                     rec.ready = True
@@ -177,6 +182,7 @@ class RuncRuntime(SpawnedExec):
             rec.save()
             try:
                 config.log_directory.mkdir(parents=True, exist_ok=True)
+                await asyncio.to_thread(self._ensure_pod_cgroup, rec)
                 await sb.create_namespaces(rec)
                 await self._attach_network(rec)
                 sb.write_pod_files(rec)
@@ -186,6 +192,7 @@ class RuncRuntime(SpawnedExec):
                     if self._network is not None and not config.host_network:
                         await self._network.delete(sid, rec.netns_path)
                 await asyncio.to_thread(sb.release, rec)
+                await asyncio.to_thread(podcgroup.remove, self.cgroup_parent, sid)
                 if isinstance(exc, RuntimeFailure) or not isinstance(exc, Exception):
                     raise
                 raise SandboxError(f"cannot create pod sandbox: {exc}") from exc
@@ -202,6 +209,7 @@ class RuncRuntime(SpawnedExec):
             with contextlib.suppress(Exception):
                 await self._network.delete(rec.id, rec.netns_path)
         await asyncio.to_thread(sb.release, rec)
+        await asyncio.to_thread(podcgroup.remove, self.cgroup_parent, rec.id)
         self._sandboxes.pop(rec.id, None)
 
     async def _attach_network(self, rec: sb.SandboxRecord) -> None:
@@ -244,6 +252,7 @@ class RuncRuntime(SpawnedExec):
             except Exception as exc:
                 raise SandboxError(f"pod network teardown failed: {exc}") from exc
         await asyncio.to_thread(sb.release, rec)
+        await asyncio.to_thread(podcgroup.remove, self.cgroup_parent, sandbox_id)
         for path in (rec.config.log_directory, rec.config.work_directory):
             await asyncio.to_thread(sb.rmtree_same_fs, path)
         del self._sandboxes[sandbox_id]
@@ -337,7 +346,7 @@ class RuncRuntime(SpawnedExec):
             env=bundle.merge_env(list(image.config.env), config.env, rec.hostname),
             cwd=cwd if cwd.startswith("/") else "/" + cwd,
             uid=uid, gid=gid, additional_gids=extra,
-            cgroups_path=self._cgroups_path(c.id),
+            cgroups_path=podcgroup.container_path(self.cgroup_parent, rec.id, c.id),
             mounts=[*pod_files, *config.mounts],
             resources=config.resources,
             security=config.security,
@@ -345,7 +354,6 @@ class RuncRuntime(SpawnedExec):
             ipc_path=str(rec.ipc_path),
             uts_path=str(rec.uts_path) if rec.uts_path else None,
             shm_path=str(rec.shm_path),
-            pids_limit=self.pod_max_pids,
             seccomp_localhost=localhost,
             host_devices=secctx.host_devices() if sec.privileged else [],
         )
@@ -414,30 +422,27 @@ class RuncRuntime(SpawnedExec):
         self._containers.pop(container_id, None)
 
     def _discard(self, c: ContainerRecord) -> None:
+        cgroup = self._recorded_cgroup(c)
         for mount in sorted(overlay.mounts_under(c.dir), key=len, reverse=True):
             overlay.unmount(Path(mount))
         shutil.rmtree(c.dir, ignore_errors=True)
         with contextlib.suppress(OSError):
             (self._exits.dir / c.id).unlink()
         shutil.rmtree(self.state_dir / "socks" / c.id, ignore_errors=True)
-        self._remove_cgroups(c.id)
+        podcgroup.remove_container(cgroup)  # runc delete leaves cgroup directories behind on cgroup v1
 
-    def _remove_cgroups(self, cid: str) -> None:
-        """runc delete leaves cgroup directories behind on cgroup v1: remove them."""
-        try:
-            controllers = [p for p in CGROUP_ROOT.iterdir() if p.is_dir() and not p.is_symlink()]
-        except OSError:
-            return
-        for ctrl in controllers:
-            path = ctrl / self.cgroup_parent / cid
-            for _ in range(50):
-                try:
-                    path.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:  # EBUSY while the last task is still exiting
-                    time.sleep(0.02)
+    def _recorded_cgroup(self, c: ContainerRecord) -> str:
+        """The container's cgroupsPath as its bundle recorded it (so a layout change never leaks)."""
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):
+            return str(json.loads((c.dir / "config.json").read_text())["linux"]["cgroupsPath"])
+        return podcgroup.container_path(self.cgroup_parent, c.sandbox_id, c.id)
+
+    def _remove_orphan_cgroups(self, cid: str) -> None:
+        """A runc container nobody owns: its cgroup is at some pod level, or (older layout) none."""
+        found = {str(p.relative_to(ctrl)) for ctrl in CGROUP_ROOT.iterdir() if ctrl.is_dir()
+                 for p in (ctrl / self.cgroup_parent).glob(f"pod-*/{cid}")}
+        for relative in found or {f"{self.cgroup_parent}/{cid}"}:
+            podcgroup.remove_container(relative)
 
     async def container_status(self, container_id: str) -> ContainerStatus:
         return self._get(container_id).status
@@ -491,7 +496,7 @@ class RuncRuntime(SpawnedExec):
             log.info("deleting a runc container nobody owns", extra={"id": orphan})
             with contextlib.suppress(RuncError):
                 await self._runc.delete(orphan)
-            await asyncio.to_thread(self._remove_cgroups, orphan)
+            await asyncio.to_thread(self._remove_orphan_cgroups, orphan)
         if self._containers or self._sandboxes:
             log.info("re-adopted runtime state", extra={"sandboxes": len(self._sandboxes),
                                                         "containers": len(self._containers)})

@@ -135,7 +135,41 @@ class SelfSubjectReview(Resource):
     status: SelfSubjectReviewStatus = Field(default_factory=SelfSubjectReviewStatus)
 
 
+# --- authorization.k8s.io/v1 SelfSubjectRulesReview (`kubectl auth can-i --list`) -------------
+
+
+class SelfSubjectRulesReviewSpec(KubeModel):
+    namespace: str = ""
+
+
+class ResourceRule(KubeModel):
+    verbs: list[str] = Field(default_factory=list)
+    api_groups: list[str] = Field(default_factory=list)
+    resources: list[str] = Field(default_factory=list)
+    resource_names: list[str] = Field(default_factory=list)
+
+
+class NonResourceRule(KubeModel):
+    verbs: list[str] = Field(default_factory=list)
+    non_resource_urls: list[str] = Field(default_factory=list, alias="nonResourceURLs")
+
+
+class SubjectRulesReviewStatus(KubeModel):
+    resource_rules: list[ResourceRule] = Field(default_factory=list)
+    non_resource_rules: list[NonResourceRule] = Field(default_factory=list)
+    incomplete: bool = False
+    evaluation_error: str | None = None
+
+
+class SelfSubjectRulesReview(Resource):
+    api_version: str = "authorization.k8s.io/v1"
+    kind: str = "SelfSubjectRulesReview"
+    spec: SelfSubjectRulesReviewSpec = Field(default_factory=SelfSubjectRulesReviewSpec)
+    status: SubjectRulesReviewStatus = Field(default_factory=SubjectRulesReviewStatus)
+
+
 SELF_SUBJECT_ACCESS_REVIEWS = "selfsubjectaccessreviews"
+SELF_SUBJECT_RULES_REVIEWS = "selfsubjectrulesreviews"
 SELF_SUBJECT_REVIEWS = "selfsubjectreviews"
-REVIEW_RESOURCES = frozenset({SELF_SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_REVIEWS})
+REVIEW_RESOURCES = frozenset({SELF_SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_RULES_REVIEWS, SELF_SUBJECT_REVIEWS})
 """Create-only, unstored resources the apiserver answers itself."""

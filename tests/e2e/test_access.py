@@ -1,8 +1,8 @@
 """End to end on a runc cluster with `--authorization-mode Node,RBAC`: access control is real.
 
-* a pod's default ServiceAccount token (copied out of the pod), sent to the Kubernetes HTTPS API
-  through the `kubernetes` Service from the pod's node network namespace, is refused (403)
-  until a RoleBinding grants `view`, then lists the namespace's pods;
+* a pod's default ServiceAccount token, sent by curl inside the pod to
+  https://kubernetes.default.svc (certificate verified against the pod's ca.crt), is refused
+  (403) until a RoleBinding grants `view`, then lists the namespace's pods;
 * a kubelet's identity (node-1's client certificate) reads the Secret of its own pod but not
   the Secret referenced only by a pod on another node, nor all Secrets;
 * a client without certificate or token is anonymous and refused; an unknown token is 401.
@@ -27,6 +27,7 @@ from kubelite.client.tls import ClientTLS
 from kubelite.pki import cluster as pki
 from kubelite.pki.certs import cert_path, key_path
 from tests.e2e.cluster import LocalCluster, wait_for
+from tests.e2e.curlimage import push_curl_image
 
 pytestmark = [pytest.mark.e2e, pytest.mark.requires_root("runc containers, network namespaces, cgroups")]
 
@@ -38,23 +39,14 @@ metadata: {{name: caller, namespace: {NS}}}
 spec:
   containers:
   - name: main
-    image: busybox
+    image: IMAGE
     command: ["sleep", "3600"]
 """
-TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
-# Run in a node's network namespace: the kubernetes Service (10.96.0.1:443) as a pod sees it, DNATed by
-# that node's proxy. (The project's busybox is static glibc, whose wget crashes resolving anything.)
-CALL_SERVICE = """
-import ssl, sys, urllib.error, urllib.request
-ctx = ssl.create_default_context()
-ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # like wget --no-check-certificate
-req = urllib.request.Request(sys.argv[2], headers={"Authorization": "Bearer " + sys.argv[1]})
-try:
-    with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
-        print(resp.status, resp.read().decode())
-except urllib.error.HTTPError as err:
-    print(err.code, err.read().decode())
-"""
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+# Inside the pod, with its own token and ca.crt: curl verifies the apiserver's certificate for the
+# DNS name kubernetes.default.svc (resolved by the cluster DNS, DNATed by the node's proxy).
+CURL = (f'curl -sS --max-time 10 --cacert {SA_DIR}/ca.crt -H "Authorization: Bearer $(cat {SA_DIR}/token)" '
+        f"-w '\\n%{{http_code}}' https://kubernetes.default.svc/api/v1/namespaces/{NS}/pods")
 VIEW = f"""
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
@@ -107,23 +99,23 @@ def test_service_account_token_needs_a_rolebinding(runc_cluster: LocalCluster) -
     assert eps["subsets"][0]["ports"][0]["port"] == c.plan.https_port  # pods reach the HTTPS API
     c.kctl_ok("create", "namespace", NS)
     wait_for(lambda: c.kctl("get", "sa", "default", "-n", NS).returncode == 0, 60, "the default ServiceAccount")
-    c.kctl_ok("apply", "-f", "-", input=CALLER)
+    assert c.plan.registry, "the runc cluster has no registry to push the curl image to"
+    c.kctl_ok("apply", "-f", "-", input=CALLER.replace("IMAGE", push_curl_image(c.plan.registry)))
     wait_for(lambda: "Running" in c.kctl("get", "pod", "caller", "-n", NS).stdout, 90, "the caller pod to run")
 
-    token = c.kctl_ok("exec", "-n", NS, "caller", "--", "cat", TOKEN_FILE).strip()
-    assert c.plan.network is not None
-    netns = c.plan.network.netns_path("node-1")
-    url = f"https://10.96.0.1:443/api/v1/namespaces/{NS}/pods"
-
     def call() -> tuple[int, dict[str, object]]:
-        r = subprocess.run(["nsenter", f"--net={netns}", sys.executable, "-c", CALL_SERVICE, token, url],
-                           capture_output=True, text=True, timeout=30)
-        assert r.returncode == 0, r.stderr
-        code, _, body = r.stdout.partition(" ")
+        r = c.kctl("exec", "-n", NS, "caller", "--", "sh", "-c", CURL, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr  # TLS verified: curl fails (exit 60) otherwise
+        body, _, code = r.stdout.rpartition("\n")
         return int(code), json.loads(body)
 
     code, status = call()
     assert code == 403 and status["reason"] == "Forbidden", status
+    # The verification is real: the same certificate for a name it was not issued to is refused.
+    wrong = c.kctl("exec", "-n", NS, "caller", "--", "sh", "-c",
+                   f"curl -sS --max-time 10 --cacert {SA_DIR}/ca.crt --resolve not-the-apiserver:443:10.96.0.1 "
+                   "https://not-the-apiserver/version", timeout=60)
+    assert wrong.returncode != 0 and "not-the-apiserver" in wrong.stdout + wrong.stderr, wrong
     assert f'User "system:serviceaccount:{NS}:default" cannot list resource "pods"' in str(status["message"])
     c.kctl_ok("apply", "-f", "-", input=VIEW)
 
@@ -173,3 +165,40 @@ def test_anonymous_and_unknown_clients_are_refused(runc_cluster: LocalCluster) -
     code, status = https(c, "/api/v1/namespaces/default/pods", token="not-a-token")
     assert (code, status["reason"]) == (401, "Unauthorized")
     assert https(c, "/api/v1/namespaces/default/pods", cert=pki.ADMIN)[0] == 200
+
+
+# Plain listeners allowed off loopback, and why: the cluster DNS answers DNS (port 53) to every
+# pod; the image registry serves images over plain HTTP on the host bridge (kubelets pull from it).
+PLAIN_BY_DESIGN = {("dns", 53), ("registry", None)}
+
+
+def test_no_plain_listener_off_loopback(runc_cluster: LocalCluster) -> None:
+    """Issue 13: plain endpoints only on loopback -- every other listening port speaks TLS."""
+    from kubelite.localcluster import load_state
+    from kubelite.procs import is_same_process_alive
+    from tests.e2e.listeners import listeners, speaks_tls
+
+    _, processes = load_state(runc_cluster.data_dir)
+    found = [sock for p in processes if is_same_process_alive(p.pid, p.start_ticks)
+             for sock in listeners(p.name, p.pid)]
+    names = {sock.process.partition("-")[0] if sock.process.startswith("kvstore") else sock.process for sock in found}
+    assert {"apiserver", "kvstore", "kubelet-node-1", "proxy-node-1", "scheduler"} <= names, sorted(names)
+    exposed = [s for s in found if not s.loopback_only
+               and (s.process, s.port) not in PLAIN_BY_DESIGN and (s.process, None) not in PLAIN_BY_DESIGN]
+    assert any(s.process.startswith("kubelet-") for s in exposed), "the kubelet API should be reachable (TLS)"
+    plain = [s for s in exposed if not asyncio.run(speaks_tls(s))]
+    assert plain == [], f"plain (non-TLS) listeners reachable off loopback: {plain}"
+    # The health endpoints that are plain really are on loopback (the kubelet's and proxy's in their node).
+    for name in ("kubelet-node-1", "proxy-node-1", "apiserver", "scheduler", "controller-manager"):
+        loopback = [s for s in found if s.process == name and s.loopback_only]
+        assert loopback and not any(asyncio.run(speaks_tls(s)) for s in loopback), (name, loopback)
+
+
+def test_kubelite_status_reaches_the_health_endpoints_in_node_namespaces(runc_cluster: LocalCluster) -> None:
+    """Kubelet and proxy health listen on their node namespace's loopback; `kubelite status` still sees them."""
+    r = subprocess.run([sys.executable, "-m", "kubelite.main", "status", "--data-dir", str(runc_cluster.data_dir)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = {line.split()[0]: line for line in r.stdout.splitlines()[2:] if line.strip()}
+    for name in ("kubelet-node-1", "proxy-node-1", "kubelet-node-2"):
+        assert rows[name].split()[2:] == ["running", "ready"], r.stdout

@@ -345,9 +345,10 @@ def test_kubelet_restart_keeps_containers_running(workloads: LocalCluster) -> No
     assert pid, f"no running runc container behind {st['containerID']}"
     workloads.kill_component(f"kubelet-{node}")
     workloads.restart_component(f"kubelet-{node}")
-    health = next(c.health for c in workloads.plan.components if c.name == f"kubelet-{node}")
+    kubelet = next(c for c in workloads.plan.components if c.name == f"kubelet-{node}")
     t0 = time.monotonic()
-    wait_for(lambda: asyncio.run(http_get_status(health, "/readyz")) == 200, 60, f"the kubelet of {node} to be ready")
+    wait_for(lambda: asyncio.run(http_get_status(kubelet.health, "/readyz", netns=kubelet.netns)) == 200, 60,
+             f"the kubelet of {node} to be ready")
     print(f"kubelet ready after {time.monotonic() - t0:.1f}s")
     # Give the new kubelet a few sync rounds, then nothing may have restarted.
     logs_contain(workloads, "ticker", "tick-", timeout=10)

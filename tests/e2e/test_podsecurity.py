@@ -2,7 +2,7 @@
 
 Why e2e: each setting is checked where a user sees it -- `kctl get`/`describe`
 for a refused container, `kctl exec` for the uid a process really has, the
-container's own pids cgroup for the fork limit, `kctl apply` for Pod Security
+pod's pids cgroup (the parent of its containers') for the fork limit, `kctl apply` for Pod Security
 admission -- so a setting the apiserver stores but the kubelet or runc drops
 fails here. Every test uses its own names and removes what it made, so the
 tests run in any order on the module's shared cluster.
@@ -131,8 +131,32 @@ def container_pids_cgroup(c: LocalCluster, container_id: str) -> Path:
     return Path("/sys/fs/cgroup") / unified.lstrip("/")
 
 
-def test_fork_loop_stops_at_the_pids_limit_and_the_node_carries_on(
+def two_forkers_pod(name: str, node: str, each: int) -> str:
+    """Two containers that each fork `each` sleeps once /dev/shm/go (the pod's shared shm) exists.
+
+    The inner shell gives up at its first failed fork (ash); the outer one (PID 1) then says so
+    and execs into sleep without forking, so both containers stay Running at the limit."""
+    loop = f"while [ ! -e /dev/shm/go ]; do sleep 0.2; done; i=0; while [ $i -lt {each} ]; do sleep 1000 & i=$((i+1)); done"
+    command = json.dumps(f"sh -c '{loop}'; echo fork-loop-stopped; exec sleep 3600")
+    containers = "".join(f"""  - name: {n}
+    image: busybox
+    command: ["sh", "-c", {command}]
+""" for n in ("forker-a", "forker-b"))
+    return f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  nodeSelector: {{kubernetes.io/hostname: {node}}}
+  containers:
+{containers}"""
+
+
+def test_fork_loops_in_two_containers_stop_at_the_pod_pids_limit_and_the_node_carries_on(
         runc_cluster: LocalCluster, pods: list[tuple[str, str]]) -> None:
+    """The pids limit is the pod's (like Kubernetes' podPidsLimit): two containers that together
+    want more than it stop at it in total, each alone far below it; the node and other pods carry on."""
     c = runc_cluster
     node = "node-2"
     limit = expected_pids_limit(c, node)
@@ -142,33 +166,40 @@ def test_fork_loop_stops_at_the_pids_limit_and_the_node_carries_on(
     pods.extend([("default", bomb), ("default", neighbour)])
     c.kctl_ok("apply", "-f", "-", input=simple_pod(neighbour, "sleep 3600", extra_spec=pin))
     running(c, neighbour)
-    # The loop's shell gives up at its first failed fork; the outer shell (PID 1) then
-    # execs into sleep without forking, so the container stays Running at the limit.
-    c.kctl_ok("apply", "-f", "-", input=simple_pod(
-        bomb, "sh -c 'while true; do sleep 1000 & done'; echo fork-loop-stopped; exec sleep 3600", extra_spec=pin))
+    each = limit // 2 + limit // 8  # 1.25x the limit together
+    c.kctl_ok("apply", "-f", "-", input=two_forkers_pod(bomb, node, each))
+    p = running(c, bomb)
+    c.kctl_ok("exec", bomb, "-c", "forker-a", "--", "touch", "/dev/shm/go")
 
-    def stopped() -> str | None:
-        out = c.kctl("logs", bomb).stdout
+    def stopped(container: str) -> str | None:
+        out = c.kctl("logs", bomb, "-c", container).stdout
         return out if "fork-loop-stopped" in out else None
-    logs = wait_for(stopped, 180, f"the fork loop in {bomb} to hit the limit ({status_text(c, bomb)})", interval=1)
-    assert "can't fork" in logs, logs
+    logs = [wait_for(lambda n=n: stopped(n), 180, f"the fork loop in {bomb}/{n} to end ({status_text(c, bomb)})",
+                     interval=1) for n in ("forker-a", "forker-b")]
+    assert any("can't fork" in text for text in logs), logs
 
     p = running(c, bomb)
-    assert p["status"]["containerStatuses"][0].get("restartCount", 0) == 0
-    cg = container_pids_cgroup(c, p["status"]["containerStatuses"][0]["containerID"])
-    assert (cg / "pids.max").read_text().strip() == str(limit)
-    current = int((cg / "pids.current").read_text())
-    # At the failed fork: PID 1 + the loop's shell + limit-2 sleeps; the loop's shell has exited since.
-    assert limit - 2 <= current <= limit, (current, limit)
-    events = cg / "pids.events"
-    if events.exists():
-        assert int(events.read_text().split()[1]) > 0, "the pids controller refused no fork"
+    assert all(s.get("restartCount", 0) == 0 for s in p["status"]["containerStatuses"])
+    cgroups = [container_pids_cgroup(c, s["containerID"]) for s in p["status"]["containerStatuses"]]
+    pod_cg = cgroups[0].parent
+    assert cgroups[1].parent == pod_cg, "the pod's containers do not share a pod cgroup"
+    assert (pod_cg / "pids.max").read_text().strip() == str(limit)
+    assert all((cg / "pids.max").read_text().strip() == "max" for cg in cgroups), "a per-container limit is set"
+    per_container = [int((cg / "pids.current").read_text()) for cg in cgroups]
+    total = int((pod_cg / "pids.current").read_text())
+    # At the failed fork the pod is full: two PID 1s + inner shells + sleeps; the refused inner shell exited since.
+    assert limit - 2 <= total <= limit, (total, limit)
+    assert sum(per_container) == total and all(n > 1 for n in per_container), per_container
 
     n = json.loads(c.kctl_ok("get", "node", node, "-o", "json"))
     ready = next(x for x in n["status"]["conditions"] if x["type"] == "Ready")
     assert ready["status"] == "True", ready
     r = c.kctl("exec", neighbour, "--", "echo", "still-here")
     assert r.returncode == 0 and r.stdout.strip() == "still-here", r.stdout + r.stderr
+
+    r = c.kctl("delete", "pod", bomb, "--grace-period", "0", "--force", timeout=120)
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: not pod_cg.exists(), 120, f"the pod cgroup {pod_cg} to be removed with the pod")
 
 
 RESTRICTED_OK = """    securityContext:

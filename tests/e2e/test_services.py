@@ -103,8 +103,8 @@ def names(pods: list[dict[str, Any]]) -> set[str]:
     return {p["metadata"]["name"] for p in pods}
 
 
-def proxy_ready(health: str) -> bool:
-    return asyncio.run(http_get_status(health, "/readyz")) == 200
+def proxy_ready(health: str, netns: str | None) -> bool:
+    return asyncio.run(http_get_status(health, "/readyz", netns=netns)) == 200
 
 
 def endpoint_ips(c: LocalCluster, name: str) -> set[str]:
@@ -248,8 +248,8 @@ def test_restarting_the_proxies_loses_no_request(svc: LocalCluster) -> None:
         loop.wait_served(lambda r: len(r.answers) >= n + 20, 20, "requests while no proxy runs")
         for name in proxies:
             svc.restart_component(name)
-        healths = [comp.health for comp in svc.plan.components if comp.name in proxies]
-        wait_for(lambda: all(proxy_ready(h) for h in healths), 30, "the restarted proxies to be ready")
+        healths = [(comp.health, comp.netns) for comp in svc.plan.components if comp.name in proxies]
+        wait_for(lambda: all(proxy_ready(h, ns) for h, ns in healths), 30, "the restarted proxies to be ready")
         n = len(loop.result.answers)
         loop.wait_served(lambda r: len(r.answers) >= n + 50, 20, "requests after the proxies restarted")
     counts = loop.result.counts()

@@ -122,8 +122,8 @@ def test_seccomp_runtime_default_unconfined_and_localhost(tmp_path: Path) -> Non
         seccomp_section(sec, [], None)
 
 
-def test_pids_limit() -> None:
-    assert spec_of(Security(), pids_limit=1024)["linux"]["resources"]["pids"] == {"limit": 1024}
+def test_no_per_container_pids_limit() -> None:
+    """The pids limit is the pod's (kubelet/runc/podcgroup.py), not each container's."""
     assert "pids" not in spec_of(Security())["linux"]["resources"]
 
 

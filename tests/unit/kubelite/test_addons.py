@@ -22,7 +22,10 @@ def test_runc_plan_gets_a_proxy_per_node_namespace_and_one_dns_on_the_bridge(tmp
     p1 = by_name["proxy-node-1"]
     assert p1.netns == "/run/netns/kl42-node-1" and p1.argv[0] == "proxy"
     assert flag(p1.argv, "--server") == plan.server and flag(p1.argv, "--node-ip") == "10.88.42.11"
-    assert flag(p1.argv, "--listen-health") == p1.health == "10.88.42.11:10266"
+    # Plain HTTP health on the node namespace's loopback only, probed from inside it.
+    assert flag(p1.argv, "--listen-health") == p1.health == "127.0.0.1:10266"
+    k1 = by_name["kubelet-node-1"]
+    assert flag(k1.argv, "--listen-health") == k1.health == "127.0.0.1:10258" and k1.netns == p1.netns
     assert flag(p1.argv, "--cluster-cidr") == "10.244.0.0/16"
     dns = by_name["dns"]
     assert dns.netns is None and flag(dns.argv, "--listen") == "10.88.42.1:53"
@@ -30,7 +33,10 @@ def test_runc_plan_gets_a_proxy_per_node_namespace_and_one_dns_on_the_bridge(tmp
     for i in (1, 2, 3):
         k = by_name[f"kubelet-node-{i}"].argv
         assert flag(k, "--cluster-dns") == "10.96.0.10" and flag(k, "--cluster-domain") == "cluster.local"
-    assert len({c.health for c in plan.components}) == len(plan.components), "no two daemons share a health port"
+    assert len({(c.health, c.netns) for c in plan.components}) == len(plan.components), \
+        "no two daemons share a health port in one network namespace"
+    assert all(c.health.startswith("127.") for c in plan.components if c.name != "registry"), \
+        "a plain health endpoint off loopback"
 
 
 def test_process_plan_gets_no_proxy_and_no_dns(tmp_path: Path) -> None:

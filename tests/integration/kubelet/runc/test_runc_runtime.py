@@ -207,7 +207,7 @@ async def test_remove_leaves_no_mounts_cgroups_namespaces_or_runc_containers(env
     rt = await env.runtime()
     sid = await sandbox(rt, env.base)
     cids = [await run(rt, sid, "sleep 30", name=n, resources=Resources(cpu_millis_limit=500)) for n in ("a", "b")]
-    cg = Path("/sys/fs/cgroup/cpu") / env.cgroup_parent / cids[0]
+    cg = Path("/sys/fs/cgroup/cpu") / rt.pod_cgroup(sid) / cids[0]
     assert (cg / "cpu.cfs_quota_us").read_text().strip() == "50000"
     assert len(mounts_under(env.state)) == 6  # net, ipc, uts, shm, two rootfs
     await rt.stop_pod_sandbox(sid, 0)

@@ -94,22 +94,34 @@ async def test_run_as_non_root_refuses_a_root_image(env: Env) -> None:
     assert await sh(rt, ok, "id -u") == "1000"
 
 
-async def test_fork_loop_stops_at_the_pids_limit_and_the_node_stays_healthy(env: Env) -> None:
+async def test_fork_loops_in_two_containers_stop_at_the_pod_pids_limit_together(env: Env) -> None:
+    """The limit is the pod's: two forking containers share it, other pods and the node carry on."""
     limit = 64
     rt = await env.runtime(pod_max_pids=limit)
     sid = await sandbox(rt, env.base)
-    cid = await run(rt, sid, "while true; do sleep 100 & done", name="bomb")
-    pids = Path("/sys/fs/cgroup/pids") / env.cgroup_parent / cid
+    # Each container wants 40 sleeps (80 > 64 together, each alone far below): an inner shell
+    # waits for the go file in the pod's shared /dev/shm, forks until done or refused (ash gives
+    # up at a failed fork), and the outer shell then execs into sleep, so nothing restarts.
+    loop = "while [ ! -e /dev/shm/go ]; do sleep 0.1; done; i=0; while [ $i -lt 40 ]; do sleep 100 & i=$((i+1)); done"
+    bombs = [await run(rt, sid, f"sh -c '{loop}'; exec sleep 3600", name=n) for n in ("bomb-a", "bomb-b")]
+    pod = Path("/sys/fs/cgroup/pids") / rt.pod_cgroup(sid)
 
-    async def refused_forks() -> bool:  # the kernel counts each fork refused at pids.max
-        return int((pids / "pids.events").read_text().split()[-1]) > 0
+    async def refused_forks() -> bool:  # the kernel counts refused forks (in the forking task's cgroup on v1)
+        return any(int((d / "pids.events").read_text().split()[-1]) > 0 for d in (pod, *(pod / c for c in bombs)))
 
-    assert (pids / "pids.max").read_text().strip() == str(limit)
-    await until(refused_forks, 30, "the fork loop to hit the pids limit")
-    assert int((pids / "pids.current").read_text()) <= limit
-    # The node is fine: the host forks, another container starts and runs, the bomb can be stopped.
+    assert (pod / "pids.max").read_text().strip() == str(limit)
+    await sh(rt, bombs[0], "touch /dev/shm/go")
+    await until(refused_forks, 30, "the fork loops to hit the pod's pids limit")
+    per_container = [int((pod / cid / "pids.current").read_text()) for cid in bombs]
+    assert int((pod / "pids.current").read_text()) <= limit
+    assert sum(per_container) <= limit and all(n > 1 for n in per_container), per_container
+    # The node is fine: the host forks, another pod's container starts and runs, the bombs can be stopped.
     assert subprocess.run(["true"]).returncode == 0
-    other = await run(rt, sid, "sleep 30", name="other")
+    other_sid = await sandbox(rt, env.base, name="other", uid="uid-2")
+    other = await run(rt, other_sid, "sleep 30", name="other")
     assert await sh(rt, other, "echo alive") == "alive"
-    await rt.stop_container(cid, 0)
-    assert (await rt.container_status(cid)).state.value == "exited"
+    for cid in bombs:
+        await rt.stop_container(cid, 0)
+        assert (await rt.container_status(cid)).state.value == "exited"
+    await rt.remove_pod_sandbox(sid)
+    assert not pod.exists(), "the pod cgroup outlived its sandbox"
