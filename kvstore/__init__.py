@@ -8,9 +8,8 @@ machine), `raft/` (the pure Raft core), `wal` + `snapshot` (durability),
 `member_core` (one member's Raft node, log, apply, snapshots: synchronous,
 shared with the simulator) + `compaction`, `snapshotter` (policies), `node`
 (its async shell: loop, futures, tickers) + `logdisk` (WAL + snapshot files
-as the core's disk), `reads` (ReadIndex batching), `batching` (when the loop
-waits to batch), `cluster_ops` (lease and membership requests), `service` (etcd
-gRPC servicers),
+as the core's disk), `reads` (ReadIndex batching), `cluster_ops` (lease and
+membership requests), `service` (etcd gRPC servicers),
 `server` (`KVStore`, the in-process API), `main` (`kubelite kvstore`).
 Imports only `pb` and `daemon`.
 """

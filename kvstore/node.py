@@ -24,8 +24,7 @@ Disk layout under `data_dir`: `member/wal/*.wal`, `member/snap/*.snap`,
 What happens to a Ready, an entry or a snapshot is `kvstore.member_core`
 (shared with the simulator); this module is its async shell: tasks, queues,
 futures, the WAL off the event loop. Queued proposals, their futures and deadlines
-are `kvstore.proposals`; when the loop is busy enough to batch is
-`kvstore.batching`. Lease and membership requests are
+are `kvstore.proposals`. Lease and membership requests are
 `kvstore.cluster_ops`; compaction and snapshot policy are `kvstore.compaction`
 and `kvstore.snapshotter`.
 """
