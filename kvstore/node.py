@@ -45,7 +45,6 @@ from google.protobuf.message import Message as PbMessage
 from kubelite.pb.etcd import internal_pb2, rpc_pb2
 from kubelite.pb.kubelite import raftpb_pb2
 from kvstore import errors, snapshot
-from kvstore.batching import LoadMeter
 from kvstore.cluster_ops import LeaseOps, MemberOps, auto_compact
 from kvstore.compaction import Compactor
 from kvstore.errors import KVError
@@ -79,6 +78,8 @@ log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 1536 * 1024
 """etcd's default --max-request-bytes (1.5 MiB)."""
+BUSY_REQUESTS = 24
+"""From this many requests in flight on a member, its loop batches (see `batch_window`)."""
 
 
 class KVNode:
@@ -143,7 +144,6 @@ class KVNode:
         self._snap_status: list[tuple[int, bool]] = []
         self._queue = ProposalQueue()
         self._reads = ReadIndexQueue()
-        self._load = LoadMeter()
         self._tick_count = 0
         self._campaign = False
         self._replay_target = 0
@@ -261,7 +261,6 @@ class KVNode:
         while True:
             await asyncio.sleep(self.tick_interval)
             self._ticks += 1
-            self._load.tick()
             self._wake.set()
             self._queue.expire(lambda: errors.no_leader() if not self.leader else errors.timeout())
 
@@ -287,7 +286,6 @@ class KVNode:
                     self.stats["entries"] += len(rd.entries)
                     self.stats["committed"] += len(rd.committed_entries)
                     await self._handle_ready(rd)
-                    self._load.observe(self.core.applied_last_turn)
                     raw.advance(rd)
                     if self.core.campaign:
                         self.core.campaign = False
@@ -303,15 +301,11 @@ class KVNode:
 
     def _batch_wait(self) -> float:
         """How long to let requests gather before the next turn: `batch_window` under heavy
-        load -- many requests in flight here, or many applied by one turn (a busy leader
-        whose clients are on other members), at some point in the last tick or two (see
-        `kvstore.batching`) -- else nothing, so that a lightly loaded member, where the wait
-        would be most of a request's latency, never waits."""
-        self._observe_in_flight()
-        return self.batch_window if self._load.busy() else 0.0
-
-    def _observe_in_flight(self) -> None:
-        self._load.observe(len(self._queue.waiters) + len(self._reads.new))
+        load -- many requests in flight here, or many applied in the last turn (a busy leader
+        whose clients are on other members) -- else nothing, so that a lightly loaded member,
+        where the wait would be most of a request's latency, never waits."""
+        load = max(len(self._queue.waiters) + len(self._reads.new), self.core.applied_last_turn)
+        return self.batch_window if load >= BUSY_REQUESTS else 0.0
 
     def _has_work(self) -> bool:
         return bool(self._campaign or self._inbox or self._queue.has_work() or self._ticks
@@ -529,7 +523,6 @@ class KVNode:
             raise errors.request_too_large()
         fut = self._queue.add(req, self.request_timeout)
         self.stats["proposed"] += 1
-        self._observe_in_flight()
         self._wake.set()
         try:
             return await fut  # failed by `ProposalQueue.expire` at the deadline
@@ -542,7 +535,6 @@ class KVNode:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._reads.new.append(fut)
         self._queue.add_deadline(fut, self.request_timeout)
-        self._observe_in_flight()
         self._wake.set()
         await fut
 
