@@ -37,6 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from kubectl.config import load_config  # noqa: E402
 from kubelite.api import Container, ObjectMeta, Pod, PodSpec  # noqa: E402
 from kubelite.client import ApiClient  # noqa: E402
 
@@ -171,9 +172,12 @@ async def bench(args: argparse.Namespace, data_dir: Path) -> None:
                   str(offset), "--net-id", str(net_id), "--config-out", str(data_dir / "config"), "-q")
     if up.returncode != 0:
         raise SystemExit(f"kubelite up failed:\n{up.stdout}\n{up.stderr}")
-    server = f"10.88.{net_id}.1:{6443 + offset}"
+    # The cluster speaks mutual TLS: connect as the admin with what `up` wrote into --config-out.
+    config = load_config(data_dir / "config")
+    server = config.server or f"10.88.{net_id}.1:{6443 + offset}"
     print(f"cluster up in {time.monotonic() - t0:.1f}s (server {server})")
-    client = ApiClient.connect(server)
+    tls = config.tls()
+    client = ApiClient.connect(server, credentials=tls.credentials() if tls is not None else None)
     try:
         nodes = ["node-1", "node-2", "node-3"]
         warm = await run_pods(client, [f"warm-{n}" for n in nodes], list(nodes), 180)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,21 @@ async def test_snapshot_then_restart_restores_everything(tmp_path: Path) -> None
     resp = await again.propose(put(b"after"))
     assert isinstance(resp, rpc_pb2.PutResponse) and resp.header.revision == before.revision + 1
     await again.close()
+
+
+async def test_requests_arriving_together_share_one_log_entry_and_one_fsync(tmp_path: Path) -> None:
+    # Group commit: what a loop turn finds queued is one log entry, one WAL write, one fsync.
+    node = KVNode(tmp_path)
+    await node.open()
+    await node.propose(put(b"first"))
+    syncs, entries = node.wal_stats
+    proposed_here = node.stats["entries"]
+    resps = await asyncio.gather(*(node.propose(put(b"k%02d" % i)) for i in range(64)))
+    revisions = [r.header.revision for r in resps if isinstance(r, rpc_pb2.PutResponse)]
+    assert revisions == list(range(revisions[0], revisions[0] + 64))  # every one applied, in order
+    assert node.wal_stats == (syncs + 1, entries + 1)
+    assert node.stats["entries"] == proposed_here + 1
+    await node.close()
 
 
 async def test_propose_after_close_is_stopped(tmp_path: Path) -> None:
