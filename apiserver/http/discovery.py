@@ -70,11 +70,18 @@ def api_group(name: str) -> dict[str, Any] | None:
 def _subresources(info: KindInfo, has_status: HasStatus) -> list[tuple[str, str, str, str]]:
     """(subresource, group, version, kind) of each subresource `info` serves."""
     subs = []
-    if has_status(info):
+    custom = info.custom
+    if (custom.status if custom is not None else has_status(info)):
         subs.append(("status", info.group, info.version, info.kind))
-    if info.resource in SCALABLE:
+    if (custom.scale is not None if custom is not None else info.resource in SCALABLE):
         subs.append(("scale", "autoscaling", "v1", "Scale"))
     return subs
+
+
+def categories(info: KindInfo) -> list[str]:
+    if info.custom is not None:
+        return list(info.custom.categories)
+    return ["all"] if info.resource in ALL_CATEGORY else []
 
 
 def resource_list(group_version: str, has_status: HasStatus) -> dict[str, Any] | None:
@@ -88,8 +95,8 @@ def resource_list(group_version: str, has_status: HasStatus) -> dict[str, Any] |
                                  "namespaced": info.namespaced, "kind": info.kind, "verbs": VERBS}
         if info.short_names:
             entry["shortNames"] = list(info.short_names)
-        if info.resource in ALL_CATEGORY:
-            entry["categories"] = ["all"]
+        if categories(info):
+            entry["categories"] = categories(info)
         resources.append(entry)
         for sub, group, version, kind in _subresources(info, has_status):
             item: dict[str, Any] = {"name": f"{info.resource}/{sub}", "singularName": "",
@@ -118,8 +125,8 @@ def aggregated(core: bool, has_status: HasStatus) -> dict[str, Any]:
             }
             if info.short_names:
                 entry["shortNames"] = list(info.short_names)
-            if info.resource in ALL_CATEGORY:
-                entry["categories"] = ["all"]
+            if categories(info):
+                entry["categories"] = categories(info)
             subs = [{"subresource": sub, "responseKind": {"group": g, "version": v, "kind": k},
                      "verbs": SUBRESOURCE_VERBS} for sub, g, v, k in _subresources(info, has_status)]
             if subs:
