@@ -43,7 +43,9 @@ from kubectl.config import (
 from kubectl.errors import CliError, ReportedFailure, format_api_error, is_unreachable, unreachable_message
 from kubectl.session import Session
 from kubelite.api.errors import ApiError
+from kubelite.api.registry import KindInfo
 from kubelite.client import ApiClient, ClientTLSError
+from kubelite.client.customkinds import forget, learn_custom_kinds
 
 Command = Callable[[Session, argparse.Namespace], Awaitable[int]]
 DEFAULT_REQUEST_TIMEOUT = 30.0
@@ -126,9 +128,17 @@ async def _run(func: Command, args: argparse.Namespace, server: str, namespace: 
                                token=token, impersonate_user=args.as_user or "", impersonate_groups=args.as_groups,
                                credentials=credentials)
     session = Session(client, server, namespace, explicit_namespace=bool(args.namespace))
+    learned: list[KindInfo] = []
+    try:
+        learned = await learn_custom_kinds(client)  # so `kctl get <crd-plural>` and CR manifests resolve
+    except ApiError as err:
+        if is_unreachable(err, server):
+            await client.close()
+            raise
     try:
         return await func(session, args)
     finally:
+        forget(learned)
         await client.close()
 
 

@@ -179,7 +179,7 @@ class CrdController:
         served = self._served.pop(name, None)
         if served is None:
             return
-        registry.unregister(name)
+        registry.unregister(name, served[1])
         await self.service.remove_kind(served[1])
         log.info("stopped serving custom resource", extra={"crd": name})
 

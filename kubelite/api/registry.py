@@ -137,9 +137,12 @@ def register(info: KindInfo) -> None:
     _generation += 1
 
 
-def unregister(crd_name: str) -> KindInfo | None:
-    """Remove the custom kind of CRD `crd_name`; the KindInfo it had (None if none)."""
+def unregister(crd_name: str, only: KindInfo | None = None) -> KindInfo | None:
+    """Remove the custom kind of CRD `crd_name` (only if it is still `only`, when given); the KindInfo
+    removed (None if none)."""
     global _INDEX, _generation
+    if only is not None and _CUSTOM.get(crd_name) is not only:
+        return None
     info = _CUSTOM.pop(crd_name, None)
     if info is not None:
         _forget(info)
