@@ -10,41 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubelite.api.custom import ScalePaths
+from kubelite.api.custom import ScalePaths, read_path, write_path
 from kubelite.api.errors import BadRequest
-
-
-def _parts(path: str) -> list[str]:
-    return [p for p in path.strip().lstrip(".").split(".") if p]
-
-
-def read(obj: Any, path: str) -> Any:
-    cur = obj
-    for part in _parts(path):
-        if not isinstance(cur, dict):
-            return None
-        cur = cur.get(part)
-    return cur
-
-
-def write(obj: dict[str, Any], path: str, value: Any) -> None:
-    parts = _parts(path)
-    cur = obj
-    for part in parts[:-1]:
-        nxt = cur.get(part)
-        if not isinstance(nxt, dict):
-            if nxt is not None:
-                raise BadRequest(f"cannot set {path}: .{part} is not an object")
-            nxt = cur[part] = {}
-        cur = nxt
-    cur[parts[-1]] = value
 
 
 def scale_of(obj: dict[str, Any], paths: ScalePaths) -> dict[str, Any]:
     meta = obj.get("metadata", {})
-    replicas = read(obj, paths.spec_replicas)
-    status_replicas = read(obj, paths.status_replicas)
-    selector = read(obj, paths.label_selector) if paths.label_selector else None
+    replicas = read_path(obj, paths.spec_replicas)
+    status_replicas = read_path(obj, paths.status_replicas)
+    selector = read_path(obj, paths.label_selector) if paths.label_selector else None
     status: dict[str, Any] = {"replicas": status_replicas if isinstance(status_replicas, int) else 0}
     if isinstance(selector, str) and selector:
         status["selector"] = selector
@@ -58,4 +32,7 @@ def scale_of(obj: dict[str, Any], paths: ScalePaths) -> dict[str, Any]:
 
 
 def set_replicas(obj: dict[str, Any], paths: ScalePaths, replicas: int) -> None:
-    write(obj, paths.spec_replicas, replicas)
+    try:
+        write_path(obj, paths.spec_replicas, replicas)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None

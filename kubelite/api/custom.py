@@ -73,6 +73,30 @@ def model_for(api_version: str, kind: str) -> type[CustomResource]:
     return model
 
 
+def read_path(obj: Any, path: str) -> Any:
+    """The value at a simple JSON path (`.spec.replicas`) of a CRD's scale subresource; None if absent."""
+    cur = obj
+    for part in [p for p in path.strip().lstrip(".").split(".") if p]:
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(part)
+    return cur
+
+
+def write_path(obj: dict[str, Any], path: str, value: Any) -> None:
+    """Set the value at a simple JSON path, creating the maps on the way; ValueError if a non-map is in it."""
+    parts = [p for p in path.strip().lstrip(".").split(".") if p]
+    cur = obj
+    for part in parts[:-1]:
+        nxt = cur.get(part)
+        if not isinstance(nxt, dict):
+            if nxt is not None:
+                raise ValueError(f"cannot set {path}: .{part} is not an object")
+            nxt = cur[part] = {}
+        cur = nxt
+    cur[parts[-1]] = value
+
+
 def content(obj: Resource) -> dict[str, Any]:
     """The free-form part of a custom object (everything but apiVersion, kind, metadata); live, mutable."""
     extra = obj.__pydantic_extra__
