@@ -49,6 +49,7 @@ from kubelite.client.customkinds import forget, learn_custom_kinds
 
 Command = Callable[[Session, argparse.Namespace], Awaitable[int]]
 DEFAULT_REQUEST_TIMEOUT = 30.0
+LEARN_TIMEOUT = 5.0  # asking for the CRDs must not double the wait for a server that does not answer
 
 
 class Parser(argparse.ArgumentParser):
@@ -129,12 +130,10 @@ async def _run(func: Command, args: argparse.Namespace, server: str, namespace: 
                                credentials=credentials)
     session = Session(client, server, namespace, explicit_namespace=bool(args.namespace))
     learned: list[KindInfo] = []
-    try:
-        learned = await learn_custom_kinds(client)  # so `kctl get <crd-plural>` and CR manifests resolve
-    except ApiError as err:
-        if is_unreachable(err, server):
-            await client.close()
-            raise
+    try:  # so `kctl get <crd-plural>` and CR manifests resolve; the command itself reports an unreachable server
+        learned = await asyncio.wait_for(learn_custom_kinds(client), LEARN_TIMEOUT)
+    except (ApiError, TimeoutError):
+        pass
     try:
         return await func(session, args)
     finally:

@@ -34,11 +34,11 @@ from kubelite.api.apiextensions import (
 from kubelite.api.errors import ApiError, Conflict, NotFound
 from kubelite.api.registry import KindInfo
 from kubelite.api.timeutil import now
-from kubelite.client.workqueue import WorkQueue, run_workers
 
 log = logging.getLogger(__name__)
 
 RESOURCE = "customresourcedefinitions"
+RETRY_SECONDS = 0.5
 
 
 def fingerprint(crd: CustomResourceDefinition) -> str:
@@ -81,20 +81,43 @@ def desired_status(crd: CustomResourceDefinition, conflict: str, terminating: bo
 class CrdController:
     """Keeps `registry` and `service` serving exactly the established CRDs of the store."""
 
-    def __init__(self, service: ResourceService, *, workers: int = 2) -> None:
+    def __init__(self, service: ResourceService) -> None:
         self.service = service
-        self.queue = WorkQueue("crd", max_delay=5.0)
         self.synced = asyncio.Event()
-        self.workers = workers
         self._served: dict[str, tuple[str, KindInfo]] = {}  # CRD name -> (fingerprint, kind)
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._pending: set[str] = set()  # queued, not yet reconciled (a name is queued once)
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._follow(), name="crd-follow"),
-                       asyncio.create_task(run_workers(self.queue, self.reconcile, self.workers), name="crd-workers")]
+                       asyncio.create_task(self._work(), name="crd-worker")]
+
+    def enqueue(self, name: str, delay: float = 0.0) -> None:
+        if delay > 0:
+            asyncio.get_running_loop().call_later(delay, self.enqueue, name)
+            return
+        if name not in self._pending:
+            self._pending.add(name)
+            self._queue.put_nowait(name)
+
+    async def _work(self) -> None:
+        """One worker: CRDs are reconciled one at a time, a failed one again after a pause."""
+        while True:
+            name = await self._queue.get()
+            self._pending.discard(name)
+            try:
+                await self.reconcile(name)
+            except asyncio.CancelledError:
+                raise
+            except ApiError as exc:
+                log.info("CRD reconcile failed; retrying", extra={"crd": name, "error": str(exc)})
+                self.enqueue(name, RETRY_SECONDS)
+            except Exception:
+                log.exception("CRD reconcile failed; retrying", extra={"crd": name})
+                self.enqueue(name, RETRY_SECONDS)
 
     async def stop(self) -> None:
-        self.queue.shutdown()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -121,7 +144,7 @@ class CrdController:
                 events = self.service.watch(RESOURCE, "", WatchOptions(resource_version=listing.resource_version))
                 async with contextlib.aclosing(events):
                     async for event in events:
-                        self.queue.add(json.loads(event.object)["metadata"]["name"])
+                        self.enqueue(json.loads(event.object)["metadata"]["name"])
             except asyncio.CancelledError:
                 raise
             except ApiError as exc:
@@ -212,7 +235,7 @@ class CrdController:
                     await self.service.delete(info.qualified_resource, meta.get("namespace", ""), meta.get("name", ""),
                                               DeleteOptions(propagation_policy="Background"))
             if (await self.service.list(info.qualified_resource, "", ListOptions(limit=1))).items:
-                self.queue.add_after(name, 0.5)  # objects with finalizers of their own: look again
+                self.enqueue(name, RETRY_SECONDS)  # objects with finalizers of their own: look again
                 return
 
         def apply(current: dict[str, Any]) -> dict[str, Any]:
