@@ -80,7 +80,8 @@ class ResourceService:
                                "bookmark_interval": bookmark_interval}
         self._started = False
         # Keyed by `KindInfo.storage_name` (the resource for built-in kinds, `<group>/<plural>` for custom ones).
-        self.caches: dict[str, WatchCache] = {info.storage_name: self._new_cache(info) for info in registry.all_kinds()}
+        self.caches: dict[str, WatchCache] = {
+            info.storage_name: self._new_cache(info) for info in registry.builtin_kinds()}
         self.admission = NamespaceAdmission(self)
         self.pod_security = PodSecurityAdmission(self.admission.labels, pod_security_default)
         self.service_accounts = ServiceAccounts(self, service_accounts, admission=service_account_admission)
@@ -90,7 +91,7 @@ class ResourceService:
             unreachable_toleration_seconds=default_unreachable_toleration_seconds,
         )
         self.writers: dict[str, ObjectWriter] = {
-            info.storage_name: self.strategies.of(info).writer(etcd) for info in registry.all_kinds()
+            info.storage_name: self.strategies.of(info).writer(etcd) for info in registry.builtin_kinds()
         }
 
     def _new_cache(self, info: KindInfo) -> WatchCache:

@@ -15,7 +15,7 @@ from typing import Any
 
 from apiserver import objects
 from apiserver.crd.definition import validate_crd, validate_crd_update
-from apiserver.crd.structural import normalize
+from apiserver.crd.structural import FIELD_VALIDATION, normalize
 from apiserver.crd.validate import validate_object
 from apiserver.strategy.base import StatusStrategy, Strategy
 from kubelite.api.apiextensions import (
@@ -25,7 +25,7 @@ from kubelite.api.apiextensions import (
     CustomResourceDefinitionStatus,
 )
 from kubelite.api.custom import CustomKind, content, set_content
-from kubelite.api.errors import Invalid, NotFound
+from kubelite.api.errors import BadRequest, Invalid, NotFound
 from kubelite.api.meta import Resource
 from kubelite.api.registry import KindInfo
 
@@ -80,7 +80,11 @@ class CustomResourceStrategy(Strategy[Any]):
     def validate(self, obj: Resource, old: Resource | None = None) -> None:
         objects.check_valid(self.info, obj, old)
         data = copy.deepcopy(content(obj))
-        normalize(self.custom.schema, data)
+        dropped: list[str] = []
+        normalize(self.custom.schema, data, dropped)
+        if dropped and FIELD_VALIDATION.get() == "Strict":
+            unknown = ", ".join(f'unknown field "{path}"' for path in dropped)
+            raise BadRequest(f"strict decoding error: {unknown}")
         causes = validate_object(self.custom.schema, data)
         if causes:
             raise Invalid.for_object(self.info.kind, obj.metadata.name, causes)

@@ -11,14 +11,25 @@ pruned: the apiserver owns them.
 
 from __future__ import annotations
 
+import contextvars
 import copy
 from typing import Any
 
 from apiserver.crd.validate import ROOT_FIELDS
 
+FIELD_VALIDATION: contextvars.ContextVar[str] = contextvars.ContextVar("field_validation", default="")
+"""The request's `fieldValidation` (Strict, Warn, Ignore; "" = not given), set by the HTTP adapter.
+Strict turns pruned fields into an error, as Kubernetes does; otherwise they are pruned."""
 
-def prune(schema: dict[str, Any], value: Any, *, root: bool = False) -> Any:
-    """`value` with unknown fields and non-nullable nulls removed (in place for maps and lists)."""
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def prune(schema: dict[str, Any], value: Any, *, root: bool = False, dropped: list[str] | None = None,
+          path: str = "") -> Any:
+    """`value` with unknown fields and non-nullable nulls removed (in place for maps and lists);
+    the paths of removed unknown fields are appended to `dropped`."""
     if isinstance(value, dict):
         properties = schema.get("properties")
         extra = schema.get("additionalProperties")
@@ -33,16 +44,18 @@ def prune(schema: dict[str, Any], value: Any, *, root: bool = False) -> Any:
             if sub is None:
                 if not preserve and extra is not True:
                     del value[key]
+                    if dropped is not None:
+                        dropped.append(_join(path, key))
                 continue
             if value[key] is None and not sub.get("nullable"):
                 del value[key]
                 continue
-            prune(sub, value[key])
+            prune(sub, value[key], dropped=dropped, path=_join(path, key))
     elif isinstance(value, list):
         items = schema.get("items")
         if isinstance(items, dict):
-            for item in value:
-                prune(items, item)
+            for i, item in enumerate(value):
+                prune(items, item, dropped=dropped, path=f"{path}[{i}]")
     return value
 
 
@@ -68,9 +81,10 @@ def apply_defaults(schema: dict[str, Any], value: Any) -> Any:
     return value
 
 
-def normalize(schema: dict[str, Any] | None, obj: dict[str, Any]) -> dict[str, Any]:
+def normalize(schema: dict[str, Any] | None, obj: dict[str, Any], dropped: list[str] | None = None
+              ) -> dict[str, Any]:
     """Prune, then default, a whole custom object (in place); what gets validated and stored."""
     if schema:
-        prune(schema, obj, root=True)
+        prune(schema, obj, root=True, dropped=dropped)
         apply_defaults(schema, obj)
     return obj

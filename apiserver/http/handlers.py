@@ -19,6 +19,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from apiserver.crd import scale as custom_scale
+from apiserver.crd.structural import FIELD_VALIDATION
 from apiserver.http import patch as patching
 from apiserver.http.errors import JSON, MethodNotAllowed, UnsupportedMediaType, bad_query, not_found_path
 from apiserver.http.routing import RequestInfo
@@ -91,6 +92,7 @@ class ResourceHandlers:
         self.service = service
 
     async def handle(self, request: web.Request, info: RequestInfo, kind: KindInfo, body: bytes) -> web.StreamResponse:
+        FIELD_VALIDATION.set(request.query.get("fieldValidation", ""))  # this request's task only
         sub = info.subresource
         if sub == "scale":
             return await self._scale(request, info, kind, body)

@@ -83,7 +83,7 @@ class Strategies:
             CrdStrategy(lookup("customresourcedefinitions")),
         ]
         self._by_resource: dict[str, Strategy[Any]] = {s.info.storage_name: s for s in special}
-        for info in registry.all_kinds():
+        for info in registry.builtin_kinds():  # custom kinds are added with their strategy (`add`)
             self._by_resource.setdefault(info.storage_name, plain(info))
 
     def of(self, info: KindInfo) -> Strategy[Any]:

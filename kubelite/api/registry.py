@@ -190,6 +190,11 @@ def for_model(cls: type[Resource]) -> KindInfo:
         raise NotFound(f"{cls.__name__} is not a registered kind") from None
 
 
+def builtin_kinds() -> list[KindInfo]:
+    """The kinds compiled in (what an apiserver serves before it has read any CRD)."""
+    return list(_KINDS)
+
+
 def all_kinds() -> list[KindInfo]:
     return [*_KINDS, *_CUSTOM.values()] if _CUSTOM else list(_KINDS)
 

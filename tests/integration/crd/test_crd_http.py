@@ -58,13 +58,16 @@ async def test_kubectl_crd_lifecycle(api: ApiServer, tmp_path: Path) -> None:
     resources = await kubectl.run("api-resources", f"--api-group={GROUP}")
     assert any(line.split()[:2] == ["greetings", "gr"] for line in resources.splitlines())
 
+    # kubectl asks for strict field validation: an unknown field is an error, not silently pruned
+    strict = await kubectl.run("apply", "-f", "-", stdin=json.dumps(greeting("hi", "hello", junk="x")), ok=False)
+    assert 'unknown field "spec.junk"' in strict
     assert "greeting.demo.kubelite.io/hi created" in await kubectl.run(
-        "apply", "-f", "-", stdin=json.dumps(greeting("hi", "hello", junk="pruned")))
+        "apply", "-f", "-", stdin=json.dumps(greeting("hi", "hello")))
     table = (await kubectl.run("get", "greetings")).splitlines()
     assert table[0].split() == ["NAME", "MESSAGE", "REPLICAS", "PHASE", "AGE"]
     assert table[1].split()[:4] == ["hi", "hello", "1", "<none>"]
     obj = json.loads(await kubectl.run("get", "gr", "hi", "-o", "json"))
-    assert obj["spec"] == {"message": "hello", "replicas": 1, "style": "plain"}  # defaulted, `junk` pruned
+    assert obj["spec"] == {"message": "hello", "replicas": 1, "style": "plain"}  # defaulted
     # a changed re-apply (client-side apply: a merge patch for a custom kind)
     assert "configured" in await kubectl.run("apply", "-f", "-", stdin=json.dumps(greeting("hi", "bonjour")))
     assert json.loads(await kubectl.run("get", f"greetings.{GROUP}", "hi", "-o", "json"))["spec"]["message"] \
@@ -134,8 +137,9 @@ def _custom_objects(url: str, events: queue.Queue[tuple[str, str, Any]]) -> None
                 raise
             threading.Event().wait(0.1)
     created = custom.create_namespaced_custom_object(GROUP, "v1", "default", "greetings",
-                                                     greeting("a", "hi", port="http"))
-    assert created["spec"]["replicas"] == 1 and created["spec"]["port"] == "http"
+                                                     greeting("a", "hi", port="http", junk=1))
+    # no fieldValidation asked for: unknown fields are pruned (the schema's rule), defaults filled in
+    assert created["spec"] == {"message": "hi", "port": "http", "replicas": 1, "style": "plain"}
     custom.create_namespaced_custom_object(GROUP, "v1", "default", "greetings",
                                            {**greeting("b", "yo", port=80), "metadata": {"name": "b",
                                                                                           "labels": {"x": "1"}}})
