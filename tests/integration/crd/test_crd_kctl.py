@@ -82,3 +82,17 @@ async def test_custom_kinds_are_served_after_an_apiserver_restart(control_plane:
     await control_plane.restart_apiserver()
     # ready implies the stored CRDs were loaded: no polling needed
     assert (await client.get_raw(f"greetings.{GROUP}", "kept", "default"))["spec"]["message"] == "still here"
+
+
+async def test_cluster_scoped_custom_kind_is_stored_without_a_namespace(control_plane: ControlPlane) -> None:
+    client = control_plane.client
+    await client.create_raw("customresourcedefinitions", greeting_crd(scope="Cluster"))
+    await _established(control_plane)
+    created = await client.create_raw(f"greetings.{GROUP}", greeting("global"))
+    assert "namespace" not in created["metadata"]
+    etcd = control_plane.apiserver.etcd
+    listed = await etcd.range(f"/registry/{GROUP}/greetings/", f"/registry/{GROUP}/greetings0".encode())
+    assert [kv.key for kv in listed.kvs] == [f"/registry/{GROUP}/greetings/global"]
+    names = [o["metadata"]["name"] for o in (await client.list_raw(
+        f"greetings.{GROUP}", field_selector="metadata.name=global"))["items"]]
+    assert names == ["global"]
