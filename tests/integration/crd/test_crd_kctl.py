@@ -55,6 +55,9 @@ async def test_kctl_apply_get_scale_delete_custom_resources(kctl: Kctl, control_
     bad = await kctl("apply", "-f", "-", stdin=yaml.safe_dump(greeting("bad", "x", replicas=99)))
     assert bad.code == 1 and "spec.replicas" in bad.err and "Traceback" not in bad.err
 
+    described = await kctl.ok("describe", "greeting", "hi")
+    assert "hi" in described and "hello" in described
+    assert any(line.split()[:2] == ["greetings", "gr"] for line in (await kctl.ok("api-resources")).splitlines())
     assert await kctl.ok("scale", "greeting", "hi", "--replicas=5") == "greeting.demo.kubelite.io/hi scaled\n"
     live = await control_plane.client.get_raw(f"greetings.{GROUP}", "hi", "default")
     assert live["spec"]["replicas"] == 5
