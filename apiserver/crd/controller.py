@@ -135,14 +135,16 @@ class CrdController:
             try:
                 listing = await self.service.list(RESOURCE, "", ListOptions())
                 names = {json.loads(raw)["metadata"]["name"] for raw in listing.items}
-                for name in names:
-                    await self.reconcile(name)
-                for name in set(self._served) - names:
-                    await self._stop_serving(name)
-                self.synced.set()
-                delay = 0.05
-                events = self.service.watch(RESOURCE, "", WatchOptions(resource_version=listing.resource_version))
+                # Registered before `synced`: a ready apiserver already has this watch (and its count).
+                events = await self.service.open_watch(
+                    RESOURCE, "", WatchOptions(resource_version=listing.resource_version))
                 async with contextlib.aclosing(events):
+                    for name in names:
+                        await self.reconcile(name)
+                    for name in set(self._served) - names:
+                        await self._stop_serving(name)
+                    self.synced.set()
+                    delay = 0.05
                     async for event in events:
                         self.enqueue(json.loads(event.object)["metadata"]["name"])
             except asyncio.CancelledError:
