@@ -26,8 +26,12 @@ KEYWORDS = frozenset({
     "exclusiveMaximum", "multipleOf", "minLength", "maxLength", "pattern", "minItems", "maxItems", "uniqueItems",
     "minProperties", "maxProperties", "allOf", "anyOf", "oneOf", "not",
     "x-kubernetes-preserve-unknown-fields", "x-kubernetes-int-or-string", "x-kubernetes-embedded-resource",
-    "x-kubernetes-list-type", "x-kubernetes-list-map-keys", "x-kubernetes-map-type", "x-kubernetes-validations",
+    "x-kubernetes-list-type", "x-kubernetes-list-map-keys", "x-kubernetes-map-type",
 })
+UNSUPPORTED = {
+    "x-kubernetes-validations": "CEL validation rules are not supported by kubelite (they would not be enforced)",
+    "$ref": "$ref is not allowed in CRD schemas",
+}
 SCALAR_NUMBERS = ("minimum", "maximum", "multipleOf")
 COUNTS = ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties")
 
@@ -43,8 +47,8 @@ def check_schema(schema: Any, path: str, *, root: bool = False, in_junctor: bool
         return
     for key in schema:
         if key not in KEYWORDS:
-            yield StatusCause(f"{path}.{key}", "Unsupported field" + (": $ref is not allowed in CRD schemas"
-                                                                     if key == "$ref" else ""), UNKNOWN_FIELD)
+            why = UNSUPPORTED.get(key)
+            yield StatusCause(f"{path}.{key}", "Unsupported field" + (f": {why}" if why else ""), UNKNOWN_FIELD)
     kind = schema.get("type")
     int_or_string = bool(schema.get("x-kubernetes-int-or-string"))
     preserve = bool(schema.get("x-kubernetes-preserve-unknown-fields"))

@@ -11,8 +11,12 @@ OpenAPI 3.0 boolean `exclusiveMinimum` -- and every error must be a
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
+import uuid
 from collections.abc import Iterator
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -110,7 +114,32 @@ def validate_value(schema: dict[str, Any], value: Any, path: str) -> Iterator[St
         yield _invalid(path, value, f"{path} in body must not match the schema in not")
 
 
+def _format_error(fmt: str, value: Any) -> str | None:
+    """Why `value` does not have `format` (the formats Kubernetes checks; others are free-form)."""
+    if fmt in ("int32", "int64") and isinstance(value, int) and not isinstance(value, bool):
+        bits = 31 if fmt == "int32" else 63
+        return None if -(2 ** bits) <= value < 2 ** bits else f"must fit in {fmt}"
+    if not isinstance(value, str):
+        return None
+    try:
+        if fmt == "date-time":
+            datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        elif fmt == "date":
+            date.fromisoformat(value)
+        elif fmt == "byte":
+            base64.b64decode(value, validate=True)
+        elif fmt == "uuid":
+            uuid.UUID(value)
+    except (ValueError, binascii.Error):
+        return f"must be of format {fmt}"
+    return None
+
+
 def _check_scalar(schema: dict[str, Any], value: Any, path: str) -> Iterator[StatusCause]:
+    fmt = schema.get("format")
+    problem = _format_error(fmt, value) if isinstance(fmt, str) else None
+    if problem:
+        yield _invalid(path, value, f"{path} in body {problem}")
     enum = schema.get("enum")
     if isinstance(enum, list) and value not in enum:
         supported = ", ".join(format_value(v) for v in enum)

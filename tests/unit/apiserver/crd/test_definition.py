@@ -69,6 +69,7 @@ def test_bad_crds_name_the_field(change: Any, field: str) -> None:
     ({"type": "object", "properties": {"a": {"type": "array", "items": [{"type": "string"}]}}},
      "s.properties[a].items"),
     ({"type": "object", "$ref": "#/x"}, "s.$ref"),
+    ({"type": "object", "x-kubernetes-validations": [{"rule": "self.a > 0"}]}, "s.x-kubernetes-validations"),
     ({"type": "object", "properties": {"a": {"type": "string", "pattern": "("}}}, "s.properties[a].pattern"),
     ({"type": "object", "properties": {"a": {"type": "integer", "default": "x"}}}, "s.properties[a].default"),
     ({"type": "object", "properties": {"a": {"type": "integer", "x-kubernetes-int-or-string": True}}},

@@ -24,6 +24,8 @@ SCHEMA: dict[str, Any] = {
                 "tags": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 2},
                 "labels": {"type": "object", "additionalProperties": {"type": "string"}},
                 "note": {"type": "string", "nullable": True},
+                "when": {"type": "string", "format": "date-time"},
+                "small": {"type": "integer", "format": "int32"},
                 "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
                 "items": {"type": "array", "items": {"type": "object", "properties": {
                     "name": {"type": "string"}, "weight": {"type": "integer", "default": 5}}}},
@@ -64,6 +66,9 @@ def fields(o: dict[str, Any]) -> list[tuple[str, str]]:
     ({"tags": ["a", 1]}, [("spec.tags[1]", "FieldValueTypeInvalid")]),
     ({"labels": {"a": "b", "c": 1}}, [("spec.labels[c]", "FieldValueTypeInvalid")]),
     ({"note": None}, []),
+    ({"when": "2026-01-02T03:04:05Z", "small": 5}, []),
+    ({"when": "yesterday"}, [("spec.when", "FieldValueInvalid")]),
+    ({"small": 2 ** 31}, [("spec.small", "FieldValueInvalid")]),
     ({"items": [{"name": 3}]}, [("spec.items[0].name", "FieldValueTypeInvalid")]),
     ({"embedded": {"metadata": {}}}, [("spec.embedded.apiVersion", "FieldValueRequired"),
                                       ("spec.embedded.kind", "FieldValueRequired")]),
