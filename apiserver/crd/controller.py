@@ -174,8 +174,13 @@ class CrdController:
         await self._write_status(crd, desired_status(crd, conflict, False, now()))
 
     def _conflict(self, crd: CustomResourceDefinition) -> str:
-        """Why the CRD's names cannot be accepted ("" if they can): another CRD of its group has its kind."""
+        """Why the CRD's names cannot be accepted ("" if they can): another CRD of its group has its kind, or
+        its plural names a built-in resource (kubelite's clients and gRPC API name resources by plural, so
+        the two could not be told apart)."""
         kind = crd.spec.names.kind
+        builtin = {info.resource for info in registry.builtin_kinds()}
+        if crd.spec.names.plural in builtin:
+            return f'"{crd.spec.names.plural}" is the plural of a built-in resource'
         for other in registry.custom_kinds():
             if other.custom is not None and other.custom.crd_name != crd.metadata.name \
                     and other.group == crd.spec.group and other.kind == kind:

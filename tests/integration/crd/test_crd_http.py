@@ -176,3 +176,21 @@ async def test_python_client_custom_objects(api: ApiServer) -> None:
     assert events.get_nowait() == ("MODIFIED", "a", {"phase": "Done"})
     listed = await api.service.list(f"greetings.{GROUP}", "default", ListOptions())
     assert [json.loads(i)["metadata"]["name"] for i in listed.items] == ["a"]
+
+
+async def test_a_crd_reusing_a_built_in_plural_is_not_established(api: ApiServer) -> None:
+    crd = greeting_crd()
+    crd["metadata"]["name"] = f"pods.{GROUP}"
+    crd["spec"]["names"] = {"plural": "pods", "kind": "Pod"}
+    await api.service.create("customresourcedefinitions", "", json.dumps(crd).encode())
+
+    async def refused() -> dict[str, str] | None:
+        raw = await api.service.get("customresourcedefinitions", "", f"pods.{GROUP}")
+        conditions = {c["type"]: c for c in json.loads(raw).get("status", {}).get("conditions", [])}
+        names = conditions.get("NamesAccepted")
+        return names if names and names["status"] == "False" else None
+
+    names = await eventually(refused, "NamesAccepted=False", timeout=10)
+    assert "built-in" in names["message"]
+    listed = await api.service.list("pods", "default", ListOptions())
+    assert listed.items == []  # `pods` is still the built-in kind
