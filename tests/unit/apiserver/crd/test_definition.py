@@ -103,3 +103,12 @@ def test_status_conditions_keep_their_transition_time_while_unchanged() -> None:
     conflict = desired_status(established, '"Widget" is already in use', False, "2026-03-03T00:00:00Z")
     names = conflict.condition("NamesAccepted")
     assert names is not None and names.status == "False" and names.last_transition_time == "2026-03-03T00:00:00Z"
+
+
+def test_the_example_crd_is_valid() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    example = Path(__file__).resolve().parents[4] / "examples" / "greeting-crd.yaml"
+    assert validate_crd(CustomResourceDefinition.from_dict(yaml.safe_load(example.read_text()))) == []
