@@ -71,7 +71,7 @@ class NamespaceAdmission:
         for info in registry.all_kinds():
             if not info.namespaced:
                 continue
-            prefix = storage.list_prefix(info.resource, namespace)
+            prefix = storage.list_prefix(info.storage_name, namespace)
             result = await self._service.etcd.range(prefix, prefix_end(prefix.encode()), count_only=True)
             if result.count:
                 return False
@@ -120,13 +120,14 @@ class NamespaceAdmission:
         """One pass: delete the content of every Terminating namespace; remove the empty ones."""
         for namespace in self.terminating():
             for info in registry.all_kinds():
-                if not info.namespaced:
+                cache = self._service.caches.get(info.storage_name)  # None: a custom kind not served here
+                if not info.namespaced or cache is None:
                     continue
-                for c in list(self._service.caches[info.resource].store.values()):
+                for c in list(cache.store.values()):
                     if c.namespace != namespace or c.obj.get("metadata", {}).get("deletionTimestamp"):
                         continue
                     try:
-                        await self._service.delete(info.resource, namespace, c.name)
+                        await self._service.delete(info.qualified_resource, namespace, c.name)
                     except NotFound:
                         pass
             if await self.namespace_empty(namespace):

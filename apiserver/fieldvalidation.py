@@ -7,7 +7,8 @@ fields and says so in `Warning` headers, `Ignore` drops them silently (`kubectl
 where a body is decoded for its kind (`objects.decode_for`), which every write path
 (create, update, each patch type, apply) passes through; the HTTP adapter sets the
 policy for its request and turns what was dropped into warnings. Without a policy
-(gRPC, internal writes) unknown fields are refused.
+(gRPC, internal writes) unknown fields are refused; over HTTP a request without
+`fieldValidation` is Warn, like Kubernetes.
 """
 
 from __future__ import annotations
@@ -62,8 +63,10 @@ field_policy: contextvars.ContextVar[FieldPolicy | None] = contextvars.ContextVa
 
 
 def parse_mode(value: str) -> str:
+    """The request's mode; none given is Warn, as in Kubernetes since 1.27 (kubectl always sends
+    Strict by default; other clients, e.g. the Python `kubernetes` package, send none)."""
     if value == "":
-        return STRICT
+        return WARN
     if value not in MODES:
         raise BadRequest(f'invalid fieldValidation value "{value}": supported values: "Strict", "Warn", "Ignore"')
     return value

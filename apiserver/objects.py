@@ -45,7 +45,7 @@ def decode_for(info: KindInfo, body: dict[str, Any]) -> Resource:
         policy.drop_unknown(info, body)
     obj = registry.decode(body)
     got = registry.for_model(type(obj))
-    if got is not info:
+    if (got.api_version, got.kind) != (info.api_version, info.kind):
         raise BadRequest(
             f"the body is a {got.kind} ({got.api_version}) but the request is for {info.qualified_resource}"
         )

@@ -23,6 +23,7 @@ import grpc.aio
 
 from apiserver.access import AccessControl, AccessOptions
 from apiserver.authz.bootstrap import ensure_default_policy
+from apiserver.crd.controller import CrdController
 from apiserver.encryption import StorageTransformers, rewrite_stale
 from apiserver.etcd import EtcdClient
 from apiserver.grpc_access import GrpcAccess
@@ -113,6 +114,7 @@ class ApiServer:
             pod_security_default=pod_security_default,
             service_accounts=service_accounts, service_account_admission=service_account_admission,
         )
+        self.crds = CrdController(self.service)  # serves the kinds of the stored CRDs
         self.advertise_address = advertise_address
         self.master_endpoints: MasterEndpointReconciler | None = None
         self.access = AccessControl.build(access or AccessOptions(), self.service.caches)
@@ -151,12 +153,15 @@ class ApiServer:
             return f"watch caches not synced: {', '.join(waiting)}"
         if not self.bootstrapped.is_set():
             return "system namespaces not created yet"
+        if not self.crds.synced.is_set():
+            return "custom resource definitions not loaded yet"
         return None
 
     async def start(self, *, wait_ready: bool = True, timeout: float = 30.0) -> None:
         """Start serving; with `wait_ready` also wait until ready (raises TimeoutError)."""
         self.service.start()
         self.service.admission.start()
+        self.crds.start()
         server = grpc.aio.server(options=SERVER_OPTIONS)
         servicer = ResourcesServicer(self.handler, self.metrics, GrpcAccess(self.access))
         server.add_generic_rpc_handlers((servicer.generic_handler(),))
@@ -271,6 +276,7 @@ class ApiServer:
             stopping = asyncio.create_task(self._server.stop(grace))
             await asyncio.sleep(0)
         await self.service.admission.stop()
+        await self.crds.stop()
         await self.service.stop()
         await self.handler.close()
         if stopping is not None:

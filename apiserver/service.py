@@ -77,13 +77,12 @@ class ResourceService:
     ) -> None:
         self.etcd = etcd
         self.consistency_timeout = consistency_timeout
+        self._cache_options = {"history": history, "watcher_buffer": watcher_buffer,
+                               "bookmark_interval": bookmark_interval}
+        self._started = False
+        # Keyed by `KindInfo.storage_name` (the resource for built-in kinds, `<group>/<plural>` for custom ones).
         self.caches: dict[str, WatchCache] = {
-            info.resource: WatchCache(
-                etcd, info.resource, api_version=info.api_version, kind=info.kind, history=history,
-                watcher_buffer=watcher_buffer, bookmark_interval=bookmark_interval,
-            )
-            for info in registry.all_kinds()
-        }
+            info.storage_name: self._new_cache(info) for info in registry.builtin_kinds()}
         self.admission = NamespaceAdmission(self)
         self.pod_security = PodSecurityAdmission(self.admission.labels, pod_security_default)
         self.service_accounts = ServiceAccounts(self, service_accounts, admission=service_account_admission)
@@ -93,14 +92,49 @@ class ResourceService:
             unreachable_toleration_seconds=default_unreachable_toleration_seconds,
         )
         self.writers: dict[str, ObjectWriter] = {
-            info.resource: self.strategies.of(info).writer(etcd) for info in registry.all_kinds()
+            info.storage_name: self.strategies.of(info).writer(etcd) for info in registry.builtin_kinds()
         }
+
+    def _new_cache(self, info: KindInfo) -> WatchCache:
+        return WatchCache(self.etcd, info.storage_name, api_version=info.api_version, kind=info.kind,
+                          history=int(self._cache_options["history"]),
+                          watcher_buffer=int(self._cache_options["watcher_buffer"]),
+                          bookmark_interval=self._cache_options["bookmark_interval"])
 
     # ---- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._started = True
         for cache in self.caches.values():
             cache.start()
+
+    async def add_kind(self, info: KindInfo, strategy: Strategy[Any]) -> None:
+        """Serve a kind registered at run time (a CRD's): its strategy, writer and watch cache.
+
+        A cache of the same apiVersion+kind is kept (a CRD update that changes only its
+        schema or columns must not drop the watches of its objects).
+        """
+        name = info.storage_name
+        self.strategies.add(strategy)
+        self.writers[name] = strategy.writer(self.etcd)
+        cache = self.caches.get(name)
+        if cache is not None and (cache.api_version, cache.kind) == (info.api_version, info.kind):
+            return
+        new = self._new_cache(info)
+        self.caches[name] = new
+        if self._started:
+            new.start()
+        if cache is not None:
+            await cache.stop()
+
+    async def remove_kind(self, info: KindInfo) -> None:
+        """Stop serving a run-time kind (its watches end; its stored objects are left to the caller)."""
+        name = info.storage_name
+        self.strategies.remove(info)
+        self.writers.pop(name, None)
+        cache = self.caches.pop(name, None)
+        if cache is not None:
+            await cache.stop()
 
     async def stop(self) -> None:
         await asyncio.gather(*(c.stop() for c in self.caches.values()))
@@ -120,16 +154,15 @@ class ResourceService:
 
     # ---- helpers ---------------------------------------------------------------------------
 
-    @staticmethod
-    def kind_for(resource: str) -> KindInfo:
+    def kind_for(self, resource: str) -> KindInfo:
         info = registry.find(resource) if resource else None
-        if info is None:
+        if info is None or info.storage_name not in self.caches:  # a custom kind this server does not serve
             raise NotFound(f'the server doesn\'t have a resource type "{resource}"', kind=resource)
         return info
 
     def _kind(self, resource: str) -> tuple[KindInfo, Strategy[Any], ObjectWriter]:
         info = self.kind_for(resource)
-        return info, self.strategies.of(info), self.writers[info.resource]
+        return info, self.strategies.of(info), self.writers[info.storage_name]
 
     @staticmethod
     def _namespace(info: KindInfo, namespace: str, *, default: str = "default") -> str:
@@ -145,12 +178,12 @@ class ResourceService:
 
     async def read(self, info: KindInfo, namespace: str, name: str) -> StoredObject | None:
         """The current stored object, straight from the store (read-your-writes)."""
-        key = storage.object_key(info.resource, namespace, name)
+        key = storage.object_key(info.storage_name, namespace, name)
         kv, _ = await self.etcd.get(key)
         if kv is None:
             return None
         try:
-            return storage.from_kv(info.resource, kv)
+            return storage.from_kv(info.storage_name, kv)
         except ValueError as exc:
             raise InternalError(f"stored object {key} is not decodable: {exc}") from None
 
@@ -202,7 +235,7 @@ class ResourceService:
             data = self._stamped(info, None, obj)
             if dry_run:
                 return self._respond(data)
-            written = await writer.create(storage.object_key(info.resource, ns, name), obj, data, plan)
+            written = await writer.create(storage.object_key(info.storage_name, ns, name), obj, data, plan)
             if written is not None:
                 revision, data = written
                 return self._respond(data, revision)
@@ -232,15 +265,15 @@ class ResourceService:
         if options.limit < 0:
             raise BadRequest("limit must not be negative")
         limit = int(options.limit)
-        prefix = storage.list_prefix(info.resource, ns)
+        prefix = storage.list_prefix(info.storage_name, ns)
         if options.continue_token:
             token = ContinueToken.decode(options.continue_token)
-            start = storage.resource_prefix(info.resource) + token.start
+            start = storage.resource_prefix(info.storage_name) + token.start
             if not start.startswith(prefix):
                 raise BadRequest("continue key is not valid: it does not belong to this list")
             items, rv, next_key = await self._list_from_store(info, selection, prefix, start, token.revision, limit)
         else:
-            cache = self.caches[info.resource]
+            cache = self.caches[info.storage_name]
             fresh_rv = await cache.wait_fresh(self.consistency_timeout)
             if fresh_rv is not None:
                 rv = fresh_rv
@@ -250,7 +283,7 @@ class ResourceService:
                 items, rv, next_key = await self._list_from_store(info, selection, prefix, prefix, 0, limit)
         continue_token = ""
         if next_key is not None:
-            continue_token = ContinueToken(rv, next_key[len(storage.resource_prefix(info.resource)):]).encode()
+            continue_token = ContinueToken(rv, next_key[len(storage.resource_prefix(info.storage_name)):]).encode()
         return ObjectList([c.raw for c in items], str(rv), continue_token)
 
     async def _list_from_store(
@@ -273,7 +306,7 @@ class ResourceService:
                 rev = chunk.revision
             for kv in chunk.kvs:
                 try:
-                    c = storage.from_kv(info.resource, kv)
+                    c = storage.from_kv(info.storage_name, kv)
                 except ValueError:
                     log.error("skipping undecodable stored object", extra={"key": kv.key})
                     continue
@@ -305,13 +338,13 @@ class ResourceService:
         with no finalizers and no grace left is removed instead of written
         (unless its strategy leaves removal to someone else).
         """
-        strategy, writer = self.strategies.of(info), self.writers[info.resource]
-        key = storage.object_key(info.resource, namespace, name)
+        strategy, writer = self.strategies.of(info), self.writers[info.storage_name]
+        key = storage.object_key(info.storage_name, namespace, name)
         # Start from the watch cache, like Kubernetes' cachedExistingObject: the write's
         # compare-and-swap on its revision catches a stale copy, and a verdict drawn from a
         # copy that may be stale (an error, "nothing to change") is re-checked on a fresh read.
         # That saves a storage read on every bind and status update.
-        current = self.caches[info.resource].get(key)
+        current = self.caches[info.storage_name].get(key)
         if current is not None and precondition_rv is not None and current.rv != precondition_rv:
             current = None
         fresh = False
@@ -352,7 +385,7 @@ class ResourceService:
                 continue
             if precondition_rv is not None:
                 raise Conflict.for_object(info.resource, name)
-            current, fresh = storage.from_kv(info.resource, outcome.current), True
+            current, fresh = storage.from_kv(info.storage_name, outcome.current), True
         raise Conflict.for_object(info.resource, name, "too many concurrent updates; try again")
 
     def _update_target(
@@ -454,7 +487,7 @@ class ResourceService:
         info, strategy, writer = self._kind(resource)
         ns, name = self._namespace(info, namespace), self._name(name)
         policy = objects.validate_propagation(options.propagation_policy)
-        key = storage.object_key(info.resource, ns, name)
+        key = storage.object_key(info.storage_name, ns, name)
         for _ in range(MAX_UPDATE_ATTEMPTS):
             current = await self.read(info, ns, name)
             if current is None:
@@ -500,7 +533,7 @@ class ResourceService:
         selection = Selection.parse(ns, options.label_selector, options.field_selector)
         rv_text = options.resource_version
         rv = None if rv_text in ("", "0") else storage.parse_resource_version(rv_text)
-        cache = self.caches[info.resource]
+        cache = self.caches[info.storage_name]
         if not cache.ready.is_set():
             try:
                 await asyncio.wait_for(cache.ready.wait(), self.consistency_timeout)

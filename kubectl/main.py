@@ -44,10 +44,13 @@ from kubectl.config import (
 from kubectl.errors import CliError, ReportedFailure, format_api_error, is_unreachable, unreachable_message
 from kubectl.session import Session
 from kubelite.api.errors import ApiError
+from kubelite.api.registry import KindInfo
 from kubelite.client import ApiClient, ClientTLSError
+from kubelite.client.customkinds import forget, learn_custom_kinds
 
 Command = Callable[[Session, argparse.Namespace], Awaitable[int]]
 DEFAULT_REQUEST_TIMEOUT = 30.0
+LEARN_TIMEOUT = 5.0  # asking for the CRDs must not double the wait for a server that does not answer
 
 
 class Parser(argparse.ArgumentParser):
@@ -127,9 +130,15 @@ async def _run(func: Command, args: argparse.Namespace, server: str, namespace: 
                                token=token, impersonate_user=args.as_user or "", impersonate_groups=args.as_groups,
                                credentials=credentials)
     session = Session(client, server, namespace, explicit_namespace=bool(args.namespace))
+    learned: list[KindInfo] = []
+    try:  # so `kctl get <crd-plural>` and CR manifests resolve; the command itself reports an unreachable server
+        learned = await asyncio.wait_for(learn_custom_kinds(client), LEARN_TIMEOUT)
+    except (ApiError, TimeoutError):
+        pass
     try:
         return await func(session, args)
     finally:
+        forget(learned)
         await client.close()
 
 

@@ -77,9 +77,10 @@ def api_group(name: str) -> dict[str, Any] | None:
 def _subresources(info: KindInfo, has_status: HasStatus) -> list[tuple[str, str, str, str, list[str]]]:
     """(subresource, group, version, kind, verbs) of each subresource `info` serves."""
     subs = []
-    if has_status(info):
+    custom = info.custom
+    if (custom.status if custom is not None else has_status(info)):
         subs.append(("status", info.group, info.version, info.kind, SUBRESOURCE_VERBS))
-    if info.resource in SCALABLE:
+    if (custom.scale is not None if custom is not None else info.resource in SCALABLE):
         subs.append(("scale", "autoscaling", "v1", "Scale", SUBRESOURCE_VERBS))
     if info.resource == "pods":  # `kubectl drain` evicts only when discovery lists this
         subs.append(("eviction", "policy", "v1", "Eviction", ["create"]))
@@ -97,6 +98,12 @@ def _review_entries(group_version: str) -> list[dict[str, Any]]:
             for resource, kind in accessapi.DISCOVERY.get(group_version, [])]
 
 
+def categories(info: KindInfo) -> list[str]:
+    if info.custom is not None:
+        return list(info.custom.categories)
+    return ["all"] if info.resource in ALL_CATEGORY else []
+
+
 def resource_list(group_version: str, has_status: HasStatus) -> dict[str, Any] | None:
     """APIResourceList of one group/version (`/api/v1`, `/apis/apps/v1`); None if it is not served."""
     kinds = group_versions().get(group_version)
@@ -109,8 +116,8 @@ def resource_list(group_version: str, has_status: HasStatus) -> dict[str, Any] |
                                  "namespaced": info.namespaced, "kind": info.kind, "verbs": VERBS}
         if info.short_names:
             entry["shortNames"] = list(info.short_names)
-        if info.resource in ALL_CATEGORY:
-            entry["categories"] = ["all"]
+        if categories(info):
+            entry["categories"] = categories(info)
         resources.append(entry)
         for sub, group, version, kind, verbs in _subresources(info, has_status):
             item: dict[str, Any] = {"name": f"{info.resource}/{sub}", "singularName": "",
@@ -142,8 +149,8 @@ def aggregated(core: bool, has_status: HasStatus) -> dict[str, Any]:
             }
             if info.short_names:
                 entry["shortNames"] = list(info.short_names)
-            if info.resource in ALL_CATEGORY:
-                entry["categories"] = ["all"]
+            if categories(info):
+                entry["categories"] = categories(info)
             subs = [{"subresource": sub, "responseKind": {"group": g, "version": v, "kind": k},
                      "verbs": verbs} for sub, g, v, k, verbs in _subresources(info, has_status)]
             if subs:

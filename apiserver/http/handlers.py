@@ -19,6 +19,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from apiserver.apply.manager import writing_as
+from apiserver.crd import scale as custom_scale
 from apiserver.fieldvalidation import FieldPolicy, parse_mode, validating
 from apiserver.http import patch as patching
 from apiserver.http import protobuf
@@ -155,7 +156,8 @@ class ResourceHandlers:
             return json_response(await self.service.update(kind.resource, info.namespace, info.name, raw, dry_run=dry))
         if info.verb == "patch":
             content_type = request.headers.get("Content-Type", "")
-            fn = patching.patch_function(content_type, self._patch_document(body, content_type))
+            fn = patching.patch_function(content_type, self._patch_document(body, content_type),
+                                         strategic=kind.custom is None)
             return json_response(await self.service.patch(
                 kind.resource, info.namespace, info.name, fn, subresource=sub,
                 dry_run=parse_dry_run(request.query)))
@@ -182,7 +184,8 @@ class ResourceHandlers:
         obj = json.loads(raw)
         include = check_include_object(request.query.get("includeObject", ""))
         rv = str(obj.get("metadata", {}).get("resourceVersion", ""))
-        return json_response(table(kind.kind, [obj], include_object=include, resource_version=rv))
+        return json_response(table(kind.kind, [obj], include_object=include, resource_version=rv,
+                                   custom=kind.custom))
 
     async def _list(self, request: web.Request, info: RequestInfo, kind: KindInfo) -> web.Response:
         query = request.query
@@ -199,7 +202,7 @@ class ResourceHandlers:
             objs = [json.loads(item) for item in result.items]
             return json_response(table(kind.kind, objs, include_object=include,
                                        resource_version=result.resource_version,
-                                       continue_token=result.continue_token))
+                                       continue_token=result.continue_token, custom=kind.custom))
         meta: dict[str, Any] = {"resourceVersion": result.resource_version}
         if result.continue_token:
             meta["continue"] = result.continue_token
@@ -255,8 +258,10 @@ class ResourceHandlers:
     # ---- scale -----------------------------------------------------------------------------
 
     @staticmethod
-    def scale_of(obj: dict[str, Any]) -> dict[str, Any]:
-        """The `autoscaling/v1 Scale` view of a Deployment, ReplicaSet or StatefulSet."""
+    def scale_of(obj: dict[str, Any], kind: KindInfo | None = None) -> dict[str, Any]:
+        """The `autoscaling/v1 Scale` view of a Deployment, ReplicaSet, StatefulSet or scalable custom kind."""
+        if kind is not None and kind.custom is not None and kind.custom.scale is not None:
+            return custom_scale.scale_of(obj, kind.custom.scale)
         meta = obj.get("metadata", {})
         spec_replicas = columns.dig(obj, "spec", "replicas")
         return {
@@ -272,7 +277,7 @@ class ResourceHandlers:
     async def _scale(self, request: web.Request, info: RequestInfo, kind: KindInfo, body: bytes) -> web.Response:
         if info.verb == "get":
             obj = json.loads(await self.service.get(kind.resource, info.namespace, info.name))
-            return json_response(self.scale_of(obj))
+            return json_response(self.scale_of(obj, kind))
         if info.verb == "update":
             wanted = decode_document(body, request.headers.get("Content-Type", ""))
         elif info.verb == "patch":
@@ -283,7 +288,7 @@ class ResourceHandlers:
             raise MethodNotAllowed(f"the server does not allow this method on {kind.resource}/scale")
 
         def apply(current: dict[str, Any]) -> dict[str, Any]:
-            scale = self.scale_of(current)
+            scale = self.scale_of(current, kind)
             new_scale = wanted if wanted is not None else fn(scale)
             if not isinstance(new_scale, dict):
                 raise BadRequest("a Scale must be a JSON object")
@@ -293,9 +298,12 @@ class ResourceHandlers:
             rv = columns.dig(new_scale, "metadata", "resourceVersion")
             if rv and rv != columns.dig(current, "metadata", "resourceVersion"):
                 raise Conflict.for_object(kind.resource, info.name)
-            current.setdefault("spec", {})["replicas"] = replicas
+            if kind.custom is not None and kind.custom.scale is not None:
+                custom_scale.set_replicas(current, kind.custom.scale, replicas)
+            else:
+                current.setdefault("spec", {})["replicas"] = replicas
             return current
 
         updated = await self.service.patch(kind.resource, info.namespace, info.name, apply,
                                            dry_run=parse_dry_run(request.query))
-        return json_response(self.scale_of(json.loads(updated)))
+        return json_response(self.scale_of(json.loads(updated), kind))

@@ -22,7 +22,9 @@ import hashlib
 import json
 from typing import Any
 
+from apiserver.crd import openapi as custom_openapi
 from apiserver.http.discovery import group_versions
+from kubelite.api import registry
 from kubelite.api.registry import KindInfo
 
 REF = "#/components/schemas/{model}"
@@ -118,6 +120,9 @@ def _tidy(schema: Any) -> Any:
 def _schemas(kinds: list[KindInfo]) -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     for info in kinds:
+        if info.custom is not None:
+            schemas.update(custom_openapi.schemas(info, REF))
+            continue
         doc = info.model.model_json_schema(by_alias=True, ref_template=REF)
         schemas.update(doc.pop("$defs", {}))
         doc["x-kubernetes-group-version-kind"] = _gvk(info)
@@ -129,9 +134,14 @@ def _key(group_version: str) -> str:
     return f"api/{group_version}" if "/" not in group_version else f"apis/{group_version}"
 
 
-@functools.cache
 def documents() -> dict[str, bytes]:
-    """Every group/version's document, by index key ("api/v1", "apis/apps/v1"); built once."""
+    """Every group/version's document, by index key ("api/v1", "apis/apps/v1"); built once per set of kinds
+    (a CRD change makes a new set)."""
+    return _documents(registry.generation())
+
+
+@functools.lru_cache(maxsize=2)
+def _documents(generation: int) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     for gv, kinds in group_versions().items():
         paths: dict[str, Any] = {}

@@ -159,8 +159,11 @@ def patch_media(content_type: str) -> str:
     return media
 
 
-def patch_function(content_type: str, body: Any) -> PatchFn:
-    """The function that applies a PATCH body of `content_type` to the current object."""
+def patch_function(content_type: str, body: Any, *, strategic: bool = True) -> PatchFn:
+    """The function that applies a PATCH body of `content_type` to the current object.
+
+    `strategic` False: the kind has no patch merge keys (custom resources), so a strategic
+    merge patch is refused with 415, as Kubernetes does."""
     media = patch_media(content_type)
     if media == MERGE_PATCH:
         if not isinstance(body, dict):
@@ -169,6 +172,10 @@ def patch_function(content_type: str, body: Any) -> PatchFn:
     if media == JSON_PATCH:
         return lambda current: json_patch(current, body)
     if media == STRATEGIC_PATCH:
+        if not strategic:
+            raise UnsupportedMediaType(
+                f"the body of the request was in an unknown format - accepted media types include: "
+                f"{JSON_PATCH}, {MERGE_PATCH}, {APPLY_PATCH}")
         if not isinstance(body, dict):
             raise BadRequest("strategic merge patch must be a JSON object")
         return lambda current: strategic_merge(current, body)

@@ -104,14 +104,20 @@ def request_info(method: str, path: str, query: Mapping[str, str]) -> RequestInf
                        name=name)
 
 
+def has_subresource(kind: KindInfo, subresource: str) -> bool:
+    """Whether `kind` serves `scale` (or, for a custom kind, `status`): built-ins by table, CRDs by their spec."""
+    if kind.custom is not None:
+        return kind.custom.status if subresource == "status" else kind.custom.scale is not None
+    return subresource != "scale" or kind.resource in SCALABLE
+
+
 def resolve_kind(info: RequestInfo) -> KindInfo:
     """The registered kind a resource request names, served only at its own group/version (else 404)."""
-    kind = registry.find(info.resource)
+    kind = registry.find(f"{info.resource}.{info.api_group}" if info.api_group else info.resource)
     if kind is None or kind.resource != info.resource or kind.group != info.api_group \
             or kind.version != info.api_version:
         raise not_found_path()
-    if info.subresource and (info.subresource not in SUBRESOURCES
-                             or (info.subresource == "scale" and kind.resource not in SCALABLE)
+    if info.subresource and (info.subresource not in SUBRESOURCES or not has_subresource(kind, info.subresource)
                              or (info.subresource == "eviction" and kind.resource != "pods")
                              or (info.subresource == "approval" and kind.resource not in APPROVABLE)):
         raise not_found_path()

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from kubelite.api import columns
+from kubelite.api import columns, printercolumns
+from kubelite.api.custom import CustomKind
 from kubelite.api.errors import BadRequest
 
 TABLE_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
@@ -31,16 +32,21 @@ def wants_table(accept: str) -> bool:
     return False
 
 
-def column_definitions(kind: str) -> list[dict[str, Any]]:
+def column_definitions(kind: str, custom: CustomKind | None = None) -> list[dict[str, Any]]:
     if kind == "Event":
         names, wide = list(columns.EVENT_COLUMNS), []
     else:
-        spec = columns.TABLES.get(kind, columns.GENERIC)
+        spec = printercolumns.table_spec(custom) if custom is not None else columns.TABLES.get(kind, columns.GENERIC)
         names = ["NAME", *spec.columns]
         wide = spec.wide_columns if spec.wide_row is not None else []
-    return [{"name": name, "type": "string", "format": "name" if name == "NAME" else "",
-             "description": "", "priority": 0} for name in names] + [
+    out = [{"name": name, "type": "string", "format": "name" if name == "NAME" else "",
+            "description": "", "priority": 0} for name in names] + [
         {"name": name, "type": "string", "format": "", "description": "", "priority": 1} for name in wide]
+    if custom is not None:  # the CRD's own column types (kubectl aligns numbers, shows dates as ages)
+        for definition, (type_, format_, description) in zip(out[1:], printercolumns.column_types(custom),
+                                                             strict=True):
+            definition.update(type="string" if type_ == "date" else type_, format=format_, description=description)
+    return out
 
 
 def _row_object(obj: dict[str, Any], include: str) -> dict[str, Any] | None:
@@ -59,9 +65,12 @@ def check_include_object(value: str) -> str:
 
 
 def table(kind: str, objs: Sequence[dict[str, Any]], *, include_object: str = "Metadata",
-          resource_version: str = "", continue_token: str = "", now: datetime | None = None) -> dict[str, Any]:
-    """The Table of `objs` (all of one kind), with every column, wide ones at priority 1."""
-    _, rows = columns.table_for(kind, objs, wide=True, now=now or datetime.now(UTC))
+          resource_version: str = "", continue_token: str = "", now: datetime | None = None,
+          custom: CustomKind | None = None) -> dict[str, Any]:
+    """The Table of `objs` (all of one kind), with every column, wide ones at priority 1;
+    a custom kind's (`custom`) columns are its CRD's printer columns."""
+    spec = printercolumns.table_spec(custom) if custom is not None else None
+    _, rows = columns.table_for(kind, objs, wide=True, now=now or datetime.now(UTC), spec=spec)
     out_rows = []
     for obj, cells in zip(objs, rows, strict=True):
         row: dict[str, Any] = {"cells": cells}
@@ -75,4 +84,4 @@ def table(kind: str, objs: Sequence[dict[str, Any]], *, include_object: str = "M
     if continue_token:
         metadata["continue"] = continue_token
     return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": metadata,
-            "columnDefinitions": column_definitions(kind), "rows": out_rows}
+            "columnDefinitions": column_definitions(kind, custom), "rows": out_rows}

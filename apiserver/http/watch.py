@@ -55,7 +55,7 @@ def encode_event(event: WatchEvent, kind: KindInfo, as_table: bool, include_obje
         return None
     obj = json.loads(event.object)
     rv = str(obj.get("metadata", {}).get("resourceVersion", ""))
-    body = table(kind.kind, [obj], include_object=include_object, resource_version=rv)
+    body = table(kind.kind, [obj], include_object=include_object, resource_version=rv, custom=kind.custom)
     return json.dumps({"type": event.type, "object": body}).encode() + b"\n"
 
 

@@ -64,6 +64,8 @@ class Strategies:
         not_ready_toleration_seconds: int = 30,
         unreachable_toleration_seconds: int = 30,
     ) -> None:
+        from apiserver.crd.strategy import CrdStrategy  # late: it builds on this package's base
+
         lookup = registry.lookup
         self.pods = PodStrategy(lookup("pods"), not_ready_seconds=not_ready_toleration_seconds,
                                 unreachable_seconds=unreachable_toleration_seconds)
@@ -80,10 +82,18 @@ class Strategies:
             CronJobStrategy(lookup("cronjobs"), CronJob),
             *(RbacStrategy(lookup(r)) for r in ("roles", "clusterroles", "rolebindings", "clusterrolebindings")),
             CertificateSigningRequestStrategy(lookup("certificatesigningrequests")),
+            CrdStrategy(lookup("customresourcedefinitions")),
         ]
-        self._by_resource: dict[str, Strategy[Any]] = {s.info.resource: s for s in special}
-        for info in registry.all_kinds():
-            self._by_resource.setdefault(info.resource, plain(info))
+        self._by_resource: dict[str, Strategy[Any]] = {s.info.storage_name: s for s in special}
+        for info in registry.builtin_kinds():  # custom kinds are added with their strategy (`add`)
+            self._by_resource.setdefault(info.storage_name, plain(info))
 
     def of(self, info: KindInfo) -> Strategy[Any]:
-        return self._by_resource[info.resource]
+        return self._by_resource[info.storage_name]
+
+    def add(self, strategy: Strategy[Any]) -> None:
+        """The strategy of a kind registered at run time (a custom kind), replacing an older one."""
+        self._by_resource[strategy.info.storage_name] = strategy
+
+    def remove(self, info: KindInfo) -> None:
+        self._by_resource.pop(info.storage_name, None)

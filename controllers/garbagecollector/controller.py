@@ -1,6 +1,6 @@
 """The garbage collector: dependents whose owners are gone are deleted.
 
-Generic over a list of kinds (here Deployments, ReplicaSets, Pods): any watched
+Generic over a list of kinds (workloads, pods, ConfigMaps, Secrets, Services, custom kinds): any watched
 object with ownerReferences is a dependent; any watched object that
 disappears may be an owner, and its dependents (found through the shared
 owner-uid index) are re-checked. Deleting a Deployment thus deletes its
@@ -25,9 +25,12 @@ from typing import Any
 
 import kubelite.api.registry
 from controllers.base import Controller, ControllerContext
+from controllers.garbagecollector.customkinds import CustomKindInformers
 from controllers.informers import OWNER_UID_INDEX
 from kubelite.api import DaemonSet, Deployment, Job, Pod, ReplicaSet, Resource, StatefulSet
+from kubelite.api.apiextensions import CustomResourceDefinition
 from kubelite.api.batch import CronJob
+from kubelite.api.core import ConfigMap, Secret, Service
 from kubelite.api.errors import Conflict, NotFound
 from kubelite.client import Informer
 
@@ -35,7 +38,9 @@ log = logging.getLogger(__name__)
 
 ORPHAN_FINALIZER = "orphan"
 FOREGROUND_FINALIZER = "foregroundDeletion"
-DEFAULT_KINDS: tuple[type[Resource], ...] = (Deployment, ReplicaSet, DaemonSet, StatefulSet, Job, CronJob, Pod)
+# ConfigMaps, Secrets and Services too: operators make them owned by their custom resources.
+DEFAULT_KINDS: tuple[type[Resource], ...] = (Deployment, ReplicaSet, DaemonSet, StatefulSet, Job, CronJob, Pod,
+                                             ConfigMap, Secret, Service)
 ABSENT_CACHE_SIZE = 4096
 
 
@@ -57,6 +62,21 @@ class GarbageCollector(Controller):
             inf = ctx.factory.informer(cls)
             self.informers[kind] = inf
             self._register(kind, inf)
+        # Custom kinds come and go with their CRDs: each established one gets an informer of its own.
+        self.custom = CustomKindInformers(ctx.client, self._add_custom, self._remove_custom)
+        ctx.factory.informer(CustomResourceDefinition).add_handlers(
+            self.custom.changed, lambda _old, new: self.custom.changed(new), self.custom.removed)
+
+    def _add_custom(self, kind: str, inf: Informer[Any]) -> None:
+        self.informers[kind] = inf
+        self._register(kind, inf)
+
+    def _remove_custom(self, kind: str) -> None:
+        self.informers.pop(kind, None)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        await super().stop(timeout)
+        await self.custom.stop()
 
     def _register(self, kind: str, inf: Informer[Any]) -> None:
         def on_add(obj: Resource) -> None:

@@ -11,6 +11,8 @@ from kubectl.errors import CliError, format_api_error
 from kubectl.output import FORMATS, print_objects, to_json, to_yaml, warn, without_managed_fields, write
 from kubectl.resources import Target, kind_label, parse_targets
 from kubectl.session import Obj, Session
+from kubelite.api import printercolumns
+from kubelite.api.columns import TableSpec
 from kubelite.api.errors import ApiError, Expired, NotFound
 from kubelite.api.registry import KindInfo
 
@@ -121,6 +123,11 @@ async def run(session: Session, args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def custom_columns(info: KindInfo) -> TableSpec | None:
+    """A custom kind's printer columns (its CRD's additionalPrinterColumns + AGE); None for built-in kinds."""
+    return printercolumns.table_spec(info.custom) if info.custom is not None else None
+
+
 def print_tables(results: list[tuple[KindInfo, list[Obj]]], args: argparse.Namespace, multi_kind: bool) -> None:
     blocks = []
     now = datetime.now(UTC)
@@ -129,7 +136,8 @@ def print_tables(results: list[tuple[KindInfo, list[Obj]]], args: argparse.Names
             continue
         header, rows = printers.table_for(
             info.kind, objs, wide=args.output == "wide", all_namespaces=args.all_namespaces,
-            show_labels=args.show_labels, name_prefix=f"{kind_label(info)}/" if multi_kind else "", now=now)
+            show_labels=args.show_labels, name_prefix=f"{kind_label(info)}/" if multi_kind else "", now=now,
+            spec=custom_columns(info))
         text, _ = printers.render(None if args.no_headers else header, rows)
         blocks.append(text)
     if blocks:
@@ -158,7 +166,7 @@ async def watch(session: Session, target: Target, args: argparse.Namespace) -> i
 
     def table(objs: list[Obj]) -> tuple[list[str], list[list[str]]]:
         return printers.table_for(info.kind, objs, wide=wide, all_namespaces=args.all_namespaces,
-                                  show_labels=args.show_labels)
+                                  show_labels=args.show_labels, spec=custom_columns(info))
 
     widths: list[int] = []
     if table_mode:

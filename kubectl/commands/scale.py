@@ -9,6 +9,7 @@ from kubectl.errors import CliError, ReportedFailure, report
 from kubectl.output import write
 from kubectl.resources import display_name, parse_targets
 from kubectl.session import Obj, Session
+from kubelite.api.custom import read_path, write_path
 from kubelite.api.errors import ApiError
 from kubelite.api.registry import KindInfo
 
@@ -25,14 +26,25 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
+def scalable(info: KindInfo) -> bool:
+    return info.kind in SCALABLE if info.custom is None else info.custom.scale is not None
+
+
 async def scale_one(session: Session, info: KindInfo, name: str, replicas: int, current: int) -> None:
+    """Set the replicas at `.spec.replicas`, or where a custom kind's CRD says (its specReplicasPath)."""
+    path = info.custom.scale.spec_replicas if info.custom is not None and info.custom.scale else ".spec.replicas"
+
     def change(obj: Obj) -> bool:
-        spec = obj.setdefault("spec", {})
-        if current >= 0 and spec.get("replicas", 1) != current:
-            raise CliError(f"Expected replicas to be {current}, was {spec.get('replicas', 1)}")
-        if spec.get("replicas") == replicas:
+        have = read_path(obj, path)
+        have = 1 if have is None and info.custom is None else have
+        if current >= 0 and have != current:
+            raise CliError(f"Expected replicas to be {current}, was {have}")
+        if read_path(obj, path) == replicas:
             return False
-        spec["replicas"] = replicas
+        try:
+            write_path(obj, path, replicas)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
         return True
 
     await session.edit(info, name, change)
@@ -43,8 +55,9 @@ async def run(session: Session, args: argparse.Namespace) -> int:
         raise CliError("The --replicas=COUNT flag is required, and COUNT must be greater than or equal to 0")
     failed = False
     for target in parse_targets(args.resources):
-        if target.info.kind not in SCALABLE:
-            raise CliError(f"cannot scale {target.info.resource}: only deployments and replicasets scale")
+        if not scalable(target.info):
+            raise CliError(f"cannot scale {target.info.resource}: only deployments, replicasets, statefulsets and "
+                           "custom kinds with a scale subresource scale")
         if not target.names:
             raise CliError("resource(s) were provided, but no name was specified")
         for name in target.names:

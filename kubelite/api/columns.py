@@ -458,21 +458,24 @@ TABLES: dict[str, TableSpec] = {
                                     _binding_wide),
     "CertificateSigningRequest": TableSpec(["AGE", "SIGNERNAME", "REQUESTOR", "REQUESTEDDURATION", "CONDITION"],
                                            _csr_row, []),
+    "CustomResourceDefinition": TableSpec(["CREATED AT"],
+                                          lambda o, n: [str(dig(o, "metadata", "creationTimestamp") or "")], []),
 }
 EVENT_COLUMNS = ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
 GENERIC = TableSpec(["AGE"], _generic_row, [])
 
 
 def table_for(kind: str, objs: Sequence[Obj], *, wide: bool = False, all_namespaces: bool = False,
-              show_labels: bool = False, name_prefix: str = "",
-              now: datetime | None = None) -> tuple[list[str], list[list[str]]]:
-    """Header and rows for objects of one kind (Events have no NAME column, like kubectl)."""
+              show_labels: bool = False, name_prefix: str = "", now: datetime | None = None,
+              spec: TableSpec | None = None) -> tuple[list[str], list[list[str]]]:
+    """Header and rows for objects of one kind (Events have no NAME column, like kubectl);
+    `spec` overrides the kind's columns (a custom kind's printer columns)."""
     now = now or datetime.now(UTC)
     if kind == "Event":
         header = list(EVENT_COLUMNS)
         rows = [_event_row(o, now) for o in objs]
     else:
-        spec = TABLES.get(kind, GENERIC)
+        spec = spec or TABLES.get(kind, GENERIC)
         header = ["NAME", *spec.columns]
         if wide and spec.wide_row is not None:
             header += spec.wide_columns

@@ -8,14 +8,16 @@ so the names cannot drift between components.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from kubelite.api.apiextensions import CustomResourceDefinition
 from kubelite.api.apps import DaemonSet, Deployment, Job, ReplicaSet, StatefulSet
 from kubelite.api.auth import ServiceAccount
 from kubelite.api.batch import CronJob
 from kubelite.api.certificates import CertificateSigningRequest
 from kubelite.api.core import ConfigMap, Endpoints, Event, Lease, Namespace, Node, Secret, Service
+from kubelite.api.custom import CustomKind, kind_parts, model_for
 from kubelite.api.errors import REQUIRED, BadRequest, Invalid, NotFound, StatusCause
 from kubelite.api.meta import Resource
 from kubelite.api.pods import Pod
@@ -31,6 +33,14 @@ class KindInfo:
     namespaced: bool
     short_names: tuple[str, ...]
     model: type[Resource]
+    custom: CustomKind | None = field(default=None, compare=False)
+    """Set for a kind a CustomResourceDefinition adds (see `register`)."""
+
+    @property
+    def storage_name(self) -> str:
+        """Where objects live under /registry/: `pods`, or `<group>/<plural>` for custom kinds
+        (Kubernetes' layout, so two CRDs with one plural in different groups never share keys)."""
+        return f"{self.group}/{self.resource}" if self.custom is not None else self.resource
 
     @property
     def singular(self) -> str:
@@ -80,23 +90,83 @@ _KINDS: tuple[KindInfo, ...] = (
     _info(RoleBinding, "rolebindings", True),
     _info(ClusterRoleBinding, "clusterrolebindings", False),
     _info(CertificateSigningRequest, "certificatesigningrequests", False, "csr"),
+    _info(CustomResourceDefinition, "customresourcedefinitions", False, "crd", "crds"),
 )
 
 
-def _build_index() -> dict[str, KindInfo]:
-    index: dict[str, KindInfo] = {}
-    for info in _KINDS:
+def _build_index(kinds: tuple[KindInfo, ...] | list[KindInfo], base: dict[str, KindInfo]) -> dict[str, KindInfo]:
+    """Every spelling of every kind; names already in `base` (built-in kinds) win."""
+    index = dict(base)
+    for info in kinds:
         names = {info.kind.lower(), info.resource, info.singular, *info.short_names}
         for name in names:
-            index[name] = info
+            index.setdefault(name, info)
             if info.group:
-                index[f"{name}.{info.group}"] = info
+                index.setdefault(f"{name}.{info.group}", info)
     return index
 
 
-_INDEX = _build_index()
-_BY_MODEL = {info.model: info for info in _KINDS}
+_BUILTIN_INDEX = _build_index(_KINDS, {})
+_INDEX = _BUILTIN_INDEX
+_BY_MODEL: dict[type[Resource], KindInfo] = {info.model: info for info in _KINDS}
 _BY_GVK = {(info.api_version, info.kind): info for info in _KINDS}
+_CUSTOM: dict[str, KindInfo] = {}  # by CRD name (`<plural>.<group>`)
+_generation = 0
+
+
+def from_crd(crd: CustomResourceDefinition) -> KindInfo | None:
+    """The KindInfo of the kind a CRD adds (None if it serves no version)."""
+    parts = kind_parts(crd)
+    if parts is None:
+        return None
+    api_version, kind, plural, namespaced, short, custom = parts
+    group = api_version.rpartition("/")[0]
+    return KindInfo(kind, api_version, group, plural, namespaced, short, model_for(api_version, kind), custom)
+
+
+def register(info: KindInfo) -> None:
+    """Add (or replace) a custom kind; built-in kinds keep their names when a custom kind reuses one."""
+    global _INDEX, _generation
+    if info.custom is None:
+        raise ValueError(f"{info.kind} is not a custom kind")
+    old = _CUSTOM.pop(info.custom.crd_name, None)
+    if old is not None:
+        _forget(old)
+    _CUSTOM[info.custom.crd_name] = info
+    _BY_MODEL[info.model] = info
+    _BY_GVK.setdefault((info.api_version, info.kind), info)
+    _INDEX = _build_index(list(_CUSTOM.values()), _BUILTIN_INDEX)
+    _generation += 1
+
+
+def unregister(crd_name: str, only: KindInfo | None = None) -> KindInfo | None:
+    """Remove the custom kind of CRD `crd_name` (only if it is still `only`, when given); the KindInfo
+    removed (None if none)."""
+    global _INDEX, _generation
+    if only is not None and _CUSTOM.get(crd_name) is not only:
+        return None
+    info = _CUSTOM.pop(crd_name, None)
+    if info is not None:
+        _forget(info)
+        _INDEX = _build_index(list(_CUSTOM.values()), _BUILTIN_INDEX)
+        _generation += 1
+    return info
+
+
+def _forget(info: KindInfo) -> None:
+    if _BY_MODEL.get(info.model) is info:
+        del _BY_MODEL[info.model]
+    if _BY_GVK.get((info.api_version, info.kind)) is info:
+        del _BY_GVK[(info.api_version, info.kind)]
+
+
+def custom_kinds() -> list[KindInfo]:
+    return list(_CUSTOM.values())
+
+
+def generation() -> int:
+    """Bumped on every change of the custom kinds (lets derived documents know they are stale)."""
+    return _generation
 
 
 def find(name: str) -> KindInfo | None:
@@ -122,8 +192,13 @@ def for_model(cls: type[Resource]) -> KindInfo:
         raise NotFound(f"{cls.__name__} is not a registered kind") from None
 
 
-def all_kinds() -> list[KindInfo]:
+def builtin_kinds() -> list[KindInfo]:
+    """The kinds compiled in (what an apiserver serves before it has read any CRD)."""
     return list(_KINDS)
+
+
+def all_kinds() -> list[KindInfo]:
+    return [*_KINDS, *_CUSTOM.values()] if _CUSTOM else list(_KINDS)
 
 
 def for_gvk(api_version: str, kind: str) -> KindInfo | None:

@@ -142,10 +142,12 @@ async def test_field_validation_modes(api: ApiServer, tmp_path: Path) -> None:
                 "data": {"a": "1"}}
 
     async with aiohttp.ClientSession() as session:
-        for mode in ("", "Strict"):
-            async with session.post(f"{cms}?fieldValidation={mode}", json=cm("strict")) as resp:
-                status = await resp.json()
-            assert (resp.status, status["details"]["causes"][0]["field"]) == (422, "metadata.colour")
+        async with session.post(f"{cms}?fieldValidation=Strict", json=cm("strict")) as resp:
+            status = await resp.json()
+        assert (resp.status, status["details"]["causes"][0]["field"]) == (422, "metadata.colour")
+        async with session.post(cms, json=cm("unsaid")) as resp:  # none given: Warn, as Kubernetes
+            assert resp.status == 201 and "colour" not in (await resp.json())["metadata"]
+            assert resp.headers.getall("Warning") == ['299 - "unknown field \\"metadata.colour\\""']
         async with session.post(f"{cms}?fieldValidation=Warn", json=cm("warned")) as resp:
             assert resp.status == 201
             assert resp.headers.getall("Warning") == ['299 - "unknown field \\"metadata.colour\\""']

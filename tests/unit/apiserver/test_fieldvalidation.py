@@ -54,6 +54,7 @@ def test_remove_dotted(path: str, found: bool, left: Any) -> None:
 
 
 def test_parse_mode() -> None:
-    assert parse_mode("") == "Strict"
+    assert parse_mode("") == "Warn"  # Kubernetes' default when a client sends none
+    assert parse_mode("Strict") == "Strict"
     with pytest.raises(BadRequest, match='invalid fieldValidation value "Loose"'):
         parse_mode("Loose")
