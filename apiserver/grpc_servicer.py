@@ -48,6 +48,16 @@ log = logging.getLogger(__name__)
 
 __all__ = ["ResourcesAdapter", "ResourcesServicer", "grpc_code", "status_metadata"]
 
+MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024  # Kubernetes' --max-request-body-bytes default, as over HTTP
+
+
+def _body(raw: bytes) -> bytes:
+    """A request's object JSON, refused with 413 past 3 MiB (the transport itself allows far more,
+    so the caller gets Kubernetes' error rather than a bare RESOURCE_EXHAUSTED)."""
+    if len(raw) > MAX_REQUEST_BODY_BYTES:
+        raise ApiError("RequestEntityTooLarge", f"Request entity too large: limit is {MAX_REQUEST_BODY_BYTES}", 413)
+    return raw
+
 
 class ResourcesAdapter:
     """`ResourceHandler` (protobuf messages) over `ResourceService` (typed calls)."""
@@ -67,7 +77,7 @@ class ResourcesAdapter:
         if request.resource == TOKEN_SUBRESOURCE:  # TokenRequest; the body's metadata.name names the SA
             return api_pb2.Object(json=await self.service.create_token(request.namespace, "", request.json))
         return api_pb2.Object(json=await self.service.create(
-            request.resource, request.namespace, request.json, dry_run=request.dry_run))
+            request.resource, request.namespace, _body(request.json), dry_run=request.dry_run))
 
     async def Get(self, request: api_pb2.GetRequest) -> api_pb2.Object:
         return api_pb2.Object(json=await self.service.get(request.resource, request.namespace, request.name))
@@ -84,11 +94,11 @@ class ResourcesAdapter:
 
     async def Update(self, request: api_pb2.UpdateRequest) -> api_pb2.Object:
         return api_pb2.Object(json=await self.service.update(
-            request.resource, request.namespace, request.name, request.json, dry_run=request.dry_run))
+            request.resource, request.namespace, request.name, _body(request.json), dry_run=request.dry_run))
 
     async def UpdateStatus(self, request: api_pb2.UpdateRequest) -> api_pb2.Object:
         return api_pb2.Object(json=await self.service.update_status(
-            request.resource, request.namespace, request.name, request.json, dry_run=request.dry_run))
+            request.resource, request.namespace, request.name, _body(request.json), dry_run=request.dry_run))
 
     async def Delete(self, request: api_pb2.DeleteRequest) -> api_pb2.Object:
         options = DeleteOptions(

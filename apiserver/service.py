@@ -193,7 +193,8 @@ class ResourceService:
             data = obj.to_dict()
             if dry_run:
                 return self._respond(data)
-            written = await writer.create(storage.object_key(info.resource, ns, name), obj, data, plan)
+            with objects.stored_size_checked(info, name):
+                written = await writer.create(storage.object_key(info.resource, ns, name), obj, data, plan)
             if written is not None:
                 revision, data = written
                 return self._respond(data, revision)
@@ -333,7 +334,8 @@ class ResourceService:
             if strategy.removes_when_finalized and objects.ready_to_remove(new):
                 outcome = await writer.remove(key, current)
             else:
-                outcome = await writer.update(key, new, data, current)
+                with objects.stored_size_checked(info, name):
+                    outcome = await writer.update(key, new, data, current)
             if outcome.ok:
                 return self._respond(outcome.data if outcome.data is not None else data, outcome.revision)
             if outcome.missing:

@@ -77,7 +77,7 @@ class StatusCause:
 
     @classmethod
     def too_long(cls, field: str, max_length: int) -> StatusCause:
-        return cls(field, f"Too long: may not be more than {max_length} bytes", TOO_LONG)
+        return cls(field, f"Too long: must have at most {max_length} bytes", TOO_LONG)
 
 
 class ApiError(Exception):

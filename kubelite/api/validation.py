@@ -43,6 +43,7 @@ Causes = list[StatusCause]
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 NODE_PORT_RANGE = (30000, 32767)
 MAX_ANNOTATIONS_BYTES = 256 * 1024
+MAX_CONFIG_DATA_BYTES = 1024 * 1024  # ConfigMap and Secret payloads, as Kubernetes limits them
 
 # Kinds whose names must be DNS-1123 labels (they become DNS names / path segments).
 _LABEL_NAMED = (Namespace, Service)
@@ -75,7 +76,7 @@ def validate_object_meta(meta: ObjectMeta, name_rule: Callable[[str], str | None
         kerr = label_key_error(key)
         if kerr:
             out.append(StatusCause.invalid(f"{path}.annotations", key, kerr))
-        size += len(key) + len(value)
+        size += len(key.encode()) + len(value.encode())
     if size > MAX_ANNOTATIONS_BYTES:
         out.append(StatusCause.too_long(f"{path}.annotations", MAX_ANNOTATIONS_BYTES))
     controllers = 0
@@ -322,9 +323,22 @@ def _config_keys(keys: list[str], path: str, out: Causes) -> None:
             out.append(StatusCause.invalid(path, key, err))
 
 
+def _data_size(out: Causes, plain: dict[str, str], encoded: dict[str, str]) -> None:
+    """A ConfigMap's or Secret's keys and values together may hold at most 1 MiB.
+
+    Why: every watcher of the kind gets the whole object, and a kubelet mounts it in
+    memory; base64 values (`encoded`) count as the bytes they stand for.
+    """
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in plain.items())
+    size += sum(len(k.encode()) + len(v) * 3 // 4 for k, v in encoded.items())
+    if size > MAX_CONFIG_DATA_BYTES:
+        out.append(StatusCause.too_long("", MAX_CONFIG_DATA_BYTES))
+
+
 def _config_map(obj: ConfigMap, out: Causes) -> None:
     _config_keys(list(obj.data), "data", out)
     _config_keys(list(obj.binary_data), "binaryData", out)
+    _data_size(out, obj.data, obj.binary_data)
     for key in set(obj.data) & set(obj.binary_data):
         out.append(StatusCause.invalid("data", key, "duplicate of key present in binaryData"))
 
@@ -332,6 +346,7 @@ def _config_map(obj: ConfigMap, out: Causes) -> None:
 def _secret(obj: Secret, out: Causes) -> None:
     _config_keys(list(obj.data), "data", out)
     _config_keys(list(obj.string_data), "stringData", out)
+    _data_size(out, obj.string_data, obj.data)
     for key, value in obj.data.items():
         try:
             base64.b64decode(value, validate=True)
