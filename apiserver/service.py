@@ -27,6 +27,8 @@ from apiserver.admission import NamespaceAdmission
 from apiserver.etcd import EtcdClient, prefix_end
 from apiserver.options import DeleteOptions, ListOptions, ObjectList, WatchEvent, WatchOptions
 from apiserver.podsecurity import PodSecurityAdmission
+from apiserver.policy.limitranger import LimitRanger
+from apiserver.policy.quota import QuotaAdmission
 from apiserver.selection import Selection
 from apiserver.serviceaccount.admission import ServiceAccounts
 from apiserver.serviceaccount.config import ServiceAccountConfig
@@ -86,6 +88,8 @@ class ResourceService:
         self.admission = NamespaceAdmission(self)
         self.pod_security = PodSecurityAdmission(self.admission.labels, pod_security_default)
         self.service_accounts = ServiceAccounts(self, service_accounts, admission=service_account_admission)
+        self.limit_ranger = LimitRanger(self.caches["limitranges"])
+        self.quota = QuotaAdmission(self)
         self.strategies = Strategies(
             namespace_empty=self.admission.namespace_empty,
             not_ready_toleration_seconds=default_not_ready_toleration_seconds,
@@ -186,7 +190,11 @@ class ResourceService:
         if isinstance(obj, Pod):
             if await self.service_accounts.admit_pod(obj):
                 strategy.validate(obj)
+            if self.limit_ranger.admit_pod(ns, obj):
+                strategy.validate(obj)
             await self.pod_security.admit(ns, obj)
+        if info.namespaced:
+            await self.quota.admit(info.resource, ns, obj, dry_run=dry_run)
         plan = writer.allocate(obj)
         for _ in range(GENERATE_NAME_ATTEMPTS):
             name = meta.name or ""

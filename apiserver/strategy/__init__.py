@@ -18,6 +18,7 @@ from apiserver.strategy.core import (
     PodStrategy,
     ServiceStrategy,
 )
+from apiserver.strategy.policy import ResourceQuotaStrategy
 from apiserver.strategy.rbac import RbacStrategy
 from apiserver.strategy.workloads import (
     CronJobStrategy,
@@ -36,6 +37,7 @@ from kubelite.api import (
     StatefulSet,
     registry,
 )
+from kubelite.api.policy import ResourceQuota
 from kubelite.api.registry import KindInfo
 
 __all__ = [
@@ -77,6 +79,7 @@ class Strategies:
             StatefulSetStrategy(lookup("statefulsets"), StatefulSet),
             JobStrategy(lookup("jobs"), Job),
             CronJobStrategy(lookup("cronjobs"), CronJob),
+            ResourceQuotaStrategy(lookup("resourcequotas"), ResourceQuota),
             *(RbacStrategy(lookup(r)) for r in ("roles", "clusterroles", "rolebindings", "clusterrolebindings")),
         ]
         self._by_resource: dict[str, Strategy[Any]] = {s.info.resource: s for s in special}

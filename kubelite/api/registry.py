@@ -18,6 +18,7 @@ from kubelite.api.core import ConfigMap, Endpoints, Event, Lease, Namespace, Nod
 from kubelite.api.errors import REQUIRED, BadRequest, Invalid, NotFound, StatusCause
 from kubelite.api.meta import Resource
 from kubelite.api.pods import Pod
+from kubelite.api.policy import LimitRange, ResourceQuota
 from kubelite.api.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
 
 
@@ -78,6 +79,8 @@ _KINDS: tuple[KindInfo, ...] = (
     _info(ClusterRole, "clusterroles", False),
     _info(RoleBinding, "rolebindings", True),
     _info(ClusterRoleBinding, "clusterrolebindings", False),
+    _info(ResourceQuota, "resourcequotas", True, "quota"),
+    _info(LimitRange, "limitranges", True, "limits"),
 )
 
 

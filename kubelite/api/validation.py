@@ -13,11 +13,13 @@ import binascii
 from collections.abc import Callable
 from typing import Any
 
+from kubelite.api import quota
 from kubelite.api.apps import DaemonSet, Deployment, Job, JobSpec, ReplicaSet, StatefulSet
 from kubelite.api.base import IntOrString
 from kubelite.api.batch import CronJob, validate_cron_job
 from kubelite.api.core import ConfigMap, Event, Lease, Namespace, Node, Secret, Service
 from kubelite.api.errors import BadRequest, StatusCause
+from kubelite.api.limitrange import validate_limit_range
 from kubelite.api.meta import LabelSelector, ObjectMeta, Resource
 from kubelite.api.names import (
     cidr_error,
@@ -36,6 +38,7 @@ from kubelite.api.podvalidation import (
     validate_pod_spec,
     validate_port_number,
 )
+from kubelite.api.policy import LimitRange, ResourceQuota
 from kubelite.api.selectors import label_key_error, label_matcher
 
 Causes = list[StatusCause]
@@ -369,10 +372,26 @@ def _event(obj: Event, out: Causes) -> None:
         out.append(StatusCause.not_supported("type", obj.type, ("Normal", "Warning")))
 
 
+def _resource_quota(obj: ResourceQuota, out: Causes) -> None:
+    for name, text in obj.spec.hard.items():
+        err = quota.name_error(name)
+        if err:
+            out.append(StatusCause.invalid(f"spec.hard[{name}]", name, err))
+            continue
+        try:
+            amount = quota.parse_amount(name, text)
+        except ValueError as exc:
+            out.append(StatusCause.invalid(f"spec.hard[{name}]", text, str(exc)))
+            continue
+        if amount < 0:
+            out.append(StatusCause.invalid(f"spec.hard[{name}]", text, "must be greater than or equal to 0"))
+
+
 _VALIDATORS: dict[type[Resource], Callable[[Any, Causes], None]] = {
     Pod: _pod, Deployment: _deployment, ReplicaSet: _replica_set, DaemonSet: _daemon_set,
     StatefulSet: _stateful_set, Job: _job, Service: _service, Node: _node, ConfigMap: _config_map,
-    Secret: _secret, Lease: _lease, Event: _event, CronJob: _cron_job,
+    Secret: _secret, Lease: _lease, Event: _event, CronJob: _cron_job, ResourceQuota: _resource_quota,
+    LimitRange: validate_limit_range,
 }
 
 

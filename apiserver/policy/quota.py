@@ -1,0 +1,97 @@
+"""ResourceQuota admission: charge every create against its namespace's quotas, or refuse it.
+
+Why charge in the quota's status: two concurrent creates must not both take
+the last slot. Each create adds its usage to `status.used` with a compare-and-
+swap on the quota (the service's guaranteed update); the loser of a race
+re-reads the winner's charge and is refused with `exceeded quota`. As in
+Kubernetes, a charged create that then fails leaves the quota over-counted
+until the resourcequota controller recounts; a quota whose status does not yet
+cover its spec (new or edited) is counted here from the watch caches first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from apiserver.selection import Selection
+from kubelite.api import quota, registry
+from kubelite.api.errors import Forbidden, InternalError, NotFound
+from kubelite.api.meta import Resource
+from kubelite.api.pods import Pod
+from kubelite.api.policy import ResourceQuota
+
+if TYPE_CHECKING:
+    from apiserver.service import ResourceService
+
+# Which stored resources a quota name is counted from.
+_SOURCES = {name: "pods" for name in quota.COMPUTE_NAMES} | {
+    "pods": "pods", "services": "services", "services.nodeports": "services", "services.loadbalancers": "services",
+    "configmaps": "configmaps", "secrets": "secrets", "resourcequotas": "resourcequotas",
+}
+
+
+def _source(name: str) -> str | None:
+    if name.startswith("count/"):
+        info = registry.find(name[len("count/"):])
+        return info.resource if info is not None else None
+    return _SOURCES.get(name)
+
+
+class QuotaAdmission:
+    def __init__(self, service: ResourceService) -> None:
+        self._service = service
+        self._info = registry.lookup("resourcequotas")
+
+    def quotas(self, namespace: str) -> list[ResourceQuota]:
+        items, _ = self._service.caches["resourcequotas"].list_objects(Selection.parse(namespace))
+        return [ResourceQuota.from_dict(c.obj) for c in items]
+
+    def count(self, namespace: str, names: Iterable[str]) -> quota.Amounts:
+        """Current usage of `names` in `namespace`, counted from the watch caches."""
+        wanted = list(names)
+        usages: list[quota.Amounts] = []
+        for resource in sorted({s for n in wanted if (s := _source(n)) is not None}):
+            info = registry.lookup(resource)
+            items, _ = self._service.caches[resource].list_objects(Selection.parse(namespace))
+            for c in items:
+                usages.append(quota.usage(resource, info.model.from_dict(c.obj)))
+        return quota.total(usages, wanted)
+
+    async def admit(self, resource: str, namespace: str, obj: Resource, *, dry_run: bool = False) -> None:
+        """Charge `obj`'s create to every quota of `namespace` that limits it; Forbidden if one cannot take it."""
+        requested = quota.usage(resource, obj)
+        relevant = sorted((q for q in self.quotas(namespace) if set(q.spec.hard) & set(requested)),
+                          key=lambda q: q.metadata.name or "")
+        if not relevant:
+            return
+        what = f'{registry.lookup(resource).qualified_resource} "{obj.metadata.name}"'
+        if isinstance(obj, Pod):
+            for q in relevant:
+                missing = quota.missing_specs(q, obj)
+                if missing:
+                    raise Forbidden(f"{what} is forbidden: failed quota: {q.metadata.name}: {missing}",
+                                    name=obj.metadata.name, kind=resource)
+        for q in relevant:
+            await self._charge(namespace, q.metadata.name or "", requested, what, dry_run)
+
+    async def _charge(self, namespace: str, name: str, requested: quota.Amounts, what: str, dry_run: bool) -> None:
+        def mutate(current: Resource) -> Resource:
+            if not isinstance(current, ResourceQuota):
+                raise InternalError(f"resourcequotas/{name} decoded as {type(current).__name__}")
+            hard = quota.hard_amounts(current)
+            used = quota.used_amounts(current)
+            if used is None:
+                used = self.count(namespace, hard)
+            charged = {n: requested.get(n, 0) for n in hard}
+            refusal = quota.exceeded(name, hard, used, charged)
+            if refusal:
+                raise Forbidden(f"{what} is forbidden: {refusal}")
+            current.status.hard = dict(current.spec.hard)
+            current.status.used = quota.status_strings({n: used.get(n, 0) + charged[n] for n in hard})
+            return current
+
+        try:
+            await self._service.guaranteed_update(self._info, namespace, name, None, mutate, dry_run=dry_run)
+        except NotFound:
+            pass  # the quota was deleted meanwhile: nothing to charge
