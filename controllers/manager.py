@@ -27,6 +27,7 @@ from controllers.namespace.controller import NamespaceController
 from controllers.nodeipam.controller import NodeIpamController
 from controllers.nodelifecycle.controller import NodeLifecycleController
 from controllers.replicaset.controller import ReplicaSetController
+from controllers.resourcequota.controller import ResourceQuotaController
 from controllers.rootcacertpublisher.controller import RootCACertPublisher
 from controllers.serviceaccount.controller import ServiceAccountsController
 from controllers.statefulset.controller import StatefulSetController
@@ -49,10 +50,11 @@ ALIASES = {
     "ns": "namespace", "namespace": "namespace", "namespaces": "namespace",
     "sa": "serviceaccount", "serviceaccount": "serviceaccount", "serviceaccounts": "serviceaccount",
     "root-ca-cert-publisher": "root-ca-cert-publisher", "rootca": "root-ca-cert-publisher",
+    "resourcequota": "resourcequota", "quota": "resourcequota",
 }
 ALL_CONTROLLERS = ("replicaset", "deployment", "garbagecollector", "nodeipam", "nodelifecycle", "endpoints",
                    "daemonset", "statefulset", "job", "cronjob", "namespace", "serviceaccount",
-                   "root-ca-cert-publisher")
+                   "root-ca-cert-publisher", "resourcequota")
 
 
 def parse_controllers(text: str) -> list[str]:
@@ -65,7 +67,7 @@ def parse_controllers(text: str) -> list[str]:
             return list(ALL_CONTROLLERS)
         name = ALIASES.get(part)
         if name is None:
-            raise ValueError(f"unknown controller {part!r} (known: rs, deploy, gc, ipam, nodelifecycle, endpoints, ds, sts, job, cj, ns, sa, root-ca-cert-publisher)")
+            raise ValueError(f"unknown controller {part!r} (known: rs, deploy, gc, ipam, nodelifecycle, endpoints, ds, sts, job, cj, ns, sa, root-ca-cert-publisher, quota)")
         if name not in out:
             out.append(name)
     return out
@@ -106,6 +108,7 @@ class ControllerManager:
             "namespace": lambda: NamespaceController(ctx),
             "serviceaccount": lambda: ServiceAccountsController(ctx),
             "root-ca-cert-publisher": lambda: RootCACertPublisher(ctx, root_ca),
+            "resourcequota": lambda: ResourceQuotaController(ctx),
         }
         if not root_ca:
             names.discard("root-ca-cert-publisher")

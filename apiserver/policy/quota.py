@@ -24,20 +24,6 @@ from kubelite.api.policy import ResourceQuota
 if TYPE_CHECKING:
     from apiserver.service import ResourceService
 
-# Which stored resources a quota name is counted from.
-_SOURCES = {name: "pods" for name in quota.COMPUTE_NAMES} | {
-    "pods": "pods", "services": "services", "services.nodeports": "services", "services.loadbalancers": "services",
-    "configmaps": "configmaps", "secrets": "secrets", "resourcequotas": "resourcequotas",
-}
-
-
-def _source(name: str) -> str | None:
-    if name.startswith("count/"):
-        info = registry.find(name[len("count/"):])
-        return info.resource if info is not None else None
-    return _SOURCES.get(name)
-
-
 class QuotaAdmission:
     def __init__(self, service: ResourceService) -> None:
         self._service = service
@@ -51,7 +37,7 @@ class QuotaAdmission:
         """Current usage of `names` in `namespace`, counted from the watch caches."""
         wanted = list(names)
         usages: list[quota.Amounts] = []
-        for resource in sorted({s for n in wanted if (s := _source(n)) is not None}):
+        for resource in sorted({s for n in wanted if (s := quota.source_of(n)) is not None}):
             info = registry.lookup(resource)
             items, _ = self._service.caches[resource].list_objects(Selection.parse(namespace))
             for c in items:

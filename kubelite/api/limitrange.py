@@ -8,13 +8,13 @@ Messages follow Kubernetes' LimitRanger wording, with the container named.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from kubelite.api.container import Container
 from kubelite.api.errors import StatusCause
 from kubelite.api.pods import Pod
 from kubelite.api.policy import LimitRange, LimitRangeItem
-from kubelite.api.quantity import parse_quantity
+from kubelite.api.quantity import format_cpu_millis, format_memory, parse_quantity
 
 LIMIT_TYPES = ("Container", "Pod")
 RESOURCES = ("cpu", "memory")
@@ -178,4 +178,6 @@ def _format_sum(containers: list[Container], section: str, name: str) -> str:
     amount = _sum(getattr(c.resources, section) for c in containers)(name)
     if amount is None:
         return "0"
-    return format(amount.normalize(), "f")
+    if name == "cpu":
+        return format_cpu_millis(int((amount * 1000).to_integral_value(rounding=ROUND_CEILING)))
+    return format_memory(int(amount.to_integral_value(rounding=ROUND_CEILING)))

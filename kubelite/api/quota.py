@@ -48,6 +48,21 @@ def name_error(name: str) -> str | None:
             + " or count/<resource>.<group>; kubelite does not enforce other quota resources")
 
 
+# Which stored resource each short quota name is counted from.
+_SOURCES = {name: "pods" for name in COMPUTE_NAMES} | {
+    "pods": "pods", "services": "services", "services.nodeports": "services", "services.loadbalancers": "services",
+    "configmaps": "configmaps", "secrets": "secrets", "resourcequotas": "resourcequotas",
+}
+
+
+def source_of(name: str) -> str | None:
+    """The registry resource whose objects a quota on `name` counts (None: unknown name)."""
+    if name.startswith("count/"):
+        info = registry.find(name[len("count/"):])
+        return info.resource if info is not None else None
+    return _SOURCES.get(name)
+
+
 def parse_amount(name: str, text: str) -> int:
     """A quantity of resource `name` in its unit; ValueError for bad text."""
     if name in CPU_NAMES:
