@@ -67,6 +67,23 @@ def test_out_of_range_replicas_are_refused_naming_the_field(cluster: LocalCluste
     assert cluster.kctl("get", "deployment", name).returncode == 1, "nothing was stored"
 
 
+@pytest.mark.parametrize("verb", ["create", "apply"])
+def test_a_3_mib_config_map_gets_a_clear_error(cluster: LocalCluster, verb: str) -> None:
+    manifest = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"big-{verb}"},
+                           "data": {"blob": "x" * (3 * 1024 * 1024)}})
+    r = cluster.kctl(verb, "-f", "-", input=manifest)
+    assert r.returncode == 1
+    assert "must have at most 1048576 bytes" in r.stderr or "Request entity too large: limit is 3145728" in r.stderr, \
+        r.stderr
+    assert "RESOURCE_EXHAUSTED" not in r.stderr and "InternalError" not in r.stderr, r.stderr
+
+
+def test_deeply_nested_manifest_is_refused_without_a_traceback(cluster: LocalCluster) -> None:
+    r = cluster.kctl("apply", "-f", "-", input="a: " + "[" * 20_000 + "]" * 20_000 + "\n")
+    assert r.returncode == 1
+    assert "nested too deeply" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
 def test_quota_stops_the_fourth_pod_and_a_deployment_stays_at_three(cluster: LocalCluster) -> None:
     c = cluster
     ns = namespace(c)
