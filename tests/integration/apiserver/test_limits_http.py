@@ -1,0 +1,71 @@
+"""The same limits over the Kubernetes HTTP API (it shares the typed core with gRPC):
+bounds are 422s naming the field, quota refusals 403 Forbidden, deep JSON a 400."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from apiserver.server import ApiServer
+from tests.integration.kvstore.kvproc import KVProcess
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[ApiServer]:
+    kv = KVProcess(tmp_path / "kv", tmp_path / "kv.log").start()
+    server = ApiServer([kv.endpoint], "127.0.0.1:0", http_listen="127.0.0.1:0")
+    try:
+        await server.start()
+        yield server
+    finally:
+        await server.stop()
+        kv.terminate()
+
+
+def deployment(replicas: int) -> dict[str, Any]:
+    labels = {"app": "web"}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": [{"name": "main", "image": "busybox"}]}}}}
+
+
+async def test_limits_over_http(api: ApiServer) -> None:
+    base = f"{api.http.url}/api/v1/namespaces/default"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{api.http.url}/apis/apps/v1/namespaces/default/deployments",
+                                json=deployment(2**31)) as resp:
+            status = await resp.json()
+        assert (resp.status, status["reason"]) == (422, "Invalid")
+        assert status["details"]["causes"][0]["field"] == "spec.replicas"
+        assert "must be less than or equal to 2147483647" in status["message"]
+
+        quota = {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "one"},
+                 "spec": {"hard": {"pods": "1"}}}
+        async with session.post(f"{base}/resourcequotas", json=quota) as resp:
+            assert resp.status == 201
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"},
+               "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+        async with session.post(f"{base}/pods", json=pod) as resp:
+            assert resp.status == 201
+        async with session.post(f"{base}/pods", json={**pod, "metadata": {"name": "b"}}) as resp:
+            status = await resp.json()
+        assert (resp.status, status["reason"]) == (403, "Forbidden")
+        assert status["message"] == ('pods "b" is forbidden: exceeded quota: one, requested: pods=1, used: pods=1, '
+                                     "limited: pods=1")
+        async with session.get(f"{base}/resourcequotas/one") as resp:
+            assert (await resp.json())["status"]["used"] == {"pods": "1"}
+
+        deep = '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"d"},"data":' \
+            + '{"a":' * 100_000 + "1" + "}" * 100_000 + "}"
+        async with session.post(f"{base}/configmaps", data=deep,
+                                headers={"Content-Type": "application/json"}) as resp:
+            status = await resp.json()
+        assert (resp.status, status["reason"]) == (400, "BadRequest"), status
+        assert "nested too deeply" in status["message"]
