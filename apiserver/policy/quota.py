@@ -11,6 +11,7 @@ cover its spec (new or edited) is counted here from the watch caches first.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,11 @@ class QuotaAdmission:
     def __init__(self, service: ResourceService) -> None:
         self._service = service
         self._info = registry.lookup("resourcequotas")
+        # One charge at a time per quota in this apiserver: a burst of creates (a ReplicaSet's
+        # slow-start batch) would otherwise spin on compare-and-swap conflicts; the CAS still
+        # guards against other apiservers.
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._waiting: dict[tuple[str, str], int] = {}
 
     def quotas(self, namespace: str) -> list[ResourceQuota]:
         items, _ = self._service.caches["resourcequotas"].list_objects(Selection.parse(namespace))
@@ -77,7 +83,15 @@ class QuotaAdmission:
             current.status.used = quota.status_strings({n: used.get(n, 0) + charged[n] for n in hard})
             return current
 
+        key = (namespace, name)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._waiting[key] = self._waiting.get(key, 0) + 1
         try:
-            await self._service.guaranteed_update(self._info, namespace, name, None, mutate, dry_run=dry_run)
+            async with lock:
+                await self._service.guaranteed_update(self._info, namespace, name, None, mutate, dry_run=dry_run)
         except NotFound:
             pass  # the quota was deleted meanwhile: nothing to charge
+        finally:
+            self._waiting[key] -= 1
+            if not self._waiting[key]:  # nobody holds or waits for it: forget it
+                del self._waiting[key], self._locks[key]

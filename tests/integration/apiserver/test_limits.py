@@ -139,3 +139,13 @@ async def test_limit_range_defaults_and_bounds(control_plane: ControlPlane) -> N
     with pytest.raises(Invalid, match=r"spec.limits\[0\].min\[cpu\]"):
         await c.create_raw("limitranges", {"metadata": {"name": "bad"}, "spec": {"limits": [
             {"type": "Container", "min": {"cpu": "2"}, "max": {"cpu": "1"}}]}})
+
+
+async def test_a_burst_of_creates_is_charged_one_by_one_without_spurious_conflicts(control_plane: ControlPlane) -> None:
+    c = control_plane.client
+    await quota(c, {"pods": "40"})
+    results = await asyncio.gather(*(c.create_raw("pods", pod(f"b{i}")) for i in range(48)), return_exceptions=True)
+    created = [r for r in results if isinstance(r, dict)]
+    refused = [r for r in results if isinstance(r, Forbidden) and "exceeded quota" in r.message]
+    assert (len(created), len(refused)) == (40, 8), [r for r in results if not isinstance(r, dict)][:3]
+    assert (await c.get(ResourceQuota, "q")).status.used == {"pods": "40"}
