@@ -52,8 +52,11 @@ class QuotaAdmission:
 
     async def admit(self, resource: str, namespace: str, obj: Resource, *, dry_run: bool = False) -> None:
         """Charge `obj`'s create to every quota of `namespace` that limits it; Forbidden if one cannot take it."""
+        quotas = self.quotas(namespace)
+        if not quotas:
+            return  # the common case: no arithmetic at all
         requested = quota.usage(resource, obj)
-        relevant = sorted((q for q in self.quotas(namespace) if set(q.spec.hard) & set(requested)),
+        relevant = sorted((q for q in quotas if set(q.spec.hard) & set(requested)),
                           key=lambda q: q.metadata.name or "")
         if not relevant:
             return
