@@ -4,6 +4,7 @@ holds, while LimitRange defaults land on the pods a user creates."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -101,6 +102,7 @@ spec: {hard: {pods: "3"}}
         assert 'pods "p3" is forbidden: exceeded quota: three, requested: pods=1, used: pods=3, limited: pods=3' \
             in r.stderr, r.stderr
         assert "pods: 3/3" in c.kctl_ok("get", "resourcequota", "three", "-n", ns)
+        assert re.search(r"\npods\s+3\s+3\n", c.kctl_ok("describe", "quota", "three", "-n", ns))
 
         # Room for three pods only: free the slots, then a Deployment of 5 gets 3 and says why not more.
         c.kctl_ok("delete", "pod", "p0", "p1", "p2", "-n", ns, "--grace-period", "0", "--force")
@@ -137,6 +139,8 @@ spec:
     defaultRequest: {cpu: 100m, memory: 64Mi}
     max: {cpu: "1"}
 """)
+        described = c.kctl_ok("describe", "limitrange", "defaults", "-n", ns)
+        assert re.search(r"Container\s+cpu\s+-\s+1\s+100m\s+300m\s+-", described), described
         c.kctl_ok("apply", "-n", ns, "-f", "-", input=pod_yaml("plain"))
         resources = get_json(c, "pod", "plain", "-n", ns)["spec"]["containers"][0]["resources"]
         assert resources == {"limits": {"cpu": "300m", "memory": "128Mi"},
