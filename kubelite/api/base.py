@@ -65,7 +65,7 @@ refused at decoding, naming the field, so `replicas: 1e12` never reaches a contr
 Int64 = Annotated[int, Field(ge=-INT64_MAX - 1, le=INT64_MAX)]
 """An int64 field (generations, grace periods, user ids): bounded like Kubernetes' Go int64."""
 
-IntOrString = int | str
+IntOrString = Int32 | str
 """Kubernetes intstr: a port number or name, a count or a percentage."""
 
 

@@ -37,3 +37,11 @@ def test_int64_fields_take_values_beyond_int32_but_not_beyond_int64() -> None:
     with pytest.raises(Invalid, match="spec.terminationGracePeriodSeconds: Invalid value: 9223372036854775808: "
                                       "must be less than or equal to 9223372036854775807"):
         decode("Pod", "v1", {"terminationGracePeriodSeconds": 2**63, "containers": [{"name": "c", "image": "x"}]})
+
+
+def test_int_or_string_fields_bound_their_number() -> None:
+    with pytest.raises(Invalid, match=r"spec.strategy.rollingUpdate.maxSurge: Invalid value: 1099511627776: "
+                                      "must be less than or equal to 2147483647"):
+        decode("Deployment", "apps/v1", {"strategy": {"rollingUpdate": {"maxSurge": 2**40}}})
+    ok = decode("Deployment", "apps/v1", {"strategy": {"rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 3}}})
+    assert ok.spec.strategy.rolling_update.max_unavailable == 3  # type: ignore[attr-defined]
