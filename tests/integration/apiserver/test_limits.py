@@ -149,3 +149,15 @@ async def test_a_burst_of_creates_is_charged_one_by_one_without_spurious_conflic
     refused = [r for r in results if isinstance(r, Forbidden) and "exceeded quota" in r.message]
     assert (len(created), len(refused)) == (40, 8), [r for r in results if not isinstance(r, dict)][:3]
     assert (await c.get(ResourceQuota, "q")).status.used == {"pods": "40"}
+
+
+async def test_limit_range_defaults_are_what_a_compute_quota_charges(control_plane: ControlPlane) -> None:
+    c = control_plane.client
+    await c.create_raw("limitranges", {"metadata": {"name": "lr"}, "spec": {"limits": [
+        {"type": "Container", "defaultRequest": {"cpu": "250m"}, "default": {"cpu": "500m"}}]}})
+    await quota(c, {"requests.cpu": "500m", "limits.cpu": "1"})
+    await c.create_raw("pods", pod("one"))  # no resources: the LimitRange fills them in before the quota looks
+    await c.create_raw("pods", pod("two"))
+    with pytest.raises(Forbidden, match="exceeded quota: q, requested: limits.cpu=500m,requests.cpu=250m, "
+                                        "used: limits.cpu=1,requests.cpu=500m, limited: limits.cpu=1,requests.cpu=500m"):
+        await c.create_raw("pods", pod("three"))
