@@ -3,6 +3,7 @@ bounds are 422s naming the field, quota refusals 403 Forbidden, deep JSON a 400.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import aiohttp
 import pytest
 
 from apiserver.server import ApiServer
+from tests.integration.apiserver.test_http_api import KUBECTL, Kubectl
 from tests.integration.kvstore.kvproc import KVProcess
 
 pytestmark = pytest.mark.integration
@@ -69,3 +71,18 @@ async def test_limits_over_http(api: ApiServer) -> None:
             status = await resp.json()
         assert (resp.status, status["reason"]) == (400, "BadRequest"), status
         assert "nested too deeply" in status["message"]
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl (the Debian package) is not installed")
+async def test_real_kubectl_sees_quota_and_bounds(api: ApiServer, tmp_path: Path) -> None:
+    kubectl = Kubectl(api.http.url, tmp_path)
+    quota = {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "one"}, "spec": {"hard": {"pods": "1"}}}
+    await kubectl.run("apply", "-f", "-", stdin=json.dumps(quota))
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    await kubectl.run("apply", "-f", "-", stdin=json.dumps(pod))
+    refused = await kubectl.run("apply", "-f", "-", stdin=json.dumps({**pod, "metadata": {"name": "b"}}), ok=False)
+    assert 'pods "b" is forbidden: exceeded quota: one, requested: pods=1, used: pods=1, limited: pods=1' in refused
+    assert "pods: 1/1" in await kubectl.run("get", "quota")
+    refused = await kubectl.run("apply", "-f", "-", stdin=json.dumps(deployment(2**31)), ok=False)
+    assert "spec.replicas" in refused and "2147483647" in refused, refused
