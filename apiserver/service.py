@@ -28,7 +28,7 @@ from apiserver.etcd import EtcdClient, prefix_end
 from apiserver.options import DeleteOptions, ListOptions, ObjectList, WatchEvent, WatchOptions
 from apiserver.podsecurity import PodSecurityAdmission
 from apiserver.policy.limitranger import LimitRanger
-from apiserver.policy.quota import QuotaAdmission
+from apiserver.policy.quota import UPDATE_CHARGED, QuotaAdmission
 from apiserver.selection import Selection
 from apiserver.serviceaccount.admission import ServiceAccounts
 from apiserver.serviceaccount.config import ServiceAccountConfig
@@ -337,6 +337,9 @@ class ResourceService:
                     return current.raw
                 current = None
                 continue
+            if info.resource in UPDATE_CHARGED and new is not None:
+                await self.quota.admit_update(info.resource, namespace, self._model(info, current), new,
+                                              dry_run=dry_run)
             if dry_run:
                 return self._respond(data, current.rv)
             if strategy.removes_when_finalized and objects.ready_to_remove(new):

@@ -25,6 +25,10 @@ from kubelite.api.policy import ResourceQuota
 if TYPE_CHECKING:
     from apiserver.service import ResourceService
 
+UPDATE_CHARGED = frozenset({"services"})
+"""Kinds whose quota usage an update can raise (a Service's type and ports)."""
+
+
 class QuotaAdmission:
     def __init__(self, service: ResourceService) -> None:
         self._service = service
@@ -55,7 +59,27 @@ class QuotaAdmission:
         quotas = self.quotas(namespace)
         if not quotas:
             return  # the common case: no arithmetic at all
-        requested = quota.usage(resource, obj)
+        await self._admit(resource, namespace, obj, quota.usage(resource, obj), quotas, dry_run)
+
+    async def admit_update(self, resource: str, namespace: str, old: Resource, new: Resource, *,
+                           dry_run: bool = False) -> None:
+        """Charge what an update adds (a Service turned NodePort takes node ports); Forbidden past a quota.
+
+        Only kinds whose usage an update can change are charged (UPDATE_CHARGED): a pod's
+        resources and every object count are fixed at creation.
+        """
+        if resource not in UPDATE_CHARGED:
+            return
+        quotas = self.quotas(namespace)
+        if not quotas:
+            return
+        before, after = quota.usage(resource, old), quota.usage(resource, new)
+        added = {n: a - before.get(n, 0) for n, a in after.items() if a > before.get(n, 0)}
+        if added:
+            await self._admit(resource, namespace, new, added, quotas, dry_run)
+
+    async def _admit(self, resource: str, namespace: str, obj: Resource, requested: quota.Amounts,
+                     quotas: list[ResourceQuota], dry_run: bool) -> None:
         relevant = sorted((q for q in quotas if set(q.spec.hard) & set(requested)),
                           key=lambda q: q.metadata.name or "")
         if not relevant:

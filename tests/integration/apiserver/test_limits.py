@@ -161,3 +161,20 @@ async def test_limit_range_defaults_are_what_a_compute_quota_charges(control_pla
     with pytest.raises(Forbidden, match="exceeded quota: q, requested: limits.cpu=500m,requests.cpu=250m, "
                                         "used: limits.cpu=1,requests.cpu=500m, limited: limits.cpu=1,requests.cpu=500m"):
         await c.create_raw("pods", pod("three"))
+
+
+async def test_turning_a_service_into_node_ports_is_charged(control_plane: ControlPlane) -> None:
+    c = control_plane.client
+    await quota(c, {"services.nodeports": "1", "services": "5"})
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+           "spec": {"selector": {"app": "web"}, "ports": [{"name": "a", "port": 80}, {"name": "b", "port": 81}]}}
+    created = await c.create_raw("services", svc)
+    created["spec"]["type"] = "NodePort"
+    with pytest.raises(Forbidden, match='services "web" is forbidden: exceeded quota: q, requested: '
+                                        "services.nodeports=2, used: services.nodeports=0, limited: "
+                                        "services.nodeports=1"):
+        await c.update_raw("services", created)
+    assert (await c.get(ResourceQuota, "q")).status.used == {"services": "1", "services.nodeports": "0"}
+    created["spec"]["ports"] = created["spec"]["ports"][:1]
+    await c.update_raw("services", created)  # one node port fits
+    assert (await c.get(ResourceQuota, "q")).status.used == {"services": "1", "services.nodeports": "1"}
