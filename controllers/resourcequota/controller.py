@@ -42,7 +42,7 @@ class ResourceQuotaController(Controller):
         self.services: Informer[Service] = ctx.factory.informer(Service)
         self.quotas.add_handlers(on_add=self.enqueue, on_update=self._quota_updated)
         self.pods.add_handlers(on_update=self._pod_updated, on_delete=self._freed)
-        self.services.add_handlers(on_delete=self._freed)
+        self.services.add_handlers(on_update=self._service_updated, on_delete=self._freed)
 
     def _quota_updated(self, old: ResourceQuota, new: ResourceQuota) -> None:
         if old.spec != new.spec or new.status.hard != new.spec.hard:
@@ -51,6 +51,10 @@ class ResourceQuotaController(Controller):
     def _pod_updated(self, old: Pod, new: Pod) -> None:
         if is_pod_terminal(new) and not is_pod_terminal(old):
             self._freed(new)
+
+    def _service_updated(self, old: Service, new: Service) -> None:
+        if old.spec.type != new.spec.type or len(old.spec.ports) != len(new.spec.ports):
+            self._freed(new)  # node ports or a load balancer may have been given back
 
     def _freed(self, obj: Resource) -> None:
         """Something stopped counting: recount the quotas of its namespace."""
