@@ -22,7 +22,9 @@ from apiserver.etcd import KeyValue
 from kubelite.api.errors import BadRequest
 
 REGISTRY = "/registry/"
-MAX_OBJECT_BYTES = 1536 * 1024  # etcd's default request limit, which Kubernetes objects live under
+MAX_OBJECT_BYTES = 1536 * 1024 - 4096
+"""An object's stored JSON at most: etcd's (and our kvstore's) 1.5 MiB request limit, less room for
+the key, the transaction around it and encryption at rest, so the store never refuses what passed here."""
 
 
 class ObjectTooLarge(Exception):

@@ -4,10 +4,12 @@ ResourceQuota charges (race-safe) and LimitRange defaults and bounds."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
 
+from apiserver.storage import MAX_OBJECT_BYTES
 from kubelite.api import ConfigMap, Pod
 from kubelite.api.errors import ApiError, BadRequest, Forbidden, Invalid
 from kubelite.api.policy import ResourceQuota
@@ -52,7 +54,7 @@ async def test_sizes_and_nesting_are_refused_with_kubernetes_errors(control_plan
         await c.create(ConfigMap.from_dict({"metadata": {"name": "ann", "annotations": {"a": "x" * 262144}}}))
     wide = pod("wide")
     wide["spec"]["containers"][0]["env"] = [{"name": f"V{i}", "value": "x" * 200_000} for i in range(9)]
-    with pytest.raises(Invalid, match='Pod "wide" is invalid: Too long: the stored object must have at most 1572864'):
+    with pytest.raises(Invalid, match='Pod "wide" is invalid: Too long: the stored object must have at most 1568768'):
         await c.create_raw("pods", wide)  # 1.8 MB: under the 3 MiB request limit, over what may be stored
     with pytest.raises(ApiError) as err:  # 3 MiB and more: refused before decoding, not RESOURCE_EXHAUSTED
         await c.create_raw("configmaps", {"metadata": {"name": "huge"}, "data": {"k": "x" * (3 * 1024 * 1024)}})
@@ -178,3 +180,15 @@ async def test_turning_a_service_into_node_ports_is_charged(control_plane: Contr
     created["spec"]["ports"] = created["spec"]["ports"][:1]
     await c.update_raw("services", created)  # one node port fits
     assert (await c.get(ResourceQuota, "q")).status.used == {"services": "1", "services.nodeports": "1"}
+
+
+async def test_an_object_just_under_the_limit_is_stored(control_plane: ControlPlane) -> None:
+    """The store's own request limit never turns an object the apiserver accepted into a 500."""
+    c = control_plane.client
+    body = pod("edge")
+    body["spec"]["containers"][0]["env"] = [{"name": "V", "value": "x" * 1000}]
+    probe = await c.create_raw("pods", body, dry_run=True)
+    overhead = len(json.dumps(probe, separators=(",", ":"))) - 1000
+    body["spec"]["containers"][0]["env"][0]["value"] = "x" * (MAX_OBJECT_BYTES - overhead - 64)
+    stored = await c.create_raw("pods", body)
+    assert stored["metadata"]["name"] == "edge"
