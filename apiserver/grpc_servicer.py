@@ -31,7 +31,8 @@ from apiserver.options import DeleteOptions, ListOptions, WatchOptions
 from apiserver.peer import enter_call
 from apiserver.service import ResourceService
 from apiserver.serviceaccount.admission import TOKEN_SUBRESOURCE
-from kubelite.api.errors import ApiError
+from kubelite.api.errors import ApiError, RequestEntityTooLarge
+from kubelite.api.limits import MAX_REQUEST_BODY_BYTES
 from kubelite.api.rbac import REVIEW_RESOURCES
 from kubelite.daemon.metrics import Metrics
 from kubelite.pb.kubelite import api_pb2
@@ -48,6 +49,15 @@ from kubelite.wire import (
 log = logging.getLogger(__name__)
 
 __all__ = ["ResourcesAdapter", "ResourcesServicer", "grpc_code", "status_metadata"]
+
+
+
+def _body(raw: bytes) -> bytes:
+    """A request's object JSON, refused with 413 past 3 MiB (the transport itself allows far more,
+    so the caller gets Kubernetes' error rather than a bare RESOURCE_EXHAUSTED)."""
+    if len(raw) > MAX_REQUEST_BODY_BYTES:
+        raise RequestEntityTooLarge(f"Request entity too large: limit is {MAX_REQUEST_BODY_BYTES}")
+    return raw
 
 
 class ResourcesAdapter:
@@ -68,7 +78,7 @@ class ResourcesAdapter:
         if request.resource == TOKEN_SUBRESOURCE:  # TokenRequest; the body's metadata.name names the SA
             return api_pb2.Object(json=await self.service.create_token(request.namespace, "", request.json))
         return api_pb2.Object(json=await self.service.create(
-            request.resource, request.namespace, request.json, dry_run=request.dry_run))
+            request.resource, request.namespace, _body(request.json), dry_run=request.dry_run))
 
     async def Get(self, request: api_pb2.GetRequest) -> api_pb2.Object:
         return api_pb2.Object(json=await self.service.get(request.resource, request.namespace, request.name))
@@ -90,11 +100,11 @@ class ResourcesAdapter:
                 resource, request.namespace, request.name, request.json, dry_run=request.dry_run,
                 subresource=subresource))
         return api_pb2.Object(json=await self.service.update(
-            request.resource, request.namespace, request.name, request.json, dry_run=request.dry_run))
+            request.resource, request.namespace, request.name, _body(request.json), dry_run=request.dry_run))
 
     async def UpdateStatus(self, request: api_pb2.UpdateRequest) -> api_pb2.Object:
         return api_pb2.Object(json=await self.service.update_status(
-            request.resource, request.namespace, request.name, request.json, dry_run=request.dry_run))
+            request.resource, request.namespace, request.name, _body(request.json), dry_run=request.dry_run))
 
     async def Delete(self, request: api_pb2.DeleteRequest) -> api_pb2.Object:
         options = DeleteOptions(

@@ -8,14 +8,17 @@ to reason about and to unit-test. What differs per kind lives in `strategy`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 from apiserver.fieldvalidation import field_policy
-from kubelite.api import defaults, registry, validation
+from apiserver.storage import MAX_OBJECT_BYTES, ObjectTooLarge
+from kubelite.api import defaults, limits, registry, validation
 from kubelite.api.errors import BadRequest, Conflict, Invalid, StatusCause
 from kubelite.api.meta import Resource
 from kubelite.api.registry import KindInfo
@@ -31,8 +34,13 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest("request body is not valid JSON: it is nested too deeply") from None
     if not isinstance(body, dict):
         raise BadRequest(f"request body must be a JSON object, got {type(body).__name__}")
+    too_deep = limits.nesting_error(body)
+    if too_deep:
+        raise BadRequest(f"request body is not a valid object: {too_deep}")
     return body
 
 
@@ -50,6 +58,17 @@ def decode_for(info: KindInfo, body: dict[str, Any]) -> Resource:
             f"the body is a {got.kind} ({got.api_version}) but the request is for {info.qualified_resource}"
         )
     return obj
+
+
+@contextlib.contextmanager
+def stored_size_checked(info: KindInfo, name: str) -> Iterator[None]:
+    """Turn the store's size refusal into a 422 naming the object (not a 500)."""
+    try:
+        yield
+    except ObjectTooLarge as exc:
+        raise Invalid.for_object(info.kind, name, [StatusCause(
+            "", f"Too long: the stored object must have at most {MAX_OBJECT_BYTES} bytes, it has {exc.size}",
+        )]) from None
 
 
 def generate_name(prefix: str) -> str:

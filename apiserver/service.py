@@ -28,6 +28,8 @@ from apiserver.apply import manager as managed
 from apiserver.etcd import EtcdClient, prefix_end
 from apiserver.options import DeleteOptions, ListOptions, ObjectList, WatchEvent, WatchOptions
 from apiserver.podsecurity import PodSecurityAdmission
+from apiserver.policy.limitranger import LimitRanger
+from apiserver.policy.quota import UPDATE_CHARGED, QuotaAdmission
 from apiserver.selection import Selection
 from apiserver.serviceaccount.admission import ServiceAccounts
 from apiserver.serviceaccount.config import ServiceAccountConfig
@@ -86,6 +88,8 @@ class ResourceService:
         self.admission = NamespaceAdmission(self)
         self.pod_security = PodSecurityAdmission(self.admission.labels, pod_security_default)
         self.service_accounts = ServiceAccounts(self, service_accounts, admission=service_account_admission)
+        self.limit_ranger = LimitRanger(self.caches["limitranges"])
+        self.quota = QuotaAdmission(self)
         self.strategies = Strategies(
             namespace_empty=self.admission.namespace_empty,
             not_ready_toleration_seconds=default_not_ready_toleration_seconds,
@@ -228,14 +232,19 @@ class ResourceService:
         if isinstance(obj, Pod):
             if await self.service_accounts.admit_pod(obj):
                 strategy.validate(obj)
+            if self.limit_ranger.admit_pod(ns, obj):
+                strategy.validate(obj)
             await self.pod_security.admit(ns, obj)
+        if info.namespaced:
+            await self.quota.admit(info.resource, ns, obj, dry_run=dry_run)
         plan = writer.allocate(obj)
         for _ in range(GENERATE_NAME_ATTEMPTS):
             name = meta.name or ""
             data = self._stamped(info, None, obj)
             if dry_run:
                 return self._respond(data)
-            written = await writer.create(storage.object_key(info.storage_name, ns, name), obj, data, plan)
+            with objects.stored_size_checked(info, name):
+                written = await writer.create(storage.object_key(info.storage_name, ns, name), obj, data, plan)
             if written is not None:
                 revision, data = written
                 return self._respond(data, revision)
@@ -370,12 +379,16 @@ class ResourceService:
                     return current.raw
                 current = None
                 continue
+            if info.resource in UPDATE_CHARGED and new is not None:
+                await self.quota.admit_update(info.resource, namespace, self._model(info, current), new,
+                                              dry_run=dry_run)
             if dry_run:
                 return self._respond(data, current.rv)
             if strategy.removes_when_finalized and objects.ready_to_remove(new):
                 outcome = await writer.remove(key, current)
             else:
-                outcome = await writer.update(key, new, data, current)
+                with objects.stored_size_checked(info, name):
+                    outcome = await writer.update(key, new, data, current)
             if outcome.ok:
                 return self._respond(outcome.data if outcome.data is not None else data, outcome.revision)
             if outcome.missing:

@@ -22,6 +22,17 @@ from apiserver.etcd import KeyValue
 from kubelite.api.errors import BadRequest
 
 REGISTRY = "/registry/"
+MAX_OBJECT_BYTES = 1536 * 1024 - 4096
+"""An object's stored JSON at most: etcd's (and our kvstore's) 1.5 MiB request limit, less room for
+the key, the transaction around it and encryption at rest, so the store never refuses what passed here."""
+
+
+class ObjectTooLarge(Exception):
+    """An object whose stored form exceeds MAX_OBJECT_BYTES; the service names the object."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"the stored object has {size} bytes")
+        self.size = size
 
 
 def resource_prefix(resource: str) -> str:
@@ -50,11 +61,18 @@ def split_key(resource: str, key: str) -> tuple[str, str]:
 
 
 def encode_value(obj: dict[str, Any]) -> bytes:
-    """The stored form: the object's JSON without its resourceVersion (the key's revision is the truth)."""
+    """The stored form: the object's JSON without its resourceVersion (the key's revision is the truth).
+
+    Raises ObjectTooLarge past MAX_OBJECT_BYTES: checked here, where every write encodes,
+    so no kind's write path can store an object the kvstore and watchers would choke on.
+    """
     meta = obj.get("metadata")
     if isinstance(meta, dict) and "resourceVersion" in meta:
         obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "resourceVersion"}}
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    value = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(value) > MAX_OBJECT_BYTES:
+        raise ObjectTooLarge(len(value))
+    return value
 
 
 def decode_value(value: bytes, mod_revision: int) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from controllers.namespace.controller import NamespaceController
 from controllers.nodeipam.controller import NodeIpamController
 from controllers.nodelifecycle.controller import NodeLifecycleController
 from controllers.replicaset.controller import ReplicaSetController
+from controllers.resourcequota.controller import ResourceQuotaController
 from controllers.rootcacertpublisher.controller import RootCACertPublisher
 from controllers.serviceaccount.controller import ServiceAccountsController
 from controllers.statefulset.controller import StatefulSetController
@@ -57,11 +58,12 @@ ALIASES = {
     "root-ca-cert-publisher": "root-ca-cert-publisher", "rootca": "root-ca-cert-publisher",
     "tokencleaner": "tokencleaner", "bootstrapsigner": "bootstrapsigner",
     "csrapproving": "csrapproving", "csrsigning": "csrsigning", "csrcleaner": "csrcleaner",
+    "resourcequota": "resourcequota", "quota": "resourcequota",
 }
 ALL_CONTROLLERS = ("replicaset", "deployment", "garbagecollector", "nodeipam", "nodelifecycle", "endpoints",
                    "daemonset", "statefulset", "job", "cronjob", "namespace", "serviceaccount",
                    "root-ca-cert-publisher", "tokencleaner", "bootstrapsigner",
-                   "csrapproving", "csrsigning", "csrcleaner")
+                   "csrapproving", "csrsigning", "csrcleaner", "resourcequota")
 
 
 def _missing(name: str) -> Controller:
@@ -78,7 +80,7 @@ def parse_controllers(text: str) -> list[str]:
             return list(ALL_CONTROLLERS)
         name = ALIASES.get(part)
         if name is None:
-            raise ValueError(f"unknown controller {part!r} (known: rs, deploy, gc, ipam, nodelifecycle, endpoints, ds, sts, job, cj, ns, sa, root-ca-cert-publisher, tokencleaner, bootstrapsigner, csrapproving, csrsigning, csrcleaner)")
+            raise ValueError(f"unknown controller {part!r} (known: rs, deploy, gc, ipam, nodelifecycle, endpoints, ds, sts, job, cj, ns, sa, root-ca-cert-publisher, tokencleaner, bootstrapsigner, csrapproving, csrsigning, csrcleaner, quota)")
         if name not in out:
             out.append(name)
     return out
@@ -125,6 +127,7 @@ class ControllerManager:
             "csrapproving": lambda: CSRApprovingController(ctx),
             "csrsigning": lambda: CSRSigningController(ctx, signing_ca) if signing_ca else _missing("csrsigning"),
             "csrcleaner": lambda: CSRCleaner(ctx),
+            "resourcequota": lambda: ResourceQuotaController(ctx),
         }
         if not root_ca:
             names.discard("root-ca-cert-publisher")

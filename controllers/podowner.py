@@ -30,7 +30,7 @@ from controllers.base import (
 )
 from controllers.expectations import ControllerExpectations
 from controllers.informers import NAMESPACE_INDEX, OWNER_UID_INDEX
-from controllers.replicaset.plan import slow_start_batches
+from controllers.slowstart import slow_start_batches
 from kubelite.api import KubeModel, Pod, Resource, object_key
 from kubelite.api.errors import AlreadyExists, Conflict, NotFound
 from kubelite.api.podutil import is_pod_ready
@@ -179,8 +179,9 @@ class PodOwnerController(Controller, Generic[OwnerT]):
         self.recorder.event(owner, "Normal", "SuccessfulCreate", f"Created pod: {created.metadata.name}")
         return created
 
-    async def create_pods(self, owner: OwnerT, key: str, count: int, make: Callable[[], Pod]) -> None:
-        """Create `count` pods from `make()` in slow-start batches 1, 2, 4, ...; stop at the first failing batch.
+    async def create_pods(self, owner: OwnerT, key: str, count: int, make: Callable[[int], Pod]) -> None:
+        """Create `count` pods `make(0)`, `make(1)`, ... in slow-start batches 1, 2, 4, ...; stop at the
+        first failing batch.
 
         Why batches: if creations fail (quota, bad template, apiserver
         overloaded) the first small batch fails fast instead of sending
@@ -188,11 +189,12 @@ class PodOwnerController(Controller, Generic[OwnerT]):
         expectations, since the informer will never see them.
         """
         self.expectations.expect_creations(key, count)
-        remaining = count
+        remaining, done = count, 0
         for batch in slow_start_batches(count):
-            results = await asyncio.gather(*(self.create_pod(owner, key, make()) for _ in range(batch)),
+            results = await asyncio.gather(*(self.create_pod(owner, key, make(done + i)) for i in range(batch)),
                                            return_exceptions=True)
             remaining -= batch
+            done += batch
             if any(isinstance(r, BaseException) for r in results):
                 self.expectations.lower_creations(key, remaining)
                 raise_first(results)

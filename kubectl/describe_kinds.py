@@ -291,6 +291,28 @@ async def describe_endpoints(session: Session, ep: Obj, w: Writer) -> None:
             w.table(2, ["Name", "Port", "Protocol"], ports, underline=True)
 
 
+async def describe_resourcequota(session: Session, quota: Obj, w: Writer) -> None:
+    """kubectl's layout: the quota's resources with used and hard side by side."""
+    describe_meta(w, quota)
+    hard = as_dict(dig(quota, "status", "hard")) or as_dict(dig(quota, "spec", "hard"))
+    used = as_dict(dig(quota, "status", "used"))
+    rows = [[name, str(used.get(name, "0")), str(value)] for name, value in sorted(hard.items())]
+    w.table(0, ["Resource", "Used", "Hard"], rows, underline=True)
+
+
+async def describe_limitrange(session: Session, lr: Obj, w: Writer) -> None:
+    """kubectl's layout: one row per type and resource with each bound."""
+    describe_meta(w, lr)
+    rows = []
+    for item in as_list(dig(lr, "spec", "limits")):
+        item = as_dict(item)
+        sections = [as_dict(item.get(k)) for k in ("min", "max", "defaultRequest", "default", "maxLimitRequestRatio")]
+        for name in sorted({n for section in sections for n in section}):
+            rows.append([str(item.get("type", "")), name, *(str(section.get(name, "-")) for section in sections)])
+    w.table(0, ["Type", "Resource", "Min", "Max", "Default Request", "Default Limit", "Max Limit/Request Ratio"],
+            rows, underline=True)
+
+
 def _generic_fields(w: Writer, level: int, value: Any) -> None:
     for key, item in as_dict(value).items():
         label = key[:1].upper() + key[1:]
@@ -328,4 +350,6 @@ DESCRIBERS: dict[str, Describer] = {
     "ConfigMap": describe_configmap,
     "Secret": describe_secret,
     "Endpoints": describe_endpoints,
+    "ResourceQuota": describe_resourcequota,
+    "LimitRange": describe_limitrange,
 }

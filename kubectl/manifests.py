@@ -24,6 +24,7 @@ import kubelite.api.registry
 import kubelite.api.validation
 from kubectl.errors import CliError
 from kubelite.api.errors import ApiError, StatusCause
+from kubelite.api.limits import TOO_DEEP, nesting_error
 from kubelite.api.registry import KindInfo
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -115,12 +116,20 @@ def parse_documents(source: str, text: str) -> tuple[list[RawDocument], list[str
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             return [], [f"{shown}: document 1: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"]
-        return [RawDocument(source, 1, data)], []
+        except RecursionError:
+            return [], [f"{shown}: document 1: invalid JSON: {TOO_DEEP}"]
+        too_deep = nesting_error(data)
+        return ([], [f"{shown}: document 1: {too_deep}"]) if too_deep else ([RawDocument(source, 1, data)], [])
     index = 0
     try:
         for data in yaml.safe_load_all(text):
             index += 1
+            too_deep = nesting_error(data)
+            if too_deep:
+                return docs, [f"{shown}: document {index}: {too_deep}"]
             docs.append(RawDocument(source, index, data))
+    except RecursionError:
+        return docs, [f"{shown}: document {index + 1}: invalid YAML: {TOO_DEEP}"]
     except yaml.YAMLError as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)

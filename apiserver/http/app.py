@@ -35,11 +35,11 @@ from apiserver.logs import KubeletLogs
 from apiserver.service import ResourceService
 from apiserver.strategy import StatusStrategy
 from kubelite.api.errors import ApiError, InternalError
+from kubelite.api.limits import MAX_REQUEST_BODY_BYTES
 from kubelite.api.registry import KindInfo
 
 log = logging.getLogger(__name__)
 
-MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024  # Kubernetes' --max-request-body-bytes default (body.DEFAULT_LIMIT)
 REQUEST_INFO = web.RequestKey("kubelite_request_info", RequestInfo)
 Authorizer = Callable[[web.Request, RequestInfo], Awaitable[None]]
 """Raises `api.errors.Forbidden` (or Unauthorized) to refuse a request; None allows everything."""

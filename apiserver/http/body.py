@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from apiserver.http.errors import RequestEntityTooLarge
+from kubelite.api.errors import RequestEntityTooLarge
+from kubelite.api.limits import MAX_REQUEST_BODY_BYTES
 
 BODY = web.RequestKey("kubelite_body", bytes)
 LIMIT = web.RequestKey("kubelite_body_limit", int)
-DEFAULT_LIMIT = 3 * 1024 * 1024  # Kubernetes' --max-request-body-bytes default
+DEFAULT_LIMIT = MAX_REQUEST_BODY_BYTES
 
 
 async def read_body(request: web.Request) -> bytes:

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kubelite.api.errors import ApiError, BadRequest, NotFound
+from kubelite.api.errors import ApiError, BadRequest, NotFound, RequestEntityTooLarge  # noqa: F401 (re-exported)
 
 JSON = "application/json"
 
@@ -28,11 +28,6 @@ class UnsupportedMediaType(ApiError):
 class MethodNotAllowed(ApiError):
     def __init__(self, message: str) -> None:
         super().__init__("MethodNotAllowed", message, 405)
-
-
-class RequestEntityTooLarge(ApiError):
-    def __init__(self, message: str) -> None:
-        super().__init__("RequestEntityTooLarge", message, 413)
 
 
 class NotAcceptable(ApiError):

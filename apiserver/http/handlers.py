@@ -31,7 +31,7 @@ from apiserver.http.tables import check_include_object, table, wants_table
 from apiserver.http.watch import serve_watch
 from apiserver.options import DeleteOptions, ListOptions
 from apiserver.service import ResourceService
-from kubelite.api import columns
+from kubelite.api import columns, limits
 from kubelite.api.errors import BadRequest, Conflict
 from kubelite.api.registry import KindInfo
 
@@ -74,11 +74,15 @@ def decode_document(raw: bytes, content_type: str, what: str = "body") -> Any:
             f'the body of the request was in an unknown format - accepted media types include: '
             f'application/json, application/yaml, {protobuf.MEDIA_TYPE} (got "{media}")')
     try:
-        if media == "application/yaml":
-            return yaml.safe_load(raw)
-        return json.loads(raw)
+        data = yaml.safe_load(raw) if media == "application/yaml" else json.loads(raw)
     except (ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise BadRequest(f"the {what} of the request is not valid {media or 'JSON'}: {exc}") from None
+    except RecursionError:
+        raise BadRequest(f"the {what} of the request is not valid: {limits.TOO_DEEP}") from None
+    too_deep = limits.nesting_error(data)  # before json.dumps or validation recurse into it
+    if too_deep:
+        raise BadRequest(f"the {what} of the request is not valid: {too_deep}")
+    return data
 
 
 def object_body(raw: bytes, content_type: str) -> bytes:

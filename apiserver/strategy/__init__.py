@@ -19,6 +19,7 @@ from apiserver.strategy.core import (
     PodStrategy,
     ServiceStrategy,
 )
+from apiserver.strategy.policy import ResourceQuotaStrategy
 from apiserver.strategy.rbac import RbacStrategy
 from apiserver.strategy.workloads import (
     CronJobStrategy,
@@ -37,6 +38,7 @@ from kubelite.api import (
     StatefulSet,
     registry,
 )
+from kubelite.api.policy import ResourceQuota
 from kubelite.api.registry import KindInfo
 
 __all__ = [
@@ -80,6 +82,7 @@ class Strategies:
             StatefulSetStrategy(lookup("statefulsets"), StatefulSet),
             JobStrategy(lookup("jobs"), Job),
             CronJobStrategy(lookup("cronjobs"), CronJob),
+            ResourceQuotaStrategy(lookup("resourcequotas"), ResourceQuota),
             *(RbacStrategy(lookup(r)) for r in ("roles", "clusterroles", "rolebindings", "clusterrolebindings")),
             CertificateSigningRequestStrategy(lookup("certificatesigningrequests")),
             CrdStrategy(lookup("customresourcedefinitions")),

@@ -15,11 +15,10 @@ daemons.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime
 
-from controllers.base import ControllerContext, raise_first, selector_matcher
+from controllers.base import ControllerContext, selector_matcher
 from controllers.daemonset.plan import (
     compute_status,
     new_pod,
@@ -113,11 +112,8 @@ class DaemonSetController(PodOwnerController[DaemonSet], owner=DaemonSet):
         if plan.delete:
             await self.delete_pods(ds, key, plan.delete)
         if plan.create:
-            self.expectations.expect_creations(key, len(plan.create))
-            results = await asyncio.gather(*(self.create_pod(ds, key, new_pod(ds, n, revision)) for n in plan.create),
-                                           return_exceptions=True)
-            log.info("created daemon pods", extra={"daemonset": key, "nodes": plan.create})
-            raise_first(results)
+            nodes_to_fill = plan.create
+            await self.create_pods(ds, key, len(nodes_to_fill), lambda i: new_pod(ds, nodes_to_fill[i], revision))
 
     def _next_availability_check(self, ds: DaemonSet, pods: list[Pod], now: datetime) -> float | None:
         min_ready = ds.spec.min_ready_seconds or 0

@@ -21,6 +21,7 @@ from datetime import datetime
 
 from controllers.deployment.templatehash import compute_template_hash, scaled_value
 from controllers.podutil import pod_from_template
+from controllers.slowstart import DAEMON_BURST_REPLICAS
 from kubelite.api import (
     DaemonSet,
     DaemonSetStatus,
@@ -162,6 +163,7 @@ def plan_nodes(ds: DaemonSet, nodes: Mapping[str, Node], by_node: Mapping[str, S
                 plan.delete.extend(_oldest_first(running)[1:])
         elif not elig.should_continue:
             plan.delete.extend(live)
+    plan.create = plan.create[:DAEMON_BURST_REPLICAS]  # the rest at the next sync (the pods' events requeue)
     return plan
 
 

@@ -65,5 +65,5 @@ class JobController(PodOwnerController[Job], owner=Job):
         if delete:
             await self.delete_pods(job, key, delete)
         if create:
-            await self.create_pods(job, key, create, lambda: new_pod(job))
+            await self.create_pods(job, key, create, lambda _: new_pod(job))
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from controllers.podutil import pod_from_template, pods_to_delete
+from controllers.slowstart import capped
 from kubelite.api import Job, JobCondition, JobStatus, Pod
 from kubelite.api.podutil import condition_true, creation_time, has_condition, is_pod_ready, set_condition
 from kubelite.api.timeutil import format_time, parse_time_or_none
@@ -206,7 +207,7 @@ def decide(job: Job, pods: Sequence[Pod], now: datetime, backoff_base: float = B
         if delay > 0:
             out.requeue_after = delay
         else:
-            out.create = want - active
+            out.create = capped(want - active)
     elif want < active:
         out.delete = pods_to_delete(counts.active, active - want)
     status.active = active + out.create - len(out.delete)  # what there will be (as Kubernetes reports)

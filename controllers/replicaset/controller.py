@@ -69,6 +69,6 @@ class ReplicaSetController(PodOwnerController[ReplicaSet], owner=ReplicaSet):
     async def _manage_replicas(self, rs: ReplicaSet, key: str, owned: list[Pod]) -> None:
         plan = plan_replicas(rs, owned)
         if plan.create:
-            await self.create_pods(rs, key, plan.create, lambda: pod_from_template(rs))
+            await self.create_pods(rs, key, plan.create, lambda _: pod_from_template(rs))
         elif plan.delete:
             await self.delete_pods(rs, key, plan.delete)

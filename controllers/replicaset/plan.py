@@ -13,14 +13,12 @@ from datetime import datetime
 
 from controllers import podutil
 from controllers.podutil import pods_to_delete
+from controllers.slowstart import BURST_REPLICAS
 from kubelite.api import Pod, ReplicaSet, ReplicaSetStatus
 from kubelite.api.podutil import is_pod_active, is_pod_available, is_pod_ready, ready_since
 
 RS_API_VERSION = "apps/v1"
 RS_KIND = "ReplicaSet"
-BURST_REPLICAS = 500
-"""At most this many creations or deletions per reconcile (as Kubernetes), so one
-huge scale-up cannot flood the apiserver before any of it is observed."""
 
 
 @dataclass
@@ -41,23 +39,6 @@ def plan_replicas(rs: ReplicaSet, active_pods: Sequence[Pod], burst: int = BURST
     if diff > 0:
         return ReplicaPlan(delete=pods_to_delete(active_pods, min(diff, burst)))
     return ReplicaPlan()
-
-
-def slow_start_batches(count: int, initial: int = 1) -> list[int]:
-    """Batch sizes 1, 2, 4, ... summing to `count`.
-
-    Why: if creations fail (quota, bad template, apiserver overloaded) the
-    first small batch fails fast instead of sending hundreds of doomed requests.
-    """
-    batches: list[int] = []
-    size = max(1, initial)
-    remaining = count
-    while remaining > 0:
-        step = min(size, remaining)
-        batches.append(step)
-        remaining -= step
-        size *= 2
-    return batches
 
 
 def pod_from_template(rs: ReplicaSet) -> Pod:

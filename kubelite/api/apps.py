@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from kubelite.api.base import IntOrString, KubeModel
+from kubelite.api.base import Int32, Int64, IntOrString, KubeModel
 from kubelite.api.meta import LabelSelector, Resource
 from kubelite.api.pods import PodTemplateSpec
 
@@ -31,26 +31,26 @@ class DeploymentCondition(KubeModel):
 
 
 class DeploymentSpec(KubeModel):
-    replicas: int | None = None
+    replicas: Int32 | None = None
     selector: LabelSelector | None = None
     template: PodTemplateSpec = Field(default_factory=PodTemplateSpec)
     strategy: DeploymentStrategy | None = None
-    min_ready_seconds: int | None = None
-    revision_history_limit: int | None = None
+    min_ready_seconds: Int32 | None = None
+    revision_history_limit: Int32 | None = None
     paused: bool | None = None
-    progress_deadline_seconds: int | None = None
+    progress_deadline_seconds: Int32 | None = None
 
 
 class DeploymentStatus(KubeModel):
-    observed_generation: int | None = None
-    replicas: int | None = None
-    updated_replicas: int | None = None
-    ready_replicas: int | None = None
-    available_replicas: int | None = None
-    unavailable_replicas: int | None = None
-    terminating_replicas: int | None = None
+    observed_generation: Int64 | None = None
+    replicas: Int32 | None = None
+    updated_replicas: Int32 | None = None
+    ready_replicas: Int32 | None = None
+    available_replicas: Int32 | None = None
+    unavailable_replicas: Int32 | None = None
+    terminating_replicas: Int32 | None = None
     conditions: list[DeploymentCondition] = Field(default_factory=list)
-    collision_count: int | None = None
+    collision_count: Int32 | None = None
 
 
 class Deployment(Resource):
@@ -69,19 +69,19 @@ class ReplicaSetCondition(KubeModel):
 
 
 class ReplicaSetSpec(KubeModel):
-    replicas: int | None = None
-    min_ready_seconds: int | None = None
+    replicas: Int32 | None = None
+    min_ready_seconds: Int32 | None = None
     selector: LabelSelector | None = None
     template: PodTemplateSpec = Field(default_factory=PodTemplateSpec)
 
 
 class ReplicaSetStatus(KubeModel):
-    replicas: int | None = None
-    fully_labeled_replicas: int | None = None
-    ready_replicas: int | None = None
-    available_replicas: int | None = None
-    terminating_replicas: int | None = None
-    observed_generation: int | None = None
+    replicas: Int32 | None = None
+    fully_labeled_replicas: Int32 | None = None
+    ready_replicas: Int32 | None = None
+    available_replicas: Int32 | None = None
+    terminating_replicas: Int32 | None = None
+    observed_generation: Int64 | None = None
     conditions: list[ReplicaSetCondition] = Field(default_factory=list)
 
 
@@ -109,20 +109,20 @@ class DaemonSetSpec(KubeModel):
     selector: LabelSelector | None = None
     template: PodTemplateSpec = Field(default_factory=PodTemplateSpec)
     update_strategy: DaemonSetUpdateStrategy | None = None
-    min_ready_seconds: int | None = None
-    revision_history_limit: int | None = None
+    min_ready_seconds: Int32 | None = None
+    revision_history_limit: Int32 | None = None
 
 
 class DaemonSetStatus(KubeModel):
-    current_number_scheduled: int | None = None
-    number_misscheduled: int | None = None
-    desired_number_scheduled: int | None = None
-    number_ready: int | None = None
-    observed_generation: int | None = None
-    updated_number_scheduled: int | None = None
-    number_available: int | None = None
-    number_unavailable: int | None = None
-    collision_count: int | None = None
+    current_number_scheduled: Int32 | None = None
+    number_misscheduled: Int32 | None = None
+    desired_number_scheduled: Int32 | None = None
+    number_ready: Int32 | None = None
+    observed_generation: Int64 | None = None
+    updated_number_scheduled: Int32 | None = None
+    number_available: Int32 | None = None
+    number_unavailable: Int32 | None = None
+    collision_count: Int32 | None = None
     conditions: list[DeploymentCondition] = Field(default_factory=list)
 
 
@@ -134,29 +134,29 @@ class DaemonSet(Resource):
 
 
 class StatefulSetSpec(KubeModel):
-    replicas: int | None = None
+    replicas: Int32 | None = None
     selector: LabelSelector | None = None
     template: PodTemplateSpec = Field(default_factory=PodTemplateSpec)
     volume_claim_templates: list[dict[str, Any]] = Field(default_factory=list)
     service_name: str | None = None
     pod_management_policy: str | None = None
     update_strategy: dict[str, Any] | None = None
-    revision_history_limit: int | None = None
-    min_ready_seconds: int | None = None
+    revision_history_limit: Int32 | None = None
+    min_ready_seconds: Int32 | None = None
     persistent_volume_claim_retention_policy: dict[str, Any] | None = None
     ordinals: dict[str, Any] | None = None
 
 
 class StatefulSetStatus(KubeModel):
-    observed_generation: int | None = None
-    replicas: int | None = None
-    ready_replicas: int | None = None
-    current_replicas: int | None = None
-    updated_replicas: int | None = None
+    observed_generation: Int64 | None = None
+    replicas: Int32 | None = None
+    ready_replicas: Int32 | None = None
+    current_replicas: Int32 | None = None
+    updated_replicas: Int32 | None = None
     current_revision: str | None = None
     update_revision: str | None = None
-    collision_count: int | None = None
-    available_replicas: int | None = None
+    collision_count: Int32 | None = None
+    available_replicas: Int32 | None = None
     conditions: list[DeploymentCondition] = Field(default_factory=list)
 
 
@@ -177,18 +177,18 @@ class JobCondition(KubeModel):
 
 
 class JobSpec(KubeModel):
-    parallelism: int | None = None
-    completions: int | None = None
-    active_deadline_seconds: int | None = None
+    parallelism: Int32 | None = None
+    completions: Int32 | None = None
+    active_deadline_seconds: Int64 | None = None
     pod_failure_policy: dict[str, Any] | None = None
     success_policy: dict[str, Any] | None = None
-    backoff_limit: int | None = None
-    backoff_limit_per_index: int | None = None
-    max_failed_indexes: int | None = None
+    backoff_limit: Int32 | None = None
+    backoff_limit_per_index: Int32 | None = None
+    max_failed_indexes: Int32 | None = None
     selector: LabelSelector | None = None
     manual_selector: bool | None = None
     template: PodTemplateSpec = Field(default_factory=PodTemplateSpec)
-    ttl_seconds_after_finished: int | None = None
+    ttl_seconds_after_finished: Int32 | None = None
     completion_mode: str | None = None
     suspend: bool | None = None
     pod_replacement_policy: str | None = None
@@ -199,14 +199,14 @@ class JobStatus(KubeModel):
     conditions: list[JobCondition] = Field(default_factory=list)
     start_time: str | None = None
     completion_time: str | None = None
-    active: int | None = None
-    succeeded: int | None = None
-    failed: int | None = None
-    terminating: int | None = None
+    active: Int32 | None = None
+    succeeded: Int32 | None = None
+    failed: Int32 | None = None
+    terminating: Int32 | None = None
     completed_indexes: str | None = None
     failed_indexes: str | None = None
     uncounted_terminated_pods: dict[str, Any] | None = None
-    ready: int | None = None
+    ready: Int32 | None = None
 
 
 class Job(Resource):

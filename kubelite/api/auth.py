@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from kubelite.api.base import KubeModel
+from kubelite.api.base import Int64, KubeModel
 from kubelite.api.meta import LocalObjectReference, ObjectReference, Resource
 
 SERVICE_ACCOUNT_USER_PREFIX = "system:serviceaccount:"
@@ -35,7 +35,7 @@ class BoundObjectReference(KubeModel):
 
 class TokenRequestSpec(KubeModel):
     audiences: list[str] = Field(default_factory=list)
-    expiration_seconds: int | None = None
+    expiration_seconds: Int64 | None = None
     bound_object_ref: BoundObjectReference | None = None
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any, Self, Union, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from kubelite.api.errors import (
     INVALID,
@@ -55,7 +55,17 @@ def _coerce_quantity(v: Any) -> Any:
 Quantity = Annotated[str, BeforeValidator(_coerce_quantity)]
 """A resource quantity kept as its string form ("500m", "128Mi"); parse with api.quantity."""
 
-IntOrString = int | str
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+
+Int32 = Annotated[int, Field(ge=-INT32_MAX - 1, le=INT32_MAX)]
+"""An int32 field of the Kubernetes API (replicas, ports, counts): out-of-range values are
+refused at decoding, naming the field, so `replicas: 1e12` never reaches a controller."""
+
+Int64 = Annotated[int, Field(ge=-INT64_MAX - 1, le=INT64_MAX)]
+"""An int64 field (generations, grace periods, user ids): bounded like Kubernetes' Go int64."""
+
+IntOrString = Int32 | str
 """Kubernetes intstr: a port number or name, a count or a percentage."""
 
 
@@ -270,6 +280,13 @@ def _walk(cls: type[BaseModel], loc: tuple[int | str, ...]) -> tuple[str, Any, A
     return path, tp, parent
 
 
+# pydantic's bound errors -> (its ctx key, Kubernetes' wording for the limit).
+_BOUNDS = {
+    "less_than_equal": ("le", "must be less than or equal to"),
+    "greater_than_equal": ("ge", "must be greater than or equal to"),
+}
+
+
 def _cause_for(cls: type[BaseModel], err: Any) -> StatusCause:
     loc = tuple(err.get("loc", ()))
     kind = err.get("type", "")
@@ -287,6 +304,12 @@ def _cause_for(cls: type[BaseModel], err: Any) -> StatusCause:
     if kind.endswith("_type") or kind.endswith("_parsing") or kind in ("model_attributes_type", "int_from_float"):
         expected = _describe(tp) if tp is not None else "a valid value"
         return StatusCause(field, f"expected {expected}, got {_kind_of(err.get('input'))}", TYPE_INVALID)
+    bound = _BOUNDS.get(kind)
+    if bound is not None:
+        limit, value = (err.get("ctx") or {}).get(bound[0]), err.get("input")
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # YAML's 1.0e12 is shown as the count it means
+        return StatusCause.invalid(field, value, f"{bound[1]} {limit}")
     if kind in ("value_error", "assertion_error"):
         ctx = err.get("ctx") or {}
         return StatusCause(field, str(ctx.get("error", err.get("msg", ""))), INVALID)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from kubelite.api.apps import JobSpec
-from kubelite.api.base import KubeModel
+from kubelite.api.base import Int32, Int64, KubeModel
 from kubelite.api.cron import schedule_error
 from kubelite.api.errors import StatusCause
 from kubelite.api.meta import ObjectMeta, ObjectReference, Resource
@@ -31,12 +31,12 @@ class JobTemplateSpec(KubeModel):
 class CronJobSpec(KubeModel):
     schedule: str = ""
     time_zone: str | None = None
-    starting_deadline_seconds: int | None = None
+    starting_deadline_seconds: Int64 | None = None
     concurrency_policy: str | None = None  # Allow (default), Forbid, Replace
     suspend: bool | None = None
     job_template: JobTemplateSpec = Field(default_factory=JobTemplateSpec)
-    successful_jobs_history_limit: int | None = None
-    failed_jobs_history_limit: int | None = None
+    successful_jobs_history_limit: Int32 | None = None
+    failed_jobs_history_limit: Int32 | None = None
 
 
 class CronJobStatus(KubeModel):

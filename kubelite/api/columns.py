@@ -422,6 +422,15 @@ def _csr_row(csr: Obj, now: datetime) -> list[str]:
             duration, csr_condition(csr)]
 
 
+def _quota_row(quota: Obj, now: datetime) -> list[str]:
+    """AGE, REQUEST, LIMIT as kubectl shows a ResourceQuota: `pods: 3/3, requests.cpu: 600m/1` (used/hard)."""
+    hard, used = as_dict(dig(quota, "status", "hard")), as_dict(dig(quota, "status", "used"))
+    hard = hard or as_dict(dig(quota, "spec", "hard"))
+    entries = [(k, f"{k}: {used.get(k, '0')}/{v}") for k, v in sorted(hard.items())]
+    return [_created(quota, now), ", ".join(t for k, t in entries if not k.startswith("limits.")),
+            ", ".join(t for k, t in entries if k.startswith("limits."))]
+
+
 def _generic_row(obj: Obj, now: datetime) -> list[str]:
     return [_created(obj, now)]
 
@@ -451,6 +460,7 @@ TABLES: dict[str, TableSpec] = {
     "Secret": TableSpec(["TYPE", "DATA", "AGE"],
                         lambda o, n: [str(o.get("type") or "Opaque"), str(_data_count(o)), _created(o, n)], []),
     "Lease": TableSpec(["HOLDER", "AGE"], _lease_row, []),
+    "ResourceQuota": TableSpec(["AGE", "REQUEST", "LIMIT"], _quota_row, []),
     "ServiceAccount": TableSpec(["SECRETS", "AGE"],
                                 lambda o, n: [str(len(as_list(o.get("secrets")))), _created(o, n)], []),
     "RoleBinding": TableSpec(["ROLE", "AGE"], _binding_row, ["USERS", "GROUPS", "SERVICEACCOUNTS"], _binding_wide),

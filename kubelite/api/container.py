@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from kubelite.api.base import IntOrString, KubeModel, Quantity
+from kubelite.api.base import Int32, Int64, IntOrString, KubeModel, Quantity
 
 
 class ContainerPort(KubeModel):
     name: str | None = None
-    container_port: int
-    host_port: int | None = None
+    container_port: Int32
+    host_port: Int32 | None = None
     protocol: str | None = None  # TCP (default), UDP, SCTP
     host_ip: str | None = None
 
@@ -120,12 +120,12 @@ class TCPSocketAction(KubeModel):
 
 
 class GRPCAction(KubeModel):
-    port: int
+    port: Int32
     service: str | None = None
 
 
 class SleepAction(KubeModel):
-    seconds: int
+    seconds: Int64
 
 
 class Probe(KubeModel):
@@ -133,12 +133,12 @@ class Probe(KubeModel):
     http_get: HTTPGetAction | None = None
     tcp_socket: TCPSocketAction | None = None
     grpc: GRPCAction | None = None
-    initial_delay_seconds: int | None = None
-    timeout_seconds: int | None = None
-    period_seconds: int | None = None
-    success_threshold: int | None = None
-    failure_threshold: int | None = None
-    termination_grace_period_seconds: int | None = None
+    initial_delay_seconds: Int32 | None = None
+    timeout_seconds: Int32 | None = None
+    period_seconds: Int32 | None = None
+    success_threshold: Int32 | None = None
+    failure_threshold: Int32 | None = None
+    termination_grace_period_seconds: Int64 | None = None
 
 
 class LifecycleHandler(KubeModel):
@@ -190,8 +190,8 @@ class SecurityContext(KubeModel):
     privileged: bool | None = None
     se_linux_options: SELinuxOptions | None = None
     windows_options: WindowsSecurityContextOptions | None = None
-    run_as_user: int | None = None
-    run_as_group: int | None = None
+    run_as_user: Int64 | None = None
+    run_as_group: Int64 | None = None
     run_as_non_root: bool | None = None
     read_only_root_filesystem: bool | None = None
     allow_privilege_escalation: bool | None = None

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from kubelite.api.base import IntOrString, KubeModel, Quantity
+from kubelite.api.base import Int32, Int64, IntOrString, KubeModel, Quantity
 from kubelite.api.meta import Condition, ObjectReference, Resource
 
 # --- Service ----------------------------------------------------------------------
@@ -17,13 +17,13 @@ class ServicePort(KubeModel):
     name: str | None = None
     protocol: str | None = None  # TCP (default), UDP, SCTP
     app_protocol: str | None = None
-    port: int
+    port: Int32
     target_port: IntOrString | None = None  # defaults to port
-    node_port: int | None = None
+    node_port: Int32 | None = None
 
 
 class ClientIPConfig(KubeModel):
-    timeout_seconds: int | None = None
+    timeout_seconds: Int32 | None = None
 
 
 class SessionAffinityConfig(KubeModel):
@@ -46,7 +46,7 @@ class ServiceSpec(KubeModel):
     external_name: str | None = None
     external_traffic_policy: str | None = None
     internal_traffic_policy: str | None = None
-    health_check_node_port: int | None = None
+    health_check_node_port: Int32 | None = None
     publish_not_ready_addresses: bool | None = None
     ip_families: list[str] = Field(default_factory=list)
     ip_family_policy: str | None = None
@@ -54,7 +54,7 @@ class ServiceSpec(KubeModel):
 
 
 class PortStatus(KubeModel):
-    port: int
+    port: Int32
     protocol: str
     error: str | None = None
 
@@ -94,7 +94,7 @@ class EndpointAddress(KubeModel):
 
 class EndpointPort(KubeModel):
     name: str | None = None
-    port: int
+    port: Int32
     protocol: str | None = None
     app_protocol: str | None = None
 
@@ -146,7 +146,7 @@ class NodeAddress(KubeModel):
 
 
 class DaemonEndpoint(KubeModel):
-    port: int = Field(0, alias="Port")  # Kubernetes spells this one with a capital P
+    port: Int32 = Field(0, alias="Port")  # Kubernetes spells this one with a capital P
 
 
 class NodeDaemonEndpoints(KubeModel):
@@ -169,7 +169,7 @@ class NodeSystemInfo(KubeModel):
 
 class ContainerImage(KubeModel):
     names: list[str] = Field(default_factory=list)
-    size_bytes: int | None = None
+    size_bytes: Int64 | None = None
 
 
 class AttachedVolume(KubeModel):
@@ -261,7 +261,7 @@ class EventSource(KubeModel):
 
 
 class EventSeries(KubeModel):
-    count: int | None = None
+    count: Int32 | None = None
     last_observed_time: str | None = None
 
 
@@ -274,7 +274,7 @@ class Event(Resource):
     source: EventSource | None = None
     first_timestamp: str | None = None
     last_timestamp: str | None = None
-    count: int | None = None
+    count: Int32 | None = None
     type: str | None = None  # Normal, Warning
     event_time: str | None = None
     series: EventSeries | None = None
@@ -289,10 +289,10 @@ class Event(Resource):
 
 class LeaseSpec(KubeModel):
     holder_identity: str | None = None
-    lease_duration_seconds: int | None = None
+    lease_duration_seconds: Int32 | None = None
     acquire_time: str | None = None  # RFC 3339 with microseconds (api.now_micro)
     renew_time: str | None = None
-    lease_transitions: int | None = None
+    lease_transitions: Int32 | None = None
     strategy: str | None = None
     preferred_holder: str | None = None
 

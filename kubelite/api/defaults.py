@@ -26,8 +26,10 @@ from kubelite.api.apps import (
 from kubelite.api.batch import CronJob, default_cron_job
 from kubelite.api.container import Container, Probe
 from kubelite.api.core import Namespace, Secret, Service
+from kubelite.api.limitrange import default_limit_range
 from kubelite.api.meta import Resource
 from kubelite.api.pods import Pod, PodSpec, PodTemplateSpec
+from kubelite.api.policy import LimitRange
 
 DEFAULT_TERMINATION_GRACE_PERIOD = 30
 DEFAULT_SCHEDULER = "default-scheduler"
@@ -233,7 +235,7 @@ def _secret(obj: Secret) -> None:
 _DEFAULTERS: dict[type[Resource], Callable[..., None]] = {
     Pod: _pod, Deployment: _deployment, ReplicaSet: _replica_set, DaemonSet: _daemon_set,
     StatefulSet: _stateful_set, Job: _job, Service: _service, Namespace: _namespace, Secret: _secret,
-    CronJob: _cron_job,
+    CronJob: _cron_job, LimitRange: default_limit_range,
 }
 
 

@@ -77,7 +77,7 @@ class StatusCause:
 
     @classmethod
     def too_long(cls, field: str, max_length: int) -> StatusCause:
-        return cls(field, f"Too long: may not be more than {max_length} bytes", TOO_LONG)
+        return cls(field, f"Too long: must have at most {max_length} bytes", TOO_LONG)
 
 
 class ApiError(Exception):
@@ -261,6 +261,10 @@ class Expired(_Fixed, reason="Expired", code=410):
 
 class BadRequest(_Fixed, reason="BadRequest", code=400):
     """The request itself is malformed."""
+
+
+class RequestEntityTooLarge(_Fixed, reason="RequestEntityTooLarge", code=413):
+    """The request body is over the apiserver's limit."""
 
 
 class Forbidden(_Fixed, reason="Forbidden", code=403):

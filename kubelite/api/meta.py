@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from kubelite.api.base import KubeModel
+from kubelite.api.base import Int64, KubeModel
 
 
 class OwnerReference(KubeModel):
@@ -42,10 +42,10 @@ class ObjectMeta(KubeModel):
     namespace: str | None = None
     uid: str | None = None
     resource_version: str | None = None
-    generation: int | None = None
+    generation: Int64 | None = None
     creation_timestamp: str | None = None
     deletion_timestamp: str | None = None
-    deletion_grace_period_seconds: int | None = None
+    deletion_grace_period_seconds: Int64 | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
     owner_references: list[OwnerReference] = Field(default_factory=list)
@@ -92,7 +92,7 @@ class Condition(KubeModel):
 
     type: str
     status: str
-    observed_generation: int | None = None
+    observed_generation: Int64 | None = None
     last_transition_time: str | None = None
     reason: str | None = None
     message: str | None = None

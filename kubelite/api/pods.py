@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from kubelite.api.base import KubeModel, Quantity
+from kubelite.api.base import Int32, Int64, KubeModel, Quantity
 from kubelite.api.container import (
     AppArmorProfile,
     Container,
@@ -22,7 +22,7 @@ from kubelite.api.meta import LabelSelector, LocalObjectReference, ObjectMeta, R
 class KeyToPath(KubeModel):
     key: str
     path: str
-    mode: int | None = None
+    mode: Int32 | None = None
 
 
 class EmptyDirVolumeSource(KubeModel):
@@ -38,14 +38,14 @@ class HostPathVolumeSource(KubeModel):
 class ConfigMapVolumeSource(KubeModel):
     name: str | None = None
     items: list[KeyToPath] = Field(default_factory=list)
-    default_mode: int | None = None
+    default_mode: Int32 | None = None
     optional: bool | None = None
 
 
 class SecretVolumeSource(KubeModel):
     secret_name: str | None = None
     items: list[KeyToPath] = Field(default_factory=list)
-    default_mode: int | None = None
+    default_mode: Int32 | None = None
     optional: bool | None = None
 
 
@@ -95,7 +95,7 @@ class NodeSelector(KubeModel):
 
 
 class PreferredSchedulingTerm(KubeModel):
-    weight: int
+    weight: Int32
     preference: NodeSelectorTerm
 
 
@@ -116,7 +116,7 @@ class PodAffinityTerm(KubeModel):
 
 
 class WeightedPodAffinityTerm(KubeModel):
-    weight: int
+    weight: Int32
     pod_affinity_term: PodAffinityTerm
 
 
@@ -145,15 +145,15 @@ class Toleration(KubeModel):
     operator: str | None = None  # Exists or Equal (default)
     value: str | None = None
     effect: str | None = None  # NoSchedule, PreferNoSchedule, NoExecute; None = all
-    toleration_seconds: int | None = None
+    toleration_seconds: Int64 | None = None
 
 
 class TopologySpreadConstraint(KubeModel):
-    max_skew: int
+    max_skew: Int32
     topology_key: str
     when_unsatisfiable: str
     label_selector: LabelSelector | None = None
-    min_domains: int | None = None
+    min_domains: Int32 | None = None
     node_affinity_policy: str | None = None
     node_taints_policy: str | None = None
     match_label_keys: list[str] = Field(default_factory=list)
@@ -170,12 +170,12 @@ class Sysctl(KubeModel):
 class PodSecurityContext(KubeModel):
     se_linux_options: SELinuxOptions | None = None
     windows_options: WindowsSecurityContextOptions | None = None
-    run_as_user: int | None = None
-    run_as_group: int | None = None
+    run_as_user: Int64 | None = None
+    run_as_group: Int64 | None = None
     run_as_non_root: bool | None = None
     supplemental_groups: list[int] = Field(default_factory=list)
     supplemental_groups_policy: str | None = None
-    fs_group: int | None = None
+    fs_group: Int64 | None = None
     fs_group_change_policy: str | None = None
     sysctls: list[Sysctl] = Field(default_factory=list)
     seccomp_profile: SeccompProfile | None = None
@@ -212,8 +212,8 @@ class PodSpec(KubeModel):
     init_containers: list[Container] = Field(default_factory=list)
     containers: list[Container] = Field(default_factory=list)
     restart_policy: str | None = None  # Always (default), OnFailure, Never
-    termination_grace_period_seconds: int | None = None
-    active_deadline_seconds: int | None = None
+    termination_grace_period_seconds: Int64 | None = None
+    active_deadline_seconds: Int64 | None = None
     dns_policy: str | None = None
     node_selector: dict[str, str] = Field(default_factory=dict)
     service_account_name: str | None = None
@@ -234,7 +234,7 @@ class PodSpec(KubeModel):
     tolerations: list[Toleration] = Field(default_factory=list)
     host_aliases: list[HostAlias] = Field(default_factory=list)
     priority_class_name: str | None = None
-    priority: int | None = None
+    priority: Int32 | None = None
     preemption_policy: str | None = None
     dns_config: PodDNSConfig | None = None
     readiness_gates: list[PodReadinessGate] = Field(default_factory=list)
@@ -256,7 +256,7 @@ class PodSpec(KubeModel):
 class PodCondition(KubeModel):
     type: str  # PodScheduled, Initialized, ContainersReady, Ready, ...
     status: str  # "True", "False", "Unknown"
-    observed_generation: int | None = None
+    observed_generation: Int64 | None = None
     last_probe_time: str | None = None
     last_transition_time: str | None = None
     reason: str | None = None
@@ -273,8 +273,8 @@ class ContainerStateRunning(KubeModel):
 
 
 class ContainerStateTerminated(KubeModel):
-    exit_code: int = 0
-    signal: int | None = None
+    exit_code: Int32 = 0
+    signal: Int32 | None = None
     reason: str | None = None
     message: str | None = None
     started_at: str | None = None
@@ -295,7 +295,7 @@ class ContainerStatus(KubeModel):
     state: ContainerState = Field(default_factory=ContainerState)
     last_state: ContainerState = Field(default_factory=ContainerState)
     ready: bool = False
-    restart_count: int = 0
+    restart_count: Int32 = 0
     image: str = ""
     image_id: str = ""
     container_id: str | None = None
@@ -316,7 +316,7 @@ class HostIP(KubeModel):
 
 
 class PodStatus(KubeModel):
-    observed_generation: int | None = None
+    observed_generation: Int64 | None = None
     phase: str | None = None  # Pending, Running, Succeeded, Failed, Unknown
     conditions: list[PodCondition] = Field(default_factory=list)
     message: str | None = None

@@ -205,16 +205,17 @@ def read_quantity(values: Mapping[str, object] | None, name: str, parse: Callabl
         return 0
 
 
-def container_requests(c: Container, non_zero: bool = False, lenient: bool = False) -> Requests:
-    """One container's cpu/memory requests; `non_zero` substitutes scoring defaults for unset ones."""
-    req = c.resources.requests
+def container_requests(c: Container, non_zero: bool = False, lenient: bool = False, limits: bool = False
+                       ) -> Requests:
+    """One container's cpu/memory requests (or `limits`); `non_zero` substitutes scoring defaults for unset ones."""
+    req = c.resources.limits if limits else c.resources.requests
     cpu = read_quantity(req, "cpu", cpu_millis, lenient) if "cpu" in req else (DEFAULT_MILLI_CPU_REQUEST if non_zero else 0)
     mem = (read_quantity(req, "memory", memory_bytes, lenient) if "memory" in req
            else (DEFAULT_MEMORY_REQUEST if non_zero else 0))
     return Requests(cpu, mem)
 
 
-def pod_requests(pod: Pod, non_zero: bool = False, lenient: bool = False) -> Requests:
+def pod_requests(pod: Pod, non_zero: bool = False, lenient: bool = False, limits: bool = False) -> Requests:
     """Effective pod requests, Kubernetes' rule (resourcehelper.PodRequests).
 
     Regular containers (and sidecar init containers, restartPolicy Always) run
@@ -222,12 +223,13 @@ def pod_requests(pod: Pod, non_zero: bool = False, lenient: bool = False) -> Req
     them, so each needs only its own request plus the sidecars started before it.
     The pod needs the larger of the two, plus spec.overhead. `lenient` is for
     the scheduler, which must never crash on a quantity validation let through:
-    such a value counts as 0.
+    such a value counts as 0. `limits` adds up limits by the same rule (what a quota on
+    limits.cpu charges).
     """
     sidecars = Requests()
     init_peak = Requests()
     for c in pod.spec.init_containers:
-        r = container_requests(c, non_zero, lenient)
+        r = container_requests(c, non_zero, lenient, limits)
         if c.restart_policy == "Always":
             sidecars = sidecars + r
             init_peak = init_peak.max(sidecars)
@@ -235,7 +237,7 @@ def pod_requests(pod: Pod, non_zero: bool = False, lenient: bool = False) -> Req
             init_peak = init_peak.max(sidecars + r)
     running = sidecars
     for c in pod.spec.containers:
-        running = running + container_requests(c, non_zero, lenient)
+        running = running + container_requests(c, non_zero, lenient, limits)
     total = running.max(init_peak)
     overhead = pod.spec.overhead
     if overhead:

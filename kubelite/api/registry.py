@@ -21,6 +21,7 @@ from kubelite.api.custom import CustomKind, kind_parts, model_for
 from kubelite.api.errors import REQUIRED, BadRequest, Invalid, NotFound, StatusCause
 from kubelite.api.meta import Resource
 from kubelite.api.pods import Pod
+from kubelite.api.policy import LimitRange, ResourceQuota
 from kubelite.api.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
 
 
@@ -91,6 +92,8 @@ _KINDS: tuple[KindInfo, ...] = (
     _info(ClusterRoleBinding, "clusterrolebindings", False),
     _info(CertificateSigningRequest, "certificatesigningrequests", False, "csr"),
     _info(CustomResourceDefinition, "customresourcedefinitions", False, "crd", "crds"),
+    _info(ResourceQuota, "resourcequotas", True, "quota"),
+    _info(LimitRange, "limitranges", True, "limits"),
 )
 
 

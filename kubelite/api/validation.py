@@ -13,11 +13,13 @@ import binascii
 from collections.abc import Callable
 from typing import Any
 
+from kubelite.api import quota
 from kubelite.api.apps import DaemonSet, Deployment, Job, JobSpec, ReplicaSet, StatefulSet
 from kubelite.api.base import IntOrString
 from kubelite.api.batch import CronJob, validate_cron_job
 from kubelite.api.core import ConfigMap, Event, Lease, Namespace, Node, Secret, Service
 from kubelite.api.errors import BadRequest, StatusCause
+from kubelite.api.limitrange import validate_limit_range
 from kubelite.api.meta import LabelSelector, ObjectMeta, Resource
 from kubelite.api.names import (
     cidr_error,
@@ -36,6 +38,7 @@ from kubelite.api.podvalidation import (
     validate_pod_spec,
     validate_port_number,
 )
+from kubelite.api.policy import LimitRange, ResourceQuota
 from kubelite.api.selectors import label_key_error, label_matcher
 
 Causes = list[StatusCause]
@@ -43,6 +46,7 @@ Causes = list[StatusCause]
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 NODE_PORT_RANGE = (30000, 32767)
 MAX_ANNOTATIONS_BYTES = 256 * 1024
+MAX_CONFIG_DATA_BYTES = 1024 * 1024  # ConfigMap and Secret payloads, as Kubernetes limits them
 
 # Kinds whose names must be DNS-1123 labels (they become DNS names / path segments).
 _LABEL_NAMED = (Namespace, Service)
@@ -75,7 +79,7 @@ def validate_object_meta(meta: ObjectMeta, name_rule: Callable[[str], str | None
         kerr = label_key_error(key)
         if kerr:
             out.append(StatusCause.invalid(f"{path}.annotations", key, kerr))
-        size += len(key) + len(value)
+        size += len(key.encode()) + len(value.encode())
     if size > MAX_ANNOTATIONS_BYTES:
         out.append(StatusCause.too_long(f"{path}.annotations", MAX_ANNOTATIONS_BYTES))
     controllers = 0
@@ -322,9 +326,22 @@ def _config_keys(keys: list[str], path: str, out: Causes) -> None:
             out.append(StatusCause.invalid(path, key, err))
 
 
+def _data_size(out: Causes, plain: dict[str, str], encoded: dict[str, str]) -> None:
+    """A ConfigMap's or Secret's keys and values together may hold at most 1 MiB.
+
+    Why: every watcher of the kind gets the whole object, and a kubelet mounts it in
+    memory; base64 values (`encoded`) count as the bytes they stand for.
+    """
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in plain.items())
+    size += sum(len(k.encode()) + len(v) * 3 // 4 for k, v in encoded.items())
+    if size > MAX_CONFIG_DATA_BYTES:
+        out.append(StatusCause.too_long("", MAX_CONFIG_DATA_BYTES))
+
+
 def _config_map(obj: ConfigMap, out: Causes) -> None:
     _config_keys(list(obj.data), "data", out)
     _config_keys(list(obj.binary_data), "binaryData", out)
+    _data_size(out, obj.data, obj.binary_data)
     for key in set(obj.data) & set(obj.binary_data):
         out.append(StatusCause.invalid("data", key, "duplicate of key present in binaryData"))
 
@@ -332,6 +349,7 @@ def _config_map(obj: ConfigMap, out: Causes) -> None:
 def _secret(obj: Secret, out: Causes) -> None:
     _config_keys(list(obj.data), "data", out)
     _config_keys(list(obj.string_data), "stringData", out)
+    _data_size(out, obj.string_data, obj.data)
     for key, value in obj.data.items():
         try:
             base64.b64decode(value, validate=True)
@@ -354,10 +372,26 @@ def _event(obj: Event, out: Causes) -> None:
         out.append(StatusCause.not_supported("type", obj.type, ("Normal", "Warning")))
 
 
+def _resource_quota(obj: ResourceQuota, out: Causes) -> None:
+    for name, text in obj.spec.hard.items():
+        err = quota.name_error(name)
+        if err:
+            out.append(StatusCause.invalid(f"spec.hard[{name}]", name, err))
+            continue
+        try:
+            amount = quota.parse_amount(name, text)
+        except ValueError as exc:
+            out.append(StatusCause.invalid(f"spec.hard[{name}]", text, str(exc)))
+            continue
+        if amount < 0:
+            out.append(StatusCause.invalid(f"spec.hard[{name}]", text, "must be greater than or equal to 0"))
+
+
 _VALIDATORS: dict[type[Resource], Callable[[Any, Causes], None]] = {
     Pod: _pod, Deployment: _deployment, ReplicaSet: _replica_set, DaemonSet: _daemon_set,
     StatefulSet: _stateful_set, Job: _job, Service: _service, Node: _node, ConfigMap: _config_map,
-    Secret: _secret, Lease: _lease, Event: _event, CronJob: _cron_job,
+    Secret: _secret, Lease: _lease, Event: _event, CronJob: _cron_job, ResourceQuota: _resource_quota,
+    LimitRange: validate_limit_range,
 }
 
 

@@ -115,6 +115,11 @@ def error_from_rpc(err: grpc.aio.AioRpcError, target: str, method: str) -> ApiEr
         return _error("Timeout", 504, f"{method} to apiserver at {target} timed out")
     if code == grpc.StatusCode.UNIMPLEMENTED:
         return _error("InternalError", 500, f"apiserver at {target} does not implement {method}: {details}")
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than max" in details:
+        # A message over the channel's size limit never left (or never reached) a server: the
+        # request is too large, not the server unavailable. (Bodies over 3 MiB that do arrive
+        # get the apiserver's own 413.)
+        return _error("RequestEntityTooLarge", 413, f"Request entity too large: {details}")
     reason, http = REASONS.get(code, ("InternalError", 500))
     name = code.name if code is not None else "UNKNOWN"
     return _error(reason, http, details or f"{method} failed with gRPC status {name}")

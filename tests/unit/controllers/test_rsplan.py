@@ -12,8 +12,8 @@ from controllers.replicaset.plan import (
     next_availability_check,
     plan_replicas,
     pod_from_template,
-    slow_start_batches,
 )
+from controllers.slowstart import slow_start_batches
 from kubelite.api import LabelSelector
 from kubelite.api.podutil import is_pod_active, is_pod_available
 from kubelite.api.selectors import label_matcher

@@ -1,0 +1,1 @@
+"""ResourceQuota controller: keeps every quota's status.used equal to what its namespace holds."""
