@@ -174,7 +174,7 @@ def _split_flags(keyword: str, rest: str, path: str, line: int) -> tuple[dict[st
     return flags, rest
 
 
-def _exec_form(rest: str) -> list[str] | None:
+def json_form(rest: str) -> list[str] | None:
     """The JSON array form, or None for shell form (Docker falls back to shell form on bad JSON)."""
     if not rest.startswith("["):
         return None
@@ -246,7 +246,7 @@ def parse(text: str, path: str = "Dockerfile") -> Dockerfile:
         if keyword not in INSTRUCTIONS:
             raise DockerfileError(path, line_no, f"unknown instruction: {word}")
         flags, rest = _split_flags(keyword, rest.strip(), path, line_no)
-        exec_form = _exec_form(rest) if keyword in ("RUN", "CMD", "ENTRYPOINT", "SHELL", "COPY", "ADD",
+        exec_form = json_form(rest) if keyword in ("RUN", "CMD", "ENTRYPOINT", "SHELL", "COPY", "ADD",
                                                     "VOLUME") else None
         ins = Instruction(keyword, rest, line_no, flags, exec_form, body, joined)
         _check(ins, path, escape)
