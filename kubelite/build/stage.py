@@ -244,8 +244,9 @@ async def copy(env: BuildEnv, state: StageState, ins: Instruction) -> bool:
             raise StepFailure(f"{ins.keyword}: {word}: URLs are not supported (the build has no network "
                               "to fetch them); download the file into the context instead")
     dest = words[-1]
-    if not dest.startswith("/"):
-        dest = posixpath.join(str(state.config.get("WorkingDir") or "/"), dest) + ("/" if dest.endswith("/") else "")
+    trailing = dest.endswith(("/", "/.")) or dest in (".", "..")
+    dest = posixpath.normpath(posixpath.join(str(state.config.get("WorkingDir") or "/"), dest))
+    dest = dest.rstrip("/") + "/" if trailing else dest
     mode = int(flags["chmod"], 8) if "chmod" in flags and re.fullmatch(r"[0-7]{3,4}", flags["chmod"]) else None
     if "chmod" in flags and mode is None:
         raise StepFailure(f"{ins.keyword}: --chmod={flags['chmod']} is not an octal mode")
