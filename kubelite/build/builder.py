@@ -60,7 +60,7 @@ class BuildResult:
     steps: int
     layer_steps: int
     cached: int
-    seconds: float
+    seconds: float  # parsing, steps and the image; not the archive or the push
     pushed: list[str] = field(default_factory=list)
 
 
@@ -213,7 +213,7 @@ async def build(opts: BuildOptions, out: Callable[[str], None]) -> BuildResult:
     if unused:
         out(f"warning: build args not consumed by any ARG: {', '.join(unused)}")
     image = await asyncio.to_thread(_image, state, opts.tags)
-    result = BuildResult(image, env.step, layer_steps, env.cached, 0.0)
+    result = BuildResult(image, env.step, layer_steps, env.cached, time.monotonic() - started)
     if opts.output is not None:
         await asyncio.to_thread(_write_archive, image, opts.output)
         out(f"wrote {opts.output} (OCI layout, {image.manifest_digest})")
@@ -227,5 +227,4 @@ async def build(opts: BuildOptions, out: Callable[[str], None]) -> BuildResult:
             except RegistryError as exc:
                 raise BuildError(f"push of {tag} to {opts.registry} failed: {exc}") from None
             result.pushed.append(f"{opts.registry}/{repository}:{ref}@{digest}")
-    result.seconds = time.monotonic() - started
     return result

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from pathlib import Path
 
 from kubelite.build.builder import BuildError, BuildOptions, build
@@ -91,6 +92,7 @@ async def run(argv: list[str]) -> int:
         opts, notes = await options(args)
         for line in notes:
             _print(line)
+        started = time.monotonic()
         result = await build(opts, _print)
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
@@ -99,6 +101,8 @@ async def run(argv: list[str]) -> int:
            f"({result.cached}/{result.layer_steps} layer steps cached)")
     for line in result.pushed:
         _print(f"pushed {line}")
+    if result.pushed or opts.output:
+        _print(f"total with output/push: {time.monotonic() - started:.2f}s")
     return 0
 
 
