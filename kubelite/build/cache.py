@@ -67,7 +67,11 @@ class LayerCache:
         tmp = self.layers / f".{uuid.uuid4().hex}"
         try:
             unpack_layer(self.blobs.path(digest), tmp, diff_id)
-            os.replace(tmp, dest)
+            try:
+                os.replace(tmp, dest)
+            except OSError:
+                if not dest.is_dir():  # else a concurrent build unpacked the same layer first
+                    raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return dest

@@ -181,3 +181,35 @@ async def test_run_has_no_network_unless_host(tmp_path: Path, registry_factory: 
     with tarfile.open(fileobj=io.BytesIO(result.image.layers[1].blob)) as tar:
         f = tar.extractfile("links")
         assert f is not None and f.read().strip() == b"0"
+
+
+async def test_heredoc_add_tar_chown_and_workdir(tmp_path: Path, registry_factory: StartRegistry) -> None:
+    address = await _registry(registry_factory)
+    ctx = _context(tmp_path, (
+        "FROM busybox\n"
+        "WORKDIR /srv/app\n"
+        "ADD bundle.tar.gz vendor/\n"
+        "COPY --chown=nobody --chmod=600 secret.txt ./\n"
+        "RUN <<EOF\n"
+        "set -e\n"
+        "cat vendor/lib.txt > combined\n"
+        "stat -c '%u:%g %a' secret.txt >> combined\n"
+        "EOF\n"
+        "RUN cat > /srv/app/two <<DONE\n"
+        "line\n"
+        "DONE\n"
+    ), {"secret.txt": "s", "lib.txt": "from-tar\n"})
+    with tarfile.open(ctx / "bundle.tar.gz", "w:gz") as tar:
+        tar.add(ctx / "lib.txt", arcname="lib.txt")
+    result = await _build(tmp_path, address, [])
+    layers = _layers(result)
+    assert [m.name for m in layers[1]] == ["srv/", "srv/app/"] or [m.name for m in layers[1]] == ["srv", "srv/app"]
+    assert "srv/app/vendor/lib.txt" in [m.name for m in layers[2]]
+    secret = next(m for m in layers[3] if m.name == "srv/app/secret.txt")
+    assert (secret.uid, secret.gid, secret.mode) == (65534, 65534, 0o600)
+    with tarfile.open(fileobj=io.BytesIO(result.image.layers[4].blob)) as tar:
+        f = tar.extractfile("srv/app/combined")
+        assert f is not None and f.read() == b"from-tar\n65534:65534 600\n"
+    with tarfile.open(fileobj=io.BytesIO(result.image.layers[5].blob)) as tar:
+        f = tar.extractfile("srv/app/two")
+        assert f is not None and f.read() == b"line\n"
