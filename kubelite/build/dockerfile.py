@@ -251,7 +251,10 @@ def parse(text: str, path: str = "Dockerfile") -> Dockerfile:
         ins = Instruction(keyword, rest, line_no, flags, exec_form, body, joined)
         _check(ins, path, escape)
         if keyword == "FROM":
-            stages.append(_stage(ins, len(stages), path, escape))
+            stage = _stage(ins, len(stages), path, escape)
+            if stage.name and any(s.name == stage.name for s in stages):
+                raise DockerfileError(path, line_no, f"FROM: duplicate stage name {stage.name!r}")
+            stages.append(stage)
         elif not stages:
             if keyword != "ARG":
                 raise DockerfileError(path, line_no, f"{keyword} before the first FROM: only ARG may come first")

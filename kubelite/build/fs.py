@@ -110,7 +110,20 @@ def upper_entries(upper: Path, lowers: list[Path]) -> list[LayerEntry]:
             entry = _entry(path, rel, None, None)
             if entry is not None:
                 out.append(entry)
-    return sorted(out, key=lambda e: e.path)
+    out.sort(key=lambda e: e.path)
+    return [e for e in out if not _unchanged_dir(e, out, lowers)]
+
+
+def _unchanged_dir(e: LayerEntry, entries: list[LayerEntry], lowers: list[Path]) -> bool:
+    """A directory overlayfs only copied up (e.g. /etc for a runtime mount point) with nothing
+    changed inside and the same owner and mode below is not part of the step's diff."""
+    if e.kind != "dir" or any(x.path.startswith(e.path) and x.path != e.path for x in entries):
+        return False
+    below = lookup(lowers, e.path.rstrip("/"))
+    if below is None or below.is_symlink() or not below.is_dir():
+        return False
+    st = os.lstat(below)
+    return (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (e.mode, e.uid, e.gid)
 
 
 def _empty(path: Path, st: os.stat_result) -> bool:

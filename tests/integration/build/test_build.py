@@ -213,3 +213,14 @@ async def test_heredoc_add_tar_chown_and_workdir(tmp_path: Path, registry_factor
     with tarfile.open(fileobj=io.BytesIO(result.image.layers[5].blob)) as tar:
         f = tar.extractfile("srv/app/two")
         assert f is not None and f.read() == b"line\n"
+
+
+async def test_host_network_run_sees_host_links_and_leaves_no_mount_points(
+        tmp_path: Path, registry_factory: StartRegistry) -> None:
+    address = await _registry(registry_factory)
+    _context(tmp_path, "FROM busybox\nRUN ip -o link | grep -vc ': lo:' > /links; test -s /etc/resolv.conf\n")
+    result = await _build(tmp_path, address, [], network="host")
+    assert [m.name for m in _layers(result)[1]] == ["links"]  # no /etc or mount-point files in the diff
+    with tarfile.open(fileobj=io.BytesIO(result.image.layers[1].blob)) as tar:
+        f = tar.extractfile("links")
+        assert f is not None and int(f.read()) >= 1

@@ -114,6 +114,7 @@ def test_multi_stage_and_target() -> None:
     ("FROM busybox\nHEALTHCHECK echo\n", "Dockerfile:2: HEALTHCHECK: expects NONE or"),
     ("FROM busybox\nONBUILD FROM x\n", "Dockerfile:2: ONBUILD: FROM is not allowed"),
     ("FROM a b c d\n", "Dockerfile:1: FROM: expects"),
+    ("FROM busybox AS a\nFROM busybox AS A\n", "Dockerfile:2: FROM: duplicate stage name 'a'"),
     ("FROM busybox\nRUN <<EOF\necho\n", "Dockerfile:2: heredoc 'EOF' is not terminated"),
     ("FROM busybox\nENV A='x\n", "Dockerfile:2: ENV: unterminated single quote"),
 ])
