@@ -51,6 +51,7 @@ class BuildOptions:
     registry: str | None = None  # where FROM pulls and --push pushes
     push: bool = False
     output: Path | None = None  # an OCI layout tar
+    pull: bool = False  # re-check base images' tags in the registry (else the build's copy is used)
     runc: str = "runc"
 
 
@@ -202,7 +203,7 @@ async def build(opts: BuildOptions, out: Callable[[str], None]) -> BuildResult:
     images = (ImageStore(opts.cache_root / "images", default_registry=opts.registry)
               if opts.registry else None)
     env = steps.BuildEnv(df, context, cache, images, Runc(opts.runc, opts.cache_root / "runc"), work, out,
-                         dict(opts.build_args), meta, used, opts.no_cache, opts.network,
+                         dict(opts.build_args), meta, used, opts.no_cache, opts.network, opts.pull,
                          stage_names={s.name: s.index for s in df.stages if s.name},
                          total=sum(1 + len(s.instructions) for s in stages))
     try:

@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE", help="set a build ARG")
     p.add_argument("--target", default="", help="build up to this stage (name or index)")
     p.add_argument("--no-cache", action="store_true", help="do not reuse cached layers")
+    p.add_argument("--pull", action="store_true", help="always ask the registry for newer base images")
     p.add_argument("--network", choices=("none", "host"), default="none", help="network of RUN steps")
     push = p.add_mutually_exclusive_group()
     push.add_argument("--push", dest="push", action="store_true", default=None,
@@ -77,7 +78,7 @@ async def options(args: argparse.Namespace) -> tuple[BuildOptions, list[str]]:
         context=args.context.resolve(), cache_root=cache.resolve(),
         dockerfile=args.file.resolve() if args.file else None, tags=list(args.tags),
         build_args=parse_build_args(args.build_arg), target=args.target, no_cache=args.no_cache,
-        network=args.network, registry=registry, push=push,
+        network=args.network, registry=registry, push=push, pull=args.pull,
         output=parse_output(args.output) if args.output else None)
     return opts, notes
 

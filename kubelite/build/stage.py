@@ -54,6 +54,7 @@ class BuildEnv:
     used_args: set[str] = field(default_factory=set)
     no_cache: bool = False
     network: str = "none"
+    pull: bool = False
     stages: dict[int, StageState] = field(default_factory=dict)
     stage_names: dict[str, int] = field(default_factory=dict)
     step: int = 0
@@ -70,7 +71,7 @@ async def from_image(env: BuildEnv, ref: str) -> StageState:
     if env.images is None:
         raise StepFailure(f"FROM {ref}: no registry to pull from (start a cluster, or pass --registry)")
     try:
-        image = await env.images.ensure(ref, "IfNotPresent")
+        image = await env.images.ensure(ref, "Always" if env.pull else "IfNotPresent")
     except ImagePullError as exc:
         raise StepFailure(f"FROM {ref}: {exc}") from None
     doc = json.loads(env.images.blobs.read(image.id))
