@@ -19,6 +19,7 @@ COMPONENTS: dict[str, tuple[str, str]] = {
     "proxy": ("kubelite.proxy.main", "Service proxy: iptables NAT rules for Services and Endpoints, like kube-proxy"),
     "dns": ("kubelite.clusterdns.main", "cluster DNS: <service>.<namespace>.svc.cluster.local from a watch cache"),
     "image": ("kubelite.image", "load images (OCI layout or docker-save tar) into the cluster registry"),
+    "build": ("kubelite.build.cli", "build an image from a Dockerfile (runc RUN steps, layer cache, push)"),
     "up": ("kubelite.cluster", "start a local cluster as separate processes"),
     "add-node": ("kubelite.cluster", "join one more node to the running local cluster"),
     "down": ("kubelite.cluster", "stop the local cluster and clean up"),

@@ -114,9 +114,14 @@ class BuiltImage:
 
 def build_image(layers: list[BuiltLayer], cmd: list[str] | None = None, entrypoint: list[str] | None = None,
                 env: list[str] | None = None, working_dir: str = "", user: str = "",
-                refs: list[str] | None = None, created_by: str = "kubelite image builder") -> BuiltImage:
+                refs: list[str] | None = None, created_by: str = "kubelite image builder",
+                extra_config: dict[str, Any] | None = None,
+                history: list[dict[str, Any]] | None = None) -> BuiltImage:
+    """`extra_config` adds container-config keys (ExposedPorts, Labels, ...); `history`
+    replaces the one-entry-per-layer default (a Dockerfile build records every step)."""
     os_name, arch = host_platform()
     container: dict[str, Any] = {"Env": env if env is not None else [DEFAULT_PATH]}
+    container.update(extra_config or {})
     if cmd:
         container["Cmd"] = cmd
     if entrypoint:
@@ -128,7 +133,8 @@ def build_image(layers: list[BuiltLayer], cmd: list[str] | None = None, entrypoi
     config = canonical_json({
         "architecture": arch, "os": os_name, "created": EPOCH, "config": container,
         "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]},
-        "history": [{"created": EPOCH, "created_by": created_by} for _ in layers],
+        "history": history if history is not None else [{"created": EPOCH, "created_by": created_by}
+                                                         for _ in layers],
     })
     manifest = canonical_json({
         "schemaVersion": 2, "mediaType": OCI_MANIFEST,

@@ -177,6 +177,15 @@ class ImageStore:
         rec = self._lookup(reference)
         return self._image(rec, str(reference)) if rec else None
 
+    def layer_blobs(self, image_id: str) -> list[tuple[str, str]]:
+        """(compressed digest, diff_id) of each layer of a stored image, lowest first.
+
+        Why: an image builder re-pushes a base image's layers under a new manifest,
+        and needs their blobs, not just the unpacked directories.
+        """
+        rec = self._records.get(image_id)
+        return [(str(layer["digest"]), str(layer["diff_id"])) for layer in rec.layers] if rec else []
+
     def list_images(self) -> list[tuple[list[str], Image]]:
         """Every stored image with the references that point at it."""
         out = []

@@ -1,0 +1,1 @@
+"""`kubelite build`: Dockerfile -> OCI image in the cluster registry, without Docker."""
