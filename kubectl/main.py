@@ -19,6 +19,7 @@ import grpc
 
 from kubectl import __version__
 from kubectl.commands import (
+    annotate,
     apply,
     auth,
     create,
@@ -27,8 +28,10 @@ from kubectl.commands import (
     exec,
     get,
     info,
+    label,
     logs,
     nodes,
+    patch,
     rollout,
     scale,
 )
@@ -47,6 +50,8 @@ from kubelite.client import ApiClient, ClientTLSError
 
 Command = Callable[[Session, argparse.Namespace], Awaitable[int]]
 DEFAULT_REQUEST_TIMEOUT = 30.0
+COMMANDS = (get, describe, apply, create, delete, logs, exec, scale, rollout, nodes, info, auth,
+            label, annotate, patch)
 
 
 class Parser(argparse.ArgumentParser):
@@ -111,7 +116,7 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"kctl v{__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     parents = [_global_flags(suppress=True)]
-    for module in (get, describe, apply, create, delete, logs, exec, scale, rollout, nodes, info, auth):
+    for module in COMMANDS:
         module.add_parser(sub, parents)
     return parser
 
