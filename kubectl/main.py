@@ -26,6 +26,7 @@ from kubectl.commands import (
     delete,
     describe,
     exec,
+    expose,
     get,
     info,
     label,
@@ -35,6 +36,8 @@ from kubectl.commands import (
     rollout,
     scale,
 )
+from kubectl.commands import run as run_cmd
+from kubectl.commands import set as set_cmd
 from kubectl.config import (
     ConfigError,
     config_path,
@@ -51,7 +54,7 @@ from kubelite.client import ApiClient, ClientTLSError
 Command = Callable[[Session, argparse.Namespace], Awaitable[int]]
 DEFAULT_REQUEST_TIMEOUT = 30.0
 COMMANDS = (get, describe, apply, create, delete, logs, exec, scale, rollout, nodes, info, auth,
-            label, annotate, patch)
+            label, annotate, patch, set_cmd, run_cmd, expose)
 
 
 class Parser(argparse.ArgumentParser):
@@ -143,13 +146,35 @@ def _print(lines: list[str]) -> None:
     sys.stderr.flush()
 
 
+def parse(parser: Parser, args_list: list[str], namespace: argparse.Namespace) -> argparse.Namespace:
+    """Parse the command line; `-- WORDS` go to `args.trailing` for commands that take them.
+
+    Why split before parsing: argparse's REMAINDER swallows the flags after the first
+    positional (`create deployment x --image i -- cmd`), so commands that set
+    `takes_trailing` see only the words before `--`; the others (exec) parse everything.
+    """
+    if "--" in args_list:
+        cut = args_list.index("--")
+        try:
+            head = parser.parse_args(args_list[:cut], namespace=argparse.Namespace(**vars(namespace)))
+        except CliError:
+            head = None
+        if head is not None and getattr(head, "takes_trailing", False):
+            head.trailing = args_list[cut + 1:]
+            return head
+    parsed = parser.parse_args(args_list, namespace=namespace)
+    if not hasattr(parsed, "trailing"):
+        parsed.trailing = []
+    return parsed
+
+
 def main(argv: list[str] | None = None) -> int:
     args_list = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     server = "?"
     args = argparse.Namespace(streaming=False)
     try:
-        args = parser.parse_args(args_list, namespace=args)
+        args = parse(parser, args_list, args)
         func: Command | None = getattr(args, "func", None)
         if func is None:
             parser.print_help()

@@ -71,18 +71,7 @@ async def change_each(session: Session, chosen: list[Selected], change: Change, 
     shown: list[Obj] = []
     for item in chosen:
         try:
-            if dry_run == "client":
-                before = await session.get(item.info, item.name)
-                after = change(copy.deepcopy(before))
-            else:
-                before_holder: list[Obj] = []
-
-                def recorded(obj: Obj) -> Obj:
-                    before_holder[:] = [copy.deepcopy(obj)]
-                    return change(obj)
-
-                after, _ = await session.patch(item.info, item.name, recorded, dry_run=dry_run == "server")
-                before = before_holder[0] if before_holder else after
+            before, after = await _change_one(session, item, change, dry_run)
         except ApiError as err:
             report(err, session.server)
             failed = True
@@ -97,3 +86,18 @@ async def change_each(session: Session, chosen: list[Selected], change: Change, 
     if failed:
         raise ReportedFailure()
     return 0
+
+
+async def _change_one(session: Session, item: Selected, change: Change, dry_run: str) -> tuple[Obj, Obj]:
+    """(object before, object after) the change; a client dry run only reads."""
+    if dry_run == "client":
+        before = await session.get(item.info, item.name)
+        return before, change(copy.deepcopy(before))
+    seen: list[Obj] = []
+
+    def recorded(obj: Obj) -> Obj:
+        seen[:] = [copy.deepcopy(obj)]
+        return change(obj)
+
+    after, _ = await session.patch(item.info, item.name, recorded, dry_run=dry_run == "server")
+    return (seen[0] if seen else after), after

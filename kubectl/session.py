@@ -7,8 +7,8 @@ command needs the same namespace rule (cluster-scoped kinds never carry one).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 import copy
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +79,74 @@ async def test_output_templates(kctl: Kctl) -> None:
     out = await kctl.ok("get", "cm", "-L", "tier")
     assert out.splitlines()[0].split() == ["NAME", "DATA", "AGE", "TIER"]
     assert out.splitlines()[1].split()[-1] == "front"
+
+
+async def test_set_image_env_resources(kctl: Kctl, control_plane: ControlPlane) -> None:
+    await kctl.ok("apply", "-f", "-", stdin=deployment("web", 1))
+    assert await kctl.ok("set", "image", "deploy/web", "main=busybox:1.36") == "deployment.apps/web image updated\n"
+    missing = await kctl("set", "image", "deploy/web", "nope=busybox:1")
+    assert missing.code == 1 and 'unable to find container named "nope"' in missing.err
+    assert await kctl.ok("set", "env", "deploy/web", "A=1", "B=2") == "deployment.apps/web env updated\n"
+    await kctl.ok("set", "env", "deploy/web", "A-")
+    assert await kctl.ok("set", "resources", "deploy/web", "--limits=cpu=200m,memory=64Mi") == \
+        "deployment.apps/web resource requirements updated\n"
+    live = await control_plane.client.get_raw("deployments", "web", "default")
+    container = live["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "busybox:1.36"
+    assert container["env"] == [{"name": "B", "value": "2"}]
+    assert container["resources"]["limits"] == {"cpu": "200m", "memory": "64Mi"}
+    assert container["resources"]["requests"] == {"cpu": "100m", "memory": "32Mi"}
+
+
+async def test_run_and_expose(kctl: Kctl, control_plane: ControlPlane) -> None:
+    out = await kctl.ok("run", "once", "--image=busybox:1.36", "--restart=Never", "--port", "8080",
+                        "--env", "A=1", "-l", "app=once,tier=x", "--", "echo", "hi")
+    assert out == "pod/once created\n"
+    pod = await control_plane.client.get_raw("pods", "once", "default")
+    assert pod["spec"]["restartPolicy"] == "Never"
+    container = pod["spec"]["containers"][0]
+    assert container["args"] == ["echo", "hi"] and container["image"] == "busybox:1.36"
+    assert container["env"] == [{"name": "A", "value": "1"}]
+    assert pod["metadata"]["labels"] == {"app": "once", "tier": "x"}
+    assert await kctl.ok("expose", "pod", "once", "--port", "80", "--target-port", "8080", "--type", "NodePort") == \
+        "service/once exposed\n"
+    svc = await control_plane.client.get_raw("services", "once", "default")
+    assert svc["spec"]["selector"] == {"app": "once", "tier": "x"} and svc["spec"]["type"] == "NodePort"
+    assert svc["spec"]["ports"][0]["port"] == 80 and svc["spec"]["ports"][0]["targetPort"] == 8080
+    await kctl.ok("create", "deployment", "api", "--image=busybox:1.36", "--replicas=3", "--port=9000",
+                  "--", "sh", "-c", "sleep 100")
+    deploy = await control_plane.client.get_raw("deployments", "api", "default")
+    assert deploy["spec"]["replicas"] == 3
+    assert deploy["spec"]["template"]["spec"]["containers"][0]["command"] == ["sh", "-c", "sleep 100"]
+    assert await kctl.ok("expose", "deploy/api") == "service/api exposed\n"
+    svc = await control_plane.client.get_raw("services", "api", "default")
+    assert svc["spec"]["selector"] == {"app": "api"} and svc["spec"]["ports"][0]["port"] == 9000
+    dry = await kctl.ok("run", "dry", "--image=busybox", "--dry-run=client", "-o", "yaml", "--command", "--", "sleep", "1")
+    assert "command:\n    - sleep" in dry
+
+
+async def test_create_configmap_and_secrets_from_sources(kctl: Kctl, control_plane: ControlPlane,
+                                                         tmp_path: Path) -> None:
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "a.txt").write_text("alpha")
+    (conf / "b.bin").write_bytes(b"\xff\x00")
+    env = tmp_path / "app.env"
+    env.write_text("# comment\nMODE=prod\n\nLEVEL=3\n")
+    await kctl.ok("create", "configmap", "cfg", f"--from-file={conf}", f"--from-env-file={env}",
+                  "--from-literal=x=y")
+    cm = await control_plane.client.get_raw("configmaps", "cfg", "default")
+    assert cm["data"] == {"a.txt": "alpha", "MODE": "prod", "LEVEL": "3", "x": "y"}
+    assert base64.b64decode(cm["binaryData"]["b.bin"]) == b"\xff\x00"
+    (tmp_path / "tls.crt").write_text("CERT")
+    (tmp_path / "tls.key").write_text("KEY")
+    assert await kctl.ok("create", "secret", "tls", "web-tls", f"--cert={tmp_path / 'tls.crt'}",
+                         f"--key={tmp_path / 'tls.key'}") == "secret/web-tls created\n"
+    tls = await control_plane.client.get_raw("secrets", "web-tls", "default")
+    assert tls["type"] == "kubernetes.io/tls" and base64.b64decode(tls["data"]["tls.key"]) == b"KEY"
+    await kctl.ok("create", "secret", "docker-registry", "reg", "--docker-server=reg.example:5000",
+                  "--docker-username=u", "--docker-password=p")
+    reg = await control_plane.client.get_raw("secrets", "reg", "default")
+    config = json.loads(base64.b64decode(reg["data"][".dockerconfigjson"]))
+    assert reg["type"] == "kubernetes.io/dockerconfigjson"
+    assert config["auths"]["reg.example:5000"]["auth"] == base64.b64encode(b"u:p").decode()
