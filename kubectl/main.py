@@ -25,6 +25,7 @@ from kubectl.commands import (
     create,
     delete,
     describe,
+    diff,
     exec,
     expose,
     get,
@@ -35,6 +36,7 @@ from kubectl.commands import (
     patch,
     rollout,
     scale,
+    wait,
 )
 from kubectl.commands import run as run_cmd
 from kubectl.commands import set as set_cmd
@@ -46,6 +48,7 @@ from kubectl.config import (
     resolve_server,
     resolve_token,
 )
+from kubectl.durations import duration
 from kubectl.errors import CliError, ReportedFailure, format_api_error, is_unreachable, unreachable_message
 from kubectl.session import Session
 from kubelite.api.errors import ApiError
@@ -54,7 +57,7 @@ from kubelite.client import ApiClient, ClientTLSError
 Command = Callable[[Session, argparse.Namespace], Awaitable[int]]
 DEFAULT_REQUEST_TIMEOUT = 30.0
 COMMANDS = (get, describe, apply, create, delete, logs, exec, scale, rollout, nodes, info, auth,
-            label, annotate, patch, set_cmd, run_cmd, expose)
+            label, annotate, patch, set_cmd, run_cmd, expose, wait, diff)
 
 
 class Parser(argparse.ArgumentParser):
@@ -88,29 +91,13 @@ def _global_flags(suppress: bool) -> argparse.ArgumentParser:
     p.add_argument("--server", "-s", default=default, help="apiserver HOST:PORT (else $KUBELITE_SERVER, "
                    "the config file, 127.0.0.1:6443)")
     p.add_argument("-n", "--namespace", default=default, help="namespace (default: default)")
-    p.add_argument("--request-timeout", type=_seconds, default=default,
+    p.add_argument("--request-timeout", type=duration, default=default,
                    help="seconds to wait for each API call (e.g. 5, 5s, 1m; 0 = forever; default 30)")
     p.add_argument("--token", default=default, help="bearer token (else $KUBELITE_TOKEN, the config file's token:)")
     p.add_argument("--as", dest="as_user", default=default, help="act as this user (needs `impersonate` on users)")
     p.add_argument("--as-group", dest="as_groups", action="append", default=argparse.SUPPRESS if suppress else [],
                    help="act as a member of this group (repeatable; needs --as)")
     return p
-
-
-def _seconds(text: str) -> float:
-    value = text.strip()
-    scale = 1.0
-    for suffix, factor in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
-        if value.endswith(suffix):
-            value, scale = value[: -len(suffix)], factor
-            break
-    try:
-        seconds = float(value) * scale
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r}") from None
-    if seconds < 0:
-        raise argparse.ArgumentTypeError("durations cannot be negative")
-    return seconds
 
 
 def build_parser() -> Parser:

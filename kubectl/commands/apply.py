@@ -8,9 +8,9 @@ from typing import Any
 from kubectl.apply import annotate, apply_one, needs_update
 from kubectl.errors import ReportedFailure, report
 from kubectl.manifests import Manifest, load_manifests, namespaces_first
-from kubectl.output import print_objects, write
+from kubectl.output import check_format, is_structured, print_objects, write
 from kubectl.resources import display_name
-from kubectl.session import Session
+from kubectl.session import Obj, Session, with_type
 from kubelite.api.errors import ApiError, NotFound
 
 
@@ -37,23 +37,26 @@ def load(session: Session, args: argparse.Namespace, require_name: bool = True) 
 
 
 async def run_apply(session: Session, args: argparse.Namespace) -> int:
+    check_format(args.output)
     manifests = load(session, args)
     failed = False
-    applied = []
+    applied: list[Obj] = []
     suffix = {"client": " (dry run)", "server": " (server dry run)"}.get(args.dry_run, "")
     for manifest in manifests:
         label = display_name(manifest.info, manifest.name)
         try:
             if args.dry_run != "none":
-                result = await _dry_run(session, manifest, server=args.dry_run == "server")
+                result, _, shown = await dry_run_one(session, manifest, server=args.dry_run == "server")
             else:
                 result = await apply_one(session, manifest)
+                if is_structured(args.output):
+                    shown = await session.get(manifest.info, manifest.name, manifest.namespace)
         except ApiError as err:
             report(err, session.server)
             failed = True
             continue
-        if args.output in ("json", "yaml", "name"):
-            applied.append(await session.get(manifest.info, manifest.name, manifest.namespace))
+        if is_structured(args.output):
+            applied.append(shown)
         else:
             write(f"{label} {result}{suffix}\n")
     if applied:
@@ -63,22 +66,30 @@ async def run_apply(session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _dry_run(session: Session, manifest: Manifest, server: bool) -> str:
-    """What apply would do; with `server`, the apiserver also validates (nothing is saved either way)."""
+async def dry_run_one(session: Session, manifest: Manifest, server: bool) -> tuple[str, Obj | None, Obj]:
+    """What apply would do: (created|configured|unchanged, the live object or None, the result).
+
+    With `server`, the apiserver validates and defaults the result (nothing is saved either
+    way); a client dry run's result is the local merge.
+    """
     info = manifest.info
     try:
-        live = await session.get(info, manifest.name, manifest.namespace)
+        live: Obj | None = await session.get(info, manifest.name, manifest.namespace)
     except NotFound:
+        live = None
+    if live is None:
+        body = with_type(info, annotate(manifest.body))
         if server:
-            await session.client.create_raw(info.resource, annotate(manifest.body), manifest.namespace or None,
-                                            dry_run=True)
-        return "created"
+            body = with_type(info, await session.client.create_raw(info.resource, body, manifest.namespace or None,
+                                                                   dry_run=True))
+        return "created", None, body
     changed, merged = needs_update(live, manifest.body)
     if not changed:
-        return "unchanged"
+        return "unchanged", live, live
     if server:
-        await session.client.update_raw(info.resource, merged, manifest.namespace or None, dry_run=True)
-    return "configured"
+        merged = with_type(info, await session.client.update_raw(info.resource, merged, manifest.namespace or None,
+                                                                 dry_run=True))
+    return "configured", live, merged
 
 
 async def create_from_files(session: Session, args: argparse.Namespace) -> int:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import re
 from typing import Any
 
 from kubectl import generators
 from kubectl.commands.apply import add_file_flags, create_from_files
 from kubectl.commands.create_object import send
+from kubectl.durations import parse_seconds
 from kubectl.errors import CliError
 from kubectl.output import print_objects, write
 from kubectl.session import Obj, Session
@@ -131,16 +131,12 @@ async def run(session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
-_UNITS = {"h": 3600, "m": 60, "s": 1}
-
-
 def parse_duration(text: str) -> int:
-    """Go-style duration ("1h30m", "10m", "600s") -> whole seconds, as `kubectl create token --duration`."""
-    match = re.fullmatch(r"((?:\d+(?:\.\d+)?[hms])+)", text.strip())
-    if not match:
-        raise CliError(f'invalid argument "{text}" for "--duration" flag: expected a duration like 10m or 1h')
-    total = sum(float(n) * _UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)([hms])", text))
-    return int(total)
+    """`--duration 1h30m` -> whole seconds, as `kubectl create token --duration`."""
+    try:
+        return int(parse_seconds(text))
+    except ValueError as exc:
+        raise CliError(f'invalid argument "{text}" for "--duration" flag: {exc}') from None
 
 
 async def run_token(session: Session, args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from kubectl.commands.apply import add_file_flags
+from kubectl.durations import duration
 from kubectl.errors import CliError, ReportedFailure, format_api_error, report
 from kubectl.manifests import load_manifests
 from kubectl.output import warn, write
@@ -48,7 +49,7 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
                    help="background|foreground|orphan: what happens to dependents (default background)")
     p.add_argument("--wait", type=parse_bool, nargs="?", const=True, default=True,
                    help="wait until the objects are gone (default true)")
-    p.add_argument("--timeout", type=float, default=0.0,
+    p.add_argument("--timeout", type=duration, default=0.0,
                    help="seconds to wait for deletion (0: grace period + 30s)")
     p.add_argument("--ignore-not-found", action="store_true", help="no error for missing objects")
     p.add_argument("-o", "--output", default="", help="name: print only kind/name of deleted objects")
