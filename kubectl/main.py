@@ -20,13 +20,16 @@ import grpc
 from kubectl import __version__
 from kubectl.commands import (
     annotate,
+    apiversions,
     apply,
     auth,
+    config_cmd,
     create,
     delete,
     describe,
     diff,
     exec,
+    explain,
     expose,
     get,
     info,
@@ -57,7 +60,8 @@ from kubelite.client import ApiClient, ClientTLSError
 Command = Callable[[Session, argparse.Namespace], Awaitable[int]]
 DEFAULT_REQUEST_TIMEOUT = 30.0
 COMMANDS = (get, describe, apply, create, delete, logs, exec, scale, rollout, nodes, info, auth,
-            label, annotate, patch, set_cmd, run_cmd, expose, wait, diff)
+            label, annotate, patch, set_cmd, run_cmd, expose, wait, diff, config_cmd, explain,
+            apiversions)
 
 
 class Parser(argparse.ArgumentParser):
@@ -162,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     args = argparse.Namespace(streaming=False)
     try:
         args = parse(parser, args_list, args)
+        local = getattr(args, "local_func", None)
+        if local is not None:  # `config ...`: works on the config file, never talks to a cluster
+            return int(local(args))
         func: Command | None = getattr(args, "func", None)
         if func is None:
             parser.print_help()

@@ -21,6 +21,8 @@ from kubelite.api.registry import KindInfo
 CASCADE = {"background": "Background", "foreground": "Foreground", "orphan": "Orphan",
            "true": "Background", "false": "Orphan"}
 WAIT_MARGIN_SECONDS = 30.0
+FORCE_WARNING = ("Warning: Immediate deletion does not wait for confirmation that the running resource has been "
+                 "terminated. The resource may continue to run on the cluster indefinitely.")
 
 
 def parse_bool(text: str) -> bool:
@@ -102,6 +104,8 @@ async def run(session: Session, args: argparse.Namespace) -> int:
     if policy is None:
         raise CliError(f"invalid --cascade {args.cascade!r}: use background, foreground or orphan")
     grace = _grace(args)
+    if grace == 0:
+        warn(FORCE_WARNING)
     targets = await _targets(session, args)
     if not targets and not args.filename:
         warn("No resources found")
