@@ -28,6 +28,7 @@ from kubectl.commands import (
     delete,
     describe,
     diff,
+    edit,
     exec,
     explain,
     expose,
@@ -61,7 +62,7 @@ Command = Callable[[Session, argparse.Namespace], Awaitable[int]]
 DEFAULT_REQUEST_TIMEOUT = 30.0
 COMMANDS = (get, describe, apply, create, delete, logs, exec, scale, rollout, nodes, info, auth,
             label, annotate, patch, set_cmd, run_cmd, expose, wait, diff, config_cmd, explain,
-            apiversions)
+            apiversions, edit)
 
 
 class Parser(argparse.ArgumentParser):
