@@ -229,13 +229,14 @@ def _split_union(inner: str) -> list[str]:
     return parts
 
 
+_EXISTS = re.compile(r"^@(\.[\w\-/]+|\[[^\]]*\])*$")
 _FILTER = re.compile(r"^(@[^\s=!<>]*)\s*(==|!=|<=|>=|<|>)\s*(.+)$")
 
 
 def _filter(body: str) -> Filter:
     match = _FILTER.match(body)
     if not match:
-        if body.startswith("@"):
+        if _EXISTS.match(body):
             return Filter(parse_path(body))
         raise JSONPathError(f"unsupported filter {body!r}: expected @.path OP value")
     left, op, right = match.groups()

@@ -51,7 +51,7 @@ def parse_for(text: str) -> Wanted:
             raise CliError("--for=condition= needs a condition name, e.g. --for=condition=Ready")
         return Wanted("condition", name, value if sep else None)
     if text.startswith("jsonpath="):
-        rest = text[len("jsonpath="):].strip("'")
+        rest = text[len("jsonpath="):].replace("'", "")  # quotes a shell did not remove
         if rest.startswith("{"):
             close = rest.find("}")
             if close < 0:
