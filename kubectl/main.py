@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import grpc
 
-from kubectl import __version__
+from kubectl import __version__, examples
 from kubectl.commands import (
     annotate,
     apiversions,
@@ -113,6 +113,7 @@ def build_parser() -> Parser:
     parents = [_global_flags(suppress=True)]
     for module in COMMANDS:
         module.add_parser(sub, parents)
+    examples.attach(parser)
     return parser
 
 
