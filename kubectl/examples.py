@@ -29,14 +29,6 @@ EXAMPLES: dict[str, str] = {
   kctl describe nodes node-1
   kctl describe pod/web-5d8c
   kctl describe pods -l app=web""",
-    "apply": """\
-  # Apply a file, a directory, or stdin
-  kctl apply -f ./web.yaml
-  kctl apply -f ./manifests/ -R
-  cat web.yaml | kctl apply -f -
-
-  # Show what would be sent without changing anything
-  kctl apply -f web.yaml --dry-run=server -o yaml""",
     "delete": """\
   # Delete by file, by name, by label
   kctl delete -f ./web.yaml

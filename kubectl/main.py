@@ -24,6 +24,7 @@ from kubectl.commands import (
     apply,
     auth,
     config_cmd,
+    cp,
     create,
     delete,
     describe,
@@ -62,7 +63,7 @@ Command = Callable[[Session, argparse.Namespace], Awaitable[int]]
 DEFAULT_REQUEST_TIMEOUT = 30.0
 COMMANDS = (get, describe, apply, create, delete, logs, exec, scale, rollout, nodes, info, auth,
             label, annotate, patch, set_cmd, run_cmd, expose, wait, diff, config_cmd, explain,
-            apiversions, edit)
+            apiversions, edit, cp)
 
 
 class Parser(argparse.ArgumentParser):

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import io
 from typing import Any
 
+import yaml
+
+from kubectl import kustomize
 from kubectl.apply import annotate, apply_one, needs_update
-from kubectl.errors import ReportedFailure, report
+from kubectl.commands.prune import prune
+from kubectl.errors import CliError, ReportedFailure, report
 from kubectl.manifests import Manifest, load_manifests, namespaces_first
 from kubectl.output import check_format, is_structured, print_objects, write
 from kubectl.resources import display_name
@@ -20,10 +25,34 @@ def add_file_flags(p: argparse.ArgumentParser, verb: str, required: bool = True)
     p.add_argument("-R", "--recursive", action="store_true", help="also read manifests in sub-directories")
 
 
+EXAMPLES = """\
+Examples:
+  # Apply a file, a directory, or stdin
+  kctl apply -f ./web.yaml
+  kctl apply -f ./manifests/ -R
+  cat web.yaml | kctl apply -f -
+
+  # Apply a kustomization directory
+  kctl apply -k ./overlays/prod
+
+  # Apply a directory and delete the objects labelled app=web that are no longer in it
+  kctl apply --prune -f ./manifests -l app=web
+
+  # Show what would be sent without changing anything
+  kctl apply -f web.yaml --dry-run=server -o yaml
+"""
+
+
 def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("apply", parents=parents, help="create or update resources from manifests",
-                       description="Create objects that do not exist and merge the manifest into those that do.")
-    add_file_flags(p, "apply")
+                       description="Create objects that do not exist and merge the manifest into those that do.",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_file_flags(p, "apply", required=False)
+    p.add_argument("-k", "--kustomize", default="", metavar="DIR", help="apply the kustomization in DIR")
+    p.add_argument("--prune", action="store_true",
+                   help="delete objects (matching -l, or --all) that were applied before but are not in the input")
+    p.add_argument("-l", "--selector", default="", help="with --prune: the objects that may be pruned")
+    p.add_argument("--all", action="store_true", help="with --prune: every applied object may be pruned")
     p.add_argument("-o", "--output", default="", help="print the applied objects as json|yaml|name")
     p.add_argument("--dry-run", choices=["none", "client", "server"], default="none",
                    help="client: only validate locally; server: let the apiserver validate without saving")
@@ -31,13 +60,27 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 
 def load(session: Session, args: argparse.Namespace, require_name: bool = True) -> list[Manifest]:
+    """The manifests of `-f` files or of the `-k` kustomization (validated, namespaces first)."""
+    kustomization = getattr(args, "kustomize", "")
+    if kustomization and args.filename:
+        raise CliError("only one of -f or -k can be specified")
+    if not kustomization and not args.filename:
+        raise CliError("must specify one of -f and -k")
+    paths, stdin = args.filename, None
+    if kustomization:
+        text = yaml.safe_dump_all(kustomize.build(kustomization), sort_keys=False)
+        paths, stdin = ["-"], io.StringIO(text)
     return namespaces_first(load_manifests(
-        args.filename, recursive=args.recursive, namespace=session.namespace,
-        explicit_namespace=session.explicit_namespace, require_name=require_name))
+        paths, recursive=args.recursive, namespace=session.namespace,
+        explicit_namespace=session.explicit_namespace, require_name=require_name, stdin=stdin))
 
 
 async def run_apply(session: Session, args: argparse.Namespace) -> int:
     check_format(args.output)
+    if args.prune and not (args.selector or args.all):
+        raise CliError("all resources selected for prune without explicitly passing --all. To prune all "
+                       "resources, pass the --all flag. If you did not mean to prune all resources, specify "
+                       "a label selector")
     manifests = load(session, args)
     failed = False
     applied: list[Obj] = []
@@ -59,6 +102,8 @@ async def run_apply(session: Session, args: argparse.Namespace) -> int:
             applied.append(shown)
         else:
             write(f"{label} {result}{suffix}\n")
+    if args.prune and not failed:
+        await prune(session, manifests, args.selector, args.dry_run, suffix)
     if applied:
         print_objects(applied, args.output, single=len(applied) == 1)
     if failed:
