@@ -1,4 +1,4 @@
-"""kctl cp both ways through exec + tar, and kctl wait on a real pod (process-runtime cluster).
+"""kctl cp both ways through exec + tar, kctl wait and logs flags on a real pod (process-runtime cluster).
 
 The copies are checked by checksum on both sides: the container's own sha256sum of the
 uploaded file, and the local bytes of the downloaded tree.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import LocalCluster
+from tests.e2e.cluster import LocalCluster, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.requires_root("kubelite up starts node agents")]
 
@@ -22,7 +22,7 @@ def sha256(data: bytes) -> str:
 
 
 def test_cp_round_trip_keeps_checksums(cluster: LocalCluster, tmp_path: Path) -> None:
-    cluster.kctl_ok("run", "box", "--image=busybox:1.36", "--", "sh", "-c", "sleep 3600")
+    cluster.kctl_ok("run", "box", "--image=busybox:1.36", "--", "sh", "-c", "echo hello-box; sleep 3600")
     assert cluster.kctl_ok("wait", "--for=condition=Ready", "pod/box", "--timeout=90s") == "pod/box condition met\n"
     blob = os.urandom(300_000)
     local = tmp_path / "up"
@@ -43,3 +43,7 @@ def test_cp_round_trip_keeps_checksums(cluster: LocalCluster, tmp_path: Path) ->
     timeout = cluster.kctl("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/box", "--timeout=2s")
     assert timeout.returncode == 1
     assert "error: timed out waiting for the condition on pods/box" in timeout.stderr
+    logs = wait_for(lambda: cluster.kctl("logs", "-l", "run=box", "--prefix", "--since=1h").stdout or None,
+                    30, "the pod's output")
+    assert logs == "[pod/box/box] hello-box\n"
+    assert cluster.kctl_ok("logs", "box", "--since-time", "2999-01-01T00:00:00Z") == ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -67,3 +68,37 @@ async def test_apply_dry_run_of_a_new_object_prints_it(kctl: Kctl, control_plane
         assert out == "configmap/settings\n"
     listed = await control_plane.client.list_raw("configmaps", "default")
     assert [i["metadata"]["name"] for i in listed["items"] if i["metadata"]["name"] == "settings"] == []
+
+
+async def test_apply_kustomization_then_prune(kctl: Kctl, control_plane: ControlPlane, tmp_path: Path) -> None:
+    (tmp_path / "deploy.yaml").write_text(deployment("web", 1))
+    (tmp_path / "kustomization.yaml").write_text(
+        "resources: [deploy.yaml]\nnamePrefix: dev-\ncommonLabels: {team: a}\n"
+        "configMapGenerator:\n- name: cfg\n  literals: [MODE=prod]\n")
+    out = await kctl.ok("apply", "-k", str(tmp_path))
+    lines = out.splitlines()
+    assert lines[0] == "deployment.apps/dev-web created"
+    assert lines[1].startswith("configmap/dev-cfg-") and lines[1].endswith(" created")
+    live = await control_plane.client.get_raw("deployments", "dev-web", "default")
+    assert live["metadata"]["labels"]["team"] == "a"
+    assert live["spec"]["selector"]["matchLabels"] == {"app": "web", "team": "a"}
+    (tmp_path / "kustomization.yaml").write_text(
+        "resources: [deploy.yaml]\nnamePrefix: dev-\ncommonLabels: {team: a}\n")
+    out = await kctl.ok("apply", "-k", str(tmp_path), "--prune", "-l", "team=a")
+    assert out.splitlines()[0] == "deployment.apps/dev-web unchanged"
+    assert out.splitlines()[1].startswith("configmap/dev-cfg-") and out.endswith(" pruned\n")
+    listed = await control_plane.client.list_raw("configmaps", "default", label_selector="team=a")
+    assert listed["items"] == []
+    refused = await kctl("apply", "-k", str(tmp_path), "--prune")
+    assert refused.code == 1 and "--all" in refused.err
+
+
+async def test_timeouts_take_durations_and_force_delete_warns(kctl: Kctl) -> None:
+    await kctl.ok("apply", "-f", "-", stdin=CONFIGMAP)
+    result = await kctl("--request-timeout", "2m", "delete", "cm", "settings", "--force", "--grace-period=0",
+                        "--timeout", "120s")
+    assert result.code == 0, result.err
+    assert "Warning: Immediate deletion does not wait for confirmation that the running resource has been " \
+        "terminated. The resource may continue to run on the cluster indefinitely." in result.err
+    bad = await kctl("wait", "--for=delete", "cm/x", "--timeout", "2 minutes")
+    assert bad.code == 1 and "invalid duration" in bad.err
