@@ -147,8 +147,10 @@ def parse(parser: Parser, args_list: list[str], namespace: argparse.Namespace) -
     positional (`create deployment x --image i -- cmd`), so commands that set
     `takes_trailing` see only the words before `--`; the others (exec) parse everything.
     """
+    cut = args_list.index("--") if "--" in args_list else len(args_list)
+    # `-o=jsonpath=...` (kubectl's pflag spelling) would reach argparse as the value "=jsonpath=...".
+    args_list = [f"--output={a[3:]}" if i < cut and a.startswith("-o=") else a for i, a in enumerate(args_list)]
     if "--" in args_list:
-        cut = args_list.index("--")
         try:
             head = parser.parse_args(args_list[:cut], namespace=argparse.Namespace(**vars(namespace)))
         except CliError:

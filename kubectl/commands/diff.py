@@ -36,7 +36,8 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("diff", parents=parents, help="diff the live objects against would-be applied ones",
                        description="kctl diff -f FILE: show what `kctl apply -f FILE` would change.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_file_flags(p, "diff")
+    add_file_flags(p, "diff", required=False)
+    p.add_argument("-k", "--kustomize", default="", metavar="DIR", help="diff the kustomization in DIR")
     p.set_defaults(func=run)
 
 

@@ -121,6 +121,12 @@ async def _edit_one(session: Session, item: Selected) -> bool:
             if obj == original:
                 warn(CANCELLED)
                 return True
+            changed = [f for f, a, b in (("kind", obj.get("kind"), original.get("kind")),
+                                         ("metadata.name", (obj.get("metadata") or {}).get("name"), item.name))
+                       if a != b]
+            if changed:
+                header, body = error_header(label, [f"{changed[0]} should not be changed"]), edited
+                continue
             try:
                 await session.update(item.info, obj)
             except (Invalid, BadRequest, Conflict) as err:  # the edit's fault: let the user fix it

@@ -150,3 +150,12 @@ async def test_create_configmap_and_secrets_from_sources(kctl: Kctl, control_pla
     config = json.loads(base64.b64decode(reg["data"][".dockerconfigjson"]))
     assert reg["type"] == "kubernetes.io/dockerconfigjson"
     assert config["auths"]["reg.example:5000"]["auth"] == base64.b64encode(b"u:p").decode()
+
+
+async def test_kubectl_spellings_of_output_and_diff_k(kctl: Kctl, tmp_path: Path) -> None:
+    await kctl.ok("create", "configmap", "one", "--from-literal=k=v")
+    assert await kctl.ok("get", "cm", "one", "-o=jsonpath={.data.k}") == "v"
+    (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: one}\ndata: {k: w}\n")
+    (tmp_path / "kustomization.yaml").write_text("resources: [cm.yaml]\n")
+    result = await kctl("diff", "-k", str(tmp_path))
+    assert result.code == 1 and "-  k: v\n" in result.out and "+  k: w\n" in result.out
