@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -132,8 +133,6 @@ def run(args: argparse.Namespace) -> int:
         if not args.raw:
             _redact(shown)
         if args.output == "json":
-            import json
-
             write(json.dumps(shown, indent=4) + "\n")
         else:
             write(to_yaml(shown))
