@@ -31,11 +31,23 @@ def parse_spec(spec: str) -> list[tuple[str, str]]:
     return columns
 
 
+def go_value(value: Any) -> str:
+    """Go's `%v` of a decoded JSON value, which custom-columns cells use: maps as `map[k:v]`
+    (keys sorted), lists as `[a b]` -- unlike `-o jsonpath`, which prints JSON."""
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{go_value(value[k])}" for k in sorted(value)) + "]"
+    if isinstance(value, list):
+        return "[" + " ".join(go_value(v) for v in value) + "]"
+    if value is None:
+        return "<nil>"
+    return jsonpath.format_value(value)
+
+
 def cell(expression: str, obj: Any) -> str:
     values = jsonpath.values_at(expression, obj)
     if not values or all(v is None for v in values):
         return "<none>"
-    return ",".join(jsonpath.format_value(v) for v in values)
+    return ",".join(go_value(v) for v in values)
 
 
 def render(spec: str, objs: Sequence[Any], headers: bool = True) -> str:

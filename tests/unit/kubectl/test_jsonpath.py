@@ -66,6 +66,8 @@ def test_custom_columns_with_missing_values_and_lists() -> None:
     ]
     with pytest.raises(CliError):
         customcols.parse_spec("NAME")
+    assert customcols.render("CAP:.status.capacity,A:.status.addresses[0]", DOC["items"][:1], headers=False) == \
+        "map[cpu:4]   map[address:127.0.0.1 type:LegacyHostIP]\n"
 
 
 def test_wait_for_conditions() -> None:
