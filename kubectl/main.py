@@ -17,22 +17,35 @@ from typing import Any, NoReturn
 
 import grpc
 
-from kubectl import __version__
+from kubectl import __version__, examples
 from kubectl.commands import (
+    annotate,
+    apiversions,
     apply,
     auth,
     certificate,
+    config_cmd,
+    cp,
     create,
     delete,
     describe,
+    diff,
+    edit,
     exec,
+    explain,
+    expose,
     get,
     info,
+    label,
     logs,
     nodes,
+    patch,
     rollout,
     scale,
+    wait,
 )
+from kubectl.commands import run as run_cmd
+from kubectl.commands import set as set_cmd
 from kubectl.config import (
     ConfigError,
     config_path,
@@ -41,6 +54,7 @@ from kubectl.config import (
     resolve_server,
     resolve_token,
 )
+from kubectl.durations import duration
 from kubectl.errors import CliError, ReportedFailure, format_api_error, is_unreachable, unreachable_message
 from kubectl.session import Session
 from kubelite.api.errors import ApiError
@@ -51,6 +65,9 @@ from kubelite.client.customkinds import forget, learn_custom_kinds
 Command = Callable[[Session, argparse.Namespace], Awaitable[int]]
 DEFAULT_REQUEST_TIMEOUT = 30.0
 LEARN_TIMEOUT = 5.0  # asking for the CRDs must not double the wait for a server that does not answer
+COMMANDS = (get, describe, apply, create, delete, logs, exec, scale, rollout, nodes, info, auth,
+            label, annotate, patch, set_cmd, run_cmd, expose, wait, diff, config_cmd, explain,
+            apiversions, edit, cp, certificate)
 
 
 class Parser(argparse.ArgumentParser):
@@ -84,7 +101,7 @@ def _global_flags(suppress: bool) -> argparse.ArgumentParser:
     p.add_argument("--server", "-s", default=default, help="apiserver HOST:PORT (else $KUBELITE_SERVER, "
                    "the config file, 127.0.0.1:6443)")
     p.add_argument("-n", "--namespace", default=default, help="namespace (default: default)")
-    p.add_argument("--request-timeout", type=_seconds, default=default,
+    p.add_argument("--request-timeout", type=duration, default=default,
                    help="seconds to wait for each API call (e.g. 5, 5s, 1m; 0 = forever; default 30)")
     p.add_argument("--token", default=default, help="bearer token (else $KUBELITE_TOKEN, the config file's token:)")
     p.add_argument("--as", dest="as_user", default=default, help="act as this user (needs `impersonate` on users)")
@@ -93,30 +110,15 @@ def _global_flags(suppress: bool) -> argparse.ArgumentParser:
     return p
 
 
-def _seconds(text: str) -> float:
-    value = text.strip()
-    scale = 1.0
-    for suffix, factor in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
-        if value.endswith(suffix):
-            value, scale = value[: -len(suffix)], factor
-            break
-    try:
-        seconds = float(value) * scale
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r}") from None
-    if seconds < 0:
-        raise argparse.ArgumentTypeError("durations cannot be negative")
-    return seconds
-
-
 def build_parser() -> Parser:
     parser = Parser(prog="kctl", parents=[_global_flags(suppress=False)],
                     description="kctl controls a kubelite cluster, like kubectl controls Kubernetes.")
     parser.add_argument("--version", action="version", version=f"kctl v{__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     parents = [_global_flags(suppress=True)]
-    for module in (get, describe, apply, create, delete, logs, exec, scale, rollout, nodes, info, auth, certificate):
+    for module in COMMANDS:
         module.add_parser(sub, parents)
+    examples.attach(parser)
     return parser
 
 
@@ -148,13 +150,40 @@ def _print(lines: list[str]) -> None:
     sys.stderr.flush()
 
 
+def parse(parser: Parser, args_list: list[str], namespace: argparse.Namespace) -> argparse.Namespace:
+    """Parse the command line; `-- WORDS` go to `args.trailing` for commands that take them.
+
+    Why split before parsing: argparse's REMAINDER swallows the flags after the first
+    positional (`create deployment x --image i -- cmd`), so commands that set
+    `takes_trailing` see only the words before `--`; the others (exec) parse everything.
+    """
+    cut = args_list.index("--") if "--" in args_list else len(args_list)
+    # `-o=jsonpath=...` (kubectl's pflag spelling) would reach argparse as the value "=jsonpath=...".
+    args_list = [f"--output={a[3:]}" if i < cut and a.startswith("-o=") else a for i, a in enumerate(args_list)]
+    if "--" in args_list:
+        try:
+            head = parser.parse_args(args_list[:cut], namespace=argparse.Namespace(**vars(namespace)))
+        except CliError:
+            head = None
+        if head is not None and getattr(head, "takes_trailing", False):
+            head.trailing = args_list[cut + 1:]
+            return head
+    parsed = parser.parse_args(args_list, namespace=namespace)
+    if not hasattr(parsed, "trailing"):
+        parsed.trailing = []
+    return parsed
+
+
 def main(argv: list[str] | None = None) -> int:
     args_list = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     server = "?"
     args = argparse.Namespace(streaming=False)
     try:
-        args = parser.parse_args(args_list, namespace=args)
+        args = parse(parser, args_list, args)
+        local = getattr(args, "local_func", None)
+        if local is not None:  # `config ...`: works on the config file, never talks to a cluster
+            return int(local(args))
         func: Command | None = getattr(args, "func", None)
         if func is None:
             parser.print_help()

@@ -14,10 +14,13 @@ from typing import Any
 
 import yaml
 
+from kubectl import customcols, jsonpath
+from kubectl.errors import CliError
 from kubectl.resources import display_name, resolve_kind
 
 Obj = dict[str, Any]
-FORMATS = ("json", "yaml", "wide", "name")
+FORMATS = ("json", "yaml", "wide", "name", "jsonpath=...", "custom-columns=...")
+TEMPLATE_PREFIXES = ("jsonpath=", "jsonpath-as-json=", "custom-columns=")
 
 
 def as_list_object(items: Sequence[Obj]) -> Obj:
@@ -29,7 +32,14 @@ def to_json(obj: Any) -> str:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block-style YAML with multi-line strings as `|` blocks (readable annotations/scripts)."""
+    """Block-style YAML with multi-line strings as `|` blocks (readable annotations/scripts).
+
+    Never anchors/aliases: an object that shares a sub-dict (e.g. the same labels in
+    metadata and selector) must print it twice, as kubectl does, not as `&id001`/`*id001`.
+    """
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _str_representer(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
@@ -59,15 +69,47 @@ def without_managed_fields(obj: Obj) -> Obj:
     return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
 
 
-def print_objects(objs: Sequence[Obj], fmt: str, single: bool, show_managed_fields: bool = False) -> None:
-    """Write objects as json/yaml/name; `single` prints one object as itself instead of a List."""
+def is_structured(fmt: str) -> bool:
+    """Formats printed by `print_objects` (not a human table)."""
+    return fmt in ("json", "yaml", "name") or fmt.startswith(TEMPLATE_PREFIXES)
+
+
+def check_format(fmt: str) -> None:
+    """Reject unknown `-o` values up front, with kubectl's message; parse templates early."""
+    if fmt.startswith("custom-columns="):
+        customcols.parse_spec(fmt.partition("=")[2])
+    elif fmt.startswith(("jsonpath=", "jsonpath-as-json=")):
+        try:
+            jsonpath.parse(fmt.partition("=")[2])
+        except jsonpath.JSONPathError as exc:
+            raise CliError(f"error parsing jsonpath {fmt.partition('=')[2]}, {exc}") from None
+    elif fmt and fmt not in ("json", "yaml", "wide", "name"):
+        raise CliError(f'unable to match a printer suitable for the output format "{fmt}", '
+                       f"allowed formats are: {','.join(FORMATS)}")
+
+
+def print_objects(objs: Sequence[Obj], fmt: str, single: bool, headers: bool = True,
+                  show_managed_fields: bool = False) -> None:
+    """Write objects as json/yaml/name/jsonpath/custom-columns; `single` prints one object as itself."""
+    if not show_managed_fields:
+        objs = [without_managed_fields(o) for o in objs]
+    if fmt.startswith("custom-columns="):
+        write(customcols.render(fmt.partition("=")[2], objs, headers))
+        return
+    if fmt.startswith(("jsonpath=", "jsonpath-as-json=")):
+        data: Any = objs[0] if single and len(objs) == 1 else as_list_object(objs)
+        template = fmt.partition("=")[2]
+        if fmt.startswith("jsonpath-as-json="):
+            values = jsonpath.values_at(template, data)
+            write(to_json(values) + "\n")
+        else:
+            write(jsonpath.execute(template, data))
+        return
     if fmt == "name":
         for obj in objs:
             write(name_of(obj) + "\n")
         return
-    if not show_managed_fields:
-        objs = [without_managed_fields(o) for o in objs]
-    data: Any = objs[0] if single and len(objs) == 1 else as_list_object(objs)
+    data = objs[0] if single and len(objs) == 1 else as_list_object(objs)
     write(to_json(data) + "\n" if fmt == "json" else to_yaml(data))
 
 

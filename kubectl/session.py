@@ -7,11 +7,13 @@ command needs the same namespace rule (cluster-scoped kinds never carry one).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
+from kubelite.api.errors import BadRequest
 from kubelite.api.registry import KindInfo
 from kubelite.client import ApiClient, retry_on_conflict
 
@@ -75,6 +77,27 @@ class Session:
                 return False
             await self.update(info, obj)
             return True
+
+        return await retry_on_conflict(attempt, attempts, what=f"{info.resource} {name!r}")
+
+    async def patch(self, info: KindInfo, name: str, patch: Callable[[Obj], Obj], *,
+                    dry_run: bool = False, attempts: int = 10) -> tuple[Obj, bool]:
+        """Apply `patch` to a fresh read and write the result back; (object, whether it changed).
+
+        The write carries the read's resourceVersion, so a concurrent writer makes it
+        Conflict and the patch is re-applied to the new state, as the server's PATCH does.
+        An unchanged result is not written (kubectl then says `(no change)`).
+        """
+        async def attempt() -> tuple[Obj, bool]:
+            current = await self.get(info, name)
+            patched = patch(copy.deepcopy(current))
+            if not isinstance(patched, dict):
+                raise BadRequest("the patched object is not a JSON object")
+            if patched == current:
+                return current, False
+            namespace = self.ns(info, (current.get("metadata") or {}).get("namespace"))
+            written = await self.client.update_raw(info.resource, patched, namespace or None, dry_run=dry_run)
+            return with_type(info, written), True
 
         return await retry_on_conflict(attempt, attempts, what=f"{info.resource} {name!r}")
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from apiserver.apply.listtypes import ATOMIC_FIELDS, MERGED_SCALAR_LISTS, list_key
+from kubelite.api.listtypes import ATOMIC_FIELDS, MERGED_SCALAR_LISTS, list_key
 
 Path = tuple[str, ...]
 

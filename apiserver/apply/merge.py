@@ -36,8 +36,8 @@ from apiserver.apply.fieldset import (
     scoped,
     to_fields_v1,
 )
-from apiserver.apply.listtypes import ATOMIC_FIELDS, MERGED_SCALAR_LISTS, list_key
 from kubelite.api.errors import Conflict, StatusCause
+from kubelite.api.listtypes import ATOMIC_FIELDS, MERGED_SCALAR_LISTS, list_key
 
 APPLY = "Apply"
 UPDATE = "Update"

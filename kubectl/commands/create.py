@@ -3,49 +3,82 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
+from kubectl import generators
 from kubectl.commands.apply import add_file_flags, create_from_files
+from kubectl.commands.create_object import send
+from kubectl.durations import parse_seconds
 from kubectl.errors import CliError
-from kubectl.manifests import check_document
 from kubectl.output import print_objects, write
-from kubectl.resources import display_name, resolve_kind
 from kubectl.session import Obj, Session
-from kubelite.api import timeutil
-from kubelite.api.errors import StatusCause
+
+EXAMPLES = """\
+Examples:
+  # Create the objects in a file
+  kctl create -f ./pod.yaml
+
+  # Create a deployment running busybox with a command
+  kctl create deployment my-dep --image=busybox --replicas=2 --port=8080 -- date
+
+  # Create a configmap from a directory, a file, an env file and literals
+  kctl create configmap my-config --from-file=path/to/dir --from-env-file=app.env --from-literal=key1=config1
+
+  # Create a generic secret, a TLS secret and a registry secret
+  kctl create secret generic my-secret --from-literal=password=s3cr3t
+  kctl create secret tls tls-secret --cert=path/to/tls.crt --key=path/to/tls.key
+  kctl create secret docker-registry my-reg --docker-server=reg.example:5000 --docker-username=u --docker-password=p
+
+  # Create a namespace and a service account, and request a token for it
+  kctl create namespace my-namespace
+  kctl create serviceaccount robot && kctl create token robot --duration 1h
+"""
 
 
 def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser("create", parents=parents, help="create resources from files or from arguments",
                        description="kctl create -f FILE | namespace NAME | configmap NAME --from-literal k=v "
-                                   "| secret generic NAME --from-literal k=v | deployment NAME --image IMAGE "
-                                   "| serviceaccount NAME | token SERVICEACCOUNT [--audience A] [--duration D]")
+                                   "| secret generic|tls|docker-registry NAME ... | deployment NAME --image IMAGE "
+                                   "| serviceaccount NAME | token SERVICEACCOUNT [--audience A] [--duration D]",
+                       epilog=EXAMPLES, formatter_class=fmt)
     add_file_flags(p, "create", required=False)
     p.add_argument("-o", "--output", default="", help="print the created object as json|yaml|name")
     p.add_argument("--dry-run", choices=["none", "client", "server"], default="none",
                    help="client: print the object without sending it")
     p.set_defaults(func=run, kind_sub="")
     kinds = p.add_subparsers(dest="kind_sub", metavar="KIND")
-    ns = kinds.add_parser("namespace", aliases=["ns"], parents=parents, help="create a namespace")
+
+    def kind(name: str, aliases: list[str], help_text: str) -> argparse.ArgumentParser:
+        sp: argparse.ArgumentParser = kinds.add_parser(name, aliases=aliases, parents=parents, help=help_text,
+                                                       description=help_text, epilog=EXAMPLES, formatter_class=fmt)
+        return sp
+
+    ns = kind("namespace", ["ns"], "create a namespace")
     ns.add_argument("name")
-    cm = kinds.add_parser("configmap", aliases=["cm"], parents=parents, help="create a configmap")
+    cm = kind("configmap", ["cm"], "create a configmap from literals, files, directories or env files")
     cm.add_argument("name")
-    cm.add_argument("--from-literal", action="append", default=[], metavar="KEY=VALUE")
-    cm.add_argument("--from-file", action="append", default=[], metavar="[KEY=]FILE")
-    secret = kinds.add_parser("secret", parents=parents, help="create a secret: secret generic NAME ...")
-    secret.add_argument("secret_type", choices=["generic"])
+    add_key_sources(cm)
+    secret = kind("secret", [], "create a secret: secret generic|tls|docker-registry NAME ...")
+    secret.add_argument("secret_type", choices=["generic", "tls", "docker-registry"])
     secret.add_argument("name")
-    secret.add_argument("--from-literal", action="append", default=[], metavar="KEY=VALUE")
-    secret.add_argument("--from-file", action="append", default=[], metavar="[KEY=]FILE")
-    deploy = kinds.add_parser("deployment", aliases=["deploy"], parents=parents, help="create a deployment")
+    add_key_sources(secret)
+    secret.add_argument("--type", dest="generic_type", default="Opaque", help="the type of a generic secret")
+    secret.add_argument("--cert", default="", help="tls: the PEM certificate file")
+    secret.add_argument("--key", default="", help="tls: the PEM private key file")
+    secret.add_argument("--docker-server", default="https://index.docker.io/v1/", help="docker-registry: server")
+    secret.add_argument("--docker-username", default="", help="docker-registry: user name")
+    secret.add_argument("--docker-password", default="", help="docker-registry: password")
+    secret.add_argument("--docker-email", default="", help="docker-registry: email")
+    deploy = kind("deployment", ["deploy"], "create a deployment: deployment NAME --image I [-- COMMAND ARGS...]")
     deploy.add_argument("name")
     deploy.add_argument("--image", required=True)
     deploy.add_argument("--replicas", type=int, default=1)
     deploy.add_argument("--port", type=int, default=0)
-    sa = kinds.add_parser("serviceaccount", aliases=["sa"], parents=parents, help="create a service account")
+    deploy.set_defaults(takes_trailing=True)
+    sa = kind("serviceaccount", ["sa"], "create a service account")
     sa.add_argument("name")
-    token = kinds.add_parser("token", parents=parents, help="request a token for a service account (TokenRequest)")
+    token = kind("token", [], "request a token for a service account (TokenRequest)")
     token.add_argument("name", metavar="SERVICEACCOUNT")
     token.add_argument("--audience", action="append", default=[],
                        help="intended audience of the token (repeatable; default: the apiserver's audiences)")
@@ -62,22 +95,11 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         sp.set_defaults(func=run)
 
 
-def _data(literals: list[str], files: list[str]) -> dict[str, str]:
-    data: dict[str, str] = {}
-    for item in literals:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise CliError(f"invalid literal source {item!r}, expected key=value")
-        data[key] = value
-    for item in files:
-        key, sep, path = item.partition("=")
-        if not sep:
-            key, path = Path(item).name, item
-        try:
-            data[key] = Path(path).read_text()
-        except OSError as exc:
-            raise CliError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    return data
+def add_key_sources(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from-literal", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--from-file", action="append", default=[], metavar="[KEY=]FILE|DIR")
+    p.add_argument("--from-env-file", action="append", default=[], metavar="FILE",
+                   help="KEY=VALUE lines (# comments) read as keys")
 
 
 def build(args: argparse.Namespace, namespace: str) -> Obj:
@@ -85,26 +107,19 @@ def build(args: argparse.Namespace, namespace: str) -> Obj:
     kind = args.kind_sub
     if kind in ("namespace", "ns"):
         return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": args.name}}
-    if kind in ("configmap", "cm"):
-        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": args.name, "namespace": namespace},
-                "data": _data(args.from_literal, args.from_file)}
-    if kind == "secret":
-        import base64
-
-        raw = _data(args.from_literal, args.from_file)
-        encoded = {k: base64.b64encode(v.encode()).decode() for k, v in raw.items()}
-        return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                "metadata": {"name": args.name, "namespace": namespace}, "data": encoded}
     if kind in ("serviceaccount", "sa"):
         return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": args.name, "namespace": namespace}}
-    labels = {"app": args.name}
-    container: Obj = {"name": args.image.split("/")[-1].split(":")[0].split("@")[0], "image": args.image}
-    if args.port:
-        container["ports"] = [{"containerPort": args.port}]
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": args.name, "namespace": namespace, "labels": labels},
-            "spec": {"replicas": args.replicas, "selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}}}}
+    if kind in ("deployment", "deploy"):
+        return generators.deployment(args.name, namespace, args.image, args.replicas, args.port, args.trailing)
+    if kind == "secret" and args.secret_type == "tls":
+        return generators.tls_secret(args.name, namespace, args.cert, args.key)
+    if kind == "secret" and args.secret_type == "docker-registry":
+        return generators.docker_registry_secret(args.name, namespace, args.docker_server, args.docker_username,
+                                                 args.docker_password, args.docker_email)
+    sources = generators.key_sources(args.from_literal, args.from_file, args.from_env_file)
+    if kind == "secret":
+        return generators.secret(args.name, namespace, sources, args.generic_type)
+    return generators.configmap(args.name, namespace, sources)
 
 
 async def run(session: Session, args: argparse.Namespace) -> int:
@@ -112,33 +127,16 @@ async def run(session: Session, args: argparse.Namespace) -> int:
         if not args.filename:
             raise CliError("must specify one of -f or a kind to create (namespace, configmap, secret, deployment)")
         return await create_from_files(session, args)
-    body = build(args, session.namespace)
-    info, causes = check_document(body)
-    if info is None or causes:
-        raise CliError(str(causes[0]) if causes else "invalid object",
-                       [f"error: {StatusCause(c.field, c.message)}" for c in causes])
-    if args.dry_run == "client":
-        print_objects([body], args.output or "yaml", single=True)
-        return 0
-    if args.dry_run == "server":
-        created = await session.client.create_raw(info.resource, body, session.ns(info) or None, dry_run=True)
-    else:
-        created = await session.create(info, body)
-    if args.output in ("json", "yaml", "name"):
-        print_objects([created], args.output, single=True)
-    else:
-        write(f"{display_name(resolve_kind(info.kind), args.name)} created\n")
+    await send(session, build(args, session.namespace), args.output, args.dry_run)
     return 0
 
 
 def parse_duration(text: str) -> int:
-    """Go-style duration ("1h30m", "10m", "600s") -> whole seconds, as `kubectl create token --duration`."""
+    """`--duration 1h30m` -> whole seconds, as `kubectl create token --duration`."""
     try:
-        seconds = timeutil.parse_duration(text)
-    except ValueError:
-        raise CliError(f'invalid argument "{text}" for "--duration" flag: expected a duration like 10m or 1h') \
-            from None
-    return int(seconds)
+        return int(parse_seconds(text))
+    except ValueError as exc:
+        raise CliError(f'invalid argument "{text}" for "--duration" flag: {exc}') from None
 
 
 async def run_token(session: Session, args: argparse.Namespace) -> int:

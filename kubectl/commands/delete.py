@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from kubectl.commands.apply import add_file_flags
+from kubectl.durations import duration
 from kubectl.errors import CliError, ReportedFailure, format_api_error, report
 from kubectl.manifests import load_manifests
 from kubectl.output import warn, write
@@ -20,6 +21,8 @@ from kubelite.api.registry import KindInfo
 CASCADE = {"background": "Background", "foreground": "Foreground", "orphan": "Orphan",
            "true": "Background", "false": "Orphan"}
 WAIT_MARGIN_SECONDS = 30.0
+FORCE_WARNING = ("Warning: Immediate deletion does not wait for confirmation that the running resource has been "
+                 "terminated. The resource may continue to run on the cluster indefinitely.")
 
 
 def parse_bool(text: str) -> bool:
@@ -48,7 +51,7 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
                    help="background|foreground|orphan: what happens to dependents (default background)")
     p.add_argument("--wait", type=parse_bool, nargs="?", const=True, default=True,
                    help="wait until the objects are gone (default true)")
-    p.add_argument("--timeout", type=float, default=0.0,
+    p.add_argument("--timeout", type=duration, default=0.0,
                    help="seconds to wait for deletion (0: grace period + 30s)")
     p.add_argument("--ignore-not-found", action="store_true", help="no error for missing objects")
     p.add_argument("-o", "--output", default="", help="name: print only kind/name of deleted objects")
@@ -101,6 +104,8 @@ async def run(session: Session, args: argparse.Namespace) -> int:
     if policy is None:
         raise CliError(f"invalid --cascade {args.cascade!r}: use background, foreground or orphan")
     grace = _grace(args)
+    if grace == 0:
+        warn(FORCE_WARNING)
     targets = await _targets(session, args)
     if not targets and not args.filename:
         warn("No resources found")

@@ -6,9 +6,18 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from kubectl import printers
+from kubectl import jsonpath, printers
 from kubectl.errors import CliError, format_api_error
-from kubectl.output import FORMATS, print_objects, to_json, to_yaml, warn, without_managed_fields, write
+from kubectl.output import (
+    check_format,
+    is_structured,
+    print_objects,
+    to_json,
+    to_yaml,
+    warn,
+    without_managed_fields,
+    write,
+)
 from kubectl.resources import Target, kind_label, parse_targets
 from kubectl.session import Obj, Session
 from kubelite.api import printercolumns
@@ -30,6 +39,8 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--show-managed-fields", action="store_true",
                    help="keep metadata.managedFields in -o json|yaml output")
     p.add_argument("--sort-by", default="", help="sort by a field path, e.g. .metadata.creationTimestamp")
+    p.add_argument("-L", "--label-columns", action="append", default=[], metavar="LABEL",
+                   help="add a column with the value of this label (repeatable, or comma-separated)")
     p.add_argument("-w", "--watch", action="store_true", help="after listing, watch for changes")
     p.add_argument("--watch-only", action="store_true", help="watch for changes without listing first")
     p.add_argument("--ignore-not-found", action="store_true", help="no error for missing named objects")
@@ -37,28 +48,34 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 
 def add_output_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-o", "--output", default="", help="output format: json|yaml|wide|name")
+    p.add_argument("-o", "--output", default="",
+                   help="output format: json|yaml|wide|name|jsonpath=TEMPLATE|custom-columns=HEADER:.path,...")
 
 
 def check_output(fmt: str) -> None:
-    if fmt and fmt not in FORMATS:
-        raise CliError(f'unable to match a printer suitable for the output format "{fmt}", '
-                       f"allowed formats are: {','.join(FORMATS)}")
+    check_format(fmt)
 
 
 def sort_key_for(path: str) -> Any:
-    """A sort key function for `--sort-by .a.b` / `{.a.b}` (missing fields sort first)."""
-    steps = [s for s in path.strip().strip("{}").split(".") if s]
-    if not steps:
+    """A sort key function for `--sort-by` (a JSONPath like `.metadata.name` or `{.spec.replicas}`).
+
+    Missing fields sort first; numbers sort numerically, everything else as text.
+    """
+    try:
+        jsonpath.parse(jsonpath.relaxed(path))
+    except jsonpath.JSONPathError as exc:
+        raise CliError(f"invalid --sort-by {path!r}: {exc}") from None
+    if not path.strip().strip("{}"):
         raise CliError(f"invalid --sort-by {path!r}: expected a field path like .metadata.name")
 
     def key(obj: Obj) -> tuple[int, Any]:
-        value = printers.dig(obj, *steps)
+        values = jsonpath.values_at(path, obj)
+        value = values[0] if values else None
         if value is None:
             return (0, "")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return (1, value)
-        return (2, str(value))
+        return (2, jsonpath.format_value(value))
     return key
 
 
@@ -112,10 +129,11 @@ async def run(session: Session, args: argparse.Namespace) -> int:
             objs = sorted(objs, key=sort_key_for(args.sort_by))
         results.append((target.info, objs))
     everything = [o for _, objs in results for o in objs]
-    if args.output in ("json", "yaml", "name"):
+    if is_structured(args.output):
         single = len(targets) == 1 and len(targets[0].names) == 1
         if everything or not single:
-            print_objects(everything, args.output, single, args.show_managed_fields)
+            print_objects(everything, args.output, single, headers=not args.no_headers,
+                          show_managed_fields=args.show_managed_fields)
     else:
         print_tables(results, args, multi_kind=len(targets) > 1)
         if not everything and not failed:
@@ -138,10 +156,27 @@ def print_tables(results: list[tuple[KindInfo, list[Obj]]], args: argparse.Names
             info.kind, objs, wide=args.output == "wide", all_namespaces=args.all_namespaces,
             show_labels=args.show_labels, name_prefix=f"{kind_label(info)}/" if multi_kind else "", now=now,
             spec=custom_columns(info))
+        header, rows = add_label_columns(header, rows, objs, args.label_columns)
         text, _ = printers.render(None if args.no_headers else header, rows)
         blocks.append(text)
     if blocks:
         write("\n\n".join(blocks) + "\n")
+
+
+def label_keys(flags: list[str]) -> list[str]:
+    return [k.strip() for flag in flags for k in flag.split(",") if k.strip()]
+
+
+def add_label_columns(header: list[str], rows: list[list[str]], objs: list[Obj],
+                      flags: list[str]) -> tuple[list[str], list[list[str]]]:
+    """`-L app -L tier`: one column per label key, headed by its last path segment in capitals."""
+    keys = label_keys(flags)
+    if not keys:
+        return header, rows
+    header = header + [k.rpartition("/")[2].upper() for k in keys]
+    rows = [row + [str((printers.dig(obj, "metadata", "labels") or {}).get(k, "")) for k in keys]
+            for row, obj in zip(rows, objs, strict=True)]
+    return header, rows
 
 
 def _multi_watch_error() -> int:
@@ -162,11 +197,12 @@ async def watch(session: Session, target: Target, args: argparse.Namespace) -> i
     objs, rv = await session.list(info, scope, args.selector, field_selector)
     objs = _default_sort(info, objs)
     wide = args.output == "wide"
-    table_mode = args.output not in ("json", "yaml", "name")
+    table_mode = not is_structured(args.output)
 
     def table(objs: list[Obj]) -> tuple[list[str], list[list[str]]]:
-        return printers.table_for(info.kind, objs, wide=wide, all_namespaces=args.all_namespaces,
-                                  show_labels=args.show_labels, spec=custom_columns(info))
+        header, rows = printers.table_for(info.kind, objs, wide=wide, all_namespaces=args.all_namespaces,
+                                          show_labels=args.show_labels, spec=custom_columns(info))
+        return add_label_columns(header, rows, objs, args.label_columns)
 
     widths: list[int] = []
     if table_mode:
@@ -203,4 +239,4 @@ def _print_one(obj: Obj, fmt: str) -> None:
     elif fmt == "yaml":
         write("---\n" + to_yaml(obj))
     else:
-        print_objects([obj], "name", single=True)
+        print_objects([obj], fmt, single=True)

@@ -16,6 +16,7 @@ import asyncio
 import time
 from typing import Any
 
+from kubectl.durations import duration
 from kubectl.errors import CliError
 from kubectl.output import write
 from kubectl.session import Obj, Session
@@ -36,7 +37,7 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
                            help="also delete pods using emptyDir volumes (their data is lost)")
             p.add_argument("--grace-period", type=int, default=-1,
                            help="seconds each pod gets to stop (-1 = the pod's own setting)")
-            p.add_argument("--timeout", type=float, default=0.0,
+            p.add_argument("--timeout", type=duration, default=0.0,
                            help="seconds to wait for the pods to be gone (0 = forever)")
         p.set_defaults(func=run, verb=verb)
 

@@ -16,6 +16,7 @@ import copy
 import time
 from typing import Any
 
+from kubectl.durations import duration
 from kubectl.errors import CliError
 from kubectl.output import to_yaml, write
 from kubectl.resources import display_name, parse_single
@@ -42,7 +43,7 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         v = verbs.add_parser(verb, parents=parents, help=text)
         v.add_argument("resources", nargs="+", metavar="KIND NAME | KIND/NAME")
         if verb == "status":
-            v.add_argument("--timeout", type=float, default=0.0, help="seconds to wait (0 = forever)")
+            v.add_argument("--timeout", type=duration, default=0.0, help="seconds to wait (0 = forever)")
             v.add_argument("-w", "--watch", default=True, action=argparse.BooleanOptionalAction,
                            help="keep watching until the rollout ends (default true)")
         if verb in ("history", "undo"):

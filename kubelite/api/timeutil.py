@@ -76,8 +76,8 @@ def parse_time_or_none(value: object) -> datetime | None:
         return None
 
 
-_UNITS = {"h": 3600, "m": 60, "s": 1}
-_DURATION = re.compile(r"(?:\d+(?:\.\d+)?[hms])+")
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|[hms]))+")
 
 
 def parse_duration(text: str) -> float:
@@ -87,4 +87,4 @@ def parse_duration(text: str) -> float:
         return 0.0
     if not _DURATION.fullmatch(text):
         raise ValueError(f"invalid duration {text!r}: expected a duration like 10m, 1h30m or 24h")
-    return sum(float(n) * _UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)([hms])", text))
+    return sum(float(n) * _UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)(ms|[hms])", text))
