@@ -33,6 +33,7 @@ from apiserver.serviceaccount.admission import ServiceAccounts
 from apiserver.serviceaccount.config import ServiceAccountConfig
 from apiserver.storage import ContinueToken, StoredObject
 from apiserver.strategy import Deletion, Strategies, Strategy
+from apiserver.strategy.storage import default_class_name
 from apiserver.watchcache import WatchCache
 from apiserver.writes import ObjectWriter
 from kubelite.api import ManagedFieldsEntry, Pod, registry
@@ -91,6 +92,7 @@ class ResourceService:
             namespace_empty=self.admission.namespace_empty,
             not_ready_toleration_seconds=default_not_ready_toleration_seconds,
             unreachable_toleration_seconds=default_unreachable_toleration_seconds,
+            default_storage_class=lambda: default_class_name(self.caches["storageclasses"].store.values()),
         )
         self.writers: dict[str, ObjectWriter] = {
             info.resource: self.strategies.of(info).writer(etcd) for info in registry.all_kinds()

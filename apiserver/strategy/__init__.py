@@ -19,6 +19,11 @@ from apiserver.strategy.core import (
     ServiceStrategy,
 )
 from apiserver.strategy.rbac import RbacStrategy
+from apiserver.strategy.storage import (
+    PersistentVolumeClaimStrategy,
+    PersistentVolumeStrategy,
+    PodDisruptionBudgetStrategy,
+)
 from apiserver.strategy.workloads import (
     CronJobStrategy,
     DaemonSetStrategy,
@@ -36,7 +41,9 @@ from kubelite.api import (
     StatefulSet,
     registry,
 )
+from kubelite.api.policy import PodDisruptionBudget
 from kubelite.api.registry import KindInfo
+from kubelite.api.storage import PersistentVolume
 
 __all__ = [
     "DEFAULT_POD_GRACE_SECONDS", "Deletion", "NamespaceStrategy", "PodStrategy", "ServiceStrategy",
@@ -48,12 +55,17 @@ async def _never_empty(name: str) -> bool:
     return False
 
 
+def _no_default_class() -> str | None:
+    return None
+
+
 class Strategies:
     """The strategy of every registered kind.
 
     `namespace_empty` answers whether a namespace holds no objects (a store
     read, so admission provides it); the toleration seconds are the
-    apiserver's DefaultTolerationSeconds settings.
+    apiserver's DefaultTolerationSeconds settings; `default_storage_class` names
+    the class a new claim without one gets (None: no default class).
     """
 
     def __init__(
@@ -62,6 +74,7 @@ class Strategies:
         namespace_empty: Callable[[str], Awaitable[bool]] = _never_empty,
         not_ready_toleration_seconds: int = 30,
         unreachable_toleration_seconds: int = 30,
+        default_storage_class: Callable[[], str | None] = _no_default_class,
     ) -> None:
         lookup = registry.lookup
         self.pods = PodStrategy(lookup("pods"), not_ready_seconds=not_ready_toleration_seconds,
@@ -77,6 +90,9 @@ class Strategies:
             StatefulSetStrategy(lookup("statefulsets"), StatefulSet),
             JobStrategy(lookup("jobs"), Job),
             CronJobStrategy(lookup("cronjobs"), CronJob),
+            PersistentVolumeStrategy(lookup("persistentvolumes"), PersistentVolume),
+            PersistentVolumeClaimStrategy(lookup("persistentvolumeclaims"), default_storage_class),
+            PodDisruptionBudgetStrategy(lookup("poddisruptionbudgets"), PodDisruptionBudget),
             *(RbacStrategy(lookup(r)) for r in ("roles", "clusterroles", "rolebindings", "clusterrolebindings")),
         ]
         self._by_resource: dict[str, Strategy[Any]] = {s.info.resource: s for s in special}

@@ -18,7 +18,9 @@ from kubelite.api.core import ConfigMap, Endpoints, Event, Lease, Namespace, Nod
 from kubelite.api.errors import REQUIRED, BadRequest, Invalid, NotFound, StatusCause
 from kubelite.api.meta import Resource
 from kubelite.api.pods import Pod
+from kubelite.api.policy import PodDisruptionBudget
 from kubelite.api.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
+from kubelite.api.storage import PersistentVolume, PersistentVolumeClaim, StorageClass
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,10 @@ _KINDS: tuple[KindInfo, ...] = (
     _info(ClusterRole, "clusterroles", False),
     _info(RoleBinding, "rolebindings", True),
     _info(ClusterRoleBinding, "clusterrolebindings", False),
+    _info(PersistentVolume, "persistentvolumes", False, "pv"),
+    _info(PersistentVolumeClaim, "persistentvolumeclaims", True, "pvc"),
+    _info(StorageClass, "storageclasses", False, "sc"),
+    _info(PodDisruptionBudget, "poddisruptionbudgets", True, "pdb"),
 )
 
 
