@@ -19,6 +19,7 @@ from controllers.base import Controller, ControllerContext
 from controllers.cronjob.controller import CronJobController
 from controllers.daemonset.controller import DaemonSetController
 from controllers.deployment.controller import DeploymentController
+from controllers.disruption.controller import DisruptionController
 from controllers.endpoints.controller import EndpointsController
 from controllers.garbagecollector.controller import GarbageCollector
 from controllers.informers import InformerFactory
@@ -26,6 +27,7 @@ from controllers.job.controller import JobController
 from controllers.namespace.controller import NamespaceController
 from controllers.nodeipam.controller import NodeIpamController
 from controllers.nodelifecycle.controller import NodeLifecycleController
+from controllers.persistentvolume.controller import PersistentVolumeController
 from controllers.replicaset.controller import ReplicaSetController
 from controllers.rootcacertpublisher.controller import RootCACertPublisher
 from controllers.serviceaccount.controller import ServiceAccountsController
@@ -49,10 +51,12 @@ ALIASES = {
     "ns": "namespace", "namespace": "namespace", "namespaces": "namespace",
     "sa": "serviceaccount", "serviceaccount": "serviceaccount", "serviceaccounts": "serviceaccount",
     "root-ca-cert-publisher": "root-ca-cert-publisher", "rootca": "root-ca-cert-publisher",
+    "pv": "persistentvolume", "persistentvolume": "persistentvolume", "persistentvolume-binder": "persistentvolume",
+    "pdb": "disruption", "disruption": "disruption",
 }
 ALL_CONTROLLERS = ("replicaset", "deployment", "garbagecollector", "nodeipam", "nodelifecycle", "endpoints",
                    "daemonset", "statefulset", "job", "cronjob", "namespace", "serviceaccount",
-                   "root-ca-cert-publisher")
+                   "root-ca-cert-publisher", "persistentvolume", "disruption")
 
 
 def parse_controllers(text: str) -> list[str]:
@@ -65,7 +69,7 @@ def parse_controllers(text: str) -> list[str]:
             return list(ALL_CONTROLLERS)
         name = ALIASES.get(part)
         if name is None:
-            raise ValueError(f"unknown controller {part!r} (known: rs, deploy, gc, ipam, nodelifecycle, endpoints, ds, sts, job, cj, ns, sa, root-ca-cert-publisher)")
+            raise ValueError(f"unknown controller {part!r} (known: rs, deploy, gc, ipam, nodelifecycle, endpoints, ds, sts, job, cj, ns, sa, root-ca-cert-publisher, pv, pdb)")
         if name not in out:
             out.append(name)
     return out
@@ -106,6 +110,8 @@ class ControllerManager:
             "namespace": lambda: NamespaceController(ctx),
             "serviceaccount": lambda: ServiceAccountsController(ctx),
             "root-ca-cert-publisher": lambda: RootCACertPublisher(ctx, root_ca),
+            "persistentvolume": lambda: PersistentVolumeController(ctx),
+            "disruption": lambda: DisruptionController(ctx),
         }
         if not root_ca:
             names.discard("root-ca-cert-publisher")

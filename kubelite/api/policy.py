@@ -11,7 +11,9 @@ from __future__ import annotations
 from pydantic import Field
 
 from kubelite.api.base import IntOrString, KubeModel
+from kubelite.api.errors import BadRequest
 from kubelite.api.meta import Condition, LabelSelector, Resource
+from kubelite.api.selectors import label_matcher
 
 
 class PodDisruptionBudgetSpec(KubeModel):
@@ -36,3 +38,24 @@ class PodDisruptionBudget(Resource):
     kind: str = "PodDisruptionBudget"
     spec: PodDisruptionBudgetSpec = Field(default_factory=PodDisruptionBudgetSpec)
     status: PodDisruptionBudgetStatus = Field(default_factory=PodDisruptionBudgetStatus)
+
+
+def budget_selects(pdb: PodDisruptionBudget, labels: dict[str, str]) -> bool:
+    """policy/v1: a missing selector selects no pods, an empty one every pod of the namespace."""
+    if pdb.spec.selector is None:
+        return False
+    try:
+        return label_matcher(pdb.spec.selector).matches(labels)
+    except BadRequest:
+        return False
+
+
+def eviction_denial(pdb: PodDisruptionBudget) -> str | None:
+    """Why an eviction of a healthy pod covered by `pdb` must be refused now (None: allowed)."""
+    status = pdb.status
+    if (status.observed_generation or 0) < (pdb.metadata.generation or 0):
+        return f"The disruption budget {pdb.metadata.name} is still being processed by the server."
+    if status.disruptions_allowed <= 0:
+        return (f"The disruption budget {pdb.metadata.name} needs {status.desired_healthy} healthy pods "
+                f"and has {status.current_healthy} currently")
+    return None

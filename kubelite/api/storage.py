@@ -13,7 +13,9 @@ from typing import Any
 from pydantic import Field
 
 from kubelite.api.base import KubeModel, Quantity
+from kubelite.api.core import Node
 from kubelite.api.meta import LabelSelector, ObjectReference, Resource
+from kubelite.api.nodeaffinity import term_matches
 from kubelite.api.pods import HostPathVolumeSource, NodeSelector
 
 STORAGE_GROUP_VERSION = "storage.k8s.io/v1"
@@ -139,3 +141,45 @@ def claim_storage_class(pvc: PersistentVolumeClaim) -> str:
 
 def pv_storage_class(pv: PersistentVolume) -> str:
     return pv.spec.storage_class_name or ""
+
+
+LOCAL_PATH_PROVISIONER = "kubelite.io/local-path"
+LOCAL_PATH_CLASS = "local-path"
+LOCAL_PATH_NODE_ANNOTATION = "kubelite.io/local-path-node"
+"""On a PV the local-path provisioner made: the node whose kubelet owns its directory."""
+LOCAL_PATH_FINALIZER = "kubelite.io/local-path-cleanup"
+"""Held on a provisioned PV until its node's kubelet has removed the directory."""
+NODE_DATA_DIR_ANNOTATION = "kubelite.io/data-dir"
+"""On a Node: the kubelet's --data-dir, under which local-path volumes live."""
+LOCAL_PATH_SUBDIR = "volumes/local-path"
+
+
+def local_path_dir(node_data_dir: str, pv_name: str) -> str:
+    """`<node data dir>/volumes/local-path/<pv>`: where a provisioned volume's data lives."""
+    return f"{node_data_dir.rstrip('/')}/{LOCAL_PATH_SUBDIR}/{pv_name}"
+
+
+def pv_path(pv: PersistentVolume) -> str | None:
+    if pv.spec.host_path is not None:
+        return pv.spec.host_path.path
+    if pv.spec.local is not None:
+        return pv.spec.local.path
+    return None
+
+
+def storage_request(pvc: PersistentVolumeClaim) -> str:
+    return pvc.spec.resources.requests.get("storage", "0")
+
+
+def pv_capacity(pv: PersistentVolume) -> str:
+    return pv.spec.capacity.get("storage", "0")
+
+
+def node_affinity_allows(pv: PersistentVolume, node: Node | None) -> bool:
+    """A PV without node affinity is usable everywhere; with one, only on matching nodes."""
+    required = pv.spec.node_affinity.required if pv.spec.node_affinity else None
+    if required is None:
+        return True
+    if node is None:
+        return False
+    return any(term_matches(t, node) for t in required.node_selector_terms)
