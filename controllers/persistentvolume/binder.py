@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from kubelite.api import quantity
 from kubelite.api.core import Node
 from kubelite.api.meta import ObjectMeta, ObjectReference
-from kubelite.api.pods import NodeSelector, NodeSelectorRequirement, NodeSelectorTerm
+from kubelite.api.pods import HostPathVolumeSource, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm
 from kubelite.api.selectors import label_matcher
 from kubelite.api.storage import (
     LOCAL_PATH_FINALIZER,
@@ -30,7 +30,6 @@ from kubelite.api.storage import (
     NODE_DATA_DIR_ANNOTATION,
     PROVISIONED_BY_ANNOTATION,
     SELECTED_NODE_ANNOTATION,
-    HostPathVolumeSource,
     PersistentVolume,
     PersistentVolumeClaim,
     PersistentVolumeSpec,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubelite.api import quantity
-from kubelite.api.errors import StatusCause
+from kubelite.api.errors import Invalid, StatusCause
 from kubelite.api.fieldchecks import int_or_percent, validate_selector
 from kubelite.api.meta import Resource
 from kubelite.api.policy import PodDisruptionBudget
@@ -92,6 +92,18 @@ def _claim(pvc: PersistentVolumeClaim, out: Causes) -> None:
         if getattr(spec, name) is not None:
             field = "spec.dataSource" if name == "data_source" else "spec.dataSourceRef"
             out.append(StatusCause.forbidden(field, "kubelite cannot populate a volume from a data source"))
+
+
+def validate_claim_template(raw: dict[str, Any], path: str, out: Causes) -> None:
+    """A StatefulSet's volumeClaimTemplate: a PersistentVolumeClaim without name rules (the set names it)."""
+    try:
+        pvc = PersistentVolumeClaim.from_dict({**raw, "apiVersion": "v1", "kind": "PersistentVolumeClaim"})
+    except Invalid as exc:
+        out.extend(StatusCause(f"{path}.{c.field}" if c.field else path, c.message, c.reason) for c in exc.causes)
+        return
+    inner: Causes = []
+    _claim(pvc, inner)
+    out.extend(StatusCause(f"{path}.{c.field}", c.message, c.reason) for c in inner)
 
 
 def _storage_class(sc: StorageClass, out: Causes) -> None:

@@ -39,7 +39,11 @@ from kubelite.api.podvalidation import (
     validate_port_number,
 )
 from kubelite.api.selectors import label_key_error, label_matcher
-from kubelite.api.storagevalidation import STORAGE_VALIDATORS, validate_storage_update
+from kubelite.api.storagevalidation import (
+    STORAGE_VALIDATORS,
+    validate_claim_template,
+    validate_storage_update,
+)
 
 Causes = list[StatusCause]
 
@@ -172,6 +176,7 @@ def _stateful_set(obj: StatefulSet, out: Causes) -> None:
         err = dns1123_subdomain_error(name)
         if err:
             out.append(StatusCause.invalid(f"spec.volumeClaimTemplates[{i}].metadata.name", name, err))
+        validate_claim_template(claim, f"spec.volumeClaimTemplates[{i}]", out)
         if all(v.name != name for v in template.spec.volumes):
             template.spec.volumes.append(Volume(name=name, empty_dir=EmptyDirVolumeSource()))
     _validate_replicated(spec.replicas, spec.selector, template, "statefulset", out)
