@@ -76,6 +76,15 @@ class _PodVolumes:
     selected_node: str = ""  # a claim already names a node
 
 
+def _read(state: CycleState) -> _PodVolumes | None:
+    """What PreFilter found (None when it skipped the pod: no claims)."""
+    try:
+        found: _PodVolumes = state.read(STATE_KEY)
+    except KeyError:
+        return None
+    return found
+
+
 def claim_names(pod: Pod) -> list[str]:
     return [v.persistent_volume_claim.claim_name for v in pod.spec.volumes if v.persistent_volume_claim]
 
@@ -118,7 +127,7 @@ class VolumeBinding:
         return SUCCESS
 
     def filter(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> Status:
-        found: _PodVolumes | None = state.read(STATE_KEY)
+        found = _read(state)
         if found is None:
             return SUCCESS
         if found.selected_node and found.selected_node != node_info.name:
@@ -134,7 +143,7 @@ class VolumeBinding:
 
     async def bind(self, state: CycleState, pod: Pod, node_name: str) -> Status:
         """Write the chosen node into each unbound WaitForFirstConsumer claim, then let the next binder bind."""
-        found: _PodVolumes | None = state.read(STATE_KEY)
+        found = _read(state)
         if found is None or not found.to_select or self.client is None:
             return SKIP
 
