@@ -51,6 +51,7 @@ from kubelite.api.errors import (
 )
 from kubelite.api.meta import Resource
 from kubelite.api.registry import KindInfo
+from kubelite.api.storage import PersistentVolumeClaim
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,6 @@ class ResourceService:
             namespace_empty=self.admission.namespace_empty,
             not_ready_toleration_seconds=default_not_ready_toleration_seconds,
             unreachable_toleration_seconds=default_unreachable_toleration_seconds,
-            default_storage_class=lambda: default_class_name(self.caches["storageclasses"].store.values()),
         )
         self.writers: dict[str, ObjectWriter] = {
             info.resource: self.strategies.of(info).writer(etcd) for info in registry.all_kinds()
@@ -194,6 +194,8 @@ class ResourceService:
         self._name(meta.name)
         if info.namespaced:
             await self.admission.check_create(ns)
+        if isinstance(obj, PersistentVolumeClaim) and obj.spec.storage_class_name is None:
+            obj.spec.storage_class_name = await self._default_storage_class()
         if isinstance(obj, Pod):
             if await self.service_accounts.admit_pod(obj):
                 strategy.validate(obj)
@@ -212,6 +214,14 @@ class ResourceService:
                 break
             meta.name = objects.generate_name(meta.generate_name or "")
         raise AlreadyExists.for_object(info.resource, meta.name or "")
+
+    async def _default_storage_class(self) -> str | None:
+        """DefaultStorageClass admission: the class a claim without `storageClassName` gets. Read from the
+        store, not the watch cache, so a class created just before the claim is already seen."""
+        info = registry.lookup("storageclasses")
+        prefix = storage.list_prefix(info.resource, "")
+        classes, _, _ = await self._list_from_store(info, Selection.parse("", "", ""), prefix, prefix, 0, 0)
+        return default_class_name(classes)
 
     async def create_token(self, namespace: str, name: str, body: bytes) -> bytes:
         """The `serviceaccounts/token` subresource (TokenRequest): a signed token for ServiceAccount `name`."""

@@ -43,7 +43,7 @@ from kubelite.api import (
 )
 from kubelite.api.policy import PodDisruptionBudget
 from kubelite.api.registry import KindInfo
-from kubelite.api.storage import PersistentVolume
+from kubelite.api.storage import PersistentVolume, PersistentVolumeClaim
 
 __all__ = [
     "DEFAULT_POD_GRACE_SECONDS", "Deletion", "NamespaceStrategy", "PodStrategy", "ServiceStrategy",
@@ -55,17 +55,12 @@ async def _never_empty(name: str) -> bool:
     return False
 
 
-def _no_default_class() -> str | None:
-    return None
-
-
 class Strategies:
     """The strategy of every registered kind.
 
     `namespace_empty` answers whether a namespace holds no objects (a store
     read, so admission provides it); the toleration seconds are the
-    apiserver's DefaultTolerationSeconds settings; `default_storage_class` names
-    the class a new claim without one gets (None: no default class).
+    apiserver's DefaultTolerationSeconds settings.
     """
 
     def __init__(
@@ -74,7 +69,6 @@ class Strategies:
         namespace_empty: Callable[[str], Awaitable[bool]] = _never_empty,
         not_ready_toleration_seconds: int = 30,
         unreachable_toleration_seconds: int = 30,
-        default_storage_class: Callable[[], str | None] = _no_default_class,
     ) -> None:
         lookup = registry.lookup
         self.pods = PodStrategy(lookup("pods"), not_ready_seconds=not_ready_toleration_seconds,
@@ -91,7 +85,7 @@ class Strategies:
             JobStrategy(lookup("jobs"), Job),
             CronJobStrategy(lookup("cronjobs"), CronJob),
             PersistentVolumeStrategy(lookup("persistentvolumes"), PersistentVolume),
-            PersistentVolumeClaimStrategy(lookup("persistentvolumeclaims"), default_storage_class),
+            PersistentVolumeClaimStrategy(lookup("persistentvolumeclaims"), PersistentVolumeClaim),
             PodDisruptionBudgetStrategy(lookup("poddisruptionbudgets"), PodDisruptionBudget),
             *(RbacStrategy(lookup(r)) for r in ("roles", "clusterroles", "rolebindings", "clusterrolebindings")),
         ]

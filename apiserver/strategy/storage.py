@@ -1,22 +1,19 @@
-"""Strategies of the storage kinds and of PodDisruptionBudget.
+"""Strategies of the storage kinds and of PodDisruptionBudget (their status belongs to controllers).
 
-Why the default StorageClass is filled in here (Kubernetes' DefaultStorageClass
-admission plugin): a claim written without `storageClassName` -- every
-StatefulSet template in the wild -- must get the cluster's default class at
-create time, so the binder and provisioner see one explicit class and `kubectl
-get pvc` shows it. `default_class` reads the apiserver's StorageClass watch
-cache (no extra store round trip per create). A claim that explicitly says
-`storageClassName: ""` asks for no class and is left alone, as in Kubernetes.
+`default_class_name` is the rule of DefaultStorageClass admission (run by the
+service on create): a claim written without `storageClassName` -- every
+StatefulSet template in the wild -- gets the cluster's default class, so the
+binder and provisioner see one explicit class and `kubectl get pvc` shows it.
+A claim that says `storageClassName: ""` asks for no class and is left alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from apiserver.storage import StoredObject
 from apiserver.strategy.base import StatusStrategy
 from kubelite.api.policy import PodDisruptionBudget, PodDisruptionBudgetStatus
-from kubelite.api.registry import KindInfo
 from kubelite.api.storage import (
     DEFAULT_CLASS_ANNOTATION,
     PersistentVolume,
@@ -24,10 +21,6 @@ from kubelite.api.storage import (
     PersistentVolumeClaimStatus,
     PersistentVolumeStatus,
 )
-
-
-def _no_default() -> str | None:
-    return None
 
 
 class PersistentVolumeStrategy(StatusStrategy[PersistentVolume, PersistentVolumeStatus]):
@@ -42,10 +35,6 @@ class PersistentVolumeStrategy(StatusStrategy[PersistentVolume, PersistentVolume
 
 
 class PersistentVolumeClaimStrategy(StatusStrategy[PersistentVolumeClaim, PersistentVolumeClaimStatus]):
-    def __init__(self, info: KindInfo, default_class: Callable[[], str | None] = _no_default) -> None:
-        super().__init__(info, PersistentVolumeClaim)
-        self._default_class = default_class
-
     def status(self, obj: PersistentVolumeClaim) -> PersistentVolumeClaimStatus:
         return obj.status
 
@@ -54,11 +43,6 @@ class PersistentVolumeClaimStrategy(StatusStrategy[PersistentVolumeClaim, Persis
 
     def initial_status(self) -> PersistentVolumeClaimStatus:
         return PersistentVolumeClaimStatus(phase="Pending")
-
-    def on_create(self, obj: PersistentVolumeClaim) -> None:
-        super().on_create(obj)
-        if obj.spec.storage_class_name is None:
-            obj.spec.storage_class_name = self._default_class()
 
 
 class PodDisruptionBudgetStrategy(StatusStrategy[PodDisruptionBudget, PodDisruptionBudgetStatus]):

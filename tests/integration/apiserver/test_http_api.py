@@ -257,7 +257,7 @@ async def test_table_output_and_discovery(api: ApiServer) -> None:
         async with session.get(f"{api.http.url}/apis", headers={"Accept": aggregated}) as resp:
             assert resp.headers["Content-Type"] == aggregated
             groups = {g["metadata"]["name"] for g in (await resp.json())["items"]}
-        assert groups == {"apps", "batch", "coordination.k8s.io", "rbac.authorization.k8s.io"}
+        assert groups == {"apps", "batch", "coordination.k8s.io", "policy", "rbac.authorization.k8s.io", "storage.k8s.io"}
         async with session.get(f"{api.http.url}/openapi/v3") as resp:
             index = (await resp.json())["paths"]
         async with session.get(f"{api.http.url}{index['apis/apps/v1']['serverRelativeURL']}") as resp:
