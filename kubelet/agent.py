@@ -16,7 +16,7 @@ from pathlib import Path
 import grpc
 
 from kubelet.image_pulls import ImageService
-from kubelet.localpath import LocalPathVolumes
+from kubelet.localpath import LocalPathVolumes, pods_use
 from kubelet.node import NodeAgent, NodeConfig
 from kubelet.overlay.model import VxlanConfig
 from kubelet.pod_config import cluster_dns
@@ -66,7 +66,8 @@ class Kubelet:
         self.server = KubeletServer(cfg.listen, cfg.data_dir, self._log_active, exec_backend=self.pods,
                                     credentials=cfg.tls, allowed_users=cfg.api_users)
         self.pods.attach(self.informer)
-        self.local_paths = LocalPathVolumes(client, cfg.node_name, cfg.data_dir)
+        self.local_paths = LocalPathVolumes(client, cfg.node_name, cfg.data_dir,
+                                            in_use=lambda pv: pods_use(self.informer.store.list(), pv))
         self.node: NodeAgent | None = None
         self._tasks: list[asyncio.Task[None]] = []
 

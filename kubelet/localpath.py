@@ -15,6 +15,8 @@ finalizer, so neither side needs a new API:
   but the finalizer holds it; the kubelet removes the directory, then removes
   the finalizer and the PV disappears. If the node is down the PV stays
   Terminating -- the data is not silently leaked, and `kubectl get pv` shows it.
+  While a pod on this node still mounts the volume (its claim was deleted
+  under it), the directory is kept until that pod is gone.
 
 The kubelet only ever deletes below its own `<data dir>/volumes/local-path/`,
 whatever a PV says.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from kubelet.envvars import ConfigError
@@ -122,11 +125,27 @@ async def claim_paths(client: ApiClient, pod: Pod, data_dir: Path, node_name: st
     return out
 
 
+def pods_use(pods: Iterable[Pod], pv: PersistentVolume) -> bool:
+    """Whether a pod that has not finished mounts the claim `pv` is (or was) bound to."""
+    ref = pv.spec.claim_ref
+    if ref is None:
+        return False
+    for pod in pods:
+        if pod.metadata.namespace != ref.namespace or pod.status.phase in ("Succeeded", "Failed"):
+            continue
+        if any(v.persistent_volume_claim and v.persistent_volume_claim.claim_name == ref.name
+               for v in pod.spec.volumes):
+            return True
+    return False
+
+
 class LocalPathVolumes:
     """Makes and removes this node's local-path directories as their PVs come and go (see module doc)."""
 
-    def __init__(self, client: ApiClient, node_name: str, data_dir: Path) -> None:
+    def __init__(self, client: ApiClient, node_name: str, data_dir: Path,
+                 in_use: Callable[[PersistentVolume], bool] = lambda _pv: False) -> None:
         self.client = client
+        self.in_use = in_use
         self.node_name = node_name
         self.data_dir = data_dir
         self.informer: Informer[PersistentVolume] = Informer(client, PersistentVolume)
@@ -153,6 +172,9 @@ class LocalPathVolumes:
             if pv.metadata.deletion_timestamp is None:
                 await asyncio.to_thread(make_dir, path)
             elif LOCAL_PATH_FINALIZER in pv.metadata.finalizers:
+                if self.in_use(pv):  # a pod here still mounts it: its data stays until the pod is gone
+                    asyncio.get_running_loop().call_later(RETRY_SECONDS, self._recheck, name)
+                    return
                 await asyncio.to_thread(shutil.rmtree, path, True)
                 await self._release(name)
                 log.info("removed local-path volume", extra={"volume": name, "path": str(path)})
