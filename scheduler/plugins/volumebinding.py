@@ -11,7 +11,10 @@
   node and the kubelet waits for the claim to be bound before starting the
   containers. A claim that already names a node keeps the pod to that node.
 * An unbound claim of an Immediate class (or with no class) must be bound by
-  the PV controller first: the pod is unschedulable until it is.
+  the PV controller first: the pod is unschedulable until it is. A class of
+  the local-path provisioner is the exception: its volume can only be made
+  once a node is chosen, so it is treated as WaitForFirstConsumer whatever
+  its mode says.
 * A missing claim makes the pod unschedulable with the claim named; any
   claim or volume change retries such pods (`ClusterEvent.VOLUME_CHANGE`).
 """
@@ -24,6 +27,7 @@ from typing import Any, Protocol
 from kubelite.api import Node, Pod
 from kubelite.api.errors import ApiError
 from kubelite.api.storage import (
+    LOCAL_PATH_PROVISIONER,
     SELECTED_NODE_ANNOTATION,
     PersistentVolume,
     PersistentVolumeClaim,
@@ -116,7 +120,8 @@ class VolumeBinding:
                 found.bound.append(pv)
                 continue
             sc = self.volumes.storage_class(pvc.spec.storage_class_name or "")
-            if sc is None or sc.volume_binding_mode != "WaitForFirstConsumer":
+            if sc is None or (sc.volume_binding_mode != "WaitForFirstConsumer"
+                              and sc.provisioner != LOCAL_PATH_PROVISIONER):
                 return Status.unschedulable("pod has unbound immediate PersistentVolumeClaims", plugin=NAME)
             selected = pvc.metadata.annotations.get(SELECTED_NODE_ANNOTATION, "")
             if selected:
