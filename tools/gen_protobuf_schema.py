@@ -23,6 +23,7 @@ PACKAGES = {  # our package key -> (repo index, path)
     "meta": (1, "pkg/apis/meta/v1"), "core": (0, "core/v1"), "apps": (0, "apps/v1"), "batch": (0, "batch/v1"),
     "rbac": (0, "rbac/v1"), "authorization": (0, "authorization/v1"), "authentication": (0, "authentication/v1"),
     "policy": (0, "policy/v1"), "coordination": (0, "coordination/v1"), "autoscaling": (0, "autoscaling/v1"),
+    "storage": (0, "storage/v1"),
 }
 ROOTS = {  # apiVersion/kind -> message
     "v1/ConfigMap": "core.ConfigMap", "v1/Endpoints": "core.Endpoints", "v1/Event": "core.Event",
@@ -40,6 +41,9 @@ ROOTS = {  # apiVersion/kind -> message
     "authentication.k8s.io/v1/TokenRequest": "authentication.TokenRequest",
     "policy/v1/Eviction": "policy.Eviction", "meta.k8s.io/v1/DeleteOptions": "meta.DeleteOptions",
     "v1/DeleteOptions": "meta.DeleteOptions", "autoscaling/v1/Scale": "autoscaling.Scale",
+    "v1/PersistentVolume": "core.PersistentVolume", "v1/PersistentVolumeClaim": "core.PersistentVolumeClaim",
+    "storage.k8s.io/v1/StorageClass": "storage.StorageClass",
+    "policy/v1/PodDisruptionBudget": "policy.PodDisruptionBudget",
 }
 SPECIAL = {  # Go types with their own JSON form
     "metav1.Time": "time", "metav1.MicroTime": "time", "Time": "time", "MicroTime": "time",

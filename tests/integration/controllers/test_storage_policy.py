@@ -7,6 +7,7 @@ selected-node annotation) and the kubelet's (pod status) where needed.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from kubelite.api.errors import TooManyRequests
 from kubelite.api.policy import PodDisruptionBudget
 from kubelite.api.storage import PersistentVolume, PersistentVolumeClaim
 from kubelite.client import ApiClient
+from tests.integration.apiserver.test_http_api import KUBECTL, Kubectl
 from tests.integration.kvstore.kvproc import KVProcess
 from tests.polling import eventually
 
@@ -221,3 +223,23 @@ async def test_eviction_respects_the_disruption_budget(api: ApiServer) -> None:
         with pytest.raises(TooManyRequests):
             await client.evict("web-b")
         assert (await client.get(Pod, "web-b")).metadata.deletion_timestamp is None
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl (the Debian package) is not installed")
+async def test_real_kubectl_creates_and_lists_budgets_and_storage(api: ApiServer, tmp_path: Path) -> None:
+    kubectl = Kubectl(api.http.url, tmp_path)  # type: ignore[union-attr]
+    # `create pdb` sends a protobuf body: its field numbers must be known.
+    assert "poddisruptionbudget.policy/web created" in await kubectl.run(
+        "create", "poddisruptionbudget", "web", "--selector=app=web", "--min-available=50%")
+    pdb = json.loads(await kubectl.run("get", "pdb", "web", "-o", "json"))
+    assert pdb["spec"] == {"minAvailable": "50%", "selector": {"matchLabels": {"app": "web"}}}
+    await kubectl.run("apply", "-f", "-", stdin=json.dumps(LOCAL_PATH))
+    await kubectl.run("apply", "-f", "-", stdin=json.dumps(volume("pv-1", "2Gi")))
+    await kubectl.run("apply", "-f", "-", stdin=json.dumps(claim("data")))
+    table = (await kubectl.run("get", "pv,pvc,sc")).splitlines()
+    assert table[0].split() == ["NAME", "CAPACITY", "ACCESS", "MODES", "RECLAIM", "POLICY", "STATUS", "CLAIM",
+                                "STORAGECLASS", "REASON", "AGE"], table
+    text = "\n".join(table)
+    assert "persistentvolume/pv-1" in text and "2Gi" in text and "Retain" in text
+    assert "persistentvolumeclaim/data" in text and "Pending" in text and "local-path" in text
+    assert "storageclass.storage.k8s.io/local-path (default)" in text
