@@ -37,6 +37,7 @@ from kubelite.api import Node
 from kubelite.api.errors import AlreadyExists, Conflict, NotFound
 from kubelite.api.storage import (
     BOUND_BY_CONTROLLER_ANNOTATION,
+    SELECTED_NODE_ANNOTATION,
     PersistentVolume,
     PersistentVolumeClaim,
     StorageClass,
@@ -116,8 +117,11 @@ class PersistentVolumeController(Controller):
                 await self.client.create(action.volume)
             except AlreadyExists:
                 return
+            capacity = action.volume.spec.capacity.get("storage", "")
             self.recorder.event(pvc, "Normal", "ProvisioningSucceeded",
-                                f"Successfully provisioned volume {action.volume.metadata.name}")
+                                f"Successfully provisioned volume {action.volume.metadata.name} on node "
+                                f"{pvc.metadata.annotations.get(SELECTED_NODE_ANNOTATION, '')}: capacity {capacity} "
+                                "recorded, not enforced (a plain directory on the node's filesystem)")
             log.info("provisioned volume", extra={"claim": f"{pvc.metadata.namespace}/{pvc.metadata.name}",
                                                   "volume": action.volume.metadata.name})
             return
