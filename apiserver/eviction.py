@@ -8,7 +8,7 @@ budget's status is updated with a compare-and-swap on its resourceVersion --
 and only after that write succeeds is the pod deleted; a concurrent writer
 makes the swap fail, the budget is re-read and the decision taken again.
 
-Rules: a pod that is already terminal or being deleted, or that no budget
+Rules: a pod that is Pending, terminal or being deleted, or that no budget
 selects, is simply deleted. A pod selected by more than one budget cannot be
 evicted (500, as Kubernetes). An unhealthy (not Ready) pod may be evicted when
 the budget is currently met (`IfHealthyBudget`) or always (`AlwaysAllow`)
@@ -77,9 +77,11 @@ async def evict_pod(service: ResourceService, namespace: str, name: str, options
     if current is None:
         raise NotFound.for_object("pods", name)
     pod = Pod.from_dict(current.obj)
-    if options.precondition_uid and pod.metadata.uid != options.precondition_uid:
-        pass  # the delete below reports the precondition failure with Kubernetes' wording
-    elif pod.status.phase not in ("Succeeded", "Failed") and pod.metadata.deletion_timestamp is None:
+    # A failed uid precondition is reported by the delete below, in Kubernetes' wording.
+    uid_ok = not options.precondition_uid or pod.metadata.uid == options.precondition_uid
+    # Finished, not yet started (Pending) or already deleting: no budget counts it, as in Kubernetes.
+    counted = pod.status.phase not in (None, "Pending", "Succeeded", "Failed") and pod.metadata.deletion_timestamp is None
+    if uid_ok and counted:
         await _check_budgets(service, pod, options)
     await service.delete("pods", namespace, name, options)
 
@@ -95,8 +97,8 @@ async def _check_budgets(service: ResourceService, pod: Pod, options: DeleteOpti
     pdb = budgets[0]
     if not (pod.status.phase == "Running" and is_pod_ready(pod)):
         policy = pdb.spec.unhealthy_pod_eviction_policy or "IfHealthyBudget"
-        if policy == "AlwaysAllow" or pdb.status.current_healthy >= pdb.status.desired_healthy > 0:
-            return
+        if policy == "AlwaysAllow" or pdb.status.current_healthy >= pdb.status.desired_healthy:
+            return  # an unhealthy pod counts for nothing while the budget is met
     if options.dry_run:
         denial = eviction_denial(pdb)
         if denial is not None:
