@@ -172,6 +172,10 @@ async def test_static_binding_reclaim_and_provisioning(api: ApiServer) -> None:
         assert "ReadWriteMany" in failed[0].message and failed[0].type == "Warning"
         assert (await client.get(PersistentVolumeClaim, "shared")).status.phase == "Pending"
 
+        await client.create_raw("persistentvolumeclaims", claim("gold", storageClassName="gold"), "default")
+        unknown = await eventually(lambda: pvc_events("gold", "ProvisioningFailed"), "unknown class event")
+        assert unknown[0].message == 'storageclass.storage.k8s.io "gold" not found'
+
 
 async def _ready_pod(client: ApiClient, name: str) -> None:
     await client.create_raw("pods", {"apiVersion": "v1", "kind": "Pod",
