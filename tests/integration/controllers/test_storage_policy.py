@@ -6,6 +6,7 @@ selected-node annotation) and the kubelet's (pod status) where needed.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from kubelite.api.policy import PodDisruptionBudget
 from kubelite.api.storage import PersistentVolume, PersistentVolumeClaim
 from kubelite.client import ApiClient
 from tests.integration.apiserver.test_http_api import KUBECTL, Kubectl
+from tests.integration.kubectl.test_rollout_nodes import kctl
 from tests.integration.kvstore.kvproc import KVProcess
 from tests.polling import eventually
 
@@ -247,3 +249,12 @@ async def test_real_kubectl_creates_and_lists_budgets_and_storage(api: ApiServer
     assert "persistentvolume/pv-1" in text and "2Gi" in text and "Retain" in text
     assert "persistentvolumeclaim/data" in text and "Pending" in text and "local-path" in text
     assert "storageclass.storage.k8s.io/local-path (default)" in text
+
+    code, out, err = await asyncio.to_thread(kctl, api.endpoint, "get", "pv,pvc,sc,pdb")
+    assert code == 0, err
+    lines = [line.split() for line in out.splitlines()]
+    assert ["NAME", "PROVISIONER", "RECLAIMPOLICY", "VOLUMEBINDINGMODE", "ALLOWVOLUMEEXPANSION", "AGE"] in lines
+    assert ["NAME", "MIN", "AVAILABLE", "MAX", "UNAVAILABLE", "ALLOWED", "DISRUPTIONS", "AGE"] in lines
+    assert any(line[:4] == ["storageclass.storage.k8s.io/local-path", "(default)", "kubelite.io/local-path",
+                            "Delete"] for line in lines), out
+    assert any(line[:2] == ["persistentvolumeclaim/data", "Pending"] and "local-path" in line for line in lines), out
