@@ -9,7 +9,8 @@
   the claim's `volume.kubernetes.io/selected-node` annotation (then lets the
   DefaultBinder bind the pod); the PV controller provisions the volume on that
   node and the kubelet waits for the claim to be bound before starting the
-  containers. A claim that already names a node keeps the pod to that node.
+  containers. A claim that already names a node keeps the pod to that node,
+  unless that node is gone: then the claim is given a new one.
 * An unbound claim of an Immediate class (or with no class) must be bound by
   the PV controller first: the pod is unschedulable until it is. A class of
   the local-path provisioner is the exception: its volume can only be made
@@ -124,10 +125,10 @@ class VolumeBinding:
                               and sc.provisioner != LOCAL_PATH_PROVISIONER):
                 return Status.unschedulable("pod has unbound immediate PersistentVolumeClaims", plugin=NAME)
             selected = pvc.metadata.annotations.get(SELECTED_NODE_ANNOTATION, "")
-            if selected:
+            if selected and (not state.nodes or any(n.name == selected and n.node is not None for n in state.nodes)):
                 found.selected_node = selected
             else:
-                found.to_select.append(pvc)
+                found.to_select.append(pvc)  # never selected, or its node is gone: choose again
         state.write(STATE_KEY, found)
         return SUCCESS
 
@@ -153,7 +154,7 @@ class VolumeBinding:
             return SKIP
 
         def select(pvc: PersistentVolumeClaim) -> bool:
-            if pvc.spec.volume_name or pvc.metadata.annotations.get(SELECTED_NODE_ANNOTATION):
+            if pvc.spec.volume_name or pvc.metadata.annotations.get(SELECTED_NODE_ANNOTATION) == node_name:
                 return False
             pvc.metadata.annotations[SELECTED_NODE_ANNOTATION] = node_name
             return True

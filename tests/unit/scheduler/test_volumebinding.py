@@ -57,7 +57,7 @@ def using(*claims: str) -> Pod:
 
 
 def feasible(plugin: VolumeBinding, pod: Pod) -> tuple[Code, list[str]]:
-    state = CycleState(make_pod_info(pod))
+    state = CycleState(make_pod_info(pod), NODES)
     pre = plugin.pre_filter(state, pod)
     if pre.code is not Code.SUCCESS:
         return pre.code, list(pre.reasons)
@@ -73,6 +73,8 @@ def test_unbound_wait_for_first_consumer_claim_fits_anywhere_until_a_node_is_sel
     assert feasible(VolumeBinding(Volumes([claim("data")], [], [WFFC])), using("data")) == (Code.SUCCESS, ["n1", "n2"])
     selected = VolumeBinding(Volumes([claim("data", node="n1")], [], [WFFC]))
     assert feasible(selected, using("data")) == (Code.SUCCESS, ["n1"])
+    gone = VolumeBinding(Volumes([claim("data", node="n9")], [], [WFFC]))
+    assert feasible(gone, using("data")) == (Code.SUCCESS, ["n1", "n2"]), "a vanished node is chosen again"
 
 
 def test_missing_or_immediate_unbound_claims_are_unschedulable() -> None:
