@@ -33,6 +33,7 @@ from pathlib import Path
 from kubelet.envvars import ConfigError
 from kubelite.api import Pod
 from kubelite.api.errors import ApiError, NotFound
+from kubelite.api.podutil import claim_names
 from kubelite.api.storage import (
     LOCAL_PATH_FINALIZER,
     LOCAL_PATH_NODE_ANNOTATION,
@@ -133,8 +134,7 @@ def pods_use(pods: Iterable[Pod], pv: PersistentVolume) -> bool:
     for pod in pods:
         if pod.metadata.namespace != ref.namespace or pod.status.phase in ("Succeeded", "Failed"):
             continue
-        if any(v.persistent_volume_claim and v.persistent_volume_claim.claim_name == ref.name
-               for v in pod.spec.volumes):
+        if ref.name in claim_names(pod):
             return True
     return False
 

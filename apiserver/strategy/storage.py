@@ -16,6 +16,7 @@ from apiserver.strategy.base import StatusStrategy
 from kubelite.api.policy import PodDisruptionBudget, PodDisruptionBudgetStatus
 from kubelite.api.storage import (
     DEFAULT_CLASS_ANNOTATION,
+    PVC_PROTECTION_FINALIZER,
     PersistentVolume,
     PersistentVolumeClaim,
     PersistentVolumeClaimStatus,
@@ -35,6 +36,15 @@ class PersistentVolumeStrategy(StatusStrategy[PersistentVolume, PersistentVolume
 
 
 class PersistentVolumeClaimStrategy(StatusStrategy[PersistentVolumeClaim, PersistentVolumeClaimStatus]):
+    """New claims carry `kubernetes.io/pvc-protection` (Kubernetes' StorageObjectInUseProtection): deleting
+    a claim a pod still mounts leaves it Terminating until the pod is gone, so its volume is not reclaimed
+    under the running pod."""
+
+    def on_create(self, obj: PersistentVolumeClaim) -> None:
+        super().on_create(obj)
+        if PVC_PROTECTION_FINALIZER not in obj.metadata.finalizers:
+            obj.metadata.finalizers.append(PVC_PROTECTION_FINALIZER)
+
     def status(self, obj: PersistentVolumeClaim) -> PersistentVolumeClaimStatus:
         return obj.status
 

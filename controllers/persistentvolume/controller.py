@@ -16,7 +16,9 @@ Keys are `claim:<ns>/<name>` and `volume:<name>`; handlers only enqueue.
   lets the PV's finalizer go.
 
 Claims that cannot bind get an event (reason and message from the binder),
-which `kubectl describe pvc` shows.
+which `kubectl describe pvc` shows. A deleted claim keeps its
+`kubernetes.io/pvc-protection` finalizer (Terminating) until no pod that has
+not finished uses it; then it is released and reclaim follows.
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ from controllers.persistentvolume.binder import (
     plan_claim,
     plan_volume,
 )
-from kubelite.api import Node
+from kubelite.api import Node, Pod
 from kubelite.api.errors import AlreadyExists, Conflict, NotFound
+from kubelite.api.podutil import claim_names
 from kubelite.api.storage import (
     BOUND_BY_CONTROLLER_ANNOTATION,
+    PVC_PROTECTION_FINALIZER,
     SELECTED_NODE_ANNOTATION,
     PersistentVolume,
     PersistentVolumeClaim,
@@ -60,6 +64,9 @@ class PersistentVolumeController(Controller):
         self.volumes: Informer[PersistentVolume] = ctx.factory.informer(PersistentVolume)
         self.classes: Informer[StorageClass] = ctx.factory.informer(StorageClass)
         self.nodes: Informer[Node] = ctx.factory.informer(Node)
+        self.pods: Informer[Pod] = ctx.factory.informer(Pod)
+        self.pods.add_handlers(on_update=lambda _old, new: self._pod_changed(new),
+                               on_delete=lambda pod: self._pod_changed(pod, gone=True))
         self.claims.add_handlers(self._claim_changed, lambda _old, new: self._claim_changed(new),
                                  self._claim_gone)
         self.volumes.add_handlers(self._volume_changed, lambda _old, new: self._volume_changed(new),
@@ -70,6 +77,16 @@ class PersistentVolumeController(Controller):
 
     def _claim_changed(self, pvc: PersistentVolumeClaim) -> None:
         self.enqueue_key(f"{CLAIM}{pvc.metadata.namespace}/{pvc.metadata.name}")
+
+    def _pod_changed(self, pod: Pod, gone: bool = False) -> None:
+        """A pod that ends or goes may free a Terminating claim it used."""
+        ending = gone or pod.metadata.deletion_timestamp is not None or pod.status.phase in ("Succeeded", "Failed")
+        if not ending:
+            return
+        for name in claim_names(pod):
+            pvc = self.claims.store.get(f"{pod.metadata.namespace}/{name}")
+            if pvc is not None and pvc.metadata.deletion_timestamp is not None:
+                self._claim_changed(pvc)
 
     def _claim_gone(self, pvc: PersistentVolumeClaim) -> None:
         for pv in self.volumes.store.list():
@@ -100,12 +117,40 @@ class PersistentVolumeController(Controller):
 
     async def _sync_claim(self, key: str) -> None:
         pvc = self.claims.store.get(key)
-        if pvc is None or pvc.metadata.deletion_timestamp is not None:
+        if pvc is None:
+            return
+        if pvc.metadata.deletion_timestamp is not None:
+            await self._release_protection(pvc)
             return
         classes = {sc.metadata.name or "": sc for sc in self.classes.store.list()}
         nodes = {n.metadata.name or "": n for n in self.nodes.store.list()}
         action = plan_claim(pvc, self.volumes.store.list(), classes, nodes)
         await self._perform(pvc, action)
+
+    def _in_use(self, pvc: PersistentVolumeClaim) -> bool:
+        """A pod of the claim's namespace that has not finished (and is not gone) mounts it."""
+        for pod in self.pods.store.list():
+            if (pod.metadata.namespace == pvc.metadata.namespace and pod.status.phase not in ("Succeeded", "Failed")
+                    and not (pod.metadata.deletion_timestamp and not pod.spec.node_name)
+                    and pvc.metadata.name in claim_names(pod)):
+                return True
+        return False
+
+    async def _release_protection(self, pvc: PersistentVolumeClaim) -> None:
+        if PVC_PROTECTION_FINALIZER not in pvc.metadata.finalizers or self._in_use(pvc):
+            return
+
+        def drop(claim: PersistentVolumeClaim) -> bool:
+            if PVC_PROTECTION_FINALIZER not in claim.metadata.finalizers:
+                return False
+            claim.metadata.finalizers = [f for f in claim.metadata.finalizers if f != PVC_PROTECTION_FINALIZER]
+            return True
+
+        try:
+            await self.client.update_with_retry(PersistentVolumeClaim, pvc.metadata.name or "",
+                                                pvc.metadata.namespace or "default", drop)
+        except NotFound:
+            pass
 
     async def _perform(self, pvc: PersistentVolumeClaim, action: ClaimAction) -> None:
         if isinstance(action, Wait):

@@ -143,6 +143,9 @@ def pv_storage_class(pv: PersistentVolume) -> str:
     return pv.spec.storage_class_name or ""
 
 
+PVC_PROTECTION_FINALIZER = "kubernetes.io/pvc-protection"
+"""Keeps a deleted claim (Terminating) while a pod still uses it; the PV controller releases it."""
+
 LOCAL_PATH_PROVISIONER = "kubelite.io/local-path"
 LOCAL_PATH_CLASS = "local-path"
 LOCAL_PATH_NODE_ANNOTATION = "kubelite.io/local-path-node"

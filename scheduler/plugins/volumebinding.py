@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from kubelite.api import Node, Pod
 from kubelite.api.errors import ApiError
+from kubelite.api.podutil import claim_names
 from kubelite.api.storage import (
     LOCAL_PATH_PROVISIONER,
     SELECTED_NODE_ANNOTATION,
@@ -88,10 +89,6 @@ def _read(state: CycleState) -> _PodVolumes | None:
     except KeyError:
         return None
     return found
-
-
-def claim_names(pod: Pod) -> list[str]:
-    return [v.persistent_volume_claim.claim_name for v in pod.spec.volumes if v.persistent_volume_claim]
 
 
 class VolumeBinding:
