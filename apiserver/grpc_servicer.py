@@ -25,6 +25,7 @@ from google.protobuf.message import Message
 
 from apiserver.access import AccessControl, AccessOptions, current_user
 from apiserver.apply.manager import MAX_MANAGER_LENGTH, WriteManager, from_user_agent, writing_as
+from apiserver.eviction import EVICTION_SUBRESOURCE, grpc_evict
 from apiserver.grpc_access import GrpcAccess
 from apiserver.logs import KubeletLogs
 from apiserver.options import DeleteOptions, ListOptions, WatchOptions
@@ -77,6 +78,8 @@ class ResourcesAdapter:
             return api_pb2.Object(json=self.access.review(request.resource, request.json, current_user.get()))
         if request.resource == TOKEN_SUBRESOURCE:  # TokenRequest; the body's metadata.name names the SA
             return api_pb2.Object(json=await self.service.create_token(request.namespace, "", request.json))
+        if request.resource == EVICTION_SUBRESOURCE:  # an Eviction; its metadata.name names the pod
+            return api_pb2.Object(json=await grpc_evict(self.service, request.namespace or "default", request.json))
         return api_pb2.Object(json=await self.service.create(
             request.resource, request.namespace, _body(request.json), dry_run=request.dry_run))
 

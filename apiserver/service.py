@@ -35,6 +35,7 @@ from apiserver.serviceaccount.admission import ServiceAccounts
 from apiserver.serviceaccount.config import ServiceAccountConfig
 from apiserver.storage import ContinueToken, StoredObject
 from apiserver.strategy import Deletion, Strategies, Strategy
+from apiserver.strategy.storage import default_class_name
 from apiserver.watchcache import WatchCache
 from apiserver.writes import ObjectWriter
 from kubelite.api import ManagedFieldsEntry, Pod, registry
@@ -52,6 +53,7 @@ from kubelite.api.errors import (
 )
 from kubelite.api.meta import Resource
 from kubelite.api.registry import KindInfo
+from kubelite.api.storage import PersistentVolumeClaim
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +231,8 @@ class ResourceService:
         self._name(meta.name)
         if info.namespaced:
             await self.admission.check_create(ns)
+        if isinstance(obj, PersistentVolumeClaim) and obj.spec.storage_class_name is None:
+            obj.spec.storage_class_name = await self._default_storage_class()
         if isinstance(obj, Pod):
             if await self.service_accounts.admit_pod(obj):
                 strategy.validate(obj)
@@ -252,6 +256,14 @@ class ResourceService:
                 break
             meta.name = objects.generate_name(meta.generate_name or "")
         raise AlreadyExists.for_object(info.resource, meta.name or "")
+
+    async def _default_storage_class(self) -> str | None:
+        """DefaultStorageClass admission: the class a claim without `storageClassName` gets. Read from the
+        store, not the watch cache, so a class created just before the claim is already seen."""
+        info = registry.lookup("storageclasses")
+        prefix = storage.list_prefix(info.resource, "")
+        classes, _, _ = await self._list_from_store(info, Selection.parse("", "", ""), prefix, prefix, 0, 0)
+        return default_class_name(classes)
 
     async def create_token(self, namespace: str, name: str, body: bytes) -> bytes:
         """The `serviceaccounts/token` subresource (TokenRequest): a signed token for ServiceAccount `name`."""

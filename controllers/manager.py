@@ -25,6 +25,7 @@ from controllers.certificates.signplan import SigningCA
 from controllers.cronjob.controller import CronJobController
 from controllers.daemonset.controller import DaemonSetController
 from controllers.deployment.controller import DeploymentController
+from controllers.disruption.controller import DisruptionController
 from controllers.endpoints.controller import EndpointsController
 from controllers.garbagecollector.controller import GarbageCollector
 from controllers.informers import InformerFactory
@@ -32,6 +33,7 @@ from controllers.job.controller import JobController
 from controllers.namespace.controller import NamespaceController
 from controllers.nodeipam.controller import NodeIpamController
 from controllers.nodelifecycle.controller import NodeLifecycleController
+from controllers.persistentvolume.controller import PersistentVolumeController
 from controllers.replicaset.controller import ReplicaSetController
 from controllers.resourcequota.controller import ResourceQuotaController
 from controllers.rootcacertpublisher.controller import RootCACertPublisher
@@ -59,11 +61,14 @@ ALIASES = {
     "tokencleaner": "tokencleaner", "bootstrapsigner": "bootstrapsigner",
     "csrapproving": "csrapproving", "csrsigning": "csrsigning", "csrcleaner": "csrcleaner",
     "resourcequota": "resourcequota", "quota": "resourcequota",
+    "pv": "persistentvolume", "persistentvolume": "persistentvolume", "persistentvolume-binder": "persistentvolume",
+    "pdb": "disruption", "disruption": "disruption",
 }
 ALL_CONTROLLERS = ("replicaset", "deployment", "garbagecollector", "nodeipam", "nodelifecycle", "endpoints",
                    "daemonset", "statefulset", "job", "cronjob", "namespace", "serviceaccount",
                    "root-ca-cert-publisher", "tokencleaner", "bootstrapsigner",
-                   "csrapproving", "csrsigning", "csrcleaner", "resourcequota")
+                   "csrapproving", "csrsigning", "csrcleaner", "resourcequota",
+                   "persistentvolume", "disruption")
 
 
 def _missing(name: str) -> Controller:
@@ -80,7 +85,7 @@ def parse_controllers(text: str) -> list[str]:
             return list(ALL_CONTROLLERS)
         name = ALIASES.get(part)
         if name is None:
-            raise ValueError(f"unknown controller {part!r} (known: rs, deploy, gc, ipam, nodelifecycle, endpoints, ds, sts, job, cj, ns, sa, root-ca-cert-publisher, tokencleaner, bootstrapsigner, csrapproving, csrsigning, csrcleaner, quota)")
+            raise ValueError(f"unknown controller {part!r} (known: rs, deploy, gc, ipam, nodelifecycle, endpoints, ds, sts, job, cj, ns, sa, root-ca-cert-publisher, tokencleaner, bootstrapsigner, csrapproving, csrsigning, csrcleaner, quota, pv, pdb)")
         if name not in out:
             out.append(name)
     return out
@@ -128,6 +133,8 @@ class ControllerManager:
             "csrsigning": lambda: CSRSigningController(ctx, signing_ca) if signing_ca else _missing("csrsigning"),
             "csrcleaner": lambda: CSRCleaner(ctx),
             "resourcequota": lambda: ResourceQuotaController(ctx),
+            "persistentvolume": lambda: PersistentVolumeController(ctx),
+            "disruption": lambda: DisruptionController(ctx),
         }
         if not root_ca:
             names.discard("root-ca-cert-publisher")

@@ -16,6 +16,7 @@ from pathlib import Path
 import grpc
 
 from kubelet.image_pulls import ImageService
+from kubelet.localpath import LocalPathVolumes, pods_use
 from kubelet.node import NodeAgent, NodeConfig
 from kubelet.overlay.model import VxlanConfig
 from kubelet.pod_config import cluster_dns
@@ -65,6 +66,8 @@ class Kubelet:
         self.server = KubeletServer(cfg.listen, cfg.data_dir, self._log_active, exec_backend=self.pods,
                                     credentials=cfg.tls, allowed_users=cfg.api_users)
         self.pods.attach(self.informer)
+        self.local_paths = LocalPathVolumes(client, cfg.node_name, cfg.data_dir,
+                                            in_use=lambda pv: pods_use(self.informer.store.list(), pv))
         self.node: NodeAgent | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -81,6 +84,7 @@ class Kubelet:
                 runtime_name=self.runtime.name, runtime_version=self.runtime.version,
                 isolated=self.runtime.isolated, capacity_cpu=self.cfg.capacity_cpu,
                 capacity_memory=self.cfg.capacity_memory, overlay=self.cfg.overlay,
+                data_dir=str(self.cfg.data_dir.resolve()),
             ),
             status_interval=self.cfg.node_status_seconds,
             lease_interval=self.cfg.lease_seconds,
@@ -93,6 +97,7 @@ class Kubelet:
             asyncio.create_task(self.node.run(), name="node-agent"),
             asyncio.create_task(self.informer.run(), name="pod-informer"),
             asyncio.create_task(self.pods.housekeeping(self.informer), name="pod-housekeeping"),
+            asyncio.create_task(self.local_paths.run(), name="local-path-volumes"),
         ]
 
     def not_ready(self) -> str | None:

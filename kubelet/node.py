@@ -30,6 +30,7 @@ from kubelite.api.core import (
 )
 from kubelite.api.errors import AlreadyExists, Conflict, NotFound
 from kubelite.api.podutil import transition_time
+from kubelite.api.storage import NODE_DATA_DIR_ANNOTATION
 from kubelite.client import ApiClient, retry_on_conflict
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ class NodeConfig:
     pod_network: bool | None = None
     # The VXLAN overlay between the nodes' pods (None: host-gw routes, which need one L2 segment).
     overlay: VxlanConfig | None = None
+    # The kubelet's --data-dir, published so the local-path provisioner can name volume directories there.
+    data_dir: str = ""
 
     @property
     def has_pod_network(self) -> bool:
@@ -100,6 +103,8 @@ def build_node(cfg: NodeConfig, extra_annotations: dict[str, str] | None = None)
     annotations = {**(extra_annotations or {}), ANNOTATION_RUNTIME: cfg.runtime_name}
     if not cfg.isolated:
         annotations[ANNOTATION_ISOLATION] = "none"
+    if cfg.data_dir:
+        annotations[NODE_DATA_DIR_ANNOTATION] = cfg.data_dir
     return Node(
         metadata=ObjectMeta(
             name=cfg.name,

@@ -20,6 +20,7 @@ from kubelet import layout
 from kubelet.container_track import ContainerTrack, KillRequest, seed_from_status
 from kubelet.envvars import ConfigError, RefData, container_env, expand_command
 from kubelet.image_pulls import PullFailed
+from kubelet.localpath import ClaimPending, claim_paths
 from kubelet.pod_actions import (
     BackOffRestart,
     ContainerAction,
@@ -42,6 +43,7 @@ from kubelet.runtime import (
 from kubelet.status import Terminated
 from kubelet.volumes import container_mounts, refresh_projections, setup_volumes, teardown_volumes
 from kubelite.api import Pod
+from kubelite.api.errors import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -208,14 +210,19 @@ class PodExecutor:
                     log.info("volumes updated", extra={"pod": self.host.key, "volumes": changed})
             return True
         try:
-            self._volume_paths = await asyncio.to_thread(setup_volumes, self.ctx.data_dir, pod, refs)
-        except (ConfigError, OSError) as exc:
+            claims = await claim_paths(self.ctx.client, pod, self.ctx.data_dir, self.ctx.node_name)
+            self._volume_paths = await asyncio.to_thread(setup_volumes, self.ctx.data_dir, pod, refs, claims)
+        except (ConfigError, OSError, ApiError) as exc:
             message = str(exc) if isinstance(exc, ConfigError) else f"volume setup failed: {exc}"
+            reason = exc.reason if isinstance(exc, ConfigError) else ConfigError.reason
             for t in self.tracks:
                 if t.running_since is None and t.container_id is None:
                     if t.waiting_message != message:
-                        self.host.event("Warning", "Failed", f"Error: {message}")
-                    t.waiting_reason, t.waiting_message = ConfigError.reason, message
+                        if isinstance(exc, ClaimPending):
+                            self.host.event("Warning", "FailedMount", message)
+                        else:
+                            self.host.event("Warning", "Failed", f"Error: {message}")
+                    t.waiting_reason, t.waiting_message = reason, message
             return False
         self._refs_digest = digest
         return True

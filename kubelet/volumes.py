@@ -1,4 +1,4 @@
-"""Pod volumes on the node: emptyDir, hostPath, configMap, secret, projected and downwardAPI.
+"""Pod volumes on the node: emptyDir, hostPath, persistentVolumeClaim, configMap, secret, projected, downwardAPI.
 
 Why projected files with a `..data` symlink (like Kubernetes' atomic writer):
 a ConfigMap or Secret volume must change while its containers run, and a
@@ -187,8 +187,12 @@ def _host_path(path_text: str, type_: str) -> Path:
 # -- the pod's volumes -----------------------------------------------------------------
 
 
-def setup_volumes(data_dir: Path, pod: Pod, refs: RefData) -> dict[str, Path]:
+def setup_volumes(data_dir: Path, pod: Pod, refs: RefData,
+                  claims: Mapping[str, Path] | None = None) -> dict[str, Path]:
     """Create/refresh every volume of the pod; volume name -> host path.
+
+    `claims`: claim name -> directory of its bound PersistentVolume (resolved by
+    `kubelet.localpath.claim_paths`, which also waits for binding).
 
     Raises ConfigError (CreateContainerConfigError) for a missing ConfigMap,
     Secret or key, a failed hostPath check or an unsupported volume type.
@@ -199,6 +203,13 @@ def setup_volumes(data_dir: Path, pod: Pod, refs: RefData) -> dict[str, Path]:
     for vol in pod.spec.volumes:
         if vol.host_path is not None:
             paths[vol.name] = _host_path(vol.host_path.path, vol.host_path.type or "")
+            continue
+        if vol.persistent_volume_claim is not None:
+            claim = (claims or {}).get(vol.persistent_volume_claim.claim_name)
+            if claim is None:
+                raise ConfigError(f"volume {vol.name!r}: claim {vol.persistent_volume_claim.claim_name!r} "
+                                  "is not resolved")
+            paths[vol.name] = claim
             continue
         target = base / vol.name
         if vol.empty_dir is not None:
@@ -212,7 +223,8 @@ def setup_volumes(data_dir: Path, pod: Pod, refs: RefData) -> dict[str, Path]:
         if files is None:
             kinds = [k for k, v in vol.to_dict().items() if k != "name" and v is not None]
             raise ConfigError(f"volume {vol.name!r}: {', '.join(kinds) or 'unknown'} volumes are not supported "
-                              "(supported: emptyDir, hostPath, configMap, secret, projected, downwardAPI)")
+                              "(supported: emptyDir, hostPath, persistentVolumeClaim, configMap, secret, projected, "
+                              "downwardAPI)")
         if project(target, files):
             set_ownership(target, fs_group(pod), writable=False)
         paths[vol.name] = target
@@ -268,6 +280,8 @@ def set_ownership(target: Path, group: int | None, writable: bool) -> None:
 def container_mounts(pod: Pod, container: Container, paths: Mapping[str, Path]) -> list[Mount]:
     """The container's volumeMounts as host-path bind mounts (subPath resolved)."""
     mounts = []
+    read_only_claims = {v.name for v in pod.spec.volumes
+                        if v.persistent_volume_claim is not None and v.persistent_volume_claim.read_only}
     for vm in container.volume_mounts:
         host = paths.get(vm.name)
         if host is None:
@@ -277,10 +291,11 @@ def container_mounts(pod: Pod, container: Container, paths: Mapping[str, Path]) 
             host = host / sub
             if not host.exists():
                 host.mkdir(parents=True, exist_ok=True)  # Kubernetes creates a missing subPath as a directory
-        mounts.append(Mount(host_path=str(host), container_path=vm.mount_path, readonly=bool(vm.read_only)))
+        readonly = bool(vm.read_only) or vm.name in read_only_claims
+        mounts.append(Mount(host_path=str(host), container_path=vm.mount_path, readonly=readonly))
     return mounts
 
 
 def teardown_volumes(data_dir: Path, pod: Pod) -> None:
-    """Remove the pod's emptyDir/configMap/secret directories (never hostPaths)."""
+    """Remove the pod's emptyDir/configMap/secret directories (never hostPaths or claims' volumes)."""
     shutil.rmtree(pod_volumes_dir(data_dir, pod), ignore_errors=True)

@@ -181,26 +181,52 @@ def dns_objects(network: NetworkState) -> tuple[dict[str, Any], dict[str, Any]]:
     return service, endpoints
 
 
+def default_storage_class() -> dict[str, Any]:
+    """k3s' `local-path` StorageClass, the default: a directory on the node the scheduler picks."""
+    from kubelite.api.storage import DEFAULT_CLASS_ANNOTATION, LOCAL_PATH_CLASS, LOCAL_PATH_PROVISIONER
+
+    return {
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": LOCAL_PATH_CLASS, "annotations": {DEFAULT_CLASS_ANNOTATION: "true"}},
+        "provisioner": LOCAL_PATH_PROVISIONER, "reclaimPolicy": "Delete",
+        "volumeBindingMode": "WaitForFirstConsumer", "allowVolumeExpansion": False,
+    }
+
+
 async def install_dns_service(server: str, network: NetworkState, timeout: float = 30.0,
                               credentials: grpc.ChannelCredentials | None = None) -> None:
     """Create (or keep) `kube-system/kube-dns` and its Endpoints; retried until the apiserver answers."""
+    service, endpoints = dns_objects(network)
+    await ensure_objects(server, [("services", service), ("endpoints", endpoints)], timeout, credentials)
+
+
+async def install_storage_class(server: str, timeout: float = 30.0,
+                                credentials: grpc.ChannelCredentials | None = None) -> None:
+    """Create (or keep) the default `local-path` StorageClass (a user may delete or replace it later)."""
+    await ensure_objects(server, [("storageclasses", default_storage_class())], timeout, credentials)
+
+
+async def ensure_objects(server: str, objs: list[tuple[str, dict[str, Any]]], timeout: float,
+                         credentials: grpc.ChannelCredentials | None) -> None:
+    """Create each (resource, object) unless it exists; retried until the apiserver answers or `timeout`."""
     from kubelite.api.errors import AlreadyExists, ApiError
     from kubelite.client import ApiClient
 
-    service, endpoints = dns_objects(network)
     deadline = time.monotonic() + timeout
     client = ApiClient.connect(server, credentials=credentials)
     try:
-        for resource, obj in (("services", service), ("endpoints", endpoints)):
+        for resource, obj in objs:
+            meta = obj["metadata"]
             while True:
                 try:
-                    await client.create_raw(resource, obj, DNS_NAMESPACE)
+                    await client.create_raw(resource, obj, meta.get("namespace"))
                     break
                 except AlreadyExists:
                     break
                 except ApiError as exc:
                     if time.monotonic() > deadline:
-                        raise AddonError(f"cannot create {resource} {DNS_NAMESPACE}/{DNS_SERVICE}: {exc}") from None
+                        where = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
+                        raise AddonError(f"cannot create {resource} {where}: {exc}") from None
                     await asyncio.sleep(0.2)
     finally:
         await client.close()

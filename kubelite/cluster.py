@@ -194,6 +194,11 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool, 
                                                  pki.admin_tls(plan.pki_dir).credentials())
             except addons.AddonError as exc:
                 raise UpError(str(exc)) from None
+        try:
+            await addons.install_storage_class(plan.server, max(5.0, deadline - time.monotonic()),
+                                               pki.admin_tls(plan.pki_dir).credentials())
+        except addons.AddonError as exc:
+            raise UpError(str(exc)) from None
         await _wait_nodes_ready(plan, deadline, say)
         await _wait_default_service_account(plan, deadline)
         await _publish_cluster_info(plan)

@@ -104,6 +104,7 @@ class ClusterEvent(enum.Enum):
     ASSIGNED_POD_ADD = "AssignedPodAdd"
     ASSIGNED_POD_DELETE = "AssignedPodDelete"
     UNSCHEDULABLE_TIMEOUT = "UnschedulableTimeout"
+    VOLUME_CHANGE = "VolumeChange"  # a PersistentVolumeClaim, PersistentVolume or StorageClass changed
 
 
 class NodeInfo:
@@ -263,6 +264,9 @@ class Profile:
     filter: Sequence[FilterPlugin] = ()
     score: Sequence[tuple[ScorePlugin, int]] = ()
     bind: Sequence[BindPlugin] = ()
+    informers: Sequence[Any] = ()
+    """Informers the plugins read (claims, volumes...): the scheduler runs them and retries parked
+    pods on their changes (ClusterEvent.VOLUME_CHANGE)."""
     _events: dict[str, frozenset[ClusterEvent]] = field(default_factory=dict, init=False)
 
     def run_pre_filter(self, state: CycleState, pod: Pod) -> Status:

@@ -86,6 +86,9 @@ class Scheduler:
                                         self.handlers.on_node_delete)
         self.pod_informer.add_handlers(self.handlers.on_pod_add, self.handlers.on_pod_update,
                                        self.handlers.on_pod_delete)
+        for informer in self.profile.informers:
+            informer.add_handlers(self._volumes_changed, lambda _old, _new: self._volumes_changed(None),
+                                  self._volumes_changed)
         self.bind_concurrency = bind_concurrency
         self.unschedulable_flush_interval = unschedulable_flush_interval
         self.housekeeping_interval = housekeeping_interval
@@ -98,11 +101,15 @@ class Scheduler:
                            "Pods waiting in the scheduling queue (active, backoff, unschedulable).")
         self.metrics.gauge("scheduler_nodes", lambda: float(self.cache.node_count), "Nodes in the scheduler cache.")
 
+    def _volumes_changed(self, _obj: object) -> None:
+        self.queue.move_all_to_active(ClusterEvent.VOLUME_CHANGE)
+
     # --- lifecycle ---------------------------------------------------------------
 
     @property
     def has_synced(self) -> bool:
-        return self.node_informer.has_synced and self.pod_informer.has_synced
+        return (self.node_informer.has_synced and self.pod_informer.has_synced
+                and all(i.has_synced for i in self.profile.informers))
 
     def ready_check(self) -> str | None:
         """For HealthServer: ready once both informers have listed."""
@@ -112,9 +119,12 @@ class Scheduler:
         """Watch the cluster and schedule until `stop()` (or cancellation)."""
         self._spawn(self.node_informer.run(), "scheduler-node-informer")
         self._spawn(self.pod_informer.run(), "scheduler-pod-informer")
+        for informer in self.profile.informers:
+            self._spawn(informer.run(), f"scheduler-{informer.cls.__name__}-informer")
         try:
             synced: asyncio.Future[Any] = asyncio.ensure_future(
-                asyncio.gather(self.node_informer.wait_synced(), self.pod_informer.wait_synced()))
+                asyncio.gather(self.node_informer.wait_synced(), self.pod_informer.wait_synced(),
+                               *(i.wait_synced() for i in self.profile.informers)))
             stopped: asyncio.Future[Any] = asyncio.ensure_future(self._stop_requested.wait())
             try:
                 await asyncio.wait({synced, stopped}, return_when=asyncio.FIRST_COMPLETED)

@@ -24,6 +24,7 @@ PACKAGES = {  # our package key -> (repo index, path)
     "rbac": (0, "rbac/v1"), "authorization": (0, "authorization/v1"), "authentication": (0, "authentication/v1"),
     "policy": (0, "policy/v1"), "coordination": (0, "coordination/v1"), "autoscaling": (0, "autoscaling/v1"),
     "certificates": (0, "certificates/v1"),
+    "storage": (0, "storage/v1"),
 }
 ROOTS = {  # apiVersion/kind -> message
     "v1/ConfigMap": "core.ConfigMap", "v1/Endpoints": "core.Endpoints", "v1/Event": "core.Event",
@@ -43,6 +44,10 @@ ROOTS = {  # apiVersion/kind -> message
     "certificates.k8s.io/v1/CertificateSigningRequest": "certificates.CertificateSigningRequest",
     "policy/v1/Eviction": "policy.Eviction", "meta.k8s.io/v1/DeleteOptions": "meta.DeleteOptions",
     "v1/DeleteOptions": "meta.DeleteOptions", "autoscaling/v1/Scale": "autoscaling.Scale",
+    "v1/PersistentVolume": "core.PersistentVolume", "v1/PersistentVolumeClaim": "core.PersistentVolumeClaim",
+    "storage.k8s.io/v1/StorageClass": "storage.StorageClass",
+    "v1/ResourceQuota": "core.ResourceQuota", "v1/LimitRange": "core.LimitRange",
+    "policy/v1/PodDisruptionBudget": "policy.PodDisruptionBudget",
 }
 SPECIAL = {  # Go types with their own JSON form
     "metav1.Time": "time", "metav1.MicroTime": "time", "Time": "time", "MicroTime": "time",

@@ -145,6 +145,8 @@ def _components() -> list[ClusterRole]:
             rule(["create"], [""], ["bindings", "pods/binding"]),
             rule(["patch", "update"], [""], ["pods/status"]),
             rule(["list", "watch"], ["apps"], ["replicasets", "statefulsets"]),
+            rule(["patch", "update"], [""], ["persistentvolumeclaims"]),  # volume.kubernetes.io/selected-node
+            rule(READ, ["storage.k8s.io"], ["storageclasses"]),
             rule(["create"], ["authorization.k8s.io"], ["subjectaccessreviews"]),
             rule(["create"], ["authentication.k8s.io"], ["tokenreviews"]),
         ]),
@@ -155,7 +157,8 @@ def _components() -> list[ClusterRole]:
             rule(["update", "patch"], ["*"], ["*/status", "*/finalize", "*/scale"]),
             rule(["create"], ["", "apps", "batch"], ["pods", "endpoints", "replicasets", "jobs", "services",
                                                     "namespaces", "secrets", "configmaps", "serviceaccounts"]),
-            rule(["create"], ["", "apps"], ["controllerrevisions", "persistentvolumeclaims", "events"]),
+            rule(["create"], ["", "apps"], ["controllerrevisions", "persistentvolumeclaims", "persistentvolumes",
+                                            "events"]),
             rule(["create"], [""], ["serviceaccounts/token"]),
             rule(["create"], ["coordination.k8s.io"], ["leases"]),
             # csrapproving and csrsigning: decide and issue kubelet client certificates

@@ -8,6 +8,9 @@ rules cannot express. A user `system:node:<name>` in group `system:nodes`:
   PersistentVolumeClaim only when a pod bound to its node references it
   (volumes, projected sources, env, envFrom, imagePullSecrets);
 * gets, lists and watches pods, services, endpoints and nodes;
+* reads PersistentVolumes, and updates only those the local-path provisioner
+  placed on its node (annotation `kubelite.io/local-path-node`): the kubelet
+  makes and removes their directories and then releases the cleanup finalizer;
 * creates, updates and deletes only its own Node (and its status);
 * gets, creates, updates and deletes only its own Lease in `kube-node-lease`;
 * updates the status of, and deletes, only pods bound to it (the kubelet's
@@ -31,6 +34,7 @@ from typing import Any, Protocol
 
 from apiserver.authn.user import node_name_of
 from apiserver.authz.attributes import ALLOW, NO_OPINION, Attributes, Decision, Verdict
+from kubelite.api.storage import LOCAL_PATH_NODE_ANNOTATION
 
 NODE_LEASE_NAMESPACE = "kube-node-lease"
 COORDINATION = "coordination.k8s.io"
@@ -46,13 +50,15 @@ class NodeGraph(Protocol):
 
     def pod(self, namespace: str, name: str) -> Obj | None: ...
     def pods_on_node(self, node: str) -> Iterable[Obj]: ...
+    def persistent_volume(self, name: str) -> Obj | None: ...
 
 
 class StaticGraph:
     """A `NodeGraph` over a fixed list of pod dicts (tests)."""
 
-    def __init__(self, pods: Iterable[Obj]) -> None:
+    def __init__(self, pods: Iterable[Obj], volumes: Iterable[Obj] = ()) -> None:
         self.pods = list(pods)
+        self.volumes = {str(_sub(v, "metadata").get("name")): v for v in volumes}
 
     def pod(self, namespace: str, name: str) -> Obj | None:
         for pod in self.pods:
@@ -63,6 +69,9 @@ class StaticGraph:
 
     def pods_on_node(self, node: str) -> list[Obj]:
         return [p for p in self.pods if (p.get("spec") or {}).get("nodeName") == node]
+
+    def persistent_volume(self, name: str) -> Obj | None:
+        return self.volumes.get(name)
 
 
 def _dicts(value: Any) -> Iterator[Obj]:
@@ -126,6 +135,8 @@ class NodeAuthorizer:
             return self._graph_read(node, attrs, GRAPH_KINDS[resource])
         if group == "" and resource == "nodes":
             return self._own_node(node, attrs)
+        if group == "" and resource == "persistentvolumes":
+            return self._volume(node, attrs)
         if group == "" and resource == "pods":
             return self._pods(node, attrs)
         if group == COORDINATION and resource == "leases":
@@ -165,6 +176,17 @@ class NodeAuthorizer:
             return _deny(f"node '{node}' may not {attrs.verb} nodes")
         if name != node:
             return _deny(f'node "{node}" is not allowed to modify node "{name}"')
+        return ALLOW
+
+    def _volume(self, node: str, attrs: Attributes) -> Verdict:
+        if attrs.read_only and not attrs.subresource:
+            return ALLOW
+        if attrs.verb not in ("update", "patch") or attrs.subresource:
+            return _deny(f"node '{node}' may only read persistentvolumes and update its local-path volumes")
+        pv = self.graph.persistent_volume(attrs.name) if attrs.name else None
+        owner = _sub(_sub(pv, "metadata"), "annotations").get(LOCAL_PATH_NODE_ANNOTATION) if pv else None
+        if owner != node:
+            return _deny(f"no relationship found between node '{node}' and this object")
         return ALLOW
 
     def _pods(self, node: str, attrs: Attributes) -> Verdict:

@@ -76,6 +76,7 @@ class CacheGraph:
 
     def __init__(self, caches: Mapping[str, WatchCache]) -> None:
         self.pods = caches["pods"]
+        self.volumes = caches["persistentvolumes"]
 
     def pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         stored = self.pods.get(storage.object_key("pods", namespace, name))
@@ -84,3 +85,7 @@ class CacheGraph:
     def pods_on_node(self, node: str) -> Iterator[dict[str, Any]]:
         items, _ = self.pods.list_objects(Selection("", node_name=node))
         return (stored.obj for stored in items)
+
+    def persistent_volume(self, name: str) -> dict[str, Any] | None:
+        stored = self.volumes.get(storage.object_key("persistentvolumes", "", name))
+        return stored.obj if stored is not None else None

@@ -12,8 +12,8 @@ from apiserver.selection import Selection
 from apiserver.watchcache import WatchCache
 from kubelite.api import limitrange
 from kubelite.api.errors import Forbidden
+from kubelite.api.namespacepolicy import LimitRange
 from kubelite.api.pods import Pod
-from kubelite.api.policy import LimitRange
 
 
 class LimitRanger:

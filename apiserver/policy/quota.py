@@ -19,8 +19,8 @@ from apiserver.selection import Selection
 from kubelite.api import quota, registry
 from kubelite.api.errors import Forbidden, InternalError, NotFound
 from kubelite.api.meta import Resource
+from kubelite.api.namespacepolicy import ResourceQuota
 from kubelite.api.pods import Pod
-from kubelite.api.policy import ResourceQuota
 
 if TYPE_CHECKING:
     from apiserver.service import ResourceService

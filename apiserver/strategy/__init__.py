@@ -21,6 +21,11 @@ from apiserver.strategy.core import (
 )
 from apiserver.strategy.policy import ResourceQuotaStrategy
 from apiserver.strategy.rbac import RbacStrategy
+from apiserver.strategy.storage import (
+    PersistentVolumeClaimStrategy,
+    PersistentVolumeStrategy,
+    PodDisruptionBudgetStrategy,
+)
 from apiserver.strategy.workloads import (
     CronJobStrategy,
     DaemonSetStrategy,
@@ -38,8 +43,10 @@ from kubelite.api import (
     StatefulSet,
     registry,
 )
-from kubelite.api.policy import ResourceQuota
+from kubelite.api.namespacepolicy import ResourceQuota
+from kubelite.api.policy import PodDisruptionBudget
 from kubelite.api.registry import KindInfo
+from kubelite.api.storage import PersistentVolume, PersistentVolumeClaim
 
 __all__ = [
     "DEFAULT_POD_GRACE_SECONDS", "Deletion", "NamespaceStrategy", "PodStrategy", "ServiceStrategy",
@@ -83,6 +90,9 @@ class Strategies:
             JobStrategy(lookup("jobs"), Job),
             CronJobStrategy(lookup("cronjobs"), CronJob),
             ResourceQuotaStrategy(lookup("resourcequotas"), ResourceQuota),
+            PersistentVolumeStrategy(lookup("persistentvolumes"), PersistentVolume),
+            PersistentVolumeClaimStrategy(lookup("persistentvolumeclaims"), PersistentVolumeClaim),
+            PodDisruptionBudgetStrategy(lookup("poddisruptionbudgets"), PodDisruptionBudget),
             *(RbacStrategy(lookup(r)) for r in ("roles", "clusterroles", "rolebindings", "clusterrolebindings")),
             CertificateSigningRequestStrategy(lookup("certificatesigningrequests")),
             CrdStrategy(lookup("customresourcedefinitions")),

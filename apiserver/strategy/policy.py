@@ -9,7 +9,7 @@ so the first charge counts what already exists.
 from __future__ import annotations
 
 from apiserver.strategy.base import StatusStrategy
-from kubelite.api.policy import ResourceQuota, ResourceQuotaStatus
+from kubelite.api.namespacepolicy import ResourceQuota, ResourceQuotaStatus
 
 
 class ResourceQuotaStrategy(StatusStrategy[ResourceQuota, ResourceQuotaStatus]):

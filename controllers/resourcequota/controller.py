@@ -22,8 +22,8 @@ from controllers.resourcequota.plan import compute_status, sources
 from kubelite.api import Pod, Service, registry
 from kubelite.api.errors import NotFound
 from kubelite.api.meta import Resource
+from kubelite.api.namespacepolicy import ResourceQuota
 from kubelite.api.podutil import is_pod_terminal
-from kubelite.api.policy import ResourceQuota
 from kubelite.client import Informer
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from kubelite.api import quota
 from kubelite.api.meta import Resource
-from kubelite.api.policy import ResourceQuota, ResourceQuotaStatus
+from kubelite.api.namespacepolicy import ResourceQuota, ResourceQuotaStatus
 
 
 def sources(q: ResourceQuota) -> list[str]:

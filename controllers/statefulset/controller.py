@@ -1,4 +1,4 @@
-"""The StatefulSet controller: pods with stable names, ordered start/stop, per-ordinal storage.
+"""The StatefulSet controller: pods with stable names, ordered start/stop, per-ordinal claims.
 
 Handlers only enqueue keys. `reconcile` claims the set's pods, asks
 `controllers.statefulset.plan.plan` for the next step (create ordinals, delete
@@ -16,7 +16,7 @@ import logging
 from controllers.base import ControllerContext, raise_first, selector_matcher
 from controllers.podowner import PodOwnerController
 from controllers.statefulset.plan import (
-    DEFAULT_VOLUME_ROOT,
+    claims_for,
     compute_status,
     is_terminating,
     new_pod,
@@ -28,6 +28,8 @@ from controllers.statefulset.plan import (
 from kubelite.api import Pod, StatefulSet
 from kubelite.api.errors import AlreadyExists
 from kubelite.api.selectors import LabelMatcher
+from kubelite.api.storage import PersistentVolumeClaim
+from kubelite.client import Informer
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +37,9 @@ log = logging.getLogger(__name__)
 class StatefulSetController(PodOwnerController[StatefulSet], owner=StatefulSet):
     name = "statefulset"
 
-    def __init__(self, ctx: ControllerContext, *, volume_root: str = DEFAULT_VOLUME_ROOT) -> None:
+    def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)
-        self.volume_root = volume_root
+        self.claims: Informer[PersistentVolumeClaim] = ctx.factory.informer(PersistentVolumeClaim)
 
     def selector(self, owner: StatefulSet) -> LabelMatcher | None:
         return selector_matcher(owner.spec.selector)
@@ -78,10 +80,27 @@ class StatefulSetController(PodOwnerController[StatefulSet], owner=StatefulSet):
                 source = old_source if revision != update_revision else None
                 if revision != update_revision and source is None:
                     revision = update_revision  # no sibling left to copy the old template from
-                creations.append(self._create(sts, key, new_pod(sts, ordinal, revision, self.volume_root, source)))
+                creations.append(self._create(sts, key, new_pod(sts, ordinal, revision, source)))
             raise_first(await asyncio.gather(*creations, return_exceptions=True))
 
+    async def _ensure_claims(self, sts: StatefulSet, ordinal: int) -> None:
+        """Create the ordinal's missing claims (existing ones are reused: that is how data comes back)."""
+        for claim in claims_for(sts, ordinal):
+            if self.claims.store.get(f"{claim.metadata.namespace}/{claim.metadata.name}") is not None:
+                continue
+            try:
+                await self.client.create(claim)
+                log.info("created claim", extra={"statefulset": sts.metadata.name, "claim": claim.metadata.name})
+            except AlreadyExists:
+                pass
+
     async def _create(self, sts: StatefulSet, key: str, pod: Pod) -> None:
+        try:
+            ordinal = int((pod.metadata.name or "").rsplit("-", 1)[1])
+            await self._ensure_claims(sts, ordinal)
+        except Exception:
+            self.expectations.creation_observed(key)  # no pod will come for this expectation
+            raise
         try:
             await self.create_pod(sts, key, pod)
         except AlreadyExists:

@@ -11,13 +11,13 @@ Identity: pod `<set>-<ordinal>` with `hostname` = its name and `subdomain` =
 namespace, so two pods can never hold one ordinal: a replacement is created
 only after its predecessor is completely gone.
 
-Storage: kubelite has no PersistentVolumeClaim kind, so each
-volumeClaimTemplate `<tpl>` becomes, for ordinal i, a hostPath volume named
-`<tpl>` at `<volume root>/<namespace>/<tpl>-<set>-<i>` (type
-DirectoryOrCreate). The directory is never deleted by the controller, so the
-data outlives the pod: a recreated `web-1` mounts the same directory. The
-directory is node-local; on a single-host `kubelite up` cluster every node
-shares the host filesystem, so the data follows the pod to any node.
+Storage: each volumeClaimTemplate `<tpl>` becomes, for ordinal i, the
+PersistentVolumeClaim `<tpl>-<set>-<i>` (`claims_for`), and the pod's volume
+`<tpl>` refers to it. The controller creates a missing claim before the pod and
+never deletes one (Kubernetes' default `persistentVolumeClaimRetentionPolicy`,
+Retain on scale-down and on deletion): a recreated `web-1`, or `web-1` after a
+scale to 1 and back, mounts the same claim, and so the same volume -- which the
+scheduler keeps on the node the volume lives on.
 """
 
 from __future__ import annotations
@@ -25,28 +25,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import PurePosixPath
 from typing import Any
 
 from controllers.deployment.templatehash import compute_template_hash
 from controllers.podutil import make_controller_ref
 from kubelite.api import (
-    HostPathVolumeSource,
     ObjectMeta,
+    PersistentVolumeClaimVolumeSource,
     Pod,
     PodSpec,
     StatefulSet,
     StatefulSetStatus,
     Volume,
 )
+from kubelite.api.errors import Invalid
 from kubelite.api.podutil import is_pod_available, is_pod_ready, is_pod_terminal
+from kubelite.api.storage import PersistentVolumeClaim
 
 STS_KIND = "StatefulSet"
 STS_API_VERSION = "apps/v1"
 REVISION_LABEL = "controller-revision-hash"
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
-DEFAULT_VOLUME_ROOT = "/var/lib/kubelite/volumes"
 
 
 # --- spec accessors (updateStrategy / ordinals are loosely typed in the model) ---------------------
@@ -109,30 +109,46 @@ def claim_template_names(sts: StatefulSet) -> list[str]:
     return names
 
 
-def volume_path(root: str, namespace: str, claim: str) -> str:
-    return str(PurePosixPath(root) / namespace / claim)
+def claims_for(sts: StatefulSet, ordinal: int) -> list[PersistentVolumeClaim]:
+    """The claims of ordinal `ordinal`, from the templates (labels: the template's plus the set's selector
+    matchLabels, as Kubernetes); no owner, so they outlive pods, scale-downs and the set itself."""
+    out = []
+    selector = sts.spec.selector.match_labels if sts.spec.selector else {}
+    for raw in sts.spec.volume_claim_templates:
+        meta: Any = raw.get("metadata")
+        name = meta.get("name") if isinstance(meta, dict) else None
+        if not isinstance(name, str) or not name:
+            continue
+        try:
+            template = PersistentVolumeClaim.from_dict({**raw, "apiVersion": "v1", "kind": "PersistentVolumeClaim"})
+        except Invalid:
+            continue  # validation rejected such a set on create; an old stored one keeps its pods claim-less
+        template.metadata = ObjectMeta(
+            name=claim_name(name, sts, ordinal), namespace=sts.metadata.namespace,
+            labels={**template.metadata.labels, **selector}, annotations=dict(template.metadata.annotations))
+        template.status = type(template.status)()
+        out.append(template)
+    return out
 
 
 # --- pods -----------------------------------------------------------------------------------------
 
 
-def _apply_identity(sts: StatefulSet, ordinal: int, spec: PodSpec, labels: dict[str, str], volume_root: str) -> None:
+def _apply_identity(sts: StatefulSet, ordinal: int, spec: PodSpec, labels: dict[str, str]) -> None:
     name = f"{sts.metadata.name}-{ordinal}"
     labels[POD_NAME_LABEL] = name
     labels[POD_INDEX_LABEL] = str(ordinal)
     spec.hostname = name
     if sts.spec.service_name:
         spec.subdomain = sts.spec.service_name
-    ns = sts.metadata.namespace or "default"
     claims = claim_template_names(sts)
     spec.volumes = [v for v in spec.volumes if v.name not in claims]
     for tpl in claims:
-        path = volume_path(volume_root, ns, claim_name(tpl, sts, ordinal))
-        spec.volumes.append(Volume(name=tpl, host_path=HostPathVolumeSource(path=path, type="DirectoryOrCreate")))
+        spec.volumes.append(Volume(name=tpl, persistent_volume_claim=PersistentVolumeClaimVolumeSource(
+            claim_name=claim_name(tpl, sts, ordinal))))
 
 
-def new_pod(sts: StatefulSet, ordinal: int, revision: str, volume_root: str = DEFAULT_VOLUME_ROOT,
-            source: Pod | None = None) -> Pod:
+def new_pod(sts: StatefulSet, ordinal: int, revision: str, source: Pod | None = None) -> Pod:
     """Pod `<set>-<ordinal>` at `revision`.
 
     From the set's template, or, for an ordinal held back by the partition,
@@ -150,7 +166,7 @@ def new_pod(sts: StatefulSet, ordinal: int, revision: str, volume_root: str = DE
         annotations = dict(sts.spec.template.metadata.annotations)
         spec = sts.spec.template.spec.copy_deep()
     labels[REVISION_LABEL] = revision
-    _apply_identity(sts, ordinal, spec, labels, volume_root)
+    _apply_identity(sts, ordinal, spec, labels)
     meta = ObjectMeta(
         name=f"{sts.metadata.name}-{ordinal}",
         namespace=sts.metadata.namespace,

@@ -1,7 +1,9 @@
 """`kctl cordon|uncordon|drain NODE...`: take nodes out of (and back into) scheduling.
 
-Why drain deletes pods instead of moving them: as in Kubernetes, pods are
-never migrated; a drained node's pods are deleted gracefully and their
+Why drain evicts pods instead of moving them: as in Kubernetes, pods are
+never migrated; a drained node's pods are evicted (deleted gracefully, unless
+a PodDisruptionBudget refuses: then drain says which budget and asks again
+every few seconds until `--timeout`) and their
 controllers (ReplicaSet, StatefulSet, Job) create replacements, which the
 scheduler puts on other nodes because this one is now unschedulable. Pods no
 controller would recreate are refused unless `--force`, DaemonSet pods unless
@@ -20,7 +22,7 @@ from kubectl.durations import duration
 from kubectl.errors import CliError
 from kubectl.output import write
 from kubectl.session import Obj, Session
-from kubelite.api.errors import NotFound
+from kubelite.api.errors import NotFound, TooManyRequests
 from kubelite.api.registry import lookup
 
 
@@ -99,6 +101,30 @@ def plan_drain(pods: list[Obj], args: argparse.Namespace) -> tuple[list[Obj], li
     return delete, problems
 
 
+EVICTION_RETRY_SECONDS = 5.0
+"""How long drain waits before asking again for an eviction a disruption budget refused (kubectl's 5s)."""
+
+
+async def _evict(session: Session, pod: Obj, grace: int | None, deadline: float | None) -> None:
+    """Evict one pod, retrying while a PodDisruptionBudget refuses it, until `deadline`."""
+    meta = pod["metadata"]
+    ns, name = meta.get("namespace") or "default", meta["name"]
+    write(f"evicting pod {ns}/{name}\n")
+    while True:
+        try:
+            await session.client.evict(name, ns, grace_period_seconds=grace)
+            return
+        except NotFound:
+            return
+        except TooManyRequests as exc:
+            if deadline is not None and time.monotonic() + EVICTION_RETRY_SECONDS > deadline:
+                raise CliError(f"drain did not complete within the timeout: cannot evict pod {ns}/{name}: "
+                               f"{exc.message}") from None
+            write(f'error when evicting pods/"{name}" -n "{ns}" (will retry after '
+                  f"{EVICTION_RETRY_SECONDS:g}s): {exc.message}\n")
+        await asyncio.sleep(EVICTION_RETRY_SECONDS)  # the budget's own controller must see pods become Ready
+
+
 async def _drain(session: Session, name: str, args: argparse.Namespace) -> None:
     pod_info = lookup("Pod")
     pods, _ = await session.list(pod_info, None, field_selector=f"spec.nodeName={name}")
@@ -106,14 +132,8 @@ async def _drain(session: Session, name: str, args: argparse.Namespace) -> None:
     if problems:
         raise CliError(f"unable to drain node {name!r}", ["error: " + p for p in problems])
     grace = None if args.grace_period < 0 else args.grace_period
-    for pod in delete:
-        meta = pod["metadata"]
-        write(f"evicting pod {meta.get('namespace')}/{meta['name']}\n")
-        try:
-            await session.delete(pod_info, meta["name"], meta.get("namespace"), grace_period_seconds=grace)
-        except NotFound:
-            pass
     deadline = time.monotonic() + args.timeout if args.timeout else None
+    await asyncio.gather(*(_evict(session, pod, grace, deadline) for pod in delete))
     pending = {(p["metadata"].get("namespace"), p["metadata"]["name"], p["metadata"].get("uid")) for p in delete}
     while pending:
         for ns, pod_name, uid in sorted(pending, key=str):

@@ -431,6 +431,46 @@ def _quota_row(quota: Obj, now: datetime) -> list[str]:
             ", ".join(t for k, t in entries if k.startswith("limits."))]
 
 
+def _modes_text(modes: Any) -> str:
+    """RWO,ROX,RWX,RWOP: how kubectl abbreviates access modes."""
+    short = {"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX", "ReadWriteOncePod": "RWOP"}
+    return ",".join(short.get(str(m), str(m)) for m in as_list(modes))
+
+
+def _pv_row(pv: Obj, now: datetime) -> list[str]:
+    ref = as_dict(dig(pv, "spec", "claimRef"))
+    claim = f"{ref.get('namespace', '')}/{ref.get('name', '')}" if ref.get("name") else ""
+    return [str(dig(pv, "spec", "capacity", "storage") or ""), _modes_text(dig(pv, "spec", "accessModes")),
+            str(dig(pv, "spec", "persistentVolumeReclaimPolicy") or "Retain"), str(dig(pv, "status", "phase") or ""),
+            claim, str(dig(pv, "spec", "storageClassName") or ""), str(dig(pv, "status", "reason") or ""),
+            _created(pv, now)]
+
+
+def _pvc_row(pvc: Obj, now: datetime) -> list[str]:
+    bound = dig(pvc, "status", "phase") == "Bound"
+    return [str(dig(pvc, "status", "phase") or "Pending"), str(dig(pvc, "spec", "volumeName") or ""),
+            str(dig(pvc, "status", "capacity", "storage") or "") if bound else "",
+            _modes_text(dig(pvc, "status", "accessModes")) if bound else "",
+            str(dig(pvc, "spec", "storageClassName") or ""), _created(pvc, now)]
+
+
+def _is_default_class(sc: Obj) -> bool:
+    return str(as_dict(dig(sc, "metadata", "annotations")).get(
+        "storageclass.kubernetes.io/is-default-class", "")).lower() == "true"
+
+
+def _sc_row(sc: Obj, now: datetime) -> list[str]:
+    expand = dig(sc, "allowVolumeExpansion")
+    return [str(sc.get("provisioner") or ""), str(sc.get("reclaimPolicy") or "Delete"),
+            str(sc.get("volumeBindingMode") or "Immediate"), "true" if expand else "false", _created(sc, now)]
+
+
+def _pdb_row(pdb: Obj, now: datetime) -> list[str]:
+    spec = as_dict(pdb.get("spec"))
+    return [str(spec.get("minAvailable", "N/A")), str(spec.get("maxUnavailable", "N/A")),
+            str(num(dig(pdb, "status", "disruptionsAllowed"))), _created(pdb, now)]
+
+
 def _generic_row(obj: Obj, now: datetime) -> list[str]:
     return [_created(obj, now)]
 
@@ -464,6 +504,13 @@ TABLES: dict[str, TableSpec] = {
     "ServiceAccount": TableSpec(["SECRETS", "AGE"],
                                 lambda o, n: [str(len(as_list(o.get("secrets")))), _created(o, n)], []),
     "RoleBinding": TableSpec(["ROLE", "AGE"], _binding_row, ["USERS", "GROUPS", "SERVICEACCOUNTS"], _binding_wide),
+    "PersistentVolume": TableSpec(["CAPACITY", "ACCESS MODES", "RECLAIM POLICY", "STATUS", "CLAIM", "STORAGECLASS",
+                                   "REASON", "AGE"], _pv_row, []),
+    "PersistentVolumeClaim": TableSpec(["STATUS", "VOLUME", "CAPACITY", "ACCESS MODES", "STORAGECLASS", "AGE"],
+                                       _pvc_row, []),
+    "StorageClass": TableSpec(["PROVISIONER", "RECLAIMPOLICY", "VOLUMEBINDINGMODE", "ALLOWVOLUMEEXPANSION", "AGE"],
+                              _sc_row, []),
+    "PodDisruptionBudget": TableSpec(["MIN AVAILABLE", "MAX UNAVAILABLE", "ALLOWED DISRUPTIONS", "AGE"], _pdb_row, []),
     "ClusterRoleBinding": TableSpec(["ROLE", "AGE"], _binding_row, ["USERS", "GROUPS", "SERVICEACCOUNTS"],
                                     _binding_wide),
     "CertificateSigningRequest": TableSpec(["AGE", "SIGNERNAME", "REQUESTOR", "REQUESTEDDURATION", "CONDITION"],
@@ -473,6 +520,11 @@ TABLES: dict[str, TableSpec] = {
 }
 EVENT_COLUMNS = ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
 GENERIC = TableSpec(["AGE"], _generic_row, [])
+
+
+def _name_suffix(kind: str, obj: Obj) -> str:
+    """` (default)` after the default StorageClass's name, as kubectl prints it."""
+    return " (default)" if kind == "StorageClass" and _is_default_class(obj) else ""
 
 
 def table_for(kind: str, objs: Sequence[Obj], *, wide: bool = False, all_namespaces: bool = False,
@@ -491,7 +543,7 @@ def table_for(kind: str, objs: Sequence[Obj], *, wide: bool = False, all_namespa
             header += spec.wide_columns
         rows = []
         for o in objs:
-            row = [name_prefix + str(dig(o, "metadata", "name") or ""), *spec.row(o, now)]
+            row = [name_prefix + str(dig(o, "metadata", "name") or "") + _name_suffix(kind, o), *spec.row(o, now)]
             if wide and spec.wide_row is not None:
                 row += spec.wide_row(o, now)
             rows.append(row)

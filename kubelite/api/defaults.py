@@ -28,8 +28,10 @@ from kubelite.api.container import Container, Probe
 from kubelite.api.core import Namespace, Secret, Service
 from kubelite.api.limitrange import default_limit_range
 from kubelite.api.meta import Resource
+from kubelite.api.namespacepolicy import LimitRange
 from kubelite.api.pods import Pod, PodSpec, PodTemplateSpec
-from kubelite.api.policy import LimitRange
+from kubelite.api.policy import PodDisruptionBudget
+from kubelite.api.storage import PersistentVolume, PersistentVolumeClaim, StorageClass
 
 DEFAULT_TERMINATION_GRACE_PERIOD = 30
 DEFAULT_SCHEDULER = "default-scheduler"
@@ -232,10 +234,31 @@ def _secret(obj: Secret) -> None:
     obj.string_data = {}
 
 
+def _persistent_volume(obj: PersistentVolume) -> None:
+    """Kubernetes' defaults: a static volume is kept (Retain) unless it says otherwise."""
+    obj.spec.persistent_volume_reclaim_policy = obj.spec.persistent_volume_reclaim_policy or "Retain"
+    obj.spec.volume_mode = obj.spec.volume_mode or "Filesystem"
+
+
+def _claim(obj: PersistentVolumeClaim) -> None:
+    obj.spec.volume_mode = obj.spec.volume_mode or "Filesystem"
+
+
+def _storage_class(obj: StorageClass) -> None:
+    obj.reclaim_policy = obj.reclaim_policy or "Delete"
+    obj.volume_binding_mode = obj.volume_binding_mode or "Immediate"
+
+
+def _budget(obj: PodDisruptionBudget) -> None:
+    if obj.spec.min_available is None and obj.spec.max_unavailable is None:
+        obj.spec.min_available = 1  # what an empty budget means here (see controllers/disruption/plan.py)
+
+
 _DEFAULTERS: dict[type[Resource], Callable[..., None]] = {
     Pod: _pod, Deployment: _deployment, ReplicaSet: _replica_set, DaemonSet: _daemon_set,
     StatefulSet: _stateful_set, Job: _job, Service: _service, Namespace: _namespace, Secret: _secret,
-    CronJob: _cron_job, LimitRange: default_limit_range,
+    CronJob: _cron_job, LimitRange: default_limit_range, PersistentVolume: _persistent_volume,
+    PersistentVolumeClaim: _claim, StorageClass: _storage_class, PodDisruptionBudget: _budget,
 }
 
 

@@ -283,6 +283,10 @@ class ServiceUnavailable(_Fixed, reason="ServiceUnavailable", code=503):
     """The server cannot serve now (starting, overloaded, storage down)."""
 
 
+class TooManyRequests(_Fixed, reason="TooManyRequests", code=429):
+    """Try again later: an eviction a PodDisruptionBudget refuses now (kubectl drain retries it)."""
+
+
 class Timeout(_Fixed, reason="Timeout", code=504):
     """The server gave up waiting (e.g. for storage); the outcome may be unknown."""
 

@@ -12,8 +12,8 @@ from decimal import ROUND_CEILING, Decimal
 
 from kubelite.api.container import Container
 from kubelite.api.errors import StatusCause
+from kubelite.api.namespacepolicy import LimitRange, LimitRangeItem
 from kubelite.api.pods import Pod
-from kubelite.api.policy import LimitRange, LimitRangeItem
 from kubelite.api.quantity import format_cpu_millis, format_memory, parse_quantity
 
 LIMIT_TYPES = ("Container", "Pod")

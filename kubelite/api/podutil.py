@@ -261,3 +261,8 @@ def qos_class(pod: Pod) -> str:
                 if parse(requests[res]) != parse(limits[res]):
                     return "Burstable"
     return "Guaranteed"
+
+
+def claim_names(pod: Pod) -> list[str]:
+    """The PersistentVolumeClaims the pod mounts (in its namespace)."""
+    return [v.persistent_volume_claim.claim_name for v in pod.spec.volumes if v.persistent_volume_claim]

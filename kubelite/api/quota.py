@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping
 
 from kubelite.api import registry
 from kubelite.api.meta import Resource
+from kubelite.api.namespacepolicy import ResourceQuota
 from kubelite.api.pods import Pod
 from kubelite.api.podutil import is_pod_terminal, pod_requests
-from kubelite.api.policy import ResourceQuota
 from kubelite.api.quantity import cpu_millis, format_cpu_millis, format_memory, memory_bytes, value
 
 Amounts = dict[str, int]

@@ -20,9 +20,11 @@ from kubelite.api.core import ConfigMap, Endpoints, Event, Lease, Namespace, Nod
 from kubelite.api.custom import CustomKind, kind_parts, model_for
 from kubelite.api.errors import REQUIRED, BadRequest, Invalid, NotFound, StatusCause
 from kubelite.api.meta import Resource
+from kubelite.api.namespacepolicy import LimitRange, ResourceQuota
 from kubelite.api.pods import Pod
-from kubelite.api.policy import LimitRange, ResourceQuota
+from kubelite.api.policy import PodDisruptionBudget
 from kubelite.api.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
+from kubelite.api.storage import PersistentVolume, PersistentVolumeClaim, StorageClass
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,10 @@ _KINDS: tuple[KindInfo, ...] = (
     _info(CustomResourceDefinition, "customresourcedefinitions", False, "crd", "crds"),
     _info(ResourceQuota, "resourcequotas", True, "quota"),
     _info(LimitRange, "limitranges", True, "limits"),
+    _info(PersistentVolume, "persistentvolumes", False, "pv"),
+    _info(PersistentVolumeClaim, "persistentvolumeclaims", True, "pvc"),
+    _info(StorageClass, "storageclasses", False, "sc"),
+    _info(PodDisruptionBudget, "poddisruptionbudgets", True, "pdb"),
 )
 
 

@@ -19,6 +19,9 @@ from kubelite.api.base import IntOrString
 from kubelite.api.batch import CronJob, validate_cron_job
 from kubelite.api.core import ConfigMap, Event, Lease, Namespace, Node, Secret, Service
 from kubelite.api.errors import BadRequest, StatusCause
+from kubelite.api.fieldchecks import gt_eq_zero as _gt_eq_zero
+from kubelite.api.fieldchecks import int_or_percent as _int_or_percent
+from kubelite.api.fieldchecks import validate_selector
 from kubelite.api.limitrange import validate_limit_range
 from kubelite.api.meta import LabelSelector, ObjectMeta, Resource
 from kubelite.api.names import (
@@ -27,8 +30,8 @@ from kubelite.api.names import (
     dns1123_label_error,
     dns1123_subdomain_error,
     ip_error,
-    is_percent,
 )
+from kubelite.api.namespacepolicy import LimitRange, ResourceQuota
 from kubelite.api.pods import EmptyDirVolumeSource, Pod, PodSpec, PodTemplateSpec, Volume
 from kubelite.api.podvalidation import (
     PROTOCOLS,
@@ -38,8 +41,12 @@ from kubelite.api.podvalidation import (
     validate_pod_spec,
     validate_port_number,
 )
-from kubelite.api.policy import LimitRange, ResourceQuota
 from kubelite.api.selectors import label_key_error, label_matcher
+from kubelite.api.storagevalidation import (
+    STORAGE_VALIDATORS,
+    validate_claim_template,
+    validate_storage_update,
+)
 
 Causes = list[StatusCause]
 
@@ -50,11 +57,6 @@ MAX_CONFIG_DATA_BYTES = 1024 * 1024  # ConfigMap and Secret payloads, as Kuberne
 
 # Kinds whose names must be DNS-1123 labels (they become DNS names / path segments).
 _LABEL_NAMED = (Namespace, Service)
-
-
-def _gt_eq_zero(value: int | None, path: str, out: Causes) -> None:
-    if value is not None and value < 0:
-        out.append(StatusCause.invalid(path, value, "must be greater than or equal to 0"))
 
 
 def validate_object_meta(meta: ObjectMeta, name_rule: Callable[[str], str | None], out: Causes,
@@ -100,23 +102,6 @@ def validate_object_meta(meta: ObjectMeta, name_rule: Callable[[str], str | None
     _gt_eq_zero(meta.generation, f"{path}.generation", out)
 
 
-def validate_selector(sel: LabelSelector | None, path: str, out: Causes, required: bool = True) -> None:
-    if sel is None:
-        if required:
-            out.append(StatusCause.required(path))
-        return
-    validate_labels_map(sel.match_labels, f"{path}.matchLabels", out)
-    for i, expr in enumerate(sel.match_expressions):
-        kerr = label_key_error(expr.key)
-        if kerr:
-            out.append(StatusCause.invalid(f"{path}.matchExpressions[{i}].key", expr.key, kerr))
-    try:
-        label_matcher(sel)
-    except BadRequest as exc:
-        out.append(StatusCause.invalid(f"{path}.matchExpressions", [e.to_dict() for e in sel.match_expressions],
-                                       str(exc)))
-
-
 def _validate_template(template: PodTemplateSpec, sel: LabelSelector | None, path: str, out: Causes,
                        restart_policies: tuple[str, ...] = ("Always",)) -> None:
     validate_labels_map(template.metadata.labels, f"{path}.metadata.labels", out)
@@ -141,18 +126,6 @@ def _validate_replicated(replicas: int | None, sel: LabelSelector | None, templa
     if sel is not None and not sel.match_labels and not sel.match_expressions:
         out.append(StatusCause.invalid("spec.selector", {}, f"empty selector is invalid for {kind}"))
     _validate_template(template, sel, "spec.template", out)
-
-
-def _int_or_percent(value: IntOrString | None, path: str, out: Causes) -> None:
-    if value is None:
-        return
-    if isinstance(value, int):
-        _gt_eq_zero(value, path, out)
-    elif not is_percent(value):
-        out.append(StatusCause.invalid(path, value, "a valid percent string must be a numeric string followed by "
-                                                    "an ending '%' (e.g. '1%',  or '93%')"))
-    elif int(value[:-1]) > 100:
-        out.append(StatusCause.invalid(path, value, "must not be greater than 100%"))
 
 
 def _is_zero(value: IntOrString | None) -> bool:
@@ -207,6 +180,7 @@ def _stateful_set(obj: StatefulSet, out: Causes) -> None:
         err = dns1123_subdomain_error(name)
         if err:
             out.append(StatusCause.invalid(f"spec.volumeClaimTemplates[{i}].metadata.name", name, err))
+        validate_claim_template(claim, f"spec.volumeClaimTemplates[{i}]", out)
         if all(v.name != name for v in template.spec.volumes):
             template.spec.volumes.append(Volume(name=name, empty_dir=EmptyDirVolumeSource()))
     _validate_replicated(spec.replicas, spec.selector, template, "statefulset", out)
@@ -391,7 +365,7 @@ _VALIDATORS: dict[type[Resource], Callable[[Any, Causes], None]] = {
     Pod: _pod, Deployment: _deployment, ReplicaSet: _replica_set, DaemonSet: _daemon_set,
     StatefulSet: _stateful_set, Job: _job, Service: _service, Node: _node, ConfigMap: _config_map,
     Secret: _secret, Lease: _lease, Event: _event, CronJob: _cron_job, ResourceQuota: _resource_quota,
-    LimitRange: validate_limit_range,
+    LimitRange: validate_limit_range, **STORAGE_VALIDATORS,
 }
 
 
@@ -471,6 +445,7 @@ def validate_update(old: Resource, new: Resource) -> list[StatusCause]:
         if old.data != new.data or (isinstance(old, ConfigMap) and isinstance(new, ConfigMap)
                                     and old.binary_data != new.binary_data):
             out.append(StatusCause.forbidden("data", "field is immutable when `immutable` is set"))
+    validate_storage_update(old, new, out)
     if isinstance(old, Node) and isinstance(new, Node) and old.spec.pod_cidr:
         if new.spec.pod_cidr and new.spec.pod_cidr != old.spec.pod_cidr:
             _immutable(old.spec.pod_cidr, new.spec.pod_cidr, "spec.podCIDR", out)

@@ -401,6 +401,17 @@ class ApiClient:
                                         json=_encode(body.to_dict()))
         return TokenRequest.from_dict(await self._required_object_call("Create", request))
 
+    async def evict(self, name: str, namespace: str = DEFAULT_NAMESPACE, *,
+                    grace_period_seconds: int | None = None) -> None:
+        """Evict pod `namespace/name` (`create pods/eviction`): a delete its PodDisruptionBudget may refuse
+        with TooManyRequests (retry later)."""
+        body: dict[str, Any] = {"apiVersion": "policy/v1", "kind": "Eviction",
+                                "metadata": {"name": name, "namespace": namespace}}
+        if grace_period_seconds is not None:
+            body["deleteOptions"] = {"gracePeriodSeconds": grace_period_seconds}
+        request = api_pb2.CreateRequest(resource="pods/eviction", namespace=namespace, json=_encode(body))
+        await self._required_object_call("Create", request)
+
     async def logs(
         self,
         namespace: str,

@@ -63,6 +63,7 @@ GRPC_CODES: dict[str, grpc.StatusCode] = {
     "Forbidden": grpc.StatusCode.PERMISSION_DENIED,
     "Unauthorized": grpc.StatusCode.UNAUTHENTICATED,
     "Timeout": grpc.StatusCode.DEADLINE_EXCEEDED,
+    "TooManyRequests": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "ServiceUnavailable": grpc.StatusCode.UNAVAILABLE,
     "InternalError": grpc.StatusCode.INTERNAL,
 }

@@ -22,11 +22,12 @@ from scheduler.plugins.node_unschedulable import NodeUnschedulable
 from scheduler.plugins.pod_topology_spread import PodTopologySpread
 from scheduler.plugins.selector_spread import SelectorSpread
 from scheduler.plugins.taint_toleration import TaintToleration
+from scheduler.plugins.volumebinding import InformerVolumes, VolumeBinding
 
 __all__ = [
     "DefaultBinder", "InterPodAffinity", "LeastAllocated", "NodeAffinity", "NodeName", "NodePorts", "NodeReady",
     "NodeResourcesFit", "NodeSelector", "NodeUnschedulable", "PodTopologySpread", "SelectorSpread",
-    "TaintToleration", "default_profile",
+    "TaintToleration", "VolumeBinding", "default_profile",
 ]
 
 
@@ -39,12 +40,15 @@ def default_profile(client: ApiClient | None, scheduler_name: str = "default-sch
     """
     fit, node_name, selector, ports = NodeResourcesFit(), NodeName(), NodeSelector(), NodePorts()
     affinity, taints, pod_affinity, spread = NodeAffinity(), TaintToleration(), InterPodAffinity(), PodTopologySpread()
+    lister = InformerVolumes(client) if client is not None else None
+    volumes = [VolumeBinding(lister, client)] if lister is not None else []
     return Profile(
         scheduler_name=scheduler_name,
-        pre_filter=[node_name, selector, affinity, ports, fit, pod_affinity, spread],
-        filter=[NodeUnschedulable(), NodeReady(), node_name, taints, selector, affinity, ports, fit,
+        pre_filter=[node_name, selector, affinity, ports, fit, *volumes, pod_affinity, spread],
+        filter=[NodeUnschedulable(), NodeReady(), node_name, taints, selector, affinity, ports, fit, *volumes,
                 pod_affinity, spread],
         score=[(LeastAllocated(), 1), (SelectorSpread(), 2), (affinity, 2), (taints, 3), (pod_affinity, 2),
                (spread, 2)],
-        bind=[DefaultBinder(client)] if client is not None else [],
+        bind=[*volumes, DefaultBinder(client)] if client is not None else [],
+        informers=lister.informers if lister is not None else [],
     )

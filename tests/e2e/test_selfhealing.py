@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import random
 import re
-import shutil
 import subprocess
 import time
 import uuid
@@ -42,9 +41,6 @@ from tests.e2e.svchelpers import (
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.requires_root("runc containers, network namespaces, cgroups")]
-
-STS_VOLUME_ROOT = Path("/var/lib/kubelite/volumes")  # controllers.statefulset.plan.DEFAULT_VOLUME_ROOT
-
 
 def app_yaml(version: str, name: str = "app", replicas: int = 6) -> str:
     return f"""
@@ -273,19 +269,13 @@ spec:
 
 @pytest.fixture
 def scratch_namespace(healing: LocalCluster) -> Iterator[str]:
-    """A namespace of this test only; its StatefulSet volumes (outside the cluster dir) are removed after."""
+    """A namespace of this test only (its claims, and so its local-path volumes, go with it)."""
     ns = f"e2e-{os.getpid()}-{uuid.uuid4().hex[:4]}"
     healing.kctl_ok("create", "namespace", ns)
     try:
         yield ns
     finally:
         healing.kctl("delete", "namespace", ns, "--wait=false")
-        shutil.rmtree(STS_VOLUME_ROOT / ns, ignore_errors=True)
-        for parent in (STS_VOLUME_ROOT, STS_VOLUME_ROOT.parent):  # only if this test made them
-            try:
-                parent.rmdir()
-            except OSError:
-                pass
 
 
 def test_statefulset_keeps_identity_and_data_across_pod_deletion(healing: LocalCluster, scratch_namespace: str) -> None:

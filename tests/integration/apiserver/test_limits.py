@@ -12,7 +12,7 @@ import pytest
 from apiserver.storage import MAX_OBJECT_BYTES
 from kubelite.api import ConfigMap, Pod
 from kubelite.api.errors import ApiError, BadRequest, Forbidden, Invalid
-from kubelite.api.policy import ResourceQuota
+from kubelite.api.namespacepolicy import ResourceQuota
 from kubelite.pb.kubelite import api_pb2
 from tests.integration.controlplane import ControlPlane
 

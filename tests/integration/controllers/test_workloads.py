@@ -17,10 +17,10 @@ import pytest
 from controllers.cronjob.controller import CronJobController
 from controllers.job.controller import JobController
 from controllers.manager import ControllerManager
-from controllers.statefulset.controller import StatefulSetController
 from kubelite.api import ConfigMap, DaemonSet, Job, Namespace, Node, Pod, StatefulSet
 from kubelite.api.batch import CronJob
 from kubelite.api.errors import Conflict, NotFound
+from kubelite.api.storage import PersistentVolumeClaim
 from kubelite.client import ApiClient
 from tests.integration.controllers.helpers import fake_kubelet, live, pods_of, wait_for
 
@@ -30,9 +30,6 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def manager(control_plane: Any, tmp_path: Any) -> AsyncIterator[ControllerManager]:
     cm = ControllerManager(control_plane.client, ["daemonset", "statefulset", "job", "cronjob", "namespace"])
-    sts = cm.get("statefulset")
-    assert isinstance(sts, StatefulSetController)
-    sts.volume_root = str(tmp_path / "volumes")
     job = cm.get("job")
     assert isinstance(job, JobController)
     job.backoff_base = 0.2
@@ -94,7 +91,8 @@ async def test_statefulset_ordered_identities_and_stable_storage(control_plane: 
         "replicas": 3, "serviceName": "web", "selector": {"matchLabels": {"app": "web"}},
         "template": {**template("web"), "spec": {**template("web")["spec"], "containers": [
             {"name": "c", "image": "busybox", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}},
-        "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"]}}]}}))
+        "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}}))
 
     first = await wait_for(lambda: pods_of(client, "web"), "web-0")
     assert [p.metadata.name for p in first] == ["web-0"]
@@ -110,7 +108,10 @@ async def test_statefulset_ordered_identities_and_stable_storage(control_plane: 
         web1 = pods[1]
         assert (web1.spec.hostname, web1.spec.subdomain) == ("web-1", "web")
         vol = web1.spec.volumes[0]
-        assert vol.host_path is not None and vol.host_path.path == str(tmp_path / "volumes/default/data-web-1")
+        assert vol.persistent_volume_claim is not None and vol.persistent_volume_claim.claim_name == "data-web-1"
+        claims = (await client.list(PersistentVolumeClaim, "default")).items
+        assert sorted(c.metadata.name or "" for c in claims) == ["data-web-0", "data-web-1", "data-web-2"]
+        assert all(not c.metadata.owner_references for c in claims), "claims outlive the set (Retain)"
 
         await client.delete(Pod, "web-1")
 

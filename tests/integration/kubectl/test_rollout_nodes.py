@@ -16,6 +16,7 @@ from controllers.deployment.templatehash import REVISION_ANNOTATION
 from controllers.manager import ControllerManager
 from kubectl.main import main
 from kubelite.api import Deployment, Node, Pod
+from kubelite.api.policy import PodDisruptionBudget
 from tests.integration.controllers.helpers import count_is, deployment, fake_kubelet, pods_of, wait_for
 
 pytestmark = pytest.mark.integration
@@ -148,3 +149,35 @@ async def test_cordon_drain_uncordon(control_plane: Any, manager: ControllerMana
 
     code, _, err = await run(server, "cordon", "nope")
     assert code != 0 and "not found" in err
+
+
+async def test_drain_waits_for_the_disruption_budget(control_plane: Any, manager: ControllerManager) -> None:
+    client, server = control_plane.client, control_plane.server
+    await client.create(Node.from_dict({"metadata": {"name": "n2"}}))
+    await client.create(deployment("guard", 2))
+    pods = await wait_for(lambda: count_is(client, "guard", 2), "two guard pods")
+    for pod in pods:
+        await client.bind("default", pod.metadata.name, "n2", pod.metadata.uid or "")
+    await client.create(PodDisruptionBudget.from_dict({"metadata": {"name": "guard-pdb"}, "spec": {
+        "minAvailable": 2, "selector": {"matchLabels": {"app": "guard"}}}}))
+    async with fake_kubelet(client, "guard"):
+        async def computed() -> bool | None:
+            pdb = await client.get(PodDisruptionBudget, "guard-pdb")
+            return True if pdb.status.current_healthy == 2 else None
+
+        await wait_for(computed, "the budget sees two healthy pods")
+        code, out, err = await run(server, "drain", "n2", "--grace-period", "0", "--timeout", "6")
+        assert code != 0
+        assert "Cannot evict pod as it would violate the pod's disruption budget." in err
+        assert "guard-pdb needs 2 healthy pods and has 2 currently" in err
+        assert "will retry" in out, "drain asked again before giving up"
+        assert len(await pods_of(client, "guard")) == 2 and all(
+            p.metadata.deletion_timestamp is None for p in await pods_of(client, "guard"))
+
+        def relax(pdb: PodDisruptionBudget) -> None:
+            pdb.spec.min_available = 0
+
+        await client.update_with_retry(PodDisruptionBudget, "guard-pdb", "default", relax)
+        code, out, err = await run(server, "drain", "n2", "--grace-period", "0", "--timeout", "30")
+        assert code == 0, err
+        assert "node/n2 drained" in out

@@ -113,7 +113,8 @@ def test_statefulset_template_may_mount_its_claim_templates() -> None:
         "spec": {"selector": {"matchLabels": {"app": "web"}}, "serviceName": "web",
                  "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
                      {"name": "c", "image": "busybox", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}},
-                 "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"]}}]},
+                 "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                     "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]},
     })
     defaults.apply_defaults(sts)
     assert validation.validate(sts) == []

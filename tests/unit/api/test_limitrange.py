@@ -7,7 +7,7 @@ from typing import Any
 from kubelite.api import Pod
 from kubelite.api.defaults import apply_defaults as default_object
 from kubelite.api.limitrange import apply_defaults, violations
-from kubelite.api.policy import LimitRange
+from kubelite.api.namespacepolicy import LimitRange
 from kubelite.api.validation import validate
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from kubelite.api import ConfigMap, Deployment, Pod, Service
 from kubelite.api.errors import Invalid
-from kubelite.api.policy import ResourceQuota
+from kubelite.api.namespacepolicy import ResourceQuota
 from kubelite.api.quota import (
     exceeded,
     format_amount,

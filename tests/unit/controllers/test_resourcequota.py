@@ -12,7 +12,7 @@ from controllers.resourcequota.controller import ResourceQuotaController
 from controllers.resourcequota.plan import compute_status, sources
 from kubelite.api import ConfigMap, Pod
 from kubelite.api.errors import Conflict
-from kubelite.api.policy import ResourceQuota
+from kubelite.api.namespacepolicy import ResourceQuota
 from tests.unit.controllers.builders import T0
 from tests.unit.controllers.memapi import FakeClock, MemoryApi, RecordingRecorder, set_phase
 

@@ -26,8 +26,7 @@ class Env:
         self.api.graceful_pods = True
         self.factory = InformerFactory(self.api.client)
         self.ctrl = StatefulSetController(
-            ControllerContext(self.api.client, self.factory, RecordingRecorder(self.api.client), clock=self.clock),
-            volume_root="/srv/vols")
+            ControllerContext(self.api.client, self.factory, RecordingRecorder(self.api.client), clock=self.clock))
         self.api.attach(self.factory)
 
     def names(self, live_only: bool = True) -> list[str]:
@@ -71,7 +70,8 @@ def stateful_set(replicas: int = 3, image: str = "web:1", policy: str = "Ordered
         "selector": {"matchLabels": {"app": "web"}},
         "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
             {"name": "c", "image": image, "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}},
-        "volumeClaimTemplates": [{"metadata": {"name": "data"}}],
+        "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}],
         "updateStrategy": strategy or {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
     }})
 
@@ -103,8 +103,8 @@ async def test_identity_and_per_ordinal_volume(env: Env) -> None:
     assert pod.metadata.labels[POD_NAME_LABEL] == "web-0"
     assert pod.metadata.labels[REVISION_LABEL] == revision_name(env.sts())
     (vol,) = pod.spec.volumes
-    assert vol.name == "data" and vol.host_path is not None
-    assert (vol.host_path.path, vol.host_path.type) == ("/srv/vols/default/data-web-0", "DirectoryOrCreate")
+    assert vol.name == "data" and vol.persistent_volume_claim is not None
+    assert vol.persistent_volume_claim.claim_name == "data-web-0"
     (ref,) = pod.metadata.owner_references
     assert (ref.kind, ref.name, ref.controller) == ("StatefulSet", "web", True)
 
@@ -125,8 +125,8 @@ async def test_deleted_pod_comes_back_with_same_name_and_volume_never_twice(env:
     await env.sync()
     fresh = env.pod("web-1")
     assert fresh.metadata.uid != old_uid and fresh.metadata.deletion_timestamp is None
-    assert fresh.spec.volumes[0].host_path is not None
-    assert fresh.spec.volumes[0].host_path.path == "/srv/vols/default/data-web-1"
+    assert fresh.spec.volumes[0].persistent_volume_claim is not None
+    assert fresh.spec.volumes[0].persistent_volume_claim.claim_name == "data-web-1"
 
 
 async def test_scale_down_highest_first_one_at_a_time(env: Env) -> None:
@@ -208,8 +208,8 @@ async def test_pod_below_partition_is_recreated_at_the_old_revision(env: Env) ->
     recreated = env.pod("web-0")
     assert recreated.spec.containers[0].image == "web:1" and recreated.metadata.labels[REVISION_LABEL] == old_rev
     assert recreated.spec.hostname == "web-0" and recreated.spec.node_name is None
-    assert recreated.spec.volumes[0].host_path is not None
-    assert recreated.spec.volumes[0].host_path.path == "/srv/vols/default/data-web-0"
+    assert recreated.spec.volumes[0].persistent_volume_claim is not None
+    assert recreated.spec.volumes[0].persistent_volume_claim.claim_name == "data-web-0"
 
 
 async def test_on_delete_updates_only_deleted_pods(env: Env) -> None:

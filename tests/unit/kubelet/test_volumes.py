@@ -100,7 +100,8 @@ def test_config_map_and_secret_volumes(tmp_path: Path) -> None:
     ({"name": "v", "secret": {"secretName": "nope"}}, 'secret "nope" not found'),
     ({"name": "v", "configMap": {"name": "cm", "items": [{"key": "zz", "path": "z"}]}},
      "couldn't find key zz in ConfigMap prod/cm"),
-    ({"name": "v", "persistentVolumeClaim": {"claimName": "c"}}, "not supported"),
+    ({"name": "v", "persistentVolumeClaim": {"claimName": "c"}}, "claim .c. is not resolved"),
+    ({"name": "v", "nfs": {"server": "x", "path": "/"}}, "not supported"),
     ({"name": "v", "hostPath": {"path": "/definitely/not/here", "type": "Directory"}}, "does not exist"),
     ({"name": "v", "hostPath": {"path": "/proc/self/status", "type": "Directory"}}, "is not a directory"),
 ])

@@ -1,0 +1,1 @@
+"""The PersistentVolume controller: binding, local-path provisioning, reclaiming."""
