@@ -171,6 +171,8 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool, 
         if plan.network is not None:
             try:
                 netns.create_network(plan.network)
+                if settings.pod_network == "vxlan":
+                    netns.route_out_via_host(plan.network)
             except netns.NetworkError as exc:
                 raise UpError(f"cannot set up the node network: {exc}") from None
             save_state(plan.data_dir, plan.server, started, network=plan.network.to_dict())
@@ -196,7 +198,7 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool, 
                 raise UpError(str(exc)) from None
         await _wait_nodes_ready(plan, deadline, say)
         await _wait_default_service_account(plan, deadline)
-        await _publish_cluster_info(plan)
+        await _publish_cluster_info(plan, settings)
     except BaseException:
         say("startup failed; stopping what was started")
         problems = await _teardown(plan.data_dir, started, 10.0, say)
@@ -407,8 +409,9 @@ async def _wait_default_service_account(plan: ClusterPlan, deadline: float) -> N
                   + str(plan.data_dir / "logs"))
 
 
-async def _publish_cluster_info(plan: ClusterPlan) -> None:
-    """kube-public/cluster-info for `kubelite join` discovery (signed by the controller-manager)."""
+async def _publish_cluster_info(plan: ClusterPlan, settings: ClusterSettings) -> None:
+    """kube-public/cluster-info for `kubelite join` discovery (signed by the controller-manager), with the
+    node configuration a joining runc node needs (`addons.node_config`)."""
     from kubelite.api.clusterinfo import ClusterInfo
     from kubelite.bootstrap.publish import publish_cluster_info
     from kubelite.client import ApiClient
@@ -416,7 +419,8 @@ async def _publish_cluster_info(plan: ClusterPlan) -> None:
     ca = cert_path(plan.pki_dir, pki.CLUSTER_CA).read_bytes()
     client = ApiClient.connect(plan.server, credentials=pki.admin_tls(plan.pki_dir).credentials())
     try:
-        await publish_cluster_info(client, ClusterInfo(plan.https_server, ca, plan.server))
+        await publish_cluster_info(client, ClusterInfo(plan.https_server, ca, plan.server,
+                                                       addons.node_config(plan, settings.pod_network)))
     finally:
         await client.close()
 

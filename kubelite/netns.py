@@ -154,6 +154,17 @@ def create_network(state: NetworkState) -> None:
             state.iptables.append(rule)
 
 
+def route_out_via_host(state: NetworkState) -> None:
+    """Give each node namespace a default route through the host, and let the host forward. Idempotent.
+
+    Why (the VXLAN pod network): a node's VTEP sends to other machines' public addresses, which are
+    not on the bridge; host-gw nodes only ever talk on the bridge and need neither.
+    """
+    _run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+    for node in state.nodes:
+        _run("ip", "-n", node.netns, "route", "replace", "default", "via", state.host_ip)
+
+
 def _iptables(op: str, rule: list[str], check: bool = False) -> bool:
     """`iptables -w -t TABLE OP CHAIN SPEC...`; True when it succeeded."""
     table, chain, *spec = rule

@@ -106,7 +106,8 @@ class Rig:
         (etc / "upper").mkdir(exist_ok=True)
         (etc / "work").mkdir(exist_ok=True)
         m.mount_ns.touch()
-        _run(["nsenter", f"--net=/run/netns/{m.netns}", "--", "unshare", f"--mount={m.mount_ns}",
+        m.uts_ns.touch()
+        _run(["nsenter", f"--net=/run/netns/{m.netns}", "--", "unshare", f"--mount={m.mount_ns}", f"--uts={m.uts_ns}",
               "--propagation", "private", "sh", "-c", mount_script(m)])
 
     # -- use ----------------------------------------------------------------------
@@ -125,6 +126,11 @@ class Rig:
 
     def heal(self, index: int) -> None:
         self._in_router("ip", "link", "set", self.plan.machine(index).router_if, "up")
+
+    def route_via(self, index: int, subnet: str) -> None:
+        """Route `subnet` through machine `index` on the router (a network living behind that machine,
+        e.g. the node bridge of a control-plane machine that also runs a node), as a site's router would."""
+        self._in_router("ip", "route", "replace", subnet, "via", self.plan.machine(index).address)
 
     # -- teardown -----------------------------------------------------------------
 
@@ -156,8 +162,9 @@ class Rig:
             except (ProcessLookupError, PermissionError):
                 pass
         for m in plan.machines:
-            if m.mount_ns.exists():
-                _run(["umount", str(m.mount_ns)], check=False)
+            for pin in (m.mount_ns, m.uts_ns):
+                if pin.exists():
+                    _run(["umount", str(pin)], check=False)
             if _netns_exists(m.netns):
                 _run(["ip", "netns", "del", m.netns], check=False)
         if _netns_exists(plan.router_netns):
