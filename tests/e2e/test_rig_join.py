@@ -174,7 +174,9 @@ def test_pods_on_three_machines_reach_each_other_services_and_nodeports(rc: RigC
     for name, node in nodes.items():
         address = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
         client = 1 if name != "node-1" else 2
-        got = rc.rig.run(client, "busybox", "wget", "-qO-", "-T", "5", f"http://{address}:30080/", check=False)
+        got = rc.rig.run(client, "python", "-c", "import sys, urllib.request; "
+                         f"sys.stdout.write(urllib.request.urlopen('http://{address}:30080/', timeout=5).read().decode())",
+                         check=False)
         assert got.returncode == 0 and got.stdout.strip() in ips, f"NodePort on {name} ({address}): {got}"
 
 
