@@ -238,13 +238,13 @@ def test_a_node_cannot_read_other_nodes_secrets_nor_change_other_nodes(rc: RigCl
     assert own
     other = rc.kctl_run("get", "secret", "m3-only", machine=2, config=configs[2])
     assert other.returncode != 0 and "Forbidden" in other.stderr, other
-    change = rc.kctl_run("label", "node", "m3", "stolen=yes", machine=2, config=configs[2])
+    change = rc.kctl_run("cordon", "m3", machine=2, config=configs[2])
     assert change.returncode != 0 and "Forbidden" in change.stderr, change
-    mine = rc.kctl_run("label", "node", "m2", "probe=yes", machine=2, config=configs[2])
+    mine = rc.kctl_run("cordon", "m2", machine=2, config=configs[2])  # its own Node it may change
     assert mine.returncode == 0, mine
+    assert rc.kctl_run("uncordon", "m2", machine=2, config=configs[2]).returncode == 0
     rc.kctl("delete", "pod", "uses-m3-only")
     rc.kctl("delete", "secret", "m3-only")
-    rc.kctl("label", "node", "m2", "probe-")
 
 
 MOVER = """
