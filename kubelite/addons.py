@@ -131,6 +131,7 @@ def node_config(plan: ClusterPlan, pod_network: str) -> dict[str, str]:
               "clusterDomain": CLUSTER_DOMAIN}
     if plan.registry:
         config["registry"] = plan.registry
+        config["registryTLS"] = "true" if plan.registry_tls else "false"
     return config
 
 

@@ -272,7 +272,7 @@ async def _start_registry(plan: ClusterPlan, say: Say) -> RunningProcess | None:
 
     t0 = time.monotonic()
     try:
-        reg = await registry.ensure_registry(plan.data_dir, plan.registry)
+        reg = await registry.ensure_registry(plan.data_dir, plan.registry, tls=plan.registry_tls)
     except registry.RegistryStartError as exc:
         raise UpError(f"cannot start the image registry: {exc}") from None
     how = "reused" if reg.reused else "ready"

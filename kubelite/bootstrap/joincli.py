@@ -123,6 +123,8 @@ async def join(args: argparse.Namespace) -> int:
     identity = ["--bootstrap-kubeconfig", str(kubeconfig), "--cert-dir", str(certs)]
     if runtime == "runc":
         identity += node_flags(info.node_config)
+        if info.node_config.get("registryTLS") == "true":  # verified with the cluster CA the kubelet keeps
+            identity += ["--registry-ca-file", str(certs / "ca.crt")]
     kubelet = kubelet_component(args.node_name, ip, args.port_offset, data_dir / "node", runtime, identity,
                                 info.node_config.get("registry", "") if runtime == "runc" else "")
     started: list[RunningProcess] = []
