@@ -258,11 +258,6 @@ spec:
     metadata: {labels: {app: mover}}
     spec:
       terminationGracePeriodSeconds: 1
-      affinity:
-        nodeAffinity:
-          preferredDuringSchedulingIgnoredDuringExecution:
-          - weight: 100
-            preference: {matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [m3]}]}
       containers:
       - {name: c, image: busybox, command: ["sleep", "3600"]}
 """
@@ -277,11 +272,17 @@ def until(pred: Callable[[list[dict[str, Any]]], bool], rc: RigCluster) -> Calla
 
 
 def test_a_machine_cut_off_goes_not_ready_its_pods_move_and_it_comes_back(rc: RigCluster) -> None:
-    rc.kctl("apply", "-f", "-", input=MOVER)
+    for node in ("node-1", "m2"):  # the Deployment's pods start on m3
+        rc.kctl("cordon", node)
     try:
+        rc.kctl("apply", "-f", "-", input=MOVER)
         wait_for(until(lambda ps: len(ps) == 2 and all(p["status"].get("phase") == "Running"
-                                                       and p["spec"]["nodeName"] == "m3" for p in ps), rc),
+                                                       and p["spec"].get("nodeName") == "m3" for p in ps), rc),
                  120, "two mover pods Running on m3")
+    finally:
+        for node in ("node-1", "m2"):
+            rc.kctl("uncordon", node)
+    try:
         t0 = time.monotonic()
         rc.rig.cut(3)
         try:
