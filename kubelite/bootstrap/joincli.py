@@ -27,9 +27,10 @@ from urllib.parse import urlsplit
 from kubectl.commands.nodes import run as drain_nodes
 from kubectl.errors import CliError
 from kubectl.session import Session
+from kubelet import cni
 from kubelet.overlay.model import DEFAULT_PORT, VxlanConfig
 from kubelet.overlay.sync import remove_vtep
-from kubelite import addons
+from kubelite import addons, cleanup
 from kubelite.api import Node
 from kubelite.api import bootstraptoken as bt
 from kubelite.api import clusterinfo as ci
@@ -125,7 +126,9 @@ async def join(args: argparse.Namespace) -> int:
         identity += node_flags(info.node_config)
         if info.node_config.get("registryTLS") == "true":  # verified with the cluster CA the kubelet keeps
             identity += ["--registry-ca-file", str(certs / "ca.crt")]
-    kubelet = kubelet_component(args.node_name, ip, args.port_offset, data_dir / "node", runtime, identity,
+    # <data>/nodes/<name>, as `up` lays nodes out: `_teardown` finds the runc state there
+    kubelet = kubelet_component(args.node_name, ip, args.port_offset, data_dir / "nodes" / args.node_name, runtime,
+                                identity,
                                 info.node_config.get("registry", "") if runtime == "runc" else "")
     started: list[RunningProcess] = []
     deadline = time.monotonic() + args.timeout
@@ -200,6 +203,7 @@ async def leave(args: argparse.Namespace) -> int:
             await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "kubelite.main", "proxy", "--cleanup"],
                                     check=False, capture_output=True, timeout=60)
             problems += await _remove_overlay(extra.get("node_config") or {})
+            problems += await asyncio.to_thread(cleanup.remove_host_pod_network, cni.BRIDGE, cni.MASQ_COMMENT)
         try:
             await client.delete(Node, node, "")
             say(f"node {node} deleted")

@@ -308,15 +308,31 @@ def test_a_machine_cut_off_goes_not_ready_its_pods_move_and_it_comes_back(rc: Ri
 
 
 LEFT_CHECK = f"""
-set -u
-ps -eo pid=,comm= | grep -v -e '^ *1 ' | grep -E 'python|conmon|runc|sleep|httpd' && echo PROCESSES
-grep -E 'kubelite|/run/netns|kube' /proc/self/mountinfo && echo MOUNTS
+grep -F ' {NODE_DIR}' /proc/self/mountinfo && echo MOUNTS
 ls /run/netns 2>/dev/null | grep . && echo NETNS
-ip -o link show | grep -E 'vxlan|kube0|veth' && echo LINKS
+ip -o link show | grep -Ev ': (lo|eth0)[:@]' && echo LINKS
 test -e {NODE_DIR} && echo DATADIR
 iptables-save | grep -E 'KUBE|kubelite|CNI-' && echo IPTABLES
 true
 """
+
+
+def processes_of(rc: RigCluster, machine: int) -> list[str]:
+    """Processes in the machine's network namespace or in its node's container cgroups."""
+    pids = set(rc.rig.pids_inside(machine))
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and f"/kubelite/m{machine}/" in (entry / "cgroup").read_text():
+                pids.add(int(entry.name))
+        except OSError:
+            continue
+    found = []
+    for pid in sorted(pids):
+        try:
+            found.append(f"{pid} {Path(f'/proc/{pid}/cmdline').read_bytes().replace(bytes(1), b' ').decode()}")
+        except OSError:
+            continue
+    return found
 
 
 def test_leave_leaves_nothing_on_the_machine_and_it_can_join_again(rc: RigCluster) -> None:
@@ -326,6 +342,7 @@ def test_leave_leaves_nothing_on_the_machine_and_it_can_join_again(rc: RigCluste
     assert "node m2 deleted" in left.stdout, left.stdout
     found = rc.rig.run(2, "sh", "-c", LEFT_CHECK, check=False)
     assert found.stdout.strip() == "", f"left on machine 2 after leave:\n{found.stdout}"
+    assert processes_of(rc, 2) == []
     assert rc.kctl_run("get", "node", "m2").returncode == 1
     rc.join(2)  # the same printed command joins it again
     wait_for(lambda: "m2" in ready_nodes(rc) or None, 60, "m2 Ready after joining again")

@@ -134,10 +134,13 @@ class Rig:
 
     # -- teardown -----------------------------------------------------------------
 
-    def pids_inside(self) -> list[int]:
-        """Processes whose network namespace is one of the rig's (machines, router, or below)."""
+    def pids_inside(self, only: int | None = None) -> list[int]:
+        """Processes whose network namespace is one of the rig's (machines, router, or below), or
+        machine `only`'s."""
         inodes: set[int] = set()
-        for name in [self.plan.router_netns, *(m.netns for m in self.plan.machines)]:
+        names = [self.plan.machine(only).netns] if only else [self.plan.router_netns,
+                                                                *(m.netns for m in self.plan.machines)]
+        for name in names:
             try:
                 inodes.add(os.stat(f"/run/netns/{name}").st_ino)
             except OSError:
