@@ -5,10 +5,13 @@ control plane. `join` discovers and verifies the cluster from the network
 (`discovery`), writes the bootstrap kubeconfig (the token; 0600) into its
 data directory, and starts the same kubelet `kubelite up` starts
 (`localcluster.kubelet_component`), which obtains its own certificate
-through a CSR and keeps it there; with the runc runtime the Service proxy
-follows, with that node certificate as identity. `leave` cordons and drains
-the node as the node itself, stops the daemons, deletes the Node and removes
-the data directory.
+through a CSR and keeps it there; with the runc runtime the kubelet takes
+the pod network, cluster DNS and registry from cluster-info's signed node
+configuration (`node_flags`), and the Service proxy follows, with that node
+certificate as identity. `leave` cordons and drains the node as the node
+itself, stops the daemons, removes what they made in the machine's own network
+namespace (VTEP, pod bridge, proxy and masquerade rules), deletes the Node and
+removes the data directory.
 """
 
 from __future__ import annotations
