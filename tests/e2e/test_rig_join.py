@@ -317,12 +317,18 @@ true
 """
 
 
-def processes_of(rc: RigCluster, machine: int) -> list[str]:
-    """Processes in the machine's network namespace or in its node's container cgroups."""
+def containers_on(rc: RigCluster, node: str) -> set[str]:
+    return {c["containerID"].partition("://")[2] for p in rc.json("get", "pods", "-A")["items"]
+            if p["spec"].get("nodeName") == node for c in p.get("status", {}).get("containerStatuses") or []
+            if c.get("containerID")}
+
+
+def processes_of(rc: RigCluster, machine: int, containers: set[str]) -> list[str]:
+    """Processes in the machine's network namespace or in the cgroup of one of `containers`."""
     pids = set(rc.rig.pids_inside(machine))
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and f"/kubelite/m{machine}/" in (entry / "cgroup").read_text():
+            if entry.name.isdigit() and any(cid in (entry / "cgroup").read_text() for cid in containers):
                 pids.add(int(entry.name))
         except OSError:
             continue
@@ -337,12 +343,13 @@ def processes_of(rc: RigCluster, machine: int) -> list[str]:
 
 def test_leave_leaves_nothing_on_the_machine_and_it_can_join_again(rc: RigCluster) -> None:
     wait_for(lambda: "m2" in ready_nodes(rc) or None, 60, "m2 Ready")
+    containers = containers_on(rc, "m2")
     left = rc.kubelite(2, "leave", timeout=180)
     assert left.returncode == 0, f"{left.stdout}\n{left.stderr}"
     assert "node m2 deleted" in left.stdout, left.stdout
     found = rc.rig.run(2, "sh", "-c", LEFT_CHECK, check=False)
     assert found.stdout.strip() == "", f"left on machine 2 after leave:\n{found.stdout}"
-    assert processes_of(rc, 2) == []
+    assert processes_of(rc, 2, containers) == []
     assert rc.kctl_run("get", "node", "m2").returncode == 1
     rc.join(2)  # the same printed command joins it again
     wait_for(lambda: "m2" in ready_nodes(rc) or None, 60, "m2 Ready after joining again")
