@@ -318,7 +318,7 @@ true
 
 
 def containers_on(rc: RigCluster, node: str) -> set[str]:
-    return {c["containerID"].partition("://")[2] for p in rc.json("get", "pods", "-A")["items"]
+    return {c["containerID"].rpartition("://")[2] for p in rc.json("get", "pods", "-A")["items"]
             if p["spec"].get("nodeName") == node for c in p.get("status", {}).get("containerStatuses") or []
             if c.get("containerID")}
 
