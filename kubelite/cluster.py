@@ -518,8 +518,11 @@ async def _status(data_dir: Path) -> int:
     healthy = True
     for proc in processes:
         alive = is_same_process_alive(proc.pid, proc.start_ticks)
-        path = "/v2/" if proc.name == "registry" else "/readyz"
-        code = await http_get_status(proc.health, path) if alive else None
+        if proc.name == "registry":  # HTTP (`up`) or HTTPS (`init`): the registry client tries both
+            from kubelite import registry
+            code = 200 if alive and await registry.registry_answers(proc.health) else None
+        else:
+            code = await http_get_status(proc.health, "/readyz") if alive else None
         health = "ready" if code == 200 else ("not ready" if code else "unreachable")
         healthy = healthy and alive and code == 200
         print(f"{proc.name:<26}{proc.pid:<9}{'running' if alive else 'exited':<10}{health}")

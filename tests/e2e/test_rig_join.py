@@ -157,6 +157,27 @@ def web_pods(c: RigCluster) -> dict[str, dict[str, Any]] | None:
     return up if len(up) == 3 else None
 
 
+def test_joined_kubelets_run_with_the_configuration_from_cluster_info(rc: RigCluster) -> None:
+    status = rc.kubelite(1, "status", "--data-dir", CP_DIR)
+    assert status.returncode == 0 and "registry" in status.stdout, status.stdout  # its TLS registry answers
+    for i in (2, 3):
+        kubelet = next(line for line in cmdlines(rc, i) if " kubelet " in line)
+        for flag in ("--pod-network vxlan", f"--net-id {NET_ID}", "--cluster-dns 10.96.0.10",
+                     f"--default-registry {rc.rig.plan.machine(1).address}:5000", "--registry-ca-file"):
+            assert flag in kubelet, f"m{i} kubelet lacks {flag}: {kubelet}"
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(bytes(1), b" ").decode()
+    except OSError:
+        return ""  # gone meanwhile
+
+
+def cmdlines(rc: RigCluster, machine: int) -> list[str]:
+    return [cmdline(pid) for pid in rc.rig.pids_inside(machine)]
+
+
 def test_pods_on_three_machines_reach_each_other_services_and_nodeports(rc: RigCluster) -> None:
     nodes = {n["metadata"]["name"]: n for n in rc.json("get", "nodes")["items"]}
     assert {n["metadata"]["annotations"]["kubelite.io/backend-type"] for n in nodes.values()} == {"vxlan"}
@@ -332,13 +353,7 @@ def processes_of(rc: RigCluster, machine: int, containers: set[str]) -> list[str
                 pids.add(int(entry.name))
         except OSError:
             continue
-    found = []
-    for pid in sorted(pids):
-        try:
-            found.append(f"{pid} {Path(f'/proc/{pid}/cmdline').read_bytes().replace(bytes(1), b' ').decode()}")
-        except OSError:
-            continue
-    return found
+    return [f"{pid} {cmdline(pid)}" for pid in sorted(pids) if cmdline(pid)]
 
 
 def test_leave_leaves_nothing_on_the_machine_and_it_can_join_again(rc: RigCluster) -> None:
