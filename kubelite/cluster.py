@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from apiserver.allocation import NODE_PORT_RANGE
 from apiserver.encryption import ensure_config_file
 from apiserver.serviceaccount.keys import generate_signing_key
 from kubelet.overlay.model import VxlanConfig
@@ -173,6 +174,8 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool, 
                 netns.create_network(plan.network)
                 if settings.pod_network == "vxlan":
                     netns.route_out_via_host(plan.network)
+                if plan.advertise_address and plan.network.nodes:
+                    netns.forward_node_ports(plan.network, plan.advertise_address, NODE_PORT_RANGE)
             except netns.NetworkError as exc:
                 raise UpError(f"cannot set up the node network: {exc}") from None
             save_state(plan.data_dir, plan.server, started, network=plan.network.to_dict())

@@ -191,10 +191,12 @@ def test_pods_on_three_machines_reach_each_other_services_and_nodeports(rc: RigC
         lines = out.split()
         assert lines[:3] == list(ips), f"from {src}: {out}"
         assert len(lines) == 9 and set(lines[3:]) <= set(ips), f"from {src} via the Service: {out}"
-    # the NodePort on every node's address, from another machine (machine 1's node is behind its bridge)
-    for name, node in nodes.items():
-        address = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
-        client = 1 if name != "node-1" else 2
+    # the NodePort on every machine's address and every Node's, from another machine
+    addresses = {f"m{i}": rc.rig.plan.machine(i).address for i in (1, 2, 3)}
+    addresses.update({name: next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+                      for name, node in nodes.items()})
+    for name, address in addresses.items():
+        client = 2 if name in ("m1", "node-1") else 1
         got = rc.rig.run(client, "python", "-c", "import sys, urllib.request; "
                          f"sys.stdout.write(urllib.request.urlopen('http://{address}:30080/', timeout=5).read().decode())",
                          check=False)
