@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parents[2]
 NET_ID = 9
 CP_DIR = f"{DATA_DIR}/cp"
 NODE_DIR = "/var/lib/kubelite-node"  # `kubelite join`'s default data directory (root)
-PY = ["env", f"PYTHONPATH={ROOT}", "python"]
-ENV = ["env", f"PYTHONPATH={ROOT}", f"KUBELITE_CONFIG={CP_DIR}/config"]
+# KUBECONFIG: init merges its context there; /root is the host's in every machine, /var/lib is private
+PY = ["env", f"PYTHONPATH={ROOT}", f"KUBECONFIG={CP_DIR}/kubeconfig", "python"]
 GRACE = 8  # --node-monitor-grace-period
 TOLERATION = 5  # --not-ready/unreachable-toleration-seconds
 
@@ -88,7 +88,7 @@ class RigCluster:
 
     def kctl_run(self, *args: str, input: str | None = None, machine: int = 1,
                  config: str = f"{CP_DIR}/config") -> subprocess.CompletedProcess[str]:
-        argv = self.rig.argv(machine, *PY[:2], f"KUBELITE_CONFIG={config}", "python", "-m", "kubectl.main", *args)
+        argv = self.rig.argv(machine, *PY[:-1], f"KUBELITE_CONFIG={config}", "python", "-m", "kubectl.main", *args)
         return subprocess.run(argv, capture_output=True, text=True, input=input, timeout=90)
 
     def kctl(self, *args: str, input: str | None = None) -> str:
