@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 CNI_VERSION = "1.0.0"
 NETWORK_NAME = "kubelite"
 CLUSTER_CIDR = "10.244.0.0/16"
+BRIDGE = "kube0"  # the node's pod bridge (in the node's namespace)
 MASQ_COMMENT = "kubelite: masquerade pod traffic leaving the cluster CIDR"
 PLUGIN_TIMEOUT = 30.0
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -79,7 +80,7 @@ class CniNetwork:
     def __init__(
         self,
         node_pod_cidr: str | PodCidrSource,
-        bridge: str = "kube0",
+        bridge: str = BRIDGE,
         plugin_dir: str | Path = "/usr/lib/cni",
         state_dir: Path = Path("/var/lib/kubelite/cni"),
         cluster_cidr: str = CLUSTER_CIDR,

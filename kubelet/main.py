@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(host processes, no isolation), auto (runc where it works)")
     p.add_argument("--default-registry", metavar="HOST:PORT", default=None,
                    help="registry for image names without one (e.g. busybox -> HOST:PORT/library/busybox)")
+    p.add_argument("--registry-ca-file", type=Path, default=None, metavar="FILE",
+                   help="verify registries' TLS with this CA (a joined node: the cluster CA, for the cluster "
+                        "registry); the default registry is then no longer taken as plain HTTP")
     p.add_argument("--cni-plugin-dir", default=CNI_PLUGIN_DIR,
                    help="CNI plugin binaries for pod networking (runc runtime)")
     p.add_argument("--pod-network", choices=BACKENDS, default=BACKEND_HOST_GW,
@@ -158,7 +161,7 @@ def _build(args: argparse.Namespace, runtime_name: str) -> Kubelet:
     if runtime_name == "process":
         return Kubelet(client, ProcessRuntime(host_ip=args.node_ip), cfg)
     store_kw = {"default_registry": args.default_registry} if args.default_registry else {}
-    images = ImageStore(data_dir / "images", **store_kw)
+    images = ImageStore(data_dir / "images", ca_file=args.registry_ca_file, **store_kw)
     holder: list[Kubelet] = []
 
     async def pod_cidr() -> str:

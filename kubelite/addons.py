@@ -122,6 +122,20 @@ def proxy_component(node: str, ip: str, server: str, port_offset: int, identity:
                      health, netns)
 
 
+def node_config(plan: ClusterPlan, pod_network: str) -> dict[str, str]:
+    """What a node joining this cluster must run with to be like its own nodes (cluster-info's
+    `kubelite.io/node-config`): the pod network, the cluster DNS and the image registry. Empty for the
+    process runtime (no pod network, no DNS, no registry)."""
+    if plan.network is None:
+        return {}
+    config = {"podNetwork": pod_network, "netId": str(plan.network.net_id), "clusterDNS": DNS_SERVICE_IP,
+              "clusterDomain": CLUSTER_DOMAIN}
+    if plan.registry:
+        config["registry"] = plan.registry
+        config["registryTLS"] = "true" if plan.registry_tls else "false"
+    return config
+
+
 def dns_listen(network: NetworkState) -> str:
     return f"{network.host_ip}:{DNS_PORT}"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -175,3 +176,23 @@ def remove_cgroups(node_names: list[str], parent: str = "kubelite") -> list[str]
         except OSError:
             pass
     return left
+
+
+def remove_host_pod_network(bridge: str, masquerade_comment: str) -> list[str]:
+    """The pod network a kubelet made in its own (the machine's) namespace: the CNI bridge and the
+    masquerade rule for its pods. A `kubelite up` node's namespace takes them along when deleted;
+    a joined machine's namespace stays, so `leave` removes them. Returns what is left."""
+    problems: list[str] = []
+    saved = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True, timeout=30)
+    for line in saved.stdout.splitlines():
+        if line.startswith("-A ") and f'"{masquerade_comment}"' in line:
+            spec = shlex.split(line)[1:]
+            done = subprocess.run(["iptables", "-w", "-t", "nat", "-D", *spec], capture_output=True, text=True,
+                                  timeout=30)
+            if done.returncode != 0:
+                problems.append(f"iptables rule {line}: {done.stderr.strip()}")
+    if subprocess.run(["ip", "link", "show", bridge], capture_output=True, timeout=30).returncode == 0:
+        done = subprocess.run(["ip", "link", "del", bridge], capture_output=True, text=True, timeout=30)
+        if done.returncode != 0:
+            problems.append(f"bridge {bridge}: {done.stderr.strip()}")
+    return problems

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from apiserver.allocation import NODE_PORT_RANGE
 from apiserver.encryption import ensure_config_file
 from apiserver.serviceaccount.keys import generate_signing_key
 from kubelet.overlay.model import VxlanConfig
@@ -171,6 +172,10 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool, 
         if plan.network is not None:
             try:
                 netns.create_network(plan.network)
+                if settings.pod_network == "vxlan":
+                    netns.route_out_via_host(plan.network)
+                if plan.advertise_address and plan.network.nodes:
+                    netns.forward_node_ports(plan.network, plan.advertise_address, NODE_PORT_RANGE)
             except netns.NetworkError as exc:
                 raise UpError(f"cannot set up the node network: {exc}") from None
             save_state(plan.data_dir, plan.server, started, network=plan.network.to_dict())
@@ -201,7 +206,7 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool, 
             raise UpError(str(exc)) from None
         await _wait_nodes_ready(plan, deadline, say)
         await _wait_default_service_account(plan, deadline)
-        await _publish_cluster_info(plan)
+        await _publish_cluster_info(plan, settings)
     except BaseException:
         say("startup failed; stopping what was started")
         problems = await _teardown(plan.data_dir, started, 10.0, say)
@@ -275,7 +280,7 @@ async def _start_registry(plan: ClusterPlan, say: Say) -> RunningProcess | None:
 
     t0 = time.monotonic()
     try:
-        reg = await registry.ensure_registry(plan.data_dir, plan.registry)
+        reg = await registry.ensure_registry(plan.data_dir, plan.registry, tls=plan.registry_tls)
     except registry.RegistryStartError as exc:
         raise UpError(f"cannot start the image registry: {exc}") from None
     how = "reused" if reg.reused else "ready"
@@ -412,8 +417,9 @@ async def _wait_default_service_account(plan: ClusterPlan, deadline: float) -> N
                   + str(plan.data_dir / "logs"))
 
 
-async def _publish_cluster_info(plan: ClusterPlan) -> None:
-    """kube-public/cluster-info for `kubelite join` discovery (signed by the controller-manager)."""
+async def _publish_cluster_info(plan: ClusterPlan, settings: ClusterSettings) -> None:
+    """kube-public/cluster-info for `kubelite join` discovery (signed by the controller-manager), with the
+    node configuration a joining runc node needs (`addons.node_config`)."""
     from kubelite.api.clusterinfo import ClusterInfo
     from kubelite.bootstrap.publish import publish_cluster_info
     from kubelite.client import ApiClient
@@ -421,7 +427,8 @@ async def _publish_cluster_info(plan: ClusterPlan) -> None:
     ca = cert_path(plan.pki_dir, pki.CLUSTER_CA).read_bytes()
     client = ApiClient.connect(plan.server, credentials=pki.admin_tls(plan.pki_dir).credentials())
     try:
-        await publish_cluster_info(client, ClusterInfo(plan.https_server, ca, plan.server))
+        await publish_cluster_info(client, ClusterInfo(plan.https_server, ca, plan.server,
+                                                       addons.node_config(plan, settings.pod_network)))
     finally:
         await client.close()
 
@@ -519,8 +526,11 @@ async def _status(data_dir: Path) -> int:
     healthy = True
     for proc in processes:
         alive = is_same_process_alive(proc.pid, proc.start_ticks)
-        path = "/v2/" if proc.name == "registry" else "/readyz"
-        code = await http_get_status(proc.health, path, netns=proc.netns) if alive else None
+        if proc.name == "registry":  # HTTP (`up`) or HTTPS (`init`): the registry client tries both
+            from kubelite import registry
+            code = 200 if alive and await registry.registry_answers(proc.health) else None
+        else:
+            code = await http_get_status(proc.health, "/readyz", netns=proc.netns) if alive else None
         health = "ready" if code == 200 else ("not ready" if code else "unreachable")
         healthy = healthy and alive and code == 200
         print(f"{proc.name:<26}{proc.pid:<9}{'running' if alive else 'exited':<10}{health}")

@@ -15,7 +15,7 @@ from typing import Any
 
 from kubelite.netns import NetworkState, plan_network
 from kubelite.pki import cluster as pki
-from kubelite.pki.certs import CertSpec
+from kubelite.pki.certs import CertSpec, cert_path, key_path
 
 
 def default_data_dir() -> Path:
@@ -94,6 +94,14 @@ class ClusterPlan:
     @property
     def registry_listen(self) -> str:
         return f"{self.control_host}:{5000 + self.port_offset}"
+
+    @property
+    def registry_tls(self) -> tuple[Path, Path] | None:
+        """The registry's certificate and key when it serves TLS: for `init` (nodes on other machines
+        pull over the network and verify it with the cluster CA); `up`'s stays plain HTTP on the bridge."""
+        if not (self.registry and self.advertise_address):
+            return None
+        return cert_path(self.pki_dir, pki.REGISTRY), key_path(self.pki_dir, pki.REGISTRY)
 
     @property
     def node_names(self) -> list[str]:
@@ -210,9 +218,10 @@ def plan_cluster(
         ip = node_ip(i) if plan.network is None else plan.network.node(name).ip
         network = ["--pod-network", pod_network, "--net-id", str(net_id)] if plan.network is not None else []
         netns = plan.network.netns_path(name) if plan.network is not None else None
+        registry_ca = ["--registry-ca-file", str(certs / f"{pki.CLUSTER_CA}.crt")] if plan.registry_tls else []
         plan.components.append(kubelet_component(name, ip, o, data_dir / "nodes" / name, runtime,
-                                                 ["--server", server, *pki.kubelet_flags(certs, name), *network],
-                                                 plan.registry, netns))
+                                                 ["--server", server, *pki.kubelet_flags(certs, name), *network,
+                                                  *registry_ca], plan.registry, netns))
     return plan
 
 

@@ -154,6 +154,34 @@ def create_network(state: NetworkState) -> None:
             state.iptables.append(rule)
 
 
+def route_out_via_host(state: NetworkState) -> None:
+    """Give each node namespace a default route through the host, and let the host forward. Idempotent.
+
+    Why (the VXLAN pod network): a node's VTEP sends to other machines' public addresses, which are
+    not on the bridge; host-gw nodes only ever talk on the bridge and need neither.
+    """
+    _run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+    for node in state.nodes:
+        _run("ip", "-n", node.netns, "route", "replace", "default", "via", state.host_ip)
+
+
+def forward_node_ports(state: NetworkState, address: str, ports: tuple[int, int]) -> None:
+    """NodePorts arriving at this machine's `address` go to its first node (`kubelite init`). Idempotent.
+
+    Why: the machine's node is a namespace behind the bridge, so its Node's address is the bridge
+    one; users expect NodePorts on every machine's address. Replies pass back through the host (the
+    node's default route), whose connection tracking undoes the translation. Removed with the network.
+    """
+    node = state.nodes[0]
+    for proto in ("tcp", "udp"):
+        rule = ["nat", "PREROUTING", "-d", address, "-p", proto, "--dport", f"{ports[0]}:{ports[1]}",
+                "-m", "comment", "--comment", state.comment, "-j", "DNAT", "--to-destination", node.ip]
+        if not _iptables("-C", rule):
+            _iptables("-A", rule, check=True)
+        if rule not in state.iptables:
+            state.iptables.append(rule)
+
+
 def _iptables(op: str, rule: list[str], check: bool = False) -> bool:
     """`iptables -w -t TABLE OP CHAIN SPEC...`; True when it succeeded."""
     table, chain, *spec = rule

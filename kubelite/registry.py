@@ -193,10 +193,12 @@ async def seed_busybox(address: str, busybox: Path = Path("/bin/busybox"), tag: 
 
 
 async def ensure_registry(data_dir: Path, listen: str = DEFAULT_LISTEN, seed: bool = True,
-                          timeout: float = 15.0) -> LocalRegistry:
-    """What `kubelite up` calls: a registry answering at `listen`, holding busybox (latest and its version)."""
+                          timeout: float = 15.0, tls: tuple[Path, Path] | None = None) -> LocalRegistry:
+    """What `kubelite up` calls: a registry answering at `listen`, holding busybox (latest and its version);
+    `tls` (certificate, key): served over HTTPS (`kubelite init`, for nodes on other machines)."""
     directory = registry_dir(data_dir)
-    reg = await start_registry(directory, listen, timeout=timeout)
+    cert, key = tls or (None, None)
+    reg = await start_registry(directory, listen, timeout=timeout, tls_cert=cert, tls_key=key)
     if reg.reused:
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "registry.json").write_text(json.dumps(asdict(reg)))

@@ -117,7 +117,7 @@ class ImageStore:
         self.root = root
         self.default_registry = default_registry
         insecure = set(insecure_registries)
-        if default_registry != DOCKER_HUB:
+        if default_registry != DOCKER_HUB and ca_file is None:
             insecure.add(default_registry)  # the cluster-local registry `kubelite up` starts has no TLS
         self.options = RegistryOptions(insecure=insecure, ca_file=ca_file, timeout=timeout)
         root.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ kubeconfig rather than in an unsigned key beside it.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -30,6 +30,10 @@ KUBECONFIG_KEY = "kubeconfig"
 RBAC_NAME = "kubeadm:bootstrap-signer-clusterinfo"
 ANONYMOUS = "system:anonymous"
 GRPC_EXTENSION = "kubelite.io/grpc-server"
+NODE_EXTENSION = "kubelite.io/node-config"
+# What a joining node takes from cluster-info to run like the control plane's own nodes (camelCase keys,
+# as in a KubeletConfiguration): inside the signed kubeconfig, so a node trusts it as much as the CA.
+NODE_CONFIG_KEYS = ("podNetwork", "netId", "vxlanPort", "clusterDNS", "clusterDomain", "registry", "registryTLS")
 
 
 class ClusterInfoError(ValueError):
@@ -41,6 +45,7 @@ class ClusterInfo:
     server: str  # https://ADDR:PORT (the Kubernetes HTTPS API)
     ca_pem: bytes
     grpc_server: str = ""  # HOST:PORT of kubelite's gRPC API
+    node_config: dict[str, str] = field(default_factory=dict)  # NODE_CONFIG_KEYS -> value (runc clusters)
 
 
 def kubeconfig(info: ClusterInfo) -> str:
@@ -49,6 +54,8 @@ def kubeconfig(info: ClusterInfo) -> str:
                                "server": info.server}
     if info.grpc_server:
         cluster["extensions"] = [{"name": GRPC_EXTENSION, "extension": {"server": info.grpc_server}}]
+    if info.node_config:
+        cluster.setdefault("extensions", []).append({"name": NODE_EXTENSION, "extension": dict(info.node_config)})
     data: dict[str, Any] = {"apiVersion": "v1", "kind": "Config", "clusters": [{"name": "", "cluster": cluster}],
             "contexts": None, "current-context": "", "preferences": {}, "users": None}
     return yaml.safe_dump(data, sort_keys=False)
@@ -73,10 +80,15 @@ def parse_kubeconfig(text: str) -> ClusterInfo:
     if not ca:
         raise ClusterInfoError("cluster-info kubeconfig: clusters[0].cluster.certificate-authority-data is missing")
     grpc_server = ""
+    node_config: dict[str, str] = {}
     for ext in cluster.get("extensions") or []:
-        if isinstance(ext, dict) and ext.get("name") == GRPC_EXTENSION and isinstance(ext.get("extension"), dict):
+        if not isinstance(ext, dict) or not isinstance(ext.get("extension"), dict):
+            continue
+        if ext.get("name") == GRPC_EXTENSION:
             grpc_server = str(ext["extension"].get("server", ""))
-    return ClusterInfo(cluster["server"], ca, grpc_server)
+        elif ext.get("name") == NODE_EXTENSION:
+            node_config = {k: str(v) for k, v in ext["extension"].items() if k in NODE_CONFIG_KEYS}
+    return ClusterInfo(cluster["server"], ca, grpc_server, node_config)
 
 
 def config_map(info: ClusterInfo) -> ConfigMap:

@@ -34,7 +34,9 @@ def parser() -> argparse.ArgumentParser:
     p = _parser("up")
     p.prog = "kubelite init"
     p.description = "Start a control plane that other machines join with `kubelite join`."
-    p.set_defaults(nodes=1, kv_members=1)
+    # Joined machines rarely share an L2 segment: the overlay is the default here (runc; the process
+    # runtime has no pod network). cluster-info tells joining nodes which one was chosen.
+    p.set_defaults(nodes=1, kv_members=1, pod_network=None)
     p.add_argument("--advertise-address", required=True, metavar="IP",
                    help="the address of this machine other machines reach the control plane at")
     p.add_argument("--token-ttl", default="24h", help="lifetime of the printed join token (0: never expires)")
@@ -72,8 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         runtime, note = resolve_runtime(args.runtime)
         if note and not args.quiet:
             print(note, flush=True)
+        pod_network = args.pod_network or ("vxlan" if runtime == "runc" else "host-gw")
+        if pod_network != "host-gw" and runtime != "runc":
+            raise UpError(f"--pod-network {pod_network} needs the runc runtime")
         settings = ClusterSettings(nodes=args.nodes, port_offset=args.port_offset, runtime=runtime,
-                                   net_id=args.net_id, kv_members=args.kv_members,
+                                   net_id=args.net_id, kv_members=args.kv_members, pod_network=pod_network,
                                    tuning=addons.tuning_from_args(args), advertise_address=args.advertise_address)
         plan = settings.plan(data_dir)
         code = asyncio.run(_up(plan, args.timeout, args.config_out or default_config_path(), args.quiet, settings))

@@ -5,10 +5,13 @@ control plane. `join` discovers and verifies the cluster from the network
 (`discovery`), writes the bootstrap kubeconfig (the token; 0600) into its
 data directory, and starts the same kubelet `kubelite up` starts
 (`localcluster.kubelet_component`), which obtains its own certificate
-through a CSR and keeps it there; with the runc runtime the Service proxy
-follows, with that node certificate as identity. `leave` cordons and drains
-the node as the node itself, stops the daemons, deletes the Node and removes
-the data directory.
+through a CSR and keeps it there; with the runc runtime the kubelet takes
+the pod network, cluster DNS and registry from cluster-info's signed node
+configuration (`node_flags`), and the Service proxy follows, with that node
+certificate as identity. `leave` cordons and drains the node as the node
+itself, stops the daemons, removes what they made in the machine's own network
+namespace (VTEP, pod bridge, proxy and masquerade rules), deletes the Node and
+removes the data directory.
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ from urllib.parse import urlsplit
 from kubectl.commands.nodes import run as drain_nodes
 from kubectl.errors import CliError
 from kubectl.session import Session
-from kubelite import addons
+from kubelet import cni
+from kubelet.overlay.model import DEFAULT_PORT, VxlanConfig
+from kubelet.overlay.sync import remove_vtep
+from kubelite import addons, cleanup
 from kubelite.api import Node
 from kubelite.api import bootstraptoken as bt
 from kubelite.api import clusterinfo as ci
@@ -79,6 +85,20 @@ def route_source(server: str) -> str:
         return str(s.getsockname()[0])
 
 
+def node_flags(config: dict[str, str]) -> list[str]:
+    """The kubelet flags of cluster-info's signed node configuration (`addons.node_config`): the pod
+    network the control plane chose and the cluster DNS, so a joined runc node is like the control
+    plane's own. The image registry goes in as `--default-registry`."""
+    flags: list[str] = []
+    if config.get("podNetwork"):
+        flags += ["--pod-network", config["podNetwork"], "--net-id", config.get("netId", "0")]
+        if config.get("vxlanPort"):
+            flags += ["--vxlan-port", config["vxlanPort"]]
+    if config.get("clusterDNS"):
+        flags += ["--cluster-dns", config["clusterDNS"], "--cluster-domain", config.get("clusterDomain", "cluster.local")]
+    return flags
+
+
 def say(msg: str) -> None:
     print(msg, flush=True)
 
@@ -104,11 +124,19 @@ async def join(args: argparse.Namespace) -> int:
         f.write(ci.bootstrap_kubeconfig(info, args.token))
     certs = data_dir / "pki"
     plan = ClusterPlan(data_dir=data_dir, nodes=1, port_offset=args.port_offset, runtime=runtime)
-    kubelet = kubelet_component(args.node_name, ip, args.port_offset, data_dir / "node", runtime,
-                                ["--bootstrap-kubeconfig", str(kubeconfig), "--cert-dir", str(certs)])
+    identity = ["--bootstrap-kubeconfig", str(kubeconfig), "--cert-dir", str(certs)]
+    if runtime == "runc":
+        identity += node_flags(info.node_config)
+        if info.node_config.get("registryTLS") == "true":  # verified with the cluster CA the kubelet keeps
+            identity += ["--registry-ca-file", str(certs / "ca.crt")]
+    # <data>/nodes/<name>, as `up` lays nodes out: `_teardown` finds the runc state there
+    kubelet = kubelet_component(args.node_name, ip, args.port_offset, data_dir / "nodes" / args.node_name, runtime,
+                                identity,
+                                info.node_config.get("registry", "") if runtime == "runc" else "")
     started: list[RunningProcess] = []
     deadline = time.monotonic() + args.timeout
-    save_state(data_dir, info.grpc_server, started, role="node", node=args.node_name, runtime=runtime)
+    save_state(data_dir, info.grpc_server, started, role="node", node=args.node_name, runtime=runtime,
+               node_config=info.node_config)
     try:
         started.append(start_component(plan, kubelet))
         save_state(data_dir, info.grpc_server, started)
@@ -147,6 +175,19 @@ async def _drain(client: ApiClient, server: str, node: str, timeout: float) -> N
         raise UpError("\n".join([str(exc), *exc.lines[1:]])) from None
 
 
+async def _remove_overlay(config: dict[str, str]) -> list[str]:
+    """This machine's VTEP (a joined node runs in the machine's own namespace, which outlives it)."""
+    if config.get("podNetwork") != "vxlan":
+        return []
+    try:
+        port = int(config.get("vxlanPort") or DEFAULT_PORT)
+        if await remove_vtep(VxlanConfig(int(config.get("netId") or 0), port)):
+            say("  VTEP                     removed")
+    except Exception as exc:  # netlink trouble: reported with the rest
+        return [f"VTEP: {exc}"]
+    return []
+
+
 async def leave(args: argparse.Namespace) -> int:
     data_dir: Path = args.data_dir.resolve()
     if not state_file(data_dir).exists():
@@ -164,6 +205,8 @@ async def leave(args: argparse.Namespace) -> int:
         if extra.get("runtime") == "runc":
             await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "kubelite.main", "proxy", "--cleanup"],
                                     check=False, capture_output=True, timeout=60)
+            problems += await _remove_overlay(extra.get("node_config") or {})
+            problems += await asyncio.to_thread(cleanup.remove_host_pod_network, cni.BRIDGE, cni.MASQ_COMMENT)
         try:
             await client.delete(Node, node, "")
             say(f"node {node} deleted")

@@ -54,6 +54,7 @@ SERVICE_IP = "10.96.0.1"  # the `kubernetes` Service's ClusterIP (first address 
 APISERVER_DNS = ("kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local",
                  "localhost")
 KUBELET_CLIENT_USER = "apiserver-kubelet-client"
+REGISTRY = "registry"
 ADMIN = "admin"
 
 
@@ -86,6 +87,8 @@ def cluster_specs(control_ips: Iterable[str], nodes: Iterable[tuple[str, str]]) 
         CertSpec("proxy", CLUSTER_CA, "system:kube-proxy", client=True),
         CertSpec("dns", CLUSTER_CA, "system:serviceaccount:kube-system:coredns", client=True),
         CertSpec(ADMIN, CLUSTER_CA, "kubernetes-admin", ("system:masters",), client=True),
+        # `kubelite init`'s registry serves TLS at the control-plane addresses (joined nodes verify it)
+        CertSpec(REGISTRY, CLUSTER_CA, "kubelite-registry", ips=tuple(control), server=True),
     ]
     for name, ip in nodes:
         specs.append(CertSpec(kubelet_serving(name), CLUSTER_CA, name, dns_names=(name, "localhost"),

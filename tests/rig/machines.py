@@ -106,7 +106,8 @@ class Rig:
         (etc / "upper").mkdir(exist_ok=True)
         (etc / "work").mkdir(exist_ok=True)
         m.mount_ns.touch()
-        _run(["nsenter", f"--net=/run/netns/{m.netns}", "--", "unshare", f"--mount={m.mount_ns}",
+        m.uts_ns.touch()
+        _run(["nsenter", f"--net=/run/netns/{m.netns}", "--", "unshare", f"--mount={m.mount_ns}", f"--uts={m.uts_ns}",
               "--propagation", "private", "sh", "-c", mount_script(m)])
 
     # -- use ----------------------------------------------------------------------
@@ -126,12 +127,20 @@ class Rig:
     def heal(self, index: int) -> None:
         self._in_router("ip", "link", "set", self.plan.machine(index).router_if, "up")
 
+    def route_via(self, index: int, subnet: str) -> None:
+        """Route `subnet` through machine `index` on the router (a network living behind that machine,
+        e.g. the node bridge of a control-plane machine that also runs a node), as a site's router would."""
+        self._in_router("ip", "route", "replace", subnet, "via", self.plan.machine(index).address)
+
     # -- teardown -----------------------------------------------------------------
 
-    def pids_inside(self) -> list[int]:
-        """Processes whose network namespace is one of the rig's (machines, router, or below)."""
+    def pids_inside(self, only: int | None = None) -> list[int]:
+        """Processes whose network namespace is one of the rig's (machines, router, or below), or
+        machine `only`'s."""
         inodes: set[int] = set()
-        for name in [self.plan.router_netns, *(m.netns for m in self.plan.machines)]:
+        names = [self.plan.machine(only).netns] if only else [self.plan.router_netns,
+                                                                *(m.netns for m in self.plan.machines)]
+        for name in names:
             try:
                 inodes.add(os.stat(f"/run/netns/{name}").st_ino)
             except OSError:
@@ -156,8 +165,9 @@ class Rig:
             except (ProcessLookupError, PermissionError):
                 pass
         for m in plan.machines:
-            if m.mount_ns.exists():
-                _run(["umount", str(m.mount_ns)], check=False)
+            for pin in (m.mount_ns, m.uts_ns):
+                if pin.exists():
+                    _run(["umount", str(pin)], check=False)
             if _netns_exists(m.netns):
                 _run(["ip", "netns", "del", m.netns], check=False)
         if _netns_exists(plan.router_netns):

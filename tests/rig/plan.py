@@ -32,6 +32,11 @@ class Machine:
     mount_ns: Path  # file the machine's mount namespace is pinned to
 
     @property
+    def uts_ns(self) -> Path:
+        """File its UTS namespace is pinned to: its own host name (`kubelite join` names the node after it)."""
+        return self.mount_ns.with_suffix(".uts")
+
+    @property
     def name(self) -> str:
         return f"m{self.index}"
 
@@ -96,7 +101,8 @@ def enter_argv(machine: Machine) -> list[str]:
     keeps the host's /sys (like `kubelite up` nodes do) and only /etc, /var/lib
     and /run are its own.
     """
-    return ["nsenter", f"--net=/run/netns/{machine.netns}", f"--mount={machine.mount_ns}", "--"]
+    return ["nsenter", f"--net=/run/netns/{machine.netns}", f"--mount={machine.mount_ns}",
+            f"--uts={machine.uts_ns}", "--"]
 
 
 def mount_script(machine: Machine) -> str:
@@ -114,5 +120,6 @@ def mount_script(machine: Machine) -> str:
         f"mount --bind {machine.private_dir('/run')} /run",
         f"mkdir -p {DATA_DIR}",
         f"echo {machine.name} > /etc/hostname",
+        f"hostname {machine.name}",
     ]
     return "\n".join(lines)

@@ -33,7 +33,7 @@ def test_machine_files_live_under_the_rig_and_enter_both_namespaces() -> None:
     plan = plan_rig(5, 2, base_root=Path("/tmp/x"))
     m = plan.machine(2)
     assert m.private_dir("/var/lib") == Path("/tmp/x/klrig-5/m2/var-lib")
-    assert enter_argv(m) == ["nsenter", "--net=/run/netns/klrig5-m2", f"--mount={m.mount_ns}", "--"]
+    assert enter_argv(m) == ["nsenter", "--net=/run/netns/klrig5-m2", f"--mount={m.mount_ns}", f"--uts={m.uts_ns}", "--"]
     script = mount_script(m)
     for path in ("/etc", "/var/lib", "/run"):
         assert f" {path}\n" in script + "\n"
