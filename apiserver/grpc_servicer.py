@@ -134,6 +134,10 @@ class ResourcesAdapter:
     def Exec(self, requests: AsyncIterator[api_pb2.ExecRequest]) -> AsyncIterator[api_pb2.ExecResponse]:
         return self.kubelet_logs.exec(requests)
 
+    def PortForward(self, requests: AsyncIterator[api_pb2.PortForwardRequest],
+                    ) -> AsyncIterator[api_pb2.PortForwardResponse]:
+        return self.kubelet_logs.port_forward_call(requests)
+
 
 # The gRPC writes, by the subresource their managedFields entry names.
 WRITE_SUBRESOURCES = {"Create": "", "Update": "", "UpdateStatus": "status", "Bind": "binding"}
@@ -157,7 +161,7 @@ def _internal(method: str, exc: BaseException) -> ApiError:
 
 
 def _resource(request: Message) -> str:
-    pod_scoped = api_pb2.BindRequest | api_pb2.LogsRequest | api_pb2.ExecRequest
+    pod_scoped = api_pb2.BindRequest | api_pb2.LogsRequest | api_pb2.ExecRequest | api_pb2.PortForwardRequest
     return str(getattr(request, "resource", "") or ("pods" if isinstance(request, pod_scoped) else ""))
 
 
