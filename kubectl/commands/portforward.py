@@ -25,7 +25,9 @@ from kubectl.portforwardplan import Forward, listen_hosts, parse_specs, pod_forw
 from kubectl.printers import dig
 from kubectl.resources import resolve_kind
 from kubectl.session import Obj, Session
-from kubelite.api.errors import ApiError
+from kubelite.api.errors import ApiError, Expired, Forbidden, NotFound
+from kubelite.api.rbac import SELF_SUBJECT_ACCESS_REVIEWS
+from kubelite.client.transport import closing_stream
 
 READ_CHUNK = 32 * 1024
 
@@ -73,6 +75,50 @@ async def _target(session: Session, target: str, specs_text: list[str]) -> tuple
         service = await session.get(resolve_kind("services"), name)
         return pod, service_forwards(service, pod, specs)
     return pod, pod_forwards(pod, specs)
+
+
+async def _check_allowed(session: Session, namespace: str, pod: str) -> None:
+    """Fail at once, as kubectl does, when the user may not forward (the apiserver still checks
+    every connection; when it cannot be asked, that check is the only one)."""
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "spec": {
+        "resourceAttributes": {"verb": "create", "resource": "pods", "subresource": "portforward",
+                               "namespace": namespace, "name": pod}}}
+    try:
+        answer = await session.client.create_review(SELF_SUBJECT_ACCESS_REVIEWS, review)
+    except ApiError:
+        return
+    if not (answer.get("status") or {}).get("allowed"):
+        raise Forbidden(f'pods "{pod}" is forbidden: you cannot create resource "pods/portforward" '
+                        f'in API group "" in the namespace "{namespace}"')
+
+
+async def _until_lost(session: Session, pod: Obj) -> str:
+    """Watch the pod; the reason once it no longer runs (deleted, replaced, finished)."""
+    info = resolve_kind("pods")
+    namespace, name = str(dig(pod, "metadata", "namespace") or session.namespace), str(dig(pod, "metadata", "name"))
+    uid = dig(pod, "metadata", "uid")
+    current: Obj = pod
+    while True:
+        if dig(current, "metadata", "uid") != uid:
+            return f"pod {name} was replaced"
+        if dig(current, "metadata", "deletionTimestamp") or dig(current, "status", "phase") != "Running":
+            return f"pod {name} is {'terminating' if dig(current, 'metadata', 'deletionTimestamp') else 'not running'}"
+        try:
+            events = session.watch(info, namespace, str(dig(current, "metadata", "resourceVersion") or ""),
+                                   field_selector=f"metadata.name={name}")
+            async with closing_stream(events) as stream:
+                async for kind, obj in stream:
+                    if kind == "DELETED":
+                        return f"pod {name} was deleted"
+                    current = obj
+                    if dig(obj, "metadata", "deletionTimestamp") or dig(obj, "status", "phase") != "Running":
+                        break
+                else:
+                    current = await session.get(info, name, namespace)  # the watch ended: read afresh
+        except Expired:
+            current = await session.get(info, name, namespace)
+        except NotFound:
+            return f"pod {name} was deleted"
 
 
 class Forwarder:
@@ -155,11 +201,16 @@ async def run(session: Session, args: argparse.Namespace) -> int:
     args.streaming = True  # Ctrl-C is the normal way out: exit 0
     forwarder = Forwarder(session, str(dig(pod, "metadata", "namespace") or session.namespace),
                           str(dig(pod, "metadata", "name")))
+    await _check_allowed(session, forwarder.namespace, forwarder.pod)
+    lost: asyncio.Task[str] | None = None
     try:
         for forward in forwards:
             for line in await forwarder.listen(hosts, forward):
                 write(line + "\n")
-        await asyncio.Event().wait()  # until interrupted
+        lost = asyncio.create_task(_until_lost(session, pod))
+        reason = await lost  # or Ctrl-C
     finally:
+        if lost is not None:
+            lost.cancel()
         await forwarder.close()
-    return 0
+    raise CliError(f"lost connection to pod: {reason}")

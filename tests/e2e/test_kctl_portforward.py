@@ -5,6 +5,8 @@ and two overlapping connections, a closed port, a user without `create pods/port
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 import select
@@ -13,10 +15,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from kubelite.api.errors import Forbidden
+from kubelite.client import ApiClient
 from tests.e2e.cluster import LocalCluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.requires_root("runc pods, network namespaces")]
@@ -71,8 +75,10 @@ class Forward:
             self.out += self._read(deadline)
         return [(int(a), int(b)) for a, b in FORWARDING.findall(self.out.decode())][:count]
 
-    def stop(self) -> tuple[int, str]:
-        """Ctrl-C, then (exit code, stderr)."""
+    def stop(self, grace: float = 0) -> tuple[int, str]:
+        """Ctrl-C (unless it exits by itself within `grace` seconds), then (exit code, stderr)."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(grace)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
         try:
@@ -144,15 +150,39 @@ def test_deploy_several_ports_and_a_closed_one(web: LocalCluster) -> None:
 
 
 def test_user_without_portforward_permission_is_refused(web: LocalCluster) -> None:
-    fwd = Forward(web, "--as", "bob", "port-forward", "deploy/pfweb", ":8080", "--address", "127.0.0.1")
-    try:
-        [(local, _)] = fwd.forwards(1)  # bob may read the pods, so kctl listens...
-        assert _get(local) == b""  # ...but the apiserver refuses the stream
-    finally:
-        code, err = fwd.stop()
-    assert code == 0, err
-    assert 'User "bob" cannot create resource "pods/portforward" in API group "" in the namespace "default"' \
-        in err, err
+    refused = web.kctl("--as", "bob", "port-forward", "deploy/pfweb", ":8080")  # bob may read the pods
+    assert refused.returncode == 1
+    assert 'cannot create resource "pods/portforward" in API group "" in the namespace "default"' \
+        in refused.stderr, refused.stderr
+    pod = web.kctl_ok("get", "pods", "-l", "app=pfweb", "-o", "jsonpath={.items[0].metadata.name}")
+
+    async def stream_as_bob() -> None:  # the apiserver's own check on the gRPC stream, without kctl's
+        async with ApiClient.connect(web.server, credentials=web.credentials(), impersonate_user="bob") as client:
+            async for _ in client.port_forward("default", pod, 8080, _nothing()):
+                pass
+
+    with pytest.raises(Forbidden) as err:
+        asyncio.run(stream_as_bob())
+    assert err.value.code == 403
+    assert (f'pods "{pod}" is forbidden: User "bob" cannot create resource "pods/portforward" in API group "" '
+            'in the namespace "default"') in err.value.message, err.value.message
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield b""
+
+
+def test_forward_ends_when_the_pod_goes_away(web: LocalCluster) -> None:
+    web.kctl_ok("run", "pfbox", "--image=busybox", "--", "sh", "-c",
+                "mkdir -p /www && echo hello-from-pfweb > /www/index.html && exec httpd -f -p 8080 -h /www")
+    web.kctl_ok("wait", "--for=condition=Ready", "pod/pfbox", "--timeout=180s")
+    fwd = Forward(web, "port-forward", "pfbox", ":8080")
+    [(local, _)] = fwd.forwards(1)
+    assert _ok(_get(local))
+    web.kctl_ok("delete", "pod", "pfbox", "--wait=false")
+    code, err = fwd.stop(grace=60)
+    assert code == 1 and "error: lost connection to pod: pod pfbox " in err, err
 
 
 def test_bad_port_spec_and_missing_service_port(web: LocalCluster) -> None:
