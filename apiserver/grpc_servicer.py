@@ -2,7 +2,7 @@
 
 Deliberately thin, in two parts. `ResourcesAdapter` turns each protobuf request
 into a call of `ResourceService` (typed arguments, JSON bytes) and the result
-back into a message -- and routes Logs/Exec to the kubelet proxy -- so it is the
+back into a message -- and routes Logs/Exec/PortForward to the kubelet proxy -- so it is the
 `ResourceHandler` of the wire contract and `LocalTransport` can drive it
 in-process. `ResourcesServicer` binds a handler to grpc.aio and only turns
 outcomes into wire statuses -- an ApiError becomes the gRPC code from the table
