@@ -14,11 +14,13 @@ import argparse
 import asyncio
 import contextlib
 import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
 from kubectl.commands.logs import resolve_pod
+from kubectl.durations import duration
 from kubectl.errors import CliError
 from kubectl.output import warn, write
 from kubectl.portforwardplan import Forward, listen_hosts, parse_specs, pod_forwards, service_forwards, shown
@@ -30,6 +32,7 @@ from kubelite.api.rbac import SELF_SUBJECT_ACCESS_REVIEWS
 from kubelite.client.transport import closing_stream
 
 READ_CHUNK = 32 * 1024
+RUNNING_POLL = 1.0  # seconds between looks at a pod that is not running yet
 
 EXAMPLES = """\
 Examples:
@@ -60,16 +63,25 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("ports", nargs="+", metavar="[LOCAL:]REMOTE")
     p.add_argument("--address", action="append", default=[],
                    help="addresses to listen on, comma-separated (default localhost: 127.0.0.1 and ::1)")
+    p.add_argument("--pod-running-timeout", type=duration, default=60.0,
+                   help="how long to wait for the pod to be running, e.g. 30s, 2m (default 1m)")
     p.set_defaults(func=run)
 
 
-async def _target(session: Session, target: str, specs_text: list[str]) -> tuple[Obj, list[Forward]]:
-    """The running pod to forward to and its forwards (Service ports mapped to container ports)."""
+async def _target(session: Session, target: str, specs_text: list[str],
+                  running_timeout: float) -> tuple[Obj, list[Forward]]:
+    """The running pod to forward to (waiting up to `running_timeout` for one, like kubectl) and its
+    forwards (Service ports mapped to container ports)."""
     specs = parse_specs(specs_text)
-    pod = await resolve_pod(session, target)
-    phase = dig(pod, "status", "phase")
-    if phase != "Running":
-        raise CliError(f"unable to forward port because pod is not running. Current status={phase or 'Unknown'}")
+    deadline = time.monotonic() + running_timeout
+    while True:
+        pod = await resolve_pod(session, target)
+        phase = dig(pod, "status", "phase")
+        if phase == "Running":
+            break
+        if phase in ("Succeeded", "Failed") or time.monotonic() >= deadline:
+            raise CliError(f"unable to forward port because pod is not running. Current status={phase or 'Unknown'}")
+        await asyncio.sleep(RUNNING_POLL)
     kind, _, name = target.rpartition("/")
     if kind and resolve_kind(kind).kind == "Service":
         service = await session.get(resolve_kind("services"), name)
@@ -196,7 +208,7 @@ class Forwarder:
 
 
 async def run(session: Session, args: argparse.Namespace) -> int:
-    pod, forwards = await _target(session, args.target, list(args.ports))
+    pod, forwards = await _target(session, args.target, list(args.ports), args.pod_running_timeout)
     hosts = listen_hosts(args.address or ["localhost"])
     args.streaming = True  # Ctrl-C is the normal way out: exit 0
     forwarder = Forwarder(session, str(dig(pod, "metadata", "namespace") or session.namespace),

@@ -190,3 +190,14 @@ def test_bad_port_spec_and_missing_service_port(web: LocalCluster) -> None:
     assert bad.returncode == 1 and "invalid remote port 70000" in bad.stderr, bad.stderr
     missing = web.kctl("port-forward", "svc/pfweb", "8081:81")
     assert missing.returncode == 1 and "Service pfweb does not have a service port 81" in missing.stderr
+
+
+def test_a_pod_that_never_runs_is_reported_after_the_timeout(web: LocalCluster) -> None:
+    stuck = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "pfstuck"},
+             "spec": {"nodeSelector": {"no-such": "node"}, "containers": [{"name": "c", "image": "busybox"}]}}
+    web.kctl_ok("apply", "-f", "-", input=json.dumps(stuck))
+    started = time.monotonic()
+    waited = web.kctl("port-forward", "pod/pfstuck", "8080", "--pod-running-timeout=2s")
+    assert waited.returncode == 1
+    assert "unable to forward port because pod is not running. Current status=Pending" in waited.stderr
+    assert time.monotonic() - started >= 2
