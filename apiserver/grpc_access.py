@@ -6,7 +6,8 @@ the bearer token in the `authorization` metadata, impersonation in
 client certificate in the TLS auth context (`x509_pem_cert`,
 `x509_common_name`) -- and how each `kubelite.v1.Resources` method maps onto
 Kubernetes' verbs and subresources (UpdateStatus = update pods/status, Bind =
-create pods/binding, Logs = get pods/log, Exec = create pods/exec). The HTTP
+create pods/binding, Logs = get pods/log, Exec = create pods/exec, PortForward = create
+pods/portforward). The HTTP
 adapter (`apiserver/http/access.py`) does the same from URLs and headers with the same
 `AccessControl`.
 """
@@ -84,6 +85,9 @@ def attributes(method: str, request: Message, user: UserInfo, *, body_name: bool
     if isinstance(request, api_pb2.ExecRequest):
         return Attributes(user, "create", "pods", subresource="exec", namespace=request.start.namespace or "default",
                           name=request.start.name)
+    if isinstance(request, api_pb2.PortForwardRequest):
+        return Attributes(user, "create", "pods", subresource="portforward",
+                          namespace=request.start.namespace or "default", name=request.start.name)
     verb = VERBS[method]
     resource, _, subresource = str(getattr(request, "resource", "")).partition("/")  # serviceaccounts/token
     namespace = str(getattr(request, "namespace", ""))

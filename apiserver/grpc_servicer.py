@@ -2,7 +2,7 @@
 
 Deliberately thin, in two parts. `ResourcesAdapter` turns each protobuf request
 into a call of `ResourceService` (typed arguments, JSON bytes) and the result
-back into a message -- and routes Logs/Exec to the kubelet proxy -- so it is the
+back into a message -- and routes Logs/Exec/PortForward to the kubelet proxy -- so it is the
 `ResourceHandler` of the wire contract and `LocalTransport` can drive it
 in-process. `ResourcesServicer` binds a handler to grpc.aio and only turns
 outcomes into wire statuses -- an ApiError becomes the gRPC code from the table
@@ -137,6 +137,10 @@ class ResourcesAdapter:
     def Exec(self, requests: AsyncIterator[api_pb2.ExecRequest]) -> AsyncIterator[api_pb2.ExecResponse]:
         return self.kubelet_logs.exec(requests)
 
+    def PortForward(self, requests: AsyncIterator[api_pb2.PortForwardRequest],
+                    ) -> AsyncIterator[api_pb2.PortForwardResponse]:
+        return self.kubelet_logs.port_forward_call(requests)
+
 
 # The gRPC writes, by the subresource their managedFields entry names.
 WRITE_SUBRESOURCES = {"Create": "", "Update": "", "UpdateStatus": "status", "Bind": "binding"}
@@ -160,7 +164,7 @@ def _internal(method: str, exc: BaseException) -> ApiError:
 
 
 def _resource(request: Message) -> str:
-    pod_scoped = api_pb2.BindRequest | api_pb2.LogsRequest | api_pb2.ExecRequest
+    pod_scoped = api_pb2.BindRequest | api_pb2.LogsRequest | api_pb2.ExecRequest | api_pb2.PortForwardRequest
     return str(getattr(request, "resource", "") or ("pods" if isinstance(request, pod_scoped) else ""))
 
 

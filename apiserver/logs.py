@@ -125,6 +125,28 @@ class KubeletLogs:
         return target, api_pb2.PortForwardStart(namespace=pod.metadata.namespace or "default", name=name,
                                                 pod_uid=pod.metadata.uid or "")
 
+    async def port_forward_call(self, requests: AsyncIterator[api_pb2.PortForwardRequest],
+                                ) -> AsyncIterator[api_pb2.PortForwardResponse]:
+        """Relay a Resources.PortForward call: the first request names pod and port (the client's
+        `pod_uid` is ignored: the apiserver fills in the pod it found); the rest carry bytes."""
+        first = await anext(aiter(requests), None)
+        if first is None or not first.HasField("start"):
+            raise BadRequest("port-forward: the first message must carry `start` (pod and port)")
+        if not 0 < first.start.port < 65536:
+            raise BadRequest(f"port-forward: port {first.start.port} is not between 1 and 65535")
+        target, start = await self.prepare_port_forward(first.start.namespace, first.start.name)
+        start.port = first.start.port
+
+        async def rest() -> AsyncIterator[api_pb2.PortForwardRequest]:
+            if first.data or first.close_write:
+                yield api_pb2.PortForwardRequest(data=first.data, close_write=first.close_write)
+            async for request in requests:
+                yield request
+
+        async with contextlib.aclosing(self.port_forward(target, start, rest())) as responses:
+            async for response in responses:
+                yield response
+
     def port_forward(self, target: str, start: api_pb2.PortForwardStart,
                      data: AsyncIterator[api_pb2.PortForwardRequest]) -> AsyncGenerator[api_pb2.PortForwardResponse, None]:
         """One TCP connection to `start.port` in the pod, through its kubelet."""

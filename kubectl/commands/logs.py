@@ -67,15 +67,17 @@ def _pod_rank(pod: Obj) -> tuple[int, int, int, float]:
 
 
 async def resolve_pod(session: Session, target: str) -> Obj:
-    """The pod to read: a pod by name, or the best pod of a workload (`deploy/web`, `rs/web-x`)."""
+    """The pod to read: a pod by name, or the best pod of a workload (`deploy/web`, `rs/web-x`) or of a
+    Service's selector (`svc/web`)."""
     kind, _, name = target.rpartition("/")
     info = resolve_kind(kind or "pod")
     if not name:
         raise CliError(f"invalid resource name {target!r}")
     if info.kind == "Pod":
         return await session.get(info, name)
-    if info.kind not in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job"):
-        raise CliError(f"cannot get logs of a {info.kind}: use a pod or a workload (deploy/NAME, rs/NAME)")
+    if info.kind not in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "Service"):
+        raise CliError(f"cannot choose a pod of a {info.kind}: use a pod, a workload (deploy/NAME, rs/NAME) "
+                       "or a Service (svc/NAME)")
     workload = await session.get(info, name)
     selector = selector_text(dig(workload, "spec", "selector"))
     if selector == "<none>":

@@ -482,6 +482,27 @@ class ApiClient:
             raise InternalError(f"exec in pod {name!r}: the stream ended without an exit code")
         return code
 
+    async def port_forward(self, namespace: str, name: str, port: int,
+                           data: AsyncIterable[bytes]) -> AsyncGenerator[bytes, None]:
+        """One TCP connection to `port` inside a pod (the apiserver relays to the pod's kubelet):
+        `data` is sent as it is produced (its end half-closes the connection); the pod's bytes
+        come back until it closes. A refused connection raises the ApiError naming pod and port."""
+        start = api_pb2.PortForwardStart(namespace=namespace or DEFAULT_NAMESPACE, name=name, port=port)
+
+        async def requests() -> AsyncIterator[Message]:
+            yield api_pb2.PortForwardRequest(start=start)
+            async for chunk in data:
+                if chunk:
+                    yield api_pb2.PortForwardRequest(data=chunk)
+            yield api_pb2.PortForwardRequest(close_write=True)
+
+        async with closing_stream(self.transport.bidi("PortForward", requests())) as stream:
+            async for response in stream:
+                if not isinstance(response, api_pb2.PortForwardResponse):
+                    raise InternalError(f"PortForward sent {type(response).__name__}")
+                if response.data:
+                    yield response.data
+
     # ------------------------------------------------------------- conveniences
 
     async def update_with_retry(

@@ -49,6 +49,7 @@ STREAM_METHODS: dict[str, tuple[type[Message], type[Message]]] = {
 # Bidirectional streams: the request side is an async iterator too.
 BIDI_METHODS: dict[str, tuple[type[Message], type[Message]]] = {
     "Exec": (api_pb2.ExecRequest, api_pb2.ExecResponse),
+    "PortForward": (api_pb2.PortForwardRequest, api_pb2.PortForwardResponse),
 }
 
 # Status reason -> gRPC code: the table in api.proto (server side).
@@ -111,3 +112,5 @@ class ResourceHandler(Protocol):
     def Watch(self, request: api_pb2.WatchRequest) -> AsyncIterator[api_pb2.WatchEvent]: ...
     def Logs(self, request: api_pb2.LogsRequest) -> AsyncIterator[api_pb2.LogChunk]: ...
     def Exec(self, requests: AsyncIterator[api_pb2.ExecRequest]) -> AsyncIterator[api_pb2.ExecResponse]: ...
+    def PortForward(self, requests: AsyncIterator[api_pb2.PortForwardRequest],
+                    ) -> AsyncIterator[api_pb2.PortForwardResponse]: ...

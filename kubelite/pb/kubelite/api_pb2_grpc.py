@@ -84,6 +84,11 @@ class ResourcesStub:
                 request_serializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecRequest.SerializeToString,
                 response_deserializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecResponse.FromString,
                 _registered_method=True)
+        self.PortForward = channel.stream_stream(
+                '/kubelite.v1.Resources/PortForward',
+                request_serializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.PortForwardRequest.SerializeToString,
+                response_deserializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.PortForwardResponse.FromString,
+                _registered_method=True)
 
 
 class ResourcesServicer:
@@ -158,6 +163,14 @@ class ResourcesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PortForward(self, request_iterator, context):
+        """PortForward is one TCP connection to a port of a pod, relayed to the kubelet of the
+        pod's node (its Kubelet.PortForward). The first request carries `start`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ResourcesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -210,6 +223,11 @@ def add_ResourcesServicer_to_server(servicer, server):
                     servicer.Exec,
                     request_deserializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecRequest.FromString,
                     response_serializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecResponse.SerializeToString,
+            ),
+            'PortForward': grpc.stream_stream_rpc_method_handler(
+                    servicer.PortForward,
+                    request_deserializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.PortForwardRequest.FromString,
+                    response_serializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.PortForwardResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -482,6 +500,33 @@ class Resources:
             '/kubelite.v1.Resources/Exec',
             kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecRequest.SerializeToString,
             kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PortForward(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/kubelite.v1.Resources/PortForward',
+            kubelite_dot_pb_dot_kubelite_dot_api__pb2.PortForwardRequest.SerializeToString,
+            kubelite_dot_pb_dot_kubelite_dot_api__pb2.PortForwardResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -238,6 +238,8 @@ USER = UserInfo("u")
      dict(verb="get", resource="pods", subresource="log", namespace="d", name="web")),
     ("Exec", api_pb2.ExecRequest(start=api_pb2.ExecStart(namespace="d", name="web")),
      dict(verb="create", resource="pods", subresource="exec", namespace="d", name="web")),
+    ("PortForward", api_pb2.PortForwardRequest(start=api_pb2.PortForwardStart(name="web", port=80)),
+     dict(verb="create", resource="pods", subresource="portforward", namespace="default", name="web")),
 ])
 def test_grpc_attributes(method: str, request_: Any, expected: dict[str, str]) -> None:
     got = attributes(method, request_, USER)
