@@ -20,6 +20,7 @@ from kubelite.api.core import ConfigMap, Endpoints, Event, Lease, Namespace, Nod
 from kubelite.api.custom import CustomKind, kind_parts, model_for
 from kubelite.api.errors import REQUIRED, BadRequest, Invalid, NotFound, StatusCause
 from kubelite.api.meta import Resource
+from kubelite.api.networking import NetworkPolicy
 from kubelite.api.pods import Pod
 from kubelite.api.policy import LimitRange, ResourceQuota
 from kubelite.api.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
@@ -94,6 +95,7 @@ _KINDS: tuple[KindInfo, ...] = (
     _info(CustomResourceDefinition, "customresourcedefinitions", False, "crd", "crds"),
     _info(ResourceQuota, "resourcequotas", True, "quota"),
     _info(LimitRange, "limitranges", True, "limits"),
+    _info(NetworkPolicy, "networkpolicies", True, "netpol"),
 )
 
 

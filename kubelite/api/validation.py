@@ -20,6 +20,8 @@ from kubelite.api.batch import CronJob, validate_cron_job
 from kubelite.api.core import ConfigMap, Event, Lease, Namespace, Node, Secret, Service
 from kubelite.api.errors import BadRequest, StatusCause
 from kubelite.api.limitrange import validate_limit_range
+from kubelite.api.networking import NetworkPolicy
+from kubelite.api.netpolvalidation import validate_network_policy
 from kubelite.api.meta import LabelSelector, ObjectMeta, Resource
 from kubelite.api.names import (
     cidr_error,
@@ -391,7 +393,7 @@ _VALIDATORS: dict[type[Resource], Callable[[Any, Causes], None]] = {
     Pod: _pod, Deployment: _deployment, ReplicaSet: _replica_set, DaemonSet: _daemon_set,
     StatefulSet: _stateful_set, Job: _job, Service: _service, Node: _node, ConfigMap: _config_map,
     Secret: _secret, Lease: _lease, Event: _event, CronJob: _cron_job, ResourceQuota: _resource_quota,
-    LimitRange: validate_limit_range,
+    LimitRange: validate_limit_range, NetworkPolicy: validate_network_policy,
 }
 
 

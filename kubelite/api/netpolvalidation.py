@@ -1,0 +1,98 @@
+"""Validation of a NetworkPolicy: every cause names its field (`spec.ingress[0].from[1].ipBlock.cidr`).
+
+Why its own module: the rules (CIDRs, `except` inside `cidr`, protocols, port
+ranges, policyTypes) are the ones the policy compiler relies on, so an object
+that passes here always compiles to iptables rules.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from kubelite.api.errors import StatusCause
+from kubelite.api.names import dns1123_label_error
+from kubelite.api.networking import IPBlock, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort
+
+PROTOCOLS = ("TCP", "UDP", "SCTP")
+POLICY_TYPES = ("Ingress", "Egress")
+
+
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+
+
+def _ip_block(block: IPBlock, path: str, out: list[StatusCause]) -> None:
+    if not block.cidr:
+        out.append(StatusCause.required(f"{path}.cidr"))
+        return
+    net = _network(block.cidr)
+    if net is None:
+        out.append(StatusCause.invalid(f"{path}.cidr", block.cidr, "must be a valid CIDR (e.g. 10.0.0.0/16)"))
+        return
+    for i, text in enumerate(block.except_):
+        sub = _network(text)
+        field = f"{path}.except[{i}]"
+        if sub is None:
+            out.append(StatusCause.invalid(field, text, "must be a valid CIDR (e.g. 10.0.1.0/24)"))
+        elif sub.version != net.version or sub.prefixlen <= net.prefixlen or not sub.subnet_of(net):  # type: ignore[arg-type]
+            out.append(StatusCause.invalid(field, text, f"must be a strict subset of `cidr` {block.cidr}"))
+
+
+def _peer(peer: NetworkPolicyPeer, path: str, out: list[StatusCause]) -> None:
+    from kubelite.api.validation import validate_selector  # late: validation imports this module
+
+    if peer.ip_block is not None:
+        if peer.pod_selector is not None or peer.namespace_selector is not None:
+            out.append(StatusCause.forbidden(path, "may not specify both ipBlock and another peer"))
+        _ip_block(peer.ip_block, f"{path}.ipBlock", out)
+        return
+    if peer.pod_selector is None and peer.namespace_selector is None:
+        out.append(StatusCause.required(path, "must specify a peer (podSelector, namespaceSelector or ipBlock)"))
+    validate_selector(peer.pod_selector, f"{path}.podSelector", out, required=False)
+    validate_selector(peer.namespace_selector, f"{path}.namespaceSelector", out, required=False)
+
+
+def _port(port: NetworkPolicyPort, path: str, out: list[StatusCause]) -> None:
+    if port.protocol is not None and port.protocol not in PROTOCOLS:
+        out.append(StatusCause.not_supported(f"{path}.protocol", port.protocol, PROTOCOLS))
+    value = port.port
+    if isinstance(value, int):
+        if not 1 <= value <= 65535:
+            out.append(StatusCause.invalid(f"{path}.port", value, "must be between 1 and 65535, inclusive"))
+    elif isinstance(value, str):
+        err = dns1123_label_error(value) if len(value) <= 15 else "must be no more than 15 characters"
+        if err or not any(c.isalpha() for c in value):
+            out.append(StatusCause.invalid(f"{path}.port", value, err or "must contain at least one letter"))
+    if port.end_port is None:
+        return
+    if not isinstance(value, int):
+        out.append(StatusCause.invalid(f"{path}.endPort", port.end_port,
+                                       "may only be given with a numeric `port`"))
+    elif not value <= port.end_port <= 65535:
+        out.append(StatusCause.invalid(f"{path}.endPort", port.end_port,
+                                       f"must be between `port` ({value}) and 65535, inclusive"))
+
+
+def validate_network_policy(np: NetworkPolicy, out: list[StatusCause]) -> None:
+    from kubelite.api.validation import validate_selector
+
+    spec = np.spec
+    validate_selector(spec.pod_selector, "spec.podSelector", out)
+    for i, kind in enumerate(spec.policy_types):
+        if kind not in POLICY_TYPES:
+            out.append(StatusCause.not_supported(f"spec.policyTypes[{i}]", kind, POLICY_TYPES))
+    if len(set(spec.policy_types)) != len(spec.policy_types):
+        out.append(StatusCause.invalid("spec.policyTypes", spec.policy_types, "must not repeat a type"))
+    for i, rule in enumerate(spec.ingress):
+        for j, peer in enumerate(rule.from_):
+            _peer(peer, f"spec.ingress[{i}].from[{j}]", out)
+        for j, port in enumerate(rule.ports):
+            _port(port, f"spec.ingress[{i}].ports[{j}]", out)
+    for i, erule in enumerate(spec.egress):
+        for j, peer in enumerate(erule.to):
+            _peer(peer, f"spec.egress[{i}].to[{j}]", out)
+        for j, port in enumerate(erule.ports):
+            _port(port, f"spec.egress[{i}].ports[{j}]", out)
