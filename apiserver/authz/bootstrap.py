@@ -167,6 +167,9 @@ def _components() -> list[ClusterRole]:
         ]),
         cluster_role("system:node-proxier", [
             rule(["list", "watch"], [""], ["services", "endpoints"]),
+            # NetworkPolicy enforcement: pods (IPs, labels), namespaces (labels) and the policies
+            rule(["list", "watch"], [""], ["pods", "namespaces"]),
+            rule(["list", "watch"], ["networking.k8s.io"], ["networkpolicies"]),
             rule(READ, [""], ["nodes"]),
             rule(["list", "watch"], ["discovery.k8s.io"], ["endpointslices"]),
             rule(["create", "patch", "update"], ["", "events.k8s.io"], ["events"]),
@@ -182,6 +185,9 @@ def _components() -> list[ClusterRole]:
             rule(READ + ["delete"], [""], ["pods"]),
             rule(["patch", "update"], [""], ["pods/status"]),
             rule(READ, [""], ["services", "endpoints"]),
+            # a joined node's proxy runs as the node and enforces NetworkPolicies
+            rule(["list", "watch"], [""], ["namespaces"]),
+            rule(["list", "watch"], ["networking.k8s.io"], ["networkpolicies"]),
             rule(["get"], [""], ["secrets", "configmaps", "persistentvolumeclaims", "persistentvolumes"]),
             events,
             rule(["get", "create", "update", "patch", "delete"], ["coordination.k8s.io"], ["leases"]),

@@ -10,10 +10,9 @@ from __future__ import annotations
 import ipaddress
 
 from kubelite.api.errors import StatusCause
-from kubelite.api.names import dns1123_label_error
 from kubelite.api.networking import IPBlock, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort
+from kubelite.api.podvalidation import PROTOCOLS, validate_int_or_name_port
 
-PROTOCOLS = ("TCP", "UDP", "SCTP")
 POLICY_TYPES = ("Ingress", "Egress")
 
 
@@ -59,13 +58,8 @@ def _port(port: NetworkPolicyPort, path: str, out: list[StatusCause]) -> None:
     if port.protocol is not None and port.protocol not in PROTOCOLS:
         out.append(StatusCause.not_supported(f"{path}.protocol", port.protocol, PROTOCOLS))
     value = port.port
-    if isinstance(value, int):
-        if not 1 <= value <= 65535:
-            out.append(StatusCause.invalid(f"{path}.port", value, "must be between 1 and 65535, inclusive"))
-    elif isinstance(value, str):
-        err = dns1123_label_error(value) if len(value) <= 15 else "must be no more than 15 characters"
-        if err or not any(c.isalpha() for c in value):
-            out.append(StatusCause.invalid(f"{path}.port", value, err or "must contain at least one letter"))
+    if value is not None:
+        validate_int_or_name_port(value, f"{path}.port", out)
     if port.end_port is None:
         return
     if not isinstance(value, int):

@@ -20,8 +20,6 @@ from kubelite.api.batch import CronJob, validate_cron_job
 from kubelite.api.core import ConfigMap, Event, Lease, Namespace, Node, Secret, Service
 from kubelite.api.errors import BadRequest, StatusCause
 from kubelite.api.limitrange import validate_limit_range
-from kubelite.api.networking import NetworkPolicy
-from kubelite.api.netpolvalidation import validate_network_policy
 from kubelite.api.meta import LabelSelector, ObjectMeta, Resource
 from kubelite.api.names import (
     cidr_error,
@@ -31,6 +29,8 @@ from kubelite.api.names import (
     ip_error,
     is_percent,
 )
+from kubelite.api.netpolvalidation import validate_network_policy
+from kubelite.api.networking import NetworkPolicy
 from kubelite.api.pods import EmptyDirVolumeSource, Pod, PodSpec, PodTemplateSpec, Volume
 from kubelite.api.podvalidation import (
     PROTOCOLS,
