@@ -106,6 +106,7 @@ def _user_facing() -> list[ClusterRole]:
             rule(["impersonate"], [""], ["serviceaccounts"]),
             rule(WRITE, ["apps"], [r for r in _APPS if not r.endswith("/status")]),
             rule(WRITE, ["batch"], ["jobs", "cronjobs"]),
+            rule(WRITE, ["networking.k8s.io"], ["networkpolicies"]),
             rule(["create", "delete", "deletecollection", "patch", "update"], ["coordination.k8s.io"], ["leases"]),
         ], labels={to("edit"): "true"}),
         cluster_role("system:aggregate-to-view", [
@@ -113,6 +114,7 @@ def _user_facing() -> list[ClusterRole]:
             rule(READ, [""], ["namespaces", "namespaces/status"]),
             rule(READ, ["apps"], _APPS),
             rule(READ, ["batch"], _BATCH),
+            rule(READ, ["networking.k8s.io"], ["networkpolicies"]),
             rule(READ, ["coordination.k8s.io"], ["leases"]),
         ], labels={to("view"): "true"}),
     ]
