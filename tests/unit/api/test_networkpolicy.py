@@ -67,3 +67,15 @@ def test_table_shows_the_pod_selector() -> None:
     header, rows = table_for("NetworkPolicy", objs)
     assert header == ["NAME", "POD-SELECTOR", "AGE"]
     assert [r[:2] for r in rows] == [["p", "role=db"], ["p", "<none>"]]
+
+
+def test_the_apiserver_strategy_answers_422_naming_the_cidr() -> None:
+    from apiserver.strategy import Strategies  # the write path every create/update goes through
+
+    info = registry.lookup("netpol")
+    assert (info.group, info.resource, info.namespaced) == ("networking.k8s.io", "networkpolicies", True)
+    obj = netpol({"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "300.0.0.0/8"}}]}]})
+    with pytest.raises(Invalid) as err:
+        Strategies().of(info).validate(obj)
+    assert err.value.code == 422
+    assert "spec.ingress[0].from[0].ipBlock.cidr" in str(err.value)
