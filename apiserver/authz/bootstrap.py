@@ -106,6 +106,7 @@ def _user_facing() -> list[ClusterRole]:
             rule(["impersonate"], [""], ["serviceaccounts"]),
             rule(WRITE, ["apps"], [r for r in _APPS if not r.endswith("/status")]),
             rule(WRITE, ["batch"], ["jobs", "cronjobs"]),
+            rule(WRITE, ["networking.k8s.io"], ["networkpolicies"]),
             rule(["create", "delete", "deletecollection", "patch", "update"], ["coordination.k8s.io"], ["leases"]),
         ], labels={to("edit"): "true"}),
         cluster_role("system:aggregate-to-view", [
@@ -113,6 +114,7 @@ def _user_facing() -> list[ClusterRole]:
             rule(READ, [""], ["namespaces", "namespaces/status"]),
             rule(READ, ["apps"], _APPS),
             rule(READ, ["batch"], _BATCH),
+            rule(READ, ["networking.k8s.io"], ["networkpolicies"]),
             rule(READ, ["coordination.k8s.io"], ["leases"]),
         ], labels={to("view"): "true"}),
     ]
@@ -170,6 +172,9 @@ def _components() -> list[ClusterRole]:
         ]),
         cluster_role("system:node-proxier", [
             rule(["list", "watch"], [""], ["services", "endpoints"]),
+            # NetworkPolicy enforcement: pods (IPs, labels), namespaces (labels) and the policies
+            rule(["list", "watch"], [""], ["pods", "namespaces"]),
+            rule(["list", "watch"], ["networking.k8s.io"], ["networkpolicies"]),
             rule(READ, [""], ["nodes"]),
             rule(["list", "watch"], ["discovery.k8s.io"], ["endpointslices"]),
             rule(["create", "patch", "update"], ["", "events.k8s.io"], ["events"]),
@@ -185,6 +190,9 @@ def _components() -> list[ClusterRole]:
             rule(READ + ["delete"], [""], ["pods"]),
             rule(["patch", "update"], [""], ["pods/status"]),
             rule(READ, [""], ["services", "endpoints"]),
+            # a joined node's proxy runs as the node and enforces NetworkPolicies
+            rule(["list", "watch"], [""], ["namespaces"]),
+            rule(["list", "watch"], ["networking.k8s.io"], ["networkpolicies"]),
             rule(["get"], [""], ["secrets", "configmaps", "persistentvolumeclaims", "persistentvolumes"]),
             events,
             rule(["get", "create", "update", "patch", "delete"], ["coordination.k8s.io"], ["leases"]),

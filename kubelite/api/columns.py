@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from kubelite.api.meta import LabelSelector
+from kubelite.api.selectors import label_matcher
 from kubelite.api.timeutil import parse_time_or_none
 
 Obj = dict[str, Any]
@@ -471,6 +473,13 @@ def _pdb_row(pdb: Obj, now: datetime) -> list[str]:
             str(num(dig(pdb, "status", "disruptionsAllowed"))), _created(pdb, now)]
 
 
+def _netpol_row(np: Obj, now: datetime) -> list[str]:
+    """POD-SELECTOR as kubectl prints it: `role=db,tier in (a,b)`, `<none>` for the empty (all pods) selector."""
+    sel = dig(np, "spec", "podSelector")
+    text = str(label_matcher(LabelSelector.from_dict(sel))) if isinstance(sel, dict) and sel else ""
+    return [text or NONE, _created(np, now)]
+
+
 def _generic_row(obj: Obj, now: datetime) -> list[str]:
     return [_created(obj, now)]
 
@@ -501,6 +510,7 @@ TABLES: dict[str, TableSpec] = {
                         lambda o, n: [str(o.get("type") or "Opaque"), str(_data_count(o)), _created(o, n)], []),
     "Lease": TableSpec(["HOLDER", "AGE"], _lease_row, []),
     "ResourceQuota": TableSpec(["AGE", "REQUEST", "LIMIT"], _quota_row, []),
+    "NetworkPolicy": TableSpec(["POD-SELECTOR", "AGE"], _netpol_row, []),
     "ServiceAccount": TableSpec(["SECRETS", "AGE"],
                                 lambda o, n: [str(len(as_list(o.get("secrets")))), _created(o, n)], []),
     "RoleBinding": TableSpec(["ROLE", "AGE"], _binding_row, ["USERS", "GROUPS", "SERVICEACCOUNTS"], _binding_wide),

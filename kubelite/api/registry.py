@@ -21,6 +21,7 @@ from kubelite.api.custom import CustomKind, kind_parts, model_for
 from kubelite.api.errors import REQUIRED, BadRequest, Invalid, NotFound, StatusCause
 from kubelite.api.meta import Resource
 from kubelite.api.namespacepolicy import LimitRange, ResourceQuota
+from kubelite.api.networking import NetworkPolicy
 from kubelite.api.pods import Pod
 from kubelite.api.policy import PodDisruptionBudget
 from kubelite.api.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
@@ -100,6 +101,7 @@ _KINDS: tuple[KindInfo, ...] = (
     _info(PersistentVolumeClaim, "persistentvolumeclaims", True, "pvc"),
     _info(StorageClass, "storageclasses", False, "sc"),
     _info(PodDisruptionBudget, "poddisruptionbudgets", True, "pdb"),
+    _info(NetworkPolicy, "networkpolicies", True, "netpol"),
 )
 
 

@@ -32,6 +32,8 @@ from kubelite.api.names import (
     ip_error,
 )
 from kubelite.api.namespacepolicy import LimitRange, ResourceQuota
+from kubelite.api.netpolvalidation import validate_network_policy
+from kubelite.api.networking import NetworkPolicy
 from kubelite.api.pods import EmptyDirVolumeSource, Pod, PodSpec, PodTemplateSpec, Volume
 from kubelite.api.podvalidation import (
     PROTOCOLS,
@@ -365,7 +367,7 @@ _VALIDATORS: dict[type[Resource], Callable[[Any, Causes], None]] = {
     Pod: _pod, Deployment: _deployment, ReplicaSet: _replica_set, DaemonSet: _daemon_set,
     StatefulSet: _stateful_set, Job: _job, Service: _service, Node: _node, ConfigMap: _config_map,
     Secret: _secret, Lease: _lease, Event: _event, CronJob: _cron_job, ResourceQuota: _resource_quota,
-    LimitRange: validate_limit_range, **STORAGE_VALIDATORS,
+    LimitRange: validate_limit_range, NetworkPolicy: validate_network_policy, **STORAGE_VALIDATORS,
 }
 
 

@@ -21,6 +21,7 @@ from kubelite.client import ApiClient, Informer, meta_namespace_key
 from kubelite.daemon import Metrics
 from kubelite.proxy.iptables import IptablesLike
 from kubelite.proxy.model import Endpoint, ServicePort, ready_endpoints, service_ports
+from kubelite.proxy.netpolwatch import NetpolWatch
 from kubelite.proxy.rules import RulesBuilder, RulesConfig
 from kubelite.proxy.syncer import RuleSyncer
 from kubelite.proxy.syncrunner import SyncRunner
@@ -48,6 +49,7 @@ class Proxier:
         self.services.add_handlers(on_add=self._changed, on_update=self._service_updated, on_delete=self._changed)
         self.endpoints.add_handlers(on_add=self._changed, on_update=self._endpoints_updated,
                                     on_delete=self._changed)
+        self.netpol = NetpolWatch(client, self._changed)
         self.syncer = RuleSyncer(iptables, config.full_sync_period)
         self.runner = SyncRunner(self._sync, min_interval=config.min_sync_period, max_interval=config.sync_period)
         self.builder = RulesBuilder(RulesConfig(cluster_cidr=config.cluster_cidr or None))
@@ -96,16 +98,18 @@ class Proxier:
             if self._last_error and age > stale_after:
                 return f"no successful sync for {age:.0f}s: {self._last_error}"
             return None
-        if not (self.services.has_synced and self.endpoints.has_synced):
-            return "waiting for the Services and Endpoints informers to list"
+        if not (self.services.has_synced and self.endpoints.has_synced and self.netpol.has_synced):
+            return "waiting for the Services, Endpoints, Pods, Namespaces and NetworkPolicies informers to list"
         return f"first sync not done yet{': ' + self._last_error if self._last_error else ''}"
 
     async def run(self) -> None:
         """List+watch and sync until cancelled or `stop()`ped."""
         self._tasks = [asyncio.create_task(self.services.run(), name="proxy-services-informer"),
-                       asyncio.create_task(self.endpoints.run(), name="proxy-endpoints-informer")]
+                       asyncio.create_task(self.endpoints.run(), name="proxy-endpoints-informer"),
+                       *(asyncio.create_task(i.run(), name=f"proxy-netpol-informer-{n}")
+                         for n, i in enumerate(self.netpol.informers))]
         synced: asyncio.Future[Any] = asyncio.ensure_future(
-            asyncio.gather(self.services.wait_synced(), self.endpoints.wait_synced()))
+            asyncio.gather(self.services.wait_synced(), self.endpoints.wait_synced(), self.netpol.wait_synced()))
         stopping: asyncio.Future[Any] = asyncio.ensure_future(self._stopping.wait())
         try:
             await asyncio.wait({synced, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -158,6 +162,7 @@ class Proxier:
         t0 = time.perf_counter()
         ports = self.current_ports()
         rules = self.builder.build(ports)
+        policy = self.netpol.add_to(rules, self.config.node_name, self.services.store, self.endpoints.store)
         built = time.perf_counter()
         m = self.metrics
         try:
@@ -185,6 +190,7 @@ class Proxier:
             log.info("synced rules", extra={
                 "mode": mode, "periodic": periodic, "service_ports": len(ports), "rules": rules.rule_count(),
                 "chains_written": result.plan.written, "chains_deleted": result.plan.deleted,
-                "transactions": len(result.plan.transactions), "restore_bytes": result.restore_bytes,
+                "transactions": len(result.plan.transactions), "policy_isolated_ingress": policy.isolated_ingress,
+                "policy_isolated_egress": policy.isolated_egress, "restore_bytes": result.restore_bytes,
                 "build_ms": round((built - t0) * 1000, 1), "restore_ms": round(result.restore_seconds * 1000, 1),
                 "total_ms": round(duration * 1000, 1)})

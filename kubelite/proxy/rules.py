@@ -46,10 +46,12 @@ KUBE_EXTERNAL_SERVICES = "KUBE-EXTERNAL-SERVICES"
 KUBE_FORWARD = "KUBE-FORWARD"
 SVC_PREFIX = "KUBE-SVC-"
 SEP_PREFIX = "KUBE-SEP-"
+NP_PREFIX = "KUBE-NWPLCY"  # NetworkPolicy chains (kubelite.proxy.netpol)
+NP_FORWARD = "KUBE-NWPLCY-FWD"
 
 TOP_CHAINS: tuple[tuple[str, str], ...] = (
     (NAT, KUBE_SERVICES), (NAT, KUBE_NODEPORTS), (NAT, KUBE_POSTROUTING), (NAT, KUBE_MARK_MASQ),
-    (FILTER, KUBE_SERVICES), (FILTER, KUBE_EXTERNAL_SERVICES), (FILTER, KUBE_FORWARD),
+    (FILTER, KUBE_SERVICES), (FILTER, KUBE_EXTERNAL_SERVICES), (FILTER, KUBE_FORWARD), (FILTER, NP_FORWARD),
 )
 """Chains every sync writes, whatever the services are."""
 
@@ -84,17 +86,19 @@ JUMPS: tuple[Jump, ...] = (
     Jump(FILTER, "FORWARD", (*_comment("kubernetes forwarding rules"), "-j", KUBE_FORWARD)),
     Jump(FILTER, "OUTPUT", ("-m", "conntrack", "--ctstate", "NEW",
                             *_comment("kubernetes service portals"), "-j", KUBE_SERVICES)),
+    # Last, so it is prepended last and policies are checked before KUBE-FORWARD accepts anything.
+    Jump(FILTER, "FORWARD", (*_comment("kubernetes network policy"), "-j", NP_FORWARD)),
 )
 """Installed (prepended) once and verified on periodic syncs; never part of a restore payload."""
 
 
 def is_owned_chain(chain: str) -> bool:
     """True for every chain name this proxy creates (and so may flush or delete)."""
-    return chain in _TOP_NAMES or chain.startswith(SVC_PREFIX) or chain.startswith(SEP_PREFIX)
+    return chain in _TOP_NAMES or chain.startswith((SVC_PREFIX, SEP_PREFIX, NP_PREFIX))
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _hash16(text: str) -> str:
+def hash16(text: str) -> str:
     """First 16 base32 characters of sha256(text); 10 bytes encode to exactly those 16 characters.
 
     Cached: the same names are computed on every sync, and b32encode is slow.
@@ -104,12 +108,12 @@ def _hash16(text: str) -> str:
 
 def svc_chain(sp: ServicePort) -> str:
     """Stable per-service-port chain name (base32 sha256 prefix of "ns/name:port" + protocol, as kube-proxy)."""
-    return SVC_PREFIX + _hash16(sp.key + sp.protocol.lower())
+    return SVC_PREFIX + hash16(sp.key + sp.protocol.lower())
 
 
 def sep_chain(sp: ServicePort, ep: Endpoint) -> str:
     """Stable per-endpoint chain name: the service port's key + protocol + "ip:port"."""
-    return SEP_PREFIX + _hash16(sp.key + sp.protocol.lower() + str(ep))
+    return SEP_PREFIX + hash16(sp.key + sp.protocol.lower() + str(ep))
 
 
 def probability(i: int, n: int) -> str:

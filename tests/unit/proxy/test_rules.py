@@ -235,7 +235,7 @@ def test_owned_chains_and_jumps() -> None:
         (NAT, "PREROUTING", "KUBE-SERVICES"), (NAT, "OUTPUT", "KUBE-SERVICES"),
         (NAT, "POSTROUTING", "KUBE-POSTROUTING"), (FILTER, "INPUT", "KUBE-EXTERNAL-SERVICES"),
         (FILTER, "FORWARD", "KUBE-SERVICES"), (FILTER, "FORWARD", "KUBE-FORWARD"),
-        (FILTER, "OUTPUT", "KUBE-SERVICES")}
+        (FILTER, "OUTPUT", "KUBE-SERVICES"), (FILTER, "FORWARD", "KUBE-NWPLCY-FWD")}
 
 
 def test_render_is_a_complete_restore_payload() -> None:
