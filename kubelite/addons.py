@@ -181,9 +181,19 @@ def dns_objects(network: NetworkState) -> tuple[dict[str, Any], dict[str, Any]]:
     return service, endpoints
 
 
+def ingress_class() -> dict[str, Any]:
+    """The default IngressClass `nginx`: Ingresses without a class are served by the nginx controller."""
+    from kubelite.api.ingress import DEFAULT_CLASS_ANNOTATION, NGINX_CONTROLLER
+
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+            "metadata": {"name": "nginx", "annotations": {DEFAULT_CLASS_ANNOTATION: "true"}},
+            "spec": {"controller": NGINX_CONTROLLER}}
+
+
 async def install_dns_service(server: str, network: NetworkState, timeout: float = 30.0,
                               credentials: grpc.ChannelCredentials | None = None) -> None:
-    """Create (or keep) `kube-system/kube-dns` and its Endpoints; retried until the apiserver answers."""
+    """Create (or keep) `kube-system/kube-dns`, its Endpoints and the default IngressClass; retried until
+    the apiserver answers."""
     from kubelite.api.errors import AlreadyExists, ApiError
     from kubelite.client import ApiClient
 
@@ -191,10 +201,10 @@ async def install_dns_service(server: str, network: NetworkState, timeout: float
     deadline = time.monotonic() + timeout
     client = ApiClient.connect(server, credentials=credentials)
     try:
-        for resource, obj in (("services", service), ("endpoints", endpoints)):
+        for resource, obj in (("services", service), ("endpoints", endpoints), ("ingressclasses", ingress_class())):
             while True:
                 try:
-                    await client.create_raw(resource, obj, DNS_NAMESPACE)
+                    await client.create_raw(resource, obj, DNS_NAMESPACE if resource != "ingressclasses" else None)
                     break
                 except AlreadyExists:
                     break

@@ -19,6 +19,7 @@ from apiserver.strategy.core import (
     PodStrategy,
     ServiceStrategy,
 )
+from apiserver.strategy.networking import IngressStrategy
 from apiserver.strategy.policy import ResourceQuotaStrategy
 from apiserver.strategy.rbac import RbacStrategy
 from apiserver.strategy.workloads import (
@@ -38,6 +39,7 @@ from kubelite.api import (
     StatefulSet,
     registry,
 )
+from kubelite.api.ingress import Ingress
 from kubelite.api.policy import ResourceQuota
 from kubelite.api.registry import KindInfo
 
@@ -83,6 +85,7 @@ class Strategies:
             JobStrategy(lookup("jobs"), Job),
             CronJobStrategy(lookup("cronjobs"), CronJob),
             ResourceQuotaStrategy(lookup("resourcequotas"), ResourceQuota),
+            IngressStrategy(lookup("ingresses"), Ingress),
             *(RbacStrategy(lookup(r)) for r in ("roles", "clusterroles", "rolebindings", "clusterrolebindings")),
             CertificateSigningRequestStrategy(lookup("certificatesigningrequests")),
             CrdStrategy(lookup("customresourcedefinitions")),

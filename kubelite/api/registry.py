@@ -19,6 +19,7 @@ from kubelite.api.certificates import CertificateSigningRequest
 from kubelite.api.core import ConfigMap, Endpoints, Event, Lease, Namespace, Node, Secret, Service
 from kubelite.api.custom import CustomKind, kind_parts, model_for
 from kubelite.api.errors import REQUIRED, BadRequest, Invalid, NotFound, StatusCause
+from kubelite.api.ingress import Ingress, IngressClass
 from kubelite.api.meta import Resource
 from kubelite.api.pods import Pod
 from kubelite.api.policy import LimitRange, ResourceQuota
@@ -94,6 +95,8 @@ _KINDS: tuple[KindInfo, ...] = (
     _info(CustomResourceDefinition, "customresourcedefinitions", False, "crd", "crds"),
     _info(ResourceQuota, "resourcequotas", True, "quota"),
     _info(LimitRange, "limitranges", True, "limits"),
+    _info(Ingress, "ingresses", True, "ing"),
+    _info(IngressClass, "ingressclasses", False),
 )
 
 

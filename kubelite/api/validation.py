@@ -19,6 +19,7 @@ from kubelite.api.base import IntOrString
 from kubelite.api.batch import CronJob, validate_cron_job
 from kubelite.api.core import ConfigMap, Event, Lease, Namespace, Node, Secret, Service
 from kubelite.api.errors import BadRequest, StatusCause
+from kubelite.api.ingress import Ingress, IngressClass, validate_ingress, validate_ingress_class
 from kubelite.api.limitrange import validate_limit_range
 from kubelite.api.meta import LabelSelector, ObjectMeta, Resource
 from kubelite.api.names import (
@@ -391,7 +392,7 @@ _VALIDATORS: dict[type[Resource], Callable[[Any, Causes], None]] = {
     Pod: _pod, Deployment: _deployment, ReplicaSet: _replica_set, DaemonSet: _daemon_set,
     StatefulSet: _stateful_set, Job: _job, Service: _service, Node: _node, ConfigMap: _config_map,
     Secret: _secret, Lease: _lease, Event: _event, CronJob: _cron_job, ResourceQuota: _resource_quota,
-    LimitRange: validate_limit_range,
+    LimitRange: validate_limit_range, Ingress: validate_ingress, IngressClass: validate_ingress_class,
 }
 
 
