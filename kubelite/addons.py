@@ -122,6 +122,20 @@ def proxy_component(node: str, ip: str, server: str, port_offset: int, identity:
                      health, netns)
 
 
+def ingress_health(port_offset: int) -> str:
+    """Loopback of the node's namespace (like the proxy's); ends in 5, unused by the other components."""
+    return f"127.0.0.1:{10255 + port_offset}"
+
+
+def ingress_component(node: str, ip: str, plan: ClusterPlan, netns: str | None) -> Component:
+    """A node's nginx ingress agent. Ports 80/443 need no offset: it listens on the node's own IP,
+    which no other cluster on the host has."""
+    health = ingress_health(plan.port_offset)
+    return Component(f"ingress-{node}", ["ingress", "--server", plan.server, "--node-name", node, "--node-ip", ip,
+                                         "--data-dir", str(plan.data_dir), "--listen-health", health,
+                                         *pki.client_flags(plan.pki_dir, "ingress")], health, netns)
+
+
 def dns_listen(network: NetworkState) -> str:
     return f"{network.host_ip}:{DNS_PORT}"
 
@@ -154,6 +168,7 @@ def add_to_plan(plan: ClusterPlan, tuning: Tuning | None = None) -> None:
         for node in network.nodes:
             comps.append(proxy_component(node.name, node.ip, plan.server, o, pki.client_flags(plan.pki_dir, "proxy"),
                                          network.netns_path(node.name)))
+            comps.append(ingress_component(node.name, node.ip, plan, network.netns_path(node.name)))
         comps.append(Component(
             "dns",
             ["dns", "--server", plan.server, "--listen", dns_listen(network),

@@ -211,10 +211,13 @@ def _server_block(server: Server, listen: Sequence[str], http_port: int, https_p
     return lines
 
 
-def render(p: NginxPlan, paths: Paths, listen: Sequence[str], http_port: int = 80, https_port: int = 443) -> str:
-    """The complete nginx.conf text for `p`, listening on `listen` addresses (the node IPs)."""
+def render(p: NginxPlan, paths: Paths, listen: Sequence[str], http_port: int = 80, https_port: int = 443,
+           user: str | None = None) -> str:
+    """The complete nginx.conf text for `p`, listening on `listen` addresses (the node IPs); `user`:
+    the workers' user when started as root."""
     lines = [
         "# Written by the kubelite ingress controller; every change is overwritten.",
+        *([f"user {user};"] if user else []),
         "daemon on;",
         "worker_processes 1;",
         f"pid {paths.pid_file};",
