@@ -62,6 +62,7 @@ class Tuning:
     node_monitor_period: float | None = None
     not_ready_toleration_seconds: int | None = None
     unreachable_toleration_seconds: int | None = None
+    lb_pool: str | None = None  # addresses of LoadBalancer Services (None: a default inside the bridge subnet)
 
     def flags_for(self, component: str) -> list[str]:
         """Extra flags for one component (by its plan name)."""
@@ -71,6 +72,8 @@ class Tuning:
                 out += ["--node-monitor-grace-period", f"{self.node_monitor_grace_period:g}"]
             if self.node_monitor_period is not None:
                 out += ["--node-monitor-period", f"{self.node_monitor_period:g}"]
+            if self.lb_pool:
+                out += ["--lb-pool", self.lb_pool]
         elif component == "apiserver":
             if self.not_ready_toleration_seconds is not None:
                 out += ["--default-not-ready-toleration-seconds", str(self.not_ready_toleration_seconds)]
@@ -97,13 +100,16 @@ def add_up_flags(p: argparse.ArgumentParser) -> None:
                    help="apiserver: default toleration of pods for node.kubernetes.io/not-ready (default 30)")
     p.add_argument("--unreachable-toleration-seconds", type=int, default=None, metavar="SECONDS",
                    help="apiserver: default toleration of pods for node.kubernetes.io/unreachable (default 30)")
+    p.add_argument("--lb-pool", default=None, metavar="CIDR",
+                   help="addresses for Services of type LoadBalancer (default: the last /28 of the node bridge "
+                        "subnet, which no node uses)")
 
 
 def tuning_from_args(args: argparse.Namespace) -> Tuning:
     return Tuning(
         node_monitor_grace_period=args.node_monitor_grace_period, node_monitor_period=args.node_monitor_period,
         not_ready_toleration_seconds=args.not_ready_toleration_seconds,
-        unreachable_toleration_seconds=args.unreachable_toleration_seconds,
+        unreachable_toleration_seconds=args.unreachable_toleration_seconds, lb_pool=args.lb_pool,
     )
 
 
@@ -153,6 +159,9 @@ def add_to_plan(plan: ClusterPlan, tuning: Tuning | None = None) -> None:
     at the cluster DNS.
     """
     tuning = tuning or Tuning()
+    if plan.network is not None and tuning.lb_pool is None:
+        from controllers.servicelb.pool import default_pool
+        tuning = replace(tuning, lb_pool=default_pool(plan.network.host_ip, plan.network.prefix_len))
     comps: list[Component] = []
     for comp in plan.components:
         extra = tuning.flags_for(comp.name)
