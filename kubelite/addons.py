@@ -124,7 +124,8 @@ def proxy_component(node: str, ip: str, server: str, port_offset: int, identity:
     node: its own bootstrapped node certificate)."""
     health = proxy_health(port_offset)
     return Component(f"proxy-{node}", ["proxy", "--server", server, "--node-name", node, "--node-ip", ip,
-                                       "--listen-health", health, "--cluster-cidr", CLUSTER_CIDR, *identity],
+                                       "--listen-health", health, "--cluster-cidr", CLUSTER_CIDR, "--announce-lb",
+                                       *identity],
                      health, netns)
 
 

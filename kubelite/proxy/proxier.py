@@ -16,10 +16,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kubelite.api import Endpoints, Service
+from kubelite.api import Endpoints, Node, Service
 from kubelite.client import ApiClient, Informer, meta_namespace_key
 from kubelite.daemon import Metrics
 from kubelite.proxy.iptables import IptablesLike
+from kubelite.proxy.lbaddrs import AddressAnnouncer, owned_here, ready_nodes
 from kubelite.proxy.model import Endpoint, ServicePort, ready_endpoints, service_ports
 from kubelite.proxy.rules import RulesBuilder, RulesConfig
 from kubelite.proxy.syncer import RuleSyncer
@@ -36,6 +37,7 @@ class ProxyConfig:
     sync_period: float = 30.0
     min_sync_period: float = 0.0
     full_sync_period: float = 3600.0
+    announce_lb: bool = False  # put LoadBalancer addresses this node owns on its interface (needs node_ip)
 
 
 class Proxier:
@@ -48,6 +50,12 @@ class Proxier:
         self.services.add_handlers(on_add=self._changed, on_update=self._service_updated, on_delete=self._changed)
         self.endpoints.add_handlers(on_add=self._changed, on_update=self._endpoints_updated,
                                     on_delete=self._changed)
+        self.nodes: Informer[Node] | None = None
+        self.announcer: AddressAnnouncer | None = None
+        if config.announce_lb and config.node_ip:
+            self.nodes = Informer(client, Node)
+            self.nodes.add_handlers(on_add=self._changed, on_update=self._node_updated, on_delete=self._changed)
+            self.announcer = AddressAnnouncer(config.node_ip)
         self.syncer = RuleSyncer(iptables, config.full_sync_period)
         self.runner = SyncRunner(self._sync, min_interval=config.min_sync_period, max_interval=config.sync_period)
         self.builder = RulesBuilder(RulesConfig(cluster_cidr=config.cluster_cidr or None))
@@ -78,6 +86,10 @@ class Proxier:
         if service_ports(old) != service_ports(new):
             self.runner.request()
 
+    def _node_updated(self, old: Node, new: Node) -> None:
+        if ready_nodes([old]) != ready_nodes([new]):
+            self.runner.request()
+
     def _endpoints_updated(self, old: Endpoints, new: Endpoints) -> None:
         if old.subsets != new.subsets:
             self.runner.request()
@@ -104,6 +116,8 @@ class Proxier:
         """List+watch and sync until cancelled or `stop()`ped."""
         self._tasks = [asyncio.create_task(self.services.run(), name="proxy-services-informer"),
                        asyncio.create_task(self.endpoints.run(), name="proxy-endpoints-informer")]
+        if self.nodes is not None:
+            self._tasks.append(asyncio.create_task(self.nodes.run(), name="proxy-nodes-informer"))
         synced: asyncio.Future[Any] = asyncio.ensure_future(
             asyncio.gather(self.services.wait_synced(), self.endpoints.wait_synced()))
         stopping: asyncio.Future[Any] = asyncio.ensure_future(self._stopping.wait())
@@ -166,6 +180,10 @@ class Proxier:
             self._last_error = str(exc)
             m.inc("kubeproxy_sync_proxy_rules_iptables_restore_failures_total", help_text="failed syncs")
             raise
+        if self.announcer is not None and self.nodes is not None:
+            lb_ips = {ip for sp, _ in ports if sp.external_ips for ip in sp.external_ips}
+            await self.announcer.sync(owned_here(lb_ips, ready_nodes(self.nodes.store.list()),
+                                                 self.config.node_name))
         duration = time.perf_counter() - t0
         self._last_error = ""
         self._last_success = time.monotonic()
