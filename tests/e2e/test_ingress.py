@@ -1,4 +1,4 @@
-"""End to end: Ingresses served by real nginx on every node's IP (issue 17, part 2).
+"""End to end: Ingresses served by real nginx on every node's IP, and LoadBalancer Services (issue 17, parts 2-3).
 
 A 3-node runc cluster; two busybox httpd Deployments answer with their own
 name. Everything is checked from the host, as an outside client: requests to a
@@ -9,6 +9,7 @@ disturb the others.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import socket
 import ssl
@@ -200,3 +201,43 @@ def test_missing_service_gets_an_event_and_others_keep_working(runc_cluster: Loc
     wait_for(warned, 30, "a ServiceNotFound event on the broken Ingress")
     assert _get(routed[0], "broken.example.com", "/")[0] == 503
     assert _get(routed[0], "one.example.com", "/b/") == (200, "beta")
+
+
+LB = """
+apiVersion: v1
+kind: Service
+metadata: {name: NAME}
+spec:
+  type: LoadBalancer
+  selector: {app: alpha}
+  ports: [{name: http, port: 8081, targetPort: http}]
+"""
+
+
+def _lb_ip(c: LocalCluster, name: str) -> str | None:
+    obj = json.loads(c.kctl_ok("get", "svc", name, "-o", "json"))
+    ingress = obj.get("status", {}).get("loadBalancer", {}).get("ingress", [])
+    return str(ingress[0]["ip"]) if ingress else None
+
+
+def test_load_balancer_service_gets_a_pool_address_and_answers(runc_cluster: LocalCluster,
+                                                               routed: list[str]) -> None:
+    c = runc_cluster
+    assert c.plan.network is not None
+    pool = ipaddress.ip_network(f"10.88.{c.plan.network.net_id}.240/28")
+    apply(c, LB.replace("NAME", "lb"))
+    ip = wait_for(lambda: _lb_ip(c, "lb"), 30, "an address from the pool")
+    assert ipaddress.ip_address(ip) in pool and ip not in routed
+    assert ip in c.kctl_ok("get", "svc", "lb")  # EXTERNAL-IP column
+
+    def answer() -> tuple[int, str]:
+        with urllib.request.urlopen(f"http://{ip}:8081/", timeout=3) as resp:
+            return resp.status, resp.read().decode().strip()
+    wait_for(lambda: answer() == (200, "alpha") or None, 30, "the LoadBalancer address answers")
+    assert [answer() for _ in range(100)] == [(200, "alpha")] * 100
+
+    c.kctl_ok("delete", "svc", "lb")
+    apply(c, LB.replace("NAME", "lb2"))
+    assert wait_for(lambda: _lb_ip(c, "lb2"), 30, "an address for lb2") == ip  # the freed address is reused
+    c.kctl_ok("patch", "svc", "lb2", "-p", '{"spec": {"type": "ClusterIP"}}')
+    wait_for(lambda: _lb_ip(c, "lb2") is None or None, 30, "address released when the type changes")
