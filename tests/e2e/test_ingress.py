@@ -239,5 +239,5 @@ def test_load_balancer_service_gets_a_pool_address_and_answers(runc_cluster: Loc
     c.kctl_ok("delete", "svc", "lb")
     apply(c, LB.replace("NAME", "lb2"))
     assert wait_for(lambda: _lb_ip(c, "lb2"), 30, "an address for lb2") == ip  # the freed address is reused
-    c.kctl_ok("patch", "svc", "lb2", "-p", '{"spec": {"type": "ClusterIP"}}')
+    c.kctl_ok("patch", "svc", "lb2", "-p", '{"spec": {"type": "NodePort"}}')
     wait_for(lambda: _lb_ip(c, "lb2") is None or None, 30, "address released when the type changes")
