@@ -90,6 +90,17 @@ class Tuning:
         return out
 
 
+def _lb_pool(text: str) -> str:
+    """argparse type of --lb-pool: checked at `kubelite up`, not first by the controller-manager."""
+    from controllers.servicelb.pool import PoolError, parse_pool
+
+    try:
+        parse_pool(text)
+    except PoolError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--lb-pool: ")) from None
+    return text
+
+
 def add_up_flags(p: argparse.ArgumentParser) -> None:
     """`kubelite up` flags for the control-plane timings (names as in `Tuning`, like Kubernetes' flags)."""
     p.add_argument("--node-monitor-grace-period", type=float, default=None, metavar="SECONDS",
@@ -100,7 +111,7 @@ def add_up_flags(p: argparse.ArgumentParser) -> None:
                    help="apiserver: default toleration of pods for node.kubernetes.io/not-ready (default 30)")
     p.add_argument("--unreachable-toleration-seconds", type=int, default=None, metavar="SECONDS",
                    help="apiserver: default toleration of pods for node.kubernetes.io/unreachable (default 30)")
-    p.add_argument("--lb-pool", default=None, metavar="CIDR",
+    p.add_argument("--lb-pool", default=None, metavar="CIDR", type=_lb_pool,
                    help="addresses for Services of type LoadBalancer (default: the last /28 of the node bridge "
                         "subnet, which no node uses)")
 

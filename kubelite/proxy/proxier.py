@@ -181,7 +181,7 @@ class Proxier:
             m.inc("kubeproxy_sync_proxy_rules_iptables_restore_failures_total", help_text="failed syncs")
             raise
         if self.announcer is not None and self.nodes is not None:
-            lb_ips = {ip for sp, _ in ports if sp.external_ips for ip in sp.external_ips}
+            lb_ips = {ip for sp, _ in ports for ip in sp.lb_ips}
             await self.announcer.sync(owned_here(lb_ips, ready_nodes(self.nodes.store.list()),
                                                  self.config.node_name))
         duration = time.perf_counter() - t0
