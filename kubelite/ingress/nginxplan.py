@@ -239,6 +239,10 @@ def render(p: NginxPlan, paths: Paths, listen: Sequence[str], http_port: int = 8
         "  proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
         "  proxy_set_header X-Forwarded-Proto $scheme;",
         "  proxy_next_upstream error timeout http_502;",
+        # Stream bodies instead of spooling them to temp files: the unprivileged workers may not be able
+        # to reach a data dir under a root-only parent, and streaming suits long-lived responses anyway.
+        "  proxy_buffering off;",
+        "  proxy_request_buffering off;",
     ]
     for name in sorted(p.upstreams):
         lines.append(f"  upstream {name} {{")
