@@ -18,6 +18,7 @@ from pathlib import Path
 
 from controllers.certificates.signplan import load_signing_ca
 from controllers.manager import ControllerManager, parse_controllers
+from controllers.servicelb.pool import PoolError, parse_pool
 from kubelite.api.timeutil import parse_duration
 from kubelite.client import ApiClient, add_client_flags, serve_elected, with_credentials
 from kubelite.daemon import (
@@ -68,9 +69,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cluster-signing-key-file", default="", metavar="FILE", help="the key of that CA")
     p.add_argument("--cluster-signing-duration", default="8760h",
                    help="longest validity of a signed certificate, like 8760h (default: one year)")
+    p.add_argument("--lb-pool", default="", metavar="CIDR",
+                   help="addresses for Services of type LoadBalancer (servicelb); empty: they stay pending")
     add_leader_election_flags(p, "kube-controller-manager")
     add_client_flags(p)
     args = with_credentials(p, argv)
+    try:
+        args.lb_pool = parse_pool(args.lb_pool) if args.lb_pool else []
+    except PoolError as exc:
+        p.error(str(exc))
     args.root_ca = ""
     if args.root_ca_file:
         try:
@@ -99,7 +106,7 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
         return ControllerManager(client, args.controllers, workers=args.workers, metrics=metrics,
                                  node_monitor_grace_period=args.node_monitor_grace_period,
                                  node_monitor_period=args.node_monitor_period, root_ca=args.root_ca,
-                                 signing_ca=args.signing_ca)
+                                 signing_ca=args.signing_ca, lb_pool=args.lb_pool)
 
     log.info("controller-manager starting", extra={"server": args.server, "controllers": args.controllers,
                                                    "leader_elect": bool(args.leader_elect)})

@@ -38,6 +38,7 @@ from controllers.replicaset.controller import ReplicaSetController
 from controllers.resourcequota.controller import ResourceQuotaController
 from controllers.rootcacertpublisher.controller import RootCACertPublisher
 from controllers.serviceaccount.controller import ServiceAccountsController
+from controllers.servicelb.controller import ServiceLBController
 from controllers.statefulset.controller import StatefulSetController
 from kubelite.client import ApiClient, EventRecorder
 from kubelite.daemon import Metrics
@@ -68,7 +69,7 @@ ALL_CONTROLLERS = ("replicaset", "deployment", "garbagecollector", "nodeipam", "
                    "daemonset", "statefulset", "job", "cronjob", "namespace", "serviceaccount",
                    "root-ca-cert-publisher", "tokencleaner", "bootstrapsigner",
                    "csrapproving", "csrsigning", "csrcleaner", "resourcequota",
-                   "persistentvolume", "disruption")
+                   "persistentvolume", "disruption", "servicelb")
 
 
 def _missing(name: str) -> Controller:
@@ -103,6 +104,7 @@ class ControllerManager:
         node_monitor_period: float = 5.0,
         root_ca: str = "",
         signing_ca: SigningCA | None = None,
+        lb_pool: list[str] | None = None,
     ) -> None:
         """`root_ca`: the cluster CA (PEM) to publish as ConfigMap kube-root-ca.crt; empty: publish nothing
         (the root-ca-cert-publisher is then skipped, as Kubernetes skips it without --root-ca-file)."""
@@ -135,7 +137,10 @@ class ControllerManager:
             "resourcequota": lambda: ResourceQuotaController(ctx),
             "persistentvolume": lambda: PersistentVolumeController(ctx),
             "disruption": lambda: DisruptionController(ctx),
+            "servicelb": lambda: ServiceLBController(ctx, lb_pool or []),
         }
+        if not lb_pool:  # `lb_pool`: addresses for LoadBalancer Services (--lb-pool); none: they stay pending
+            names.discard("servicelb")
         if not root_ca:
             names.discard("root-ca-cert-publisher")
         if signing_ca is None:  # `signing_ca`: the cluster CA that signs approved kubelet client CSRs

@@ -9,9 +9,10 @@ PY=${PYTHON:-python3}
 # Runtime parts (runc, conmon, CNI plugins, iptables, iproute2), the project-built busybox
 # image's source (busybox-static), the local registry (docker-registry), and real
 # etcd 3.4 server+client for conformance checks and the kvstore benchmark, and real kubectl
-# (with kustomize) that the e2e tests drive against the Kubernetes HTTPS API.
+# (with kustomize) that the e2e tests drive against the Kubernetes HTTPS API, and nginx
+# (the ingress controller runs real nginx on every node).
 APT_PACKAGES=(etcd-client etcd-server runc conmon containernetworking-plugins iptables iproute2
-  busybox-static docker-registry skopeo apache2-utils openssl procps util-linux kubectl)
+  busybox-static docker-registry skopeo apache2-utils openssl procps util-linux kubectl nginx)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   missing=()
   for pkg in "${APT_PACKAGES[@]}"; do

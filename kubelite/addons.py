@@ -62,6 +62,7 @@ class Tuning:
     node_monitor_period: float | None = None
     not_ready_toleration_seconds: int | None = None
     unreachable_toleration_seconds: int | None = None
+    lb_pool: str | None = None  # addresses of LoadBalancer Services (None: a default inside the bridge subnet)
 
     def flags_for(self, component: str) -> list[str]:
         """Extra flags for one component (by its plan name)."""
@@ -71,6 +72,8 @@ class Tuning:
                 out += ["--node-monitor-grace-period", f"{self.node_monitor_grace_period:g}"]
             if self.node_monitor_period is not None:
                 out += ["--node-monitor-period", f"{self.node_monitor_period:g}"]
+            if self.lb_pool:
+                out += ["--lb-pool", self.lb_pool]
         elif component == "apiserver":
             if self.not_ready_toleration_seconds is not None:
                 out += ["--default-not-ready-toleration-seconds", str(self.not_ready_toleration_seconds)]
@@ -87,6 +90,17 @@ class Tuning:
         return out
 
 
+def _lb_pool(text: str) -> str:
+    """argparse type of --lb-pool: checked at `kubelite up`, not first by the controller-manager."""
+    from controllers.servicelb.pool import PoolError, parse_pool
+
+    try:
+        parse_pool(text)
+    except PoolError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--lb-pool: ")) from None
+    return text
+
+
 def add_up_flags(p: argparse.ArgumentParser) -> None:
     """`kubelite up` flags for the control-plane timings (names as in `Tuning`, like Kubernetes' flags)."""
     p.add_argument("--node-monitor-grace-period", type=float, default=None, metavar="SECONDS",
@@ -97,13 +111,16 @@ def add_up_flags(p: argparse.ArgumentParser) -> None:
                    help="apiserver: default toleration of pods for node.kubernetes.io/not-ready (default 30)")
     p.add_argument("--unreachable-toleration-seconds", type=int, default=None, metavar="SECONDS",
                    help="apiserver: default toleration of pods for node.kubernetes.io/unreachable (default 30)")
+    p.add_argument("--lb-pool", default=None, metavar="CIDR", type=_lb_pool,
+                   help="addresses for Services of type LoadBalancer (default: the last /28 of the node bridge "
+                        "subnet, which no node uses)")
 
 
 def tuning_from_args(args: argparse.Namespace) -> Tuning:
     return Tuning(
         node_monitor_grace_period=args.node_monitor_grace_period, node_monitor_period=args.node_monitor_period,
         not_ready_toleration_seconds=args.not_ready_toleration_seconds,
-        unreachable_toleration_seconds=args.unreachable_toleration_seconds,
+        unreachable_toleration_seconds=args.unreachable_toleration_seconds, lb_pool=args.lb_pool,
     )
 
 
@@ -118,7 +135,8 @@ def proxy_component(node: str, ip: str, server: str, port_offset: int, identity:
     node: its own bootstrapped node certificate)."""
     health = proxy_health(port_offset)
     return Component(f"proxy-{node}", ["proxy", "--server", server, "--node-name", node, "--node-ip", ip,
-                                       "--listen-health", health, "--cluster-cidr", CLUSTER_CIDR, *identity],
+                                       "--listen-health", health, "--cluster-cidr", CLUSTER_CIDR, "--announce-lb",
+                                       *identity],
                      health, netns)
 
 
@@ -134,6 +152,20 @@ def node_config(plan: ClusterPlan, pod_network: str) -> dict[str, str]:
         config["registry"] = plan.registry
         config["registryTLS"] = "true" if plan.registry_tls else "false"
     return config
+
+
+def ingress_health(port_offset: int) -> str:
+    """Loopback of the node's namespace (like the proxy's); ends in 5, unused by the other components."""
+    return f"127.0.0.1:{10255 + port_offset}"
+
+
+def ingress_component(node: str, ip: str, plan: ClusterPlan, netns: str | None) -> Component:
+    """A node's nginx ingress agent. Ports 80/443 need no offset: it listens on the node's own IP,
+    which no other cluster on the host has."""
+    health = ingress_health(plan.port_offset)
+    return Component(f"ingress-{node}", ["ingress", "--server", plan.server, "--node-name", node, "--node-ip", ip,
+                                         "--data-dir", str(plan.data_dir), "--listen-health", health,
+                                         *pki.client_flags(plan.pki_dir, "ingress")], health, netns)
 
 
 def dns_listen(network: NetworkState) -> str:
@@ -153,6 +185,9 @@ def add_to_plan(plan: ClusterPlan, tuning: Tuning | None = None) -> None:
     at the cluster DNS.
     """
     tuning = tuning or Tuning()
+    if plan.network is not None and tuning.lb_pool is None:
+        from controllers.servicelb.pool import default_pool
+        tuning = replace(tuning, lb_pool=default_pool(plan.network.host_ip, plan.network.prefix_len))
     comps: list[Component] = []
     for comp in plan.components:
         extra = tuning.flags_for(comp.name)
@@ -168,6 +203,7 @@ def add_to_plan(plan: ClusterPlan, tuning: Tuning | None = None) -> None:
         for node in network.nodes:
             comps.append(proxy_component(node.name, node.ip, plan.server, o, pki.client_flags(plan.pki_dir, "proxy"),
                                          network.netns_path(node.name)))
+            comps.append(ingress_component(node.name, node.ip, plan, network.netns_path(node.name)))
         comps.append(Component(
             "dns",
             ["dns", "--server", plan.server, "--listen", dns_listen(network),
@@ -207,6 +243,15 @@ def default_storage_class() -> dict[str, Any]:
     }
 
 
+def ingress_class() -> dict[str, Any]:
+    """The default IngressClass `nginx`: Ingresses without a class are served by the nginx controller."""
+    from kubelite.api.ingress import DEFAULT_CLASS_ANNOTATION, NGINX_CONTROLLER
+
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+            "metadata": {"name": "nginx", "annotations": {DEFAULT_CLASS_ANNOTATION: "true"}},
+            "spec": {"controller": NGINX_CONTROLLER}}
+
+
 async def install_dns_service(server: str, network: NetworkState, timeout: float = 30.0,
                               credentials: grpc.ChannelCredentials | None = None) -> None:
     """Create (or keep) `kube-system/kube-dns` and its Endpoints; retried until the apiserver answers."""
@@ -216,8 +261,10 @@ async def install_dns_service(server: str, network: NetworkState, timeout: float
 
 async def install_storage_class(server: str, timeout: float = 30.0,
                                 credentials: grpc.ChannelCredentials | None = None) -> None:
-    """Create (or keep) the default `local-path` StorageClass (a user may delete or replace it later)."""
-    await ensure_objects(server, [("storageclasses", default_storage_class())], timeout, credentials)
+    """Create (or keep) the default `local-path` StorageClass and `nginx` IngressClass (a user may delete
+    or replace them later)."""
+    await ensure_objects(server, [("storageclasses", default_storage_class()), ("ingressclasses", ingress_class())],
+                         timeout, credentials)
 
 
 async def ensure_objects(server: str, objs: list[tuple[str, dict[str, Any]]], timeout: float,

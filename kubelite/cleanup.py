@@ -146,6 +146,54 @@ def kill_cluster_processes(data_dir: Path) -> list[int]:
     return pids
 
 
+def stop_ingress_nginx(data_dir: Path, timeout: float = 5.0) -> list[int]:
+    """Stop nginx masters left by a killed ingress agent (found by their `-p <data_dir>/ingress/` prefix).
+
+    Why by command line: nginx clears its environment, so the cluster marker
+    does not find it. SIGTERM lets the master stop its workers; SIGKILL follows
+    for a master (and its workers) that outlives `timeout`.
+    """
+    import time
+
+    masters = [pid for pid in live_pids_with(f"{data_dir}/ingress/") if _is_nginx_master(pid)]
+    for pid in masters:
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_is_nginx_master(pid) for pid in masters):
+        time.sleep(0.1)
+    for pid in masters:
+        if _is_nginx_master(pid):
+            for child in _children(pid):
+                _signal(child, signal.SIGKILL)
+            _signal(pid, signal.SIGKILL)
+    return masters
+
+
+def _is_nginx_master(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"nginx: master")
+    except OSError:
+        return False
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 

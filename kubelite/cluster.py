@@ -478,6 +478,7 @@ async def _teardown(data_dir: Path, processes: list[RunningProcess], grace: floa
         say(f"  {proc.name:<24} {'killed' if killed else 'stopped'}")
     problems = [f"still running: {p.name} (pid {p.pid})" for p in _alive(processes)]
     strays = cleanup.kill_cluster_processes(data_dir)
+    strays += await asyncio.to_thread(cleanup.stop_ingress_nginx, data_dir)
     if strays:
         say(f"  {'stray processes':<24} {len(strays)} killed")
     problems += [f"mount left: {m}" for m in await asyncio.to_thread(cleanup.unmount_all, data_dir)]

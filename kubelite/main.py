@@ -17,6 +17,7 @@ COMPONENTS: dict[str, tuple[str, str]] = {
     "controller-manager": ("controllers.main", "ReplicaSet, Deployment and garbage-collector controllers"),
     "kubelet": ("kubelet.main", "node agent: registers a node and runs its pods"),
     "proxy": ("kubelite.proxy.main", "Service proxy: iptables NAT rules for Services and Endpoints, like kube-proxy"),
+    "ingress": ("kubelite.ingress.main", "Ingress controller: real nginx on the node's IP ports 80/443"),
     "dns": ("kubelite.clusterdns.main", "cluster DNS: <service>.<namespace>.svc.cluster.local from a watch cache"),
     "image": ("kubelite.image", "load images (OCI layout or docker-save tar) into the cluster registry"),
     "build": ("kubelite.build.cli", "build an image from a Dockerfile (runc RUN steps, layer cache, push)"),

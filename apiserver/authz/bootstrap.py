@@ -179,6 +179,12 @@ def _components() -> list[ClusterRole]:
             rule(["list", "watch"], ["discovery.k8s.io"], ["endpointslices"]),
             rule(["create", "patch", "update"], ["", "events.k8s.io"], ["events"]),
         ]),
+        cluster_role("system:ingress-nginx", [  # the nginx ingress agent on every node
+            rule(["list", "watch"], [""], ["services", "endpoints", "secrets"]),
+            rule(["list", "watch"], ["networking.k8s.io"], ["ingresses", "ingressclasses"]),
+            rule(["update", "patch"], ["networking.k8s.io"], ["ingresses/status"]),
+            rule(["create", "patch", "update"], ["", "events.k8s.io"], ["events"]),
+        ]),
         cluster_role("system:kube-dns", [rule(["list", "watch"], [""], ["services", "endpoints"])]),
         cluster_role("system:coredns", [
             rule(["list", "watch"], [""], ["services", "endpoints", "pods", "namespaces"]),
@@ -232,6 +238,7 @@ def default_cluster_role_bindings() -> list[ClusterRoleBinding]:
                 ("User", "system:kube-controller-manager")),
         binding("system:node-proxier", "system:node-proxier", ("User", "system:kube-proxy")),
         binding("system:kube-dns", "system:kube-dns", ("User", "system:kube-dns")),
+        binding("system:ingress-nginx", "system:ingress-nginx", ("User", "system:ingress-nginx")),
         _service_account_binding("system:coredns", "system:coredns", "kube-system", "coredns"),
         binding("kubeadm:kubelet-bootstrap", "system:node-bootstrapper", ("Group", BOOTSTRAPPERS)),
         binding("kubeadm:node-autoapprove-bootstrap", NODE_CLIENT, ("Group", BOOTSTRAPPERS)),

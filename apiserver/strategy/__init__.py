@@ -19,6 +19,7 @@ from apiserver.strategy.core import (
     PodStrategy,
     ServiceStrategy,
 )
+from apiserver.strategy.networking import IngressStrategy
 from apiserver.strategy.policy import ResourceQuotaStrategy
 from apiserver.strategy.rbac import RbacStrategy
 from apiserver.strategy.storage import (
@@ -43,6 +44,7 @@ from kubelite.api import (
     StatefulSet,
     registry,
 )
+from kubelite.api.ingress import Ingress
 from kubelite.api.namespacepolicy import ResourceQuota
 from kubelite.api.policy import PodDisruptionBudget
 from kubelite.api.registry import KindInfo
@@ -93,6 +95,7 @@ class Strategies:
             PersistentVolumeStrategy(lookup("persistentvolumes"), PersistentVolume),
             PersistentVolumeClaimStrategy(lookup("persistentvolumeclaims"), PersistentVolumeClaim),
             PodDisruptionBudgetStrategy(lookup("poddisruptionbudgets"), PodDisruptionBudget),
+            IngressStrategy(lookup("ingresses"), Ingress),
             *(RbacStrategy(lookup(r)) for r in ("roles", "clusterroles", "rolebindings", "clusterrolebindings")),
             CertificateSigningRequestStrategy(lookup("certificatesigningrequests")),
             CrdStrategy(lookup("customresourcedefinitions")),

@@ -480,6 +480,17 @@ def _netpol_row(np: Obj, now: datetime) -> list[str]:
     return [text or NONE, _created(np, now)]
 
 
+def _ingress_row(ing: Obj, now: datetime) -> list[str]:
+    """CLASS HOSTS ADDRESS PORTS AGE as kubectl shows an Ingress (PORTS is 80, or 80, 443 with TLS)."""
+    spec = as_dict(ing.get("spec"))
+    hosts = [str(as_dict(r).get("host")) for r in as_list(spec.get("rules")) if as_dict(r).get("host")]
+    address = [str(as_dict(i).get("ip") or as_dict(i).get("hostname") or "")
+               for i in as_list(dig(ing, "status", "loadBalancer", "ingress"))]
+    ports = "80, 443" if as_list(spec.get("tls")) else "80"
+    return [str(spec.get("ingressClassName") or NONE), ",".join(hosts) or "*", ",".join(a for a in address if a),
+            ports, _created(ing, now)]
+
+
 def _generic_row(obj: Obj, now: datetime) -> list[str]:
     return [_created(obj, now)]
 
@@ -525,6 +536,9 @@ TABLES: dict[str, TableSpec] = {
                                     _binding_wide),
     "CertificateSigningRequest": TableSpec(["AGE", "SIGNERNAME", "REQUESTOR", "REQUESTEDDURATION", "CONDITION"],
                                            _csr_row, []),
+    "Ingress": TableSpec(["CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"], _ingress_row, []),
+    "IngressClass": TableSpec(["CONTROLLER", "PARAMETERS", "AGE"],
+                              lambda o, n: [str(dig(o, "spec", "controller") or ""), NONE, _created(o, n)], []),
     "CustomResourceDefinition": TableSpec(["CREATED AT"],
                                           lambda o, n: [str(dig(o, "metadata", "creationTimestamp") or "")], []),
 }

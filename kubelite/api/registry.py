@@ -19,6 +19,7 @@ from kubelite.api.certificates import CertificateSigningRequest
 from kubelite.api.core import ConfigMap, Endpoints, Event, Lease, Namespace, Node, Secret, Service
 from kubelite.api.custom import CustomKind, kind_parts, model_for
 from kubelite.api.errors import REQUIRED, BadRequest, Invalid, NotFound, StatusCause
+from kubelite.api.ingress import Ingress, IngressClass
 from kubelite.api.meta import Resource
 from kubelite.api.namespacepolicy import LimitRange, ResourceQuota
 from kubelite.api.networking import NetworkPolicy
@@ -102,6 +103,8 @@ _KINDS: tuple[KindInfo, ...] = (
     _info(StorageClass, "storageclasses", False, "sc"),
     _info(PodDisruptionBudget, "poddisruptionbudgets", True, "pdb"),
     _info(NetworkPolicy, "networkpolicies", True, "netpol"),
+    _info(Ingress, "ingresses", True, "ing"),
+    _info(IngressClass, "ingressclasses", False),
 )
 
 

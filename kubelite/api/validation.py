@@ -22,6 +22,7 @@ from kubelite.api.errors import BadRequest, StatusCause
 from kubelite.api.fieldchecks import gt_eq_zero as _gt_eq_zero
 from kubelite.api.fieldchecks import int_or_percent as _int_or_percent
 from kubelite.api.fieldchecks import validate_selector
+from kubelite.api.ingress import Ingress, IngressClass, validate_ingress, validate_ingress_class
 from kubelite.api.limitrange import validate_limit_range
 from kubelite.api.meta import LabelSelector, ObjectMeta, Resource
 from kubelite.api.names import (
@@ -367,7 +368,8 @@ _VALIDATORS: dict[type[Resource], Callable[[Any, Causes], None]] = {
     Pod: _pod, Deployment: _deployment, ReplicaSet: _replica_set, DaemonSet: _daemon_set,
     StatefulSet: _stateful_set, Job: _job, Service: _service, Node: _node, ConfigMap: _config_map,
     Secret: _secret, Lease: _lease, Event: _event, CronJob: _cron_job, ResourceQuota: _resource_quota,
-    LimitRange: validate_limit_range, NetworkPolicy: validate_network_policy, **STORAGE_VALIDATORS,
+    LimitRange: validate_limit_range, NetworkPolicy: validate_network_policy, Ingress: validate_ingress,
+    IngressClass: validate_ingress_class, **STORAGE_VALIDATORS,
 }
 
 

@@ -85,6 +85,7 @@ def cluster_specs(control_ips: Iterable[str], nodes: Iterable[tuple[str, str]]) 
         CertSpec("scheduler", CLUSTER_CA, "system:kube-scheduler", client=True),
         CertSpec("controller-manager", CLUSTER_CA, "system:kube-controller-manager", client=True),
         CertSpec("proxy", CLUSTER_CA, "system:kube-proxy", client=True),
+        CertSpec("ingress", CLUSTER_CA, "system:ingress-nginx", client=True),
         CertSpec("dns", CLUSTER_CA, "system:serviceaccount:kube-system:coredns", client=True),
         CertSpec(ADMIN, CLUSTER_CA, "kubernetes-admin", ("system:masters",), client=True),
         # `kubelite init`'s registry serves TLS at the control-plane addresses (joined nodes verify it)

@@ -74,6 +74,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="shortest time between syncs; changes in between are batched; e.g. 1s")
     p.add_argument("--full-sync-period", type=duration, default=3600.0,
                    help="how often every chain is rewritten even if unchanged; e.g. 1h")
+    p.add_argument("--announce-lb", action="store_true",
+                   help="add the LoadBalancer addresses this node owns to the interface holding --node-ip")
     p.add_argument("--cleanup", action="store_true", help="remove every chain and jump the proxy owns, then exit")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     add_client_flags(p)
@@ -94,7 +96,7 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
     metrics = Metrics()
     config = ProxyConfig(node_name=args.node_name, node_ip=args.node_ip, cluster_cidr=args.cluster_cidr or None,
                          sync_period=args.sync_period, min_sync_period=args.min_sync_period,
-                         full_sync_period=args.full_sync_period)
+                         full_sync_period=args.full_sync_period, announce_lb=args.announce_lb)
     proxier = Proxier(client, config, Iptables(), metrics)
     health_host, health_port = args.listen_health
     health = HealthServer(health_host, health_port, metrics)

@@ -28,6 +28,8 @@ class ServicePort:
     cluster_ip: str | None  # None: headless or not allocated -> no ClusterIP rules
     node_port: int | None = None
     affinity_seconds: int | None = None  # set when sessionAffinity is ClientIP
+    external_ips: tuple[str, ...] = ()  # spec.externalIPs and LoadBalancer ingress IPs: DNATed like the cluster IP
+    lb_ips: tuple[str, ...] = ()  # the LoadBalancer ingress IPs alone: a node announces these, never externalIPs
 
     @property
     def key(self) -> str:
@@ -84,6 +86,9 @@ def service_ports(svc: Service) -> list[ServicePort]:
         seconds = cfg.client_ip.timeout_seconds if cfg and cfg.client_ip else None
         affinity = seconds or DEFAULT_AFFINITY_SECONDS
     node_ports_wanted = spec.type in ("NodePort", "LoadBalancer")
+    lb_ips = [i.ip for i in svc.status.load_balancer.ingress] if spec.type == "LoadBalancer" else []
+    lb = tuple(sorted({ip for ip in (_ipv4(x) for x in lb_ips) if ip}))
+    external = tuple(sorted({ip for ip in (_ipv4(x) for x in spec.external_ips) if ip} | set(lb)))
     out: list[ServicePort] = []
     for p in spec.ports:
         protocol = (p.protocol or "TCP").upper()
@@ -99,6 +104,8 @@ def service_ports(svc: Service) -> list[ServicePort]:
             cluster_ip=cluster_ip,
             node_port=node_port,
             affinity_seconds=affinity,
+            external_ips=external,
+            lb_ips=lb,
         ))
     return out
 

@@ -16,10 +16,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kubelite.api import Endpoints, Service
+from kubelite.api import Endpoints, Node, Service
 from kubelite.client import ApiClient, Informer, meta_namespace_key
 from kubelite.daemon import Metrics
 from kubelite.proxy.iptables import IptablesLike
+from kubelite.proxy.lbaddrs import AddressAnnouncer, owned_here, ready_nodes
 from kubelite.proxy.model import Endpoint, ServicePort, ready_endpoints, service_ports
 from kubelite.proxy.netpolwatch import NetpolWatch
 from kubelite.proxy.rules import RulesBuilder, RulesConfig
@@ -37,6 +38,7 @@ class ProxyConfig:
     sync_period: float = 30.0
     min_sync_period: float = 0.0
     full_sync_period: float = 3600.0
+    announce_lb: bool = False  # put LoadBalancer addresses this node owns on its interface (needs node_ip)
 
 
 class Proxier:
@@ -50,6 +52,12 @@ class Proxier:
         self.endpoints.add_handlers(on_add=self._changed, on_update=self._endpoints_updated,
                                     on_delete=self._changed)
         self.netpol = NetpolWatch(client, self._changed)
+        self.nodes: Informer[Node] | None = None
+        self.announcer: AddressAnnouncer | None = None
+        if config.announce_lb and config.node_ip:
+            self.nodes = Informer(client, Node)
+            self.nodes.add_handlers(on_add=self._changed, on_update=self._node_updated, on_delete=self._changed)
+            self.announcer = AddressAnnouncer(config.node_ip)
         self.syncer = RuleSyncer(iptables, config.full_sync_period)
         self.runner = SyncRunner(self._sync, min_interval=config.min_sync_period, max_interval=config.sync_period)
         self.builder = RulesBuilder(RulesConfig(cluster_cidr=config.cluster_cidr or None))
@@ -80,6 +88,10 @@ class Proxier:
         if service_ports(old) != service_ports(new):
             self.runner.request()
 
+    def _node_updated(self, old: Node, new: Node) -> None:
+        if ready_nodes([old]) != ready_nodes([new]):
+            self.runner.request()
+
     def _endpoints_updated(self, old: Endpoints, new: Endpoints) -> None:
         if old.subsets != new.subsets:
             self.runner.request()
@@ -108,6 +120,8 @@ class Proxier:
                        asyncio.create_task(self.endpoints.run(), name="proxy-endpoints-informer"),
                        *(asyncio.create_task(i.run(), name=f"proxy-netpol-informer-{n}")
                          for n, i in enumerate(self.netpol.informers))]
+        if self.nodes is not None:
+            self._tasks.append(asyncio.create_task(self.nodes.run(), name="proxy-nodes-informer"))
         synced: asyncio.Future[Any] = asyncio.ensure_future(
             asyncio.gather(self.services.wait_synced(), self.endpoints.wait_synced(), self.netpol.wait_synced()))
         stopping: asyncio.Future[Any] = asyncio.ensure_future(self._stopping.wait())
@@ -171,6 +185,10 @@ class Proxier:
             self._last_error = str(exc)
             m.inc("kubeproxy_sync_proxy_rules_iptables_restore_failures_total", help_text="failed syncs")
             raise
+        if self.announcer is not None and self.nodes is not None:
+            lb_ips = {ip for sp, _ in ports for ip in sp.lb_ips}
+            await self.announcer.sync(owned_here(lb_ips, ready_nodes(self.nodes.store.list()),
+                                                 self.config.node_name))
         duration = time.perf_counter() - t0
         self._last_error = ""
         self._last_success = time.monotonic()

@@ -256,9 +256,16 @@ def _port_rules(sp: ServicePort, endpoints: list[Endpoint], cidr: str | None) ->
             pr.filter_external.append(
                 f"-A {KUBE_EXTERNAL_SERVICES} -m addrtype --dst-type LOCAL {proto} --dport {sp.node_port} "
                 f'-m comment --comment "{sp.key} has no endpoints" -j REJECT --reject-with icmp-port-unreachable')
+        for ip in sp.external_ips:
+            pr.filter_services.append(
+                f'-A {KUBE_SERVICES} -d {ip}/32 {proto} --dport {sp.port} -m comment --comment "{sp.key} has no '
+                f'endpoints" -j REJECT --reject-with icmp-port-unreachable')
         return pr
     svc = svc_chain(sp)
     pr.nat_services.append(f'-A {KUBE_SERVICES} {dest} -m comment --comment "{sp.key} cluster IP" -j {svc}')
+    for ip in sp.external_ips:  # externalIPs and LoadBalancer addresses: outside traffic, so masqueraded
+        ext = f'-A {KUBE_SERVICES} -d {ip}/32 {proto} --dport {sp.port} -m comment --comment "{sp.key} external IP"'
+        pr.nat_services += [f"{ext} -j {KUBE_MARK_MASQ}", f"{ext} -j {svc}"]
     if sp.node_port:
         np = f'-A {KUBE_NODEPORTS} {proto} --dport {sp.node_port} -m comment --comment "{sp.key}"'
         pr.nat_nodeports.append(f"{np} -j {KUBE_MARK_MASQ}")

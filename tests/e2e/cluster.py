@@ -26,7 +26,7 @@ from kubelite.cleanup import processes_with_env
 from kubelite.cluster import start_component
 from kubelite.localcluster import load_state, save_state
 from kubelite.pki import cluster as pki
-from kubelite.procs import is_same_process_alive
+from kubelite.procs import is_same_process_alive, live_pids_with
 from kubelite.settings import ClusterSettings
 
 T = TypeVar("T")
@@ -140,6 +140,7 @@ def _reap(pid: int) -> bool:
 def leftovers(c: LocalCluster) -> list[str]:
     """Everything of this cluster still present on the host (empty after a clean `down`)."""
     found = [f"process {pid}" for pid in processes_with_env(f"KUBELITE_CLUSTER_DIR={c.data_dir}")]
+    found += [f"nginx {pid}" for pid in live_pids_with(f"{c.data_dir}/ingress/")]
     found += [f"mount {m}" for m in cleanup.mounts_under(c.data_dir)]
     found += [f"runc container {x}" for x in cleanup.remaining_runc_containers(c.data_dir)]
     net = c.plan.network

@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBS = {"kubelite.api", "kubelite.client", "kubelite.pb", "kubelite.wire", "kubelite.daemon", "kubelite.proxy",
-        "kubelite.clusterdns"}
+        "kubelite.clusterdns", "kubelite.ingress"}
 """Shared libraries and the node/cluster add-on daemons live inside the `kubelite` package."""
 OURS = LIBS | {"kvstore", "apiserver", "scheduler", "controllers", "kubelet", "kubectl", "kubelite"}
 _DAEMON_DEPS = {"kubelite.client", "kubelite.api", "kubelite.pb", "kubelite.wire", "kubelite.daemon"}
@@ -30,6 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "kubelet": {"kubelet"} | _DAEMON_DEPS,
     "kubelite.proxy": {"kubelite.proxy"} | _DAEMON_DEPS,
     "kubelite.clusterdns": {"kubelite.clusterdns"} | _DAEMON_DEPS,
+    "kubelite.ingress": {"kubelite.ingress", "kubelite.proxy"} | _DAEMON_DEPS,  # reuses the proxy's SyncRunner
     "kubectl": {"kubectl", "kubelite.client", "kubelite.wire", "kubelite.api", "kubelite.pb"},
     "kubelite": OURS,
 }

@@ -19,7 +19,7 @@ def test_recorded_settings_plan_the_same_cluster_one_node_bigger(tmp_path: Path)
     after = recorded.plan(tmp_path)
     old = {c.name: c for c in before.components}
     new = {c.name: c for c in after.components}
-    assert set(new) - set(old) == {"kubelet-node-3", "proxy-node-3"}
+    assert set(new) - set(old) == {"kubelet-node-3", "proxy-node-3", "ingress-node-3"}
     for name, comp in old.items():  # every existing daemon is planned exactly as it runs
         assert new[name].health == comp.health, name
         if not name.startswith(("kubelet", "proxy", "dns")):

@@ -244,3 +244,18 @@ def test_render_is_a_complete_restore_payload() -> None:
     assert text.startswith("*filter\n:KUBE-SERVICES - [0:0]\n")
     assert text.count("COMMIT") == 2 and text.endswith("COMMIT\n")
     assert f":{svc_chain(sp)} - [0:0]" in text
+
+
+def test_load_balancer_address_is_masqueraded_and_dnated_like_the_cluster_ip() -> None:
+    s_obj = Service.from_dict({"metadata": {"name": "web", "namespace": "default"},
+                               "spec": {"type": "LoadBalancer", "clusterIP": "10.96.0.10",
+                                        "ports": [{"name": "http", "port": 80, "nodePort": 30080}]},
+                               "status": {"loadBalancer": {"ingress": [{"ip": "10.88.7.241"}]}}})
+    rs = build([s_obj], {"default/web": THREE})
+    s = svc_chain(service_ports(s_obj)[0])
+    ext = '-A KUBE-SERVICES -d 10.88.7.241/32 -p tcp -m tcp --dport 80 -m comment --comment "default/web:http external IP"'
+    assert [f"{ext} -j KUBE-MARK-MASQ", f"{ext} -j {s}"] == [
+        r for r in rs.chains[(NAT, "KUBE-SERVICES")] if "10.88.7.241" in r]
+    # no endpoints: the address rejects instead of hanging
+    empty = build([s_obj], {})
+    assert any("10.88.7.241/32" in r and "REJECT" in r for r in empty.chains[(FILTER, "KUBE-SERVICES")])
