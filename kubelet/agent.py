@@ -95,6 +95,7 @@ class Kubelet:
             asyncio.create_task(self.node.run(), name="node-agent"),
             asyncio.create_task(self.informer.run(), name="pod-informer"),
             asyncio.create_task(self.pods.housekeeping(self.informer), name="pod-housekeeping"),
+            asyncio.create_task(self.stats.run(), name="stats-sampler"),
         ]
 
     def not_ready(self) -> str | None:

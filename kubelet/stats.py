@@ -13,6 +13,8 @@ metrics server and `/metrics`) do not shrink each other's window to noise.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -23,9 +25,12 @@ from typing import Protocol, runtime_checkable
 from kubelite.daemon.metrics import Family
 from kubelite.pb.kubelite import api_pb2
 
+log = logging.getLogger(__name__)
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC = Path("/proc")
-MIN_WINDOW = 1.0
+MIN_WINDOW = 5.0
+SAMPLE_SECONDS = 10.0  # the kubelet samples this often, so a rate is always at hand (like cAdvisor housekeeping)
 # /proc/stat columns counted as busy: user nice system (idle iowait excluded) irq softirq steal
 _BUSY_COLUMNS = (0, 1, 2, 5, 6, 7)
 
@@ -103,9 +108,11 @@ class RateTracker:
 
     def __init__(self, min_window: float = MIN_WINDOW) -> None:
         self.min_window = min_window
-        self._kept: dict[str, tuple[float, int, float | None]] = {}  # key -> (time, cpu ns, millicores)
+        # key -> (time, cpu ns, (millicores, window seconds) or None)
+        self._kept: dict[str, tuple[float, int, tuple[float, float] | None]] = {}
 
-    def millicores(self, key: str, now: float, cpu_ns: int) -> float | None:
+    def millicores(self, key: str, now: float, cpu_ns: int) -> tuple[float, float] | None:
+        """(millicores, window seconds) of `key`, None until two samples `min_window` apart exist."""
         kept = self._kept.get(key)
         if kept is None or cpu_ns < kept[1]:  # new cgroup, or a recreated one whose counter restarted
             self._kept[key] = (now, cpu_ns, None)
@@ -113,7 +120,7 @@ class RateTracker:
         then, ns, rate = kept
         if now - then < self.min_window:
             return rate
-        rate = (cpu_ns - ns) / (now - then) / 1e6
+        rate = ((cpu_ns - ns) / (now - then) / 1e6, now - then)
         self._kept[key] = (now, cpu_ns, rate)
         return rate
 
@@ -138,7 +145,7 @@ class StatsCollector:
         usage = api_pb2.Usage(cpu_seconds=raw.cpu_ns / 1e9, memory_working_set_bytes=raw.working_set)
         rate = self.rates.millicores(key, now, raw.cpu_ns)
         if rate is not None:
-            usage.cpu_millicores = rate
+            usage.cpu_millicores, usage.cpu_window_seconds = rate
         return usage
 
     def sample(self) -> api_pb2.StatsResponse:
@@ -163,6 +170,15 @@ class StatsCollector:
             out.pods.append(stats)
         self.rates.forget_except(keys)
         return out
+
+    async def run(self, interval: float = SAMPLE_SECONDS) -> None:
+        """Sample every `interval` so a CPU rate over a recent window is ready when asked for."""
+        while True:
+            try:
+                self.sample()
+            except (OSError, ValueError) as exc:
+                log.warning("cannot sample resource usage", extra={"error": str(exc)})
+            await asyncio.sleep(interval)
 
 
 _HELP = {

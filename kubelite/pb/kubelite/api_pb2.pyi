@@ -11,14 +11,16 @@ class StatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Usage(_message.Message):
-    __slots__ = ("cpu_seconds", "cpu_millicores", "memory_working_set_bytes")
+    __slots__ = ("cpu_seconds", "cpu_millicores", "memory_working_set_bytes", "cpu_window_seconds")
     CPU_SECONDS_FIELD_NUMBER: _ClassVar[int]
     CPU_MILLICORES_FIELD_NUMBER: _ClassVar[int]
     MEMORY_WORKING_SET_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CPU_WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
     cpu_seconds: float
     cpu_millicores: float
     memory_working_set_bytes: int
-    def __init__(self, cpu_seconds: _Optional[float] = ..., cpu_millicores: _Optional[float] = ..., memory_working_set_bytes: _Optional[int] = ...) -> None: ...
+    cpu_window_seconds: float
+    def __init__(self, cpu_seconds: _Optional[float] = ..., cpu_millicores: _Optional[float] = ..., memory_working_set_bytes: _Optional[int] = ..., cpu_window_seconds: _Optional[float] = ...) -> None: ...
 
 class ContainerStats(_message.Message):
     __slots__ = ("name", "usage")

@@ -51,8 +51,8 @@ def test_rate_needs_two_samples_a_window_apart_and_resets_on_a_new_counter() -> 
     r = RateTracker(min_window=1.0)
     assert r.millicores("c", 100.0, 1_000_000_000) is None
     assert r.millicores("c", 100.5, 1_400_000_000) is None  # too soon: kept sample stays
-    assert r.millicores("c", 102.0, 2_000_000_000) == pytest.approx(500.0)  # 1 s of CPU in 2 s
-    assert r.millicores("c", 102.2, 9_000_000_000) == pytest.approx(500.0)  # within the window: last rate
+    assert r.millicores("c", 102.0, 2_000_000_000) == pytest.approx((500.0, 2.0))  # 1 s of CPU in 2 s
+    assert r.millicores("c", 102.2, 9_000_000_000) == pytest.approx((500.0, 2.0))  # within the window: last rate
     assert r.millicores("c", 104.0, 10) is None  # counter went back: a recreated cgroup
 
 
@@ -80,6 +80,7 @@ def test_collector_reports_node_pods_and_containers(tmp_path: Path) -> None:
     write_proc(proc, 1000 + 10 * 100)
     second = collector.sample()
     assert second.pods[0].containers[0].usage.cpu_millicores == pytest.approx(500.0)
+    assert second.pods[0].containers[0].usage.cpu_window_seconds == pytest.approx(10.0)
     assert second.node.usage.HasField("cpu_millicores")
 
 
