@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from kubelet.stats import ContainerCgroup, PodCgroups, RateTracker, StatsCollector, metric_families, read_cgroup
+from kubelet.stats import (
+    ContainerCgroup,
+    PodCgroups,
+    RateTracker,
+    StatsCollector,
+    metric_families,
+    read_cgroup,
+)
 from kubelite.daemon.metrics import Metrics
 
 
