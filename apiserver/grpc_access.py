@@ -20,6 +20,7 @@ from typing import Any
 import grpc.aio
 from google.protobuf.message import Message
 
+from apiserver import metricsapi
 from apiserver.access import (
     REVIEW_GROUPS,
     AccessControl,
@@ -94,7 +95,10 @@ def attributes(method: str, request: Message, user: UserInfo, *, body_name: bool
     name = str(getattr(request, "name", ""))
     group = REVIEW_GROUPS.get(resource)
     namespaced = False
-    if group is None:
+    if resource in metricsapi.GRPC_RESOURCES:  # pods.metrics.k8s.io: a read of the metrics API
+        resource, group = metricsapi.GRPC_RESOURCES[resource], metricsapi.GROUP
+        namespaced = metricsapi.RESOURCES[resource][1]
+    elif group is None:
         info = registry.find(resource) if resource else None
         group = info.group if info is not None else ""
         if info is not None:

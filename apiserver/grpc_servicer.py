@@ -14,6 +14,7 @@ server: unexpected exceptions are logged and answered with INTERNAL.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,11 +29,12 @@ from apiserver.apply.manager import MAX_MANAGER_LENGTH, WriteManager, from_user_
 from apiserver.eviction import EVICTION_SUBRESOURCE, grpc_evict
 from apiserver.grpc_access import GrpcAccess
 from apiserver.logs import KubeletLogs
+from apiserver.metricsapi import GRPC_RESOURCES, ResourceMetrics
 from apiserver.options import DeleteOptions, ListOptions, WatchOptions
 from apiserver.peer import enter_call
 from apiserver.service import ResourceService
 from apiserver.serviceaccount.admission import TOKEN_SUBRESOURCE
-from kubelite.api.errors import ApiError, RequestEntityTooLarge
+from kubelite.api.errors import ApiError, BadRequest, RequestEntityTooLarge
 from kubelite.api.limits import MAX_REQUEST_BODY_BYTES
 from kubelite.api.rbac import REVIEW_RESOURCES
 from kubelite.daemon.metrics import Metrics
@@ -69,6 +71,7 @@ class ResourcesAdapter:
         self.service = service
         self.access = access or AccessControl.build(AccessOptions(), service.caches)
         self.kubelet_logs = KubeletLogs(service, kubelet_credentials)
+        self.metrics = ResourceMetrics(service, self.kubelet_logs)
 
     async def close(self) -> None:
         await self.kubelet_logs.close()
@@ -84,11 +87,21 @@ class ResourcesAdapter:
             request.resource, request.namespace, _body(request.json), dry_run=request.dry_run))
 
     async def Get(self, request: api_pb2.GetRequest) -> api_pb2.Object:
+        metrics = GRPC_RESOURCES.get(request.resource)
+        if metrics is not None:
+            if not request.name:
+                raise BadRequest("get: a name is required")
+            found = await self.metrics.answer(metrics, request.namespace, request.name, ListOptions())
+            return api_pb2.Object(json=json.dumps(found).encode())
         return api_pb2.Object(json=await self.service.get(request.resource, request.namespace, request.name))
 
     async def List(self, request: api_pb2.ListRequest) -> api_pb2.ListResponse:
         options = ListOptions(label_selector=request.label_selector, field_selector=request.field_selector,
                               limit=request.limit, continue_token=getattr(request, "continue"))
+        metrics = GRPC_RESOURCES.get(request.resource)
+        if metrics is not None:
+            answer = await self.metrics.answer(metrics, request.namespace, "", options)
+            return api_pb2.ListResponse(items=[json.dumps(item).encode() for item in answer["items"]])
         result = await self.service.list(request.resource, request.namespace, options)
         response = api_pb2.ListResponse(resource_version=result.resource_version)
         response.items.extend(result.items)

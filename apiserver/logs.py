@@ -227,6 +227,18 @@ class KubeletLogs:
                 yield response
 
 
+    async def stats(self, target: str, timeout: float) -> api_pb2.StatsResponse:
+        """One kubelet's resource usage (`kubelite.v1.Kubelet/Stats`)."""
+        method = self._channel(target).unary_unary(
+            "/kubelite.v1.Kubelet/Stats", request_serializer=api_pb2.StatsRequest.SerializeToString,
+            response_deserializer=api_pb2.StatsResponse.FromString)
+        try:
+            response: api_pb2.StatsResponse = await method(api_pb2.StatsRequest(), timeout=timeout)
+        except grpc.aio.AioRpcError as err:
+            raise _kubelet_error(err, target) from None
+        return response
+
+
 async def _prepend(first: Any, rest: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
     async with contextlib.aclosing(rest):
         if first is not None:

@@ -49,6 +49,16 @@ EXAMPLES: dict[str, str] = {
 
   # Only if it currently has 2
   kctl scale deployment web --current-replicas=2 --replicas=3""",
+    "top": """\
+  # CPU and memory use of every node, then of the pods of all namespaces, busiest first
+  kctl top nodes
+  kctl top pods -A --sort-by=cpu""",
+    "top node": """\
+  # CPU and memory use of node node-1
+  kctl top node node-1""",
+    "top pod": """\
+  # Per-container use of the pods labelled app=web
+  kctl top pods -l app=web --containers""",
     "rollout": """\
   # Watch a rollout, then roll back
   kctl rollout status deploy/web

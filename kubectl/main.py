@@ -43,6 +43,7 @@ from kubectl.commands import (
     portforward,
     rollout,
     scale,
+    top,
     wait,
 )
 from kubectl.commands import run as run_cmd
@@ -68,7 +69,7 @@ DEFAULT_REQUEST_TIMEOUT = 30.0
 LEARN_TIMEOUT = 5.0  # asking for the CRDs must not double the wait for a server that does not answer
 COMMANDS = (get, describe, apply, create, delete, logs, exec, scale, rollout, nodes, info, auth,
             label, annotate, patch, set_cmd, run_cmd, expose, wait, diff, config_cmd, explain,
-            apiversions, edit, cp, certificate, portforward)
+            apiversions, edit, cp, certificate, portforward, top)
 
 
 class Parser(argparse.ArgumentParser):

@@ -23,6 +23,7 @@ from kubelet.pod_config import cluster_dns
 from kubelet.pod_dispatcher import SHUTDOWN_GRACE_CAP, PodDispatcher
 from kubelet.runtime import ContainerState, Runtime
 from kubelet.server import KubeletServer
+from kubelet.stats import CgroupSource, StatsCollector
 from kubelite.api import Pod
 from kubelite.client import ApiClient, EventRecorder, Informer
 
@@ -63,8 +64,9 @@ class Kubelet:
             resync_seconds=cfg.resync_seconds, images=images,
             dns=cluster_dns(list(cfg.cluster_dns), cfg.cluster_domain),
         )
+        self.stats = StatsCollector(cfg.node_name, runtime if isinstance(runtime, CgroupSource) else None)
         self.server = KubeletServer(cfg.listen, cfg.data_dir, self._log_active, exec_backend=self.pods,
-                                    credentials=cfg.tls, allowed_users=cfg.api_users)
+                                    credentials=cfg.tls, allowed_users=cfg.api_users, stats=self.stats)
         self.pods.attach(self.informer)
         self.local_paths = LocalPathVolumes(client, cfg.node_name, cfg.data_dir,
                                             in_use=lambda pv: pods_use(self.informer.store.list(), pv))
@@ -98,6 +100,7 @@ class Kubelet:
             asyncio.create_task(self.informer.run(), name="pod-informer"),
             asyncio.create_task(self.pods.housekeeping(self.informer), name="pod-housekeeping"),
             asyncio.create_task(self.local_paths.run(), name="local-path-volumes"),
+            asyncio.create_task(self.stats.run(), name="stats-sampler"),
         ]
 
     def not_ready(self) -> str | None:

@@ -38,6 +38,7 @@ from kubelet.process_runtime import ProcessRuntime
 from kubelet.runtime import Runtime
 from kubelet.server import API_USERS
 from kubelet.servingcert import ServingCertificate
+from kubelet.stats import metric_families
 from kubelet.tlsbootstrap import BootstrapError, CertFiles, TlsBootstrap
 from kubelite.api import Node
 from kubelite.api.errors import ApiError
@@ -248,6 +249,7 @@ async def run_kubelet(args: argparse.Namespace, stop: asyncio.Event) -> None:
     health.add_check("kubelet", kubelet.not_ready)
     health.metrics.gauge("kubelet_running_pods", lambda: float(len(kubelet.pods.workers)),
                          "pods this kubelet is running or stopping")
+    health.metrics.collector(lambda: metric_families(kubelet.stats.sample()))
     try:
         await health.start()
     except OSError as exc:

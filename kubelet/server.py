@@ -27,6 +27,7 @@ from kubelet.attach import AttachBackend, attach
 from kubelet.crilog import parse_line, timestamp_ns
 from kubelet.portforward import PortForwardBackend
 from kubelet.runtime import ExecSession
+from kubelet.stats import StatsCollector
 from kubelite.api.errors import ApiError, BadRequest, Forbidden, NotFound
 from kubelite.api.timeutil import parse_time
 from kubelite.daemon.tls import bind, peer_identity
@@ -199,8 +200,9 @@ class KubeletService(api_pb2_grpc.KubeletServicer):
     """Logs and Exec; with `allowed_users`, only callers whose verified certificate CN is one of them."""
 
     def __init__(self, data_dir: Path, active: ActiveCheck, exec_backend: ExecBackend | None = None,
-                 allowed_users: frozenset[str] | None = None) -> None:
+                 allowed_users: frozenset[str] | None = None, stats: StatsCollector | None = None) -> None:
         self.data_dir = data_dir
+        self.stats = stats
         self.active = active
         self.exec_backend = exec_backend
         self.allowed_users = allowed_users
@@ -300,6 +302,23 @@ class KubeletService(api_pb2_grpc.KubeletServicer):
         except ApiError as err:
             await _abort(context, err)
 
+    async def Stats(
+        self, request: api_pb2.StatsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> api_pb2.StatsResponse:
+        """Usage of the node, pods and containers now (the metrics server scrapes this)."""
+        refused = self.refusal(context, "read stats")
+        if refused is None and self.stats is None:
+            refused = BadRequest("stats are not supported by this kubelet")
+        if refused is not None or self.stats is None:
+            await _abort(context, refused or BadRequest("stats: unavailable"))
+            raise AssertionError("unreachable: abort raises")
+        try:
+            return self.stats.sample()
+        except (OSError, ValueError) as exc:
+            await _abort(context, ApiError.from_status(
+                {"reason": "InternalError", "code": 500, "message": f"cannot read usage: {exc}"}))
+            raise AssertionError("unreachable: abort raises") from exc
+
     async def Logs(
         self, request: api_pb2.LogsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[api_pb2.LogChunk]:
@@ -335,10 +354,11 @@ class KubeletServer:
     def __init__(
         self, listen: str, data_dir: Path, active: ActiveCheck, exec_backend: ExecBackend | None = None,
         credentials: grpc.ServerCredentials | None = None, allowed_users: frozenset[str] | None = None,
+        stats: StatsCollector | None = None,
     ) -> None:
         self.listen = listen
         self.credentials = credentials
-        self.service = KubeletService(data_dir, active, exec_backend, allowed_users)
+        self.service = KubeletService(data_dir, active, exec_backend, allowed_users, stats)
         self.port = 0
         self._server: grpc.aio.Server | None = None
 

@@ -117,6 +117,9 @@ def _user_facing() -> list[ClusterRole]:
             rule(READ, ["networking.k8s.io"], ["networkpolicies"]),
             rule(READ, ["coordination.k8s.io"], ["leases"]),
         ], labels={to("view"): "true"}),
+        # As metrics-server installs it: reading usage is part of viewing (and so of edit and admin).
+        cluster_role("system:aggregated-metrics-reader", [rule(["get", "list"], ["metrics.k8s.io"], ["nodes", "pods"])],
+                     labels={to("view"): "true"}),
     ]
 
 

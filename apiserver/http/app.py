@@ -25,13 +25,14 @@ from typing import Any
 from aiohttp import web
 
 from apiserver.access import AccessControl, AccessOptions
-from apiserver.http import accessapi, discovery, openapi
+from apiserver.http import accessapi, discovery, metricsroutes, openapi
 from apiserver.http.body import LIMIT, read_body
 from apiserver.http.errors import not_found_path, status_response
 from apiserver.http.handlers import ResourceHandlers, json_response
 from apiserver.http.podstreams import is_pod_stream, serve_pod_stream
 from apiserver.http.routing import RequestInfo, request_info, resolve_kind
 from apiserver.logs import KubeletLogs
+from apiserver.metricsapi import ResourceMetrics
 from apiserver.service import ResourceService
 from apiserver.strategy import StatusStrategy
 from kubelite.api.errors import ApiError, InternalError
@@ -86,6 +87,7 @@ class HttpApi:
         self.service = service
         self.access = access or AccessControl.build(AccessOptions(), service.caches)  # answers the self reviews
         self.kubelet = kubelet  # relays pods/log, exec, portforward (None: those paths 404)
+        self.metrics = ResourceMetrics(service, kubelet) if kubelet is not None else None
         self.not_ready = not_ready
         self.authorizer = authorizer or _allow_all
         self.max_body_bytes = max_body_bytes
@@ -145,6 +147,8 @@ class HttpApi:
                 return await self._nonresource(request, info)
             if accessapi.serves(info):
                 return await accessapi.handle(request, info, await read_body(request), self.service, self.access)
+            if metricsroutes.serves(info):
+                return await metricsroutes.handle(request, info, self.metrics)
             if is_pod_stream(info):
                 return await serve_pod_stream(request, info, self.kubelet)
             kind = resolve_kind(info)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from apiserver import metricsapi
 from apiserver.http import accessapi
 from apiserver.http.routing import APPROVABLE, SCALABLE
 from kubelite.api import registry
@@ -56,9 +57,9 @@ def _group(name: str, version: str) -> dict[str, Any]:
 
 
 def all_group_versions() -> list[str]:
-    """Every served group/version: the kind registry's, then the access API's (reviews)."""
+    """Every served group/version: the kind registry's, then the access API's (reviews) and the metrics API."""
     stored = list(group_versions())
-    return stored + sorted(gv for gv in accessapi.DISCOVERY if gv not in stored)
+    return stored + sorted({*accessapi.DISCOVERY, metricsapi.GROUP_VERSION} - set(stored))
 
 
 def api_group_list() -> dict[str, Any]:
@@ -93,7 +94,11 @@ def _subresources(info: KindInfo, has_status: HasStatus) -> list[tuple[str, str,
 
 
 def _review_entries(group_version: str) -> list[dict[str, Any]]:
-    """The access API's cluster-scoped, create-only review resources of one group/version."""
+    """The resources of one group/version served without storage: the access API's cluster-scoped,
+    create-only reviews, and the read-only metrics API."""
+    if group_version == metricsapi.GROUP_VERSION:
+        return [{"name": resource, "singularName": "", "namespaced": namespaced, "kind": kind,
+                 "verbs": metricsapi.VERBS} for resource, (kind, namespaced) in metricsapi.RESOURCES.items()]
     return [{"name": resource, "singularName": "", "namespaced": False, "kind": kind, "verbs": accessapi.CREATE_ONLY}
             for resource, kind in accessapi.DISCOVERY.get(group_version, [])]
 
@@ -107,7 +112,7 @@ def categories(info: KindInfo) -> list[str]:
 def resource_list(group_version: str, has_status: HasStatus) -> dict[str, Any] | None:
     """APIResourceList of one group/version (`/api/v1`, `/apis/apps/v1`); None if it is not served."""
     kinds = group_versions().get(group_version)
-    if kinds is None and group_version not in accessapi.DISCOVERY:
+    if kinds is None and group_version not in accessapi.DISCOVERY and group_version != metricsapi.GROUP_VERSION:
         return None
     resources: list[dict[str, Any]] = _review_entries(group_version)
     kinds = kinds or []
@@ -138,7 +143,8 @@ def aggregated(core: bool, has_status: HasStatus) -> dict[str, Any]:
             continue
         resources: list[dict[str, Any]] = [
             {"resource": e["name"], "responseKind": {"group": group, "version": version, "kind": e["kind"]},
-             "scope": "Cluster", "singularResource": "", "verbs": e["verbs"]} for e in _review_entries(gv)]
+             "scope": "Namespaced" if e["namespaced"] else "Cluster", "singularResource": "", "verbs": e["verbs"]}
+            for e in _review_entries(gv)]
         for info in stored.get(gv, []):
             entry: dict[str, Any] = {
                 "resource": info.resource,

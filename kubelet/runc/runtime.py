@@ -38,6 +38,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from kubelet import stats
 from kubelet.exec_session import ProcessExecSession, SpawnedExec, check_exec, read_pid_file
 from kubelet.runc import bundle, conmon, overlay, podcgroup
 from kubelet.runc import sandbox as sb
@@ -449,6 +450,19 @@ class RuncRuntime(SpawnedExec):
 
     async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
         return [c.status for c in self._containers.values() if sandbox_id is None or c.sandbox_id == sandbox_id]
+
+    def stats_targets(self) -> list[stats.PodCgroups]:
+        """Every ready sandbox's pod cgroup and its running containers' cgroups (kubelet/stats.py)."""
+        out: list[stats.PodCgroups] = []
+        for rec in self._sandboxes.values():
+            if not rec.ready:
+                continue
+            c = rec.config
+            containers = [stats.ContainerCgroup(r.status.name, podcgroup.container_path(self.cgroup_parent, rec.id, r.id))
+                          for r in self._containers.values()
+                          if r.sandbox_id == rec.id and r.status.state == ContainerState.RUNNING]
+            out.append(stats.PodCgroups(c.namespace, c.name, c.uid, self.pod_cgroup(rec.id), containers))
+        return out
 
     def container_log_path(self, container_id: str) -> Path:
         path = self._get(container_id).status.log_path

@@ -162,6 +162,17 @@ class ApiClient:
         request = api_pb2.CreateRequest(resource=resource, json=_encode(obj))
         return await self._required_object_call("Create", request)
 
+    async def read_unstored(self, resource: str, namespace: str, name: str = "",
+                            label_selector: str = "") -> list[dict[str, Any]]:
+        """Get (`name`) or list a resource the server computes rather than stores, such as
+        `pods.metrics.k8s.io` (no kind in the registry; `namespace` "" = all or cluster-scoped)."""
+        if name:
+            return [await self._required_object_call(
+                "Get", api_pb2.GetRequest(resource=resource, namespace=namespace, name=name))]
+        request = api_pb2.ListRequest(resource=resource, namespace=namespace, label_selector=label_selector)
+        response: api_pb2.ListResponse = await self._call("List", request, api_pb2.ListResponse)
+        return [_decode_json(item, "List") for item in response.items]
+
     async def get_raw(self, resource: str, name: str, namespace: str | None = None) -> dict[str, Any]:
         info = self.resolve(resource)
         request = api_pb2.GetRequest(resource=info.resource, namespace=_namespace_for(info, namespace), name=name)

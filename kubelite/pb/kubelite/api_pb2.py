@@ -24,51 +24,63 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ekubelite/pb/kubelite/api.proto\x12\x0bkubelite.v1\"\x16\n\x06Object\x12\x0c\n\x04json\x18\x01 \x01(\x0c\"S\n\rCreateRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04json\x18\x03 \x01(\x0c\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\"?\n\nGetRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"\x83\x01\n\x0bListRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x04 \x01(\t\x12\r\n\x05limit\x18\x05 \x01(\x03\x12\x10\n\x08\x63ontinue\x18\x06 \x01(\t\"I\n\x0cListResponse\x12\r\n\x05items\x18\x01 \x03(\x0c\x12\x18\n\x10resource_version\x18\x02 \x01(\t\x12\x10\n\x08\x63ontinue\x18\x03 \x01(\t\"a\n\rUpdateRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0c\n\x04json\x18\x04 \x01(\x0c\x12\x0f\n\x07\x64ry_run\x18\x05 \x01(\x08\"\xdb\x01\n\rDeleteRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12!\n\x14grace_period_seconds\x18\x04 \x01(\x03H\x00\x88\x01\x01\x12\x1a\n\x12propagation_policy\x18\x05 \x01(\t\x12\x18\n\x10precondition_uid\x18\x06 \x01(\t\x12%\n\x1dprecondition_resource_version\x18\x07 \x01(\tB\x17\n\x15_grace_period_seconds\"\x96\x01\n\x0cWatchRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x18\n\x10resource_version\x18\x03 \x01(\t\x12\x16\n\x0elabel_selector\x18\x04 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x05 \x01(\t\x12\x17\n\x0f\x61llow_bookmarks\x18\x06 \x01(\x08\"*\n\nWatchEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0e\n\x06object\x18\x02 \x01(\x0c\"R\n\x0b\x42indRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tnode_name\x18\x03 \x01(\t\x12\x0f\n\x07pod_uid\x18\x04 \x01(\t\"\xd9\x01\n\x0bLogsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tcontainer\x18\x03 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x04 \x01(\x08\x12\x17\n\ntail_lines\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x10\n\x08previous\x18\x06 \x01(\x08\x12\x12\n\ntimestamps\x18\x07 \x01(\x08\x12\x0f\n\x07pod_uid\x18\x08 \x01(\t\x12\x12\n\nsince_time\x18\t \x01(\t\x12\x13\n\x0blimit_bytes\x18\n \x01(\x03\x42\r\n\x0b_tail_lines\"\x18\n\x08LogChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"}\n\tExecStart\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tcontainer\x18\x03 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x04 \x03(\t\x12\x0b\n\x03tty\x18\x05 \x01(\x08\x12\r\n\x05stdin\x18\x06 \x01(\x08\x12\x0f\n\x07pod_uid\x18\x07 \x01(\t\"w\n\x0b\x45xecRequest\x12%\n\x05start\x18\x01 \x01(\x0b\x32\x16.kubelite.v1.ExecStart\x12\r\n\x05stdin\x18\x02 \x01(\x0c\x12\x13\n\x0b\x63lose_stdin\x18\x03 \x01(\x08\x12\r\n\x05width\x18\x04 \x01(\r\x12\x0e\n\x06height\x18\x05 \x01(\r\"Q\n\x0c\x45xecResponse\x12\x0e\n\x06stdout\x18\x01 \x01(\x0c\x12\x0e\n\x06stderr\x18\x02 \x01(\x0c\x12\x0e\n\x06\x65xited\x18\x03 \x01(\x08\x12\x11\n\texit_code\x18\x04 \x01(\x05\"R\n\x10PortForwardStart\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07pod_uid\x18\x03 \x01(\t\x12\x0c\n\x04port\x18\x04 \x01(\x05\"e\n\x12PortForwardRequest\x12,\n\x05start\x18\x01 \x01(\x0b\x32\x1d.kubelite.v1.PortForwardStart\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x13\n\x0b\x63lose_write\x18\x03 \x01(\x08\"#\n\x13PortForwardResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x32\xb7\x05\n\tResources\x12\x39\n\x06\x43reate\x12\x1a.kubelite.v1.CreateRequest\x1a\x13.kubelite.v1.Object\x12\x33\n\x03Get\x12\x17.kubelite.v1.GetRequest\x1a\x13.kubelite.v1.Object\x12;\n\x04List\x12\x18.kubelite.v1.ListRequest\x1a\x19.kubelite.v1.ListResponse\x12\x39\n\x06Update\x12\x1a.kubelite.v1.UpdateRequest\x1a\x13.kubelite.v1.Object\x12?\n\x0cUpdateStatus\x12\x1a.kubelite.v1.UpdateRequest\x1a\x13.kubelite.v1.Object\x12\x39\n\x06\x44\x65lete\x12\x1a.kubelite.v1.DeleteRequest\x1a\x13.kubelite.v1.Object\x12=\n\x05Watch\x12\x19.kubelite.v1.WatchRequest\x1a\x17.kubelite.v1.WatchEvent0\x01\x12\x35\n\x04\x42ind\x12\x18.kubelite.v1.BindRequest\x1a\x13.kubelite.v1.Object\x12\x39\n\x04Logs\x12\x18.kubelite.v1.LogsRequest\x1a\x15.kubelite.v1.LogChunk0\x01\x12?\n\x04\x45xec\x12\x18.kubelite.v1.ExecRequest\x1a\x19.kubelite.v1.ExecResponse(\x01\x30\x01\x12T\n\x0bPortForward\x12\x1f.kubelite.v1.PortForwardRequest\x1a .kubelite.v1.PortForwardResponse(\x01\x30\x01\x32\x9e\x02\n\x07Kubelet\x12\x39\n\x04Logs\x12\x18.kubelite.v1.LogsRequest\x1a\x15.kubelite.v1.LogChunk0\x01\x12?\n\x04\x45xec\x12\x18.kubelite.v1.ExecRequest\x1a\x19.kubelite.v1.ExecResponse(\x01\x30\x01\x12T\n\x0bPortForward\x12\x1f.kubelite.v1.PortForwardRequest\x1a .kubelite.v1.PortForwardResponse(\x01\x30\x01\x12\x41\n\x06\x41ttach\x12\x18.kubelite.v1.ExecRequest\x1a\x19.kubelite.v1.ExecResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ekubelite/pb/kubelite/api.proto\x12\x0bkubelite.v1\"\x0e\n\x0cStatsRequest\"\x8a\x01\n\x05Usage\x12\x13\n\x0b\x63pu_seconds\x18\x01 \x01(\x01\x12\x1b\n\x0e\x63pu_millicores\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12 \n\x18memory_working_set_bytes\x18\x03 \x01(\x04\x12\x1a\n\x12\x63pu_window_seconds\x18\x04 \x01(\x01\x42\x11\n\x0f_cpu_millicores\"A\n\x0e\x43ontainerStats\x12\x0c\n\x04name\x18\x01 \x01(\t\x12!\n\x05usage\x18\x02 \x01(\x0b\x32\x12.kubelite.v1.Usage\"\x8c\x01\n\x08PodStats\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03uid\x18\x03 \x01(\t\x12!\n\x05usage\x18\x04 \x01(\x0b\x32\x12.kubelite.v1.Usage\x12/\n\ncontainers\x18\x05 \x03(\x0b\x32\x1b.kubelite.v1.ContainerStats\"k\n\tNodeStats\x12\x0c\n\x04name\x18\x01 \x01(\t\x12!\n\x05usage\x18\x02 \x01(\x0b\x32\x12.kubelite.v1.Usage\x12\x1a\n\x12memory_total_bytes\x18\x03 \x01(\x04\x12\x11\n\tcpu_count\x18\x04 \x01(\r\"h\n\rStatsResponse\x12\x0c\n\x04time\x18\x01 \x01(\x01\x12$\n\x04node\x18\x02 \x01(\x0b\x32\x16.kubelite.v1.NodeStats\x12#\n\x04pods\x18\x03 \x03(\x0b\x32\x15.kubelite.v1.PodStats\"\x16\n\x06Object\x12\x0c\n\x04json\x18\x01 \x01(\x0c\"S\n\rCreateRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04json\x18\x03 \x01(\x0c\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\"?\n\nGetRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"\x83\x01\n\x0bListRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x04 \x01(\t\x12\r\n\x05limit\x18\x05 \x01(\x03\x12\x10\n\x08\x63ontinue\x18\x06 \x01(\t\"I\n\x0cListResponse\x12\r\n\x05items\x18\x01 \x03(\x0c\x12\x18\n\x10resource_version\x18\x02 \x01(\t\x12\x10\n\x08\x63ontinue\x18\x03 \x01(\t\"a\n\rUpdateRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0c\n\x04json\x18\x04 \x01(\x0c\x12\x0f\n\x07\x64ry_run\x18\x05 \x01(\x08\"\xdb\x01\n\rDeleteRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12!\n\x14grace_period_seconds\x18\x04 \x01(\x03H\x00\x88\x01\x01\x12\x1a\n\x12propagation_policy\x18\x05 \x01(\t\x12\x18\n\x10precondition_uid\x18\x06 \x01(\t\x12%\n\x1dprecondition_resource_version\x18\x07 \x01(\tB\x17\n\x15_grace_period_seconds\"\x96\x01\n\x0cWatchRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x18\n\x10resource_version\x18\x03 \x01(\t\x12\x16\n\x0elabel_selector\x18\x04 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x05 \x01(\t\x12\x17\n\x0f\x61llow_bookmarks\x18\x06 \x01(\x08\"*\n\nWatchEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0e\n\x06object\x18\x02 \x01(\x0c\"R\n\x0b\x42indRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tnode_name\x18\x03 \x01(\t\x12\x0f\n\x07pod_uid\x18\x04 \x01(\t\"\xd9\x01\n\x0bLogsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tcontainer\x18\x03 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x04 \x01(\x08\x12\x17\n\ntail_lines\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x10\n\x08previous\x18\x06 \x01(\x08\x12\x12\n\ntimestamps\x18\x07 \x01(\x08\x12\x0f\n\x07pod_uid\x18\x08 \x01(\t\x12\x12\n\nsince_time\x18\t \x01(\t\x12\x13\n\x0blimit_bytes\x18\n \x01(\x03\x42\r\n\x0b_tail_lines\"\x18\n\x08LogChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"}\n\tExecStart\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tcontainer\x18\x03 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x04 \x03(\t\x12\x0b\n\x03tty\x18\x05 \x01(\x08\x12\r\n\x05stdin\x18\x06 \x01(\x08\x12\x0f\n\x07pod_uid\x18\x07 \x01(\t\"w\n\x0b\x45xecRequest\x12%\n\x05start\x18\x01 \x01(\x0b\x32\x16.kubelite.v1.ExecStart\x12\r\n\x05stdin\x18\x02 \x01(\x0c\x12\x13\n\x0b\x63lose_stdin\x18\x03 \x01(\x08\x12\r\n\x05width\x18\x04 \x01(\r\x12\x0e\n\x06height\x18\x05 \x01(\r\"Q\n\x0c\x45xecResponse\x12\x0e\n\x06stdout\x18\x01 \x01(\x0c\x12\x0e\n\x06stderr\x18\x02 \x01(\x0c\x12\x0e\n\x06\x65xited\x18\x03 \x01(\x08\x12\x11\n\texit_code\x18\x04 \x01(\x05\"R\n\x10PortForwardStart\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07pod_uid\x18\x03 \x01(\t\x12\x0c\n\x04port\x18\x04 \x01(\x05\"e\n\x12PortForwardRequest\x12,\n\x05start\x18\x01 \x01(\x0b\x32\x1d.kubelite.v1.PortForwardStart\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x13\n\x0b\x63lose_write\x18\x03 \x01(\x08\"#\n\x13PortForwardResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x32\xb7\x05\n\tResources\x12\x39\n\x06\x43reate\x12\x1a.kubelite.v1.CreateRequest\x1a\x13.kubelite.v1.Object\x12\x33\n\x03Get\x12\x17.kubelite.v1.GetRequest\x1a\x13.kubelite.v1.Object\x12;\n\x04List\x12\x18.kubelite.v1.ListRequest\x1a\x19.kubelite.v1.ListResponse\x12\x39\n\x06Update\x12\x1a.kubelite.v1.UpdateRequest\x1a\x13.kubelite.v1.Object\x12?\n\x0cUpdateStatus\x12\x1a.kubelite.v1.UpdateRequest\x1a\x13.kubelite.v1.Object\x12\x39\n\x06\x44\x65lete\x12\x1a.kubelite.v1.DeleteRequest\x1a\x13.kubelite.v1.Object\x12=\n\x05Watch\x12\x19.kubelite.v1.WatchRequest\x1a\x17.kubelite.v1.WatchEvent0\x01\x12\x35\n\x04\x42ind\x12\x18.kubelite.v1.BindRequest\x1a\x13.kubelite.v1.Object\x12\x39\n\x04Logs\x12\x18.kubelite.v1.LogsRequest\x1a\x15.kubelite.v1.LogChunk0\x01\x12?\n\x04\x45xec\x12\x18.kubelite.v1.ExecRequest\x1a\x19.kubelite.v1.ExecResponse(\x01\x30\x01\x12T\n\x0bPortForward\x12\x1f.kubelite.v1.PortForwardRequest\x1a .kubelite.v1.PortForwardResponse(\x01\x30\x01\x32\xde\x02\n\x07Kubelet\x12\x39\n\x04Logs\x12\x18.kubelite.v1.LogsRequest\x1a\x15.kubelite.v1.LogChunk0\x01\x12?\n\x04\x45xec\x12\x18.kubelite.v1.ExecRequest\x1a\x19.kubelite.v1.ExecResponse(\x01\x30\x01\x12T\n\x0bPortForward\x12\x1f.kubelite.v1.PortForwardRequest\x1a .kubelite.v1.PortForwardResponse(\x01\x30\x01\x12\x41\n\x06\x41ttach\x12\x18.kubelite.v1.ExecRequest\x1a\x19.kubelite.v1.ExecResponse(\x01\x30\x01\x12>\n\x05Stats\x12\x19.kubelite.v1.StatsRequest\x1a\x1a.kubelite.v1.StatsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'kubelite.pb.kubelite.api_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OBJECT']._serialized_start=47
-  _globals['_OBJECT']._serialized_end=69
-  _globals['_CREATEREQUEST']._serialized_start=71
-  _globals['_CREATEREQUEST']._serialized_end=154
-  _globals['_GETREQUEST']._serialized_start=156
-  _globals['_GETREQUEST']._serialized_end=219
-  _globals['_LISTREQUEST']._serialized_start=222
-  _globals['_LISTREQUEST']._serialized_end=353
-  _globals['_LISTRESPONSE']._serialized_start=355
-  _globals['_LISTRESPONSE']._serialized_end=428
-  _globals['_UPDATEREQUEST']._serialized_start=430
-  _globals['_UPDATEREQUEST']._serialized_end=527
-  _globals['_DELETEREQUEST']._serialized_start=530
-  _globals['_DELETEREQUEST']._serialized_end=749
-  _globals['_WATCHREQUEST']._serialized_start=752
-  _globals['_WATCHREQUEST']._serialized_end=902
-  _globals['_WATCHEVENT']._serialized_start=904
-  _globals['_WATCHEVENT']._serialized_end=946
-  _globals['_BINDREQUEST']._serialized_start=948
-  _globals['_BINDREQUEST']._serialized_end=1030
-  _globals['_LOGSREQUEST']._serialized_start=1033
-  _globals['_LOGSREQUEST']._serialized_end=1250
-  _globals['_LOGCHUNK']._serialized_start=1252
-  _globals['_LOGCHUNK']._serialized_end=1276
-  _globals['_EXECSTART']._serialized_start=1278
-  _globals['_EXECSTART']._serialized_end=1403
-  _globals['_EXECREQUEST']._serialized_start=1405
-  _globals['_EXECREQUEST']._serialized_end=1524
-  _globals['_EXECRESPONSE']._serialized_start=1526
-  _globals['_EXECRESPONSE']._serialized_end=1607
-  _globals['_PORTFORWARDSTART']._serialized_start=1609
-  _globals['_PORTFORWARDSTART']._serialized_end=1691
-  _globals['_PORTFORWARDREQUEST']._serialized_start=1693
-  _globals['_PORTFORWARDREQUEST']._serialized_end=1794
-  _globals['_PORTFORWARDRESPONSE']._serialized_start=1796
-  _globals['_PORTFORWARDRESPONSE']._serialized_end=1831
-  _globals['_RESOURCES']._serialized_start=1834
-  _globals['_RESOURCES']._serialized_end=2529
-  _globals['_KUBELET']._serialized_start=2532
-  _globals['_KUBELET']._serialized_end=2818
+  _globals['_STATSREQUEST']._serialized_start=47
+  _globals['_STATSREQUEST']._serialized_end=61
+  _globals['_USAGE']._serialized_start=64
+  _globals['_USAGE']._serialized_end=202
+  _globals['_CONTAINERSTATS']._serialized_start=204
+  _globals['_CONTAINERSTATS']._serialized_end=269
+  _globals['_PODSTATS']._serialized_start=272
+  _globals['_PODSTATS']._serialized_end=412
+  _globals['_NODESTATS']._serialized_start=414
+  _globals['_NODESTATS']._serialized_end=521
+  _globals['_STATSRESPONSE']._serialized_start=523
+  _globals['_STATSRESPONSE']._serialized_end=627
+  _globals['_OBJECT']._serialized_start=629
+  _globals['_OBJECT']._serialized_end=651
+  _globals['_CREATEREQUEST']._serialized_start=653
+  _globals['_CREATEREQUEST']._serialized_end=736
+  _globals['_GETREQUEST']._serialized_start=738
+  _globals['_GETREQUEST']._serialized_end=801
+  _globals['_LISTREQUEST']._serialized_start=804
+  _globals['_LISTREQUEST']._serialized_end=935
+  _globals['_LISTRESPONSE']._serialized_start=937
+  _globals['_LISTRESPONSE']._serialized_end=1010
+  _globals['_UPDATEREQUEST']._serialized_start=1012
+  _globals['_UPDATEREQUEST']._serialized_end=1109
+  _globals['_DELETEREQUEST']._serialized_start=1112
+  _globals['_DELETEREQUEST']._serialized_end=1331
+  _globals['_WATCHREQUEST']._serialized_start=1334
+  _globals['_WATCHREQUEST']._serialized_end=1484
+  _globals['_WATCHEVENT']._serialized_start=1486
+  _globals['_WATCHEVENT']._serialized_end=1528
+  _globals['_BINDREQUEST']._serialized_start=1530
+  _globals['_BINDREQUEST']._serialized_end=1612
+  _globals['_LOGSREQUEST']._serialized_start=1615
+  _globals['_LOGSREQUEST']._serialized_end=1832
+  _globals['_LOGCHUNK']._serialized_start=1834
+  _globals['_LOGCHUNK']._serialized_end=1858
+  _globals['_EXECSTART']._serialized_start=1860
+  _globals['_EXECSTART']._serialized_end=1985
+  _globals['_EXECREQUEST']._serialized_start=1987
+  _globals['_EXECREQUEST']._serialized_end=2106
+  _globals['_EXECRESPONSE']._serialized_start=2108
+  _globals['_EXECRESPONSE']._serialized_end=2189
+  _globals['_PORTFORWARDSTART']._serialized_start=2191
+  _globals['_PORTFORWARDSTART']._serialized_end=2273
+  _globals['_PORTFORWARDREQUEST']._serialized_start=2275
+  _globals['_PORTFORWARDREQUEST']._serialized_end=2376
+  _globals['_PORTFORWARDRESPONSE']._serialized_start=2378
+  _globals['_PORTFORWARDRESPONSE']._serialized_end=2413
+  _globals['_RESOURCES']._serialized_start=2416
+  _globals['_RESOURCES']._serialized_end=3111
+  _globals['_KUBELET']._serialized_start=3114
+  _globals['_KUBELET']._serialized_end=3464
 # @@protoc_insertion_point(module_scope)

@@ -6,6 +6,66 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class StatsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Usage(_message.Message):
+    __slots__ = ("cpu_seconds", "cpu_millicores", "memory_working_set_bytes", "cpu_window_seconds")
+    CPU_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CPU_MILLICORES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_WORKING_SET_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CPU_WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    cpu_seconds: float
+    cpu_millicores: float
+    memory_working_set_bytes: int
+    cpu_window_seconds: float
+    def __init__(self, cpu_seconds: _Optional[float] = ..., cpu_millicores: _Optional[float] = ..., memory_working_set_bytes: _Optional[int] = ..., cpu_window_seconds: _Optional[float] = ...) -> None: ...
+
+class ContainerStats(_message.Message):
+    __slots__ = ("name", "usage")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    usage: Usage
+    def __init__(self, name: _Optional[str] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ...) -> None: ...
+
+class PodStats(_message.Message):
+    __slots__ = ("namespace", "name", "uid", "usage", "containers")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    CONTAINERS_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    name: str
+    uid: str
+    usage: Usage
+    containers: _containers.RepeatedCompositeFieldContainer[ContainerStats]
+    def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., uid: _Optional[str] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., containers: _Optional[_Iterable[_Union[ContainerStats, _Mapping]]] = ...) -> None: ...
+
+class NodeStats(_message.Message):
+    __slots__ = ("name", "usage", "memory_total_bytes", "cpu_count")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CPU_COUNT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    usage: Usage
+    memory_total_bytes: int
+    cpu_count: int
+    def __init__(self, name: _Optional[str] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., memory_total_bytes: _Optional[int] = ..., cpu_count: _Optional[int] = ...) -> None: ...
+
+class StatsResponse(_message.Message):
+    __slots__ = ("time", "node", "pods")
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    PODS_FIELD_NUMBER: _ClassVar[int]
+    time: float
+    node: NodeStats
+    pods: _containers.RepeatedCompositeFieldContainer[PodStats]
+    def __init__(self, time: _Optional[float] = ..., node: _Optional[_Union[NodeStats, _Mapping]] = ..., pods: _Optional[_Iterable[_Union[PodStats, _Mapping]]] = ...) -> None: ...
+
 class Object(_message.Message):
     __slots__ = ("json",)
     JSON_FIELD_NUMBER: _ClassVar[int]

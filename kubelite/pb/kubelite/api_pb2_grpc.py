@@ -568,6 +568,11 @@ class KubeletStub:
                 request_serializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecRequest.SerializeToString,
                 response_deserializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecResponse.FromString,
                 _registered_method=True)
+        self.Stats = channel.unary_unary(
+                '/kubelite.v1.Kubelet/Stats',
+                request_serializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.StatsRequest.SerializeToString,
+                response_deserializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.StatsResponse.FromString,
+                _registered_method=True)
 
 
 class KubeletServicer:
@@ -602,6 +607,13 @@ class KubeletServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Stats(self, request, context):
+        """Resource usage of the node, its pods and their containers, read from cgroups.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_KubeletServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -624,6 +636,11 @@ def add_KubeletServicer_to_server(servicer, server):
                     servicer.Attach,
                     request_deserializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecRequest.FromString,
                     response_serializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecResponse.SerializeToString,
+            ),
+            'Stats': grpc.unary_unary_rpc_method_handler(
+                    servicer.Stats,
+                    request_deserializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.StatsRequest.FromString,
+                    response_serializer=kubelite_dot_pb_dot_kubelite_dot_api__pb2.StatsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -735,6 +752,33 @@ class Kubelet:
             '/kubelite.v1.Kubelet/Attach',
             kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecRequest.SerializeToString,
             kubelite_dot_pb_dot_kubelite_dot_api__pb2.ExecResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Stats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kubelite.v1.Kubelet/Stats',
+            kubelite_dot_pb_dot_kubelite_dot_api__pb2.StatsRequest.SerializeToString,
+            kubelite_dot_pb_dot_kubelite_dot_api__pb2.StatsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -258,8 +258,8 @@ async def test_table_output_and_discovery(api: ApiServer) -> None:
             assert resp.headers["Content-Type"] == aggregated
             groups = {g["metadata"]["name"] for g in (await resp.json())["items"]}
         assert groups == {"apiextensions.k8s.io", "apps", "authentication.k8s.io", "authorization.k8s.io", "batch",
-                          "certificates.k8s.io", "coordination.k8s.io", "policy", "rbac.authorization.k8s.io",
-                          "storage.k8s.io"}  # the review kinds' groups too (accessapi)
+                          "certificates.k8s.io", "coordination.k8s.io", "metrics.k8s.io", "networking.k8s.io", "policy",
+                          "rbac.authorization.k8s.io", "storage.k8s.io"}  # the review kinds' groups too (accessapi)
         async with session.get(f"{api.http.url}/openapi/v3") as resp:
             index = (await resp.json())["paths"]
         async with session.get(f"{api.http.url}{index['apis/apps/v1']['serverRelativeURL']}") as resp:
