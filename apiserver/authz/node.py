@@ -13,8 +13,9 @@ rules cannot express. A user `system:node:<name>` in group `system:nodes`:
   makes and removes their directories and then releases the cleanup finalizer;
 * creates, updates and deletes only its own Node (and its status);
 * gets, creates, updates and deletes only its own Lease in `kube-node-lease`;
-* updates the status of, and deletes, only pods bound to it (the kubelet's
-  final delete); it may not create pods (no mirror pods here);
+* updates the status of, deletes and evicts only pods bound to it (the kubelet's
+  final delete; `kubelite leave` drains its own node as the node); it may not
+  create pods (no mirror pods here);
 * creates, gets and updates events (kubelite's recorder re-reads an event to
   aggregate repeats);
 * creates, gets, lists and watches CertificateSigningRequests (renewing its
@@ -193,7 +194,8 @@ class NodeAuthorizer:
         sub = attrs.subresource
         if attrs.read_only and not sub:
             return ALLOW
-        if (attrs.verb in ("update", "patch") and sub == "status") or (attrs.verb == "delete" and not sub):
+        if (attrs.verb in ("update", "patch") and sub == "status") or (attrs.verb == "delete" and not sub) \
+                or (attrs.verb == "create" and sub == "eviction"):
             pod = self.graph.pod(attrs.namespace, attrs.name) if attrs.name else None
             if pod is None:
                 return _deny(f"no relationship found between node '{node}' and this object")

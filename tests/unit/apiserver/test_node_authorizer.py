@@ -80,6 +80,8 @@ def test_node_writes_only_its_own_pods_status() -> None:
     assert ask("delete", "pods", "default", "web")
     assert not ask("update", "pods", "default", "db", sub="status")
     assert not ask("delete", "pods", "default", "db")
+    assert ask("create", "pods", "default", "web", sub="eviction")  # `kubelite leave` drains as the node
+    assert not ask("create", "pods", "default", "db", sub="eviction")
     assert not ask("update", "pods", "default", "web")  # spec updates are not the kubelet's
     assert not ask("create", "pods", "default")
     assert not ask("create", "pods", "default", "web", sub="binding")
