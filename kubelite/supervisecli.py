@@ -46,13 +46,17 @@ class SupervisorError(Exception):
 
 
 def spawn_supervisor(plan: ClusterPlan, timeout: float, grace: float = 10.0) -> RunningProcess:
-    """Start `kubelite supervise` detached (it outlives `up`), recorded so `down` can stop it."""
+    """Start `kubelite supervise` detached (it outlives `up`/`join`), recorded so `down` can stop it.
+
+    The components go into the state file as they are (`up`, `init` and `join` plan them
+    differently); the supervisor runs exactly that list, in that order."""
     state_path(plan.data_dir).unlink(missing_ok=True)
+    server, procs = load_state(plan.data_dir)
+    save_state(plan.data_dir, server, procs, components=[asdict(c) for c in plan.components])
     env = dict(os.environ, **{cleanup.CLUSTER_ENV: str(plan.data_dir)})
     popen = spawn_daemon(["supervise", "--data-dir", str(plan.data_dir), "--timeout", str(timeout),
                           "--grace", str(grace)], plan.data_dir / "logs" / "supervisor.log", env)
     proc = RunningProcess("supervisor", popen.pid, process_start_ticks(popen.pid) or 0, "")
-    server, procs = load_state(plan.data_dir)
     save_state(plan.data_dir, server, procs, supervisor=asdict(proc))
     return proc
 

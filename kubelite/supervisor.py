@@ -29,7 +29,6 @@ from kubelite.cluster import UpError, _wait_ready, spawn_component
 from kubelite.daemon.logs import setup_logging
 from kubelite.localcluster import ClusterPlan, Component, RunningProcess, load_extra, load_state, save_state
 from kubelite.procs import process_start_ticks, stop_process
-from kubelite.settings import ClusterSettings
 from kubelite.supervisecli import socket_path, state_path
 
 log = logging.getLogger("kubelite.supervisor")
@@ -198,8 +197,9 @@ async def _serve(sup: Supervisor, reader: asyncio.StreamReader, writer: asyncio.
 
 
 async def run(data_dir: Path, timeout: float, grace: float) -> int:
-    settings = ClusterSettings.from_dict(load_extra(data_dir)["settings"])
-    sup = Supervisor(settings.plan(data_dir), ChildProcesses(settings.plan(data_dir)), grace)
+    comps = [Component(**c) for c in load_extra(data_dir).get("components") or []]
+    plan = ClusterPlan(data_dir=data_dir, nodes=sum(c.name.startswith("kubelet-") for c in comps), components=comps)
+    sup = Supervisor(plan, ChildProcesses(plan), grace)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, sup.stopping.set)
