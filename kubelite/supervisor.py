@@ -198,6 +198,11 @@ async def _serve(sup: Supervisor, reader: asyncio.StreamReader, writer: asyncio.
 
 async def run(data_dir: Path, timeout: float, grace: float) -> int:
     comps = [Component(**c) for c in load_extra(data_dir).get("components") or []]
+    if not comps:
+        setup_failed = {"pid": os.getpid(), "phase": f"failed: no components recorded in {data_dir}", "components": {}}
+        state_path(data_dir).write_text(json.dumps(setup_failed))
+        log.error("no components to supervise", extra={"data_dir": str(data_dir)})
+        return 1
     plan = ClusterPlan(data_dir=data_dir, nodes=sum(c.name.startswith("kubelet-") for c in comps), components=comps)
     sup = Supervisor(plan, ChildProcesses(plan), grace)
     loop = asyncio.get_running_loop()
