@@ -20,6 +20,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Protocol
@@ -88,7 +89,9 @@ class ChildProcesses:
 class Supervisor:
     """Executes the restart plan for every component of `plan`."""
 
-    def __init__(self, plan: ClusterPlan, io: ProcessIO, grace: float = 10.0) -> None:
+    def __init__(self, plan: ClusterPlan, io: ProcessIO, grace: float = 10.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
         self.plan = plan
         self.io = io
         self.grace = grace
@@ -102,7 +105,7 @@ class Supervisor:
 
     def _start(self, comp: Component) -> None:
         self.procs[comp.name] = self.io.start(comp)
-        self.states[comp.name] = sp.restart_plan(self.states[comp.name], sp.Started(), time.time())
+        self.states[comp.name] = sp.restart_plan(self.states[comp.name], sp.Started(), self.clock())
         log.info("component started", extra={"daemon": comp.name, "pid": self.procs[comp.name].pid,
                                               "restarts": self.states[comp.name].restarts})
         self.save()
@@ -126,7 +129,7 @@ class Supervisor:
 
     def tick(self) -> None:
         """Notice exits and start what is due; called every POLL_SECONDS."""
-        now = time.time()
+        now = self.clock()
         for name, state in list(self.states.items()):
             reason = self.io.poll(name) if name in self.procs else None
             if reason is not None and state.started_at is not None:
@@ -148,12 +151,12 @@ class Supervisor:
         if op not in ("restart", "stop", "kill"):
             return f"error: unknown operation {op!r}"
         log.info("request", extra={"op": op, "daemon": name})
-        self.states[name] = sp.restart_plan(self.states[name], sp.StopRequested(), time.time())
+        self.states[name] = sp.restart_plan(self.states[name], sp.StopRequested(), self.clock())
         await self.io.stop(name, self.grace, signal.SIGKILL if op == "kill" else signal.SIGTERM)
         reason = self.io.poll(name)
-        self.states[name] = sp.restart_plan(self.states[name], sp.Exited(reason or "stopped"), time.time())
+        self.states[name] = sp.restart_plan(self.states[name], sp.Exited(reason or "stopped"), self.clock())
         if op == "restart":
-            self.states[name] = sp.restart_plan(self.states[name], sp.RestartRequested(), time.time())
+            self.states[name] = sp.restart_plan(self.states[name], sp.RestartRequested(), self.clock())
             self._start(self._comp(name))
         self.save()
         return f"ok: {name} {op}ed" if op != "stop" else f"ok: {name} stopped"
@@ -163,7 +166,7 @@ class Supervisor:
         self.phase = "stopping"
         self.save()
         for comp in reversed(self.plan.components):
-            self.states[comp.name] = sp.restart_plan(self.states[comp.name], sp.StopRequested(), time.time())
+            self.states[comp.name] = sp.restart_plan(self.states[comp.name], sp.StopRequested(), self.clock())
             await self.io.stop(comp.name, self.grace)
             log.info("component stopped", extra={"daemon": comp.name})
         self.phase = "stopped"
