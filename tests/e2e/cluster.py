@@ -8,6 +8,7 @@ never collide with a user's cluster or with each other; teardown runs
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import shutil
@@ -24,7 +25,7 @@ from kubelite import addons, cleanup, netns, supervisecli
 from kubelite.cleanup import processes_with_env
 from kubelite.localcluster import load_state
 from kubelite.pki import cluster as pki
-from kubelite.procs import is_same_process_alive
+from kubelite.procs import http_get_status, is_same_process_alive
 from kubelite.settings import ClusterSettings
 
 T = TypeVar("T")
@@ -122,6 +123,14 @@ class LocalCluster:
     def supervised(self, name: str) -> dict[str, Any]:
         """What the supervisor records for `name` (state, pid, restarts, last_exit)."""
         return dict(supervisecli.read_state(self.data_dir)["components"][name])
+
+    def restarted_and_ready(self, name: str, old_pid: int) -> bool:
+        """The supervisor runs `name` under a new pid and its /readyz answers 200."""
+        info = self.supervised(name)
+        if info.get("pid") in (None, old_pid) or info.get("state") != "Running":
+            return False
+        comp = next(x for x in self.plan.components if x.name == name)
+        return asyncio.run(http_get_status(comp.health, "/readyz", netns=comp.netns)) == 200
 
 
 def leftovers(c: LocalCluster) -> list[str]:

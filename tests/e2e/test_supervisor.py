@@ -21,7 +21,6 @@ import pytest
 
 from kubelite.api import Node
 from kubelite.client import ApiClient
-from kubelite.procs import http_get_status
 from tests.e2e.cluster import LocalCluster, leftovers, wait_for
 from tests.e2e.conftest import bring_up, tear_down
 
@@ -69,14 +68,6 @@ class ApiLoop:
         self.thread.join(15)
 
 
-def healthy_again(c: LocalCluster, name: str, old_pid: int) -> bool:
-    info = c.supervised(name)
-    if info.get("pid") in (None, old_pid) or info.get("state") != "Running":
-        return False
-    comp = next(x for x in c.plan.components if x.name == name)
-    return asyncio.run(http_get_status(comp.health, "/readyz", netns=comp.netns)) == 200
-
-
 @pytest.mark.parametrize(("name", "on_request_path"), [
     ("scheduler", False), ("controller-manager", False), ("kubelet-node-1", False),
     ("kvstore-2", True), ("apiserver", True),
@@ -89,7 +80,7 @@ def test_a_killed_component_is_back_healthy_within_10s(supervised: LocalCluster,
         wait_for(lambda: client.ok >= 3, 20, "the client's first answers")
         os.kill(int(before["pid"]), signal.SIGKILL)
         t0 = time.monotonic()
-        wait_for(lambda: healthy_again(c, name, int(before["pid"])), 10, f"{name} to be restarted and ready")
+        wait_for(lambda: c.restarted_and_ready(name, int(before["pid"])), 10, f"{name} to be restarted and ready")
         back = time.monotonic() - t0
         ok_at_recovery = client.ok
         wait_for(lambda: client.ok >= ok_at_recovery + 3, 20, "the client to get answers again")
@@ -108,7 +99,7 @@ def test_restart_command_and_bad_name(supervised: LocalCluster) -> None:
     c = supervised
     before = c.supervised("scheduler")
     c.restart_component("scheduler")
-    wait_for(lambda: healthy_again(c, "scheduler", int(before["pid"])), 10, "the restarted scheduler to be ready")
+    wait_for(lambda: c.restarted_and_ready("scheduler", int(before["pid"])), 10, "the restarted scheduler to be ready")
     bad = c.kubelite("restart", "no-such-thing", "--data-dir", str(c.data_dir))
     assert bad.returncode == 1 and "no component 'no-such-thing'" in bad.stderr
     assert (c.data_dir / "supervisor.sock").stat().st_mode & 0o777 == 0o600
