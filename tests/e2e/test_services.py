@@ -281,8 +281,9 @@ def test_killed_components_come_back_within_10s_losing_no_service_request(svc: L
         before = svc.supervised(name)
         os.kill(int(before["pid"]), signal.SIGKILL)
         t0 = time.monotonic()
-        old_pid = int(before["pid"])
-        wait_for(lambda n=name, p=old_pid: svc.restarted_and_ready(n, p), 10, f"{name} back and ready")
+        def back(n: str = name, pid: int = int(before["pid"])) -> bool:
+            return svc.restarted_and_ready(n, pid)
+        wait_for(back, 10, f"{name} back and ready")
         backs[name] = round(time.monotonic() - t0, 1)
         assert svc.supervised(name)["restarts"] == before["restarts"] + 1
     status = svc.kubelite("status", "--data-dir", str(svc.data_dir))
