@@ -34,6 +34,7 @@ from tests.e2e.svchelpers import (
     now,
     pod_exec,
     pod_running,
+    ready_pods,
     runc_container_running,
     wait_ready,
 )
@@ -267,7 +268,7 @@ def test_killed_components_come_back_within_10s_losing_no_service_request(svc: L
     the supervisor brings each back (ready) within 10 s and no request fails (the data path does not need
     the control plane). The loop runs as the pod's own command, not through `kctl exec`: an exec stream
     goes through the apiserver, which is one of the victims; its log is read once everything is back."""
-    wait_ready(svc, "app=web", 3)
+    wait_for(lambda: len(ready_pods(svc, "app=web")) >= 3, 90, "ready web pods (3, or 5 after the scale-up test)")
     loop = json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "kill-loop"}, "spec": {
         "nodeSelector": {"kubernetes.io/hostname": "node-1"}, "restartPolicy": "Never",
         "terminationGracePeriodSeconds": 1,

@@ -105,10 +105,15 @@ def test_restart_command_and_bad_name(supervised: LocalCluster) -> None:
     assert (c.data_dir / "supervisor.sock").stat().st_mode & 0o777 == 0o600
 
 
-def test_down_right_after_leaves_nothing(supervised: LocalCluster) -> None:
+def test_down_right_after_leaves_nothing_and_up_resumes(supervised: LocalCluster) -> None:
     c = supervised
+    c.kctl_ok("create", "configmap", "kept", "--from-literal", "k=v")
     down = c.kubelite("down", "--data-dir", str(c.data_dir), "--grace", "20")
     assert down.returncode == 0, down.stdout + down.stderr
-    assert "nothing" in down.stdout or "no process" in down.stdout
+    assert "no process, mount, container, namespace or rule of it is left" in down.stdout
     assert leftovers(c) == []
     assert not Path(c.data_dir / "cluster.json").exists()
+    up = c.kubelite(*c.up_args(), timeout=240)
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert f"Resuming the cluster in {c.data_dir}" in up.stdout
+    assert "v" == c.kctl_ok("get", "configmap", "kept", "-o", "jsonpath={.data.k}").strip()
