@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -321,8 +322,14 @@ async def _add_node(data_dir: Path, timeout: float) -> int:
             save_state(data_dir, server, procs, network=plan.network.to_dict())
     for comp in plan.components:
         if comp.name in (f"kubelet-{name}", f"proxy-{name}"):
-            procs.append(start_component(plan, comp))
-            save_state(data_dir, server, procs)
+            if supervisecli.recorded_supervisor(data_dir) is not None:  # from now on it restarts it too
+                answer = supervisecli.request(data_dir, "add", dataclasses.asdict(comp))
+                if not answer.startswith("ok"):
+                    raise UpError(f"the supervisor did not add {comp.name}: {answer}")
+                procs = load_state(data_dir)[1]
+            else:  # a cluster from before the supervisor
+                procs.append(start_component(plan, comp))
+                save_state(data_dir, server, procs)
             await _wait_ready(plan, comp, procs, deadline, say)
     save_state(data_dir, server, procs, settings=settings.to_dict())
     await _wait_nodes_ready(plan, deadline, say)

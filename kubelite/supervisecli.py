@@ -129,7 +129,7 @@ def format_exit(comp: dict[str, Any]) -> str:
     return f"{comp['last_exit']} {ago:.0f}s ago"
 
 
-def request(data_dir: Path, op: str, component: str, timeout: float = 60.0) -> str:
+def request(data_dir: Path, op: str, component: str | dict[str, Any], timeout: float = 60.0) -> str:
     """Ask the running supervisor (its socket) and return its one-line answer."""
     import socket
 

@@ -161,6 +161,16 @@ class Supervisor:
         self.save()
         return f"ok: {name} {op}ed" if op != "stop" else f"ok: {name} stopped"
 
+    def add(self, comp: Component) -> str:
+        """`kubelite add-node`: one more component (a node's kubelet or proxy), supervised from now on."""
+        if comp.name in self.states:
+            return f"error: {comp.name} is already supervised"
+        log.info("request", extra={"op": "add", "daemon": comp.name})
+        self.plan.components.append(comp)
+        self.states[comp.name] = sp.ComponentState()
+        self._start(comp)
+        return f"ok: {comp.name} added"
+
     async def stop_all(self) -> None:
         """Reverse start order, each SIGTERM then SIGKILL after the grace: restarted ones included."""
         self.phase = "stopping"
@@ -184,15 +194,19 @@ class Supervisor:
         os.replace(tmp, path)
         server, procs = load_state(self.plan.data_dir)
         others = [p for p in procs if p.name not in self.states]
-        save_state(self.plan.data_dir, server, others + list(self.procs.values()))
+        save_state(self.plan.data_dir, server, others + list(self.procs.values()),
+                   components=[asdict(c) for c in self.plan.components])
 
 
 async def _serve(sup: Supervisor, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """One JSON request per connection: {"op": "restart", "component": "scheduler"} -> one line."""
     try:
         req = json.loads(await asyncio.wait_for(reader.readline(), 5))
-        answer = await sup.request(str(req.get("op")), str(req.get("component")))
-    except (ValueError, AttributeError, TimeoutError) as exc:
+        if req.get("op") == "add":
+            answer = sup.add(Component(**req["component"]))
+        else:
+            answer = await sup.request(str(req.get("op")), str(req.get("component")))
+    except (ValueError, AttributeError, TimeoutError, TypeError, KeyError) as exc:
         answer = f"error: bad request ({exc})"
     writer.write(answer.encode() + b"\n")
     await writer.drain()

@@ -105,6 +105,15 @@ def test_restart_command_and_bad_name(supervised: LocalCluster) -> None:
     assert (c.data_dir / "supervisor.sock").stat().st_mode & 0o777 == 0o600
 
 
+def test_an_added_node_is_supervised_too(supervised: LocalCluster) -> None:
+    c = supervised
+    name = f"kubelet-{c.add_node()}"
+    before = c.supervised(name)
+    os.kill(int(before["pid"]), signal.SIGKILL)
+    wait_for(lambda: c.restarted_and_ready(name, int(before["pid"])), 10, f"the added {name} to be restarted")
+    assert c.supervised(name)["restarts"] == 1
+
+
 def test_down_right_after_leaves_nothing_and_up_resumes(supervised: LocalCluster) -> None:
     c = supervised
     c.kctl_ok("create", "configmap", "kept", "--from-literal", "k=v")
