@@ -213,8 +213,10 @@ def remove_cgroups(node_names: list[str], parent: str = "kubelite") -> list[str]
             top = base / node
             if not top.is_dir():
                 continue
-            dirs = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
-            for d in [*dirs, top]:
+            # os.walk skips what vanishes while it looks (another cluster's node of the same name
+            # removing its pod cgroups at the same moment); rglob raised FileNotFoundError.
+            dirs = [Path(root) for root, _, _ in os.walk(top, topdown=False)]
+            for d in dirs:
                 try:
                     d.rmdir()
                 except OSError:

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -27,7 +29,7 @@ from apiserver.encryption import ensure_config_file
 from apiserver.serviceaccount.keys import generate_signing_key
 from kubelet.overlay.model import VxlanConfig
 from kubelet.overlay.sync import remove_vtep
-from kubelite import addons, cleanup, kubeconfig, netns
+from kubelite import addons, cleanup, kubeconfig, netns, supervisecli
 from kubelite.localcluster import (
     ClusterPlan,
     Component,
@@ -153,6 +155,8 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool, 
         if taken:
             raise UpError(f"{', '.join(taken)} already exist(s), probably another kubelite cluster: "
                           f"stop it with `kubelite down --data-dir ...` or pick another --net-id")
+    if plan.pki_dir.exists():
+        say(f"Resuming the cluster in {plan.data_dir} (its stored objects, certificates and keys are kept)")
     (plan.data_dir / "logs").mkdir(parents=True, exist_ok=True)
     _ensure_pki(plan, say)
     # Secrets are encrypted at rest; an existing key file is kept (it reads the stored Secrets).
@@ -186,13 +190,12 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool, 
             if reg is not None:
                 started.append(reg)
                 save_state(plan.data_dir, plan.server, started)
-        kv = sum(c.name.startswith("kvstore") for c in plan.components)  # all members at once: they need a quorum
-        stages = [plan.components[:kv], plan.components[kv:kv + 1], plan.components[kv + 1:]]
-        for stage in stages:
-            for comp in stage:
-                started.append(start_component(plan, comp))
-            save_state(plan.data_dir, plan.server, started)
-            await asyncio.gather(*(_wait_ready(plan, c, started, deadline, say) for c in stage))
+        # The supervisor starts the components in order (and restarts any that dies): see supervisor.py.
+        sup = supervisecli.spawn_supervisor(plan, max(5.0, deadline - time.monotonic()))
+        try:
+            await supervisecli.wait_ready(plan, sup, deadline, say)
+        except supervisecli.SupervisorError as exc:
+            raise UpError(str(exc)) from None
         if plan.network is not None:
             try:
                 await addons.install_dns_service(plan.server, plan.network, max(5.0, deadline - time.monotonic()),
@@ -329,8 +332,14 @@ async def _add_node(data_dir: Path, timeout: float) -> int:
             save_state(data_dir, server, procs, network=plan.network.to_dict())
     for comp in plan.components:
         if comp.name in (f"kubelet-{name}", f"proxy-{name}"):
-            procs.append(start_component(plan, comp))
-            save_state(data_dir, server, procs)
+            if supervisecli.recorded_supervisor(data_dir) is not None:  # from now on it restarts it too
+                answer = supervisecli.request(data_dir, "add", dataclasses.asdict(comp))
+                if not answer.startswith("ok"):
+                    raise UpError(f"the supervisor did not add {comp.name}: {answer}")
+                procs = load_state(data_dir)[1]
+            else:  # a cluster from before the supervisor
+                procs.append(start_component(plan, comp))
+                save_state(data_dir, server, procs)
             await _wait_ready(plan, comp, procs, deadline, say)
     save_state(data_dir, server, procs, settings=settings.to_dict())
     await _wait_nodes_ready(plan, deadline, say)
@@ -338,11 +347,16 @@ async def _add_node(data_dir: Path, timeout: float) -> int:
     return 0
 
 
-def start_component(plan: ClusterPlan, comp: Component) -> RunningProcess:
-    """Spawn one daemon (inside its node's network namespace, if any) and record its identity."""
+def spawn_component(plan: ClusterPlan, comp: Component) -> subprocess.Popen[bytes]:
+    """Spawn one daemon (inside its node's network namespace, if any), marked as this cluster's."""
     env = dict(os.environ, **{cleanup.CLUSTER_ENV: str(plan.data_dir)})
     prefix = ["nsenter", f"--net={comp.netns}", "--"] if comp.netns else None
-    popen = spawn_daemon(comp.argv, plan.data_dir / "logs" / comp.log_name, env, prefix)
+    return spawn_daemon(comp.argv, plan.data_dir / "logs" / comp.log_name, env, prefix)
+
+
+def start_component(plan: ClusterPlan, comp: Component) -> RunningProcess:
+    """Spawn one daemon and record its identity."""
+    popen = spawn_component(plan, comp)
     ticks = process_start_ticks(popen.pid)
     if ticks is None:
         raise UpError(f"{comp.name} exited immediately; see {plan.data_dir / 'logs' / comp.log_name}")
@@ -457,7 +471,7 @@ async def _down(data_dir: Path, grace: float, purge: bool) -> int:
     state_file(data_dir).unlink(missing_ok=True)
     if purge:
         shutil.rmtree(data_dir, ignore_errors=True)
-    print("kubelite is down")
+    print("kubelite is down: no process, mount, container, namespace or rule of it is left")
     return 0
 
 
@@ -465,6 +479,9 @@ async def _teardown(data_dir: Path, processes: list[RunningProcess], grace: floa
     """Stop the daemons and remove everything the cluster made; returns what is still left."""
     # Kubelets first (no new containers), then the containers themselves (runc ones
     # outlive their kubelet by design), then the control plane, storage last.
+    await supervisecli.stop_supervisor(data_dir, grace, say)  # it stops what it started, restarts included
+    if state_file(data_dir).exists():  # and it recorded every pid it started: check those
+        processes = load_state(data_dir)[1]
     kubelets = [p for p in processes if p.name.startswith("kubelet-")]
     others = [p for p in processes if not p.name.startswith("kubelet-")]
     for proc in reversed(kubelets):
@@ -517,14 +534,20 @@ async def remove_overlays(state: netns.NetworkState) -> list[str]:
 
 
 async def _status(data_dir: Path) -> int:
+    """Per component: the supervisor's state, pid, restarts and last exit, and a live health probe;
+    a crash-looping component also gets the end of its log (a loop is shown, never hidden)."""
     if not state_file(data_dir).exists():
         print(f"no cluster in {data_dir}")
         return 1
     server, processes = load_state(data_dir)
     extra = load_extra(data_dir)
-    print(f"apiserver: {server}   runtime: {extra.get('runtime', 'process')}")
-    print(f"{'COMPONENT':<26}{'PID':<9}{'PROCESS':<10}HEALTH")
+    supervised = supervisecli.status_lines(data_dir)
+    sup = supervisecli.recorded_supervisor(data_dir)
+    print(f"apiserver: {server}   runtime: {extra.get('runtime', 'process')}   supervisor: "
+          + (f"pid {sup.pid}" if sup else "not running"))
+    print(f"{'COMPONENT':<26}{'STATE':<11}{'PID':<9}{'RESTARTS':<10}{'LAST EXIT':<32}HEALTH")
     healthy = True
+    loops = []
     for proc in processes:
         alive = is_same_process_alive(proc.pid, proc.start_ticks)
         if proc.name == "registry":  # HTTP (`up`) or HTTPS (`init`): the registry client tries both
@@ -534,5 +557,12 @@ async def _status(data_dir: Path) -> int:
             code = await http_get_status(proc.health, "/readyz", netns=proc.netns) if alive else None
         health = "ready" if code == 200 else ("not ready" if code else "unreachable")
         healthy = healthy and alive and code == 200
-        print(f"{proc.name:<26}{proc.pid:<9}{'running' if alive else 'exited':<10}{health}")
+        info = supervised.get(proc.name, {})
+        state = str(info.get("state") or ("Running" if alive else "Exited"))
+        if state == "CrashLoop":
+            loops.append(proc.name)
+        print(f"{proc.name:<26}{state:<11}{proc.pid:<9}{info.get('restarts', '-')!s:<10}"
+              f"{supervisecli.format_exit(info):<32}{health}")
+    for name in loops:
+        print(f"\n{name} is crash-looping; the end of its log:\n{supervisecli.log_tail(data_dir, name)}")
     return 0 if healthy else 1

@@ -25,6 +25,8 @@ COMPONENTS: dict[str, tuple[str, str]] = {
     "add-node": ("kubelite.cluster", "join one more node to the running local cluster"),
     "down": ("kubelite.cluster", "stop the local cluster and clean up"),
     "status": ("kubelite.cluster", "show the local cluster's processes and health"),
+    "supervise": ("kubelite.supervisor", "run and restart a local cluster's daemons (started by up/init)"),
+    "restart": ("kubelite.supervisecli", "restart one component of the local cluster (asks its supervisor)"),
     "kubeconfig": ("kubelite.kubeconfig", "print a kubeconfig for real kubectl (admin credentials)"),
     "init": ("kubelite.bootstrap.initcli", "start a control plane that other machines join (prints the join command)"),
     "join": ("kubelite.bootstrap.joincli", "join this machine to a cluster as a node (token + CA hash discovery)"),

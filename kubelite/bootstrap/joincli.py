@@ -33,7 +33,7 @@ from kubectl.session import Session
 from kubelet import cni
 from kubelet.overlay.model import DEFAULT_PORT, VxlanConfig
 from kubelet.overlay.sync import remove_vtep
-from kubelite import addons, cleanup
+from kubelite import addons, cleanup, supervisecli
 from kubelite.api import Node
 from kubelite.api import bootstraptoken as bt
 from kubelite.api import clusterinfo as ci
@@ -41,7 +41,7 @@ from kubelite.api.errors import ApiError, NotFound
 from kubelite.bootstrap.discovery import DiscoveryError, discover
 from kubelite.client import ApiClient
 from kubelite.client.tls import ClientTLS
-from kubelite.cluster import UpError, _teardown, _wait_ready, resolve_runtime, start_component
+from kubelite.cluster import UpError, _teardown, resolve_runtime
 from kubelite.localcluster import (
     ClusterPlan,
     RunningProcess,
@@ -137,17 +137,18 @@ async def join(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout
     save_state(data_dir, info.grpc_server, started, role="node", node=args.node_name, runtime=runtime,
                node_config=info.node_config)
-    try:
-        started.append(start_component(plan, kubelet))
-        save_state(data_dir, info.grpc_server, started)
-        await _wait_ready(plan, kubelet, started, deadline, say)
-        if runtime == "runc":
-            identity = ["--cacert", str(certs / "ca.crt"), "--cert", str(certs / "kubelet-client.crt"),
-                        "--key", str(certs / "kubelet-client.key")]
-            proxy = addons.proxy_component(args.node_name, ip, info.grpc_server, args.port_offset, identity)
-            started.append(start_component(plan, proxy))
-            save_state(data_dir, info.grpc_server, started)
-            await _wait_ready(plan, proxy, started, deadline, say)
+    plan.components = [kubelet]
+    if runtime == "runc":
+        identity = ["--cacert", str(certs / "ca.crt"), "--cert", str(certs / "kubelet-client.crt"),
+                    "--key", str(certs / "kubelet-client.key")]
+        plan.components.append(addons.proxy_component(args.node_name, ip, info.grpc_server, args.port_offset,
+                                                      identity))
+    try:  # the supervisor starts them in order and restarts either if it dies (see kubelite.supervisor)
+        sup = supervisecli.spawn_supervisor(plan, max(5.0, deadline - time.monotonic()))
+        try:
+            await supervisecli.wait_ready(plan, sup, deadline, say)
+        except supervisecli.SupervisorError as exc:
+            raise UpError(str(exc)) from None
     except BaseException:
         say("join failed; stopping what was started")
         await _teardown(data_dir, started, 10.0, say)

@@ -8,25 +8,24 @@ never collide with a user's cluster or with each other; teardown runs
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
-from kubelite import addons, cleanup, netns
+from kubelite import addons, cleanup, netns, supervisecli
 from kubelite.cleanup import processes_with_env
-from kubelite.cluster import start_component
-from kubelite.localcluster import load_state, save_state
+from kubelite.localcluster import load_state
 from kubelite.pki import cluster as pki
-from kubelite.procs import is_same_process_alive, live_pids_with
+from kubelite.procs import http_get_status, is_same_process_alive, live_pids_with
 from kubelite.settings import ClusterSettings
 
 T = TypeVar("T")
@@ -42,8 +41,6 @@ def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval:
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
-
-
 
 
 class LocalCluster:
@@ -110,31 +107,30 @@ class LocalCluster:
         return result.stdout
 
     def kill_component(self, name: str) -> None:
-        """SIGKILL one daemon (no chance to flush or say goodbye)."""
+        """SIGKILL one daemon (no chance to flush or say goodbye) and keep it down: the supervisor is
+        asked to (`kill`), since it would otherwise restart it, which is what a dead machine is not."""
         _, procs = load_state(self.data_dir)
         proc = next(p for p in procs if p.name == name)
-        os.kill(proc.pid, signal.SIGKILL)
-        wait_for(lambda: not is_same_process_alive(proc.pid, proc.start_ticks) or _reap(proc.pid),
-                 10, f"{name} to die")
+        answer = supervisecli.request(self.data_dir, "kill", name)
+        assert answer.startswith("ok"), answer
+        wait_for(lambda: not is_same_process_alive(proc.pid, proc.start_ticks), 10, f"{name} to die")
 
     def restart_component(self, name: str) -> None:
-        """Start a daemon again with the same flags and record it so `down` stops it."""
-        comp = next(c for c in self.plan.components if c.name == name)
-        started = start_component(self.plan, comp)
-        server, procs = load_state(self.data_dir)
-        for proc in procs:
-            if proc.name == name:
-                proc.pid = started.pid
-                proc.start_ticks = started.start_ticks
-        save_state(self.data_dir, server, procs)
+        """`kubelite restart NAME`: the supervisor starts it again (and records its new pid for `down`)."""
+        restarted = self.kubelite("restart", name, "--data-dir", str(self.data_dir), timeout=90)
+        assert restarted.returncode == 0, f"kubelite restart {name} failed:\n{restarted.stdout}\n{restarted.stderr}"
 
+    def supervised(self, name: str) -> dict[str, Any]:
+        """What the supervisor records for `name` (state, pid, restarts, last_exit)."""
+        return dict(supervisecli.read_state(self.data_dir)["components"][name])
 
-def _reap(pid: int) -> bool:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-    return False
+    def restarted_and_ready(self, name: str, old_pid: int) -> bool:
+        """The supervisor runs `name` under a new pid and its /readyz answers 200."""
+        info = self.supervised(name)
+        if info.get("pid") in (None, old_pid) or info.get("state") != "Running":
+            return False
+        comp = next(x for x in self.plan.components if x.name == name)
+        return asyncio.run(http_get_status(comp.health, "/readyz", netns=comp.netns)) == 200
 
 
 def leftovers(c: LocalCluster) -> list[str]:

@@ -201,4 +201,5 @@ def test_kubelite_status_reaches_the_health_endpoints_in_node_namespaces(runc_cl
     assert r.returncode == 0, r.stdout + r.stderr
     rows = {line.split()[0]: line for line in r.stdout.splitlines()[2:] if line.strip()}
     for name in ("kubelet-node-1", "proxy-node-1", "kubelet-node-2"):
-        assert rows[name].split()[2:] == ["running", "ready"], r.stdout
+        cols = rows[name].split()  # COMPONENT STATE PID RESTARTS LAST-EXIT... HEALTH
+        assert cols[1] == "Running" and cols[-1] == "ready", r.stdout
