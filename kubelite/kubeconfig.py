@@ -192,7 +192,11 @@ def remove_from(path: Path, name: str, server: str) -> bool:
     config = load(path)
     if config is None or not owns(config, name, server):
         return False
-    save(path, remove(config, name))
+    left = remove(config, name)
+    if not any(left.get(key) for key in ("clusters", "users", "contexts")):
+        path.unlink(missing_ok=True)  # nothing of anyone's is left in it
+    else:
+        save(path, left)
     return True
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import random
 import re
 import shlex
@@ -34,14 +35,18 @@ from tests.e2e.conftest import LocalCluster, _kill
 pytestmark = pytest.mark.e2e
 
 
+ENV: dict[str, str] = {}  # KUBECONFIG for `init`'s context: never the user's ~/.kube/config
+
+
 def kubelite(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "kubelite.main", *args], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env={**os.environ, **ENV})
 
 
 @pytest.fixture(scope="module")
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalCluster, list[str]]]:
     data_dir = tmp_path_factory.mktemp("init")
+    ENV["KUBECONFIG"] = str(data_dir / "kubeconfig")
     offset = random.Random().randrange(10_000, 50_000, 10)
     c = LocalCluster(data_dir, nodes=1, port_offset=offset, kv_members=1)
     init = kubelite("init", "--advertise-address", "127.0.0.1", "--data-dir", str(data_dir), "--nodes", "1",

@@ -114,6 +114,13 @@ def test_files_are_merged_with_mode_0600_and_cleaned_up(tmp_path: Path) -> None:
     assert [p.name for p in path.parent.iterdir()] == ["config"]  # no temporary file left
 
 
+def test_a_file_left_with_nothing_in_it_is_removed(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    kubeconfig.write_merged(path, entry())
+    assert kubeconfig.remove_from(path, "kubelite", "https://127.0.0.1:6445")
+    assert not path.exists()
+
+
 def test_a_broken_file_is_reported_not_overwritten(tmp_path: Path) -> None:
     path = tmp_path / "config"
     path.write_text("clusters: [unclosed\n")
