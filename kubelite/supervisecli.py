@@ -94,7 +94,9 @@ async def wait_ready(plan: ClusterPlan, sup: RunningProcess, deadline: float, sa
         if phase.startswith("failed") or not is_same_process_alive(sup.pid, sup.start_ticks):
             raise SupervisorError(f"the supervisor could not start the cluster: {phase}\n{log_tail(plan.data_dir)}")
         await asyncio.sleep(0.1)
-    raise SupervisorError(f"the cluster did not become ready in time\n{log_tail(plan.data_dir)}")
+    waiting = [c.name for c in plan.components if c.name not in told] or [c.name for c in plan.components[-1:]]
+    tails = "\n".join(f"{name}:\n{log_tail(plan.data_dir, name, 10)}" for name in waiting[:1])
+    raise SupervisorError(f"the cluster did not become ready in time\n{log_tail(plan.data_dir)}\n{tails}")
 
 
 def log_tail(data_dir: Path, name: str = "supervisor", lines: int = 15) -> str:

@@ -7,7 +7,8 @@ rules cannot express. A user `system:node:<name>` in group `system:nodes`:
 * reads (get, or list/watch pinned to one name) a Secret, ConfigMap or
   PersistentVolumeClaim only when a pod bound to its node references it
   (volumes, projected sources, env, envFrom, imagePullSecrets);
-* gets, lists and watches pods, services, endpoints and nodes;
+* gets, lists and watches pods, services, endpoints, nodes, namespaces and
+  NetworkPolicies (a joined node's proxy runs as the node and enforces them);
 * reads PersistentVolumes, and updates only those the local-path provisioner
   placed on its node (annotation `kubelite.io/local-path-node`): the kubelet
   makes and removes their directories and then releases the cleanup finalizer;
@@ -41,7 +42,8 @@ NODE_LEASE_NAMESPACE = "kube-node-lease"
 COORDINATION = "coordination.k8s.io"
 CERTIFICATES = "certificates.k8s.io"
 GRAPH_KINDS = {"secrets": "secret", "configmaps": "configmap", "persistentvolumeclaims": "pvc"}
-READ_ONLY_KINDS = frozenset({"pods", "services", "endpoints", "nodes"})
+READ_ONLY_KINDS = frozenset({"pods", "services", "endpoints", "nodes", "namespaces"})
+NETWORKING = "networking.k8s.io"  # a joined node's proxy enforces NetworkPolicies as the node
 
 Obj = dict[str, Any]
 
@@ -147,6 +149,8 @@ class NodeAuthorizer:
         if group == "" and resource == "events" and not attrs.subresource:
             return ALLOW if attrs.verb in ("create", "get", "update", "patch") else _deny(
                 "nodes may only create and update events")
+        if group == NETWORKING and resource == "networkpolicies" and attrs.read_only and not attrs.subresource:
+            return ALLOW
         if group == "" and resource in READ_ONLY_KINDS and attrs.read_only and not attrs.subresource:
             return ALLOW
         if group == CERTIFICATES and resource == "certificatesigningrequests" and not attrs.subresource \

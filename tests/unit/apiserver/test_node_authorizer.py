@@ -58,9 +58,13 @@ def test_node_cannot_read_other_objects() -> None:
 
 
 def test_node_reads_cluster_state() -> None:
-    for resource in ("pods", "services", "endpoints", "nodes"):
+    for resource in ("pods", "services", "endpoints", "nodes", "namespaces"):
         assert ask("list", resource) and ask("watch", resource)
     assert ask("get", "nodes", name="n2")
+    # a joined node's proxy enforces NetworkPolicies as the node: it reads them, never writes
+    assert ask("list", "networkpolicies", group="networking.k8s.io")
+    assert not ask("create", "networkpolicies", "default", group="networking.k8s.io")
+    assert not ask("delete", "namespaces", name="default")
 
 
 def test_node_writes_only_its_own_node_and_lease() -> None:
