@@ -22,7 +22,7 @@ import grpc
 import grpc.aio
 
 from apiserver.access import AccessControl, AccessOptions
-from apiserver.authz.bootstrap import ensure_default_policy
+from apiserver.authz.bootstrap import ensure_default_policy, reconciled
 from apiserver.crd.controller import CrdController
 from apiserver.encryption import StorageTransformers, rewrite_stale
 from apiserver.etcd import EtcdClient
@@ -34,6 +34,7 @@ from apiserver.masterendpoints import MasterEndpointReconciler
 from apiserver.service import ResourceService
 from apiserver.serviceaccount.authenticator import ServiceAccountAuthenticator
 from apiserver.serviceaccount.config import ServiceAccountConfig
+from kubelite.api import registry
 from kubelite.api.errors import ApiError
 from kubelite.api.meta import Resource
 from kubelite.daemon.metrics import Metrics
@@ -208,7 +209,7 @@ class ApiServer:
             try:
                 await self.service.admission.ensure_system_namespaces()
                 if self.access.options.rbac:
-                    await ensure_default_policy(self._create_system_object)
+                    await ensure_default_policy(self._create_system_object, self._reconcile_system_object)
                 self.bootstrapped.set()
                 return
             except ApiError as exc:
@@ -241,6 +242,15 @@ class ApiServer:
         self.reencrypted.set()
     async def _create_system_object(self, resource: str, obj: Resource) -> None:
         await self.service.create(resource, obj.metadata.namespace or "", json.dumps(obj.to_dict()).encode())
+
+    async def _reconcile_system_object(self, resource: str, default: Resource) -> None:
+        """Add to a stored default role or binding what this version's default grants (see `reconciled`)."""
+        info = registry.lookup(resource)
+        stored = info.model.from_dict(json.loads(await self.service.get(resource, "", default.metadata.name or "")))
+        updated = reconciled(stored, default)
+        if updated is not None:
+            await self.service.update(resource, "", default.metadata.name or "", json.dumps(updated.to_dict()).encode())
+            log.info("default RBAC object reconciled", extra={"resource": resource, "object": default.metadata.name})
 
     async def _probe(self) -> None:
         """Keep `etcd_ok` current for readiness (any answer within the last few seconds counts)."""

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -94,9 +95,16 @@ async def wait_ready(plan: ClusterPlan, sup: RunningProcess, deadline: float, sa
         if phase.startswith("failed") or not is_same_process_alive(sup.pid, sup.start_ticks):
             raise SupervisorError(f"the supervisor could not start the cluster: {phase}\n{log_tail(plan.data_dir)}")
         await asyncio.sleep(0.1)
-    waiting = [c.name for c in plan.components if c.name not in told] or [c.name for c in plan.components[-1:]]
-    tails = "\n".join(f"{name}:\n{log_tail(plan.data_dir, name, 10)}" for name in waiting[:1])
+    tails = "\n".join(f"{name}:\n{log_tail(plan.data_dir, name, 10)}" for name in not_ready(plan)[:2])
     raise SupervisorError(f"the cluster did not become ready in time\n{log_tail(plan.data_dir)}\n{tails}")
+
+
+def not_ready(plan: ClusterPlan) -> list[str]:
+    """The components the supervisor has not reported ready (its log says `NAME ready (…s)`)."""
+    path = plan.data_dir / "logs" / "supervisor.log"
+    text = path.read_text(errors="replace") if path.exists() else ""
+    return [c.name for c in plan.components if f'"detail": "{c.name} ' not in text
+            or not re.search(rf'"detail": "{re.escape(c.name)} +ready', text)]
 
 
 def log_tail(data_dir: Path, name: str = "supervisor", lines: int = 15) -> str:

@@ -259,8 +259,36 @@ def default_policy() -> list[Resource]:
     return [*default_cluster_roles(), *default_cluster_role_bindings()]
 
 
-async def ensure_default_policy(create: Callable[[str, Resource], Awaitable[object]]) -> int:
-    """Create each default object that is missing via `create(resource, obj)`; how many were created."""
+def reconciled(stored: Resource, default: Resource) -> Resource | None:
+    """`stored` with what `default` grants added (missing rules of a ClusterRole, missing subjects of a
+    ClusterRoleBinding), or None when nothing is missing or an admin opted out (`autoupdate: "false"`).
+
+    Why add and never remove, as Kubernetes' reconciliation at start-up does: a cluster created by an
+    older kubelite must gain the permissions newer components need (e.g. the proxy reading
+    NetworkPolicies), while what an admin added stays."""
+    if any((stored.metadata.annotations or {}).get(key) == "false" for key in AUTOUPDATE):
+        return None
+    if isinstance(stored, ClusterRole) and isinstance(default, ClusterRole):
+        missing = [r for r in default.rules if r not in stored.rules]
+        if not missing:
+            return None
+        role = stored.model_copy(deep=True)
+        role.rules = [*stored.rules, *missing]
+        return role
+    if isinstance(stored, ClusterRoleBinding) and isinstance(default, ClusterRoleBinding):
+        absent = [s for s in default.subjects if s not in stored.subjects]
+        if not absent:
+            return None
+        bound = stored.model_copy(deep=True)
+        bound.subjects = [*stored.subjects, *absent]
+        return bound
+    return None
+
+
+async def ensure_default_policy(create: Callable[[str, Resource], Awaitable[object]],
+                                reconcile: Callable[[str, Resource], Awaitable[object]] | None = None) -> int:
+    """Create each default object that is missing via `create(resource, obj)`, and hand each existing one
+    to `reconcile(resource, default)` (which adds what is missing, see `reconciled`); how many were created."""
     created = 0
     for obj in default_policy():
         resource = "clusterroles" if isinstance(obj, ClusterRole) else "clusterrolebindings"
@@ -268,5 +296,6 @@ async def ensure_default_policy(create: Callable[[str, Resource], Awaitable[obje
             await create(resource, obj)
             created += 1
         except AlreadyExists:
-            pass
+            if reconcile is not None:
+                await reconcile(resource, obj)
     return created

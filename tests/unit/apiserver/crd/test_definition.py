@@ -110,5 +110,5 @@ def test_the_example_crd_is_valid() -> None:
 
     import yaml
 
-    example = Path(__file__).resolve().parents[4] / "examples" / "greeting-crd.yaml"
+    example = Path(__file__).resolve().parents[4] / "examples" / "crd" / "greeting-crd.yaml"
     assert validate_crd(CustomResourceDefinition.from_dict(yaml.safe_load(example.read_text()))) == []
