@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import socket
+import time
 import urllib.request
 from pathlib import Path
 
@@ -47,7 +48,8 @@ def test_start_reload_reject_and_stop(tmp_path: Path) -> None:
             assert oct((Path(paths.cert_dir) / "a.pem").stat().st_mode & 0o777) == "0o600"
             assert not await nginx.apply(_conf(paths, port, "one"), {"a.pem": b"x"})  # unchanged: no reload
             assert await nginx.apply(_conf(paths, port, "two"), {})
-            for _ in range(50):  # old workers finish; new ones answer (reload is asynchronous)
+            deadline = time.monotonic() + 30  # old workers finish; new ones answer (reload is asynchronous,
+            while time.monotonic() < deadline:  # and slow on a loaded machine)
                 if await asyncio.to_thread(_get, port) == "two":
                     break
                 await asyncio.sleep(0.1)
