@@ -273,13 +273,13 @@ class ApiServer:
                 log.info("could not remove this apiserver from the kubernetes endpoints", extra={"error": str(exc)})
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        if self._tasks:  # bounded: a stop must end even if a background loop is slow to unwind
+            await asyncio.wait(self._tasks, timeout=grace + 3.0)
         self._tasks = []
-        await self.http.stop()
+        try:
+            await asyncio.wait_for(self.http.stop(), grace + 3.0)
+        except TimeoutError:
+            log.warning("the HTTP API did not stop in time; closing anyway", extra={"seconds": grace + 3.0})
         stopping: asyncio.Task[None] | None = None
         if self._server is not None:
             # grpc stops accepting new calls at once; ending the watches below lets in-flight ones finish.
