@@ -10,9 +10,10 @@ PY=${PYTHON:-python3}
 # image's source (busybox-static), the local registry (docker-registry), and real
 # etcd 3.4 server+client for conformance checks and the kvstore benchmark, and real kubectl
 # (with kustomize) that the e2e tests drive against the Kubernetes HTTPS API, and nginx
-# (the ingress controller runs real nginx on every node).
+# (the ingress controller runs real nginx on every node), and curl + CA bundle (the in-pod HTTPS client image
+# the ServiceAccount e2e test builds from the host's curl).
 APT_PACKAGES=(etcd-client etcd-server runc conmon containernetworking-plugins iptables iproute2
-  busybox-static docker-registry skopeo apache2-utils openssl procps util-linux kubectl nginx)
+  busybox-static docker-registry skopeo apache2-utils openssl procps util-linux kubectl nginx curl ca-certificates)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   missing=()
   for pkg in "${APT_PACKAGES[@]}"; do
