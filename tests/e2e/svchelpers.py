@@ -80,8 +80,23 @@ def wait_ready(c: LocalCluster, selector: str, count: int, timeout: float = 90, 
     def done() -> list[dict[str, Any]] | None:
         pods = [p for p in items(c, "pods", "-n", namespace, "-l", selector) if live(p)]
         ok = len(pods) == count and all(is_ready(p) and p["status"].get("phase") == "Running" for p in pods)
+        seen[:] = pods
         return pods if ok and (check is None or check(pods)) else None
-    return wait_for(done, timeout, f"{count} ready pods with {selector} in {namespace}", interval=0.5)
+    seen: list[dict[str, Any]] = []
+    try:
+        return wait_for(done, timeout, f"{count} ready pods with {selector} in {namespace}", interval=0.5)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\nlast pods seen:\n" + "\n".join(_describe(p) for p in seen)) from None
+
+
+def _describe(pod: dict[str, Any]) -> str:
+    """One line per pod for a failure message: what a person would look at first."""
+    st = pod.get("status", {})
+    conds = {c.get("type"): c.get("status") for c in st.get("conditions", [])}
+    containers = [(c.get("name"), c.get("ready"), c.get("restartCount"), c.get("state"))
+                  for c in st.get("containerStatuses", [])]
+    return (f"  {pod['metadata']['name']} uid={pod['metadata'].get('uid')} node={pod.get('spec', {}).get('nodeName')}"
+            f" phase={st.get('phase')} conditions={conds} containers={containers}")
 
 
 def pod_running(c: LocalCluster, name: str, timeout: float = 90, namespace: str = "default") -> dict[str, Any]:

@@ -34,6 +34,19 @@ def _get(port: int) -> str:
         return str(resp.read().decode())
 
 
+def _children(pid: int) -> list[int]:
+    """PIDs whose parent is `pid` (nginx's workers; the default config runs one)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def test_start_reload_reject_and_stop(tmp_path: Path) -> None:
     paths = Paths(str(tmp_path / "ng"), str(tmp_path / "ng" / "certs"))
     nginx = Nginx(paths)
@@ -48,9 +61,9 @@ def test_start_reload_reject_and_stop(tmp_path: Path) -> None:
             assert oct((Path(paths.cert_dir) / "a.pem").stat().st_mode & 0o777) == "0o600"
             assert not await nginx.apply(_conf(paths, port, "one"), {"a.pem": b"x"})  # unchanged: no reload
             assert await nginx.apply(_conf(paths, port, "two"), {})
-            deadline = time.monotonic() + 30  # old workers finish; new ones answer (reload is asynchronous,
-            while time.monotonic() < deadline:  # and slow on a loaded machine)
-                if await asyncio.to_thread(_get, port) == "two":
+            deadline = time.monotonic() + 30  # reload is asynchronous: until the old worker has exited it may
+            while time.monotonic() < deadline:  # still accept a connection and answer with the old config
+                if len(_children(pid)) == 1 and await asyncio.to_thread(_get, port) == "two":
                     break
                 await asyncio.sleep(0.1)
             assert await asyncio.to_thread(_get, port) == "two"
