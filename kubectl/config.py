@@ -66,8 +66,10 @@ def config_path(env: Mapping[str, str] | None = None) -> Path:
     return Path.home() / ".kubelite" / "config"
 
 
-def load_config(path: Path) -> ClientConfig:
-    """Read the YAML config file; a missing file is an empty config, a broken one an error."""
+def load_config(path: Path, context: str | None = None) -> ClientConfig:
+    """Read the YAML config file; a missing file is an empty config, a broken one an error.
+
+    `context` (kctl's `--context`) picks a context other than the file's `current-context`."""
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -83,13 +85,14 @@ def load_config(path: Path) -> ClientConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must be a mapping like `server: 127.0.0.1:6443`")
     merged = {k: v for k, v in data.items() if k not in ("contexts", "current-context")}
-    current = data.get("current-context")
+    current = context or data.get("current-context")
     if current:
         contexts = data.get("contexts") or {}
-        context = contexts.get(current) if isinstance(contexts, dict) else None
-        if not isinstance(context, dict):
-            raise ConfigError(f"config file {path}: current-context {current!r} is not in `contexts`")
-        merged.update(context)
+        chosen = contexts.get(current) if isinstance(contexts, dict) else None
+        if not isinstance(chosen, dict):
+            which = "context" if context else "current-context"
+            raise ConfigError(f"config file {path}: {which} {current!r} is not in `contexts`")
+        merged.update(chosen)
 
     def value_of(key: str) -> str | None:
         value = merged.get(key)

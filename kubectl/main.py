@@ -103,6 +103,8 @@ def _global_flags(suppress: bool) -> argparse.ArgumentParser:
     p.add_argument("--server", "-s", default=default, help="apiserver HOST:PORT (else $KUBELITE_SERVER, "
                    "the config file, 127.0.0.1:6443)")
     p.add_argument("-n", "--namespace", default=default, help="namespace (default: default)")
+    p.add_argument("--context", default=default, help="use this context of the config file instead of its "
+                   "current-context (`kctl config get-contexts` lists them)")
     p.add_argument("--request-timeout", type=duration, default=default,
                    help="seconds to wait for each API call (e.g. 5, 5s, 1m; 0 = forever; default 30)")
     p.add_argument("--token", default=default, help="bearer token (else $KUBELITE_TOKEN, the config file's token:)")
@@ -190,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         if func is None:
             parser.print_help()
             return 0 if not args_list else 1
-        config = load_config(config_path())
+        config = load_config(config_path(), args.context)
         server = resolve_server(args.server, config=config)
         namespace = resolve_namespace(args.namespace, config)
         token = resolve_token(args.token, config=config)

@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "bomb stops at the limit instead of exhausting the node. Kubernetes leaves it "
                         "unlimited by default; 4096 stops a fork bomb and leaves room for a busy "
                         "container whose PID 1 does not reap orphans (1024 was hit by such loops)")
+    p.add_argument("--cgroup-parent", default="",
+                   help="runc runtime: the cgroup its pods live under (default kubelite/NODE_NAME; `kubelite up` "
+                        "gives kubelite/CLUSTER/NODE_NAME so two clusters' nodes of one name never share one)")
     p.add_argument("--seccomp-dir", type=Path, default=None,
                    help="where seccompProfile type Localhost profiles are read from (default: DATA_DIR/seccomp)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -189,7 +192,8 @@ def _build(args: argparse.Namespace, runtime_name: str) -> Kubelet:
         return await images.ensure(ref, "IfNotPresent", None, None)
 
     runtime: Runtime = runc.RuncRuntime(
-        data_dir / "runc", resolve, network, node_ip=args.node_ip, cgroup_parent=f"kubelite/{args.node_name}",
+        data_dir / "runc", resolve, network, node_ip=args.node_ip,
+        cgroup_parent=args.cgroup_parent or f"kubelite/{args.node_name}",
         pod_max_pids=max(0, args.pod_max_pids), seccomp_dir=(args.seccomp_dir or data_dir / "seccomp").resolve(),
     )
     kubelet = Kubelet(client, runtime, cfg, images=images)

@@ -198,11 +198,12 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 def remove_cgroups(node_names: list[str], parent: str = "kubelite") -> list[str]:
-    """rmdir the nodes' (now empty) cgroup parents `<controller>/kubelite/<node>/...`.
+    """rmdir the nodes' (now empty) cgroups `<controller>/<parent>/<node>/...`, then `parent` and its
+    own parents when empty (`up` gives each cluster the parent `kubelite/<cluster>`).
 
     `runc delete` leaves parent directories behind. Only empty directories can be
-    removed, so a cgroup still in use (another cluster with a node of the same
-    name) is never disturbed; returns the directories that could not be removed.
+    removed, so a cgroup still in use (another cluster's) is never disturbed; returns
+    the directories that could not be removed.
     """
     left: list[str] = []
     if not CGROUP_ROOT.is_dir():
@@ -213,18 +214,20 @@ def remove_cgroups(node_names: list[str], parent: str = "kubelite") -> list[str]
             top = base / node
             if not top.is_dir():
                 continue
-            # os.walk skips what vanishes while it looks (another cluster's node of the same name
-            # removing its pod cgroups at the same moment); rglob raised FileNotFoundError.
+            # os.walk skips what vanishes while it looks (a pod cgroup removed at the same moment);
+            # rglob raised FileNotFoundError.
             dirs = [Path(root) for root, _, _ in os.walk(top, topdown=False)]
             for d in dirs:
                 try:
                     d.rmdir()
                 except OSError:
                     left.append(str(d))
-        try:
-            base.rmdir()  # only when no other cluster uses it
-        except OSError:
-            pass
+        while base != controller:
+            try:
+                base.rmdir()  # only when no other cluster uses it
+            except OSError:
+                break
+            base = base.parent
     return left
 
 

@@ -29,11 +29,12 @@ from apiserver.encryption import ensure_config_file
 from apiserver.serviceaccount.keys import generate_signing_key
 from kubelet.overlay.model import VxlanConfig
 from kubelet.overlay.sync import remove_vtep
-from kubelite import addons, cleanup, kubeconfig, netns, supervisecli
+from kubelite import addons, cleanup, kctlcontext, kubeconfig, netns, supervisecli
 from kubelite.localcluster import (
     ClusterPlan,
     Component,
     RunningProcess,
+    cluster_name,
     default_config_path,
     default_data_dir,
     encryption_config_path,
@@ -117,7 +118,7 @@ def main(command: str, argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted; run `kubelite down` to stop what was started", file=sys.stderr)
+        print(f"interrupted; run `{down_command(data_dir)}` to stop what was started", file=sys.stderr)
         return 130
 
 
@@ -149,7 +150,7 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool, 
         _, old = load_state(plan.data_dir)
         if _alive(old) or load_extra(plan.data_dir).get("network"):
             raise UpError(f"a cluster is already running from {plan.data_dir} (or was not cleaned up); "
-                          "run `kubelite down` first")
+                          f"run `{down_command(plan.data_dir)}` first")
     if plan.network is not None:
         taken = netns.in_use(plan.network)
         if taken:
@@ -214,26 +215,48 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool, 
         say("startup failed; stopping what was started")
         problems = await _teardown(plan.data_dir, started, 10.0, say)
         if problems:
-            say("could not remove everything (run `kubelite down` again):\n  " + "\n  ".join(problems))
+            say(f"could not remove everything (run `{down_command(plan.data_dir)}` again):\n  "
+                + "\n  ".join(problems))
         else:
             state_file(plan.data_dir).unlink(missing_ok=True)
         raise
-    config_out.parent.mkdir(parents=True, exist_ok=True)
-    config_out.write_text(pki.client_config(plan.server, pki.admin_tls(plan.pki_dir)))
-    config_out.chmod(0o600)
+    hint = _write_kctl_context(plan, config_out, say)
     kube_note = _write_kubeconfig(plan, settings)
     say(
         f"\nkubelite is up: apiserver at {plan.server} (Kubernetes HTTPS API at {plan.https_server}), "
-        f"nodes {', '.join(plan.node_names)}\n"
-        f"kctl config written to {config_out}\n{kube_note}\n\n"
+        f"nodes {', '.join(plan.node_names)}\n{kube_note}\n\n"
         "Try:\n"
-        "  kctl get nodes\n"
-        "  kctl apply -f examples/\n"
-        "  kctl get pods -o wide\n"
-        f"Logs: {plan.data_dir / 'logs'}   Stop: kubelite down"
-        + ("" if plan.data_dir == default_data_dir().resolve() else f" --data-dir {plan.data_dir}")
+        f"  {hint}get nodes\n"
+        f"  {hint}apply -f examples/\n"
+        f"  {hint}get pods -o wide\n"
+        f"Logs: {plan.data_dir / 'logs'}   Stop: {down_command(plan.data_dir)}"
     )
     return 0
+
+
+def down_command(data_dir: Path) -> str:
+    """The `kubelite down` that stops the cluster in `data_dir` (every hint names the cluster it is for)."""
+    return "kubelite down" + ("" if data_dir == default_data_dir().resolve() else f" --data-dir {data_dir}")
+
+
+def _write_kctl_context(plan: ClusterPlan, path: Path, say: Say) -> str:
+    """Merge this cluster's context into kctl's config (`kctlcontext`), record where so `down` takes it
+    out again, and tell the user how to select it; returns the `kctl ...` prefix for the hints."""
+    context = kctlcontext.entry(plan.server, pki.admin_tls(plan.pki_dir), plan.data_dir)
+    try:
+        current = kctlcontext.write_merged(path, plan.name, context)
+    except (kctlcontext.ContextError, OSError) as exc:
+        raise UpError(f"cannot write kctl's config: {exc}") from None
+    _, procs = load_state(plan.data_dir)
+    save_state(plan.data_dir, plan.server, procs, kctl_context={"path": str(path), "context": plan.name,
+                                                               "server": plan.server})
+    env = "" if path == default_config_path() else f"KUBELITE_CONFIG={path} "
+    if current:
+        say(f"kctl context {plan.name!r} written to {path} (the current context)")
+        return f"{env}kctl "
+    say(f"kctl context {plan.name!r} written to {path}; another context is current, so select this "
+        f"cluster with `{env}kctl config use-context {plan.name}` or add `--context {plan.name}`")
+    return f"{env}kctl --context {plan.name} "
 
 
 def _write_kubeconfig(plan: ClusterPlan, settings: ClusterSettings) -> str:
@@ -243,17 +266,30 @@ def _write_kubeconfig(plan: ClusterPlan, settings: ClusterSettings) -> str:
     path = kubeconfig.default_path()
     name = kubeconfig.context_name(settings.port_offset)
     try:
-        kubeconfig.write_merged(path, kubeconfig.admin_entry(name, plan.https_server, plan.pki_dir))
+        current = kubeconfig.write_merged(path, kubeconfig.admin_entry(name, plan.https_server, plan.pki_dir))
     except (kubeconfig.KubeconfigError, OSError) as exc:
-        return f"warning: kubeconfig not written ({exc}); `kubelite kubeconfig` prints one"
+        return (f"warning: kubeconfig not written ({exc}); `kubelite kubeconfig --data-dir {plan.data_dir}` "
+                "prints one")
     _, procs = load_state(plan.data_dir)
     save_state(plan.data_dir, plan.server, procs,
                kubeconfig={"path": str(path), "context": name, "server": plan.https_server})
-    return f"kubectl context {name!r} written to {path}"
+    if current:
+        return f"kubectl context {name!r} written to {path} (the current context)"
+    return (f"kubectl context {name!r} written to {path}; select it with `kubectl config use-context {name}` "
+            f"or add `--context {name}`")
 
 
 def _remove_kubeconfig(data_dir: Path, say: Say) -> None:
-    """Undo `_write_kubeconfig`: only entries that still point at this cluster are removed."""
+    """Undo `_write_kubeconfig` and `_write_kctl_context`: only entries that still point at this
+    cluster are removed."""
+    kctl = load_extra(data_dir).get("kctl_context")
+    if isinstance(kctl, dict):
+        where = Path(str(kctl.get("path")))
+        try:
+            if kctlcontext.remove_from(where, str(kctl.get("context")), str(kctl.get("server"))):
+                say(f"  {'kctl context':<24} {kctl.get('context')!r} removed from {where}")
+        except (kctlcontext.ContextError, OSError) as exc:
+            say(f"  {'kctl context':<24} left as is ({exc})")
     recorded = load_extra(data_dir).get("kubeconfig")
     if not isinstance(recorded, dict):
         return
@@ -501,7 +537,8 @@ async def _teardown(data_dir: Path, processes: list[RunningProcess], grace: floa
     problems += [f"mount left: {m}" for m in await asyncio.to_thread(cleanup.unmount_all, data_dir)]
     problems += [f"runc container left: {c}" for c in cleanup.remaining_runc_containers(data_dir)]
     nodes = sorted(p.name.removeprefix("kubelet-") for p in kubelets)
-    busy = await asyncio.to_thread(cleanup.remove_cgroups, nodes)
+    offset = int((load_extra(data_dir).get("settings") or {}).get("port_offset", 0))
+    busy = await asyncio.to_thread(cleanup.remove_cgroups, nodes, f"kubelite/{cluster_name(offset)}")
     if busy:
         say(f"  {'cgroups':<24} {len(busy)} still in use (another cluster's node?), left alone")
     extra = load_extra(data_dir)

@@ -15,9 +15,11 @@ import asyncio
 import sys
 from pathlib import Path
 
+from kubectl.config import config_path
 from kubelet.images.archive import ImageArchive, open_archive
 from kubelet.images.errors import ArchiveError, RegistryError
 from kubelet.images.reference import DOCKER_HUB, InvalidReference, parse_reference
+from kubelite import kctlcontext
 from kubelite.localcluster import default_data_dir
 from kubelite.registry import load_registry, push_image, registry_answers
 
@@ -31,9 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="action", required=True)
     load = sub.add_parser("load", help="push images from OCI layouts or docker-save tarballs to the cluster registry")
     load.add_argument("files", nargs="+", type=Path, help="OCI layout directory or tar, or `docker save` tar")
-    load.add_argument("--data-dir", type=Path, default=None, help="the cluster's data directory")
+    load.add_argument("--name", default=None, metavar="CLUSTER",
+                      help="the cluster to load into, by its kctl context name (`kubelite-710`; default: the "
+                           "current context of kctl's config)")
+    load.add_argument("--data-dir", type=Path, default=None, help="the cluster's data directory (instead of --name)")
     load.add_argument("--registry", default=None, help="registry HOST:PORT (default: the cluster's)")
-    load.add_argument("--name", default=None,
+    load.add_argument("--repository", default=None,
                       help="repository for OCI layouts whose index has only bare tags (default: file name)")
     return p
 
@@ -83,12 +88,33 @@ async def load(files: list[Path], address: str, name: str | None) -> list[str]:
     return out
 
 
+def target_data_dir(data_dir: Path | None, name: str | None) -> Path:
+    """The cluster to load into: `--data-dir`, else the one kctl's context `--name` (or the current
+    context) was written for by `kubelite up`, else the default data directory."""
+    if data_dir is not None:
+        return data_dir.resolve()
+    path = config_path()
+    try:
+        recorded = kctlcontext.data_dir_of(kctlcontext.read(path), name)
+    except kctlcontext.ContextError as exc:
+        raise LoadError(str(exc)) from None
+    if recorded is not None:
+        return recorded
+    if name:
+        raise LoadError(f"no cluster named {name!r} in {path} (`kctl config get-contexts` lists them)")
+    return default_data_dir().resolve()
+
+
 async def run(argv: list[str]) -> int:
     """`kubelite image ...` inside a running event loop (what `main` and tests call)."""
     args = build_parser().parse_args(argv)
     address = args.registry
     if address is None:
-        data_dir = (args.data_dir or default_data_dir()).resolve()
+        try:
+            data_dir = target_data_dir(args.data_dir, args.name)
+        except LoadError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         reg = load_registry(data_dir)
         if reg is None:
             print(f"error: no cluster registry recorded under {data_dir} (run `kubelite up`, or pass "
@@ -96,7 +122,7 @@ async def run(argv: list[str]) -> int:
             return 1
         address = reg.address
     try:
-        for line in await load(args.files, address, args.name):
+        for line in await load(args.files, address, args.repository):
             print(line)
     except LoadError as exc:
         print(f"error: {exc}", file=sys.stderr)

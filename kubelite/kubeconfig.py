@@ -35,8 +35,10 @@ class KubeconfigError(Exception):
 
 
 def context_name(port_offset: int) -> str:
-    """`kubelite` for the default ports, `kubelite-<offset>` for a second cluster beside it."""
-    return "kubelite" if port_offset == 0 else f"kubelite-{port_offset}"
+    """The cluster's name (`localcluster.cluster_name`): `kubelite`, or `kubelite-<offset>` beside it."""
+    from kubelite.localcluster import cluster_name
+
+    return cluster_name(port_offset)
 
 
 def default_path(env: Mapping[str, str] | None = None) -> Path:
@@ -183,8 +185,11 @@ def save(path: Path, config: Mapping[str, Any]) -> None:
         raise
 
 
-def write_merged(path: Path, entry: Entry) -> None:
-    save(path, merge(load(path), entry))
+def write_merged(path: Path, entry: Entry) -> bool:
+    """Merge `entry` into the file at `path`; True when its context is the current one."""
+    merged = merge(load(path), entry)
+    save(path, merged)
+    return bool(merged.get("current-context") == entry.name)
 
 
 def remove_from(path: Path, name: str, server: str) -> bool:

@@ -25,8 +25,21 @@ def default_data_dir() -> Path:
     return Path.home() / ".kubelite" / "cluster"
 
 
+def cluster_name(port_offset: int) -> str:
+    """The name of a local cluster: `kubelite` on the default ports, `kubelite-<offset>` beside it.
+
+    Why from the port offset: two clusters on one machine must differ in it anyway, so the name is
+    unique among running clusters; it names the cluster's kctl and kubectl contexts and the cgroup
+    parent of its containers, so nothing of one cluster is ever mistaken for another's."""
+    return "kubelite" if port_offset == 0 else f"kubelite-{port_offset}"
+
+
 def default_config_path() -> Path:
-    return Path.home() / ".kubelite" / "config"
+    """Where kctl reads its config: `$KUBELITE_CONFIG`, else ~/.kubelite/config (so `up` writes where
+    the kctl of the same shell will look)."""
+    from kubectl.config import config_path
+
+    return config_path()
 
 
 def encryption_config_path(data_dir: Path) -> Path:
@@ -102,6 +115,14 @@ class ClusterPlan:
         if not (self.registry and self.advertise_address):
             return None
         return cert_path(self.pki_dir, pki.REGISTRY), key_path(self.pki_dir, pki.REGISTRY)
+
+    @property
+    def name(self) -> str:
+        return cluster_name(self.port_offset)
+
+    def cgroup_parent(self, node: str) -> str:
+        """`kubelite/<cluster>/<node>`: `down` of one cluster removes only its own cgroups."""
+        return f"kubelite/{self.name}/{node}"
 
     @property
     def node_names(self) -> list[str]:
@@ -221,7 +242,8 @@ def plan_cluster(
         registry_ca = ["--registry-ca-file", str(certs / f"{pki.CLUSTER_CA}.crt")] if plan.registry_tls else []
         plan.components.append(kubelet_component(name, ip, o, data_dir / "nodes" / name, runtime,
                                                  ["--server", server, *pki.kubelet_flags(certs, name), *network,
-                                                  *registry_ca], plan.registry, netns))
+                                                  *registry_ca, "--cgroup-parent", plan.cgroup_parent(name)],
+                                                 plan.registry, netns))
     return plan
 
 

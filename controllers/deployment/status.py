@@ -130,9 +130,13 @@ def rollout_status(
     if current is not None and current.reason == PAUSED:
         set_condition(status, PROGRESSING, "Unknown", RESUMED, "Deployment is resumed", now)
     name = new_rs.metadata.name if new_rs is not None else ""
+    # Like Kubernetes, a completed rollout stays complete while every replica is of the new template,
+    # except when nothing at all is available: `describe` must not say the new ReplicaSet is
+    # available while no pod of it is (a first-hour trap: every pod crashing behind "Progressing True").
     already_complete = (
         current is not None and current.reason == NEW_RS_AVAILABLE
         and (status.replicas or 0) == (status.updated_replicas or 0)
+        and ((status.available_replicas or 0) > 0 or desired_replicas(d) == 0)
     )
     if already_complete:
         return status

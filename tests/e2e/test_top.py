@@ -34,7 +34,7 @@ spec:
 
 
 def _cgroup(container_id: str) -> Path:
-    found = list(Path("/sys/fs/cgroup/cpuacct/kubelite").glob(f"*/pod-*/{container_id}"))
+    found = list(Path("/sys/fs/cgroup/cpuacct/kubelite").glob(f"**/pod-*/{container_id}"))
     assert len(found) == 1, f"cgroup of container {container_id}: {found}"
     return found[0] / "cpuacct.usage"
 

@@ -53,6 +53,21 @@ def test_progressing_then_complete_without_timestamp_churn() -> None:
     assert again.to_dict() == done.to_dict(), "an unchanged world must produce an identical status"
 
 
+def test_complete_rollout_whose_pods_all_fail_is_no_longer_reported_available() -> None:
+    d = deployment(2)
+    new = replica_set("web-new", 2, available=2)
+    d.status = rollout_status(d, [new], new, T0)
+    assert get_condition(d.status, "Progressing").reason == "NewReplicaSetAvailable"  # type: ignore[union-attr]
+    broken = replica_set("web-new", 2, available=0)
+    status = rollout_status(d, [broken], broken, T0 + timedelta(seconds=5))
+    prog = get_condition(status, "Progressing")
+    assert prog is not None and prog.reason != "NewReplicaSetAvailable"
+    one_left = replica_set("web-new", 2, available=1)
+    d.status = rollout_status(d, [new], new, T0)
+    kept = get_condition(rollout_status(d, [one_left], one_left, T0 + timedelta(seconds=5)), "Progressing")
+    assert kept is not None and kept.reason == "NewReplicaSetAvailable"  # as in Kubernetes while some are up
+
+
 def test_stalled_rollout_times_out() -> None:
     d = deployment(2)
     d.spec.progress_deadline_seconds = 60
