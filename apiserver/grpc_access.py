@@ -20,7 +20,7 @@ from typing import Any
 import grpc.aio
 from google.protobuf.message import Message
 
-from apiserver import metricsapi
+from apiserver import metricsapi, serverversion
 from apiserver.access import (
     REVIEW_GROUPS,
     AccessControl,
@@ -89,6 +89,8 @@ def attributes(method: str, request: Message, user: UserInfo, *, body_name: bool
     if isinstance(request, api_pb2.PortForwardRequest):
         return Attributes(user, "create", "pods", subresource="portforward",
                           namespace=request.start.namespace or "default", name=request.start.name)
+    if isinstance(request, api_pb2.GetRequest) and request.resource == serverversion.GRPC_RESOURCE:
+        return Attributes(user, "get", path=serverversion.PATH)
     verb = VERBS[method]
     resource, _, subresource = str(getattr(request, "resource", "")).partition("/")  # serviceaccounts/token
     namespace = str(getattr(request, "namespace", ""))

@@ -24,6 +24,7 @@ import grpc
 import grpc.aio
 from google.protobuf.message import Message
 
+from apiserver import serverversion
 from apiserver.access import AccessControl, AccessOptions, current_user
 from apiserver.apply.manager import MAX_MANAGER_LENGTH, WriteManager, from_user_agent, writing_as
 from apiserver.eviction import EVICTION_SUBRESOURCE, grpc_evict
@@ -87,6 +88,8 @@ class ResourcesAdapter:
             request.resource, request.namespace, _body(request.json), dry_run=request.dry_run))
 
     async def Get(self, request: api_pb2.GetRequest) -> api_pb2.Object:
+        if request.resource == serverversion.GRPC_RESOURCE:  # what `GET /version` answers
+            return api_pb2.Object(json=json.dumps(serverversion.VERSION).encode())
         metrics = GRPC_RESOURCES.get(request.resource)
         if metrics is not None:
             if not request.name:

@@ -27,6 +27,7 @@ from pathlib import Path
 from apiserver.allocation import NODE_PORT_RANGE
 from apiserver.encryption import ensure_config_file
 from apiserver.serviceaccount.keys import generate_signing_key
+from kubectl.durations import duration
 from kubelet.overlay.model import VxlanConfig
 from kubelet.overlay.sync import remove_vtep
 from kubelite import addons, cleanup, kctlcontext, kubeconfig, netns, supervisecli
@@ -78,15 +79,15 @@ def _parser(command: str) -> argparse.ArgumentParser:
         p.add_argument("--pod-network", default="host-gw", choices=["host-gw", "vxlan"],
                        help="runc nodes: host-gw routes on the one bridge (default here), or a VXLAN overlay "
                             "(what nodes on different subnets need)")
-        p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the cluster")
+        p.add_argument("--timeout", type=duration, default=120.0, help="how long to wait for the cluster (120, 2m)")
         p.add_argument("--config-out", type=Path, default=None, help="where to write kctl's config")
         addons.add_up_flags(p)
         p.add_argument("-q", "--quiet", action="store_true")
     if command == "add-node":
-        p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the node to be Ready")
+        p.add_argument("--timeout", type=duration, default=60.0, help="how long to wait for the node to be Ready")
     if command == "down":
         p.add_argument("--purge", action="store_true", help="also delete the data directory")
-        p.add_argument("--grace", type=float, default=30.0, help="seconds each daemon gets to stop")
+        p.add_argument("--grace", type=duration, default=30.0, help="how long each daemon gets to stop (30, 30s)")
     return p
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
+from apiserver import serverversion
 from apiserver.access import AccessControl, AccessOptions
 from apiserver.http import accessapi, discovery, metricsroutes, openapi
 from apiserver.http.body import LIMIT, read_body
@@ -172,7 +173,7 @@ class HttpApi:
         path = request.path.rstrip("/") or "/"
         has_status = self._has_status
         if path == "/version":
-            return json_response(discovery.VERSION)
+            return json_response(serverversion.VERSION)
         if path in ("/healthz", "/livez", "/readyz"):
             reason = self.not_ready() if path == "/readyz" else None
             if reason is not None:

@@ -18,17 +18,6 @@ from apiserver.http.routing import APPROVABLE, SCALABLE
 from kubelite.api import registry
 from kubelite.api.registry import KindInfo
 
-VERSION = {
-    "major": "1",
-    "minor": "32",  # a minor the kubectl version dispatcher ships: it picks its binary by this
-    "gitVersion": "v1.32.0-kubelite",
-    "gitCommit": "0000000000000000000000000000000000000000",
-    "gitTreeState": "clean",
-    "buildDate": "2025-01-01T00:00:00Z",
-    "goVersion": "go1.23.0",
-    "compiler": "gc",
-    "platform": "linux/amd64",
-}
 VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 SUBRESOURCE_VERBS = ["get", "patch", "update"]
 ALL_CATEGORY = frozenset({"pods", "services", "deployments", "replicasets", "statefulsets", "daemonsets",

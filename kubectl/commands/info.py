@@ -27,9 +27,10 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 async def run_version(session: Session, args: argparse.Namespace) -> int:
     info: dict[str, Any] = {"clientVersion": {"gitVersion": f"v{__version__}", "program": "kctl"}}
     if not args.client:
-        # Reaching the server proves it answers (the API has no version call yet).
-        namespaces, _ = await session.list(kubelite.api.registry.lookup("namespaces"), None)
-        info["serverVersion"] = {"server": session.server, "namespaces": len(namespaces)}
+        # What `GET /version` answers (real kubectl shows the same), over gRPC.
+        server = (await session.client.read_unstored("version", "", "server"))[0]
+        info["serverVersion"] = server
+        info["serverAddress"] = session.server
     if args.output == "json":
         write(to_json(info) + "\n")
     elif args.output == "yaml":
@@ -37,7 +38,7 @@ async def run_version(session: Session, args: argparse.Namespace) -> int:
     else:
         write(f"Client Version: v{__version__}\n")
         if not args.client:
-            write(f"Server: {session.server} (reachable)\n")
+            write(f"Server Version: {info['serverVersion'].get('gitVersion', '?')} (at {session.server})\n")
     return 0
 
 

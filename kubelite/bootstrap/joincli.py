@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from kubectl.commands.nodes import run as drain_nodes
+from kubectl.durations import duration
 from kubectl.errors import CliError
 from kubectl.session import Session
 from kubelet import cni
@@ -66,14 +67,14 @@ def join_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="this node's own state")
     p.add_argument("--runtime", default="auto", choices=["auto", "runc", "process"])
     p.add_argument("--port-offset", type=int, default=0, help="added to the kubelet's ports")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the node to be ready")
+    p.add_argument("--timeout", type=duration, default=120.0, help="how long (120, 2m) to wait for the node to be ready")
     return p
 
 
 def leave_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kubelite leave", description="Drain and remove this node from its cluster.")
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="the node's state (as given to join)")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the node's pods to go")
+    p.add_argument("--timeout", type=duration, default=120.0, help="how long (120, 2m) to wait for the node's pods to go")
     return p
 
 

@@ -159,3 +159,17 @@ async def test_kubectl_spellings_of_output_and_diff_k(kctl: Kctl, tmp_path: Path
     (tmp_path / "kustomization.yaml").write_text("resources: [cm.yaml]\n")
     result = await kctl("diff", "-k", str(tmp_path))
     assert result.code == 1 and "-  k: v\n" in result.out and "+  k: w\n" in result.out
+
+
+async def test_label_list_and_server_version(kctl: Kctl) -> None:
+    for name in ("a", "b"):
+        await kctl.ok("create", "configmap", name, "--from-literal", "k=v")
+        await kctl.ok("label", "cm", name, "tier=web", f"name={name}")
+    assert await kctl.ok("label", "cm", "a", "--list") == "name=a\ntier=web\n"
+    assert await kctl.ok("label", "cm", "-l", "tier=web", "--list") == \
+        "Listing labels for ConfigMap.v1/a:\n name=a\n tier=web\nListing labels for ConfigMap.v1/b:\n name=b\n tier=web\n"
+    await kctl.ok("annotate", "cm", "a", "note=hi")
+    assert await kctl.ok("annotate", "cm/a", "--list") == "note=hi\n"
+    version = await kctl.ok("version")
+    assert "Server Version: v1.32.0-kubelite" in version, version
+    assert '"gitVersion": "v1.32.0-kubelite"' in await kctl.ok("version", "-o", "json")
