@@ -14,8 +14,10 @@ from kubectl.session import Obj, Session, with_type
 from kubelite.api.errors import StatusCause
 
 
-async def send(session: Session, body: Obj, output: str, dry_run: str, verb: str = "created") -> Obj:
-    """Validate, then create (or only print on a client dry run); prints the result."""
+async def send(session: Session, body: Obj, output: str, dry_run: str, verb: str = "created",
+               announce: bool = True) -> Obj:
+    """Validate, then create (or only print on a client dry run); prints the result (unless not
+    `announce`: `run --attach` prints only the pod's output, so a pipe gets just that)."""
     check_format(output)
     info, causes = check_document(body)
     if info is None or causes:
@@ -31,7 +33,7 @@ async def send(session: Session, body: Obj, output: str, dry_run: str, verb: str
         created = await session.create(info, body)
     if is_structured(output):
         print_objects([created], output, single=True)
-    else:
+    elif announce:
         suffix = {"client": " (dry run)", "server": " (server dry run)"}.get(dry_run, "")
         write(f"{display_name(info, name)} {verb}{suffix}\n")
     return created

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kubectl import generators
+from kubectl import generators, runattach
 from kubectl.commands.create_object import send
 from kubectl.session import Session
 
@@ -25,13 +25,16 @@ Examples:
 
   # Only print the pod it would create
   kctl run nginx --image=nginx --dry-run=client -o yaml
+
+  # A throwaway pod: show its output until it ends, then delete it (exit code: the container's)
+  kctl run --rm -i probe --image=busybox --restart=Never -- wget -qO- http://web
 """
 
 
 def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", parents=parents, help="run a particular image in a pod",
                        description="kctl run NAME --image=IMAGE [--restart=Always|OnFailure|Never] [--port=PORT] "
-                                   "[--env=K=V] [-l K=V] [--command] [-- ARGS...]",
+                                   "[--env=K=V] [-l K=V] [--command] [--rm -i|--attach] [-- ARGS...]",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name")
     p.add_argument("--image", required=True, help="the container image")
@@ -44,13 +47,18 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--command", action="store_true", help="words after -- are the command, not its arguments")
     p.add_argument("-o", "--output", default="", help="print the pod as json|yaml|name")
     p.add_argument("--dry-run", choices=["none", "client", "server"], default="none")
+    runattach.add_flags(p)
     p.set_defaults(func=run, takes_trailing=True)
 
 
 async def run(session: Session, args: argparse.Namespace) -> int:
+    attached = runattach.wants_attach(args)
     body = generators.pod(args.name, session.namespace, args.image, restart=args.restart, port=args.port,
                           env=generators.key_values(args.env, "--env"),
                           labels=generators.key_values(args.labels, "--labels") or None,
                           args=args.trailing, command=args.command)
-    await send(session, body, args.output, args.dry_run)
-    return 0
+    await send(session, body, args.output, args.dry_run, announce=not attached)
+    if not attached:
+        return 0
+    args.streaming = True  # Ctrl-C while following the output is a normal way out
+    return await runattach.attach(session, args.name, args)
