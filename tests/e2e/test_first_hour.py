@@ -79,10 +79,10 @@ def bystander(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster
 
 def test_first_hour_beside_another_cluster(bystander: LocalCluster, tmp_path: Path) -> None:
     by = bystander
-    by_pod = json.loads(by.kctl_ok("get", "pod", "bystander", "-o", "json"))
+    by_pod, by_service = json.loads(by.kctl_ok("get", "pod/bystander", "svc/kubernetes", "-o", "json"))["items"]
     by_processes = load_state(by.data_dir)[1]
     by_chains = chains_of(by)
-    by_service_ip = json.loads(by.kctl_ok("get", "svc", "kubernetes", "-o", "json"))["spec"]["clusterIP"]
+    by_service_ip = by_service["spec"]["clusterIP"]
     assert by_service_ip in by_chains
     assert by.plan.network is not None
     by_rules = netns.leftover_rules(by.plan.network.comment)
@@ -127,6 +127,8 @@ def test_first_hour_beside_another_cluster(bystander: LocalCluster, tmp_path: Pa
         assert len(pods) == 2 and " Running " in pods[1] and "node-1" in pods[1], pods
         assert wait_for(lambda: "serving on 8080" in kctl("logs", "deploy/web"), 30, "the app's log line")
         pod = pods[1].split()[0]
+        assert kctl("logs", "-l", "app=web", "--all-containers", "--prefix", "--since=1h") == \
+            f"[pod/{pod}/web] serving on 8080\n"
         assert kctl("exec", pod, "--", "cat", "/www/index.html") == "hello-first-hour\n"
 
         forward = subprocess.Popen([sys.executable, "-m", "kubectl.main", "--context", name, "port-forward",
