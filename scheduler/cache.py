@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kubelite.api import Node, Pod
-from scheduler.framework import NodeInfo
+from scheduler.framework import CycleState, NodeInfo
 from scheduler.resources import PodInfo, make_pod_info, pod_uid_key
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,9 @@ class SchedulerCache:
         self._pods: dict[str, _PodState] = {}
         self._assumed: set[str] = set()
         self._node_list: list[NodeInfo] | None = None
+        # Nodes with pods declaring pod (anti-)affinity, kept as pods are placed and removed, so a
+        # cycle reads them instead of scanning every node (CycleState.affinity_nodes).
+        self._affinity_nodes: dict[str, NodeInfo] = {}
 
     # --- nodes ---------------------------------------------------------------
 
@@ -87,6 +90,13 @@ class SchedulerCache:
                                      key=lambda n: n.name)
         return self._node_list
 
+    def cycle_state(self, info: PodInfo) -> CycleState:
+        """A scheduling cycle's state for `info` over this cache's snapshot: every node, and the
+        nodes running pods with pod (anti-)affinity terms (kept here, not found by a scan)."""
+        state = CycleState(info, self.node_list())
+        state.affinity_nodes = [n for n in self._affinity_nodes.values() if n.node is not None]
+        return state
+
     def get_node(self, name: str) -> NodeInfo | None:
         info = self._nodes.get(name)
         return info if info is not None and info.node is not None else None
@@ -102,12 +112,16 @@ class SchedulerCache:
         if info is None:
             info = self._nodes[state.node_name] = NodeInfo(state.node_name)
         info.add_pod(state.info)
+        if info.pods_with_affinity:
+            self._affinity_nodes[info.name] = info
 
     def _unplace(self, state: _PodState) -> None:
         info = self._nodes.get(state.node_name)
         if info is None:
             return
         info.remove_pod(state.info.uid)
+        if not info.pods_with_affinity:
+            self._affinity_nodes.pop(info.name, None)
         if info.node is None and not info.pods:
             del self._nodes[state.node_name]
 

@@ -69,7 +69,7 @@ class CycleState:
     leak state into each other; PreFilter writes, Filter/Score read.
     """
 
-    __slots__ = ("_data", "nodes", "pod_info", "skip_filter_plugins")
+    __slots__ = ("_affinity_nodes", "_data", "nodes", "pod_info", "skip_filter_plugins")
 
     def __init__(self, pod_info: PodInfo, nodes: Sequence[NodeInfo] = ()) -> None:
         self.pod_info = pod_info
@@ -80,6 +80,20 @@ class CycleState:
         # Filters whose PreFilter said SKIP (nothing to check for this pod, e.g. no
         # nodeSelector): not run at all this cycle, which matters at 1000 nodes.
         self.skip_filter_plugins: set[str] = set()
+        self._affinity_nodes: Sequence[NodeInfo] | None = None
+
+    @property
+    def affinity_nodes(self) -> Sequence[NodeInfo]:
+        """The snapshot's nodes running pods with pod (anti-)affinity terms: the only ones whose
+        pods an incoming pod's placement must be checked against (symmetry). The scheduler's cache
+        keeps this set as pods come and go, so a cycle does not scan every node to find it."""
+        if self._affinity_nodes is None:
+            self._affinity_nodes = [n for n in self.nodes if n.pods_with_affinity]
+        return self._affinity_nodes
+
+    @affinity_nodes.setter
+    def affinity_nodes(self, nodes: Sequence[NodeInfo]) -> None:
+        self._affinity_nodes = nodes
 
     def write(self, key: str, value: Any) -> None:
         self._data[key] = value
