@@ -127,7 +127,8 @@ def start_scheduler(server: str, tmp: Path, procs: list[Any], name: str, args: a
     DIR/<name>.txt as collapsed stacks); returns its health address."""
     health = f"127.0.0.1:{free_port()}"
     procs.append(start(["scheduler", "--server", server, "--listen-health", health, "--no-leader-elect",
-                        "--log-level", "warning"], tmp / f"{name}.log"))
+                        "--log-level", "warning",
+                        "--percentage-of-nodes-to-score", str(args.percentage_of_nodes_to_score)], tmp / f"{name}.log"))
     if args.py_spy:
         Path(args.py_spy).mkdir(parents=True, exist_ok=True)
         out = Path(args.py_spy) / f"{name}.txt"
@@ -218,6 +219,8 @@ async def main() -> None:
     ap.add_argument("--pods", type=int, default=10000, help="pods per phase")
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--phase", choices=["both", "streaming", "backlog"], default="both")
+    ap.add_argument("--percentage-of-nodes-to-score", type=int, default=0,
+                    help="passed to the scheduler: 0 = adaptive (kube-scheduler's rule), 100 = every node")
     ap.add_argument("--py-spy", metavar="DIR", help="record each scheduler with py-spy into DIR/<name>.txt "
                     "(collapsed stacks; `bench/pyspy_top.py` sums them)")
     args = ap.parse_args()

@@ -52,13 +52,13 @@ def bench_pod(i: int) -> Pod:
     return Pod.from_dict(pod)
 
 
-def run(nodes: int, pods: int) -> float:
+def run(nodes: int, pods: int, percentage: int = 0) -> float:
     """CPU seconds for `pods` scheduling cycles (decide + assume) onto `nodes` nodes."""
     cache = SchedulerCache()
     for i in range(nodes):
         cache.add_node(hollow_node(i))
     profile = default_profile(None)
-    algorithm = Algorithm(profile, random.Random(1))
+    algorithm = Algorithm(profile, random.Random(1), percentage)
     infos = [make_pod_info(bench_pod(i)) for i in range(pods)]
     t0 = time.process_time()  # CPU time: other load on a shared machine stretches wall time, not this
     for info in infos:
@@ -73,13 +73,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nodes", type=int, nargs="+", default=[1000, 5000])
     ap.add_argument("--pods", type=int, default=5000)
+    ap.add_argument("--percentage-of-nodes-to-score", type=int, default=0,
+                    help="as the scheduler's flag: 0 = adaptive (kube-scheduler's rule), 100 = every node")
     ap.add_argument("--profile", action="store_true", help="cProfile the cycles; print the top functions")
     args = ap.parse_args()
     for n in args.nodes:
         prof = cProfile.Profile() if args.profile else None
         if prof is not None:
             prof.enable()
-        seconds = run(n, args.pods)
+        seconds = run(n, args.pods, args.percentage_of_nodes_to_score)
         if prof is not None:
             prof.disable()
         print(f"[cycle] {n} nodes: {args.pods} pods in {seconds:.2f} CPU-s: {seconds / args.pods * 1e6:,.0f} us per pod "

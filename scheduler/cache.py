@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from kubelite.api import Node, Pod
-from scheduler.framework import CycleState, NodeInfo
+from scheduler.framework import CycleState, NodeInfo, node_conditions
 from scheduler.resources import PodInfo, make_pod_info, pod_uid_key
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,9 @@ class SchedulerCache:
         # Nodes with pods declaring pod (anti-)affinity, kept as pods are placed and removed, so a
         # cycle reads them instead of scanning every node (CycleState.affinity_nodes).
         self._affinity_nodes: dict[str, NodeInfo] = {}
+        # How many nodes are not ready / cordoned / tainted (framework.node_conditions): the filters
+        # for those skip themselves in a cycle when there are none (CycleState.node_conditions).
+        self._conditions: Counter[str] = Counter()
 
     # --- nodes ---------------------------------------------------------------
 
@@ -63,9 +67,12 @@ class SchedulerCache:
             self._node_list = None
         else:
             had_node = info.node is not None
+            if had_node:
+                self._conditions.subtract(node_conditions(info.facts))
             info.set_node(node)
             if not had_node:
                 self._node_list = None
+        self._conditions.update(node_conditions(info.facts))
         return info
 
     def update_node(self, node: Node) -> NodeInfo:
@@ -77,6 +84,8 @@ class SchedulerCache:
         info = self._nodes.get(name)
         if info is None:
             return
+        if info.node is not None:
+            self._conditions.subtract(node_conditions(info.facts))
         if info.pods:
             info.set_node(None)
         else:
@@ -95,6 +104,7 @@ class SchedulerCache:
         nodes running pods with pod (anti-)affinity terms (kept here, not found by a scan)."""
         state = CycleState(info, self.node_list())
         state.affinity_nodes = [n for n in self._affinity_nodes.values() if n.node is not None]
+        state.node_conditions = self._conditions
         return state
 
     def get_node(self, name: str) -> NodeInfo | None:
