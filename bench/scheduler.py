@@ -14,8 +14,13 @@ capacity but no kubelet. Two phases on the same cluster:
    the last bind gives the scheduler's own throughput -- its decisions, binds
    and Scheduled events through the real apiserver -- without the creates.
 
-Run: `python bench/scheduler.py [--nodes 1000] [--pods 10000] [--concurrency 64]`.
-Prints figures; asserts nothing.
+Each phase also prints the scheduler's CPU time per pod (and, in the backlog,
+the apiserver's and kvstore's meanwhile): on a shared machine wall time moves
+with other load, CPU per pod much less.
+
+Run: `python bench/scheduler.py [--nodes 1000] [--pods 10000] [--concurrency 64]
+[--phase both|streaming|backlog] [--py-spy DIR]`; the large-cluster figure is
+`--phase backlog --nodes 5000`. Prints figures; asserts nothing. See bench/README.md.
 """
 
 from __future__ import annotations
