@@ -7,10 +7,13 @@ process boundaries a user's cluster has, not an in-process shortcut.
 from __future__ import annotations
 
 import asyncio
+import random
+import re
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +27,45 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    """Nothing on this host listens on `port` (TCP or UDP, any address): a wildcard bind fails
+    if any socket holds the port on some address."""
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                return False
+    return True
+
+
+def cluster_ports(argvs: list[list[str]]) -> set[int]:
+    """Every port in the components' command lines (HOST:PORT anywhere in an argument, and
+    --secure-port), above 1023: the fixed low ports (DNS on the bridge address) are per net id."""
+    ports: set[int] = set()
+    for argv in argvs:
+        for i, arg in enumerate(argv):
+            ports.update(int(p) for p in re.findall(r"[0-9.]+:(\d+)", arg))
+            if arg == "--secure-port" and i + 1 < len(argv):
+                ports.add(int(argv[i + 1]))
+    return {p for p in ports if 1023 < p < 65536}
+
+
+def free_port_offset(ports_for: Callable[[int], set[int]], lo: int = 10_000, hi: int = 50_000,
+                     tries: int = 200) -> int:
+    """A --port-offset for `kubelite up` whose every port (`ports_for(offset)`) is free now, so a
+    benchmark does not collide with another cluster on the machine (a random offset once put
+    the DNS health port on one in use). Another process may still take one before `up` binds
+    it; callers retry `up` with a new offset on "address already in use"."""
+    rng = random.Random()
+    for _ in range(tries):
+        offset = rng.randrange(lo, hi, 10)
+        ports = ports_for(offset)
+        if all(port_is_free(p) for p in ports):
+            return offset
+    raise RuntimeError(f"no port offset in [{lo}, {hi}) with all its ports free")
 
 
 def start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:

@@ -14,15 +14,22 @@ capacity but no kubelet. Two phases on the same cluster:
    the last bind gives the scheduler's own throughput -- its decisions, binds
    and Scheduled events through the real apiserver -- without the creates.
 
-Run: `python bench/scheduler.py [--nodes 1000] [--pods 10000] [--concurrency 64]`.
-Prints figures; asserts nothing.
+Each phase also prints the scheduler's CPU time per pod (and, in the backlog,
+the apiserver's and kvstore's meanwhile): on a shared machine wall time moves
+with other load, CPU per pod much less.
+
+Run: `python bench/scheduler.py [--nodes 1000] [--pods 10000] [--concurrency 64]
+[--phase both|streaming|backlog] [--py-spy DIR]`; the large-cluster figure is
+`--phase backlog --nodes 5000`. Prints figures; asserts nothing. See bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
+import subprocess
 import tempfile
 import time
 from collections import Counter
@@ -110,11 +117,30 @@ class BindWatch:
             self._task.cancel()
 
 
-def start_scheduler(server: str, tmp: Path, procs: list[Any], name: str) -> str:
-    """A scheduler process (appended to `procs`); returns its health address."""
+SPIES: list[subprocess.Popen[bytes]] = []
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far: unlike wall time, barely moved by other load."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rfind(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_scheduler(server: str, tmp: Path, procs: list[Any], name: str, args: argparse.Namespace) -> str:
+    """A scheduler process (appended to `procs`; with `--py-spy DIR`, py-spy records it into
+    DIR/<name>.txt as collapsed stacks); returns its health address."""
     health = f"127.0.0.1:{free_port()}"
     procs.append(start(["scheduler", "--server", server, "--listen-health", health, "--no-leader-elect",
-                        "--log-level", "warning"], tmp / f"{name}.log"))
+                        "--log-level", "warning",
+                        "--percentage-of-nodes-to-score", str(args.percentage_of_nodes_to_score)], tmp / f"{name}.log"))
+    if args.py_spy:
+        Path(args.py_spy).mkdir(parents=True, exist_ok=True)
+        out = Path(args.py_spy) / f"{name}.txt"
+        # Not in `procs`: py-spy writes its file when the scheduler exits, so it is waited for, never killed.
+        SPIES.append(subprocess.Popen(["py-spy", "record", "--format", "raw", "--rate", "50", "--nonblocking",
+                                       "-o", str(out), "--pid", str(procs[-1].pid)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return health
 
 
@@ -132,13 +158,15 @@ async def create_pods(client: ApiClient, prefix: str, count: int, concurrency: i
 
 async def streaming(client: ApiClient, server: str, tmp: Path, procs: list[Any], args: argparse.Namespace) -> Any:
     """Returns the scheduler process it started."""
-    await wait_ready(start_scheduler(server, tmp, procs, "scheduler-1"))
+    await wait_ready(start_scheduler(server, tmp, procs, "scheduler-1", args))
     scheduler = procs[-1]
     watch = BindWatch(client, "stream-", args.pods)
     await watch.start()
     start_t = time.perf_counter()
+    cpu0 = cpu_seconds(scheduler.pid)
     created, create_s = await create_pods(client, "stream-", args.pods, args.concurrency)
     await watch.wait()
+    sched_cpu = cpu_seconds(scheduler.pid) - cpu0
     bound = watch.bound
     total_s = max(bound.values(), default=start_t) - start_t
     latencies = sorted(bound[n] - created[n] for n in bound if n in created)
@@ -154,6 +182,7 @@ async def streaming(client: ApiClient, server: str, tmp: Path, procs: list[Any],
     if counts:
         print(f"[streaming] pods per node: min {counts[0]}, median {counts[len(counts) // 2]}, max {counts[-1]} "
               f"(ideal {args.pods / args.nodes:.1f}); nodes used {len(counts)}/{args.nodes}")
+    print(f"[streaming] scheduler CPU {sched_cpu:.1f}s: {sched_cpu / max(len(bound), 1) * 1e6:,.0f} us per pod")
     return scheduler
 
 
@@ -167,10 +196,15 @@ async def backlog(client: ApiClient, server: str, tmp: Path, procs: list[Any], a
     watch = BindWatch(client, "backlog-", args.pods)
     await watch.start()
     start_t = time.perf_counter()
-    health = start_scheduler(server, tmp, procs, "scheduler-2")
+    health = start_scheduler(server, tmp, procs, "scheduler-2", args)
+    scheduler = procs[-1]
     await wait_ready(health, timeout=120)
     ready_s = time.perf_counter() - start_t
+    ready_cpu = cpu_seconds(scheduler.pid)
+    plane0 = [cpu_seconds(p.pid) for p in procs[:2]]
     await watch.wait()
+    bind_cpu = cpu_seconds(scheduler.pid) - ready_cpu
+    kv_cpu, api_cpu = (cpu_seconds(p.pid) - c for p, c in zip(procs[:2], plane0, strict=True))
     bound = watch.bound
     first = min(bound.values(), default=start_t)
     last = max(bound.values(), default=start_t)
@@ -179,6 +213,9 @@ async def backlog(client: ApiClient, server: str, tmp: Path, procs: list[Any], a
     print(f"[backlog] bound {len(bound)} pods in {last - first:.1f}s from the first bind: "
           f"{len(bound) / max(last - first, 1e-9):,.0f} pods/s scheduler throughput "
           f"({len(bound) / (last - start_t):,.0f} pods/s including process start)")
+    print(f"[backlog] scheduler CPU after ready {bind_cpu:.1f}s: {bind_cpu / max(len(bound), 1) * 1e6:,.0f} us per pod "
+          f"(a ceiling of {len(bound) / max(bind_cpu, 1e-9):,.0f} pods/s on a free core); "
+          f"meanwhile apiserver CPU {api_cpu:.1f}s, kvstore CPU {kv_cpu:.1f}s")
 
 
 async def main() -> None:
@@ -187,6 +224,10 @@ async def main() -> None:
     ap.add_argument("--pods", type=int, default=10000, help="pods per phase")
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--phase", choices=["both", "streaming", "backlog"], default="both")
+    ap.add_argument("--percentage-of-nodes-to-score", type=int, default=0,
+                    help="passed to the scheduler: 0 = adaptive (kube-scheduler's rule), 100 = every node")
+    ap.add_argument("--py-spy", metavar="DIR", help="record each scheduler with py-spy into DIR/<name>.txt "
+                    "(collapsed stacks; `bench/pyspy_top.py` sums them)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="schedbench-") as tmp:
         procs: list[Any] = []
@@ -208,6 +249,8 @@ async def main() -> None:
             await client.close()
         finally:
             stop_all(procs)
+            for spy in SPIES:
+                spy.wait(timeout=60)
 
 
 if __name__ == "__main__":

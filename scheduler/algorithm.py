@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 from kubelite.api import Pod
 from scheduler.diagnosis import Diagnosis
@@ -87,35 +88,35 @@ class Algorithm:
 
     def _find_feasible(self, state: CycleState, pod: Pod,
                        nodes: Sequence[NodeInfo]) -> tuple[list[NodeInfo], Diagnosis, int]:
-        """The hot loop: written for speed (bound methods, no per-node allocation on success)."""
+        """The hot loop: written for speed (bound methods, no per-node allocation on success,
+        no copy of the node list to rotate it: a cycle usually stops long before its end)."""
         total = len(nodes)
         want = self.num_feasible_nodes_to_find(total)
         start = self._next_start % total
-        plugins = self.profile.active_filters(state)
-        filters = [(p.filter, p.name) for p in plugins]
-        ordered = list(nodes[start:]) + list(nodes[:start]) if start else nodes
+        filters = [(p.filter, p.name) for p in self.profile.active_filters(state)]
         feasible: list[NodeInfo] = []
         diagnosis = Diagnosis(total)
         evaluated = 0
-        for node_info in ordered:
+        for index in chain(range(start, total), range(start)):
+            node_info = nodes[index]
             evaluated += 1
-            for run, name in filters:
+            for run, name in filters:  # noqa: B007 (`name` is read after the break)
                 status = run(state, pod, node_info)
-                if status is SUCCESS or status.code is Code.SUCCESS:
-                    continue
-                if status.code is Code.ERROR:
-                    raise SchedulingError(status if status.plugin else Status(status.code, status.reasons, name))
-                diagnosis.add(node_info.name, status if status.plugin else Status(status.code, status.reasons, name))
-                break
+                if status is not SUCCESS and status.code is not Code.SUCCESS:
+                    break
             else:
                 feasible.append(node_info)
                 if len(feasible) >= want:
                     break
+                continue
+            if status.code is Code.ERROR:
+                raise SchedulingError(status if status.plugin else Status(status.code, status.reasons, name))
+            diagnosis.add(node_info.name, status if status.plugin else Status(status.code, status.reasons, name))
         self._next_start = (start + evaluated) % total
         return feasible, diagnosis, evaluated
 
     def _score(self, state: CycleState, pod: Pod, feasible: list[NodeInfo]) -> list[int]:
-        totals = [0] * len(feasible)
+        totals: list[int] | None = None
         for plugin, weight in self.profile.score:
             pre_score = getattr(plugin, "pre_score", None)
             if pre_score is not None and not pre_score(state, pod, feasible):
@@ -126,8 +127,11 @@ class Algorithm:
             normalize = getattr(plugin, "normalize_score", None)
             if normalize is not None:
                 normalize(state, pod, scores)
-            totals = [t + s * weight for t, s in zip(totals, scores, strict=True)]
-        return totals
+            if totals is None:
+                totals = [s * weight for s in scores] if weight != 1 else scores
+            else:
+                totals = [t + s * weight for t, s in zip(totals, scores, strict=True)]
+        return totals if totals is not None else [0] * len(feasible)
 
     def _select_host(self, scores: list[int]) -> int:
         """Index of a highest score; ties broken uniformly by the injected random source."""

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from kubelite.api import Node, Pod
-from scheduler.framework import NodeInfo
+from scheduler.framework import CycleState, NodeInfo, node_conditions
 from scheduler.resources import PodInfo, make_pod_info, pod_uid_key
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,12 @@ class SchedulerCache:
         self._pods: dict[str, _PodState] = {}
         self._assumed: set[str] = set()
         self._node_list: list[NodeInfo] | None = None
+        # Nodes with pods declaring pod (anti-)affinity, kept as pods are placed and removed, so a
+        # cycle reads them instead of scanning every node (CycleState.affinity_nodes).
+        self._affinity_nodes: dict[str, NodeInfo] = {}
+        # How many nodes are not ready / cordoned / tainted (framework.node_conditions): the filters
+        # for those skip themselves in a cycle when there are none (CycleState.node_conditions).
+        self._conditions: Counter[str] = Counter()
 
     # --- nodes ---------------------------------------------------------------
 
@@ -60,9 +67,12 @@ class SchedulerCache:
             self._node_list = None
         else:
             had_node = info.node is not None
+            if had_node:
+                self._conditions.subtract(node_conditions(info.facts))
             info.set_node(node)
             if not had_node:
                 self._node_list = None
+        self._conditions.update(node_conditions(info.facts))
         return info
 
     def update_node(self, node: Node) -> NodeInfo:
@@ -74,6 +84,8 @@ class SchedulerCache:
         info = self._nodes.get(name)
         if info is None:
             return
+        if info.node is not None:
+            self._conditions.subtract(node_conditions(info.facts))
         if info.pods:
             info.set_node(None)
         else:
@@ -86,6 +98,14 @@ class SchedulerCache:
             self._node_list = sorted((n for n in self._nodes.values() if n.node is not None),
                                      key=lambda n: n.name)
         return self._node_list
+
+    def cycle_state(self, info: PodInfo) -> CycleState:
+        """A scheduling cycle's state for `info` over this cache's snapshot: every node, and the
+        nodes running pods with pod (anti-)affinity terms (kept here, not found by a scan)."""
+        state = CycleState(info, self.node_list())
+        state.affinity_nodes = [n for n in self._affinity_nodes.values() if n.node is not None]
+        state.node_conditions = self._conditions
+        return state
 
     def get_node(self, name: str) -> NodeInfo | None:
         info = self._nodes.get(name)
@@ -102,12 +122,16 @@ class SchedulerCache:
         if info is None:
             info = self._nodes[state.node_name] = NodeInfo(state.node_name)
         info.add_pod(state.info)
+        if info.pods_with_affinity:
+            self._affinity_nodes[info.name] = info
 
     def _unplace(self, state: _PodState) -> None:
         info = self._nodes.get(state.node_name)
         if info is None:
             return
         info.remove_pod(state.info.uid)
+        if not info.pods_with_affinity:
+            self._affinity_nodes.pop(info.name, None)
         if info.node is None and not info.pods:
             del self._nodes[state.node_name]
 

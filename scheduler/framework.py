@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -62,6 +62,24 @@ SUCCESS = Status()
 SKIP = Status(Code.SKIP)
 
 
+NOT_READY = "NotReady"
+UNSCHEDULABLE = "Unschedulable"
+TAINTED = "Tainted"
+
+
+def node_conditions(facts: NodeFacts) -> tuple[str, ...]:
+    """The node-level conditions (NOT_READY, UNSCHEDULABLE, TAINTED) that some filter rejects on."""
+    return ((NOT_READY,) if not facts.ready else ()) + ((UNSCHEDULABLE,) if facts.unschedulable else ()) \
+        + ((TAINTED,) if facts.taints else ())
+
+
+def count_node_conditions(nodes: Sequence[NodeInfo]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for n in nodes:
+        counts.update(node_conditions(n.facts))
+    return counts
+
+
 class CycleState:
     """Data shared by the plugins within one scheduling cycle of one pod.
 
@@ -69,7 +87,7 @@ class CycleState:
     leak state into each other; PreFilter writes, Filter/Score read.
     """
 
-    __slots__ = ("_data", "nodes", "pod_info", "skip_filter_plugins")
+    __slots__ = ("_affinity_nodes", "_data", "_node_conditions", "nodes", "pod_info", "skip_filter_plugins")
 
     def __init__(self, pod_info: PodInfo, nodes: Sequence[NodeInfo] = ()) -> None:
         self.pod_info = pod_info
@@ -80,6 +98,34 @@ class CycleState:
         # Filters whose PreFilter said SKIP (nothing to check for this pod, e.g. no
         # nodeSelector): not run at all this cycle, which matters at 1000 nodes.
         self.skip_filter_plugins: set[str] = set()
+        self._affinity_nodes: Sequence[NodeInfo] | None = None
+        self._node_conditions: Mapping[str, int] | None = None
+
+    @property
+    def affinity_nodes(self) -> Sequence[NodeInfo]:
+        """The snapshot's nodes running pods with pod (anti-)affinity terms: the only ones whose
+        pods an incoming pod's placement must be checked against (symmetry). The scheduler's cache
+        keeps this set as pods come and go, so a cycle does not scan every node to find it."""
+        if self._affinity_nodes is None:
+            self._affinity_nodes = [n for n in self.nodes if n.pods_with_affinity]
+        return self._affinity_nodes
+
+    @affinity_nodes.setter
+    def affinity_nodes(self, nodes: Sequence[NodeInfo]) -> None:
+        self._affinity_nodes = nodes
+
+    @property
+    def node_conditions(self) -> Mapping[str, int]:
+        """How many of the snapshot's nodes are NOT_READY, UNSCHEDULABLE or TAINTED: a filter that
+        only ever rejects such nodes skips itself (PreFilter SKIP) when there are none, instead of
+        being called for every node. The scheduler's cache keeps these counts as nodes change."""
+        if self._node_conditions is None:
+            self._node_conditions = count_node_conditions(self.nodes)
+        return self._node_conditions
+
+    @node_conditions.setter
+    def node_conditions(self, counts: Mapping[str, int]) -> None:
+        self._node_conditions = counts
 
     def write(self, key: str, value: Any) -> None:
         self._data[key] = value

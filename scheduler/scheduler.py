@@ -213,9 +213,9 @@ class Scheduler:
         if not self.handlers.wants_scheduling(pod) or self.cache.is_assumed(pod):
             self.queue.done(qpi.key)
             return None
-        state = CycleState(qpi.info)
+        state = self.cache.cycle_state(qpi.info)
         try:
-            result = self.algorithm.schedule(state, pod, self.cache.node_list())
+            result = self.algorithm.schedule(state, pod, state.nodes)
         except SchedulingError as exc:
             log.warning("scheduling error", extra={"pod": qpi.key, "error": str(exc)})
             self.metrics.inc("scheduler_schedule_attempts_total", result="error")

@@ -394,8 +394,12 @@ class ApiClient:
 
     async def bind(self, namespace: str, name: str, node_name: str, pod_uid: str = "") -> Pod:
         """Set spec.nodeName of an unbound pod (Conflict if bound elsewhere)."""
+        return self._model(Pod, await self.bind_raw(namespace, name, node_name, pod_uid))
+
+    async def bind_raw(self, namespace: str, name: str, node_name: str, pod_uid: str = "") -> dict[str, Any]:
+        """`bind`, answering the bound pod as a dict (the scheduler binds every pod and reads nothing back)."""
         request = api_pb2.BindRequest(namespace=namespace, name=name, node_name=node_name, pod_uid=pod_uid)
-        return self._model(Pod, await self._required_object_call("Bind", request))
+        return await self._required_object_call("Bind", request)
 
     async def create_token(
         self, name: str, namespace: str = DEFAULT_NAMESPACE, *, audiences: Sequence[str] = (),

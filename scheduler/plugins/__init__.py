@@ -39,13 +39,15 @@ def default_profile(client: ApiClient | None, scheduler_name: str = "default-sch
     then to the emptier ones.
     """
     fit, node_name, selector, ports = NodeResourcesFit(), NodeName(), NodeSelector(), NodePorts()
+    unschedulable, ready = NodeUnschedulable(), NodeReady()
     affinity, taints, pod_affinity, spread = NodeAffinity(), TaintToleration(), InterPodAffinity(), PodTopologySpread()
     lister = InformerVolumes(client) if client is not None else None
     volumes = [VolumeBinding(lister, client)] if lister is not None else []
     return Profile(
         scheduler_name=scheduler_name,
-        pre_filter=[node_name, selector, affinity, ports, fit, *volumes, pod_affinity, spread],
-        filter=[NodeUnschedulable(), NodeReady(), node_name, taints, selector, affinity, ports, fit, *volumes,
+        pre_filter=[unschedulable, ready, node_name, taints, selector, affinity, ports, fit, *volumes, pod_affinity,
+                    spread],
+        filter=[unschedulable, ready, node_name, taints, selector, affinity, ports, fit, *volumes,
                 pod_affinity, spread],
         score=[(LeastAllocated(), 1), (SelectorSpread(), 2), (affinity, 2), (taints, 3), (pod_affinity, 2),
                (spread, 2)],

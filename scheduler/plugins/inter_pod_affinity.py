@@ -96,7 +96,9 @@ class InterPodAffinity:
     def pre_filter(self, state: CycleState, pod: Pod) -> Status:
         required, anti = _terms(pod)
         st = _State()
-        for n in [n for n in state.nodes if n.pods_with_affinity]:
+        for n in state.affinity_nodes:
+            if n.node is None:
+                continue  # a node gone from the snapshot closes no domain
             for info in n.pods_with_affinity.values():
                 for term in _terms(info.pod)[1]:
                     if term_selects(term, info.pod, pod):

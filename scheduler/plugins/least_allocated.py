@@ -40,16 +40,18 @@ class LeastAllocated:
     def score_nodes(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> list[int]:
         """`score` for many nodes, inlined: this runs for every feasible node of every cycle."""
         want = state.pod_info.non_zero
+        want_cpu, want_memory = want.cpu, want.memory
         cw, mw = self.cpu_weight, self.memory_weight
         total = cw + mw
         if not total:
             return [0] * len(nodes)
         out: list[int] = []
+        append = out.append
         for n in nodes:
             facts = n.facts
-            cap, used = facts.cpu, n.non_zero_cpu + want.cpu
+            cap, used = facts.cpu, n.non_zero_cpu + want_cpu
             cpu = (cap - used) * MAX_NODE_SCORE // cap if cap > 0 and used <= cap else 0
-            cap, used = facts.memory, n.non_zero_memory + want.memory
+            cap, used = facts.memory, n.non_zero_memory + want_memory
             memory = (cap - used) * MAX_NODE_SCORE // cap if cap > 0 and used <= cap else 0
-            out.append((cpu * cw + memory * mw) // total)
+            append((cpu * cw + memory * mw) // total)
         return out

@@ -8,7 +8,7 @@ binding to a node whose kubelet is not running would strand the pod.
 from __future__ import annotations
 
 from kubelite.api import Pod
-from scheduler.framework import SUCCESS, ClusterEvent, CycleState, NodeInfo, Status
+from scheduler.framework import NOT_READY, SKIP, SUCCESS, ClusterEvent, CycleState, NodeInfo, Status
 
 NAME = "NodeReady"
 REASON = "node(s) were not ready"
@@ -16,6 +16,10 @@ REASON = "node(s) were not ready"
 
 class NodeReady:
     name = NAME
+
+    def pre_filter(self, state: CycleState, pod: Pod) -> Status:
+        """Every node Ready (the usual case): nothing to check on any node this cycle."""
+        return SUCCESS if state.node_conditions[NOT_READY] else SKIP
 
     def filter(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> Status:
         if not node_info.facts.ready:

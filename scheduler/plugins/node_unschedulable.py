@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from kubelite.api import Pod, Taint
 from kubelite.api.taints import tolerates
-from scheduler.framework import SUCCESS, ClusterEvent, CycleState, NodeInfo, Status
+from scheduler.framework import SKIP, SUCCESS, UNSCHEDULABLE, ClusterEvent, CycleState, NodeInfo, Status
 
 NAME = "NodeUnschedulable"
 REASON = "node(s) were unschedulable"
@@ -23,6 +23,10 @@ def tolerates_unschedulable(pod: Pod) -> bool:
 
 class NodeUnschedulable:
     name = NAME
+
+    def pre_filter(self, state: CycleState, pod: Pod) -> Status:
+        """No node cordoned (the usual case): nothing to check on any node this cycle."""
+        return SUCCESS if state.node_conditions[UNSCHEDULABLE] else SKIP
 
     def filter(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> Status:
         if node_info.facts.unschedulable and not tolerates_unschedulable(pod):

@@ -20,6 +20,10 @@ NAME = "SelectorSpread"
 class SelectorSpread:
     name = NAME
 
+    def pre_score(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> bool:
+        """A pod without a controlling owner has no siblings to spread from: every node scores alike."""
+        return bool(state.pod_info.owner_uid)
+
     def score(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> int:
         """Raw: how many pods of the same owner the node already has (normalized below)."""
         owner = state.pod_info.owner_uid

@@ -11,13 +11,26 @@ from collections.abc import Sequence
 
 from kubelite.api import Pod
 from kubelite.api.taints import tolerates, untolerated
-from scheduler.framework import MAX_NODE_SCORE, SUCCESS, ClusterEvent, CycleState, NodeInfo, Status
+from scheduler.framework import (
+    MAX_NODE_SCORE,
+    SKIP,
+    SUCCESS,
+    TAINTED,
+    ClusterEvent,
+    CycleState,
+    NodeInfo,
+    Status,
+)
 
 NAME = "TaintToleration"
 
 
 class TaintToleration:
     name = NAME
+
+    def pre_filter(self, state: CycleState, pod: Pod) -> Status:
+        """No node tainted (the usual case): nothing to check on any node this cycle."""
+        return SUCCESS if state.node_conditions[TAINTED] else SKIP
 
     def filter(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> Status:
         taints = node_info.facts.taints

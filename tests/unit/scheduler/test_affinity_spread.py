@@ -9,7 +9,6 @@ from typing import Any
 from kubelite.api import Pod, Taint
 from scheduler.algorithm import Algorithm
 from scheduler.cache import SchedulerCache
-from scheduler.framework import CycleState
 from scheduler.plugins import default_profile
 from scheduler.resources import make_pod_info
 from tests.unit.scheduler.factories import assigned, make_node, make_pod
@@ -35,7 +34,8 @@ def with_spec(pod: Pod, **spec: Any) -> Pod:
 
 def schedule(cache: SchedulerCache, pod: Pod, seed: int = 1) -> tuple[str | None, str]:
     info = make_pod_info(pod)
-    result = Algorithm(default_profile(None), random.Random(seed)).schedule(CycleState(info), pod, cache.node_list())
+    state = cache.cycle_state(info)  # as the scheduler does: the cache's snapshot and affinity nodes
+    result = Algorithm(default_profile(None), random.Random(seed)).schedule(state, pod, state.nodes)
     if result.node_name is not None:
         cache.assume_pod(info, result.node_name)
     return result.node_name, result.diagnosis.message() if result.diagnosis else ""
@@ -89,6 +89,21 @@ def test_existing_pods_anti_affinity_is_symmetric() -> None:
     for seed in range(5):
         node, _ = schedule(cache, make_pod(f"noisy-{seed}", labels={"app": "noisy"}), seed)
         assert node == "n2"
+
+
+def test_existing_pods_anti_affinity_ends_with_the_pod() -> None:
+    """The cache's set of nodes with affinity pods follows pod removal and node deletion."""
+    cache = cluster("n1", "n2")
+    loner = assigned(with_spec(make_pod("loner", labels={"app": "loner"}), affinity=anti("noisy")), "n1")
+    cache.add_pod(loner)
+    assert [n.name for n in cache.cycle_state(make_pod_info(make_pod("x"))).affinity_nodes] == ["n1"]
+    cache.remove_pod(loner)
+    assert not cache.cycle_state(make_pod_info(make_pod("x"))).affinity_nodes
+    assert {schedule(cache, make_pod(f"noisy-{seed}", labels={"app": "noisy"}), seed)[0]
+            for seed in range(8)} == {"n1", "n2"}
+    cache.add_pod(loner)
+    cache.remove_node(make_node("n1"))  # a ghost entry keeps the pod counted, but closes no domain
+    assert not cache.cycle_state(make_pod_info(make_pod("x"))).affinity_nodes
 
 
 def test_required_affinity_follows_the_group_and_first_pod_may_start_it() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kubelite.api import Pod, Taint
+from scheduler.cache import SchedulerCache
 from scheduler.framework import CycleState, NodeInfo, Status
 from scheduler.plugins import (
     LeastAllocated,
@@ -143,17 +144,49 @@ def test_selector_spread_prefers_nodes_without_siblings() -> None:
 
 def test_pre_filter_skips_filters_with_nothing_to_check() -> None:
     profile = default_profile(None)
+    cache = SchedulerCache()
+    cache.add_node(make_node("n1"))
     plain = make_pod("p", "1")
-    state = CycleState(make_pod_info(plain))
+    state = cache.cycle_state(make_pod_info(plain))
     assert profile.run_pre_filter(state, plain).ok
+    # Every node Ready, none cordoned or tainted: the node-condition filters are not run either.
     assert state.skip_filter_plugins == {"NodeName", "NodeSelector", "NodePorts", "NodeAffinity",
-                                         "InterPodAffinity", "PodTopologySpread"}
-    assert [p.name for p in profile.active_filters(state)] == [
-        "NodeUnschedulable", "NodeReady", "TaintToleration", "NodeResourcesFit"]
+                                         "InterPodAffinity", "PodTopologySpread", "NodeUnschedulable",
+                                         "NodeReady", "TaintToleration"}
+    assert [p.name for p in profile.active_filters(state)] == ["NodeResourcesFit"]
     picky = make_pod("q", node_selector={"a": "b"}, host_port=80)
-    state = CycleState(make_pod_info(picky))
+    state = cache.cycle_state(make_pod_info(picky))
     profile.run_pre_filter(state, picky)
-    assert state.skip_filter_plugins == {"NodeName", "NodeAffinity", "InterPodAffinity", "PodTopologySpread"}
+    assert state.skip_filter_plugins == {"NodeName", "NodeAffinity", "InterPodAffinity", "PodTopologySpread",
+                                         "NodeUnschedulable", "NodeReady", "TaintToleration"}
+
+
+def test_node_condition_filters_run_while_some_node_needs_them() -> None:
+    """The cache's counts of not-ready, cordoned and tainted nodes follow node updates and deletes."""
+    profile = default_profile(None)
+    cache = SchedulerCache()
+    cache.add_node(make_node("n1"))
+    cache.add_node(make_node("n2", ready=False))
+    cache.add_node(make_node("n3", unschedulable=True))
+    tainted = make_node("n4")
+    tainted.spec.taints = [Taint(key="dedicated", value="db", effect="NoSchedule")]
+    cache.add_node(tainted)
+
+    def active() -> list[str]:
+        pod = make_pod("p", "1")
+        state = cache.cycle_state(make_pod_info(pod))
+        profile.run_pre_filter(state, pod)
+        return [p.name for p in profile.active_filters(state)]
+
+    assert active() == ["NodeUnschedulable", "NodeReady", "TaintToleration", "NodeResourcesFit"]
+    cache.update_node(make_node("n2"))  # Ready now
+    cache.remove_node(tainted)
+    assert active() == ["NodeUnschedulable", "NodeResourcesFit"]
+    cache.add_pod(assigned(make_pod("x", "1"), "n3"))
+    cache.remove_node(make_node("n3", unschedulable=True))  # a ghost (it still has a pod) is not counted
+    assert active() == ["NodeResourcesFit"]
+    cache.update_node(make_node("n1", unschedulable=True))
+    assert active() == ["NodeUnschedulable", "NodeResourcesFit"]
 
 
 def test_taint_toleration() -> None:

@@ -27,12 +27,12 @@ class FakeClient:
         self.conflicts = 0
         self.fail_binds = False
 
-    async def bind(self, namespace: str, name: str, node_name: str, pod_uid: str = "") -> Pod:
+    async def bind_raw(self, namespace: str, name: str, node_name: str, pod_uid: str = "") -> dict[str, Any]:
         await asyncio.sleep(0)
         if self.fail_binds:
             raise Conflict(f"pod {name} is already assigned")
         self.binds.append((f"{namespace}/{name}", node_name))
-        return assigned(self.pods[f"{namespace}/{name}"], node_name)
+        return assigned(self.pods[f"{namespace}/{name}"], node_name).to_dict()
 
     async def create(self, obj: Any, **_: Any) -> Any:
         if isinstance(obj, Event):
