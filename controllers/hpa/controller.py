@@ -81,8 +81,8 @@ class HorizontalPodAutoscalerController(Controller):
                 "False", "ScalingDisabled", "scaling is disabled since the replica count of the target is zero")),
                 False)
             return
-        outcome = await self._decide(key, hpa, ns, str((scale[0].get("status") or {}).get("selector") or ""),
-                                     current)
+        outcome = samples.out_of_bounds(current, hpa.spec.min_replicas or 1, hpa.spec.max_replicas) or \
+            await self._decide(key, hpa, ns, str((scale[0].get("status") or {}).get("selector") or ""), current)
         rescaled = False
         if outcome.desired != current and outcome.active[0] == "True":
             rescaled = await self._rescale(hpa, resource, ns, scale[0], outcome)
@@ -153,10 +153,8 @@ class HorizontalPodAutoscalerController(Controller):
             self.recorder.event(hpa, "Warning", "FailedRescale",
                                 f"New size: {outcome.desired}; error: {err.message}")
             return False
-        reason = samples.rescale_reason(targets, outcome.proposals, outcome.desired) \
-            if outcome.desired > outcome.current else "All metrics below target"
-        if outcome.limited in ("TooFewReplicas", "TooManyReplicas"):
-            reason = samples.LIMIT_MESSAGES[outcome.limited]
+        reason = outcome.reason or (samples.rescale_reason(targets, outcome.proposals, outcome.desired)
+                                    if outcome.desired > outcome.current else "All metrics below target")
         self.recorder.event(hpa, "Normal", "SuccessfulRescale", f"New size: {outcome.desired}; reason: {reason}")
         log.info("rescaled", extra={"hpa": f"{ns}/{hpa.metadata.name}", "target": f"{resource}/{scale['metadata']['name']}",
                                     "from_replicas": outcome.current, "to_replicas": outcome.desired})

@@ -132,6 +132,20 @@ class Outcome:
     able: tuple[str, str, str] = ("True", "ReadyForNewScale", "recommended size matches current size")
     active: tuple[str, str, str] = ("True", "ValidMetricFound", "the HPA was able to successfully calculate "
                                     "a replica count")
+    reason: str = ""  # why the target is resized, when not because of its metrics
+
+
+def out_of_bounds(current: int, min_replicas: int, max_replicas: int) -> Outcome | None:
+    """Kubernetes first brings a target outside [min, max] back to the bound, whatever its metrics say."""
+    if current > max_replicas:
+        desired, reason = max_replicas, "Current number of replicas above Spec.MaxReplicas"
+    elif current < min_replicas:
+        desired, reason = min_replicas, "Current number of replicas below Spec.MinReplicas"
+    else:
+        return None
+    return Outcome(current, desired, [], [], able=("True", "SucceededRescale",
+                                                   f"the HPA controller was able to update the target scale to "
+                                                   f"{desired}"), reason=reason)
 
 
 LIMIT_MESSAGES = {
