@@ -171,13 +171,18 @@ def _changed_in(events: list[Event], now: float, period: int, up: bool) -> int:
     return sum(abs(e.change) for e in events if e.time > now - period and (e.change > 0) == up)
 
 
+def _period_start(events: list[Event], now: float, period: int, current: int) -> int:
+    """The replica count at the start of the policy's period: changes both ways within it undone."""
+    return current - _changed_in(events, now, period, True) + _changed_in(events, now, period, False)
+
+
 def up_limit(rules: Rules, events: list[Event], now: float, current: int) -> int:
     """Step 4 upward: the most replicas the policies allow now."""
     if rules.select == "Disabled":
         return current
     limits = []
     for p in rules.policies:
-        start = current - _changed_in(events, now, p.period_seconds, True)
+        start = _period_start(events, now, p.period_seconds, current)
         limits.append(start + p.value if p.kind == "Pods" else math.ceil(start * (1 + p.value / 100)))
     if not limits:
         return current
@@ -190,7 +195,7 @@ def down_limit(rules: Rules, events: list[Event], now: float, current: int) -> i
         return current
     limits = []
     for p in rules.policies:
-        start = current + _changed_in(events, now, p.period_seconds, False)
+        start = _period_start(events, now, p.period_seconds, current)
         limits.append(start - p.value if p.kind == "Pods" else math.floor(start * (1 - p.value / 100)))
     if not limits:
         return current
