@@ -112,8 +112,19 @@ def test_top_pods_agrees_with_the_cgroup(metrics_cluster: LocalCluster) -> None:
     c.kctl_ok("delete", "deployment", "burn", "--wait=false")  # its CPU would only be noise for the HPA test
 
 
+def _kctl(c: LocalCluster, *args: str, input: str | None = None) -> str:
+    """kctl that retries a call the apiserver did not answer in time: the pods of this test keep up to
+    0.6 CPU busy on purpose, and a loaded CI machine can then time out a TLS handshake."""
+    def attempt() -> str | None:
+        out = c.kctl(*args, input=input)
+        if out.returncode != 0 and "cannot reach the kubelite apiserver" not in out.stderr:
+            raise AssertionError(f"kctl {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
+        return out.stdout if out.returncode == 0 else None
+    return wait_for(attempt, 60, f"kctl {' '.join(args)}", interval=1)
+
+
 def _hpa(c: LocalCluster) -> dict[str, Any]:
-    data = json.loads(c.kctl_ok("get", "hpa", "burner", "-o", "json"))
+    data = json.loads(_kctl(c, "get", "hpa", "burner", "-o", "json"))
     assert isinstance(data, dict)
     return data
 
@@ -126,14 +137,16 @@ def _replicas(c: LocalCluster) -> int | None:
 
 @pytest.mark.timeout(420)  # the waits below are bounded by what the issue asks (90 s up), plus slack when loaded
 def test_hpa_scales_up_under_load_and_back_down(metrics_cluster: LocalCluster) -> None:
-    """The demo of examples/autoscaling, with a 5 s scale-down window instead of 60 s."""
+    """The demo of examples/autoscaling, with a 5 s scale-down window instead of 60 s and at most 3 pods
+    (each may use 200m: the CI machine runs the control plane too)."""
     c = metrics_cluster
     web = (EXAMPLES / "web.yaml").read_text()
-    assert "stabilizationWindowSeconds: 60" in web
-    apply(c, web.replace("stabilizationWindowSeconds: 60", "stabilizationWindowSeconds: 5"))
+    assert "stabilizationWindowSeconds: 60" in web and "maxReplicas: 5" in web
+    web = web.replace("stabilizationWindowSeconds: 60", "stabilizationWindowSeconds: 5")
+    apply(c, web.replace("maxReplicas: 5", "maxReplicas: 3"))
     wait_ready(c, "app=burner", 1)
     # Before load: the autoscaler has measured the idle pod and keeps it alone.
-    wait_for(lambda: "cpu: <unknown>" not in c.kctl_ok("get", "hpa", "burner"), 60, "a CPU figure in TARGETS")
+    wait_for(lambda: "cpu: <unknown>" not in _kctl(c, "get", "hpa", "burner"), 60, "a CPU figure in TARGETS")
     assert _replicas(c) == 1
 
     apply(c, (EXAMPLES / "load.yaml").read_text())
@@ -145,13 +158,13 @@ def test_hpa_scales_up_under_load_and_back_down(metrics_cluster: LocalCluster) -
     assert conditions["AbleToScale"]["status"] == "True"
     assert conditions["ScalingActive"]["status"] == "True", conditions["ScalingActive"]
     assert hpa["status"]["desiredReplicas"] >= 3 and hpa["status"].get("lastScaleTime")
-    row = c.kctl_ok("get", "hpa", "burner", "--no-headers").split()
+    row = _kctl(c, "get", "hpa", "burner", "--no-headers").split()
     assert row[1] == "Deployment/burner" and row[2] == "cpu:" and row[3].endswith("%/50%"), row
 
-    c.kctl_ok("delete", "deployment", "load", "--wait=false")
+    _kctl(c, "delete", "deployment", "load", "--wait=false")
     wait_for(lambda: _replicas(c) == 1 or None, 120, "the HPA to scale burner back to 1 without load", interval=1)
-    described = c.kctl_ok("describe", "hpa", "burner")
+    described = _kctl(c, "describe", "hpa", "burner")
     assert "SuccessfulRescale" in described and "All metrics below target" in described, described
     assert "Deployment pods:" in described and "resource cpu on pods" in described
     print(f"scaled up {took:.0f} s after the load started")
-    c.kctl_ok("delete", "-f", "-", "--wait=false", input=web)
+    _kctl(c, "delete", "-f", "-", "--wait=false", input=web)
