@@ -24,7 +24,7 @@ import grpc
 import grpc.aio
 from google.protobuf.message import Message
 
-from apiserver import serverversion
+from apiserver import objects, scale, serverversion
 from apiserver.access import AccessControl, AccessOptions, current_user
 from apiserver.apply.manager import MAX_MANAGER_LENGTH, WriteManager, from_user_agent, writing_as
 from apiserver.eviction import EVICTION_SUBRESOURCE, grpc_evict
@@ -96,6 +96,11 @@ class ResourcesAdapter:
                 raise BadRequest("get: a name is required")
             found = await self.metrics.answer(metrics, request.namespace, request.name, ListOptions())
             return api_pb2.Object(json=json.dumps(found).encode())
+        resource, _, subresource = request.resource.partition("/")
+        if subresource == "scale":  # an autoscaling/v1 Scale, like the HTTP API's (the hpa controller reads it)
+            found = await scale.get_scale(self.service, self.service.kind_for(resource), request.namespace,
+                                          request.name)
+            return api_pb2.Object(json=json.dumps(found).encode())
         return api_pb2.Object(json=await self.service.get(request.resource, request.namespace, request.name))
 
     async def List(self, request: api_pb2.ListRequest) -> api_pb2.ListResponse:
@@ -114,6 +119,11 @@ class ResourcesAdapter:
 
     async def Update(self, request: api_pb2.UpdateRequest) -> api_pb2.Object:
         resource, _, subresource = request.resource.partition("/")
+        if subresource == "scale":  # spec.replicas only, through the same path as the HTTP API's
+            wanted = objects.parse_body(_body(request.json))
+            found = await scale.update_scale(self.service, self.service.kind_for(resource), request.namespace,
+                                             request.name, scale.replace_with(wanted), dry_run=request.dry_run)
+            return api_pb2.Object(json=json.dumps(found).encode())
         if subresource:  # an update subresource other than status (certificatesigningrequests/approval)
             return api_pb2.Object(json=await self.service.update_status(
                 resource, request.namespace, request.name, request.json, dry_run=request.dry_run,

@@ -18,7 +18,7 @@ from typing import Any
 
 from apiserver.fieldvalidation import field_policy
 from apiserver.storage import MAX_OBJECT_BYTES, ObjectTooLarge
-from kubelite.api import defaults, limits, registry, validation
+from kubelite.api import defaults, hpaconvert, limits, registry, validation
 from kubelite.api.errors import BadRequest, Conflict, Invalid, StatusCause
 from kubelite.api.meta import Resource
 from kubelite.api.registry import KindInfo
@@ -48,6 +48,8 @@ def decode_for(info: KindInfo, body: dict[str, Any]) -> Resource:
     """Decode `body` as `info`'s kind; the body's kind must match the request's resource."""
     body.setdefault("apiVersion", info.api_version)
     body.setdefault("kind", info.kind)
+    if hpaconvert.is_v1(body):  # before unknown fields are judged: v1's fields are known at v1
+        body = hpaconvert.to_v2(body)
     policy = field_policy.get()
     if policy is not None:  # fieldValidation=Warn|Ignore: drop what the kind does not have
         policy.drop_unknown(info, body)

@@ -71,6 +71,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="longest validity of a signed certificate, like 8760h (default: one year)")
     p.add_argument("--lb-pool", default="", metavar="CIDR",
                    help="addresses for Services of type LoadBalancer (servicelb); empty: they stay pending")
+    p.add_argument("--horizontal-pod-autoscaler-sync-period", type=positive_seconds, default=15.0,
+                   help="seconds between two looks of the HPA controller at each autoscaler (default 15)")
     add_leader_election_flags(p, "kube-controller-manager")
     add_client_flags(p)
     args = with_credentials(p, argv)
@@ -106,7 +108,8 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
         return ControllerManager(client, args.controllers, workers=args.workers, metrics=metrics,
                                  node_monitor_grace_period=args.node_monitor_grace_period,
                                  node_monitor_period=args.node_monitor_period, root_ca=args.root_ca,
-                                 signing_ca=args.signing_ca, lb_pool=args.lb_pool)
+                                 signing_ca=args.signing_ca, lb_pool=args.lb_pool,
+                                 hpa_sync_seconds=args.horizontal_pod_autoscaler_sync_period)
 
     log.info("controller-manager starting", extra={"server": args.server, "controllers": args.controllers,
                                                    "leader_elect": bool(args.leader_elect)})

@@ -28,6 +28,7 @@ from controllers.deployment.controller import DeploymentController
 from controllers.disruption.controller import DisruptionController
 from controllers.endpoints.controller import EndpointsController
 from controllers.garbagecollector.controller import GarbageCollector
+from controllers.hpa.controller import DEFAULT_SYNC_SECONDS, HorizontalPodAutoscalerController
 from controllers.informers import InformerFactory
 from controllers.job.controller import JobController
 from controllers.namespace.controller import NamespaceController
@@ -64,12 +65,13 @@ ALIASES = {
     "resourcequota": "resourcequota", "quota": "resourcequota",
     "pv": "persistentvolume", "persistentvolume": "persistentvolume", "persistentvolume-binder": "persistentvolume",
     "pdb": "disruption", "disruption": "disruption",
+    "hpa": "horizontalpodautoscaling", "horizontalpodautoscaling": "horizontalpodautoscaling",
 }
 ALL_CONTROLLERS = ("replicaset", "deployment", "garbagecollector", "nodeipam", "nodelifecycle", "endpoints",
                    "daemonset", "statefulset", "job", "cronjob", "namespace", "serviceaccount",
                    "root-ca-cert-publisher", "tokencleaner", "bootstrapsigner",
                    "csrapproving", "csrsigning", "csrcleaner", "resourcequota",
-                   "persistentvolume", "disruption", "servicelb")
+                   "persistentvolume", "disruption", "servicelb", "horizontalpodautoscaling")
 
 
 def _missing(name: str) -> Controller:
@@ -86,7 +88,7 @@ def parse_controllers(text: str) -> list[str]:
             return list(ALL_CONTROLLERS)
         name = ALIASES.get(part)
         if name is None:
-            raise ValueError(f"unknown controller {part!r} (known: rs, deploy, gc, ipam, nodelifecycle, endpoints, ds, sts, job, cj, ns, sa, root-ca-cert-publisher, tokencleaner, bootstrapsigner, csrapproving, csrsigning, csrcleaner, quota, pv, pdb)")
+            raise ValueError(f"unknown controller {part!r} (known: rs, deploy, gc, ipam, nodelifecycle, endpoints, ds, sts, job, cj, ns, sa, root-ca-cert-publisher, tokencleaner, bootstrapsigner, csrapproving, csrsigning, csrcleaner, quota, pv, pdb, hpa)")
         if name not in out:
             out.append(name)
     return out
@@ -105,6 +107,7 @@ class ControllerManager:
         root_ca: str = "",
         signing_ca: SigningCA | None = None,
         lb_pool: list[str] | None = None,
+        hpa_sync_seconds: float = DEFAULT_SYNC_SECONDS,
     ) -> None:
         """`root_ca`: the cluster CA (PEM) to publish as ConfigMap kube-root-ca.crt; empty: publish nothing
         (the root-ca-cert-publisher is then skipped, as Kubernetes skips it without --root-ca-file)."""
@@ -138,6 +141,7 @@ class ControllerManager:
             "persistentvolume": lambda: PersistentVolumeController(ctx),
             "disruption": lambda: DisruptionController(ctx),
             "servicelb": lambda: ServiceLBController(ctx, lb_pool or []),
+            "horizontalpodautoscaling": lambda: HorizontalPodAutoscalerController(ctx, hpa_sync_seconds),
         }
         if not lb_pool:  # `lb_pool`: addresses for LoadBalancer Services (--lb-pool); none: they stay pending
             names.discard("servicelb")

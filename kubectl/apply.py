@@ -23,6 +23,7 @@ from typing import Any
 
 from kubectl.manifests import Manifest
 from kubectl.session import Session
+from kubelite.api import hpaconvert
 from kubelite.api.errors import AlreadyExists, ApiError, Conflict, NotFound
 from kubelite.api.quantity import parse_quantity
 
@@ -166,9 +167,13 @@ def desired_state(live: Obj, manifest: Obj) -> Obj:
 
 
 def needs_update(live: Obj, manifest: Obj) -> tuple[bool, Obj]:
-    """(changed?, merged object) — unchanged when the merge leaves the live object as it is."""
-    merged = desired_state(live, manifest)
-    return merged != live, merged
+    """(changed?, merged object) — unchanged when the merge leaves the live object as it is.
+
+    The live object is seen in the manifest's version (an autoscaling/v1 HorizontalPodAutoscaler
+    is stored as v2), so re-applying the same v1 file changes nothing."""
+    view = hpaconvert.to_v1(live) if hpaconvert.is_v1(manifest) else live
+    merged = desired_state(view, manifest)
+    return merged != view, merged
 
 
 # ---- the command's per-object step -----------------------------------------------------------------

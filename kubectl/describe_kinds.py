@@ -313,6 +313,46 @@ async def describe_limitrange(session: Session, lr: Obj, w: Writer) -> None:
             rows, underline=True)
 
 
+def _hpa_metric_lines(hpa: Obj) -> list[tuple[str, str]]:
+    current = {str(dig(m, "resource", "name")): as_dict(dig(m, "resource", "current"))
+               for m in as_list(dig(hpa, "status", "currentMetrics"))}
+    lines = []
+    for m in as_list(dig(hpa, "spec", "metrics")):
+        name, target = str(dig(m, "resource", "name")), as_dict(dig(m, "resource", "target"))
+        now = current.get(name, {})
+        if target.get("type") == "Utilization":
+            value = "<unknown>" if now.get("averageUtilization") is None else \
+                f"{now['averageUtilization']}% ({now.get('averageValue', '')})"
+            lines.append((f"resource {name} on pods  (as a percentage of request)",
+                          f"{value} / {target.get('averageUtilization')}%"))
+        else:
+            lines.append((f"resource {name} on pods", f"{now.get('averageValue', '<unknown>')} / "
+                                                      f"{target.get('averageValue')}"))
+    return lines
+
+
+async def describe_hpa(session: Session, hpa: Obj, w: Writer) -> None:
+    """kubectl's layout: reference, each metric as `current / target`, bounds, replicas, conditions."""
+    spec, st = as_dict(hpa.get("spec")), as_dict(hpa.get("status"))
+    describe_meta(w, hpa)
+    w.field(0, "CreationTimestamp", fmt_time(dig(hpa, "metadata", "creationTimestamp")))
+    ref = as_dict(spec.get("scaleTargetRef"))
+    w.field(0, "Reference", f"{ref.get('kind')}/{ref.get('name')}")
+    w.field(0, "Metrics", "( current / target )")
+    for label, value in _hpa_metric_lines(hpa):
+        w.field(1, label, value)
+    w.field(0, "Min replicas", spec.get("minReplicas", 1))
+    w.field(0, "Max replicas", spec.get("maxReplicas"))
+    w.field(0, f"{ref.get('kind')} pods", f"{num(st.get('currentReplicas'))} current / "
+                                          f"{num(st.get('desiredReplicas'))} desired")
+    conditions = [as_dict(c) for c in as_list(st.get("conditions"))]
+    if conditions:
+        w.text(0, "Conditions:")
+        w.table(1, ["Type", "Status", "Reason", "Message"],
+                [[str(c.get(k) or "") for k in ("type", "status", "reason", "message")] for c in conditions],
+                underline=True)
+
+
 def _generic_fields(w: Writer, level: int, value: Any) -> None:
     for key, item in as_dict(value).items():
         label = key[:1].upper() + key[1:]
@@ -352,4 +392,5 @@ DESCRIBERS: dict[str, Describer] = {
     "Endpoints": describe_endpoints,
     "ResourceQuota": describe_resourcequota,
     "LimitRange": describe_limitrange,
+    "HorizontalPodAutoscaler": describe_hpa,
 }

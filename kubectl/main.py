@@ -23,6 +23,7 @@ from kubectl.commands import (
     apiversions,
     apply,
     auth,
+    autoscale,
     certificate,
     config_cmd,
     cp,
@@ -67,7 +68,7 @@ from kubelite.client.customkinds import forget, learn_custom_kinds
 Command = Callable[[Session, argparse.Namespace], Awaitable[int]]
 DEFAULT_REQUEST_TIMEOUT = 30.0
 LEARN_TIMEOUT = 5.0  # asking for the CRDs must not double the wait for a server that does not answer
-COMMANDS = (get, describe, apply, create, delete, logs, exec, scale, rollout, nodes, info, auth,
+COMMANDS = (get, describe, apply, create, delete, logs, exec, scale, autoscale, rollout, nodes, info, auth,
             label, annotate, patch, set_cmd, run_cmd, expose, wait, diff, config_cmd, explain,
             apiversions, edit, cp, certificate, portforward, top)
 

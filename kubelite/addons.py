@@ -63,6 +63,7 @@ class Tuning:
     not_ready_toleration_seconds: int | None = None
     unreachable_toleration_seconds: int | None = None
     lb_pool: str | None = None  # addresses of LoadBalancer Services (None: a default inside the bridge subnet)
+    horizontal_pod_autoscaler_sync_period: float | None = None  # the HPA e2e needs seconds, not 15
 
     def flags_for(self, component: str) -> list[str]:
         """Extra flags for one component (by its plan name)."""
@@ -74,6 +75,8 @@ class Tuning:
                 out += ["--node-monitor-period", f"{self.node_monitor_period:g}"]
             if self.lb_pool:
                 out += ["--lb-pool", self.lb_pool]
+            if self.horizontal_pod_autoscaler_sync_period is not None:
+                out += ["--horizontal-pod-autoscaler-sync-period", f"{self.horizontal_pod_autoscaler_sync_period:g}"]
         elif component == "apiserver":
             if self.not_ready_toleration_seconds is not None:
                 out += ["--default-not-ready-toleration-seconds", str(self.not_ready_toleration_seconds)]
@@ -114,6 +117,8 @@ def add_up_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lb-pool", default=None, metavar="CIDR", type=_lb_pool,
                    help="addresses for Services of type LoadBalancer (default: the last /28 of the node bridge "
                         "subnet, which no node uses)")
+    p.add_argument("--horizontal-pod-autoscaler-sync-period", type=float, default=None, metavar="SECONDS",
+                   help="controller-manager: how often each HorizontalPodAutoscaler is evaluated (default 15)")
 
 
 def tuning_from_args(args: argparse.Namespace) -> Tuning:
@@ -121,6 +126,7 @@ def tuning_from_args(args: argparse.Namespace) -> Tuning:
         node_monitor_grace_period=args.node_monitor_grace_period, node_monitor_period=args.node_monitor_period,
         not_ready_toleration_seconds=args.not_ready_toleration_seconds,
         unreachable_toleration_seconds=args.unreachable_toleration_seconds, lb_pool=args.lb_pool,
+        horizontal_pod_autoscaler_sync_period=args.horizontal_pod_autoscaler_sync_period,
     )
 
 

@@ -48,6 +48,7 @@ ROOTS = {  # apiVersion/kind -> message
     "storage.k8s.io/v1/StorageClass": "storage.StorageClass",
     "v1/ResourceQuota": "core.ResourceQuota", "v1/LimitRange": "core.LimitRange",
     "policy/v1/PodDisruptionBudget": "policy.PodDisruptionBudget",
+    "autoscaling/v1/HorizontalPodAutoscaler": "autoscaling.HorizontalPodAutoscaler",
 }
 SPECIAL = {  # Go types with their own JSON form
     "metav1.Time": "time", "metav1.MicroTime": "time", "Time": "time", "MicroTime": "time",

@@ -107,6 +107,7 @@ def _user_facing() -> list[ClusterRole]:
             rule(WRITE, ["apps"], [r for r in _APPS if not r.endswith("/status")]),
             rule(WRITE, ["batch"], ["jobs", "cronjobs"]),
             rule(WRITE, ["networking.k8s.io"], ["networkpolicies"]),
+            rule(WRITE, ["autoscaling"], ["horizontalpodautoscalers"]),
             rule(["create", "delete", "deletecollection", "patch", "update"], ["coordination.k8s.io"], ["leases"]),
         ], labels={to("edit"): "true"}),
         cluster_role("system:aggregate-to-view", [
@@ -115,6 +116,7 @@ def _user_facing() -> list[ClusterRole]:
             rule(READ, ["apps"], _APPS),
             rule(READ, ["batch"], _BATCH),
             rule(READ, ["networking.k8s.io"], ["networkpolicies"]),
+            rule(READ, ["autoscaling"], ["horizontalpodautoscalers", "horizontalpodautoscalers/status"]),
             rule(READ, ["coordination.k8s.io"], ["leases"]),
         ], labels={to("view"): "true"}),
         # As metrics-server installs it: reading usage is part of viewing (and so of edit and admin).

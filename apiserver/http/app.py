@@ -26,7 +26,7 @@ from aiohttp import web
 
 from apiserver import serverversion
 from apiserver.access import AccessControl, AccessOptions
-from apiserver.http import accessapi, discovery, metricsroutes, openapi
+from apiserver.http import accessapi, discovery, hpav1, metricsroutes, openapi
 from apiserver.http.body import LIMIT, read_body
 from apiserver.http.errors import not_found_path, status_response
 from apiserver.http.handlers import ResourceHandlers, json_response
@@ -152,6 +152,8 @@ class HttpApi:
                 return await metricsroutes.handle(request, info, self.metrics)
             if is_pod_stream(info):
                 return await serve_pod_stream(request, info, self.kubelet)
+            if hpav1.serves(info):
+                return await hpav1.handle(self.handlers, request, info, await read_body(request))
             kind = resolve_kind(info)
             body = await read_body(request)
             return await self.handlers.handle(request, info, kind, body)

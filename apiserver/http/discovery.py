@@ -15,7 +15,7 @@ from typing import Any
 from apiserver import metricsapi
 from apiserver.http import accessapi
 from apiserver.http.routing import APPROVABLE, SCALABLE
-from kubelite.api import registry
+from kubelite.api import hpaconvert, registry
 from kubelite.api.registry import KindInfo
 
 VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
@@ -27,10 +27,17 @@ AGGREGATED_TYPE = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscov
 HasStatus = Callable[[KindInfo], bool]
 
 
+def also_served() -> list[KindInfo]:
+    """Built-in kinds also served at a version other than their stored one (converted on the way)."""
+    return [hpaconvert.v1_kind()]
+
+
 def group_versions() -> dict[str, list[KindInfo]]:
     """Kinds by group/version, core ("v1") first, groups in name order."""
     out: dict[str, list[KindInfo]] = {}
     for info in sorted(registry.all_kinds(), key=lambda i: (i.group != "", i.group, i.resource)):
+        out.setdefault(info.api_version, []).append(info)
+    for info in also_served():  # after the stored version, which is therefore the preferred one
         out.setdefault(info.api_version, []).append(info)
     return out
 
@@ -40,9 +47,19 @@ def api_versions() -> dict[str, Any]:
             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": ""}]}
 
 
-def _group(name: str, version: str) -> dict[str, Any]:
-    gv = {"groupVersion": f"{name}/{version}", "version": version}
-    return {"name": name, "versions": [gv], "preferredVersion": gv}
+def _group(name: str, versions: list[str]) -> dict[str, Any]:
+    gvs = [{"groupVersion": f"{name}/{version}", "version": version} for version in versions]
+    return {"name": name, "versions": gvs, "preferredVersion": gvs[0]}
+
+
+def _versions_by_group() -> dict[str, list[str]]:
+    """Named groups and their versions, the preferred (stored) one first."""
+    out: dict[str, list[str]] = {}
+    for gv in all_group_versions():
+        group, _, version = gv.rpartition("/")
+        if group:
+            out.setdefault(group, []).append(version)
+    return out
 
 
 def all_group_versions() -> list[str]:
@@ -52,16 +69,13 @@ def all_group_versions() -> list[str]:
 
 
 def api_group_list() -> dict[str, Any]:
-    groups = [_group(*gv.split("/")) for gv in all_group_versions() if "/" in gv]
+    groups = [_group(name, versions) for name, versions in _versions_by_group().items()]
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
 def api_group(name: str) -> dict[str, Any] | None:
-    for gv in all_group_versions():
-        group, _, version = gv.rpartition("/")
-        if group == name:
-            return {"kind": "APIGroup", "apiVersion": "v1", **_group(group, version)}
-    return None
+    versions = _versions_by_group().get(name)
+    return None if versions is None else {"kind": "APIGroup", "apiVersion": "v1", **_group(name, versions)}
 
 
 def _subresources(info: KindInfo, has_status: HasStatus) -> list[tuple[str, str, str, str, list[str]]]:
@@ -124,7 +138,7 @@ def resource_list(group_version: str, has_status: HasStatus) -> dict[str, Any] |
 
 def aggregated(core: bool, has_status: HasStatus) -> dict[str, Any]:
     """`APIGroupDiscoveryList` for `/api` (core) or `/apis` (named groups): one request instead of N."""
-    items = []
+    items: list[dict[str, Any]] = []
     stored = group_versions()
     for gv in all_group_versions():
         group, _, version = gv.rpartition("/")
@@ -151,8 +165,12 @@ def aggregated(core: bool, has_status: HasStatus) -> dict[str, Any]:
             if subs:
                 entry["subresources"] = subs
             resources.append(entry)
-        items.append({"metadata": {"name": group} if group else {},
-                      "versions": [{"version": version, "resources": resources, "freshness": "Current"}]})
+        entry_version = {"version": version, "resources": resources, "freshness": "Current"}
+        same_group = next((i for i in items if i["metadata"].get("name", "") == group), None)
+        if same_group is not None:  # a second version of a group (autoscaling/v1 beside v2)
+            same_group["versions"].append(entry_version)
+            continue
+        items.append({"metadata": {"name": group} if group else {}, "versions": [entry_version]})
     return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {},
             "items": items}
 

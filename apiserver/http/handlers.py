@@ -18,8 +18,8 @@ import yaml
 from aiohttp import web
 from multidict import MultiMapping
 
+from apiserver import scale
 from apiserver.apply.manager import writing_as
-from apiserver.crd import scale as custom_scale
 from apiserver.fieldvalidation import FieldPolicy, parse_mode, validating
 from apiserver.http import patch as patching
 from apiserver.http import protobuf
@@ -31,8 +31,8 @@ from apiserver.http.tables import check_include_object, table, wants_table
 from apiserver.http.watch import serve_watch
 from apiserver.options import DeleteOptions, ListOptions
 from apiserver.service import ResourceService
-from kubelite.api import columns, limits
-from kubelite.api.errors import BadRequest, Conflict
+from kubelite.api import limits
+from kubelite.api.errors import BadRequest
 from kubelite.api.registry import KindInfo
 
 BODY_TYPES = ("application/json", "application/yaml", "")
@@ -261,53 +261,18 @@ class ResourceHandlers:
 
     # ---- scale -----------------------------------------------------------------------------
 
-    @staticmethod
-    def scale_of(obj: dict[str, Any], kind: KindInfo | None = None) -> dict[str, Any]:
-        """The `autoscaling/v1 Scale` view of a Deployment, ReplicaSet, StatefulSet or scalable custom kind."""
-        if kind is not None and kind.custom is not None and kind.custom.scale is not None:
-            return custom_scale.scale_of(obj, kind.custom.scale)
-        meta = obj.get("metadata", {})
-        spec_replicas = columns.dig(obj, "spec", "replicas")
-        return {
-            "kind": "Scale", "apiVersion": "autoscaling/v1",
-            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
-                         if k in meta},
-            "spec": {"replicas": spec_replicas if spec_replicas is not None else 1},
-            "status": {"replicas": columns.num(columns.dig(obj, "status", "replicas")),
-                       "selector": "" if columns.dig(obj, "spec", "selector") is None
-                       else columns.selector_text(columns.dig(obj, "spec", "selector"))},
-        }
+    scale_of = staticmethod(scale.scale_of)
 
     async def _scale(self, request: web.Request, info: RequestInfo, kind: KindInfo, body: bytes) -> web.Response:
         if info.verb == "get":
-            obj = json.loads(await self.service.get(kind.resource, info.namespace, info.name))
-            return json_response(self.scale_of(obj, kind))
+            return json_response(await scale.get_scale(self.service, kind, info.namespace, info.name))
         if info.verb == "update":
             wanted = decode_document(body, request.headers.get("Content-Type", ""))
+            change = scale.replace_with(wanted)
         elif info.verb == "patch":
             content_type = request.headers.get("Content-Type", "")
-            fn = patching.patch_function(content_type, self._patch_document(body, content_type))
-            wanted = None
+            change = patching.patch_function(content_type, self._patch_document(body, content_type))
         else:
             raise MethodNotAllowed(f"the server does not allow this method on {kind.resource}/scale")
-
-        def apply(current: dict[str, Any]) -> dict[str, Any]:
-            scale = self.scale_of(current, kind)
-            new_scale = wanted if wanted is not None else fn(scale)
-            if not isinstance(new_scale, dict):
-                raise BadRequest("a Scale must be a JSON object")
-            replicas = columns.dig(new_scale, "spec", "replicas")
-            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-                raise BadRequest(f"spec.replicas must be a non-negative integer, got {replicas!r}")
-            rv = columns.dig(new_scale, "metadata", "resourceVersion")
-            if rv and rv != columns.dig(current, "metadata", "resourceVersion"):
-                raise Conflict.for_object(kind.resource, info.name)
-            if kind.custom is not None and kind.custom.scale is not None:
-                custom_scale.set_replicas(current, kind.custom.scale, replicas)
-            else:
-                current.setdefault("spec", {})["replicas"] = replicas
-            return current
-
-        updated = await self.service.patch(kind.resource, info.namespace, info.name, apply,
-                                           dry_run=parse_dry_run(request.query))
-        return json_response(self.scale_of(json.loads(updated), kind))
+        return json_response(await scale.update_scale(self.service, kind, info.namespace, info.name, change,
+                                                      dry_run=parse_dry_run(request.query)))

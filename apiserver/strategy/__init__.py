@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from apiserver.strategy.autoscaling import HorizontalPodAutoscalerStrategy
 from apiserver.strategy.base import Deletion, StatusStrategy, Strategy, plain
 from apiserver.strategy.certificates import CertificateSigningRequestStrategy
 from apiserver.strategy.core import (
@@ -44,6 +45,7 @@ from kubelite.api import (
     StatefulSet,
     registry,
 )
+from kubelite.api.autoscaling import HorizontalPodAutoscaler
 from kubelite.api.ingress import Ingress
 from kubelite.api.namespacepolicy import ResourceQuota
 from kubelite.api.policy import PodDisruptionBudget
@@ -96,6 +98,7 @@ class Strategies:
             PersistentVolumeClaimStrategy(lookup("persistentvolumeclaims"), PersistentVolumeClaim),
             PodDisruptionBudgetStrategy(lookup("poddisruptionbudgets"), PodDisruptionBudget),
             IngressStrategy(lookup("ingresses"), Ingress),
+            HorizontalPodAutoscalerStrategy(lookup("horizontalpodautoscalers"), HorizontalPodAutoscaler),
             *(RbacStrategy(lookup(r)) for r in ("roles", "clusterroles", "rolebindings", "clusterrolebindings")),
             CertificateSigningRequestStrategy(lookup("certificatesigningrequests")),
             CrdStrategy(lookup("customresourcedefinitions")),

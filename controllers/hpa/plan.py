@@ -9,7 +9,8 @@ The steps, as Kubernetes documents them:
    (Utilization: per-pod usage over the pod's requests). Within a 10% tolerance of 1
    the proposal is the current count. Pods being deleted or failed are ignored. Pods
    without metrics count as 0% when scaling up and 100% of target when scaling down;
-   not-ready pods (CPU only) count as 0% and only when scaling up. If filling those in
+   not-ready pods (pending ones; for CPU also those not yet Ready, see `samples.cpu_unready`)
+   count as 0% and only when scaling up. If filling those in
    flips the direction or lands within tolerance, there is no change.
 2. The largest proposal over all metrics wins.
 3. Stabilization: the result is bounded by the lowest recommendation of the scale-up
@@ -50,7 +51,8 @@ DEFAULT_DOWN = Rules(300, (Policy("Percent", 100, 15),), "Max")
 @dataclass(frozen=True)
 class PodSample:
     """One pod of the target: its usage of the metric's resource (None: no metrics), its requests
-    of that resource (summed over containers; 0: none), and whether it counts as ready."""
+    of that resource (summed over containers; 0: none), and whether it counts as ready for this
+    resource (the caller decides: Kubernetes judges readiness differently for CPU)."""
 
     name: str
     usage: float | None
@@ -100,7 +102,7 @@ class Decision:
 def propose(target: MetricTarget, current: int, pods: list[PodSample]) -> Proposal:
     """Step 1 for one metric."""
     counted = [p for p in pods if not p.ignored]
-    unready = [p for p in counted if target.resource == "cpu" and not p.ready]
+    unready = [p for p in counted if not p.ready]
     missing = [p for p in counted if p not in unready and p.usage is None]
     ready = [p for p in counted if p not in unready and p.usage is not None]
     if not ready:
@@ -169,13 +171,18 @@ def _changed_in(events: list[Event], now: float, period: int, up: bool) -> int:
     return sum(abs(e.change) for e in events if e.time > now - period and (e.change > 0) == up)
 
 
+def _period_start(events: list[Event], now: float, period: int, current: int) -> int:
+    """The replica count at the start of the policy's period: changes both ways within it undone."""
+    return current - _changed_in(events, now, period, True) + _changed_in(events, now, period, False)
+
+
 def up_limit(rules: Rules, events: list[Event], now: float, current: int) -> int:
     """Step 4 upward: the most replicas the policies allow now."""
     if rules.select == "Disabled":
         return current
     limits = []
     for p in rules.policies:
-        start = current - _changed_in(events, now, p.period_seconds, True)
+        start = _period_start(events, now, p.period_seconds, current)
         limits.append(start + p.value if p.kind == "Pods" else math.ceil(start * (1 + p.value / 100)))
     if not limits:
         return current
@@ -188,7 +195,7 @@ def down_limit(rules: Rules, events: list[Event], now: float, current: int) -> i
         return current
     limits = []
     for p in rules.policies:
-        start = current + _changed_in(events, now, p.period_seconds, False)
+        start = _period_start(events, now, p.period_seconds, current)
         limits.append(start - p.value if p.kind == "Pods" else math.floor(start * (1 - p.value / 100)))
     if not limits:
         return current

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from kubectl.output import write
+from kubelite.api import hpaconvert
 from kubelite.api.registry import all_kinds
 
 EXAMPLES = """\
@@ -23,7 +24,7 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 
 def versions() -> list[str]:
-    return sorted({info.api_version for info in all_kinds()})
+    return sorted({info.api_version for info in all_kinds()} | {hpaconvert.V1})  # v1 is served by conversion
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from kubelite.api.hpacolumns import hpa_row
 from kubelite.api.meta import LabelSelector
 from kubelite.api.selectors import label_matcher
 from kubelite.api.timeutil import parse_time_or_none
@@ -536,6 +537,8 @@ TABLES: dict[str, TableSpec] = {
                                     _binding_wide),
     "CertificateSigningRequest": TableSpec(["AGE", "SIGNERNAME", "REQUESTOR", "REQUESTEDDURATION", "CONDITION"],
                                            _csr_row, []),
+    "HorizontalPodAutoscaler": TableSpec(["REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"],
+                                         lambda o, n: [*hpa_row(o), _created(o, n)], []),
     "Ingress": TableSpec(["CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"], _ingress_row, []),
     "IngressClass": TableSpec(["CONTROLLER", "PARAMETERS", "AGE"],
                               lambda o, n: [str(dig(o, "spec", "controller") or ""), NONE, _created(o, n)], []),

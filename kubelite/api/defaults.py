@@ -23,6 +23,7 @@ from kubelite.api.apps import (
     RollingUpdateDeployment,
     StatefulSet,
 )
+from kubelite.api.autoscaling import HorizontalPodAutoscaler, default_hpa
 from kubelite.api.batch import CronJob, default_cron_job
 from kubelite.api.container import Container, Probe
 from kubelite.api.core import Namespace, Secret, Service
@@ -259,6 +260,7 @@ _DEFAULTERS: dict[type[Resource], Callable[..., None]] = {
     StatefulSet: _stateful_set, Job: _job, Service: _service, Namespace: _namespace, Secret: _secret,
     CronJob: _cron_job, LimitRange: default_limit_range, PersistentVolume: _persistent_volume,
     PersistentVolumeClaim: _claim, StorageClass: _storage_class, PodDisruptionBudget: _budget,
+    HorizontalPodAutoscaler: default_hpa,
 }
 
 

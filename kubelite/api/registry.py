@@ -14,11 +14,14 @@ from typing import Any
 from kubelite.api.apiextensions import CustomResourceDefinition
 from kubelite.api.apps import DaemonSet, Deployment, Job, ReplicaSet, StatefulSet
 from kubelite.api.auth import ServiceAccount
+from kubelite.api.autoscaling import HorizontalPodAutoscaler
 from kubelite.api.batch import CronJob
 from kubelite.api.certificates import CertificateSigningRequest
 from kubelite.api.core import ConfigMap, Endpoints, Event, Lease, Namespace, Node, Secret, Service
 from kubelite.api.custom import CustomKind, kind_parts, model_for
 from kubelite.api.errors import REQUIRED, BadRequest, Invalid, NotFound, StatusCause
+from kubelite.api.hpaconvert import is_v1 as _is_hpa_v1
+from kubelite.api.hpaconvert import to_v2 as _hpa_to_v2
 from kubelite.api.ingress import Ingress, IngressClass
 from kubelite.api.meta import Resource
 from kubelite.api.namespacepolicy import LimitRange, ResourceQuota
@@ -105,6 +108,7 @@ _KINDS: tuple[KindInfo, ...] = (
     _info(NetworkPolicy, "networkpolicies", True, "netpol"),
     _info(Ingress, "ingresses", True, "ing"),
     _info(IngressClass, "ingressclasses", False),
+    _info(HorizontalPodAutoscaler, "horizontalpodautoscalers", True, "hpa"),
 )
 
 
@@ -236,6 +240,8 @@ def decode(d: Any) -> Resource:
     if not isinstance(kind, str) or not isinstance(api_version, str):
         bad = "kind" if not isinstance(kind, str) else "apiVersion"
         raise BadRequest(f"{bad} must be a string", [StatusCause(bad, "expected string")])
+    if _is_hpa_v1(d):  # autoscaling/v1 is accepted and stored as v2
+        return HorizontalPodAutoscaler.from_dict(_hpa_to_v2(dict(d)))
     info = for_gvk(api_version, kind)
     if info is None:
         message = f'no kind "{kind}" is registered for version "{api_version}"'

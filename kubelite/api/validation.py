@@ -15,6 +15,7 @@ from typing import Any
 
 from kubelite.api import quota
 from kubelite.api.apps import DaemonSet, Deployment, Job, JobSpec, ReplicaSet, StatefulSet
+from kubelite.api.autoscaling import HorizontalPodAutoscaler, validate_hpa
 from kubelite.api.base import IntOrString
 from kubelite.api.batch import CronJob, validate_cron_job
 from kubelite.api.core import ConfigMap, Event, Lease, Namespace, Node, Secret, Service
@@ -369,7 +370,7 @@ _VALIDATORS: dict[type[Resource], Callable[[Any, Causes], None]] = {
     StatefulSet: _stateful_set, Job: _job, Service: _service, Node: _node, ConfigMap: _config_map,
     Secret: _secret, Lease: _lease, Event: _event, CronJob: _cron_job, ResourceQuota: _resource_quota,
     LimitRange: validate_limit_range, NetworkPolicy: validate_network_policy, Ingress: validate_ingress,
-    IngressClass: validate_ingress_class, **STORAGE_VALIDATORS,
+    IngressClass: validate_ingress_class, HorizontalPodAutoscaler: validate_hpa, **STORAGE_VALIDATORS,
 }
 
 

@@ -275,6 +275,26 @@ def test_get_output_formats_selectors_and_watch(kubectl: Kubectl) -> None:
         watcher.wait(10)
 
 
+def test_autoscale_get_and_describe_hpa(kubectl: Kubectl) -> None:
+    """kubectl 1.32 creates autoscaling/v1 (as protobuf); the server stores v2 and serves both."""
+    kubectl.ok("apply", "-f", "-", input=web("hpa-web", replicas=1))
+    assert "horizontalpodautoscaler.autoscaling/hpa-web autoscaled" in kubectl.ok(
+        "autoscale", "deployment", "hpa-web", "--cpu-percent=50", "--min=1", "--max=3")
+    header, row = kubectl.ok("get", "hpa", "hpa-web").splitlines()
+    assert header.split() == ["NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"]
+    assert row.split()[:6] == ["hpa-web", "Deployment/hpa-web", "cpu:", "<unknown>/50%", "1", "3"]
+    stored = kubectl.obj("hpa", "hpa-web")
+    assert stored["apiVersion"] == "autoscaling/v2"
+    assert stored["spec"]["metrics"][0]["resource"]["target"] == {"type": "Utilization", "averageUtilization": 50}
+    v1 = json.loads(kubectl.ok("get", "--raw", "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers/"
+                                              "hpa-web"))
+    assert v1["spec"]["targetCPUUtilizationPercentage"] == 50
+    described = kubectl.ok("describe", "hpa", "hpa-web")
+    assert "Reference:" in described and "Deployment/hpa-web" in described
+    kubectl.ok("delete", "hpa", "hpa-web")
+    kubectl.ok("delete", "deployment", "hpa-web")
+
+
 def test_label_annotate_patch_image_scale_and_edit(kubectl: Kubectl) -> None:
     kubectl.ok("apply", "-f", "-", input=web("mut", replicas=1))
     kubectl.ok("label", "deploy", "mut", "tier=fe")

@@ -257,7 +257,7 @@ async def test_table_output_and_discovery(api: ApiServer) -> None:
         async with session.get(f"{api.http.url}/apis", headers={"Accept": aggregated}) as resp:
             assert resp.headers["Content-Type"] == aggregated
             groups = {g["metadata"]["name"] for g in (await resp.json())["items"]}
-        assert groups == {"apiextensions.k8s.io", "apps", "authentication.k8s.io", "authorization.k8s.io", "batch",
+        assert groups == {"apiextensions.k8s.io", "apps", "authentication.k8s.io", "authorization.k8s.io", "autoscaling", "batch",
                           "certificates.k8s.io", "coordination.k8s.io", "metrics.k8s.io", "networking.k8s.io", "policy",
                           "rbac.authorization.k8s.io", "storage.k8s.io"}  # the review kinds' groups too (accessapi)
         async with session.get(f"{api.http.url}/openapi/v3") as resp:

@@ -95,3 +95,45 @@ def test_min_and_max_bound_the_result() -> None:
     assert (d.replicas, d.limited) == (4, "TooManyReplicas")
     d = plan(History(), 0.0, 3, [1], 2, 4, DEFAULT_UP, Rules(0, (Policy("Percent", 100, 15),)))
     assert (d.replicas, d.limited) == (2, "TooFewReplicas")
+
+
+def test_documented_limit_of_10_percent_per_minute_down() -> None:
+    """"Limit the rate at which pods are removed to 10% per minute": 100 -> 90, then 90 -> 81 a minute later."""
+    down = Rules(0, (Policy("Percent", 10, 60),), "Max")
+    h = History()
+    d = plan(h, 0.0, 100, [1], 1, 100, DEFAULT_UP, down)
+    assert (d.replicas, d.limited) == (90, "ScaleDownLimit")
+    record(h, 0.0, 100, 90)
+    assert plan(h, 30.0, 90, [1], 1, 100, DEFAULT_UP, down).replicas == 90  # this minute's 10% is used up
+    assert plan(h, 61.0, 90, [1], 1, 100, DEFAULT_UP, down).replicas == 81
+
+
+def test_documented_pods_policy_with_select_min_takes_the_smaller_change() -> None:
+    """Pods 4/60s and Percent 10/60s with selectPolicy Min: from 80 remove min(4, 8) = 4."""
+    down = Rules(0, (Policy("Pods", 4, 60), Policy("Percent", 10, 60)), "Min")
+    assert plan(History(), 0.0, 80, [10], 1, 100, DEFAULT_UP, down).replicas == 76
+
+
+def test_period_start_counts_changes_both_ways() -> None:
+    """Scaled 4 -> 8 and back down to 6 within the period: the period started at 4, so +100% allows 8."""
+    up = Rules(0, (Policy("Percent", 100, 60),), "Max")
+    h = History()
+    record(h, 0.0, 4, 8)
+    record(h, 10.0, 8, 6)
+    d = plan(h, 20.0, 6, [20], 1, 100, up, DEFAULT_DOWN)
+    assert (d.replicas, d.limited) == (8, "ScaleUpLimit")
+
+
+def test_scale_up_stabilization_window_uses_the_lowest_recent_recommendation() -> None:
+    up = Rules(60, (Policy("Percent", 1000, 15),), "Max")
+    h = History()
+    assert plan(h, 0.0, 2, [3], 1, 20, up, DEFAULT_DOWN).replicas == 3
+    assert plan(h, 10.0, 3, [9], 1, 20, up, DEFAULT_DOWN).replicas == 3  # 3 was recommended within 60 s
+    assert plan(h, 61.0, 3, [9], 1, 20, up, DEFAULT_DOWN).replicas == 9
+
+
+def test_pending_pods_count_as_zero_when_scaling_up_on_memory_too() -> None:
+    target = MetricTarget("memory", average_value=100.0)
+    samples = [PodSample("a", 300.0), PodSample("b", 300.0), PodSample("pending", None, ready=False)]
+    # (300 + 300 + 0) / 3 = 200 per pod: ratio 2 over 3 pods -> 6
+    assert propose(target, 3, samples).replicas == 6
