@@ -26,10 +26,11 @@ log = logging.getLogger(__name__)
 class DiskWait:
     """The storage-fault state a node shows (health, Status) and its retry loop."""
 
-    def __init__(self, member_dir: Path, interval: float, max_interval: float = 8.0) -> None:
+    def __init__(self, member_dir: Path, interval: float) -> None:
         self.member_dir = member_dir
         self.interval = interval
-        self.max_interval = max(interval, max_interval)
+        self.max_interval = interval * 10
+        """Back-off cap: a member is back at most this long after its disk is (5 s by default)."""
         self.faults = 0
         """Storage faults since start (a metric)."""
         self.fault: StorageFault | None = None
