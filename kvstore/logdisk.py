@@ -15,7 +15,7 @@ from pathlib import Path
 from kvstore import snapshot
 from kvstore.member_core import MemberCore
 from kvstore.raft import Entry, HardState, Snapshot
-from kvstore.storagefault import probe, storage_op
+from kvstore.storagefault import StorageFault, probe, storage_op
 from kvstore.wal import Wal
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,11 @@ class WalDisk:
             self.wal.mark_snapshot(snap.meta.index, snap.meta.term, hard_state)
 
     def save(self, hard_state: HardState | None, entries: list[Entry], sync: bool) -> None:
-        with storage_op("writing the WAL" if not sync or self.wal.failed else "writing and syncing the WAL"):
+        try:
             self.wal.save(hard_state, entries, sync)
+        except OSError as exc:
+            what = "syncing the WAL to disk (fdatasync)" if self.wal.failed == "fsync" else "writing the WAL"
+            raise StorageFault(what, exc) from exc
 
     def repair(self) -> None:
         """After a fault: drop what the last good fsync did not cover, then prove there is room

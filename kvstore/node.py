@@ -19,6 +19,10 @@ Reads: Range is linearizable by default — one ReadIndex round per loop turn
 serves every read queued in it, and each waits until this member applied up to
 the read index; `serializable` reads skip that and read local state.
 
+A full disk or failed fsync (`kvstore.storagefault`) does not end the loop: the member
+refuses requests, the core steps down, and `kvstore.diskwait` rebuilds it from disk once
+the disk takes writes again.
+
 Disk layout under `data_dir`: `member/wal/*.wal`, `member/snap/*.snap`,
 `member/meta.json` (ids, fixed at first start); start-up is `kvstore.recovery`.
 What happens to a Ready, an entry or a snapshot is `kvstore.member_core`
@@ -256,6 +260,8 @@ class KVNode(CoreView):
     # ------------------------------------------------------------------ transport handler
 
     def receive(self, messages: list[Message]) -> None:
+        if self.core.fault is not None:
+            return  # meant for a member that is gone until its disk works; peers resend
         self._inbox.extend(messages)
         self._wake.set()
 
@@ -413,6 +419,7 @@ class KVNode(CoreView):
         self._inbox.clear()
         self._unreachable.clear()
         self._snap_status.clear()
+        self._ticks = 0  # ticks of the outage: the rebuilt member waits a full election timeout
         self._load(rec)
         self._campaign, self.core.campaign = self.core.campaign, False  # alone: lead at once
         self._catching_up = True

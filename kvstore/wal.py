@@ -182,8 +182,9 @@ class Wal:
         """Length of the segment's prefix the last successful fsync made durable."""
         self.last_index = 0
         """Index of the last entry written (the next segment is named after it)."""
-        self.failed = False
-        """A write or fsync failed: the descriptor is never used again (see `abandon`)."""
+        self.failed = ""
+        """What failed ("write", "fsync"; "" while healthy): the descriptor is never used again
+        (see `abandon`)."""
 
     @classmethod
     def open(cls, directory: Path, after_index: int) -> tuple[Wal, Replay]:
@@ -256,19 +257,23 @@ class Wal:
         caller must `abandon` it instead of writing on (or fsyncing again).
         """
         if self.failed:
-            raise OSError(errno.EIO, "WAL unusable after an earlier write or fsync failure")
+            raise OSError(errno.EIO, f"WAL unusable after an earlier {self.failed} failure")
         view = memoryview(blob)
         try:
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
             self.segment_bytes += len(blob)
-            if sync:
-                os.fdatasync(self._fd)
-                self.synced_bytes = self.segment_bytes
         except OSError:
-            self.failed = True
+            self.failed = "write"
             raise
+        if sync:
+            try:
+                os.fdatasync(self._fd)
+            except OSError:
+                self.failed = "fsync"
+                raise
+            self.synced_bytes = self.segment_bytes
 
     def save(self, hard_state: HardState | None, entries: list[Entry], sync: bool) -> None:
         """Persist one Ready's entries and hard state with one write (+ one fdatasync)."""
@@ -290,7 +295,7 @@ class Wal:
         try:
             new = Wal._create(self.dir, self._seq + 1, self.last_index + 1)
         except OSError:
-            self.failed = True
+            self.failed = "write"
             raise
         os.close(self._fd)
         self._fd, self._seq, self.path = new._fd, new._seq, new.path
@@ -301,7 +306,7 @@ class Wal:
         """After a failed write or fsync: close the descriptor without syncing it again and
         cut the segment back to what the last successful fsync made durable (through a
         fresh descriptor), so a torn or never-durable tail can never be read back as data."""
-        self.failed = True
+        self.failed = self.failed or "write"
         if self._fd >= 0:
             with contextlib.suppress(OSError):
                 os.close(self._fd)

@@ -161,7 +161,7 @@ async def test_full_leader_steps_down_refuses_writes_and_catches_up(cluster: Clu
     await _ignore_errors(leader.propose(put(b"/trigger")))  # the write that finds the disk full
     await until(lambda: leader.core.fault is not None, what="the fault noticed")
     problem = leader.disk_wait.problem()
-    assert problem is not None and "no space left on device (ENOSPC)" in problem, problem
+    assert problem is not None and "no space left on device (ENOSPC) while writing the WAL" in problem, problem
     assert not leader.is_leader and not leader.ready
     with pytest.raises(KVError) as exc:
         await leader.propose(put(b"/refused"))
@@ -192,7 +192,7 @@ async def test_failed_fsync_on_a_follower_loses_no_acknowledged_write(cluster: C
         await leader.propose(put(b"/f/%d" % i))
         acked.append(b"/f/%d" % i)
     await until(lambda: follower.core.fault is not None, what="the fault noticed")
-    assert "input/output error (EIO)" in (follower.disk_wait.problem() or "")
+    assert "input/output error (EIO) while syncing the WAL to disk" in (follower.disk_wait.problem() or "")
     assert leader.is_leader  # a follower's fault does not disturb the leader
     flaky.eio.clear()
     await until(lambda: follower.ready and follower.applied_index == leader.applied_index, what="caught up")
