@@ -59,9 +59,8 @@ class StorageFault(Exception):
         if self.cause is None:
             return f"storage failure while {self.action}"
         name = errno.errorcode.get(self.errno or 0, "")
-        text = self.cause.strerror or str(self.cause)
-        what = "no space left on device" if self.no_space else text.lower()
-        return f"{what} ({name or self.errno}) while {self.action}"
+        text = (self.cause.strerror or str(self.cause)).lower()
+        return f"{text} ({name or self.errno}) while {self.action}"
 
 
 def kv_error(fault: StorageFault) -> KVError:
