@@ -15,24 +15,42 @@ from pathlib import Path
 from kvstore import snapshot
 from kvstore.member_core import MemberCore
 from kvstore.raft import Entry, HardState, Snapshot
+from kvstore.storagefault import StorageFault, probe, storage_op
 from kvstore.wal import Wal
 
 log = logging.getLogger(__name__)
 
 
 class WalDisk:
-    """`LogDisk` over the WAL and `member/snap` (blocking methods)."""
+    """`LogDisk` over the WAL and `member/snap` (blocking methods).
+
+    Every failing disk operation raises `StorageFault` (see `kvstore.storagefault`).
+    """
 
     def __init__(self, snap_dir: Path, wal: Wal) -> None:
         self.snap_dir = snap_dir
         self.wal = wal
 
     def save_snapshot(self, snap: Snapshot, hard_state: HardState) -> None:
-        snapshot.save_bytes(self.snap_dir, snap.meta.index, snap.data)
-        self.wal.mark_snapshot(snap.meta.index, snap.meta.term, hard_state)
+        with storage_op("saving the snapshot received from the leader"):
+            snapshot.save_bytes(self.snap_dir, snap.meta.index, snap.data)
+            self.wal.mark_snapshot(snap.meta.index, snap.meta.term, hard_state)
 
     def save(self, hard_state: HardState | None, entries: list[Entry], sync: bool) -> None:
-        self.wal.save(hard_state, entries, sync)
+        try:
+            self.wal.save(hard_state, entries, sync)
+        except OSError as exc:
+            what = "syncing the WAL to disk (fdatasync)" if self.wal.failed == "fsync" else "writing the WAL"
+            raise StorageFault(what, exc) from exc
+
+    def repair(self) -> None:
+        """After a fault: drop what the last good fsync did not cover, then prove there is room
+        again (StorageFault if not). The caller then rebuilds the member from disk."""
+        with storage_op("cutting the WAL back to its last synced record"):
+            self.wal.abandon()
+            for tmp in self.snap_dir.glob("*.tmp"):
+                tmp.unlink()  # a snapshot cut short by the fault: space for the next one
+        probe(self.wal.dir.parent)
 
     async def take_snapshot(self, core: MemberCore) -> None:
         """Snapshot the state, hand it to Raft, start a WAL segment, drop what the snapshot covers.
@@ -47,10 +65,12 @@ class WalDisk:
         started = time.monotonic()
         snap_pb = await asyncio.to_thread(core.snapshot_payload)
         data = await asyncio.to_thread(snap_pb.SerializeToString)
-        await asyncio.to_thread(snapshot.save_bytes, self.snap_dir, index, data)
+        with storage_op("saving a snapshot"):
+            await asyncio.to_thread(snapshot.save_bytes, self.snap_dir, index, data)
         core.snapshot_saved(index, data)
-        await asyncio.to_thread(wal.rotate, core.hs)
-        removed = await asyncio.to_thread(wal.purge, index)
+        with storage_op("starting a new WAL segment"):
+            await asyncio.to_thread(wal.rotate, core.hs)
+            removed = await asyncio.to_thread(wal.purge, index)
         log.info("snapshot saved", extra={
             "index": index, "revision": core.store.revision, "purged_segments": removed,
             "seconds": round(time.monotonic() - started, 3),

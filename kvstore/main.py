@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
             peer_channel_credentials=tls.peer_channel_credentials,
         )
         health = HealthServer(health_host, health_port)
-        health.add_check("kvstore", lambda: None if kv.ready else "replaying WAL / not serving yet")
+        health.add_check("kvstore", lambda: kv.node.disk_wait.problem() or (
+            None if kv.ready else "replaying WAL / not serving yet"))
         metrics = health.metrics
         metrics.gauge("kvstore_revision", lambda: float(kv.node.store.revision), "current MVCC revision")
         metrics.gauge("kvstore_applied_index", lambda: float(kv.node.applied_index), "last applied log index")
@@ -166,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         metrics.gauge("kvstore_raft_loop_turns", lambda: float(kv.node.stats["turns"]), "Raft loop turns since start")
         metrics.gauge("kvstore_raft_messages_sent", lambda: float(kv.node.stats["msgs"]), "Raft messages sent")
         metrics.gauge("kvstore_proposals", lambda: float(kv.node.stats["proposed"]), "requests proposed here")
+        metrics.gauge("kvstore_storage_faults", lambda: float(kv.node.disk_wait.faults),
+                      "disk write/fsync failures since start (each makes the member refuse writes until it recovers)")
         await health.start()
         try:
             await kv.start()

@@ -20,6 +20,12 @@ when the shell persists asynchronously):
 4. install a received snapshot, apply the remaining committed entries, release reads;
 5. `advance`; then maybe take a local snapshot (`snapshot_due` / `snapshot_saved`).
 
+A disk that fails (full, or a failed fsync: `kvstore.storagefault.StorageFault`)
+ends step 2: the Ready is dropped unsent and unapplied, the core records the
+fault (`fault`), refuses proposals, stops counting as leader and, if it led,
+asks its most caught-up follower to campaign now. The shell must not `advance`
+that Ready; it rebuilds the member from disk (`start`) once the disk works.
+
 Exactly-once apply: entries at or below the store's index are skipped (they are
 part of the snapshot the state was loaded from).
 """
@@ -48,6 +54,7 @@ from kvstore.raft import (
     HardState,
     MemoryStorage,
     Message,
+    MsgType,
     ProposalDropped,
     RawNode,
     Ready,
@@ -55,6 +62,7 @@ from kvstore.raft import (
 )
 from kvstore.raft.types import ReadState
 from kvstore.snapshotter import SnapshotPolicy
+from kvstore.storagefault import StorageFault
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +77,9 @@ class LogDisk(Protocol):
         """Make a snapshot received from the leader durable; the log now starts after it."""
 
     def save(self, hard_state: HardState | None, entries: list[Entry], sync: bool) -> None:
-        """Append entries and the hard state; fsync when `sync`."""
+        """Append entries and the hard state; fsync when `sync`.
+
+        Both raise StorageFault when the disk refuses (nothing of this call may be durable)."""
 
 
 class CoreHost(Protocol):
@@ -153,11 +163,15 @@ class MemberCore:
         self.campaign = False
         """The only voter: the shell should campaign now instead of after an election timeout."""
         self.removed = False
+        self.fault: StorageFault | None = None
+        """The disk failed: nothing is acknowledged until the shell rebuilds the member (`start`)."""
 
     def start(self, raw: RawNode, storage: MemoryStorage, store: MVCCStore, membership: Membership,
               hard_state: HardState) -> None:
         """Take over the state recovered from disk (Raft was told applied = store.index)."""
         self.raw, self.storage, self.hs = raw, storage, hard_state
+        self.fault = None
+        self.role, self.leader = "follower", 0
         self.policy.index = store.index
         self.conf = ConfState(raw.status().voters)
         self.term = hard_state.term
@@ -182,6 +196,8 @@ class MemberCore:
         each) and propose them; returns how many were proposed -- the rest were refused
         (ProposalDropped: no leader yet) and may be retried on the next tick / leader change."""
         assert self.raw is not None
+        if self.fault is not None:
+            return 0
         start = 0
         while start < len(pending):
             size, end = 0, start
@@ -199,14 +215,53 @@ class MemberCore:
 
     # ------------------------------------------------------------------ the Ready contract
 
-    def handle_ready(self, rd: Ready, disk: LogDisk) -> None:
-        """Steps 1-4 with a synchronous disk (the caller then calls `advance`)."""
+    def handle_ready(self, rd: Ready, disk: LogDisk) -> bool:
+        """Steps 1-4 with a synchronous disk; False when the disk failed (then the caller must
+        not `advance`: the member waits for its disk, see `storage_failed`)."""
         plan = self.begin(rd)
-        if plan.snapshot is not None:
-            disk.save_snapshot(plan.snapshot, plan.hard_state or self.hs)
-        if plan.entries or plan.hard_state is not None:
-            disk.save(plan.hard_state, plan.entries, plan.sync)
+        try:
+            if plan.snapshot is not None:
+                disk.save_snapshot(plan.snapshot, self.snapshot_hard_state(plan))
+            if plan.entries or plan.hard_state is not None:
+                disk.save(plan.hard_state, plan.entries, plan.sync)
+        except StorageFault as fault:
+            self.storage_failed(fault)
+            return False
         self.end(rd, plan)
+        return True
+
+    def snapshot_hard_state(self, plan: Persist) -> HardState:
+        """The hard state saved with a received snapshot: this Ready's term and vote, but a commit
+        no higher than the snapshot's index -- the entries after it come with the next save, and a
+        disk that fails in between must not be left holding a commit beyond its log."""
+        assert plan.snapshot is not None
+        hs = plan.hard_state or self.hs
+        return HardState(hs.term, hs.vote, min(hs.commit, plan.snapshot.meta.index))
+
+    def storage_failed(self, fault: StorageFault) -> None:
+        """The disk refused a write or fsync: acknowledge nothing more, step down.
+
+        The Ready being persisted is dropped (its messages would acknowledge what may not
+        be durable). A leader hands off with one TimeoutNow to its most caught-up follower,
+        valid only in a term this member made durable; the follower's election then runs
+        Raft's usual checks, so a poor choice only costs an election timeout.
+        """
+        handoff = self._handoff() if self.fault is None else []
+        self.fault = fault
+        self.role, self.leader = "follower", 0
+        log.warning("storage failed; refusing writes and stepping down", extra={
+            "reason": fault.reason, "handoff_to": [f"{m.to:x}" for m in handoff]})
+        if handoff:
+            self.host.send(handoff)
+
+    def _handoff(self) -> list[Message]:
+        raft = self.raw.raft if self.raw is not None else None
+        if raft is None or raft.role != "leader" or raft.term != self.hs.term:
+            return []
+        followers = sorted((-pr.match, peer) for peer, pr in raft.prs.items() if peer != self.member_id)
+        if not followers:
+            return []
+        return [Message(MsgType.TIMEOUT_NOW, to=followers[0][1], frm=self.member_id, term=raft.term)]
 
     def begin(self, rd: Ready) -> Persist:
         """Step 1; returns what the disk must do before `end`."""

@@ -19,6 +19,10 @@ Reads: Range is linearizable by default — one ReadIndex round per loop turn
 serves every read queued in it, and each waits until this member applied up to
 the read index; `serializable` reads skip that and read local state.
 
+A full disk or failed fsync (`kvstore.storagefault`) does not end the loop: the member
+refuses requests, the core steps down, and `kvstore.diskwait` rebuilds it from disk once
+the disk takes writes again.
+
 Disk layout under `data_dir`: `member/wal/*.wal`, `member/snap/*.snap`,
 `member/meta.json` (ids, fixed at first start); start-up is `kvstore.recovery`.
 What happens to a Ready, an entry or a snapshot is `kvstore.member_core`
@@ -47,6 +51,7 @@ from kubelite.pb.kubelite import raftpb_pb2
 from kvstore import errors, snapshot
 from kvstore.cluster_ops import LeaseOps, MemberOps, auto_compact
 from kvstore.compaction import Compactor
+from kvstore.diskwait import DiskWait
 from kvstore.errors import KVError
 from kvstore.leases import Clock, Lessor
 from kvstore.logdisk import WalDisk
@@ -54,9 +59,10 @@ from kvstore.member_core import MemberCore
 from kvstore.membership import (
     DEFAULT_TOKEN,
     Identity,
-    Membership,
+    Meta,
 )
 from kvstore.mvcc import MVCCStore
+from kvstore.nodeview import CoreView
 from kvstore.proposals import ProposalQueue
 from kvstore.raft import (
     ConfChange,
@@ -68,8 +74,9 @@ from kvstore.raft import (
     Ready,
 )
 from kvstore.reads import ReadIndexQueue
-from kvstore.recovery import load_or_create_meta, recover
+from kvstore.recovery import Recovered, load_or_create_meta, recover
 from kvstore.snapshotter import SnapshotPolicy
+from kvstore.storagefault import StorageFault, kv_error
 from kvstore.transport import InMemoryNetwork, Transport
 from kvstore.wal import Wal
 from kvstore.watch import WatchHub
@@ -82,7 +89,7 @@ BUSY_REQUESTS = 24
 """From this many requests in flight on a member, its loop batches (see `batch_window`)."""
 
 
-class KVNode:
+class KVNode(CoreView):
     """One kvstore member (see module doc)."""
 
     def __init__(
@@ -107,6 +114,7 @@ class KVNode:
         election_ticks: int = 10,
         request_timeout: float = 5.0,
         batch_window: float = 0.004,
+        storage_retry_interval: float = 0.5,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.member_dir = self.data_dir / "member"
@@ -136,6 +144,8 @@ class KVNode:
         self.auto_compaction_retention = auto_compaction_retention
         self.compactor = Compactor(auto_compaction_retention)
         self._clock = clock
+        self.disk_wait = DiskWait(self.member_dir, storage_retry_interval)
+        self._meta: Meta | None = None
         self._raw: RawNode | None = None
         self._wal: Wal | None = None
         self._disk: WalDisk | None = None
@@ -157,6 +167,7 @@ class KVNode:
         self._closed = False
         self.failure: BaseException | None = None
         self.ready = False
+        self._catching_up = False
         self.wal_syncs = 0
         self.stats: dict[str, int] = {"turns": 0, "readies": 0, "msgs": 0, "entries": 0, "committed": 0,
                                       "inbox": 0, "proposed": 0, "read_retries": 0}
@@ -169,21 +180,14 @@ class KVNode:
         meta = await load_or_create_meta(
             self.member_dir, self.name, self.initial_cluster, self.initial_cluster_state, self.cluster_token,
             self.peer_url)
+        self._meta = meta
         self.identity = meta.identity
         self.name = meta.identity.name or self.name
         me = self.identity.member_id
         self._queue.set_member(me)
         rec = await recover(self.member_dir, meta)
-        store, storage = rec.store, rec.storage
-        self._wal = rec.wal
-        self._disk = WalDisk(self.member_dir / "snap", rec.wal)
-        self._raw = RawNode(Config(
-            id=me, storage=storage, election_tick=self.election_ticks, heartbeat_tick=1,
-            applied=store.index, rng=random.Random(secrets.randbits(64)),
-        ), rec.peers)
+        self._load(rec)
         core = self.core
-        core.member_id = me
-        core.start(self._raw, storage, store, rec.membership, rec.hard_state)
         self.transport.start(me, self.identity.cluster_id, self)
         self._peers_live = True
         self.transport.set_peers(self._peer_urls())
@@ -196,7 +200,6 @@ class KVNode:
         if self.auto_compaction_retention > 0:
             self._tasks.append(asyncio.create_task(auto_compact(self), name="auto-compaction"))
         # Serve only once everything committed before the crash/stop is applied again.
-        self._replay_target = core.hs.commit
         if self.store.index < self._replay_target:
             replayed = asyncio.create_task(self._replayed.wait())
             await asyncio.wait([replayed, self._loop_task], return_when=asyncio.FIRST_COMPLETED)
@@ -213,6 +216,19 @@ class KVNode:
             "term": core.hs.term, "member_id": f"{me:x}", "cluster_id": f"{self.identity.cluster_id:x}",
             "voters": [f"{v:x}" for v in core.conf.voters],
         })
+
+    def _load(self, rec: Recovered) -> None:
+        """Take over the state recovered from disk: WAL, a RawNode over its log, the core's state."""
+        me = self.identity.member_id
+        self._wal = rec.wal
+        self._disk = WalDisk(self.member_dir / "snap", rec.wal)
+        self._raw = RawNode(Config(
+            id=me, storage=rec.storage, election_tick=self.election_ticks, heartbeat_tick=1,
+            applied=rec.store.index, rng=random.Random(secrets.randbits(64)),
+        ), rec.peers)
+        self.core.member_id = me
+        self.core.start(self._raw, rec.storage, rec.store, rec.membership, rec.hard_state)
+        self._replay_target = self.core.hs.commit
 
     def _peer_urls(self) -> dict[int, str]:
         return {i: u for i, u in self.membership.peer_urls().items() if i != self.identity.member_id}
@@ -244,6 +260,8 @@ class KVNode:
     # ------------------------------------------------------------------ transport handler
 
     def receive(self, messages: list[Message]) -> None:
+        if self.core.fault is not None:
+            return  # meant for a member that is gone until its disk works; peers resend
         self._inbox.extend(messages)
         self._wake.set()
 
@@ -269,6 +287,9 @@ class KVNode:
         assert raw is not None
         try:
             while True:
+                if self.core.fault is not None:
+                    raw = await self._wait_for_disk()
+                    continue
                 if not self._has_work():
                     self._wake.clear()
                     await self._wake.wait()
@@ -285,12 +306,14 @@ class KVNode:
                     self.stats["msgs"] += len(rd.messages)
                     self.stats["entries"] += len(rd.entries)
                     self.stats["committed"] += len(rd.committed_entries)
-                    await self._handle_ready(rd)
+                    if not await self._handle_ready(rd):
+                        break  # the disk failed: this Ready is dropped, never advanced
                     raw.advance(rd)
                     if self.core.campaign:
                         self.core.campaign = False
                         self._campaign = True
-                await self._maybe_snapshot()
+                if self.core.fault is None:
+                    await self._maybe_snapshot()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -348,8 +371,8 @@ class KVNode:
             # so under load it costs one heartbeat round trip per batch, not per turn.
             self._reads.send_new(raw, self.identity.member_id, self._tick_count)
 
-    async def _handle_ready(self, rd: Ready) -> None:
-        """The core's Ready contract, with the disk writes off the event loop."""
+    async def _handle_ready(self, rd: Ready) -> bool:
+        """The core's Ready contract, with the disk writes off the event loop (False: disk failed)."""
         core = self.core
         plan = core.begin(rd)
         if rd.soft_state is not None:
@@ -358,18 +381,51 @@ class KVNode:
                 self._leader_known.set()
             else:
                 self._leader_known.clear()
-        wal, disk = self._wal, self._disk
-        assert wal is not None and disk is not None
-        if plan.snapshot is not None:
-            await asyncio.to_thread(disk.save_snapshot, plan.snapshot, plan.hard_state or core.hs)
-        if plan.entries or plan.hard_state is not None:
-            if plan.sync:
-                await asyncio.to_thread(wal.save, plan.hard_state, plan.entries, True)
-                self.wal_syncs += 1
-                self.wal_entries += len(plan.entries)
-            else:
-                wal.save(plan.hard_state, plan.entries, False)
+        disk = self._disk
+        assert disk is not None
+        try:
+            if plan.snapshot is not None:
+                await asyncio.to_thread(disk.save_snapshot, plan.snapshot, core.snapshot_hard_state(plan))
+            if plan.entries or plan.hard_state is not None:
+                if plan.sync:
+                    await asyncio.to_thread(disk.save, plan.hard_state, plan.entries, True)
+                    self.wal_syncs += 1
+                    self.wal_entries += len(plan.entries)
+                else:
+                    disk.save(plan.hard_state, plan.entries, False)
+        except StorageFault as fault:
+            self._storage_failed(fault)
+            return False
         core.end(rd, plan)
+        return True
+
+    def _storage_failed(self, fault: StorageFault) -> None:
+        """Stop acknowledging anything: the core steps down; waiting clients and watchers are
+        told (they retry on another member); the loop then waits for the disk."""
+        self.core.storage_failed(fault)
+        self.disk_wait.failed(fault)
+        self.ready = False
+        self._leader_known.clear()
+        self._fail_all(kv_error(fault))
+        self._reads = ReadIndexQueue()
+        self._queue.conf_changes.clear()
+        self.hub.close_all()
+
+    async def _wait_for_disk(self) -> RawNode:
+        """Rebuild the member from disk once it takes writes again; the new RawNode."""
+        assert self._disk is not None and self._meta is not None
+        rec = await self.disk_wait.recovered(self._disk, self._meta)
+        # What piled up was meant for the member that failed: drop it; peers resend.
+        self._inbox.clear()
+        self._unreachable.clear()
+        self._snap_status.clear()
+        self._ticks = 0  # ticks of the outage: the rebuilt member waits a full election timeout
+        self._load(rec)
+        self._campaign, self.core.campaign = self.core.campaign, False  # alone: lead at once
+        self._catching_up = True
+        self.applied()
+        assert self._raw is not None
+        return self._raw
 
     # ------------------------------------------------------------------ CoreHost
 
@@ -392,57 +448,13 @@ class KVNode:
     def applied(self) -> None:
         if self.core.store.index >= self._replay_target:
             self._replayed.set()
+            if self._catching_up:  # rebuilt after a storage fault: serving again
+                self._catching_up = False
+                self.ready = True
         self.hub.notify()
 
     def release_reads(self, read_states: Sequence[ReadState]) -> None:
         self._reads.answered(read_states, self.store.index)
-
-    @property
-    def is_leader(self) -> bool:
-        return self.core.is_leader
-
-    # ------------------------------------------------------------------ state (owned by the core)
-
-    @property
-    def store(self) -> MVCCStore:
-        return self.core.store
-
-    @property
-    def membership(self) -> Membership:
-        return self.core.membership
-
-    @property
-    def lessor(self) -> Lessor:
-        return self.core.lessor
-
-    @property
-    def term(self) -> int:
-        return self.core.term
-
-    @property
-    def leader(self) -> int:
-        return self.core.leader
-
-    @property
-    def role(self) -> str:
-        return self.core.role
-
-    @property
-    def commit_index(self) -> int:
-        return self.core.commit_index
-
-    @property
-    def applied_index(self) -> int:
-        return self.store.index
-
-    @property
-    def _snap_index(self) -> int:
-        """Index of the newest snapshot, taken here or installed from the leader."""
-        return self.core.policy.index
-
-    @property
-    def snapshots_taken(self) -> int:
-        return self.core.policy.taken
 
     @property
     def wal_stats(self) -> tuple[int, int]:
@@ -465,7 +477,10 @@ class KVNode:
     async def _maybe_snapshot(self) -> None:
         assert self._disk is not None
         if self.core.snapshot_due(self._disk.wal.segment_bytes):
-            await self._disk.take_snapshot(self.core)
+            try:
+                await self._disk.take_snapshot(self.core)
+            except StorageFault as fault:
+                self._storage_failed(fault)
 
     async def take_snapshot(self) -> None:
         """Snapshot the state now (see `WalDisk.take_snapshot`)."""
@@ -508,6 +523,8 @@ class KVNode:
             raise errors.stopped()
         if self.failure is not None:
             raise errors.storage_failed(repr(self.failure))
+        if self.core.fault is not None:
+            raise kv_error(self.core.fault)
         if self.removed.is_set():
             raise errors.member_removed()
 

@@ -232,14 +232,22 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
     async def Status(self, request: rpc_pb2.StatusRequest, context: Ctx) -> rpc_pb2.StatusResponse:
         node = self._node
         size = await asyncio.to_thread(node.disk_bytes)
+        problem = node.disk_wait.problem()
+        errs = ([] if node.leader else [errors.no_leader().message]) + ([problem] if problem else [])
         return rpc_pb2.StatusResponse(
             header=node.header(), version=VERSION, dbSize=size, dbSizeInUse=size,
             leader=node.leader, raftIndex=node.commit_index, raftTerm=node.term,
-            raftAppliedIndex=node.applied_index, errors=[] if node.leader else [errors.no_leader().message],
+            raftAppliedIndex=node.applied_index, errors=errs,
         )
 
     async def Alarm(self, request: rpc_pb2.AlarmRequest, context: Ctx) -> rpc_pb2.AlarmResponse:
-        return rpc_pb2.AlarmResponse(header=self._node.header())  # no alarms are ever raised
+        """Only this member's NOSPACE while its disk is full: it clears itself once the member
+        wrote to its disk again, so there is nothing to deactivate by hand."""
+        node = self._node
+        fault = node.disk_wait.fault
+        alarms = [rpc_pb2.AlarmMember(memberID=node.identity.member_id, alarm=rpc_pb2.NOSPACE)] \
+            if fault is not None and fault.no_space else []
+        return rpc_pb2.AlarmResponse(header=node.header(), alarms=alarms)
 
     async def Defragment(self, request: rpc_pb2.DefragmentRequest, context: Ctx) -> rpc_pb2.DefragmentResponse:
         return rpc_pb2.DefragmentResponse(header=self._node.header())  # nothing to defragment in memory

@@ -29,6 +29,8 @@ segment's first index; `purge` relies on that to drop segments a snapshot covers
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import struct
@@ -169,13 +171,20 @@ def _scan(path: Path, data: bytes, is_last: bool) -> tuple[list[_Rec], int]:
 class Wal:
     """Segmented append-only log on disk. Blocking I/O: call write/rotate from a thread."""
 
-    def __init__(self, directory: Path, seq: int, fd: int, size: int) -> None:
+    def __init__(self, directory: Path, seq: int, fd: int, size: int, path: Path) -> None:
         self.dir = directory
         self._seq = seq
         self._fd = fd
+        self.path = path
+        """The segment being appended to."""
         self.segment_bytes = size
+        self.synced_bytes = size
+        """Length of the segment's prefix the last successful fsync made durable."""
         self.last_index = 0
         """Index of the last entry written (the next segment is named after it)."""
+        self.failed = ""
+        """What failed ("write", "fsync"; "" while healthy): the descriptor is never used again
+        (see `abandon`)."""
 
     @classmethod
     def open(cls, directory: Path, after_index: int) -> tuple[Wal, Replay]:
@@ -226,7 +235,7 @@ class Wal:
         if segments:
             (seq, _first), path = segments[-1]
             fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-            wal = cls(directory, seq, fd, os.fstat(fd).st_size)
+            wal = cls(directory, seq, fd, os.fstat(fd).st_size, path)
         else:
             wal = cls._create(directory, 0, after_index + 1)
         wal.last_index = max(last or 0, after_index)
@@ -238,17 +247,33 @@ class Wal:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
         os.fsync(fd)
         fsync_dir(directory)
-        return cls(directory, seq, fd, 0)
+        return cls(directory, seq, fd, 0, path)
 
     def write(self, blob: bytes, sync: bool = True) -> None:
-        """Append encoded records; with `sync`, make them durable before returning."""
+        """Append encoded records; with `sync`, make them durable before returning.
+
+        Any failure (ENOSPC mid-record, EIO from fdatasync) marks the log failed:
+        what was written since the last good sync may be torn or lost, so the
+        caller must `abandon` it instead of writing on (or fsyncing again).
+        """
+        if self.failed:
+            raise OSError(errno.EIO, f"WAL unusable after an earlier {self.failed} failure")
         view = memoryview(blob)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            self.segment_bytes += len(blob)
+        except OSError:
+            self.failed = "write"
+            raise
         if sync:
-            os.fdatasync(self._fd)
-        self.segment_bytes += len(blob)
+            try:
+                os.fdatasync(self._fd)
+            except OSError:
+                self.failed = "fsync"
+                raise
+            self.synced_bytes = self.segment_bytes
 
     def save(self, hard_state: HardState | None, entries: list[Entry], sync: bool) -> None:
         """Persist one Ready's entries and hard state with one write (+ one fdatasync)."""
@@ -267,10 +292,33 @@ class Wal:
 
     def rotate(self, hard_state: HardState) -> None:
         """Continue in a fresh segment (named after the next index), starting with the hard state."""
-        new = Wal._create(self.dir, self._seq + 1, self.last_index + 1)
+        try:
+            new = Wal._create(self.dir, self._seq + 1, self.last_index + 1)
+        except OSError:
+            self.failed = "write"
+            raise
         os.close(self._fd)
-        self._fd, self._seq, self.segment_bytes = new._fd, new._seq, 0
+        self._fd, self._seq, self.path = new._fd, new._seq, new.path
+        self.segment_bytes = self.synced_bytes = 0
         self.write(encode_hard_state(hard_state))
+
+    def abandon(self) -> None:
+        """After a failed write or fsync: close the descriptor without syncing it again and
+        cut the segment back to what the last successful fsync made durable (through a
+        fresh descriptor), so a torn or never-durable tail can never be read back as data."""
+        self.failed = self.failed or "write"
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = -1
+        fd = os.open(self.path, os.O_WRONLY)
+        try:
+            if os.fstat(fd).st_size > self.synced_bytes:
+                os.ftruncate(fd, self.synced_bytes)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fsync_dir(self.dir)
 
     def purge(self, upto_index: int) -> int:
         """Delete segments holding only entries <= upto_index (covered by a snapshot)."""

@@ -14,6 +14,9 @@ compared against as they happen:
   member that reported the commit, so no false alarm is possible).
 * state-machine safety: no two members apply different entries at one index; the digest
   chain of everything applied up to the index must agree (also across snapshot restores).
+* durability of promises: when a member grants a vote or acknowledges appended entries, its
+  *synced* disk image already holds that vote / those entries (checked as the message leaves,
+  so a member whose write or fsync failed and that acknowledged anyway is caught at once).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from dataclasses import dataclass, field
 
 from kvstore.raft.errors import Compacted, Unavailable
 from kvstore.raft.storage import MemoryStorage
-from kvstore.raft.types import Entry, HardState
+from kvstore.raft.types import Entry, HardState, Message, MsgType
 
 
 class SafetyViolation(AssertionError):
@@ -96,6 +99,19 @@ class SafetyChecker:
                 what = "data" if seen[0] != e.data else f"predecessor term ({seen[1]} vs {prev_term})"
                 self.fail(f"log matching: member {node} persisted entry (index {e.index}, term {e.term}) "
                           f"that differs in {what} from another member's entry with the same index/term")
+
+    # ------------------------------------------------------------ durability of acknowledgements
+    def on_ack(self, node: int, m: Message, durable_last: int, durable: HardState) -> None:
+        """`node` sends `m` (a granted vote or an append ack); `durable_*` is its synced disk image."""
+        self.checks += 1
+        if m.type == MsgType.VOTE_RESP:
+            # a later term on disk also keeps the promise: this member can never vote in m.term again
+            if durable.term < m.term or (durable.term == m.term and durable.vote != m.to):
+                self.fail(f"durability: member {node} granted its vote to {m.to} in term {m.term}, "
+                          f"but its disk holds term {durable.term} vote {durable.vote}")
+        elif m.index > durable_last or durable.term < m.term:
+            self.fail(f"durability: member {node} acknowledged entries up to {m.index} in term {m.term}, "
+                      f"but its disk holds entries up to {durable_last} and term {durable.term}")
 
     # ------------------------------------------------------------ commitment
     def on_commit(self, node: int, hs: HardState, storage: MemoryStorage) -> None:

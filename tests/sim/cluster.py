@@ -39,6 +39,8 @@ class Scenario:
     """Steps allowed after healing for a leader, a final write and convergence."""
     bugs: frozenset[str] = frozenset()
     """Deliberate node-layer bugs (see NodeParams.bugs): only for the checkers' own tests."""
+    disk_faults: bool = False
+    """Disks also run full or fail an fsync (`tests.sim.disk.DiskFault`), and are freed later."""
 
     def replay_command(self, seed: int) -> str:
         cmd = f"python -m tests.sim.run --seed {seed} --members {self.members} --steps {self.steps}"
@@ -49,6 +51,8 @@ class Scenario:
             cmd += f" --fault-rate {self.fault_rate}"
         if self.bugs:
             cmd += f" --bugs {','.join(sorted(self.bugs))}"
+        if self.disk_faults:
+            cmd += " --disk-faults"
         return cmd + (" --membership" if self.membership else "")
 
 
@@ -69,6 +73,7 @@ class RunResult:
     restarts: int = 0
     lost_writes: int = 0
     conf_changes: int = 0
+    disk_faults: int = 0
     snapshots_sent: int = 0
     leases_granted: int = 0
     leases_expired: int = 0
@@ -85,7 +90,7 @@ class RunResult:
                 f"{self.indeterminate} indeterminate, {self.refused} refused), terms {self.max_term}, "
                 f"crashes {self.crashes}, restarts {self.restarts} (unsynced writes lost {self.lost_writes}), "
                 f"conf changes {self.conf_changes}, snapshots sent {self.snapshots_sent}, "
-                f"messages {self.messages}")
+                f"messages {self.messages}" + (f", disk faults {self.disk_faults}" if self.scenario.disk_faults else ""))
 
 
 class SimFailure(AssertionError):
@@ -141,8 +146,32 @@ class Cluster:
     def add_node(self, node_id: int) -> SimNode:
         node = SimNode(node_id, self.params, self.checker, clock=lambda: float(self.step))
         node.tick_rate = self.rng.uniform(0.8, 1.25)
+        node.on_disk_fault = self._on_disk_fault
         self.nodes[node_id] = node
         return node
+
+    def _on_disk_fault(self, node: SimNode, lost: int) -> None:
+        self.result.disk_faults += 1
+        self.result.lost_writes += lost
+        fault = node.disk.fault
+        self.log(f"member {node.id}: disk {fault.kind if fault else '?'} failed; down, lost {lost} unsynced writes")
+
+    def _free_disks(self) -> None:
+        """A member whose disk failed comes back once space is freed (what kvstore.node's retry finds)."""
+        for n in self.nodes.values():
+            fault = n.disk.fault
+            if n.disk_failed_at is None or n.removed or fault is None:
+                continue
+            if self.step >= n.disk_failed_at + fault.down_for:
+                self.free_disk(n)
+
+    def free_disk(self, n: SimNode) -> None:
+        n.disk.fault = None
+        if n.disk_failed_at is not None:
+            n.disk_failed_at = None
+            n.start(self.rng, peers=None)
+            self.result.restarts += 1
+            self.log(f"member {n.id}: disk freed; rebuilt from disk")
 
     def alive(self) -> list[SimNode]:
         return [n for n in self.nodes.values() if n.raw is not None]
@@ -156,6 +185,9 @@ class Cluster:
         self.result.messages += 1
         if m.type == MsgType.SNAP:
             self.result.snapshots_sent += 1
+        if m.type in (MsgType.APP_RESP, MsgType.VOTE_RESP) and not m.reject:
+            durable = self.nodes[m.frm].disk.synced
+            self.checker.on_ack(m.frm, m, durable.last_index(), durable.hard_state)
         target = self.nodes.get(m.to)
         if target is None or target.removed:
             self._reports.append((m.frm, m.to, True if m.type == MsgType.SNAP else None))
@@ -246,6 +278,7 @@ class Cluster:
             from tests.sim.faults import inject  # local import: faults imports this module
 
             inject(self)
+        self._free_disks()
         for c in self.clients:
             c.act(self.step, self.pick_node)
         for n in self.nodes.values():

@@ -6,15 +6,22 @@ member writes every Ready's data, but only fsyncs when the contract says it must
 snapshots always, like etcd). A crash keeps a random prefix of the unsynced writes (the
 page cache may have flushed some, in order) and loses the rest; a restart rebuilds a fresh
 MemoryStorage from what is left.
+
+A disk can also be armed with a `DiskFault` (scenarios with `disk_faults`): after a few more
+writes it runs full (ENOSPC at a write) or its fsync fails (EIO), and from then on every write
+and fsync raises `StorageFault` -- what `kvstore.logdisk.WalDisk` raises -- until space is freed.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import random
 from dataclasses import dataclass, field
 
 from kvstore.raft.storage import MemoryStorage
 from kvstore.raft.types import EMPTY_HARD_STATE, ConfState, Entry, HardState, Snapshot, SnapshotMeta
+from kvstore.storagefault import StorageFault
 
 EMPTY_SNAP = Snapshot(SnapshotMeta(0, 0, ConfState(())), b"")
 
@@ -26,6 +33,9 @@ class DiskState:
     snapshot: Snapshot = EMPTY_SNAP
     entries: list[Entry] = field(default_factory=list)
     hard_state: HardState = EMPTY_HARD_STATE
+
+    def last_index(self) -> int:
+        return self.snapshot.meta.index + len(self.entries)
 
     def copy(self) -> DiskState:
         return DiskState(self.snapshot, list(self.entries), self.hard_state)
@@ -78,6 +88,19 @@ class DiskState:
 _Write = tuple[str, object]
 
 
+@dataclass
+class DiskFault:
+    """A disk about to fail: "full" strikes at the `countdown`-th write from now (ENOSPC), "fsync" at
+    the `countdown`-th fsync (EIO); it stays failed until the harness frees it `down_for` steps later."""
+
+    kind: str
+    countdown: int
+    down_for: int
+    rng: random.Random
+    """Draws what survives of the unsynced tail (the harness's own stream stays untouched)."""
+    struck: bool = False
+
+
 class Disk:
     """Synced image + ordered unsynced writes."""
 
@@ -85,17 +108,35 @@ class Disk:
         self.synced = DiskState()
         self.pending: list[_Write] = []
         self.fsyncs = 0
+        self.fault: DiskFault | None = None
+
+    def _check(self, op: str) -> None:
+        f = self.fault
+        if f is None:
+            return
+        if not f.struck:
+            if (f.kind == "fsync") == (op == "fsync"):
+                f.countdown -= 1
+            if f.countdown > 0:
+                return
+            f.struck = True
+        code = errno.ENOSPC if f.kind == "full" else errno.EIO
+        raise StorageFault(f"{op} (simulated)", OSError(code, os.strerror(code)))
 
     def write_hard_state(self, hs: HardState) -> None:
+        self._check("write")
         self.pending.append(("hs", hs))
 
     def write_entries(self, ents: list[Entry]) -> None:
+        self._check("write")
         self.pending.append(("ents", tuple(ents)))
 
     def write_snapshot(self, snap: Snapshot, local: bool) -> None:
+        self._check("write")
         self.pending.append(("local_snap" if local else "snap", snap))
 
     def fsync(self) -> None:
+        self._check("fsync")
         for w in self.pending:
             self.synced.apply(w)
         self.pending.clear()

@@ -2,20 +2,22 @@
 
 Why faults are drawn one at a time from a weighted menu: every kind of trouble (crash with
 loss of unsynced writes, restart, symmetric/asymmetric partitions, isolating the leader,
-lossy/duplicating/reordering links, tick skew, forced campaigns, leadership transfer)
-must be reachable from any state, while the cluster still spends enough time healthy to
+lossy/duplicating/reordering links, tick skew, forced campaigns, leadership transfer and,
+in `disk_faults` scenarios, a disk that runs full or fails an fsync) must be reachable from any state, while the cluster still spends enough time healthy to
 make progress, so runs exercise both the faulty paths and the recovery paths.
 """
 
 from __future__ import annotations
 
 import functools
+import random
 from dataclasses import dataclass
 
 from kvstore.raft.errors import ProposalDropped, RaftError
 from kvstore.raft.types import ConfChange
 from tests.checkers.linearizability import Op
 from tests.sim.cluster import Cluster, SimFailure
+from tests.sim.disk import DiskFault
 from tests.sim.network import NetParams
 from tests.sim.node import SimNode
 from tests.sim.statemachine import encode_request
@@ -27,6 +29,10 @@ _MENU: list[tuple[str, float]] = [
 ]
 _KINDS = [k for k, _ in _MENU]
 _WEIGHTS = [w for _, w in _MENU]
+# Separate lists, so that scenarios without disk faults draw exactly as before (same seeds, same runs).
+_DISK_MENU = [*_MENU, ("disk_full", 1.0), ("fsync_error", 0.7)]
+_DISK_KINDS = [k for k, _ in _DISK_MENU]
+_DISK_WEIGHTS = [w for _, w in _DISK_MENU]
 
 
 def inject(c: Cluster) -> None:
@@ -35,7 +41,7 @@ def inject(c: Cluster) -> None:
         _membership(c)
     if rng.random() >= c.fault_rate:
         return
-    kind = rng.choices(_KINDS, _WEIGHTS)[0]
+    kind = rng.choices(_DISK_KINDS, _DISK_WEIGHTS)[0] if c.sc.disk_faults else rng.choices(_KINDS, _WEIGHTS)[0]
     members = [n for n in c.nodes.values() if not n.removed]
     ids = [n.id for n in members]
     alive = [n for n in members if n.raw is not None]
@@ -74,8 +80,16 @@ def inject(c: Cluster) -> None:
         n = rng.choice(alive)
         n.slow_until = c.step + rng.randint(10, 60)
         c.log(f"member {n.id} has a slow disk until step {n.slow_until}")
+    elif kind in ("disk_full", "fsync_error") and alive:
+        # prefer the leader: its hand-off and the election after it are the interesting part
+        lead = c.leader()
+        n = lead if lead is not None and rng.random() < 0.5 else rng.choice(alive)
+        if n.disk.fault is None:
+            n.disk.fault = DiskFault("full" if kind == "disk_full" else "fsync", countdown=rng.randint(1, 6),
+                                     down_for=rng.randint(5, 120), rng=random.Random(rng.getrandbits(64)))
+            c.log(f"member {n.id}: disk will fail ({n.disk.fault.kind}, after {n.disk.fault.countdown} ops)")
     elif kind == "restart":
-        down = [n for n in members if n.raw is None]
+        down = [n for n in members if n.raw is None and n.disk_failed_at is None]
         if down:
             n = rng.choice(down)
             n.start(rng, peers=None)
@@ -174,6 +188,8 @@ def converge(c: Cluster) -> None:
     c.log("heal everything; clients stop")
     for n in c.nodes.values():
         n.tick_rate = 1.0
+        if n.disk.fault is not None and not n.removed:
+            c.free_disk(n)
         if n.raw is None and not n.removed:
             n.start(c.rng, peers=None)
             c.result.restarts += 1

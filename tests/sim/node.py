@@ -7,14 +7,17 @@ already durable -- and release ReadIndex reads, then `advance`; then maybe snaps
 module is only the harness side: it plugs `tests.sim.disk` in as the core's `LogDisk`, answers
 simulated clients as the core's `CoreHost`, and lets the safety checkers observe the core. A
 crash throws away the core, every waiting request and the unsynced disk tail; a restart builds
-a fresh core from the synced disk image only.
+a fresh core from the synced disk image only. A failing disk (`DiskFault`) is what `kvstore.node`
+does with it: the core drops the Ready and steps down (a leader hands off), then the member is
+down -- its unsynced tail cut off -- until the harness frees its disk and restarts it.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from google.protobuf.message import Message as PbMessage
@@ -32,6 +35,7 @@ from kvstore.raft.node import RawNode
 from kvstore.raft.storage import MemoryStorage
 from kvstore.raft.types import ConfChange, ConfState, Entry, HardState, Message, ReadState, Snapshot
 from kvstore.snapshotter import SnapshotPolicy
+from kvstore.storagefault import StorageFault
 from tests.sim.checkers import SafetyChecker
 from tests.sim.disk import Disk
 from tests.sim.statemachine import AppliedState, client_output
@@ -61,29 +65,42 @@ class NodeParams:
     bugs: frozenset[str] = frozenset()
     """Deliberate node-layer bugs, only for tests proving the checkers catch them:
     "no_fsync" (never fsync), "local_reads" (serve gets without ReadIndex),
-    "forget_vote" (drop the persisted vote on restart)."""
+    "forget_vote" (drop the persisted vote on restart), "ignore_disk_errors" (carry on after a
+    failed write or fsync as if it had worked: the fsyncgate mistake)."""
 
 
 class SimDisk:
     """The core's `LogDisk` over the simulated page cache (`tests.sim.disk.Disk`)."""
 
-    def __init__(self, disk: Disk, fsync: bool) -> None:
+    def __init__(self, disk: Disk, fsync: bool, ignore_errors: bool = False) -> None:
         self.disk = disk
         self.fsync = fsync
+        self.ignore_errors = ignore_errors
+
+    @contextmanager
+    def _faults(self) -> Iterator[None]:
+        try:
+            yield
+        except StorageFault:
+            if not self.ignore_errors:
+                raise
+            self.disk.pending.clear()  # the kernel dropped the dirty pages; the buggy member carries on
 
     def save_snapshot(self, snap: Snapshot, hard_state: HardState) -> None:
-        self.disk.write_snapshot(snap, local=False)
-        self.disk.write_hard_state(hard_state)
-        if self.fsync:
-            self.disk.fsync()
+        with self._faults():
+            self.disk.write_snapshot(snap, local=False)
+            self.disk.write_hard_state(hard_state)
+            if self.fsync:
+                self.disk.fsync()
 
     def save(self, hard_state: HardState | None, entries: list[Entry], sync: bool) -> None:
-        if entries:
-            self.disk.write_entries(entries)
-        if hard_state is not None:
-            self.disk.write_hard_state(hard_state)
-        if sync and self.fsync:
-            self.disk.fsync()
+        with self._faults():
+            if entries:
+                self.disk.write_entries(entries)
+            if hard_state is not None:
+                self.disk.write_hard_state(hard_state)
+            if sync and self.fsync:
+                self.disk.fsync()
 
 
 class SimNode:
@@ -115,6 +132,9 @@ class SimNode:
         self._send: Send = lambda m: None
         self.queued: list[tuple[internal_pb2.InternalRaftRequest, Reply, Callable[[], None]]] = []
         """Client writes of this step, proposed together by `flush`."""
+        self.disk_failed_at: int | None = None
+        """The step its disk failed: down until the harness frees the disk (see `DiskFault`)."""
+        self.on_disk_fault: Callable[[SimNode, int], None] = lambda node, lost: None
 
     def _observer(self) -> AppliedState:
         return AppliedState(self.id, self.checker, lambda: self.store, self._seen_leading)
@@ -236,7 +256,10 @@ class SimNode:
             return False
         rd = raw.ready()
         self._send = send
-        core.handle_ready(rd, SimDisk(self.disk, fsync="no_fsync" not in self.params.bugs))
+        bugs = self.params.bugs
+        if not core.handle_ready(rd, SimDisk(self.disk, "no_fsync" not in bugs, "ignore_disk_errors" in bugs)):
+            self._disk_failed()
+            return True
         core.advance(rd)
         if core.removed:
             self.removed = True
@@ -249,8 +272,21 @@ class SimNode:
             return
         index = core.store.index
         core.snapshot_saved(index, core.snapshot_payload().SerializeToString())
-        self.disk.write_snapshot(core.storage.snapshot(), local=True)
-        self.disk.fsync()
+        try:
+            self.disk.write_snapshot(core.storage.snapshot(), local=True)
+            self.disk.fsync()
+        except StorageFault as fault:
+            core.storage_failed(fault)
+            self._disk_failed()
+
+    def _disk_failed(self) -> None:
+        """The core refused to go on; like kvstore.node, the member waits for its disk, holding
+        only what was synced (a random part of the unsynced tail may have reached the disk)."""
+        fault = self.disk.fault
+        assert fault is not None
+        lost = self.crash(fault.rng)
+        self.disk_failed_at = int(self.clock())
+        self.on_disk_fault(self, lost)
 
     # ------------------------------------------------------------ CoreHost
     def send(self, messages: list[Message]) -> None:

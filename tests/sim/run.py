@@ -44,12 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--membership", action="store_true", help="add/remove members during the run")
     ap.add_argument("--clients", type=int, default=Scenario.clients)
     ap.add_argument("--fault-rate", type=float, default=Scenario.fault_rate)
+    ap.add_argument("--disk-faults", action="store_true", help="disks run full / fail an fsync, then recover")
     ap.add_argument("--bugs", default="", help="deliberate node-layer bugs (checker self-test), comma list")
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--verbose", "-v", action="store_true")
     a = ap.parse_args(argv)
     sc = Scenario(members=a.members, steps=a.steps, membership=a.membership, clients=a.clients,
-                  fault_rate=a.fault_rate, bugs=frozenset(b for b in a.bugs.split(",") if b))
+                  fault_rate=a.fault_rate, disk_faults=a.disk_faults, bugs=frozenset(b for b in a.bugs.split(",") if b))
     if a.seed is not None:
         res = run_seed(a.seed, sc)
         if a.verbose or not res.ok:

@@ -40,6 +40,9 @@ SCENARIOS = {
     "5-members": (Scenario(members=5), 500),
     "3-members-membership": (Scenario(members=3, membership=True), 400),
     "5-members-membership": (Scenario(members=5, membership=True), 200),
+    # disks that run full or fail an fsync, then are freed (tests/sim/test_disk_faults.py)
+    "3-members-disk-faults": (Scenario(members=3, disk_faults=True), 100),
+    "5-members-membership-disk-faults": (Scenario(members=5, membership=True, disk_faults=True), 50),
 }
 
 
@@ -66,13 +69,15 @@ def test_seeds_keep_raft_safe_and_linearizable(name: str) -> None:
     # The runs must really have exercised the faulty paths, not just a quiet cluster.
     total = {k: sum(getattr(r, k) for r in results)
              for k in ("crashes", "indeterminate", "completed", "snapshots_sent", "conf_changes", "lost_writes",
-                       "leases_expired")}
+                       "leases_expired", "disk_faults")}
     assert total["completed"] > 20 * n, total
     if n >= 50:
         assert total["crashes"] > n and total["indeterminate"] > n and total["snapshots_sent"] > 0, total
         assert total["lost_writes"] > 0 and total["leases_expired"] > 0, total
         if sc.membership:
             assert total["conf_changes"] > n, total
+        if sc.disk_faults:
+            assert total["disk_faults"] > n, total
 
 
 @pytest.mark.parametrize("seed,sc", REGRESSIONS, ids=[str(s) for s, _ in REGRESSIONS])
