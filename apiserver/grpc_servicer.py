@@ -14,7 +14,6 @@ server: unexpected exceptions are logged and answered with INTERNAL.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,6 +33,7 @@ from apiserver.options import DeleteOptions, ListOptions, WatchOptions
 from apiserver.peer import enter_call
 from apiserver.service import ResourceService
 from apiserver.serviceaccount.admission import TOKEN_SUBRESOURCE
+from kubelite import jsoncodec
 from kubelite.api.errors import ApiError, BadRequest, RequestEntityTooLarge
 from kubelite.api.limits import MAX_REQUEST_BODY_BYTES
 from kubelite.api.rbac import REVIEW_RESOURCES
@@ -92,7 +92,7 @@ class ResourcesAdapter:
             if not request.name:
                 raise BadRequest("get: a name is required")
             found = await self.metrics.answer(metrics, request.namespace, request.name, ListOptions())
-            return api_pb2.Object(json=json.dumps(found).encode())
+            return api_pb2.Object(json=jsoncodec.dumps(found))
         return api_pb2.Object(json=await self.service.get(request.resource, request.namespace, request.name))
 
     async def List(self, request: api_pb2.ListRequest) -> api_pb2.ListResponse:
@@ -101,7 +101,7 @@ class ResourcesAdapter:
         metrics = GRPC_RESOURCES.get(request.resource)
         if metrics is not None:
             answer = await self.metrics.answer(metrics, request.namespace, "", options)
-            return api_pb2.ListResponse(items=[json.dumps(item).encode() for item in answer["items"]])
+            return api_pb2.ListResponse(items=[jsoncodec.dumps(item) for item in answer["items"]])
         result = await self.service.list(request.resource, request.namespace, options)
         response = api_pb2.ListResponse(resource_version=result.resource_version)
         response.items.extend(result.items)

@@ -9,7 +9,6 @@ to reason about and to unit-test. What differs per kind lives in `strategy`.
 from __future__ import annotations
 
 import contextlib
-import json
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from typing import Any
 
 from apiserver.fieldvalidation import field_policy
 from apiserver.storage import MAX_OBJECT_BYTES, ObjectTooLarge
+from kubelite import jsoncodec
 from kubelite.api import defaults, limits, registry, validation
 from kubelite.api.errors import BadRequest, Conflict, Invalid, StatusCause
 from kubelite.api.meta import Resource
@@ -31,7 +31,7 @@ PROPAGATION_FINALIZERS = {"Orphan": "orphan", "Foreground": "foregroundDeletion"
 def parse_body(raw: bytes) -> dict[str, Any]:
     """The request's JSON object; anything else is a BadRequest."""
     try:
-        body = json.loads(raw)
+        body = jsoncodec.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}") from None
     except RecursionError:

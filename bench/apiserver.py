@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import start_control_plane, stop_all
+from harness import create_default_service_account, start_control_plane, stop_all
 
 from kubelite.api import ConfigMap, Container, ObjectMeta, Pod, PodSpec
 from kubelite.client import ApiClient
@@ -76,8 +76,9 @@ async def bench_pods(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         procs: list = []
         try:
-            server = await start_control_plane(Path(tmp), procs)
+            server = await start_control_plane(Path(tmp), procs, kv_members=args.kv_members)
             client = ApiClient.connect(server)
+            await create_default_service_account(client)
             elapsed, lat = await create_many(client, 0, args.pods, args.concurrency)
             lat.sort()
             print(f"create {args.pods} pods, {args.concurrency} in flight: {args.pods / elapsed:,.0f} creates/s, "
@@ -216,6 +217,7 @@ async def main() -> None:
     parser.add_argument("what", nargs="?", default="pods", choices=["pods", "access", "http"])
     parser.add_argument("--pods", type=int, default=2000)
     parser.add_argument("--total", type=int, default=10000)
+    parser.add_argument("--kv-members", type=int, default=3, help="pods: kvstore members behind the apiserver")
     parser.add_argument("--concurrency", type=int, default=None, help="requests in flight (pods: 64, access: 32)")
     parser.add_argument("--objects", type=int, default=2000, help="access: ConfigMaps created per side and round")
     parser.add_argument("--rounds", type=int, default=2, help="access: alternating plain/secure rounds")
