@@ -3,6 +3,8 @@ List latency as the object count grows to 10,000; and what access control costs.
 
 Run: `python bench/apiserver.py [pods] [--pods 2000] [--total 10000] [--concurrency 64]`,
 or `python bench/apiserver.py access [--objects 2000] [--concurrency 32] [--rounds 2]`,
+or `python bench/apiserver.py watch [--watchers 1000] [--writes 50]` (one write seen by N gRPC
+watchers: apiserver_watch.py),
 or `python bench/apiserver.py http ...` (the HTTPS API beside gRPC and N HTTPS watchers: apiserver_http.py):
 ConfigMap creates/s and List latency against two apiservers on real kvstore
 processes, one plain (no TLS, AlwaysAllow) and one as `kubelite up` runs it (TLS
@@ -214,17 +216,21 @@ async def bench_access(args: argparse.Namespace) -> None:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", nargs="?", default="pods", choices=["pods", "access", "http"])
+    parser.add_argument("what", nargs="?", default="pods", choices=["pods", "access", "http", "watch"])
     parser.add_argument("--pods", type=int, default=2000)
     parser.add_argument("--total", type=int, default=10000)
     parser.add_argument("--kv-members", type=int, default=3, help="pods: kvstore members behind the apiserver")
     parser.add_argument("--concurrency", type=int, default=None, help="requests in flight (pods: 64, access: 32)")
     parser.add_argument("--objects", type=int, default=2000, help="access: ConfigMaps created per side and round")
     parser.add_argument("--rounds", type=int, default=2, help="access: alternating plain/secure rounds")
-    parser.add_argument("--watchers", type=int, default=1000, help="http: HTTPS watchers")
+    parser.add_argument("--watchers", type=int, default=1000, help="http, watch: watchers")
     parser.add_argument("--writes", type=int, default=50, help="http: writes the watchers must all see")
     args = parser.parse_args()
-    if args.what == "http":
+    if args.what == "watch":
+        from apiserver_watch import bench_watch
+
+        await bench_watch(args)
+    elif args.what == "http":
         from apiserver_http import bench_http
 
         args.concurrency = args.concurrency or 32
