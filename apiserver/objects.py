@@ -36,11 +36,11 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         raise BadRequest(f"request body is not valid JSON: {exc}") from None
     except RecursionError:
         raise BadRequest("request body is not valid JSON: it is nested too deeply") from None
-    if not isinstance(body, dict):
-        raise BadRequest(f"request body must be a JSON object, got {type(body).__name__}")
-    too_deep = limits.nesting_error(body)
+    too_deep = limits.nesting_error(body)  # first: orjson parses arrays deeper than json would
     if too_deep:
         raise BadRequest(f"request body is not a valid object: {too_deep}")
+    if not isinstance(body, dict):
+        raise BadRequest(f"request body must be a JSON object, got {type(body).__name__}")
     return body
 
 

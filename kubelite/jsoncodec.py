@@ -45,7 +45,8 @@ def dumps(obj: Any) -> bytes:
     """Compact UTF-8 JSON of `obj` (dict keys in insertion order)."""
     if _orjson is not None:
         try:
-            return _orjson.dumps(obj, option=_orjson.OPT_NON_STR_KEYS)
+            encoded: bytes = _orjson.dumps(obj, option=_orjson.OPT_NON_STR_KEYS)
+            return encoded
         except TypeError:
             pass  # integers past 64 bits, lone surrogates: the standard library encodes them
     text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
