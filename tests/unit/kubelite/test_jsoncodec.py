@@ -60,3 +60,10 @@ def test_gc_paused_restores_the_collector_state() -> None:
     with pytest.raises(RuntimeError), gc_paused():
         raise RuntimeError("boom")
     assert gc.isenabled()
+
+
+def test_deeply_nested_input_is_a_value_error_or_recursion_error_never_a_crash(codec: str) -> None:
+    """orjson 3.8 crashed the process on this; the pinned version refuses it and json decides."""
+    for raw in (b'{"a":' * 100_000 + b"1" + b"}" * 100_000, b"[" * 100_000 + b"]" * 100_000):
+        with pytest.raises((ValueError, RecursionError)):
+            jsoncodec.loads(raw)
