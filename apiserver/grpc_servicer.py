@@ -33,7 +33,6 @@ from apiserver.options import DeleteOptions, ListOptions, WatchOptions
 from apiserver.peer import enter_call
 from apiserver.service import ResourceService
 from apiserver.serviceaccount.admission import TOKEN_SUBRESOURCE
-from kubelite import jsoncodec
 from kubelite.api.errors import ApiError, BadRequest, RequestEntityTooLarge
 from kubelite.api.limits import MAX_REQUEST_BODY_BYTES
 from kubelite.api.rbac import REVIEW_RESOURCES
@@ -46,6 +45,7 @@ from kubelite.wire import (
     UNARY_METHODS,
     ResourceHandler,
     grpc_code,
+    jsoncodec,
     status_metadata,
 )
 

@@ -17,12 +17,12 @@ from typing import Any
 
 from apiserver.fieldvalidation import field_policy
 from apiserver.storage import MAX_OBJECT_BYTES, ObjectTooLarge
-from kubelite import jsoncodec
 from kubelite.api import defaults, limits, registry, validation
 from kubelite.api.errors import BadRequest, Conflict, Invalid, StatusCause
 from kubelite.api.meta import Resource
 from kubelite.api.registry import KindInfo
 from kubelite.api.timeutil import format_time, now, utcnow
+from kubelite.wire import jsoncodec
 
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' generateName alphabet: no vowels, no 0/1/3
 PROPAGATION_FINALIZERS = {"Orphan": "orphan", "Foreground": "foregroundDeletion"}

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from apiserver.etcd import KeyValue
-from kubelite import jsoncodec
 from kubelite.api.errors import BadRequest
+from kubelite.wire import jsoncodec
 
 REGISTRY = "/registry/"
 MAX_OBJECT_BYTES = 1536 * 1024 - 4096

@@ -33,7 +33,7 @@ from apiserver import storage
 from apiserver.etcd import Compacted, EtcdClient, WatchBatch, prefix_end
 from apiserver.selection import Selection
 from kubelite.api.errors import ApiError, Expired, ServiceUnavailable
-from kubelite.gcpause import gc_paused
+from kubelite.wire.gcpause import gc_paused
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ class WatchCache:
         """Load the full state; existing watchers are closed since history restarts here."""
         result = await self._etcd.range_prefix(self.prefix)
         store: dict[str, CachedObject] = {}
-        with gc_paused():  # thousands of objects decoded at once (kubelite/gcpause.py says why)
+        with gc_paused():  # thousands of objects decoded at once (kubelite/wire/gcpause.py says why)
             for kv in result.kvs:
                 try:
                     store[kv.key] = storage.from_kv(self.resource, kv)

@@ -29,12 +29,12 @@ from pathlib import Path
 
 from harness import ROOT, create_default_service_account, start_control_plane, stop_all
 
-from kubelite import jsoncodec
 from kubelite.api import ConfigMap, Container, ObjectMeta, Pod, PodSpec
 from kubelite.client import ApiClient
 from kubelite.client.tls import ClientTLS
 from kubelite.pb.kubelite import api_pb2
 from kubelite.pki import certs
+from kubelite.wire import jsoncodec
 
 BENCH_USER = "bench-user"
 

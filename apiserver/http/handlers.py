@@ -31,10 +31,10 @@ from apiserver.http.tables import check_include_object, table, wants_table
 from apiserver.http.watch import serve_watch
 from apiserver.options import DeleteOptions, ListOptions
 from apiserver.service import ResourceService
-from kubelite import jsoncodec
 from kubelite.api import columns, limits
 from kubelite.api.errors import BadRequest, Conflict
 from kubelite.api.registry import KindInfo
+from kubelite.wire import jsoncodec
 
 BODY_TYPES = ("application/json", "application/yaml", "")
 WRITE_VERBS = frozenset({"create", "update", "patch"})

@@ -23,13 +23,13 @@ import grpc
 from google.protobuf.message import Message
 
 import kubelite.api.registry
-from kubelite import jsoncodec
 from kubelite.api import BoundObjectReference, ObjectMeta, Pod, Resource, TokenRequest, TokenRequestSpec
 from kubelite.api.errors import InternalError
 from kubelite.client.retry import retry_on_conflict
 from kubelite.client.transport import GrpcTransport, Transport, closing_stream
-from kubelite.gcpause import gc_paused
 from kubelite.pb.kubelite import api_pb2
+from kubelite.wire import jsoncodec
+from kubelite.wire.gcpause import gc_paused
 
 log = logging.getLogger("client")
 

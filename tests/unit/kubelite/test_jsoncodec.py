@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from kubelite import jsoncodec
-from kubelite.gcpause import gc_paused
+from kubelite.wire import jsoncodec
+from kubelite.wire.gcpause import gc_paused
 
 POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-0", "labels": {"app": "wéb"}},
        "spec": {"containers": [{"name": "main", "image": "nginx", "ports": [{"containerPort": 80}]}]},
