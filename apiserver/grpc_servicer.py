@@ -14,7 +14,6 @@ server: unexpected exceptions are logged and answered with INTERNAL.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -47,6 +46,7 @@ from kubelite.wire import (
     UNARY_METHODS,
     ResourceHandler,
     grpc_code,
+    jsoncodec,
     status_metadata,
 )
 
@@ -89,18 +89,18 @@ class ResourcesAdapter:
 
     async def Get(self, request: api_pb2.GetRequest) -> api_pb2.Object:
         if request.resource == serverversion.GRPC_RESOURCE:  # what `GET /version` answers
-            return api_pb2.Object(json=json.dumps(serverversion.VERSION).encode())
+            return api_pb2.Object(json=jsoncodec.dumps(serverversion.VERSION))
         metrics = GRPC_RESOURCES.get(request.resource)
         if metrics is not None:
             if not request.name:
                 raise BadRequest("get: a name is required")
             found = await self.metrics.answer(metrics, request.namespace, request.name, ListOptions())
-            return api_pb2.Object(json=json.dumps(found).encode())
+            return api_pb2.Object(json=jsoncodec.dumps(found))
         resource, _, subresource = request.resource.partition("/")
         if subresource == "scale":  # an autoscaling/v1 Scale, like the HTTP API's (the hpa controller reads it)
             found = await scale.get_scale(self.service, self.service.kind_for(resource), request.namespace,
                                           request.name)
-            return api_pb2.Object(json=json.dumps(found).encode())
+            return api_pb2.Object(json=jsoncodec.dumps(found))
         return api_pb2.Object(json=await self.service.get(request.resource, request.namespace, request.name))
 
     async def List(self, request: api_pb2.ListRequest) -> api_pb2.ListResponse:
@@ -109,7 +109,7 @@ class ResourcesAdapter:
         metrics = GRPC_RESOURCES.get(request.resource)
         if metrics is not None:
             answer = await self.metrics.answer(metrics, request.namespace, "", options)
-            return api_pb2.ListResponse(items=[json.dumps(item).encode() for item in answer["items"]])
+            return api_pb2.ListResponse(items=[jsoncodec.dumps(item) for item in answer["items"]])
         result = await self.service.list(request.resource, request.namespace, options)
         response = api_pb2.ListResponse(resource_version=result.resource_version)
         response.items.extend(result.items)
@@ -123,7 +123,7 @@ class ResourcesAdapter:
             wanted = objects.parse_body(_body(request.json))
             found = await scale.update_scale(self.service, self.service.kind_for(resource), request.namespace,
                                              request.name, scale.replace_with(wanted), dry_run=request.dry_run)
-            return api_pb2.Object(json=json.dumps(found).encode())
+            return api_pb2.Object(json=jsoncodec.dumps(found))
         if subresource:  # an update subresource other than status (certificatesigningrequests/approval)
             return api_pb2.Object(json=await self.service.update_status(
                 resource, request.namespace, request.name, request.json, dry_run=request.dry_run,

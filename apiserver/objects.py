@@ -9,7 +9,6 @@ to reason about and to unit-test. What differs per kind lives in `strategy`.
 from __future__ import annotations
 
 import contextlib
-import json
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from kubelite.api.errors import BadRequest, Conflict, Invalid, StatusCause
 from kubelite.api.meta import Resource
 from kubelite.api.registry import KindInfo
 from kubelite.api.timeutil import format_time, now, utcnow
+from kubelite.wire import jsoncodec
 
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' generateName alphabet: no vowels, no 0/1/3
 PROPAGATION_FINALIZERS = {"Orphan": "orphan", "Foreground": "foregroundDeletion"}
@@ -31,16 +31,16 @@ PROPAGATION_FINALIZERS = {"Orphan": "orphan", "Foreground": "foregroundDeletion"
 def parse_body(raw: bytes) -> dict[str, Any]:
     """The request's JSON object; anything else is a BadRequest."""
     try:
-        body = json.loads(raw)
+        body = jsoncodec.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}") from None
     except RecursionError:
         raise BadRequest("request body is not valid JSON: it is nested too deeply") from None
-    if not isinstance(body, dict):
-        raise BadRequest(f"request body must be a JSON object, got {type(body).__name__}")
-    too_deep = limits.nesting_error(body)
+    too_deep = limits.nesting_error(body)  # first: orjson parses arrays deeper than json would
     if too_deep:
         raise BadRequest(f"request body is not a valid object: {too_deep}")
+    if not isinstance(body, dict):
+        raise BadRequest(f"request body must be a JSON object, got {type(body).__name__}")
     return body
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from apiserver.etcd import KeyValue
 from kubelite.api.errors import BadRequest
+from kubelite.wire import jsoncodec
 
 REGISTRY = "/registry/"
 MAX_OBJECT_BYTES = 1536 * 1024 - 4096
@@ -69,7 +70,7 @@ def encode_value(obj: dict[str, Any]) -> bytes:
     meta = obj.get("metadata")
     if isinstance(meta, dict) and "resourceVersion" in meta:
         obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "resourceVersion"}}
-    value = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    value = jsoncodec.dumps(obj)
     if len(value) > MAX_OBJECT_BYTES:
         raise ObjectTooLarge(len(value))
     return value
@@ -77,7 +78,7 @@ def encode_value(obj: dict[str, Any]) -> bytes:
 
 def decode_value(value: bytes, mod_revision: int) -> dict[str, Any]:
     """Parse a stored object and stamp metadata.resourceVersion = mod_revision."""
-    obj = json.loads(value)
+    obj = jsoncodec.loads(value)
     if not isinstance(obj, dict):
         raise ValueError("stored value is not a JSON object")
     meta = obj.get("metadata")
@@ -90,7 +91,7 @@ def decode_value(value: bytes, mod_revision: int) -> dict[str, Any]:
 
 def dump(obj: dict[str, Any]) -> bytes:
     """The wire form of an object (compact JSON)."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return jsoncodec.dumps(obj)
 
 
 @dataclass(slots=True)

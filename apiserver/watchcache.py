@@ -33,6 +33,7 @@ from apiserver import storage
 from apiserver.etcd import Compacted, EtcdClient, WatchBatch, prefix_end
 from apiserver.selection import Selection
 from kubelite.api.errors import ApiError, Expired, ServiceUnavailable
+from kubelite.wire.gcpause import gc_paused
 
 log = logging.getLogger(__name__)
 
@@ -208,11 +209,12 @@ class WatchCache:
         """Load the full state; existing watchers are closed since history restarts here."""
         result = await self._etcd.range_prefix(self.prefix)
         store: dict[str, CachedObject] = {}
-        for kv in result.kvs:
-            try:
-                store[kv.key] = storage.from_kv(self.resource, kv)
-            except ValueError as exc:
-                log.error("skipping undecodable stored object", extra={"key": kv.key, "error": str(exc)})
+        with gc_paused():  # thousands of objects decoded at once (kubelite/wire/gcpause.py says why)
+            for kv in result.kvs:
+                try:
+                    store[kv.key] = storage.from_kv(self.resource, kv)
+                except ValueError as exc:
+                    log.error("skipping undecodable stored object", extra={"key": kv.key, "error": str(exc)})
         relist = self.ready.is_set()
         self.store = store
         self._by_ns, self._by_node, self._sorted = {}, {}, {}

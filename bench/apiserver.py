@@ -3,6 +3,8 @@ List latency as the object count grows to 10,000; and what access control costs.
 
 Run: `python bench/apiserver.py [pods] [--pods 2000] [--total 10000] [--concurrency 64]`,
 or `python bench/apiserver.py access [--objects 2000] [--concurrency 32] [--rounds 2]`,
+or `python bench/apiserver.py watch [--watchers 1000] [--writes 50]` (one write seen by N gRPC
+watchers: apiserver_watch.py),
 or `python bench/apiserver.py http ...` (the HTTPS API beside gRPC and N HTTPS watchers: apiserver_http.py):
 ConfigMap creates/s and List latency against two apiservers on real kvstore
 processes, one plain (no TLS, AlwaysAllow) and one as `kubelite up` runs it (TLS
@@ -15,19 +17,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import start_control_plane, stop_all
+from harness import ROOT, create_default_service_account, start_control_plane, stop_all
 
 from kubelite.api import ConfigMap, Container, ObjectMeta, Pod, PodSpec
 from kubelite.client import ApiClient
 from kubelite.client.tls import ClientTLS
 from kubelite.pb.kubelite import api_pb2
 from kubelite.pki import certs
+from kubelite.wire import jsoncodec
 
 BENCH_USER = "bench-user"
 
@@ -57,41 +64,69 @@ async def create_many(client: ApiClient, start_index: int, count: int, concurren
     return time.perf_counter() - t0, latencies
 
 
-async def time_list(client: ApiClient, runs: int, selector: str = "") -> tuple[float, float, int]:
-    """(median seconds for the raw RPC, median seconds incl. client-side parsing, item count)."""
-    raw, typed = [], []
+async def time_list(client: ApiClient, runs: int, selector: str = "") -> tuple[float, float, float, int]:
+    """(median seconds for the raw RPC, median seconds incl. client-side parsing, median client CPU
+    seconds of that typed List, item count). The CPU figure stays comparable on a busy machine."""
+    raw, typed, cpu = [], [], []
     count = 0
     for _ in range(runs):
         t0 = time.perf_counter()
         resp = await client.transport.List(api_pb2.ListRequest(resource="pods", namespace="default", label_selector=selector))
         raw.append(time.perf_counter() - t0)
         count = len(resp.items)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         await client.list(Pod, namespace="default", label_selector=selector)
         typed.append(time.perf_counter() - t0)
-    return statistics.median(raw), statistics.median(typed), count
+        cpu.append(time.process_time() - c0)
+    return statistics.median(raw), statistics.median(typed), statistics.median(cpu), count
+
+
+def time_kctl_get(server: str, tmp: Path, runs: int = 3) -> tuple[float, float]:
+    """(median wall, median CPU seconds) of `kctl get pods -A` as a user runs it: a fresh process
+    with its bytecode cached (as an installed kctl has; an untimed first run writes the cache)."""
+    config = tmp / "kctl.yaml"
+    config.write_text(f"server: {server}\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(KUBELITE_CONFIG=str(config), PYTHONPYCACHEPREFIX=str(tmp / "pycache"))
+    walls, cpus = [], []
+    for i in range(runs + 1):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "kubectl.main", "get", "pods", "-A"], env=env, cwd=ROOT,
+                       stdout=subprocess.DEVNULL, check=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if i:
+            walls.append(time.perf_counter() - t0)
+            cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 async def bench_pods(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         procs: list = []
         try:
-            server = await start_control_plane(Path(tmp), procs)
+            server = await start_control_plane(Path(tmp), procs, kv_members=args.kv_members)
             client = ApiClient.connect(server)
+            await create_default_service_account(client)
             elapsed, lat = await create_many(client, 0, args.pods, args.concurrency)
             lat.sort()
             print(f"create {args.pods} pods, {args.concurrency} in flight: {args.pods / elapsed:,.0f} creates/s, "
                   f"p50 {lat[len(lat) // 2] * 1000:.1f} ms, p99 {lat[int(len(lat) * 0.99)] * 1000:.1f} ms")
-            raw_small, typed_small, n_small = await time_list(client, 5)
+            raw_small, typed_small, cpu_small, n_small = await time_list(client, 5)
             await create_many(client, args.pods, args.total - args.pods, args.concurrency)
-            raw_big, typed_big, n_big = await time_list(client, 5)
-            raw_sel, typed_sel, n_sel = await time_list(client, 5, "shard=3")
-            print(f"list {n_small:>6} pods: rpc {raw_small * 1000:7.1f} ms, with client decode {typed_small * 1000:7.1f} ms")
-            print(f"list {n_big:>6} pods: rpc {raw_big * 1000:7.1f} ms, with client decode {typed_big * 1000:7.1f} ms")
+            raw_big, typed_big, cpu_big, n_big = await time_list(client, 5)
+            raw_sel, typed_sel, cpu_sel, n_sel = await time_list(client, 5, "shard=3")
+            print(f"list {n_small:>6} pods: rpc {raw_small * 1000:7.1f} ms, with client decode {typed_small * 1000:7.1f} ms "
+                  f"(client CPU {cpu_small * 1000:.0f} ms)")
+            print(f"list {n_big:>6} pods: rpc {raw_big * 1000:7.1f} ms, with client decode {typed_big * 1000:7.1f} ms "
+                  f"(client CPU {cpu_big * 1000:.0f} ms)")
             print(f"list {n_sel:>6} pods by label of {n_big}: rpc {raw_sel * 1000:7.1f} ms, "
-                  f"with client decode {typed_sel * 1000:7.1f} ms")
+                  f"with client decode {typed_sel * 1000:7.1f} ms (client CPU {cpu_sel * 1000:.0f} ms)")
             print(f"ratio list time {n_big}/{n_small} objects: {raw_big / raw_small:.1f}x for "
                   f"{n_big / max(n_small, 1):.1f}x the objects")
+            wall, cpu = time_kctl_get(server, Path(tmp))
+            print(f"kctl get pods -A on {n_big} pods: {wall:.2f} s wall, {cpu:.2f} s CPU (target <= 1.0 s wall); "
+                  f"JSON: {jsoncodec.backend()}")
             await client.close()
         finally:
             stop_all(procs)
@@ -213,16 +248,21 @@ async def bench_access(args: argparse.Namespace) -> None:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", nargs="?", default="pods", choices=["pods", "access", "http"])
+    parser.add_argument("what", nargs="?", default="pods", choices=["pods", "access", "http", "watch"])
     parser.add_argument("--pods", type=int, default=2000)
     parser.add_argument("--total", type=int, default=10000)
+    parser.add_argument("--kv-members", type=int, default=3, help="pods: kvstore members behind the apiserver")
     parser.add_argument("--concurrency", type=int, default=None, help="requests in flight (pods: 64, access: 32)")
     parser.add_argument("--objects", type=int, default=2000, help="access: ConfigMaps created per side and round")
     parser.add_argument("--rounds", type=int, default=2, help="access: alternating plain/secure rounds")
-    parser.add_argument("--watchers", type=int, default=1000, help="http: HTTPS watchers")
+    parser.add_argument("--watchers", type=int, default=1000, help="http, watch: watchers")
     parser.add_argument("--writes", type=int, default=50, help="http: writes the watchers must all see")
     args = parser.parse_args()
-    if args.what == "http":
+    if args.what == "watch":
+        from apiserver_watch import bench_watch
+
+        await bench_watch(args)
+    elif args.what == "http":
         from apiserver_http import bench_http
 
         args.concurrency = args.concurrency or 32

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -95,15 +96,42 @@ def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
             p.wait()
 
 
+async def start_kvstore(tmp: Path, procs: list[subprocess.Popen[bytes]], members: int = 1) -> list[str]:
+    """A kvstore of `members` members (Raft over loopback when > 1); returns the client endpoints
+    once every member answers /readyz."""
+    names = [f"kv-{i}" for i in range(1, members + 1)]
+    peer = {n: free_port() for n in names}
+    initial = ",".join(f"{n}=http://127.0.0.1:{peer[n]}" for n in names)
+    endpoints, healths = [], []
+    for n in names:
+        client, health = free_port(), free_port()
+        argv = ["kvstore", "--name", n, "--data-dir", f"{tmp}/{n}", "--listen-client", f"127.0.0.1:{client}",
+                "--listen-health", f"127.0.0.1:{health}", "--log-level", "warning"]
+        if members > 1:
+            argv += ["--listen-peer", f"127.0.0.1:{peer[n]}", "--initial-cluster", initial]
+        procs.append(start(argv, tmp / f"{n}.log"))
+        endpoints.append(f"127.0.0.1:{client}")
+        healths.append(f"127.0.0.1:{health}")
+    for h in healths:
+        await wait_ready(h, timeout=60.0)
+    return endpoints
+
+
 async def start_control_plane(tmp: Path, procs: list[subprocess.Popen[bytes]],
-                              apiserver_args: list[str] | None = None) -> str:
-    """A one-member kvstore and an apiserver (plus `apiserver_args`); returns the apiserver address."""
-    kv, kvh, api, apih = (free_port() for _ in range(4))
+                              apiserver_args: list[str] | None = None, kv_members: int = 1) -> str:
+    """A kvstore of `kv_members` members and an apiserver (plus `apiserver_args`); returns the
+    apiserver address."""
     tmp.mkdir(parents=True, exist_ok=True)
-    procs.append(start(["kvstore", "--data-dir", f"{tmp}/kv", "--listen-client", f"127.0.0.1:{kv}",
-                        "--listen-health", f"127.0.0.1:{kvh}"], tmp / "kv.log"))
-    await wait_ready(f"127.0.0.1:{kvh}")
-    procs.append(start(["apiserver", "--etcd-servers", f"127.0.0.1:{kv}", "--listen", f"127.0.0.1:{api}",
+    endpoints = await start_kvstore(tmp, procs, kv_members)
+    api, apih = free_port(), free_port()
+    procs.append(start(["apiserver", "--etcd-servers", ",".join(endpoints), "--listen", f"127.0.0.1:{api}",
                         "--listen-health", f"127.0.0.1:{apih}", *(apiserver_args or [])], tmp / "api.log"))
     await wait_ready(f"127.0.0.1:{apih}")
     return f"127.0.0.1:{api}"
+
+
+async def create_default_service_account(client: Any) -> None:
+    """default/default, which ServiceAccount admission requires for a pod; in a cluster the
+    controller-manager makes it, and a benchmark's control plane runs none."""
+    await client.create_raw("serviceaccounts", {"apiVersion": "v1", "kind": "ServiceAccount",
+                                                "metadata": {"name": "default", "namespace": "default"}})

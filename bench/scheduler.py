@@ -36,7 +36,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from harness import free_port, start, start_control_plane, stop_all, wait_ready
+from harness import (
+    create_default_service_account,
+    free_port,
+    start,
+    start_control_plane,
+    stop_all,
+    wait_ready,
+)
 
 from kubelite.client import ApiClient
 
@@ -237,10 +244,7 @@ async def main() -> None:
             t0 = time.perf_counter()
             await register_nodes(client, args.nodes, args.concurrency)
             print(f"registered {args.nodes} hollow nodes in {time.perf_counter() - t0:.1f}s")
-            # Pods run as default/default, which ServiceAccount admission requires to exist; in a
-            # cluster the controller-manager makes it, and this control plane runs none.
-            await client.create_raw("serviceaccounts", {"apiVersion": "v1", "kind": "ServiceAccount",
-                                                        "metadata": {"name": "default", "namespace": "default"}})
+            await create_default_service_account(client)
             running = None
             if args.phase in ("both", "streaming"):
                 running = await streaming(client, server, Path(tmp), procs, args)

@@ -34,6 +34,7 @@ from apiserver.service import ResourceService
 from kubelite.api import limits
 from kubelite.api.errors import BadRequest
 from kubelite.api.registry import KindInfo
+from kubelite.wire import jsoncodec
 
 BODY_TYPES = ("application/json", "application/yaml", "")
 WRITE_VERBS = frozenset({"create", "update", "patch"})
@@ -74,7 +75,7 @@ def decode_document(raw: bytes, content_type: str, what: str = "body") -> Any:
             f'the body of the request was in an unknown format - accepted media types include: '
             f'application/json, application/yaml, {protobuf.MEDIA_TYPE} (got "{media}")')
     try:
-        data = yaml.safe_load(raw) if media == "application/yaml" else json.loads(raw)
+        data = yaml.safe_load(raw) if media == "application/yaml" else jsoncodec.loads(raw)
     except (ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise BadRequest(f"the {what} of the request is not valid {media or 'JSON'}: {exc}") from None
     except RecursionError:
@@ -92,11 +93,11 @@ def object_body(raw: bytes, content_type: str) -> bytes:
     data = decode_document(raw, content_type)
     if not isinstance(data, dict):
         raise BadRequest(f"the request body must be a JSON object, got {type(data).__name__}")
-    return json.dumps(data).encode()
+    return jsoncodec.dumps(data)
 
 
 def json_response(body: bytes | dict[str, Any], status: int = 200) -> web.Response:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    raw = body if isinstance(body, bytes) else jsoncodec.dumps(body)
     return web.Response(status=status, body=raw, content_type=JSON)
 
 

@@ -13,7 +13,6 @@ namespace uses "default"; a cluster-scoped kind always sends ""; `list` and
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
@@ -29,6 +28,8 @@ from kubelite.api.errors import InternalError
 from kubelite.client.retry import retry_on_conflict
 from kubelite.client.transport import GrpcTransport, Transport, closing_stream
 from kubelite.pb.kubelite import api_pb2
+from kubelite.wire import jsoncodec
+from kubelite.wire.gcpause import gc_paused
 
 log = logging.getLogger("client")
 
@@ -58,7 +59,7 @@ class WatchEvent(Generic[ObjT]):
 
 def _decode_json(data: bytes, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(data)
+        value = jsoncodec.loads(data)
     except ValueError as exc:
         raise InternalError(f"apiserver sent undecodable JSON for {what}: {exc}") from None
     if not isinstance(value, dict):
@@ -67,7 +68,7 @@ def _decode_json(data: bytes, what: str) -> dict[str, Any]:
 
 
 def _encode(d: dict[str, Any]) -> bytes:
-    return json.dumps(d, separators=(",", ":")).encode()
+    return jsoncodec.dumps(d)
 
 
 def _namespace_for(info: kubelite.api.registry.KindInfo, namespace: str | None) -> str:
@@ -193,12 +194,9 @@ class ApiClient:
         meta: dict[str, Any] = {"resourceVersion": response.resource_version}
         if getattr(response, "continue"):
             meta["continue"] = getattr(response, "continue")
-        return {
-            "apiVersion": info.api_version,
-            "kind": f"{info.kind}List",
-            "metadata": meta,
-            "items": [_decode_json(item, "List") for item in response.items],
-        }
+        with gc_paused():
+            items = [_decode_json(item, "List") for item in response.items]
+        return {"apiVersion": info.api_version, "kind": f"{info.kind}List", "metadata": meta, "items": items}
 
     async def _list(
         self,
@@ -323,7 +321,8 @@ class ApiClient:
     ) -> ObjectList[T]:
         info = kubelite.api.registry.for_model(cls)
         response = await self._list(info, namespace, label_selector, field_selector, limit, continue_)
-        items = [self._model(cls, _decode_json(item, "List")) for item in response.items]
+        with gc_paused():
+            items = [self._model(cls, _decode_json(item, "List")) for item in response.items]
         return ObjectList(items, response.resource_version, getattr(response, "continue"))
 
     async def update(self, obj: T, *, dry_run: bool = False) -> T:
