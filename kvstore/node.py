@@ -150,6 +150,7 @@ class KVNode:
         self._replayed = asyncio.Event()
         self._ticks = 0
         self._wake = asyncio.Event()
+        self._read_timer: asyncio.TimerHandle | None = None
         self._leader_known = asyncio.Event()
         self.removed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -271,6 +272,7 @@ class KVNode:
             while True:
                 if not self._has_work():
                     self._wake.clear()
+                    self._wake_for_reads()
                     await self._wake.wait()
                     # Let what arrived together join this turn; under load, wait out the batch
                     # window so one turn (one fsync, one write per peer) carries many requests.
@@ -309,7 +311,21 @@ class KVNode:
 
     def _has_work(self) -> bool:
         return bool(self._campaign or self._inbox or self._queue.has_work() or self._ticks
-                    or self._reads.can_send() or self._unreachable or self._snap_status)
+                    or self._read_due() == 0 or self._unreachable or self._snap_status)
+
+    def _read_due(self) -> float | None:
+        """When the next ReadIndex round goes out (`ReadIndexQueue.due_in`)."""
+        return self._reads.due_in(asyncio.get_running_loop().time(), self.batch_window, BUSY_REQUESTS)
+
+    def _wake_for_reads(self) -> None:
+        """A paced read round is waiting: wake the loop when its window ends."""
+        due = self._read_due()
+        if due is not None and due > 0 and (self._read_timer is None or self._read_timer.cancelled()):
+            self._read_timer = asyncio.get_running_loop().call_later(due, self._read_timer_fired)
+
+    def _read_timer_fired(self) -> None:
+        self._read_timer = None
+        self._wake.set()
 
     def _feed(self, raw: RawNode) -> None:
         """Hand everything queued since the last turn to Raft."""
@@ -343,10 +359,11 @@ class KVNode:
         if self._queue.requests:
             self._queue.propose(self.core)
         self._queue.propose_conf_changes(raw, self.leader)
-        if self._reads.can_send():
+        if self._read_due() == 0:
             # One ReadIndex round at a time: reads arriving meanwhile share the next one,
             # so under load it costs one heartbeat round trip per batch, not per turn.
-            self._reads.send_new(raw, self.identity.member_id, self._tick_count)
+            self._reads.send_new(raw, self.identity.member_id, self._tick_count,
+                                 asyncio.get_running_loop().time())
 
     async def _handle_ready(self, rd: Ready) -> None:
         """The core's Ready contract, with the disk writes off the event loop."""
