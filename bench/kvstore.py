@@ -2,8 +2,8 @@
 and a 3-member etcd 3.4 (Debian `etcd-server`), started side by side in one run.
 
 For 1, 16 and 64 requests in flight it measures Put (256-byte values) and
-linearizable Range, and prints ops/s, p50/p99 latency and the kubelite/etcd
-ratio. The client is the same Python grpc.aio code for both, so client cost is
+linearizable Range, and prints ops/s, p50/p99 latency, the members' CPU time
+per request and the kubelite/etcd ratio. The client is the same Python grpc.aio code for both, so client cost is
 shared; what differs is the server.
 
 Run: `python bench/kvstore.py [--ops 3000] [--members 3] [--only kubelite|etcd]
@@ -150,11 +150,30 @@ class Figure:
     ops: float
     p50_ms: float
     p99_ms: float
+    cpu_us: float = 0.0
+    """CPU time of all members per request: steadier than ops/s on a busy machine."""
 
 
-def figure(rate: float, lat: list[float]) -> Figure:
+def figure(rate: float, lat: list[float], cpu_s: float = 0.0) -> Figure:
     lat = sorted(lat)
-    return Figure(rate, statistics.median(lat) * 1000, lat[int(len(lat) * 0.99) - 1] * 1000)
+    return Figure(rate, statistics.median(lat) * 1000, lat[int(len(lat) * 0.99) - 1] * 1000,
+                  cpu_s / len(lat) * 1e6)
+
+
+def cpu_seconds(procs: list[subprocess.Popen[bytes]]) -> float:
+    """User + system CPU time the processes used so far (Linux /proc)."""
+    total = 0
+    for p in procs:
+        fields = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def timed_load(cluster: Cluster, op: Callable[[int], Awaitable[object]], total: int,
+                     concurrency: int) -> Figure:
+    before = cpu_seconds(cluster.procs)
+    rate, lat = await run_load(op, total, concurrency)
+    return figure(rate, lat, cpu_seconds(cluster.procs) - before)
 
 
 async def measure(cluster: Cluster, ops: int) -> dict[tuple[str, int], Figure]:
@@ -175,10 +194,11 @@ async def measure(cluster: Cluster, ops: int) -> dict[tuple[str, int], Figure]:
                     rpc_pb2.RangeRequest(key=f"/bench/{c}/{i % 1000:04d}".encode()), timeout=30)
 
             await run_load(put, min(n, 100), c)  # warm-up
-            results[("put", c)] = figure(*await run_load(put, n, c))
-            results[("range", c)] = figure(*await run_load(get, n, c))
-            print(f"  {cluster.name:<9} c={c:<3} put {results[('put', c)].ops:8.0f}/s  "
-                  f"range {results[('range', c)].ops:8.0f}/s", flush=True)
+            results[("put", c)] = await timed_load(cluster, put, n, c)
+            results[("range", c)] = await timed_load(cluster, get, n, c)
+            pf, rf = results[("put", c)], results[("range", c)]
+            print(f"  {cluster.name:<9} c={c:<3} put {pf.ops:8.0f}/s ({pf.cpu_us:4.0f} us CPU/op)  "
+                  f"range {rf.ops:8.0f}/s ({rf.cpu_us:4.0f} us CPU/op)", flush=True)
     finally:
         for ch in channels:
             await ch.close()
@@ -203,7 +223,8 @@ def figures(kl: Results | None, et: Results | None) -> None:
         return
     for op in ("put", "range"):
         k, e = kl[(op, 64)], (et or {}).get((op, 64))
-        vs = f" vs etcd {e.ops:.0f}/s = {k.ops / e.ops:.2f}x" if e else ""
+        vs = (f" vs etcd {e.ops:.0f}/s = {k.ops / e.ops:.2f}x; members' CPU per request "
+              f"{k.cpu_us:.0f} vs {e.cpu_us:.0f} us") if e else f"; members' CPU per request {k.cpu_us:.0f} us"
         print(f"FIGURE kvstore {op} 64 in flight: kubelite {k.ops:.0f}/s{vs}")
     k, e = kl[("put", 1)], (et or {}).get(("put", 1))
     vs = f" vs etcd p50 {e.p50_ms:.2f} ms" if e else ""
@@ -212,14 +233,14 @@ def figures(kl: Results | None, et: Results | None) -> None:
 
 def report(kl: Results | None, et: Results | None) -> None:
     print()
-    print(f"{'op':<6}{'in flight':>10} | {'kubelite/s':>11}{'p50 ms':>8}{'p99 ms':>8} | "
-          f"{'etcd/s':>9}{'p50 ms':>8}{'p99 ms':>8} | {'ratio':>6}")
+    print(f"{'op':<6}{'in flight':>10} | {'kubelite/s':>11}{'p50 ms':>8}{'p99 ms':>8}{'CPU us':>8} | "
+          f"{'etcd/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'CPU us':>8} | {'ratio':>6}")
     for op in ("put", "range"):
         for c in CONCURRENCY:
             k = kl.get((op, c)) if kl else None
             e = et.get((op, c)) if et else None
-            ks = f"{k.ops:11.0f}{k.p50_ms:8.1f}{k.p99_ms:8.1f}" if k else f"{'-':>11}{'-':>8}{'-':>8}"
-            es = f"{e.ops:9.0f}{e.p50_ms:8.1f}{e.p99_ms:8.1f}" if e else f"{'-':>9}{'-':>8}{'-':>8}"
+            ks = f"{k.ops:11.0f}{k.p50_ms:8.1f}{k.p99_ms:8.1f}{k.cpu_us:8.0f}" if k else f"{'-':>11}{'-':>8}{'-':>8}{'-':>8}"
+            es = f"{e.ops:9.0f}{e.p50_ms:8.1f}{e.p99_ms:8.1f}{e.cpu_us:8.0f}" if e else f"{'-':>9}{'-':>8}{'-':>8}{'-':>8}"
             ratio = f"{k.ops / e.ops:6.2f}" if k and e else f"{'-':>6}"
             print(f"{op:<6}{c:>10} | {ks} | {es} | {ratio}")
 

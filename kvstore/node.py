@@ -15,9 +15,10 @@ entries after it; Raft is told `applied = snapshot index`, so each entry is
 applied once per process life. Proposers are answered by request id when
 *their* entry is applied, on whichever member proposed it.
 
-Reads: Range is linearizable by default — one ReadIndex round per loop turn
-serves every read queued in it, and each waits until this member applied up to
-the read index; `serializable` reads skip that and read local state.
+Reads: Range is linearizable by default — one ReadIndex round serves every read
+queued since the last one (paced under concurrent reads, see `kvstore.reads`), and
+each waits until this member applied up to the read index; `serializable` reads
+skip that and read local state.
 
 Disk layout under `data_dir`: `member/wal/*.wal`, `member/snap/*.snap`,
 `member/meta.json` (ids, fixed at first start); start-up is `kvstore.recovery`.

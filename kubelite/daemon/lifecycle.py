@@ -12,9 +12,6 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 
-from kubelite.daemon.eventloop import loop_name
-from kubelite.daemon.eventloop import run as run_loop
-
 log = logging.getLogger(__name__)
 
 
@@ -23,7 +20,6 @@ def run_daemon(main: Callable[[asyncio.Event], Awaitable[None]]) -> int:
 
     `main` should start its servers, `await stop_event.wait()`, then clean up and
     return. A second signal cancels `main` outright. Returns the process exit code.
-    The loop is `kubelite.daemon.eventloop`'s (uvloop unless switched off).
     """
 
     async def runner() -> int:
@@ -40,7 +36,6 @@ def run_daemon(main: Callable[[asyncio.Event], Awaitable[None]]) -> int:
             if signals_seen > 1 and task is not None:
                 inner.cancel()
 
-        log.debug("event loop", extra={"loop": loop_name(loop)})
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal, sig.name)
         inner = asyncio.ensure_future(main(stop))
@@ -53,6 +48,6 @@ def run_daemon(main: Callable[[asyncio.Event], Awaitable[None]]) -> int:
         return 0
 
     try:
-        return run_loop(runner())
+        return asyncio.run(runner())
     except KeyboardInterrupt:
         return 130
