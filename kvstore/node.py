@@ -15,9 +15,10 @@ entries after it; Raft is told `applied = snapshot index`, so each entry is
 applied once per process life. Proposers are answered by request id when
 *their* entry is applied, on whichever member proposed it.
 
-Reads: Range is linearizable by default — one ReadIndex round per loop turn
-serves every read queued in it, and each waits until this member applied up to
-the read index; `serializable` reads skip that and read local state.
+Reads: Range is linearizable by default — one ReadIndex round serves every read
+queued since the last one (paced under concurrent reads, see `kvstore.reads`), and
+each waits until this member applied up to the read index; `serializable` reads
+skip that and read local state.
 
 A full disk or failed fsync (`kvstore.storagefault`) does not end the loop: the member
 refuses requests, the core steps down, and `kvstore.diskwait` rebuilds it from disk once
@@ -160,6 +161,7 @@ class KVNode(CoreView):
         self._replayed = asyncio.Event()
         self._ticks = 0
         self._wake = asyncio.Event()
+        self._read_timer: asyncio.TimerHandle | None = None
         self._leader_known = asyncio.Event()
         self.removed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -292,6 +294,7 @@ class KVNode(CoreView):
                     continue
                 if not self._has_work():
                     self._wake.clear()
+                    self._wake_for_reads()
                     await self._wake.wait()
                     # Let what arrived together join this turn; under load, wait out the batch
                     # window so one turn (one fsync, one write per peer) carries many requests.
@@ -332,7 +335,21 @@ class KVNode(CoreView):
 
     def _has_work(self) -> bool:
         return bool(self._campaign or self._inbox or self._queue.has_work() or self._ticks
-                    or self._reads.can_send() or self._unreachable or self._snap_status)
+                    or self._read_due() == 0 or self._unreachable or self._snap_status)
+
+    def _read_due(self) -> float | None:
+        """When the next ReadIndex round goes out (`ReadIndexQueue.due_in`)."""
+        return self._reads.due_in(asyncio.get_running_loop().time(), self.batch_window, BUSY_REQUESTS)
+
+    def _wake_for_reads(self) -> None:
+        """A paced read round is waiting: wake the loop when its window ends."""
+        due = self._read_due()
+        if due is not None and due > 0 and (self._read_timer is None or self._read_timer.cancelled()):
+            self._read_timer = asyncio.get_running_loop().call_later(due, self._read_timer_fired)
+
+    def _read_timer_fired(self) -> None:
+        self._read_timer = None
+        self._wake.set()
 
     def _feed(self, raw: RawNode) -> None:
         """Hand everything queued since the last turn to Raft."""
@@ -366,10 +383,11 @@ class KVNode(CoreView):
         if self._queue.requests:
             self._queue.propose(self.core)
         self._queue.propose_conf_changes(raw, self.leader)
-        if self._reads.can_send():
+        if self._read_due() == 0:
             # One ReadIndex round at a time: reads arriving meanwhile share the next one,
             # so under load it costs one heartbeat round trip per batch, not per turn.
-            self._reads.send_new(raw, self.identity.member_id, self._tick_count)
+            self._reads.send_new(raw, self.identity.member_id, self._tick_count,
+                                 asyncio.get_running_loop().time())
 
     async def _handle_ready(self, rd: Ready) -> bool:
         """The core's Ready contract, with the disk writes off the event loop (False: disk failed)."""

@@ -5,6 +5,15 @@ ReadIndex round at a time, reads arriving meanwhile share the next one (under lo
 one heartbeat round trip per batch, not per turn); a round whose request or answer
 was lost is asked again after `RETRY_TICKS`; a read is released once the member
 applied up to its read index.
+
+Pacing (`due_in`): a round costs a heartbeat to every follower and back, far more
+than the reads it serves. Under a steady read load a round trip is short, so only
+the few reads that arrived during it would share the next round; the profile of
+64 reads in flight showed 2-4 reads per round and the followers busy answering
+heartbeats. So once a round carried more than one read (evidence of concurrent
+readers), the next one waits until `busy` reads are queued or `window` has passed
+since the last round went out. A lone reader's rounds carry one read each and are
+never held back.
 """
 
 from __future__ import annotations
@@ -26,6 +35,9 @@ class ReadIndexQueue:
         self.ready: list[tuple[int, list[asyncio.Future[None]]]] = []
         self.retries = 0
         self._seq = 0
+        self._last_size = 0
+        """Reads the last round carried (1: a lone reader, whose next round never waits)."""
+        self._last_sent = 0.0
 
     def waiting(self) -> Iterator[asyncio.Future[None]]:
         yield from self.new
@@ -34,11 +46,18 @@ class ReadIndexQueue:
         for _, fs in self.ready:
             yield from fs
 
-    def can_send(self) -> bool:
-        return bool(self.new and not self.sent)
+    def due_in(self, now: float, window: float, busy: int) -> float | None:
+        """Seconds until the next round should go out: None (nothing to send or a round is
+        out), 0 (now) or the rest of the pacing window (see the module doc)."""
+        if not self.new or self.sent:
+            return None
+        if self._last_size <= 1 or len(self.new) >= busy:
+            return 0.0
+        return max(0.0, self._last_sent + window - now)
 
-    def send_new(self, raw: RawNode, member_id: int, tick: int) -> None:
+    def send_new(self, raw: RawNode, member_id: int, tick: int, now: float) -> None:
         """One ReadIndex round for every read queued since the last one."""
+        self._last_size, self._last_sent = len(self.new), now
         self._send(raw, member_id, tick, self.new)
         self.new = []
 

@@ -1,0 +1,93 @@
+"""What the speed work of issue 20 must keep: a leader's appends leave before its own fsync
+(so the fsyncs overlap), ReadIndex rounds are paced only under concurrent reads, and a
+lone request is never held back by a batching window."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from kvstore.raft import Entry, HardState, Message, MsgType
+from kvstore.reads import ReadIndexQueue
+from tests.unit.kvstore.test_cluster import NAMES, Cluster, put
+
+
+@pytest.fixture
+async def slow_window_cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    """A batching window far longer than the request timeout: any wait on it fails a request."""
+    c = Cluster(tmp_path, batch_window=30.0)
+    try:
+        await asyncio.gather(*(c.start(n) for n in NAMES))
+        yield c
+    finally:
+        await c.close()
+
+
+async def test_leader_sends_appends_before_its_own_wal_write(slow_window_cluster: Cluster) -> None:
+    leader = await slow_window_cluster.wait_leader()
+    await leader.propose(put(b"warm-up"))  # both followers' progress past probing
+    events: list[tuple[str, int]] = []
+    transport, wal = leader.transport, leader._wal
+    assert wal is not None
+    send, save = transport.send, wal.save
+
+    def record_send(messages: list[Message]) -> None:
+        events.extend(("app", e.index) for m in messages if m.type == MsgType.APP for e in m.entries)
+        send(messages)
+
+    def record_save(hs: HardState | None, entries: list[Entry], sync: bool) -> None:
+        events.extend(("save", e.index) for e in entries)
+        save(hs, entries, sync)
+
+    transport.send = record_send  # type: ignore[method-assign]
+    wal.save = record_save  # type: ignore[method-assign]
+    await leader.propose(put(b"k"))
+    saved = [i for kind, i in events if kind == "save"]
+    assert saved, events
+    index = saved[-1]
+    # Both followers got the entry before the leader started writing it.
+    assert events.index(("save", index)) > max(
+        n for n, ev in enumerate(events) if ev == ("app", index))
+    assert [ev for ev in events if ev == ("app", index)] == [("app", index)] * 2
+
+
+async def test_lone_requests_never_wait_for_the_batching_window(slow_window_cluster: Cluster) -> None:
+    # The window is 30 s and requests time out after 3 s: one waiting on it would fail.
+    await slow_window_cluster.wait_leader()
+    for node in slow_window_cluster.nodes.values():
+        for i in range(5):
+            await node.linearizable_read()
+            await node.propose(put(b"lone%d" % i))
+
+
+def test_read_rounds_are_paced_only_after_a_round_carried_several_reads() -> None:
+    q = ReadIndexQueue()
+
+    class Raw:
+        def read_index(self, ctx: bytes) -> None:
+            pass
+
+    loop = asyncio.new_event_loop()
+    try:
+        fut = loop.create_future
+        assert q.due_in(0.0, 0.004, 24) is None  # nothing queued
+        q.new.append(fut())
+        assert q.due_in(0.0, 0.004, 24) == 0.0  # the first read goes at once
+        q.send_new(Raw(), 1, 0, now=10.0)  # type: ignore[arg-type]
+        q.new.append(fut())
+        assert q.due_in(10.0, 0.004, 24) is None  # one round at a time
+        q.sent.clear()
+        assert q.due_in(10.0, 0.004, 24) == 0.0  # the last round carried one read: a lone reader
+        q.new += [fut(), fut()]
+        q.send_new(Raw(), 1, 0, now=20.0)  # type: ignore[arg-type]
+        q.sent.clear()
+        q.new.append(fut())
+        assert q.due_in(20.001, 0.004, 24) == pytest.approx(0.003)  # concurrent readers: paced
+        assert q.due_in(20.005, 0.004, 24) == 0.0  # ... for at most the window
+        q.new += [fut() for _ in range(23)]
+        assert q.due_in(20.001, 0.004, 24) == 0.0  # a full round goes at once
+    finally:
+        loop.close()
