@@ -38,7 +38,7 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         raise BadRequest("request body is not valid JSON: it is nested too deeply") from None
     if not isinstance(body, dict):
         raise BadRequest(f"request body must be a JSON object, got {type(body).__name__}")
-    too_deep = limits.nesting_error(body)
+    too_deep = limits.shape_error(body)
     if too_deep:
         raise BadRequest(f"request body is not a valid object: {too_deep}")
     return body

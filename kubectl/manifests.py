@@ -25,7 +25,7 @@ import kubelite.api.validation
 from kubectl import strictyaml
 from kubectl.errors import CliError
 from kubelite.api.errors import ApiError, StatusCause
-from kubelite.api.limits import TOO_DEEP, nesting_error
+from kubelite.api.limits import TOO_DEEP, shape_error
 from kubelite.api.registry import KindInfo
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -121,13 +121,13 @@ def parse_documents(source: str, text: str) -> tuple[list[RawDocument], list[str
             return [], [f"{shown}: document 1: invalid JSON: {exc}"]
         except RecursionError:
             return [], [f"{shown}: document 1: invalid JSON: {TOO_DEEP}"]
-        too_deep = nesting_error(data)
+        too_deep = shape_error(data)
         return ([], [f"{shown}: document 1: {too_deep}"]) if too_deep else ([RawDocument(source, 1, data)], [])
     index = 0
     try:
         for data in strictyaml.safe_load_all(text):
             index += 1
-            too_deep = nesting_error(data)
+            too_deep = shape_error(data)
             if too_deep:
                 return docs, [f"{shown}: document {index}: {too_deep}"]
             docs.append(RawDocument(source, index, data))

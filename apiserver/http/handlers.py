@@ -79,7 +79,7 @@ def decode_document(raw: bytes, content_type: str, what: str = "body") -> Any:
         raise BadRequest(f"the {what} of the request is not valid {media or 'JSON'}: {exc}") from None
     except RecursionError:
         raise BadRequest(f"the {what} of the request is not valid: {limits.TOO_DEEP}") from None
-    too_deep = limits.nesting_error(data)  # before json.dumps or validation recurse into it
+    too_deep = limits.shape_error(data)  # before json.dumps or validation recurse into it
     if too_deep:
         raise BadRequest(f"the {what} of the request is not valid: {too_deep}")
     return data

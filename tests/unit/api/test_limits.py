@@ -11,7 +11,7 @@ from kubectl.manifests import parse_documents
 from kubelite.api import ConfigMap, Secret
 from kubelite.api.defaults import apply_defaults
 from kubelite.api.errors import BadRequest
-from kubelite.api.limits import MAX_NESTING_DEPTH, TOO_DEEP, nesting_error
+from kubelite.api.limits import MAX_NESTING_DEPTH, TOO_DEEP, shape_error
 from kubelite.api.validation import validate
 
 
@@ -23,12 +23,12 @@ def nested(depth: int) -> object:
 
 
 def test_nesting_limit_is_exact_and_needs_no_recursion() -> None:
-    assert nesting_error(nested(MAX_NESTING_DEPTH)) is None
-    assert nesting_error(nested(MAX_NESTING_DEPTH + 1)) == TOO_DEEP
+    assert shape_error(nested(MAX_NESTING_DEPTH)) is None
+    assert shape_error(nested(MAX_NESTING_DEPTH + 1)) == TOO_DEEP
     deep: list[object] = []
     for _ in range(200_000):  # far past Python's recursion limit
         deep = [deep]
-    assert nesting_error(deep) == TOO_DEEP
+    assert shape_error(deep) == TOO_DEEP
 
 
 def test_apiserver_refuses_deep_bodies_with_400() -> None:
