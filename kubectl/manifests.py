@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ import kubelite.api.validation
 from kubectl import strictyaml
 from kubectl.errors import CliError
 from kubelite.api.errors import ApiError, StatusCause
-from kubelite.api.limits import TOO_DEEP, shape_error
+from kubelite.api.limits import TOO_DEEP, shape_error, yaml_too_deep_at
 from kubelite.api.registry import KindInfo
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -124,6 +125,11 @@ def parse_documents(source: str, text: str) -> tuple[list[RawDocument], list[str
         too_deep = shape_error(data)
         return ([], [f"{shown}: document 1: {too_deep}"]) if too_deep else ([RawDocument(source, 1, data)], [])
     index = 0
+    too_deep_at = yaml_too_deep_at(text)  # before PyYAML, which is slow and recursive on deep flow nesting
+    if too_deep_at is not None:
+        head = text[:too_deep_at]
+        document = len(re.findall(r"^---", head, re.MULTILINE)) + (0 if head.startswith("---") else 1)
+        return [], [f"{shown}: document {document}: invalid YAML: {TOO_DEEP}"]
     try:
         for data in strictyaml.safe_load_all(text):
             index += 1

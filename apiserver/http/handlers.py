@@ -73,6 +73,8 @@ def decode_document(raw: bytes, content_type: str, what: str = "body") -> Any:
         raise UnsupportedMediaType(
             f'the body of the request was in an unknown format - accepted media types include: '
             f'application/json, application/yaml, {protobuf.MEDIA_TYPE} (got "{media}")')
+    if media == "application/yaml" and limits.yaml_nesting_error(raw):
+        raise BadRequest(f"the {what} of the request is not valid: {limits.TOO_DEEP}")
     try:
         data = yaml.safe_load(raw) if media == "application/yaml" else json.loads(raw)
     except (ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:

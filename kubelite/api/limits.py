@@ -55,3 +55,50 @@ def shape_error(value: Any) -> str | None:
             return TOO_DEEP
         stack.extend((child, depth + 1) for child in children)
     return None
+
+
+
+def yaml_nesting_error(text: str | bytes) -> str | None:
+    """TOO_DEEP if a YAML text opens flow collections (`[`, `{`) deeper than MAX_NESTING_DEPTH."""
+    return None if yaml_too_deep_at(text) is None else TOO_DEEP
+
+
+def yaml_too_deep_at(text: str | bytes) -> int | None:
+    """Where (character offset) a YAML text first opens flow collections (`[`, `{`) deeper than
+    MAX_NESTING_DEPTH, or None.
+
+    Why a scan of the text before parsing: PyYAML's scanner slows quadratically with flow
+    nesting, so 100,000 `[` kept a process busy for many seconds -- the apiserver's event
+    loop with it -- before its recursive composer failed. This linear scan skips quoted
+    strings and comments and counts a bracket only where YAML starts a collection (after
+    `:`, `,`, `-`, another bracket or at the start of a line). Block nesting needs no scan:
+    it costs indentation, so the 3 MiB body limit keeps it shallow enough to fail fast."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    depth, quote, prev, i, n = 0, "", "\n", 0, len(text)
+    while i < n:
+        ch = text[i]
+        if quote:
+            if ch == "\\" and quote == '"':
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "'\"" and prev in " \t\n:,-[{":
+            quote = ch
+        elif ch == "#" and prev in " \t\n":
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            prev = "\n"
+            continue
+        elif ch in "[{" and prev in " \t\n:,-[{":
+            depth += 1
+            if depth > MAX_NESTING_DEPTH:
+                return i
+        elif ch in "]}" and depth:
+            depth -= 1
+        elif ch in "[{":
+            ch = "a"  # inside a plain scalar (`x[1]`): text, not a collection
+        if ch not in " \t":
+            prev = ch
+        i += 1
+    return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ssl
 import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -17,8 +18,9 @@ from kubelite.pki.certs import cert_path, key_path
 from tests.fuzz.harness import NAMESPACE, POLICY_NAMESPACE, SEED, Target
 from tests.integration.controlplane import running_control_plane
 
-# Hypothesis caches (e.g. unicode tables) go to a temporary directory, never `.hypothesis/` in the repo.
-set_hypothesis_home_dir(tempfile.mkdtemp(prefix="kubelite-hypothesis-"))
+# Hypothesis caches (its unicode tables) go to one directory under /tmp, reused by later runs, never to
+# `.hypothesis/` in the repository; no example database is kept at all (harness.fuzz).
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "kubelite-hypothesis")
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from hypothesis import HealthCheck, note, settings
+from hypothesis import HealthCheck, Phase, note, settings
 from hypothesis import seed as hypothesis_seed
 
 from kubelite.api import registry
@@ -41,7 +41,8 @@ def fuzz(max_examples: int) -> Any:
     on a shared, loaded machine), no example database (nothing written to the repo), a seed."""
     def wrap(test: Any) -> Any:
         configured = settings(max_examples=max(1, int(max_examples * SCALE)), deadline=None, database=None,
-                              suppress_health_check=list(HealthCheck), print_blob=True)(test)
+                              suppress_health_check=list(HealthCheck), print_blob=True,
+                              phases=[Phase.explicit, Phase.generate, Phase.shrink])(test)
         return hypothesis_seed(SEED)(configured)
     return wrap
 
@@ -61,6 +62,17 @@ def client_fault(code: int, reason: str, what: str) -> None:
     """The property every answer to bad input must have: a client error, never a server error."""
     note(f"replay with KUBELITE_FUZZ_SEED={SEED}")
     assert code < 500 and reason != "InternalError", f"{what}: answered {code} {reason}"
+
+
+def user_view(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What an update writes: the object without its status and the metadata a status write
+    touches (CRDs and Namespaces get status from the apiserver itself, at any moment)."""
+    if obj is None:
+        return None
+    out = {k: v for k, v in obj.items() if k != "status"}
+    out["metadata"] = {k: v for k, v in obj.get("metadata", {}).items()
+                       if k not in ("resourceVersion", "managedFields")}
+    return out
 
 
 @dataclass

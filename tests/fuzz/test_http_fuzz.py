@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.fuzz.harness import Target, client_fault, fresh_name, fuzz, namespace_for
+from tests.fuzz.harness import Target, client_fault, fresh_name, fuzz, namespace_for, user_view
 from tests.fuzz.mutations import ENCODINGS, Huge, encode, garbage, mutated
 from tests.fuzz.seeds import kinds, seed
 
@@ -89,7 +90,8 @@ async def test_mutated_updates_and_patches(target: Target, kind: str, data: st.D
         status, reason, _ = await target.http(method, path, raw, media)
         if status >= 300:
             client_fault(status, reason, f"{method} {kind} ({media})")
-            assert await target.stored(kind, name, ns) == stored, "a refused update changed the stored object"
+            assert user_view(await target.stored(kind, name, ns)) == user_view(stored), \
+                "a refused update changed the stored object"
     finally:
         await target.cleanup(kind, name, ns)
     await target.healthy()
@@ -98,20 +100,17 @@ async def test_mutated_updates_and_patches(target: Target, kind: str, data: st.D
 @fuzz(max_examples=150)
 @given(method=st.sampled_from(["POST", "PUT", "PATCH", "GET", "DELETE"]),
        kind=st.sampled_from(kinds()),
-       name=st.one_of(st.just(""), st.just("fz-raw"), st.text(alphabet=st.characters(codec="ascii"), max_size=80)),
-       suffix=st.sampled_from(["", "/status", "/scale", "/log", "/bogus",
+       name=st.one_of(st.just(""), st.just("fz-raw"), st.text(st.characters(max_codepoint=127), max_size=80)),
+       suffix=st.sampled_from(["", "/status", "/scale", "/bogus",
                                "?dryRun=All", "?fieldValidation=Strict", "?fieldValidation=Nonsense",
                                "?labelSelector=a%3D%3D%3D", "?limit=-1", "?limit=99999999999999999999",
-                               "?resourceVersion=abc", "?watch=maybe", "?timeoutSeconds=1e9"]),
+                               "?resourceVersion=abc", "?timeoutSeconds=1e9"]),
        media=st.sampled_from(MEDIA + PATCH_MEDIA),
        body=garbage)
 async def test_garbage_requests(target: Target, method: str, kind: str, name: str, suffix: str, media: str,
                                 body: bytes) -> None:
     ns = namespace_for(kind)
-    from urllib.parse import quote
     path = target.path(kind, ns, quote(name, safe="")) + suffix
-    if "watch" in suffix or suffix == "/log":
-        return  # streams: covered by their own tests; a garbage body does not reach them
     status, reason, answer = await target.http(method, path, body if method != "GET" else None, media)
     client_fault(status, reason, f"{method} {path} ({media})")
     await target.healthy()

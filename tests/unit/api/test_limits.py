@@ -43,7 +43,10 @@ def test_kctl_reports_deep_manifests_instead_of_crashing() -> None:
     _, errors = parse_documents("deep.json", "[" * 100_000 + "]" * 100_000)
     assert errors == [f"deep.json: document 1: invalid JSON: {TOO_DEEP}"]
     docs, errors = parse_documents("ok.yaml", "kind: ConfigMap\n---\n" + "a: " + "[" * 150 + "]" * 150)
-    assert len(docs) == 1 and errors == [f"ok.yaml: document 2: {TOO_DEEP}"]
+    assert errors == [f"ok.yaml: document 2: invalid YAML: {TOO_DEEP}"]
+    docs, errors = parse_documents("block.yaml", "kind: ConfigMap\n---\na:\n" + "".join(
+        "  " * i + f"k{i}:\n" for i in range(1, 150)) + "  " * 150 + "v: 1\n")
+    assert len(docs) == 1 and errors == [f"block.yaml: document 2: {TOO_DEEP}"]
 
 
 def test_config_data_is_limited_to_1_mib_counting_decoded_bytes() -> None:
