@@ -16,6 +16,8 @@ import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node
 
+from kubelite.yamlio import SafeLoader
+
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
@@ -23,7 +25,7 @@ class DuplicateKeyError(ValueError):
     """A JSON object with the same key twice."""
 
 
-class StrictSafeLoader(yaml.SafeLoader):
+class StrictSafeLoader(SafeLoader):  # type: ignore[valid-type,misc]
     """yaml.SafeLoader that raises a ConstructorError for a key given twice in one mapping.
 
     `<<` merge keys are exempt: keys merged in may be overridden by the mapping's own keys."""
@@ -44,7 +46,8 @@ class StrictSafeLoader(yaml.SafeLoader):
                     continue  # unhashable key: the base constructor reports it
                 raise ConstructorError(None, None, f'key "{key}" already set in map (first set at line {first})',
                                        key_node.start_mark)
-        return super().construct_mapping(node, deep=deep)  # type: ignore[arg-type]
+        mapping: dict[Hashable, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
 
 
 def safe_load_all(text: str) -> Iterator[Any]:

@@ -21,6 +21,7 @@ from apiserver.apply.manager import WriteManager, check_manager, from_user_agent
 from apiserver.fieldvalidation import parse_mode
 from apiserver.http.routing import TRUE, RequestInfo
 from apiserver.service import ResourceService
+from kubelite import yamlio
 from kubelite.api import limits
 from kubelite.api.errors import AlreadyExists, BadRequest, NotFound
 from kubelite.api.registry import KindInfo
@@ -51,7 +52,7 @@ def _config(body: bytes, kind: KindInfo, info: RequestInfo) -> dict[str, Any]:
         raise BadRequest("the apply configuration is empty: an object is required")
     bad_shape = limits.yaml_nesting_error(body)
     try:
-        data = None if bad_shape else yaml.safe_load(body)
+        data = None if bad_shape else yamlio.safe_load(body)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the apply configuration is not valid YAML or JSON: {exc}") from None
     except RecursionError:

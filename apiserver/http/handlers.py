@@ -31,6 +31,7 @@ from apiserver.http.tables import check_include_object, table, wants_table
 from apiserver.http.watch import serve_watch
 from apiserver.options import DeleteOptions, ListOptions
 from apiserver.service import ResourceService
+from kubelite import yamlio
 from kubelite.api import columns, limits
 from kubelite.api.errors import BadRequest, Conflict
 from kubelite.api.registry import KindInfo
@@ -76,7 +77,7 @@ def decode_document(raw: bytes, content_type: str, what: str = "body") -> Any:
     if media == "application/yaml" and limits.yaml_nesting_error(raw):
         raise BadRequest(f"the {what} of the request is not valid: {limits.TOO_DEEP}")
     try:
-        data = yaml.safe_load(raw) if media == "application/yaml" else json.loads(raw)
+        data = yamlio.safe_load(raw) if media == "application/yaml" else json.loads(raw)
     except (ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise BadRequest(f"the {what} of the request is not valid {media or 'JSON'}: {exc}") from None
     except RecursionError:

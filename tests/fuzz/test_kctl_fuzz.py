@@ -24,11 +24,12 @@ from tests.fuzz.seeds import kinds, seed
 from tests.integration.kubectl.test_kctl import Kctl
 
 pytestmark = pytest.mark.integration
+DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # the pure-Python dumper needs ~10 s per MB
 
 
 def as_yaml(obj: Any) -> str:
     try:
-        return yaml.safe_dump(json.loads(json.dumps(obj)), allow_unicode=True)
+        return yaml.dump(json.loads(json.dumps(obj)), Dumper=DUMPER, allow_unicode=True)
     except ValueError:
         return json.dumps(obj)
 
