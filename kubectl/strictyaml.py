@@ -16,7 +16,7 @@ import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node
 
-from kubelite.yamlio import SafeLoader
+from kubelite.api.yamlio import SafeLoader
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
 

@@ -21,8 +21,7 @@ from apiserver.apply.manager import WriteManager, check_manager, from_user_agent
 from apiserver.fieldvalidation import parse_mode
 from apiserver.http.routing import TRUE, RequestInfo
 from apiserver.service import ResourceService
-from kubelite import yamlio
-from kubelite.api import limits
+from kubelite.api import limits, yamlio
 from kubelite.api.errors import AlreadyExists, BadRequest, NotFound
 from kubelite.api.registry import KindInfo
 from kubelite.api.timeutil import now

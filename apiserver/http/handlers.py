@@ -31,8 +31,7 @@ from apiserver.http.tables import check_include_object, table, wants_table
 from apiserver.http.watch import serve_watch
 from apiserver.options import DeleteOptions, ListOptions
 from apiserver.service import ResourceService
-from kubelite import yamlio
-from kubelite.api import columns, limits
+from kubelite.api import columns, limits, yamlio
 from kubelite.api.errors import BadRequest, Conflict
 from kubelite.api.registry import KindInfo
 
