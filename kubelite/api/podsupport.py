@@ -1,4 +1,4 @@
-"""PodSpec fields kubelite cannot honour, refused by name (and hostAliases checked, which it honours).
+"""Pod and container fields kubelite cannot honour, refused by name (and hostAliases checked, which it honours).
 
 Why refuse: each of these is accepted by Kubernetes and changes what happens to
 the pod -- scheduling order and preemption, the container runtime, when the pod
@@ -24,6 +24,10 @@ NO_READINESS_GATES = ("readiness gates are not supported: the kubelet reports a 
 NO_FQDN_HOSTNAME = "setHostnameAsFQDN is not supported: the pod's hostname is its short name"
 NO_SERVICE_LINKS = ("service links are not supported: kubelite does not inject {SVC}_SERVICE_HOST/_PORT "
                     "variables; use the cluster DNS name of the Service instead (omit the field or set it to false)")
+NO_HOOKS = ("lifecycle hooks are not supported: the kubelet runs no postStart/preStop handlers and stops "
+            "containers with SIGTERM")
+NO_BLOCK_DEVICES = "raw block volumes are not supported: kubelite volumes are filesystems (use volumeMounts)"
+NO_RESIZE = "in-place resize is not supported: changing a container's resources recreates the pod"
 NO_POD_DEADLINE = ("a pod-level activeDeadlineSeconds is not supported: the kubelet does not stop pods at a "
                    "deadline (a Job's own spec.activeDeadlineSeconds is)")
 
@@ -46,6 +50,18 @@ def validate_supported(spec: PodSpec, path: str, out: Causes) -> None:
         out.append(StatusCause.forbidden(f"{path}.enableServiceLinks", NO_SERVICE_LINKS))
     if spec.active_deadline_seconds is not None:
         out.append(StatusCause.forbidden(f"{path}.activeDeadlineSeconds", NO_POD_DEADLINE))
+    for field, containers in (("initContainers", spec.init_containers), ("containers", spec.containers)):
+        for i, c in enumerate(containers):
+            cpath = f"{path}.{field}[{i}]"
+            if c.lifecycle is not None:
+                for name, handler in (("postStart", c.lifecycle.post_start), ("preStop", c.lifecycle.pre_stop),
+                                      ("stopSignal", c.lifecycle.stop_signal)):
+                    if handler is not None:
+                        out.append(StatusCause.forbidden(f"{cpath}.lifecycle.{name}", NO_HOOKS))
+            if c.volume_devices:
+                out.append(StatusCause.forbidden(f"{cpath}.volumeDevices", NO_BLOCK_DEVICES))
+            if c.resize_policy:
+                out.append(StatusCause.forbidden(f"{cpath}.resizePolicy", NO_RESIZE))
     for i, alias in enumerate(spec.host_aliases):
         apath = f"{path}.hostAliases[{i}]"
         err = ip_error(alias.ip)

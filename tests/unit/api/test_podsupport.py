@@ -42,6 +42,19 @@ def test_fields_kubelite_cannot_honour_are_refused_by_name(field: str, value: An
     assert f"spec.template.spec.{field}" in causes(deployment)
 
 
+@pytest.mark.parametrize(("container", "field"), [
+    ({"lifecycle": {"preStop": {"exec": {"command": ["sleep", "5"]}}}}, "lifecycle.preStop"),
+    ({"lifecycle": {"postStart": {"httpGet": {"path": "/", "port": 80}}}}, "lifecycle.postStart"),
+    ({"volumeDevices": [{"name": "v", "devicePath": "/dev/xvda"}]}, "volumeDevices"),
+    ({"resizePolicy": [{"resourceName": "cpu", "restartPolicy": "NotRequired"}]}, "resizePolicy"),
+])
+def test_container_fields_kubelite_cannot_honour_are_refused(container: dict[str, Any], field: str) -> None:
+    doc = pod()
+    doc["spec"]["containers"][0].update(container)
+    found = causes(doc)
+    assert found[f"spec.containers[0].{field}"].startswith("Forbidden: "), found
+
+
 def test_their_harmless_values_and_honoured_host_fields_are_accepted() -> None:
     assert causes(pod(enableServiceLinks=False, setHostnameAsFQDN=False, hostPID=True, hostIPC=True,
                       hostNetwork=True, hostAliases=[{"ip": "10.1.2.3", "hostnames": ["db", "db.local"]}])) == {}

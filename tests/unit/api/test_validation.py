@@ -50,7 +50,12 @@ def test_valid_objects_pass() -> None:
     for name in ("deployment.yaml", "pod-status.yaml", "service.yaml", "node.yaml", "others.yaml"):
         for doc in yaml.safe_load_all((MANIFESTS / name).read_text()):
             if doc:
-                assert errors(doc) == {}, (name, doc["kind"])
+                found = errors(doc)
+                if name == "deployment.yaml":  # a real manifest with hooks, which kubelite refuses (podsupport)
+                    hooks = "spec.template.spec.containers[0].lifecycle"
+                    assert set(found) == {f"{hooks}.preStop", f"{hooks}.postStart"}, found
+                    continue
+                assert found == {}, (name, doc["kind"])
 
 
 def test_negative_replicas() -> None:
