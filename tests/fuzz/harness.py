@@ -111,6 +111,7 @@ class Target:
             return None
 
     async def names(self, kind: str, namespace: str) -> set[str]:
+        """The names stored (objects deleted earlier may still be going: compare what is new)."""
         listed = await self.plane.client.list_raw(registry.lookup(kind).resource, namespace or None)
         return {item["metadata"]["name"] for item in listed["items"]}
 

@@ -43,12 +43,34 @@ HOSTILE_STRINGS: list[str] = [
 DEPTHS = [MAX_NESTING_DEPTH - 2, MAX_NESTING_DEPTH, MAX_NESTING_DEPTH + 1, 300]
 
 
+class DeepList(list[Any]):
+    """The outer list of a deeply nested value: printed short (Hypothesis's printer recurses)."""
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(f"<a list nested {nesting(self)} deep>")
+
+
+class DeepDict(dict[str, Any]):
+    """The outer map of a deeply nested value: printed short."""
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(f"<a map nested {nesting(self)} deep>")
+
+
+def nesting(value: Any) -> int:
+    depth = 0
+    while isinstance(value, (list, dict)) and value:
+        value = value[0] if isinstance(value, list) else next(iter(value.values()))
+        depth += 1
+    return depth
+
+
 def deep(depth: int, as_list: bool) -> Any:
     """A value nested `depth` levels of lists or maps (built without recursion)."""
     value: Any = 1
-    for _ in range(depth - 1):
+    for _ in range(depth - 2):
         value = [value] if as_list else {"a": value}
-    return value
+    return DeepList([value]) if as_list else DeepDict(a=value)
 
 
 CHARS = st.characters()  # any code point but surrogates; unlike text()'s utf-8 codec default, needs no
