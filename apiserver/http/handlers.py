@@ -180,9 +180,15 @@ class ResourceHandlers:
         if not body:
             raise BadRequest("the patch body is empty")
         try:
-            return json.loads(body)
+            data = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequest(f"the patch is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise BadRequest(f"the patch is not valid: {limits.TOO_DEEP}") from None
+        bad_shape = limits.shape_error(data)  # before the patch code recurses into it
+        if bad_shape:
+            raise BadRequest(f"the patch is not valid: {bad_shape}")
+        return data
 
     def _object(self, request: web.Request, kind: KindInfo, raw: bytes) -> web.Response:
         if not wants_table(request.headers.get("Accept", "")):

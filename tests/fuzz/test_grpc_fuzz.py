@@ -67,7 +67,10 @@ async def test_mutated_updates(target: Target, kind: str, data: st.DataObject) -
 @fuzz(max_examples=100)
 @given(method=st.sampled_from(["Create", "Update"]),
        resource=st.one_of(st.sampled_from(["pods", "deployments", "configmaps", "nodes", "namespaces", "services",
-                                           "customresourcedefinitions", "pods/status", "deployments/scale"]),
+                                           "customresourcedefinitions", "pods/status", "deployments/scale",
+                                           "selfsubjectaccessreviews", "selfsubjectreviews",
+                                           "selfsubjectrulesreviews", "pods/eviction",
+                                           "certificatesigningrequests/approval"]),
                           st.text(CHARS, max_size=30)),
        namespace=st.one_of(st.just("fuzz"), st.just(""), st.text(CHARS, max_size=70)),
        name=st.one_of(st.just("fz-raw"), st.just(""), st.text(CHARS, max_size=300)),

@@ -12,6 +12,7 @@ import pytest
 
 from kubelite.api.errors import ApiError
 from kubelite.api.limits import MAX_REQUEST_BODY_BYTES
+from kubelite.pb.kubelite import api_pb2
 from tests.fuzz.harness import NAMESPACE, Target, fresh_name
 from tests.fuzz.seeds import seed
 from tests.integration.kubectl.test_kctl import Kctl
@@ -129,3 +130,21 @@ async def test_an_error_quoting_a_huge_value_still_reaches_a_grpc_client(target:
         assert "more characters)" in err.message and len(err.message) < 4096
     else:
         raise AssertionError("the huge apiVersion was accepted")
+
+
+@pytest.mark.parametrize("resource", ["selfsubjectaccessreviews", "selfsubjectreviews", "pods/eviction"])
+async def test_deep_bodies_to_the_special_creates_are_400(target: Target, resource: str) -> None:
+    """Reviews and Evictions decode their own bodies; a deep review was a RecursionError (500). (TokenRequests
+    answer 503 here: this apiserver has no signing key.)"""
+    deep = b"[" * 100_000 + b"]" * 100_000
+    code, reason, _ = await target.grpc("Create", api_pb2.CreateRequest(resource=resource, namespace=NAMESPACE,
+                                                                        json=deep))
+    assert 400 <= code < 500, (code, reason)
+
+
+async def test_a_deep_patch_is_400(target: Target) -> None:
+    """A merge patch was decoded without a depth check: a RecursionError, a 500."""
+    status, reason, answer = await target.http("PATCH", target.path("Pod", NAMESPACE, "x"),
+                                               b"[" * 100_000 + b"]" * 100_000, "application/merge-patch+json")
+    assert (status, reason) == (400, "BadRequest"), answer
+    await target.healthy()
