@@ -49,6 +49,7 @@ from kubelite.wire import (
     jsoncodec,
     status_metadata,
 )
+from kubelite.wire.statusfit import fit_for_metadata
 
 log = logging.getLogger(__name__)
 
@@ -219,8 +220,9 @@ class ResourcesServicer:
                     await self._access.admit(method, request, context)
                 with writing_as(grpc_manager(method, context.invocation_metadata())):
                     return await fn(request)
-            except ApiError as err:
-                code = err.reason
+            except ApiError as raised:
+                code = raised.reason
+                err = fit_for_metadata(raised)
                 await context.abort(grpc_code(err), err.message, trailing_metadata=status_metadata(err))
                 raise  # unreachable: abort raises
             except Exception as exc:
@@ -276,8 +278,9 @@ class ResourcesServicer:
             async with contextlib.aclosing(source) as messages:  # type: ignore[type-var]
                 async for message in messages:
                     yield message
-        except ApiError as err:
-            code = err.reason
+        except ApiError as raised:
+            code = raised.reason
+            err = fit_for_metadata(raised)
             context.set_trailing_metadata(status_metadata(err))
             context.set_code(grpc_code(err))
             context.set_details(err.message)

@@ -36,7 +36,7 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         raise BadRequest(f"request body is not valid JSON: {exc}") from None
     except RecursionError:
         raise BadRequest("request body is not valid JSON: it is nested too deeply") from None
-    too_deep = limits.nesting_error(body)  # first: orjson parses arrays deeper than json would
+    too_deep = limits.shape_error(body)  # first: orjson parses arrays deeper than json would
     if too_deep:
         raise BadRequest(f"request body is not a valid object: {too_deep}")
     if not isinstance(body, dict):

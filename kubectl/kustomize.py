@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from kubectl import generators
+from kubectl import generators, strictyaml
 from kubectl.errors import CliError
 from kubelite.api import registry
 from kubelite.api.errors import ApiError
@@ -65,7 +65,7 @@ def hash_suffix(obj: Obj) -> str:
 
 def _load_yaml_docs(path: Path) -> list[Obj]:
     try:
-        docs = list(yaml.safe_load_all(path.read_text()))
+        docs = list(strictyaml.safe_load_all(path.read_text()))
     except (OSError, yaml.YAMLError) as exc:
         raise CliError(f"{path}: {exc}") from None
     out: list[Obj] = []
@@ -190,7 +190,10 @@ def _patch(objects: list[Obj], spec: Obj, directory: Path, path: Path) -> None:
             text = str(entry["patch"])
         else:
             raise CliError(f"{path}: a patch needs `path` or `patch`")
-        bodies = list(yaml.safe_load_all(text))
+        try:
+            bodies = list(strictyaml.safe_load_all(text))
+        except yaml.YAMLError as exc:
+            raise CliError(f"{path}: patch: {exc}") from None
         target = entry.get("target")
         for body in bodies:
             if body is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -22,9 +23,10 @@ import yaml
 import kubelite.api.defaults
 import kubelite.api.registry
 import kubelite.api.validation
+from kubectl import strictyaml
 from kubectl.errors import CliError
 from kubelite.api.errors import ApiError, StatusCause
-from kubelite.api.limits import TOO_DEEP, nesting_error
+from kubelite.api.limits import TOO_DEEP, shape_error, yaml_too_deep_at
 from kubelite.api.registry import KindInfo
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -113,18 +115,25 @@ def parse_documents(source: str, text: str) -> tuple[list[RawDocument], list[str
     docs: list[RawDocument] = []
     if source.endswith(".json"):
         try:
-            data = json.loads(text)
+            data = strictyaml.json_loads(text)
         except json.JSONDecodeError as exc:
             return [], [f"{shown}: document 1: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"]
+        except strictyaml.DuplicateKeyError as exc:
+            return [], [f"{shown}: document 1: invalid JSON: {exc}"]
         except RecursionError:
             return [], [f"{shown}: document 1: invalid JSON: {TOO_DEEP}"]
-        too_deep = nesting_error(data)
+        too_deep = shape_error(data)
         return ([], [f"{shown}: document 1: {too_deep}"]) if too_deep else ([RawDocument(source, 1, data)], [])
     index = 0
+    too_deep_at = yaml_too_deep_at(text)  # before PyYAML, which is slow and recursive on deep flow nesting
+    if too_deep_at is not None:
+        head = text[:too_deep_at]
+        document = len(re.findall(r"^---", head, re.MULTILINE)) + (0 if head.startswith("---") else 1)
+        return [], [f"{shown}: document {document}: invalid YAML: {TOO_DEEP}"]
     try:
-        for data in yaml.safe_load_all(text):
+        for data in strictyaml.safe_load_all(text):
             index += 1
-            too_deep = nesting_error(data)
+            too_deep = shape_error(data)
             if too_deep:
                 return docs, [f"{shown}: document {index}: {too_deep}"]
             docs.append(RawDocument(source, index, data))
@@ -203,19 +212,26 @@ def _strip_server_fields(data: dict[str, Any]) -> dict[str, Any]:
 
 def load_manifests(paths: Iterable[str], *, recursive: bool = False, namespace: str = "default",
                    explicit_namespace: bool = False, require_name: bool = True,
-                   stdin: TextIO | None = None) -> list[Manifest]:
-    """Every object of every file, validated; ManifestError listing all problems if any."""
+                   stdin: TextIO | None = None, verb: str = "") -> list[Manifest]:
+    """Every object of every file, validated; ManifestError listing all problems if any.
+
+    With `verb` ("apply", "create"), finding no object at all (empty files, only `null`
+    documents) is an error, as in kubectl: the user surely meant to send something."""
     sources = expand_paths(paths, recursive)
     if not sources:
         raise CliError("must specify one of -f and -k")
     problems: list[str] = []
     manifests: list[Manifest] = []
+    nothing: list[str] = []  # why each source gave no object (for the "no objects" error)
     for source in sources:
         docs, parse_errors = parse_documents(source, _read(source, stdin))
+        if not docs and not parse_errors:
+            nothing.append(f"{display_source(source)}: no documents")
         for doc in docs:
             for item, suffix in _flatten(doc):
                 where = f"{display_source(item.source)}: document {item.index}{suffix}"
                 if item.data is None:
+                    nothing.append(f"{where} is null")
                     continue
                 if not isinstance(item.data, dict):
                     problems.append(f"{where}: expected an object with apiVersion, kind and metadata, "
@@ -243,6 +259,9 @@ def load_manifests(paths: Iterable[str], *, recursive: bool = False, namespace: 
         problems.extend(parse_errors)
     if problems:
         raise ManifestError(problems)
+    if verb and not manifests:
+        detail = f" ({'; '.join(nothing)})" if nothing else ""
+        raise CliError(f"no objects passed to {verb}{detail}")
     return manifests
 
 

@@ -89,6 +89,7 @@ def sandbox_config(pod: Pod, data_dir: Path, dns: DnsHook = default_dns) -> PodS
         dns=dns(pod),
         port_mappings=port_mappings(pod),
         host_network=bool(pod.spec.host_network),
+        host_aliases=[(a.ip, list(a.hostnames)) for a in pod.spec.host_aliases],
     )
 
 

@@ -101,6 +101,7 @@ class PodSandboxConfig:
     dns: DnsConfig | None = None  # None: the node's own resolv.conf
     port_mappings: list[PortMapping] = field(default_factory=list)
     host_network: bool = False  # share the node's network namespace (no CNI)
+    host_aliases: list[tuple[str, list[str]]] = field(default_factory=list)  # spec.hostAliases: /etc/hosts lines
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from apiserver.apply.manager import WriteManager, check_manager, from_user_agent
 from apiserver.fieldvalidation import parse_mode
 from apiserver.http.routing import TRUE, RequestInfo
 from apiserver.service import ResourceService
+from kubelite.api import limits, yamlio
 from kubelite.api.errors import AlreadyExists, BadRequest, NotFound
 from kubelite.api.registry import KindInfo
 from kubelite.api.timeutil import now
@@ -48,10 +49,16 @@ def _config(body: bytes, kind: KindInfo, info: RequestInfo) -> dict[str, Any]:
     """The applied configuration: a YAML (or JSON) object naming this kind and object."""
     if not body.strip():
         raise BadRequest("the apply configuration is empty: an object is required")
+    bad_shape = limits.yaml_nesting_error(body)
     try:
-        data = yaml.safe_load(body)
+        data = None if bad_shape else yamlio.safe_load(body)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the apply configuration is not valid YAML or JSON: {exc}") from None
+    except RecursionError:
+        bad_shape = limits.TOO_DEEP
+    bad_shape = bad_shape or limits.shape_error(data)
+    if bad_shape:
+        raise BadRequest(f"the apply configuration is not valid: {bad_shape}")
     if not isinstance(data, dict):
         raise BadRequest(f"the apply configuration must be an object, got {type(data).__name__}")
     if data.get("apiVersion") != kind.api_version or data.get("kind") != kind.kind:

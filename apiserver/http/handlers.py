@@ -31,7 +31,7 @@ from apiserver.http.tables import check_include_object, table, wants_table
 from apiserver.http.watch import serve_watch
 from apiserver.options import DeleteOptions, ListOptions
 from apiserver.service import ResourceService
-from kubelite.api import limits
+from kubelite.api import limits, yamlio
 from kubelite.api.errors import BadRequest
 from kubelite.api.registry import KindInfo
 from kubelite.wire import jsoncodec
@@ -74,13 +74,15 @@ def decode_document(raw: bytes, content_type: str, what: str = "body") -> Any:
         raise UnsupportedMediaType(
             f'the body of the request was in an unknown format - accepted media types include: '
             f'application/json, application/yaml, {protobuf.MEDIA_TYPE} (got "{media}")')
+    if media == "application/yaml" and limits.yaml_nesting_error(raw):
+        raise BadRequest(f"the {what} of the request is not valid: {limits.TOO_DEEP}")
     try:
-        data = yaml.safe_load(raw) if media == "application/yaml" else jsoncodec.loads(raw)
+        data = yamlio.safe_load(raw) if media == "application/yaml" else jsoncodec.loads(raw)
     except (ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise BadRequest(f"the {what} of the request is not valid {media or 'JSON'}: {exc}") from None
     except RecursionError:
         raise BadRequest(f"the {what} of the request is not valid: {limits.TOO_DEEP}") from None
-    too_deep = limits.nesting_error(data)  # before json.dumps or validation recurse into it
+    too_deep = limits.shape_error(data)  # before json.dumps or validation recurse into it
     if too_deep:
         raise BadRequest(f"the {what} of the request is not valid: {too_deep}")
     return data
@@ -179,9 +181,15 @@ class ResourceHandlers:
         if not body:
             raise BadRequest("the patch body is empty")
         try:
-            return json.loads(body)
+            data = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequest(f"the patch is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise BadRequest(f"the patch is not valid: {limits.TOO_DEEP}") from None
+        bad_shape = limits.shape_error(data)  # before the patch code recurses into it
+        if bad_shape:
+            raise BadRequest(f"the patch is not valid: {bad_shape}")
+        return data
 
     def _object(self, request: web.Request, kind: KindInfo, raw: bytes) -> web.Response:
         if not wants_table(request.headers.get("Accept", "")):

@@ -59,8 +59,9 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run_apply)
 
 
-def load(session: Session, args: argparse.Namespace, require_name: bool = True) -> list[Manifest]:
-    """The manifests of `-f` files or of the `-k` kustomization (validated, namespaces first)."""
+def load(session: Session, args: argparse.Namespace, require_name: bool = True, verb: str = "apply") -> list[Manifest]:
+    """The manifests of `-f` files or of the `-k` kustomization (validated, namespaces first);
+    `verb` names the command in the error for input without any object."""
     kustomization = getattr(args, "kustomize", "")
     if kustomization and args.filename:
         raise CliError("only one of -f or -k can be specified")
@@ -72,7 +73,8 @@ def load(session: Session, args: argparse.Namespace, require_name: bool = True) 
         paths, stdin = ["-"], io.StringIO(text)
     return namespaces_first(load_manifests(
         paths, recursive=args.recursive, namespace=session.namespace,
-        explicit_namespace=session.explicit_namespace, require_name=require_name, stdin=stdin))
+        explicit_namespace=session.explicit_namespace, require_name=require_name, stdin=stdin,
+        verb=verb))
 
 
 async def run_apply(session: Session, args: argparse.Namespace) -> int:
@@ -139,7 +141,7 @@ async def dry_run_one(session: Session, manifest: Manifest, server: bool) -> tup
 
 async def create_from_files(session: Session, args: argparse.Namespace) -> int:
     """`kctl create -f`: like apply, but an existing object is an AlreadyExists error."""
-    manifests = load(session, args, require_name=False)
+    manifests = load(session, args, require_name=False, verb="create")
     failed = False
     for manifest in manifests:
         try:

@@ -63,7 +63,7 @@ def unified(path: str, live: Obj | None, merged: Obj) -> str:
 
 async def run(session: Session, args: argparse.Namespace) -> int:
     try:
-        manifests = load(session, args)
+        manifests = load(session, args, verb="")
     except CliError as err:
         for line in err.lines:
             warn(line)

@@ -68,6 +68,7 @@ class SandboxRecord:
             "config": {
                 "name": c.name, "namespace": c.namespace, "uid": c.uid, "log_directory": str(c.log_directory),
                 "work_directory": str(c.work_directory), "hostname": c.hostname, "host_network": c.host_network,
+                "host_aliases": [[ip, names] for ip, names in c.host_aliases],
                 "dns": None if c.dns is None else {"servers": c.dns.servers, "searches": c.dns.searches,
                                                     "options": c.dns.options},
                 "port_mappings": [
@@ -85,6 +86,7 @@ class SandboxRecord:
             name=str(c["name"]), namespace=str(c["namespace"]), uid=str(c["uid"]),
             log_directory=Path(c["log_directory"]), work_directory=Path(c["work_directory"]),
             hostname=str(c.get("hostname", "")), host_network=bool(c.get("host_network", False)),
+            host_aliases=[(str(ip), [str(n) for n in names]) for ip, names in c.get("host_aliases", [])],
             dns=None if dns is None else DnsConfig(list(dns["servers"]), list(dns["searches"]), list(dns["options"])),
             port_mappings=[PortMapping(int(p["container_port"]), int(p["host_port"]), str(p["protocol"]),
                                        str(p["host_ip"])) for p in c.get("port_mappings", [])],
@@ -98,11 +100,16 @@ class SandboxRecord:
         os.replace(tmp, self.dir / "sandbox.json")
 
 
-def hosts_file(hostname: str, ip: str) -> str:
+def hosts_file(hostname: str, ip: str, aliases: list[tuple[str, list[str]]] | None = None) -> str:
+    """The pod's /etc/hosts: localhost, the pod's own name, then its spec.hostAliases."""
     lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback",
              "fe00::0\tip6-localnet", "ff02::1\tip6-allnodes", "ff02::2\tip6-allrouters"]
     if ip:
         lines.append(f"{ip}\t{hostname}")
+    if aliases:
+        lines.append("")
+        lines.append("# Entries added by HostAliases.")
+        lines += [f"{alias_ip}\t" + "\t".join(names) for alias_ip, names in aliases]
     return "\n".join(lines) + "\n"
 
 
@@ -126,7 +133,7 @@ def write_pod_files(rec: SandboxRecord) -> None:
     except OSError:
         host_resolv = ""
     files = {
-        "hosts": hosts_file(rec.hostname, rec.ip),
+        "hosts": hosts_file(rec.hostname, rec.ip, rec.config.host_aliases),
         "hostname": rec.hostname + "\n",
         "resolv.conf": resolv_conf(rec.config.dns, host_resolv),
     }

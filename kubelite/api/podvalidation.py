@@ -12,6 +12,7 @@ from kubelite.api.container import Container, Probe
 from kubelite.api.errors import StatusCause
 from kubelite.api.names import dns1123_label_error, env_var_name_error, iana_svc_name_error, ip_error
 from kubelite.api.pods import PodSpec, Volume
+from kubelite.api.podsupport import validate_supported
 from kubelite.api.quantity import parse_quantity
 from kubelite.api.securityvalidation import validate_security
 from kubelite.api.selectors import label_key_error, label_value_error
@@ -256,4 +257,5 @@ def validate_pod_spec(spec: PodSpec, path: str) -> Causes:
         if tol.effect is not None and tol.effect not in TAINT_EFFECTS:
             out.append(StatusCause.not_supported(f"{tpath}.effect", tol.effect, TAINT_EFFECTS))
     validate_security(spec, path, out)
+    validate_supported(spec, path, out)
     return out

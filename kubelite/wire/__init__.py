@@ -91,7 +91,8 @@ def grpc_code(err: ApiError) -> grpc.StatusCode:
 
 
 def status_metadata(err: ApiError) -> tuple[tuple[str, bytes], ...]:
-    """The trailing metadata that carries `err` as a Kubernetes Status."""
+    """The trailing metadata that carries `err` as a Kubernetes Status (pass it through
+    `statusfit.fit_for_metadata` first, so message and Status fit gRPC's metadata limit)."""
     return ((STATUS_METADATA_KEY, json.dumps(err.to_status()).encode()),)
 
 

@@ -11,7 +11,7 @@ from kubectl.manifests import parse_documents
 from kubelite.api import ConfigMap, Secret
 from kubelite.api.defaults import apply_defaults
 from kubelite.api.errors import BadRequest
-from kubelite.api.limits import MAX_NESTING_DEPTH, TOO_DEEP, nesting_error
+from kubelite.api.limits import MAX_NESTING_DEPTH, TOO_DEEP, shape_error
 from kubelite.api.validation import validate
 
 
@@ -23,12 +23,12 @@ def nested(depth: int) -> object:
 
 
 def test_nesting_limit_is_exact_and_needs_no_recursion() -> None:
-    assert nesting_error(nested(MAX_NESTING_DEPTH)) is None
-    assert nesting_error(nested(MAX_NESTING_DEPTH + 1)) == TOO_DEEP
+    assert shape_error(nested(MAX_NESTING_DEPTH)) is None
+    assert shape_error(nested(MAX_NESTING_DEPTH + 1)) == TOO_DEEP
     deep: list[object] = []
     for _ in range(200_000):  # far past Python's recursion limit
         deep = [deep]
-    assert nesting_error(deep) == TOO_DEEP
+    assert shape_error(deep) == TOO_DEEP
 
 
 def test_apiserver_refuses_deep_bodies_with_400() -> None:
@@ -43,7 +43,10 @@ def test_kctl_reports_deep_manifests_instead_of_crashing() -> None:
     _, errors = parse_documents("deep.json", "[" * 100_000 + "]" * 100_000)
     assert errors == [f"deep.json: document 1: invalid JSON: {TOO_DEEP}"]
     docs, errors = parse_documents("ok.yaml", "kind: ConfigMap\n---\n" + "a: " + "[" * 150 + "]" * 150)
-    assert len(docs) == 1 and errors == [f"ok.yaml: document 2: {TOO_DEEP}"]
+    assert errors == [f"ok.yaml: document 2: invalid YAML: {TOO_DEEP}"]
+    docs, errors = parse_documents("block.yaml", "kind: ConfigMap\n---\na:\n" + "".join(
+        "  " * i + f"k{i}:\n" for i in range(1, 150)) + "  " * 150 + "v: 1\n")
+    assert len(docs) == 1 and errors == [f"block.yaml: document 2: {TOO_DEEP}"]
 
 
 def test_config_data_is_limited_to_1_mib_counting_decoded_bytes() -> None:

@@ -159,13 +159,16 @@ def test_runtime_selection() -> None:
 def test_pod_files_and_sandbox_record_round_trip(tmp_path: Path) -> None:
     assert "10.244.1.5\tweb-0" in hosts_file("web-0", "10.244.1.5")
     assert "web-0" not in hosts_file("web-0", "")
+    aliased = hosts_file("web-0", "10.244.1.5", [("10.1.2.3", ["db", "db.local"]), ("::1", ["me"])])
+    assert aliased.endswith("# Entries added by HostAliases.\n10.1.2.3\tdb\tdb.local\n::1\tme\n")
     dns = DnsConfig(servers=["10.96.0.10"], searches=["default.svc.cluster.local", "svc.cluster.local"],
                     options=["ndots:5"])
     assert resolv_conf(dns, "nameserver 1.1.1.1\n") == (
         "search default.svc.cluster.local svc.cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n")
     assert resolv_conf(None, "nameserver 1.1.1.1\n") == "nameserver 1.1.1.1\n"
     config = PodSandboxConfig("web-0", "prod", "u-1", tmp_path / "logs", tmp_path / "work", hostname="",
-                              dns=dns, port_mappings=[PortMapping(80, 8080, "TCP", "")], host_network=False)
+                              dns=dns, port_mappings=[PortMapping(80, 8080, "TCP", "")], host_network=False,
+                              host_aliases=[("10.1.2.3", ["db", "db.local"])])
     rec = SandboxRecord("sid", config, tmp_path, ip="10.244.1.5", created_at=12.5)
     back = SandboxRecord.from_json(rec.to_json(), tmp_path)
     assert (back.config, back.ip, back.ready, back.created_at) == (config, "10.244.1.5", True, 12.5)
