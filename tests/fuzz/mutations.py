@@ -82,7 +82,7 @@ scalars = st.one_of(
 )
 values = st.one_of(
     scalars,
-    st.just([]), st.just({}),
+    st.builds(list), st.builds(dict),  # fresh each time: a later mutation may fill it (st.just would share one)
     st.lists(scalars, max_size=3),
     st.dictionaries(st.text(CHARS, max_size=8), scalars, max_size=3),
     st.builds(deep, st.sampled_from(DEPTHS), st.booleans()),

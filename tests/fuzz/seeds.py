@@ -92,6 +92,13 @@ def _bodies() -> dict[str, Obj]:
             {"path": "/", "pathType": "Prefix",
              "backend": {"service": {"name": "fz", "port": {"number": 80}}}}]}}]}},
         "IngressClass": {"spec": {"controller": NGINX_CONTROLLER}},
+        "HorizontalPodAutoscaler": {"spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "fz"},
+            "minReplicas": 1, "maxReplicas": 5,
+            "metrics": [{"type": "Resource", "resource": {
+                "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}}],
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 60,
+                                       "policies": [{"type": "Percent", "value": 50, "periodSeconds": 15}]}}}},
     }
 
 
