@@ -144,8 +144,14 @@ def annotate(manifest: Obj) -> Obj:
         if not annotations:
             record["metadata"].pop("annotations")
     body = copy.deepcopy(record)
-    meta = body.setdefault("metadata", {})
-    meta.setdefault("annotations", {})[LAST_APPLIED] = json.dumps(record, separators=(",", ":")) + "\n"
+    meta = body.get("metadata")
+    if meta is None:
+        meta = body["metadata"] = {}
+    if isinstance(meta, dict):  # anything else is the server's to refuse, naming the field
+        if meta.get("annotations") is None:  # absent or null: kubectl treats both as none
+            meta["annotations"] = {}
+        if isinstance(meta["annotations"], dict):
+            meta["annotations"][LAST_APPLIED] = json.dumps(record, separators=(",", ":")) + "\n"
     return body
 
 

@@ -23,10 +23,17 @@ from kubelite.api.validation import validate_object_meta
 
 Causes = list[StatusCause]
 SUBJECT_KINDS = ("User", "Group", "ServiceAccount")
+MAX_PATH_SEGMENT_NAME = 253
 
 
 def path_segment_error(name: str) -> str | None:
-    """Kubernetes' IsValidPathSegmentName: anything but ".", ".." and names with "/" or "%"."""
+    """Kubernetes' IsValidPathSegmentName: anything but ".", ".." and names with "/" or "%".
+
+    Capped at 253 characters (a DNS subdomain's limit) where Kubernetes has no cap: the name
+    is also the storage key, and a megabyte key would pass the object-size check only to be
+    refused by the store with a server error."""
+    if len(name) > MAX_PATH_SEGMENT_NAME:
+        return f"must be no more than {MAX_PATH_SEGMENT_NAME} characters"
     if name in (".", ".."):
         return f'may not be "{name}"'
     for bad in ("/", "%"):

@@ -118,3 +118,11 @@ def test_annotation_does_not_nest_previous_annotation() -> None:
     twice = annotate(once)
     assert LAST_APPLIED not in json.loads(twice["metadata"]["annotations"][LAST_APPLIED]).get("metadata", {}).get(
         "annotations", {})
+
+
+def test_null_annotations_or_metadata_are_treated_as_none() -> None:
+    """`annotations: null` (found by the fuzzer: it crashed kctl) records the manifest like no annotations."""
+    for metadata in ({"name": "c", "annotations": None}, None):
+        body = annotate({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": {"a": "1"}})
+        recorded = json.loads(body["metadata"]["annotations"][LAST_APPLIED])
+        assert recorded["data"] == {"a": "1"}
