@@ -173,16 +173,16 @@ def up(cfg: vp.VmClusterConfig) -> int:
         timings.add(f"boot ({len(machines)} VMs to SSH)", time.monotonic() - t_boot)
         timings.step("install kubelite", lambda: each(cfg, lambda vm: install_kubelite(cfg, vm, wheel)))
         say(f"kubelite init in {cp.name} ({cp.ip})")
-        init = timings.step("kubelite init", lambda: vms.ssh(
+        init = timings.step("kubelite init", lambda: vms.ssh_stream(
             cfg, cp, f"kubelite init --advertise-address {cp.ip} --runtime runc --data-dir {DATA_DIR} "
-                     f"--timeout {cfg.init_timeout:.0f}", timeout=cfg.init_timeout + 120))
-        join = vp.parse_join_command(init.stdout.decode(errors="replace"))
+                     f"--timeout {cfg.init_timeout:.0f}", cfg.init_timeout + 120, say))
+        join = vp.parse_join_command(init)
         say(f"  {' '.join(join[:3])} --token ... on {', '.join(vm.name for vm in joiners)}")
 
         def joined(vm: vp.Vm) -> None:
             t = time.monotonic()
-            vms.ssh(cfg, vm, shlex.join([*join, "--runtime", "runc", "--timeout", f"{cfg.init_timeout:.0f}"]),
-                    timeout=cfg.init_timeout + 120)
+            vms.ssh_stream(cfg, vm, shlex.join([*join, "--runtime", "runc", "--timeout", f"{cfg.init_timeout:.0f}"]),
+                           cfg.init_timeout + 120, say)
             timings.add(f"join {vm.name}", time.monotonic() - t)
         t_join = time.monotonic()
         each(cfg, joined, joiners)

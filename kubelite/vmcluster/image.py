@@ -15,6 +15,7 @@ vmlinuz and initrd.img (for QEMU's direct kernel boot).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -99,12 +100,12 @@ def image_dir(cfg: vp.VmClusterConfig, repo: Path) -> Path:
     return cfg.cache_dir / vp.image_key(cfg, requirements(repo), GUEST_FILES)
 
 
-def _run(step: str, argv: list[str], log: Path, timeout: float = 3600) -> None:
+def _run(step: str, argv: list[str], log: Path, timeout: float = 3600, env: dict[str, str] | None = None) -> None:
     with open(log, "a") as out:
         out.write(f"\n$ {' '.join(argv)}\n")
         out.flush()
         try:
-            proc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, check=False)
+            proc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, check=False, env=env)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise ImageError(f"{step}: {exc} (log: {log})") from None
     if proc.returncode != 0:
@@ -176,7 +177,9 @@ def build(cfg: vp.VmClusterConfig, repo: Path, say: Callable[[str], None]) -> tu
     wheelhouse(requirements(repo), stage / "tmp" / "wheelhouse", log)
     rootfs = work / "rootfs"
     say("  Debian 12 root filesystem (mmdebstrap)")
-    _run("mmdebstrap", mmdebstrap_argv(cfg, stage, rootfs), log)
+    # the host's pip settings (PIP_* variables) mean nothing inside the image's chroot
+    _run("mmdebstrap", mmdebstrap_argv(cfg, stage, rootfs), log,
+         env={k: v for k, v in os.environ.items() if not k.startswith("PIP_")})
     boot = rootfs / "boot"
     kernels = sorted(boot.glob("vmlinuz-*"))
     initrds = sorted(boot.glob("initrd.img-*"))

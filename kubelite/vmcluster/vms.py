@@ -12,7 +12,9 @@ import asyncio
 import os
 import signal
 import subprocess
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from kubelite.procs import process_start_ticks, stop_process
@@ -91,6 +93,28 @@ def ssh(cfg: vp.VmClusterConfig, vm: vp.Vm, command: str, timeout: float = 300, 
         raise VmError(f"{vm.name}: `{command}` failed (exit {proc.returncode}):\n"
                       f"{proc.stdout.decode(errors='replace')}{proc.stderr.decode(errors='replace')}")
     return proc
+
+
+def ssh_stream(cfg: vp.VmClusterConfig, vm: vp.Vm, command: str, timeout: float,
+               say: Callable[[str], None]) -> str:
+    """`command` in the VM, its output shown line by line as `[vmN] ...` (init and join take minutes
+    under emulation); returns the output, raises on failure."""
+    lines: list[str] = []
+    with subprocess.Popen(ssh_argv(cfg, vm, command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, errors="replace") as proc:
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.append(line)
+                say(f"  [{vm.name}] {line.rstrip()}")
+        finally:
+            timer.cancel()
+        code = proc.wait()
+    if code != 0:
+        raise VmError(f"{vm.name}: `{command}` failed (exit {code}{', timed out' if code < 0 else ''})")
+    return "".join(lines)
 
 
 def copy_to(cfg: vp.VmClusterConfig, vm: vp.Vm, data: bytes, dest: str) -> None:
