@@ -260,5 +260,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted; cleaned up", file=sys.stderr)
+        print("interrupted" + ("" if args.keep else "; cleaned up"), file=sys.stderr)
         return 130

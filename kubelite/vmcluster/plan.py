@@ -172,7 +172,10 @@ def kernel_cmdline(cfg: VmClusterConfig, vm: Vm, ssh_pubkey: str) -> str:
     kind, _, body = ssh_pubkey.strip().partition(" ")
     if kind != "ssh-ed25519" or not body:
         raise PlanError("the run's SSH key must be an ed25519 public key")
+    # systemd's 90 s default for devices and units is too short under emulation on a busy host
+    # (udev alone can take longer to announce eth0)
     parts = ["root=/dev/vda", "rw", "console=ttyS0", "net.ifnames=0", "mitigations=off", "panic=-1",
+             "systemd.default_timeout_start_sec=1200",
              f"systemd.hostname={vm.name}", f"kl.ip={vm.ip}/{cfg.network.prefixlen}", f"kl.gw={cfg.host_ip}",
              f"kl.sshkey={body.split()[0]}"]
     if vm.index != 1:
@@ -183,7 +186,7 @@ def kernel_cmdline(cfg: VmClusterConfig, vm: Vm, ssh_pubkey: str) -> str:
 def qemu_argv(cfg: VmClusterConfig, vm: Vm, kernel: Path, initrd: Path, cmdline: str) -> list[str]:
     """QEMU for one VM: direct kernel boot, its overlay disk, a tap on the bridge, console to a file."""
     accel = ["-accel", "kvm", "-cpu", "host"] if cfg.accel == "kvm" else ["-accel", "tcg,tb-size=256", "-cpu", "max"]
-    return ["qemu-system-x86_64", "-name", vm.name, *accel, "-smp", "1", "-m", str(vm.memory_mb),
+    return ["qemu-system-x86_64", "-name", vm.name, "-nodefaults", *accel, "-smp", "1", "-m", str(vm.memory_mb),
             "-kernel", str(kernel), "-initrd", str(initrd), "-append", cmdline,
             "-drive", f"file={vm.disk},if=virtio,format=qcow2,cache=unsafe",
             "-netdev", f"tap,id=net0,ifname={vm.tap},script=no,downscript=no",

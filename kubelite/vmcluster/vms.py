@@ -20,6 +20,9 @@ from pathlib import Path
 from kubelite.procs import process_start_ticks, stop_process
 from kubelite.vmcluster import plan as vp
 
+STOP = threading.Event()
+"""Set on SIGTERM/SIGINT so threads polling VMs give up and the run's cleanup is not kept waiting."""
+
 
 class VmError(Exception):
     """A VM step failed; the message says which and where its log is."""
@@ -156,7 +159,7 @@ def console_tail(vm: vp.Vm, lines: int = 25) -> str:
 
 def wait_ssh(cfg: vp.VmClusterConfig, vm: vp.Vm, deadline: float) -> None:
     """Poll until the VM runs commands over SSH (its QEMU still alive), or fail with its console."""
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not STOP.is_set():
         if qemu_pid(vm) is None:
             raise VmError(f"{vm.name}: QEMU exited; console ({vm.console_log}):\n{console_tail(vm)}")
         if run(ssh_argv(cfg, vm, "true"), check=False, timeout=60).returncode == 0:
@@ -168,8 +171,9 @@ def wait_ssh(cfg: vp.VmClusterConfig, vm: vp.Vm, deadline: float) -> None:
 def on_signals_exit() -> None:
     """SIGTERM/SIGHUP end the run like Ctrl-C, so its cleanup (`finally`) runs."""
     def handler(signum: int, _frame: object) -> None:
+        STOP.set()
         raise KeyboardInterrupt(f"signal {signum}")
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, handler)
 
 
