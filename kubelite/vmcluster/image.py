@@ -30,6 +30,11 @@ GUEST_NET_SCRIPT = """#!/bin/sh
 # kubelite VM: address, routes and the run's SSH key from the kernel command line (deploy/vm-cluster.sh)
 set -eu
 ip=""; gw=""; routes=""; key=""
+# eth0 appears once its driver is loaded: load it rather than wait for udev's coldplug, which can take
+# minutes under emulation on a busy host (longer than systemd's device timeout)
+modprobe virtio_net 2>/dev/null || true
+i=0
+while [ ! -e /sys/class/net/eth0 ] && [ "$i" -lt 1200 ]; do sleep 1; i=$((i + 1)); done
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     kl.ip=*) ip="${arg#kl.ip=}" ;;
@@ -53,12 +58,12 @@ mkdir -p -m 700 /root/.ssh
 
 GUEST_NET_UNIT = """[Unit]
 Description=kubelite VM network and SSH key from the kernel command line
-Requires=sys-subsystem-net-devices-eth0.device
-After=sys-subsystem-net-devices-eth0.device
+After=systemd-modules-load.service
 Before=ssh.service network-online.target
 
 [Service]
 Type=oneshot
+TimeoutStartSec=infinity
 RemainAfterExit=yes
 ExecStart=/usr/local/sbin/kl-vm-net
 
@@ -83,7 +88,9 @@ GUEST_FILES = {
 VENV = "/opt/kubelite"
 # Debian services a kubelite node must not have running on its own (kubelite starts nginx and the
 # registry itself, on its own ports and configuration).
-MASKED = ("nginx.service", "docker-registry.service", "apt-daily.timer", "apt-daily-upgrade.timer")
+# e2scrub_reap only looks for LVM snapshots (there are none) and takes minutes under emulation.
+MASKED = ("nginx.service", "docker-registry.service", "apt-daily.timer", "apt-daily-upgrade.timer",
+          "e2scrub_reap.service")
 
 
 class ImageError(Exception):
@@ -97,7 +104,7 @@ def requirements(repo: Path) -> list[str]:
 
 
 def image_dir(cfg: vp.VmClusterConfig, repo: Path) -> Path:
-    return cfg.cache_dir / vp.image_key(cfg, requirements(repo), GUEST_FILES)
+    return cfg.cache_dir / vp.image_key(cfg, requirements(repo), {**GUEST_FILES, "masked": " ".join(MASKED)})
 
 
 def _run(step: str, argv: list[str], log: Path, timeout: float = 3600, env: dict[str, str] | None = None) -> None:

@@ -162,8 +162,11 @@ def wait_ssh(cfg: vp.VmClusterConfig, vm: vp.Vm, deadline: float) -> None:
     while time.monotonic() < deadline and not STOP.is_set():
         if qemu_pid(vm) is None:
             raise VmError(f"{vm.name}: QEMU exited; console ({vm.console_log}):\n{console_tail(vm)}")
-        if run(ssh_argv(cfg, vm, "true"), check=False, timeout=60).returncode == 0:
-            return
+        try:
+            if run(ssh_argv(cfg, vm, "true"), check=False, timeout=120).returncode == 0:
+                return
+        except VmError:  # sshd not answering in time yet: the guest is still starting
+            pass
         time.sleep(3)  # a retry interval while the guest boots, not synchronisation
     raise VmError(f"{vm.name}: no SSH within the boot timeout; console ({vm.console_log}):\n{console_tail(vm)}")
 
