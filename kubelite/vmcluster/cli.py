@@ -77,8 +77,15 @@ def build_kubelite_wheel(dest: Path) -> Path:
     return wheel
 
 
+# Kernel modules a node needs loaded (as Kubernetes' node set-up asks): bridged pod traffic through
+# iptables (the node network sets net.bridge.bridge-nf-call-iptables), the VXLAN overlay.
+NODE_MODULES = ("br_netfilter", "vxlan", "overlay")
+
+
 def install_kubelite(cfg: vp.VmClusterConfig, vm: vp.Vm, wheel: Path) -> None:
-    """kubelite into the image's venv, offline (its dependencies are already there)."""
+    """The node's kernel modules, then kubelite into the image's venv, offline (its dependencies are
+    already there)."""
+    vms.ssh(cfg, vm, f"modprobe -a {' '.join(NODE_MODULES)}")
     dest = f"/root/{wheel.name}"
     vms.copy_to(cfg, vm, wheel.read_bytes(), dest)
     vms.ssh(cfg, vm, f"{vi.VENV}/bin/pip install -q --no-index --no-deps --force-reinstall {dest}", timeout=1200)
@@ -237,7 +244,8 @@ def ssh_command(cfg: vp.VmClusterConfig, rest: list[str]) -> int:
     command = rest[1:]
     if command[:1] == ["--"]:
         command = command[1:]
-    argv = vms.ssh_argv(cfg, cfg.machines()[int(rest[0]) - 1], shlex.join(command), tty=not command)
+    # joined with spaces, as ssh itself does: `ssh 1 -- 'a; b'` runs a remote shell line
+    argv = vms.ssh_argv(cfg, cfg.machines()[int(rest[0]) - 1], " ".join(command), tty=not command)
     return subprocess.call(argv)
 
 
