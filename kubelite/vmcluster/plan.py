@@ -176,6 +176,8 @@ def kernel_cmdline(cfg: VmClusterConfig, vm: Vm, ssh_pubkey: str) -> str:
     # (udev alone can take longer to announce eth0)
     parts = ["root=/dev/vda", "rw", "console=ttyS0", "net.ifnames=0", "mitigations=off", "panic=-1",
              "systemd.default_timeout_start_sec=1200",
+             # kubelite's runc runtime uses the cgroup v1 controllers (Debian 12 boots cgroup v2 only)
+             "systemd.unified_cgroup_hierarchy=0",
              f"systemd.hostname={vm.name}", f"kl.ip={vm.ip}/{cfg.network.prefixlen}", f"kl.gw={cfg.host_ip}",
              f"kl.sshkey={body.split()[0]}"]
     if vm.index != 1:

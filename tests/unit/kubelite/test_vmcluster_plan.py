@@ -55,6 +55,7 @@ def test_kernel_cmdline_carries_address_gateway_key_and_the_route_to_the_init_no
     line = vp.kernel_cmdline(cfg, cp, KEY).split()
     assert {"root=/dev/vda", "console=ttyS0", "systemd.hostname=vm1", "kl.ip=10.77.0.11/24",
             "kl.gw=10.77.0.1", "kl.sshkey=AAAAC3NzaC1lZDI1NTE5AAAAIExampleKeyBody"} <= set(line)
+    assert "systemd.unified_cgroup_hierarchy=0" in line  # the runc runtime's cgroup v1 controllers
     assert not [w for w in line if w.startswith("kl.route=")]
     # joining VMs reach init's own node (a namespace behind VM 1's bridge) through VM 1
     assert "kl.route=10.88.0.0/24,10.77.0.11" in vp.kernel_cmdline(cfg, node, KEY).split()
