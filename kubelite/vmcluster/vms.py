@@ -85,13 +85,16 @@ def ssh_key(cfg: vp.VmClusterConfig) -> tuple[Path, str]:
 def ssh_argv(cfg: vp.VmClusterConfig, vm: vp.Vm, command: str, tty: bool = False) -> list[str]:
     key = cfg.run_dir / "id_ed25519"
     return in_netns(["ssh", "-i", str(key), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                     "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10", "-o", "BatchMode=yes",
+                     "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=60", "-o", "BatchMode=yes",
                      "-o", "ServerAliveInterval=30", *(["-t"] if tty else []), f"root@{vm.ip}", command])
 
 
 def ssh(cfg: vp.VmClusterConfig, vm: vp.Vm, command: str, timeout: float = 300, check: bool = True,
         input_bytes: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    proc = run(ssh_argv(cfg, vm, command), check=False, timeout=timeout, input_bytes=input_bytes)
+    for _ in range(3):  # a VM busy with the control plane can miss ssh's connect/banner deadline
+        proc = run(ssh_argv(cfg, vm, command), check=False, timeout=timeout, input_bytes=input_bytes)
+        if proc.returncode != 255 or b"onnection" not in proc.stderr:
+            break
     if check and proc.returncode != 0:
         raise VmError(f"{vm.name}: `{command}` failed (exit {proc.returncode}):\n"
                       f"{proc.stdout.decode(errors='replace')}{proc.stderr.decode(errors='replace')}")
