@@ -98,9 +98,24 @@ def each(cfg: vp.VmClusterConfig, fn: Callable[[vp.Vm], Any], machines: list[vp.
         return [f.result() for f in [pool.submit(fn, vm) for vm in machines]]
 
 
+def kctl(cfg: vp.VmClusterConfig, cp: vp.Vm, args: str, patience: float = 300) -> bytes:
+    """`kctl ARGS` in VM 1, tried again while it cannot reach the apiserver: under emulation a
+    control plane just started can miss gRPC's connect deadline for a minute or more."""
+    deadline = time.monotonic() + patience
+    while True:
+        proc = vms.ssh(cfg, cp, f"{KCTL} {args}", timeout=300, check=False)
+        if proc.returncode == 0:
+            return proc.stdout
+        unreachable = b"cannot reach the kubelite apiserver" in proc.stdout + proc.stderr
+        if not unreachable or time.monotonic() > deadline:
+            raise vms.VmError(f"{cp.name}: `kctl {args}` failed (exit {proc.returncode}):\n"
+                              f"{proc.stdout.decode(errors='replace')}{proc.stderr.decode(errors='replace')}")
+        say(f"  kctl {args}: the apiserver is not answering yet; trying again")
+        time.sleep(5)  # a retry pause, not synchronisation: the loop ends on success or the deadline
+
+
 def kctl_json(cfg: vp.VmClusterConfig, cp: vp.Vm, args: str) -> dict[str, Any]:
-    out = vms.ssh(cfg, cp, f"{KCTL} {args} -o json", timeout=300).stdout
-    return dict(json.loads(out))
+    return dict(json.loads(kctl(cfg, cp, f"{args} -o json")))
 
 
 def demo_state(cfg: vp.VmClusterConfig, cp: vp.Vm) -> tuple[dict[str, set[str]], int]:
@@ -197,7 +212,7 @@ def up(cfg: vp.VmClusterConfig) -> int:
         t_demo = time.monotonic()
         for rel in DEMO:
             vms.copy_to(cfg, cp, (REPO / rel).read_bytes(), f"/root/demo/{Path(rel).name}")
-        vms.ssh(cfg, cp, f"{KCTL} apply -f /root/demo/", timeout=600)
+        kctl(cfg, cp, "apply -f /root/demo/", patience=cfg.demo_timeout)
         running = wait_demo(cfg, cp)
         timings.add("demo Running", time.monotonic() - t_demo)
         timings.step("Service from every VM", lambda: check_service(cfg, cp))
