@@ -211,7 +211,7 @@ async def _up(plan: ClusterPlan, timeout: float, config_out: Path, quiet: bool, 
             raise UpError(str(exc)) from None
         await _wait_nodes_ready(plan, deadline, say)
         await _wait_default_service_account(plan, deadline)
-        await _publish_cluster_info(plan, settings)
+        await _publish_cluster_info(plan, settings, deadline)
     except BaseException:
         say("startup failed; stopping what was started")
         problems = await _teardown(plan.data_dir, started, 10.0, say)
@@ -468,18 +468,28 @@ async def _wait_default_service_account(plan: ClusterPlan, deadline: float) -> N
                   + str(plan.data_dir / "logs"))
 
 
-async def _publish_cluster_info(plan: ClusterPlan, settings: ClusterSettings) -> None:
+async def _publish_cluster_info(plan: ClusterPlan, settings: ClusterSettings, deadline: float) -> None:
     """kube-public/cluster-info for `kubelite join` discovery (signed by the controller-manager), with the
-    node configuration a joining runc node needs (`addons.node_config`)."""
+    node configuration a joining runc node needs (`addons.node_config`). Tried again until `deadline`
+    while the apiserver does not answer: on an overloaded or emulated machine a TLS handshake can miss
+    gRPC's connect deadline even after the apiserver reported ready."""
     from kubelite.api.clusterinfo import ClusterInfo
+    from kubelite.api.errors import ServiceUnavailable
     from kubelite.bootstrap.publish import publish_cluster_info
     from kubelite.client import ApiClient
 
     ca = cert_path(plan.pki_dir, pki.CLUSTER_CA).read_bytes()
+    info = ClusterInfo(plan.https_server, ca, plan.server, addons.node_config(plan, settings.pod_network))
     client = ApiClient.connect(plan.server, credentials=pki.admin_tls(plan.pki_dir).credentials())
     try:
-        await publish_cluster_info(client, ClusterInfo(plan.https_server, ca, plan.server,
-                                                       addons.node_config(plan, settings.pod_network)))
+        while True:
+            try:
+                await publish_cluster_info(client, info)
+                return
+            except ServiceUnavailable:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(1.0)  # a retry pause; the loop ends on success or the deadline
     finally:
         await client.close()
 
