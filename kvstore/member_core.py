@@ -16,11 +16,7 @@ when the shell persists asynchronously):
    before this Ready are applied at once ("early apply": a write is answered
    without waiting for this Ready's fsync);
 2. persist a received snapshot, then entries + hard state (fsync if `must_sync`);
-   a leader whose term and vote are already durable sends its messages *before*
-   this write (Raft thesis 10.2.1, as etcd does), so its own fsync runs in parallel
-   with the followers' instead of before them; safe because an entry counts as
-   committed only once acks are stepped, which happens after this write finished;
-3. update the in-memory log, send messages (unless sent early);
+3. update the in-memory log, send messages;
 4. install a received snapshot, apply the remaining committed entries, release reads;
 5. `advance`; then maybe take a local snapshot (`snapshot_due` / `snapshot_saved`).
 
@@ -141,8 +137,6 @@ class Persist:
     sync: bool
     committed: list[Entry]
     """Committed entries still to apply after the disk write."""
-    sent: bool = False
-    """The messages went out before the disk write (a leader's; see the module doc)."""
 
 
 class MemberCore:
@@ -285,18 +279,7 @@ class MemberCore:
                 self.apply(committed[:n], rd.hard_state)
                 committed = committed[n:]
                 self.host.release_reads(rd.read_states)
-        sent = bool(rd.messages) and self._may_send_early(rd)
-        if sent:
-            self.host.send(rd.messages)
-        return Persist(rd.snapshot, rd.hard_state, rd.entries, rd.must_sync, committed, sent)
-
-    def _may_send_early(self, rd: Ready) -> bool:
-        """A leader's messages (appends, heartbeats, read-index answers) depend on no state
-        of this Ready that is not yet durable -- unless the Ready changes the term or vote
-        (then nothing may leave before the fsync) or installs a snapshot."""
-        hs = rd.hard_state
-        return self.is_leader and rd.snapshot is None and (
-            hs is None or (hs.term == self.hs.term and hs.vote == self.hs.vote))
+        return Persist(rd.snapshot, rd.hard_state, rd.entries, rd.must_sync, committed)
 
     def end(self, rd: Ready, plan: Persist) -> None:
         """Steps 3-4, once the disk did what `plan` asked."""
@@ -316,7 +299,7 @@ class MemberCore:
             self.observer.on_commit(plan.hard_state, storage)
         if rd.soft_state is not None and rd.soft_state.role == "leader":
             self.observer.on_leader(storage.hard_state().term, storage)
-        if rd.messages and not plan.sent:
+        if rd.messages:
             self.host.send(rd.messages)
         if plan.snapshot is not None:
             self.restore(plan.snapshot)

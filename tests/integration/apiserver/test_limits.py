@@ -15,6 +15,7 @@ from kubelite.api.errors import ApiError, BadRequest, Forbidden, Invalid
 from kubelite.api.namespacepolicy import ResourceQuota
 from kubelite.pb.kubelite import api_pb2
 from tests.integration.controlplane import ControlPlane
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -176,10 +177,17 @@ async def test_turning_a_service_into_node_ports_is_charged(control_plane: Contr
                                         "services.nodeports=2, used: services.nodeports=0, limited: "
                                         "services.nodeports=1"):
         await c.update_raw("services", created)
-    assert (await c.get(ResourceQuota, "q")).status.used == {"services": "1", "services.nodeports": "0"}
+    await _quota_used(c, {"services": "1", "services.nodeports": "0"})
     created["spec"]["ports"] = created["spec"]["ports"][:1]
     await c.update_raw("services", created)  # one node port fits
-    assert (await c.get(ResourceQuota, "q")).status.used == {"services": "1", "services.nodeports": "1"}
+    await _quota_used(c, {"services": "1", "services.nodeports": "1"})
+
+
+async def _quota_used(c: Any, expected: dict[str, str]) -> None:
+    """The quota's status.used reaches `expected` (a loaded machine may be a moment behind)."""
+    async def probe() -> bool:
+        return (await c.get(ResourceQuota, "q")).status.used == expected
+    await eventually(probe, f"quota usage {expected}")
 
 
 async def test_an_object_just_under_the_limit_is_stored(control_plane: ControlPlane) -> None:
