@@ -111,14 +111,7 @@ def to_v1(d: dict[str, Any]) -> dict[str, Any]:
     meta = out.setdefault("metadata", {})
     annotations = dict(meta.get("annotations") or {})
     spec = dict(out.get("spec") or {})
-    metrics = spec.pop("metrics", None) or []
-    others = []
-    for m in metrics:
-        cpu = _cpu_utilization(m, "target")
-        if cpu is not None and "targetCPUUtilizationPercentage" not in spec:
-            spec["targetCPUUtilizationPercentage"] = cpu
-        else:
-            others.append(m)
+    others = _take_cpu(spec.pop("metrics", None) or [], "target", spec, "targetCPUUtilizationPercentage")
     if others:
         annotations[METRICS_ANNOTATION] = json.dumps(others)
     behavior = spec.pop("behavior", None)
@@ -126,13 +119,8 @@ def to_v1(d: dict[str, Any]) -> dict[str, Any]:
         annotations[BEHAVIOR_ANNOTATION] = json.dumps(behavior)
     out["spec"] = spec
     status = dict(out.get("status") or {})
-    current_others = []
-    for m in status.pop("currentMetrics", None) or []:
-        cpu = _cpu_utilization(m, "current")
-        if cpu is not None and "currentCPUUtilizationPercentage" not in status:
-            status["currentCPUUtilizationPercentage"] = cpu
-        else:
-            current_others.append(m)
+    current_others = _take_cpu(status.pop("currentMetrics", None) or [], "current", status,
+                               "currentCPUUtilizationPercentage")
     if current_others:
         annotations[CURRENT_METRICS_ANNOTATION] = json.dumps(current_others)
     conditions = status.pop("conditions", None)
@@ -187,3 +175,16 @@ def v1_kind() -> KindInfo:
 
     return dataclasses.replace(registry.lookup("horizontalpodautoscalers"), api_version=V1,
                                model=HorizontalPodAutoscalerV1)
+
+
+def _take_cpu(metrics: list[Any], which: str, into: dict[str, Any], key: str) -> list[Any]:
+    """Move the first CPU-utilization metric into v1's single percentage field `key`; return the
+    metrics v1 cannot express (kept in an annotation, so a v1 round trip loses nothing)."""
+    others = []
+    for m in metrics:
+        cpu = _cpu_utilization(m, which)
+        if cpu is not None and key not in into:
+            into[key] = cpu
+        else:
+            others.append(m)
+    return others
