@@ -67,14 +67,8 @@ def to_v2(d: dict[str, Any]) -> dict[str, Any]:
     meta = out.setdefault("metadata", {})
     annotations = dict(meta.get("annotations") or {})
     spec = dict(out.get("spec") or {})
-    metrics: list[Any] = []
-    target = spec.pop("targetCPUUtilizationPercentage", None)
-    if target is not None:
-        metrics.append({"type": "Resource", "resource": {
-            "name": "cpu", "target": {"type": "Utilization", "averageUtilization": target}}})
-    extra = _loads(annotations, METRICS_ANNOTATION)
-    if isinstance(extra, list):
-        metrics.extend(extra)
+    metrics = _give_cpu(spec.pop("targetCPUUtilizationPercentage", None), "target",
+                        {"type": "Utilization"}, _loads(annotations, METRICS_ANNOTATION))
     if metrics:
         spec["metrics"] = metrics
     behavior = _loads(annotations, BEHAVIOR_ANNOTATION)
@@ -82,14 +76,8 @@ def to_v2(d: dict[str, Any]) -> dict[str, Any]:
         spec["behavior"] = behavior
     out["spec"] = spec
     status = dict(out.get("status") or {})
-    current = status.pop("currentCPUUtilizationPercentage", None)
-    current_metrics: list[Any] = []
-    if current is not None:
-        current_metrics.append({"type": "Resource", "resource": {"name": "cpu",
-                                                                 "current": {"averageUtilization": current}}})
-    more = _loads(annotations, CURRENT_METRICS_ANNOTATION)
-    if isinstance(more, list):
-        current_metrics.extend(more)
+    current_metrics = _give_cpu(status.pop("currentCPUUtilizationPercentage", None), "current", {},
+                                _loads(annotations, CURRENT_METRICS_ANNOTATION))
     if current_metrics:
         status["currentMetrics"] = current_metrics
     conditions = _loads(annotations, CONDITIONS_ANNOTATION)
@@ -188,3 +176,15 @@ def _take_cpu(metrics: list[Any], which: str, into: dict[str, Any], key: str) ->
         else:
             others.append(m)
     return others
+
+
+def _give_cpu(percent: Any, which: str, kind: dict[str, Any], kept: Any) -> list[Any]:
+    """The inverse of `_take_cpu`: v1's percentage as a v2 CPU Resource metric (`which` is
+    "target" or "current"), followed by the metrics kept in the annotation."""
+    metrics: list[Any] = []
+    if percent is not None:
+        metrics.append({"type": "Resource", "resource": {
+            "name": "cpu", which: {**kind, "averageUtilization": percent}}})
+    if isinstance(kept, list):
+        metrics.extend(kept)
+    return metrics
