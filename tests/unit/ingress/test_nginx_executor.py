@@ -60,12 +60,15 @@ def test_start_reload_reject_and_stop(tmp_path: Path) -> None:
             assert pid is not None and await asyncio.to_thread(_get, port) == "one"
             assert oct((Path(paths.cert_dir) / "a.pem").stat().st_mode & 0o777) == "0o600"
             assert not await nginx.apply(_conf(paths, port, "one"), {"a.pem": b"x"})  # unchanged: no reload
+            old_workers = set(_children(pid))
+            assert old_workers
             assert await nginx.apply(_conf(paths, port, "two"), {})
-            deadline = time.monotonic() + 30  # reload is asynchronous: until the old worker has exited it may
-            while time.monotonic() < deadline:  # still accept a connection and answer with the old config
-                if len(_children(pid)) == 1 and await asyncio.to_thread(_get, port) == "two":
-                    break
+            # Reload is asynchronous: the master forks new workers, then asks the old ones to quit; until every
+            # old worker has exited, one may still accept a connection and answer with the old config.
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and old_workers & set(_children(pid)):
                 await asyncio.sleep(0.1)
+            assert not old_workers & set(_children(pid)), "the old workers never exited"
             assert await asyncio.to_thread(_get, port) == "two"
             assert nginx.master_pid() == pid  # reloaded, not restarted
             assert not (Path(paths.cert_dir) / "a.pem").exists()  # certificates no longer used are removed
