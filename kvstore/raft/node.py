@@ -165,7 +165,7 @@ class RawNode:
             entries=entries,
             snapshot=log.unstable.snapshot,
             committed_entries=committed,
-            messages=r.msgs,
+            messages=r.msgs if hs.term == self._prev_hs.term else _current_term_only(r.msgs, hs.term),
             read_states=r.read_states,
             soft_state=ss if ss != self._prev_ss else None,
         )
@@ -197,3 +197,16 @@ class RawNode:
         return Status(id=r.id, term=r.term, lead=r.lead, role=r.role, commit=r.log.committed,
                       applied=r.log.applied, progress=progress, vote=r.vote, voters=r.voters,
                       lead_transferee=r.lead_transferee)
+
+
+def _current_term_only(msgs: list[Message], term: int) -> list[Message]:
+    """Drop messages stamped with a term this member left within the same Ready.
+
+    Why: a follower may acknowledge a term-18 append and then, before the Ready is
+    persisted, take a term-22 append that truncates that very entry. The Ready's disk
+    image then holds term 22's entry, so the term-18 ack would promise an entry that
+    is not on disk, and a term-18 leader still counting votes could commit it
+    (sim seed 127160152). Raft tolerates lost messages, so dropping them is safe; a
+    message without a term (forwarded proposals, reads, transfers) is kept.
+    """
+    return [m for m in msgs if not 0 < m.term < term]

@@ -183,3 +183,21 @@ def test_work_between_ready_and_advance_is_not_lost_or_repeated() -> None:
     storage.append(rd2.entries)
     node.advance(rd2)
     assert not node.has_ready()
+
+
+def test_ack_of_an_entry_truncated_in_the_same_ready_is_not_sent() -> None:
+    # Follower 3 holds (1,1). Within one Ready it takes a term-2 append of index 2 (and would ack it),
+    # then a term-3 leader's append that replaces index 2. Its disk will hold term 3's entry, so the
+    # term-2 ack must not leave: a term-2 leader could count it towards committing an entry no
+    # longer on this member's disk (sim seed 127160152 found this).
+    node = RawNode(Config(id=3, storage=storage_with([Entry(1, 1)], (1, 2, 3), HardState(1, 0, 1)),
+                          rng=random.Random(1)))
+    drain(node)
+    node.step(Message(MsgType.APP, to=3, frm=1, term=2, log_term=1, index=1, commit=1,
+                      entries=(Entry(term=2, index=2, data=b"term-2"),)))
+    node.step(Message(MsgType.APP, to=3, frm=2, term=3, log_term=1, index=1, commit=1,
+                      entries=(Entry(term=3, index=2, data=b"term-3"),)))
+    rd = node.ready()
+    assert [(e.index, e.term, e.data) for e in rd.entries] == [(2, 3, b"term-3")]
+    acks = [(m.to, m.term, m.index) for m in rd.messages if m.type == MsgType.APP_RESP]
+    assert acks == [(2, 3, 2)]
