@@ -7,6 +7,7 @@ process boundaries a user's cluster has, not an in-process shortcut.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import re
 import socket
@@ -135,3 +136,43 @@ async def create_default_service_account(client: Any) -> None:
     controller-manager makes it, and a benchmark's control plane runs none."""
     await client.create_raw("serviceaccounts", {"apiVersion": "v1", "kind": "ServiceAccount",
                                                 "metadata": {"name": "default", "namespace": "default"}})
+
+
+def kubelite_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`kubelite <args>` run to completion. A throwaway KUBECONFIG: `up` merges its kubectl context
+    there, not into the user's ~/.kube/config."""
+    env = dict(os.environ, KUBECONFIG=f"/tmp/kubelite-bench-{os.getpid()}.kubeconfig")
+    return subprocess.run([sys.executable, "-m", "kubelite.main", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=ROOT)
+
+
+def local_cluster_ports(nodes: int, offset: int, net_id: int) -> set[int]:
+    """The host ports `kubelite up` would bind with this offset (from the plan it would run)."""
+    from kubelite.settings import ClusterSettings
+
+    plan = ClusterSettings(nodes=nodes, port_offset=offset, runtime="runc", net_id=net_id,
+                           kv_members=3).plan(Path("/"))
+    return cluster_ports([c.argv for c in plan.components])
+
+
+def up_local_cluster(data_dir: Path, nodes: int, attempts: int = 3) -> tuple[int, int]:
+    """`kubelite up --nodes N --runtime runc --kv-members 3` on a port offset whose ports are all
+    free and a bridge id no other cluster uses; if another process takes a port in between
+    ("address already in use"), down and retry with new ones. kctl's config goes to
+    `data_dir/config`. Returns (offset, net id)."""
+    from tests.e2e.cluster import free_net_id
+
+    for attempt in range(1, attempts + 1):
+        net_id = free_net_id()
+        offset = free_port_offset(lambda o: local_cluster_ports(nodes, o, net_id))  # noqa: B023 (called here)
+        up = kubelite_cli("up", "--nodes", str(nodes), "--runtime", "runc", "--kv-members", "3",
+                          "--data-dir", str(data_dir), "--port-offset", str(offset), "--net-id", str(net_id),
+                          "--config-out", str(data_dir / "config"), "-q")
+        if up.returncode == 0:
+            return offset, net_id
+        output = f"{up.stdout}\n{up.stderr}"
+        if "address already in use" not in output.lower() or attempt == attempts:
+            raise SystemExit(f"kubelite up failed:\n{output}")
+        print(f"kubelite up: a port was taken meanwhile (offset {offset}); retrying with another")
+        kubelite_cli("down", "--data-dir", str(data_dir), "--purge")
+    raise AssertionError("unreachable")

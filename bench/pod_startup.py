@@ -36,21 +36,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import cluster_ports as argv_ports  # noqa: E402
-from harness import free_port_offset  # noqa: E402
+from harness import kubelite_cli, up_local_cluster  # noqa: E402
 
 from kubectl.config import load_config  # noqa: E402
 from kubelite.api import Container, ObjectMeta, Pod, PodSpec  # noqa: E402
 from kubelite.client import ApiClient  # noqa: E402
-from kubelite.settings import ClusterSettings  # noqa: E402
-from tests.e2e.cluster import free_net_id  # noqa: E402
-
-
-def kubelite(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    # A throwaway KUBECONFIG: `up` merges its kubectl context there, not into the user's ~/.kube/config.
-    env = dict(os.environ, KUBECONFIG=f"/tmp/kubelite-bench-{os.getpid()}.kubeconfig")
-    return subprocess.run([sys.executable, "-m", "kubelite.main", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
 
 
 def make_pod(name: str, node: str | None = None) -> Pod:
@@ -168,35 +158,9 @@ def measure_floor(bundle: Path, runs: int) -> list[float]:
     return times
 
 
-def cluster_ports(offset: int, net_id: int) -> set[int]:
-    """The host ports `kubelite up` would bind with this offset (from the plan it would run)."""
-    plan = ClusterSettings(nodes=3, port_offset=offset, runtime="runc", net_id=net_id, kv_members=3).plan(Path("/"))
-    return argv_ports([c.argv for c in plan.components])
-
-
-def cluster_up(data_dir: Path, attempts: int = 3) -> tuple[int, int]:
-    """`kubelite up` on a port offset whose ports are all free and a bridge id no other cluster uses;
-    if another process takes a port in between ("address already in use"), down and retry with
-    new ones. Returns (offset, net id)."""
-    for attempt in range(1, attempts + 1):
-        net_id = free_net_id()
-        offset = free_port_offset(lambda o: cluster_ports(o, net_id))  # noqa: B023 (called right here)
-        up = kubelite("up", "--nodes", "3", "--runtime", "runc", "--kv-members", "3", "--data-dir", str(data_dir),
-                      "--port-offset", str(offset), "--net-id", str(net_id),
-                      "--config-out", str(data_dir / "config"), "-q")
-        if up.returncode == 0:
-            return offset, net_id
-        output = f"{up.stdout}\n{up.stderr}"
-        if "address already in use" not in output.lower() or attempt == attempts:
-            raise SystemExit(f"kubelite up failed:\n{output}")
-        print(f"kubelite up: a port was taken meanwhile (offset {offset}); retrying with another")
-        kubelite("down", "--data-dir", str(data_dir), "--purge")
-    raise AssertionError("unreachable")
-
-
 async def bench(args: argparse.Namespace, data_dir: Path) -> None:
     t0 = time.monotonic()
-    offset, net_id = cluster_up(data_dir)
+    offset, net_id = up_local_cluster(data_dir, nodes=3)
     # The cluster speaks mutual TLS: connect as the admin with what `up` wrote into --config-out.
     config = load_config(data_dir / "config")
     server = config.server or f"10.88.{net_id}.1:{6443 + offset}"
@@ -288,7 +252,7 @@ def main() -> None:
         if args.keep:
             print(f"cluster left running: kubelite down --data-dir {data_dir}")
         else:
-            down = kubelite("down", "--data-dir", str(data_dir), "--purge")
+            down = kubelite_cli("down", "--data-dir", str(data_dir), "--purge")
             print(down.stdout.strip().splitlines()[-1] if down.stdout.strip() else down.stderr)
 
 

@@ -1,0 +1,227 @@
+"""Idle footprint of a local cluster running the demo: CPU share and memory of every process.
+
+Run (root, runc, conmon, CNI plugins, docker-registry): `python bench/idle.py`.
+
+1. `kubelite up` with its defaults (3 kvstore members, 2 nodes, runc) in a temporary
+   directory, on a port offset and bridge id no other cluster uses, then the manifests
+   `deploy/quickstart.sh` applies (`kctl apply -f examples/`), and waits until the demo
+   Deployment's 3 pods are Running.
+2. `--settle` seconds for start-up work to finish (informer lists, the first status
+   updates, image pulls), then samples every process of the cluster over `--window`
+   seconds from /proc: CPU ticks (own, and waited-for children such as runc and
+   iptables runs) at the start and end, and RSS, PSS and USS at the end
+   (`/proc/PID/smaps_rollup`; PSS divides the pages processes share, such as the
+   Python interpreter and the gRPC library, between them, so the PSS sum is what the
+   cluster really occupies).
+3. Prints one `FIGURE` line per figure and a per-process table. `--attach DATA_DIR`
+   measures a cluster that is already running instead (nothing started or stopped);
+   `--profile DIR` records every daemon with py-spy during the window and prints
+   each one's top functions.
+
+CPU of an idle cluster is a few percent of a core: on a shared machine compare runs
+made alternately (before, after, before, after), not one pair.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness import ROOT, kubelite_cli, up_local_cluster  # noqa: E402
+from profiling import Profiler, summary  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+@dataclass
+class Proc:
+    name: str
+    pid: int
+    kubelite: bool  # one of the cluster's own Python daemons (not the registry, conmon or a container)
+
+
+def cluster_processes(data_dir: Path) -> list[Proc]:
+    """The supervisor and every component `kubelite up` recorded, plus the pods' conmon and
+    container processes (children of conmon), found by their bundle path under the data dir."""
+    state = json.loads((data_dir / "cluster.json").read_text())
+    procs: list[Proc] = []
+    supervisor = json.loads((data_dir / "supervisor.json").read_text()) if (data_dir / "supervisor.json").exists() \
+        else {}
+    sup_pid = supervisor.get("pid") or (state.get("supervisor") or {}).get("pid")
+    if sup_pid:
+        procs.append(Proc("supervisor", int(sup_pid), True))
+    for p in state["processes"]:
+        procs.append(Proc(p["name"], int(p["pid"]), p["name"] != "registry"))
+    for conmon in _pids_with_cmdline(str(data_dir / "nodes")):
+        if _comm(conmon) == "conmon":
+            procs.append(Proc(f"conmon-{conmon}", conmon, False))
+            procs += [Proc(f"container-{c}", c, False) for c in _descendants(conmon)]
+    return procs
+
+
+def _pids_with_cmdline(needle: str) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if needle in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    out.append(int(entry.name))
+            except OSError:
+                continue
+    return out
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat[stat.rfind(")") + 2:].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], list(children.get(pid, []))
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+def cpu_ticks(pid: int) -> tuple[int, int] | None:
+    """(own utime+stime, waited-for children's cutime+cstime) in clock ticks."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    f = stat[stat.rfind(")") + 2:].split()
+    return int(f[11]) + int(f[12]), int(f[13]) + int(f[14])
+
+
+def memory_kb(pid: int) -> tuple[int, int, int]:
+    """(RSS, PSS, USS) in KiB from smaps_rollup (RSS from statm where that is missing)."""
+    try:
+        fields: dict[str, int] = {}
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+            key, _, rest = line.partition(":")
+            fields[key] = int(rest.split()[0])
+        uss = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
+        return fields.get("Rss", 0), fields.get("Pss", 0), uss
+    except (OSError, ValueError):
+        try:
+            rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_KB
+        except OSError:
+            return 0, 0, 0
+        return rss, 0, 0
+
+
+def measure(data_dir: Path, window: float, profile: Path | None) -> None:
+    procs = cluster_processes(data_dir)
+    prof = Profiler(profile, rate=50) if profile is not None else None
+    if prof is not None:
+        for p in procs:
+            if p.kubelite:
+                prof.attach(p.name, p.pid)
+    start = {p.pid: cpu_ticks(p.pid) for p in procs}
+    t0 = time.monotonic()
+    time.sleep(window)  # the measurement window itself: nothing to wait for
+    elapsed = time.monotonic() - t0
+    end = {p.pid: cpu_ticks(p.pid) for p in procs}
+    if prof is not None:
+        prof.stop()
+    rows = []
+    for p in procs:
+        a, b = start[p.pid], end[p.pid]
+        if a is None or b is None:
+            continue
+        own = (b[0] - a[0]) / TICKS / elapsed * 100
+        kids = (b[1] - a[1]) / TICKS / elapsed * 100
+        rows.append((p, own, kids, *memory_kb(p.pid)))
+    print(f"\n{'process':<22} {'pid':>7} {'CPU %':>6} {'+child':>6} {'RSS MB':>7} {'PSS MB':>7} {'USS MB':>7}")
+    for p, own, kids, rss, pss, uss in sorted(rows, key=lambda r: (not r[0].kubelite, -r[1] - r[2])):
+        print(f"{p.name:<22} {p.pid:>7} {own:6.2f} {kids:6.2f} {rss / 1024:7.1f} {pss / 1024:7.1f} {uss / 1024:7.1f}")
+    for title, sel in (("kubelite daemons", [r for r in rows if r[0].kubelite]),
+                       ("registry, conmon and containers", [r for r in rows if not r[0].kubelite])):
+        cpu = sum(r[1] + r[2] for r in sel)
+        print(f"FIGURE idle {title}: {len(sel)} processes, CPU {cpu:.2f}% of one core over {elapsed:.0f}s, "
+              f"RSS {sum(r[3] for r in sel) / 1024:.0f} MB, PSS {sum(r[4] for r in sel) / 1024:.0f} MB, "
+              f"USS {sum(r[5] for r in sel) / 1024:.0f} MB")
+    if prof is not None:
+        for path in prof.files.values():
+            if path.exists():
+                print(summary(path, 12))
+
+
+def kctl(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, KUBELITE_CONFIG=str(data_dir / "config"))
+    return subprocess.run([sys.executable, "-m", "kubectl.main", *args], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=120)
+
+
+def wait_demo_running(data_dir: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    running = 0
+    while time.monotonic() < deadline:
+        out = kctl(data_dir, "get", "pods", "-l", "app=hello", "--no-headers")
+        running = sum(1 for line in out.stdout.splitlines() if " Running " in line)
+        if running >= 3:
+            return
+        time.sleep(1)  # polling with a deadline, as quickstart.sh does
+    raise SystemExit(f"demo: only {running}/3 pods Running after {timeout:.0f}s")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--nodes", type=int, default=2, help="kubelite up's default")
+    p.add_argument("--settle", type=float, default=30.0, help="seconds between the demo Running and sampling")
+    p.add_argument("--window", type=float, default=60.0, help="seconds sampled")
+    p.add_argument("--attach", type=Path, default=None, metavar="DATA_DIR", help="measure a running cluster")
+    p.add_argument("--profile", type=Path, default=None, metavar="DIR", help="py-spy every daemon into DIR")
+    p.add_argument("--keep", action="store_true", help="leave the cluster running (prints its data dir)")
+    args = p.parse_args()
+    if args.attach is not None:
+        measure(args.attach, args.window, args.profile)
+        return
+    if os.geteuid() != 0:
+        raise SystemExit("idle needs root (runc runtime, as `kubelite up` picks by default)")
+    data_dir = Path(tempfile.mkdtemp(prefix="klidle-"))
+    try:
+        t0 = time.monotonic()
+        offset, net_id = up_local_cluster(data_dir, args.nodes)
+        applied = kctl(data_dir, "apply", "-f", str(ROOT / "examples"))
+        if applied.returncode != 0:
+            raise SystemExit(f"kctl apply failed: {applied.stderr}")
+        wait_demo_running(data_dir, 180)
+        print(f"cluster up (offset {offset}, net id {net_id}) and demo Running in {time.monotonic() - t0:.0f}s; "
+              f"settling {args.settle:.0f}s")
+        time.sleep(args.settle)  # let start-up work finish before the window: a fixed pause by design
+        measure(data_dir, args.window, args.profile)
+    finally:
+        if args.keep:
+            print(f"cluster left running: kubelite down --data-dir {data_dir}")
+        else:
+            down = kubelite_cli("down", "--data-dir", str(data_dir), "--purge")
+            print(down.stdout.strip().splitlines()[-1] if down.stdout.strip() else down.stderr)
+
+
+if __name__ == "__main__":
+    main()
