@@ -18,10 +18,8 @@ import asyncio
 import dataclasses
 import os
 import shutil
-import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from apiserver.allocation import NODE_PORT_RANGE
@@ -31,9 +29,9 @@ from kubectl.durations import duration
 from kubelet.overlay.model import VxlanConfig
 from kubelet.overlay.sync import remove_vtep
 from kubelite import addons, cleanup, kctlcontext, kubeconfig, netns, supervisecli
+from kubelite.componentstart import Say, UpError, start_component, wait_component_ready
 from kubelite.localcluster import (
     ClusterPlan,
-    Component,
     RunningProcess,
     cluster_name,
     default_config_path,
@@ -50,17 +48,9 @@ from kubelite.pki.certs import cert_path
 from kubelite.procs import (
     http_get_status,
     is_same_process_alive,
-    process_start_ticks,
-    spawn_daemon,
     stop_process,
 )
 from kubelite.settings import ClusterSettings
-
-Say = Callable[[str], None]
-
-
-class UpError(Exception):
-    """A cluster could not be brought up; the message says which part and why."""
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
@@ -377,42 +367,11 @@ async def _add_node(data_dir: Path, timeout: float) -> int:
             else:  # a cluster from before the supervisor
                 procs.append(start_component(plan, comp))
                 save_state(data_dir, server, procs)
-            await _wait_ready(plan, comp, procs, deadline, say)
+            await wait_component_ready(plan, comp, procs, deadline, say)
     save_state(data_dir, server, procs, settings=settings.to_dict())
     await _wait_nodes_ready(plan, deadline, say)
     say(f"{name} is Ready")
     return 0
-
-
-def spawn_component(plan: ClusterPlan, comp: Component) -> subprocess.Popen[bytes]:
-    """Spawn one daemon (inside its node's network namespace, if any), marked as this cluster's."""
-    env = dict(os.environ, **{cleanup.CLUSTER_ENV: str(plan.data_dir)})
-    prefix = ["nsenter", f"--net={comp.netns}", "--"] if comp.netns else None
-    return spawn_daemon(comp.argv, plan.data_dir / "logs" / comp.log_name, env, prefix)
-
-
-def start_component(plan: ClusterPlan, comp: Component) -> RunningProcess:
-    """Spawn one daemon and record its identity."""
-    popen = spawn_component(plan, comp)
-    ticks = process_start_ticks(popen.pid)
-    if ticks is None:
-        raise UpError(f"{comp.name} exited immediately; see {plan.data_dir / 'logs' / comp.log_name}")
-    return RunningProcess(comp.name, popen.pid, ticks, comp.health, comp.netns)
-
-
-async def _wait_ready(
-    plan: ClusterPlan, comp: Component, started: list[RunningProcess], deadline: float, say: Say
-) -> None:
-    proc = next(p for p in started if p.name == comp.name)
-    t0 = time.monotonic()
-    while time.monotonic() < deadline:
-        if not is_same_process_alive(proc.pid, proc.start_ticks):
-            raise UpError(f"{comp.name} exited during startup:\n{_log_tail(plan, comp)}")
-        if await http_get_status(comp.health, "/readyz", netns=comp.netns) == 200:
-            say(f"  {comp.name:<24} ready ({time.monotonic() - t0:.1f}s)")
-            return
-        await asyncio.sleep(0.1)
-    raise UpError(f"{comp.name} did not become ready in time:\n{_log_tail(plan, comp)}")
 
 
 async def _wait_nodes_ready(plan: ClusterPlan, deadline: float, say: Say) -> None:
@@ -492,15 +451,6 @@ async def _publish_cluster_info(plan: ClusterPlan, settings: ClusterSettings, de
                 await asyncio.sleep(1.0)  # a retry pause; the loop ends on success or the deadline
     finally:
         await client.close()
-
-
-def _log_tail(plan: ClusterPlan, comp: Component, lines: int = 15) -> str:
-    path = plan.data_dir / "logs" / comp.log_name
-    try:
-        text = path.read_text(errors="replace").splitlines()[-lines:]
-    except OSError:
-        return f"  (no log at {path})"
-    return "\n".join(f"  | {line}" for line in text) + f"\n  full log: {path}"
 
 
 async def _down(data_dir: Path, grace: float, purge: bool) -> int:

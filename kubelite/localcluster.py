@@ -11,11 +11,14 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubelite.netns import NetworkState, plan_network
-from kubelite.pki import cluster as pki
-from kubelite.pki.certs import CertSpec, cert_path, key_path
+from kubelite.pki import flags as pki
+from kubelite.pki.flags import cert_path, key_path
+
+if TYPE_CHECKING:
+    from kubelite.pki.certs import CertSpec
 
 
 def default_data_dir() -> Path:
@@ -137,7 +140,9 @@ class ClusterPlan:
 
     def cert_specs(self) -> list[CertSpec]:
         """Every certificate this cluster's daemons use (see `kubelite.pki.cluster`)."""
-        return pki.cluster_specs([self.control_host], [(n, self.node_ip(n)) for n in self.node_names])
+        from kubelite.pki.cluster import cluster_specs  # cryptography: only `up` issues certificates
+
+        return cluster_specs([self.control_host], [(n, self.node_ip(n)) for n in self.node_names])
 
 
 def pki_dir(data_dir: Path) -> Path:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Protocol
 
 from kubelite import supervisorplan as sp
-from kubelite.cluster import UpError, _wait_ready, spawn_component
+from kubelite.componentstart import UpError, spawn_component, wait_component_ready
 from kubelite.daemon.logs import setup_logging
 from kubelite.localcluster import ClusterPlan, Component, RunningProcess, load_extra, load_state, save_state
 from kubelite.procs import process_start_ticks, stop_process
@@ -120,7 +120,7 @@ class Supervisor:
             for comp in stage:
                 self._start(comp)
             started = list(self.procs.values())
-            await asyncio.gather(*(_wait_ready(self.plan, c, started, deadline, self._say) for c in stage))
+            await asyncio.gather(*(wait_component_ready(self.plan, c, started, deadline, self._say) for c in stage))
         self.phase = "ready"
         self.save()
 

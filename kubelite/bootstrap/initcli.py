@@ -23,7 +23,8 @@ from kubelite.api.errors import ApiError
 from kubelite.api.timeutil import parse_duration, utcnow
 from kubelite.bootstrap.admin import admin_client
 from kubelite.bootstrap.discovery import ca_cert_hash
-from kubelite.cluster import UpError, _parser, _up, resolve_runtime
+from kubelite.cluster import _parser, _up, resolve_runtime
+from kubelite.componentstart import UpError
 from kubelite.localcluster import ClusterPlan, default_config_path, default_data_dir
 from kubelite.pki import cluster as pki
 from kubelite.pki.certs import cert_path

@@ -42,7 +42,8 @@ from kubelite.api.errors import ApiError, NotFound
 from kubelite.bootstrap.discovery import DiscoveryError, discover
 from kubelite.client import ApiClient
 from kubelite.client.tls import ClientTLS
-from kubelite.cluster import UpError, _teardown, resolve_runtime
+from kubelite.cluster import _teardown, resolve_runtime
+from kubelite.componentstart import UpError
 from kubelite.localcluster import (
     ClusterPlan,
     RunningProcess,

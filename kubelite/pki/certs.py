@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kubelite.api.x509sign import BACKDATE, leaf_certificate
+from kubelite.pki.flags import cert_path as cert_path  # callers import the paths from here too
+from kubelite.pki.flags import key_path as key_path
 
 PrivateKey = ec.EllipticCurvePrivateKey
 
@@ -165,14 +167,6 @@ def problem(cert: x509.Certificate, ca: x509.Certificate, now: dt.datetime | Non
     if now >= cert.not_valid_after_utc:
         return f"expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M}Z"
     return None
-
-
-def cert_path(pki_dir: Path, name: str) -> Path:
-    return pki_dir / f"{name}.crt"
-
-
-def key_path(pki_dir: Path, name: str) -> Path:
-    return pki_dir / f"{name}.key"
 
 
 def save(pki_dir: Path, name: str, pair: KeyPair) -> None:

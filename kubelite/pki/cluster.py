@@ -31,11 +31,9 @@ from kubelite.client.tls import ClientTLS
 from kubelite.pki.certs import (
     CertSpec,
     KeyPair,
-    cert_path,
     create_ca,
     is_ca,
     issue,
-    key_path,
     load,
     problem,
     sans,
@@ -45,25 +43,25 @@ from kubelite.pki.certs import (
     utcnow,
 )
 
-CLUSTER_CA = "ca"
-KVSTORE_CA = "etcd/ca"
+# Re-exported: the names and flags are part of this module's interface (they live in flags.py).
+from kubelite.pki.flags import ADMIN as ADMIN
+from kubelite.pki.flags import APISERVER_DNS as APISERVER_DNS
+from kubelite.pki.flags import CLUSTER_CA as CLUSTER_CA
+from kubelite.pki.flags import KUBELET_CLIENT_USER as KUBELET_CLIENT_USER
+from kubelite.pki.flags import KVSTORE_CA as KVSTORE_CA
+from kubelite.pki.flags import REGISTRY as REGISTRY
+from kubelite.pki.flags import SERVICE_IP as SERVICE_IP
+from kubelite.pki.flags import apiserver_flags as apiserver_flags
+from kubelite.pki.flags import cert_path as cert_path
+from kubelite.pki.flags import client_flags as client_flags
+from kubelite.pki.flags import key_path as key_path
+from kubelite.pki.flags import kubelet_client as kubelet_client
+from kubelite.pki.flags import kubelet_flags as kubelet_flags
+from kubelite.pki.flags import kubelet_serving as kubelet_serving
+from kubelite.pki.flags import kvstore_flags as kvstore_flags
+
 CAS = {CLUSTER_CA: "kubelite-ca", KVSTORE_CA: "kubelite-kvstore-ca"}
 RENEW_BEFORE = dt.timedelta(days=30)
-
-SERVICE_IP = "10.96.0.1"  # the `kubernetes` Service's ClusterIP (first address of the Service range)
-APISERVER_DNS = ("kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local",
-                 "localhost")
-KUBELET_CLIENT_USER = "apiserver-kubelet-client"
-REGISTRY = "registry"
-ADMIN = "admin"
-
-
-def kubelet_serving(node: str) -> str:
-    return f"kubelet-{node}"
-
-
-def kubelet_client(node: str) -> str:
-    return f"kubelet-client-{node}"
 
 
 def cluster_specs(control_ips: Iterable[str], nodes: Iterable[tuple[str, str]]) -> list[CertSpec]:
@@ -230,40 +228,3 @@ def client_config(server: str, tls: ClientTLS, context: str = "kubelite") -> str
         "server": server, "certificate-authority": tls.ca_file, "client-certificate": tls.cert_file,
         "client-key": tls.key_file}}}
     return yaml.safe_dump(data, sort_keys=False)
-
-
-# --------------------------------------------------------------------- daemon flags
-
-def _pair_args(pki_dir: Path, name: str, cert_flag: str, key_flag: str) -> list[str]:
-    return [cert_flag, str(cert_path(pki_dir, name)), key_flag, str(key_path(pki_dir, name))]
-
-
-def client_flags(pki_dir: Path, name: str) -> list[str]:
-    """`--cacert --cert --key` of a component talking to the apiserver as certificate `name`."""
-    return ["--cacert", str(cert_path(pki_dir, CLUSTER_CA)), *_pair_args(pki_dir, name, "--cert", "--key")]
-
-
-def kvstore_flags(pki_dir: Path) -> list[str]:
-    """etcd's own flags: client port and peer port both require certificates of the kvstore CA."""
-    ca = str(cert_path(pki_dir, KVSTORE_CA))
-    return [*_pair_args(pki_dir, "etcd/server", "--cert-file", "--key-file"), "--trusted-ca-file", ca,
-            "--client-cert-auth",
-            *_pair_args(pki_dir, "etcd/peer", "--peer-cert-file", "--peer-key-file"), "--peer-trusted-ca-file", ca,
-            "--peer-client-cert-auth"]
-
-
-def apiserver_flags(pki_dir: Path) -> list[str]:
-    """kube-apiserver's flags: its serving pair, the CA for client certificates, storage and kubelet clients."""
-    ca = str(cert_path(pki_dir, CLUSTER_CA))
-    return [*_pair_args(pki_dir, "apiserver", "--tls-cert-file", "--tls-private-key-file"), "--client-ca-file", ca,
-            "--etcd-cafile", str(cert_path(pki_dir, KVSTORE_CA)),
-            *_pair_args(pki_dir, "apiserver-etcd-client", "--etcd-certfile", "--etcd-keyfile"),
-            *_pair_args(pki_dir, "apiserver-kubelet-client", "--kubelet-client-certificate", "--kubelet-client-key"),
-            "--kubelet-certificate-authority", ca]
-
-
-def kubelet_flags(pki_dir: Path, node: str) -> list[str]:
-    """A kubelet's serving pair (its exec/logs port, clients must present a cluster-CA certificate)
-    and its client identity `system:node:<node>`."""
-    return [*_pair_args(pki_dir, kubelet_serving(node), "--tls-cert-file", "--tls-private-key-file"),
-            "--client-ca-file", str(cert_path(pki_dir, CLUSTER_CA)), *client_flags(pki_dir, kubelet_client(node))]
