@@ -4,7 +4,9 @@ Why beside the gRPC client: kubelite's components speak gRPC with client
 certificates, but a joining node has none yet -- it reads cluster-info
 anonymously (without even trusting the server, then checks what it got) and
 files its CSR with a bearer token. Kubernetes' HTTPS API accepts both, so
-these few calls use it; everything else stays on gRPC.
+these few calls use it; everything else stays on gRPC. aiohttp is imported on the first
+request: a kubelet imports this module but calls it only while bootstrapping or rotating
+its certificates, and aiohttp is ~7 MB of a process that runs for the cluster's life.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ from __future__ import annotations
 import json
 import ssl
 from typing import Any
-
-import aiohttp
 
 from kubelite.api.errors import ApiError
 
@@ -39,12 +39,14 @@ class HttpsClient:
             context.load_cert_chain(cert_file, key_file or None)
         self.context = context
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.timeout = timeout
 
     async def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """The JSON answer; an ApiError (Kubernetes' Status, or a 503 naming the server) otherwise."""
+        import aiohttp
+
         try:
-            async with aiohttp.ClientSession(timeout=self.timeout) as session:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as session:
                 async with session.request(method, self.server + path, ssl=self.context, headers=self.headers,
                                            json=body) as resp:
                     text = await resp.text()
