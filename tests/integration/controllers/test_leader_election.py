@@ -52,6 +52,37 @@ async def test_only_one_holder_and_takeover_after_expiry(control_plane: Any) -> 
     assert not await a.try_acquire_or_renew()  # a sees b's fresh record and backs off
 
 
+async def test_holder_renews_with_one_update_and_never_overwrites_another_write(control_plane: Any) -> None:
+    """The holder renews from the record it wrote (no read first, as client-go's fast path); when
+    someone else wrote the Lease meanwhile, the compare-and-swap fails and it reads and backs off."""
+    client: ApiClient = control_plane.client
+    clock = FakeClock()
+    a = LeaderElector(client, config("a"), clock)
+    assert await a.try_acquire_or_renew()
+    reads = 0
+    real_get = client.get
+
+    async def counting_get(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await real_get(*args, **kwargs)
+
+    client.get = counting_get  # type: ignore[method-assign]
+    try:
+        before = (await real_get(Lease, "test-lock", "kube-system")).spec.renew_time
+        assert await a.try_acquire_or_renew()
+        assert reads == 0
+        lease = await real_get(Lease, "test-lock", "kube-system")
+        assert lease.spec.holder_identity == "a" and lease.spec.renew_time != before
+        lease.spec.holder_identity = "intruder"  # another writer takes the Lease
+        await client.update(lease)
+        assert not await a.try_acquire_or_renew()  # CAS fails, a reads the Lease and backs off
+        assert reads == 1
+        assert (await real_get(Lease, "test-lock", "kube-system")).spec.holder_identity == "intruder"
+    finally:
+        client.get = real_get  # type: ignore[method-assign]
+
+
 async def test_graceful_stop_releases_so_standby_takes_over_at_once(control_plane: Any) -> None:
     client: ApiClient = control_plane.client
     cfg = LeaderElectionConfig(name="release-lock", identity="a", lease_duration=30, renew_deadline=20,
