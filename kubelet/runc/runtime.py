@@ -383,6 +383,7 @@ class RuncRuntime(SpawnedExec):
                            started_at=time.time())
         c.save()
         log.info("container started", extra={"container": c.status.name, "id": c.id, "pid": pid})
+        self._exits.watch(c)
 
     def _fail_start(self, c: ContainerRecord, message: str) -> None:
         c.status = replace(c.status, state=ContainerState.EXITED, exit_code=128, reason="StartError",
