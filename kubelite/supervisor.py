@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -33,7 +34,7 @@ from kubelite.procs import process_start_ticks, stop_process
 from kubelite.supervisecli import socket_path, state_path
 
 log = logging.getLogger("kubelite.supervisor")
-POLL_SECONDS = 0.2
+IDLE_POLL_SECONDS = 5.0  # the longest the loop sleeps: a safety net, exits wake it through SIGCHLD
 
 
 def exit_reason(returncode: int) -> str:
@@ -127,8 +128,16 @@ class Supervisor:
     def _say(self, msg: str) -> None:
         log.info("startup", extra={"detail": msg.strip()})
 
+    def next_tick_in(self) -> float:
+        """Seconds until the next pass is needed without an exit: the earliest due restart, at
+        most IDLE_POLL_SECONDS. (Exits wake the loop through SIGCHLD: polling every child five
+        times a second was most of an idle supervisor's wake-ups.)"""
+        now = self.clock()
+        due = [s.restart_at - now for s in self.states.values() if s.restart_at is not None and s.state != sp.STOPPED]
+        return max(0.0, min([IDLE_POLL_SECONDS, *due]))
+
     def tick(self) -> None:
-        """Notice exits and start what is due; called every POLL_SECONDS."""
+        """Notice exits and start what is due; called on every SIGCHLD and when `next_tick_in` passed."""
         now = self.clock()
         for name, state in list(self.states.items()):
             reason = self.io.poll(name) if name in self.procs else None
@@ -223,8 +232,15 @@ async def run(data_dir: Path, timeout: float, grace: float) -> int:
     plan = ClusterPlan(data_dir=data_dir, nodes=sum(c.name.startswith("kubelet-") for c in comps), components=comps)
     sup = Supervisor(plan, ChildProcesses(plan), grace)
     loop = asyncio.get_running_loop()
+    wake = asyncio.Event()  # a child exited, or we are asked to stop
+
+    def stop() -> None:
+        sup.stopping.set()
+        wake.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, sup.stopping.set)
+        loop.add_signal_handler(sig, stop)
+    loop.add_signal_handler(signal.SIGCHLD, wake.set)
     sock = socket_path(data_dir)
     sock.unlink(missing_ok=True)
     old = os.umask(0o177)  # the socket is created 0600: only the cluster's owner may ask for restarts
@@ -240,11 +256,10 @@ async def run(data_dir: Path, timeout: float, grace: float) -> int:
         if starting.done() and starting.exception() is None:
             log.info("all components ready", extra={"components": len(sup.states)})
             while not sup.stopping.is_set():
+                wake.clear()  # before the pass: an exit during it wakes the next wait at once
                 sup.tick()
-                try:
-                    await asyncio.wait_for(sup.stopping.wait(), POLL_SECONDS)
-                except TimeoutError:
-                    pass
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), sup.next_tick_in())
         elif starting.done():
             exc = starting.exception()
             sup.phase = f"failed: {exc}" if isinstance(exc, UpError) else f"failed: {exc!r}"
