@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, Protocol
@@ -218,6 +219,7 @@ class EtcdClient:
         self._current = 0
         self.timeout = timeout
         self.last_error: str | None = None
+        self.last_answer = 0.0  # time.monotonic() of the store's last successful answer
 
     @property
     def endpoint(self) -> str:
@@ -258,6 +260,7 @@ class EtcdClient:
                     continue
                 raise map_rpc_error(err, ep.target) from None
             self.last_error = None
+            self.last_answer = time.monotonic()
             return response
         assert last is not None
         raise map_rpc_error(last, ",".join(e.target for e in self._endpoints)) from None
