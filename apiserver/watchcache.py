@@ -51,15 +51,20 @@ class CacheEvent:
     rv: int
     obj: CachedObject
     prev: CachedObject | None
-    shown: dict[str, WatchEvent] = field(default_factory=dict)  # by the type a watcher sees it as
 
-    def as_event(self, kind: str) -> WatchEvent:
-        """The event as watchers that see it as `kind` get it: one shared instance per kind, so
-        its wire encodings are made once (`WatchEvent.encoded`)."""
-        found = self.shown.get(kind)
-        if found is None:
-            found = self.shown[kind] = WatchEvent(kind, self.obj.raw)
-        return found
+
+Shown = dict[str, WatchEvent]
+"""One live event as its watchers get it, by the type they see it as (selector transitions
+differ): one shared WatchEvent per type, so its wire encodings are made once per event
+(`WatchEvent.encoded`). Built per fan-out and not kept in the history, so the encodings
+are freed once every watcher has sent them."""
+
+
+def _shown_as(shown: Shown, kind: str, ev: CacheEvent) -> WatchEvent:
+    found = shown.get(kind)
+    if found is None:
+        found = shown[kind] = WatchEvent(kind, ev.obj.raw)
+    return found
 
 
 def _as_deleted(prev: CachedObject, rv: int) -> CachedObject:
@@ -82,8 +87,9 @@ class Watcher:
     close_reason: str = ""
     last_rv: int = 0
 
-    def offer(self, ev: CacheEvent) -> None:
-        """Queue `ev` as this watcher sees it (selector transitions become ADDED/DELETED)."""
+    def offer(self, ev: CacheEvent, shown: Shown) -> None:
+        """Queue `ev` as this watcher sees it (selector transitions become ADDED/DELETED);
+        `shown` holds the event's instances shared with the other watchers of this fan-out."""
         if self.closed or ev.rv <= self.start_rv:
             return
         kind = _transition(self.selection, ev)
@@ -92,7 +98,7 @@ class Watcher:
         if len(self.pending) >= self.capacity:
             self.close("watcher fell too far behind")
             return
-        self.pending.append(ev.as_event(kind))
+        self.pending.append(_shown_as(shown, kind, ev))
         self.last_rv = ev.rv
         self.wake.set()
 
@@ -282,8 +288,9 @@ class WatchCache:
         if self._history.maxlen is not None and len(self._history) == self._history.maxlen:
             self.oldest_rv = self._history[0].rv
         self._history.append(ev)
+        shown: Shown = {}
         for w in self._targets(ev):
-            w.offer(ev)
+            w.offer(ev, shown)
             if w.closed:
                 self._unregister(w)
 
@@ -430,7 +437,7 @@ class WatchCache:
             for ev in list(self._history)[bisect.bisect_right(rvs, resource_version):]:
                 kind = _transition(selection, ev)
                 if kind:
-                    w.initial.append(ev.as_event(kind))
+                    w.initial.append(WatchEvent(kind, ev.obj.raw))
             w.last_rv = max(resource_version, self.revision)
         if w.initial:
             w.wake.set()
