@@ -27,7 +27,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import ROOT, create_default_service_account, start_control_plane, stop_all
+from harness import ROOT, cpu_seconds, create_default_service_account, start_control_plane, stop_all
+from profiling import profile_apiserver, stop_profile
 
 from kubelite.api import ConfigMap, Container, ObjectMeta, Pod, PodSpec
 from kubelite.client import ApiClient
@@ -108,10 +109,17 @@ async def bench_pods(args: argparse.Namespace) -> None:
             server = await start_control_plane(Path(tmp), procs, kv_members=args.kv_members)
             client = ApiClient.connect(server)
             await create_default_service_account(client)
+            prof = profile_apiserver(args, procs)
+            api0, kv0 = cpu_seconds(procs[-1].pid), sum(cpu_seconds(p.pid) for p in procs[:-1])
             elapsed, lat = await create_many(client, 0, args.pods, args.concurrency)
+            api_cpu = cpu_seconds(procs[-1].pid) - api0
+            kv_cpu = sum(cpu_seconds(p.pid) for p in procs[:-1]) - kv0
             lat.sort()
             print(f"create {args.pods} pods, {args.concurrency} in flight: {args.pods / elapsed:,.0f} creates/s, "
                   f"p50 {lat[len(lat) // 2] * 1000:.1f} ms, p99 {lat[int(len(lat) * 0.99)] * 1000:.1f} ms")
+            print(f"create CPU per pod: apiserver {api_cpu / args.pods * 1e6:,.0f} us, "
+                  f"kvstore ({len(procs) - 1} members together) {kv_cpu / args.pods * 1e6:,.0f} us")
+            stop_profile(prof)
             raw_small, typed_small, cpu_small, n_small = await time_list(client, 5)
             await create_many(client, args.pods, args.total - args.pods, args.concurrency)
             raw_big, typed_big, cpu_big, n_big = await time_list(client, 5)
@@ -256,7 +264,11 @@ async def main() -> None:
     parser.add_argument("--objects", type=int, default=2000, help="access: ConfigMaps created per side and round")
     parser.add_argument("--rounds", type=int, default=2, help="access: alternating plain/secure rounds")
     parser.add_argument("--watchers", type=int, default=1000, help="http, watch: watchers")
-    parser.add_argument("--writes", type=int, default=50, help="http: writes the watchers must all see")
+    parser.add_argument("--writes", type=int, default=50, help="http, watch: writes the watchers must all see")
+    parser.add_argument("--client-procs", type=int, default=0,
+                        help="watch: run the watchers in this many client processes (0: in this one)")
+    parser.add_argument("--py-spy", default="", metavar="DIR",
+                        help="pods, watch: py-spy records the apiserver during the measured phase into DIR")
     args = parser.parse_args()
     if args.what == "watch":
         from apiserver_watch import bench_watch
