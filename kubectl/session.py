@@ -8,6 +8,7 @@ command needs the same namespace rule (cluster-scoped kinds never carry one).
 from __future__ import annotations
 
 import copy
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -55,6 +56,12 @@ class Session:
             meta = answer.get("metadata") or {}
             token = str(meta.get("continue") or "")
             if not token:
+                # The list is this process's working set until it prints and exits, and decoded
+                # JSON holds no cycles: without this, the collector would walk every one of its
+                # ~100 objects per item up to three times (young, middle, old generation), ~0.2 s
+                # of `kctl get pods -A` on 10,000 pods (bench/README.md). Frozen objects are still
+                # freed by reference counting; only collections skip them.
+                gc.freeze()
                 return items, str(meta.get("resourceVersion") or "")
 
     async def create(self, info: KindInfo, body: Obj) -> Obj:
