@@ -63,7 +63,7 @@ class LazyItems(Sequence[T], Generic[T]):
 
     def __getitem__(self, index: int | slice) -> T | list[T]:
         if isinstance(index, slice):
-            return [self._models_all()[i] for i in range(*index.indices(len(self)))]
+            return [self._model(i) for i in range(*index.indices(len(self)))]
         if index < 0:
             index += len(self)
         if not 0 <= index < len(self):
