@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import resource
 import statistics
@@ -65,21 +66,50 @@ async def create_many(client: ApiClient, start_index: int, count: int, concurren
     return time.perf_counter() - t0, latencies
 
 
-async def time_list(client: ApiClient, runs: int, selector: str = "") -> tuple[float, float, float, int]:
-    """(median seconds for the raw RPC, median seconds incl. client-side parsing, median client CPU
-    seconds of that typed List, item count). The CPU figure stays comparable on a busy machine."""
-    raw, typed, cpu = [], [], []
+@dataclass
+class ListFigures:
+    """Median figures of one List size: seconds of the raw RPC, wall and client CPU seconds of the
+    typed List call (`ApiClient.list`: items are built when read), client CPU of that List plus
+    reading every item (every model built; collections the models cause included), client CPU of
+    `list_raw` (dicts: what kctl decodes), and the item count. CPU stays comparable on a busy machine."""
+
+    raw: float
+    typed: float
+    typed_cpu: float
+    all_read_cpu: float
+    dicts_cpu: float
+    count: int
+
+
+async def time_list(client: ApiClient, runs: int, selector: str = "") -> ListFigures:
+    raw, typed, cpu, all_read, dicts = [], [], [], [], []
     count = 0
     for _ in range(runs):
+        gc.collect()
         t0 = time.perf_counter()
         resp = await client.transport.List(api_pb2.ListRequest(resource="pods", namespace="default", label_selector=selector))
         raw.append(time.perf_counter() - t0)
         count = len(resp.items)
+        del resp
         t0, c0 = time.perf_counter(), time.process_time()
-        await client.list(Pod, namespace="default", label_selector=selector)
+        listed = await client.list(Pod, namespace="default", label_selector=selector)
         typed.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
-    return statistics.median(raw), statistics.median(typed), statistics.median(cpu), count
+        phases = [p.status.phase for p in listed.items]
+        all_read.append(time.process_time() - c0)
+        del listed, phases
+        gc.collect()
+        c0 = time.process_time()
+        await client.list_raw("pods", "default", label_selector=selector)
+        dicts.append(time.process_time() - c0)
+    m = statistics.median
+    return ListFigures(m(raw), m(typed), m(cpu), m(all_read), m(dicts), count)
+
+
+def print_list(what: str, f: ListFigures) -> None:
+    print(f"list {what}: rpc {f.raw * 1000:7.1f} ms, with client decode {f.typed * 1000:7.1f} ms "
+          f"(client CPU {f.typed_cpu * 1000:.0f} ms; reading every item {f.all_read_cpu * 1000:.0f} ms; "
+          f"list_raw {f.dicts_cpu * 1000:.0f} ms)")
 
 
 def time_kctl_get(server: str, tmp: Path, runs: int = 3) -> tuple[float, float]:
@@ -120,18 +150,16 @@ async def bench_pods(args: argparse.Namespace) -> None:
             print(f"create CPU per pod: apiserver {api_cpu / args.pods * 1e6:,.0f} us, "
                   f"kvstore ({len(procs) - 1} members together) {kv_cpu / args.pods * 1e6:,.0f} us")
             stop_profile(prof)
-            raw_small, typed_small, cpu_small, n_small = await time_list(client, 5)
+            small = await time_list(client, 5)
             await create_many(client, args.pods, args.total - args.pods, args.concurrency)
-            raw_big, typed_big, cpu_big, n_big = await time_list(client, 5)
-            raw_sel, typed_sel, cpu_sel, n_sel = await time_list(client, 5, "shard=3")
-            print(f"list {n_small:>6} pods: rpc {raw_small * 1000:7.1f} ms, with client decode {typed_small * 1000:7.1f} ms "
-                  f"(client CPU {cpu_small * 1000:.0f} ms)")
-            print(f"list {n_big:>6} pods: rpc {raw_big * 1000:7.1f} ms, with client decode {typed_big * 1000:7.1f} ms "
-                  f"(client CPU {cpu_big * 1000:.0f} ms)")
-            print(f"list {n_sel:>6} pods by label of {n_big}: rpc {raw_sel * 1000:7.1f} ms, "
-                  f"with client decode {typed_sel * 1000:7.1f} ms (client CPU {cpu_sel * 1000:.0f} ms)")
-            print(f"ratio list time {n_big}/{n_small} objects: {raw_big / raw_small:.1f}x for "
-                  f"{n_big / max(n_small, 1):.1f}x the objects")
+            big = await time_list(client, 5)
+            sel = await time_list(client, 5, "shard=3")
+            print_list(f"{small.count:>6} pods", small)
+            print_list(f"{big.count:>6} pods", big)
+            print_list(f"{sel.count:>6} pods by label of {big.count}", sel)
+            print(f"ratio list time {big.count}/{small.count} objects: {big.raw / small.raw:.1f}x for "
+                  f"{big.count / max(small.count, 1):.1f}x the objects")
+            n_big = big.count
             wall, cpu = time_kctl_get(server, Path(tmp))
             print(f"kctl get pods -A on {n_big} pods: {wall:.2f} s wall, {cpu:.2f} s CPU (target <= 1.0 s wall); "
                   f"JSON: {jsoncodec.backend()}")

@@ -13,15 +13,16 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from pydantic import Field
 
 from kubelite.api.base import KubeModel
 from kubelite.api.meta import Resource
+
+if TYPE_CHECKING:  # imported where used: every kctl run imports this module (the kind registry)
+    from cryptography import x509  # but only CSR work needs cryptography (~40 ms to import)
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 KUBELET_CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client-kubelet"
 KUBE_APISERVER_CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client"
@@ -87,6 +88,8 @@ class CertificateSigningRequest(Resource):
 
 def decode_request(b64: str) -> x509.CertificateSigningRequest:
     """The PKCS#10 request of `spec.request` (base64 of PEM); ValueError says what is wrong."""
+    from cryptography import x509
+
     try:
         pem = base64.b64decode(b64, validate=True)
     except (binascii.Error, ValueError):
@@ -102,6 +105,8 @@ def decode_request(b64: str) -> x509.CertificateSigningRequest:
 
 def subject_of(csr: x509.CertificateSigningRequest) -> tuple[str, list[str]]:
     """(CN, [O...]) of a request's subject."""
+    from cryptography.x509.oid import NameOID
+
     cns = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     orgs = csr.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
     return (str(cns[0].value) if cns else ""), [str(o.value) for o in orgs]
@@ -110,6 +115,10 @@ def subject_of(csr: x509.CertificateSigningRequest) -> tuple[str, list[str]]:
 def kubelet_client_request(node: str, key: ec.EllipticCurvePrivateKey, ips: tuple[str, ...] = ()) -> str:
     """`spec.request` for node `node`'s certificate: CN=system:node:<node>, O=system:nodes; with `ips`
     (a serving certificate) also the node name and those addresses as subject alternative names."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
     name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, NODES_GROUP),
                       x509.NameAttribute(NameOID.COMMON_NAME, NODE_PREFIX + node)])
     builder = x509.CertificateSigningRequestBuilder().subject_name(name)
@@ -122,6 +131,8 @@ def kubelet_client_request(node: str, key: ec.EllipticCurvePrivateKey, ips: tupl
 
 def alternative_names(csr: x509.CertificateSigningRequest) -> tuple[list[str], list[str], bool]:
     """(DNS names, IP addresses, whether any other kind -- email, URI -- is present) of a request."""
+    from cryptography import x509
+
     try:
         alt = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
