@@ -137,19 +137,6 @@ class GrpcAccess:
         current_user.set(user)
         return user
 
-    async def admitted_stream(self, method: str, request: Message, context: grpc.aio.ServicerContext[Any, Any],
-                              source: Any) -> AsyncIterator[Message]:
-        """`source(request)`'s messages, once the call is admitted (errors surface in the stream)."""
-        await self.admit(method, request, context)
-        stream: AsyncIterator[Message] = source(request)
-        try:
-            async for message in stream:
-                yield message
-        finally:
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
-                await aclose()
-
     async def admitted_requests(self, method: str, requests: AsyncIterator[Message],
                                 context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Message]:
         """The requests of a bidi call; the first (which names the pod) is admitted before it passes."""

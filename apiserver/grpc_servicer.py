@@ -30,7 +30,7 @@ from apiserver.eviction import EVICTION_SUBRESOURCE, grpc_evict
 from apiserver.grpc_access import GrpcAccess
 from apiserver.logs import KubeletLogs
 from apiserver.metricsapi import GRPC_RESOURCES, ResourceMetrics
-from apiserver.options import DeleteOptions, ListOptions, WatchOptions
+from apiserver.options import DeleteOptions, ListOptions, WatchEvent, WatchOptions
 from apiserver.peer import enter_call
 from apiserver.service import ResourceService
 from apiserver.serviceaccount.admission import TOKEN_SUBRESOURCE
@@ -55,6 +55,12 @@ log = logging.getLogger(__name__)
 
 __all__ = ["ResourcesAdapter", "ResourcesServicer", "grpc_code", "status_metadata"]
 
+
+
+def _watch_message(event: WatchEvent) -> api_pb2.WatchEvent:
+    """An event's gRPC message; made once per event and shared by every stream that sends it
+    (the transport only reads it)."""
+    return api_pb2.WatchEvent(type=event.type, object=event.object)
 
 
 def _body(raw: bytes) -> bytes:
@@ -153,10 +159,10 @@ class ResourcesAdapter:
     async def Watch(self, request: api_pb2.WatchRequest) -> AsyncIterator[api_pb2.WatchEvent]:
         options = WatchOptions(label_selector=request.label_selector, field_selector=request.field_selector,
                                resource_version=request.resource_version, allow_bookmarks=request.allow_bookmarks)
-        events = self.service.watch(request.resource, request.namespace, options)
+        events = await self.service.open_watch(request.resource, request.namespace, options)
         async with contextlib.aclosing(events):
             async for event in events:
-                yield api_pb2.WatchEvent(type=event.type, object=event.object)
+                yield event.encoded(api_pb2.WatchEvent, _watch_message)
 
     def Logs(self, request: api_pb2.LogsRequest) -> AsyncIterator[api_pb2.LogChunk]:
         return self.kubelet_logs.stream(request)
@@ -245,54 +251,63 @@ class ResourcesServicer:
     def _stream(self, method: str) -> Callable[[Message, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Message]]:
         fn: Callable[[Message], AsyncIterator[Message]] = getattr(self._handler, method)
 
-        async def handle(request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Message]:
-            enter_call(context)
-            source = fn(request) if self._access is None else self._access.admitted_stream(
-                method, request, context, fn)
-            async for message in self._relay(source, context, method, _resource(request)):
-                yield message
+        async def open_source(request: Message, context: grpc.aio.ServicerContext[Any, Any]
+                              ) -> AsyncIterator[Message]:
+            if self._access is not None:
+                await self._access.admit(method, request, context)
+            return fn(request)
 
-        return handle
+        return self._relaying(method, _resource, open_source)
 
     def _bidi(
         self, method: str
     ) -> Callable[[AsyncIterator[Message], grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Message]]:
         fn: Callable[[AsyncIterator[Message]], AsyncIterator[Message]] = getattr(self._handler, method)
 
-        async def handle(
-            requests: AsyncIterator[Message], context: grpc.aio.ServicerContext[Any, Any]
-        ) -> AsyncIterator[Message]:
-            enter_call(context)
+        async def open_source(requests: AsyncIterator[Message], context: grpc.aio.ServicerContext[Any, Any]
+                              ) -> AsyncIterator[Message]:
             if self._access is not None:
                 requests = self._access.admitted_requests(method, requests, context)
-            async for message in self._relay(fn(requests), context, method, "pods"):
-                yield message
+            return fn(requests)
+
+        return self._relaying(method, lambda _: "pods", open_source)
+
+    def _relaying(self, method: str, resource_of: Callable[[Any], str],
+                  open_source: Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[AsyncIterator[Message]]],
+                  ) -> Callable[[Any, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Message]]:
+        """A streaming handler: admit and open the source, stream it out; ApiErrors (admission's too)
+        become gRPC status + Status metadata, anything else Internal.
+
+        Why one generator holding it all: every message of a watch passes through each generator
+        between the source and grpc once per watcher, so admission, relay and counting live in
+        this one frame rather than in generators wrapping each other."""
+
+        async def handle(arg: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Message]:
+            enter_call(context)
+            resource = resource_of(arg)
+            code = "OK"
+            try:
+                source = await open_source(arg, context)
+                async with contextlib.aclosing(source) as messages:  # type: ignore[type-var]
+                    async for message in messages:
+                        yield message
+            except ApiError as raised:
+                code = raised.reason
+                err = fit_for_metadata(raised)
+                context.set_trailing_metadata(status_metadata(err))
+                context.set_code(grpc_code(err))
+                context.set_details(err.message)
+            except Exception as exc:
+                code = "InternalError"
+                log.exception("stream failed", extra={"method": method, "resource": resource})
+                failure = _internal(method, exc)
+                context.set_trailing_metadata(status_metadata(failure))
+                context.set_code(grpc.StatusCode.INTERNAL)
+                context.set_details(failure.message)
+            finally:
+                self._count(method, resource, code)
 
         return handle
-
-    async def _relay(self, source: AsyncIterator[Message], context: grpc.aio.ServicerContext[Any, Any],
-                     method: str, resource: str) -> AsyncIterator[Message]:
-        """Stream `source` out; ApiErrors become gRPC status + Status metadata, anything else Internal."""
-        code = "OK"
-        try:
-            async with contextlib.aclosing(source) as messages:  # type: ignore[type-var]
-                async for message in messages:
-                    yield message
-        except ApiError as raised:
-            code = raised.reason
-            err = fit_for_metadata(raised)
-            context.set_trailing_metadata(status_metadata(err))
-            context.set_code(grpc_code(err))
-            context.set_details(err.message)
-        except Exception as exc:
-            code = "InternalError"
-            log.exception("stream failed", extra={"method": method, "resource": resource})
-            failure = _internal(method, exc)
-            context.set_trailing_metadata(status_metadata(failure))
-            context.set_code(grpc.StatusCode.INTERNAL)
-            context.set_details(failure.message)
-        finally:
-            self._count(method, resource, code)
 
     def generic_handler(self) -> grpc.GenericRpcHandler[Any, Any]:
         handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}

@@ -37,6 +37,7 @@ from apiserver.http import is_loopback, server_ssl_context
 from apiserver.server import ApiServer
 from apiserver.serviceaccount import config as sa_config
 from kubelite.daemon import HealthServer, Metrics, run_daemon, setup_logging
+from kubelite.daemon.gctuning import tune_for_server
 from kubelite.daemon.tls import (
     TLSConfigError,
     add_serving_flags,
@@ -212,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         health = HealthServer(args.health[0], args.health[1], metrics)
         health.add_check("apiserver", server.not_ready)
         await server.start(wait_ready=False)
+        tune_for_server()
         try:
             await health.start()
             await stop.wait()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import contextlib
 import copy
 import logging
 from collections.abc import AsyncGenerator, Callable
@@ -537,14 +536,6 @@ class ResourceService:
 
     # ---- watch ---------------------------------------------------------------------------------
 
-    async def watch(self, resource: str, namespace: str, options: WatchOptions
-                    ) -> AsyncGenerator[WatchEvent, None]:
-        """Events of `resource` after `options.resource_version`, until the caller stops reading."""
-        events = await self.open_watch(resource, namespace, options)
-        async with contextlib.aclosing(events):
-            async for event in events:
-                yield event
-
     async def open_watch(self, resource: str, namespace: str, options: WatchOptions
                          ) -> AsyncGenerator[WatchEvent, None]:
         """Check and register a watch now (errors raise here), then hand back its event stream.
@@ -566,13 +557,4 @@ class ResourceService:
                 raise ServiceUnavailable(f"the watch cache of {info.resource} is not ready yet; retry") from None
         if rv_text == "":
             await cache.wait_fresh(self.consistency_timeout)
-        watcher = cache.watch(selection, rv, options.allow_bookmarks)
-
-        async def stream() -> AsyncGenerator[WatchEvent, None]:
-            try:
-                async for kind, raw in watcher.events():
-                    yield WatchEvent(kind, raw)
-            finally:
-                cache.stop_watch(watcher)
-
-        return stream()
+        return cache.stream(cache.watch(selection, rv, options.allow_bookmarks))

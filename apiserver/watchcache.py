@@ -26,11 +26,12 @@ import asyncio
 import bisect
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass, field
 
 from apiserver import storage
 from apiserver.etcd import Compacted, EtcdClient, WatchBatch, prefix_end
+from apiserver.options import WatchEvent
 from apiserver.selection import Selection
 from kubelite.api.errors import ApiError, Expired, ServiceUnavailable
 from kubelite.wire.gcpause import gc_paused
@@ -52,6 +53,20 @@ class CacheEvent:
     prev: CachedObject | None
 
 
+Shown = dict[str, WatchEvent]
+"""One live event as its watchers get it, by the type they see it as (selector transitions
+differ): one shared WatchEvent per type, so its wire encodings are made once per event
+(`WatchEvent.encoded`). Built per fan-out and not kept in the history, so the encodings
+are freed once every watcher has sent them."""
+
+
+def _shown_as(shown: Shown, kind: str, ev: CacheEvent) -> WatchEvent:
+    found = shown.get(kind)
+    if found is None:
+        found = shown[kind] = WatchEvent(kind, ev.obj.raw)
+    return found
+
+
 def _as_deleted(prev: CachedObject, rv: int) -> CachedObject:
     """The last state of a deleted object, stamped with the deletion's revision (as Kubernetes does)."""
     return storage.stored(prev.key, prev.namespace, prev.name, rv, storage.with_rv(prev.obj, rv))
@@ -65,15 +80,16 @@ class Watcher:
     start_rv: int
     allow_bookmarks: bool
     capacity: int
-    initial: deque[tuple[str, bytes]] = field(default_factory=deque)  # not bounded by capacity
-    pending: deque[tuple[str, bytes]] = field(default_factory=deque)
+    initial: deque[WatchEvent] = field(default_factory=deque)  # not bounded by capacity
+    pending: deque[WatchEvent] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     closed: bool = False
     close_reason: str = ""
     last_rv: int = 0
 
-    def offer(self, ev: CacheEvent) -> None:
-        """Queue `ev` as this watcher sees it (selector transitions become ADDED/DELETED)."""
+    def offer(self, ev: CacheEvent, shown: Shown) -> None:
+        """Queue `ev` as this watcher sees it (selector transitions become ADDED/DELETED);
+        `shown` holds the event's instances shared with the other watchers of this fan-out."""
         if self.closed or ev.rv <= self.start_rv:
             return
         kind = _transition(self.selection, ev)
@@ -82,15 +98,15 @@ class Watcher:
         if len(self.pending) >= self.capacity:
             self.close("watcher fell too far behind")
             return
-        self.pending.append((kind, ev.obj.raw))
+        self.pending.append(_shown_as(shown, kind, ev))
         self.last_rv = ev.rv
         self.wake.set()
 
-    def bookmark(self, rv: int, raw: bytes) -> None:
+    def bookmark(self, rv: int, event: WatchEvent) -> None:
         if self.closed or not self.allow_bookmarks or rv < max(self.last_rv, self.start_rv):
             return
         if len(self.pending) < self.capacity:
-            self.pending.append(("BOOKMARK", raw))
+            self.pending.append(event)
             self.last_rv = rv
             self.wake.set()
 
@@ -101,19 +117,6 @@ class Watcher:
             self.pending.clear()
             self.initial.clear()
             self.wake.set()
-
-    async def events(self) -> AsyncIterator[tuple[str, bytes]]:
-        """Yield (type, object JSON) until the watcher is closed."""
-        while True:
-            while self.initial and not self.closed:
-                yield self.initial.popleft()
-            while self.pending and not self.closed:
-                yield self.pending.popleft()
-            if self.closed:
-                return
-            self.wake.clear()
-            if not self.pending:
-                await self.wake.wait()
 
 
 class WatchCache:
@@ -285,8 +288,9 @@ class WatchCache:
         if self._history.maxlen is not None and len(self._history) == self._history.maxlen:
             self.oldest_rv = self._history[0].rv
         self._history.append(ev)
+        shown: Shown = {}
         for w in self._targets(ev):
-            w.offer(ev)
+            w.offer(ev, shown)
             if w.closed:
                 self._unregister(w)
 
@@ -423,7 +427,7 @@ class WatchCache:
             _, source = self._candidates(selection)
             for c in source.values():
                 if selection.matches(c):
-                    w.initial.append(("ADDED", c.raw))
+                    w.initial.append(WatchEvent("ADDED", c.raw))
             w.start_rv = w.last_rv = self.revision
         else:
             if resource_version < self.oldest_rv:
@@ -433,7 +437,7 @@ class WatchCache:
             for ev in list(self._history)[bisect.bisect_right(rvs, resource_version):]:
                 kind = _transition(selection, ev)
                 if kind:
-                    w.initial.append((kind, ev.obj.raw))
+                    w.initial.append(WatchEvent(kind, ev.obj.raw))
             w.last_rv = max(resource_version, self.revision)
         if w.initial:
             w.wake.set()
@@ -443,6 +447,26 @@ class WatchCache:
     def stop_watch(self, w: Watcher) -> None:
         w.close("client went away")
         self._unregister(w)
+
+    async def stream(self, w: Watcher) -> AsyncGenerator[WatchEvent, None]:
+        """`w`'s events until it is closed; closing the generator (`aclosing`) unregisters `w`.
+
+        The only per-watcher hop between the fan-out and a transport: every event passes
+        through here once per watcher, so the loop stays flat (no generator in between).
+        """
+        try:
+            while True:
+                while w.initial and not w.closed:
+                    yield w.initial.popleft()
+                while w.pending and not w.closed:
+                    yield w.pending.popleft()
+                if w.closed:
+                    return
+                w.wake.clear()
+                if not w.pending:
+                    await w.wake.wait()
+        finally:
+            self.stop_watch(w)
 
     def bookmark_object(self, rv: int) -> bytes:
         return storage.dump({"apiVersion": self.api_version, "kind": self.kind,
@@ -456,9 +480,9 @@ class WatchCache:
                 self.send_bookmarks()
 
     def send_bookmarks(self) -> None:
-        raw = self.bookmark_object(self.revision)
+        event = WatchEvent("BOOKMARK", self.bookmark_object(self.revision))
         for w in self.watchers():
-            w.bookmark(self.revision, raw)
+            w.bookmark(self.revision, event)
             if w.closed:
                 self._unregister(w)
 

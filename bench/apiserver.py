@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import resource
 import statistics
@@ -27,7 +28,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import ROOT, create_default_service_account, start_control_plane, stop_all
+from harness import ROOT, cpu_seconds, create_default_service_account, start_control_plane, stop_all
+from profiling import profile_apiserver, stop_profile
 
 from kubelite.api import ConfigMap, Container, ObjectMeta, Pod, PodSpec
 from kubelite.client import ApiClient
@@ -64,21 +66,50 @@ async def create_many(client: ApiClient, start_index: int, count: int, concurren
     return time.perf_counter() - t0, latencies
 
 
-async def time_list(client: ApiClient, runs: int, selector: str = "") -> tuple[float, float, float, int]:
-    """(median seconds for the raw RPC, median seconds incl. client-side parsing, median client CPU
-    seconds of that typed List, item count). The CPU figure stays comparable on a busy machine."""
-    raw, typed, cpu = [], [], []
+@dataclass
+class ListFigures:
+    """Median figures of one List size: seconds of the raw RPC, wall and client CPU seconds of the
+    typed List call (`ApiClient.list`: items are built when read), client CPU of that List plus
+    reading every item (every model built; collections the models cause included), client CPU of
+    `list_raw` (dicts: what kctl decodes), and the item count. CPU stays comparable on a busy machine."""
+
+    raw: float
+    typed: float
+    typed_cpu: float
+    all_read_cpu: float
+    dicts_cpu: float
+    count: int
+
+
+async def time_list(client: ApiClient, runs: int, selector: str = "") -> ListFigures:
+    raw, typed, cpu, all_read, dicts = [], [], [], [], []
     count = 0
     for _ in range(runs):
+        gc.collect()
         t0 = time.perf_counter()
         resp = await client.transport.List(api_pb2.ListRequest(resource="pods", namespace="default", label_selector=selector))
         raw.append(time.perf_counter() - t0)
         count = len(resp.items)
+        del resp
         t0, c0 = time.perf_counter(), time.process_time()
-        await client.list(Pod, namespace="default", label_selector=selector)
+        listed = await client.list(Pod, namespace="default", label_selector=selector)
         typed.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
-    return statistics.median(raw), statistics.median(typed), statistics.median(cpu), count
+        phases = [p.status.phase for p in listed.items]
+        all_read.append(time.process_time() - c0)
+        del listed, phases
+        gc.collect()
+        c0 = time.process_time()
+        await client.list_raw("pods", "default", label_selector=selector)
+        dicts.append(time.process_time() - c0)
+    m = statistics.median
+    return ListFigures(m(raw), m(typed), m(cpu), m(all_read), m(dicts), count)
+
+
+def print_list(what: str, f: ListFigures) -> None:
+    print(f"list {what}: rpc {f.raw * 1000:7.1f} ms, with client decode {f.typed * 1000:7.1f} ms "
+          f"(client CPU {f.typed_cpu * 1000:.0f} ms; reading every item {f.all_read_cpu * 1000:.0f} ms; "
+          f"list_raw {f.dicts_cpu * 1000:.0f} ms)")
 
 
 def time_kctl_get(server: str, tmp: Path, runs: int = 3) -> tuple[float, float]:
@@ -108,22 +139,27 @@ async def bench_pods(args: argparse.Namespace) -> None:
             server = await start_control_plane(Path(tmp), procs, kv_members=args.kv_members)
             client = ApiClient.connect(server)
             await create_default_service_account(client)
+            prof = profile_apiserver(args, procs)
+            api0, kv0 = cpu_seconds(procs[-1].pid), sum(cpu_seconds(p.pid) for p in procs[:-1])
             elapsed, lat = await create_many(client, 0, args.pods, args.concurrency)
+            api_cpu = cpu_seconds(procs[-1].pid) - api0
+            kv_cpu = sum(cpu_seconds(p.pid) for p in procs[:-1]) - kv0
             lat.sort()
             print(f"create {args.pods} pods, {args.concurrency} in flight: {args.pods / elapsed:,.0f} creates/s, "
                   f"p50 {lat[len(lat) // 2] * 1000:.1f} ms, p99 {lat[int(len(lat) * 0.99)] * 1000:.1f} ms")
-            raw_small, typed_small, cpu_small, n_small = await time_list(client, 5)
+            print(f"create CPU per pod: apiserver {api_cpu / args.pods * 1e6:,.0f} us, "
+                  f"kvstore ({len(procs) - 1} members together) {kv_cpu / args.pods * 1e6:,.0f} us")
+            stop_profile(prof)
+            small = await time_list(client, 5)
             await create_many(client, args.pods, args.total - args.pods, args.concurrency)
-            raw_big, typed_big, cpu_big, n_big = await time_list(client, 5)
-            raw_sel, typed_sel, cpu_sel, n_sel = await time_list(client, 5, "shard=3")
-            print(f"list {n_small:>6} pods: rpc {raw_small * 1000:7.1f} ms, with client decode {typed_small * 1000:7.1f} ms "
-                  f"(client CPU {cpu_small * 1000:.0f} ms)")
-            print(f"list {n_big:>6} pods: rpc {raw_big * 1000:7.1f} ms, with client decode {typed_big * 1000:7.1f} ms "
-                  f"(client CPU {cpu_big * 1000:.0f} ms)")
-            print(f"list {n_sel:>6} pods by label of {n_big}: rpc {raw_sel * 1000:7.1f} ms, "
-                  f"with client decode {typed_sel * 1000:7.1f} ms (client CPU {cpu_sel * 1000:.0f} ms)")
-            print(f"ratio list time {n_big}/{n_small} objects: {raw_big / raw_small:.1f}x for "
-                  f"{n_big / max(n_small, 1):.1f}x the objects")
+            big = await time_list(client, 5)
+            sel = await time_list(client, 5, "shard=3")
+            print_list(f"{small.count:>6} pods", small)
+            print_list(f"{big.count:>6} pods", big)
+            print_list(f"{sel.count:>6} pods by label of {big.count}", sel)
+            print(f"ratio list time {big.count}/{small.count} objects: {big.raw / small.raw:.1f}x for "
+                  f"{big.count / max(small.count, 1):.1f}x the objects")
+            n_big = big.count
             wall, cpu = time_kctl_get(server, Path(tmp))
             print(f"kctl get pods -A on {n_big} pods: {wall:.2f} s wall, {cpu:.2f} s CPU (target <= 1.0 s wall); "
                   f"JSON: {jsoncodec.backend()}")
@@ -256,7 +292,11 @@ async def main() -> None:
     parser.add_argument("--objects", type=int, default=2000, help="access: ConfigMaps created per side and round")
     parser.add_argument("--rounds", type=int, default=2, help="access: alternating plain/secure rounds")
     parser.add_argument("--watchers", type=int, default=1000, help="http, watch: watchers")
-    parser.add_argument("--writes", type=int, default=50, help="http: writes the watchers must all see")
+    parser.add_argument("--writes", type=int, default=50, help="http, watch: writes the watchers must all see")
+    parser.add_argument("--client-procs", type=int, default=0,
+                        help="watch: run the watchers in this many client processes (0: in this one)")
+    parser.add_argument("--py-spy", default="", metavar="DIR",
+                        help="pods, watch: py-spy records the apiserver during the measured phase into DIR")
     args = parser.parse_args()
     if args.what == "watch":
         from apiserver_watch import bench_watch

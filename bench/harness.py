@@ -70,6 +70,13 @@ def free_port_offset(ports_for: Callable[[int], set[int]], lo: int = 10_000, hi:
     raise RuntimeError(f"no port offset in [{lo}, {hi}) with all its ports free")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far: unlike wall time, barely moved by other load."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rfind(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
     """`kubelite <argv>` as a child process, output to `log`."""
     with open(log, "wb") as out:

@@ -92,6 +92,21 @@ def summary(path: Path, top: int = 15) -> str:
     return "\n".join(lines)
 
 
+def profile_apiserver(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]]) -> Profiler | None:
+    """With `--py-spy DIR`: py-spy records the apiserver (the last process started) from now on."""
+    if not args.py_spy:
+        return None
+    prof = Profiler(Path(args.py_spy), rate=100)
+    prof.attach("apiserver", procs[-1].pid)
+    return prof
+
+
+def stop_profile(prof: Profiler | None) -> None:
+    if prof is not None:
+        prof.stop()
+        print(summary(prof.files["apiserver"], top=25))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("files", nargs="+", type=Path)

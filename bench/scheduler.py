@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import subprocess
 import tempfile
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import (
+    cpu_seconds,
     create_default_service_account,
     free_port,
     start,
@@ -125,13 +125,6 @@ class BindWatch:
 
 
 SPIES: list[subprocess.Popen[bytes]] = []
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far: unlike wall time, barely moved by other load."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rfind(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_scheduler(server: str, tmp: Path, procs: list[Any], name: str, args: argparse.Namespace) -> str:

@@ -163,7 +163,7 @@ class ResourceHandlers:
             return json_response(await self.service.update(kind.resource, info.namespace, info.name, raw, dry_run=dry))
         if info.verb == "patch":
             content_type = request.headers.get("Content-Type", "")
-            fn = patching.patch_function(content_type, self._patch_document(body, content_type),
+            fn = patching.patch_function(content_type, patching.patch_document(body, content_type),
                                          strategic=kind.custom is None)
             return json_response(await self.service.patch(
                 kind.resource, info.namespace, info.name, fn, subresource=sub,
@@ -174,22 +174,6 @@ class ResourceHandlers:
         if info.verb == "deletecollection":
             return await self._delete_collection(request, info, kind, body)
         raise not_found_path()
-
-    @staticmethod
-    def _patch_document(body: bytes, content_type: str) -> Any:
-        patching.patch_media(content_type)
-        if not body:
-            raise BadRequest("the patch body is empty")
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"the patch is not valid JSON: {exc}") from None
-        except RecursionError:
-            raise BadRequest(f"the patch is not valid: {limits.TOO_DEEP}") from None
-        bad_shape = limits.shape_error(data)  # before the patch code recurses into it
-        if bad_shape:
-            raise BadRequest(f"the patch is not valid: {bad_shape}")
-        return data
 
     def _object(self, request: web.Request, kind: KindInfo, raw: bytes) -> web.Response:
         if not wants_table(request.headers.get("Accept", "")):
@@ -280,7 +264,7 @@ class ResourceHandlers:
             change = scale.replace_with(wanted)
         elif info.verb == "patch":
             content_type = request.headers.get("Content-Type", "")
-            change = patching.patch_function(content_type, self._patch_document(body, content_type))
+            change = patching.patch_function(content_type, patching.patch_document(body, content_type))
         else:
             raise MethodNotAllowed(f"the server does not allow this method on {kind.resource}/scale")
         return json_response(await scale.update_scale(self.service, kind, info.namespace, info.name, change,

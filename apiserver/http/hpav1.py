@@ -20,7 +20,6 @@ from apiserver.http.errors import MethodNotAllowed, UnsupportedMediaType
 from apiserver.http.handlers import ResourceHandlers, json_response, parse_dry_run
 from apiserver.http.routing import RequestInfo, resolve_kind
 from kubelite.api import hpaconvert
-from kubelite.api.errors import BadRequest
 
 
 def serves(info: RequestInfo) -> bool:
@@ -54,12 +53,7 @@ async def handle(handlers: ResourceHandlers, request: web.Request, info: Request
     content_type = request.headers.get("Content-Type", "")
     if patching.patch_media(content_type) == patching.APPLY_PATCH:
         raise UnsupportedMediaType("server-side apply of horizontalpodautoscalers is served at autoscaling/v2")
-    if not body:
-        raise BadRequest("the patch body is empty")
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the patch is not valid JSON: {exc}") from None
+    document = patching.patch_document(body, content_type)
     fn = patching.patch_function(content_type, document)
 
     def apply(current: dict[str, Any]) -> dict[str, Any]:

@@ -47,10 +47,17 @@ def watch_options(query: Mapping[str, str]) -> tuple[WatchOptions, float]:
     return options, timeout
 
 
+_JSON_LINE = "json-line"
+
+
+def _json_line(event: WatchEvent) -> bytes:
+    return b'{"type":"' + event.type.encode() + b'","object":' + event.object + b"}\n"
+
+
 def encode_event(event: WatchEvent, kind: KindInfo, as_table: bool, include_object: str) -> bytes | None:
     """One event line; None for an event a Table watch does not show (bookmarks)."""
     if not as_table:
-        return b'{"type":"' + event.type.encode() + b'","object":' + event.object + b"}\n"
+        return event.encoded(_JSON_LINE, _json_line)  # made once per event, shared by its watchers
     if event.type == "BOOKMARK":
         return None
     obj = json.loads(event.object)

@@ -70,9 +70,15 @@ IntOrString = Int32 | str
 
 
 class KubeModel(BaseModel):
-    """Base of all models: camelCase JSON aliases, unknown fields rejected."""
+    """Base of all models: camelCase JSON aliases, unknown fields rejected.
 
-    model_config = ConfigDict(populate_by_name=True, extra="forbid", alias_generator=k8s_alias)
+    `defer_build`: a model's validator is built when it first validates, not at import. kctl
+    imports every model (the kind registry) but mostly prints raw JSON; building ~240
+    validators up front was ~0.25 s of each `kctl` run (bench/README.md). Daemons pay the
+    same build once, at their first object of each kind.
+    """
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", alias_generator=k8s_alias, defer_build=True)
 
     @model_validator(mode="before")
     @classmethod

@@ -20,8 +20,8 @@ from pydantic import Field
 from kubelite.api.base import KubeModel
 from kubelite.api.meta import Resource
 
-if TYPE_CHECKING:  # imported where used: every API client imports this module, few handle CSRs
-    from cryptography import x509
+if TYPE_CHECKING:  # imported where used: every kctl run imports this module (the kind registry)
+    from cryptography import x509  # but only CSR work needs cryptography (~40 ms to import)
     from cryptography.hazmat.primitives.asymmetric import ec
 
 KUBELET_CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client-kubelet"

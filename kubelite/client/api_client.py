@@ -25,6 +25,7 @@ from google.protobuf.message import Message
 import kubelite.api.registry
 from kubelite.api import BoundObjectReference, ObjectMeta, Pod, Resource, TokenRequest, TokenRequestSpec
 from kubelite.api.errors import InternalError
+from kubelite.client.lazyitems import LazyItems
 from kubelite.client.retry import retry_on_conflict
 from kubelite.client.transport import GrpcTransport, Transport, closing_stream
 from kubelite.pb.kubelite import api_pb2
@@ -43,7 +44,7 @@ DEFAULT_NAMESPACE = "default"
 class ObjectList(Generic[T]):
     """One List answer: the items and the resourceVersion to watch from."""
 
-    items: list[T]
+    items: Sequence[T]  # a `LazyItems` from `ApiClient.list`: each decoded on first read
     resource_version: str
     continue_: str = ""
 
@@ -65,6 +66,10 @@ def _decode_json(data: bytes, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InternalError(f"apiserver sent a non-object for {what}")
     return value
+
+
+def _decode_list_item(data: bytes) -> dict[str, Any]:
+    return _decode_json(data, "List")
 
 
 def _encode(d: dict[str, Any]) -> bytes:
@@ -195,7 +200,7 @@ class ApiClient:
         if getattr(response, "continue"):
             meta["continue"] = getattr(response, "continue")
         with gc_paused():
-            items = [_decode_json(item, "List") for item in response.items]
+            items = [_decode_list_item(item) for item in response.items]
         return {"apiVersion": info.api_version, "kind": f"{info.kind}List", "metadata": meta, "items": items}
 
     async def _list(
@@ -319,10 +324,11 @@ class ApiClient:
         limit: int = 0,
         continue_: str = "",
     ) -> ObjectList[T]:
+        """One page of objects; each item's model is built when it is first read (`LazyItems`),
+        so a caller reading part of a large List pays for that part only."""
         info = kubelite.api.registry.for_model(cls)
         response = await self._list(info, namespace, label_selector, field_selector, limit, continue_)
-        with gc_paused():
-            items = [self._model(cls, _decode_json(item, "List")) for item in response.items]
+        items = LazyItems(response.items, _decode_list_item, cls.from_dict)
         return ObjectList(items, response.resource_version, getattr(response, "continue"))
 
     async def update(self, obj: T, *, dry_run: bool = False) -> T:

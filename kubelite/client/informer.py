@@ -19,13 +19,15 @@ import asyncio
 import builtins
 import logging
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import aclosing
 from typing import Generic, TypeVar
 
 from kubelite.api import Resource
 from kubelite.api.errors import Expired
 from kubelite.client.api_client import ApiClient
+from kubelite.client.lazyitems import LazyItems
+from kubelite.wire.gcpause import gc_paused
 
 log = logging.getLogger("client.informer")
 
@@ -42,9 +44,22 @@ MAX_BACKOFF = 5.0
 
 def meta_namespace_key(obj: Resource) -> str:
     """The cache/work-queue key of an object: "ns/name", or "name" when cluster-scoped."""
-    ns = obj.metadata.namespace or ""
-    name = obj.metadata.name or ""
+    return _key(obj.metadata.namespace or "", obj.metadata.name or "")
+
+
+def _key(ns: str, name: str) -> str:
     return f"{ns}/{name}" if ns else name
+
+
+def _listed_key_and_version(items: Sequence[T], index: int) -> tuple[str, str]:
+    """(key, resourceVersion) of a listed item, read from its JSON when the List is lazy so
+    an unchanged object's model is never built (see `LazyItems`)."""
+    if isinstance(items, LazyItems):
+        meta = items.raw(index).get("metadata")
+        meta = meta if isinstance(meta, dict) else {}
+        return _key(str(meta.get("namespace") or ""), str(meta.get("name") or "")), str(meta.get("resourceVersion") or "")
+    obj = items[index]
+    return meta_namespace_key(obj), obj.metadata.resource_version or ""
 
 
 def split_meta_namespace_key(key: str) -> tuple[str, str]:
@@ -289,23 +304,25 @@ class Informer(Generic[T]):
         for h in self._deletes:
             self._call(h, final)
 
-    def _replace(self, items: list[T]) -> None:
-        """Make the store equal `items`, telling handlers only what changed."""
-        fresh = {meta_namespace_key(obj): obj for obj in items}
-        for key in self.store.keys():
-            if key not in fresh:
-                old = self.store._remove(key)
-                if old is not None:
-                    for h in self._deletes:
-                        self._call(h, old)
-        for key, obj in fresh.items():
-            current = self.store.get(key)
-            if current is None:
-                self._upsert(obj)
-            elif current.metadata.resource_version != obj.metadata.resource_version or not obj.metadata.resource_version:
-                self._upsert(obj)
-            else:
-                self.store._put(key, obj)
+    def _replace(self, items: Sequence[T]) -> None:
+        """Make the store equal `items`, telling handlers only what changed. An object whose
+        resourceVersion the store already holds is the same object: the cached model stays
+        and the listed one is never built (a relist of 10,000 unchanged pods parses JSON only)."""
+        with gc_paused():  # synchronous; the new models hold no cycles (see gcpause)
+            fresh: dict[str, tuple[int, str]] = {}  # key -> (index, resourceVersion)
+            for i in range(len(items)):
+                key, rv = _listed_key_and_version(items, i)
+                fresh[key] = (i, rv)
+            for key in self.store.keys():
+                if key not in fresh:
+                    old = self.store._remove(key)
+                    if old is not None:
+                        for h in self._deletes:
+                            self._call(h, old)
+            for key, (i, rv) in fresh.items():
+                current = self.store.get(key)
+                if current is None or current.metadata.resource_version != rv or not rv:
+                    self._upsert(items[i])
 
     async def _resync_loop(self) -> None:
         """Periodically replay every cached object as an update (old is new).

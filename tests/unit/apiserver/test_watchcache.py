@@ -56,8 +56,8 @@ def drain(w: Watcher) -> list[tuple[str, str]]:
     out = []
     for queue in (w.initial, w.pending):
         while queue:
-            kind, raw = queue.popleft()
-            out.append((kind, json.loads(raw)["metadata"].get("name", "")))
+            event = queue.popleft()
+            out.append((event.type, json.loads(event.object)["metadata"].get("name", "")))
     return out
 
 
@@ -123,6 +123,29 @@ def test_selector_transitions_become_added_and_deleted() -> None:
     assert drain(w) == [("ADDED", "a"), ("MODIFIED", "a"), ("DELETED", "a"), ("ADDED", "a")]
 
 
+def test_watchers_seeing_an_event_alike_share_it_and_its_encoding() -> None:
+    """A write seen by many watchers is encoded once per wire form, not once per watcher; a
+    watcher that sees it differently (a selector transition) gets its own event."""
+    cache, feed = make_cache()
+    feed.put(pod("a", labels={"app": "db"}))
+    alike = [cache.watch(Selection.parse(""), None, allow_bookmarks=False) for _ in range(3)]
+    web = cache.watch(Selection.parse("", "app=web"), None, allow_bookmarks=False)
+    for w in alike:
+        drain(w)
+    feed.put(pod("a", labels={"app": "web"}))
+    events = [w.pending[0] for w in alike]
+    assert {e.type for e in events} == {"MODIFIED"} and all(e is events[0] for e in events)
+    assert web.pending[0].type == "ADDED"
+    encodes: list[str] = []
+
+    def encode(event: Any) -> bytes:
+        encodes.append(event.type)
+        return bytes(event.object)
+    wire = [e.encoded("form", encode) for e in [*events, web.pending[0]]]
+    assert encodes == ["MODIFIED", "ADDED"]
+    assert wire[0] is wire[1] is wire[2]
+
+
 def test_node_scoped_watchers_only_see_their_node() -> None:
     cache, feed = make_cache()
     n1 = cache.watch(Selection.parse("", "", "spec.nodeName=n1"), None, allow_bookmarks=False)
@@ -157,8 +180,8 @@ def test_bookmarks_only_for_watchers_that_asked() -> None:
     with_bm = cache.watch(Selection.parse(""), cache.revision, allow_bookmarks=True)
     without = cache.watch(Selection.parse(""), cache.revision, allow_bookmarks=False)
     cache.send_bookmarks()
-    assert [k for k, _ in with_bm.pending] == ["BOOKMARK"]
-    assert json.loads(with_bm.pending[0][1])["metadata"]["resourceVersion"] == str(cache.revision)
+    assert [e.type for e in with_bm.pending] == ["BOOKMARK"]
+    assert json.loads(with_bm.pending[0].object)["metadata"]["resourceVersion"] == str(cache.revision)
     assert not without.pending
 
 

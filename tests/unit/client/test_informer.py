@@ -142,6 +142,7 @@ async def test_expired_relists_and_emits_the_difference(env: tuple[FakeApiServer
     task = await start(inf)
     try:
         assert len(rec.seen) == 3
+        kept = inf.store.get("default/keep")
         server.down = True
         await server.drop_watches()
         await eventually(lambda: server.active_watches == 0, what="stream dropped")
@@ -159,6 +160,9 @@ async def test_expired_relists_and_emits_the_difference(env: tuple[FakeApiServer
         assert gone.metadata.name not in {p.metadata.name for p in inf.store.list()}
         stored = inf.store.get("default/changed")
         assert stored is not None and stored.metadata.labels == {"v": "2"}
+        # An object whose resourceVersion did not change keeps its cached model (the relist
+        # read only its key and version, never building a new one).
+        assert kept is not None and inf.store.get("default/keep") is kept
 
         # And it keeps watching from the new list's version.
         await client.create(pod("after"))

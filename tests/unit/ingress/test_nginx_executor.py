@@ -66,7 +66,9 @@ def test_start_reload_reject_and_stop(tmp_path: Path) -> None:
             # Reload is asynchronous: the master forks new workers, then asks the old ones to quit; until every
             # old worker has exited, one may still accept a connection and answer with the old config.
             deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and old_workers & set(_children(pid)):
+            while time.monotonic() < deadline:
+                if not old_workers & set(_children(pid)):
+                    break
                 await asyncio.sleep(0.1)
             assert not old_workers & set(_children(pid)), "the old workers never exited"
             assert await asyncio.to_thread(_get, port) == "two"
