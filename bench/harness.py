@@ -72,9 +72,15 @@ def free_port_offset(ports_for: Callable[[int], set[int]], lo: int = 10_000, hi:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far: unlike wall time, barely moved by other load."""
+    return cpu_times(pid)[0]
+
+
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(own user + system CPU seconds, those of its waited-for children such as `ip` or `runc`)."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rfind(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks, (int(fields[13]) + int(fields[14])) / ticks
 
 
 def start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:

@@ -37,10 +37,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import ROOT, kubelite_cli, up_local_cluster  # noqa: E402
+from harness import ROOT, cpu_times, kubelite_cli, up_local_cluster  # noqa: E402
 from profiling import Profiler, summary  # noqa: E402
 
-TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
@@ -107,14 +106,12 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-def cpu_ticks(pid: int) -> tuple[int, int] | None:
-    """(own utime+stime, waited-for children's cutime+cstime) in clock ticks."""
+def _cpu(pid: int) -> tuple[float, float] | None:
+    """`cpu_times` of a process that may have gone meanwhile (None then)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return cpu_times(pid)
     except OSError:
         return None
-    f = stat[stat.rfind(")") + 2:].split()
-    return int(f[11]) + int(f[12]), int(f[13]) + int(f[14])
 
 
 def memory_kb(pid: int) -> tuple[int, int, int]:
@@ -141,11 +138,11 @@ def measure(data_dir: Path, window: float, profile: Path | None) -> None:
         for p in procs:
             if p.kubelite:
                 prof.attach(p.name, p.pid)
-    start = {p.pid: cpu_ticks(p.pid) for p in procs}
+    start = {p.pid: _cpu(p.pid) for p in procs}
     t0 = time.monotonic()
     time.sleep(window)  # the measurement window itself: nothing to wait for
     elapsed = time.monotonic() - t0
-    end = {p.pid: cpu_ticks(p.pid) for p in procs}
+    end = {p.pid: _cpu(p.pid) for p in procs}
     if prof is not None:
         prof.stop()
     rows = []
@@ -153,8 +150,8 @@ def measure(data_dir: Path, window: float, profile: Path | None) -> None:
         a, b = start[p.pid], end[p.pid]
         if a is None or b is None:
             continue
-        own = (b[0] - a[0]) / TICKS / elapsed * 100
-        kids = (b[1] - a[1]) / TICKS / elapsed * 100
+        own = (b[0] - a[0]) / elapsed * 100
+        kids = (b[1] - a[1]) / elapsed * 100
         rows.append((p, own, kids, *memory_kb(p.pid)))
     print(f"\n{'process':<22} {'pid':>7} {'CPU %':>6} {'+child':>6} {'RSS MB':>7} {'PSS MB':>7} {'USS MB':>7}")
     for p, own, kids, rss, pss, uss in sorted(rows, key=lambda r: (not r[0].kubelite, -r[1] - r[2])):
