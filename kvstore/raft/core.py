@@ -544,8 +544,11 @@ class Raft:
                 if m.frm == self.id:
                     raise ProposalDropped("no leader to confirm a read index")
                 return
-            # Keep the requester as sender so the leader answers it directly.
-            self.send(Message(_M.READ_INDEX, to=self.lead, frm=m.frm or self.id, context=m.context))
+            # Keep the requester as sender so the leader answers it directly. Our own request
+            # carries our term: the leader counts it as our heartbeat ack (`readonly`).
+            own = m.frm in (NONE, self.id)
+            self.send(Message(_M.READ_INDEX, to=self.lead, frm=m.frm or self.id,
+                              term=self.term if own else 0, context=m.context))
         elif t == _M.READ_INDEX_RESP:
             self.read_states.append(ReadState(m.index, m.context))
 
