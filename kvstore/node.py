@@ -301,6 +301,9 @@ class KVNode(CoreView):
                     await asyncio.sleep(self._batch_wait())
                     if not self._has_work():
                         continue
+                # The busy signal is this turn's: a stale count from the last put burst kept every
+                # later turn (a follower serving lone reads) waiting out the window.
+                self.core.applied_last_turn = 0
                 self._feed(raw)
                 self.stats["turns"] += 1
                 while raw.has_ready():
