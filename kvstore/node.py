@@ -88,6 +88,8 @@ MAX_REQUEST_BYTES = 1536 * 1024
 """etcd's default --max-request-bytes (1.5 MiB)."""
 BUSY_REQUESTS = 24
 """From this many requests in flight on a member, its loop batches (see `batch_window`)."""
+BUSY_MEMORY = 0.1
+"""A turn that applied BUSY_REQUESTS requests makes the loop batch for this long (seconds)."""
 
 
 class KVNode(CoreView):
@@ -156,6 +158,8 @@ class KVNode(CoreView):
         self._queue = ProposalQueue()
         self._reads = ReadIndexQueue()
         self._tick_count = 0
+        self._applied_at = 0.0
+        """Loop time of the last apply (see `_batch_wait`)."""
         self._campaign = False
         self._replay_target = 0
         self._replayed = asyncio.Event()
@@ -330,7 +334,12 @@ class KVNode(CoreView):
         load -- many requests in flight here, or many applied in the last turn (a busy leader
         whose clients are on other members) -- else nothing, so that a lightly loaded member,
         where the wait would be most of a request's latency, never waits."""
-        load = max(len(self._queue.waiters) + len(self._reads.new), self.core.applied_last_turn)
+        load = len(self._queue.waiters) + len(self._reads.new)
+        if self.core.applied_last_turn >= BUSY_REQUESTS and \
+                asyncio.get_running_loop().time() - self._applied_at < BUSY_MEMORY:
+            # Applying that much is only a sign of load while it is recent: a stale count from
+            # the last put burst kept every later turn (a follower serving lone reads) waiting.
+            return self.batch_window
         return self.batch_window if load >= BUSY_REQUESTS else 0.0
 
     def _has_work(self) -> bool:
@@ -464,6 +473,7 @@ class KVNode(CoreView):
             self.transport.set_peers(self._peer_urls())
 
     def applied(self) -> None:
+        self._applied_at = asyncio.get_running_loop().time()
         if self.core.store.index >= self._replay_target:
             self._replayed.set()
             if self._catching_up:  # rebuilt after a storage fault: serving again

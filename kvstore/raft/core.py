@@ -13,9 +13,21 @@ timeouts in [election_tick, 2*election_tick), conflict back-off using the
 follower's (index, term) hint, probe/replicate/snapshot progress with an inflight
 window, commit only of current-term entries by counting, InstallSnapshot,
 ReadIndex, leadership transfer, proposal forwarding, one pending conf change.
-Batching: proposals only append; the broadcast of appends (and forwarded
-proposals) is done once per Ready by `flush()`, so a burst of proposals leaves
-as one AppendEntries per follower.
+Batching: proposals only append, and an ack that advances the commit index only
+marks a broadcast; the broadcast of appends (and forwarded proposals) is done once
+per Ready by `flush()`, so a burst of proposals and acks leaves as one
+AppendEntries per follower.
+
+Commit notices: an entry-less append that a broadcast sends to a follower in
+REPLICATE state only carries the commit index (the follower already has, or was
+already sent, every entry). Its answer could tell the leader nothing new -- in
+REPLICATE an empty append takes no inflight slot and a stale ack changes no
+progress -- so the leader marks it (`COMMIT_NOTICE`) and the follower does not
+answer it when it accepts it (a rejection is still answered). Under load that was
+half of every follower's acks, each a peer-stream write on one side and a read
+on the other. A lost ack is still repaired as before: heartbeat answers make the
+leader send an unmarked append when `match` lags, and a broken stream reports
+the peer unreachable (back to PROBE, whose appends are never marked).
 """
 
 from __future__ import annotations
@@ -30,6 +42,7 @@ from kvstore.raft.errors import Compacted, ProposalDropped, RaftError
 from kvstore.raft.log import RaftLog
 from kvstore.raft.progress import PROBE, REPLICATE, SNAPSHOT, Progress, expire_snapshots
 from kvstore.raft.types import (
+    COMMIT_NOTICE,
     NONE,
     ConfChange,
     ConfState,
@@ -135,11 +148,12 @@ class Raft:
     def has_pending_flush(self) -> bool:
         return self.bcast_pending or bool(self.forward_buf)
 
-    def send_append(self, to: int) -> None:
-        self.maybe_send_append(to, True)
+    def send_append(self, to: int, notice: bool = False) -> None:
+        self.maybe_send_append(to, True, notice)
 
-    def maybe_send_append(self, to: int, send_if_empty: bool) -> bool:
-        """Send the entries `to` is missing (or a snapshot if they are compacted)."""
+    def maybe_send_append(self, to: int, send_if_empty: bool, notice: bool = False) -> bool:
+        """Send the entries `to` is missing (or a snapshot if they are compacted). With `notice`
+        an entry-less append to a replicating follower is a commit notice (see module doc)."""
         pr = self.prs[to]
         if pr.is_paused():
             return False
@@ -152,8 +166,9 @@ class Raft:
             return self._send_snapshot(to, pr)
         if not ents and not send_if_empty:
             return False
+        ctx = COMMIT_NOTICE if notice and not ents and pr.state == REPLICATE else b""
         self.send(Message(_M.APP, to=to, frm=self.id, term=self.term, log_term=prev_term, index=prev,
-                          entries=tuple(ents), commit=log.committed))
+                          entries=tuple(ents), commit=log.committed, context=ctx))
         if ents:
             pr.sent_entries(ents[-1].index)
         elif pr.state == PROBE:
@@ -178,7 +193,7 @@ class Raft:
     def bcast_append(self) -> None:
         for v in self.prs:
             if v != self.id:
-                self.send_append(v)
+                self.send_append(v, notice=True)
 
     def bcast_heartbeat(self, ctx: bytes | None = None) -> None:
         if ctx is None:
@@ -448,7 +463,7 @@ class Raft:
         elif pr.state == REPLICATE:
             pr.inflights.free_le(m.index)
         if self.maybe_commit():
-            self.bcast_append()  # tell everyone the new commit index
+            self.bcast_pending = True  # tell everyone the new commit index, once per Ready (`flush`)
         elif old_paused:
             self.send_append(m.frm)
         # Keep the pipe full while the window allows.
@@ -529,8 +544,11 @@ class Raft:
                 if m.frm == self.id:
                     raise ProposalDropped("no leader to confirm a read index")
                 return
-            # Keep the requester as sender so the leader answers it directly.
-            self.send(Message(_M.READ_INDEX, to=self.lead, frm=m.frm or self.id, context=m.context))
+            # Keep the requester as sender so the leader answers it directly. Our own request
+            # carries our term: the leader counts it as our heartbeat ack (`readonly`).
+            own = m.frm in (NONE, self.id)
+            self.send(Message(_M.READ_INDEX, to=self.lead, frm=m.frm or self.id,
+                              term=self.term if own else 0, context=m.context))
         elif t == _M.READ_INDEX_RESP:
             self.read_states.append(ReadState(m.index, m.context))
 
@@ -541,6 +559,8 @@ class Raft:
             return
         last_new = log.maybe_append(m.index, m.log_term, m.commit, m.entries)
         if last_new is not None:
+            if m.context == COMMIT_NOTICE and not m.entries:
+                return  # the leader needs no answer (see module doc)
             self.send(Message(_M.APP_RESP, to=m.frm, frm=self.id, term=self.term, index=last_new))
             return
         # Mismatch: hint the leader at the last entry that could match (fast back-off).

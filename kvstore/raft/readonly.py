@@ -4,6 +4,15 @@ Why: a leader may have been deposed without knowing it. Before answering a
 linearizable read at its commit index it confirms leadership by collecting
 heartbeat acks from a majority, tagged with the request's context, and only
 then releases that request and every request queued before it.
+
+A follower's own READ_INDEX carries its term and counts as its ack: it was sent
+after the read reached that follower, by a member still in the leader's term, which
+is all a heartbeat ack proves (every acker was in this term at some moment after the
+read began, so no majority had yet elected a newer leader that could have committed
+a write the read must see). In a 3-member cluster the requester and the leader are
+already a majority, so the round needs no heartbeats: one round trip instead of two,
+and two peer messages instead of six. A READ_INDEX relayed for another member (term
+0) proves nothing about that member and waits for heartbeats as before.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from kvstore.raft import quorum
 from kvstore.raft.types import NONE, Message, MsgType, ReadState
 
 if TYPE_CHECKING:
@@ -76,7 +86,13 @@ def leader_read_index(r: Raft, m: Message) -> None:
 
 def _start(r: Raft, m: Message) -> None:
     if r.read_only.add_request(r.log.committed, m):
-        r.read_only.recv_ack(r.id, m.context)
+        acks = r.read_only.recv_ack(r.id, m.context)
+        if m.term == r.term and m.frm != r.id:
+            acks = r.read_only.recv_ack(m.frm, m.context)  # the requester's own (see module doc)
+        if acks is not None and quorum.has_quorum(r.voters, acks):
+            for rs in r.read_only.advance(m.context):
+                respond(r, rs.req, rs.index)
+            return
         r.bcast_heartbeat(m.context)
 
 

@@ -167,6 +167,7 @@ class Message:
       reject_hint/log_term = follower's best guess (index, term) for fast back-off.
     VOTE/PRE_VOTE: index/log_term = candidate's last entry; context=b"transfer" for a
       leadership-transfer campaign (bypasses the lease guard).
+    APP with context=COMMIT_NOTICE and no entries: a commit notice, not answered when accepted.
     HEARTBEAT: commit, context (ReadIndex round id); HEARTBEAT_RESP echoes context.
     READ_INDEX: context = request ctx; READ_INDEX_RESP: index + context.
     TRANSFER_LEADER: frm = the transferee. SNAP_STATUS: reject = snapshot failed.
@@ -184,6 +185,10 @@ class Message:
     reject_hint: int = 0
     snapshot: Snapshot | None = None
     context: bytes = b""
+
+
+COMMIT_NOTICE = b"commit"
+"""Context of an entry-less append that only tells a replicating follower the commit index."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,25 @@ async def test_lone_requests_never_wait_for_the_batching_window(slow_window_clus
             await node.propose(put(b"lone%d" % i))
 
 
+async def test_a_busy_phase_that_ended_does_not_slow_lone_requests(tmp_path: Path) -> None:
+    # As after a burst of puts: the last turn of each member applied many requests. A turn
+    # waits out the window at most once for that, not every turn from then on.
+    c = Cluster(tmp_path, batch_window=0.5)
+    try:
+        await asyncio.gather(*(c.start(n) for n in NAMES))
+        await c.wait_leader()
+        for node in c.nodes.values():
+            node.core.applied_last_turn = 10_000
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for node in c.nodes.values():
+            for _ in range(4):
+                await node.linearizable_read()  # 2-3 turns each: ~1.5 s per read if every turn waited
+        assert loop.time() - start < 5.0
+    finally:
+        await c.close()
+
+
 def test_read_rounds_are_paced_only_after_a_round_carried_several_reads() -> None:
     q = ReadIndexQueue()
 

@@ -19,6 +19,7 @@ from kvstore.raft import (
     Snapshot,
     SnapshotMeta,
 )
+from kvstore.raft.types import COMMIT_NOTICE
 from tests.unit.kvstore.raft.network import Network
 
 
@@ -101,6 +102,47 @@ def test_proposals_batch_into_one_append_per_follower() -> None:
     apps = [m for m in net.log[before:] if m.type == MsgType.APP and m.entries]
     assert len(apps) == 2 and all(len(m.entries) == 100 for m in apps)
     assert net.data(3) == [b"p%d" % k for k in range(100)]
+
+
+def test_commit_notice_is_not_answered_and_a_lost_ack_is_repaired() -> None:
+    net = Network([1, 2, 3])
+    net.elect(1)
+    net.node(1).propose(b"a")
+    net.settle()
+    before = len(net.log)
+    net.node(1).propose(b"b")
+    net.settle()
+    sent = net.log[before:]
+    notices = [m for m in sent if m.type == MsgType.APP and not m.entries]
+    assert {m.to for m in notices} == {2, 3}  # the new commit index, once per follower
+    assert all(m.context == COMMIT_NOTICE for m in notices)
+    acks = [m for m in sent if m.type == MsgType.APP_RESP]
+    assert sorted(m.frm for m in acks) == [2, 3]  # the entry is acked; the notices are not
+    assert net.data(2) == net.data(3) == [b"a", b"b"]
+    # Follower 2's ack of "c" is lost: heartbeat answers make the leader ask again, unmarked.
+    net.drop_types = {MsgType.APP_RESP}
+    net.node(1).propose(b"c")
+    net.settle()
+    net.drop_types = set()
+    assert net.node(1).status().progress[2].match < net.node(1).raft.log.last_index()
+    net.tick(2)
+    assert net.node(1).status().progress[2].match == net.node(1).raft.log.last_index()
+    assert net.data(2) == [b"a", b"b", b"c"]
+
+
+def test_probe_appends_are_never_commit_notices() -> None:
+    net = Network([1, 2, 3])
+    net.elect(1)
+    net.node(1).propose(b"a")
+    net.settle()
+    raft = net.node(1).raft
+    net.node(1).report_unreachable(2)  # back to PROBE: the leader waits for an answer to its append
+    raft.msgs.clear()
+    raft.bcast_append()  # nothing new to send to either follower
+    empty = {m.to: m for m in raft.msgs if m.type == MsgType.APP and not m.entries}
+    assert empty[3].context == COMMIT_NOTICE  # replicating: a notice
+    assert empty[2].context == b""  # probing: must be answered
+    raft.msgs.clear()
 
 
 def test_append_respects_max_size_per_msg() -> None:
