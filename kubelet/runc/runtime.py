@@ -221,8 +221,9 @@ class RuncRuntime(SpawnedExec):
             rec.ip = ""  # loopback only
             return
         try:
+            # `lo` came up with the namespace (sandbox.create_namespaces): no loopback plugin run.
             rec.ip = await self._network.add(rec.id, rec.netns_path, "eth0", list(rec.config.port_mappings),
-                                             rec.config.name, rec.config.namespace)
+                                             rec.config.name, rec.config.namespace, loopback=False)
         except Exception as exc:
             raise SandboxError(f"pod network setup failed: {exc}") from exc
 
