@@ -143,6 +143,11 @@ def floor_bundle(source: Path, work: Path) -> Path:
     linux = spec.setdefault("linux", {})
     linux["namespaces"] = [ns for ns in linux.get("namespaces", []) if ns.get("type") != "user"]
     linux.pop("cgroupsPath", None)
+    # Without the pod's cgroup runc makes one at the top of the hierarchy; with the pod's
+    # cpu.shares (2 for a pod without requests) that cgroup weighs 2 against every busy
+    # process of the machine, and on a shared machine the floor measured CFS starving runc
+    # init (seconds), not runc. The pod's own cgroup is a sibling of other pods only.
+    linux.get("resources", {}).pop("cpu", None)
     spec.pop("hooks", None)
     # Mounts of pod volumes and /etc files point at the pod's dirs: keep only the kernel filesystems.
     spec["mounts"] = [m for m in spec.get("mounts", []) if m.get("type") in ("proc", "tmpfs", "devpts",
