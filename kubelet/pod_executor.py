@@ -151,15 +151,18 @@ class PodExecutor:
 
     def prefetch_images(self, actions: list[ContainerAction]) -> None:
         """Begin the image pulls of the planned starts now (while the sandbox is being made);
-        `_start` awaits them instead of pulling again, so each start still pulls once."""
+        `_start` awaits them instead of pulling again, so each start still pulls once. Not for
+        a sandbox a previous kubelet left: it comes with its containers, which need no pull."""
+        if self.host.uid in self.ctx.adopted:
+            return
         for action in actions:
             if isinstance(action, StartContainer) and action.name not in self._pulls:
                 t = self._track(action.name)
                 self._pulls[t.name] = (t.spec.image or "", asyncio.create_task(self._pull(t), name=f"pull {t.name}"))
 
     def cancel_prefetch(self) -> None:
-        """Drop pulls begun for starts that will not happen in this sync (the image store's own
-        download goes on, shielded, and the next attempt joins it)."""
+        """Drop early pulls no start of this sync took (a failed sandbox, a changed plan); the
+        image store's own download goes on, shielded, and the next attempt joins it."""
         for _, task in self._pulls.values():
             task.cancel()
         self._pulls.clear()

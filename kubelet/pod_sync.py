@@ -168,7 +168,6 @@ class PodWorker:
                 t_now = self.ctx.clock()
                 ex.prefetch_images(plan_containers(self.restart_policy, ex.observe(t_now), t_now))
                 if not await ex.ensure_sandbox():
-                    ex.cancel_prefetch()
                     await asyncio.wait({prepared})  # its own errors are for the next sync
                     ex.show_sandbox_failure()
                     await self.write_status()
@@ -182,6 +181,7 @@ class PodWorker:
                 await ex.execute([a for a in actions if not isinstance(a, KillContainer)], refs, t_now)
             await self.write_status()
         finally:
+            ex.cancel_prefetch()  # early pulls serve this sync's starts only
             if not prepared.done():
                 prepared.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
