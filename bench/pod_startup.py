@@ -13,8 +13,8 @@ Run (root, runc, conmon, CNI plugins, docker-registry): `python bench/pod_startu
    create call to the watch showing it Running (all containers running, as
    the kubelet reports it); prints p50/p90/p99/max.
 3. The floor, measured in the same run: a bare `runc run` of a copy of one of
-   those pods' own bundles (same rootfs, spec and pod namespaces; no
-   conmon, no CNI, no kubelet), `--floor-runs` times.
+   those pods' own bundles (same rootfs, spec and pod namespaces, a cgroup
+   next to the pods'; no conmon, no CNI, no kubelet), `--floor-runs` times.
 
 Prints figures and ratios; asserts nothing. `kubelite down` at the end.
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -41,6 +42,8 @@ from harness import kubelite_cli, up_local_cluster  # noqa: E402
 from kubectl.config import load_config  # noqa: E402
 from kubelite.api import Container, ObjectMeta, Pod, PodSpec  # noqa: E402
 from kubelite.client import ApiClient  # noqa: E402
+
+FLOOR_CGROUP = "bench-floor"
 
 
 def make_pod(name: str, node: str | None = None) -> Pod:
@@ -132,7 +135,12 @@ def floor_bundle(source: Path, work: Path) -> Path:
     spec["process"]["terminal"] = False
     linux = spec.setdefault("linux", {})
     linux["namespaces"] = [ns for ns in linux.get("namespaces", []) if ns.get("type") != "user"]
-    linux.pop("cgroupsPath", None)
+    # The floor's own cgroup sits where the pods' do, next to them under the node's
+    # (<parent>/<node>/pod-<id>/<container> -> <parent>/<node>/bench-floor): left to runc
+    # it would be at the top of the hierarchy with the pod's cpu.shares (2 without
+    # requests), i.e. weight 2 against every busy process of the machine, and on a shared
+    # machine the floor measured CFS starving runc init (seconds), not runc.
+    linux["cgroupsPath"] = str(Path(linux["cgroupsPath"]).parent.parent / FLOOR_CGROUP)
     spec.pop("hooks", None)
     # Mounts of pod volumes and /etc files point at the pod's dirs: keep only the kernel filesystems.
     spec["mounts"] = [m for m in spec.get("mounts", []) if m.get("type") in ("proc", "tmpfs", "devpts",
@@ -143,7 +151,24 @@ def floor_bundle(source: Path, work: Path) -> Path:
     return bundle
 
 
+def remove_floor_cgroup(bundle: Path) -> None:
+    """rmdir the floor's cgroup in every controller (runc leaves it on cgroup v1); before
+    `kubelite down`, which removes the node's cgroup only when it is empty."""
+    path = json.loads((bundle / "config.json").read_text())["linux"]["cgroupsPath"]
+    for ctrl in Path("/sys/fs/cgroup").iterdir():
+        if ctrl.is_dir() and not ctrl.is_symlink():
+            with contextlib.suppress(OSError):
+                (ctrl / path.strip("/")).rmdir()
+
+
 def measure_floor(bundle: Path, runs: int) -> list[float]:
+    try:
+        return _measure_floor(bundle, runs)
+    finally:
+        remove_floor_cgroup(bundle)
+
+
+def _measure_floor(bundle: Path, runs: int) -> list[float]:
     root = bundle.parent / "runc-root"
     times: list[float] = []
     for i in range(runs):

@@ -197,10 +197,13 @@ class CniNetwork:
         port_mappings: Sequence[PortMappingLike] = (),
         pod_name: str = "",
         pod_namespace: str = "",
+        loopback: bool = True,
     ) -> str:
         """Attach the pod's network namespace to the node bridge; returns the pod IP.
 
-        On failure whatever the plugins already did is undone (DEL) before raising.
+        `loopback=False`: the caller already brought `lo` up when it made the namespace
+        (the runc sandbox does), so the loopback plugin is not run. On failure whatever
+        the plugins already did is undone (DEL) before raising.
         """
         _check_id(container_id)
         if not netns_path or not Path(netns_path).exists():
@@ -210,9 +213,10 @@ class CniNetwork:
         runtime_config = {"portMappings": [_port_mapping(pm) for pm in port_mappings]}
         env = self._env("ADD", container_id, netns_path, ifname, pod_name, pod_namespace)
         try:
-            await self._invoke(self._loopback_conf(), {**env, "CNI_IFNAME": "lo"})
+            if loopback:
+                await self._invoke(self._loopback_conf(), {**env, "CNI_IFNAME": "lo"})
             result: dict[str, Any] | None = None
-            for plugin in conflist["plugins"]:
+            for plugin in _needed(conflist["plugins"], runtime_config):
                 conf = self._plugin_conf(conflist, plugin, runtime_config, result)
                 result = await self._invoke(conf, env)
         except BaseException:
@@ -255,7 +259,9 @@ class CniNetwork:
         ns = netns_path if netns_path and Path(netns_path).exists() else ""
         env = self._env("DEL", container_id, ns, ifname, "", "")
         errors: list[str] = []
-        for plugin in reversed(conflist["plugins"]):
+        # Without a cached ADD the mappings are unknown: every plugin runs, as before.
+        plugins = conflist["plugins"] if prev_result is None else _needed(conflist["plugins"], runtime_config)
+        for plugin in reversed(plugins):
             try:
                 await self._invoke(self._plugin_conf(conflist, plugin, runtime_config, prev_result), env)
             except CniError as exc:
@@ -317,6 +323,15 @@ class CniNetwork:
         if not isinstance(result, dict):
             raise CniError(f"CNI plugin {plugin} {command} printed an unexpected result: {out[:200]!r}")
         return result
+
+
+def _needed(plugins: list[dict[str, Any]], runtime_config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The plugins a pod's ADD (or DEL of a cached ADD) must run: `portmap` has nothing to do
+    (it passes prevResult through and sets up no rule) without port mappings, and each
+    plugin run is a process start, the largest part of a CNI ADD."""
+    if runtime_config.get("portMappings"):
+        return plugins
+    return [p for p in plugins if p.get("type") != "portmap"]
 
 
 async def _run(argv: list[str], stdin: bytes | None, env: dict[str, str] | None,

@@ -83,6 +83,8 @@ class PodExecutor:
         self._volume_paths: dict[str, Path] | None = None
         self._refs_digest = ""
         self._kills: set[asyncio.Task[None]] = set()
+        self._pulls: dict[str, tuple[str, asyncio.Task[str | None]]] = {}  # name -> (image, pull begun early)
+        self._sandbox_error = ""
         status = pod.status
         old = {s.name: s for s in [*status.init_container_statuses, *status.container_statuses]}
         self.tracks: list[ContainerTrack] = []
@@ -119,8 +121,8 @@ class PodExecutor:
     # -- sandbox and runtime view --------------------------------------------------------
 
     async def ensure_sandbox(self) -> bool:
-        """Adopt the sandbox a previous kubelet left running, or create one. False (and
-        the containers waiting with the error) when neither works."""
+        """Adopt the sandbox a previous kubelet left running, or create one. False when
+        neither works (`show_sandbox_failure` then puts the error on the containers)."""
         pod = self.host.pod
         adopted = self.ctx.adopted.pop(self.host.uid, None)
         runtime = self.ctx.runtime
@@ -133,14 +135,37 @@ class PodExecutor:
             status = await runtime.pod_sandbox_status(self.sandbox_id)
         except RuntimeFailure as exc:
             self.sandbox_id = None
+            self._sandbox_error = str(exc)
             self.host.event("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {exc}")
-            for t in self.tracks:
-                if t.running_since is None and t.terminated is None:
-                    t.waiting_reason, t.waiting_message = "ContainerCreating", str(exc)
             return False
         host_net = bool(pod.spec.host_network) or not runtime.isolated
         self.pod_ip = self.ctx.node_ip if host_net or not status.ip else status.ip
         return True
+
+    def show_sandbox_failure(self) -> None:
+        """The containers that have not run wait with the sandbox's error (after anything
+        that ran alongside the sandbox, such as volume setup, had its say)."""
+        for t in self.tracks:
+            if t.running_since is None and t.terminated is None:
+                t.waiting_reason, t.waiting_message = "ContainerCreating", self._sandbox_error
+
+    def prefetch_images(self, actions: list[ContainerAction]) -> None:
+        """Begin the image pulls of the planned starts now (while the sandbox is being made);
+        `_start` awaits them instead of pulling again, so each start still pulls once. Not for
+        a sandbox a previous kubelet left: it comes with its containers, which need no pull."""
+        if self.host.uid in self.ctx.adopted:
+            return
+        for action in actions:
+            if isinstance(action, StartContainer) and action.name not in self._pulls:
+                t = self._track(action.name)
+                self._pulls[t.name] = (t.spec.image or "", asyncio.create_task(self._pull(t), name=f"pull {t.name}"))
+
+    def cancel_prefetch(self) -> None:
+        """Drop early pulls no start of this sync took (a failed sandbox, a changed plan); the
+        image store's own download goes on, shielded, and the next attempt joins it."""
+        for _, task in self._pulls.values():
+            task.cancel()
+        self._pulls.clear()
 
     async def _adopt_containers(self) -> None:
         """Take over the newest instance of each container from the runtime (kubelet restart)."""
@@ -285,7 +310,13 @@ class PodExecutor:
         assert self.sandbox_id is not None
         pod = self.host.pod
         attempt = t.instances
-        image = await self._pull(t)
+        early = self._pulls.pop(t.name, None)
+        if early is not None and early[0] == (t.spec.image or ""):
+            image = await early[1]
+        else:
+            if early is not None:
+                early[1].cancel()
+            image = await self._pull(t)
         if image is None:
             return
         try:
@@ -390,6 +421,7 @@ class PodExecutor:
     async def detach(self) -> None:
         """Kubelet shutdown with a runtime whose containers survive it: stop watching only."""
         await self.stop_probes()
+        self.cancel_prefetch()
         for task in list(self._kills):
             task.cancel()
 

@@ -20,7 +20,7 @@ import contextlib
 import logging
 
 from kubelet.container_track import ContainerTrack
-from kubelet.envvars import referenced_objects
+from kubelet.envvars import RefData, referenced_objects
 from kubelet.pod_actions import (
     CreateSandbox,
     KeepFinished,
@@ -149,7 +149,11 @@ class PodWorker:
 
     async def sync(self) -> None:
         """Plan the pod-level step on what we know, then (with a fresh runtime view) the
-        containers' actions: probe kills at once, starts once the refs and volumes are in."""
+        containers' actions: probe kills at once, starts once the refs and volumes are in.
+
+        What does not need the sandbox runs alongside it: the pod's refs and volumes
+        (`_prepare`) and, for a new sandbox, the image pulls of the starts planned on the
+        empty view (the same first starts the plan after the sandbox gives)."""
         ex = self.executor
         step = plan_pod(self.facts(), ex.observe(self.ctx.clock()))
         if isinstance(step, KillPod):
@@ -158,17 +162,38 @@ class PodWorker:
         if isinstance(step, KeepFinished):
             await ex.stop_probes()
             return  # a finished pod never runs again
-        if isinstance(step, CreateSandbox) and not await ex.ensure_sandbox():
+        prepared = asyncio.create_task(self._prepare(), name=f"prepare {self.key}")
+        try:
+            if isinstance(step, CreateSandbox):
+                t_now = self.ctx.clock()
+                ex.prefetch_images(plan_containers(self.restart_policy, ex.observe(t_now), t_now))
+                if not await ex.ensure_sandbox():
+                    await asyncio.wait({prepared})  # its own errors are for the next sync
+                    ex.show_sandbox_failure()
+                    await self.write_status()
+                    return
+            await ex.refresh()
+            t_now = self.ctx.clock()
+            actions = plan_containers(self.restart_policy, ex.observe(t_now), t_now)
+            await ex.execute([a for a in actions if isinstance(a, KillContainer)], None, t_now)
+            refs = await prepared
+            if refs is not None:
+                await ex.execute([a for a in actions if not isinstance(a, KillContainer)], refs, t_now)
             await self.write_status()
-            return
-        await ex.refresh()
-        t_now = self.ctx.clock()
-        actions = plan_containers(self.restart_policy, ex.observe(t_now), t_now)
-        await ex.execute([a for a in actions if isinstance(a, KillContainer)], None, t_now)
+        finally:
+            ex.cancel_prefetch()  # early pulls serve this sync's starts only
+            if not prepared.done():
+                prepared.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await prepared
+            elif not prepared.cancelled():
+                prepared.exception()  # retrieved: a failure after a failed sandbox is retried next sync
+
+    async def _prepare(self) -> RefData | None:
+        """The pod's ConfigMaps, Secrets and tokens, with its volumes set up from them;
+        None while a volume cannot be made (the containers then wait with the error)."""
         refs = await load_refs(self._pod, self.ctx.source(), self.ctx.tokens)
-        if await ex.prepare_volumes(refs):
-            await ex.execute([a for a in actions if not isinstance(a, KillContainer)], refs, t_now)
-        await self.write_status()
+        return refs if await self.executor.prepare_volumes(refs) else None
 
     # -- status -------------------------------------------------------------------
 

@@ -53,8 +53,10 @@ class PodNetwork(Protocol):
     """What the runtime needs of `kubelet.cni.CniNetwork`."""
 
     async def add(self, container_id: str, netns_path: str, ifname: str = "eth0",
-                  port_mappings: Sequence[Any] = (), pod_name: str = "", pod_namespace: str = "") -> str:
-        """Attach the netns to the pod network; `port_mappings` are `kubelet.runtime.PortMapping`s."""
+                  port_mappings: Sequence[Any] = (), pod_name: str = "", pod_namespace: str = "",
+                  loopback: bool = True) -> str:
+        """Attach the netns to the pod network; `port_mappings` are `kubelet.runtime.PortMapping`s;
+        `loopback=False` when `lo` is already up in it."""
         ...
 
     async def delete(self, container_id: str, netns_path: str, ifname: str = "eth0") -> None: ...
@@ -98,7 +100,7 @@ def available(runc: str = "runc", conmon_bin: str = "conmon") -> str | None:
     """None when this machine can run the runc runtime, else why not (for the operator)."""
     if os.geteuid() != 0:
         return "not running as root"
-    for tool in (runc, conmon_bin, "unshare"):
+    for tool in (runc, conmon_bin):
         if shutil.which(tool) is None:
             return f"{tool!r} not found on PATH"
     if not (CGROUP_ROOT / "memory").is_dir():

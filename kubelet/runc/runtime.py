@@ -181,11 +181,18 @@ class RuncRuntime(SpawnedExec):
             rec = sb.SandboxRecord(sid, config, self.state_dir / "sandboxes" / sid, created_at=time.time())
             rec.dir.mkdir(parents=True)
             rec.save()
+            t0 = time.monotonic()
             try:
                 config.log_directory.mkdir(parents=True, exist_ok=True)
-                await asyncio.to_thread(self._ensure_pod_cgroup, rec)
-                await sb.create_namespaces(rec)
+                # Independent: the pod cgroup (cgroupfs, in a thread) and the namespaces.
+                done = await asyncio.gather(asyncio.to_thread(self._ensure_pod_cgroup, rec),
+                                            sb.create_namespaces(rec), return_exceptions=True)
+                for result in done:
+                    if isinstance(result, BaseException):
+                        raise result
+                t1 = time.monotonic()
                 await self._attach_network(rec)
+                t2 = time.monotonic()
                 sb.write_pod_files(rec)
                 rec.save()
             except BaseException as exc:
@@ -199,7 +206,8 @@ class RuncRuntime(SpawnedExec):
                 raise SandboxError(f"cannot create pod sandbox: {exc}") from exc
             self._sandboxes[sid] = rec
             log.info("pod sandbox ready", extra={"sandbox": sid, "pod": f"{config.namespace}/{config.name}",
-                                                 "ip": rec.ip})
+                                                 "ip": rec.ip, "namespaces_ms": _ms(t1 - t0),
+                                                 "network_ms": _ms(t2 - t1)})
             return sid
 
     async def _forget_sandbox(self, rec: sb.SandboxRecord) -> None:
@@ -221,8 +229,9 @@ class RuncRuntime(SpawnedExec):
             rec.ip = ""  # loopback only
             return
         try:
+            # `lo` came up with the namespace (sandbox.create_namespaces): no loopback plugin run.
             rec.ip = await self._network.add(rec.id, rec.netns_path, "eth0", list(rec.config.port_mappings),
-                                             rec.config.name, rec.config.namespace)
+                                             rec.config.name, rec.config.namespace, loopback=False)
         except Exception as exc:
             raise SandboxError(f"pod network setup failed: {exc}") from exc
 
@@ -303,6 +312,7 @@ class RuncRuntime(SpawnedExec):
             state=ContainerState.CREATED, created_at=time.time(), log_path=rec.config.log_directory / config.log_path,
         )
         c = ContainerRecord(cid, cdir, status)
+        t0 = time.monotonic()
         try:
             c.save()
             await asyncio.to_thread(self._prepare_bundle, c, rec, config, image, argv)
@@ -312,6 +322,7 @@ class RuncRuntime(SpawnedExec):
                 raise
             raise CreateContainerError(f"container {config.name!r}: {exc}") from exc
         self._containers[cid] = c
+        log.debug("container created", extra={"container": config.name, "id": cid, "bundle_ms": _ms(time.monotonic() - t0)})
         return cid
 
     def _prepare_bundle(self, c: ContainerRecord, rec: sb.SandboxRecord, config: ContainerConfig, image: ImageLike,
@@ -371,8 +382,10 @@ class RuncRuntime(SpawnedExec):
             log_path=c.status.log_path, exit_dir=self._exits.dir, persist_dir=c.dir / "persist",
             socket_dir=self.state_dir / "socks", conmon_log=c.dir / "conmon.log",
         )
+        t0 = time.monotonic()
         try:
             pid = await conmon.spawn(self._conmon, self._runc.binary, self._runc.root, c.id, c.status.name, paths)
+            t1 = time.monotonic()
             await self._runc.start(c.id)
         except (conmon.ConmonError, RuncError, OSError) as exc:
             with contextlib.suppress(RuncError, OSError):
@@ -382,7 +395,8 @@ class RuncRuntime(SpawnedExec):
         c.status = replace(c.status, state=ContainerState.RUNNING, pid=pid, uri=f"runc://{c.id}",
                            started_at=time.time())
         c.save()
-        log.info("container started", extra={"container": c.status.name, "id": c.id, "pid": pid})
+        log.info("container started", extra={"container": c.status.name, "id": c.id, "pid": pid,
+                                             "create_ms": _ms(t1 - t0), "start_ms": _ms(time.monotonic() - t1)})
         self._exits.watch(c)
 
     def _fail_start(self, c: ContainerRecord, message: str) -> None:
@@ -557,6 +571,11 @@ class RuncRuntime(SpawnedExec):
                                                   killer=kill_inside, on_exit=forget)
         except OSError as exc:
             raise ExecError(f"cannot run runc exec: {exc.strerror or exc}") from exc
+
+
+def _ms(seconds: float) -> float:
+    """A duration for the logs (the stages of a pod start, see bench/README.md)."""
+    return round(seconds * 1000, 1)
 
 
 async def cleanup_node(state_dir: Path, network: PodNetwork | None = None, cgroup_parent: str = "kubelite",

@@ -16,7 +16,6 @@ are files here that containers bind-mount.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -24,10 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubelet.runc import overlay
+from kubelet.runc import namespaces, overlay
 from kubelet.runtime import DnsConfig, PodSandboxConfig, PortMapping, SandboxError
 
-NS_TIMEOUT = 30.0
 HOSTNAME_MAX = 63
 
 
@@ -144,30 +142,13 @@ def write_pod_files(rec: SandboxRecord) -> None:
 
 
 async def create_namespaces(rec: SandboxRecord) -> None:
-    """Create the pod's IPC (+ net and UTS unless host network) namespaces, held by bind mounts.
-
-    One `unshare` run: it enters fresh namespaces, sets the hostname and brings `lo` up
-    there, and bind-mounts each namespace onto its file before exiting."""
+    """Create the pod's IPC (+ net and UTS unless host network) namespaces, held by bind mounts,
+    with the hostname set and `lo` up inside (`namespaces.py`: no process per sandbox)."""
     kinds = ["ipc"] if rec.config.host_network else ["ipc", "net", "uts"]
-    for kind in kinds:
-        (rec.dir / kind).touch()
-    argv = ["unshare", *(f"--{k}={rec.dir / k}" for k in kinds), "--"]
-    if rec.config.host_network:
-        argv += ["true"]
-    else:
-        script = 'printf %s "$1" > /proc/sys/kernel/hostname && { ip link set lo up 2>/dev/null || true; }'
-        argv += ["sh", "-c", script, "sh", rec.hostname]
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )
     try:
-        _, err = await asyncio.wait_for(proc.communicate(), NS_TIMEOUT)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise SandboxError("creating the pod namespaces timed out") from None
-    if proc.returncode != 0:
-        raise SandboxError(f"cannot create the pod namespaces: {err.decode(errors='replace').strip()}")
+        await namespaces.create(rec.dir, kinds, None if rec.config.host_network else rec.hostname)
+    except OSError as exc:
+        raise SandboxError(f"cannot create the pod namespaces: {exc.strerror or exc}") from exc
     overlay.mount_tmpfs(rec.shm_path)
 
 

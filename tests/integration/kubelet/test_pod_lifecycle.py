@@ -29,6 +29,8 @@ from kubelet.agent import Kubelet, KubeletConfig
 from kubelet.backoff import BackOff
 from kubelet.images.errors import ImagePullError
 from kubelet.process_runtime import ProcessRuntime
+from kubelet.runtime import PodSandboxConfig, SandboxError
+from kubelet.volumes import pod_volumes_dir
 from kubelite.api import ConfigMap, Event, Pod, Secret
 from kubelite.api.errors import ApiError, NotFound
 from kubelite.client import ApiClient
@@ -67,11 +69,28 @@ class FakeImages:
         return None
 
 
+class GatedSandboxes(ProcessRuntime):
+    """A runtime whose pod sandboxes are made only once the test opens the gate, or fail
+    while `failure` is set (a CNI that is slow or broken)."""
+
+    def __init__(self) -> None:
+        super().__init__(host_ip=NODE_IP)
+        self.gate = asyncio.Event()
+        self.failure = ""
+
+    async def run_pod_sandbox(self, config: PodSandboxConfig) -> str:
+        await self.gate.wait()
+        if self.failure:
+            raise SandboxError(self.failure)
+        return await super().run_pod_sandbox(config)
+
+
 @asynccontextmanager
-async def running_kubelet(server: str, data_dir: Path, images: FakeImages | None = None) -> AsyncIterator[Kubelet]:
+async def running_kubelet(server: str, data_dir: Path, images: FakeImages | None = None,
+                          runtime: ProcessRuntime | None = None) -> AsyncIterator[Kubelet]:
     client = ApiClient.connect(server)
     kubelet = Kubelet(
-        client, ProcessRuntime(host_ip=NODE_IP),
+        client, runtime or ProcessRuntime(host_ip=NODE_IP),
         KubeletConfig(node_name=NODE, node_ip=NODE_IP, listen=f"{NODE_IP}:0", data_dir=data_dir,
                       resync_seconds=0.3, node_status_seconds=1.0, lease_seconds=1.0),
         images=images,
@@ -355,3 +374,50 @@ async def test_image_pull_back_off_then_pull_secrets(control_plane: Any, tmp_pat
             return False
 
         await eventually(gone, "the pod deleted")
+
+
+async def test_image_pull_and_volumes_proceed_while_the_sandbox_is_made(control_plane: Any, tmp_path: Path) -> None:
+    """A slow pod network does not hold the image pull or the volumes back (they do not need the
+    sandbox); the container starts once the sandbox is there, pulled once."""
+    client: ApiClient = control_plane.client
+    images, runtime = FakeImages(), GatedSandboxes()
+    images.up = True
+    async with running_kubelet(control_plane.server, tmp_path / "node", images, runtime) as k:
+        await client.create(make_pod("gated", "sleep 1000", volumes=[{"name": "scratch", "emptyDir": {}}],
+                                     container={"volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}]}))
+
+        async def pulled_and_mounted() -> bool | None:
+            pod = await client.get(Pod, "gated")
+            done = len(images.auths) == 1 and (pod_volumes_dir(k.pods.ctx.data_dir, pod) / "scratch").is_dir()
+            return True if done and pod.status.phase != "Running" else None
+
+        await eventually(pulled_and_mounted, "the image pulled and volumes made before the sandbox exists", 20)
+        runtime.gate.set()
+        await wait_pod(client, "gated", running, "running once the sandbox is made")
+        assert len(images.auths) == 1, "the pull made alongside the sandbox is the one the start uses"
+        await client.delete(Pod, "gated")
+
+
+async def test_a_failed_sandbox_is_what_the_containers_wait_on(control_plane: Any, tmp_path: Path) -> None:
+    """Volumes are set up alongside the sandbox; when both fail, the containers show the sandbox's error."""
+    client: ApiClient = control_plane.client
+    runtime = GatedSandboxes()
+    runtime.failure = "pod network setup failed: no bridge"
+    runtime.gate.set()
+    async with running_kubelet(control_plane.server, tmp_path / "node", runtime=runtime):
+        await client.create(make_pod("no-net", "sleep 1000", volumes=[
+            {"name": "cfg", "configMap": {"name": "absent"}}],
+            container={"volumeMounts": [{"name": "cfg", "mountPath": "/cfg"}]}))
+
+        def sandbox_error(pod: Pod) -> bool:
+            s = main_status(pod)
+            w = s.state.waiting if s is not None else None
+            return w is not None and w.reason == "ContainerCreating" and "no bridge" in (w.message or "")
+
+        await wait_pod(client, "no-net", sandbox_error, "waiting on the sandbox error")
+        assert ("FailedCreatePodSandBox", "Failed to create pod sandbox: pod network setup failed: no bridge") in \
+            await events_of(client, "no-net")
+        runtime.failure = ""
+        await client.create(ConfigMap.from_dict({"metadata": {"name": "absent"}, "data": {"k": "v"}}))
+        await wait_pod(client, "no-net", running, "running once the network and the ConfigMap are there")
+        await client.delete(Pod, "no-net")

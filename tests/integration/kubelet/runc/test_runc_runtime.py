@@ -73,9 +73,17 @@ async def sh(rt: RuncRuntime, cid: str, script: str) -> str:
     return result.stdout.decode().strip()
 
 
+def own_namespaces() -> set[str]:
+    """The net/uts/ipc namespaces of every thread of this process."""
+    return {os.readlink(t / "ns" / kind) for t in Path("/proc/self/task").iterdir() for kind in ("net", "uts", "ipc")}
+
+
 async def test_container_sees_its_own_pid_1_hostname_and_rootfs(env: Env) -> None:
     rt = await env.runtime()
+    before = own_namespaces()
     sid = await sandbox(rt, env.base, name="isolated-pod")
+    # The sandbox's namespaces are made by a thread of this process: none of its threads stays in them.
+    assert own_namespaces() == before and os.uname().nodename != "isolated-pod"
     cid = await run(rt, sid, "sleep 30")
     assert await sh(rt, cid, "cat /proc/1/cmdline | tr '\\0' ' '") == "sleep 30"  # sh execs its last command
     assert await sh(rt, cid, "hostname; cat /etc/hostname") == "isolated-pod\nisolated-pod"
@@ -269,8 +277,10 @@ class FakeNetwork:
         self.calls: list[tuple[str, str, str]] = []
 
     async def add(self, container_id: str, netns_path: str, ifname: str = "eth0",
-                  port_mappings: object = (), pod_name: str = "", pod_namespace: str = "") -> str:
+                  port_mappings: object = (), pod_name: str = "", pod_namespace: str = "",
+                  loopback: bool = True) -> str:
         assert os.path.exists(netns_path) and pod_name == "net-pod"
+        assert not loopback, "the runtime brings lo up itself: the loopback plugin must not run"
         self.calls.append(("add", container_id, netns_path))
         return "10.244.1.7"
 
