@@ -30,7 +30,8 @@ from kubelite.vmcluster import vms
 
 REPO = Path(__file__).resolve().parents[2]
 DATA_DIR = "/var/lib/kubelite"  # `kubelite init`'s data directory in VM 1
-KCTL = "KUBELITE_CONFIG=/root/.kubelite/config kctl"
+# a long request timeout (also each connection attempt's): VM 1's emulated apiserver answers slowly
+KCTL = "KUBELITE_CONFIG=/root/.kubelite/config kctl --request-timeout 2m"
 DEMO = ("examples/hello.yaml", "deploy/vm-demo-web.yaml")
 
 
@@ -103,10 +104,11 @@ def kctl(cfg: vp.VmClusterConfig, cp: vp.Vm, args: str, patience: float = 300) -
     control plane just started can miss gRPC's connect deadline for a minute or more."""
     deadline = time.monotonic() + patience
     while True:
-        proc = vms.ssh(cfg, cp, f"{KCTL} {args}", timeout=300, check=False)
+        proc = vms.ssh(cfg, cp, f"{KCTL} {args}", timeout=600, check=False)
         if proc.returncode == 0:
             return proc.stdout
-        unreachable = b"cannot reach the kubelite apiserver" in proc.stdout + proc.stderr
+        out = proc.stdout + proc.stderr
+        unreachable = b"cannot reach the kubelite apiserver" in out or b"did not answer in time" in out
         if not unreachable or time.monotonic() > deadline:
             raise vms.VmError(f"{cp.name}: `kctl {args}` failed (exit {proc.returncode}):\n"
                               f"{proc.stdout.decode(errors='replace')}{proc.stderr.decode(errors='replace')}")

@@ -52,6 +52,7 @@ class Vm:
     mac: str
     tap: str
     memory_mb: int
+    cpus: int
     disk: Path
     console_log: Path
     pidfile: Path
@@ -65,6 +66,7 @@ class VmClusterConfig:
     accel: str = "tcg"
     memory_mb: int = 1024
     cp_memory_mb: int = 2048
+    cp_cpus: int = 2
     subnet: str = DEFAULT_SUBNET
     cache_dir: Path = DEFAULT_CACHE_DIR
     run_dir: Path = DEFAULT_RUN_DIR
@@ -103,6 +105,7 @@ class VmClusterConfig:
             out.append(Vm(index=i, name=f"vm{i}", ip=str(net.network_address + 10 + i),
                           mac=f"52:54:00:4b:4c:{i:02x}", tap=f"klvm-tap{i}",
                           memory_mb=self.cp_memory_mb if i == 1 else self.memory_mb,
+                          cpus=self.cp_cpus if i == 1 else 1,
                           disk=d / "disk.qcow2", console_log=d / "console.log", pidfile=d / "qemu.pid"))
         return out
 
@@ -122,6 +125,9 @@ def parser() -> argparse.ArgumentParser:
                    help="QEMU accelerator: tcg (emulation; works everywhere, slow) or kvm (where nested KVM works)")
     p.add_argument("--memory", type=int, default=1024, help="MiB of memory of each joining VM")
     p.add_argument("--cp-memory", type=int, default=2048, help="MiB of memory of VM 1 (control plane and a node)")
+    p.add_argument("--cp-cpus", type=int, default=2,
+                   help="vCPUs of VM 1 (the whole control plane and a node; under TCG one emulated vCPU cannot "
+                        "keep its apiserver answering, QEMU runs each vCPU in a host thread)")
     p.add_argument("--subnet", default=DEFAULT_SUBNET, help="the VMs' private bridge subnet (a /24 or larger)")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="where the built image is kept")
     p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR,
@@ -142,6 +148,8 @@ def config_from_args(args: argparse.Namespace) -> VmClusterConfig:
     for flag, value in (("--memory", args.memory), ("--cp-memory", args.cp_memory)):
         if value < 512:
             raise PlanError(f"{flag} must be at least 512 MiB (a kubelite node), got {value}")
+    if not 1 <= args.cp_cpus <= 16:
+        raise PlanError(f"--cp-cpus must be between 1 and 16, got {args.cp_cpus}")
     try:
         net = ipaddress.IPv4Network(args.subnet)
     except ValueError as exc:
@@ -152,6 +160,7 @@ def config_from_args(args: argparse.Namespace) -> VmClusterConfig:
         if net.overlaps(ipaddress.IPv4Network(bad)):
             raise PlanError(f"--subnet {args.subnet} overlaps kubelite's own {bad} (node bridge, pods, Services)")
     return VmClusterConfig(vms=args.vms, accel=args.accel, memory_mb=args.memory, cp_memory_mb=args.cp_memory,
+                           cp_cpus=args.cp_cpus,
                            subnet=str(net), cache_dir=args.cache_dir.resolve(), run_dir=args.run_dir.resolve(),
                            mirror=args.mirror, security_mirror=args.security_mirror,
                            boot_timeout=args.boot_timeout, init_timeout=args.init_timeout,
@@ -187,8 +196,11 @@ def kernel_cmdline(cfg: VmClusterConfig, vm: Vm, ssh_pubkey: str) -> str:
 
 def qemu_argv(cfg: VmClusterConfig, vm: Vm, kernel: Path, initrd: Path, cmdline: str) -> list[str]:
     """QEMU for one VM: direct kernel boot, its overlay disk, a tap on the bridge, console to a file."""
-    accel = ["-accel", "kvm", "-cpu", "host"] if cfg.accel == "kvm" else ["-accel", "tcg,tb-size=256", "-cpu", "max"]
-    return ["qemu-system-x86_64", "-name", vm.name, "-nodefaults", *accel, "-smp", "1", "-m", str(vm.memory_mb),
+    # thread=multi: each vCPU of a TCG guest in a host thread of its own (else one thread runs them all)
+    accel = (["-accel", "kvm", "-cpu", "host"] if cfg.accel == "kvm"
+             else ["-accel", "tcg,thread=multi,tb-size=256", "-cpu", "max"])
+    return ["qemu-system-x86_64", "-name", vm.name, "-nodefaults", *accel, "-smp", str(vm.cpus),
+            "-m", str(vm.memory_mb),
             "-kernel", str(kernel), "-initrd", str(initrd), "-append", cmdline,
             "-drive", f"file={vm.disk},if=virtio,format=qcow2,cache=unsafe",
             "-netdev", f"tap,id=net0,ifname={vm.tap},script=no,downscript=no",
