@@ -198,8 +198,7 @@ def up(cfg: vp.VmClusterConfig) -> int:
         timings.step("install kubelite", lambda: each(cfg, lambda vm: install_kubelite(cfg, vm, wheel)))
         say(f"kubelite init in {cp.name} ({cp.ip})")
         init = timings.step("kubelite init", lambda: vms.ssh_stream(
-            cfg, cp, f"kubelite init --advertise-address {cp.ip} --runtime runc --data-dir {DATA_DIR} "
-                     f"--timeout {cfg.init_timeout:.0f}", cfg.init_timeout + 120, say))
+            cfg, cp, vp.init_command(cfg, DATA_DIR), cfg.init_timeout + 120, say))
         join = vp.parse_join_command(init)
         say(f"  {' '.join(join[:3])} --token ... on {', '.join(vm.name for vm in joiners)}")
 

@@ -67,6 +67,7 @@ class VmClusterConfig:
     memory_mb: int = 1024
     cp_memory_mb: int = 2048
     cp_cpus: int = 2
+    cp_node: bool = True
     subnet: str = DEFAULT_SUBNET
     cache_dir: Path = DEFAULT_CACHE_DIR
     run_dir: Path = DEFAULT_RUN_DIR
@@ -128,6 +129,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cp-cpus", type=int, default=2,
                    help="vCPUs of VM 1 (the whole control plane and a node; under TCG one emulated vCPU cannot "
                         "keep its apiserver answering, QEMU runs each vCPU in a host thread)")
+    p.add_argument("--no-cp-node", dest="cp_node", action="store_false",
+                   help="VM 1 runs only the control plane (`kubelite init --nodes 0`); the demo's pods run on "
+                        "the joined VMs (then --vms 3 or more)")
     p.add_argument("--subnet", default=DEFAULT_SUBNET, help="the VMs' private bridge subnet (a /24 or larger)")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="where the built image is kept")
     p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR,
@@ -150,6 +154,8 @@ def config_from_args(args: argparse.Namespace) -> VmClusterConfig:
             raise PlanError(f"{flag} must be at least 512 MiB (a kubelite node), got {value}")
     if not 1 <= args.cp_cpus <= 16:
         raise PlanError(f"--cp-cpus must be between 1 and 16, got {args.cp_cpus}")
+    if not args.cp_node and args.vms < 3:
+        raise PlanError(f"--no-cp-node needs --vms 3 or more (the demo runs on two joined nodes), got {args.vms}")
     try:
         net = ipaddress.IPv4Network(args.subnet)
     except ValueError as exc:
@@ -160,7 +166,7 @@ def config_from_args(args: argparse.Namespace) -> VmClusterConfig:
         if net.overlaps(ipaddress.IPv4Network(bad)):
             raise PlanError(f"--subnet {args.subnet} overlaps kubelite's own {bad} (node bridge, pods, Services)")
     return VmClusterConfig(vms=args.vms, accel=args.accel, memory_mb=args.memory, cp_memory_mb=args.cp_memory,
-                           cp_cpus=args.cp_cpus,
+                           cp_cpus=args.cp_cpus, cp_node=args.cp_node,
                            subnet=str(net), cache_dir=args.cache_dir.resolve(), run_dir=args.run_dir.resolve(),
                            mirror=args.mirror, security_mirror=args.security_mirror,
                            boot_timeout=args.boot_timeout, init_timeout=args.init_timeout,
@@ -218,6 +224,14 @@ def image_key(cfg: VmClusterConfig, requirements: list[str], guest_files: dict[s
                  *sorted(requirements), *(f"{k}={v}" for k, v in sorted(guest_files.items()))]:
         h.update(item.encode() + b"\0")
     return h.hexdigest()[:16]
+
+
+def init_command(cfg: VmClusterConfig, data_dir: str) -> str:
+    """`kubelite init` in VM 1: advertised on the bridge; with a node of its own unless --no-cp-node
+    (then VM 1's emulated CPU serves only the control plane)."""
+    cp = cfg.machines()[0]
+    return (f"kubelite init --advertise-address {cp.ip} --runtime runc --data-dir {data_dir} "
+            f"--nodes {1 if cfg.cp_node else 0} --timeout {cfg.init_timeout:.0f}")
 
 
 def parse_join_command(init_output: str) -> list[str]:
