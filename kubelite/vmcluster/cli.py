@@ -150,12 +150,12 @@ def wait_demo(cfg: vp.VmClusterConfig, cp: vp.Vm) -> dict[str, set[str]]:
 
 
 def check_service(cfg: vp.VmClusterConfig, cp: vp.Vm) -> dict[str, str]:
-    """The web Service's ClusterIP answers from every VM (its iptables rules and the overlay)."""
+    """The web Service's ClusterIP answers from every node (its iptables rules and the overlay)."""
     ip = kctl_json(cfg, cp, "get service web")["spec"]["clusterIP"]
     answers: dict[str, str] = {}
-    for vm in cfg.machines():
-        proc = vms.ssh(cfg, vm, f"curl -sS --max-time 10 --retry 6 --retry-all-errors http://{ip}/", check=False,
-                       timeout=200)
+    for vm, prefix in vp.service_checks(cfg):
+        proc = vms.ssh(cfg, vm, f"{prefix}curl -sS --max-time 10 --retry 6 --retry-all-errors http://{ip}/",
+                       check=False, timeout=200)
         answers[vm.name] = (proc.stdout or proc.stderr).decode(errors="replace").strip()
         if proc.returncode != 0:
             raise vms.VmError(f"Service web ({ip}) did not answer from {vm.name}: {answers[vm.name]}")

@@ -19,6 +19,8 @@ import ipaddress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from kubelite.netns import plan_network
+
 DEFAULT_CACHE_DIR = Path("/var/cache/kubelite-vm")
 DEFAULT_RUN_DIR = Path("/var/lib/kubelite-vm")
 DEFAULT_SUBNET = "10.77.0.0/24"
@@ -232,6 +234,19 @@ def init_command(cfg: VmClusterConfig, data_dir: str) -> str:
     cp = cfg.machines()[0]
     return (f"kubelite init --advertise-address {cp.ip} --runtime runc --data-dir {data_dir} "
             f"--nodes {1 if cfg.cp_node else 0} --timeout {cfg.init_timeout:.0f}")
+
+
+INIT_NODE = "node-1"  # the name `kubelite init` gives its own node
+
+
+def service_checks(cfg: VmClusterConfig) -> list[tuple[Vm, str]]:
+    """Where a Service must answer, as (VM, command prefix): every node. In VM 1 that is the init
+    node's network namespace (its proxy's rules live there, not in VM 1's own namespace); with
+    --no-cp-node VM 1 is no node."""
+    machines = cfg.machines()
+    init_ns = plan_network(INIT_NET_ID, [INIT_NODE]).nodes[0].netns
+    first = [(machines[0], f"ip netns exec {init_ns} ")] if cfg.cp_node else []
+    return first + [(vm, "") for vm in machines[1:]]
 
 
 def parse_join_command(init_output: str) -> list[str]:

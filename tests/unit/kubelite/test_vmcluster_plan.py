@@ -131,3 +131,10 @@ def test_init_runs_a_node_in_vm1_unless_no_cp_node() -> None:
     assert line.startswith("kubelite init --advertise-address 10.77.0.11 ") and " --nodes 0 " in line
     with pytest.raises(vp.PlanError, match="--no-cp-node needs --vms 3"):
         cfg_of("--vms", "2", "--no-cp-node")
+
+
+def test_the_service_is_checked_in_the_init_nodes_namespace_and_on_every_joined_vm() -> None:
+    checks = vp.service_checks(cfg_of("--vms", "3"))
+    assert [(vm.name, prefix) for vm, prefix in checks] == [
+        ("vm1", "ip netns exec kl-node-1 "), ("vm2", ""), ("vm3", "")]
+    assert [vm.name for vm, _ in vp.service_checks(cfg_of("--vms", "3", "--no-cp-node"))] == ["vm2", "vm3"]
