@@ -135,7 +135,7 @@ async def _run(func: Command, args: argparse.Namespace, server: str, namespace: 
                                                    "(--as-group needs --as)"])
     client = ApiClient.connect(server, timeout=timeout or None,  # 0 = no deadline, like kubectl
                                token=token, impersonate_user=args.as_user or "", impersonate_groups=args.as_groups,
-                               credentials=credentials)
+                               credentials=credentials, connect_timeout=timeout or DEFAULT_REQUEST_TIMEOUT)
     session = Session(client, server, namespace, explicit_namespace=bool(args.namespace))
     learned: list[KindInfo] = []
     try:  # so `kctl get <crd-plural>` and CR manifests resolve; the command itself reports an unreachable server

@@ -99,15 +99,24 @@ class ApiClient:
     @classmethod
     def connect(cls, target: str, *, timeout: float | None = 30.0, token: str = "",
                 impersonate_user: str = "", impersonate_groups: Sequence[str] = (),
-                credentials: grpc.ChannelCredentials | None = None) -> ApiClient:
+                credentials: grpc.ChannelCredentials | None = None,
+                connect_timeout: float | None = None) -> ApiClient:
         """A client over gRPC to `target` ("HOST:PORT"); connects lazily; TLS with `credentials`
         (see `kubelite.client.tls`). `token` is sent as `authorization: Bearer <token>`;
-        `impersonate_*` act as another user (needs `impersonate`)."""
+        `impersonate_*` act as another user (needs `impersonate`).
+
+        `connect_timeout`: how long one connection attempt (TCP, TLS handshake, HTTP/2 settings) may
+        take; None keeps the transport's fast-failing default. gRPC reads it from
+        `grpc.min_reconnect_backoff_ms` (its minimum connect timeout). A one-shot client such as kctl
+        gives it its request timeout: against a slow server (e.g. an emulated VM) an attempt cut
+        after the default 0.1-2 s never completes the handshake, however often it is retried."""
         metadata = [("authorization", f"Bearer {token}")] if token else []
         if impersonate_user:
             metadata.append(("impersonate-user", impersonate_user))
         metadata.extend(("impersonate-group", g) for g in impersonate_groups)
-        return cls(GrpcTransport(target, timeout=timeout, metadata=metadata, credentials=credentials))
+        options = {} if connect_timeout is None else {"grpc.min_reconnect_backoff_ms": int(connect_timeout * 1000)}
+        return cls(GrpcTransport(target, timeout=timeout, options=options, metadata=metadata,
+                                 credentials=credentials))
 
     async def close(self) -> None:
         await self.transport.close()

@@ -48,6 +48,12 @@ _Req = TypeVar("_Req", bound=Message)
 # default; keepalive notices a silently dead peer under a long idle watch; and
 # gRPC's default reconnect back-off grows to 2 minutes, far too slow for an
 # apiserver that is restarted (clients retry on their own schedule anyway).
+# `min_reconnect_backoff_ms` is, despite its name, gRPC's minimum *connect
+# timeout*: how long one attempt (TCP, TLS handshake, HTTP/2 settings) may take.
+# It stays gRPC's own 20 s: cut at the back-off (0.1-2 s), a busy or emulated
+# machine never finished a handshake, and every client there failed for minutes
+# ("tcp handshaker shutdown"); a restarted apiserver refuses at once, so fast
+# reconnects keep coming from the short back-off.
 CHANNEL_OPTIONS: dict[str, Any] = {
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
@@ -56,7 +62,7 @@ CHANNEL_OPTIONS: dict[str, Any] = {
     "grpc.keepalive_permit_without_calls": 0,
     "grpc.http2.max_pings_without_data": 0,
     "grpc.initial_reconnect_backoff_ms": 100,
-    "grpc.min_reconnect_backoff_ms": 100,
+    "grpc.min_reconnect_backoff_ms": 20_000,
     "grpc.max_reconnect_backoff_ms": 2_000,
 }
 

@@ -30,7 +30,8 @@ from kubelite.vmcluster import vms
 
 REPO = Path(__file__).resolve().parents[2]
 DATA_DIR = "/var/lib/kubelite"  # `kubelite init`'s data directory in VM 1
-KCTL = "KUBELITE_CONFIG=/root/.kubelite/config kctl"
+# a long request timeout (also each connection attempt's): VM 1's emulated apiserver answers slowly
+KCTL = "KUBELITE_CONFIG=/root/.kubelite/config kctl --request-timeout 2m"
 DEMO = ("examples/hello.yaml", "deploy/vm-demo-web.yaml")
 
 
@@ -103,10 +104,11 @@ def kctl(cfg: vp.VmClusterConfig, cp: vp.Vm, args: str, patience: float = 300) -
     control plane just started can miss gRPC's connect deadline for a minute or more."""
     deadline = time.monotonic() + patience
     while True:
-        proc = vms.ssh(cfg, cp, f"{KCTL} {args}", timeout=300, check=False)
+        proc = vms.ssh(cfg, cp, f"{KCTL} {args}", timeout=600, check=False)
         if proc.returncode == 0:
             return proc.stdout
-        unreachable = b"cannot reach the kubelite apiserver" in proc.stdout + proc.stderr
+        out = proc.stdout + proc.stderr
+        unreachable = b"cannot reach the kubelite apiserver" in out or b"did not answer in time" in out
         if not unreachable or time.monotonic() > deadline:
             raise vms.VmError(f"{cp.name}: `kctl {args}` failed (exit {proc.returncode}):\n"
                               f"{proc.stdout.decode(errors='replace')}{proc.stderr.decode(errors='replace')}")
@@ -148,12 +150,12 @@ def wait_demo(cfg: vp.VmClusterConfig, cp: vp.Vm) -> dict[str, set[str]]:
 
 
 def check_service(cfg: vp.VmClusterConfig, cp: vp.Vm) -> dict[str, str]:
-    """The web Service's ClusterIP answers from every VM (its iptables rules and the overlay)."""
+    """The web Service's ClusterIP answers from every node (its iptables rules and the overlay)."""
     ip = kctl_json(cfg, cp, "get service web")["spec"]["clusterIP"]
     answers: dict[str, str] = {}
-    for vm in cfg.machines():
-        proc = vms.ssh(cfg, vm, f"curl -sS --max-time 10 --retry 6 --retry-all-errors http://{ip}/", check=False,
-                       timeout=200)
+    for vm, prefix in vp.service_checks(cfg):
+        proc = vms.ssh(cfg, vm, f"{prefix}curl -sS --max-time 10 --retry 6 --retry-all-errors http://{ip}/",
+                       check=False, timeout=200)
         answers[vm.name] = (proc.stdout or proc.stderr).decode(errors="replace").strip()
         if proc.returncode != 0:
             raise vms.VmError(f"Service web ({ip}) did not answer from {vm.name}: {answers[vm.name]}")
@@ -196,8 +198,7 @@ def up(cfg: vp.VmClusterConfig) -> int:
         timings.step("install kubelite", lambda: each(cfg, lambda vm: install_kubelite(cfg, vm, wheel)))
         say(f"kubelite init in {cp.name} ({cp.ip})")
         init = timings.step("kubelite init", lambda: vms.ssh_stream(
-            cfg, cp, f"kubelite init --advertise-address {cp.ip} --runtime runc --data-dir {DATA_DIR} "
-                     f"--timeout {cfg.init_timeout:.0f}", cfg.init_timeout + 120, say))
+            cfg, cp, vp.init_command(cfg, DATA_DIR), cfg.init_timeout + 120, say))
         join = vp.parse_join_command(init)
         say(f"  {' '.join(join[:3])} --token ... on {', '.join(vm.name for vm in joiners)}")
 

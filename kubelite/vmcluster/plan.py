@@ -19,6 +19,8 @@ import ipaddress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from kubelite.netns import plan_network
+
 DEFAULT_CACHE_DIR = Path("/var/cache/kubelite-vm")
 DEFAULT_RUN_DIR = Path("/var/lib/kubelite-vm")
 DEFAULT_SUBNET = "10.77.0.0/24"
@@ -52,6 +54,7 @@ class Vm:
     mac: str
     tap: str
     memory_mb: int
+    cpus: int
     disk: Path
     console_log: Path
     pidfile: Path
@@ -65,6 +68,8 @@ class VmClusterConfig:
     accel: str = "tcg"
     memory_mb: int = 1024
     cp_memory_mb: int = 2048
+    cp_cpus: int = 2
+    cp_node: bool = True
     subnet: str = DEFAULT_SUBNET
     cache_dir: Path = DEFAULT_CACHE_DIR
     run_dir: Path = DEFAULT_RUN_DIR
@@ -103,6 +108,7 @@ class VmClusterConfig:
             out.append(Vm(index=i, name=f"vm{i}", ip=str(net.network_address + 10 + i),
                           mac=f"52:54:00:4b:4c:{i:02x}", tap=f"klvm-tap{i}",
                           memory_mb=self.cp_memory_mb if i == 1 else self.memory_mb,
+                          cpus=self.cp_cpus if i == 1 else 1,
                           disk=d / "disk.qcow2", console_log=d / "console.log", pidfile=d / "qemu.pid"))
         return out
 
@@ -122,6 +128,12 @@ def parser() -> argparse.ArgumentParser:
                    help="QEMU accelerator: tcg (emulation; works everywhere, slow) or kvm (where nested KVM works)")
     p.add_argument("--memory", type=int, default=1024, help="MiB of memory of each joining VM")
     p.add_argument("--cp-memory", type=int, default=2048, help="MiB of memory of VM 1 (control plane and a node)")
+    p.add_argument("--cp-cpus", type=int, default=2,
+                   help="vCPUs of VM 1 (the whole control plane and a node; under TCG one emulated vCPU cannot "
+                        "keep its apiserver answering, QEMU runs each vCPU in a host thread)")
+    p.add_argument("--no-cp-node", dest="cp_node", action="store_false",
+                   help="VM 1 runs only the control plane (`kubelite init --nodes 0`); the demo's pods run on "
+                        "the joined VMs (then --vms 3 or more)")
     p.add_argument("--subnet", default=DEFAULT_SUBNET, help="the VMs' private bridge subnet (a /24 or larger)")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="where the built image is kept")
     p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR,
@@ -142,6 +154,10 @@ def config_from_args(args: argparse.Namespace) -> VmClusterConfig:
     for flag, value in (("--memory", args.memory), ("--cp-memory", args.cp_memory)):
         if value < 512:
             raise PlanError(f"{flag} must be at least 512 MiB (a kubelite node), got {value}")
+    if not 1 <= args.cp_cpus <= 16:
+        raise PlanError(f"--cp-cpus must be between 1 and 16, got {args.cp_cpus}")
+    if not args.cp_node and args.vms < 3:
+        raise PlanError(f"--no-cp-node needs --vms 3 or more (the demo runs on two joined nodes), got {args.vms}")
     try:
         net = ipaddress.IPv4Network(args.subnet)
     except ValueError as exc:
@@ -152,6 +168,7 @@ def config_from_args(args: argparse.Namespace) -> VmClusterConfig:
         if net.overlaps(ipaddress.IPv4Network(bad)):
             raise PlanError(f"--subnet {args.subnet} overlaps kubelite's own {bad} (node bridge, pods, Services)")
     return VmClusterConfig(vms=args.vms, accel=args.accel, memory_mb=args.memory, cp_memory_mb=args.cp_memory,
+                           cp_cpus=args.cp_cpus, cp_node=args.cp_node,
                            subnet=str(net), cache_dir=args.cache_dir.resolve(), run_dir=args.run_dir.resolve(),
                            mirror=args.mirror, security_mirror=args.security_mirror,
                            boot_timeout=args.boot_timeout, init_timeout=args.init_timeout,
@@ -187,8 +204,11 @@ def kernel_cmdline(cfg: VmClusterConfig, vm: Vm, ssh_pubkey: str) -> str:
 
 def qemu_argv(cfg: VmClusterConfig, vm: Vm, kernel: Path, initrd: Path, cmdline: str) -> list[str]:
     """QEMU for one VM: direct kernel boot, its overlay disk, a tap on the bridge, console to a file."""
-    accel = ["-accel", "kvm", "-cpu", "host"] if cfg.accel == "kvm" else ["-accel", "tcg,tb-size=256", "-cpu", "max"]
-    return ["qemu-system-x86_64", "-name", vm.name, "-nodefaults", *accel, "-smp", "1", "-m", str(vm.memory_mb),
+    # thread=multi: each vCPU of a TCG guest in a host thread of its own (else one thread runs them all)
+    accel = (["-accel", "kvm", "-cpu", "host"] if cfg.accel == "kvm"
+             else ["-accel", "tcg,thread=multi,tb-size=256", "-cpu", "max"])
+    return ["qemu-system-x86_64", "-name", vm.name, "-nodefaults", *accel, "-smp", str(vm.cpus),
+            "-m", str(vm.memory_mb),
             "-kernel", str(kernel), "-initrd", str(initrd), "-append", cmdline,
             "-drive", f"file={vm.disk},if=virtio,format=qcow2,cache=unsafe",
             "-netdev", f"tap,id=net0,ifname={vm.tap},script=no,downscript=no",
@@ -206,6 +226,27 @@ def image_key(cfg: VmClusterConfig, requirements: list[str], guest_files: dict[s
                  *sorted(requirements), *(f"{k}={v}" for k, v in sorted(guest_files.items()))]:
         h.update(item.encode() + b"\0")
     return h.hexdigest()[:16]
+
+
+def init_command(cfg: VmClusterConfig, data_dir: str) -> str:
+    """`kubelite init` in VM 1: advertised on the bridge; with a node of its own unless --no-cp-node
+    (then VM 1's emulated CPU serves only the control plane)."""
+    cp = cfg.machines()[0]
+    return (f"kubelite init --advertise-address {cp.ip} --runtime runc --data-dir {data_dir} "
+            f"--nodes {1 if cfg.cp_node else 0} --timeout {cfg.init_timeout:.0f}")
+
+
+INIT_NODE = "node-1"  # the name `kubelite init` gives its own node
+
+
+def service_checks(cfg: VmClusterConfig) -> list[tuple[Vm, str]]:
+    """Where a Service must answer, as (VM, command prefix): every node. In VM 1 that is the init
+    node's network namespace (its proxy's rules live there, not in VM 1's own namespace); with
+    --no-cp-node VM 1 is no node."""
+    machines = cfg.machines()
+    init_ns = plan_network(INIT_NET_ID, [INIT_NODE]).nodes[0].netns
+    first = [(machines[0], f"ip netns exec {init_ns} ")] if cfg.cp_node else []
+    return first + [(vm, "") for vm in machines[1:]]
 
 
 def parse_join_command(init_output: str) -> list[str]:

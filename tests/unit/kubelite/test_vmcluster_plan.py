@@ -113,3 +113,28 @@ def test_mmdebstrap_installs_node_packages_and_kubelites_dependencies_offline(tm
     assert argv[-3:] == ["deb http://deb.debian.org/debian bookworm main",
                          "deb http://deb.debian.org/debian bookworm-updates main",
                          "deb http://deb.debian.org/debian-security bookworm-security main"]
+
+
+def test_vm1_gets_the_control_plane_cpus_and_multi_threaded_tcg(tmp_path: Path) -> None:
+    cfg = cfg_of("--vms", "3", "--cp-cpus", "3", "--run-dir", str(tmp_path))
+    argvs = [vp.qemu_argv(cfg, vm, Path("k"), Path("i"), "x") for vm in cfg.machines()]
+    assert [argv[argv.index("-smp") + 1] for argv in argvs] == ["3", "1", "1"]
+    assert all("thread=multi" in argv[argv.index("-accel") + 1] for argv in argvs)
+    assert cfg_of().cp_cpus == 2
+    with pytest.raises(vp.PlanError, match="--cp-cpus"):
+        cfg_of("--cp-cpus", "0")
+
+
+def test_init_runs_a_node_in_vm1_unless_no_cp_node() -> None:
+    assert " --nodes 1 " in vp.init_command(cfg_of("--vms", "2"), "/d")
+    line = vp.init_command(cfg_of("--vms", "3", "--no-cp-node"), "/d")
+    assert line.startswith("kubelite init --advertise-address 10.77.0.11 ") and " --nodes 0 " in line
+    with pytest.raises(vp.PlanError, match="--no-cp-node needs --vms 3"):
+        cfg_of("--vms", "2", "--no-cp-node")
+
+
+def test_the_service_is_checked_in_the_init_nodes_namespace_and_on_every_joined_vm() -> None:
+    checks = vp.service_checks(cfg_of("--vms", "3"))
+    assert [(vm.name, prefix) for vm, prefix in checks] == [
+        ("vm1", "ip netns exec kl-node-1 "), ("vm2", ""), ("vm3", "")]
+    assert [vm.name for vm, _ in vp.service_checks(cfg_of("--vms", "3", "--no-cp-node"))] == ["vm2", "vm3"]
