@@ -36,11 +36,15 @@ MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 
 # Fast reconnects: the kvstore may be killed and restarted; gRPC's default
 # back-off grows to two minutes, which would keep the apiserver blind for long.
+# `min_reconnect_backoff_ms` is gRPC's minimum *connect timeout* (one attempt's
+# TCP + TLS handshake), not a back-off: at 100 ms an emulated VM's apiserver
+# never finished a handshake with its own local store. 5 s stays well inside a
+# request's deadline, and a killed member refuses at once anyway.
 CHANNEL_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 5_000),
     ("grpc.max_reconnect_backoff_ms", 1_000),
 ]
 _EOF: Any = grpc.aio.EOF  # type: ignore[attr-defined]  # missing from grpc-stubs
