@@ -189,3 +189,13 @@ def up_local_cluster(data_dir: Path, nodes: int, attempts: int = 3) -> tuple[int
         print(f"kubelite up: a port was taken meanwhile (offset {offset}); retrying with another")
         kubelite_cli("down", "--data-dir", str(data_dir), "--purge")
     raise AssertionError("unreachable")
+
+
+def end_local_cluster(data_dir: Path, keep: bool) -> None:
+    """The end of a benchmark's own cluster: `kubelite down --purge`, printing its verdict,
+    or with `keep` the command that will."""
+    if keep:
+        print(f"cluster left running: kubelite down --data-dir {data_dir}")
+        return
+    down = kubelite_cli("down", "--data-dir", str(data_dir), "--purge")
+    print(down.stdout.strip().splitlines()[-1] if down.stdout.strip() else down.stderr)

@@ -37,7 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import ROOT, cpu_times, kubelite_cli, up_local_cluster  # noqa: E402
+from harness import ROOT, cpu_times, end_local_cluster, up_local_cluster  # noqa: E402
 from profiling import Profiler, summary  # noqa: E402
 
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -213,11 +213,7 @@ def main() -> None:
         time.sleep(args.settle)  # let start-up work finish before the window: a fixed pause by design
         measure(data_dir, args.window, args.profile)
     finally:
-        if args.keep:
-            print(f"cluster left running: kubelite down --data-dir {data_dir}")
-        else:
-            down = kubelite_cli("down", "--data-dir", str(data_dir), "--purge")
-            print(down.stdout.strip().splitlines()[-1] if down.stdout.strip() else down.stderr)
+        end_local_cluster(data_dir, args.keep)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import kubelite_cli, up_local_cluster  # noqa: E402
+from harness import end_local_cluster, up_local_cluster  # noqa: E402
 
 from kubectl.config import load_config  # noqa: E402
 from kubelite.api import Container, ObjectMeta, Pod, PodSpec  # noqa: E402
@@ -274,11 +274,7 @@ def main() -> None:
     try:
         asyncio.run(bench(args, data_dir))
     finally:
-        if args.keep:
-            print(f"cluster left running: kubelite down --data-dir {data_dir}")
-        else:
-            down = kubelite_cli("down", "--data-dir", str(data_dir), "--purge")
-            print(down.stdout.strip().splitlines()[-1] if down.stdout.strip() else down.stderr)
+        end_local_cluster(data_dir, args.keep)
 
 
 if __name__ == "__main__":
