@@ -20,6 +20,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from apiserver.allocation import NODE_PORT_RANGE
@@ -273,23 +274,24 @@ def _write_kubeconfig(plan: ClusterPlan, settings: ClusterSettings) -> str:
 def _remove_kubeconfig(data_dir: Path, say: Say) -> None:
     """Undo `_write_kubeconfig` and `_write_kctl_context`: only entries that still point at this
     cluster are removed."""
-    kctl = load_extra(data_dir).get("kctl_context")
-    if isinstance(kctl, dict):
-        where = Path(str(kctl.get("path")))
-        try:
-            if kctlcontext.remove_from(where, str(kctl.get("context")), str(kctl.get("server"))):
-                say(f"  {'kctl context':<24} {kctl.get('context')!r} removed from {where}")
-        except (kctlcontext.ContextError, OSError) as exc:
-            say(f"  {'kctl context':<24} left as is ({exc})")
-    recorded = load_extra(data_dir).get("kubeconfig")
+    _remove_recorded(data_dir, "kctl_context", kctlcontext.remove_from, kctlcontext.ContextError,
+                     "kctl context", "", say)
+    _remove_recorded(data_dir, "kubeconfig", kubeconfig.remove_from, kubeconfig.KubeconfigError,
+                     "kubeconfig", "context ", say)
+
+
+def _remove_recorded(data_dir: Path, key: str, remove_from: Callable[[Path, str, str], bool],
+                     error: type[Exception], label: str, noun: str, say: Say) -> None:
+    """Remove the context recorded under `key` in the data dir's extras from the file it went to."""
+    recorded = load_extra(data_dir).get(key)
     if not isinstance(recorded, dict):
         return
-    path = Path(str(recorded.get("path")))
+    where = Path(str(recorded.get("path")))
     try:
-        if kubeconfig.remove_from(path, str(recorded.get("context")), str(recorded.get("server"))):
-            say(f"  {'kubeconfig':<24} context {recorded.get('context')!r} removed from {path}")
-    except (kubeconfig.KubeconfigError, OSError) as exc:
-        say(f"  {'kubeconfig':<24} left as is ({exc})")
+        if remove_from(where, str(recorded.get("context")), str(recorded.get("server"))):
+            say(f"  {label:<24} {noun}{recorded.get('context')!r} removed from {where}")
+    except (error, OSError) as exc:
+        say(f"  {label:<24} left as is ({exc})")
 
 
 def _ensure_pki(plan: ClusterPlan, say: Say) -> None:
