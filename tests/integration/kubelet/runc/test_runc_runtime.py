@@ -74,8 +74,19 @@ async def sh(rt: RuncRuntime, cid: str, script: str) -> str:
 
 
 def own_namespaces() -> set[str]:
-    """The net/uts/ipc namespaces of every thread of this process."""
-    return {os.readlink(t / "ns" / kind) for t in Path("/proc/self/task").iterdir() for kind in ("net", "uts", "ipc")}
+    """The net/uts/ipc namespaces of every thread of this process.
+
+    A thread (of the default executor, say) may exit between listing and reading: it is skipped, since a
+    thread that is gone cannot be left inside a sandbox's namespaces.
+    """
+    found: set[str] = set()
+    for task in Path("/proc/self/task").iterdir():
+        for kind in ("net", "uts", "ipc"):
+            try:
+                found.add(os.readlink(task / "ns" / kind))
+            except FileNotFoundError:
+                continue
+    return found
 
 
 async def test_container_sees_its_own_pid_1_hostname_and_rootfs(env: Env) -> None:
