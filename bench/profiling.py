@@ -93,18 +93,22 @@ def summary(path: Path, top: int = 15) -> str:
 
 
 def profile_apiserver(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]]) -> Profiler | None:
-    """With `--py-spy DIR`: py-spy records the apiserver (the last process started) from now on."""
+    """With `--py-spy DIR`: py-spy records the apiserver (the last process started) and every
+    kvstore member before it (`kv-1`, ...) from now on: a create's cost is split between them."""
     if not args.py_spy:
         return None
     prof = Profiler(Path(args.py_spy), rate=100)
     prof.attach("apiserver", procs[-1].pid)
+    for i, p in enumerate(procs[:-1], 1):
+        prof.attach(f"kv-{i}", p.pid)
     return prof
 
 
 def stop_profile(prof: Profiler | None) -> None:
     if prof is not None:
         prof.stop()
-        print(summary(prof.files["apiserver"], top=25))
+        for name, path in prof.files.items():
+            print(summary(path, top=25 if name == "apiserver" else 15))
 
 
 def main() -> None:
