@@ -222,7 +222,6 @@ class ResourceService:
         if generated:
             meta.name = objects.generate_name(meta.generate_name or "")
         strategy.prepare_for_create(obj)
-        strategy.validate(obj)
         if not meta.name:
             raise Invalid.for_object(
                 info.kind, None, [StatusCause.required("metadata.name", "name or generateName is required")]
@@ -230,12 +229,16 @@ class ResourceService:
         self._name(meta.name)
         if info.namespaced:
             await self.admission.check_create(ns)
+        if isinstance(obj, Pod):
+            # Mutating admission before validation, as Kubernetes orders them: the pod is
+            # validated once, with the service account's volume in it (it was validated
+            # before and again after this step).
+            await self.service_accounts.admit_pod(obj)
+        strategy.validate(obj)
         if isinstance(obj, PersistentVolumeClaim) and obj.spec.storage_class_name is None:
             obj.spec.storage_class_name = await self._default_storage_class()
         if isinstance(obj, Pod):
-            if await self.service_accounts.admit_pod(obj):
-                strategy.validate(obj)
-            if self.limit_ranger.admit_pod(ns, obj):
+            if self.limit_ranger.admit_pod(ns, obj):  # needs valid quantities: after validation
                 strategy.validate(obj)
             await self.pod_security.admit(ns, obj)
         if info.namespaced:
