@@ -267,6 +267,13 @@ class MVCCStore:
                 self._check_ops(list(sub.success if ok else sub.failure), read_rev)
 
     def _compare(self, c: rpc_pb2.Compare, rev: int) -> bool:
+        if not c.range_end:  # one key (every apiserver write): no range scan, no lists
+            rec = self._visible_rec(c.key, rev)
+            if rec is None:
+                if c.target == _Compare.VALUE:
+                    return False
+                rec = Rec(c.key, 0, 0, 0, b"", 0)
+            return _compare_one(c, rec)
         recs = [self._visible_rec(k, rev) for k in self._keys_in(c.key, c.range_end)]
         live = [r for r in recs if r is not None]
         if not live:

@@ -7,6 +7,8 @@ machine repeats them so replaying a log written by any proposer stays safe.
 
 from __future__ import annotations
 
+import itertools
+
 from kubelite.pb.etcd import rpc_pb2
 from kvstore import errors
 
@@ -43,7 +45,7 @@ def check_txn(req: rpc_pb2.TxnRequest) -> None:
 def _check_txn_shape(req: rpc_pb2.TxnRequest) -> None:
     if len(req.compare) > MAX_TXN_OPS or len(req.success) > MAX_TXN_OPS or len(req.failure) > MAX_TXN_OPS:
         raise errors.too_many_ops()
-    for op in [*req.success, *req.failure]:
+    for op in itertools.chain(req.success, req.failure):
         kind = op.WhichOneof("request")
         if kind == "request_put":
             check_put(op.request_put)
@@ -64,6 +66,13 @@ def _write_sets(ops: list[rpc_pb2.RequestOp]) -> tuple[set[bytes], list[tuple[by
 
     Both branches of a nested txn may put the same key (only one of them runs).
     """
+    if len(ops) == 1 and ops[0].WhichOneof("request") != "request_txn":  # e.g. a create's lone put
+        op = ops[0]
+        if op.WhichOneof("request") == "request_put":
+            return {op.request_put.key}, []
+        if op.WhichOneof("request") == "request_delete_range":
+            return set(), [(op.request_delete_range.key, op.request_delete_range.range_end)]
+        return set(), []
     dels = [(op.request_delete_range.key, op.request_delete_range.range_end)
             for op in ops if op.WhichOneof("request") == "request_delete_range"]
     puts: set[bytes] = set()
