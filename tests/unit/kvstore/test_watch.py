@@ -155,3 +155,37 @@ async def test_large_backlog_is_chunked_at_revision_boundaries(f: Fixture) -> No
     assert len(chunks) >= 3
     assert chunks[0].header.revision == chunks[0].events[-1].kv.mod_revision
     await r.close()
+
+
+async def test_streams_woken_only_for_their_keys(f: Fixture) -> None:
+    """An apiserver keeps one stream per resource: a write wakes only the stream that watches it,
+    the others' cursors move past it, and they still see their own later writes, in order."""
+    pods, other = Reader(f.hub.open_stream()), Reader(f.hub.open_stream())
+    pods.stream.create(create(b"/registry/pods/", b"/registry/pods0", progress_notify=True))
+    wid = other.stream.create(create(b"/registry/secrets/", b"/registry/secrets0"))
+    await pods.until(lambda: pods.responses)
+    await other.until(lambda: other.responses)
+    woken: list[WatchStream] = []
+    wake = WatchStream.wake
+
+    def counting_wake(stream: WatchStream) -> None:
+        woken.append(stream)
+        wake(stream)
+
+    WatchStream.wake = counting_wake  # type: ignore[method-assign]
+    try:
+        for i in range(20):
+            f.put(f"/registry/pods/default/p{i}".encode())
+        f.put(b"/registry/secrets/default/s")
+    finally:
+        WatchStream.wake = wake  # type: ignore[method-assign]
+    assert woken.count(other.stream) == 1 and woken.count(pods.stream) >= 1
+    await pods.until(lambda: len(pods.events()) == 20)
+    await other.until(lambda: other.events(wid))
+    assert other.events(wid) == [("PUT", b"/registry/secrets/default/s", 22)]
+    assert [e[2] for e in pods.events()] == list(range(2, 22))
+    # A watcher created on a lagging stream position still gets the history it asks for.
+    late = other.stream.create(create(b"/registry/pods/", b"/registry/pods0", start_revision=2))
+    await other.until(lambda: len(other.events(late)) == 20)
+    await pods.close()
+    await other.close()
