@@ -17,7 +17,7 @@ import pytest
 
 from apiserver.access import AccessOptions
 from kubectl.main import main
-from kubelite.api import ConfigMap, Pod, Secret
+from kubelite.api import ConfigMap, Node, Pod, Secret
 from kubelite.api.errors import ApiError, Forbidden, Unauthorized
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.rbac import ClusterRole, RoleBinding, RoleRef, Subject
@@ -147,6 +147,10 @@ async def test_node_reads_only_what_its_pods_reference(plane: ControlPlane) -> N
         assert [p.metadata.name for p in (await node.list(Pod, field_selector="spec.nodeName=n1")).items] == ["web"]
         with pytest.raises(ApiError, match="forbidden"):
             await node.delete(Secret, "tls", "default")
+        # A node's create is decided by the name in its body: its own Node object, not another's.
+        await node.create(Node(metadata=ObjectMeta(name="n1")))
+        with pytest.raises(Forbidden):
+            await node.create(Node(metadata=ObjectMeta(name="n2")))
     finally:
         await admin.close()
         await node.close()
