@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubelite.api.hpacolumns import hpa_row
-from kubelite.api.meta import LabelSelector
 from kubelite.api.selectors import label_matcher
 from kubelite.api.timeutil import parse_time_or_none
 
@@ -476,6 +475,8 @@ def _pdb_row(pdb: Obj, now: datetime) -> list[str]:
 
 def _netpol_row(np: Obj, now: datetime) -> list[str]:
     """POD-SELECTOR as kubectl prints it: `role=db,tier in (a,b)`, `<none>` for the empty (all pods) selector."""
+    from kubelite.api.meta import LabelSelector  # a model: imported for NetworkPolicy tables only
+
     sel = dig(np, "spec", "podSelector")
     text = str(label_matcher(LabelSelector.from_dict(sel))) if isinstance(sel, dict) and sel else ""
     return [text or NONE, _created(np, now)]
