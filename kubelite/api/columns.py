@@ -11,6 +11,7 @@ shows as `<none>`) instead of failing on a model mismatch.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,11 +59,20 @@ def human_duration(seconds: float) -> str:
 
 def age(timestamp: Any, now: datetime | None = None) -> str:
     """Age of an object from a timestamp field; `<unknown>` when it has none."""
+    now = now or datetime.now(UTC)
+    return _age(timestamp, now) if isinstance(timestamp, str) else _age_uncached(timestamp, now)
+
+
+def _age_uncached(timestamp: Any, now: datetime) -> str:
     when = parse_time_or_none(timestamp)
     if when is None:
         return "<unknown>"
-    now = now or datetime.now(UTC)
     return human_duration((now - when).total_seconds())
+
+
+# One table's rows share `now`, and objects made together share their timestamp (10,000 pods
+# created in a minute have ~60): parsing each once was ~20 ms of `kctl get pods -A`.
+_age = functools.lru_cache(maxsize=4096)(_age_uncached)
 
 
 # ---- small accessors -----------------------------------------------------------------------------
