@@ -72,6 +72,7 @@ def test_deeply_nested_input_is_a_value_error_or_recursion_error_never_a_crash(c
 def test_gc_paused_long_lived_moves_the_batch_to_the_oldest_generation() -> None:
     """Young collections must not walk a kept batch: it lands in generation 2, and a cycle
     made in the block is still found by a full collection."""
+    gc.unfreeze()  # another test in this process may have frozen its heap (kctl's session does)
     gc.collect()
     with gc_paused(long_lived=True):
         batch = [[i] for i in range(1000)]
