@@ -10,45 +10,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from types import ModuleType
 from typing import Any, NoReturn
 
 import grpc
 
 from kubectl import __version__, examples
-from kubectl.commands import (
-    annotate,
-    apiversions,
-    apply,
-    auth,
-    autoscale,
-    certificate,
-    config_cmd,
-    cp,
-    create,
-    delete,
-    describe,
-    diff,
-    edit,
-    exec,
-    explain,
-    expose,
-    get,
-    info,
-    label,
-    logs,
-    nodes,
-    patch,
-    portforward,
-    rollout,
-    scale,
-    top,
-    wait,
-)
-from kubectl.commands import run as run_cmd
-from kubectl.commands import set as set_cmd
 from kubectl.config import (
     ConfigError,
     config_path,
@@ -62,15 +33,27 @@ from kubectl.errors import CliError, ReportedFailure, format_api_error, is_unrea
 from kubectl.session import Session
 from kubelite.api.errors import ApiError
 from kubelite.api.registry import KindInfo
-from kubelite.client import ApiClient, ClientTLSError
+from kubelite.client.api_client import ApiClient
 from kubelite.client.customkinds import forget, learn_custom_kinds
+from kubelite.client.tls import ClientTLSError
 
 Command = Callable[[Session, argparse.Namespace], Awaitable[int]]
 DEFAULT_REQUEST_TIMEOUT = 30.0
 LEARN_TIMEOUT = 5.0  # asking for the CRDs must not double the wait for a server that does not answer
-COMMANDS = (get, describe, apply, create, delete, logs, exec, scale, autoscale, rollout, nodes, info, auth,
-            label, annotate, patch, set_cmd, run_cmd, expose, wait, diff, config_cmd, explain,
-            apiversions, edit, cp, certificate, portforward, top)
+# Module of kubectl.commands -> the command words its `add_parser` adds, in `kctl --help` order.
+# A run imports only the module of its command: importing all of them (and what they import:
+# models, YAML, crypto helpers) was ~0.3 s of every `kctl get` (bench/README.md).
+# tests/unit/kubectl/test_lazy_commands.py checks the words against what each module registers.
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "get": ("get",), "describe": ("describe",), "apply": ("apply",), "create": ("create",),
+    "delete": ("delete",), "logs": ("logs",), "exec": ("exec",), "scale": ("scale",),
+    "autoscale": ("autoscale",), "rollout": ("rollout",), "nodes": ("cordon", "uncordon", "drain"),
+    "info": ("version", "api-resources"), "auth": ("auth",), "label": ("label",), "annotate": ("annotate",),
+    "patch": ("patch",), "set": ("set",), "run": ("run",), "expose": ("expose",), "wait": ("wait",),
+    "diff": ("diff",), "config_cmd": ("config",), "explain": ("explain",), "apiversions": ("api-versions",),
+    "edit": ("edit",), "cp": ("cp",), "certificate": ("certificate",), "portforward": ("port-forward",),
+    "top": ("top",),
+}
 
 
 class Parser(argparse.ArgumentParser):
@@ -115,13 +98,33 @@ def _global_flags(suppress: bool) -> argparse.ArgumentParser:
     return p
 
 
-def build_parser() -> Parser:
+def command_modules(command: str | None = None) -> list[ModuleType]:
+    """Every command module, or only the one adding `command` (all if no module adds it)."""
+    names = [m for m, words in COMMANDS.items() if command in words] or list(COMMANDS)
+    return [importlib.import_module(f"kubectl.commands.{name}") for name in names]
+
+
+def command_word(args_list: Sequence[str]) -> str | None:
+    """The command a command line runs (`get` in `kctl -n x get po`), found with the global flags'
+    own parser; None when there is none or the line does not parse (the full parser says why)."""
+    sniff = Parser(add_help=False, parents=[_global_flags(suppress=True)])
+    sniff.add_argument("command", nargs="?")
+    cut = list(args_list).index("--") if "--" in args_list else len(args_list)
+    try:
+        found, _ = sniff.parse_known_args(list(args_list[:cut]))
+    except CliError:
+        return None
+    return found.command if isinstance(found.command, str) else None
+
+
+def build_parser(command: str | None = None) -> Parser:
+    """The parser of every command, or of `command` alone when a module adds it (faster start-up)."""
     parser = Parser(prog="kctl", parents=[_global_flags(suppress=False)],
                     description="kctl controls a kubelite cluster, like kubectl controls Kubernetes.")
     parser.add_argument("--version", action="version", version=f"kctl v{__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     parents = [_global_flags(suppress=True)]
-    for module in COMMANDS:
+    for module in command_modules(command):
         module.add_parser(sub, parents)
     examples.attach(parser)
     return parser
@@ -181,11 +184,18 @@ def parse(parser: Parser, args_list: list[str], namespace: argparse.Namespace) -
 
 def main(argv: list[str] | None = None) -> int:
     args_list = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
+    word = command_word(args_list)
+    parser = build_parser(word)
     server = "?"
     args = argparse.Namespace(streaming=False)
     try:
-        args = parse(parser, args_list, args)
+        try:
+            args = parse(parser, args_list, args)
+        except CliError:
+            if word is None:
+                raise
+            parser = build_parser()  # the error as the parser of every command words it
+            args = parse(parser, args_list, argparse.Namespace(streaming=False))
         local = getattr(args, "local_func", None)
         if local is not None:  # `config ...`: works on the config file, never talks to a cluster
             return int(local(args))

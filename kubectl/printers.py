@@ -6,6 +6,8 @@ kctl agree; this module re-exports them for kctl and lays the cells out.
 
 from __future__ import annotations
 
+import functools
+import itertools
 from collections.abc import Sequence
 
 from kubelite.api.columns import (
@@ -69,27 +71,28 @@ __all__ = [
 
 
 def column_widths(rows: Sequence[Sequence[str]]) -> list[int]:
-    widths: list[int] = []
-    for row in rows:
-        for i, cell in enumerate(row):
-            if i >= len(widths):
-                widths.append(0)
-            widths[i] = max(widths[i], len(cell))
-    return widths
+    # A column at a time (C loops): 10,000 rows cell by cell in Python was ~20 ms of `kctl get pods -A`.
+    return [max(map(len, column)) for column in itertools.zip_longest(*rows, fillvalue="")]
 
 
 def format_row(row: Sequence[str], widths: Sequence[int], gap: int = 3) -> str:
-    """One line with every column but the last padded to its width (tabwriter style)."""
-    cells = []
-    for i, cell in enumerate(row):
-        last = i == len(row) - 1
-        width = widths[i] if i < len(widths) else len(cell)
-        cells.append(cell if last else cell.ljust(width + gap))
-    return "".join(cells).rstrip()
+    """One line with every column but the last padded to its width (tabwriter style); cells past
+    `widths` (a watch row wider than the first table) are followed by the gap alone."""
+    if len(row) > len(widths):
+        widths = [*widths, *(len(cell) for cell in row[len(widths):])]
+    return _row_format(len(row), tuple(widths), gap).format(*row).rstrip()
+
+
+@functools.lru_cache(maxsize=64)
+def _row_format(cells: int, widths: tuple[int, ...], gap: int) -> str:
+    """`str.format` template of a row of `cells` cells: one template per table instead of an
+    `ljust` per cell (~30 ms of `kctl get pods -A` on 10,000 pods)."""
+    padded = "".join(f"{{:<{widths[i] + gap}}}" for i in range(cells - 1))
+    return padded + "{}" if cells else ""
 
 
 def render(header: Sequence[str] | None, rows: Sequence[Sequence[str]]) -> tuple[str, list[int]]:
     """The table as text (no trailing newline) and the column widths used (for watch rows)."""
-    all_rows = ([list(header)] if header else []) + [list(r) for r in rows]
+    all_rows = [header, *rows] if header else rows
     widths = column_widths(all_rows)
-    return "\n".join(format_row(r, widths) for r in all_rows), widths
+    return "\n".join([format_row(r, widths) for r in all_rows]), widths

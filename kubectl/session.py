@@ -16,7 +16,8 @@ from typing import Any
 
 from kubelite.api.errors import BadRequest
 from kubelite.api.registry import KindInfo
-from kubelite.client import ApiClient, retry_on_conflict
+from kubelite.client.api_client import ApiClient
+from kubelite.client.retry import retry_on_conflict
 
 Obj = dict[str, Any]
 

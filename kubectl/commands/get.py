@@ -20,7 +20,6 @@ from kubectl.output import (
 )
 from kubectl.resources import Target, kind_label, parse_targets
 from kubectl.session import Obj, Session
-from kubelite.api import printercolumns
 from kubelite.api.columns import TableSpec
 from kubelite.api.errors import ApiError, Expired, NotFound
 from kubelite.api.registry import KindInfo
@@ -143,7 +142,11 @@ async def run(session: Session, args: argparse.Namespace) -> int:
 
 def custom_columns(info: KindInfo) -> TableSpec | None:
     """A custom kind's printer columns (its CRD's additionalPrinterColumns + AGE); None for built-in kinds."""
-    return printercolumns.table_spec(info.custom) if info.custom is not None else None
+    if info.custom is None:
+        return None
+    from kubelite.api import printercolumns  # pydantic models: only for a custom kind's table
+
+    return printercolumns.table_spec(info.custom)
 
 
 def print_tables(results: list[tuple[KindInfo, list[Obj]]], args: argparse.Namespace, multi_kind: bool) -> None:

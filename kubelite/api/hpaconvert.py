@@ -162,7 +162,7 @@ def v1_kind() -> KindInfo:
     from kubelite.api import registry  # late: the registry decodes v1 through this module
 
     return dataclasses.replace(registry.lookup("horizontalpodautoscalers"), api_version=V1,
-                               model=HorizontalPodAutoscalerV1)
+                               load_model=lambda: HorizontalPodAutoscalerV1)
 
 
 def _take_cpu(metrics: list[Any], which: str, into: dict[str, Any], key: str) -> list[Any]:

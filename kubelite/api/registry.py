@@ -7,29 +7,18 @@ so the names cannot drift between components.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from kubelite.api.apiextensions import CustomResourceDefinition
-from kubelite.api.apps import DaemonSet, Deployment, Job, ReplicaSet, StatefulSet
-from kubelite.api.auth import ServiceAccount
-from kubelite.api.autoscaling import HorizontalPodAutoscaler
-from kubelite.api.batch import CronJob
-from kubelite.api.certificates import CertificateSigningRequest
-from kubelite.api.core import ConfigMap, Endpoints, Event, Lease, Namespace, Node, Secret, Service
-from kubelite.api.custom import CustomKind, kind_parts, model_for
 from kubelite.api.errors import REQUIRED, BadRequest, Invalid, NotFound, StatusCause
-from kubelite.api.hpaconvert import is_v1 as _is_hpa_v1
-from kubelite.api.hpaconvert import to_v2 as _hpa_to_v2
-from kubelite.api.ingress import Ingress, IngressClass
-from kubelite.api.meta import Resource
-from kubelite.api.namespacepolicy import LimitRange, ResourceQuota
-from kubelite.api.networking import NetworkPolicy
-from kubelite.api.pods import Pod
-from kubelite.api.policy import PodDisruptionBudget
-from kubelite.api.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
-from kubelite.api.storage import PersistentVolume, PersistentVolumeClaim, StorageClass
+
+if TYPE_CHECKING:
+    from kubelite.api.apiextensions import CustomResourceDefinition
+    from kubelite.api.custom import CustomKind
+    from kubelite.api.meta import Resource
 
 
 @dataclass(frozen=True)
@@ -40,9 +29,15 @@ class KindInfo:
     resource: str  # "deployments" (lowercase plural: URL path and storage key)
     namespaced: bool
     short_names: tuple[str, ...]
-    model: type[Resource]
+    load_model: Callable[[], type[Resource]] = field(compare=False, repr=False)
+    """Returns the model class; built-in kinds import their model module on first use, so
+    resolving names (`kctl get po`) builds no pydantic classes."""
     custom: CustomKind | None = field(default=None, compare=False)
     """Set for a kind a CustomResourceDefinition adds (see `register`)."""
+
+    @property
+    def model(self) -> type[Resource]:
+        return self.load_model()
 
     @property
     def storage_name(self) -> str:
@@ -69,46 +64,56 @@ class KindInfo:
         return f"{self.resource}.{self.group}" if self.group else self.resource
 
 
-def _info(model: type[Resource], resource: str, namespaced: bool, *short: str) -> KindInfo:
-    api_version = str(model.model_fields["api_version"].default)
-    kind = str(model.model_fields["kind"].default)
+def _info(module: str, kind: str, api_version: str, resource: str, namespaced: bool, *short: str) -> KindInfo:
+    """A built-in kind whose model is class `kind` of `kubelite.api.<module>` (its `kind` and
+    `apiVersion` defaults are these: tests/unit/api/test_registry.py checks every kind)."""
     group = api_version.rpartition("/")[0]
-    return KindInfo(kind, api_version, group, resource, namespaced, tuple(short), model)
+    return KindInfo(kind, api_version, group, resource, namespaced, tuple(short), _model_loader(module, kind))
+
+
+def _model_loader(module: str, name: str) -> Callable[[], type[Resource]]:
+    @cache
+    def load() -> type[Resource]:
+        model: type[Resource] = getattr(importlib.import_module(f"kubelite.api.{module}"), name)
+        return model
+    return load
 
 
 _KINDS: tuple[KindInfo, ...] = (
-    _info(Pod, "pods", True, "po"),
-    _info(Deployment, "deployments", True, "deploy"),
-    _info(ReplicaSet, "replicasets", True, "rs"),
-    _info(Service, "services", True, "svc"),
-    _info(Endpoints, "endpoints", True, "ep"),
-    _info(Node, "nodes", False, "no"),
-    _info(Namespace, "namespaces", False, "ns"),
-    _info(ConfigMap, "configmaps", True, "cm"),
-    _info(Secret, "secrets", True),
-    _info(ServiceAccount, "serviceaccounts", True, "sa"),
-    _info(Event, "events", True, "ev"),
-    _info(Lease, "leases", True),
-    _info(DaemonSet, "daemonsets", True, "ds"),
-    _info(StatefulSet, "statefulsets", True, "sts"),
-    _info(Job, "jobs", True),
-    _info(CronJob, "cronjobs", True, "cj"),
-    _info(Role, "roles", True),
-    _info(ClusterRole, "clusterroles", False),
-    _info(RoleBinding, "rolebindings", True),
-    _info(ClusterRoleBinding, "clusterrolebindings", False),
-    _info(CertificateSigningRequest, "certificatesigningrequests", False, "csr"),
-    _info(CustomResourceDefinition, "customresourcedefinitions", False, "crd", "crds"),
-    _info(ResourceQuota, "resourcequotas", True, "quota"),
-    _info(LimitRange, "limitranges", True, "limits"),
-    _info(PersistentVolume, "persistentvolumes", False, "pv"),
-    _info(PersistentVolumeClaim, "persistentvolumeclaims", True, "pvc"),
-    _info(StorageClass, "storageclasses", False, "sc"),
-    _info(PodDisruptionBudget, "poddisruptionbudgets", True, "pdb"),
-    _info(NetworkPolicy, "networkpolicies", True, "netpol"),
-    _info(Ingress, "ingresses", True, "ing"),
-    _info(IngressClass, "ingressclasses", False),
-    _info(HorizontalPodAutoscaler, "horizontalpodautoscalers", True, "hpa"),
+    _info("pods", "Pod", "v1", "pods", True, "po"),
+    _info("apps", "Deployment", "apps/v1", "deployments", True, "deploy"),
+    _info("apps", "ReplicaSet", "apps/v1", "replicasets", True, "rs"),
+    _info("core", "Service", "v1", "services", True, "svc"),
+    _info("core", "Endpoints", "v1", "endpoints", True, "ep"),
+    _info("core", "Node", "v1", "nodes", False, "no"),
+    _info("core", "Namespace", "v1", "namespaces", False, "ns"),
+    _info("core", "ConfigMap", "v1", "configmaps", True, "cm"),
+    _info("core", "Secret", "v1", "secrets", True),
+    _info("auth", "ServiceAccount", "v1", "serviceaccounts", True, "sa"),
+    _info("core", "Event", "v1", "events", True, "ev"),
+    _info("core", "Lease", "coordination.k8s.io/v1", "leases", True),
+    _info("apps", "DaemonSet", "apps/v1", "daemonsets", True, "ds"),
+    _info("apps", "StatefulSet", "apps/v1", "statefulsets", True, "sts"),
+    _info("apps", "Job", "batch/v1", "jobs", True),
+    _info("batch", "CronJob", "batch/v1", "cronjobs", True, "cj"),
+    _info("rbac", "Role", "rbac.authorization.k8s.io/v1", "roles", True),
+    _info("rbac", "ClusterRole", "rbac.authorization.k8s.io/v1", "clusterroles", False),
+    _info("rbac", "RoleBinding", "rbac.authorization.k8s.io/v1", "rolebindings", True),
+    _info("rbac", "ClusterRoleBinding", "rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
+    _info("certificates", "CertificateSigningRequest", "certificates.k8s.io/v1", "certificatesigningrequests", False,
+          "csr"),
+    _info("apiextensions", "CustomResourceDefinition", "apiextensions.k8s.io/v1", "customresourcedefinitions", False,
+          "crd", "crds"),
+    _info("namespacepolicy", "ResourceQuota", "v1", "resourcequotas", True, "quota"),
+    _info("namespacepolicy", "LimitRange", "v1", "limitranges", True, "limits"),
+    _info("storage", "PersistentVolume", "v1", "persistentvolumes", False, "pv"),
+    _info("storage", "PersistentVolumeClaim", "v1", "persistentvolumeclaims", True, "pvc"),
+    _info("storage", "StorageClass", "storage.k8s.io/v1", "storageclasses", False, "sc"),
+    _info("policy", "PodDisruptionBudget", "policy/v1", "poddisruptionbudgets", True, "pdb"),
+    _info("networking", "NetworkPolicy", "networking.k8s.io/v1", "networkpolicies", True, "netpol"),
+    _info("ingress", "Ingress", "networking.k8s.io/v1", "ingresses", True, "ing"),
+    _info("ingress", "IngressClass", "networking.k8s.io/v1", "ingressclasses", False),
+    _info("autoscaling", "HorizontalPodAutoscaler", "autoscaling/v2", "horizontalpodautoscalers", True, "hpa"),
 )
 
 
@@ -126,7 +131,7 @@ def _build_index(kinds: tuple[KindInfo, ...] | list[KindInfo], base: dict[str, K
 
 _BUILTIN_INDEX = _build_index(_KINDS, {})
 _INDEX = _BUILTIN_INDEX
-_BY_MODEL: dict[type[Resource], KindInfo] = {info.model: info for info in _KINDS}
+_BY_MODEL: dict[type[Resource], KindInfo] = {}  # custom kinds' models, and built-in ones once looked up
 _BY_GVK = {(info.api_version, info.kind): info for info in _KINDS}
 _CUSTOM: dict[str, KindInfo] = {}  # by CRD name (`<plural>.<group>`)
 _generation = 0
@@ -134,12 +139,15 @@ _generation = 0
 
 def from_crd(crd: CustomResourceDefinition) -> KindInfo | None:
     """The KindInfo of the kind a CRD adds (None if it serves no version)."""
+    from kubelite.api.custom import kind_parts, model_for  # pydantic models: only when a CRD is read
+
     parts = kind_parts(crd)
     if parts is None:
         return None
     api_version, kind, plural, namespaced, short, custom = parts
     group = api_version.rpartition("/")[0]
-    return KindInfo(kind, api_version, group, plural, namespaced, short, model_for(api_version, kind), custom)
+    model = model_for(api_version, kind)
+    return KindInfo(kind, api_version, group, plural, namespaced, short, lambda: model, custom)
 
 
 def register(info: KindInfo) -> None:
@@ -204,10 +212,16 @@ def lookup(name: str) -> KindInfo:
 
 
 def for_model(cls: type[Resource]) -> KindInfo:
-    try:
-        return _BY_MODEL[cls]
-    except KeyError:
-        raise NotFound(f"{cls.__name__} is not a registered kind") from None
+    info = _BY_MODEL.get(cls)
+    if info is None:
+        fields = cls.model_fields
+        gvk = (str(fields["api_version"].default), str(fields["kind"].default)) \
+            if "api_version" in fields and "kind" in fields else None
+        info = _BY_GVK.get(gvk) if gvk is not None else None
+        if info is None or info.model is not cls:
+            raise NotFound(f"{cls.__name__} is not a registered kind")
+        _BY_MODEL[cls] = info
+    return info
 
 
 def builtin_kinds() -> list[KindInfo]:
@@ -240,8 +254,10 @@ def decode(d: Any) -> Resource:
     if not isinstance(kind, str) or not isinstance(api_version, str):
         bad = "kind" if not isinstance(kind, str) else "apiVersion"
         raise BadRequest(f"{bad} must be a string", [StatusCause(bad, "expected string")])
-    if _is_hpa_v1(d):  # autoscaling/v1 is accepted and stored as v2
-        return HorizontalPodAutoscaler.from_dict(_hpa_to_v2(dict(d)))
+    from kubelite.api import hpaconvert  # models, which decoding builds anyway
+
+    if hpaconvert.is_v1(d):  # autoscaling/v1 is accepted and stored as v2
+        return lookup("horizontalpodautoscalers").model.from_dict(hpaconvert.to_v2(dict(d)))
     info = for_gvk(api_version, kind)
     if info is None:
         message = f'no kind "{kind}" is registered for version "{api_version}"'

@@ -13,10 +13,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubelite.api.errors import BadRequest
-from kubelite.api.meta import LabelSelector
+
+if TYPE_CHECKING:
+    from kubelite.api.meta import LabelSelector
 
 EQUALS, NOT_EQUALS, IN, NOT_IN, EXISTS, DOES_NOT_EXIST, GT, LT = "=", "!=", "in", "notin", "exists", "!", "gt", "lt"
 

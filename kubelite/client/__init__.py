@@ -7,59 +7,11 @@ Public surface (see ARCHITECTURE.md "Exact public surfaces")::
         meta_namespace_key
 """
 
-from kubelite.client.api_client import ApiClient, ObjectList, WatchEvent
-from kubelite.client.events import EventRecorder
-from kubelite.client.informer import Informer, Store, meta_namespace_key, split_meta_namespace_key
-from kubelite.client.leaderelection import (
-    HealthChecks,
-    Leader,
-    LeaderElectionConfig,
-    LeaderElector,
-    election_ready,
-    elector_from_flags,
-    run_elected,
-    serve_elected,
-)
-from kubelite.client.retry import retry_on_conflict
-from kubelite.client.tls import (
-    ClientTLS,
-    ClientTLSError,
-    add_client_flags,
-    credentials_from_args,
-    with_credentials,
-)
-from kubelite.client.transport import GrpcTransport, LocalTransport, Transport
-from kubelite.client.workqueue import QueueShutDown, WorkQueue, run_workers
-from kubelite.wire import ResourceHandler
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "ClientTLS",
-    "ClientTLSError",
-    "add_client_flags",
-    "credentials_from_args",
-    "with_credentials",
-    "HealthChecks",
-    "Leader",
-    "LeaderElectionConfig",
-    "LeaderElector",
-    "election_ready",
-    "elector_from_flags",
-    "run_elected",
-    "serve_elected",
-    "ApiClient",
-    "EventRecorder",
-    "GrpcTransport",
-    "Informer",
-    "LocalTransport",
-    "ObjectList",
-    "QueueShutDown",
-    "ResourceHandler",
-    "Store",
-    "Transport",
-    "WatchEvent",
-    "WorkQueue",
-    "meta_namespace_key",
-    "retry_on_conflict",
-    "run_workers",
-    "split_meta_namespace_key",
-]
+from kubelite.api.lazyexports import lazy_getattr
+
+if TYPE_CHECKING:
+    from kubelite.client.surface import *  # noqa: F403  # the names a type checker sees; loaded on first use
+
+__getattr__ = lazy_getattr(__name__, "kubelite.client.surface")

@@ -17,13 +17,12 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import grpc
 from google.protobuf.message import Message
 
 import kubelite.api.registry
-from kubelite.api import BoundObjectReference, ObjectMeta, Pod, Resource, TokenRequest, TokenRequestSpec
 from kubelite.api.errors import InternalError
 from kubelite.client.lazyitems import LazyItems
 from kubelite.client.retry import retry_on_conflict
@@ -32,9 +31,12 @@ from kubelite.pb.kubelite import api_pb2
 from kubelite.wire import jsoncodec
 from kubelite.wire.gcpause import gc_paused
 
+if TYPE_CHECKING:  # the models load on first use (`kubelite.api.X`): a `kctl get` builds none
+    from kubelite.api import Pod, Resource, TokenRequest
+
 log = logging.getLogger("client")
 
-T = TypeVar("T", bound=Resource)
+T = TypeVar("T", bound="Resource")
 ObjT = TypeVar("ObjT")  # the object of a WatchEvent: a model, or a dict for watch_raw
 
 DEFAULT_NAMESPACE = "default"
@@ -399,7 +401,7 @@ class ApiClient:
                     bookmark = cast(
                         T,
                         cls.model_construct(
-                            api_version=info.api_version, kind=info.kind, metadata=ObjectMeta(resource_version=rv)
+                            api_version=info.api_version, kind=info.kind, metadata=kubelite.api.ObjectMeta(resource_version=rv)
                         ),
                     )
                     yield WatchEvent(ev.type, bookmark)
@@ -408,7 +410,7 @@ class ApiClient:
 
     async def bind(self, namespace: str, name: str, node_name: str, pod_uid: str = "") -> Pod:
         """Set spec.nodeName of an unbound pod (Conflict if bound elsewhere)."""
-        return self._model(Pod, await self.bind_raw(namespace, name, node_name, pod_uid))
+        return self._model(kubelite.api.Pod, await self.bind_raw(namespace, name, node_name, pod_uid))
 
     async def bind_raw(self, namespace: str, name: str, node_name: str, pod_uid: str = "") -> dict[str, Any]:
         """`bind`, answering the bound pod as a dict (the scheduler binds every pod and reads nothing back)."""
@@ -421,14 +423,15 @@ class ApiClient:
     ) -> TokenRequest:
         """TokenRequest for ServiceAccount `namespace/name` (`create serviceaccounts/token`); the token is in
         `.status.token`. `bound_pod` = (name, uid): the token dies with that pod."""
+        api = kubelite.api
         ref = None
         if bound_pod is not None:
-            ref = BoundObjectReference(kind="Pod", api_version="v1", name=bound_pod[0], uid=bound_pod[1] or None)
-        body = TokenRequest(metadata=ObjectMeta(name=name, namespace=namespace), spec=TokenRequestSpec(
+            ref = api.BoundObjectReference(kind="Pod", api_version="v1", name=bound_pod[0], uid=bound_pod[1] or None)
+        body = api.TokenRequest(metadata=api.ObjectMeta(name=name, namespace=namespace), spec=api.TokenRequestSpec(
             audiences=list(audiences), expiration_seconds=expiration_seconds, bound_object_ref=ref))
         request = api_pb2.CreateRequest(resource="serviceaccounts/token", namespace=namespace,
                                         json=_encode(body.to_dict()))
-        return TokenRequest.from_dict(await self._required_object_call("Create", request))
+        return api.TokenRequest.from_dict(await self._required_object_call("Create", request))
 
     async def evict(self, name: str, namespace: str = DEFAULT_NAMESPACE, *,
                     grace_period_seconds: int | None = None) -> None:

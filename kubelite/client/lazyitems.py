@@ -9,7 +9,7 @@ model. The answer keeps each item's JSON bytes as the server sent them and build
 not read, and there is still one model class and one decoder (`ApiClient`'s).
 
 Reading every item (iterating, comparing, slicing) builds the models still missing as one
-batch under `gc_paused`, as an eager List did. A malformed item raises when it is read
+batch under `gc_paused(long_lived=True)`, as an eager List did. A malformed item raises when it is read
 (`InternalError` for bad JSON, `Invalid` for a bad object), not when the List returns.
 """
 
@@ -71,9 +71,10 @@ class LazyItems(Sequence[T], Generic[T]):
         return self._model(index)
 
     def _models_all(self) -> list[T]:
-        """Every model, building the missing ones in one batch (no cyclic GC meanwhile)."""
+        """Every model, building the missing ones in one batch (no cyclic GC meanwhile, and the
+        batch then kept out of young collections: the caller holds it, see `gc_paused`)."""
         if any(m is None for m in self._models):
-            with gc_paused():
+            with gc_paused(long_lived=True):
                 for i, m in enumerate(self._models):
                     if m is None:
                         self._model(i)
