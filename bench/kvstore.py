@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import port_is_free  # noqa: E402
 from bench.profiling import Profiler, summary  # noqa: E402
-from kvstore.raftstream import raft_port  # noqa: E402
 from kubelite.pb.etcd import rpc_pb2, rpc_pb2_grpc  # noqa: E402
+from kvstore.raftstream import raft_port  # noqa: E402
 
 CONCURRENCY = (1, 16, 64)
 VALUE = b"v" * 256
