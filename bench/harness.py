@@ -43,15 +43,30 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+def free_peer_port() -> int:
+    """A free kvstore peer port whose Raft stream port (`kvstore.raftstream.raft_port`) is free too."""
+    from kvstore.raftstream import raft_port
+
+    while True:
+        port = free_port()
+        if port_is_free(raft_port(port)):
+            return port
+
+
 def cluster_ports(argvs: list[list[str]]) -> set[int]:
     """Every port in the components' command lines (HOST:PORT anywhere in an argument, and
-    --secure-port), above 1023: the fixed low ports (DNS on the bridge address) are per net id."""
+    --secure-port), above 1023, plus each kvstore member's Raft stream port (derived from its
+    --listen-peer): the fixed low ports (DNS on the bridge address) are per net id."""
+    from kvstore.raftstream import raft_port
+
     ports: set[int] = set()
     for argv in argvs:
         for i, arg in enumerate(argv):
             ports.update(int(p) for p in re.findall(r"[0-9.]+:(\d+)", arg))
             if arg == "--secure-port" and i + 1 < len(argv):
                 ports.add(int(argv[i + 1]))
+            if arg == "--listen-peer" and i + 1 < len(argv):
+                ports.add(raft_port(int(argv[i + 1].rpartition(":")[2])))
     return {p for p in ports if 1023 < p < 65536}
 
 
@@ -114,7 +129,7 @@ async def start_kvstore(tmp: Path, procs: list[subprocess.Popen[bytes]], members
     """A kvstore of `members` members (Raft over loopback when > 1); returns the client endpoints
     once every member answers /readyz."""
     names = [f"kv-{i}" for i in range(1, members + 1)]
-    peer = {n: free_port() for n in names}
+    peer = {n: free_peer_port() for n in names}
     initial = ",".join(f"{n}=http://127.0.0.1:{peer[n]}" for n in names)
     endpoints, healths = [], []
     for n in names:

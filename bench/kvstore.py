@@ -34,8 +34,10 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.harness import port_is_free  # noqa: E402
 from bench.profiling import Profiler, summary  # noqa: E402
 from kubelite.pb.etcd import rpc_pb2, rpc_pb2_grpc  # noqa: E402
+from kvstore.raftstream import raft_port  # noqa: E402
 
 CONCURRENCY = (1, 16, 64)
 VALUE = b"v" * 256
@@ -52,6 +54,15 @@ def free_port() -> int:
             port = int(s.getsockname()[1])
         if port not in _handed_out:
             _handed_out.add(port)
+            return port
+
+
+def free_peer_port() -> int:
+    """A free kvstore peer port whose Raft stream port (`raft_port`) is free too; both handed out."""
+    while True:
+        port = free_port()
+        if raft_port(port) not in _handed_out and port_is_free(raft_port(port)):
+            _handed_out.add(raft_port(port))
             return port
 
 
@@ -77,7 +88,7 @@ class Cluster:
 
 def start_kubelite(root: Path, members: int, log_level: str = "warning") -> Cluster:
     names = [f"kv-{i}" for i in range(1, members + 1)]
-    peers = {n: free_port() for n in names}
+    peers = {n: free_peer_port() for n in names}
     clients = {n: free_port() for n in names}
     initial = ",".join(f"{n}=http://127.0.0.1:{peers[n]}" for n in names)
     procs = []

@@ -160,7 +160,8 @@ def kvstore_components(data_dir: Path, members: int, port_offset: int) -> tuple[
 
     One member keeps the historic layout (`kvstore`, data in `<data>/kvstore`, ports
     2379/2381). Several members form one Raft cluster: member i (from 1) uses client
-    port 2379+10(i-1), peer port +1, health port +2, and data in `<data>/kvstore-i`.
+    port 2379+10(i-1), peer port +1, health port +2, the Raft stream port +3 (the peer
+    port + 2 every member derives, `kvstore.raftstream`), and data in `<data>/kvstore-i`.
     """
     o = port_offset
     tls = pki.kvstore_flags(pki_dir(data_dir))

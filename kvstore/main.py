@@ -19,9 +19,10 @@ from pathlib import Path
 import grpc
 
 from kubelite.daemon import HealthServer, run_daemon, setup_logging
-from kubelite.daemon.tls import TLSConfigError, channel_credentials, server_credentials
+from kubelite.daemon.tls import TLSConfigError, server_credentials
 from kvstore.membership import DEFAULT_TOKEN, parse_initial_cluster
 from kvstore.peer import url_target
+from kvstore.peertls import PeerTLS, load_peer_tls
 from kvstore.server import KVStore, split_host_port
 from kvstore.transport import PeerUnavailable
 from kvstore.wal import WalCorruptError
@@ -52,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--listen-client", default="127.0.0.1:2379", help="etcd v3 gRPC address HOST:PORT")
     p.add_argument("--listen-health", default="127.0.0.1:2381", help="/healthz /readyz /metrics HOST:PORT")
     p.add_argument("--listen-peer", default=None,
-                   help="Raft peer gRPC address HOST:PORT (default: the port of this member in --initial-cluster)")
+                   help="peer gRPC address HOST:PORT (default: the port of this member in --initial-cluster); "
+                        "Raft messages use the port 2 above it")
     p.add_argument("--initial-cluster", default=None,
                    help="NAME=http://HOST:PORT,... every member's peer URL (omit for a single member)")
     p.add_argument("--initial-cluster-state", default="new", choices=["new", "existing"],
@@ -88,8 +90,7 @@ class KVStoreTLS:
     """KVStore's credentials from etcd's TLS flags (None: plaintext there)."""
 
     client_credentials: grpc.ServerCredentials | None = None
-    peer_server_credentials: grpc.ServerCredentials | None = None
-    peer_channel_credentials: grpc.ChannelCredentials | None = None
+    peer: PeerTLS | None = None
 
 
 def tls_from_args(args: argparse.Namespace) -> KVStoreTLS:
@@ -107,10 +108,8 @@ def tls_from_args(args: argparse.Namespace) -> KVStoreTLS:
     if args.peer_cert_file is not None:
         if args.peer_trusted_ca_file is None:
             raise TLSConfigError("peer TLS needs --peer-trusted-ca-file (to verify the other members)")
-        ca = args.peer_trusted_ca_file if args.peer_client_cert_auth else None
-        out.peer_server_credentials = server_credentials(args.peer_cert_file, args.peer_key_file, ca)
-        out.peer_channel_credentials = channel_credentials(args.peer_trusted_ca_file, args.peer_cert_file,
-                                                              args.peer_key_file)
+        out.peer = load_peer_tls(args.peer_cert_file, args.peer_key_file, args.peer_trusted_ca_file,
+                                 args.peer_client_cert_auth)
     elif args.peer_client_cert_auth:
         raise TLSConfigError("--peer-client-cert-auth needs --peer-cert-file and --peer-key-file")
     return out
@@ -149,8 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             initial_cluster=args.initial_cluster, initial_cluster_state=args.initial_cluster_state,
             cluster_token=args.initial_cluster_token, tick_interval=args.heartbeat_interval / 1000,
             election_ticks=max(2, args.election_timeout // args.heartbeat_interval),
-            client_credentials=tls.client_credentials, peer_server_credentials=tls.peer_server_credentials,
-            peer_channel_credentials=tls.peer_channel_credentials,
+            client_credentials=tls.client_credentials, peer_tls=tls.peer,
         )
         health = HealthServer(health_host, health_port)
         health.add_check("kvstore", lambda: kv.node.disk_wait.problem() or (

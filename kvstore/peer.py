@@ -1,22 +1,22 @@
-"""gRPC peer transport: Raft messages between kvstore members on the --listen-peer port.
+"""The kvstore members' transport: Raft messages on the Raft stream, the rest on the gRPC peer service.
 
-Why one long-lived stream per peer with a send queue: a Ready hands the node
-many small messages at once (appends, heartbeats, responses); writing them one
-RPC each would cost more than the consensus itself. Each peer gets a sender task
-that drains everything queued since its last write into one `MessageBatch`, so
-under load one stream write carries many appends/acks. Snapshots go on their own
-unary call (they can be megabytes) and their outcome is reported to Raft.
+Raft messages (appends, heartbeats, votes, their answers) are most of the
+traffic and go on one plain asyncio stream per peer (`kvstore.raftstream`: its
+module doc says why and where it listens). Three rarer things stay gRPC calls
+on the --listen-peer port, which this module serves and dials: snapshots
+(`SendSnapshot`, possibly megabytes, their outcome reported to Raft), lease
+keep-alive/time-to-live forwarded to the leader, and the member table a joining
+member asks for (`Members`).
 
-A dead peer costs nothing but a reconnect attempt every `RETRY` seconds; what
+A dead peer costs nothing but a reconnect attempt with a bounded back-off; what
 was queued for it is dropped (Raft resends) and Raft is told it is unreachable.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,13 +24,13 @@ import grpc
 
 from kubelite.pb.etcd import rpc_pb2
 from kubelite.pb.kubelite import raftpb_pb2, raftpb_pb2_grpc
+from kvstore.peertls import PeerTLS
 from kvstore.raft.types import Message, MsgType
-from kvstore.transport import PeerUnavailable, TransportHandler, batch_to_pb, message_from_pb
+from kvstore.raftstream import PeerLink, accept_batch
+from kvstore.transport import PeerUnavailable, TransportHandler, batch_to_pb
 
 log = logging.getLogger(__name__)
 
-RETRY = 0.1
-MAX_QUEUED = 8192
 MAX_MESSAGE_BYTES = 512 * 1024 * 1024
 CHANNEL_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -83,18 +83,22 @@ def url_target(url: str) -> str:
 
 
 class _Peer:
-    """The queue and sender task for one remote member."""
+    """Everything this member keeps for one remote member: its Raft link and a gRPC channel."""
 
-    def __init__(self, owner: GrpcTransport, peer_id: int, url: str) -> None:
+    def __init__(self, owner: PeerTransport, peer_id: int, url: str) -> None:
         self.owner = owner
         self.id = peer_id
         self.url = url
+        self.link = PeerLink(f"{peer_id:x}", url, self._encode, self._unreachable, owner.ssl_context)
         self.channel = _channel(url_target(url), owner.credentials)
         self.stub = raftpb_pb2_grpc.PeerStub(self.channel)  # type: ignore[no-untyped-call]
-        self.queue: list[Message] = []
-        self.wake = asyncio.Event()
-        self.task = asyncio.create_task(self._run(), name=f"peer-{peer_id:x}")
         self.snap_tasks: set[asyncio.Task[None]] = set()
+
+    def _encode(self, msgs: Sequence[Message]) -> raftpb_pb2.MessageBatch:
+        return batch_to_pb(self.owner.cluster_id, self.owner.member_id, msgs)
+
+    def _unreachable(self) -> None:
+        self.owner.handler.report_unreachable(self.id)
 
     def enqueue(self, msg: Message) -> None:
         if msg.type == MsgType.SNAP:
@@ -102,40 +106,7 @@ class _Peer:
             self.snap_tasks.add(task)
             task.add_done_callback(self.snap_tasks.discard)
             return
-        if len(self.queue) >= MAX_QUEUED:
-            self.owner.handler.report_unreachable(self.id)
-            return  # dropped: Raft retransmits
-        self.queue.append(msg)
-        self.wake.set()
-
-    async def _run(self) -> None:
-        """Write queued messages to one stream; on any failure drop the queue, report, reconnect.
-
-        Explicit writes (not a request iterator): a failed call must not leave a
-        consumer behind that keeps taking messages off the queue.
-        """
-        while True:
-            call = self.stub.Stream()
-            try:
-                while True:
-                    if not self.queue:
-                        self.wake.clear()
-                        await self.wake.wait()
-                        continue
-                    msgs, self.queue = self.queue, []
-                    await call.write(batch_to_pb(self.owner.cluster_id, self.owner.member_id, msgs))
-            except asyncio.CancelledError:
-                call.cancel()
-                raise
-            except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as exc:
-                code = exc.code().name if isinstance(exc, grpc.aio.AioRpcError) else "finished"
-                log.debug("peer stream broke", extra={"peer": f"{self.id:x}", "error": code})
-            except Exception:
-                log.exception("peer stream failed", extra={"peer": f"{self.id:x}"})
-            call.cancel()
-            self.queue.clear()
-            self.owner.handler.report_unreachable(self.id)
-            await asyncio.sleep(RETRY)
+        self.link.send(msg)
 
     async def _send_snapshot(self, msg: Message) -> None:
         failed = True
@@ -149,23 +120,22 @@ class _Peer:
             self.owner.handler.report_snapshot(self.id, failed)
 
     async def close(self) -> None:
-        self.task.cancel()
         for t in list(self.snap_tasks):
             t.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self.task
+        await self.link.close()
         await self.channel.close(None)
 
 
-class GrpcTransport:
-    """The production transport (see module doc). Serve it with `add_peer_service`.
+class PeerTransport:
+    """The production transport (see module doc). Serve it with `add_peer_service` and a `RaftListener`.
 
-    With `credentials` every peer connection is TLS and shows this member's peer
-    certificate; the receiving member's server requires one of its peer CA.
+    With `tls` every peer connection (gRPC and Raft stream) is TLS and shows this
+    member's peer certificate; the receiving member requires one of its peer CA.
     """
 
-    def __init__(self, credentials: grpc.ChannelCredentials | None = None) -> None:
-        self.credentials = credentials
+    def __init__(self, tls: PeerTLS | None = None) -> None:
+        self.credentials = tls.channel_credentials if tls is not None else None
+        self.ssl_context = tls.client_context if tls is not None else None
         self.member_id = 0
         self.cluster_id = 0
         self._handler: TransportHandler | None = None
@@ -230,29 +200,14 @@ Ctx = grpc.aio.ServicerContext[Any, Any]
 
 
 class PeerService(raftpb_pb2_grpc.PeerServicer):
-    """The receiving side: decode batches and hand them to the member."""
+    """The gRPC side of a member's peer port: snapshots, the member table, leases the leader answers."""
 
     def __init__(self, handler: TransportHandler, cluster_id: Callable[[], int]) -> None:
         self._handler = handler
         self._cluster_id = cluster_id
 
-    def _accept(self, batch: raftpb_pb2.MessageBatch) -> None:
-        mine = self._cluster_id()
-        if batch.cluster_id and mine and batch.cluster_id != mine:
-            log.warning("dropping messages of another cluster", extra={
-                "cluster_id": f"{batch.cluster_id:x}", "from": f"{getattr(batch, 'from'):x}"})
-            return
-        self._handler.receive([message_from_pb(m) for m in batch.messages])
-
-    async def Stream(
-        self, request_iterator: AsyncIterator[raftpb_pb2.MessageBatch], context: Ctx,
-    ) -> raftpb_pb2.StreamAck:
-        async for batch in request_iterator:
-            self._accept(batch)
-        return raftpb_pb2.StreamAck()
-
     async def SendSnapshot(self, request: raftpb_pb2.MessageBatch, context: Ctx) -> raftpb_pb2.StreamAck:
-        self._accept(request)
+        accept_batch(self._handler, self._cluster_id(), request)
         return raftpb_pb2.StreamAck()
 
     async def Members(self, request: raftpb_pb2.MembersRequest, context: Ctx) -> raftpb_pb2.MembersResponse:

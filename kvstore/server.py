@@ -8,7 +8,9 @@ wraps the very same object, so both paths exercise identical code::
     await kv.start(); kv.client_port; kv.endpoint  # "127.0.0.1:PORT"
     await kv.stop()
 
-A member of a replicated cluster also listens on a peer port for Raft traffic::
+A member of a replicated cluster also listens on a peer port (gRPC: snapshots,
+leases, the member table) and on the Raft stream port next to it (peer port + 2,
+see `kvstore.raftstream`)::
 
     KVStore(d, "127.0.0.1:2379", "kv-1", listen_peer="127.0.0.1:2380",
             initial_cluster="kv-1=http://127.0.0.1:2380,kv-2=http://127.0.0.1:2480,...")
@@ -26,7 +28,9 @@ from kubelite.daemon.tls import bind
 from kvstore.leases import Clock
 from kvstore.membership import DEFAULT_TOKEN, parse_initial_cluster
 from kvstore.node import MAX_REQUEST_BYTES, KVNode
-from kvstore.peer import SERVER_OPTIONS, GrpcTransport, add_peer_service, set_default_peer_credentials
+from kvstore.peer import SERVER_OPTIONS, PeerTransport, add_peer_service, set_default_peer_credentials
+from kvstore.peertls import PeerTLS
+from kvstore.raftstream import RaftListener, raft_port
 from kvstore.service import add_services
 from kvstore.transport import Transport
 
@@ -72,15 +76,14 @@ class KVStore:
         election_ticks: int = 10,
         clock: Clock = time.monotonic,
         client_credentials: grpc.ServerCredentials | None = None,
-        peer_server_credentials: grpc.ServerCredentials | None = None,
-        peer_channel_credentials: grpc.ChannelCredentials | None = None,
+        peer_tls: PeerTLS | None = None,
     ) -> None:
         """`client_credentials`: TLS of the client port (etcd's --cert-file/--key-file, and with
-        --client-cert-auth required client certificates); `peer_*`: TLS of the peer port and of
+        --client-cert-auth required client certificates); `peer_tls`: TLS of the peer ports and of
         this member's connections to the others (mutual: each side shows a peer certificate)."""
         self.data_dir = Path(data_dir)
         self.client_credentials = client_credentials
-        self.peer_server_credentials = peer_server_credentials
+        self.peer_tls = peer_tls
         self.listen_client = listen_client
         self.listen_peer = listen_peer
         self.name = name
@@ -88,10 +91,9 @@ class KVStore:
         self._peer_host, self._peer_port = split_host_port(listen_peer) if listen_peer else ("", 0)
         members = parse_initial_cluster(initial_cluster) if initial_cluster else None
         if transport is None and listen_peer is not None:
-            transport = GrpcTransport(peer_channel_credentials)
-        if peer_channel_credentials is not None:
-            set_default_peer_credentials(peer_channel_credentials)  # for joining: see `fetch_members`
-        self._grpc_transport = transport if isinstance(transport, GrpcTransport) else None
+            transport = PeerTransport(peer_tls)
+        if peer_tls is not None:
+            set_default_peer_credentials(peer_tls.channel_credentials)  # for joining: see `fetch_members`
         self.node = KVNode(
             self.data_dir, name, snapshot_entries=snapshot_entries, snapshot_catchup_entries=snapshot_catchup_entries,
             progress_interval=progress_interval, clock=clock, auto_compaction_retention=auto_compaction_retention,
@@ -103,6 +105,7 @@ class KVStore:
             self.node.peer_url = mine[0] if mine else ""
         self._server: grpc.aio.Server | None = None
         self._peer_server: grpc.aio.Server | None = None
+        self._raft_listener: RaftListener | None = None
 
     @property
     def client_port(self) -> int:
@@ -124,6 +127,9 @@ class KVStore:
     def client_urls(self) -> list[str]:
         return [f"{'https' if self.client_credentials is not None else 'http'}://{self.endpoint}"]
 
+    def _cluster_id(self) -> int:
+        return self.node.identity.cluster_id
+
     async def start(self) -> None:
         """Listen, replay the log, serve. Raises WalCorruptError on damaged acknowledged data."""
         server = grpc.aio.server(options=[
@@ -140,17 +146,26 @@ class KVStore:
             raise OSError(f"kvstore: cannot listen on {self.listen_client}")
         self._port = port
         peer_server: grpc.aio.Server | None = None
+        raft: RaftListener | None = None
         if self.listen_peer is not None:
+            tls = self.peer_tls
             peer_server = grpc.aio.server(options=SERVER_OPTIONS)
-            add_peer_service(peer_server, self.node, lambda: self.node.identity.cluster_id)
-            pport = _bind(peer_server, self._peer_host, self._peer_port, self.peer_server_credentials)
-            if pport == 0:
+            add_peer_service(peer_server, self.node, self._cluster_id)
+            pport = _bind(peer_server, self._peer_host, self._peer_port,
+                          tls.server_credentials if tls is not None else None)
+            raft = RaftListener(self.node, self._cluster_id, tls.server_context if tls is not None else None)
+            try:
+                if pport == 0:
+                    raise OSError(f"kvstore: cannot listen on peer address {self.listen_peer}")
+                await raft.start(self._peer_host, raft_port(pport))
+            except OSError as exc:
                 await server.stop(None)
                 await peer_server.stop(None)
-                raise OSError(f"kvstore: cannot listen on peer address {self.listen_peer}")
+                raise OSError(f"kvstore: cannot listen for Raft on port {raft_port(pport)} (peer port + 2): "
+                              f"{exc.strerror or exc}") if pport else exc from None
             self._peer_port = pport
             if not self.node.peer_url:
-                scheme = "https" if self.peer_server_credentials is not None else "http"
+                scheme = "https" if tls is not None else "http"
                 self.node.peer_url = f"{scheme}://{_connectable(self._peer_host)}:{pport}"
         self.node.client_urls = self.client_urls()
         try:
@@ -161,11 +176,14 @@ class KVStore:
             await server.stop(None)
             if peer_server is not None:
                 await peer_server.stop(None)
+            if raft is not None:
+                await raft.close()
             await self.node.close()
             raise
         await server.start()
         self._server = server
         self._peer_server = peer_server
+        self._raft_listener = raft
         log.info("kvstore serving", extra={
             "endpoint": self.endpoint, "member": self.name, "member_id": f"{self.node.identity.member_id:x}",
             "peer": self.node.peer_url,
@@ -181,4 +199,7 @@ class KVStore:
         await self.node.close()
         if peer_server is not None:
             await peer_server.stop(0.2)
+        raft, self._raft_listener = self._raft_listener, None
+        if raft is not None:
+            await raft.close()
         log.info("kvstore stopped", extra={"member": self.name})

@@ -2,7 +2,7 @@
 
 Why an interface: the node layer only needs "send these Raft messages, best
 effort" plus a few leader-only lease calls, so the same `KVNode` runs over gRPC
-in production (`kvstore.peer.GrpcTransport`) and over an in-process network in
+in production (`kvstore.peer.PeerTransport`) and over an in-process network in
 tests, where partitions and dead members are a flag instead of a process kill.
 
 Sending never blocks and never fails: Raft retransmits whatever is lost, so a

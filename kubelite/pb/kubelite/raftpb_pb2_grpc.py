@@ -27,7 +27,9 @@ if _version_not_supported:
 
 
 class PeerStub:
-    """Missing associated documentation comment in .proto file."""
+    """What members ask each other over gRPC on the peer port. Raft messages themselves travel as
+    length-prefixed MessageBatch frames on a plain TLS stream (kvstore/raftstream.py), not here.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -35,11 +37,6 @@ class PeerStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.Stream = channel.stream_unary(
-                '/kubelite.raft.Peer/Stream',
-                request_serializer=kubelite_dot_pb_dot_kubelite_dot_raftpb__pb2.MessageBatch.SerializeToString,
-                response_deserializer=kubelite_dot_pb_dot_kubelite_dot_raftpb__pb2.StreamAck.FromString,
-                _registered_method=True)
         self.SendSnapshot = channel.unary_unary(
                 '/kubelite.raft.Peer/SendSnapshot',
                 request_serializer=kubelite_dot_pb_dot_kubelite_dot_raftpb__pb2.MessageBatch.SerializeToString,
@@ -63,14 +60,9 @@ class PeerStub:
 
 
 class PeerServicer:
-    """Missing associated documentation comment in .proto file."""
-
-    def Stream(self, request_iterator, context):
-        """A long-lived stream of batches from one member to another.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+    """What members ask each other over gRPC on the peer port. Raft messages themselves travel as
+    length-prefixed MessageBatch frames on a plain TLS stream (kvstore/raftstream.py), not here.
+    """
 
     def SendSnapshot(self, request, context):
         """One MsgSnap (InstallSnapshot) with its full snapshot payload.
@@ -102,11 +94,6 @@ class PeerServicer:
 
 def add_PeerServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'Stream': grpc.stream_unary_rpc_method_handler(
-                    servicer.Stream,
-                    request_deserializer=kubelite_dot_pb_dot_kubelite_dot_raftpb__pb2.MessageBatch.FromString,
-                    response_serializer=kubelite_dot_pb_dot_kubelite_dot_raftpb__pb2.StreamAck.SerializeToString,
-            ),
             'SendSnapshot': grpc.unary_unary_rpc_method_handler(
                     servicer.SendSnapshot,
                     request_deserializer=kubelite_dot_pb_dot_kubelite_dot_raftpb__pb2.MessageBatch.FromString,
@@ -136,34 +123,9 @@ def add_PeerServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Peer:
-    """Missing associated documentation comment in .proto file."""
-
-    @staticmethod
-    def Stream(request_iterator,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.stream_unary(
-            request_iterator,
-            target,
-            '/kubelite.raft.Peer/Stream',
-            kubelite_dot_pb_dot_kubelite_dot_raftpb__pb2.MessageBatch.SerializeToString,
-            kubelite_dot_pb_dot_kubelite_dot_raftpb__pb2.StreamAck.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
+    """What members ask each other over gRPC on the peer port. Raft messages themselves travel as
+    length-prefixed MessageBatch frames on a plain TLS stream (kvstore/raftstream.py), not here.
+    """
 
     @staticmethod
     def SendSnapshot(request,

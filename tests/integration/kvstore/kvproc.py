@@ -19,6 +19,7 @@ from pathlib import Path
 import grpc
 
 from kubelite.pb.etcd import rpc_pb2, rpc_pb2_grpc
+from kvstore.raftstream import raft_port
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -102,13 +103,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_peer_port() -> int:
+    """A free peer port whose Raft stream port (peer + 2, `kvstore.raftstream`) is free too."""
+    while True:
+        port = free_port()
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", raft_port(port)))
+            except OSError:
+                continue
+        return port
+
+
 class KVCluster:
     """N `kubelite kvstore` processes forming one Raft cluster on loopback."""
 
     def __init__(self, root: Path, size: int = 3, *extra: str) -> None:
         self.root = root
         self.names = [f"kv-{i}" for i in range(1, size + 1)]
-        self.peer_urls = {n: f"http://127.0.0.1:{free_port()}" for n in self.names}
+        self.peer_urls = {n: f"http://127.0.0.1:{free_peer_port()}" for n in self.names}
         self.extra = list(extra)
         self.members: dict[str, KVProcess] = {}
         initial = self.initial_cluster()

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.kvstore.kvproc import KVCluster, KVProcess, free_port
+from tests.integration.kvstore.kvproc import KVCluster, KVProcess, free_peer_port
 
 pytestmark = pytest.mark.integration
 
@@ -179,7 +179,7 @@ def test_member_list_and_endpoint_status(ctl: Ctl, cluster: KVCluster) -> None:
 
 def test_member_add_join_and_remove(ctl: Ctl, cluster: KVCluster) -> None:
     ctl.run("put", "/before-join", "1")
-    url = f"http://127.0.0.1:{free_port()}"
+    url = f"http://127.0.0.1:{free_peer_port()}"
     out = ctl.out("member", "add", "kv-4", f"--peer-urls={url}")
     assert out[0].startswith("Member ") and "added to cluster" in out[0]
     env = dict(line.split("=", 1) for line in out if line.startswith("ETCD_"))

@@ -4,8 +4,10 @@ the real `etcdctl` works with the apiserver's storage certificate and is refused
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import ssl
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,9 @@ import pytest
 from kubelite.pb.kubelite import raftpb_pb2, raftpb_pb2_grpc
 from kubelite.pki import cluster as pki
 from kubelite.pki.certs import cert_path, key_path
+from kvstore.raft.types import Message, MsgType
+from kvstore.raftstream import encode_frame, raft_address
+from kvstore.transport import batch_to_pb
 from tests.integration.kvstore.kvproc import KVCluster
 
 pytestmark = pytest.mark.integration
@@ -101,3 +106,23 @@ async def test_the_peer_port_refuses_a_client_without_a_peer_certificate(cluster
     async with grpc.aio.secure_channel(target, peer) as ch:
         members = await raftpb_pb2_grpc.PeerStub(ch).Members(raftpb_pb2.MembersRequest(), timeout=5)
     assert len(members.members) == 3
+
+
+async def test_the_raft_stream_port_refuses_anything_but_a_peer_certificate(cluster: KVCluster, certs: Path) -> None:
+    """The members' Raft stream (peer port + 2) is TLS with the same rule as the peer port: a
+    plaintext frame or a TLS client without a kvstore peer certificate gets the connection closed,
+    and the cluster goes on replicating."""
+    host, port = raft_address(cluster.peer_urls["kv-1"])
+    no_cert = ssl.create_default_context(cafile=str(cert_path(certs, pki.KVSTORE_CA)))
+    for context in (None, no_cert):
+        reader, writer = await asyncio.open_connection(host, port, ssl=context,
+                                                       server_hostname=host if context else None)
+        writer.write(encode_frame(batch_to_pb(0, 2, [Message(MsgType.HEARTBEAT, to=1, frm=2, term=99)])
+                                  .SerializeToString()))
+        try:  # closed by the member (an accepted connection would stay open: a timeout here)
+            assert await asyncio.wait_for(reader.read(), 10) == b""
+        except (ssl.SSLError, ConnectionResetError):
+            pass
+        writer.close()
+    put = etcdctl(cluster, "put", "/tls/after-intruders", "2", tls=client_tls(certs))
+    assert put.returncode == 0, put.stderr

@@ -50,3 +50,23 @@ async def test_stop_process_kills_what_ignores_sigterm() -> None:
     assert ticks is not None
     assert await stop_process(proc.pid, ticks, 0.3) is True
     assert not is_same_process_alive(proc.pid, ticks)
+
+
+def test_each_kvstore_members_raft_port_is_unused_by_the_rest_of_the_plan(tmp_path: Path) -> None:
+    """Members derive each other's Raft stream port from the peer URL (peer port + 2): with any
+    offset and member count, that port must not be one `up` gives to anything else."""
+    import re
+
+    from kvstore.raftstream import raft_port
+
+    for members in (3, 5):
+        for offset in (0, 700, 12_340):
+            plan = plan_cluster(tmp_path, nodes=3, port_offset=offset, runtime="runc", net_id=3,
+                                kv_members=members, registry=True)
+            argvs = [c.argv for c in plan.components]
+            planned = {int(p) for argv in argvs for arg in argv for p in re.findall(r"[0-9.]+:(\d+)", arg)}
+            planned |= {int(argv[i + 1]) for argv in argvs for i, a in enumerate(argv) if a == "--secure-port"}
+            raft = [raft_port(int(argv[i + 1].rpartition(":")[2]))
+                    for argv in argvs for i, a in enumerate(argv) if a == "--listen-peer"]
+            assert len(raft) == members and len(set(raft)) == members
+            assert not set(raft) & planned, (members, offset, sorted(set(raft) & planned))
