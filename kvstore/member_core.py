@@ -16,7 +16,12 @@ when the shell persists asynchronously):
    before this Ready are applied at once ("early apply": a write is answered
    without waiting for this Ready's fsync);
 2. persist a received snapshot, then entries + hard state (fsync if `must_sync`);
-3. update the in-memory log, send messages;
+   a leader whose term and vote are already durable sends its messages *before*
+   this write (Raft thesis 10.2.1, as etcd does), so its own fsync runs in parallel
+   with the followers' instead of before them; safe because the Raft core counts
+   the leader's own copy of an entry toward the commit quorum only once `advance`
+   reports it durable (`kvstore.raft.core`, module doc);
+3. update the in-memory log, send messages (unless sent early);
 4. install a received snapshot, apply the remaining committed entries, release reads;
 5. `advance`; then maybe take a local snapshot (`snapshot_due` / `snapshot_saved`).
 
@@ -137,6 +142,8 @@ class Persist:
     sync: bool
     committed: list[Entry]
     """Committed entries still to apply after the disk write."""
+    sent: bool = False
+    """The messages went out before the disk write (a leader's; see the module doc)."""
 
 
 class MemberCore:
@@ -244,7 +251,10 @@ class MemberCore:
         The Ready being persisted is dropped (its messages would acknowledge what may not
         be durable). A leader hands off with one TimeoutNow to its most caught-up follower,
         valid only in a term this member made durable; the follower's election then runs
-        Raft's usual checks, so a poor choice only costs an election timeout.
+        Raft's usual checks, so a poor choice only costs an election timeout. The leader sent
+        appends before its fsync, so the best choice is the follower it sent the most to, not the
+        one that acknowledged the most, and the TIMEOUT_NOW names the last entry sent to it: the
+        follower campaigns once that entry is there (`kvstore.raft.election.timeout_now`).
         """
         handoff = self._handoff() if self.fault is None else []
         self.fault = fault
@@ -258,10 +268,15 @@ class MemberCore:
         raft = self.raw.raft if self.raw is not None else None
         if raft is None or raft.role != "leader" or raft.term != self.hs.term:
             return []
-        followers = sorted((-pr.match, peer) for peer, pr in raft.prs.items() if peer != self.member_id)
+        log = raft.log
+        last = log.last_index()
+        followers = sorted((-min(max(pr.sent, pr.match), last), -pr.match, peer)
+                           for peer, pr in raft.prs.items() if peer != self.member_id)
         if not followers:
             return []
-        return [Message(MsgType.TIMEOUT_NOW, to=followers[0][1], frm=self.member_id, term=raft.term)]
+        index, to = -followers[0][0], followers[0][2]
+        return [Message(MsgType.TIMEOUT_NOW, to=to, frm=self.member_id, term=raft.term, index=index,
+                        log_term=log.zero_term(index))]
 
     def begin(self, rd: Ready) -> Persist:
         """Step 1; returns what the disk must do before `end`."""
@@ -279,7 +294,18 @@ class MemberCore:
                 self.apply(committed[:n], rd.hard_state)
                 committed = committed[n:]
                 self.host.release_reads(rd.read_states)
-        return Persist(rd.snapshot, rd.hard_state, rd.entries, rd.must_sync, committed)
+        sent = bool(rd.messages) and self._may_send_early(rd)
+        if sent:
+            self.host.send(rd.messages)
+        return Persist(rd.snapshot, rd.hard_state, rd.entries, rd.must_sync, committed, sent)
+
+    def _may_send_early(self, rd: Ready) -> bool:
+        """A leader's messages (appends, heartbeats, read-index answers) depend on no state
+        of this Ready that is not yet durable -- unless the Ready changes the term or vote
+        (then nothing may leave before the fsync) or installs a snapshot."""
+        hs = rd.hard_state
+        return self.is_leader and rd.snapshot is None and (
+            hs is None or (hs.term == self.hs.term and hs.vote == self.hs.vote))
 
     def end(self, rd: Ready, plan: Persist) -> None:
         """Steps 3-4, once the disk did what `plan` asked."""
@@ -299,7 +325,7 @@ class MemberCore:
             self.observer.on_commit(plan.hard_state, storage)
         if rd.soft_state is not None and rd.soft_state.role == "leader":
             self.observer.on_leader(storage.hard_state().term, storage)
-        if rd.messages:
+        if rd.messages and not plan.sent:
             self.host.send(rd.messages)
         if plan.snapshot is not None:
             self.restore(plan.snapshot)
