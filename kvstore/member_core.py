@@ -14,7 +14,7 @@ when the shell persists asynchronously):
 
 1. soft state (role, leader); committed entries that were already durable
    before this Ready are applied at once ("early apply": a write is answered
-   without waiting for this Ready's fsync);
+   without waiting for this Ready's fsync, nor behind this Ready's messages);
 2. persist a received snapshot, then entries + hard state (fsync if `must_sync`);
    a leader whose term and vote are already durable sends its messages *before*
    this write (Raft thesis 10.2.1, as etcd does), so its own fsync runs in parallel
@@ -283,9 +283,12 @@ class MemberCore:
         if rd.soft_state is not None:
             self._on_soft_state(rd.soft_state.leader, rd.soft_state.role)
         committed = rd.committed_entries
-        if committed and rd.snapshot is None and rd.entries:
+        if committed and rd.snapshot is None:
             # Entries already committed *and* on our disk need not wait for this Ready's
             # fsync: answering them now takes a whole disk flush off every write's latency.
+            # Also without entries to write (a commit notice, the leader's commit on an ack):
+            # applied before the messages are sent, the proposer's handler runs before the
+            # peer-stream writes this Ready queues, not after them.
             durable = self.storage.last_index()
             n = 0
             while n < len(committed) and committed[n].index <= durable:
