@@ -225,7 +225,11 @@ class MemberCore:
     def handle_ready(self, rd: Ready, disk: LogDisk) -> bool:
         """Steps 1-4 with a synchronous disk; False when the disk failed (then the caller must
         not `advance`: the member waits for its disk, see `storage_failed`)."""
-        plan = self.begin(rd)
+        return self.finish(rd, self.begin(rd), disk)
+
+    def finish(self, rd: Ready, plan: Persist, disk: LogDisk) -> bool:
+        """Steps 2-4 of a Ready whose step 1 was `begin` (maybe a while ago: the simulator lets a
+        leader's disk write lag its early-sent appends); False when the disk failed."""
         try:
             if plan.snapshot is not None:
                 disk.save_snapshot(plan.snapshot, self.snapshot_hard_state(plan))
