@@ -170,6 +170,9 @@ class MemberCore:
         self.campaign = False
         """The only voter: the shell should campaign now instead of after an election timeout."""
         self.removed = False
+        self.sent_to: dict[int, int] = {}
+        """As leader: the last entry index this member sent each follower (acknowledged or not),
+        which a hand-off after a failed fsync goes by (`storage_failed`)."""
         self.fault: StorageFault | None = None
         """The disk failed: nothing is acknowledged until the shell rebuilds the member (`start`)."""
 
@@ -274,7 +277,7 @@ class MemberCore:
             return []
         log = raft.log
         last = log.last_index()
-        followers = sorted((-min(max(pr.sent, pr.match), last), -pr.match, peer)
+        followers = sorted((-min(max(self.sent_to.get(peer, 0), pr.match), last), -pr.match, peer)
                            for peer, pr in raft.prs.items() if peer != self.member_id)
         if not followers:
             return []
@@ -303,8 +306,16 @@ class MemberCore:
                 self.host.release_reads(rd.read_states)
         sent = bool(rd.messages) and self._may_send_early(rd)
         if sent:
-            self.host.send(rd.messages)
+            self._send(rd.messages)
         return Persist(rd.snapshot, rd.hard_state, rd.entries, rd.must_sync, committed, sent)
+
+    def _send(self, messages: list[Message]) -> None:
+        if self.is_leader:
+            sent_to = self.sent_to
+            for m in messages:
+                if m.entries and m.type == MsgType.APP:
+                    sent_to[m.to] = max(sent_to.get(m.to, 0), m.entries[-1].index)
+        self.host.send(messages)
 
     def _may_send_early(self, rd: Ready) -> bool:
         """A leader's messages (appends, heartbeats, read-index answers) depend on no state
@@ -333,7 +344,7 @@ class MemberCore:
         if rd.soft_state is not None and rd.soft_state.role == "leader":
             self.observer.on_leader(storage.hard_state().term, storage)
         if rd.messages and not plan.sent:
-            self.host.send(rd.messages)
+            self._send(rd.messages)
         if plan.snapshot is not None:
             self.restore(plan.snapshot)
         if plan.committed:
@@ -349,6 +360,7 @@ class MemberCore:
         self.leader = leader
         self.role = role
         if self.is_leader and not was_leader:
+            self.sent_to = {}
             self.lessor.refresh_all()  # a new leader gives every lease a full TTL (etcd: promote)
         log.info("raft role", extra={"role": role, "leader": f"{leader:x}", "term": self.term})
 

@@ -56,7 +56,7 @@ class Progress:
     """What the leader knows about one member's log."""
 
     __slots__ = ("match", "next", "state", "pending_snapshot", "recent_active", "probe_sent", "inflights",
-                 "snapshot_rounds", "sent")
+                 "snapshot_rounds")
 
     def __init__(self, next_index: int, max_inflight: int, match: int = 0) -> None:
         self.match = match
@@ -68,9 +68,6 @@ class Progress:
         self.inflights = Inflights(max_inflight)
         self.snapshot_rounds = 0
         """Election timeouts spent in SNAPSHOT; a safety net if the transport never reports."""
-        self.sent = match
-        """The highest entry index sent in an append (acknowledged or not): who holds the most
-        of a leader's log whose disk failed before its fsync (`MemberCore.storage_failed`)."""
 
     def _reset_state(self, state: ProgressStateName) -> None:
         self.probe_sent = False
@@ -110,7 +107,6 @@ class Progress:
 
     def sent_entries(self, last_index: int) -> None:
         """Record an append carrying entries up to last_index."""
-        self.sent = max(self.sent, last_index)
         if self.state == REPLICATE:
             self.next = last_index + 1
             self.inflights.add(last_index)
