@@ -296,9 +296,13 @@ class MemberCore:
             # Also without entries to write (a commit notice, the leader's commit on an ack):
             # applied before the messages are sent, the proposer's handler runs before the
             # peer-stream writes this Ready queues, not after them.
+            # A membership change waits for `end`, after the messages: applied here it would drop
+            # a removed peer's stream before this Ready's commit notice reached it, and the removed
+            # member would never learn of (and apply) its own removal.
             durable = self.storage.last_index()
             n = 0
-            while n < len(committed) and committed[n].index <= durable:
+            while n < len(committed) and committed[n].index <= durable and (
+                    not rd.messages or committed[n].type != EntryType.CONF_CHANGE):
                 n += 1
             if n:
                 self.apply(committed[:n], rd.hard_state)
