@@ -112,3 +112,9 @@ def answer_vote(r: Raft, m: Message) -> None:
             r.vote = m.frm
     else:
         r.send(Message(resp, to=m.frm, frm=r.id, term=r.term, reject=True))
+        if t == _M.VOTE and m.context == TRANSFER_CTX and r.lead == NONE and \
+                not r.log.is_up_to_date(m.index, m.log_term):
+            # A hand-off went to a member behind us (its appends were lost or reordered, see
+            # `timeout_now`): the leader is gone, and we hold more of its log, so we campaign
+            # now rather than leave the cluster leaderless for an election timeout.
+            hup(r, transfer=True)

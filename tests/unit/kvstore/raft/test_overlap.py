@@ -4,7 +4,8 @@ Safety: the leader's copy of an entry counts toward the commit quorum only once 
 it durable (`RawNode.advance`), so followers' acks that arrive while the leader's fsync runs cannot
 commit an entry that only one disk holds. Liveness: a leader whose disk failed hands off with a
 TIMEOUT_NOW naming the last entry it sent; the follower campaigns once it holds that entry (or,
-if that append never comes, after `HANDOFF_WAIT_TICKS`).
+if that append never comes, after `HANDOFF_WAIT_TICKS`); a voter that refuses such a
+campaign because it holds more of the leader's log campaigns itself.
 """
 
 from __future__ import annotations
@@ -130,3 +131,20 @@ def test_a_handoff_that_names_an_entry_we_hold_campaigns_at_once() -> None:
     term = net.node(1).status().term
     follower = _handoff_to_2(net, net.node(2).status().commit, term)
     assert follower.status().role == "candidate"
+
+
+def test_a_voter_ahead_of_a_handoff_target_campaigns_itself() -> None:
+    net = Network([1, 2, 3])
+    net.elect(1)
+    term = net.node(1).status().term
+    net.isolate(2)
+    net.node(1).propose(b"only-on-1-and-3")
+    net.settle()
+    net.down.add(1)  # the leader's disk failed; its hand-off went to 2, which lacks the entry
+    net.heal()
+    follower = net.node(2)
+    follower.step(Message(MsgType.TIMEOUT_NOW, to=2, frm=1, term=term))
+    net.settle()
+    # 3 refuses 2 (its log is newer) and, knowing the leader abdicated, campaigns at once.
+    assert net.leader() == 3
+    assert net.node(3).status().term > term
