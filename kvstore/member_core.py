@@ -14,9 +14,14 @@ when the shell persists asynchronously):
 
 1. soft state (role, leader); committed entries that were already durable
    before this Ready are applied at once ("early apply": a write is answered
-   without waiting for this Ready's fsync);
+   without waiting for this Ready's fsync, nor behind this Ready's messages);
 2. persist a received snapshot, then entries + hard state (fsync if `must_sync`);
-3. update the in-memory log, send messages;
+   a leader whose term and vote are already durable sends its messages *before*
+   this write (Raft thesis 10.2.1, as etcd does), so its own fsync runs in parallel
+   with the followers' instead of before them; safe because the Raft core counts
+   the leader's own copy of an entry toward the commit quorum only once `advance`
+   reports it durable (`kvstore.raft.core`, module doc);
+3. update the in-memory log, send messages (unless sent early);
 4. install a received snapshot, apply the remaining committed entries, release reads;
 5. `advance`; then maybe take a local snapshot (`snapshot_due` / `snapshot_saved`).
 
@@ -137,6 +142,8 @@ class Persist:
     sync: bool
     committed: list[Entry]
     """Committed entries still to apply after the disk write."""
+    sent: bool = False
+    """The messages went out before the disk write (a leader's; see the module doc)."""
 
 
 class MemberCore:
@@ -163,6 +170,9 @@ class MemberCore:
         self.campaign = False
         """The only voter: the shell should campaign now instead of after an election timeout."""
         self.removed = False
+        self.sent_to: dict[int, int] = {}
+        """As leader: the last entry index this member sent each follower (acknowledged or not),
+        which a hand-off after a failed fsync goes by (`storage_failed`)."""
         self.fault: StorageFault | None = None
         """The disk failed: nothing is acknowledged until the shell rebuilds the member (`start`)."""
 
@@ -218,7 +228,11 @@ class MemberCore:
     def handle_ready(self, rd: Ready, disk: LogDisk) -> bool:
         """Steps 1-4 with a synchronous disk; False when the disk failed (then the caller must
         not `advance`: the member waits for its disk, see `storage_failed`)."""
-        plan = self.begin(rd)
+        return self.finish(rd, self.begin(rd), disk)
+
+    def finish(self, rd: Ready, plan: Persist, disk: LogDisk) -> bool:
+        """Steps 2-4 of a Ready whose step 1 was `begin` (maybe a while ago: the simulator lets a
+        leader's disk write lag its early-sent appends); False when the disk failed."""
         try:
             if plan.snapshot is not None:
                 disk.save_snapshot(plan.snapshot, self.snapshot_hard_state(plan))
@@ -244,7 +258,10 @@ class MemberCore:
         The Ready being persisted is dropped (its messages would acknowledge what may not
         be durable). A leader hands off with one TimeoutNow to its most caught-up follower,
         valid only in a term this member made durable; the follower's election then runs
-        Raft's usual checks, so a poor choice only costs an election timeout.
+        Raft's usual checks, so a poor choice only costs an election timeout. The leader sent
+        appends before its fsync, so the best choice is the follower it sent the most to, not the
+        one that acknowledged the most, and the TIMEOUT_NOW names the last entry sent to it: the
+        follower campaigns once that entry is there (`kvstore.raft.election.timeout_now`).
         """
         handoff = self._handoff() if self.fault is None else []
         self.fault = fault
@@ -258,28 +275,59 @@ class MemberCore:
         raft = self.raw.raft if self.raw is not None else None
         if raft is None or raft.role != "leader" or raft.term != self.hs.term:
             return []
-        followers = sorted((-pr.match, peer) for peer, pr in raft.prs.items() if peer != self.member_id)
+        log = raft.log
+        last = log.last_index()
+        followers = sorted((-min(max(self.sent_to.get(peer, 0), pr.match), last), -pr.match, peer)
+                           for peer, pr in raft.prs.items() if peer != self.member_id)
         if not followers:
             return []
-        return [Message(MsgType.TIMEOUT_NOW, to=followers[0][1], frm=self.member_id, term=raft.term)]
+        index, to = -followers[0][0], followers[0][2]
+        return [Message(MsgType.TIMEOUT_NOW, to=to, frm=self.member_id, term=raft.term, index=index,
+                        log_term=log.zero_term(index))]
 
     def begin(self, rd: Ready) -> Persist:
         """Step 1; returns what the disk must do before `end`."""
         if rd.soft_state is not None:
             self._on_soft_state(rd.soft_state.leader, rd.soft_state.role)
         committed = rd.committed_entries
-        if committed and rd.snapshot is None and rd.entries:
+        if committed and rd.snapshot is None:
             # Entries already committed *and* on our disk need not wait for this Ready's
             # fsync: answering them now takes a whole disk flush off every write's latency.
+            # Also without entries to write (a commit notice, the leader's commit on an ack):
+            # applied before the messages are sent, the proposer's handler runs before the
+            # peer-stream writes this Ready queues, not after them.
+            # A membership change waits for `end`, after the messages: applied here it would drop
+            # a removed peer's stream before this Ready's commit notice reached it, and the removed
+            # member would never learn of (and apply) its own removal.
             durable = self.storage.last_index()
             n = 0
-            while n < len(committed) and committed[n].index <= durable:
+            while n < len(committed) and committed[n].index <= durable and (
+                    not rd.messages or committed[n].type != EntryType.CONF_CHANGE):
                 n += 1
             if n:
                 self.apply(committed[:n], rd.hard_state)
                 committed = committed[n:]
                 self.host.release_reads(rd.read_states)
-        return Persist(rd.snapshot, rd.hard_state, rd.entries, rd.must_sync, committed)
+        sent = bool(rd.messages) and self._may_send_early(rd)
+        if sent:
+            self._send(rd.messages)
+        return Persist(rd.snapshot, rd.hard_state, rd.entries, rd.must_sync, committed, sent)
+
+    def _send(self, messages: list[Message]) -> None:
+        if self.is_leader:
+            sent_to = self.sent_to
+            for m in messages:
+                if m.entries and m.type == MsgType.APP:
+                    sent_to[m.to] = max(sent_to.get(m.to, 0), m.entries[-1].index)
+        self.host.send(messages)
+
+    def _may_send_early(self, rd: Ready) -> bool:
+        """A leader's messages (appends, heartbeats, read-index answers) depend on no state
+        of this Ready that is not yet durable -- unless the Ready changes the term or vote
+        (then nothing may leave before the fsync) or installs a snapshot."""
+        hs = rd.hard_state
+        return self.is_leader and rd.snapshot is None and (
+            hs is None or (hs.term == self.hs.term and hs.vote == self.hs.vote))
 
     def end(self, rd: Ready, plan: Persist) -> None:
         """Steps 3-4, once the disk did what `plan` asked."""
@@ -299,8 +347,8 @@ class MemberCore:
             self.observer.on_commit(plan.hard_state, storage)
         if rd.soft_state is not None and rd.soft_state.role == "leader":
             self.observer.on_leader(storage.hard_state().term, storage)
-        if rd.messages:
-            self.host.send(rd.messages)
+        if rd.messages and not plan.sent:
+            self._send(rd.messages)
         if plan.snapshot is not None:
             self.restore(plan.snapshot)
         if plan.committed:
@@ -316,6 +364,7 @@ class MemberCore:
         self.leader = leader
         self.role = role
         if self.is_leader and not was_leader:
+            self.sent_to = {}
             self.lessor.refresh_all()  # a new leader gives every lease a full TTL (etcd: promote)
         log.info("raft role", extra={"role": role, "leader": f"{leader:x}", "term": self.term})
 

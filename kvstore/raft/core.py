@@ -18,6 +18,12 @@ marks a broadcast; the broadcast of appends (and forwarded proposals) is done on
 per Ready by `flush()`, so a burst of proposals and acks leaves as one
 AppendEntries per follower.
 
+The leader's own copy: an entry the leader appends counts toward the commit quorum
+only once the app has made it durable (`persisted`, from `RawNode.advance`), not when
+it is appended. So the app may send a leader's appends before its own fsync (Raft
+thesis 10.2.1): the leader's and the followers' fsyncs overlap, and a leader that
+crashes (or whose disk fails) before its fsync has committed nothing on its own copy.
+
 Commit notices: an entry-less append that a broadcast sends to a follower in
 REPLICATE state only carries the commit index (the follower already has, or was
 already sent, every entry). Its answer could tell the leader nothing new -- in
@@ -89,6 +95,8 @@ class Raft:
         self.msgs: list[Message] = []
         self.read_states: list[ReadState] = []
         self.lead_transferee = NONE
+        self.pending_timeout_now: tuple[int, int, int] | None = None
+        """A hand-off waiting for the entry it names: (index, term, ticks left) (`election.timeout_now`)."""
         self.pending_conf_index = 0
         self.read_only = readonly.ReadOnly()
         self.pending_read_index: list[Message] = []
@@ -213,12 +221,13 @@ class Raft:
         self.randomized_election_timeout = self.election_timeout + self.rng.randrange(self.election_timeout)
         self.lead_transferee = NONE
         self.votes = {}
+        self.pending_timeout_now = None
         last = self.log.last_index()
         self.prs = {}
         for v in self.voters:
             pr = Progress(last + 1, self.max_inflight)
             if v == self.id:
-                pr.match = last
+                pr.match = self.log.stable_last_index()  # counts once durable (`persisted`)
                 pr.recent_active = True
             self.prs[v] = pr
         self.pending_conf_index = 0
@@ -275,6 +284,7 @@ class Raft:
 
     def _tick_election(self) -> None:
         self.election_elapsed += 1
+        election.tick_timeout_now(self)
         if self.promotable() and self.past_election_timeout():
             self.election_elapsed = 0
             self.step(Message(_M.HUP, to=self.id, frm=self.id))
@@ -420,13 +430,19 @@ class Raft:
         self.bcast_pending = True
 
     def append_entries(self, ents: list[Entry]) -> None:
-        """Stamp proposals with our term and the next indexes and append them."""
+        """Stamp proposals with our term and the next indexes and append them. They count toward
+        the commit quorum as our own copy only once on our disk (`persisted`), so the app may
+        send them to followers before its fsync (see module doc)."""
         li = self.log.last_index()
         term = self.term
-        stamped = [Entry(term, li + 1 + i, e.type, e.data) for i, e in enumerate(ents)]
-        li = self.log.append(stamped)
-        self.prs[self.id].maybe_update(li)
-        self.maybe_commit()
+        self.log.append([Entry(term, li + 1 + i, e.type, e.data) for i, e in enumerate(ents)])
+
+    def persisted(self) -> None:
+        """The app made our log durable up to `log.stable_last_index()` (RawNode.advance): as
+        leader, our own copy now counts toward the commit quorum."""
+        if self.role == "leader" and self.prs[self.id].maybe_update(self.log.stable_last_index()) \
+                and self.maybe_commit():
+            self.bcast_pending = True  # tell the followers the new commit index (`flush`)
 
     def maybe_commit(self) -> bool:
         match = {v: pr.match for v, pr in self.prs.items()}
@@ -538,7 +554,7 @@ class Raft:
             if self.lead != NONE:
                 self.send(Message(_M.TRANSFER_LEADER, to=self.lead, frm=m.frm))
         elif t == _M.TIMEOUT_NOW:
-            election.hup(self, transfer=True)
+            election.timeout_now(self, m)
         elif t == _M.READ_INDEX:
             if self.lead == NONE:
                 if m.frm == self.id:
@@ -559,6 +575,8 @@ class Raft:
             return
         last_new = log.maybe_append(m.index, m.log_term, m.commit, m.entries)
         if last_new is not None:
+            if self.pending_timeout_now is not None:
+                election.deferred_hup(self)  # the entries a hand-off waited for (only acks after)
             if m.context == COMMIT_NOTICE and not m.entries:
                 return  # the leader needs no answer (see module doc)
             self.send(Message(_M.APP_RESP, to=m.frm, frm=self.id, term=self.term, index=last_new))

@@ -15,6 +15,8 @@ from kvstore.raft.types import NONE, Message, MsgType
 if TYPE_CHECKING:
     from kvstore.raft.core import Raft
 
+HANDOFF_WAIT_TICKS = 3
+"""How long a hand-off waits for the entry it names before campaigning without it (`timeout_now`)."""
 TRANSFER_CTX = b"transfer"
 """Context of a vote request sent because of TIMEOUT_NOW: voters skip the lease guard."""
 
@@ -31,6 +33,42 @@ def hup(r: Raft, transfer: bool) -> None:
         campaign(r, pre=True, transfer=False)
     else:
         campaign(r, pre=False, transfer=transfer)
+
+
+def timeout_now(r: Raft, m: Message) -> None:
+    """The leader asks us to campaign at once (a transfer, or a hand-off by a leader whose disk
+    failed). A hand-off names the last entry the leader sent us (`index`, `log_term`): the leader
+    sends appends before its own fsync, so another follower may already hold entries that have
+    not reached us yet (a reordered link), and campaigning without them would only lose the vote
+    of that follower and leave the cluster leaderless for an election timeout. So we campaign
+    once we hold that entry (`deferred_hup`, on the append that brings it), or after
+    HANDOFF_WAIT_TICKS without it: the append may have been lost or refused (reordered after
+    a later one), and then no follower may hold it."""
+    if m.index == 0 or r.log.match_term(m.index, m.log_term):
+        r.pending_timeout_now = None
+        hup(r, transfer=True)
+    else:
+        r.pending_timeout_now = (m.index, m.log_term, HANDOFF_WAIT_TICKS)
+
+
+def deferred_hup(r: Raft) -> None:
+    """Campaign for a hand-off that waited for its entries (`timeout_now`) once they are here."""
+    pending = r.pending_timeout_now
+    if pending is not None and r.log.match_term(pending[0], pending[1]):
+        r.pending_timeout_now = None
+        hup(r, transfer=True)
+
+
+def tick_timeout_now(r: Raft) -> None:
+    """One tick of a hand-off waiting for its entry: campaign without it once the wait is over."""
+    pending = r.pending_timeout_now
+    if pending is not None:
+        index, term, ticks = pending
+        if ticks > 1:
+            r.pending_timeout_now = (index, term, ticks - 1)
+        else:
+            r.pending_timeout_now = None
+            hup(r, transfer=True)
 
 
 def campaign(r: Raft, pre: bool, transfer: bool) -> None:
@@ -74,3 +112,9 @@ def answer_vote(r: Raft, m: Message) -> None:
             r.vote = m.frm
     else:
         r.send(Message(resp, to=m.frm, frm=r.id, term=r.term, reject=True))
+        if t == _M.VOTE and m.context == TRANSFER_CTX and r.lead == NONE and \
+                not r.log.is_up_to_date(m.index, m.log_term):
+            # A hand-off went to a member behind us (its appends were lost or reordered, see
+            # `timeout_now`): the leader is gone, and we hold more of its log, so we campaign
+            # now rather than leave the cluster leaderless for an election timeout.
+            hup(r, transfer=True)

@@ -106,6 +106,14 @@ class RaftLog:
         i = self.unstable.maybe_last_index()
         return i if i is not None else self.storage.last_index()
 
+    def stable_last_index(self) -> int:
+        """The last entry of our log that is on disk (the app persisted it and called `stable_to`):
+        what a leader may count as its own copy toward the commit quorum."""
+        un = self.unstable
+        if un.snapshot is not None:
+            return self.storage.last_index()
+        return min(self.last_index(), un.offset - 1)
+
     def term(self, i: int) -> int:
         """Term of entry i: 0 past the end, raises Compacted below the first retained one."""
         t = self.unstable.maybe_term(i)

@@ -83,7 +83,7 @@ def set_voters(r: Raft, voters: tuple[int, ...]) -> None:
             pr = Progress(last + 1, r.max_inflight)
             pr.recent_active = True  # a new member gets a full timeout before check-quorum counts it
             if v == r.id:
-                pr.match = last
+                pr.match = r.log.stable_last_index()
         new[v] = pr
     r.prs = new
 

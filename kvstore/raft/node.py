@@ -188,6 +188,7 @@ class RawNode:
         if rd.entries:
             last = rd.entries[-1]
             log.unstable.stable_to(last.index, last.term)
+            self.raft.persisted()
         if rd.committed_entries:
             log.applied_to(rd.committed_entries[-1].index)
 

@@ -225,6 +225,8 @@ class Cluster:
 
     def _drain(self) -> None:
         """Handle Readys until every member is quiet (reports may create more work)."""
+        for n in self.nodes.values():
+            n.finish_fsync()  # a leader's disk write that lagged its appends since the last step
         for _ in range(50):
             busy = False
             for n in list(self.nodes.values()):

@@ -26,14 +26,14 @@ from kubelite.pb.etcd import internal_pb2
 from kvstore import snapshotter
 from kvstore.errors import KVError
 from kvstore.leases import Lessor
-from kvstore.member_core import MemberCore
+from kvstore.member_core import MemberCore, Persist
 from kvstore.membership import Membership
 from kvstore.mvcc import MVCCStore
 from kvstore.raft.config import Config
 from kvstore.raft.errors import ProposalDropped
 from kvstore.raft.node import RawNode
 from kvstore.raft.storage import MemoryStorage
-from kvstore.raft.types import ConfChange, ConfState, Entry, HardState, Message, ReadState, Snapshot
+from kvstore.raft.types import ConfChange, ConfState, Entry, HardState, Message, ReadState, Ready, Snapshot
 from kvstore.snapshotter import SnapshotPolicy
 from kvstore.storagefault import StorageFault
 from tests.sim.checkers import SafetyChecker
@@ -135,6 +135,12 @@ class SimNode:
         self.disk_failed_at: int | None = None
         """The step its disk failed: down until the harness frees the disk (see `DiskFault`)."""
         self.on_disk_fault: Callable[[SimNode, int], None] = lambda node, lost: None
+        self.fsyncing: tuple[Ready, Persist] | None = None
+        """A leader's Ready whose appends went out before its disk write, which finishes at the
+        next step (`finish_fsync`): meanwhile acks are stepped into its Raft and it may crash,
+        losing the write -- what kvstore.node's fsync thread allows. No other Ready is handled
+        until then (the node's loop awaits the thread)."""
+        self._fsync_rng = random.Random(node_id)
 
     def _observer(self) -> AppliedState:
         return AppliedState(self.id, self.checker, lambda: self.store, self._seen_leading)
@@ -182,13 +188,15 @@ class SimNode:
         every = self.params.snapshot_every
         policy = SnapshotPolicy(entries=every or NEVER, bytes=NEVER, catchup_entries=self.params.catch_up_entries)
         core = MemberCore(self.id, self, Lessor(store, clock=self.clock), policy, observer=self.sm)
+        bits = rng.getrandbits(64)
+        self._fsync_rng = random.Random(bits ^ 0x5F5C)
         cfg = Config(
             id=self.id, storage=storage, election_tick=self.params.election_tick,
             heartbeat_tick=self.params.heartbeat_tick, applied=snap.meta.index,
             max_size_per_msg=self.params.max_size_per_msg, max_inflight_msgs=self.params.max_inflight_msgs,
             check_quorum=self.params.check_quorum, pre_vote=self.params.pre_vote,
             max_committed_size_per_ready=self.params.max_committed_size_per_ready,
-            rng=random.Random(rng.getrandbits(64)),
+            rng=random.Random(bits),
         )
         self.raw = RawNode(cfg, peers)
         core.start(self.raw, storage, store, membership, st.hard_state)
@@ -198,6 +206,7 @@ class SimNode:
     def crash(self, rng: random.Random) -> int:
         """Stop abruptly; returns the number of unsynced disk writes lost."""
         self.raw = None
+        self.fsyncing = None  # the write never reached the disk
         self.paused_until = 0
         self.inbox.clear()
         self.queued.clear()
@@ -252,20 +261,35 @@ class SimNode:
     def handle_ready(self, send: Send) -> bool:
         """Handle one Ready if there is one; True when something was done."""
         raw, core = self.raw, self.core
-        if raw is None or core is None or self.paused_until or not raw.has_ready():
+        if raw is None or core is None or self.paused_until or self.fsyncing or not raw.has_ready():
             return False
         rd = raw.ready()
         self._send = send
-        bugs = self.params.bugs
-        if not core.handle_ready(rd, SimDisk(self.disk, "no_fsync" not in bugs, "ignore_disk_errors" in bugs)):
-            self._disk_failed()
+        plan = core.begin(rd)
+        if plan.sent and plan.entries and self._fsync_rng.random() < 0.5:
+            self.fsyncing = (rd, plan)  # its appends are out; its own write lags (`finish_fsync`)
             return True
+        self._finish(core, rd, plan)
+        return True
+
+    def finish_fsync(self) -> None:
+        """The lagging disk write of a leader's Ready (`fsyncing`) completes now."""
+        core, pending = self.core, self.fsyncing
+        if core is None or pending is None or self.raw is None or self.paused_until:
+            return
+        self.fsyncing = None
+        self._finish(core, *pending)
+
+    def _finish(self, core: MemberCore, rd: Ready, plan: Persist) -> None:
+        bugs = self.params.bugs
+        if not core.finish(rd, plan, SimDisk(self.disk, "no_fsync" not in bugs, "ignore_disk_errors" in bugs)):
+            self._disk_failed()
+            return
         core.advance(rd)
         if core.removed:
             self.removed = True
         self._campaign_if_alone()
         self._maybe_snapshot(core)
-        return True
 
     def _maybe_snapshot(self, core: MemberCore) -> None:
         if self.removed or not core.snapshot_due(0):

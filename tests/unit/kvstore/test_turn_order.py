@@ -1,5 +1,6 @@
-"""What the speed work of issue 20 must keep: ReadIndex rounds are paced only under
-concurrent reads, and a lone request is never held back by a batching window."""
+"""What the speed work of issue 20 must keep: a leader's appends leave before its own fsync
+(so the fsyncs overlap), ReadIndex rounds are paced only under concurrent reads, and a
+lone request is never held back by a batching window."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from kvstore.raft import Entry, HardState, Message, MsgType
 from kvstore.reads import ReadIndexQueue
 from tests.unit.kvstore.test_cluster import NAMES, Cluster, put
 
@@ -22,6 +24,34 @@ async def slow_window_cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
         yield c
     finally:
         await c.close()
+
+
+async def test_leader_sends_appends_before_its_own_wal_write(slow_window_cluster: Cluster) -> None:
+    leader = await slow_window_cluster.wait_leader()
+    await leader.propose(put(b"warm-up"))  # both followers' progress past probing
+    events: list[tuple[str, int]] = []
+    transport, wal = leader.transport, leader._wal
+    assert wal is not None
+    send, save = transport.send, wal.save
+
+    def record_send(messages: list[Message]) -> None:
+        events.extend(("app", e.index) for m in messages if m.type == MsgType.APP for e in m.entries)
+        send(messages)
+
+    def record_save(hs: HardState | None, entries: list[Entry], sync: bool) -> None:
+        events.extend(("save", e.index) for e in entries)
+        save(hs, entries, sync)
+
+    transport.send = record_send  # type: ignore[method-assign]
+    wal.save = record_save  # type: ignore[method-assign]
+    await leader.propose(put(b"k"))
+    saved = [i for kind, i in events if kind == "save"]
+    assert saved, events
+    index = saved[-1]
+    # Both followers got the entry before the leader started writing it.
+    assert events.index(("save", index)) > max(
+        n for n, ev in enumerate(events) if ev == ("app", index))
+    assert [ev for ev in events if ev == ("app", index)] == [("app", index)] * 2
 
 
 async def test_lone_requests_never_wait_for_the_batching_window(slow_window_cluster: Cluster) -> None:
