@@ -26,7 +26,7 @@ import asyncio
 import bisect
 import logging
 from collections import deque
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass, field
 
 from apiserver import storage
@@ -131,7 +131,6 @@ class WatchCache:
         kind: str = "",
         history: int = DEFAULT_HISTORY,
         watcher_buffer: int = DEFAULT_WATCHER_BUFFER,
-        bookmark_interval: float = 5.0,
     ) -> None:
         self.resource = resource
         self.api_version = api_version
@@ -140,7 +139,6 @@ class WatchCache:
         self._etcd = etcd
         self._history: deque[CacheEvent] = deque(maxlen=history)
         self._watcher_buffer = watcher_buffer
-        self._bookmark_interval = bookmark_interval
         self.store: dict[str, CachedObject] = {}
         self._by_ns: dict[str, dict[str, CachedObject]] = {}
         self._by_node: dict[str, dict[str, CachedObject]] = {}
@@ -152,7 +150,6 @@ class WatchCache:
         self._node_watchers: dict[str, set[Watcher]] = {}
         self._changed = asyncio.Event()  # replaced after every applied batch; wakes wait_fresh
         self._task: asyncio.Task[None] | None = None
-        self._bookmark_task: asyncio.Task[None] | None = None
         self.relists = 0
         self.last_error: str | None = None
 
@@ -160,18 +157,14 @@ class WatchCache:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"watchcache-{self.resource}")
-        self._bookmark_task = asyncio.create_task(self._bookmarks(), name=f"bookmarks-{self.resource}")
 
     async def stop(self) -> None:
-        for task in (self._task, self._bookmark_task):
-            if task is not None:
-                task.cancel()
-        for task in (self._task, self._bookmark_task):
-            if task is not None:
-                try:
-                    await task
-                except asyncio.CancelledError:
-                    pass
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
         for w in self.watchers():
             w.close("server shutting down")
         self._watchers.clear()
@@ -472,19 +465,26 @@ class WatchCache:
         return storage.dump({"apiVersion": self.api_version, "kind": self.kind,
                              "metadata": {"resourceVersion": str(rv)}})
 
-    async def _bookmarks(self) -> None:
-        """Tell idle watchers the current revision now and then, so a resume starts recent."""
-        while True:
-            await asyncio.sleep(self._bookmark_interval)
-            if self.revision:
-                self.send_bookmarks()
-
     def send_bookmarks(self) -> None:
         event = WatchEvent("BOOKMARK", self.bookmark_object(self.revision))
         for w in self.watchers():
             w.bookmark(self.revision, event)
             if w.closed:
                 self._unregister(w)
+
+
+async def send_bookmarks_forever(caches: Callable[[], Iterable[WatchCache]], interval: float) -> None:
+    """Until cancelled: every `interval`, tell the idle watchers of every cache its current revision,
+    so a resume starts recent.
+
+    Why one loop for all caches: a timer per cache woke the apiserver 32 times per interval on
+    an idle cluster (one per served kind) to do the same thing.
+    """
+    while True:
+        await asyncio.sleep(interval)
+        for cache in list(caches()):
+            if cache.revision:
+                cache.send_bookmarks()
 
 
 def _transition(selection: Selection, ev: CacheEvent) -> str | None:
