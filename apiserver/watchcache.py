@@ -303,6 +303,10 @@ class WatchCache:
         self._changed.set()
         self._changed = asyncio.Event()
 
+    async def next_change(self) -> None:
+        """Return once the cache has applied its next batch of events (or a relist)."""
+        await self._changed.wait()
+
     async def wait_fresh(self, timeout: float) -> int | None:
         """Wait until the cache reflects every write acknowledged before this call.
 
