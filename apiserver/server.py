@@ -34,6 +34,7 @@ from apiserver.masterendpoints import MasterEndpointReconciler
 from apiserver.service import ResourceService
 from apiserver.serviceaccount.authenticator import ServiceAccountAuthenticator
 from apiserver.serviceaccount.config import ServiceAccountConfig
+from apiserver.watchcache import DEFAULT_BOOKMARK_SECONDS
 from kubelite.api import registry
 from kubelite.api.errors import ApiError
 from kubelite.api.meta import Resource
@@ -73,7 +74,7 @@ class ApiServer:
         *,
         metrics: Metrics | None = None,
         consistency_timeout: float = 3.0,
-        bookmark_interval: float = 5.0,
+        bookmark_interval: float = DEFAULT_BOOKMARK_SECONDS,
         history: int = 10_000,
         default_not_ready_toleration_seconds: int = 30,
         default_unreachable_toleration_seconds: int = 30,

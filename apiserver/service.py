@@ -36,7 +36,7 @@ from apiserver.serviceaccount.config import ServiceAccountConfig
 from apiserver.storage import ContinueToken, StoredObject
 from apiserver.strategy import Deletion, Strategies, Strategy
 from apiserver.strategy.storage import default_class_name
-from apiserver.watchcache import WatchCache, send_bookmarks_forever
+from apiserver.watchcache import DEFAULT_BOOKMARK_SECONDS, WatchCache, send_bookmarks_forever
 from apiserver.writes import ObjectWriter
 from kubelite.api import ManagedFieldsEntry, Pod, registry
 from kubelite.api.errors import (
@@ -72,7 +72,7 @@ class ResourceService:
         consistency_timeout: float = 3.0,
         history: int = 10_000,
         watcher_buffer: int = 10_000,
-        bookmark_interval: float = 5.0,
+        bookmark_interval: float = DEFAULT_BOOKMARK_SECONDS,
         default_not_ready_toleration_seconds: int = 30,
         default_unreachable_toleration_seconds: int = 30,
         pod_security_default: str = "privileged",

@@ -40,6 +40,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HISTORY = 10_000
 DEFAULT_WATCHER_BUFFER = 10_000
+DEFAULT_BOOKMARK_SECONDS = 60.0
+"""How often idle watchers that allow bookmarks are told the current revision (Kubernetes: about
+once a minute). Why not more often: every bookmark is a message to every such watcher (60 on an
+idle cluster), and at 5 s they were the idle apiserver's busiest traffic; a resume from a
+minute-old revision is still served from the cache's history."""
 
 
 CachedObject = storage.StoredObject
