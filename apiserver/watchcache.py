@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass, field
@@ -40,6 +41,15 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HISTORY = 10_000
 DEFAULT_WATCHER_BUFFER = 10_000
+HISTORY_SECONDS = 150.0
+MIN_HISTORY = 100
+"""The history keeps its newest MIN_HISTORY events, and beyond those only events younger than
+HISTORY_SECONDS (up to `history` in all). Why: every event holds an object version, parsed and
+serialized (~5 KB for a Lease), and on an idle cluster the node and leader Leases alone are
+~0.8 events a second: a history bounded only by 10,000 events grew the apiserver by ~50 MB
+in 3.5 hours for Leases (and Node status reports are ~10× bigger). A resuming watcher is at
+most one bookmark interval (60 s) behind plus its reconnect; an older one gets Expired and
+relists, as with Kubernetes' watch cache (100 events, 75 s)."""
 DEFAULT_BOOKMARK_SECONDS = 60.0
 """How often idle watchers that allow bookmarks are told the current revision (Kubernetes: about
 once a minute). Why not more often: every bookmark is a message to every such watcher (60 on an
@@ -56,6 +66,7 @@ class CacheEvent:
     rv: int
     obj: CachedObject
     prev: CachedObject | None
+    at: float = 0.0  # the cache's clock when applied (how long the history keeps it)
 
 
 Shown = dict[str, WatchEvent]
@@ -136,6 +147,8 @@ class WatchCache:
         kind: str = "",
         history: int = DEFAULT_HISTORY,
         watcher_buffer: int = DEFAULT_WATCHER_BUFFER,
+        history_seconds: float = HISTORY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.resource = resource
         self.api_version = api_version
@@ -144,6 +157,8 @@ class WatchCache:
         self._etcd = etcd
         self._history: deque[CacheEvent] = deque(maxlen=history)
         self._watcher_buffer = watcher_buffer
+        self._history_seconds = history_seconds
+        self._clock = clock
         self.store: dict[str, CachedObject] = {}
         self._by_ns: dict[str, dict[str, CachedObject]] = {}
         self._by_node: dict[str, dict[str, CachedObject]] = {}
@@ -285,7 +300,11 @@ class WatchCache:
     def _record(self, ev: CacheEvent) -> None:
         if self._history.maxlen is not None and len(self._history) == self._history.maxlen:
             self.oldest_rv = self._history[0].rv
+        ev.at = self._clock()
         self._history.append(ev)
+        stale = ev.at - self._history_seconds
+        while len(self._history) > MIN_HISTORY and self._history[0].at < stale:
+            self.oldest_rv = self._history.popleft().rv
         shown: Shown = {}
         for w in self._targets(ev):
             w.offer(ev, shown)
