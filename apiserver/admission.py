@@ -103,8 +103,14 @@ class NamespaceAdmission:
             self._task = None
 
     async def _cleanup_loop(self) -> None:
+        """A pass every `cleanup_interval` while a namespace is Terminating; otherwise asleep until
+        the namespaces change (an idle apiserver woke every second to find none)."""
+        namespaces = self._service.caches["namespaces"]
         while True:
-            await asyncio.sleep(self._cleanup_interval)
+            if self.terminating():
+                await asyncio.sleep(self._cleanup_interval)
+            else:
+                await namespaces.next_change()
             try:
                 await self.cleanup_once()
             except ApiError as exc:

@@ -103,8 +103,30 @@ class MasterEndpointReconciler:
                 continue
 
     async def reconcile(self) -> None:
+        if self.in_place():
+            return
         await self.ensure_service()
         await self.set_endpoint(True)
+
+    def in_place(self) -> bool:
+        """True when the synced watch caches already hold the Service and this apiserver's address
+        in its Endpoints.
+
+        Why: on an idle cluster every pass found both in place, yet cost a create attempt (a
+        kvstore transaction, i.e. a Raft round, refused as AlreadyExists) and a kvstore read
+        every `interval`. A cache that lags only sends a pass to the store; one that missed a
+        change right now is corrected at the next pass.
+        """
+        services, endpoints = self._service.caches["services"], self._service.caches["endpoints"]
+        if not (services.ready.is_set() and endpoints.ready.is_set()):
+            return False
+        if services.get(storage.object_key("services", SERVICE_NAMESPACE, SERVICE_NAME)) is None:
+            return False
+        cached = endpoints.get(storage.object_key("endpoints", SERVICE_NAMESPACE, SERVICE_NAME))
+        if cached is None:
+            return False
+        subsets = cached.obj.get("subsets", [])
+        return bool(merged_subsets(subsets, self.ip, self.port, present=True) == subsets)
 
     async def run(self) -> None:
         """Reconcile now and every `interval` seconds until cancelled (store outages are retried)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import copy
 import logging
 from collections.abc import AsyncGenerator, Callable
@@ -35,7 +36,7 @@ from apiserver.serviceaccount.config import ServiceAccountConfig
 from apiserver.storage import ContinueToken, StoredObject
 from apiserver.strategy import Deletion, Strategies, Strategy
 from apiserver.strategy.storage import default_class_name
-from apiserver.watchcache import WatchCache
+from apiserver.watchcache import DEFAULT_BOOKMARK_SECONDS, WatchCache, send_bookmarks_forever
 from apiserver.writes import ObjectWriter
 from kubelite.api import ManagedFieldsEntry, Pod, registry
 from kubelite.api.errors import (
@@ -71,7 +72,7 @@ class ResourceService:
         consistency_timeout: float = 3.0,
         history: int = 10_000,
         watcher_buffer: int = 10_000,
-        bookmark_interval: float = 5.0,
+        bookmark_interval: float = DEFAULT_BOOKMARK_SECONDS,
         default_not_ready_toleration_seconds: int = 30,
         default_unreachable_toleration_seconds: int = 30,
         pod_security_default: str = "privileged",
@@ -80,8 +81,9 @@ class ResourceService:
     ) -> None:
         self.etcd = etcd
         self.consistency_timeout = consistency_timeout
-        self._cache_options = {"history": history, "watcher_buffer": watcher_buffer,
-                               "bookmark_interval": bookmark_interval}
+        self._cache_options = {"history": history, "watcher_buffer": watcher_buffer}
+        self._bookmark_interval = bookmark_interval
+        self._bookmarks: asyncio.Task[None] | None = None
         self._started = False
         # Keyed by `KindInfo.storage_name` (the resource for built-in kinds, `<group>/<plural>` for custom ones).
         self.caches: dict[str, WatchCache] = {
@@ -103,8 +105,7 @@ class ResourceService:
     def _new_cache(self, info: KindInfo) -> WatchCache:
         return WatchCache(self.etcd, info.storage_name, api_version=info.api_version, kind=info.kind,
                           history=int(self._cache_options["history"]),
-                          watcher_buffer=int(self._cache_options["watcher_buffer"]),
-                          bookmark_interval=self._cache_options["bookmark_interval"])
+                          watcher_buffer=int(self._cache_options["watcher_buffer"]))
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -112,6 +113,8 @@ class ResourceService:
         self._started = True
         for cache in self.caches.values():
             cache.start()
+        self._bookmarks = asyncio.create_task(
+            send_bookmarks_forever(self.caches.values, self._bookmark_interval), name="watch-bookmarks")
 
     async def add_kind(self, info: KindInfo, strategy: Strategy[Any]) -> None:
         """Serve a kind registered at run time (a CRD's): its strategy, writer and watch cache.
@@ -142,6 +145,10 @@ class ResourceService:
             await cache.stop()
 
     async def stop(self) -> None:
+        if self._bookmarks is not None:
+            self._bookmarks.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._bookmarks
         await asyncio.gather(*(c.stop() for c in self.caches.values()))
 
     def synced(self) -> bool:

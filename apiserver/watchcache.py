@@ -25,8 +25,9 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
+import time
 from collections import deque
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass, field
 
 from apiserver import storage
@@ -40,6 +41,20 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HISTORY = 10_000
 DEFAULT_WATCHER_BUFFER = 10_000
+HISTORY_SECONDS = 150.0
+MIN_HISTORY = 100
+"""The history keeps its newest MIN_HISTORY events, and beyond those only events younger than
+HISTORY_SECONDS (up to `history` in all). Why: every event holds an object version, parsed and
+serialized (~5 KB for a Lease), and on an idle cluster the node and leader Leases alone are
+~0.8 events a second: a history bounded only by 10,000 events grew the apiserver by ~50 MB
+in 3.5 hours for Leases (and Node status reports are ~10× bigger). A resuming watcher is at
+most one bookmark interval (60 s) behind plus its reconnect; an older one gets Expired and
+relists, as with Kubernetes' watch cache (100 events, 75 s)."""
+DEFAULT_BOOKMARK_SECONDS = 60.0
+"""How often idle watchers that allow bookmarks are told the current revision (Kubernetes: about
+once a minute). Why not more often: every bookmark is a message to every such watcher (60 on an
+idle cluster), and at 5 s they were the idle apiserver's busiest traffic; a resume from a
+minute-old revision is still served from the cache's history."""
 
 
 CachedObject = storage.StoredObject
@@ -51,6 +66,7 @@ class CacheEvent:
     rv: int
     obj: CachedObject
     prev: CachedObject | None
+    at: float = 0.0  # the cache's clock when applied (how long the history keeps it)
 
 
 Shown = dict[str, WatchEvent]
@@ -131,7 +147,8 @@ class WatchCache:
         kind: str = "",
         history: int = DEFAULT_HISTORY,
         watcher_buffer: int = DEFAULT_WATCHER_BUFFER,
-        bookmark_interval: float = 5.0,
+        history_seconds: float = HISTORY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.resource = resource
         self.api_version = api_version
@@ -140,7 +157,8 @@ class WatchCache:
         self._etcd = etcd
         self._history: deque[CacheEvent] = deque(maxlen=history)
         self._watcher_buffer = watcher_buffer
-        self._bookmark_interval = bookmark_interval
+        self._history_seconds = history_seconds
+        self._clock = clock
         self.store: dict[str, CachedObject] = {}
         self._by_ns: dict[str, dict[str, CachedObject]] = {}
         self._by_node: dict[str, dict[str, CachedObject]] = {}
@@ -152,7 +170,6 @@ class WatchCache:
         self._node_watchers: dict[str, set[Watcher]] = {}
         self._changed = asyncio.Event()  # replaced after every applied batch; wakes wait_fresh
         self._task: asyncio.Task[None] | None = None
-        self._bookmark_task: asyncio.Task[None] | None = None
         self.relists = 0
         self.last_error: str | None = None
 
@@ -160,18 +177,14 @@ class WatchCache:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"watchcache-{self.resource}")
-        self._bookmark_task = asyncio.create_task(self._bookmarks(), name=f"bookmarks-{self.resource}")
 
     async def stop(self) -> None:
-        for task in (self._task, self._bookmark_task):
-            if task is not None:
-                task.cancel()
-        for task in (self._task, self._bookmark_task):
-            if task is not None:
-                try:
-                    await task
-                except asyncio.CancelledError:
-                    pass
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
         for w in self.watchers():
             w.close("server shutting down")
         self._watchers.clear()
@@ -287,7 +300,11 @@ class WatchCache:
     def _record(self, ev: CacheEvent) -> None:
         if self._history.maxlen is not None and len(self._history) == self._history.maxlen:
             self.oldest_rv = self._history[0].rv
+        ev.at = self._clock()
         self._history.append(ev)
+        stale = ev.at - self._history_seconds
+        while len(self._history) > MIN_HISTORY and self._history[0].at < stale:
+            self.oldest_rv = self._history.popleft().rv
         shown: Shown = {}
         for w in self._targets(ev):
             w.offer(ev, shown)
@@ -309,6 +326,10 @@ class WatchCache:
     def _notify_changed(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
+
+    async def next_change(self) -> None:
+        """Return once the cache has applied its next batch of events (or a relist)."""
+        await self._changed.wait()
 
     async def wait_fresh(self, timeout: float) -> int | None:
         """Wait until the cache reflects every write acknowledged before this call.
@@ -472,19 +493,26 @@ class WatchCache:
         return storage.dump({"apiVersion": self.api_version, "kind": self.kind,
                              "metadata": {"resourceVersion": str(rv)}})
 
-    async def _bookmarks(self) -> None:
-        """Tell idle watchers the current revision now and then, so a resume starts recent."""
-        while True:
-            await asyncio.sleep(self._bookmark_interval)
-            if self.revision:
-                self.send_bookmarks()
-
     def send_bookmarks(self) -> None:
         event = WatchEvent("BOOKMARK", self.bookmark_object(self.revision))
         for w in self.watchers():
             w.bookmark(self.revision, event)
             if w.closed:
                 self._unregister(w)
+
+
+async def send_bookmarks_forever(caches: Callable[[], Iterable[WatchCache]], interval: float) -> None:
+    """Until cancelled: every `interval`, tell the idle watchers of every cache its current revision,
+    so a resume starts recent.
+
+    Why one loop for all caches: a timer per cache woke the apiserver 32 times per interval on
+    an idle cluster (one per served kind) to do the same thing.
+    """
+    while True:
+        await asyncio.sleep(interval)
+        for cache in list(caches()):
+            if cache.revision:
+                cache.send_bookmarks()
 
 
 def _transition(selection: Selection, ev: CacheEvent) -> str | None:

@@ -28,6 +28,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kubelet import runc
 from kubelet.agent import Kubelet, KubeletConfig
@@ -37,9 +38,7 @@ from kubelet.overlay.model import BACKEND_HOST_GW, BACKEND_VXLAN, BACKENDS, DEFA
 from kubelet.process_runtime import ProcessRuntime
 from kubelet.runtime import Runtime
 from kubelet.server import API_USERS
-from kubelet.servingcert import ServingCertificate
 from kubelet.stats import metric_families
-from kubelet.tlsbootstrap import BootstrapError, CertFiles, TlsBootstrap
 from kubelite.api import Node
 from kubelite.api.errors import ApiError
 from kubelite.api.quantity import cpu_millis, memory_bytes
@@ -47,6 +46,9 @@ from kubelite.client import ApiClient, ClientTLSError, add_client_flags, credent
 from kubelite.client.transport import GrpcTransport
 from kubelite.daemon import HealthServer, run_daemon, setup_logging
 from kubelite.daemon.tls import TLSConfigError, add_serving_flags, serving_from_args
+
+if TYPE_CHECKING:
+    from kubelet.tlsbootstrap import CertFiles, TlsBootstrap
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +209,10 @@ async def _bootstrap(args: argparse.Namespace) -> TlsBootstrap | None:
     args.serving = None
     if args.bootstrap_kubeconfig is None:
         return None
+    # Only a joining node bootstraps: `up`'s kubelets are given certificates and never import cryptography.
+    from kubelet.servingcert import ServingCertificate
+    from kubelet.tlsbootstrap import BootstrapError, TlsBootstrap
+
     try:
         boot = TlsBootstrap(args.node_name, args.cert_dir or args.data_dir.resolve() / "pki", args.bootstrap_kubeconfig)
         files = await boot.ensure()

@@ -306,7 +306,7 @@ class NodeAgent:
 
     async def update_status(self) -> None:
         try:
-            node = await self.client.get(Node, self.cfg.name, "")
+            node = await self._current_node()
         except NotFound:
             log.warning("node object vanished; registering again", extra={"node": self.cfg.name})
             self.registered.clear()
@@ -315,6 +315,22 @@ class NodeAgent:
         self._node_uid = node.metadata.uid or ""
         self._learn_pod_cidr(node)
         await self._write_status(node, force=False)
+
+    async def _current_node(self) -> Node:
+        """Our Node as the routes' Node informer holds it, or a Get without that informer (no pod
+        network) or before it has the Node.
+
+        Why: the status pass compares what it would report with what the Node says every
+        `status_interval`, and on an idle cluster nothing differs; reading the watched copy
+        costs no request (a Get is a linearizable kvstore read), and still sees a condition the
+        node-lifecycle controller changed. A stale copy only makes the write conflict and re-read.
+        """
+        informer = self.routes.informer if self.routes is not None else None
+        if informer is not None and informer.has_synced:
+            cached = informer.store.get(self.cfg.name)
+            if cached is not None:
+                return cached
+        return await self.client.get(Node, self.cfg.name, "")
 
     async def _write_status(self, node: Node, force: bool) -> None:
         loop = asyncio.get_running_loop()
@@ -326,7 +342,7 @@ class NodeAgent:
             due = loop.time() - self._last_report >= self.report_interval
             if not force and not due and _without_heartbeats(new) == _without_heartbeats(current.status):
                 return
-            current.status = new
+            current = current.model_copy(update={"status": new})  # never edit the informer's copy
             try:
                 await self.client.update_status(current)
             except Conflict:

@@ -135,6 +135,9 @@ class SchedulerCache:
         if info.node is None and not info.pods:
             del self._nodes[state.node_name]
 
+    def has_assumed(self) -> bool:
+        return bool(self._assumed)
+
     def is_assumed(self, pod: Pod) -> bool:
         return pod_uid_key(pod) in self._assumed
 

@@ -76,8 +76,10 @@ class SchedulingQueue:
         max_backoff: float = 10.0,
         unschedulable_timeout: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        on_backoff: Callable[[], None] = lambda: None,
     ) -> None:
         self._plugin_events = plugin_events
+        self._on_backoff = on_backoff  # a pod entered backoff: whoever flushes it must be awake
         self._registered_events = registered_events
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
@@ -102,6 +104,9 @@ class SchedulingQueue:
 
     def __len__(self) -> int:
         return len(self._active_map) + len(self._backoff_map) + len(self._unschedulable)
+
+    def has_backoff(self) -> bool:
+        return bool(self._backoff_map)
 
     def counts(self) -> dict[str, int]:
         return {"active": len(self._active_map), "backoff": len(self._backoff_map),
@@ -137,6 +142,7 @@ class SchedulingQueue:
         qpi.seq = self._next_seq()
         self._backoff_map[qpi.key] = qpi
         heapq.heappush(self._backoff, (self.backoff_expiry(qpi), qpi.seq, qpi.key))
+        self._on_backoff()
 
     def _requeue(self, qpi: QueuedPodInfo) -> None:
         """Back to active, or to backoff if its last failure was too recent."""

@@ -20,6 +20,7 @@ reason=Unschedulable` condition with kube-scheduler's message and a Warning
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Coroutine
@@ -70,12 +71,14 @@ class Scheduler:
         self.metrics = metrics or Metrics()
         self.recorder = recorder or EventRecorder(client, COMPONENT)
         self.cache = SchedulerCache(assume_ttl=assume_ttl)
+        self._timed_work = asyncio.Event()  # a pod entered backoff or was assumed: housekeeping has a deadline
         self.queue = SchedulingQueue(
             plugin_events=self.profile.events_for,
             registered_events=self.profile.registered_events(),
             initial_backoff=initial_backoff,
             max_backoff=max_backoff,
             unschedulable_timeout=unschedulable_flush_interval,
+            on_backoff=self._timed_work.set,
         )
         self.algorithm = Algorithm(self.profile, rng or random.Random(), percentage_of_nodes_to_score)
         self.handlers = EventHandlers(self.cache, self.queue, scheduler_name)
@@ -166,11 +169,21 @@ class Scheduler:
         await self.recorder.close(timeout=2.0)
 
     async def _housekeeping(self) -> None:
-        """Backoff expiry, the unschedulable flush and assumed-pod expiry, on a timer."""
+        """Backoff expiry, the unschedulable flush and assumed-pod expiry, on a timer.
+
+        The timer ticks every `housekeeping_interval` only while a pod is in backoff or
+        assumed; otherwise the loop sleeps until one is, or until the next unschedulable
+        flush (an idle scheduler woke four times a second for nothing).
+        """
         loop = asyncio.get_running_loop()
         next_flush = loop.time() + self.unschedulable_flush_interval
         while True:
-            await asyncio.sleep(self.housekeeping_interval)
+            self._timed_work.clear()
+            if self.queue.has_backoff() or self.cache.has_assumed():
+                await asyncio.sleep(self.housekeeping_interval)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._timed_work.wait(), max(0.0, next_flush - loop.time()))
             self.queue.flush_backoff_completed()
             if loop.time() >= next_flush:
                 next_flush = loop.time() + self.unschedulable_flush_interval
@@ -233,6 +246,7 @@ class Scheduler:
             self.conditions.request(pod, unschedulable_condition(message))
             return None
         self.cache.assume_pod(qpi.info, result.node_name)
+        self._timed_work.set()
         return self._bind(qpi, state, result.node_name)
 
     async def _bind(self, qpi: QueuedPodInfo, state: CycleState, node_name: str) -> None:

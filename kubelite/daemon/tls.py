@@ -23,8 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from cryptography import x509
-from cryptography.x509.oid import NameOID
 
 
 class TLSConfigError(ValueError):
@@ -99,7 +97,13 @@ class PeerIdentity:
 
 
 def identity_from_pem(pem: bytes) -> PeerIdentity | None:
-    """CN and O of a PEM certificate (None when it cannot be parsed or has no CN)."""
+    """CN and O of a PEM certificate (None when it cannot be parsed or has no CN).
+
+    cryptography is imported on the first call: a daemon that serves without client
+    certificates, or is rarely called (a kubelet in `up`), does not carry it (~8 MB RSS)."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     try:
         cert = x509.load_pem_x509_certificate(pem)
     except ValueError:

@@ -11,7 +11,7 @@ import pytest
 from apiserver import storage
 from apiserver.etcd import EtcdClient, KeyValue, WatchBatch, WatchedEvent
 from apiserver.selection import Selection
-from apiserver.watchcache import WatchCache, Watcher
+from apiserver.watchcache import HISTORY_SECONDS, MIN_HISTORY, WatchCache, Watcher
 from kubelite.api.errors import Expired
 
 
@@ -110,6 +110,32 @@ def test_resume_replays_history_and_too_old_is_expired() -> None:
         cache.watch(Selection.parse(""), r1 - 1, allow_bookmarks=False)
     w2 = cache.watch(Selection.parse(""), r1, allow_bookmarks=False)
     assert drain(w2) == [("ADDED", "b"), ("ADDED", "c"), ("ADDED", "d")]
+
+
+def test_history_beyond_the_newest_events_keeps_only_recent_ones() -> None:
+    """An idle cluster's Lease renewals must not fill the history for hours: beyond MIN_HISTORY
+    events, those older than HISTORY_SECONDS go, and a resume from before them is Expired."""
+    now = [0.0]
+    cache = WatchCache(EtcdClient(["127.0.0.1:1"]), "pods", kind="Pod", history=10_000, clock=lambda: now[0])
+    cache.revision = cache.oldest_rv = 10
+    cache.ready.set()
+    feed = Feeder(cache)
+    first = feed.put(pod("p0"))
+    for i in range(1, MIN_HISTORY + 50):
+        now[0] = i * 1.0  # one event a second
+        feed.put(pod(f"p{i}"))
+    w = cache.watch(Selection.parse(""), first, allow_bookmarks=False)  # all still younger than HISTORY_SECONDS
+    assert len(drain(w)) == MIN_HISTORY + 49
+    now[0] = HISTORY_SECONDS + 20.5
+    last = feed.put(pod("late"))
+    with pytest.raises(Expired):  # p0..p20 are older than HISTORY_SECONDS now
+        cache.watch(Selection.parse(""), first, allow_bookmarks=False)
+    recent = cache.watch(Selection.parse(""), last - 10, allow_bookmarks=False)
+    assert len(drain(recent)) == 10
+    now[0] = 10 * HISTORY_SECONDS
+    feed.put(pod("later"))  # all old, but the newest MIN_HISTORY stay
+    kept = cache.watch(Selection.parse(""), last - MIN_HISTORY + 1, allow_bookmarks=False)
+    assert len(drain(kept)) == MIN_HISTORY
 
 
 def test_selector_transitions_become_added_and_deleted() -> None:

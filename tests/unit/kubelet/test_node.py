@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
-from kubelet.node import NodeConfig, _without_heartbeats, build_node, node_status
+from kubelet.node import NodeAgent, NodeConfig, _without_heartbeats, build_node, node_status
 from kubelet.pod_dispatcher import remove_orphan_dirs
-from kubelite.api.core import NodeStatus
+from kubelet.routes import RouteSync
+from kubelite.api.core import Node, NodeStatus
+from kubelite.client import ApiClient
+from kubelite.client.informer import Store
 
 CFG = NodeConfig(name="node-1", ip="127.0.0.11", kubelet_port=10250, runtime_name="process",
                  runtime_version="0.1.0", isolated=False)
@@ -62,3 +67,58 @@ def test_networked_node_is_not_ready_until_it_has_a_pod_cidr() -> None:
     assert ready.status == "True" and ready.last_transition_time == "t2"
     # Nodes without a pod network (process runtime) never wait for one.
     assert next(c for c in node_status(CFG, NodeStatus(), "t").conditions if c.type == "Ready").status == "True"
+
+
+class _WatchedNodes:
+    """What NodeAgent reads of the routes' Node informer: has_synced and a store by name."""
+
+    def __init__(self, node: Node) -> None:
+        self.has_synced = True
+        self.store: Store[Node] = Store()
+        self.store._put(node.metadata.name or "", node)
+
+
+class _Api:
+    """Records the kubelet's calls; a Get would be a kvstore read on every status pass."""
+
+    def __init__(self, node: Node) -> None:
+        self.node, self.gets, self.writes = node, 0, []  # type: list[Node]
+
+    async def get(self, _cls: type, _name: str, _ns: str) -> Node:
+        self.gets += 1
+        return self.node
+
+    async def update_status(self, node: Node) -> Node:
+        self.writes.append(node)
+        return node
+
+
+async def test_status_pass_reads_the_watched_node_and_rewrites_a_condition_changed_by_others() -> None:
+    reported = build_node(CFG)
+    reported.status = node_status(CFG, NodeStatus(), "2026-01-01T00:00:00Z")
+    api = _Api(reported)
+    agent = NodeAgent(cast(ApiClient, api), CFG)
+    agent.routes = cast(RouteSync, SimpleNamespace(informer=_WatchedNodes(reported)))
+    agent.registered.set()
+    await agent._write_status(reported, force=True)  # the first report, as registration does
+    api.writes.clear()
+
+    await agent.update_status()  # nothing changed: no request at all
+    assert api.gets == 0 and api.writes == []
+
+    lost = reported.model_copy(deep=True)  # the node-lifecycle controller marked it Unknown
+    next(c for c in lost.status.conditions if c.type == "Ready").status = "Unknown"
+    agent.routes.informer.store._put("node-1", lost)
+    await agent.update_status()
+    assert api.gets == 0 and len(api.writes) == 1
+    assert next(c for c in api.writes[0].status.conditions if c.type == "Ready").status == "True"
+    assert next(c for c in lost.status.conditions if c.type == "Ready").status == "Unknown"  # cache untouched
+
+
+async def test_status_pass_gets_the_node_without_a_node_informer() -> None:
+    reported = build_node(CFG)
+    api = _Api(reported)
+    agent = NodeAgent(cast(ApiClient, api), CFG)
+    agent.registered.set()
+    await agent.update_status()
+    assert api.gets == 1 and len(api.writes) == 1  # the first report of a new status
