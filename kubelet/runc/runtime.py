@@ -455,7 +455,9 @@ class RuncRuntime(SpawnedExec):
         c.status = replace(c.status, state=ContainerState.RUNNING, pid=c.created_pid, uri=f"runc://{c.id}",
                            started_at=time.time())
         c.save()
+        pod = self._sandboxes.get(c.sandbox_id)
         log.info("container started", extra={"container": c.status.name, "id": c.id, "pid": c.created_pid,
+                                             "pod": f"{pod.config.namespace}/{pod.config.name}" if pod else "",
                                              "create_ms": c.create_ms, "network_wait_ms": _ms(t1 - t0),
                                              "start_ms": _ms(time.monotonic() - t1)})
         self._exits.watch(c)
