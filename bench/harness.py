@@ -24,11 +24,19 @@ if str(ROOT) not in sys.path:
 
 from kubelite.procs import http_get_status  # noqa: E402
 
+_HANDED_OUT: set[int] = set()
+
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port not handed out before in this run (the kernel may offer a just-closed one
+    again, and a member's Raft port is its peer port + 2, which `free_peer_port` reserves)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def port_is_free(port: int) -> bool:
@@ -44,12 +52,15 @@ def port_is_free(port: int) -> bool:
 
 
 def free_peer_port() -> int:
-    """A free kvstore peer port whose Raft stream port (`kvstore.raftstream.raft_port`) is free too."""
+    """A free kvstore peer port whose Raft stream port (`kvstore.raftstream.raft_port`) is free
+    too; both are handed out, so no later `free_port` of this run returns the Raft port."""
     from kvstore.raftstream import raft_port
 
     while True:
         port = free_port()
-        if port_is_free(raft_port(port)):
+        raft = raft_port(port)
+        if raft not in _HANDED_OUT and port_is_free(raft):
+            _HANDED_OUT.add(raft)
             return port
 
 

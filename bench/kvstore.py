@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,36 +33,12 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import port_is_free  # noqa: E402
+from bench.harness import free_peer_port, free_port  # noqa: E402
 from bench.profiling import Profiler, summary  # noqa: E402
 from kubelite.pb.etcd import rpc_pb2, rpc_pb2_grpc  # noqa: E402
-from kvstore.raftstream import raft_port  # noqa: E402
 
 CONCURRENCY = (1, 16, 64)
 VALUE = b"v" * 256
-
-
-_handed_out: set[int] = set()
-
-
-def free_port() -> int:
-    """A free port not handed out before in this run (the kernel may offer a just-closed one again)."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port not in _handed_out:
-            _handed_out.add(port)
-            return port
-
-
-def free_peer_port() -> int:
-    """A free kvstore peer port whose Raft stream port (`raft_port`) is free too; both handed out."""
-    while True:
-        port = free_port()
-        if raft_port(port) not in _handed_out and port_is_free(raft_port(port)):
-            _handed_out.add(raft_port(port))
-            return port
 
 
 @dataclass

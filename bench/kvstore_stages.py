@@ -101,10 +101,11 @@ def _member(argv: list[str]) -> None:
 # ------------------------------------------------------------------ driver side
 
 def _start(root: Path) -> tuple[Any, list[str]]:
-    from bench.kvstore import Cluster, free_port
+    from bench.harness import free_peer_port, free_port
+    from bench.kvstore import Cluster
 
     names = ["kv-1", "kv-2", "kv-3"]
-    peers = {n: free_port() for n in names}
+    peers = {n: free_peer_port() for n in names}
     clients = {n: free_port() for n in names}
     initial = ",".join(f"{n}=http://127.0.0.1:{peers[n]}" for n in names)
     env = dict(os.environ, **{TRACE_ENV: str(root)})

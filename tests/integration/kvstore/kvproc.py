@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -103,15 +104,34 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_HANDED_OUT: set[int] = set()
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def free_peer_port() -> int:
-    """A free peer port whose Raft stream port (peer + 2, `kvstore.raftstream`) is free too."""
+    """A free peer port whose Raft stream port (peer + 2, `kvstore.raftstream`) is free too.
+
+    Both lie below the kernel's ephemeral range: ports from bind(("", 0)) share one parity and
+    are handed out near each other, so an ephemeral peer port's +2 was often what the next
+    member's `--listen-client 127.0.0.1:0` took before that member bound its Raft port.
+    Ports handed out once are not handed out again, so a cluster's members never share one.
+    """
+    ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    rng = random.Random()
     while True:
-        port = free_port()
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", raft_port(port)))
-            except OSError:
-                continue
+        port = rng.randrange(10_000, ephemeral_low - 2)
+        pair = {port, raft_port(port)}
+        if pair & _HANDED_OUT or not all(_bindable(p) for p in pair):
+            continue
+        _HANDED_OUT.update(pair)
         return port
 
 

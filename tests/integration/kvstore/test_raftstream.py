@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -21,6 +20,7 @@ from kvstore.peertls import PeerTLS, load_peer_tls
 from kvstore.raft.types import Message, MsgType
 from kvstore.raftstream import PeerLink, RaftListener, encode_frame, raft_port
 from kvstore.transport import batch_to_pb
+from tests.integration.kvstore.kvproc import free_peer_port
 
 pytestmark = pytest.mark.integration
 
@@ -59,19 +59,6 @@ async def until(check: Callable[[], object], what: str, timeout: float = 10.0) -
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.01)
-
-
-def free_peer_port() -> int:
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", raft_port(port)))
-            except OSError:
-                continue
-        return port
 
 
 @pytest.fixture(scope="module")
