@@ -62,13 +62,6 @@ async def until(check: Callable[[], object], what: str, timeout: float = 10.0) -
 
 
 @pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("pki")
-    pki.ensure(d, pki.cluster_specs([], []))
-    return d
-
-
-@pytest.fixture(scope="module")
 def tls(certs: Path) -> PeerTLS:
     peer = "etcd/peer"
     return load_peer_tls(cert_path(certs, peer), key_path(certs, peer), cert_path(certs, pki.KVSTORE_CA), True)

@@ -31,13 +31,6 @@ if not os.path.exists(ETCDCTL):
 
 
 @pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("pki")
-    pki.ensure(d, pki.cluster_specs([], []))
-    return d
-
-
-@pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory, certs: Path) -> Iterator[KVCluster]:
     c = KVCluster(tmp_path_factory.mktemp("kvtls"), 3, *pki.kvstore_flags(certs))
     c.peer_urls = {n: u.replace("http://", "https://") for n, u in c.peer_urls.items()}
