@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# The repository first: scripts run as `python bench/x.py` have bench/ first on the path, where
+# bench/kvstore.py would shadow the `kvstore` package.
+sys.path.insert(0, str(ROOT))
 
 from kubelite.procs import http_get_status  # noqa: E402
 
