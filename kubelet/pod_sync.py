@@ -228,8 +228,7 @@ class PodWorker:
             new = compute_pod_status(pod, self.view(), self.ctx.node_ip, now(), pod_ip=self.executor.pod_ip)
             if not status_changed(pod.status, new):
                 return
-            changed = pod.model_copy(deep=True)
-            changed.status = new
+            changed = pod.model_copy(update={"status": new})  # only serialized: no deep copy needed
             try:
                 self.update(await self.ctx.client.update_status(changed))
                 return

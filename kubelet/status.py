@@ -166,19 +166,20 @@ def compute_pod_status(pod: Pod, view: PodView, node_ip: str, now: str, pod_ip: 
     ]
     owned = {c.type for c in ours}
     conditions = ours + [c for c in old.conditions if c.type not in owned]
-    status = old.model_copy(deep=True)
-    status.phase = phase
-    status.conditions = conditions
-    status.host_ip = node_ip
-    status.host_ips = [p.HostIP(ip=node_ip)]
     ip = pod_ip or old.pod_ip or node_ip
-    status.pod_ip = ip
-    status.pod_ips = [p.PodIP(ip=ip)]
-    status.start_time = old.start_time or now
-    status.init_container_statuses = [c.to_model() for c in view.init]
-    status.container_statuses = [c.to_model() for c in view.containers]
-    return status
+    # A shallow copy: every field the kubelet owns is replaced, the rest are carried over
+    # as they are (nobody mutates a status in place). A deep copy of the old status here
+    # was the largest share of the kubelet's own Python per sync (issue 20).
+    return old.model_copy(update={
+        "phase": phase, "conditions": conditions, "host_ip": node_ip, "host_ips": [p.HostIP(ip=node_ip)],
+        "pod_ip": ip, "pod_ips": [p.PodIP(ip=ip)], "start_time": old.start_time or now,
+        "init_container_statuses": [c.to_model() for c in view.init],
+        "container_statuses": [c.to_model() for c in view.containers]})
 
 
 def status_changed(old: PodStatus, new: PodStatus) -> bool:
-    return old.to_dict() != new.to_dict()
+    """Whether the API would show a different status. Equal models dump equally, so the
+    (C-level) model comparison settles the usual case of a resync that changed nothing;
+    only models that differ are compared as the JSON the API would hold (None and empty
+    collections omitted, so e.g. an unset list and [] are the same)."""
+    return old != new and old.to_dict() != new.to_dict()

@@ -15,6 +15,7 @@ Public surface::
     from kubelite.proxy.syncrunner import SyncRunner
     from kubelite.proxy.proxier import Proxier, ProxyConfig
     from kubelite.proxy.netpol import NetpolInput, PodRecord, compile_policies, pod_record  # NetworkPolicy
+    from kubelite.proxy.netpolreach import PolicyReach  # which pods a policy can read: others cost no sync
     from kubelite.proxy.netpolwatch import NetpolWatch
     proxy.main.main(argv) -> int
 """

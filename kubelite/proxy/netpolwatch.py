@@ -7,7 +7,11 @@ burst of changes into one sync within milliseconds; one syncer for both rule
 sets means one planner, one restore per sync and one `--cleanup`. Handlers only
 request a sync when something the compiler reads changed (a pod's IP, labels,
 node or named ports; a namespace's labels; any policy), so pod status churn
-(readiness, restarts) costs nothing.
+(readiness, restarts) costs nothing; and a pod's change requests one only if
+some policy can read that pod (`PolicyReach`), so pods started where no policy
+looks (all of them, in a cluster without NetworkPolicies) cost no sync either.
+Each pod's record is made once per event and kept, so a sync reads the kept
+records instead of flattening every cached pod again.
 """
 
 from __future__ import annotations
@@ -18,22 +22,30 @@ from typing import Any
 
 from kubelite.api import Endpoints, Namespace, Pod, Service
 from kubelite.api.networking import NetworkPolicy
-from kubelite.client import ApiClient, Informer, Store
-from kubelite.proxy.netpol import NetpolInput, NetpolRules, compile_policies, pod_record
+from kubelite.client import ApiClient, Informer, Store, meta_namespace_key
+from kubelite.proxy.netpol import NetpolInput, NetpolRules, PodRecord, compile_policies, pod_record
+from kubelite.proxy.netpolreach import PolicyReach
 from kubelite.proxy.rules import FILTER, RuleSet
 
 DNS_SERVICE_KEY = "kube-system/kube-dns"
+WITH_POD_IP = "status.podIP!="
 
 
 class NetpolWatch:
-    def __init__(self, client: ApiClient, changed: Callable[[], None]) -> None:
+    def __init__(self, client: ApiClient, node_name: str, changed: Callable[[], None]) -> None:
+        self.node_name = node_name
         self._changed = changed
-        self.pods: Informer[Pod] = Informer(client, Pod)
+        # Only pods with an IP: the compiler reads no other pod, and a pod start's events before
+        # its IP (create, bind) then never reach the proxies (the server sends ADDED when the IP
+        # appears and DELETED if it goes): one event per pod start for each proxy instead of three.
+        self.pods: Informer[Pod] = Informer(client, Pod, field_selector=WITH_POD_IP)
         self.namespaces: Informer[Namespace] = Informer(client, Namespace)
         self.policies: Informer[NetworkPolicy] = Informer(client, NetworkPolicy)
-        self.pods.add_handlers(on_add=self._pod_added, on_update=self._pod_updated, on_delete=self._pod_added)
+        self.pods.add_handlers(on_add=self._pod_added, on_update=self._pod_updated, on_delete=self._pod_deleted)
         self.namespaces.add_handlers(on_add=self._any, on_update=self._ns_updated, on_delete=self._any)
         self.policies.add_handlers(on_add=self._any, on_update=self._any_update, on_delete=self._any)
+        self.records: dict[str, PodRecord] = {}  # pod key -> record, for the pods that have one
+        self._reach: PolicyReach | None = None  # None: policies or namespaces changed since it was built
         self.last = NetpolRules()
 
     @property
@@ -48,32 +60,51 @@ class NetpolWatch:
         await asyncio.gather(*(i.wait_synced() for i in self.informers))
 
     def _any(self, _obj: object = None) -> None:
+        self._reach = None
         self._changed()
 
     def _any_update(self, _old: object, _new: object) -> None:
-        self._changed()
+        self._any()
 
-    def _pod_added(self, pod: Pod) -> None:
-        if pod_record(pod) is not None:
+    def reach(self) -> PolicyReach:
+        """Which pods the policies can read (built on first use after a policy or namespace change)."""
+        if self._reach is None:
+            self._reach = PolicyReach(self.policies.store.list(), self._namespace_labels(), self.node_name)
+        return self._reach
+
+    def _pod_set(self, pod: Pod) -> None:
+        key = meta_namespace_key(pod)
+        new = pod_record(pod)
+        old = self.records.pop(key, None) if new is None else self.records.get(key)
+        if new is not None:
+            self.records[key] = new
+        if self.reach().affected(old, new):
             self._changed()
 
-    def _pod_updated(self, old: Pod, new: Pod) -> None:
-        if pod_record(old) != pod_record(new):
+    def _pod_added(self, pod: Pod) -> None:
+        self._pod_set(pod)
+
+    def _pod_updated(self, _old: Pod, new: Pod) -> None:
+        self._pod_set(new)
+
+    def _pod_deleted(self, pod: Pod) -> None:
+        old = self.records.pop(meta_namespace_key(pod), None)
+        if self.reach().affected(old, None):
             self._changed()
 
     def _ns_updated(self, old: Namespace, new: Namespace) -> None:
         if old.metadata.labels != new.metadata.labels:
-            self._changed()
+            self._any()
 
-    def add_to(self, rules: RuleSet, node_name: str, services: Store[Service],
-                  endpoints: Store[Endpoints]) -> NetpolRules:
-        """Compile the policies for `node_name` and add their chains to the proxy's rule set."""
-        records = [r for r in (pod_record(p) for p in self.pods.store.list()) if r is not None]
+    def _namespace_labels(self) -> dict[str, dict[str, str]]:
+        return {ns.metadata.name or "": dict(ns.metadata.labels or {}) for ns in self.namespaces.store.list()}
+
+    def add_to(self, rules: RuleSet, services: Store[Service], endpoints: Store[Endpoints]) -> NetpolRules:
+        """Compile the policies for this node and add their chains to the proxy's rule set."""
         inp = NetpolInput(
-            policies=self.policies.store.list(), pods=records,
-            namespace_labels={ns.metadata.name or "": dict(ns.metadata.labels or {})
-                              for ns in self.namespaces.store.list()},
-            node_name=node_name, dns_ips=dns_ips(services, endpoints))
+            policies=self.policies.store.list(), pods=list(self.records.values()),
+            namespace_labels=self._namespace_labels(), node_name=self.node_name,
+            dns_ips=dns_ips(services, endpoints))
         compiled = compile_policies(inp)
         for chain, chain_rules in compiled.chains.items():
             rules.chains[(FILTER, chain)] = chain_rules

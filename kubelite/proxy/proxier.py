@@ -51,7 +51,7 @@ class Proxier:
         self.services.add_handlers(on_add=self._changed, on_update=self._service_updated, on_delete=self._changed)
         self.endpoints.add_handlers(on_add=self._changed, on_update=self._endpoints_updated,
                                     on_delete=self._changed)
-        self.netpol = NetpolWatch(client, self._changed)
+        self.netpol = NetpolWatch(client, config.node_name, self._changed)
         self.nodes: Informer[Node] | None = None
         self.announcer: AddressAnnouncer | None = None
         if config.announce_lb and config.node_ip:
@@ -176,7 +176,7 @@ class Proxier:
         t0 = time.perf_counter()
         ports = self.current_ports()
         rules = self.builder.build(ports)
-        policy = self.netpol.add_to(rules, self.config.node_name, self.services.store, self.endpoints.store)
+        policy = self.netpol.add_to(rules, self.services.store, self.endpoints.store)
         built = time.perf_counter()
         m = self.metrics
         try:

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from kubelite.api import Endpoints, Service
+from kubelite.api import Endpoints, Pod, Service
+from kubelite.api.networking import NetworkPolicy
 from kubelite.client import ApiClient
 from kubelite.daemon import Metrics
 from kubelite.proxy.model import Endpoint, service_ports
@@ -111,3 +112,45 @@ async def test_stop_before_the_apiserver_answers_writes_nothing_and_returns_prom
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await client.close()
+
+
+async def test_pods_no_policy_reads_cost_no_sync_and_reach_the_proxy_only_with_an_ip(control_plane: Any) -> None:
+    """Issue 20: each proxy used to re-sync once per pod started anywhere; now a pod start costs a
+    sync only if a NetworkPolicy can read that pod, and the proxy hears of a pod only once it has an IP."""
+    client: ApiClient = control_plane.client
+    ipt = RecordingIptables()
+    proxier = Proxier(client, ProxyConfig(node_name="n1"), ipt)  # type: ignore[arg-type]
+    requests: list[int] = []
+    real_request = proxier.runner.request
+
+    def counting_request() -> None:  # the informer handlers ask here, synchronously, as they update the store
+        requests.append(1)
+        real_request()
+    proxier.runner.request = counting_request  # type: ignore[method-assign]
+    task = asyncio.create_task(proxier.run())
+
+    async def start_pod(name: str, ip: str, **labels: str) -> None:
+        pod = await client.create(Pod.from_dict({"metadata": {"name": name, "labels": labels}, "spec": {
+            "containers": [{"name": "c", "image": "busybox"}]}}))
+        pod = await client.bind("default", name, "n1")
+        assert name not in {r.name for r in proxier.netpol.records.values()}
+        pod.status.pod_ip, pod.status.phase = ip, "Running"
+        await client.update_status(pod)
+
+    try:
+        await until(lambda: proxier.synced_once, "first sync")
+        runs, asked = proxier.runner.runs, len(requests)
+        for i in range(5):
+            await start_pod(f"plain-{i}", f"10.244.1.{10 + i}")
+        await until(lambda: len(proxier.netpol.records) == 5, "the five pods' records")
+        assert len(proxier.netpol.pods.store) == 5  # only pods with an IP are sent to the proxy
+        assert len(requests) == asked  # no NetworkPolicy: the pod starts asked for no sync
+
+        await client.create(NetworkPolicy.from_dict({"metadata": {"name": "deny"}, "spec": {
+            "podSelector": {"matchLabels": {"app": "db"}}, "policyTypes": ["Ingress"]}}))
+        await until(lambda: proxier.runner.runs > runs, "the policy's sync")
+        await start_pod("db-0", "10.244.1.30", app="db")
+        await until(lambda: any("-d 10.244.1.30/32" in p for p in ipt.payloads), "the isolated pod's jump")
+    finally:
+        proxier.stop()
+        await asyncio.wait_for(task, 10)

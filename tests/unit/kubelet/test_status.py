@@ -100,3 +100,22 @@ def test_unchanged_status_is_not_rewritten() -> None:
     assert not status_changed(first, second)
     assert status_changed(first, compute_pod_status(p, PodView("Always", containers=[waiting(last=done(1))]),
                                                     "127.0.0.11", NOW))
+
+
+def test_computed_status_leaves_the_old_one_alone_and_carries_what_it_does_not_own() -> None:
+    p = pod()
+    p.status = Pod.from_dict({"status": {"phase": "Pending", "nominatedNodeName": "n9", "qosClass": "BestEffort",
+                                         "conditions": [{"type": "DisruptionTarget", "status": "True"}]}}).status
+    before = p.status.to_dict()
+    new = compute_pod_status(p, PodView("Always", containers=[running()]), "127.0.0.11", NOW, pod_ip="10.244.1.7")
+    assert p.status.to_dict() == before  # the cached pod's status is not touched
+    assert new.phase == "Running" and new.pod_ip == "10.244.1.7" and new.qos_class == "BestEffort"
+    assert new.nominated_node_name == "n9" and any(c.type == "DisruptionTarget" for c in new.conditions)
+
+
+def test_statuses_the_api_shows_alike_are_unchanged() -> None:
+    p = pod()
+    first = compute_pod_status(p, PodView("Always", containers=[running()]), "127.0.0.11", NOW)
+    echoed = Pod.from_dict({"status": first.to_dict()}).status  # as the watch brings it back
+    assert not status_changed(echoed, first)
+    assert status_changed(echoed, first.model_copy(update={"phase": "Failed"}))
