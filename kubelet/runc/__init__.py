@@ -1,7 +1,6 @@
 """The runc container runtime: OCI bundles over overlayfs, run by runc under conmon."""
 
-from kubelet.runc.cleanup import cleanup_node
 from kubelet.runc.records import ImageLike, ImageResolver, PodNetwork, available
-from kubelet.runc.runtime import RuncRuntime
+from kubelet.runc.runtime import RuncRuntime, cleanup_node
 
 __all__ = ["ImageLike", "ImageResolver", "PodNetwork", "RuncRuntime", "available", "cleanup_node"]
