@@ -20,6 +20,19 @@ def pod_key(namespace: str, name: str, uid: str) -> str:
     return f"{namespace}_{name}_{uid}"
 
 
+def uid_of_pod_key(entry: str) -> str | None:
+    """The uid in a `pod_key` directory name, or None for any other name.
+
+    Why strict: the same parents hold directories that belong to no pod
+    (`volumes/local-path/`, the claims' data); only a name of exactly three
+    non-empty parts can be a pod's.
+    """
+    parts = entry.split("_")
+    if len(parts) != 3 or not all(parts):
+        return None
+    return parts[2]
+
+
 def pod_log_dir(data_dir: Path, namespace: str, name: str, uid: str) -> Path:
     return data_dir / "pods" / pod_key(namespace, name, uid)
 

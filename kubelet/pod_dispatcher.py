@@ -23,6 +23,7 @@ import shutil
 import time
 from pathlib import Path
 
+from kubelet import layout
 from kubelet.backoff import BackOff
 from kubelet.image_pulls import ImagePuller, ImageService
 from kubelet.objectwatch import ObjectWatches
@@ -41,8 +42,13 @@ SHUTDOWN_GRACE_CAP = 10.0
 """On kubelet SIGTERM, pods get their grace period but at most this long (in parallel)."""
 
 def remove_orphan_dirs(data_dir: Path, keep_uids: set[str]) -> list[Path]:
-    """Delete pod log/work directories of pods that no longer exist (e.g. deleted
-    while this kubelet was down). Returns what was removed."""
+    """Delete pod log/work/volume directories of pods that no longer exist (e.g. deleted
+    while this kubelet was down). Returns what was removed.
+
+    Only directories named like a pod (`layout.pod_key`) are candidates: `volumes/`
+    also holds `local-path/`, every claim's data on this node, which an earlier
+    version removed on each scan (a StatefulSet pod came back to an empty volume).
+    """
     removed = []
     for parent in (data_dir / "pods", data_dir / "sandboxes", data_dir / "volumes"):
         try:
@@ -50,8 +56,8 @@ def remove_orphan_dirs(data_dir: Path, keep_uids: set[str]) -> list[Path]:
         except OSError:
             continue
         for entry in entries:
-            uid = entry.name.rpartition("_")[2]
-            if entry.is_dir() and uid and uid not in keep_uids:
+            uid = layout.uid_of_pod_key(entry.name)
+            if uid is not None and uid not in keep_uids and entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
                 removed.append(entry)
     return removed

@@ -100,7 +100,7 @@ def reconcile_old_rss(d: Deployment, new_rs: ReplicaSet | None, old_rss: Sequenc
         cleaned += step
 
     # 2. Then healthy ones, as far as availability above the minimum allows.
-    available_total = sum_status(all_rss, "available_replicas")
+    available_total = sum(available_within_spec(rs) for rs in all_rss)
     if available_total > min_available:
         budget = available_total - min_available
         scaled = 0
@@ -114,6 +114,18 @@ def reconcile_old_rss(d: Deployment, new_rs: ReplicaSet | None, old_rss: Sequenc
             sizes[name_of(rs)] = size - step
             scaled += step
     return {name: size for name, size in sizes.items() if size != _size_of(active_old, name)}
+
+
+def available_within_spec(rs: ReplicaSet) -> int:
+    """Available pods of `rs`, counted no higher than its spec.replicas.
+
+    Right after a ReplicaSet is shrunk its status still counts the pods its
+    controller is about to delete; trusting that count lets a second pass
+    shrink again on availability that is already gone (a rollout with
+    maxUnavailable 1 was seen at two below). A shrunk RS can keep at most
+    spec.replicas pods, so that is the most it may be credited with.
+    """
+    return min(int(rs.status.available_replicas or 0), rs_replicas(rs))
 
 
 def _size_of(rss: Sequence[ReplicaSet], name: str) -> int:

@@ -158,6 +158,25 @@ def runc_unavailable() -> str | None:
     return f"missing: {', '.join(missing)}" if missing else None
 
 
+HIGHEST_BASE_PORT = 10259
+"""The highest port a cluster uses before its `--port-offset` is added (kube-scheduler's 10259)."""
+
+
+def random_port_offset() -> int:
+    """A random `--port-offset` whose every port stays below the kernel's ephemeral range.
+
+    Why: a port inside that range can be taken, at any moment, as the local port of
+    some outgoing connection on the machine; a cluster placed there lost a race for
+    its apiserver's port ("address already in use") in CI.
+    """
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    top = max(10_020, min(low, 32768) - HIGHEST_BASE_PORT - 20)
+    return random.Random().randrange(10_000, top, 10)
+
+
 def free_net_id() -> int:
     """A bridge/subnet id no other cluster on this host uses (kl-br<ID>, 10.88.<ID>.0/24)."""
     rng = random.Random()

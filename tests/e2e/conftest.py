@@ -11,14 +11,20 @@ runc containers and iptables rules.
 from __future__ import annotations
 
 import os
-import random
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import LocalCluster, free_net_id, leftovers, processes_with_env, runc_unavailable
+from tests.e2e.cluster import (
+    LocalCluster,
+    free_net_id,
+    leftovers,
+    processes_with_env,
+    random_port_offset,
+    runc_unavailable,
+)
 
 
 def _kill(pids: list[int]) -> None:
@@ -48,7 +54,7 @@ def tear_down(c: LocalCluster) -> None:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     data_dir = tmp_path_factory.mktemp("cluster")
-    offset = random.Random().randrange(10_000, 50_000, 10)
+    offset = random_port_offset()
     c = LocalCluster(data_dir, nodes=2, port_offset=offset)
     bring_up(c)
     try:
@@ -64,7 +70,7 @@ def runc_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClus
         pytest.skip(f"runc e2e: {reason}")
     # Short path: overlayfs mount options must fit in one page.
     data_dir = Path(tmp_path_factory.mktemp("rc"))
-    offset = random.Random().randrange(10_000, 50_000, 10)
+    offset = random_port_offset()
     c = LocalCluster(data_dir, nodes=3, port_offset=offset, runtime="runc", net_id=free_net_id())
     bring_up(c)
     try:

@@ -8,7 +8,6 @@ at autoscalers every 2 s instead of 15 s, so the test waits on the metrics, not 
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 
 from kubelite.addons import Tuning
-from tests.e2e.cluster import LocalCluster, free_net_id, runc_unavailable, wait_for
+from tests.e2e.cluster import LocalCluster, free_net_id, random_port_offset, runc_unavailable, wait_for
 from tests.e2e.conftest import bring_up, tear_down
 from tests.e2e.svchelpers import apply, wait_ready
 
@@ -32,7 +31,7 @@ def metrics_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalC
     if reason:
         pytest.skip(f"runc e2e: {reason}")
     data_dir = Path(tmp_path_factory.mktemp("as"))
-    offset = random.Random().randrange(10_000, 50_000, 10)
+    offset = random_port_offset()
     c = LocalCluster(data_dir, nodes=3, port_offset=offset, runtime="runc", net_id=free_net_id(),
                      tuning=Tuning(horizontal_pod_autoscaler_sync_period=2))
     bring_up(c)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import select
 import signal
@@ -25,7 +24,14 @@ import pytest
 from kubelite import netns
 from kubelite.localcluster import cluster_name, load_state
 from kubelite.procs import is_same_process_alive
-from tests.e2e.cluster import LocalCluster, free_net_id, leftovers, runc_unavailable, wait_for
+from tests.e2e.cluster import (
+    LocalCluster,
+    free_net_id,
+    leftovers,
+    random_port_offset,
+    runc_unavailable,
+    wait_for,
+)
 from tests.e2e.conftest import bring_up, tear_down
 
 pytestmark = [pytest.mark.e2e, pytest.mark.requires_root("runc pods, network namespaces, cgroups")]
@@ -68,7 +74,7 @@ def bystander(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster
     if reason:
         pytest.skip(f"runc e2e: {reason}")
     c = LocalCluster(Path(tmp_path_factory.mktemp("by")), nodes=1, kv_members=1, runtime="runc",
-                     port_offset=random.Random().randrange(10_000, 50_000, 10), net_id=free_net_id())
+                     port_offset=random_port_offset(), net_id=free_net_id())
     bring_up(c)
     try:
         c.kctl_ok("apply", "-f", "-", input=json.dumps(BYSTANDER_POD))
@@ -93,7 +99,7 @@ def test_first_hour_beside_another_cluster(bystander: LocalCluster, tmp_path: Pa
     config.write_text((by.data_dir / "config").read_text())
     env = {k: v for k, v in os.environ.items() if not k.startswith("KUBELITE_")}
     env.update(KUBELITE_CONFIG=str(config), KUBECONFIG=str(kubeconfig))
-    offset = by.port_offset + 10 if by.port_offset < 49_000 else by.port_offset - 10
+    offset = by.port_offset + 10  # random_port_offset leaves room for this below the ephemeral range
     net_id = free_net_id()
     while net_id == by.net_id:
         net_id = free_net_id()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import random
 import re
 import shlex
 import subprocess
@@ -29,7 +28,7 @@ from kubelite.api import bootstraptoken as bt
 from kubelite.api.certificates import CertificateSigningRequest
 from kubelite.api.podutil import condition_true
 from kubelite.api.timeutil import utcnow
-from tests.e2e.cluster import leftovers, processes_with_env, wait_for
+from tests.e2e.cluster import leftovers, processes_with_env, random_port_offset, wait_for
 from tests.e2e.conftest import LocalCluster, _kill
 
 pytestmark = pytest.mark.e2e
@@ -47,7 +46,7 @@ def kubelite(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[st
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalCluster, list[str]]]:
     data_dir = tmp_path_factory.mktemp("init")
     ENV["KUBECONFIG"] = str(data_dir / "kubeconfig")
-    offset = random.Random().randrange(10_000, 50_000, 10)
+    offset = random_port_offset()
     c = LocalCluster(data_dir, nodes=1, port_offset=offset, kv_members=1)
     init = kubelite("init", "--advertise-address", "127.0.0.1", "--data-dir", str(data_dir), "--nodes", "1",
                     "--port-offset", str(offset), "--runtime", "process", "--kv-members", "1",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import random
 import re
 import shutil
 import stat
@@ -27,7 +26,7 @@ import pytest
 import yaml
 
 from kubelite.kubeconfig import context_name
-from tests.e2e.cluster import LocalCluster, free_net_id, runc_unavailable, wait_for
+from tests.e2e.cluster import LocalCluster, free_net_id, random_port_offset, runc_unavailable, wait_for
 from tests.e2e.conftest import bring_up, tear_down
 
 pytestmark = [pytest.mark.e2e, pytest.mark.requires_root("runc containers, network namespaces, cgroups")]
@@ -101,7 +100,7 @@ def kubectl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubectl]:
     if reason:
         pytest.skip(f"runc e2e: {reason}")
     data_dir = Path(tmp_path_factory.mktemp("kc"))
-    c = LocalCluster(data_dir, nodes=2, port_offset=random.Random().randrange(10_000, 50_000, 10), runtime="runc",
+    c = LocalCluster(data_dir, nodes=2, port_offset=random_port_offset(), runtime="runc",
                      net_id=free_net_id())
     c.kubeconfig.write_text(yaml.safe_dump(FOREIGN))
     bring_up(c)

@@ -11,7 +11,6 @@ collector are checked by what a user sees in the API and from pods.
 from __future__ import annotations
 
 import os
-import random
 import re
 import subprocess
 import time
@@ -24,7 +23,7 @@ import pytest
 
 from kubelite import cleanup
 from kubelite.addons import Tuning
-from tests.e2e.cluster import LocalCluster, free_net_id, runc_unavailable, wait_for
+from tests.e2e.cluster import LocalCluster, free_net_id, random_port_offset, runc_unavailable, wait_for
 from tests.e2e.conftest import bring_up, tear_down
 from tests.e2e.svchelpers import (
     RequestLoop,
@@ -98,7 +97,7 @@ def healing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     if reason:
         pytest.skip(f"runc e2e: {reason}")
     data_dir = Path(tmp_path_factory.mktemp("sh"))
-    offset = random.Random().randrange(10_000, 50_000, 10)
+    offset = random_port_offset()
     tuning = Tuning(node_monitor_grace_period=10, node_monitor_period=1,
                     not_ready_toleration_seconds=10, unreachable_toleration_seconds=10)
     c = LocalCluster(data_dir, nodes=3, port_offset=offset, runtime="runc", net_id=free_net_id(), tuning=tuning)

@@ -12,14 +12,13 @@ would be violated, naming it, and goes through once it is relaxed.
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.cluster import LocalCluster, free_net_id, runc_unavailable, wait_for
+from tests.e2e.cluster import LocalCluster, free_net_id, random_port_offset, runc_unavailable, wait_for
 from tests.e2e.conftest import bring_up, tear_down
 from tests.e2e.svchelpers import apply, items, live, pod_exec, pod_running, wait_ready
 from tests.e2e.test_kubectl import KUBECTL, Kubectl
@@ -70,7 +69,7 @@ def storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     if reason:
         pytest.skip(f"runc e2e: {reason}")
     data_dir = Path(tmp_path_factory.mktemp("st"))
-    c = LocalCluster(data_dir, nodes=2, port_offset=random.Random().randrange(10_000, 50_000, 10), runtime="runc",
+    c = LocalCluster(data_dir, nodes=2, port_offset=random_port_offset(), runtime="runc",
                      net_id=free_net_id())
     bring_up(c)
     try:

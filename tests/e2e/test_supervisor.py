@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import signal
 import threading
 import time
@@ -21,14 +20,14 @@ import pytest
 
 from kubelite.api import Node
 from kubelite.client import ApiClient
-from tests.e2e.cluster import LocalCluster, leftovers, wait_for
+from tests.e2e.cluster import LocalCluster, leftovers, random_port_offset, wait_for
 from tests.e2e.conftest import bring_up, tear_down
 
 
 @pytest.fixture(scope="module")
 def supervised(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     c = LocalCluster(tmp_path_factory.mktemp("supervised"), nodes=1,
-                     port_offset=random.Random().randrange(10_000, 50_000, 10), kv_members=3)
+                     port_offset=random_port_offset(), kv_members=3)
     bring_up(c)
     try:
         yield c

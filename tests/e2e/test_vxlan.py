@@ -10,7 +10,6 @@ down`) must leave nothing, as for every runc cluster.
 
 from __future__ import annotations
 
-import random
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 
 from kubelet.overlay.model import ANNOTATION_BACKEND, ANNOTATION_PUBLIC_IP, ANNOTATION_VTEP_MAC
-from tests.e2e.cluster import LocalCluster, free_net_id, runc_unavailable
+from tests.e2e.cluster import LocalCluster, free_net_id, random_port_offset, runc_unavailable
 from tests.e2e.conftest import bring_up, tear_down
 from tests.e2e.svchelpers import apply, get_json, pod_exec, pod_running
 
@@ -60,7 +59,7 @@ def vx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     if reason:
         pytest.skip(f"runc e2e: {reason}")
     data_dir = Path(tmp_path_factory.mktemp("vx"))
-    offset = random.Random().randrange(10_000, 50_000, 10)
+    offset = random_port_offset()
     c = LocalCluster(data_dir, nodes=2, port_offset=offset, runtime="runc", net_id=free_net_id(), kv_members=1,
                      pod_network="vxlan")
     bring_up(c)

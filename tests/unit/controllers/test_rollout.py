@@ -56,6 +56,15 @@ def test_unhealthy_old_pods_go_first_without_costing_availability() -> None:
     assert reconcile_old_rss(d, new, [old]) == {"web-old": 3}
 
 
+def test_a_just_shrunk_rs_is_not_credited_with_pods_it_is_deleting() -> None:
+    d = deployment(6, surge=1, unavailable=1)
+    # old was cut to 4 a moment ago; its status still counts 5 available pods
+    old = replica_set("web-old", 4, available=5)
+    new = replica_set("web-new", 2, available=2, created=10)
+    # really available: 4 + 2 = 6, one above the minimum of 5: shrink old by one, not two
+    assert reconcile_old_rss(d, new, [old]) == {"web-old": 3}
+
+
 def test_oldest_replica_sets_shrink_first() -> None:
     d = deployment(4, surge=0, unavailable=3)
     older = replica_set("web-a", 2, created=0)

@@ -57,6 +57,16 @@ def test_orphan_pod_dirs_are_removed(tmp_path: Path) -> None:
     assert (tmp_path / "pods" / "default_web_uid-1" / "main").is_dir()
 
 
+def test_orphan_scan_never_touches_the_claims_data(tmp_path: Path) -> None:
+    data = tmp_path / "volumes" / "local-path" / "pvc-1234"
+    data.mkdir(parents=True)
+    (data / "id").write_text("web-1-abc")
+    (tmp_path / "volumes" / "default_gone_uid-9").mkdir()
+    removed = remove_orphan_dirs(tmp_path, {"uid-1"})
+    assert [p.relative_to(tmp_path).as_posix() for p in removed] == ["volumes/default_gone_uid-9"]
+    assert (data / "id").read_text() == "web-1-abc"
+
+
 def test_networked_node_is_not_ready_until_it_has_a_pod_cidr() -> None:
     cfg = NodeConfig(**{**CFG.__dict__, "runtime_name": "runc", "isolated": True})
     waiting = node_status(cfg, NodeStatus(), "t")
