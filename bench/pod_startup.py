@@ -183,6 +183,29 @@ def _measure_floor(bundle: Path, runs: int) -> list[float]:
     return times
 
 
+STAGES = (("pod sandbox ready", "namespaces_ms"), ("pod sandbox ready", "network_ms"),
+          ("container started", "create_ms"), ("container started", "network_wait_ms"),
+          ("container started", "start_ms"))
+
+
+def stage_breakdown(data_dir: Path, prefix: str) -> str:
+    """p50/max of the stages the runc runtime logs for the pods named `prefix*` (all nodes'
+    kubelet logs): namespaces, CNI ADD, conmon + `runc create` (which overlaps the CNI ADD),
+    the wait for the network left after it, `runc start`. See bench/README.md."""
+    values: dict[str, list[float]] = {key: [] for _, key in STAGES}
+    for log_file in sorted((data_dir / "logs").glob("kubelet-*.log")):
+        for line in log_file.read_text(errors="replace").splitlines():
+            if f"/{prefix}" not in line:
+                continue
+            with contextlib.suppress(ValueError):
+                doc = json.loads(line)
+                for msg, key in STAGES:
+                    if doc.get("msg") == msg and key in doc and str(doc.get("pod", "")).startswith(f"default/{prefix}"):
+                        values[key].append(float(doc[key]))
+    parts = [f"{key[:-3]} {statistics.median(v):.0f}/{max(v):.0f}" for key, v in values.items() if v]
+    return ("stages (kubelet log, ms p50/max): " + ", ".join(parts)) if parts else "stages: none logged"
+
+
 async def bench(args: argparse.Namespace, data_dir: Path) -> None:
     t0 = time.monotonic()
     offset, net_id = up_local_cluster(data_dir, nodes=3)
@@ -228,12 +251,14 @@ async def bench(args: argparse.Namespace, data_dir: Path) -> None:
         print(f"\none pod at a time ({len(single)} pods, idle cluster): create -> Running "
               f"p50 {pct(single, .5) * 1000:.0f} ms   p99 {pct(single, .99) * 1000:.0f} ms   "
               f"max {max(single) * 1000:.0f} ms")
+        print(f"  {stage_breakdown(data_dir, 'single-')}")
     print(f"\nburst: {len(lat)}/{args.pods} pods Running in {wall:.1f}s ({len(lat) / wall:.1f} pods/s); "
           f"spread: {dict(sorted(per_node.items()))}")
     if lat:
         values = list(lat.values())
         print(f"create -> Running   p50 {pct(values, .5) * 1000:7.0f} ms   p90 {pct(values, .9) * 1000:7.0f} ms"
               f"   p99 {pct(values, .99) * 1000:7.0f} ms   max {max(values) * 1000:7.0f} ms")
+    print(f"  burst {stage_breakdown(data_dir, 'bench-')}")
     if paced:
         values = list(paced.values())
         print(f"\nsteady rate: {len(paced)}/{args.pods} pods created at {args.rate:g} pods/s, all Running "

@@ -211,6 +211,16 @@ def resource_field_value(pod: Pod, container: Container, resource: str, divisor:
     return str(math.ceil(have / unit_d)) if unit_d else "0"
 
 
+POD_IP_FIELDS = frozenset({"status.podIP", "status.podIPs"})
+
+
+def uses_pod_ip(container: Container) -> bool:
+    """Whether the container's env takes the pod IP (downward API): such a container is
+    created only once the pod's network is attached; the others while it is being attached."""
+    return any(var.value_from is not None and var.value_from.field_ref is not None
+               and var.value_from.field_ref.field_path in POD_IP_FIELDS for var in container.env)
+
+
 def container_env(
     pod: Pod, container: Container, node_ip: str, refs: RefData | None = None, pod_ip: str = ""
 ) -> dict[str, str]:

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from kubelet import layout
 from kubelet.container_track import ContainerTrack, KillRequest, seed_from_status
-from kubelet.envvars import ConfigError, RefData, container_env, expand_command
+from kubelet.envvars import ConfigError, RefData, container_env, expand_command, uses_pod_ip
 from kubelet.image_pulls import PullFailed
 from kubelet.localpath import ClaimPending, claim_paths
 from kubelet.pod_actions import (
@@ -38,6 +38,7 @@ from kubelet.runtime import (
     ContainerState,
     ContainerStatus,
     RuntimeFailure,
+    StagedSandboxRuntime,
     StartContainerError,
 )
 from kubelet.status import Terminated
@@ -79,6 +80,7 @@ class PodExecutor:
         self.host = host
         self.sandbox_id: str | None = None
         self.pod_ip = ""
+        self._network_known = False  # pod_ip is the sandbox's (its network is attached)
         self.next_wake: float | None = None  # earliest back-off/pull retry deadline (ctx.clock time)
         self._volume_paths: dict[str, Path] | None = None
         self._refs_digest = ""
@@ -122,25 +124,52 @@ class PodExecutor:
 
     async def ensure_sandbox(self) -> bool:
         """Adopt the sandbox a previous kubelet left running, or create one. False when
-        neither works (`show_sandbox_failure` then puts the error on the containers)."""
+        neither works (`show_sandbox_failure` then puts the error on the containers).
+        A runtime that can attach the network later (StagedSandboxRuntime) returns before
+        it is attached: `network_ready` waits for it, before a start and the status."""
         pod = self.host.pod
         adopted = self.ctx.adopted.pop(self.host.uid, None)
         runtime = self.ctx.runtime
+        self.pod_ip, self._network_known = "", False
         try:
             if adopted is not None and adopted.ready:
                 self.sandbox_id = adopted.id
                 await self._adopt_containers()
+            elif isinstance(runtime, StagedSandboxRuntime):
+                self.sandbox_id = await runtime.begin_pod_sandbox(sandbox_config(pod, self.ctx.data_dir, self.ctx.dns))
+                return True
             else:
                 self.sandbox_id = await runtime.run_pod_sandbox(sandbox_config(pod, self.ctx.data_dir, self.ctx.dns))
-            status = await runtime.pod_sandbox_status(self.sandbox_id)
         except RuntimeFailure as exc:
-            self.sandbox_id = None
-            self._sandbox_error = str(exc)
-            self.host.event("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {exc}")
+            self._sandbox_failed(exc)
             return False
-        host_net = bool(pod.spec.host_network) or not runtime.isolated
+        return await self.network_ready()
+
+    async def network_ready(self) -> bool:
+        """Wait for the sandbox's network (if still being attached) and learn the pod IP.
+        False when there is no sandbox or its network failed (the runtime removed it)."""
+        if self.sandbox_id is None:
+            return False
+        if self._network_known:
+            return True
+        runtime = self.ctx.runtime
+        try:
+            if isinstance(runtime, StagedSandboxRuntime):
+                status = await runtime.sandbox_network(self.sandbox_id)
+            else:
+                status = await runtime.pod_sandbox_status(self.sandbox_id)
+        except RuntimeFailure as exc:
+            self._sandbox_failed(exc)
+            return False
+        host_net = bool(self.host.pod.spec.host_network) or not runtime.isolated
         self.pod_ip = self.ctx.node_ip if host_net or not status.ip else status.ip
+        self._network_known = True
         return True
+
+    def _sandbox_failed(self, exc: RuntimeFailure) -> None:
+        self.sandbox_id = None
+        self._sandbox_error = str(exc)
+        self.host.event("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {exc}")
 
     def show_sandbox_failure(self) -> None:
         """The containers that have not run wait with the sandbox's error (after anything
@@ -307,7 +336,8 @@ class PodExecutor:
             return None
 
     async def _start(self, t: ContainerTrack, refs: RefData) -> None:
-        assert self.sandbox_id is not None
+        if self.sandbox_id is None:
+            return  # its network failed during an earlier start of this sync
         pod = self.host.pod
         attempt = t.instances
         early = self._pulls.pop(t.name, None)
@@ -319,6 +349,8 @@ class PodExecutor:
             image = await self._pull(t)
         if image is None:
             return
+        if uses_pod_ip(t.spec) and not await self.network_ready():
+            return  # the env needs the pod IP: this container is created after the network
         try:
             env = container_env(pod, t.spec, self.ctx.node_ip, refs, pod_ip=self.pod_ip)
             command, args = expand_command(t.spec, env)
@@ -329,6 +361,10 @@ class PodExecutor:
             if t.waiting_message != str(exc):
                 self.host.event("Warning", "Failed", f"Error: {exc}")
             t.waiting_reason, t.waiting_message = exc.reason, str(exc)
+            return
+        if not await self.network_ready():  # created alongside the CNI ADD, which failed
+            with contextlib.suppress(RuntimeFailure):
+                await self.ctx.runtime.remove_container(cid)
             return
         t.instances += 1
         t.container_id = cid

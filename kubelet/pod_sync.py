@@ -153,7 +153,9 @@ class PodWorker:
 
         What does not need the sandbox runs alongside it: the pod's refs and volumes
         (`_prepare`) and, for a new sandbox, the image pulls of the starts planned on the
-        empty view (the same first starts the plan after the sandbox gives)."""
+        empty view (the same first starts the plan after the sandbox gives); and, with a
+        runtime that offers it, the sandbox's network runs alongside the containers'
+        creation (each start waits for it, and so does the status)."""
         ex = self.executor
         step = plan_pod(self.facts(), ex.observe(self.ctx.clock()))
         if isinstance(step, KillPod):
@@ -179,6 +181,8 @@ class PodWorker:
             refs = await prepared
             if refs is not None:
                 await ex.execute([a for a in actions if not isinstance(a, KillContainer)], refs, t_now)
+            if not await ex.network_ready():  # a new sandbox's network, attached alongside the creates
+                ex.show_sandbox_failure()
             await self.write_status()
         finally:
             ex.cancel_prefetch()  # early pulls serve this sync's starts only

@@ -242,6 +242,26 @@ ExitListener = Callable[[ContainerStatus], None]
 """Called (on the event loop) each time a container's process exits."""
 
 
+@runtime_checkable
+class StagedSandboxRuntime(Protocol):
+    """A runtime whose sandbox network can be attached while the pod's containers are created.
+
+    Why: the network (CNI ADD) and a container's creation (`runc create`) are the two
+    longest steps of a pod start and need nothing of each other; only the container's
+    *start* must wait, so that its process never runs without its network. The kubelet
+    uses this when the runtime offers it, else `run_pod_sandbox` (network included)."""
+
+    async def begin_pod_sandbox(self, config: PodSandboxConfig) -> str:
+        """The sandbox with its namespaces (containers may be created in it); its network
+        is being attached. `run_pod_sandbox` is this plus `sandbox_network`."""
+        ...
+
+    async def sandbox_network(self, sandbox_id: str) -> SandboxStatus:
+        """Wait until the sandbox's network is attached; SandboxError if that failed (the
+        sandbox and the containers created in it are then gone)."""
+        ...
+
+
 def notify_exit(listeners: Sequence[ExitListener], status: ContainerStatus) -> None:
     """Tell every listener; a listener bug must not stop exit detection (or reaping)."""
     for listener in list(listeners):

@@ -68,6 +68,11 @@ class ContainerRecord:
     dir: Path
     status: ContainerStatus
     exited: asyncio.Event = field(default_factory=asyncio.Event)
+    # In memory only, between `runc create` (create_container) and `runc start`: the process
+    # conmon reported, or why `runc create` failed (shown by start_container as a StartError).
+    created_pid: int = 0
+    create_error: str = ""
+    create_ms: float = 0.0
 
     @property
     def sandbox_id(self) -> str:

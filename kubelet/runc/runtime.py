@@ -113,6 +113,7 @@ class RuncRuntime(SpawnedExec):
         self._containers: dict[str, ContainerRecord] = {}
         self._exits = ExitWatcher(state_dir / "exits", self._containers, poll_interval)
         self._sandbox_locks: dict[str, asyncio.Lock] = {}
+        self._networks: dict[str, asyncio.Task[None]] = {}  # sandbox id -> its CNI ADD under way
 
     # -- paths -----------------------------------------------------------------------
 
@@ -162,23 +163,29 @@ class RuncRuntime(SpawnedExec):
     # -- sandboxes -------------------------------------------------------------------
 
     async def run_pod_sandbox(self, config: PodSandboxConfig) -> str:
+        sid = await self.begin_pod_sandbox(config)
+        await self.sandbox_network(sid)
+        return sid
+
+    async def begin_pod_sandbox(self, config: PodSandboxConfig) -> str:
+        """The pod cgroup and namespaces now; the network (CNI ADD) in a task of its own, which
+        `sandbox_network` and `start_container` wait for (StagedSandboxRuntime)."""
         async with self._sandbox_locks.setdefault(config.uid, asyncio.Lock()):
             for rec in list(self._sandboxes.values()):
                 if (rec.config.uid, rec.config.name, rec.config.namespace) != (config.uid, config.name,
                                                                                 config.namespace):
                     continue
-                if rec.ready:
+                if rec.ready or rec.id in self._networks:
                     return rec.id
                 if overlay.is_mountpoint(rec.dir / "ipc"):  # stopped: bring its network back
                     await asyncio.to_thread(self._ensure_pod_cgroup, rec)
-                    await self._attach_network(rec)
-                    sb.write_pod_files(rec)
-                    rec.ready = True
-                    rec.save()
+                    self._networks[rec.id] = asyncio.create_task(self._connect(rec, 0.0, fresh=False))
                     return rec.id
                 await self._forget_sandbox(rec)  # its namespaces are gone (reboot): start afresh
             sid = secrets.token_hex(16)
-            rec = sb.SandboxRecord(sid, config, self.state_dir / "sandboxes" / sid, created_at=time.time())
+            # Not ready until its network is: a kubelet restarted meanwhile attaches it again.
+            rec = sb.SandboxRecord(sid, config, self.state_dir / "sandboxes" / sid, ready=False,
+                                   created_at=time.time())
             rec.dir.mkdir(parents=True)
             rec.save()
             t0 = time.monotonic()
@@ -190,25 +197,53 @@ class RuncRuntime(SpawnedExec):
                 for result in done:
                     if isinstance(result, BaseException):
                         raise result
-                t1 = time.monotonic()
-                await self._attach_network(rec)
-                t2 = time.monotonic()
-                sb.write_pod_files(rec)
-                rec.save()
+                sb.write_pod_files(rec)  # before any container binds them; the IP is added in place
             except BaseException as exc:
-                with contextlib.suppress(Exception):
-                    if self._network is not None and not config.host_network:
-                        await self._network.delete(sid, rec.netns_path)
                 await asyncio.to_thread(sb.release, rec)
                 await asyncio.to_thread(podcgroup.remove, self.cgroup_parent, sid)
                 if isinstance(exc, RuntimeFailure) or not isinstance(exc, Exception):
                     raise
                 raise SandboxError(f"cannot create pod sandbox: {exc}") from exc
             self._sandboxes[sid] = rec
-            log.info("pod sandbox ready", extra={"sandbox": sid, "pod": f"{config.namespace}/{config.name}",
-                                                 "ip": rec.ip, "namespaces_ms": _ms(t1 - t0),
-                                                 "network_ms": _ms(t2 - t1)})
+            self._networks[sid] = asyncio.create_task(self._connect(rec, time.monotonic() - t0, fresh=True),
+                                                      name=f"pod network {sid}")
             return sid
+
+    async def _connect(self, rec: sb.SandboxRecord, namespaces_s: float, fresh: bool) -> None:
+        """Attach the sandbox's network, then put its IP into the pod's /etc/hosts (in place:
+        containers created meanwhile have bound the file). A new sandbox whose network fails
+        is removed with whatever was created in it; a stopped one stays as it was."""
+        t1 = time.monotonic()
+        try:
+            await self._attach_network(rec)
+            sb.write_pod_files(rec)
+            rec.ready = True
+            rec.save()
+        except BaseException as exc:
+            if fresh:
+                await self._forget_sandbox(rec)
+            if isinstance(exc, RuntimeFailure) or not isinstance(exc, Exception):
+                raise
+            raise SandboxError(f"cannot create pod sandbox: {exc}") from exc
+        config = rec.config
+        log.info("pod sandbox ready", extra={"sandbox": rec.id, "pod": f"{config.namespace}/{config.name}",
+                                             "ip": rec.ip, "namespaces_ms": _ms(namespaces_s),
+                                             "network_ms": _ms(time.monotonic() - t1)})
+
+    async def sandbox_network(self, sandbox_id: str) -> SandboxStatus:
+        task = self._networks.get(sandbox_id)
+        if task is not None:
+            try:
+                await asyncio.shield(task)  # a caller cancelled does not stop the CNI ADD
+            finally:
+                if task.done() and self._networks.get(sandbox_id) is task:
+                    del self._networks[sandbox_id]
+        return self._sandbox_status(self._sandbox(sandbox_id))
+
+    async def _settle_network(self, sandbox_id: str) -> None:
+        """Let a network attach under way finish (or fail) before the sandbox is stopped."""
+        with contextlib.suppress(Exception):
+            await self.sandbox_network(sandbox_id)
 
     async def _forget_sandbox(self, rec: sb.SandboxRecord) -> None:
         """Drop a broken sandbox and its containers, keeping the pod's logs."""
@@ -236,6 +271,7 @@ class RuncRuntime(SpawnedExec):
             raise SandboxError(f"pod network setup failed: {exc}") from exc
 
     async def stop_pod_sandbox(self, sandbox_id: str, timeout: float = 0.0) -> None:
+        await self._settle_network(sandbox_id)
         rec = self._sandboxes.get(sandbox_id)
         if rec is None:
             return
@@ -250,6 +286,7 @@ class RuncRuntime(SpawnedExec):
         rec.save()
 
     async def remove_pod_sandbox(self, sandbox_id: str) -> None:
+        await self._settle_network(sandbox_id)
         rec = self._sandboxes.get(sandbox_id)
         if rec is None:
             return
@@ -322,7 +359,10 @@ class RuncRuntime(SpawnedExec):
                 raise
             raise CreateContainerError(f"container {config.name!r}: {exc}") from exc
         self._containers[cid] = c
-        log.debug("container created", extra={"container": config.name, "id": cid, "bundle_ms": _ms(time.monotonic() - t0)})
+        bundle_ms = _ms(time.monotonic() - t0)
+        await self._create_process(c)
+        log.debug("container created", extra={"container": config.name, "id": cid, "bundle_ms": bundle_ms,
+                                              "create_ms": c.create_ms})
         return cid
 
     def _prepare_bundle(self, c: ContainerRecord, rec: sb.SandboxRecord, config: ContainerConfig, image: ImageLike,
@@ -372,10 +412,10 @@ class RuncRuntime(SpawnedExec):
         (c.dir / "config.json").write_text(json.dumps(bundle.runtime_spec(inputs), indent=1))
         (c.dir / "persist").mkdir(exist_ok=True)
 
-    async def start_container(self, container_id: str) -> None:
-        c = self._get(container_id)
-        if c.status.state is not ContainerState.CREATED:
-            raise StartContainerError(f"container {c.status.name!r} was already started")
+    async def _create_process(self, c: ContainerRecord) -> None:
+        """conmon runs `runc create` (the process waits in runc init, in the pod's namespaces,
+        for `runc start`). This may overlap the pod's CNI ADD: the network namespace exists
+        already. A failure is kept for `start_container`, which reports it as a StartError."""
         assert c.status.log_path is not None
         paths = conmon.ConmonPaths(
             bundle=c.dir, container_pidfile=c.dir / "ctr.pid", conmon_pidfile=c.dir / "conmon.pid",
@@ -384,19 +424,42 @@ class RuncRuntime(SpawnedExec):
         )
         t0 = time.monotonic()
         try:
-            pid = await conmon.spawn(self._conmon, self._runc.binary, self._runc.root, c.id, c.status.name, paths)
+            c.created_pid = await conmon.spawn(self._conmon, self._runc.binary, self._runc.root, c.id,
+                                               c.status.name, paths)
+        except (conmon.ConmonError, OSError) as exc:
+            with contextlib.suppress(RuncError, OSError):
+                await self._runc.delete(c.id)
+            c.create_error = str(exc) or type(exc).__name__
+        c.create_ms = _ms(time.monotonic() - t0)
+
+    async def start_container(self, container_id: str) -> None:
+        """`runc start`, once the pod's network is attached (never a process without it)."""
+        c = self._get(container_id)
+        if c.status.state is not ContainerState.CREATED:
+            raise StartContainerError(f"container {c.status.name!r} was already started")
+        if not c.created_pid and not c.create_error:  # re-adopted before its start: create it again
+            await self._create_process(c)
+        if c.create_error:
+            self._fail_start(c, c.create_error)
+            raise StartContainerError(c.status.message)
+        t0 = time.monotonic()
+        try:
+            await self.sandbox_network(c.sandbox_id)
             t1 = time.monotonic()
             await self._runc.start(c.id)
-        except (conmon.ConmonError, RuncError, OSError) as exc:
+        except (RuntimeFailure, RuncError, OSError) as exc:
             with contextlib.suppress(RuncError, OSError):
                 await self._runc.delete(c.id)
             self._fail_start(c, str(exc))
             raise StartContainerError(c.status.message) from exc
-        c.status = replace(c.status, state=ContainerState.RUNNING, pid=pid, uri=f"runc://{c.id}",
+        c.status = replace(c.status, state=ContainerState.RUNNING, pid=c.created_pid, uri=f"runc://{c.id}",
                            started_at=time.time())
         c.save()
-        log.info("container started", extra={"container": c.status.name, "id": c.id, "pid": pid,
-                                             "create_ms": _ms(t1 - t0), "start_ms": _ms(time.monotonic() - t1)})
+        pod = self._sandboxes.get(c.sandbox_id)
+        log.info("container started", extra={"container": c.status.name, "id": c.id, "pid": c.created_pid,
+                                             "pod": f"{pod.config.namespace}/{pod.config.name}" if pod else "",
+                                             "create_ms": c.create_ms, "network_wait_ms": _ms(t1 - t0),
+                                             "start_ms": _ms(time.monotonic() - t1)})
         self._exits.watch(c)
 
     def _fail_start(self, c: ContainerRecord, message: str) -> None:
@@ -576,26 +639,3 @@ class RuncRuntime(SpawnedExec):
 def _ms(seconds: float) -> float:
     """A duration for the logs (the stages of a pod start, see bench/README.md)."""
     return round(seconds * 1000, 1)
-
-
-async def cleanup_node(state_dir: Path, network: PodNetwork | None = None, cgroup_parent: str = "kubelite",
-                       timeout: float = 0.0) -> None:
-    """Remove every container and sandbox a (stopped) kubelet left under `state_dir`, and its
-    cgroup parent: what `kubelite down` needs, since runc containers outlive their kubelet."""
-
-    async def no_images(ref: str) -> ImageLike:
-        raise CreateContainerError(f"cleanup only: cannot resolve image {ref!r}")
-
-    if not state_dir.is_dir():
-        return
-    runtime = RuncRuntime(state_dir, no_images, network, cgroup_parent=cgroup_parent)
-    await runtime.start()
-    try:
-        await runtime.remove_all(timeout)
-    finally:
-        await runtime.shutdown(0)
-    parts = runtime.cgroup_parent.split("/")
-    for depth in range(len(parts), 0, -1):  # kubelite/node-1, then kubelite if empty
-        for ctrl in (p for p in CGROUP_ROOT.iterdir() if p.is_dir() and not p.is_symlink()):
-            with contextlib.suppress(OSError):
-                (ctrl / "/".join(parts[:depth])).rmdir()

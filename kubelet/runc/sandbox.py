@@ -136,9 +136,10 @@ def write_pod_files(rec: SandboxRecord) -> None:
         "resolv.conf": resolv_conf(rec.config.dns, host_resolv),
     }
     for name, text in files.items():
-        tmp = rec.dir / (name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, rec.dir / name)  # containers bind the path: replace before the first bind only
+        # In place, never replaced: a container bind-mounts the file's inode, and containers
+        # are created while the network (and so the IP in /etc/hosts) is still being attached.
+        # None of them has started yet then, so nobody reads a half-written file.
+        (rec.dir / name).write_text(text)
 
 
 async def create_namespaces(rec: SandboxRecord) -> None:

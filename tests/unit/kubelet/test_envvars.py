@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from kubelet.envvars import ConfigError, RefData, container_argv, container_env, expand, referenced_objects
+from kubelet.envvars import (
+    ConfigError,
+    RefData,
+    container_argv,
+    container_env,
+    expand,
+    referenced_objects,
+    uses_pod_ip,
+)
 from kubelite.api import Container, Pod
 
 
@@ -119,6 +127,16 @@ def test_resource_field_refs_and_pod_ip() -> None:
                      {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]})
     env = container_env(p, p.spec.containers[0], "1.2.3.4", pod_ip="10.244.1.7")
     assert (env["CPU"], env["MEM"], env["REQ"], env["IP"]) == ("2", "64", "250", "10.244.1.7")
+
+
+def test_only_a_pod_ip_field_ref_makes_a_container_wait_for_the_network() -> None:
+    def env_of(*paths: str) -> Container:
+        env = [{"name": f"F{i}", "valueFrom": {"fieldRef": {"fieldPath": f}}} for i, f in enumerate(paths)]
+        return pod({"name": "c", "image": "i", "env": [*env, {"name": "L", "value": "status.podIP"}]}).spec.containers[0]
+
+    assert uses_pod_ip(env_of("metadata.name", "status.podIP"))
+    assert uses_pod_ip(env_of("status.podIPs"))
+    assert not uses_pod_ip(env_of("metadata.name", "status.hostIP"))  # and a literal naming it is no ref
 
 
 def test_referenced_objects() -> None:
