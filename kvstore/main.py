@@ -46,6 +46,31 @@ def parse_retention(text: str) -> float:
     return value
 
 
+MAX_TICK_MS = 100
+"""The Raft clock's resolution: elections are timed in ticks, so a heartbeat period longer
+than this is counted in several ticks instead of making the election clock coarser."""
+
+
+@dataclass(frozen=True)
+class RaftTiming:
+    tick_seconds: float
+    heartbeat_ticks: int
+    election_ticks: int
+
+
+def raft_timing(heartbeat_ms: int, election_ms: int) -> RaftTiming:
+    """Ticks for etcd's two flags (both in ms).
+
+    Why not one tick per heartbeat, as before: a slower heartbeat (fewer idle messages)
+    would then also coarsen the election timer and the read retries, which run on the tick.
+    """
+    if heartbeat_ms <= 0 or election_ms < 2 * heartbeat_ms:
+        raise ValueError("--election-timeout must be at least twice --heartbeat-interval")
+    heartbeat_ticks = -(-heartbeat_ms // MAX_TICK_MS)
+    tick_ms = heartbeat_ms / heartbeat_ticks
+    return RaftTiming(tick_ms / 1000, heartbeat_ticks, max(heartbeat_ticks + 1, round(election_ms / tick_ms)))
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kubelite kvstore", description="Raft-replicated key-value store speaking the etcd v3 API.")
     p.add_argument("--name", default="kv-1", help="member name (default kv-1)")
@@ -64,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--snapshot-count", type=int, default=10_000, help="applied requests between snapshots (bounds WAL size and restart time)")
     p.add_argument("--snapshot-catchup-entries", type=int, default=5_000,
                    help="log entries kept after a snapshot for slow followers (older ones need a snapshot)")
-    p.add_argument("--heartbeat-interval", type=int, default=100, help="Raft tick in ms (heartbeat period)")
+    p.add_argument("--heartbeat-interval", type=int, default=100, help="ms between the leader's heartbeats (etcd's flag)")
     p.add_argument("--election-timeout", type=int, default=1000, help="Raft election timeout in ms")
     p.add_argument(
         "--auto-compaction-retention", default="1h", type=parse_retention,
@@ -131,8 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                 listen_peer = url_target(mine[0])
         if listen_peer is not None:
             split_host_port(listen_peer)
-        if args.heartbeat_interval <= 0 or args.election_timeout < 2 * args.heartbeat_interval:
-            raise ValueError("--election-timeout must be at least twice --heartbeat-interval")
+        timing = raft_timing(args.heartbeat_interval, args.election_timeout)
         tls = tls_from_args(args)
     except ValueError as exc:
         log.error("bad flags: %s", exc)
@@ -146,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             snapshot_catchup_entries=args.snapshot_catchup_entries,
             auto_compaction_retention=args.auto_compaction_retention, listen_peer=listen_peer,
             initial_cluster=args.initial_cluster, initial_cluster_state=args.initial_cluster_state,
-            cluster_token=args.initial_cluster_token, tick_interval=args.heartbeat_interval / 1000,
-            election_ticks=max(2, args.election_timeout // args.heartbeat_interval),
+            cluster_token=args.initial_cluster_token, tick_interval=timing.tick_seconds,
+            election_ticks=timing.election_ticks, heartbeat_ticks=timing.heartbeat_ticks,
             client_credentials=tls.client_credentials, peer_tls=tls.peer,
         )
         health = HealthServer(health_host, health_port)

@@ -115,6 +115,7 @@ class KVNode(CoreView):
         transport: Transport | None = None,
         tick_interval: float = 0.1,
         election_ticks: int = 10,
+        heartbeat_ticks: int = 1,
         request_timeout: float = 5.0,
         batch_window: float = 0.004,
         storage_retry_interval: float = 0.5,
@@ -130,6 +131,7 @@ class KVNode(CoreView):
         self.transport: Transport = transport or InMemoryNetwork().transport()
         self.tick_interval = tick_interval
         self.election_ticks = election_ticks
+        self.heartbeat_ticks = heartbeat_ticks
         self.request_timeout = request_timeout
         self.batch_window = batch_window
         """Under load the loop waits this long before a turn: fewer, bigger turns cost far less
@@ -229,7 +231,7 @@ class KVNode(CoreView):
         self._wal = rec.wal
         self._disk = WalDisk(self.member_dir / "snap", rec.wal)
         self._raw = RawNode(Config(
-            id=me, storage=rec.storage, election_tick=self.election_ticks, heartbeat_tick=1,
+            id=me, storage=rec.storage, election_tick=self.election_ticks, heartbeat_tick=self.heartbeat_ticks,
             applied=rec.store.index, rng=random.Random(secrets.randbits(64)),
         ), rec.peers)
         self.core.member_id = me

@@ -74,6 +74,7 @@ class KVStore:
         auto_compaction_retention: float = 0.0,
         tick_interval: float = 0.1,
         election_ticks: int = 10,
+        heartbeat_ticks: int = 1,
         clock: Clock = time.monotonic,
         client_credentials: grpc.ServerCredentials | None = None,
         peer_tls: PeerTLS | None = None,
@@ -99,6 +100,7 @@ class KVStore:
             progress_interval=progress_interval, clock=clock, auto_compaction_retention=auto_compaction_retention,
             initial_cluster=members, initial_cluster_state=initial_cluster_state, cluster_token=cluster_token,
             transport=transport, tick_interval=tick_interval, election_ticks=election_ticks,
+            heartbeat_ticks=heartbeat_ticks,
         )
         if members is not None:
             mine = [u for n, u in members if n == name]

@@ -11,7 +11,7 @@ import pytest
 from kubelite.pb.etcd import internal_pb2, rpc_pb2
 from kvstore import errors
 from kvstore.errors import KVError
-from kvstore.main import parse_retention
+from kvstore.main import RaftTiming, parse_retention, raft_timing
 from kvstore.node import KVNode
 
 
@@ -93,6 +93,15 @@ def test_parse_retention() -> None:
     assert parse_retention("0") == 0
     with pytest.raises(argparse.ArgumentTypeError):
         parse_retention("soon")
+
+
+def test_a_slower_heartbeat_keeps_the_election_clock_fine() -> None:
+    assert raft_timing(100, 1000) == RaftTiming(0.1, 1, 10)  # etcd's defaults: one tick per heartbeat
+    # 300 ms heartbeats: three 100 ms ticks each; the election still times out after 10 ticks, not 4
+    assert raft_timing(300, 1000) == RaftTiming(0.1, 3, 10)
+    assert raft_timing(50, 500) == RaftTiming(0.05, 1, 10)
+    with pytest.raises(ValueError, match="at least twice"):
+        raft_timing(300, 500)
 
 
 async def test_a_pre_raft_data_dir_is_adopted(tmp_path: Path) -> None:
