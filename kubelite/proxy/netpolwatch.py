@@ -72,25 +72,22 @@ class NetpolWatch:
             self._reach = PolicyReach(self.policies.store.list(), self._namespace_labels(), self.node_name)
         return self._reach
 
-    def _pod_set(self, pod: Pod) -> None:
-        key = meta_namespace_key(pod)
-        new = pod_record(pod)
-        old = self.records.pop(key, None) if new is None else self.records.get(key)
+    def _record(self, key: str, new: PodRecord | None) -> None:
+        """Keep `new` as the pod's record (None: it has none, or is gone); sync if a policy can tell."""
+        old = self.records.pop(key, None)
         if new is not None:
             self.records[key] = new
         if self.reach().affected(old, new):
             self._changed()
 
     def _pod_added(self, pod: Pod) -> None:
-        self._pod_set(pod)
+        self._record(meta_namespace_key(pod), pod_record(pod))
 
     def _pod_updated(self, _old: Pod, new: Pod) -> None:
-        self._pod_set(new)
+        self._pod_added(new)
 
     def _pod_deleted(self, pod: Pod) -> None:
-        old = self.records.pop(meta_namespace_key(pod), None)
-        if self.reach().affected(old, None):
-            self._changed()
+        self._record(meta_namespace_key(pod), None)
 
     def _ns_updated(self, old: Namespace, new: Namespace) -> None:
         if old.metadata.labels != new.metadata.labels:
