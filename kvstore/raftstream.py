@@ -31,7 +31,10 @@ against the peer CA and the URL's host and presents its own peer certificate
 Sending: one outgoing connection per peer. `PeerLink.send` only appends to a
 list; the first message of a loop turn schedules one flush for the next turn,
 which writes everything queued as one frame -- one `write` per peer per turn,
-no task per message. While the connection is down messages queue (bounded) and
+no task per message. The member's transport does not wait for that round of the
+loop: it hands over each Ready's messages at once and `flush`es them there and
+then (`PeerTransport.send`), as a waiting round was a wake-up of its own on every
+turn of a follower. While the connection is down messages queue (bounded) and
 leave once it is up; a failed or lost connection drops the queue, tells Raft
 the peer is unreachable, and is retried with a back-off doubling from
 `RETRY_MIN` to `RETRY_MAX`.
@@ -257,6 +260,12 @@ class PeerLink:
         self._queue.append(msg)
         if self._flush_at is None and self._transport is not None:
             self._flush_at = self._loop.call_soon(self._flush)
+
+    def flush(self) -> None:
+        """Write what is queued now, as one frame, instead of in the next round of the loop."""
+        if self._flush_at is not None:
+            self._flush_at.cancel()
+            self._flush()
 
     def _flush(self) -> None:
         self._flush_at = None
