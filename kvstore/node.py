@@ -55,7 +55,7 @@ from kvstore.compaction import Compactor
 from kvstore.diskwait import DiskWait
 from kvstore.errors import KVError
 from kvstore.leases import Clock, Lessor
-from kvstore.logdisk import WalDisk
+from kvstore.logdisk import DiskThread, WalDisk
 from kvstore.member_core import MemberCore, Persist
 from kvstore.membership import (
     DEFAULT_TOKEN,
@@ -154,6 +154,7 @@ class KVNode(CoreView):
         self._raw: RawNode | None = None
         self._wal: Wal | None = None
         self._disk: WalDisk | None = None
+        self._disk_thread = DiskThread(f"wal-sync-{name}")
         self._inbox: list[Message] = []
         self._unreachable: set[int] = set()
         self._snap_status: list[tuple[int, bool]] = []
@@ -256,6 +257,7 @@ class KVNode(CoreView):
         self._fail_all(errors.stopped())
         log.info("raft stats", extra=self.stats)
         await self.transport.close()
+        self._disk_thread.close()
         if self._wal is not None:
             self._wal.close()
 
@@ -426,7 +428,8 @@ class KVNode(CoreView):
                     if self._sync_inline(plan):
                         disk.save(plan.hard_state, plan.entries, True)
                     else:
-                        await asyncio.to_thread(disk.save, plan.hard_state, plan.entries, True)
+                        hs, entries = plan.hard_state, plan.entries
+                        await self._disk_thread.run(lambda: disk.save(hs, entries, True))
                     self.wal_syncs += 1
                     self.wal_entries += len(plan.entries)
                 else:
