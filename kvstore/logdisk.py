@@ -67,11 +67,13 @@ class DiskThread:
             except RuntimeError:
                 pass  # the loop is closed: nobody waits any more
 
-    def close(self) -> None:
-        """Stop the thread once the calls given so far are done (a later `run` starts another)."""
-        if self._thread is not None:
+    async def close(self) -> None:
+        """Stop the thread once the calls given so far are done, and wait for that: a write
+        still running when the member closes its WAL would use a closed descriptor."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
             self._calls.put(None)
-            self._thread = None
+            await asyncio.to_thread(thread.join)
 
 
 def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:

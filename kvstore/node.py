@@ -257,7 +257,7 @@ class KVNode(CoreView):
         self._fail_all(errors.stopped())
         log.info("raft stats", extra=self.stats)
         await self.transport.close()
-        self._disk_thread.close()
+        await self._disk_thread.close()
         if self._wal is not None:
             self._wal.close()
 
