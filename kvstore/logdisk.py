@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from kvstore import snapshot
 from kvstore.member_core import MemberCore
@@ -19,6 +23,66 @@ from kvstore.storagefault import StorageFault, probe, storage_op
 from kvstore.wal import Wal
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+
+class DiskThread:
+    """One long-lived thread that runs the member's WAL writes (+ fsync) off the event loop.
+
+    Why not `asyncio.to_thread`: the leader and a member serving clients hand every
+    Raft turn's fsync to a thread, and `to_thread` pays for a context copy, an executor
+    work item, a concurrent future chained to an asyncio one and the executor's locks
+    each time: ~38 us of CPU per hop on this machine against ~16 us for a queue read by
+    one waiting thread and one `call_soon_threadsafe` back. Calls run one at a time, in
+    the order given (the loop awaits each before the next Ready).
+    """
+
+    def __init__(self, name: str = "wal-sync") -> None:
+        self.name = name
+        self._calls: queue.SimpleQueue[tuple[Callable[[], Any], asyncio.Future[Any]] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    async def run(self, call: Callable[[], _T]) -> _T:
+        """`call()` in the thread (started by the first call); its result or exception."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name=self.name, daemon=True)
+            self._thread.start()
+        fut: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
+        self._calls.put((call, fut))
+        return await fut
+
+    def _serve(self) -> None:
+        while (item := self._calls.get()) is not None:
+            call, fut = item
+            loop = fut.get_loop()
+            result: Any = None
+            error: BaseException | None = None
+            try:
+                result = call()
+            except BaseException as exc:  # noqa: BLE001 -- handed to the awaiting task
+                error = exc
+            try:
+                loop.call_soon_threadsafe(_settle, fut, result, error)
+            except RuntimeError:
+                pass  # the loop is closed: nobody waits any more
+
+    async def close(self) -> None:
+        """Stop the thread once the calls given so far are done, and wait for that: a write
+        still running when the member closes its WAL would use a closed descriptor."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._calls.put(None)
+            await asyncio.to_thread(thread.join)
+
+
+def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if fut.done():
+        return  # the awaiting task was cancelled (the member is closing)
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(result)
 
 
 class WalDisk:

@@ -162,12 +162,19 @@ class PeerTransport:
                     log.error("bad peer URL", extra={"peer": f"{pid:x}", "error": str(exc)})
 
     def send(self, messages: Sequence[Message]) -> None:
+        """Queue each message on its peer's link, then write each link's share as one frame now
+        (the member sends a Ready's messages in one call: one write per peer per Ready)."""
+        touched: list[PeerLink] = []
         for m in messages:
             peer = self._peers.get(m.to)
             if peer is not None:
                 peer.enqueue(m)
+                if peer.link not in touched:
+                    touched.append(peer.link)
             elif self._handler is not None:
                 self._handler.report_unreachable(m.to)
+        for link in touched:
+            link.flush()
 
     def _stub(self, to: int) -> raftpb_pb2_grpc.PeerStub:
         peer = self._peers.get(to)

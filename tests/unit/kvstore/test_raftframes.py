@@ -6,7 +6,15 @@ import pytest
 
 from kubelite.pb.kubelite import raftpb_pb2
 from kvstore.raft.types import Message, MsgType
-from kvstore.raftstream import FrameError, FrameReader, encode_frame, raft_address, raft_port
+from kvstore.raftstream import (
+    MIN_FREE,
+    READ_BUFFER,
+    FrameError,
+    FrameReader,
+    encode_frame,
+    raft_address,
+    raft_port,
+)
 from kvstore.transport import batch_to_pb, message_from_pb
 
 
@@ -22,6 +30,26 @@ def test_frames_split_anywhere_are_reassembled_in_order() -> None:
         assert got == payloads
     batch = raftpb_pb2.MessageBatch.FromString(got[-1])
     assert batch.cluster_id == 7 and message_from_pb(batch.messages[0]).term == 3
+
+
+def test_frames_larger_than_the_read_buffer_arrive_whole_whatever_the_socket_reads() -> None:
+    # A lagging follower's catch-up append can be megabytes: the reader grows for it and
+    # the frames around it still come out whole and in order.
+    payloads = [b"a" * 10, b"b" * (3 * READ_BUFFER + 5), b"c" * 100, b"d" * (MIN_FREE + 1), b""]
+    stream = b"".join(encode_frame(p) for p in payloads)
+    for read_size in (7, 1000, MIN_FREE - 3, 10 * READ_BUFFER):
+        reader = FrameReader()
+        got: list[bytes] = []
+        pos = 0
+        while pos < len(stream):  # what asyncio does with a BufferedProtocol
+            room = reader.buffer()
+            assert len(room) > 0
+            n = min(len(room), read_size, len(stream) - pos)
+            room[:n] = stream[pos:pos + n]
+            del room
+            got += reader.filled(n)
+            pos += n
+        assert got == payloads
 
 
 def test_a_frame_above_the_limit_is_refused_before_it_is_buffered() -> None:
