@@ -27,6 +27,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -116,6 +117,42 @@ def cpu_seconds(data_dir: Path) -> dict[str, float]:
         fields = stat[stat.rfind(")") + 2:].split()
         out[proc["name"]] = sum(int(x) for x in fields[11:15]) / ticks
     return out
+
+
+def machine_counters() -> tuple[float, int]:
+    """(busy CPU seconds of the whole machine, processes forked) since boot, from /proc/stat:
+    the burst's share of these counts what the per-daemon figures cannot see (conmon, which
+    runs `runc create` and `runc init`, is nobody's waited-for child). Other work on the
+    machine counts too: read it on a quiet machine, or as an upper bound."""
+    busy, forks = 0.0, 0
+    for line in Path("/proc/stat").read_text().splitlines():
+        parts = line.split()
+        if parts[0] == "cpu":  # user nice system idle iowait irq softirq steal ...
+            busy = sum(int(x) for i, x in enumerate(parts[1:9]) if i not in (3, 4)) / os.sysconf("SC_CLK_TCK")
+        elif parts[0] == "processes":
+            forks = int(parts[1])
+    return busy, forks
+
+
+def start_spies(data_dir: Path, out_dir: Path) -> list[subprocess.Popen[bytes]]:
+    """py-spy recording every kubelet and the apiserver (collapsed stacks in out_dir/<name>.txt);
+    `stop_spies` ends them (SIGINT: py-spy writes its file then)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spies = []
+    for proc in json.loads((data_dir / "cluster.json").read_text())["processes"]:
+        if proc["name"].startswith("kubelet-") or proc["name"] == "apiserver":
+            spies.append(subprocess.Popen(["py-spy", "record", "--format", "raw", "--rate", "100", "--nonblocking",
+                                           "-o", str(out_dir / f"{proc['name']}.txt"), "--pid", str(proc["pid"])],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    time.sleep(1.0)  # py-spy attaches before the burst begins
+    return spies
+
+
+def stop_spies(spies: list[subprocess.Popen[bytes]]) -> None:
+    for spy in spies:
+        spy.send_signal(signal.SIGINT)
+    for spy in spies:
+        spy.wait(30)
 
 
 def find_bundle(data_dir: Path) -> Path | None:
@@ -225,11 +262,13 @@ async def bench(args: argparse.Namespace, data_dir: Path) -> None:
             one = await run_pods(client, [f"single-{i:03d}"], [None], 60)
             single += list(one.values())
         names = [f"bench-{i:04d}" for i in range(args.pods)]
-        cpu0 = cpu_seconds(data_dir)
+        spies = start_spies(data_dir, Path(args.py_spy)) if args.py_spy else []
+        cpu0, machine0 = cpu_seconds(data_dir), machine_counters()
         t1 = time.monotonic()
         lat = await run_pods(client, names, [None] * len(names), args.timeout)
         wall = time.monotonic() - t1
-        cpu1 = cpu_seconds(data_dir)
+        cpu1, machine1 = cpu_seconds(data_dir), machine_counters()
+        stop_spies(spies)
         paced: dict[str, float] = {}
         if args.rate > 0:
             paced_names = [f"paced-{i:04d}" for i in range(args.pods)]
@@ -268,6 +307,11 @@ async def bench(args: argparse.Namespace, data_dir: Path) -> None:
     used = sorted(((cpu1.get(k, 0.0) - v, k) for k, v in cpu0.items()), reverse=True)
     print(f"CPU seconds during the burst ({wall:.1f}s wall, 2 cores = {2 * wall:.0f} CPU-s): "
           + ", ".join(f"{name} {sec:.1f}" for sec, name in used if sec >= 0.05))
+    per_pod = 1000 / max(1, len(lat))
+    kubelets = sum(sec for sec, name in used if name.startswith("kubelet-"))
+    print(f"  per pod: machine busy {(machine1[0] - machine0[0]) * per_pod:.0f} ms CPU, "
+          f"{(machine1[1] - machine0[1]) / max(1, len(lat)):.1f} processes forked; daemons "
+          f"{sum(sec for sec, _ in used) * per_pod:.0f} ms (kubelets {kubelets * per_pod:.0f})")
     if floor:
         med = statistics.median(floor)
         print(f"bare runc run floor p50 {med * 1000:7.1f} ms   p99 {pct(floor, .99) * 1000:7.1f} ms"
@@ -291,6 +335,8 @@ def main() -> None:
                         "like the latency pods of Kubernetes' density tests")
     p.add_argument("--floor-runs", type=int, default=20)
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for all pods")
+    p.add_argument("--py-spy", metavar="DIR", help="record the kubelets and the apiserver with py-spy during "
+                   "the burst (collapsed stacks in DIR/<name>.txt)")
     p.add_argument("--keep", action="store_true", help="leave the cluster running (prints its data dir)")
     args = p.parse_args()
     if os.geteuid() != 0:

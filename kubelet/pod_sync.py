@@ -55,6 +55,8 @@ class PodWorker:
         self.finished = False
         self._wake = asyncio.Event()
         self.executor = PodExecutor(ctx, self, pod)
+        # (resourceVersion, view, pod IP) of the last status found already written: see write_status.
+        self._status_settled: tuple[str, PodView, str] | None = None
 
     # -- inputs ------------------------------------------------------------------
 
@@ -83,10 +85,17 @@ class PodWorker:
         return self._pod.spec.restart_policy or "Always"
 
     def update(self, pod: Pod) -> None:
-        """A newer copy of the pod from the API (ignored if older than what we have)."""
-        if _rv(pod) >= _rv(self._pod):
+        """A newer copy of the pod from the API (ignored if older than what we have).
+
+        Only a newer version wakes the worker: the same version again -- the watch event of
+        the worker's own status write, or the housekeeping pass handing every worker its
+        cached pod each second -- carries nothing the worker has not seen, and each such
+        wake-up was a whole sync (without a resourceVersion to compare, it still wakes)."""
+        rv, have = _rv(pod), _rv(self._pod)
+        if rv >= have:
             self._pod = pod
-        self.wake()
+        if rv > have or not rv or not have:
+            self.wake()
 
     def mark_gone(self, final: Pod | None = None) -> None:
         if final is not None and _rv(final) >= _rv(self._pod):
@@ -222,11 +231,23 @@ class PodWorker:
         )
 
     async def write_status(self) -> None:
-        """UpdateStatus when the computed status differs; on Conflict refetch and retry."""
+        """UpdateStatus when the computed status differs; on Conflict refetch and retry.
+
+        The status is a function of the pod's stored version, the worker's view and the pod
+        IP (the clock only stamps a condition that changes, which a settled status has none
+        of), so once a status was found written for one such triple, the same triple again
+        needs no computing: that is every resync of a pod whose containers just run. Building
+        and comparing the status models each second for every pod was most of a busy node's
+        kubelet CPU (bench/README.md, "Profiling the kubelet")."""
         pod = self._pod
         for _ in range(5):
-            new = compute_pod_status(pod, self.view(), self.ctx.node_ip, now(), pod_ip=self.executor.pod_ip)
+            view = self.view()
+            settled = (pod.metadata.resource_version or "", view, self.executor.pod_ip)
+            if settled[0] and settled == self._status_settled:
+                return
+            new = compute_pod_status(pod, view, self.ctx.node_ip, now(), pod_ip=self.executor.pod_ip)
             if not status_changed(pod.status, new):
+                self._status_settled = settled
                 return
             changed = pod.model_copy(update={"status": new})  # only serialized: no deep copy needed
             try:

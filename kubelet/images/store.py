@@ -24,7 +24,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -305,10 +305,15 @@ class ImageStore:
                 last_used=time.time(),
             )
             self._records[image_id] = rec
-            _write_atomic(self._images / f"{image_id.split(':', 1)[1]}.json", rec.to_json())
-            for ref in refs:
-                self._refs[ref] = image_id
-            _write_atomic(self.root / "refs.json", json.dumps(self._refs, indent=1, sort_keys=True).encode())
+            # A pull that found what is already recorded (every start of a `:latest` image:
+            # pull policy Always) writes nothing: only last_used would differ, which a start
+            # with IfNotPresent does not persist either. Both files were rewritten per pod start.
+            if old is None or replace(old, last_used=rec.last_used) != rec:
+                _write_atomic(self._images / f"{image_id.split(':', 1)[1]}.json", rec.to_json())
+            if any(self._refs.get(ref) != image_id for ref in refs):
+                for ref in refs:
+                    self._refs[ref] = image_id
+                _write_atomic(self.root / "refs.json", json.dumps(self._refs, indent=1, sort_keys=True).encode())
             return self._image(rec, refs[0] if refs else image_id)
         finally:
             self._pins.subtract(pins)

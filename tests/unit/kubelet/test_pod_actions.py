@@ -280,3 +280,43 @@ async def test_worker_kills_on_liveness_request_then_restarts(tmp_path: Path) ->
     await worker.sync()  # the killed instance exited: Always restarts it
     assert runtime.containers["app-1"].state is ContainerState.RUNNING
     assert track.kill_request is None
+
+
+async def test_worker_writes_a_running_pods_status_once_and_restores_one_changed_elsewhere(tmp_path: Path) -> None:
+    worker, runtime, client = make_worker(tmp_path)
+    await worker.sync()
+    assert [s.status.phase for s in client.statuses] == ["Running"]
+    for _ in range(3):  # resyncs of a pod whose container just runs write nothing
+        runtime.clock.t += 1
+        await worker.sync()
+    assert len(client.statuses) == 1
+
+    # Somebody else rewrote the status (a newer version): the kubelet puts its own back.
+    tampered = copy.deepcopy(client.statuses[-1])
+    tampered.metadata.resource_version = "50"
+    tampered.status.phase = "Pending"
+    tampered.status.container_statuses = []
+    worker.update(tampered)
+    await worker.sync()
+    assert len(client.statuses) == 2 and client.statuses[-1].status.phase == "Running"
+    assert app_state(client).state.running is not None
+
+    # And a change of the container itself is written, however settled the status was.
+    runtime.exit("app-0", 1)
+    await worker.sync()
+    assert app_state(client).restart_count == 1 and len(client.statuses) == 3
+
+
+async def test_the_same_pod_version_again_does_not_wake_the_worker(tmp_path: Path) -> None:
+    worker, _runtime, client = make_worker(tmp_path)
+    await worker.sync()
+    written = client.statuses[-1]
+    echo = copy.deepcopy(written)  # the watch event of the worker's own write
+    wakes: list[None] = []
+    worker.wake = lambda: wakes.append(None)  # type: ignore[method-assign]
+    worker.update(echo)
+    assert wakes == []
+    newer = copy.deepcopy(written)
+    newer.metadata.resource_version = str(int(written.metadata.resource_version or 0) + 1)
+    worker.update(newer)
+    assert wakes == [None] and worker.pod is newer

@@ -72,6 +72,26 @@ async def test_pull_policies_and_events(tmp_path: Path, registry: FakeRegistry) 
     assert again is not None and again.id == moved.id
 
 
+async def test_an_always_pull_of_an_unchanged_tag_rewrites_no_record(tmp_path: Path, registry: FakeRegistry) -> None:
+    registry.add_image("library/app", "latest", small_image(b"v1"))
+    store = new_store(tmp_path, registry)
+    first = await store.ensure("app", "Always", None, None)
+    files = sorted((tmp_path / "store").glob("**/*.json"))
+    stamps = {f: f.stat().st_mtime_ns for f in files}
+    assert [f.name for f in files if f.name == "refs.json"] == ["refs.json"]
+    time.sleep(0.01)  # a rewrite would show as a newer mtime
+
+    again = await store.ensure("app", "Always", None, None)  # every start of a `:latest` image does this
+    assert again.id == first.id
+    assert {f: f.stat().st_mtime_ns for f in files} == stamps
+
+    # Another tag of the same image is recorded, and survives a kubelet restart.
+    registry.add_image("library/app", "v1", small_image(b"v1"))
+    assert (await store.ensure("app:v1", "Always", None, None)).id == first.id
+    restarted = ImageStore(tmp_path / "store", default_registry=registry.address)
+    assert restarted.get("app:v1") is not None and restarted.get("app") is not None
+
+
 async def test_pull_by_digest_and_manifest_list(tmp_path: Path, registry: FakeRegistry) -> None:
     image = small_image(b"multi")
     registry.add_image("library/multi", "amd-only", image)
