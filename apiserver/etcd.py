@@ -2,7 +2,7 @@
 
 Why our own and not a library: the apiserver needs exactly five operations —
 range, create-if-absent, compare-and-swap update, (conditional) delete and a
-prefix watch with progress notifications — and it must behave the same against
+prefix watch (with progress notifications on request) — and it must behave the same against
 kubelite's kvstore and a real etcd 3.4, with fail-over between endpoints. Every
 write is a Txn guarded by a revision compare, which is what makes the API's
 optimistic concurrency (resourceVersion) exact.
@@ -418,9 +418,11 @@ class EtcdWatch:
         self._target = ep.target
         self._call = ep.watch()
         key = self._prefix.encode()
-        create = rpc_pb2.WatchCreateRequest(
-            key=key, range_end=prefix_end(key), start_revision=self._start, progress_notify=True
-        )
+        # No periodic progress notifications (progress_notify): the watch cache ignores them
+        # (see WatchCache.apply and wait_fresh), and with one stream per resource the store
+        # sent ~32 every 10 s, more messages on an idle cluster than its Lease renewals.
+        # `request_progress` still asks for one when a caller needs it.
+        create = rpc_pb2.WatchCreateRequest(key=key, range_end=prefix_end(key), start_revision=self._start)
         try:
             await self._write(rpc_pb2.WatchRequest(create_request=create))
         except BaseException:

@@ -114,6 +114,25 @@ def _cpu(pid: int) -> tuple[float, float] | None:
         return None
 
 
+def wakeups(pid: int) -> int | None:
+    """Voluntary context switches of all the process's threads so far (None if it is gone).
+
+    Why: an idle daemon's CPU is mostly wake-ups (timers, gRPC's threads, messages); py-spy
+    sees little of it, and the switches over the window say how often each process wakes."""
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                for line in (task / "status").read_text().splitlines():
+                    if line.startswith("voluntary_ctxt_switches"):
+                        total += int(line.split()[1])
+            except OSError:
+                continue
+    except OSError:
+        return None
+    return total
+
+
 def memory_kb(pid: int) -> tuple[int, int, int]:
     """(RSS, PSS, USS) in KiB from smaps_rollup (RSS from statm where that is missing)."""
     try:
@@ -139,10 +158,12 @@ def measure(data_dir: Path, window: float, profile: Path | None) -> None:
             if p.kubelite:
                 prof.attach(p.name, p.pid)
     start = {p.pid: _cpu(p.pid) for p in procs}
+    wake0 = {p.pid: wakeups(p.pid) for p in procs}
     t0 = time.monotonic()
     time.sleep(window)  # the measurement window itself: nothing to wait for
     elapsed = time.monotonic() - t0
     end = {p.pid: _cpu(p.pid) for p in procs}
+    wake1 = {p.pid: wakeups(p.pid) for p in procs}
     if prof is not None:
         prof.stop()
     rows = []
@@ -152,16 +173,20 @@ def measure(data_dir: Path, window: float, profile: Path | None) -> None:
             continue
         own = (b[0] - a[0]) / elapsed * 100
         kids = (b[1] - a[1]) / elapsed * 100
-        rows.append((p, own, kids, *memory_kb(p.pid)))
-    print(f"\n{'process':<22} {'pid':>7} {'CPU %':>6} {'+child':>6} {'RSS MB':>7} {'PSS MB':>7} {'USS MB':>7}")
-    for p, own, kids, rss, pss, uss in sorted(rows, key=lambda r: (not r[0].kubelite, -r[1] - r[2])):
-        print(f"{p.name:<22} {p.pid:>7} {own:6.2f} {kids:6.2f} {rss / 1024:7.1f} {pss / 1024:7.1f} {uss / 1024:7.1f}")
+        w0, w1 = wake0[p.pid], wake1[p.pid]
+        wakes = (w1 - w0) / elapsed if w0 is not None and w1 is not None else 0.0
+        rows.append((p, own, kids, *memory_kb(p.pid), wakes))
+    print(f"\n{'process':<22} {'pid':>7} {'CPU %':>6} {'+child':>6} {'RSS MB':>7} {'PSS MB':>7} {'USS MB':>7} "
+          f"{'wakes/s':>7}")
+    for p, own, kids, rss, pss, uss, wakes in sorted(rows, key=lambda r: (not r[0].kubelite, -r[1] - r[2])):
+        print(f"{p.name:<22} {p.pid:>7} {own:6.2f} {kids:6.2f} {rss / 1024:7.1f} {pss / 1024:7.1f} {uss / 1024:7.1f} "
+              f"{wakes:7.1f}")
     for title, sel in (("kubelite daemons", [r for r in rows if r[0].kubelite]),
                        ("registry, conmon and containers", [r for r in rows if not r[0].kubelite])):
         cpu = sum(r[1] + r[2] for r in sel)
         print(f"FIGURE idle {title}: {len(sel)} processes, CPU {cpu:.2f}% of one core over {elapsed:.0f}s, "
               f"RSS {sum(r[3] for r in sel) / 1024:.0f} MB, PSS {sum(r[4] for r in sel) / 1024:.0f} MB, "
-              f"USS {sum(r[5] for r in sel) / 1024:.0f} MB")
+              f"USS {sum(r[5] for r in sel) / 1024:.0f} MB, {sum(r[6] for r in sel):.0f} wake-ups/s")
     if prof is not None:
         for path in prof.files.values():
             if path.exists():
