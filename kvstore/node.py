@@ -78,6 +78,7 @@ from kvstore.reads import ReadIndexQueue
 from kvstore.recovery import Recovered, load_or_create_meta, recover
 from kvstore.snapshotter import SnapshotPolicy
 from kvstore.storagefault import StorageFault, kv_error
+from kvstore.ticks import ticks_due
 from kvstore.transport import InMemoryNetwork, Transport
 from kvstore.wal import Wal
 from kvstore.watch import WatchHub
@@ -289,8 +290,15 @@ class KVNode(CoreView):
         while True:
             await asyncio.sleep(self.tick_interval)
             self._ticks += 1
-            self._wake.set()
+            if self._ticks_due():
+                self._wake.set()
             self._queue.expire(lambda: errors.no_leader() if not self.leader else errors.timeout())
+
+    def _ticks_due(self) -> bool:
+        """Whether the loop must run for the ticks counted so far (`kvstore.ticks`)."""
+        raw = self._raw
+        return bool(self._ticks) if raw is None else \
+            ticks_due(raw.raft, self._ticks, self.election_ticks, self._queue, self._reads)
 
     async def _run(self) -> None:
         raw = self._raw
@@ -305,11 +313,9 @@ class KVNode(CoreView):
                     self._wake_for_reads()
                     await self._wake.wait()
                     # Under load, wait out the batch window so one turn (one fsync, one write per
-                    # peer) carries many requests. Otherwise start at once: whatever the loop ran
-                    # before waking this task (every socket read and handler of that round) has
-                    # already joined this turn, and one more round of the loop only to look again
-                    # cost every turn of every member a wake-up (with direct peer writes, 5-10 % of a
-                    # lone put's CPU on the three members).
+                    # peer) carries many requests. Otherwise start at once: what the loop ran before
+                    # waking this task has joined this turn already (a round more to look again was
+                    # 5-10 % of a lone put's CPU on the three members).
                     wait = self._batch_wait()
                     if wait:
                         await asyncio.sleep(wait)
@@ -353,7 +359,7 @@ class KVNode(CoreView):
         return self.batch_window if load >= BUSY_REQUESTS else 0.0
 
     def _has_work(self) -> bool:
-        return bool(self._campaign or self._inbox or self._queue.has_work() or self._ticks
+        return bool(self._campaign or self._inbox or self._queue.has_work() or self._ticks_due()
                     or self._read_due() == 0 or self._unreachable or self._snap_status)
 
     def _read_due(self) -> float | None:
@@ -619,12 +625,10 @@ class KVNode(CoreView):
             self._queue.conf_waiters.pop(cc.node_id, None)
 
     async def wait_leader(self, timeout: float) -> bool:
-        try:
+        with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
-                await self._leader_known.wait()
-        except TimeoutError:
-            return False
-        return True
+                return await self._leader_known.wait()
+        return False
 
     def transfer_leadership(self, to: int) -> None:
         assert self._raw is not None
