@@ -1,8 +1,9 @@
 """Async etcd v3 client (grpc.aio over the `pb.etcd` stubs) for the apiserver.
 
-Why our own and not a library: the apiserver needs exactly five operations —
-range, create-if-absent, compare-and-swap update, (conditional) delete and a
-prefix watch (with progress notifications on request) — and it must behave the same against
+Why our own and not a library: the apiserver needs exactly six operations —
+range, create-if-absent, compare-and-swap update, (conditional) delete, a
+prefix watch (with progress notifications on request) and a lease grant (for
+objects that expire, Events) — and it must behave the same against
 kubelite's kvstore and a real etcd 3.4, with fail-over between endpoints. Every
 write is a Txn guarded by a revision compare, which is what makes the API's
 optimistic concurrency (resourceVersion) exact.
@@ -49,9 +50,10 @@ CHANNEL_OPTIONS: list[tuple[str, Any]] = [
 ]
 _EOF: Any = grpc.aio.EOF  # type: ignore[attr-defined]  # missing from grpc-stubs
 
-_KV_METHODS: dict[str, tuple[Any, Any]] = {
-    "Range": (rpc_pb2.RangeRequest, rpc_pb2.RangeResponse),
-    "Txn": (rpc_pb2.TxnRequest, rpc_pb2.TxnResponse),
+_UNARY_METHODS: dict[str, tuple[str, Any, Any]] = {
+    "Range": ("KV", rpc_pb2.RangeRequest, rpc_pb2.RangeResponse),
+    "Txn": ("KV", rpc_pb2.TxnRequest, rpc_pb2.TxnResponse),
+    "LeaseGrant": ("Lease", rpc_pb2.LeaseGrantRequest, rpc_pb2.LeaseGrantResponse),
 }
 
 
@@ -120,6 +122,10 @@ class WatchBatch:
     progress: bool
 
 
+class LeaseNotFound(InternalError):
+    """A write named a lease the store no longer has (it expired or was revoked)."""
+
+
 class Compacted(Exception):
     """The watch's start revision was compacted away; the caller must relist."""
 
@@ -167,6 +173,8 @@ def map_rpc_error(err: grpc.aio.AioRpcError, endpoint: str) -> ApiError:
         return Timeout(f"storage at {endpoint} did not answer in time")
     if code == grpc.StatusCode.OUT_OF_RANGE or "compacted" in details:
         return Expired(f"too old resource version: {details}")
+    if code == grpc.StatusCode.NOT_FOUND and "lease not found" in details:
+        return LeaseNotFound(f"storage at {endpoint}: {details}")
     if code == grpc.StatusCode.CANCELLED:
         return ServiceUnavailable(f"storage call to {endpoint} was cancelled")
     return InternalError(f"storage error from {endpoint}: {code.name if code else 'UNKNOWN'}: {details}")
@@ -179,7 +187,7 @@ class _Endpoint:
         self.target = target
         self.credentials = credentials
         self._channel: grpc.aio.Channel | None = None
-        self.kv: dict[str, Any] = {}
+        self.unary: dict[str, Any] = {}
         self.watch: Any = None
 
     def open(self) -> _Endpoint:
@@ -189,12 +197,12 @@ class _Endpoint:
             else:
                 self._channel = grpc.aio.insecure_channel(self.target, options=CHANNEL_OPTIONS)
             ch = self._channel
-            self.kv = {
+            self.unary = {
                 name: ch.unary_unary(
-                    f"/etcdserverpb.KV/{name}", request_serializer=req.SerializeToString,
+                    f"/etcdserverpb.{service}/{name}", request_serializer=req.SerializeToString,
                     response_deserializer=resp.FromString,
                 )
-                for name, (req, resp) in _KV_METHODS.items()
+                for name, (service, req, resp) in _UNARY_METHODS.items()
             }
             self.watch = ch.stream_stream(
                 "/etcdserverpb.Watch/Watch", request_serializer=rpc_pb2.WatchRequest.SerializeToString,
@@ -232,11 +240,12 @@ class EtcdClient:
     def _read(self, pb: kv_pb2.KeyValue) -> KeyValue:
         return _kv(pb, self.transformer)
 
-    def _put(self, key: str, value: bytes) -> rpc_pb2.RequestOp:
-        """A put of `value` as stored (encrypted when the key's resource is configured)."""
+    def _put(self, key: str, value: bytes, lease: int = 0) -> rpc_pb2.RequestOp:
+        """A put of `value` as stored (encrypted when the key's resource is configured), attached
+        to `lease` (0: none) so that the store deletes the key when the lease expires."""
         if self.transformer is not None:
             value = self.transformer.to_storage(key, value)
-        return rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=key.encode(), value=value))
+        return rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=key.encode(), value=value, lease=lease))
 
     def _endpoint(self) -> _Endpoint:
         return self._endpoints[self._current].open()
@@ -249,13 +258,13 @@ class EtcdClient:
         for ep in self._endpoints:
             await ep.close()
 
-    async def _kv_call(self, method: str, request: Any) -> Any:
-        """Call a KV method, trying each endpoint once if the current one is unavailable."""
+    async def _call(self, method: str, request: Any) -> Any:
+        """Call a unary method (`_UNARY_METHODS`), trying each endpoint once if the current one is unavailable."""
         last: grpc.aio.AioRpcError | None = None
         for _ in range(len(self._endpoints)):
             ep = self._endpoint()
             try:
-                response = await ep.kv[method](request, timeout=self.timeout)
+                response = await ep.unary[method](request, timeout=self.timeout)
             except grpc.aio.AioRpcError as err:
                 if err.code() == grpc.StatusCode.UNAVAILABLE:
                     last = err
@@ -271,7 +280,7 @@ class EtcdClient:
 
     async def get(self, key: str) -> tuple[KeyValue | None, int]:
         """The key's current value (None if absent) and the store revision."""
-        resp: rpc_pb2.RangeResponse = await self._kv_call("Range", rpc_pb2.RangeRequest(key=key.encode()))
+        resp: rpc_pb2.RangeResponse = await self._call("Range", rpc_pb2.RangeRequest(key=key.encode()))
         kv = self._read(resp.kvs[0]) if resp.kvs else None
         return kv, resp.header.revision
 
@@ -294,7 +303,7 @@ class EtcdClient:
             key=start.encode(), range_end=end, revision=revision, limit=limit, count_only=count_only,
             keys_only=keys_only, min_mod_revision=min_mod_revision,
         )
-        resp: rpc_pb2.RangeResponse = await self._kv_call("Range", req)
+        resp: rpc_pb2.RangeResponse = await self._call("Range", req)
         return RangeResult([self._read(kv) for kv in resp.kvs], resp.header.revision, resp.more, resp.count)
 
     async def range_prefix(self, prefix: str, *, revision: int = 0, limit: int = 0) -> RangeResult:
@@ -307,7 +316,7 @@ class EtcdClient:
         is served by every etcd member linearizably, so its header revision
         covers every write acknowledged before this call began.
         """
-        resp: rpc_pb2.RangeResponse = await self._kv_call(
+        resp: rpc_pb2.RangeResponse = await self._call(
             "Range", rpc_pb2.RangeRequest(key=b"\x00", count_only=True)
         )
         return int(resp.header.revision)
@@ -318,7 +327,7 @@ class EtcdClient:
             success=[success],
             failure=[rpc_pb2.RequestOp(request_range=rpc_pb2.RangeRequest(key=key.encode()))],
         )
-        resp: rpc_pb2.TxnResponse = await self._kv_call("Txn", req)
+        resp: rpc_pb2.TxnResponse = await self._call("Txn", req)
         if resp.succeeded:
             return TxnResult(True, resp.header.revision, None)
         current: KeyValue | None = None
@@ -326,21 +335,29 @@ class EtcdClient:
             current = self._read(resp.responses[0].response_range.kvs[0])
         return TxnResult(False, resp.header.revision, current)
 
-    async def create(self, key: str, value: bytes) -> TxnResult:
-        """Put `key` only if it does not exist (create_revision == 0)."""
+    async def create(self, key: str, value: bytes, *, lease: int = 0) -> TxnResult:
+        """Put `key` only if it does not exist (create_revision == 0); `lease` as in `_put`."""
         compare = rpc_pb2.Compare(
             key=key.encode(), target=rpc_pb2.Compare.CREATE, result=rpc_pb2.Compare.EQUAL, create_revision=0
         )
-        put = self._put(key, value)
+        put = self._put(key, value, lease)
         return await self._txn(key, compare, put)
 
-    async def update(self, key: str, value: bytes, mod_revision: int) -> TxnResult:
-        """Put `key` only if it was last modified at `mod_revision` (compare-and-swap)."""
+    async def update(self, key: str, value: bytes, mod_revision: int, *, lease: int = 0) -> TxnResult:
+        """Put `key` only if it was last modified at `mod_revision` (compare-and-swap); `lease` as
+        in `_put` (a put names its lease each time: one without a lease detaches the key)."""
         compare = rpc_pb2.Compare(
             key=key.encode(), target=rpc_pb2.Compare.MOD, result=rpc_pb2.Compare.EQUAL, mod_revision=mod_revision
         )
-        put = self._put(key, value)
+        put = self._put(key, value, lease)
         return await self._txn(key, compare, put)
+
+    async def grant_lease(self, ttl: int) -> tuple[int, int]:
+        """A new lease of `ttl` seconds: (its id, the TTL the store granted, which may be longer)."""
+        resp: rpc_pb2.LeaseGrantResponse = await self._call("LeaseGrant", rpc_pb2.LeaseGrantRequest(TTL=ttl))
+        if resp.error:
+            raise InternalError(f"storage did not grant a lease: {resp.error}")
+        return int(resp.ID), int(resp.TTL)
 
     async def commit(
         self, key: str, value: bytes | None, mod_revision: int | None, claims: dict[str, bytes], releases: list[str]
@@ -368,7 +385,7 @@ class EtcdClient:
         failure = [rpc_pb2.RequestOp(request_range=rpc_pb2.RangeRequest(key=c.encode(), count_only=True))
                    for c in checked]
         req = rpc_pb2.TxnRequest(compare=compares, success=ops, failure=failure)
-        resp: rpc_pb2.TxnResponse = await self._kv_call("Txn", req)
+        resp: rpc_pb2.TxnResponse = await self._call("Txn", req)
         if resp.succeeded:
             return True, resp.header.revision, set()
         existing = {c for c, r in zip(checked, resp.responses, strict=False) if r.response_range.count > 0}

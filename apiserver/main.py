@@ -36,6 +36,8 @@ from apiserver.encryption import EncryptionConfigError, load_config
 from apiserver.http import is_loopback, server_ssl_context
 from apiserver.server import ApiServer
 from apiserver.serviceaccount import config as sa_config
+from apiserver.strategy import DEFAULT_EVENT_TTL_SECONDS
+from kubelite.api.durations import duration
 from kubelite.daemon import HealthServer, Metrics, run_daemon, setup_logging
 from kubelite.daemon.gctuning import tune_for_server
 from kubelite.daemon.tls import (
@@ -67,6 +69,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds a pod without its own toleration stays on a NotReady node before eviction")
     parser.add_argument("--default-unreachable-toleration-seconds", type=int, default=30,
                         help="seconds a pod without its own toleration stays on an unreachable node before eviction")
+    parser.add_argument("--event-ttl", type=duration, default=DEFAULT_EVENT_TTL_SECONDS,
+                        metavar="DURATION", help="how long Events are kept after their last write: seconds, "
+                        "or a duration such as 1h, 30m, 1h30m (default 1h, as Kubernetes)")
     parser.add_argument("--encryption-provider-config", default="", metavar="FILE",
                         help="EncryptionConfiguration file: which resources are encrypted at rest, with which keys")
     parser.add_argument("--authorization-mode", default="AlwaysAllow",
@@ -114,6 +119,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                           args.enable_bootstrap_token_auth)
     except ValueError as exc:
         parser.error(f"--authorization-mode: {exc}")
+    if args.event_ttl < 1:
+        parser.error("--event-ttl must be at least 1s")
+    args.event_ttl = int(args.event_ttl)
     if args.default_not_ready_toleration_seconds < 0 or args.default_unreachable_toleration_seconds < 0:
         parser.error("toleration seconds must be >= 0")
     args.etcd_endpoints = [e.strip() for e in args.etcd_servers.split(",") if e.strip()]
@@ -209,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                            http_listen=args.http_listen, http_ssl=args.http_ssl,
                            service_accounts=args.service_accounts,
                            service_account_admission=args.service_account_admission,
-                           advertise_address=args.advertise_address)
+                           advertise_address=args.advertise_address, event_ttl=args.event_ttl)
         health = HealthServer(args.health[0], args.health[1], metrics)
         health.add_check("apiserver", server.not_ready)
         await server.start(wait_ready=False)

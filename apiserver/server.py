@@ -34,6 +34,7 @@ from apiserver.masterendpoints import MasterEndpointReconciler
 from apiserver.service import ResourceService
 from apiserver.serviceaccount.authenticator import ServiceAccountAuthenticator
 from apiserver.serviceaccount.config import ServiceAccountConfig
+from apiserver.strategy import DEFAULT_EVENT_TTL_SECONDS
 from apiserver.watchcache import DEFAULT_BOOKMARK_SECONDS
 from kubelite.api import registry
 from kubelite.api.errors import ApiError
@@ -91,6 +92,7 @@ class ApiServer:
         service_accounts: ServiceAccountConfig | None = None,
         service_account_admission: bool = False,
         advertise_address: str = "",
+        event_ttl: int = DEFAULT_EVENT_TTL_SECONDS,
     ) -> None:
         """`credentials`: TLS of `listen` (requiring client certificates when built with a client CA);
         `etcd_credentials`/`kubelet_credentials`: TLS towards the store and the kubelets;
@@ -99,7 +101,8 @@ class ApiServer:
         certificate optional on one port. `service_accounts`: token signing/validation keys (None: no
         TokenRequest); `service_account_admission`: default and check pods' ServiceAccounts and mount
         their tokens (needs the ServiceAccount controller); `advertise_address`: maintain
-        `default/kubernetes` with this IP (empty: no such Service)."""
+        `default/kubernetes` with this IP (empty: no such Service); `event_ttl`: seconds an Event is kept
+        after its last write."""
         self.listen = listen
         self.credentials = credentials
         self.listen_without_client_cert = listen_without_client_cert
@@ -118,6 +121,7 @@ class ApiServer:
             default_unreachable_toleration_seconds=default_unreachable_toleration_seconds,
             pod_security_default=pod_security_default,
             service_accounts=service_accounts, service_account_admission=service_account_admission,
+            event_ttl=event_ttl,
         )
         self.crds = CrdController(self.service)  # serves the kinds of the stored CRDs
         self.advertise_address = advertise_address

@@ -34,7 +34,7 @@ from apiserver.selection import Selection
 from apiserver.serviceaccount.admission import ServiceAccounts
 from apiserver.serviceaccount.config import ServiceAccountConfig
 from apiserver.storage import ContinueToken, StoredObject
-from apiserver.strategy import Deletion, Strategies, Strategy
+from apiserver.strategy import DEFAULT_EVENT_TTL_SECONDS, Deletion, Strategies, Strategy
 from apiserver.strategy.storage import default_class_name
 from apiserver.watchcache import DEFAULT_BOOKMARK_SECONDS, WatchCache, send_bookmarks_forever
 from apiserver.writes import ObjectWriter
@@ -78,6 +78,7 @@ class ResourceService:
         pod_security_default: str = "privileged",
         service_accounts: ServiceAccountConfig | None = None,
         service_account_admission: bool = False,
+        event_ttl: int = DEFAULT_EVENT_TTL_SECONDS,
     ) -> None:
         self.etcd = etcd
         self.consistency_timeout = consistency_timeout
@@ -97,6 +98,7 @@ class ResourceService:
             namespace_empty=self.admission.namespace_empty,
             not_ready_toleration_seconds=default_not_ready_toleration_seconds,
             unreachable_toleration_seconds=default_unreachable_toleration_seconds,
+            event_ttl=event_ttl,
         )
         self.writers: dict[str, ObjectWriter] = {
             info.storage_name: self.strategies.of(info).writer(etcd) for info in registry.builtin_kinds()

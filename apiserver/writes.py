@@ -9,12 +9,14 @@ names its writer and the loops never ask which kind they hold.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from apiserver import storage
 from apiserver.allocation import Plan
-from apiserver.etcd import EtcdClient, KeyValue, TxnResult
+from apiserver.etcd import EtcdClient, KeyValue, LeaseNotFound, TxnResult
+from apiserver.leases import LeaseManager
 from apiserver.storage import StoredObject
 from kubelite.api.meta import Resource
 
@@ -77,3 +79,34 @@ class PlainWriter:
 
     async def remove(self, key: str, current: StoredObject) -> Outcome:
         return Outcome.of_txn(await self.etcd.delete(key, current.rv))
+
+
+class ExpiringWriter(PlainWriter):
+    """One key per object, attached to a store lease so that it is deleted `ttl` seconds after
+    its last write (Events: the apiserver's `--event-ttl`, as in Kubernetes, where an Event
+    is a record of something that happened, not state anyone must delete)."""
+
+    def __init__(self, etcd: EtcdClient, ttl: int, leases: LeaseManager | None = None) -> None:
+        super().__init__(etcd)
+        self.ttl = ttl
+        self.leases = leases or LeaseManager(etcd.grant_lease)
+
+    async def create(self, key: str, obj: Resource, data: dict[str, Any], plan: Plan | None
+                     ) -> tuple[int, dict[str, Any]] | None:
+        value = storage.encode_value(data)
+        result = await self._leased(lambda lease: self.etcd.create(key, value, lease=lease))
+        return (result.revision, data) if result.succeeded else None
+
+    async def update(self, key: str, new: Resource, data: dict[str, Any], current: StoredObject) -> Outcome:
+        value = storage.encode_value(data)
+        return Outcome.of_txn(await self._leased(lambda lease: self.etcd.update(key, value, current.rv, lease=lease)))
+
+    async def _leased(self, write: Callable[[int], Awaitable[TxnResult]]) -> TxnResult:
+        """`write` under a lease; once more under a new lease if the store lost the one it named
+        (revoked by hand, or a store restored from an older snapshot)."""
+        lease = await self.leases.lease_for(self.ttl)
+        try:
+            return await write(lease)
+        except LeaseNotFound:
+            self.leases.forget(lease)
+            return await write(await self.leases.lease_for(self.ttl))

@@ -28,9 +28,9 @@ from kubectl.config import (
     resolve_server,
     resolve_token,
 )
-from kubectl.durations import duration
 from kubectl.errors import CliError, ReportedFailure, format_api_error, is_unreachable, unreachable_message
 from kubectl.session import Session
+from kubelite.api.durations import duration
 from kubelite.api.errors import ApiError
 from kubelite.api.registry import KindInfo
 from kubelite.client.api_client import ApiClient

@@ -16,12 +16,12 @@ import sys
 import time
 from contextlib import aclosing
 
-from kubectl.durations import duration
 from kubectl.errors import CliError
 from kubectl.output import warn, write
 from kubectl.printers import as_dict, as_list, dig
 from kubectl.resources import resolve_kind
 from kubectl.session import Obj, Session
+from kubelite.api.durations import duration
 from kubelite.api.errors import NotFound
 
 POLL = 0.3  # seconds between looks at the pod while it starts and after its output ends

@@ -26,10 +26,10 @@ from pathlib import Path
 from apiserver.allocation import NODE_PORT_RANGE
 from apiserver.encryption import ensure_config_file
 from apiserver.serviceaccount.keys import generate_signing_key
-from kubectl.durations import duration
 from kubelet.overlay.model import VxlanConfig
 from kubelet.overlay.sync import remove_vtep
 from kubelite import addons, cleanup, kctlcontext, kubeconfig, netns, supervisecli
+from kubelite.api.durations import duration
 from kubelite.componentstart import Say, UpError, start_component, wait_component_ready
 from kubelite.localcluster import (
     ClusterPlan,

@@ -14,7 +14,9 @@ from apiserver.strategy.autoscaling import HorizontalPodAutoscalerStrategy
 from apiserver.strategy.base import Deletion, StatusStrategy, Strategy, plain
 from apiserver.strategy.certificates import CertificateSigningRequestStrategy
 from apiserver.strategy.core import (
+    DEFAULT_EVENT_TTL_SECONDS,
     DEFAULT_POD_GRACE_SECONDS,
+    EventStrategy,
     NamespaceStrategy,
     NodeStrategy,
     PodStrategy,
@@ -53,7 +55,7 @@ from kubelite.api.registry import KindInfo
 from kubelite.api.storage import PersistentVolume, PersistentVolumeClaim
 
 __all__ = [
-    "DEFAULT_POD_GRACE_SECONDS", "Deletion", "NamespaceStrategy", "PodStrategy", "ServiceStrategy",
+    "DEFAULT_EVENT_TTL_SECONDS", "DEFAULT_POD_GRACE_SECONDS", "Deletion", "NamespaceStrategy", "PodStrategy", "ServiceStrategy",
     "StatusStrategy", "Strategies", "Strategy",
 ]
 
@@ -76,6 +78,7 @@ class Strategies:
         namespace_empty: Callable[[str], Awaitable[bool]] = _never_empty,
         not_ready_toleration_seconds: int = 30,
         unreachable_toleration_seconds: int = 30,
+        event_ttl: int = DEFAULT_EVENT_TTL_SECONDS,
     ) -> None:
         from apiserver.crd.strategy import CrdStrategy  # late: it builds on this package's base
 
@@ -87,6 +90,7 @@ class Strategies:
             NamespaceStrategy(lookup("namespaces"), namespace_empty),
             ServiceStrategy(lookup("services")),
             NodeStrategy(lookup("nodes")),
+            EventStrategy(lookup("events"), event_ttl),
             DeploymentStrategy(lookup("deployments"), Deployment),
             ReplicaSetStrategy(lookup("replicasets"), ReplicaSet),
             DaemonSetStrategy(lookup("daemonsets"), DaemonSet),

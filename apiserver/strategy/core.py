@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from apiserver import objects
 from apiserver.podsecurity import namespace_label_causes
 from apiserver.servicewrites import ServiceWriter
-from apiserver.strategy.base import Deletion, StatusStrategy
-from apiserver.writes import ObjectWriter
+from apiserver.strategy.base import Deletion, StatusStrategy, Strategy
+from apiserver.writes import ExpiringWriter, ObjectWriter
 from kubelite.api import (
     Namespace,
     NamespaceStatus,
@@ -161,6 +161,23 @@ class ServiceStrategy(StatusStrategy[Service, ServiceStatus]):
 
     def writer(self, etcd: EtcdClient) -> ObjectWriter:
         return ServiceWriter(etcd)
+
+
+DEFAULT_EVENT_TTL_SECONDS = 3600
+"""How long an Event is kept after its last write: the Kubernetes apiserver's `--event-ttl` (1h)."""
+
+
+class EventStrategy(Strategy[Resource]):
+    """Events expire `ttl` seconds after their last write, as in Kubernetes: they record what
+    happened, and a busy cluster writes several per pod, so kept forever they would grow the
+    store (and every list of them) without bound."""
+
+    def __init__(self, info: KindInfo, ttl: int = DEFAULT_EVENT_TTL_SECONDS) -> None:
+        super().__init__(info, info.model)
+        self.ttl = ttl
+
+    def writer(self, etcd: EtcdClient) -> ObjectWriter:
+        return ExpiringWriter(etcd, self.ttl)
 
 
 class NodeStrategy(StatusStrategy[Node, NodeStatus]):

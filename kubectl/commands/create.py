@@ -8,10 +8,10 @@ from typing import Any
 from kubectl import generators
 from kubectl.commands.apply import add_file_flags, create_from_files
 from kubectl.commands.create_object import send
-from kubectl.durations import parse_seconds
 from kubectl.errors import CliError
 from kubectl.output import print_objects, write
 from kubectl.session import Obj, Session
+from kubelite.api.durations import parse_seconds
 
 EXAMPLES = """\
 Examples:

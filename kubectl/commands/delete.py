@@ -8,13 +8,13 @@ import time
 from typing import Any
 
 from kubectl.commands.apply import add_file_flags
-from kubectl.durations import duration
 from kubectl.errors import CliError, ReportedFailure, format_api_error, report
 from kubectl.manifests import load_manifests
 from kubectl.output import warn, write
 from kubectl.printers import dig
 from kubectl.resources import display_name, parse_targets, quoted_name
 from kubectl.session import Obj, Session
+from kubelite.api.durations import duration
 from kubelite.api.errors import ApiError, NotFound
 from kubelite.api.registry import KindInfo
 

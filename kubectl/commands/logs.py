@@ -9,13 +9,13 @@ from contextlib import aclosing
 from datetime import datetime, timedelta
 from typing import Any
 
-from kubectl.durations import duration
 from kubectl.errors import CliError
 from kubectl.logfilter import LineFilter, line_time
 from kubectl.output import warn
 from kubectl.printers import as_dict, as_list, dig, pod_status, selector_text
 from kubectl.resources import resolve_kind
 from kubectl.session import Obj, Session
+from kubelite.api.durations import duration
 from kubelite.api.errors import NotFound
 from kubelite.api.timeutil import parse_time_or_none, utcnow
 

@@ -18,10 +18,10 @@ import asyncio
 import time
 from typing import Any
 
-from kubectl.durations import duration
 from kubectl.errors import CliError
 from kubectl.output import write
 from kubectl.session import Obj, Session
+from kubelite.api.durations import duration
 from kubelite.api.errors import NotFound, TooManyRequests
 from kubelite.api.registry import lookup
 

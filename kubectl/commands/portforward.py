@@ -20,13 +20,13 @@ from contextlib import aclosing
 from typing import Any
 
 from kubectl.commands.logs import resolve_pod
-from kubectl.durations import duration
 from kubectl.errors import CliError
 from kubectl.output import warn, write
 from kubectl.portforwardplan import Forward, listen_hosts, parse_specs, pod_forwards, service_forwards, shown
 from kubectl.printers import dig
 from kubectl.resources import resolve_kind
 from kubectl.session import Obj, Session
+from kubelite.api.durations import duration
 from kubelite.api.errors import ApiError, Expired, Forbidden, NotFound
 from kubelite.api.rbac import SELF_SUBJECT_ACCESS_REVIEWS
 from kubelite.client.transport import closing_stream

@@ -16,12 +16,12 @@ import copy
 import time
 from typing import Any
 
-from kubectl.durations import duration
 from kubectl.errors import CliError
 from kubectl.output import to_yaml, write
 from kubectl.resources import display_name, parse_single
 from kubectl.session import Obj, Session
 from kubelite.api import now
+from kubelite.api.durations import duration
 from kubelite.api.registry import KindInfo, lookup
 
 REVISION = "deployment.kubernetes.io/revision"

@@ -11,13 +11,13 @@ import asyncio
 import time
 from typing import Any
 
-from kubectl.durations import duration
 from kubectl.errors import CliError, ReportedFailure
 from kubectl.mutate import Selected, add_selection_flags, select
 from kubectl.output import warn, write
 from kubectl.resources import display_name
 from kubectl.session import Obj, Session
 from kubectl.waitfor import Wanted, parse_for
+from kubelite.api.durations import duration
 from kubelite.api.errors import Expired, NotFound
 
 EXAMPLES = """\

@@ -28,7 +28,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from kubectl.commands.nodes import run as drain_nodes
-from kubectl.durations import duration
 from kubectl.errors import CliError
 from kubectl.session import Session
 from kubelet import cni
@@ -38,6 +37,7 @@ from kubelite import addons, cleanup, supervisecli
 from kubelite.api import Node
 from kubelite.api import bootstraptoken as bt
 from kubelite.api import clusterinfo as ci
+from kubelite.api.durations import duration
 from kubelite.api.errors import ApiError, NotFound
 from kubelite.bootstrap.discovery import DiscoveryError, discover
 from kubelite.client import ApiClient

@@ -11,9 +11,9 @@ import argparse
 import asyncio
 import ipaddress
 import logging
-import re
 import sys
 
+from kubelite.api.durations import duration
 from kubelite.client import ApiClient, add_client_flags, with_credentials
 from kubelite.daemon import HealthServer, Metrics, host_port, run_daemon, setup_logging
 from kubelite.proxy.iptables import Iptables, IptablesError
@@ -22,25 +22,6 @@ from kubelite.proxy.proxier import Proxier, ProxyConfig
 from kubelite.proxy.rules import FILTER, NAT
 
 log = logging.getLogger("proxy")
-
-_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-
-
-def duration(text: str) -> float:
-    """argparse type for Go-style durations: `30s`, `1m`, `1h30m`, `500ms`, or plain seconds (`0`, `2.5`)."""
-    value = text.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        parts = _DURATION.findall(value)
-        if not parts or "".join(n + u for n, u in parts) != value:
-            raise argparse.ArgumentTypeError(f"expected a duration like 30s, 1m or 500ms, got {text!r}") from None
-        seconds = sum(float(n) * _UNITS[u] for n, u in parts)
-    if seconds < 0:
-        raise argparse.ArgumentTypeError("a duration must not be negative")
-    return seconds
-
 
 def cidr(text: str) -> str:
     if not text:

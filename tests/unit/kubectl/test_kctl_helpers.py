@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 
 from kubectl import keyvalues
-from kubectl.durations import parse_seconds
 from kubectl.errors import CliError
 from kubectl.logfilter import LineFilter
 from kubectl.output import to_yaml
+from kubelite.api.durations import parse_seconds
 
 
 def test_since_drops_older_lines_and_strips_the_timestamps() -> None:

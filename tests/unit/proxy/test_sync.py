@@ -8,8 +8,9 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from kubelite.api.durations import duration
 from kubelite.proxy.iptables import IptablesError
-from kubelite.proxy.main import duration, parse_args
+from kubelite.proxy.main import parse_args
 from kubelite.proxy.model import Endpoint, ServicePort
 from kubelite.proxy.rules import JUMPS, NAT, Jump, RulesConfig, build_rules, sep_chain
 from kubelite.proxy.syncer import RuleSyncer

@@ -1,7 +1,8 @@
-"""Durations as kubectl spells them: `30s`, `2m`, `1h30m`, `500ms`, or a bare number of seconds.
+"""Durations as kubectl and the daemons' flags spell them: `30s`, `2m`, `1h30m`, `500ms`, or a bare number of seconds.
 
 Why one parser: every timeout flag (`--timeout`, `--request-timeout`, `wait`, `rollout status`,
-`delete`, `drain`) and `create token --duration` must accept the same spellings and reject
+`delete`, `drain`), `create token --duration` and the daemons' period flags (the proxy's
+`--sync-period`, the apiserver's `--event-ttl`) must accept the same spellings and reject
 the same mistakes with a message naming the flag's value.
 """
 
