@@ -138,7 +138,9 @@ def start_scheduler(server: str, tmp: Path, procs: list[Any], name: str, args: a
         Path(args.py_spy).mkdir(parents=True, exist_ok=True)
         out = Path(args.py_spy) / f"{name}.txt"
         # Not in `procs`: py-spy writes its file when the scheduler exits, so it is waited for, never killed.
-        SPIES.append(subprocess.Popen(["py-spy", "record", "--format", "raw", "--rate", "50", "--nonblocking",
+        # --native shows the C frames (the garbage collector, gRPC's core) but stops the process per sample.
+        mode = ["--native"] if args.py_spy_native else ["--nonblocking"]
+        SPIES.append(subprocess.Popen(["py-spy", "record", "--format", "raw", "--rate", "50", *mode,
                                        "-o", str(out), "--pid", str(procs[-1].pid)],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return health
@@ -227,7 +229,9 @@ async def main() -> None:
     ap.add_argument("--percentage-of-nodes-to-score", type=int, default=0,
                     help="passed to the scheduler: 0 = adaptive (kube-scheduler's rule), 100 = every node")
     ap.add_argument("--py-spy", metavar="DIR", help="record each scheduler with py-spy into DIR/<name>.txt "
-                    "(collapsed stacks; `bench/pyspy_top.py` sums them)")
+                    "(collapsed stacks; `bench/profiling.py FILE` sums them)")
+    ap.add_argument("--py-spy-native", action="store_true",
+                    help="with --py-spy: sample C frames too (gc_collect_main, gRPC core); blocking, so slower")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="schedbench-") as tmp:
         procs: list[Any] = []
