@@ -31,14 +31,16 @@ class LeastAllocated:
 
     def score(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> int:
         want = state.pod_info.non_zero
-        facts = node_info.facts
-        cpu = least_requested(node_info.non_zero_cpu + want.cpu, facts.cpu)
-        memory = least_requested(node_info.non_zero_memory + want.memory, facts.memory)
+        cpu = least_requested(node_info.non_zero_cpu + want.cpu, node_info.alloc_cpu)
+        memory = least_requested(node_info.non_zero_memory + want.memory, node_info.alloc_memory)
         total = self.cpu_weight + self.memory_weight
         return (cpu * self.cpu_weight + memory * self.memory_weight) // total if total else 0
 
     def score_nodes(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> list[int]:
-        """`score` for many nodes, inlined: this runs for every feasible node of every cycle."""
+        """`score` for many nodes, inlined: this runs for every feasible node of every cycle.
+
+        `least_requested(used + want, cap)` with `free = cap - used` kept per node: the pod fits
+        the non-zero view when `want <= free`, and then scores `(free - want) * 100 // cap`."""
         want = state.pod_info.non_zero
         want_cpu, want_memory = want.cpu, want.memory
         cw, mw = self.cpu_weight, self.memory_weight
@@ -48,10 +50,9 @@ class LeastAllocated:
         out: list[int] = []
         append = out.append
         for n in nodes:
-            facts = n.facts
-            cap, used = facts.cpu, n.non_zero_cpu + want_cpu
-            cpu = (cap - used) * MAX_NODE_SCORE // cap if cap > 0 and used <= cap else 0
-            cap, used = facts.memory, n.non_zero_memory + want_memory
-            memory = (cap - used) * MAX_NODE_SCORE // cap if cap > 0 and used <= cap else 0
+            free, cap = n.nz_free_cpu, n.alloc_cpu
+            cpu = (free - want_cpu) * MAX_NODE_SCORE // cap if want_cpu <= free and cap > 0 else 0
+            free, cap = n.nz_free_memory, n.alloc_memory
+            memory = (free - want_memory) * MAX_NODE_SCORE // cap if want_memory <= free and cap > 0 else 0
             append((cpu * cw + memory * mw) // total)
         return out

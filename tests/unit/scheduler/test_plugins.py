@@ -101,6 +101,23 @@ def test_too_many_pods() -> None:
     assert run(NodeResourcesFit(), make_pod("p"), info).reasons == ("Too many pods",)
 
 
+def test_an_allocatable_update_counts_against_the_pods_already_there() -> None:
+    cache = SchedulerCache()
+    cache.add_node(make_node("n1", cpu="4", memory="8Gi"))
+    placed = assigned(make_pod("a", "2", "4Gi"), "n1")
+    cache.add_pod(placed)
+    pod = make_pod("p", "1", "1Gi")
+    [info] = cache.node_list()
+    assert run(NodeResourcesFit(), pod, info).ok
+    state = CycleState(make_pod_info(pod))
+    assert LeastAllocated().score_nodes(state, pod, [info]) == [(25 + 37) // 2]
+    cache.update_node(make_node("n1", cpu="2", memory="8Gi"))  # the kubelet now reserves more
+    assert run(NodeResourcesFit(), pod, info).reasons == ("Insufficient cpu",)
+    assert LeastAllocated().score_nodes(state, pod, [info]) == [(0 + 37) // 2]
+    cache.remove_pod(placed)
+    assert run(NodeResourcesFit(), pod, info).ok
+
+
 def test_least_allocated_prefers_emptier_nodes() -> None:
     pod = make_pod("p", "1", "1Gi")
     state = CycleState(make_pod_info(pod))
