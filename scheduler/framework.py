@@ -14,6 +14,7 @@ loop and sees one consistent view of the cluster (the "snapshot").
 from __future__ import annotations
 
 import enum
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -153,6 +154,20 @@ class ClusterEvent(enum.Enum):
     VOLUME_CHANGE = "VolumeChange"  # a PersistentVolumeClaim, PersistentVolume or StorageClass changed
 
 
+EXACT_FLOAT_MEMORY = 2 ** 46
+"""Below this many bytes (64 TiB) of allocatable memory, least-allocated's `(free - want) * 100 //
+cap` gives the same integer on floats as on ints: every operand is an integer below 2**53 (exact),
+and a quotient at most 100 that is not an integer lies at least 1/cap below the next integer, more
+than the half-ulp a rounded division can add. Memory in bytes is a multi-digit int to CPython,
+whose floor division costs several times a float's (~1/3 of the score, measured)."""
+
+
+def exact_float(value: int) -> float:
+    """`value` as a float when that is exact; otherwise NaN, which poisons any sum it enters and
+    fails every comparison, so the least-allocated score answers such a node with the integer rule."""
+    return float(value) if -(2 ** 53) < value < 2 ** 53 else math.nan
+
+
 class NodeInfo:
     """A node plus the pods assigned or assumed on it, with running totals.
 
@@ -166,12 +181,15 @@ class NodeInfo:
     with every change: the resources filter and least-allocated scoring read them for
     hundreds of nodes per cycle, and one attribute each there is measurably cheaper than
     walking to `facts` and adding up per node (bench/README.md, the scheduler's profile).
+    `alloc_memory_f` and `nz_free_memory_f` are the memory figures as floats for the score,
+    where they are exact (see `exact_float`); `alloc_memory_f` is 0.0 on a node with
+    EXACT_FLOAT_MEMORY or more allocatable, whose score then takes the integer path.
     """
 
     __slots__ = ("name", "node", "facts", "pods", "requested_cpu", "requested_memory",
                  "non_zero_cpu", "non_zero_memory", "used_ports", "owner_counts", "generation",
                  "pods_with_affinity", "alloc_cpu", "alloc_memory", "free_cpu", "free_memory", "free_pods",
-                 "nz_free_cpu", "nz_free_memory")
+                 "nz_free_cpu", "nz_free_memory", "alloc_memory_f", "nz_free_memory_f")
 
     def __init__(self, name: str, node: Node | None = None) -> None:
         self.name = name
@@ -203,6 +221,8 @@ class NodeInfo:
         self.free_pods = facts.pods - len(self.pods)
         self.nz_free_cpu = facts.cpu - self.non_zero_cpu
         self.nz_free_memory = facts.memory - self.non_zero_memory
+        self.alloc_memory_f = float(facts.memory) if 0 < facts.memory < EXACT_FLOAT_MEMORY else 0.0
+        self.nz_free_memory_f = exact_float(self.nz_free_memory)
 
     def set_node(self, node: Node | None) -> None:
         self.node = node
