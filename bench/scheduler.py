@@ -138,7 +138,9 @@ def start_scheduler(server: str, tmp: Path, procs: list[Any], name: str, args: a
         Path(args.py_spy).mkdir(parents=True, exist_ok=True)
         out = Path(args.py_spy) / f"{name}.txt"
         # Not in `procs`: py-spy writes its file when the scheduler exits, so it is waited for, never killed.
-        SPIES.append(subprocess.Popen(["py-spy", "record", "--format", "raw", "--rate", "50", "--nonblocking",
+        # --native shows the C frames (the garbage collector, gRPC's core) but stops the process per sample.
+        mode = ["--native"] if args.py_spy_native else ["--nonblocking"]
+        SPIES.append(subprocess.Popen(["py-spy", "record", "--format", "raw", "--rate", "50", *mode,
                                        "-o", str(out), "--pid", str(procs[-1].pid)],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return health
@@ -186,6 +188,15 @@ async def streaming(client: ApiClient, server: str, tmp: Path, procs: list[Any],
     return scheduler
 
 
+async def scheduled_events(client: ApiClient, prefix: str) -> int:
+    """How many `Scheduled` Events about pods named `prefix...` exist now (listed after the CPU
+    figures are taken, so the List costs them nothing)."""
+    listed = await client.list_raw("events", "default")
+    return sum(1 for e in listed.get("items") or []
+               if e.get("reason") == "Scheduled"
+               and str((e.get("involvedObject") or {}).get("name") or "").startswith(prefix))
+
+
 async def backlog(client: ApiClient, server: str, tmp: Path, procs: list[Any], args: argparse.Namespace,
                   running: Any | None) -> None:
     if running is not None:  # the streaming phase's scheduler
@@ -216,6 +227,8 @@ async def backlog(client: ApiClient, server: str, tmp: Path, procs: list[Any], a
     print(f"[backlog] scheduler CPU after ready {bind_cpu:.1f}s: {bind_cpu / max(len(bound), 1) * 1e6:,.0f} us per pod "
           f"(a ceiling of {len(bound) / max(bind_cpu, 1e-9):,.0f} pods/s on a free core); "
           f"meanwhile apiserver CPU {api_cpu:.1f}s, kvstore CPU {kv_cpu:.1f}s")
+    print(f"[backlog] Scheduled Events written by then: {await scheduled_events(client, 'backlog-')}/{len(bound)} "
+          "(the recorder writes one at a time, after the binds: the rest, and their CPU, come later)")
 
 
 async def main() -> None:
@@ -227,7 +240,9 @@ async def main() -> None:
     ap.add_argument("--percentage-of-nodes-to-score", type=int, default=0,
                     help="passed to the scheduler: 0 = adaptive (kube-scheduler's rule), 100 = every node")
     ap.add_argument("--py-spy", metavar="DIR", help="record each scheduler with py-spy into DIR/<name>.txt "
-                    "(collapsed stacks; `bench/pyspy_top.py` sums them)")
+                    "(collapsed stacks; `bench/profiling.py FILE` sums them)")
+    ap.add_argument("--py-spy-native", action="store_true",
+                    help="with --py-spy: sample C frames too (gc_collect_main, gRPC core); blocking, so slower")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="schedbench-") as tmp:
         procs: list[Any] = []

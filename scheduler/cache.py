@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from kubelite.api import Node, Pod
 from scheduler.framework import CycleState, NodeInfo, node_conditions
-from scheduler.resources import PodInfo, make_pod_info, pod_uid_key
+from scheduler.resources import PodInfo, make_pod_info, pod_uid_key, updated_pod_info
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,10 @@ class SchedulerCache:
         old = self._pods.get(uid)
         if old is not None:
             self._unplace(old)
-        state = _PodState(make_pod_info(pod), node_name, assumed=False)
+            info = updated_pod_info(old.info, pod)  # the same pod: its requests cannot have changed
+        else:
+            info = make_pod_info(pod)
+        state = _PodState(info, node_name, assumed=False)
         self._pods[uid] = state
         self._assumed.discard(uid)
         self._place(state)

@@ -26,7 +26,8 @@ from kubelite.api.podutil import (
 from kubelite.api.quantity import cpu_millis, memory_bytes
 
 __all__ = ["DEFAULT_MAX_PODS", "DEFAULT_MEMORY_REQUEST", "DEFAULT_MILLI_CPU_REQUEST", "HostPort", "NodeFacts",
-           "PodInfo", "Requests", "make_pod_info", "node_facts", "pod_host_ports", "pod_key", "pod_uid_key"]
+           "PodInfo", "Requests", "make_pod_info", "node_facts", "pod_host_ports", "pod_key", "pod_uid_key",
+           "updated_pod_info"]
 
 # The kubelet's default --max-pods, used when a node does not publish "pods".
 DEFAULT_MAX_PODS = 110
@@ -82,6 +83,10 @@ def pod_host_ports(pod: Pod) -> tuple[HostPort, ...]:
     return tuple(ports)
 
 
+def _owner_uid(pod: Pod) -> str:
+    return next((r.uid for r in pod.metadata.owner_references if r.controller), "")
+
+
 def make_pod_info(pod: Pod) -> PodInfo:
     """Parse a pod's requests and ports once (see PodInfo)."""
     return PodInfo(
@@ -91,8 +96,20 @@ def make_pod_info(pod: Pod) -> PodInfo:
         requests=pod_requests(pod, lenient=True),
         non_zero=pod_requests(pod, non_zero=True, lenient=True),
         host_ports=pod_host_ports(pod),
-        owner_uid=next((r.uid for r in pod.metadata.owner_references if r.controller), ""),
+        owner_uid=_owner_uid(pod),
     )
+
+
+def updated_pod_info(info: PodInfo, pod: Pod) -> PodInfo:
+    """`info` for a newer version of the same pod (same uid), without parsing its requests again.
+
+    Why this holds: a pod's containers, init containers and overhead cannot change once it exists
+    (the apiserver forbids it, as Kubernetes does: only images, activeDeadlineSeconds and added
+    tolerations may), so its requests and host ports are those of any earlier version. The owner
+    references can change (adoption, orphaning) and are read again. This is what confirming a bind
+    costs per pod instead of a second parse of every quantity (~40 us)."""
+    return PodInfo(pod=pod, key=info.key, uid=info.uid, requests=info.requests, non_zero=info.non_zero,
+                   host_ports=info.host_ports, owner_uid=_owner_uid(pod))
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from kubelite.api import Node, Pod
@@ -65,6 +65,7 @@ class Scheduler:
         unschedulable_flush_interval: float = 30.0,
         assume_ttl: float = 30.0,
         housekeeping_interval: float = 0.25,
+        on_synced: Callable[[], None] | None = None,
     ) -> None:
         self.client = client
         self.profile = profile or default_profile(client, scheduler_name)
@@ -95,6 +96,9 @@ class Scheduler:
         self.bind_concurrency = bind_concurrency
         self.unschedulable_flush_interval = unschedulable_flush_interval
         self.housekeeping_interval = housekeeping_interval
+        # Called once the informers have listed, before the first cycle: the daemon settles its
+        # heap there (kubelite/daemon/gctuning.py); tests running a scheduler in-process do not.
+        self._on_synced = on_synced
         self._bind_slots = asyncio.Semaphore(bind_concurrency)
         self._binds: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -137,6 +141,8 @@ class Scheduler:
             if self._stopping:
                 return  # stopped before the apiserver was ever reachable
             log.info("informers synced", extra={"nodes": self.cache.node_count, "pending": len(self.queue)})
+            if self._on_synced is not None:
+                self._on_synced()
             self._spawn(self._housekeeping(), "scheduler-housekeeping")
             await self._scheduling_loop()
         finally:

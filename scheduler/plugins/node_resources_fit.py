@@ -24,18 +24,17 @@ class NodeResourcesFit:
         return SUCCESS
 
     def filter(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> Status:
-        facts = node_info.facts
         req = state.pod_info.requests
-        if (len(node_info.pods) < facts.pods
-                and (not req.cpu or node_info.requested_cpu + req.cpu <= facts.cpu)
-                and (not req.memory or node_info.requested_memory + req.memory <= facts.memory)):
-            return SUCCESS  # the common case, without building a list
+        cpu, memory = req.cpu, req.memory
+        if (node_info.free_pods > 0 and (not cpu or cpu <= node_info.free_cpu)
+                and (not memory or memory <= node_info.free_memory)):
+            return SUCCESS  # the common case: three comparisons with the node's kept free figures
         reasons: list[str] = []
-        if len(node_info.pods) + 1 > facts.pods:
+        if node_info.free_pods <= 0:
             reasons.append(TOO_MANY_PODS)
-        if req.cpu and node_info.requested_cpu + req.cpu > facts.cpu:
+        if cpu and cpu > node_info.free_cpu:
             reasons.append(INSUFFICIENT_CPU)
-        if req.memory and node_info.requested_memory + req.memory > facts.memory:
+        if memory and memory > node_info.free_memory:
             reasons.append(INSUFFICIENT_MEMORY)
         if reasons:
             return Status.unschedulable(*reasons, plugin=NAME)

@@ -48,6 +48,10 @@ class TaintToleration:
     # PreferNoSchedule is a soft taint: it does not filter, it lowers the node's score.
 
     def pre_score(self, state: CycleState, pod: Pod, nodes: Sequence[NodeInfo]) -> bool:
+        """No tainted node in the snapshot (the cache counts them): no feasible node is either, and the
+        feasible nodes are not scanned."""
+        if state.nodes and not state.node_conditions[TAINTED]:
+            return False
         return any(n.facts.taints for n in nodes)
 
     def score(self, state: CycleState, pod: Pod, node_info: NodeInfo) -> int:

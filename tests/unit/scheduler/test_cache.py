@@ -67,6 +67,19 @@ def test_informer_confirms_assumed_pod_without_double_counting() -> None:
     assert cache.dump()["n1"] == (0, 0, 0)
 
 
+def test_a_pod_update_keeps_its_requests_and_follows_its_owner() -> None:
+    cache = SchedulerCache()
+    cache.add_node(make_node("n1"))
+    pod = assigned(make_pod("p", "500m", "100Mi", uid="u1"), "n1")
+    cache.add_pod(pod)
+    adopted = assigned(make_pod("p", "500m", "100Mi", uid="u1", owner="rs"), "n1")  # a controller adopts it
+    cache.update_pod(adopted)
+    [info] = cache.node_list()
+    assert (len(info.pods), info.requested_cpu, info.requested_memory) == (1, 500, 100 * MI)
+    assert dict(info.owner_counts) == {"uid-rs": 1}
+    assert info.pods["u1"].pod is adopted
+
+
 def test_assumed_pod_expires_only_after_binding_finished_and_ttl() -> None:
     clock = FakeClock()
     cache = SchedulerCache(assume_ttl=30, clock=clock)

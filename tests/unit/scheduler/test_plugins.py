@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from kubelite.api import Pod, Taint
@@ -101,6 +103,23 @@ def test_too_many_pods() -> None:
     assert run(NodeResourcesFit(), make_pod("p"), info).reasons == ("Too many pods",)
 
 
+def test_an_allocatable_update_counts_against_the_pods_already_there() -> None:
+    cache = SchedulerCache()
+    cache.add_node(make_node("n1", cpu="4", memory="8Gi"))
+    placed = assigned(make_pod("a", "2", "4Gi"), "n1")
+    cache.add_pod(placed)
+    pod = make_pod("p", "1", "1Gi")
+    [info] = cache.node_list()
+    assert run(NodeResourcesFit(), pod, info).ok
+    state = CycleState(make_pod_info(pod))
+    assert LeastAllocated().score_nodes(state, pod, [info]) == [(25 + 37) // 2]
+    cache.update_node(make_node("n1", cpu="2", memory="8Gi"))  # the kubelet now reserves more
+    assert run(NodeResourcesFit(), pod, info).reasons == ("Insufficient cpu",)
+    assert LeastAllocated().score_nodes(state, pod, [info]) == [(0 + 37) // 2]
+    cache.remove_pod(placed)
+    assert run(NodeResourcesFit(), pod, info).ok
+
+
 def test_least_allocated_prefers_emptier_nodes() -> None:
     pod = make_pod("p", "1", "1Gi")
     state = CycleState(make_pod_info(pod))
@@ -125,6 +144,31 @@ def test_batch_scores_match_single_scores() -> None:
     nodes = [node_with("a"), node_with("b", make_pod("x", "1", "1Gi", owner="rs")), node_with("c", cpu="0")]
     for plugin in (LeastAllocated(), SelectorSpread()):
         assert plugin.score_nodes(state, pod, nodes) == [plugin.score(state, pod, n) for n in nodes]
+
+
+def test_batch_least_allocated_is_the_integer_rule_on_any_memory_size() -> None:
+    """The batch score computes memory on floats where that is exact: it must give kube's integer
+    result everywhere, including exact quotients, full nodes, huge nodes and huge requests."""
+    rng = random.Random(7)
+    sizes = [0, 1, 3, 100, 1024 ** 3, 96 * 1024 ** 3 + 1, 2 ** 46 - 1, 2 ** 46, 2 ** 46 + 7, 2 ** 60, 2 ** 70]
+    nodes = []
+    for cap in sizes + [rng.randrange(1, 2 ** 50) for _ in range(200)]:
+        info = NodeInfo(f"n{len(nodes)}", make_node(f"n{len(nodes)}", memory=str(cap)))
+        used = rng.choice([0, cap, cap // 3, cap // 100 * 37, rng.randrange(0, cap + 2)])
+        if used:
+            info.add_pod(make_pod_info(assigned(make_pod(f"u{len(nodes)}", "1", str(used)), info.name)))
+        nodes.append(info)
+    # A quotient just below an integer that a float division rounds up once the capacity is above
+    # 2**46: such a node must take the integer rule (pod "p" below wants 1 byte).
+    cap, free = 247420199837299, 244945997838926
+    edge = NodeInfo("edge", make_node("edge", memory=str(cap)))
+    edge.add_pod(make_pod_info(assigned(make_pod("u-edge", "1", str(cap - free - 1)), "edge")))
+    nodes.append(edge)
+    for want in ["1", "100", str(2 ** 30), str(2 ** 46 + 3), str(2 ** 60), str(2 ** 70)]:
+        pod = make_pod("p", "300m", want)
+        state = CycleState(make_pod_info(pod))
+        for plugin in (LeastAllocated(), LeastAllocated(cpu_weight=1, memory_weight=3)):
+            assert plugin.score_nodes(state, pod, nodes) == [plugin.score(state, pod, n) for n in nodes], want
 
 
 def test_selector_spread_prefers_nodes_without_siblings() -> None:
