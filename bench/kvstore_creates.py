@@ -49,7 +49,7 @@ async def open_watches(channel: grpc.aio.Channel, count: int) -> list[asyncio.Ta
         prefix = b"/registry/pods/" if i == 0 else f"/registry/kind{i}/".encode()
         call = stub.Watch()
         await call.write(rpc_pb2.WatchRequest(create_request=rpc_pb2.WatchCreateRequest(
-            key=prefix, range_end=prefix[:-1] + b"0", progress_notify=True)))
+            key=prefix, range_end=prefix[:-1] + b"0")))  # no progress_notify, as the apiserver
 
         async def drain(call: Any = call) -> None:
             async for _ in call:
