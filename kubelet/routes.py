@@ -12,6 +12,15 @@ Only routes this module made are ever touched: they carry their own routing
 protocol number (`proto 212`), so a resync can list them, add what is
 missing and delete what no longer matches a Node, without disturbing other
 routes of the node.
+
+Decide first, exec only for a change: every node reports its status every
+minute, and each report is a Node event on every kubelet. Listing the kernel's
+routes on each of them cost two `ip` execs per event per node (O(nodes^2)
+execs cluster-wide, for heartbeats that change conditions and timestamps, not
+podCIDRs or addresses). A sync therefore first computes the wanted routes from
+the informer (`desired_routes`, pure) and stops when they equal what it last
+applied; only a change, or the periodic check for routes changed by someone
+else, reads the kernel and applies `plan_routes`' difference.
 """
 
 from __future__ import annotations
@@ -97,6 +106,40 @@ def desired_routes(nodes: list[Node], self_name: str, service_route: Route | Non
     return out
 
 
+@dataclass(frozen=True)
+class RoutePlan:
+    """The `ip` changes that bring the kernel's routes (ours, `proto 212`) to the wanted set."""
+
+    replace: tuple[Route, ...] = ()  # missing, or pointing elsewhere
+    delete: tuple[str, ...] = ()  # destinations no Node wants any more
+
+    def __bool__(self) -> bool:
+        return bool(self.replace or self.delete)
+
+
+def plan_routes(want: dict[str, Route], have: dict[str, Route]) -> RoutePlan:
+    """What to replace and delete so that `have` (read from the kernel) becomes `want`.
+
+    A wanted route without a device matches a kernel route of any device: the kernel fills
+    in the one it resolved the gateway on.
+    """
+    replace = tuple(route for dst, route in want.items()
+                    if (old := have.get(dst)) is None or old.via != route.via
+                    or (route.dev != "" and old.dev != route.dev))
+    return RoutePlan(replace, tuple(sorted(have.keys() - want.keys())))
+
+
+def needs_kernel_check(want: dict[str, Route], applied: dict[str, Route] | None, now: float,
+                       check_due: float) -> bool:
+    """Whether a sync must read (and maybe change) the kernel's routes.
+
+    Not when the wanted routes are the ones last applied and the last check is recent: a
+    Node event that changed no podCIDR, InternalIP or membership (a status heartbeat) then
+    needs no exec. `applied` is None before the first success and after a failure.
+    """
+    return applied is None or want != applied or now >= check_due
+
+
 async def sync_forever(sync: Callable[[], Awaitable[Any]], dirty: asyncio.Event, resync_seconds: float,
                        what: str, synced: asyncio.Event | None = None) -> None:
     """Until cancelled: run `sync` whenever `dirty` is set and every `resync_seconds` anyway.
@@ -121,7 +164,13 @@ async def sync_forever(sync: Callable[[], Awaitable[Any]], dirty: asyncio.Event,
 
 
 class RouteSync:
-    """Watches Nodes and keeps this node's routes to the others' podCIDRs (and the Service range)."""
+    """Watches Nodes and keeps this node's routes to the others' podCIDRs (and the Service range).
+
+    The kernel is read and changed at once when the wanted routes change, and checked for
+    drift (routes deleted or changed by someone else) when `resync_seconds` have passed
+    since the last check: by the periodic sync of a quiet informer, or by the first Node
+    event after that.
+    """
 
     def __init__(
         self,
@@ -144,6 +193,9 @@ class RouteSync:
                                    lambda _n: self._dirty.set())
         self._dirty = asyncio.Event()
         self.synced = asyncio.Event()  # set after the first successful sync (tests, readiness)
+        self._applied: dict[str, Route] | None = None  # the routes the last successful check left in place
+        self._device = ""  # the node IP's interface at that check (the Service range route's)
+        self._check_due = 0.0  # loop time from which the kernel must be read again
 
     async def run(self) -> None:
         """Until cancelled: sync after every Node change, and every `resync_seconds` anyway."""
@@ -179,26 +231,35 @@ class RouteSync:
             routes[dst] = Route(dst, via=str(r.get("gateway", "")), dev=str(r.get("dev", "")))
         return routes
 
-    async def sync(self) -> None:
-        dev = await self._node_device()
-        service = Route(self.service_cidr, dev=dev) if self.service_cidr else None
-        want = desired_routes(self.informer.store.list(), self.node_name, service, self.pod_routes)
-        have = await self.current_routes()
-        for dst, route in want.items():
-            old = have.get(dst)
-            if old is not None and old.via == route.via and (not route.dev or old.dev == route.dev):
-                continue
+    def _want(self, device: str) -> dict[str, Route]:
+        service = Route(self.service_cidr, dev=device) if self.service_cidr else None
+        return desired_routes(self.informer.store.list(), self.node_name, service, self.pod_routes)
+
+    async def sync(self) -> RoutePlan | None:
+        """Bring the routes in line with the Nodes; the plan applied, None when the kernel was not read."""
+        now = asyncio.get_running_loop().time()
+        if not needs_kernel_check(self._want(self._device), self._applied, now, self._check_due):
+            return None
+        self._applied = None  # until this check succeeds: a retry after a failure must read the kernel
+        self._device = await self._node_device()
+        want = self._want(self._device)
+        plan = plan_routes(want, await self.current_routes())
+        for route in plan.replace:
             code, _, err = await self.ip(["route", "replace", *route.args(), "proto", ROUTE_PROTO])
             if code != 0:
                 raise RuntimeError(f"ip route replace {' '.join(route.args())} failed: {err.strip()}")
-            log.info("route added", extra={"node": self.node_name, "dst": dst, "via": route.via or route.dev})
-        for dst in have.keys() - want.keys():
+            log.info("route added", extra={"node": self.node_name, "dst": route.dst,
+                                           "via": route.via or route.dev})
+        for dst in plan.delete:
             code, _, err = await self.ip(["route", "del", dst, "proto", ROUTE_PROTO])
             if code != 0 and "No such process" not in err:
                 raise RuntimeError(f"ip route del {dst} failed: {err.strip()}")
             log.info("route removed", extra={"node": self.node_name, "dst": dst})
+        self._applied, self._check_due = want, now + self.resync_seconds
+        return plan
 
     async def cleanup(self) -> None:
         """Remove every route this module made (a node leaving the cluster)."""
+        self._applied = None
         for dst in (await self.current_routes()):
             await self.ip(["route", "del", dst, "proto", ROUTE_PROTO])
