@@ -34,12 +34,14 @@ class FakeClient:
         self.binds.append((f"{namespace}/{name}", node_name))
         return assigned(self.pods[f"{namespace}/{name}"], node_name).to_dict()
 
-    async def create(self, obj: Any, **_: Any) -> Any:
-        if isinstance(obj, Event):
-            self.events.append(obj)
+    async def create_raw(self, resource: str, obj: dict[str, Any], namespace: str | None = None,
+                         **_: Any) -> dict[str, Any]:
+        if resource == "events":
+            self.events.append(Event.from_dict(obj))
         return obj
 
-    async def update(self, obj: Any, **_: Any) -> Any:
+    async def update_raw(self, resource: str, obj: dict[str, Any], namespace: str | None = None,
+                         **_: Any) -> dict[str, Any]:
         return obj
 
     async def get(self, cls: type[Any], name: str, namespace: str = "default") -> Any:
