@@ -60,6 +60,8 @@ log = logging.getLogger(__name__)
 MAX_UPDATE_ATTEMPTS = 16
 GENERATE_NAME_ATTEMPTS = 8
 LIST_CHUNK = 500
+# What Kubernetes answers a binding (POST pods/{name}/binding): a success Status, code 201 Created.
+BOUND_STATUS = storage.dump({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
 
 
 class ResourceService:
@@ -362,13 +364,16 @@ class ResourceService:
         mutate: Callable[[Resource], Resource | None],
         *,
         dry_run: bool = False,
+        respond: bool = True,
     ) -> bytes:
         """Read, apply `mutate`, compare-and-swap; retry on races only if no rv was requested.
 
         `mutate` gets a fresh copy of the stored object and returns the object to
         store (or None to leave it as it is). An object that ends up deleting
         with no finalizers and no grace left is removed instead of written
-        (unless its strategy leaves removal to someone else).
+        (unless its strategy leaves removal to someone else). The answer is the
+        stored object's JSON; `respond=False` (a caller that answers something
+        else, such as a binding's Status) skips encoding it and answers b"".
         """
         strategy, writer = self.strategies.of(info), self.writers[info.storage_name]
         key = storage.object_key(info.storage_name, namespace, name)
@@ -399,7 +404,7 @@ class ResourceService:
                 data = self._stamped(info, current.obj, new)
             if new is None or objects.same_content(data, current.obj):
                 if fresh:
-                    return current.raw
+                    return current.raw if respond else b""
                 current = None
                 continue
             if info.resource in UPDATE_CHARGED and new is not None:
@@ -413,6 +418,8 @@ class ResourceService:
                 with objects.stored_size_checked(info, name):
                     outcome = await writer.update(key, new, data, current)
             if outcome.ok:
+                if not respond:
+                    return b""
                 return self._respond(outcome.data if outcome.data is not None else data, outcome.revision)
             if outcome.missing:
                 raise NotFound.for_object(info.resource, name)
@@ -467,7 +474,12 @@ class ResourceService:
         )
 
     async def bind(self, namespace: str, name: str, node_name: str, pod_uid: str = "") -> bytes:
-        """Assign a pod to a node (the scheduler's write); the pod's JSON."""
+        """Assign a pod to a node (the scheduler's write); a success Status's JSON.
+
+        Why a Status and not the pod: that is what Kubernetes answers a binding, and
+        the scheduler binds every pod and reads nothing back, so encoding the pod here
+        and decoding it there was wasted on each bind.
+        """
         info = registry.lookup("pods")
         ns, name = self._namespace(info, namespace), self._name(name)
         if not node_name:
@@ -478,7 +490,8 @@ class ResourceService:
             pods.bind(pod, node_name, pod_uid)
             return pod
 
-        return await self.guaranteed_update(info, ns, name, None, mutate)
+        await self.guaranteed_update(info, ns, name, None, mutate, respond=False)
+        return BOUND_STATUS
 
     async def patch(
         self, resource: str, namespace: str, name: str, apply: Callable[[dict[str, Any]], dict[str, Any]],

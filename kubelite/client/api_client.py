@@ -32,7 +32,7 @@ from kubelite.wire import jsoncodec
 from kubelite.wire.gcpause import gc_paused
 
 if TYPE_CHECKING:  # the models load on first use (`kubelite.api.X`): a `kctl get` builds none
-    from kubelite.api import Pod, Resource, TokenRequest
+    from kubelite.api import Resource, TokenRequest
 
 log = logging.getLogger("client")
 
@@ -408,14 +408,12 @@ class ApiClient:
                 else:
                     yield WatchEvent(ev.type, self._model(cls, ev.object))
 
-    async def bind(self, namespace: str, name: str, node_name: str, pod_uid: str = "") -> Pod:
-        """Set spec.nodeName of an unbound pod (Conflict if bound elsewhere)."""
-        return self._model(kubelite.api.Pod, await self.bind_raw(namespace, name, node_name, pod_uid))
-
-    async def bind_raw(self, namespace: str, name: str, node_name: str, pod_uid: str = "") -> dict[str, Any]:
-        """`bind`, answering the bound pod as a dict (the scheduler binds every pod and reads nothing back)."""
+    async def bind(self, namespace: str, name: str, node_name: str, pod_uid: str = "") -> None:
+        """Set spec.nodeName of an unbound pod (Conflict if bound elsewhere; `pod_uid` set: Conflict if the
+        pod of that name is another one). Like Kubernetes' binding the answer is a success Status, nothing
+        to read: get the pod for its new state."""
         request = api_pb2.BindRequest(namespace=namespace, name=name, node_name=node_name, pod_uid=pod_uid)
-        return await self._required_object_call("Bind", request)
+        await self._call("Bind", request, api_pb2.Object)
 
     async def create_token(
         self, name: str, namespace: str = DEFAULT_NAMESPACE, *, audiences: Sequence[str] = (),

@@ -10,6 +10,12 @@ instead of creating thousands of objects. A token bucket per aggregated Event
 how often one repeating Event is rewritten, so a pod stuck in back-off cannot
 starve its later, different Events (Pulled, Started); increments that arrive
 while a write is pending are folded into it.
+
+Why plain dicts: every daemon records Events on its hot path (the scheduler one
+per bind, the kubelet several per pod start). The recorder only ever sends the
+body it built and reads back the resourceVersion, so it builds the JSON body
+directly (the parts that never change once per recorder or per aggregated
+Event) and reads the answer as a dict: no Event model is built or parsed.
 """
 
 from __future__ import annotations
@@ -18,10 +24,10 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from kubelite.api import Event, ObjectReference, Resource, now
+from kubelite.api import Resource, now
 from kubelite.api.errors import AlreadyExists, ApiError, Conflict, NotFound
 from kubelite.client.api_client import ApiClient
 
@@ -55,14 +61,11 @@ class _Record:
 
     namespace: str
     name: str
-    ref: ObjectReference
-    type: str
-    reason: str
-    message: str
+    body: dict[str, Any]  # the Event's fields that never change (all but metadata, count, lastTimestamp)
+    last_timestamp: str
     count: int = 1
-    first_timestamp: str = field(default_factory=now)
-    last_timestamp: str = field(default_factory=now)
-    stored: Event | None = None  # the Event as last written (for its resourceVersion)
+    stored: bool = False  # written at least once (and not found deleted since)
+    resource_version: str = ""  # of the Event as last written: an update's optimistic lock
     queued: bool = False
     written_count: int = 0
     bucket: _Bucket | None = None  # its rate limit (see the module doc), made on first use
@@ -95,6 +98,12 @@ class EventRecorder:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        source = {"component": component}
+        if host:
+            source["host"] = host
+        self._common: dict[str, Any] = {
+            "source": source, "reportingComponent": component, "reportingInstance": host or component,
+        }
 
     def event(self, obj: Resource, type_: str, reason: str, message: str) -> None:
         """Record that `reason: message` happened to `obj`. Never raises, never blocks."""
@@ -116,22 +125,21 @@ class EventRecorder:
             rec.last_timestamp = now()
             self._records.move_to_end(key)
         else:
-            ref = ObjectReference(
-                kind=kind,
-                namespace=meta.namespace,
-                name=meta.name,
-                uid=meta.uid,
-                api_version=obj.api_version or None,
-                resource_version=meta.resource_version,
-            )
+            # involvedObject as ObjectReference.to_dict() writes it: unset (None) fields left out.
+            ref: dict[str, Any] = {"kind": kind}
+            for field_name, value in (("namespace", meta.namespace), ("name", meta.name), ("uid", meta.uid),
+                                      ("apiVersion", obj.api_version or None),
+                                      ("resourceVersion", meta.resource_version)):
+                if value is not None:
+                    ref[field_name] = value
+            stamp = now()
             rec = _Record(
                 # Events about cluster-scoped objects (nodes) live in "default", as in Kubernetes.
                 namespace=obj_ns or "default",
                 name=f"{meta.name or kind.lower()}.{time.time_ns():x}",
-                ref=ref,
-                type=type_,
-                reason=reason,
-                message=message,
+                body={"apiVersion": "v1", "kind": "Event", "involvedObject": ref, "reason": reason,
+                      "message": message, "type": type_, "firstTimestamp": stamp, **self._common},
+                last_timestamp=stamp,
             )
             self._records[key] = rec
             while len(self._records) > self._max_records:
@@ -179,50 +187,37 @@ class EventRecorder:
             except Exception:
                 log.exception("event %s/%s not written", rec.namespace, rec.name)
 
-    def _build(self, rec: _Record) -> Event:
+    @staticmethod
+    def _build(rec: _Record) -> dict[str, Any]:
         meta: dict[str, Any] = {"name": rec.name, "namespace": rec.namespace}
-        if rec.stored is not None and rec.stored.metadata.resource_version:
-            meta["resourceVersion"] = rec.stored.metadata.resource_version
-        source = {"component": self.component}
-        if self.host:
-            source["host"] = self.host
-        return Event.from_dict(
-            {
-                "apiVersion": "v1",
-                "kind": "Event",
-                "metadata": meta,
-                "involvedObject": rec.ref.to_dict(),
-                "reason": rec.reason,
-                "message": rec.message,
-                "type": rec.type,
-                "count": rec.count,
-                "firstTimestamp": rec.first_timestamp,
-                "lastTimestamp": rec.last_timestamp,
-                "source": source,
-                "reportingComponent": self.component,
-                "reportingInstance": self.host or self.component,
-            }
-        )
+        if rec.resource_version:
+            meta["resourceVersion"] = rec.resource_version
+        return {**rec.body, "metadata": meta, "count": rec.count, "lastTimestamp": rec.last_timestamp}
+
+    def _stored(self, rec: _Record, answer: dict[str, Any]) -> None:
+        rec.stored = True
+        rec.resource_version = str((answer.get("metadata") or {}).get("resourceVersion") or "")
 
     async def _write(self, rec: _Record) -> None:
         count = rec.count
-        if rec.stored is None:
+        client = self.client
+        if not rec.stored:
             try:
-                rec.stored = await self.client.create(self._build(rec))
+                self._stored(rec, await client.create_raw("events", self._build(rec), rec.namespace))
                 rec.written_count = count
                 return
             except AlreadyExists:
-                rec.stored = await self.client.get(Event, rec.name, rec.namespace)
+                self._stored(rec, await client.get_raw("events", rec.name, rec.namespace))
         if rec.written_count == count:
             return
         try:
-            rec.stored = await self.client.update(self._build(rec))
+            self._stored(rec, await client.update_raw("events", self._build(rec), rec.namespace))
         except Conflict:
-            rec.stored = await self.client.get(Event, rec.name, rec.namespace)
-            rec.stored = await self.client.update(self._build(rec))
+            self._stored(rec, await client.get_raw("events", rec.name, rec.namespace))
+            self._stored(rec, await client.update_raw("events", self._build(rec), rec.namespace))
         except NotFound:  # deleted (TTL, user): start a fresh one
-            rec.stored = None
-            rec.stored = await self.client.create(self._build(rec))
+            rec.stored, rec.resource_version = False, ""
+            self._stored(rec, await client.create_raw("events", self._build(rec), rec.namespace))
         rec.written_count = count
 
     async def flush(self) -> None:

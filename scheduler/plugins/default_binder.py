@@ -23,7 +23,7 @@ class DefaultBinder:
 
     async def bind(self, state: CycleState, pod: Pod, node_name: str) -> Status:
         try:
-            await self.client.bind_raw(pod.metadata.namespace or "default", pod.metadata.name or "",
+            await self.client.bind(pod.metadata.namespace or "default", pod.metadata.name or "",
                                    node_name, pod_uid=pod.metadata.uid or "")
         except ApiError as exc:
             return Status.error(f"{exc.reason}: {exc.message}", plugin=NAME)

@@ -142,7 +142,8 @@ class ResourcesServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Bind(self, request, context):
-        """Bind sets spec.nodeName of an unbound pod (Conflict if already bound elsewhere).
+        """Bind sets spec.nodeName of an unbound pod (Conflict if already bound elsewhere); the answer
+        is a success Status, as Kubernetes answers a binding, not the pod.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

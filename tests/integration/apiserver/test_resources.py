@@ -4,6 +4,7 @@ selectors, deletion semantics, binding — as a client sees them over gRPC."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -257,11 +258,15 @@ async def test_pagination_with_limit_and_continue(control_plane: ControlPlane) -
 async def test_bind_sets_node_and_condition_and_conflicts(control_plane: ControlPlane) -> None:
     c = control_plane.client
     pod = await c.create(make_pod("bindme"))
-    bound = await c.bind("default", "bindme", "node-1", pod_uid=pod.metadata.uid or "")
+    await c.bind("default", "bindme", "node-1", pod_uid=pod.metadata.uid or "")
+    bound = await c.get(Pod, "bindme")
     assert bound.spec.node_name == "node-1"
     assert any(cond.type == "PodScheduled" and cond.status == "True" for cond in bound.status.conditions)
-    again = await c.bind("default", "bindme", "node-1")
-    assert again.metadata.resource_version == bound.metadata.resource_version
+    # The same placement again: nothing to write; the answer is Kubernetes' binding answer, not the pod.
+    answer = await c.transport.unary("Bind", api_pb2.BindRequest(namespace="default", name="bindme", node_name="node-1"))
+    assert json.loads(answer.json) == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                                       "code": 201}
+    assert (await c.get(Pod, "bindme")).metadata.resource_version == bound.metadata.resource_version
     with pytest.raises(Conflict, match="already assigned"):
         await c.bind("default", "bindme", "node-2")
     with pytest.raises(NotFound):
@@ -283,7 +288,8 @@ async def test_updates_from_a_stale_watch_cache_copy_are_caught(control_plane: C
     relabelled.metadata.labels = {"tier": "web"}
     await c.update(relabelled)
     monkeypatch.setattr(cache, "get", lambda k: stale if k == key else None)  # the cache lags from here on
-    bound = await c.bind("default", "stale", "node-1")
+    await c.bind("default", "stale", "node-1")
+    bound = await c.get(Pod, "stale")
     assert bound.spec.node_name == "node-1" and bound.metadata.labels == {"tier": "web"}  # not lost
     with pytest.raises(Conflict, match="already assigned"):  # the stale copy says unbound: re-checked
         await c.bind("default", "stale", "node-2")

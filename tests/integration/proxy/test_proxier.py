@@ -132,7 +132,8 @@ async def test_pods_no_policy_reads_cost_no_sync_and_reach_the_proxy_only_with_a
     async def start_pod(name: str, ip: str, **labels: str) -> None:
         pod = await client.create(Pod.from_dict({"metadata": {"name": name, "labels": labels}, "spec": {
             "containers": [{"name": "c", "image": "busybox"}]}}))
-        pod = await client.bind("default", name, "n1")
+        await client.bind("default", name, "n1")
+        pod = await client.get(Pod, name)
         assert name not in {r.name for r in proxier.netpol.records.values()}
         pod.status.pod_ip, pod.status.phase = ip, "Running"
         await client.update_status(pod)

@@ -162,7 +162,8 @@ class FakeApiServer:
         self.calls.append("Bind")
         obj = self._existing("pods", request.namespace, request.name)
         obj.setdefault("spec", {})["nodeName"] = request.node_name
-        return self._reply(await self._write("pods", "MODIFIED", obj))
+        await self._write("pods", "MODIFIED", obj)
+        return self._reply({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
 
     async def Watch(self, request: api_pb2.WatchRequest) -> AsyncIterator[api_pb2.WatchEvent]:
         self.calls.append("Watch")

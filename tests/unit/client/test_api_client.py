@@ -125,8 +125,9 @@ async def test_update_status_bind_and_logs(env: tuple[FakeApiServer, SpyTranspor
     p = await client.update_status(p)
     assert p.status.phase == "Running"
     assert spy.sent[-1][0] == "UpdateStatus"
-    bound = await client.bind("default", "a", "node-1", pod_uid=p.metadata.uid or "")
-    assert bound.spec.node_name == "node-1"
+    await client.bind("default", "a", "node-1", pod_uid=p.metadata.uid or "")
+    assert spy.sent[-1][0] == "Bind"
+    assert (await client.get(Pod, "a")).spec.node_name == "node-1"
     assert [c async for c in client.logs("default", "a")] == [b"a line 0\n", b"a line 1\n", b"a line 2\n"]
 
 

@@ -84,6 +84,32 @@ async def test_a_repeating_event_is_rate_limited_without_starving_other_events(
     assert rec.dropped == 3
 
 
+async def test_an_event_changed_or_deleted_behind_the_recorder_is_still_counted(
+        env: tuple[FakeApiServer, ApiClient]) -> None:
+    server, client = env
+    rec = EventRecorder(client, "kubelet")
+    rec.event(web_pod(), "Warning", "BackOff", "Back-off")
+    await rec.flush()
+    [ev] = server.stored("events")
+    name = ev["metadata"]["name"]
+
+    # Someone else wrote the Event (its resourceVersion moved): the repeat re-reads it and still lands.
+    ev["count"] = 1
+    await client.update_raw("events", ev, "prod")
+    rec.event(web_pod(), "Warning", "BackOff", "Back-off")
+    await rec.flush()
+    [ev] = server.stored("events")
+    assert (ev["metadata"]["name"], ev["count"]) == (name, 2)
+
+    # Deleted (the Event TTL): the next repeat creates it again, with the running count.
+    await client.delete_raw("events", name, "prod")
+    rec.event(web_pod(), "Warning", "BackOff", "Back-off")
+    await rec.close()
+    [ev] = server.stored("events")
+    assert (ev["metadata"]["name"], ev["count"], ev["reason"]) == (name, 3, "BackOff")
+    assert ev["involvedObject"]["uid"] == "u-1"
+
+
 async def test_write_failures_never_reach_the_caller(env: tuple[FakeApiServer, ApiClient]) -> None:
     server, client = env
 

@@ -13,7 +13,7 @@ from kubelite.api import Event, Pod
 from kubelite.api.errors import Conflict
 from kubelite.client import ApiClient
 from scheduler.scheduler import Scheduler
-from tests.unit.scheduler.factories import assigned, make_node, make_pod
+from tests.unit.scheduler.factories import make_node, make_pod
 
 
 class FakeClient:
@@ -27,19 +27,20 @@ class FakeClient:
         self.conflicts = 0
         self.fail_binds = False
 
-    async def bind_raw(self, namespace: str, name: str, node_name: str, pod_uid: str = "") -> dict[str, Any]:
+    async def bind(self, namespace: str, name: str, node_name: str, pod_uid: str = "") -> None:
         await asyncio.sleep(0)
         if self.fail_binds:
             raise Conflict(f"pod {name} is already assigned")
         self.binds.append((f"{namespace}/{name}", node_name))
-        return assigned(self.pods[f"{namespace}/{name}"], node_name).to_dict()
 
-    async def create(self, obj: Any, **_: Any) -> Any:
-        if isinstance(obj, Event):
-            self.events.append(obj)
+    async def create_raw(self, resource: str, obj: dict[str, Any], namespace: str | None = None,
+                         **_: Any) -> dict[str, Any]:
+        if resource == "events":
+            self.events.append(Event.from_dict(obj))
         return obj
 
-    async def update(self, obj: Any, **_: Any) -> Any:
+    async def update_raw(self, resource: str, obj: dict[str, Any], namespace: str | None = None,
+                         **_: Any) -> dict[str, Any]:
         return obj
 
     async def get(self, cls: type[Any], name: str, namespace: str = "default") -> Any:
