@@ -88,6 +88,7 @@ def _subresources(info: KindInfo, has_status: HasStatus) -> list[tuple[str, str,
         subs.append(("scale", "autoscaling", "v1", "Scale", SUBRESOURCE_VERBS))
     if info.resource == "pods":  # `kubectl drain` evicts only when discovery lists this
         subs.append(("eviction", "policy", "v1", "Eviction", ["create"]))
+        subs.append(("binding", "", "v1", "Binding", ["create"]))
     if info.resource in APPROVABLE:
         subs.append(("approval", info.group, info.version, info.kind, SUBRESOURCE_VERBS))
     parent, sub, group, version, kind = accessapi.TOKEN_SUBRESOURCE

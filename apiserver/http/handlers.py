@@ -24,6 +24,7 @@ from apiserver.fieldvalidation import FieldPolicy, parse_mode, validating
 from apiserver.http import patch as patching
 from apiserver.http import protobuf
 from apiserver.http.apply import check_write_query, request_manager, serve_apply
+from apiserver.http.binding import bind
 from apiserver.http.errors import JSON, MethodNotAllowed, UnsupportedMediaType, bad_query, not_found_path
 from apiserver.http.eviction import evict
 from apiserver.http.routing import RequestInfo
@@ -133,6 +134,10 @@ class ResourceHandlers:
             return await self._scale(request, info, kind, body)
         if sub in ("status", "approval") and info.verb not in ("get", "update", "patch"):
             raise MethodNotAllowed(f"the server does not allow this method on {kind.resource}/{sub}")
+        if sub == "binding":
+            data = None if info.verb != "create" else \
+                decode_document(body, request.headers.get("Content-Type", ""), "Binding")
+            return json_response(await bind(self.service, info, data), 201)
         if sub == "eviction":
             data = None if info.verb != "create" else \
                 decode_document(body, request.headers.get("Content-Type", ""), "Eviction")

@@ -17,7 +17,7 @@ from kubelite.api import registry
 from kubelite.api.registry import KindInfo
 
 NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
-SUBRESOURCES = frozenset({"status", "scale", "eviction", "approval"})
+SUBRESOURCES = frozenset({"status", "scale", "eviction", "binding", "approval"})
 SCALABLE = frozenset({"deployments", "replicasets", "statefulsets"})
 APPROVABLE = frozenset({"certificatesigningrequests"})
 TRUE = frozenset({"1", "true", "True", "TRUE", "yes"})
@@ -118,7 +118,7 @@ def resolve_kind(info: RequestInfo) -> KindInfo:
             or kind.version != info.api_version:
         raise not_found_path()
     if info.subresource and (info.subresource not in SUBRESOURCES or not has_subresource(kind, info.subresource)
-                             or (info.subresource == "eviction" and kind.resource != "pods")
+                             or (info.subresource in ("eviction", "binding") and kind.resource != "pods")
                              or (info.subresource == "approval" and kind.resource not in APPROVABLE)):
         raise not_found_path()
     if kind.namespaced:
