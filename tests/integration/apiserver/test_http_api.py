@@ -24,22 +24,16 @@ from kubernetes import client as k8s
 from kubernetes import watch as k8s_watch
 
 from apiserver.server import ApiServer
-from tests.integration.kvstore.kvproc import KVProcess
+from tests.integration.httpapi import running_http_apiserver
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[ApiServer]:
-    kv = KVProcess(tmp_path / "kv", tmp_path / "kv.log").start()
     # A short watch history, so a test can push an old resourceVersion out of it deterministically.
-    server = ApiServer([kv.endpoint], "127.0.0.1:0", http_listen="127.0.0.1:0", history=HISTORY)
-    try:
-        await server.start()
+    async with running_http_apiserver(tmp_path, history=HISTORY) as server:
         yield server
-    finally:
-        await server.stop()
-        kv.terminate()
 
 
 HISTORY = 32
@@ -352,16 +346,9 @@ async def test_https_with_a_server_certificate(tmp_path: Path) -> None:
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
                     "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
                     "-out", str(cert)], check=True, capture_output=True)
-    kv = KVProcess(tmp_path / "kv", tmp_path / "kv.log").start()
-    server = ApiServer([kv.endpoint], "127.0.0.1:0", http_listen="127.0.0.1:0",
-                       http_ssl=server_ssl_context(str(cert), str(key)))
-    try:
-        await server.start()
+    async with running_http_apiserver(tmp_path, http_ssl=server_ssl_context(str(cert), str(key))) as server:
         assert server.http.url.startswith("https://")
         trust = ssl.create_default_context(cafile=str(cert))
         async with aiohttp.ClientSession() as session:
             async with session.get(f"{server.http.url}/version", ssl=trust) as resp:
                 assert (await resp.json())["minor"] == "32"
-    finally:
-        await server.stop()
-        kv.terminate()

@@ -14,21 +14,15 @@ import pytest
 from kubernetes import client as k8s
 
 from apiserver.server import ApiServer
-from tests.integration.kvstore.kvproc import KVProcess
+from tests.integration.httpapi import running_http_apiserver
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[ApiServer]:
-    kv = KVProcess(tmp_path / "kv", tmp_path / "kv.log").start()
-    server = ApiServer([kv.endpoint], "127.0.0.1:0", http_listen="127.0.0.1:0")
-    try:
-        await server.start()
+    async with running_http_apiserver(tmp_path) as server:
         yield server
-    finally:
-        await server.stop()
-        kv.terminate()
 
 
 def _bind_with_the_python_client(url: str) -> tuple[int, dict[str, Any], str]:

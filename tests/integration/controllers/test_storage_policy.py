@@ -24,8 +24,8 @@ from kubelite.api.policy import PodDisruptionBudget
 from kubelite.api.storage import PersistentVolume, PersistentVolumeClaim
 from kubelite.client import ApiClient
 from tests.integration.apiserver.test_http_api import KUBECTL, Kubectl
+from tests.integration.httpapi import running_http_apiserver
 from tests.integration.kubectl.test_rollout_nodes import kctl
-from tests.integration.kvstore.kvproc import KVProcess
 from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
@@ -38,14 +38,8 @@ LOCAL_PATH = {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[ApiServer]:
-    kv = KVProcess(tmp_path / "kv", tmp_path / "kv.log").start()
-    server = ApiServer([kv.endpoint], "127.0.0.1:0", http_listen="127.0.0.1:0")
-    try:
-        await server.start()
+    async with running_http_apiserver(tmp_path) as server:
         yield server
-    finally:
-        await server.stop()
-        kv.terminate()
 
 
 @contextlib.asynccontextmanager

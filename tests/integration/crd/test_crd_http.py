@@ -22,7 +22,7 @@ from apiserver.options import ListOptions
 from apiserver.server import ApiServer
 from tests.integration.apiserver.test_http_api import KUBECTL, Kubectl, python_client
 from tests.integration.crd.greeting import CRD_NAME, GROUP, greeting, greeting_crd
-from tests.integration.kvstore.kvproc import KVProcess
+from tests.integration.httpapi import running_http_apiserver
 from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
@@ -30,14 +30,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[ApiServer]:
-    kv = KVProcess(tmp_path / "kv", tmp_path / "kv.log").start()
-    server = ApiServer([kv.endpoint], "127.0.0.1:0", http_listen="127.0.0.1:0")
-    try:
-        await server.start()
+    async with running_http_apiserver(tmp_path) as server:
         yield server
-    finally:
-        await server.stop()
-        kv.terminate()
 
 
 async def established(api: ApiServer) -> None:

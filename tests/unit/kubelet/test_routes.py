@@ -108,12 +108,18 @@ async def test_sync_adds_missing_and_removes_stale_routes_only() -> None:
     ]
 
 
-async def test_a_status_heartbeat_execs_nothing_but_a_node_change_is_applied_at_once() -> None:
+async def synced(resync_seconds: float) -> tuple[FakeIp, RouteSync]:
+    """A route sync that has applied NODES once, over a fake `ip`."""
     fake = FakeIp([])
-    sync = RouteSync(cast(ApiClient, object()), "node-1", "10.88.0.11", resync_seconds=3600, ip=fake)
+    sync = RouteSync(cast(ApiClient, object()), "node-1", "10.88.0.11", resync_seconds=resync_seconds, ip=fake)
     for n in NODES:
         sync.informer.store._put(n.metadata.name or "", n)
     await sync.sync()
+    return fake, sync
+
+
+async def test_a_status_heartbeat_execs_nothing_but_a_node_change_is_applied_at_once() -> None:
+    fake, sync = await synced(3600)
     assert set(fake.routes) == {"10.96.0.0/12", "10.244.2.0/24"}
     fake.take()
 
@@ -137,11 +143,7 @@ async def test_a_status_heartbeat_execs_nothing_but_a_node_change_is_applied_at_
 
 
 async def test_a_route_deleted_by_someone_else_comes_back_at_the_periodic_check() -> None:
-    fake = FakeIp([])
-    sync = RouteSync(cast(ApiClient, object()), "node-1", "10.88.0.11", resync_seconds=0.0, ip=fake)
-    for n in NODES:
-        sync.informer.store._put(n.metadata.name or "", n)
-    await sync.sync()
+    fake, sync = await synced(0.0)
     del fake.routes["10.244.2.0/24"]  # `ip route del` by an operator
     plan = await sync.sync()  # resync_seconds passed: the kernel is read again
     assert plan is not None and [r.dst for r in plan.replace] == ["10.244.2.0/24"]
@@ -149,11 +151,7 @@ async def test_a_route_deleted_by_someone_else_comes_back_at_the_periodic_check(
 
 
 async def test_after_a_half_applied_change_the_next_sync_reads_the_kernel() -> None:
-    fake = FakeIp([])
-    sync = RouteSync(cast(ApiClient, object()), "node-1", "10.88.0.11", resync_seconds=3600, ip=fake)
-    for n in NODES:
-        sync.informer.store._put(n.metadata.name or "", n)
-    await sync.sync()
+    fake, sync = await synced(3600)
     sync.informer.store._put("node-2", node("node-2", "10.88.0.22", "10.244.2.0/24"))
     sync.informer.store._put("node-5", node("node-5", "10.88.0.15", "10.244.5.0/24"))
     fake.fail_replace = "10.244.5.0/24"
