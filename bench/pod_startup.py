@@ -14,7 +14,8 @@ Run (root, runc, conmon, CNI plugins, docker-registry): `python bench/pod_startu
    the kubelet reports it); prints p50/p90/p99/max.
 3. The floor, measured in the same run: a bare `runc run` of a copy of one of
    those pods' own bundles (same rootfs, spec and pod namespaces, a cgroup
-   next to the pods'; no conmon, no CNI, no kubelet), `--floor-runs` times.
+   next to the pods'; no conmon, no CNI, no kubelet), `--floor-runs` times, then
+   `--floor-burst` of them at once: what runc alone allows a burst on this machine.
 
 Prints figures and ratios; asserts nothing. `kubelite down` at the end.
 """
@@ -26,6 +27,7 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -33,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -206,18 +209,36 @@ def measure_floor(bundle: Path, runs: int) -> list[float]:
 
 
 def _measure_floor(bundle: Path, runs: int) -> list[float]:
+    return [_bare_run(bundle, f"floor-{os.getpid()}-{i}") for i in range(runs)]
+
+
+def _bare_run(bundle: Path, cid: str) -> float:
+    """One bare `runc run` of `bundle` to completion; its wall time."""
     root = bundle.parent / "runc-root"
-    times: list[float] = []
-    for i in range(runs):
-        cid = f"floor-{os.getpid()}-{i}"
+    t0 = time.perf_counter()
+    proc = subprocess.run(["runc", "--root", str(root), "run", "--bundle", str(bundle), cid],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    took = time.perf_counter() - t0
+    if proc.returncode != 0:
+        subprocess.run(["runc", "--root", str(root), "delete", "--force", cid], capture_output=True)
+        raise RuntimeError(f"bare runc run failed: {proc.stderr.strip()}")
+    return took
+
+
+def measure_floor_burst(bundle: Path, runs: int) -> tuple[float, float]:
+    """`runs` bare `runc run`s all at once (as the pod burst starts its pods): (containers/s, CPU
+    seconds per container of runc and `runc init`, from this process's waited-for children)."""
+    try:
+        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        proc = subprocess.run(["runc", "--root", str(root), "run", "--bundle", str(bundle), cid],
-                              capture_output=True, text=True, stdin=subprocess.DEVNULL)
-        times.append(time.perf_counter() - t0)
-        if proc.returncode != 0:
-            subprocess.run(["runc", "--root", str(root), "delete", "--force", cid], capture_output=True)
-            raise RuntimeError(f"bare runc run failed: {proc.stderr.strip()}")
-    return times
+        with ThreadPoolExecutor(max_workers=runs) as pool:
+            list(pool.map(lambda i: _bare_run(bundle, f"floorburst-{os.getpid()}-{i}"), range(runs)))
+        wall = time.perf_counter() - t0
+        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    finally:
+        remove_floor_cgroup(bundle)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    return runs / wall, cpu / runs
 
 
 STAGES = (("pod sandbox ready", "namespaces_ms"), ("pod sandbox ready", "network_ms"),
@@ -277,8 +298,12 @@ async def bench(args: argparse.Namespace, data_dir: Path) -> None:
             paced_wall = time.monotonic() - t2
         bundle_src = find_bundle(data_dir)
         floor: list[float] = []
+        floor_burst: tuple[float, float] | None = None
         if bundle_src is not None and shutil.which("runc"):
-            floor = await asyncio.to_thread(measure_floor, floor_bundle(bundle_src, data_dir), args.floor_runs)
+            bare = floor_bundle(bundle_src, data_dir)
+            floor = await asyncio.to_thread(measure_floor, bare, args.floor_runs)
+            if args.floor_burst:
+                floor_burst = await asyncio.to_thread(measure_floor_burst, bare, args.floor_burst)
         per_node: dict[str, int] = {}
         for pod in (await client.list(Pod, "default", label_selector="app=bench")).items:
             if (pod.metadata.name or "").startswith("bench-"):
@@ -324,6 +349,11 @@ async def bench(args: argparse.Namespace, data_dir: Path) -> None:
                   f"of machine time per pod)")
     else:
         print("floor: no bundle found to measure")
+    if floor_burst is not None:
+        rate, cpu = floor_burst
+        print(f"bare runc run burst floor: {args.floor_burst} at once, {rate:.1f} containers/s, "
+              f"{cpu * 1000:.0f} ms CPU per container (runc + runc init); on {os.cpu_count()} CPUs runc alone "
+              f"allows at most {(os.cpu_count() or 1) / cpu:.0f} containers/s")
 
 
 def main() -> None:
@@ -334,6 +364,8 @@ def main() -> None:
                    help="then --pods more pods created at this steady rate (pods/s; 0 skips), "
                         "like the latency pods of Kubernetes' density tests")
     p.add_argument("--floor-runs", type=int, default=20)
+    p.add_argument("--floor-burst", type=int, default=100, help="bare `runc run`s started at once after the "
+                   "sequential floor (0 skips): the burst's floor")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for all pods")
     p.add_argument("--py-spy", metavar="DIR", help="record the kubelets and the apiserver with py-spy during "
                    "the burst (collapsed stacks in DIR/<name>.txt)")
