@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -24,16 +23,6 @@ from tests.integration.controllers.helpers import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def manager(control_plane: Any) -> AsyncIterator[ControllerManager]:
-    cm = ControllerManager(control_plane.client)
-    await cm.start()
-    try:
-        yield cm
-    finally:
-        await cm.stop()
 
 
 async def replica_sets(client: ApiClient, app: str) -> list[ReplicaSet]:
