@@ -17,7 +17,7 @@ import grpc
 
 from kubelet.image_pulls import ImageService
 from kubelet.localpath import LocalPathVolumes, pods_use
-from kubelet.node import NodeAgent, NodeConfig
+from kubelet.node import LEASE_DURATION_SECONDS, NodeAgent, NodeConfig
 from kubelet.overlay.model import VxlanConfig
 from kubelet.pod_config import cluster_dns
 from kubelet.pod_dispatcher import SHUTDOWN_GRACE_CAP, PodDispatcher
@@ -40,7 +40,7 @@ class KubeletConfig:
     capacity_memory: str | None = None
     resync_seconds: float = 1.0
     node_status_seconds: float = 10.0
-    lease_seconds: float = 5.0
+    lease_duration_seconds: int = LEASE_DURATION_SECONDS  # renewed every quarter of it
     shutdown_grace_cap: float = SHUTDOWN_GRACE_CAP
     cluster_dns: tuple[str, ...] = ()  # cluster DNS server IPs written into pods' resolv.conf
     cluster_domain: str = "cluster.local"
@@ -89,7 +89,7 @@ class Kubelet:
                 data_dir=str(self.cfg.data_dir.resolve()),
             ),
             status_interval=self.cfg.node_status_seconds,
-            lease_interval=self.cfg.lease_seconds,
+            lease_duration=self.cfg.lease_duration_seconds,
         )
         # Sandboxes to re-adopt are known before the first pod arrives, so no worker waits for them.
         await self.pods.load_adopted()

@@ -34,6 +34,7 @@ from kubelet import runc
 from kubelet.agent import Kubelet, KubeletConfig
 from kubelet.cni import CniNetwork
 from kubelet.images import ImageStore
+from kubelet.node import LEASE_DURATION_SECONDS
 from kubelet.overlay.model import BACKEND_HOST_GW, BACKEND_VXLAN, BACKENDS, DEFAULT_PORT, VxlanConfig
 from kubelet.process_runtime import ProcessRuntime
 from kubelet.runtime import Runtime
@@ -70,6 +71,12 @@ def _hostport(text: str) -> tuple[str, int]:
 def _net_id(text: str) -> int:
     if not text.isdigit() or not 0 <= int(text) <= 255:
         raise argparse.ArgumentTypeError(f"expected a network id 0..255, got {text!r}")
+    return int(text)
+
+
+def _lease_duration(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected whole seconds >= 1, got {text!r}")
     return int(text)
 
 
@@ -127,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "gives kubelite/CLUSTER/NODE_NAME so two clusters' nodes of one name never share one)")
     p.add_argument("--seccomp-dir", type=Path, default=None,
                    help="where seccompProfile type Localhost profiles are read from (default: DATA_DIR/seccomp)")
+    p.add_argument("--node-lease-duration-seconds", type=_lease_duration, default=LEASE_DURATION_SECONDS,
+                   metavar="SECONDS", help="the node Lease's duration, renewed every quarter of it (Kubernetes' "
+                   f"nodeLeaseDurationSeconds, default {LEASE_DURATION_SECONDS}); keep it at most the "
+                   "controller-manager's --node-monitor-grace-period")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     add_serving_flags(p, "the Kubelet API (exec, logs)")
     add_client_flags(p)
@@ -162,6 +173,7 @@ def _build(args: argparse.Namespace, runtime_name: str) -> Kubelet:
         cluster_domain=args.cluster_domain, tls=args.tls,
         api_users=API_USERS if args.client_ca_file else None,
         overlay=VxlanConfig(args.net_id, args.vxlan_port) if args.pod_network == BACKEND_VXLAN else None,
+        lease_duration_seconds=args.node_lease_duration_seconds,
     )
     client = ApiClient.connect(args.server, credentials=args.credentials)
     if runtime_name == "process":

@@ -38,6 +38,16 @@ log = logging.getLogger(__name__)
 KUBELET_VERSION = "v0.1.0-kubelite"
 LEASE_NAMESPACE = "kube-node-lease"
 LEASE_DURATION_SECONDS = 40
+"""The node Lease's duration (Kubernetes' `nodeLeaseDurationSeconds`): how long the Lease says the
+node is alive for. The kubelet renews it every `LEASE_RENEW_FRACTION` of it (10 s by default), as
+Kubernetes' kubelet does; `kubelite up` with a short `--node-monitor-grace-period` passes that
+grace period as the duration, so the renewals stay well inside it."""
+LEASE_RENEW_FRACTION = 0.25
+
+
+def lease_renew_interval(duration_seconds: int) -> float:
+    """Seconds between renewals of a node Lease of `duration_seconds`."""
+    return duration_seconds * LEASE_RENEW_FRACTION
 ANNOTATION_RUNTIME = "kubelite.io/container-runtime"
 ANNOTATION_ISOLATION = "kubelite.io/isolation"
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
@@ -184,13 +194,14 @@ class NodeAgent:
         cfg: NodeConfig,
         status_interval: float = 10.0,
         report_interval: float = 60.0,
-        lease_interval: float = 5.0,
+        lease_duration: int = LEASE_DURATION_SECONDS,
     ) -> None:
         self.client = client
         self.cfg = cfg
         self.status_interval = status_interval
         self.report_interval = report_interval
-        self.lease_interval = lease_interval
+        self.lease_duration = lease_duration
+        self.lease_interval = lease_renew_interval(lease_duration)
         self.registered = asyncio.Event()
         self.pod_cidr: str | None = None
         self._pod_cidr_known = asyncio.Event()
@@ -380,12 +391,12 @@ class NodeAgent:
                 self._lease = await self.client.create(Lease(
                     metadata=ObjectMeta(name=name, namespace=LEASE_NAMESPACE,
                                         owner_references=owner if self._node_uid else []),
-                    spec=LeaseSpec(holder_identity=name, lease_duration_seconds=LEASE_DURATION_SECONDS,
+                    spec=LeaseSpec(holder_identity=name, lease_duration_seconds=self.lease_duration,
                                    acquire_time=stamp, renew_time=stamp),
                 ))
                 return
         lease.spec.holder_identity = name
-        lease.spec.lease_duration_seconds = LEASE_DURATION_SECONDS
+        lease.spec.lease_duration_seconds = self.lease_duration
         lease.spec.renew_time = now_micro()
         try:
             self._lease = await self.client.update(lease)

@@ -77,12 +77,21 @@ class Tuning:
                 out += ["--lb-pool", self.lb_pool]
             if self.horizontal_pod_autoscaler_sync_period is not None:
                 out += ["--horizontal-pod-autoscaler-sync-period", f"{self.horizontal_pod_autoscaler_sync_period:g}"]
+        elif component.startswith("kubelet-") and self.node_monitor_grace_period is not None:
+            out += ["--node-lease-duration-seconds", str(self.node_lease_duration())]
         elif component == "apiserver":
             if self.not_ready_toleration_seconds is not None:
                 out += ["--default-not-ready-toleration-seconds", str(self.not_ready_toleration_seconds)]
             if self.unreachable_toleration_seconds is not None:
                 out += ["--default-unreachable-toleration-seconds", str(self.unreachable_toleration_seconds)]
         return out
+
+    def node_lease_duration(self) -> int:
+        """A node Lease as long as the grace period (whole seconds, at least 1): its kubelet renews it
+        every quarter of that, so a node is declared unknown only after several missed renewals, as with
+        Kubernetes' defaults (40 s Lease, 10 s renewals, 40 s grace). None of the grace: the kubelet's default."""
+        assert self.node_monitor_grace_period is not None
+        return max(1, int(self.node_monitor_grace_period))
 
     def up_flags(self) -> list[str]:
         """The `kubelite up` flags that reproduce this tuning (for tests driving the CLI)."""
@@ -146,14 +155,17 @@ def proxy_component(node: str, ip: str, server: str, port_offset: int, identity:
                      health, netns)
 
 
-def node_config(plan: ClusterPlan, pod_network: str) -> dict[str, str]:
+def node_config(plan: ClusterPlan, pod_network: str, tuning: Tuning | None = None) -> dict[str, str]:
     """What a node joining this cluster must run with to be like its own nodes (cluster-info's
-    `kubelite.io/node-config`): the pod network, the cluster DNS and the image registry. Empty for the
-    process runtime (no pod network, no DNS, no registry)."""
+    `kubelite.io/node-config`): the pod network, the cluster DNS and the image registry (none of which
+    the process runtime has), and the node Lease's duration when the grace period is not the default."""
+    lease: dict[str, str] = {}
+    if tuning is not None and tuning.node_monitor_grace_period is not None:
+        lease["nodeLeaseDurationSeconds"] = str(tuning.node_lease_duration())
     if plan.network is None:
-        return {}
+        return lease
     config = {"podNetwork": pod_network, "netId": str(plan.network.net_id), "clusterDNS": DNS_SERVICE_IP,
-              "clusterDomain": CLUSTER_DOMAIN}
+              "clusterDomain": CLUSTER_DOMAIN, **lease}
     if plan.registry:
         config["registry"] = plan.registry
         config["registryTLS"] = "true" if plan.registry_tls else "false"

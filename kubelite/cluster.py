@@ -440,7 +440,7 @@ async def _publish_cluster_info(plan: ClusterPlan, settings: ClusterSettings, de
     from kubelite.client import ApiClient
 
     ca = cert_path(plan.pki_dir, pki.CLUSTER_CA).read_bytes()
-    info = ClusterInfo(plan.https_server, ca, plan.server, addons.node_config(plan, settings.pod_network))
+    info = ClusterInfo(plan.https_server, ca, plan.server, addons.node_config(plan, settings.pod_network, settings.tuning))
     client = ApiClient.connect(plan.server, credentials=pki.admin_tls(plan.pki_dir).credentials())
     try:
         while True:

@@ -33,7 +33,8 @@ GRPC_EXTENSION = "kubelite.io/grpc-server"
 NODE_EXTENSION = "kubelite.io/node-config"
 # What a joining node takes from cluster-info to run like the control plane's own nodes (camelCase keys,
 # as in a KubeletConfiguration): inside the signed kubeconfig, so a node trusts it as much as the CA.
-NODE_CONFIG_KEYS = ("podNetwork", "netId", "vxlanPort", "clusterDNS", "clusterDomain", "registry", "registryTLS")
+NODE_CONFIG_KEYS = ("podNetwork", "netId", "vxlanPort", "clusterDNS", "clusterDomain", "registry", "registryTLS",
+                    "nodeLeaseDurationSeconds")
 
 
 class ClusterInfoError(ValueError):

@@ -87,11 +87,15 @@ def route_source(server: str) -> str:
         return str(s.getsockname()[0])
 
 
-def node_flags(config: dict[str, str]) -> list[str]:
-    """The kubelet flags of cluster-info's signed node configuration (`addons.node_config`): the pod
-    network the control plane chose and the cluster DNS, so a joined runc node is like the control
-    plane's own. The image registry goes in as `--default-registry`."""
+def node_flags(config: dict[str, str], runc: bool = True) -> list[str]:
+    """The kubelet flags of cluster-info's signed node configuration (`addons.node_config`): the node
+    Lease's duration, and for a runc node the pod network the control plane chose and the cluster DNS,
+    so a joined node is like the control plane's own. The image registry goes in as `--default-registry`."""
     flags: list[str] = []
+    if config.get("nodeLeaseDurationSeconds"):
+        flags += ["--node-lease-duration-seconds", config["nodeLeaseDurationSeconds"]]
+    if not runc:
+        return flags
     if config.get("podNetwork"):
         flags += ["--pod-network", config["podNetwork"], "--net-id", config.get("netId", "0")]
         if config.get("vxlanPort"):
@@ -126,9 +130,9 @@ async def join(args: argparse.Namespace) -> int:
         f.write(ci.bootstrap_kubeconfig(info, args.token))
     certs = data_dir / "pki"
     plan = ClusterPlan(data_dir=data_dir, nodes=1, port_offset=args.port_offset, runtime=runtime)
-    identity = ["--bootstrap-kubeconfig", str(kubeconfig), "--cert-dir", str(certs)]
+    identity = ["--bootstrap-kubeconfig", str(kubeconfig), "--cert-dir", str(certs),
+                *node_flags(info.node_config, runc=runtime == "runc")]
     if runtime == "runc":
-        identity += node_flags(info.node_config)
         if info.node_config.get("registryTLS") == "true":  # verified with the cluster CA the kubelet keeps
             identity += ["--registry-ca-file", str(certs / "ca.crt")]
     # <data>/nodes/<name>, as `up` lays nodes out: `_teardown` finds the runc state there

@@ -54,7 +54,7 @@ async def running_kubelet(server: str, data_dir: Path) -> AsyncIterator[Kubelet]
     kubelet = Kubelet(
         client, ProcessRuntime(),
         KubeletConfig(node_name=NODE, node_ip=NODE_IP, listen=f"{NODE_IP}:0", data_dir=data_dir,
-                      resync_seconds=0.5, node_status_seconds=1.0, lease_seconds=1.0),
+                      resync_seconds=0.5, node_status_seconds=1.0, lease_duration_seconds=4),
     )
     try:
         await kubelet.start()
@@ -134,7 +134,7 @@ async def test_node_registers_ready_with_lease(control_plane: Any, kubelet: Kube
             return None
 
     lease = await eventually(lease_exists, "the node's lease")
-    assert lease.spec.holder_identity == NODE and lease.spec.lease_duration_seconds == 40
+    assert lease.spec.holder_identity == NODE and lease.spec.lease_duration_seconds == 4  # the configured duration, renewed every second
     first = lease.spec.renew_time
 
     async def renewed() -> bool:

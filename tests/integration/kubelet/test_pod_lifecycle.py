@@ -92,7 +92,7 @@ async def running_kubelet(server: str, data_dir: Path, images: FakeImages | None
     kubelet = Kubelet(
         client, runtime or ProcessRuntime(host_ip=NODE_IP),
         KubeletConfig(node_name=NODE, node_ip=NODE_IP, listen=f"{NODE_IP}:0", data_dir=data_dir,
-                      resync_seconds=0.3, node_status_seconds=1.0, lease_seconds=1.0),
+                      resync_seconds=0.3, node_status_seconds=1.0, lease_duration_seconds=4),
         images=images,
     )
     kubelet.pods.ctx.images.backoff = BackOff(0.5, 2.0)

@@ -7,7 +7,15 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
 
-from kubelet.node import NodeAgent, NodeConfig, _without_heartbeats, build_node, node_status
+from kubelet.node import (
+    LEASE_DURATION_SECONDS,
+    NodeAgent,
+    NodeConfig,
+    _without_heartbeats,
+    build_node,
+    lease_renew_interval,
+    node_status,
+)
 from kubelet.pod_dispatcher import remove_orphan_dirs
 from kubelet.routes import RouteSync
 from kubelite.api.core import Node, NodeStatus
@@ -37,6 +45,12 @@ def test_status_capacity_addresses_and_ready() -> None:
     assert d["nodeInfo"]["containerRuntimeVersion"] == "process://0.1.0" and d["nodeInfo"]["operatingSystem"] == "linux"
     override = NodeConfig(**{**CFG.__dict__, "capacity_cpu": "8", "capacity_memory": "16Gi"})
     assert node_status(override, NodeStatus(), "t").capacity == {"cpu": "8", "memory": "16Gi", "pods": "110"}
+
+
+def test_the_node_lease_is_renewed_every_quarter_of_its_duration_as_in_kubernetes() -> None:
+    assert LEASE_DURATION_SECONDS == 40 and lease_renew_interval(LEASE_DURATION_SECONDS) == 10.0
+    agent = NodeAgent(cast(ApiClient, SimpleNamespace()), CFG, lease_duration=8)
+    assert agent.lease_duration == 8 and agent.lease_interval == 2.0
 
 
 def test_only_heartbeats_change_between_reports() -> None:

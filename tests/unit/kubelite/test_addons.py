@@ -64,6 +64,18 @@ def test_tuning_reaches_the_controller_manager_and_the_apiserver(tmp_path: Path)
     assert not addons.Tuning().up_flags()
 
 
+def test_a_short_grace_period_gives_the_kubelets_a_node_lease_as_short(tmp_path: Path) -> None:
+    """Renewed every quarter of its duration: 2.5 s against an 10 s grace, not the default 10 s."""
+    plan = plan_cluster(tmp_path, nodes=2, runtime="process")
+    addons.add_to_plan(plan, addons.Tuning(node_monitor_grace_period=10.5))
+    kubelets = [c for c in plan.components if c.name.startswith("kubelet-")]
+    assert len(kubelets) == 2
+    assert all(flag(c.argv, "--node-lease-duration-seconds") == "10" for c in kubelets)
+    default = plan_cluster(tmp_path, nodes=1, runtime="process")
+    addons.add_to_plan(default, addons.Tuning())
+    assert all("--node-lease-duration-seconds" not in c.argv for c in default.components)
+
+
 def test_kube_dns_service_points_at_the_host_daemon(tmp_path: Path) -> None:
     plan = plan_cluster(tmp_path, nodes=1, runtime="runc", net_id=7)
     assert plan.network is not None

@@ -43,3 +43,14 @@ def test_join_turns_the_node_config_into_kubelet_flags() -> None:
         "--pod-network", "vxlan", "--net-id", "7", "--vxlan-port", "4789",
         "--cluster-dns", "10.96.0.10", "--cluster-domain", "cluster.local"]
     assert node_flags({}) == []
+
+
+def test_a_joined_node_renews_its_lease_within_the_clusters_grace_period() -> None:
+    tuned = ClusterSettings(nodes=1, runtime="process", tuning=addons.Tuning(node_monitor_grace_period=8)).plan(
+        Path("/tmp/x"))
+    config = addons.node_config(tuned, "host-gw", addons.Tuning(node_monitor_grace_period=8))
+    assert config == {"nodeLeaseDurationSeconds": "8"}
+    assert node_flags(config, runc=False) == ["--node-lease-duration-seconds", "8"]
+    runc = addons.node_config(plan_of("runc"), "vxlan", addons.Tuning(node_monitor_grace_period=8))
+    assert node_flags(runc)[:2] == ["--node-lease-duration-seconds", "8"] and "--pod-network" in node_flags(runc)
+    assert node_flags(runc, runc=False) == ["--node-lease-duration-seconds", "8"]

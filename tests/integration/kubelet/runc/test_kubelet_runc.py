@@ -34,7 +34,7 @@ async def start_kubelet(server: str, env: Env) -> tuple[Kubelet, ApiClient]:
     env.runtimes.append(runtime)  # Kubelet.start starts it (re-adopting what is there)
     kubelet = Kubelet(client, runtime, KubeletConfig(
         node_name=NODE, node_ip=NODE_IP, listen=f"{NODE_IP}:0", data_dir=env.base / "node",
-        resync_seconds=0.5, node_status_seconds=1.0, lease_seconds=1.0,
+        resync_seconds=0.5, node_status_seconds=1.0, lease_duration_seconds=4,
     ))
     await kubelet.start()
     await asyncio.wait_for(kubelet.wait_ready(), 20)

@@ -40,7 +40,7 @@ async def running_kubelet(server: str, data_dir: Path, runtime: Runtime) -> Asyn
     client = ApiClient.connect(server)
     kubelet = Kubelet(client, runtime, KubeletConfig(
         node_name=NODE, node_ip=NODE_IP, listen=f"{NODE_IP}:0", data_dir=data_dir, resync_seconds=0.3,
-        node_status_seconds=1.0, lease_seconds=1.0))
+        node_status_seconds=1.0, lease_duration_seconds=4))
     try:
         await kubelet.start()
         await asyncio.wait_for(kubelet.wait_ready(), 20)
