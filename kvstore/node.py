@@ -249,12 +249,12 @@ class KVNode(CoreView, OpsView):
             return
         self._closed = True
         self.ready = False
-        self._ticker.cancel()
         for task in [*self._tasks, self._loop_task]:
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        self._ticker.cancel()  # after the loop: its last turn may have armed it again
         self.hub.close_all()
         self._fail_all(errors.stopped())
         log.info("raft stats", extra=self.stats)
