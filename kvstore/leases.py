@@ -33,6 +33,9 @@ class Lessor:
         self._deadline: dict[int, float] = {}
         self._heap: list[tuple[float, int]] = []
         self._revoking: set[int] = set()
+        self.on_sooner: Callable[[], None] | None = None
+        """Called when a deadline earlier than every pending one appears: the expiry loop sleeps
+        until the earliest deadline (`kvstore.cluster_ops.LeaseOps.expire_loop`)."""
 
     @property
     def store(self) -> MVCCStore:
@@ -53,10 +56,14 @@ class Lessor:
 
     def _renew(self, lease_id: int) -> int:
         ttl = self._store.leases[lease_id].ttl
-        deadline = self._clock() + ttl
-        self._deadline[lease_id] = deadline
-        heapq.heappush(self._heap, (deadline, lease_id))
+        self._push(self._clock() + ttl, lease_id)
         return ttl
+
+    def _push(self, deadline: float, lease_id: int) -> None:
+        self._deadline[lease_id] = deadline
+        if self.on_sooner is not None and (not self._heap or deadline < self._heap[0][0]):
+            self.on_sooner()
+        heapq.heappush(self._heap, (deadline, lease_id))
 
     def granted(self, lease_id: int) -> None:
         """Start the clock of a lease the store just granted."""
@@ -120,12 +127,15 @@ class Lessor:
         """A revoke proposal failed; consider the lease again on the next check."""
         self._revoking.discard(lease_id)
         if lease_id in self._store.leases:
-            deadline = self._clock()
-            self._deadline[lease_id] = deadline
-            heapq.heappush(self._heap, (deadline, lease_id))
+            self._push(self._clock(), lease_id)
+
+    def until_next(self) -> float | None:
+        """Seconds until the earliest pending deadline (None: none), for the expiry loop's sleep."""
+        deadline = self.next_deadline()
+        return None if deadline is None else deadline - self._clock()
 
     def next_deadline(self) -> float | None:
-        """Earliest pending deadline (clock units), for the expiry loop's sleep."""
+        """Earliest pending deadline (clock units)."""
         while self._heap and self._deadline.get(self._heap[0][1]) != self._heap[0][0]:
             heapq.heappop(self._heap)
         return self._heap[0][0] if self._heap else None

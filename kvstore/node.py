@@ -44,11 +44,11 @@ import secrets
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from google.protobuf.message import Message as PbMessage
 
 from kubelite.pb.etcd import internal_pb2, rpc_pb2
-from kubelite.pb.kubelite import raftpb_pb2
 from kvstore import errors, snapshot
 from kvstore.cluster_ops import LeaseOps, MemberOps, auto_compact
 from kvstore.compaction import Compactor
@@ -63,7 +63,7 @@ from kvstore.membership import (
     Meta,
 )
 from kvstore.mvcc import MVCCStore
-from kvstore.nodeview import CoreView
+from kvstore.nodeview import CoreView, OpsView
 from kvstore.proposals import ProposalQueue
 from kvstore.raft import (
     ConfChange,
@@ -78,7 +78,7 @@ from kvstore.reads import ReadIndexQueue
 from kvstore.recovery import Recovered, load_or_create_meta, recover
 from kvstore.snapshotter import SnapshotPolicy
 from kvstore.storagefault import StorageFault, kv_error
-from kvstore.ticks import ticks_due
+from kvstore.ticks import TickTimer, may_idle
 from kvstore.transport import InMemoryNetwork, Transport
 from kvstore.wal import Wal
 from kvstore.watch import WatchHub
@@ -93,7 +93,7 @@ BUSY_MEMORY = 0.1
 """A turn that applied BUSY_REQUESTS requests makes the loop batch for this long (seconds)."""
 
 
-class KVNode(CoreView):
+class KVNode(CoreView, OpsView):
     """One kvstore member (see module doc)."""
 
     def __init__(
@@ -167,7 +167,7 @@ class KVNode(CoreView):
         self._campaign = False
         self._replay_target = 0
         self._replayed = asyncio.Event()
-        self._ticks = 0
+        self._ticker = TickTimer(tick_interval, lambda: cast(RawNode, self._raw).raft, self._tick_fired)
         self._wake = asyncio.Event()
         self._read_timer: asyncio.TimerHandle | None = None
         self._leader_known = asyncio.Event()
@@ -202,8 +202,8 @@ class KVNode(CoreView):
         self._peers_live = True
         self.transport.set_peers(self._peer_urls())
         self._loop_task = asyncio.create_task(self._run(), name="raft-loop")
+        self._ticker.restart()
         self._tasks = [
-            asyncio.create_task(self._ticker(), name="raft-ticker"),
             asyncio.create_task(self.leases.expire_loop(self.lease_check_interval), name="lease-expiry"),
             asyncio.create_task(self.members.publish(), name="member-publish"),
         ]
@@ -254,6 +254,7 @@ class KVNode(CoreView):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        self._ticker.cancel()  # after the loop: its last turn may have armed it again
         self.hub.close_all()
         self._fail_all(errors.stopped())
         log.info("raft stats", extra=self.stats)
@@ -286,19 +287,10 @@ class KVNode(CoreView):
 
     # ------------------------------------------------------------------ the loop
 
-    async def _ticker(self) -> None:
-        while True:
-            await asyncio.sleep(self.tick_interval)
-            self._ticks += 1
-            if self._ticks_due():
-                self._wake.set()
-            self._queue.expire(lambda: errors.no_leader() if not self.leader else errors.timeout())
-
-    def _ticks_due(self) -> bool:
-        """Whether the loop must run for the ticks counted so far (`kvstore.ticks`)."""
-        raw = self._raw
-        return bool(self._ticks) if raw is None else \
-            ticks_due(raw.raft, self._ticks, self.election_ticks, self._queue, self._reads)
+    def _tick_fired(self, due: bool) -> None:
+        if due:
+            self._wake.set()
+        self._queue.expire(lambda: errors.no_leader() if not self.leader else errors.timeout())
 
     async def _run(self) -> None:
         raw = self._raw
@@ -337,6 +329,7 @@ class KVNode(CoreView):
                         self._campaign = True
                 if self.core.fault is None:
                     await self._maybe_snapshot()
+                self._ticker.settle(may_idle(raw.raft, self._queue, self._reads))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -359,7 +352,7 @@ class KVNode(CoreView):
         return self.batch_window if load >= BUSY_REQUESTS else 0.0
 
     def _has_work(self) -> bool:
-        return bool(self._campaign or self._inbox or self._queue.has_work() or self._ticks_due()
+        return bool(self._campaign or self._inbox or self._queue.has_work() or self._ticker.ticker.due()
                     or self._read_due() == 0 or self._unreachable or self._snap_status)
 
     def _read_due(self) -> float | None:
@@ -382,23 +375,25 @@ class KVNode(CoreView):
             self._campaign = False
             if not self.is_leader:
                 raw.campaign()
-        ticks, self._ticks = self._ticks, 0
-        if ticks:
-            self._queue.blocked = False
-        for _ in range(min(ticks, self.election_ticks)):
-            raw.tick()
-            self._tick_count += 1
-        if ticks and self._reads.sent:
-            before = self._reads.retries
-            self._reads.retry(raw, self.identity.member_id, self._tick_count)
-            self.stats["read_retries"] += self._reads.retries - before
         inbox, self._inbox = self._inbox, []
         self.stats["inbox"] += len(inbox)
-        for m in inbox:
-            try:
-                raw.step(m)
-            except RaftError as exc:
-                log.debug("dropped raft message", extra={"type": m.type.name, "error": str(exc)})
+
+        def step() -> None:
+            for m in inbox:
+                try:
+                    raw.step(m)
+                except RaftError as exc:
+                    log.debug("dropped raft message", extra={"type": m.type.name, "error": str(exc)})
+
+        ticks = self._ticker.ticker.feed(
+            raw.raft, asyncio.get_running_loop().time(), bool(inbox), raw.tick, step, self.election_ticks)
+        if ticks:
+            self._tick_count += ticks
+            self._queue.blocked = False
+            if self._reads.sent:
+                before = self._reads.retries
+                self._reads.retry(raw, self.identity.member_id, self._tick_count)
+                self.stats["read_retries"] += self._reads.retries - before
         for peer in self._unreachable:
             raw.report_unreachable(peer)
         self._unreachable.clear()
@@ -475,8 +470,8 @@ class KVNode(CoreView):
         self._inbox.clear()
         self._unreachable.clear()
         self._snap_status.clear()
-        self._ticks = 0  # ticks of the outage: the rebuilt member waits a full election timeout
         self._load(rec)
+        self._ticker.restart()
         self._campaign, self.core.campaign = self.core.campaign, False  # alone: lead at once
         self._catching_up = True
         self.applied()
@@ -543,35 +538,6 @@ class KVNode(CoreView):
         """Snapshot the state now (see `WalDisk.take_snapshot`)."""
         assert self._disk is not None
         await self._disk.take_snapshot(self.core)
-
-    # ------------------------------------------------------------------ lease and member requests
-
-    async def grant_lease(self, ttl: int, lease_id: int) -> rpc_pb2.LeaseGrantResponse:
-        return await self.leases.grant(ttl, lease_id)
-
-    async def revoke_lease(self, lease_id: int) -> rpc_pb2.LeaseRevokeResponse:
-        return await self.leases.revoke(lease_id)
-
-    async def keep_alive(self, lease_id: int) -> int:
-        return await self.leases.keep_alive(lease_id)
-
-    async def time_to_live(self, lease_id: int, with_keys: bool) -> rpc_pb2.LeaseTimeToLiveResponse:
-        return await self.leases.time_to_live(lease_id, with_keys)
-
-    def leader_keep_alive(self, req: rpc_pb2.LeaseKeepAliveRequest) -> rpc_pb2.LeaseKeepAliveResponse:
-        return self.leases.leader_keep_alive(req)
-
-    def leader_time_to_live(self, req: rpc_pb2.LeaseTimeToLiveRequest) -> rpc_pb2.LeaseTimeToLiveResponse:
-        return self.leases.leader_time_to_live(req)
-
-    def members_response(self) -> raftpb_pb2.MembersResponse:
-        return self.members.members_response()
-
-    async def member_add(self, peer_urls: list[str], is_learner: bool) -> rpc_pb2.Member:
-        return await self.members.add(peer_urls, is_learner)
-
-    async def member_remove(self, member_id: int) -> None:
-        await self.members.remove(member_id)
 
     # ------------------------------------------------------------------ requests
 

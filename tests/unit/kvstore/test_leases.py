@@ -1,10 +1,15 @@
-"""Lease expiry with an injected clock: keep-alive, time-to-live, expiry -> logged revoke."""
+"""Lease expiry with an injected clock: keep-alive, time-to-live, expiry -> logged revoke; the
+expiry loop sleeps until a deadline, and only on the leader."""
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
 
 import pytest
 
 from kubelite.pb.etcd import internal_pb2, rpc_pb2
+from kvstore.cluster_ops import LeaseOps
 from kvstore.errors import KVError
 from kvstore.leases import Lessor
 from kvstore.mvcc import MVCCStore
@@ -21,10 +26,10 @@ class FakeClock:
 class Member:
     """Store + lessor wired like the node: expiry proposes a revoke entry."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
         self.clock = FakeClock()
         self.store = MVCCStore()
-        self.lessor = Lessor(self.store, self.clock)
+        self.lessor = Lessor(self.store, clock or self.clock)
         self.log: list[bytes] = []
 
     def apply(self, req: internal_pb2.InternalRaftRequest) -> object:
@@ -105,3 +110,65 @@ def test_leases_listing_and_min_ttl() -> None:
     assert m.lessor.leases() == [3, 4]
     assert m.store.leases[3].ttl == 1
     assert m.lessor.next_deadline() == m.clock.now + 1
+
+
+def test_only_an_earlier_deadline_is_reported() -> None:
+    m = Member()
+    reports: list[float] = []
+    m.lessor.on_sooner = lambda: reports.append(m.clock.now)
+    m.grant(1, 60)
+    assert len(reports) == 1  # the first deadline
+    m.grant(2, 120)
+    m.clock.now += 10
+    m.lessor.keep_alive(1)  # later than the earliest pending deadline
+    assert len(reports) == 1
+    m.grant(3, 5)
+    assert len(reports) == 2
+    m.lessor.refresh_all()  # a new leader: every lease gets a full TTL from now
+    assert len(reports) >= 3
+
+
+class LeaderOrNot:
+    """What `LeaseOps` needs of a node: leadership, the lessor, and proposing (a revoke here)."""
+
+    def __init__(self, lessor: Lessor) -> None:
+        self.lessor = lessor
+        self.is_leader = False
+        self.revoked: list[int] = []
+        self.proposed = asyncio.Event()
+
+    async def propose(self, req: internal_pb2.InternalRaftRequest) -> rpc_pb2.LeaseRevokeResponse:
+        self.revoked.append(req.lease_revoke.ID)
+        self.lessor.forget(req.lease_revoke.ID)
+        self.proposed.set()
+        return rpc_pb2.LeaseRevokeResponse()
+
+
+async def test_the_expiry_loop_runs_at_the_deadline_and_only_on_the_leader() -> None:
+    loop = asyncio.get_running_loop()
+    m = Member(clock=loop.time)
+    m.grant(7, 1)
+    checks: list[float] = []
+    expired = m.lessor.expired
+
+    def counted(limit: int = 1000, now: float | None = None) -> list[int]:
+        checks.append(loop.time())
+        return expired(limit, now)
+
+    m.lessor.expired = counted  # type: ignore[method-assign]
+    node = LeaderOrNot(m.lessor)
+    task = asyncio.create_task(LeaseOps(node).expire_loop(0.02))  # type: ignore[arg-type]
+    try:
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert not checks and not task.done()  # a follower waits; it never looks at the clock
+        node.is_leader = True
+        start = loop.time()
+        m.lessor.refresh_all()  # as the member core does when this member becomes leader
+        async with asyncio.timeout(5):
+            await node.proposed.wait()
+        assert node.revoked == [7]
+        assert checks[0] >= start + 1 - 0.01  # at the deadline, not every 20 ms before it
+        assert len(checks) <= 2
+    finally:
+        task.cancel()
