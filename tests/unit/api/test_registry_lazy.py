@@ -68,3 +68,20 @@ def test_building_a_validator_leaves_no_cyclic_garbage() -> None:
             "found = gc.collect()\n"
             "assert found < 100, found\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_kinds_first_build_builds_the_shared_parts_first() -> None:
+    """ObjectMeta and PodSpec (`shared_validator`) get validators of their own before the first
+    kind containing them is built, so Deployment, Job, Pod... refer to one PodSpec validator
+    instead of compiling a copy each; a model that contains neither builds nothing more."""
+    code = ("from kubelite.api import ConfigMap, Deployment, ObjectMeta, PodSpec, PodTemplateSpec\n"
+            "from kubelite.api.pods import Toleration\n"
+            "Toleration.from_dict({'key': 'k'})\n"
+            "assert not ObjectMeta.__pydantic_complete__ and not PodSpec.__pydantic_complete__\n"
+            "ConfigMap.from_dict({'apiVersion': 'v1', 'kind': 'ConfigMap', 'metadata': {'name': 'a'}})\n"
+            "assert ObjectMeta.__pydantic_complete__ and not PodSpec.__pydantic_complete__\n"
+            "d = Deployment.from_dict({'apiVersion': 'apps/v1', 'kind': 'Deployment', 'metadata': {'name': 'a'},\n"
+            "    'spec': {'selector': {}, 'template': {'spec': {'containers': [{'name': 'c', 'image': 'x'}]}}}})\n"
+            "assert PodSpec.__pydantic_complete__ and not PodTemplateSpec.__pydantic_complete__\n"
+            "assert d.spec.template.spec.containers[0].image == 'x'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
