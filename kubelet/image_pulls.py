@@ -19,7 +19,7 @@ from kubelet.images.auth import InvalidDockerConfig, RegistryAuth, auth_from_doc
 from kubelet.images.errors import ImagePullError
 from kubelet.images.reference import DOCKER_HUB, InvalidReference, parse_reference
 from kubelite.api import Container, Pod, Secret
-from kubelite.api.defaults import image_pull_policy_for
+from kubelite.api.container import image_pull_policy_for
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,6 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import jwt
-from jwt.api_jws import PyJWS
-
 from kubelite.api.core import Secret
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.timeutil import format_time, parse_time_or_none
@@ -213,6 +210,8 @@ def _b64(data: bytes) -> str:
 
 def sign_detached(payload: str, token: str) -> str:
     """`header..signature`: HS256 over `payload` keyed by the whole token, kid = token id."""
+    from jwt.api_jws import PyJWS  # PyJWT (and urllib.request, http.client, email): only when signing
+
     token_id, _ = parse_token(token)
     compact = PyJWS().encode(payload.encode(), token.encode(), algorithm="HS256",
                              headers={"kid": token_id, "typ": None})
@@ -222,6 +221,9 @@ def sign_detached(payload: str, token: str) -> str:
 
 def verify_detached(signature: str, payload: str, token: str) -> bool:
     """Whether `signature` (detached JWS) signs `payload` with `token` (HS256 only, kid must be the id)."""
+    import jwt  # only when verifying (see sign_detached)
+    from jwt.api_jws import PyJWS
+
     token_id, _ = parse_token(token)
     parts = signature.split(".")
     if len(parts) != 3 or parts[1]:

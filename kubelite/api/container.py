@@ -235,3 +235,17 @@ class Container(KubeModel):
         """The literal value of env var `name` (None if unset or set via valueFrom)."""
         return next((e.value for e in self.env if e.name == name), None)
 
+
+def image_pull_policy_for(image: str | None) -> str:
+    """Always for `:latest` or untagged images (they move), IfNotPresent for pinned tags/digests.
+
+    Here, beside the Container model, rather than in `defaults` (which applies it): the kubelet
+    asks it for every pull, and `kubelite.api.defaults` imports every kind's models."""
+    if not image:
+        return "IfNotPresent"
+    if "@" in image:
+        return "IfNotPresent"
+    last = image.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return "Always"
+    return "Always" if last.rsplit(":", 1)[1] == "latest" else "IfNotPresent"

@@ -25,7 +25,7 @@ from kubelite.api.apps import (
 )
 from kubelite.api.autoscaling import HorizontalPodAutoscaler, default_hpa
 from kubelite.api.batch import CronJob, default_cron_job
-from kubelite.api.container import Container, Probe
+from kubelite.api.container import Container, Probe, image_pull_policy_for
 from kubelite.api.core import Namespace, Secret, Service
 from kubelite.api.limitrange import default_limit_range
 from kubelite.api.meta import Resource
@@ -37,18 +37,6 @@ from kubelite.api.storage import PersistentVolume, PersistentVolumeClaim, Storag
 DEFAULT_TERMINATION_GRACE_PERIOD = 30
 DEFAULT_SCHEDULER = "default-scheduler"
 TERMINATION_MESSAGE_PATH = "/dev/termination-log"
-
-
-def image_pull_policy_for(image: str | None) -> str:
-    """Always for `:latest` or untagged images (they move), IfNotPresent for pinned tags/digests."""
-    if not image:
-        return "IfNotPresent"
-    if "@" in image:
-        return "IfNotPresent"
-    last = image.rsplit("/", 1)[-1]
-    if ":" not in last:
-        return "Always"
-    return "Always" if last.rsplit(":", 1)[1] == "latest" else "IfNotPresent"
 
 
 def _default_probe(probe: Probe | None) -> None:

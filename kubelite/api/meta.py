@@ -37,6 +37,8 @@ class ManagedFieldsEntry(KubeModel):
 
 
 class ObjectMeta(KubeModel):
+    shared_validator = True  # in every kind / every pod template: built once (see KubeModel)
+
     name: str | None = None
     generate_name: str | None = None
     namespace: str | None = None

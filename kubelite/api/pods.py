@@ -208,6 +208,8 @@ class PodOS(KubeModel):
 
 
 class PodSpec(KubeModel):
+    shared_validator = True  # in every kind / every pod template: built once (see KubeModel)
+
     volumes: list[Volume] = Field(default_factory=list)
     init_containers: list[Container] = Field(default_factory=list)
     containers: list[Container] = Field(default_factory=list)

@@ -7,6 +7,16 @@ accepted forms and the error message the same everywhere.
 from __future__ import annotations
 
 import argparse
+import ipaddress
+
+
+def ip(text: str) -> str:
+    """argparse type for an IP address (`--node-ip`), normalised (the proxy's and the ingress
+    controller's flag: the ingress controller parses it without importing the proxy)."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an IP address, got {text!r}") from None
 
 
 def host_port(text: str) -> tuple[str, int]:

@@ -13,10 +13,9 @@ import logging
 from pathlib import Path
 
 from kubelite.client import ApiClient, add_client_flags, with_credentials
-from kubelite.daemon import HealthServer, Metrics, host_port, run_daemon, setup_logging
+from kubelite.daemon import HealthServer, Metrics, host_port, ip, run_daemon, setup_logging
 from kubelite.ingress.agent import AgentConfig, IngressAgent
 from kubelite.ingress.nginxplan import Paths
-from kubelite.proxy.main import ip
 
 log = logging.getLogger("ingress")
 

@@ -15,7 +15,7 @@ import sys
 
 from kubelite.api.durations import duration
 from kubelite.client import ApiClient, add_client_flags, with_credentials
-from kubelite.daemon import HealthServer, Metrics, host_port, run_daemon, setup_logging
+from kubelite.daemon import HealthServer, Metrics, host_port, ip, run_daemon, setup_logging
 from kubelite.proxy.iptables import Iptables, IptablesError
 from kubelite.proxy.plan import plan_cleanup
 from kubelite.proxy.proxier import Proxier, ProxyConfig
@@ -30,13 +30,6 @@ def cidr(text: str) -> str:
         return str(ipaddress.ip_network(text, strict=False))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a CIDR like 10.244.0.0/16, got {text!r}") from None
-
-
-def ip(text: str) -> str:
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an IP address, got {text!r}") from None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
