@@ -20,6 +20,7 @@ from kubelet.localpath import LocalPathVolumes, pods_use
 from kubelet.node import LEASE_DURATION_SECONDS, NodeAgent, NodeConfig
 from kubelet.overlay.model import VxlanConfig
 from kubelet.pod_config import cluster_dns
+from kubelet.pod_context import SYNC_FREQUENCY_SECONDS
 from kubelet.pod_dispatcher import SHUTDOWN_GRACE_CAP, PodDispatcher
 from kubelet.runtime import ContainerState, Runtime
 from kubelet.server import KubeletServer
@@ -38,7 +39,8 @@ class KubeletConfig:
     data_dir: Path
     capacity_cpu: str | None = None
     capacity_memory: str | None = None
-    resync_seconds: float = 1.0
+    resync_seconds: float = 1.0  # a pod whose last sync left work (a failed start, a volume) retries this often
+    sync_frequency: float = SYNC_FREQUENCY_SECONDS  # a pod with nothing left to do syncs this often
     node_status_seconds: float = 10.0
     lease_duration_seconds: int = LEASE_DURATION_SECONDS  # renewed every quarter of it
     shutdown_grace_cap: float = SHUTDOWN_GRACE_CAP
@@ -61,7 +63,7 @@ class Kubelet:
         self.informer: Informer[Pod] = Informer(client, Pod, field_selector=f"spec.nodeName={cfg.node_name}")
         self.pods = PodDispatcher(
             client, runtime, cfg.node_name, cfg.node_ip, cfg.data_dir, recorder=self.recorder,
-            resync_seconds=cfg.resync_seconds, images=images,
+            resync_seconds=cfg.resync_seconds, sync_frequency=cfg.sync_frequency, images=images,
             dns=cluster_dns(list(cfg.cluster_dns), cfg.cluster_domain),
         )
         self.stats = StatsCollector(cfg.node_name, runtime if isinstance(runtime, CgroupSource) else None)

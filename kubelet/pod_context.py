@@ -29,10 +29,19 @@ class Recorder(Protocol):
 
 
 ReadinessHook = Callable[[Pod, str], bool]
-"""(pod, container name) -> ready, asked only for running containers (on top of probes)."""
+"""(pod, container name) -> ready, asked only for running containers (on top of probes), at
+each sync: a hook whose answer changes must wake the pod's worker (`PodWorker.wake`)."""
 
 Clock = Callable[[], float]
 """Wall-clock seconds (like time.time()): back-off deadlines and resync waits."""
+
+SYNC_FREQUENCY_SECONDS = 60.0
+"""How often a pod whose containers are as planned is synced anyway (Kubernetes' kubelet
+`--sync-frequency`, 1 min). Why that long: nothing such a pod waits for needs the period --
+container exits (the runtime's exit listeners), probe results, pod and ConfigMap/Secret
+changes wake its worker, and back-off, image-pull and token-refresh deadlines are waited for
+exactly. The periodic sync is a safety net; a pod with work left (a start that failed, a
+volume or sandbox not made yet, a status not written) is retried every `resync_seconds`."""
 
 
 @dataclass
@@ -47,7 +56,8 @@ class WorkerContext:
     backoff: BackOff
     recorder: Recorder | None = None
     readiness: ReadinessHook | None = None
-    resync_seconds: float = 1.0
+    resync_seconds: float = 1.0  # retry period of a pod whose last sync left work to do
+    sync_frequency: float = SYNC_FREQUENCY_SECONDS  # period of a pod whose last sync left nothing to do
     objects: ObjectSource | None = None
     images: ImagePuller = field(default_factory=lambda: ImagePuller(None))
     dns: DnsHook = default_dns

@@ -28,7 +28,7 @@ from kubelet.backoff import BackOff
 from kubelet.image_pulls import ImagePuller, ImageService
 from kubelet.objectwatch import ObjectWatches
 from kubelet.pod_config import DnsHook, default_dns
-from kubelet.pod_context import Clock, ReadinessHook, Recorder, WorkerContext
+from kubelet.pod_context import SYNC_FREQUENCY_SECONDS, Clock, ReadinessHook, Recorder, WorkerContext
 from kubelet.pod_sync import PodWorker
 from kubelet.runtime import AttachableRuntime, ContainerStatus, ExecSession, Runtime, RuntimeFailure
 from kubelet.tokens import TokenManager
@@ -66,6 +66,9 @@ def remove_orphan_dirs(data_dir: Path, keep_uids: set[str]) -> list[Path]:
 FINISHED_MEMORY = 4096
 INFLIGHT_WAIT = 2.0
 ORPHAN_SCAN_SECONDS = 60.0
+HOUSEKEEPING_SECONDS = 2.0
+"""Kubernetes' kubelet housekeeping period. Why not every pod resync (1 s): the informer's
+events start and stop the workers; housekeeping only catches what an event missed."""
 
 class PodDispatcher:
     """Routes every input to the worker of its pod (by uid) and owns what pods share."""
@@ -80,6 +83,7 @@ class PodDispatcher:
         recorder: Recorder | None = None,
         readiness: ReadinessHook | None = None,
         resync_seconds: float = 1.0,
+        sync_frequency: float = SYNC_FREQUENCY_SECONDS,
         backoff: BackOff | None = None,
         images: ImageService | None = None,
         pull_backoff: BackOff | None = None,
@@ -91,7 +95,7 @@ class PodDispatcher:
         self.ctx = WorkerContext(
             client=client, runtime=runtime, node_name=node_name, node_ip=node_ip, data_dir=data_dir,
             backoff=backoff or BackOff(), recorder=recorder, readiness=readiness, resync_seconds=resync_seconds,
-            objects=self.objects,
+            sync_frequency=sync_frequency, objects=self.objects,
             images=ImagePuller(images, pull_backoff), dns=dns, clock=clock,
             tokens=TokenManager(client, clock),
         )
@@ -165,7 +169,7 @@ class PodDispatcher:
         next_scan = 0.0
         orphans_checked = False
         while True:
-            await asyncio.sleep(self.ctx.resync_seconds)
+            await asyncio.sleep(HOUSEKEEPING_SECONDS if orphans_checked else self.ctx.resync_seconds)
             if not informer.has_synced:
                 continue
             pods = informer.store.list()

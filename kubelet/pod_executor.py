@@ -117,7 +117,8 @@ class PodExecutor:
     def _track(self, name: str) -> ContainerTrack:
         return next(t for t in self.tracks if t.name == name)
 
-    def _wake_at(self, when: float) -> None:
+    def wake_at(self, when: float) -> None:
+        """Have the worker sync again by `when` (ctx.clock time), whatever its periodic sync."""
         self.next_wake = when if self.next_wake is None else min(self.next_wake, when)
 
     # -- sandbox and runtime view --------------------------------------------------------
@@ -318,7 +319,7 @@ class PodExecutor:
             f"back-off {int(action.delay)}s restarting failed container={t.name} "
             f"pod={pod.metadata.name}_{pod.metadata.namespace}({self.host.uid})"
         )
-        self._wake_at(action.until)
+        self.wake_at(action.until)
 
     async def _pull(self, t: ContainerTrack) -> str | None:
         """The image reference for the runtime, or None while the image is not there."""
@@ -332,7 +333,7 @@ class PodExecutor:
             t.waiting_reason, t.waiting_message = exc.reason, exc.message
             retry = self.ctx.images.retry_at(pod, t.spec)
             if retry is not None:
-                self._wake_at(retry)
+                self.wake_at(retry)
             return None
 
     async def _start(self, t: ContainerTrack, refs: RefData) -> None:

@@ -3,8 +3,13 @@
 Why one serialised worker per pod: everything that happens to a pod (start,
 crash, restart, delete) must be decided in order with one view of its
 containers, while different pods proceed independently. The worker is woken
-by informer events, by its containers exiting, by its probes and by a ~1 s
-resync, and each `sync` is level-triggered: it looks at what is, asks the
+by informer events, by its containers exiting (the runtime's exit listeners,
+through the dispatcher), by its probes, at its back-off, pull-retry and
+token-refresh deadlines, and otherwise by a periodic sync: every
+`resync_seconds` (1 s) while its last sync left work to do (a start that
+failed, a volume or sandbox not made, a status not written), every
+`sync_frequency` (1 min, as Kubernetes' `--sync-frequency`) once nothing is
+left but waiting. Each `sync` is level-triggered: it looks at what is, asks the
 pure planner (`pod_actions`) what to do, has the executor (`pod_executor`)
 do it, and writes the pod status if it changed. What stays here is the
 sequence, the status write and graceful termination (which waits on the
@@ -22,6 +27,7 @@ import logging
 from kubelet.container_track import ContainerTrack
 from kubelet.envvars import RefData, referenced_objects
 from kubelet.pod_actions import (
+    BackOffRestart,
     CreateSandbox,
     KeepFinished,
     KillContainer,
@@ -57,6 +63,8 @@ class PodWorker:
         self.executor = PodExecutor(ctx, self, pod)
         # (resourceVersion, view, pod IP) of the last status found already written: see write_status.
         self._status_settled: tuple[str, PodView, str] | None = None
+        self.settled = False  # the last sync left nothing to do but wait (see `run`)
+        self._tokens_due = False  # a projected token's refresh failed in the last sync
 
     # -- inputs ------------------------------------------------------------------
 
@@ -140,7 +148,9 @@ class PodWorker:
                 log.exception("pod sync failed", extra={"pod": self.key})
             if self.finished:
                 return
-            delay = self.ctx.resync_seconds
+            # A settled pod is woken by what changes it (exits, probes, the API, deadlines):
+            # polling it every second only cost an idle kubelet a sync per pod per second.
+            delay = self.ctx.sync_frequency if self.settled else self.ctx.resync_seconds
             next_wake = self.executor.next_wake
             if next_wake is not None:
                 delay = max(0.05, min(delay, next_wake - self.ctx.clock()))
@@ -166,12 +176,14 @@ class PodWorker:
         runtime that offers it, the sandbox's network runs alongside the containers'
         creation (each start waits for it, and so does the status)."""
         ex = self.executor
+        self.settled = False  # until this sync has run to its end with nothing left to do
         step = plan_pod(self.facts(), ex.observe(self.ctx.clock()))
         if isinstance(step, KillPod):
             await self.terminate()
             return
         if isinstance(step, KeepFinished):
             await ex.stop_probes()
+            self.settled = True
             return  # a finished pod never runs again
         prepared = asyncio.create_task(self._prepare(), name=f"prepare {self.key}")
         try:
@@ -190,9 +202,12 @@ class PodWorker:
             refs = await prepared
             if refs is not None:
                 await ex.execute([a for a in actions if not isinstance(a, KillContainer)], refs, t_now)
-            if not await ex.network_ready():  # a new sandbox's network, attached alongside the creates
+            network = await ex.network_ready()  # a new sandbox's network, attached alongside the creates
+            if not network:
                 ex.show_sandbox_failure()
-            await self.write_status()
+            written = await self.write_status()
+            self.settled = (refs is not None and network and written and not self._tokens_due
+                            and self._only_waiting())
         finally:
             ex.cancel_prefetch()  # early pulls serve this sync's starts only
             if not prepared.done():
@@ -202,10 +217,28 @@ class PodWorker:
             elif not prepared.cancelled():
                 prepared.exception()  # retrieved: a failure after a failed sandbox is retried next sync
 
+    def _only_waiting(self) -> bool:
+        """True when the containers as they are now need nothing but time: every action the
+        planner would take is a back-off, whose deadline the worker then wakes at."""
+        t_now = self.ctx.clock()
+        for action in plan_containers(self.restart_policy, self.executor.observe(t_now), t_now):
+            if not isinstance(action, BackOffRestart):
+                return False
+            self.executor.wake_at(action.until)
+        return True
+
     async def _prepare(self) -> RefData | None:
         """The pod's ConfigMaps, Secrets and tokens, with its volumes set up from them;
         None while a volume cannot be made (the containers then wait with the error)."""
         refs = await load_refs(self._pod, self.ctx.source(), self.ctx.tokens)
+        self._tokens_due = False
+        due = self.ctx.tokens.next_refresh(self._uid) if self.ctx.tokens is not None else None
+        if due is not None:
+            # Woken when a projected token is due for replacement (the periodic sync is long);
+            # one due already kept its old value (apiserver unreachable): work left, retried soon.
+            self._tokens_due = due <= self.ctx.clock()
+            if not self._tokens_due:
+                self.executor.wake_at(due)
         return refs if await self.executor.prepare_volumes(refs) else None
 
     # -- status -------------------------------------------------------------------
@@ -230,8 +263,9 @@ class PodWorker:
             ],
         )
 
-    async def write_status(self) -> None:
+    async def write_status(self) -> bool:
         """UpdateStatus when the computed status differs; on Conflict refetch and retry.
+        False when it is still not written after the retries (the worker tries again soon).
 
         The status is a function of the pod's stored version, the worker's view and the pod
         IP (the clock only stamps a condition that changes, which a settled status has none
@@ -244,25 +278,26 @@ class PodWorker:
             view = self.view()
             settled = (pod.metadata.resource_version or "", view, self.executor.pod_ip)
             if settled[0] and settled == self._status_settled:
-                return
+                return True
             new = compute_pod_status(pod, view, self.ctx.node_ip, now(), pod_ip=self.executor.pod_ip)
             if not status_changed(pod.status, new):
                 self._status_settled = settled
-                return
+                return True
             changed = pod.model_copy(update={"status": new})  # only serialized: no deep copy needed
             try:
                 self.update(await self.ctx.client.update_status(changed))
-                return
+                return True
             except Conflict:
                 try:
                     pod = await self.ctx.client.get(Pod, pod.metadata.name or "", pod.metadata.namespace or "default")
                 except NotFound:
-                    return
+                    return True  # deleted: its watch event ends the worker
                 if pod.metadata.uid != self._uid:
-                    return
+                    return True  # the name belongs to a new pod: this one is gone
                 self.update(pod)
             except NotFound:
-                return
+                return True
+        return False
 
     # -- termination ----------------------------------------------------------------
 

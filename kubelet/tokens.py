@@ -71,6 +71,11 @@ class TokenManager:
         self._cache[key] = fresh
         return fresh.token
 
+    def next_refresh(self, pod_uid: str) -> float | None:
+        """When the first of the pod's tokens is due for replacement (None: it has none), so
+        that its worker is woken then instead of finding out at a periodic sync."""
+        return min((t.refresh_at for k, t in self._cache.items() if k[0] == pod_uid), default=None)
+
     def forget(self, pod_uid: str) -> None:
         """Drop the tokens of a pod that is gone."""
         for key in [k for k in self._cache if k[0] == pod_uid]:

@@ -26,7 +26,17 @@ import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from kubelite.proxy.rules import FILTER, KUBE_MARK_MASQ, NAT, SEP_PREFIX, TOP_CHAINS, RuleSet, is_owned_chain
+from kubelite.proxy.rules import (
+    FILTER,
+    JUMPS,
+    KUBE_MARK_MASQ,
+    NAT,
+    SEP_PREFIX,
+    TOP_CHAINS,
+    Jump,
+    RuleSet,
+    is_owned_chain,
+)
 
 ChainKey = tuple[str, str]  # (table, chain)
 MAX_CHAINS_PER_RESTORE = 1000
@@ -135,6 +145,23 @@ def chains_in_save(save_text: str, table: str) -> set[ChainKey]:
             if is_owned_chain(chain):
                 found.add((table, chain))
     return found
+
+
+def jumps_missing(saves: Mapping[str, str], jumps: Iterable[Jump] = JUMPS) -> list[Jump]:
+    """The `jumps` that the `iptables-save -t TABLE` outputs in `saves` (by table) do not hold.
+
+    Why from the saves: asking `iptables -C` for each jump was 8 processes on every periodic
+    sync (every 30 s on an idle node, most of an idle proxy's CPU); two saves are two, and a
+    full sync reads them anyway. Only the built-in chains the jumps live in are parsed. A jump
+    the kernel prints otherwise than it was given counts as missing, and `ensure_jump` asks
+    `-C` before adding it, so a mismatch costs processes but never adds a second rule."""
+    wanted = {(j.table, j.chain) for j in jumps}
+    present: set[tuple[str, ...]] = set()
+    for table, text in saves.items():
+        for line in text.splitlines():
+            if line.startswith("-A ") and (table, line[3:].split(" ", 1)[0]) in wanted:
+                present.add((table, *shlex.split(line)[1:]))
+    return [j for j in jumps if (j.table, j.chain, *j.spec) not in present]
 
 
 def plan_cleanup(saves: Mapping[str, str], max_chains: int = MAX_CHAINS_PER_RESTORE) -> list[str]:

@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass
 
 from kubelite.proxy.iptables import IptablesLike
-from kubelite.proxy.plan import ChainKey, SyncPlan, chains_in_save, plan_sync, render
-from kubelite.proxy.rules import FILTER, JUMPS, NAT, RuleSet
+from kubelite.proxy.plan import ChainKey, SyncPlan, chains_in_save, jumps_missing, plan_sync, render
+from kubelite.proxy.rules import FILTER, NAT, RuleSet
 
 log = logging.getLogger("proxy.syncer")
 
@@ -35,12 +35,10 @@ class RuleSyncer:
         self.need_full = True  # nothing is known about the kernel until the first full sync
         self._last_full = -float("inf")
 
-    async def owned_chains(self) -> set[ChainKey]:
-        """Owned chains that exist in the kernel now (to find stale ones left by an earlier run)."""
-        found: set[ChainKey] = set()
-        for table in (NAT, FILTER):
-            found |= chains_in_save(await self.iptables.save(table), table)
-        return found
+    async def saves(self) -> dict[str, str]:
+        """`iptables-save` of both tables: the owned chains that exist in the kernel now (to find
+        stale ones left by an earlier run) and the jumps from the built-in chains."""
+        return {table: await self.iptables.save(table) for table in (NAT, FILTER)}
 
     async def apply(self, rules: RuleSet, *, verify_jumps: bool = False, full: bool = False) -> SyncResult:
         """Make the kernel hold `rules`; raises IptablesError (and forces the next sync to be full) on failure.
@@ -48,11 +46,13 @@ class RuleSyncer:
         A full sync (first one, after a failure, every `full_sync_period`) rewrites
         every chain and deletes any owned chain the kernel has beyond them; other
         syncs write only changed chains. Jumps from the built-in chains are checked
-        on full syncs and when `verify_jumps` (the periodic sync) asks for it.
+        on full syncs and when `verify_jumps` (the periodic sync) asks for it: read from the
+        two tables' saves, and only a jump they lack is asked for (`-C`) and added.
         """
         now = time.monotonic()
         full = full or self.need_full or now - self._last_full >= self.full_sync_period
-        existing = await self.owned_chains() if full else set()
+        saves = await self.saves() if full or verify_jumps else {}
+        existing = owned_in(saves) if full else set()
         plan = plan_sync(rules, self.applied, full=full, existing=existing)
         t0 = time.perf_counter()
         size = 0
@@ -64,7 +64,7 @@ class RuleSyncer:
             self.applied = plan.texts
             added = 0
             if full or verify_jumps:
-                for jump in JUMPS:
+                for jump in jumps_missing(saves):
                     if await self.iptables.ensure_jump(jump):
                         added += 1
                         log.info("added jump", extra={"table": jump.table, "chain": jump.chain,
@@ -76,3 +76,11 @@ class RuleSyncer:
             self.need_full = False
             self._last_full = now
         return SyncResult(plan, full, size, time.perf_counter() - t0, added)
+
+
+def owned_in(saves: dict[str, str]) -> set[ChainKey]:
+    """Owned chains declared in the saves (by table)."""
+    found: set[ChainKey] = set()
+    for table, text in saves.items():
+        found |= chains_in_save(text, table)
+    return found

@@ -89,6 +89,23 @@ async def test_token_refreshed_at_80_percent_and_kept_on_failure() -> None:
     assert refresh_point(0, 10 * 24 * 3600) == 24 * 3600, "never older than a day"
 
 
+async def test_next_refresh_is_when_the_pods_first_token_is_due() -> None:
+    """The worker sleeps until then (its periodic sync is a minute), so it must be exact."""
+    clock = [1_000_000.0]
+    tokens = TokenManager(cast(ApiClient, FakeClient(clock)), clock=lambda: clock[0])
+    pod = sa_pod()
+    assert tokens.next_refresh("u-1") is None, "no token yet: nothing to wake for"
+    await tokens.token(pod, "", 3600)
+    await tokens.token(pod, "vault", 1000)
+    assert tokens.next_refresh("u-1") == clock[0] + 800, "the earlier of the two refresh points"
+    assert tokens.next_refresh("another-pod") is None
+    clock[0] += 801
+    await tokens.token(pod, "vault", 1000)
+    assert tokens.next_refresh("u-1") == clock[0] + 800
+    tokens.forget("u-1")
+    assert tokens.next_refresh("u-1") is None
+
+
 async def test_projected_volume_files(tmp_path: Path) -> None:
     clock = [1_000_000.0]
     tokens = TokenManager(cast(ApiClient, FakeClient(clock)), clock=lambda: clock[0])

@@ -12,7 +12,8 @@ from kubelite.api.durations import duration
 from kubelite.proxy.iptables import IptablesError
 from kubelite.proxy.main import parse_args
 from kubelite.proxy.model import Endpoint, ServicePort
-from kubelite.proxy.rules import JUMPS, NAT, Jump, RulesConfig, build_rules, sep_chain
+from kubelite.proxy.plan import jumps_missing
+from kubelite.proxy.rules import FILTER, JUMPS, NAT, Jump, RulesConfig, build_rules, sep_chain
 from kubelite.proxy.syncer import RuleSyncer
 from kubelite.proxy.syncrunner import SyncRunner
 
@@ -180,7 +181,8 @@ async def test_failed_sync_is_retried_with_backoff() -> None:
 
 
 class FakeIptables:
-    """Records restores; `save` answers a kernel holding `kernel_chains`."""
+    """Records restores; `save` answers a kernel holding `kernel_chains` and `jumps`, printed
+    as iptables-save prints them (arguments with spaces quoted)."""
 
     def __init__(self) -> None:
         self.payloads: list[str] = []
@@ -188,6 +190,7 @@ class FakeIptables:
         self.jumps: set[Jump] = set()
         self.fail_restore = False
         self.saves = 0
+        self.checks = 0  # ensure_jump calls: each an `iptables -C` process on a real node
 
     async def restore(self, payload: str) -> None:
         if self.fail_restore:
@@ -197,9 +200,12 @@ class FakeIptables:
     async def save(self, table: str) -> str:
         self.saves += 1
         decls = "".join(f":{c} - [0:0]\n" for c in self.kernel_chains) if table == NAT else ""
-        return f"*{table}\n{decls}COMMIT\n"
+        rules = "".join(" ".join(["-A", j.chain, *(f'"{a}"' if " " in a else a for a in j.spec)]) + "\n"
+                        for j in sorted(self.jumps, key=str) if j.table == table)
+        return f"*{table}\n{decls}{rules}COMMIT\n"
 
     async def ensure_jump(self, jump: Jump) -> bool:
+        self.checks += 1
         if jump in self.jumps:
             return False
         self.jumps.add(jump)
@@ -226,9 +232,33 @@ async def test_rule_syncer_full_then_partial_then_nothing() -> None:
     assert "KUBE-SERVICES" not in ipt.payloads[1]  # unchanged top-level chains are not rewritten
     third = await syncer.apply(ruleset("10.244.1.2", "10.244.1.4"))  # type: ignore[arg-type]
     assert third.plan.empty and len(ipt.payloads) == 2
+    checks, saves = ipt.checks, ipt.saves
+    periodic = await syncer.apply(ruleset("10.244.1.2", "10.244.1.4"), verify_jumps=True)  # type: ignore[arg-type]
+    assert periodic.jumps_added == 0 and (ipt.checks, ipt.saves) == (checks, saves + 2), \
+        "the jumps are read from two saves, not asked for one by one"
     ipt.jumps.clear()  # someone flushed the built-in chains: the periodic sync puts the jumps back
     periodic = await syncer.apply(ruleset("10.244.1.2", "10.244.1.4"), verify_jumps=True)  # type: ignore[arg-type]
     assert periodic.jumps_added == len(JUMPS) and periodic.plan.empty
+    ipt.jumps.discard(JUMPS[3])
+    periodic = await syncer.apply(ruleset("10.244.1.2", "10.244.1.4"), verify_jumps=True)  # type: ignore[arg-type]
+    assert periodic.jumps_added == 1 and JUMPS[3] in ipt.jumps
+
+
+def test_jumps_missing_reads_iptables_save_output() -> None:
+    save_nat = (
+        "*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-SERVICES - [0:0]\n"
+        '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\n'
+        '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\n'
+        '-A POSTROUTING -s 10.244.1.0/24 -m comment --comment "masquerade" -j MASQUERADE\n'
+        '-A KUBE-SERVICES -m comment --comment "kubernetes service portals" -j KUBE-SVC-X\n'
+        "COMMIT\n")
+    missing = jumps_missing({NAT: save_nat, FILTER: "*filter\nCOMMIT\n"})
+    assert {(j.table, j.chain) for j in missing} == {
+        (NAT, "POSTROUTING"), (FILTER, "INPUT"), (FILTER, "FORWARD"), (FILTER, "OUTPUT")}
+    assert len(missing) == len(JUMPS) - 2
+    unquoted = save_nat.replace('"kubernetes service portals" -j KUBE-SERVICES\n-A OUTPUT', 'other -j KUBE-SERVICES\n-A OUTPUT')
+    assert (NAT, "PREROUTING") in {(j.table, j.chain) for j in jumps_missing({NAT: unquoted})}, \
+        "a rule that differs (another comment) is not the jump"
 
 
 async def test_rule_syncer_failure_forces_a_full_sync_next() -> None:
