@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     if message:
         log.warning(message)
     try:
-        return run_daemon(lambda stop: run_kubelet(args, stop))
+        return run_daemon(lambda stop: run_kubelet(args, stop), spawns_processes=True)
     except StartupError as exc:
         log.error("kubelet failed to start: %s", exc)
         print(f"kubelite kubelet: {exc}", file=sys.stderr)

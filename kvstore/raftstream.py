@@ -50,6 +50,7 @@ import ssl
 import struct
 import time
 from collections.abc import Callable, Sequence
+from typing import cast
 from urllib.parse import urlsplit
 
 from google.protobuf.message import DecodeError
@@ -205,8 +206,8 @@ class _Inbound(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport, though not necessarily an `asyncio.Transport` subclass (uvloop's are not).
+        self.transport = cast(asyncio.Transport, transport)
         self.listener.connections.add(self)
         _keepalive(transport)
 
@@ -348,7 +349,6 @@ class PeerLink:
             server_hostname=self.host if self._ssl is not None else None,
             ssl_handshake_timeout=CONNECT_TIMEOUT if self._ssl is not None else None,
         ), CONNECT_TIMEOUT)
-        assert isinstance(transport, asyncio.Transport)
         return transport, proto
 
     def _lost(self) -> None:

@@ -12,19 +12,25 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 
+from kubelite.daemon import eventloop
+
 log = logging.getLogger(__name__)
 
 
-def run_daemon(main: Callable[[asyncio.Event], Awaitable[None]]) -> int:
+def run_daemon(main: Callable[[asyncio.Event], Awaitable[None]], *, spawns_processes: bool = False) -> int:
     """Run `main(stop_event)`; SIGTERM/SIGINT set `stop_event`.
 
     `main` should start its servers, `await stop_event.wait()`, then clean up and
     return. A second signal cancels `main` outright. Returns the process exit code.
+    A daemon that starts child processes says so: it runs on the standard library's
+    event loop, the others on uvloop (`kubelite.daemon.eventloop`).
     """
+    choice = eventloop.choose(spawns_processes)
 
     async def runner() -> int:
+        log.info("event loop", extra={"loop": choice})
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
+        running = asyncio.get_running_loop()
         task = asyncio.current_task()
         signals_seen = 0
 
@@ -37,7 +43,7 @@ def run_daemon(main: Callable[[asyncio.Event], Awaitable[None]]) -> int:
                 inner.cancel()
 
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, on_signal, sig.name)
+            running.add_signal_handler(sig, on_signal, sig.name)
         inner = asyncio.ensure_future(main(stop))
         try:
             await inner
@@ -48,6 +54,7 @@ def run_daemon(main: Callable[[asyncio.Event], Awaitable[None]]) -> int:
         return 0
 
     try:
-        return asyncio.run(runner())
+        with asyncio.Runner(loop_factory=eventloop.loop_factory(choice)) as asyncio_runner:
+            return asyncio_runner.run(runner())
     except KeyboardInterrupt:
         return 130

@@ -72,7 +72,7 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging("ingress", args.log_level)
-    return run_daemon(lambda stop: serve(args, stop))
+    return run_daemon(lambda stop: serve(args, stop), spawns_processes=True)
 
 
 if __name__ == "__main__":

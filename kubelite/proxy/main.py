@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         log.info("cleanup done", extra={"transactions": n})
         return 0
-    return run_daemon(lambda stop: serve(args, stop))
+    return run_daemon(lambda stop: serve(args, stop), spawns_processes=True)
 
 
 if __name__ == "__main__":
