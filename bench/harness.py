@@ -7,6 +7,7 @@ process boundaries a user's cluster has, not an in-process shortcut.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import re
@@ -226,3 +227,5 @@ def end_local_cluster(data_dir: Path, keep: bool) -> None:
         return
     down = kubelite_cli("down", "--data-dir", str(data_dir), "--purge")
     print(down.stdout.strip().splitlines()[-1] if down.stdout.strip() else down.stderr)
+    with contextlib.suppress(OSError):
+        data_dir.rmdir()  # left empty when `up` failed before writing any state
