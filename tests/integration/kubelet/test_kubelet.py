@@ -14,20 +14,20 @@ import os
 import signal
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc.aio
 import pytest
 
-from kubelet.agent import Kubelet, KubeletConfig
-from kubelet.process_runtime import ProcessRuntime
+from kubelet.agent import Kubelet
 from kubelite.api import Lease, Node, Pod
 from kubelite.api.errors import NotFound
 from kubelite.client import ApiClient
 from kubelite.pb.kubelite import api_pb2, api_pb2_grpc
 from kubelite.procs import live_pids_with
+from tests.integration.kubelet.harness import kubelet_on
 from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
@@ -48,22 +48,8 @@ def alive(pid: int) -> bool:
     return pid in marked_processes()
 
 
-@asynccontextmanager
-async def running_kubelet(server: str, data_dir: Path) -> AsyncIterator[Kubelet]:
-    client = ApiClient.connect(server)
-    kubelet = Kubelet(
-        client, ProcessRuntime(),
-        KubeletConfig(node_name=NODE, node_ip=NODE_IP, listen=f"{NODE_IP}:0", data_dir=data_dir,
-                      resync_seconds=0.5, node_status_seconds=1.0, lease_duration_seconds=4),
-    )
-    try:
-        await kubelet.start()
-        await asyncio.wait_for(kubelet.wait_ready(), 20)
-        yield kubelet
-    finally:
-        await kubelet.stop()
-        await client.close()
-    assert not marked_processes(), "the kubelet left container processes behind"
+def running_kubelet(server: str, data_dir: Path) -> AbstractAsyncContextManager[Kubelet]:
+    return kubelet_on(server, data_dir, NODE, NODE_IP, leftovers=marked_processes, resync_seconds=0.5)
 
 
 @pytest.fixture

@@ -19,13 +19,13 @@ import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
-from kubelet.agent import Kubelet, KubeletConfig
+from kubelet.agent import Kubelet
 from kubelet.backoff import BackOff
 from kubelet.images.errors import ImagePullError
 from kubelet.process_runtime import ProcessRuntime
@@ -35,6 +35,7 @@ from kubelite.api import ConfigMap, Event, Pod, Secret
 from kubelite.api.errors import ApiError, NotFound
 from kubelite.client import ApiClient
 from kubelite.procs import live_pids_with
+from tests.integration.kubelet.harness import kubelet_on
 from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
@@ -85,25 +86,14 @@ class GatedSandboxes(ProcessRuntime):
         return await super().run_pod_sandbox(config)
 
 
-@asynccontextmanager
-async def running_kubelet(server: str, data_dir: Path, images: FakeImages | None = None,
-                          runtime: ProcessRuntime | None = None) -> AsyncIterator[Kubelet]:
-    client = ApiClient.connect(server)
-    kubelet = Kubelet(
-        client, runtime or ProcessRuntime(host_ip=NODE_IP),
-        KubeletConfig(node_name=NODE, node_ip=NODE_IP, listen=f"{NODE_IP}:0", data_dir=data_dir,
-                      resync_seconds=0.3, node_status_seconds=1.0, lease_duration_seconds=4),
-        images=images,
-    )
-    kubelet.pods.ctx.images.backoff = BackOff(0.5, 2.0)
-    try:
-        await kubelet.start()
-        await asyncio.wait_for(kubelet.wait_ready(), 20)
-        yield kubelet
-    finally:
-        await kubelet.stop()
-        await client.close()
-    assert not marked_processes(), "the kubelet left container processes behind"
+def running_kubelet(server: str, data_dir: Path, images: FakeImages | None = None,
+                    runtime: ProcessRuntime | None = None) -> AbstractAsyncContextManager[Kubelet]:
+    def quick_pull_backoff(kubelet: Kubelet) -> None:
+        kubelet.pods.ctx.images.backoff = BackOff(0.5, 2.0)
+
+    return kubelet_on(server, data_dir, NODE, NODE_IP, runtime=runtime or ProcessRuntime(host_ip=NODE_IP),
+                      images=images, before_start=quick_pull_backoff, leftovers=marked_processes,
+                      resync_seconds=0.3)
 
 
 @pytest.fixture

@@ -15,18 +15,18 @@ import asyncio
 import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kubelet.agent import Kubelet, KubeletConfig
+from kubelet.agent import Kubelet
 from kubelet.backoff import BackOff
 from kubelet.pod_sync import PodWorker
-from kubelet.process_runtime import ProcessRuntime
 from kubelite.api import Pod
 from kubelite.client import ApiClient
+from tests.integration.kubelet.harness import kubelet_on
 from tests.integration.kubelet.test_kubelet import (
     NODE,
     NODE_IP,
@@ -45,24 +45,13 @@ The exit reaches the worker at once, so this is a pod start plus the machine's n
 periodic syncs of these kubelets come after 120 s at the earliest."""
 
 
-@asynccontextmanager
-async def event_driven_kubelet(server: str, data_dir: Path, resync_seconds: float = 120.0) -> AsyncIterator[Kubelet]:
-    client = ApiClient.connect(server)
-    kubelet = Kubelet(
-        client, ProcessRuntime(),
-        KubeletConfig(node_name=NODE, node_ip=NODE_IP, listen=f"{NODE_IP}:0", data_dir=data_dir,
-                      resync_seconds=resync_seconds, sync_frequency=3600.0,
-                      node_status_seconds=1.0, lease_duration_seconds=4),
-    )
-    kubelet.pods.ctx.backoff = BackOff(1.0, 2.0)
-    try:
-        await kubelet.start()
-        await asyncio.wait_for(kubelet.wait_ready(), 20)
-        yield kubelet
-    finally:
-        await kubelet.stop()
-        await client.close()
-    assert not marked_processes(), "the kubelet left container processes behind"
+def event_driven_kubelet(server: str, data_dir: Path,
+                         resync_seconds: float = 120.0) -> AbstractAsyncContextManager[Kubelet]:
+    def known_backoff(kubelet: Kubelet) -> None:
+        kubelet.pods.ctx.backoff = BackOff(1.0, 2.0)
+
+    return kubelet_on(server, data_dir, NODE, NODE_IP, before_start=known_backoff, leftovers=marked_processes,
+                      resync_seconds=resync_seconds, sync_frequency=3600.0)
 
 
 @pytest.fixture

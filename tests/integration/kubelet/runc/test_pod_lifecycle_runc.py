@@ -10,20 +10,19 @@ container instead of restarting it. Skipped without root/runc/conmon/busybox
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
-from kubelet.agent import Kubelet, KubeletConfig
+from kubelet.agent import Kubelet
 from kubelet.runtime import Runtime
 from kubelite.api import ConfigMap, Pod
 from kubelite.api.errors import NotFound
 from kubelite.client import ApiClient
+from tests.integration.kubelet.harness import kubelet_on
 from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
@@ -35,19 +34,8 @@ NODE_IP = "127.0.0.13"
 
 
 
-@asynccontextmanager
-async def running_kubelet(server: str, data_dir: Path, runtime: Runtime) -> AsyncIterator[Kubelet]:
-    client = ApiClient.connect(server)
-    kubelet = Kubelet(client, runtime, KubeletConfig(
-        node_name=NODE, node_ip=NODE_IP, listen=f"{NODE_IP}:0", data_dir=data_dir, resync_seconds=0.3,
-        node_status_seconds=1.0, lease_duration_seconds=4))
-    try:
-        await kubelet.start()
-        await asyncio.wait_for(kubelet.wait_ready(), 20)
-        yield kubelet
-    finally:
-        await kubelet.stop()
-        await client.close()
+def running_kubelet(server: str, data_dir: Path, runtime: Runtime) -> AbstractAsyncContextManager[Kubelet]:
+    return kubelet_on(server, data_dir, NODE, NODE_IP, runtime=runtime, resync_seconds=0.3)
 
 
 async def run(client: ApiClient, name: str, command: list[str]) -> tuple[int, str]:
