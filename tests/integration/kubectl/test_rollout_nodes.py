@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
 from contextlib import redirect_stderr, redirect_stdout
 from typing import Any
 from unittest import mock
@@ -34,16 +33,6 @@ def kctl(server: str, *args: str) -> tuple[int, str, str]:
 
 async def run(server: str, *args: str) -> tuple[int, str, str]:
     return await asyncio.to_thread(kctl, server, *args)
-
-
-@pytest.fixture
-async def manager(control_plane: Any) -> AsyncIterator[ControllerManager]:
-    cm = ControllerManager(control_plane.client)
-    await cm.start()
-    try:
-        yield cm
-    finally:
-        await cm.stop()
 
 
 async def images(client: Any, app: str) -> set[str]:
