@@ -205,13 +205,12 @@ def main(argv: list[str] | None = None) -> int:
             await health.stop()
             return
         try:
-            removed = asyncio.create_task(kv.node.removed.wait())
-            stopping = asyncio.create_task(stop.wait())
-            await asyncio.wait([removed, stopping], return_when=asyncio.FIRST_COMPLETED)
-            removed.cancel()
-            stopping.cancel()
-            if kv.node.removed.is_set():
+            ended = await kv.serve_until(stop)
+            if ended == "removed":
                 log.warning("this member was removed from the cluster; shutting down")
+            elif ended == "broken":
+                log.critical("the Raft loop stopped; exiting so that the member restarts from its WAL")
+                exit_code = 1
         finally:
             await kv.stop()
             await health.stop()

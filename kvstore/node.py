@@ -172,6 +172,9 @@ class KVNode(CoreView, OpsView):
         self._read_timer: asyncio.TimerHandle | None = None
         self._leader_known = asyncio.Event()
         self.removed = asyncio.Event()
+        self.broken = asyncio.Event()
+        """Set when the Raft loop stopped on an unexpected error (`failure`): the process exits so
+        that its supervisor restarts the member from its WAL, as etcd does on a panic."""
         self._tasks: list[asyncio.Task[None]] = []
         self._loop_task: asyncio.Task[None] | None = None
         self._closed = False
@@ -337,6 +340,7 @@ class KVNode(CoreView, OpsView):
             self.failure = exc
             self.ready = False
             self._fail_all(errors.storage_failed(repr(exc)))
+            self.broken.set()
 
     def _batch_wait(self) -> float:
         """How long to let requests gather before the next turn: `batch_window` under heavy

@@ -18,6 +18,7 @@ see `kvstore.raftstream`)::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from pathlib import Path
@@ -190,6 +191,18 @@ class KVStore:
             "endpoint": self.endpoint, "member": self.name, "member_id": f"{self.node.identity.member_id:x}",
             "peer": self.node.peer_url,
         })
+
+    async def serve_until(self, stop: asyncio.Event) -> str:
+        """Serve until `stop` is set ("stopped"), this member is removed from the cluster
+        ("removed") or its Raft loop broke ("broken"); the reason, for the process's exit."""
+        ends = {"stopped": stop, "removed": self.node.removed, "broken": self.node.broken}
+        waits = {asyncio.create_task(event.wait()): reason for reason, event in ends.items()}
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+        return next(reason for task, reason in waits.items() if task in done)
 
     async def stop(self, grace: float = 1.0) -> None:
         """Stop accepting requests, end watch streams, stop Raft, close the WAL."""

@@ -161,7 +161,11 @@ class TickTimer:
         self._raft = raft
         self._fired = fired
         """Called on every firing with whether the loop must run (eager ticks run every tick)."""
-        self._handle: asyncio.TimerHandle | None = None
+        self._handle: asyncio.Handle | None = None
+        self._armed_at = 0.0
+        """The loop time `_handle` was armed for. Kept here, not read back from the handle: uvloop
+        answers `call_at` for a time already past with a plain `Handle`, which has no `when()`
+        (the first tick timer asked it, raised, and stopped a member's Raft loop)."""
 
     def restart(self) -> None:
         """A fresh clock: at start, and for a member rebuilt after a disk fault (the ticks of the
@@ -172,9 +176,10 @@ class TickTimer:
     def arm(self) -> None:
         handle, at = self._handle, self.ticker.at
         if handle is not None:
-            if handle.when() <= at:
+            if self._armed_at <= at:
                 return
             handle.cancel()
+        self._armed_at = at
         self._handle = asyncio.get_running_loop().call_at(at, self._fire)
 
     def settle(self, lazy: bool) -> None:
@@ -188,9 +193,8 @@ class TickTimer:
             self._handle = None
 
     def _fire(self) -> None:
-        handle, self._handle = self._handle, None
-        assert handle is not None
-        self._fired(self.ticker.fire(self._raft(), handle.when(), asyncio.get_running_loop().time()))
+        self._handle = None
+        self._fired(self.ticker.fire(self._raft(), self._armed_at, asyncio.get_running_loop().time()))
         self.arm()
 
 

@@ -112,3 +112,45 @@ async def test_keepalive_stream_and_stop_with_open_streams(tmp_path: Path) -> No
     async with asyncio.timeout(10):
         await store.stop()
     await ch.close()
+
+
+async def test_a_broken_raft_loop_ends_serving_so_the_member_restarts_from_its_wal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unexpected error in the Raft loop must not leave a member that answers health checks
+    but never turns again (one did, believing itself leader in a term long over): `serve_until`
+    ends with "broken", the process exits and its supervisor restarts it; the WAL keeps what
+    was acknowledged."""
+    store = KVStore(tmp_path / "kv")
+    await store.start()
+    stop = asyncio.Event()
+    serving = asyncio.create_task(store.serve_until(stop))
+    try:
+        async with grpc.aio.insecure_channel(store.endpoint) as ch:
+            stub = rpc_pb2_grpc.KVStub(ch)
+            await stub.Put(rpc_pb2.PutRequest(key=b"kept", value=b"1"))
+
+            def broken(rd: object) -> None:
+                raise RuntimeError("a bug in a turn")
+
+            monkeypatch.setattr(store.node, "_handle_ready", broken)
+            with pytest.raises(grpc.aio.AioRpcError):
+                await stub.Put(rpc_pb2.PutRequest(key=b"lost", value=b"2"), timeout=5)
+        assert await asyncio.wait_for(serving, 5) == "broken"
+    finally:
+        serving.cancel()
+        await store.stop()
+    again = KVStore(tmp_path / "kv")
+    await again.start()
+    try:
+        async with grpc.aio.insecure_channel(again.endpoint) as ch:
+            got = await rpc_pb2_grpc.KVStub(ch).Range(rpc_pb2.RangeRequest(key=b"kept"))
+        assert got.kvs[0].value == b"1"
+    finally:
+        await again.stop()
+
+
+async def test_serving_ends_when_asked(kv: KVStore) -> None:
+    stop = asyncio.Event()
+    serving = asyncio.create_task(kv.serve_until(stop))
+    stop.set()
+    assert await asyncio.wait_for(serving, 5) == "stopped"

@@ -4,12 +4,16 @@ the follower, or of the whole machine) does not start one while the leader is al
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 import pytest
+import uvloop
 
 from kvstore.proposals import ProposalQueue
 from kvstore.raft import Message
 from kvstore.reads import ReadIndexQueue
-from kvstore.ticks import Ticker, may_idle
+from kvstore.ticks import Ticker, TickTimer, may_idle
 from tests.unit.kvstore.raft.network import Network
 
 ELECTION = 10
@@ -206,3 +210,46 @@ def test_only_a_follower_of_a_known_leader_with_nothing_waiting_may_idle() -> No
     assert may_idle(net.node(2).raft, queue, reads)
     queue.blocked = True  # a proposal waits for a leader: its retry is tick-driven
     assert not may_idle(net.node(2).raft, queue, reads)
+
+
+@pytest.mark.parametrize("new_loop", [asyncio.new_event_loop, uvloop.new_event_loop], ids=["asyncio", "uvloop"])
+def test_the_timer_keeps_ticking_when_armed_for_a_time_already_past(
+        new_loop: Callable[[], asyncio.AbstractEventLoop]) -> None:
+    """A loop that falls behind arms the timer for a moment already gone. uvloop answers that
+    with a plain `Handle` (no `when()`); the timer once asked it for its time, raised inside the
+    callback and stopped the member's Raft loop, leaving a member that believed itself leader."""
+    net = Network([1, 2, 3], seed=3, election_tick=ELECTION)
+    net.elect(1)
+    errors: list[dict[str, object]] = []
+    firings: list[bool] = []
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        settled = asyncio.Event()
+
+        def error(_loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+            errors.append(context)
+            settled.set()
+
+        def fired(run: bool) -> None:
+            firings.append(run)
+            if len(firings) >= 3:
+                settled.set()
+
+        loop.set_exception_handler(error)
+        timer = TickTimer(0.01, lambda: net.node(1).raft, fired)
+        timer.restart()
+        timer.ticker.at = loop.time() - 1.0  # the loop stalled past the tick
+        timer.arm()
+        try:
+            await asyncio.wait_for(settled.wait(), 5)
+        finally:
+            timer.cancel()
+
+    loop = new_loop()
+    try:
+        loop.run_until_complete(run())
+    finally:
+        loop.close()
+    assert errors == []
+    assert firings[:3] == [True, True, True]  # a leader's timer ticks on every firing
