@@ -70,3 +70,19 @@ def test_each_kvstore_members_raft_port_is_unused_by_the_rest_of_the_plan(tmp_pa
                     for argv in argvs for i, a in enumerate(argv) if a == "--listen-peer"]
             assert len(raft) == members and len(set(raft)) == members
             assert not set(raft) & planned, (members, offset, sorted(set(raft) & planned))
+
+
+def test_kvstore_members_beat_every_200_ms_within_etcds_election_rule(tmp_path: Path) -> None:
+    """`up`'s members heartbeat less often than etcd's default (idle CPU), and the flags they get
+    still make a valid etcd timing: election timeout at least five heartbeats."""
+    from kvstore.main import _parser, raft_timing
+
+    plan = plan_cluster(tmp_path, nodes=2, port_offset=0, kv_members=3)
+    members = [c for c in plan.components if c.name.startswith("kvstore-")]
+    assert len(members) == 3
+    for member in members:
+        args = _parser().parse_args(member.argv[1:])
+        assert args.heartbeat_interval == 200
+        assert args.election_timeout >= 5 * args.heartbeat_interval
+        timing = raft_timing(args.heartbeat_interval, args.election_timeout)
+        assert timing.tick_seconds * timing.heartbeat_ticks == 0.2
