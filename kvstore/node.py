@@ -69,6 +69,7 @@ from kvstore.raft import (
     ConfChange,
     Config,
     Message,
+    MsgType,
     RaftError,
     RawNode,
     ReadState,
@@ -165,6 +166,8 @@ class KVNode(CoreView, OpsView):
         self._applied_at = 0.0
         """Loop time of the last apply (see `_batch_wait`)."""
         self._campaign = False
+        self._answered = False
+        """This Ready answered a request waiting here (see `send`)."""
         self._replay_target = 0
         self._replayed = asyncio.Event()
         self._ticker = TickTimer(tick_interval, lambda: cast(RawNode, self._raw).raft, self._tick_fired)
@@ -416,6 +419,7 @@ class KVNode(CoreView, OpsView):
     async def _handle_ready(self, rd: Ready) -> bool:
         """The core's Ready contract, with the disk writes off the event loop (False: disk failed)."""
         core = self.core
+        self._answered = False
         plan = core.begin(rd)
         if rd.soft_state is not None:
             self._queue.blocked = False
@@ -485,10 +489,17 @@ class KVNode(CoreView, OpsView):
     # ------------------------------------------------------------------ CoreHost
 
     def send(self, messages: list[Message]) -> None:
-        self.transport.send(messages)
+        # A Ready that answered a request here and sends only commit notices (and heartbeats no
+        # read waits on) lets the request's handler run first: its reply is a client's latency,
+        # those messages are no one's (their peer-stream writes took ~0.3 ms between a lone
+        # put's answer and its reply).
+        later = self._answered and all(
+            not m.entries and (m.type == MsgType.APP or (m.type == MsgType.HEARTBEAT and not m.context))
+            for m in messages)
+        self.transport.send(messages, at_once=not later)
 
     def answer(self, req_id: int, result: PbMessage | KVError) -> None:
-        self._queue.answer(req_id, result)
+        self._answered |= self._queue.answer(req_id, result)
 
     def conf_applied(self, cc: ConfChange) -> None:
         self._queue.conf_applied(cc)

@@ -161,9 +161,10 @@ class PeerTransport:
                 except ValueError as exc:
                     log.error("bad peer URL", extra={"peer": f"{pid:x}", "error": str(exc)})
 
-    def send(self, messages: Sequence[Message]) -> None:
+    def send(self, messages: Sequence[Message], at_once: bool = True) -> None:
         """Queue each message on its peer's link, then write each link's share as one frame now
-        (the member sends a Ready's messages in one call: one write per peer per Ready)."""
+        (the member sends a Ready's messages in one call: one write per peer per Ready), or, not
+        `at_once`, in the link's flush callback, scheduled behind what is scheduled already."""
         touched: list[PeerLink] = []
         for m in messages:
             peer = self._peers.get(m.to)
@@ -173,8 +174,9 @@ class PeerTransport:
                     touched.append(peer.link)
             elif self._handler is not None:
                 self._handler.report_unreachable(m.to)
-        for link in touched:
-            link.flush()
+        if at_once:
+            for link in touched:
+                link.flush()
 
     def _stub(self, to: int) -> raftpb_pb2_grpc.PeerStub:
         peer = self._peers.get(to)

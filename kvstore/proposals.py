@@ -115,14 +115,16 @@ class ProposalQueue:
                 if fut is not None and not fut.done():
                     fut.set_exception(errors.conf_change_pending() if leader else errors.no_leader())
 
-    def answer(self, req_id: int, result: PbMessage | KVError) -> None:
+    def answer(self, req_id: int, result: PbMessage | KVError) -> bool:
+        """Wake the request's waiter, if it is here; whether one was woken."""
         fut = self.waiters.pop(req_id, None)
         if fut is None or fut.done():
-            return
+            return False
         if isinstance(result, KVError):
             fut.set_exception(result)
         else:
             fut.set_result(result)
+        return True
 
     def conf_applied(self, cc: ConfChange) -> None:
         fut = self.conf_waiters.pop(cc.node_id, None)

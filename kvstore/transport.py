@@ -50,7 +50,10 @@ class Transport(Protocol):
         """The other members and their peer URLs (replaces the previous set)."""
         ...
 
-    def send(self, messages: Sequence[Message]) -> None: ...
+    def send(self, messages: Sequence[Message], at_once: bool = True) -> None:
+        """Queue `messages`; with `at_once`, write them now, else when the loop next runs the
+        callbacks scheduled so far (after the wake-ups of the requests just answered)."""
+        ...
 
     async def keep_alive(self, to: int, req: rpc_pb2.LeaseKeepAliveRequest) -> rpc_pb2.LeaseKeepAliveResponse: ...
 
@@ -158,8 +161,8 @@ class InMemoryTransport:
     def set_peers(self, peers: dict[int, str]) -> None:
         pass  # every member of the network is addressable
 
-    def send(self, messages: Sequence[Message]) -> None:
-        loop = asyncio.get_running_loop()
+    def send(self, messages: Sequence[Message], at_once: bool = True) -> None:
+        loop = asyncio.get_running_loop()  # delivers in a later round either way
         by_peer: dict[int, list[Message]] = {}
         for m in messages:
             by_peer.setdefault(m.to, []).append(m)
