@@ -12,6 +12,7 @@ from google.protobuf.message import Message
 from kubelite.api import ConfigMap, Namespace, Node, ObjectMeta, Pod
 from kubelite.api.errors import Conflict, InternalError, NotFound
 from kubelite.client import ApiClient, LocalTransport, WatchEvent
+from kubelite.client.api_client import bookmark_object
 from kubelite.pb.kubelite import api_pb2
 from tests.unit.client.fake_apiserver import FakeApiServer
 
@@ -150,6 +151,31 @@ async def test_watch_typed_with_bookmarks(env: tuple[FakeApiServer, SpyTransport
             assert raw.type == "ADDED" and raw.object["metadata"]["name"] == "a"
             break
     assert server.active_watches == 0
+
+
+def test_a_bookmark_builds_no_validator_of_its_kind() -> None:
+    """A bookmark of a kind the daemon holds no object of must not build that kind's nested
+    validators (as filling its defaults did): it carries only the resourceVersion."""
+    from pydantic import Field
+
+    from kubelite.api.base import KubeModel
+
+    class Spec(KubeModel):
+        replicas: int = 1
+
+    class Kind(KubeModel):
+        api_version: str = ""
+        kind: str = ""
+        metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+        spec: Spec = Field(default_factory=Spec)
+
+    mark = bookmark_object(Kind, "example/v1", "Kind", "42")
+    assert isinstance(mark, Kind) and mark.metadata.resource_version == "42" and mark.kind == "Kind"
+    assert not Spec.__pydantic_complete__
+    with pytest.raises(AttributeError):
+        _ = mark.spec
+    Kind.model_construct(api_version="example/v1", kind="Kind")  # what bookmarks did
+    assert Spec.__pydantic_complete__
 
 
 async def test_update_with_retry_refetches_on_conflict(env: tuple[FakeApiServer, SpyTransport, ApiClient]) -> None:
