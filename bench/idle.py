@@ -13,7 +13,10 @@ Run (root, runc, conmon, CNI plugins, docker-registry): `python bench/idle.py`.
    (`/proc/PID/smaps_rollup`; PSS divides the pages processes share, such as the
    Python interpreter and the gRPC library, between them, so the PSS sum is what the
    cluster really occupies).
-3. Prints one `FIGURE` line per figure and a per-process table. `--attach DATA_DIR`
+3. Prints one `FIGURE` line per figure and a per-process table, then checks that the
+   figures are of a whole cluster: every kvstore member in the same term with one leader
+   and its Raft loop turning (`/metrics`), every daemon ready; a `WARNING` line says which
+   is not (a member whose loop had stopped once made an idle run look cheaper). `--attach DATA_DIR`
    measures a cluster that is already running instead (nothing started or stopped);
    `--profile DIR` records every daemon with py-spy during the window and prints
    each one's top functions.
@@ -27,10 +30,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,6 +196,55 @@ def measure(data_dir: Path, window: float, profile: Path | None) -> None:
         for path in prof.files.values():
             if path.exists():
                 print(summary(path, 12))
+    for problem in check_whole(data_dir, window):
+        print(f"WARNING the figures above are not of a whole cluster: {problem}")
+
+
+def _get(addr: str, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://{addr}{path}", timeout=5) as resp:  # noqa: S310 (loopback)
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+    except OSError:
+        return 0, ""
+
+
+def _metric(text: str, name: str) -> float | None:
+    found = re.search(rf"^{name} ([0-9.e+-]+)$", text, re.M)
+    return float(found.group(1)) if found else None
+
+
+def check_whole(data_dir: Path, window: float) -> list[str]:
+    """Why the figures may not be of a whole cluster: a daemon not ready, or a kvstore member
+    out of step (another term, no single leader, a Raft loop that did not turn during `window`
+    while its peers' did)."""
+    state = json.loads((data_dir / "cluster.json").read_text())
+    problems: list[str] = []
+    members: dict[str, tuple[float | None, float | None, float | None]] = {}
+    for p in state["processes"]:
+        if p.get("netns") or not p.get("health") or p["name"] == "registry":
+            continue  # a node daemon's health is on its node's loopback; the registry has none
+        code, _ = _get(p["health"], "/readyz")
+        if code != 200:
+            problems.append(f"{p['name']} is not ready (/readyz: {code or 'no answer'})")
+        if p["name"].startswith("kvstore"):
+            first = _metric(_get(p["health"], "/metrics")[1], "kvstore_raft_loop_turns")
+            time.sleep(min(window, 2.0))  # a member's loop turns several times a second: heartbeats
+            text = _get(p["health"], "/metrics")[1]
+            turns = _metric(text, "kvstore_raft_loop_turns")
+            moved = None if first is None or turns is None else turns - first
+            members[p["name"]] = (_metric(text, "kvstore_raft_term"), _metric(text, "kvstore_is_leader"), moved)
+    if members:
+        terms = {term for term, _, _ in members.values()}
+        leaders = [name for name, (_, lead, _) in members.items() if lead == 1.0]
+        if len(terms) != 1 or len(leaders) != 1:
+            problems.append("kvstore members disagree: " + ", ".join(
+                f"{name} term {term:g} leader {lead == 1.0}" for name, (term, lead, _) in members.items()
+                if term is not None))
+        if len(members) > 1:
+            problems += [f"{name}'s Raft loop did not turn" for name, (_, _, moved) in members.items() if not moved]
+    return problems
 
 
 def kctl(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
