@@ -30,6 +30,7 @@ from kubelet.runtime import ExecSession
 from kubelet.stats import StatsCollector
 from kubelite.api.errors import ApiError, BadRequest, Forbidden, NotFound
 from kubelite.api.timeutil import parse_time
+from kubelite.daemon.grpcregister import add_service
 from kubelite.daemon.tls import bind, peer_identity
 from kubelite.pb.kubelite import api_pb2, api_pb2_grpc
 from kubelite.wire import LOG_ACCEPTED_KEY
@@ -364,7 +365,7 @@ class KubeletServer:
 
     async def start(self) -> None:
         server = grpc.aio.server()
-        api_pb2_grpc.add_KubeletServicer_to_server(self.service, server)  # type: ignore[no-untyped-call]
+        add_service(api_pb2_grpc.add_KubeletServicer_to_server, self.service, server)
         port = bind(server, self.listen, self.credentials)
         if port == 0:
             await server.stop(None)

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import grpc
 
+from kubelite.daemon.grpcregister import add_service
 from kubelite.pb.etcd import rpc_pb2
 from kubelite.pb.kubelite import raftpb_pb2, raftpb_pb2_grpc
 from kvstore.peertls import PeerTLS
@@ -234,7 +235,7 @@ class PeerService(raftpb_pb2_grpc.PeerServicer):
 
 
 def add_peer_service(server: grpc.aio.Server, handler: TransportHandler, cluster_id: Callable[[], int]) -> None:
-    raftpb_pb2_grpc.add_PeerServicer_to_server(PeerService(handler, cluster_id), server)  # type: ignore[no-untyped-call]
+    add_service(raftpb_pb2_grpc.add_PeerServicer_to_server, PeerService(handler, cluster_id), server)
 
 
 async def fetch_members(urls: list[str], timeout: float = 5.0,

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from kubelite.daemon.grpcregister import add_service
 from kubelite.pb.etcd import internal_pb2, rpc_pb2, rpc_pb2_grpc
 from kvstore import errors
 from kvstore.errors import KVError
@@ -293,8 +294,8 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
 
 
 def add_services(server: grpc.aio.Server, node: KVNode) -> None:
-    rpc_pb2_grpc.add_KVServicer_to_server(KVService(node), server)  # type: ignore[no-untyped-call]
-    rpc_pb2_grpc.add_WatchServicer_to_server(WatchService(node), server)  # type: ignore[no-untyped-call]
-    rpc_pb2_grpc.add_LeaseServicer_to_server(LeaseService(node), server)  # type: ignore[no-untyped-call]
-    rpc_pb2_grpc.add_ClusterServicer_to_server(ClusterService(node), server)  # type: ignore[no-untyped-call]
-    rpc_pb2_grpc.add_MaintenanceServicer_to_server(MaintenanceService(node), server)  # type: ignore[no-untyped-call]
+    add_service(rpc_pb2_grpc.add_KVServicer_to_server, KVService(node), server)
+    add_service(rpc_pb2_grpc.add_WatchServicer_to_server, WatchService(node), server)
+    add_service(rpc_pb2_grpc.add_LeaseServicer_to_server, LeaseService(node), server)
+    add_service(rpc_pb2_grpc.add_ClusterServicer_to_server, ClusterService(node), server)
+    add_service(rpc_pb2_grpc.add_MaintenanceServicer_to_server, MaintenanceService(node), server)

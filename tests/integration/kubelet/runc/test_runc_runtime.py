@@ -33,6 +33,7 @@ from tests.integration.kubelet.runc.conftest import (
     cgroup_children,
     runc_list,
 )
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.requires_root("runc containers, overlay mounts, cgroups"),
               pytest.mark.skipif(REASON is not None, reason=f"runc runtime unavailable: {REASON}")]
@@ -94,7 +95,12 @@ async def test_container_sees_its_own_pid_1_hostname_and_rootfs(env: Env) -> Non
     before = own_namespaces()
     sid = await sandbox(rt, env.base, name="isolated-pod")
     # The sandbox's namespaces are made by a thread of this process: none of its threads stays in them.
-    assert own_namespaces() == before and os.uname().nodename != "isolated-pod"
+    # That thread hands the result to the loop and then exits: it may be leaving while we look.
+    async def left() -> bool:
+        return own_namespaces() == before
+
+    await eventually(left, "the namespace-making thread to leave the sandbox's namespaces", timeout=5, interval=0.01)
+    assert os.uname().nodename != "isolated-pod"
     cid = await run(rt, sid, "sleep 30")
     assert await sh(rt, cid, "cat /proc/1/cmdline | tr '\\0' ' '") == "sleep 30"  # sh execs its last command
     assert await sh(rt, cid, "hostname; cat /etc/hostname") == "isolated-pod\nisolated-pod"
