@@ -310,8 +310,9 @@ class PodWorker:
         return float(DEFAULT_GRACE_SECONDS)
 
     async def stop_containers(self, grace: float) -> None:
-        """SIGTERM every running container, SIGKILL after `grace` (or at once if the
-        pod is force-deleted meanwhile)."""
+        """SIGTERM every running container, SIGKILL after `grace`, or sooner when a repeated
+        delete shortens the grace period meanwhile (at once if the pod is force-deleted),
+        as Kubernetes' kubelet does: a grace period may be shortened, never extended."""
         ex = self.executor
         await ex.stop_probes()
         if ex.sandbox_id is None:
@@ -320,14 +321,23 @@ class PodWorker:
         if running and grace > 0:
             self.event("Normal", "Killing", f"Stopping container {', '.join(running)}")
         sid = ex.sandbox_id
+        loop = asyncio.get_running_loop()
+        kill_by = loop.time() + grace
         stop = asyncio.create_task(self.ctx.runtime.stop_pod_sandbox(sid, grace))
         while not stop.done():
             self._wake.clear()
             waker = asyncio.create_task(self._wake.wait())
             await asyncio.wait({stop, waker}, return_when=asyncio.FIRST_COMPLETED)
             waker.cancel()
-            if not stop.done() and self.gone and (self._pod.metadata.deletion_grace_period_seconds or 0) == 0:
+            if stop.done():
+                break
+            shortened = self._pod.metadata.deletion_grace_period_seconds
+            if self.gone and (shortened or 0) == 0:
                 await self.ctx.runtime.stop_pod_sandbox(sid, 0.0)
+            elif shortened is not None and loop.time() + shortened < kill_by:
+                kill_by = loop.time() + shortened
+                log.info("grace period shortened", extra={"pod": self.key, "grace_seconds": shortened})
+                await self.ctx.runtime.stop_pod_sandbox(sid, float(shortened))
         await stop
         await ex.refresh()
 

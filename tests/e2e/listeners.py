@@ -86,3 +86,12 @@ async def speaks_tls(listener: Listener, timeout: float = 5.0) -> bool:
         return False
     finally:
         writer.close()
+
+
+async def tls_answers(found: list[Listener], timeout: float = 5.0) -> dict[Listener, bool]:
+    """`speaks_tls` of every listener in `found`, checked concurrently.
+
+    Why concurrently: a plain HTTP listener holds a TLS ClientHello until `timeout` (it waits for
+    the rest of a request), so checking the plain health endpoints one by one cost `timeout` each."""
+    answers = await asyncio.gather(*(speaks_tls(s, timeout) for s in found))
+    return dict(zip(found, answers, strict=True))

@@ -176,7 +176,7 @@ def test_no_plain_listener_off_loopback(runc_cluster: LocalCluster) -> None:
     """Issue 13: plain endpoints only on loopback -- every other listening port speaks TLS."""
     from kubelite.localcluster import load_state
     from kubelite.procs import is_same_process_alive
-    from tests.e2e.listeners import listeners, speaks_tls
+    from tests.e2e.listeners import listeners, tls_answers
 
     _, processes = load_state(runc_cluster.data_dir)
     found = [sock for p in processes if is_same_process_alive(p.pid, p.start_ticks)
@@ -186,12 +186,14 @@ def test_no_plain_listener_off_loopback(runc_cluster: LocalCluster) -> None:
     exposed = [s for s in found if not s.loopback_only
                and (s.process, s.port) not in PLAIN_BY_DESIGN and (s.process, None) not in PLAIN_BY_DESIGN]
     assert any(s.process.startswith("kubelet-") for s in exposed), "the kubelet API should be reachable (TLS)"
-    plain = [s for s in exposed if not asyncio.run(speaks_tls(s))]
+    health = ("kubelet-node-1", "proxy-node-1", "apiserver", "scheduler", "controller-manager")
+    tls = asyncio.run(tls_answers([s for s in found if s in exposed or (s.process in health and s.loopback_only)]))
+    plain = [s for s in exposed if not tls[s]]
     assert plain == [], f"plain (non-TLS) listeners reachable off loopback: {plain}"
     # The health endpoints that are plain really are on loopback (the kubelet's and proxy's in their node).
-    for name in ("kubelet-node-1", "proxy-node-1", "apiserver", "scheduler", "controller-manager"):
+    for name in health:
         loopback = [s for s in found if s.process == name and s.loopback_only]
-        assert loopback and not any(asyncio.run(speaks_tls(s)) for s in loopback), (name, loopback)
+        assert loopback and not any(tls[s] for s in loopback), (name, loopback)
 
 
 def test_kubelite_status_reaches_the_health_endpoints_in_node_namespaces(runc_cluster: LocalCluster) -> None:

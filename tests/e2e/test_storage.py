@@ -213,7 +213,8 @@ def test_real_kubectl_drain_waits_for_the_disruption_budget(storage: LocalCluste
 
     wait_for(lambda: budget(0), 30, "the budget's status")
     try:
-        blocked = kubectl.run("drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=12s",
+        # kubectl retries a refused eviction every 5 s until --timeout: 6 s is one refusal and one retry
+        blocked = kubectl.run("drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=6s",
                               timeout=60)
         assert blocked.returncode != 0
         text = blocked.stdout + blocked.stderr

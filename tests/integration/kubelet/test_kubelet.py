@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
@@ -226,6 +227,33 @@ async def test_pod_removed_from_api_is_stopped(control_plane: Any, kubelet: Kube
     _, pid = await wait_running(client, "forced")
     await client.delete(Pod, "forced", grace_period_seconds=0)
     await eventually(lambda: asyncio.sleep(0, not alive(pid)), "the force-deleted pod's process to stop")
+
+
+async def test_a_repeated_delete_shortens_the_grace_period(control_plane: Any, kubelet: Kubelet) -> None:
+    client: ApiClient = control_plane.client
+    await client.create(pod_manifest("stubborn", "trap '' TERM; sleep 300", grace=60))
+    _, pid = await wait_running(client, "stubborn")
+    await client.delete(Pod, "stubborn")  # its own 60 s: SIGTERM, which it ignores
+
+    async def terminating() -> bool:
+        return (await client.get(Pod, "stubborn")).metadata.deletion_grace_period_seconds == 60
+
+    await eventually(terminating, "the pod terminating with its 60 s grace period")
+    assert alive(pid)
+    t0 = time.monotonic()
+    await client.delete(Pod, "stubborn", grace_period_seconds=1)  # shortened, not forced: still graceful
+    await eventually(lambda: asyncio.sleep(0, not alive(pid)), "SIGKILL once the shortened grace ran out",
+                     timeout=20)
+    assert time.monotonic() - t0 >= 0.95  # the new grace period is honoured, not skipped
+
+    async def deleted() -> bool:
+        try:
+            await client.get(Pod, "stubborn")
+        except NotFound:
+            return True
+        return False
+
+    await eventually(deleted, "the pod deleted once its containers stopped")
 
 
 async def test_restarted_kubelet_resumes_pods_and_drops_orphans(control_plane: Any, tmp_path: Path) -> None:

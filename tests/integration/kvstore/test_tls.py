@@ -43,11 +43,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, certs: Path) -> Iterator[K
         c.cleanup()
 
 
-def etcdctl(cluster: KVCluster, *args: str, tls: list[str]) -> subprocess.CompletedProcess[str]:
+def etcdctl(cluster: KVCluster, *args: str, tls: list[str], command_timeout: str = "5s") -> subprocess.CompletedProcess[str]:
     endpoints = ",".join(f"https://{e}" for e in cluster.endpoints)
-    return subprocess.run([ETCDCTL, "--endpoints", endpoints, "--dial-timeout", "3s", "--command-timeout", "5s",
-                           *tls, *args], capture_output=True, text=True, env={**os.environ, "ETCDCTL_API": "3"},
-                          timeout=30)
+    return subprocess.run([ETCDCTL, "--endpoints", endpoints, "--dial-timeout", "3s", "--command-timeout",
+                           command_timeout, *tls, *args], capture_output=True, text=True,
+                          env={**os.environ, "ETCDCTL_API": "3"}, timeout=30)
+
+
+# A refused etcdctl retries until its command timeout, so the refusal tests give it a short one: a
+# client on loopback that is let in answers in milliseconds, far inside it.
+REFUSED_COMMAND_TIMEOUT = "2s"
 
 
 def client_tls(certs: Path, name: str = "apiserver-etcd-client", ca: str = pki.KVSTORE_CA) -> list[str]:
@@ -78,11 +83,11 @@ def test_etcdctl_without_a_kvstore_certificate_is_refused(cluster: KVCluster, ce
         tls = []
     if how == "plaintext":
         endpoints = ",".join(f"http://{e}" for e in cluster.endpoints)
-        res = subprocess.run([ETCDCTL, "--endpoints", endpoints, "--dial-timeout", "2s", "--command-timeout", "3s",
-                              "get", "/tls/a"], capture_output=True, text=True,
+        res = subprocess.run([ETCDCTL, "--endpoints", endpoints, "--dial-timeout", "2s", "--command-timeout",
+                              REFUSED_COMMAND_TIMEOUT, "get", "/tls/a"], capture_output=True, text=True,
                              env={**os.environ, "ETCDCTL_API": "3"}, timeout=30)
     else:
-        res = etcdctl(cluster, "get", "/tls/a", tls=tls)
+        res = etcdctl(cluster, "get", "/tls/a", tls=tls, command_timeout=REFUSED_COMMAND_TIMEOUT)
     assert res.returncode != 0
     assert "/tls/a" not in res.stdout
 

@@ -109,7 +109,14 @@ async def env(tmp_path: Path, busybox_layer: Path) -> AsyncIterator[Env]:
         yield e
     finally:
         if e.runtimes:
-            await e.runtimes[-1].remove_all(0)
+            last = e.runtimes[-1]
+            if not last._exits.running:
+                # A Kubelet's stop shut it down (runc containers outlive a kubelet, for the next one
+                # to adopt): it sees no exits any more, so each SIGKILL of remove_all would wait
+                # KILL_WAIT (10 s) for an exit it cannot see. Clean up as the next kubelet would,
+                # through a runtime that re-adopts what is left.
+                last = await e.runtime()
+            await last.remove_all(0)
             for rt in e.runtimes:
                 await rt.shutdown(0)
         leftovers = {
