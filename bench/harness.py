@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -138,25 +139,42 @@ def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
             p.wait()
 
 
-async def start_kvstore(tmp: Path, procs: list[subprocess.Popen[bytes]], members: int = 1) -> list[str]:
-    """A kvstore of `members` members (Raft over loopback when > 1); returns the client endpoints
-    once every member answers /readyz."""
+@dataclass(frozen=True)
+class KVMember:
+    """One planned kvstore member: its `kubelite` argv and where it answers."""
+
+    name: str
+    argv: list[str]
+    endpoint: str
+    health: str
+
+
+def plan_kvstore(tmp: Path, members: int = 1, *extra: str) -> list[KVMember]:
+    """Members `kv-1`.. on free loopback ports (Raft over loopback when more than one), data
+    under `tmp`, each with the `extra` flags."""
     names = [f"kv-{i}" for i in range(1, members + 1)]
     peer = {n: free_peer_port() for n in names}
     initial = ",".join(f"{n}=http://127.0.0.1:{peer[n]}" for n in names)
-    endpoints, healths = [], []
+    planned = []
     for n in names:
-        client, health = free_port(), free_port()
-        argv = ["kvstore", "--name", n, "--data-dir", f"{tmp}/{n}", "--listen-client", f"127.0.0.1:{client}",
-                "--listen-health", f"127.0.0.1:{health}", "--log-level", "warning"]
+        endpoint, health = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+        argv = ["kvstore", "--name", n, "--data-dir", f"{tmp}/{n}", "--listen-client", endpoint,
+                "--listen-health", health, "--log-level", "warning"]
         if members > 1:
             argv += ["--listen-peer", f"127.0.0.1:{peer[n]}", "--initial-cluster", initial]
-        procs.append(start(argv, tmp / f"{n}.log"))
-        endpoints.append(f"127.0.0.1:{client}")
-        healths.append(f"127.0.0.1:{health}")
-    for h in healths:
-        await wait_ready(h, timeout=60.0)
-    return endpoints
+        planned.append(KVMember(n, argv + list(extra), endpoint, health))
+    return planned
+
+
+async def start_kvstore(tmp: Path, procs: list[subprocess.Popen[bytes]], members: int = 1) -> list[str]:
+    """A kvstore of `members` members; returns the client endpoints once every member answers
+    /readyz."""
+    planned = plan_kvstore(tmp, members)
+    for m in planned:
+        procs.append(start(m.argv, tmp / f"{m.name}.log"))
+    for m in planned:
+        await wait_ready(m.health, timeout=60.0)
+    return [m.endpoint for m in planned]
 
 
 async def start_control_plane(tmp: Path, procs: list[subprocess.Popen[bytes]],

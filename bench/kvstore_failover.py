@@ -29,7 +29,7 @@ from pathlib import Path
 import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.harness import cpu_seconds, free_peer_port, free_port, start, stop_all, wait_ready  # noqa: E402
+from bench.harness import cpu_seconds, plan_kvstore, start, stop_all, wait_ready  # noqa: E402
 from kubelite.pb.etcd import rpc_pb2, rpc_pb2_grpc  # noqa: E402
 
 
@@ -38,19 +38,10 @@ class Members:
 
     def __init__(self, root: Path, heartbeat_ms: int) -> None:
         self.root = root
-        names = ["kv-1", "kv-2", "kv-3"]
-        peers = {n: free_peer_port() for n in names}
-        initial = ",".join(f"{n}=http://127.0.0.1:{peers[n]}" for n in names)
-        self.argv: dict[str, list[str]] = {}
-        self.endpoint: dict[str, str] = {}
-        self.health: dict[str, str] = {}
-        for n in names:
-            client, health = free_port(), free_port()
-            self.endpoint[n], self.health[n] = f"127.0.0.1:{client}", f"127.0.0.1:{health}"
-            self.argv[n] = [
-                "kvstore", "--name", n, "--data-dir", str(root / n), "--listen-client", self.endpoint[n],
-                "--listen-health", self.health[n], "--listen-peer", f"127.0.0.1:{peers[n]}",
-                "--initial-cluster", initial, "--heartbeat-interval", str(heartbeat_ms), "--log-level", "warning"]
+        planned = plan_kvstore(root, 3, "--heartbeat-interval", str(heartbeat_ms))
+        self.argv = {m.name: m.argv for m in planned}
+        self.endpoint = {m.name: m.endpoint for m in planned}
+        self.health = {m.name: m.health for m in planned}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     async def start(self, name: str) -> None:
