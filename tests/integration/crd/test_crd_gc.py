@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from controllers.manager import ControllerManager
@@ -18,15 +16,16 @@ GREETINGS = f"greetings.{GROUP}"
 
 
 @pytest.fixture
-async def manager(control_plane: ControlPlane) -> AsyncIterator[ControllerManager]:
+async def greeting_kind(control_plane: ControlPlane) -> None:
     await control_plane.client.create_raw("customresourcedefinitions", greeting_crd())
     await _established(control_plane)
-    cm = ControllerManager(control_plane.client)
-    await cm.start()
-    try:
-        yield cm
-    finally:
-        await cm.stop()
+
+
+@pytest.fixture
+def manager(greeting_kind: None, manager: ControllerManager) -> ControllerManager:
+    """The shared every-controller manager (tests/integration/conftest.py), started once the
+    Greeting kind exists: pytest sets fixtures up in the order they are requested."""
+    return manager
 
 
 async def _gone(plane: ControlPlane, resource: str, name: str) -> bool:
