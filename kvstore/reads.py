@@ -25,6 +25,12 @@ from kvstore.raft import ProposalDropped, RawNode, ReadState
 
 RETRY_TICKS = 5
 
+CLOCK_SLACK = 0.001
+"""The rest of a pacing window below this (seconds) is due now. uvloop's `loop.time()` is
+libuv's cached clock in whole milliseconds, so at the end of a window `last_sent + window -
+now` came out as a float crumb (1.8e-12) rather than 0: the loop armed a timer for it, woke,
+found the round still not due and spun until the clock ticked over."""
+
 
 class ReadIndexQueue:
     """Futures of linearizable reads, from queued to sent to released."""
@@ -53,7 +59,8 @@ class ReadIndexQueue:
             return None
         if self._last_size <= 1 or len(self.new) >= busy:
             return 0.0
-        return max(0.0, self._last_sent + window - now)
+        rest = self._last_sent + window - now
+        return rest if rest > CLOCK_SLACK else 0.0
 
     def send_new(self, raw: RawNode, member_id: int, tick: int, now: float) -> None:
         """One ReadIndex round for every read queued since the last one."""
