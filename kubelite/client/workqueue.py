@@ -28,6 +28,11 @@ from kubelite.api.errors import Conflict, ServiceUnavailable, Timeout
 
 log = logging.getLogger("client.workqueue")
 
+TIMER_SLACK = 0.001
+"""A key due within this many seconds when the timer fires is due. uvloop's timers count whole
+milliseconds on libuv's cached clock, so a timer armed by `time.monotonic` fires up to a
+millisecond early; re-arming for the crumb left spun the loop (~20 firings per delayed key)."""
+
 
 class QueueShutDown(Exception):
     """Raised by `WorkQueue.get()` once the queue is shut down."""
@@ -90,13 +95,14 @@ class WorkQueue:
         heapq.heappush(self._due, (due, key))
         self._arm()
 
-    def poll(self) -> int:
-        """Queue every delayed key whose time has come on the clock; returns how many.
+    def poll(self, slack: float = 0.0) -> int:
+        """Queue every delayed key whose time has come on the clock (or comes within `slack`
+        seconds); returns how many.
 
         Called by the timer (and by `get()`); a test with a fake clock calls it
         after advancing the clock.
         """
-        now = self._clock()
+        now = self._clock() + slack
         fired = 0
         while self._due and self._due[0][0] <= now:
             due, key = heapq.heappop(self._due)
@@ -125,7 +131,7 @@ class WorkQueue:
 
     def _on_timer(self) -> None:
         self._timer = None
-        self.poll()
+        self.poll(TIMER_SLACK)
 
     def add_rate_limited(self, key: str) -> float:
         """Queue `key` after its exponential back-off; returns the delay used.

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+import uvloop
 
 from kubelite.api.errors import Conflict, ServiceUnavailable
 from kubelite.client import QueueShutDown, WorkQueue, run_workers
@@ -251,3 +252,34 @@ async def test_a_reconcile_that_requeues_itself_rate_limited_keeps_its_backoff()
     assert seen == [0, 1, 2]  # the back-off grew across the passes
     q.shutdown()
     await asyncio.wait_for(runner, 5)
+
+
+@pytest.mark.parametrize("new_loop", [asyncio.new_event_loop, uvloop.new_event_loop], ids=["asyncio", "uvloop"])
+def test_a_delayed_key_wakes_its_timer_about_once(new_loop: Callable[[], asyncio.AbstractEventLoop]) -> None:
+    """uvloop's timers count whole milliseconds and fire up to one early by `time.monotonic`: the
+    queue re-armed for the crumb left and spun (~20 firings per delayed key, CPU for nothing in
+    every controller's requeue-after)."""
+    firings = 0
+
+    async def run() -> None:
+        nonlocal firings
+        q = WorkQueue("t")
+        on_timer = q._on_timer
+
+        def counted() -> None:
+            nonlocal firings
+            firings += 1
+            on_timer()
+
+        q._on_timer = counted  # type: ignore[method-assign]
+        for i in range(20):
+            q.add_after(f"k{i}", 0.0123 + i * 0.0007)
+            key = await asyncio.wait_for(q.get(), 5.0)
+            q.done(key)
+
+    loop = new_loop()
+    try:
+        loop.run_until_complete(run())
+    finally:
+        loop.close()
+    assert firings <= 40
