@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -61,9 +62,23 @@ def test_runc_roots_are_found_under_node_dirs_but_not_inside_rootfs(tmp_path: Pa
     assert cleanup.runc_roots(tmp_path / "missing") == []
 
 
-def test_mountinfo_paths_are_unescaped() -> None:
-    assert cleanup._unescape(r"/a\040b/c\134d") == "/a b/c\\d"
-    assert json.dumps(cleanup.mounts_under(Path("/definitely/not/mounted"))) == "[]"
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root")
+def test_down_unmounts_nested_mounts_deepest_first(tmp_path: Path) -> None:
+    """What `kubelite down` leaves mounted under a data dir is unmounted, a path with a space too."""
+    from kubelet.runc import overlay
+
+    outer = tmp_path / "pod dir" / "shm"
+    inner = outer / "nested"
+    overlay.mount_tmpfs(outer)
+    try:
+        overlay.mount_tmpfs(inner)
+        assert cleanup.mounts_under(tmp_path) == [str(inner), str(outer)]
+        assert cleanup.unmount_all(tmp_path) == []
+        assert cleanup.mounts_under(tmp_path) == []
+    finally:
+        overlay.unmount(inner)
+        overlay.unmount(outer)
+    assert cleanup.mounts_under(tmp_path / "missing") == []
 
 
 def test_pod_network_reaches_every_kubelet_and_add_node(tmp_path: Path) -> None:
