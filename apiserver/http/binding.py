@@ -18,8 +18,9 @@ from apiserver.service import ResourceService
 from kubelite.api.errors import BadRequest, Invalid, StatusCause
 
 
-def _binding_target(body: Any, pod_name: str) -> tuple[str, str]:
-    """(node name, pod uid precondition or "") from a Binding body; a clear error naming the field."""
+def _binding_target(body: Any, pod_name: str) -> tuple[str, str, dict[str, str]]:
+    """(node name, pod uid precondition or "", annotations to merge into the pod's) from a
+    Binding body; a clear error naming the field."""
     if not isinstance(body, dict):
         raise BadRequest("the body of a binding must be a v1 Binding object")
     if body.get("kind") not in (None, "Binding") or body.get("apiVersion") not in (None, "v1"):
@@ -36,12 +37,17 @@ def _binding_target(body: Any, pod_name: str) -> tuple[str, str]:
         raise Invalid.for_object("Binding", pod_name, [StatusCause.not_supported("target.kind", target.get("kind"),
                                                                                  ["Node"])])
     uid = meta.get("uid") or ""
-    return target["name"], uid if isinstance(uid, str) else ""
+    annotations = meta.get("annotations") or {}
+    if not isinstance(annotations, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()):
+        raise Invalid.for_object("Binding", pod_name, [StatusCause.invalid(
+            "metadata.annotations", "", "annotations must map strings to strings")])
+    return target["name"], uid if isinstance(uid, str) else "", annotations
 
 
 async def bind(service: ResourceService, info: RequestInfo, body: Any) -> bytes:
     """Bind the pod named by the request to the Binding's target node; the Success Status."""
     if info.verb != "create":
         raise MethodNotAllowed("the server does not allow this method on pods/binding: only POST (create)")
-    node, uid = _binding_target(body, info.name)
-    return await service.bind(info.namespace, info.name, node, uid)
+    node, uid, annotations = _binding_target(body, info.name)
+    return await service.bind(info.namespace, info.name, node, uid, annotations)

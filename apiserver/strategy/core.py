@@ -80,8 +80,9 @@ class PodStrategy(StatusStrategy[Pod, PodStatus]):
         grace = pod.spec.termination_grace_period_seconds
         return DEFAULT_POD_GRACE_SECONDS if grace is None else int(grace)
 
-    def bind(self, obj: Resource, node_name: str, pod_uid: str) -> None:
-        """Set spec.nodeName and the PodScheduled=True condition; Conflict if bound elsewhere."""
+    def bind(self, obj: Resource, node_name: str, pod_uid: str, annotations: dict[str, str] | None = None) -> None:
+        """Set spec.nodeName and the PodScheduled=True condition, and merge the Binding's annotations
+        into the pod's (as Kubernetes does); Conflict if bound elsewhere."""
         pod = self.narrow(obj)
         meta = pod.metadata
         name = meta.name or ""
@@ -96,6 +97,8 @@ class PodStrategy(StatusStrategy[Pod, PodStatus]):
         if spec.node_name == node_name:
             return
         spec.node_name = node_name
+        if annotations:
+            meta.annotations = {**(meta.annotations or {}), **annotations}
         conditions = pod.status.conditions
         scheduled = PodCondition(type="PodScheduled", status="True", last_transition_time=now())
         for i, cond in enumerate(conditions):

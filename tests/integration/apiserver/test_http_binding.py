@@ -33,7 +33,7 @@ def _bind_with_the_python_client(url: str) -> tuple[int, dict[str, Any], str]:
     core.create_namespaced_pod("default", k8s.V1Pod(
         metadata=k8s.V1ObjectMeta(name="pending"),
         spec=k8s.V1PodSpec(containers=[k8s.V1Container(name="c", image="busybox")])))
-    body = k8s.V1Binding(metadata=k8s.V1ObjectMeta(name="pending"),
+    body = k8s.V1Binding(metadata=k8s.V1ObjectMeta(name="pending", annotations={"scheduled-by": "custom"}),
                          target=k8s.V1ObjectReference(api_version="v1", kind="Node", name="node-7"))
     # The client would read the answer as a Binding; Kubernetes answers a Status, hence raw.
     answer = core.create_namespaced_pod_binding("pending", "default", body, _preload_content=False)
@@ -45,9 +45,15 @@ async def test_a_client_library_scheduler_binds_a_pod(api: ApiServer) -> None:
     status, answer, node = await asyncio.to_thread(_bind_with_the_python_client, api.http.url)
     assert (status, answer["kind"], answer["status"]) == (201, "Status", "Success")
     assert node == "node-7"
-    pod = await api.service.get("pods", "default", "pending")
-    conditions = json.loads(pod)["status"]["conditions"]
+    pod = json.loads(await api.service.get("pods", "default", "pending"))
+    conditions = pod["status"]["conditions"]
     assert {"type": "PodScheduled", "status": "True"}.items() <= conditions[0].items()
+    # As in Kubernetes: the Binding's annotations are merged into the pod's, and the binding
+    # is written below the field manager, so managedFields still hold only the create's entry.
+    assert pod["metadata"]["annotations"] == {"scheduled-by": "custom"}
+    assert [(e["manager"], e["operation"]) for e in pod["metadata"]["managedFields"]] == [
+        ("OpenAPI-Generator", "Update")]
+    assert "f:nodeName" not in json.dumps(pod["metadata"]["managedFields"])
 
 
 async def test_bad_bindings_are_refused_with_a_clear_error(api: ApiServer) -> None:
@@ -70,6 +76,8 @@ async def test_bad_bindings_are_refused_with_a_clear_error(api: ApiServer) -> No
             ("POST", f"{pods}/p/binding", binding(target={"kind": "Node"}), 422, "Invalid", "target.name"),
             ("POST", f"{pods}/p/binding", binding(target={"kind": "Pod", "name": "x"}), 422, "Invalid", "target.kind"),
             ("POST", f"{pods}/p/binding", [1], 400, "BadRequest", "v1 Binding"),
+            ("POST", f"{pods}/p/binding", {**binding(), "metadata": {"annotations": {"a": 1}}}, 422, "Invalid",
+             "metadata.annotations"),
         ]
         for method, url, body, code, reason, words in cases:
             async with session.request(method, url, json=body) as resp:

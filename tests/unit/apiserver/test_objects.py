@@ -68,6 +68,10 @@ def test_bind() -> None:
         STRATEGIES.pods.bind(p, "n2", "")
     with pytest.raises(Conflict):
         STRATEGIES.pods.bind(pod(), "n1", "other-uid")
+    annotated = pod()
+    annotated.metadata.annotations = {"kept": "1", "replaced": "old"}
+    STRATEGIES.pods.bind(annotated, "n1", "", {"replaced": "new", "added": "2"})
+    assert annotated.metadata.annotations == {"kept": "1", "replaced": "new", "added": "2"}
 
 
 def test_pinned_node_for_the_index() -> None:
