@@ -21,9 +21,11 @@ Pod exist (and the pod's uid and service account match), then signs.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import string
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from apiserver import objects, storage
@@ -57,6 +59,11 @@ if TYPE_CHECKING:
     from apiserver.service import ResourceService
 
 DEFAULT_SERVICE_ACCOUNT = "default"
+DEFAULT_ACCOUNT_LOOKUPS = 10
+"""Lookups of a namespace's `default` ServiceAccount before a pod naming it is refused, 100-200 ms
+apart (as Kubernetes' admission plugin): the ServiceAccount controller creates it just after the
+namespace, so a manifest with a namespace and its pods (`kctl apply -f`) raced it and its first
+pod could be refused on a busy machine. Any other ServiceAccount is looked up once."""
 MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 VOLUME_PREFIX = "kube-api-access-"
 ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
@@ -93,6 +100,8 @@ class ServiceAccounts:
         self.admission = admission
         self.issuer: TokenIssuer | None = config.issuer() if config is not None else None
         self.validator: TokenValidator | None = config.validator(self.get_object) if config is not None else None
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        """Waits between lookups of the default ServiceAccount (a test's fake clock replaces it)."""
 
     async def get_object(self, resource: str, namespace: str, name: str) -> dict[str, Any] | None:
         """The object from the watch cache, or from the store when the cache has not seen it (yet)."""
@@ -103,8 +112,15 @@ class ServiceAccounts:
         return current.obj if current is not None else None
 
     async def _service_account(self, namespace: str, name: str) -> ServiceAccount | None:
-        obj = await self.get_object("serviceaccounts", namespace, name)
-        return ServiceAccount.from_dict(obj) if obj is not None else None
+        lookups = DEFAULT_ACCOUNT_LOOKUPS if name == DEFAULT_SERVICE_ACCOUNT else 1
+        interval = random.uniform(0.1, 0.2)
+        for lookup in range(lookups):
+            if lookup:
+                await self.sleep(interval)
+            obj = await self.get_object("serviceaccounts", namespace, name)
+            if obj is not None:
+                return ServiceAccount.from_dict(obj)
+        return None
 
     # ---- admission -----------------------------------------------------------------------------
 

@@ -63,6 +63,32 @@ async def test_missing_service_account_is_forbidden() -> None:
         await sa.admit_pod(pod())
 
 
+async def test_the_default_service_account_is_awaited_while_its_controller_creates_it() -> None:
+    """A namespace and its pods applied together: the first pod may come before the controller
+    made `default`; it is looked up again (as Kubernetes does) instead of refused."""
+    sa = FakeAccounts()
+    waits: list[float] = []
+    appears = [True]  # the controller creates `default` once, during the third wait
+
+    async def fake_sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 3 and appears:
+            appears.clear()
+            sa.put("serviceaccounts", "team", "default")
+
+    sa.sleep = fake_sleep
+    assert await sa.admit_pod(pod())
+    assert len(waits) == 3 and all(0.1 <= w <= 0.2 for w in waits)
+    waits.clear()
+    with pytest.raises(Forbidden, match="ghost"):
+        await sa.admit_pod(pod(serviceAccountName="ghost"))
+    assert waits == []  # any other ServiceAccount: looked up once
+    sa.objects.clear()
+    with pytest.raises(Forbidden, match='serviceaccount "default" not found'):
+        await sa.admit_pod(pod())
+    assert len(waits) == 9  # ten lookups, then refused
+
+
 async def test_automount_opt_out_by_pod_or_service_account() -> None:
     sa = FakeAccounts()
     sa.put("serviceaccounts", "team", "default", automountServiceAccountToken=False)
