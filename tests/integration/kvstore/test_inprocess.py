@@ -25,6 +25,18 @@ async def kv(tmp_path: Path) -> AsyncIterator[KVStore]:
         await store.stop()
 
 
+async def range_after_restart(data_dir: Path, key: bytes) -> rpc_pb2.RangeResponse:
+    """Start a store again on `data_dir` (what its WAL and snapshots hold), read `key`, stop it."""
+    again = KVStore(data_dir)
+    await again.start()
+    try:
+        async with grpc.aio.insecure_channel(again.endpoint) as ch:
+            got: rpc_pb2.RangeResponse = await rpc_pb2_grpc.KVStub(ch).Range(rpc_pb2.RangeRequest(key=key))
+            return got
+    finally:
+        await again.stop()
+
+
 async def test_endpoint_and_restart_keeps_data(tmp_path: Path) -> None:
     store = KVStore(tmp_path / "kv")
     await store.start()
@@ -33,15 +45,9 @@ async def test_endpoint_and_restart_keeps_data(tmp_path: Path) -> None:
         resp = await rpc_pb2_grpc.KVStub(ch).Put(rpc_pb2.PutRequest(key=b"/registry/ns/default", value=b"{}"))
         member_id = resp.header.member_id
     await store.stop()
-    again = KVStore(tmp_path / "kv")
-    await again.start()
-    try:
-        async with grpc.aio.insecure_channel(again.endpoint) as ch:
-            got = await rpc_pb2_grpc.KVStub(ch).Range(rpc_pb2.RangeRequest(key=b"/registry/ns/default"))
-        assert got.kvs[0].mod_revision == resp.header.revision
-        assert got.header.member_id == member_id and got.header.cluster_id != 0
-    finally:
-        await again.stop()
+    got = await range_after_restart(tmp_path / "kv", b"/registry/ns/default")
+    assert got.kvs[0].mod_revision == resp.header.revision
+    assert got.header.member_id == member_id and got.header.cluster_id != 0
 
 
 async def test_errors_use_etcd_codes_and_messages(kv: KVStore) -> None:
@@ -139,14 +145,8 @@ async def test_a_broken_raft_loop_ends_serving_so_the_member_restarts_from_its_w
     finally:
         serving.cancel()
         await store.stop()
-    again = KVStore(tmp_path / "kv")
-    await again.start()
-    try:
-        async with grpc.aio.insecure_channel(again.endpoint) as ch:
-            got = await rpc_pb2_grpc.KVStub(ch).Range(rpc_pb2.RangeRequest(key=b"kept"))
-        assert got.kvs[0].value == b"1"
-    finally:
-        await again.stop()
+    got = await range_after_restart(tmp_path / "kv", b"kept")
+    assert got.kvs[0].value == b"1"
 
 
 async def test_serving_ends_when_asked(kv: KVStore) -> None:
